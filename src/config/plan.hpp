@@ -1,0 +1,125 @@
+// The Plan: the immutable result of reading a gateway configuration.
+//
+// A Plan is built once at start-up (and on reload) by config::load_plan() and never changes
+// afterwards; the engine, the report and the exporter only read it. It has two views:
+//  - rows: what the report shows, one per (pool x backend setting x server) that a routing
+//    rule ties together, in configuration order (the gateway's composition of its report);
+//  - targets: the distinct probes those rows need. Identical probes (same address, port,
+//    protocol, host, path, match, timing and TLS options) run once and fan out to every row
+//    that shows them (Row::target_index).
+// Everything a worker needs per probe is precomputed here, including the request bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ringprobe {
+
+enum class Protocol : std::uint8_t { Http = 0, Https = 1, Tcp = 2, Tls = 3 };
+
+constexpr const char* protocol_name(Protocol p) {
+    switch (p) {
+        case Protocol::Http: return "Http";
+        case Protocol::Https: return "Https";
+        case Protocol::Tcp: return "Tcp";
+        case Protocol::Tls: return "Tls";
+    }
+    return "Http";
+}
+
+constexpr bool protocol_is_tls(Protocol p) { return p == Protocol::Https || p == Protocol::Tls; }
+constexpr bool protocol_is_http(Protocol p) { return p == Protocol::Http || p == Protocol::Https; }
+
+// How a probe's connection is closed once the verdict is known (ringprobe extension).
+enum class ClosePolicy : std::uint8_t {
+    Graceful = 0,  // shutdown + close: the prober's side goes through TIME_WAIT
+    Reset = 1,     // SO_LINGER{1,0} then close: RST, no TIME_WAIT on the prober
+};
+
+struct StatusRange {
+    std::uint16_t lo = 200;
+    std::uint16_t hi = 399;  // inclusive
+};
+
+struct TrustedRoot {
+    std::string name;
+    std::string id;
+    std::string data;  // PEM text or base64 DER as configured
+};
+
+struct Server {
+    std::string address;  // as configured: an IP literal or an FQDN
+    bool is_fqdn = false;
+};
+
+struct Pool {
+    std::string name;
+    std::string id;  // as configured, or synthesised from the gateway name
+    std::vector<Server> servers;
+};
+
+struct Probe {  // a custom probe as configured (after defaults), kept for display
+    std::string name;
+    std::string id;
+};
+
+struct Setting {
+    std::string name;
+    std::string id;
+    std::uint16_t port = 80;
+    Protocol protocol = Protocol::Http;
+    std::string probe_name;  // empty: the default probe
+    bool default_probe = true;
+};
+
+struct Row {
+    std::uint32_t pool_index = 0;
+    std::uint32_t setting_index = 0;
+    std::uint32_t server_index = 0;  // index into Pool::servers of that pool
+    std::uint32_t target_index = 0;
+};
+
+struct Target {
+    // Identity of the probe (what makes two rows share one target).
+    std::string address;  // IP literal or FQDN
+    bool is_fqdn = false;
+    std::uint16_t port = 80;
+    Protocol protocol = Protocol::Http;
+    std::string host;  // Host header value (empty for Tcp/Tls)
+    std::string path;  // request target, starts with '/' (empty for Tcp/Tls)
+    std::string sni;   // empty: send no SNI (IP literal, or nothing to send)
+    std::vector<StatusRange> match_status;  // never empty for Http(s)
+    std::string match_body;                 // empty: no body check
+
+    // Timing and thresholds.
+    std::uint32_t interval_ms = 30000;
+    std::uint32_t timeout_ms = 30000;
+    std::uint32_t jitter_ms = 0;            // extra random spread added to each interval
+    std::uint8_t unhealthy_threshold = 3;
+    std::uint8_t healthy_threshold = 1;
+    ClosePolicy close_policy = ClosePolicy::Graceful;
+
+    // TLS options (Https, Tls).
+    bool validate_chain = true;                 // validateCertChainAndExpiry
+    bool validate_sni = true;                   // validateSNI
+    std::vector<std::uint32_t> trusted_roots;   // indices into Plan::trusted_roots; empty: system store
+    bool tls_resume = true;
+
+    // Precomputed at plan time.
+    std::string request;          // full HTTP/1.1 request bytes (empty for Tcp/Tls)
+    std::uint64_t identity_hash = 0;  // stable: shard and first-probe phase come from it
+};
+
+struct Plan {
+    std::string gateway_name;  // from the configuration's "name"; "ringprobe" when absent
+    std::vector<Pool> pools;
+    std::vector<Setting> settings;
+    std::vector<Probe> probes;
+    std::vector<TrustedRoot> trusted_roots;
+    std::vector<Row> rows;
+    std::vector<Target> targets;
+    std::uint64_t digest = 0;  // stable hash of the configuration bytes
+};
+
+}  // namespace ringprobe
