@@ -40,6 +40,7 @@ enum class ClosePolicy : std::uint8_t {
 struct StatusRange {
     std::uint16_t lo = 200;
     std::uint16_t hi = 399;  // inclusive
+    bool operator==(const StatusRange&) const = default;
 };
 
 struct TrustedRoot {
@@ -62,6 +63,17 @@ struct Pool {
 struct Probe {  // a custom probe as configured (after defaults), kept for display
     std::string name;
     std::string id;
+    Protocol protocol = Protocol::Http;
+    std::string host;  // empty: taken from the setting (pick_host_from_settings)
+    std::string path;
+    bool pick_host_from_settings = false;  // pickHostNameFromBackendHttpSettings
+    std::uint16_t port = 0;                // 0: the setting's port
+    std::uint32_t interval_s = 30;
+    std::uint32_t timeout_s = 30;
+    std::uint8_t unhealthy_threshold = 3;
+    std::uint32_t min_servers = 0;  // read and shown; not applied to health
+    std::vector<StatusRange> match_status;
+    std::string match_body;
 };
 
 struct Setting {
@@ -71,6 +83,13 @@ struct Setting {
     Protocol protocol = Protocol::Http;
     std::string probe_name;  // empty: the default probe
     bool default_probe = true;
+    std::string host_name;                   // hostName; empty when not set
+    bool pick_host_from_address = false;     // pickHostNameFromBackendAddress
+    std::string sni_name;                    // sniName; empty when not set
+    std::uint32_t request_timeout_s = 20;    // requestTimeout (traffic, not probes): shown only
+    bool validate_chain = true;              // validateCertChainAndExpiry
+    bool validate_sni = true;                // validateSNI
+    std::vector<std::uint32_t> trusted_roots;  // indices into Plan::trusted_roots
 };
 
 struct Row {
@@ -120,6 +139,9 @@ struct Plan {
     std::vector<Row> rows;
     std::vector<Target> targets;
     std::uint64_t digest = 0;  // stable hash of the configuration bytes
+    // ringprobe extension "startSpreadMs": first probes start at a phase in [0, spread) taken
+    // from Target::identity_hash; 0 means each target spreads over its own interval.
+    std::uint32_t start_spread_ms = 0;
 };
 
 }  // namespace ringprobe
