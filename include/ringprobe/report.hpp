@@ -1,0 +1,270 @@
+// ringprobe/report.hpp: the shared-memory health report ABI (types and constants only).
+//
+// The engine publishes its whole output into one POSIX shared-memory segment,
+// /dev/shm/ringprobe.<name>. Any number of readers map it read-only. This header is everything a
+// reader needs to interpret the bytes, so ringprobe-report (and any third-party tool) links
+// nothing of the engine. docs/report-format.md describes the same layout byte by byte; the
+// static_asserts below pin every offset so the two cannot drift apart silently.
+//
+// Layout (all integers little-endian, native x86-64/aarch64 order; every section 64-byte aligned):
+//
+//   offset 0       SegmentHeader (512 bytes): identity, section table, then on its own cache line
+//                  the fields the engine keeps changing (heartbeat, flags)
+//   sections[...]  Pools, Settings, Servers, Rows, Targets (static, written once before the
+//                  segment is renamed into place), States (one seqlocked record per target),
+//                  Workers (one seqlocked record per worker slot), Strings (a byte table)
+//
+// Concurrency: every field that changes after the rename is a 64-bit word accessed atomically
+// (std::atomic_ref / __atomic builtins). A target's state has exactly one writer. Its `seq`
+// word is odd while the writer is inside publish(); the writer stores seq+1, then the payload
+// words with release stores, then seq+2 with a release store. A reader loads seq (acquire), the
+// payload words (acquire), and seq again; equal and even means the copy is whole.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace ringprobe::report_abi {
+
+inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
+inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
+inline constexpr std::size_t kSectionAlign = 64;
+
+// Bounds a reader enforces before trusting any count (a segment beyond them is corrupt).
+inline constexpr std::uint32_t kMaxPools = 1u << 16;
+inline constexpr std::uint32_t kMaxSettings = 1u << 16;
+inline constexpr std::uint32_t kMaxServers = 1u << 22;
+inline constexpr std::uint32_t kMaxRows = 1u << 22;
+inline constexpr std::uint32_t kMaxTargets = 1u << 22;
+inline constexpr std::uint32_t kMaxWorkers = 64;
+inline constexpr std::uint32_t kMaxStringBytes = 1u << 30;
+inline constexpr std::uint32_t kMaxStringLength = 8192;  // one string (match.body is <= 4090)
+inline constexpr std::uint32_t kDetailBytes = 256;       // per-target detail area
+
+// Staleness: a reader shows every server Unknown when the heartbeat is older than this.
+inline constexpr std::uint64_t kHeartbeatStaleNs = 3'000'000'000ULL;
+
+// Header flag bits (SegmentHeader::flags, an atomic word).
+inline constexpr std::uint64_t kFlagStopped = 1;     // the engine shut down cleanly
+inline constexpr std::uint64_t kFlagSuperseded = 2;  // a newer segment was renamed over the name
+
+enum class Section : std::uint32_t {
+    Pools = 0,
+    Settings = 1,
+    Servers = 2,
+    Rows = 3,
+    Targets = 4,
+    States = 5,
+    Workers = 6,
+    Strings = 7,
+};
+inline constexpr std::size_t kSectionCount = 8;
+
+// A string in the Strings section: `length` bytes at `offset`, followed by a NUL that readers
+// check. An empty string is {0, 0} pointing at the NUL that always starts the table.
+struct StrRef {
+    std::uint32_t offset;
+    std::uint32_t length;
+};
+static_assert(sizeof(StrRef) == 8);
+
+struct SectionRef {
+    std::uint64_t offset;       // from the start of the segment, multiple of kSectionAlign
+    std::uint32_t count;        // records (bytes for Strings)
+    std::uint32_t record_size;  // sizeof the record type (1 for Strings)
+};
+static_assert(sizeof(SectionRef) == 16);
+
+struct SegmentHeader {
+    // Written once before the rename; never changes afterwards.
+    char magic[8];                   //   0
+    std::uint32_t layout_version;    //   8
+    std::uint32_t header_size;       //  12  sizeof(SegmentHeader)
+    std::uint64_t total_size;        //  16  bytes of the whole segment (== file size)
+    std::uint64_t config_digest;     //  24  Plan::digest
+    std::uint64_t start_unix_ns;     //  32  when this segment was created
+    std::int32_t engine_pid;         //  40
+    std::uint32_t worker_slots;      //  44  == sections[Workers].count
+    std::uint64_t generation;        //  48  previous segment's generation + 1 (1 for the first)
+    StrRef gateway_name;             //  56
+    SectionRef sections[kSectionCount];  //  64 .. 192
+    std::uint8_t reserved0[64];      // 192 .. 256, zero
+    // Changes while the engine runs: atomic 64-bit words on their own cache line.
+    std::uint64_t heartbeat_unix_ns;  // 256  refreshed by the engine at least every 250 ms
+    std::uint64_t flags;              // 264  kFlagStopped | kFlagSuperseded
+    std::uint64_t stopped_unix_ns;    // 272  when kFlagStopped was set, else 0
+    std::uint8_t reserved1[232];      // 280 .. 512, zero
+};
+static_assert(sizeof(SegmentHeader) == 512);
+static_assert(offsetof(SegmentHeader, layout_version) == 8);
+static_assert(offsetof(SegmentHeader, header_size) == 12);
+static_assert(offsetof(SegmentHeader, total_size) == 16);
+static_assert(offsetof(SegmentHeader, config_digest) == 24);
+static_assert(offsetof(SegmentHeader, start_unix_ns) == 32);
+static_assert(offsetof(SegmentHeader, engine_pid) == 40);
+static_assert(offsetof(SegmentHeader, worker_slots) == 44);
+static_assert(offsetof(SegmentHeader, generation) == 48);
+static_assert(offsetof(SegmentHeader, gateway_name) == 56);
+static_assert(offsetof(SegmentHeader, sections) == 64);
+static_assert(offsetof(SegmentHeader, reserved0) == 192);
+static_assert(offsetof(SegmentHeader, heartbeat_unix_ns) == 256);
+static_assert(offsetof(SegmentHeader, flags) == 264);
+static_assert(offsetof(SegmentHeader, stopped_unix_ns) == 272);
+
+struct PoolRecord {
+    StrRef name;                 //  0
+    StrRef id;                   //  8
+    std::uint32_t first_server;  // 16  index into Servers
+    std::uint32_t server_count;  // 20
+};
+static_assert(sizeof(PoolRecord) == 24);
+static_assert(offsetof(PoolRecord, first_server) == 16);
+
+struct SettingRecord {
+    StrRef name;                 //  0
+    StrRef id;                   //  8
+    StrRef probe_name;           // 16  empty: the default probe
+    std::uint16_t port;          // 24
+    std::uint8_t protocol;       // 26  ringprobe::Protocol
+    std::uint8_t default_probe;  // 27  0 or 1
+    std::uint32_t reserved;      // 28  zero
+};
+static_assert(sizeof(SettingRecord) == 32);
+static_assert(offsetof(SettingRecord, port) == 24);
+static_assert(offsetof(SettingRecord, protocol) == 26);
+
+struct ServerRecord {
+    StrRef address;              //  0  as configured
+    std::uint32_t pool_index;    //  8
+    std::uint8_t is_fqdn;        // 12
+    std::uint8_t reserved[3];    // 13  zero
+};
+static_assert(sizeof(ServerRecord) == 16);
+static_assert(offsetof(ServerRecord, pool_index) == 8);
+
+struct RowRecord {  // one line of the report: pool x setting x server, shown by target
+    std::uint32_t pool_index;     //  0
+    std::uint32_t setting_index;  //  4
+    std::uint32_t server_index;   //  8  index into Servers (global, not per pool)
+    std::uint32_t target_index;   // 12
+};
+static_assert(sizeof(RowRecord) == 16);
+
+struct TargetRecord {
+    StrRef address;                   //  0
+    StrRef host;                      //  8
+    StrRef path;                      // 16
+    StrRef sni;                       // 24
+    StrRef match_status;              // 32  e.g. "200-399" or "200,301-302"
+    StrRef match_body;                // 40
+    std::uint16_t port;               // 48
+    std::uint8_t protocol;            // 50  ringprobe::Protocol
+    std::uint8_t is_fqdn;             // 51
+    std::uint8_t unhealthy_threshold; // 52
+    std::uint8_t healthy_threshold;   // 53
+    std::uint8_t validate_chain;      // 54
+    std::uint8_t validate_sni;        // 55
+    std::uint32_t interval_ms;        // 56
+    std::uint32_t timeout_ms;         // 60
+    std::uint32_t jitter_ms;          // 64
+    std::uint32_t reserved;           // 68  zero
+};
+static_assert(sizeof(TargetRecord) == 72);
+static_assert(offsetof(TargetRecord, port) == 48);
+static_assert(offsetof(TargetRecord, interval_ms) == 56);
+static_assert(offsetof(TargetRecord, jitter_ms) == 64);
+
+// The seqlocked payload of a target's latest state. The first kStateFixedWords words are always
+// copied; the detail area only up to detail_len (rounded up to a word).
+struct TargetStatePayload {
+    std::uint8_t health;             //   0  ringprobe::Health
+    std::uint8_t reserved0;          //   1  zero
+    std::uint16_t reason;            //   2  ringprobe::Reason
+    std::uint16_t http_status;       //   4  0 when none
+    std::uint16_t detail_len;        //   6  <= kDetailBytes
+    std::int32_t sys_errno;          //   8
+    std::uint32_t latency_us;        //  12
+    std::uint32_t dns_us;            //  16
+    std::uint32_t connect_us;        //  20
+    std::uint32_t tls_us;            //  24
+    std::uint32_t first_byte_us;     //  28
+    std::uint32_t consecutive_ok;    //  32
+    std::uint32_t consecutive_fail;  //  36
+    std::uint64_t last_probe_unix_ns;   //  40
+    std::uint64_t last_change_unix_ns;  //  48
+    std::uint64_t next_probe_unix_ns;   //  56
+    std::uint64_t total_probes;         //  64
+    std::uint64_t total_ok;             //  72
+    std::uint64_t total_fail;           //  80
+    std::uint64_t total_prober_errors;  //  88
+    char detail[kDetailBytes];          //  96 .. 352
+};
+static_assert(sizeof(TargetStatePayload) == 352);
+static_assert(offsetof(TargetStatePayload, reason) == 2);
+static_assert(offsetof(TargetStatePayload, http_status) == 4);
+static_assert(offsetof(TargetStatePayload, detail_len) == 6);
+static_assert(offsetof(TargetStatePayload, sys_errno) == 8);
+static_assert(offsetof(TargetStatePayload, first_byte_us) == 28);
+static_assert(offsetof(TargetStatePayload, consecutive_fail) == 36);
+static_assert(offsetof(TargetStatePayload, last_probe_unix_ns) == 40);
+static_assert(offsetof(TargetStatePayload, total_prober_errors) == 88);
+static_assert(offsetof(TargetStatePayload, detail) == 96);
+inline constexpr std::size_t kStateFixedWords = offsetof(TargetStatePayload, detail) / 8;
+inline constexpr std::size_t kStatePayloadWords = sizeof(TargetStatePayload) / 8;
+
+struct TargetStateRecord {
+    std::uint64_t seq;              //   0  odd while being written
+    TargetStatePayload payload;     //   8 .. 360
+    std::uint8_t reserved[24];      // 360 .. 384, zero
+};
+static_assert(sizeof(TargetStateRecord) == 384);
+static_assert(sizeof(TargetStateRecord) % 64 == 0);
+static_assert(offsetof(TargetStateRecord, payload) == 8);
+
+// Per-worker counters, for the exporter (same seqlock pattern, one writer per slot).
+struct WorkerStatsPayload {
+    std::uint64_t probes_started;       //   0
+    std::uint64_t probes_completed;     //   8
+    std::uint64_t prober_errors;        //  16  all prober-side failures
+    std::uint64_t no_fds;               //  24  EMFILE / ENFILE
+    std::uint64_t no_buffers;           //  32  ENOBUFS / ENOMEM
+    std::uint64_t no_ports;             //  40  EADDRNOTAVAIL
+    std::uint64_t ring_full;            //  48  submission queue full, retried
+    std::uint64_t late_probes;          //  56  started after their deadline slot
+    std::uint64_t lateness_us_sum;      //  64
+    std::uint64_t lateness_us_max;      //  72
+    std::uint64_t stale_completions;    //  80  completions for a reused slot
+    std::uint64_t targets_owned;        //  88
+    std::uint64_t loop_iterations;      //  96
+    std::uint64_t updated_unix_ns;      // 104
+    std::uint64_t reserved;             // 112
+};
+static_assert(sizeof(WorkerStatsPayload) == 120);
+inline constexpr std::size_t kWorkerPayloadWords = sizeof(WorkerStatsPayload) / 8;
+
+struct WorkerStatsRecord {
+    std::uint64_t seq;             //   0
+    WorkerStatsPayload payload;    //   8 .. 128
+};
+static_assert(sizeof(WorkerStatsRecord) == 128);
+
+// Every record is fixed-width, pointer-free and copyable byte for byte; every word that changes
+// after the rename is a naturally aligned 64-bit word that the hardware accesses lock-free.
+static_assert(std::is_trivially_copyable_v<SegmentHeader>);
+static_assert(std::is_trivially_copyable_v<PoolRecord>);
+static_assert(std::is_trivially_copyable_v<SettingRecord>);
+static_assert(std::is_trivially_copyable_v<ServerRecord>);
+static_assert(std::is_trivially_copyable_v<RowRecord>);
+static_assert(std::is_trivially_copyable_v<TargetRecord>);
+static_assert(std::is_trivially_copyable_v<TargetStateRecord>);
+static_assert(std::is_trivially_copyable_v<WorkerStatsRecord>);
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint64_t>::required_alignment == 8);
+static_assert(alignof(SegmentHeader) == 8);
+static_assert(alignof(TargetStateRecord) == 8);
+
+}  // namespace ringprobe::report_abi

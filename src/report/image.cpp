@@ -1,0 +1,203 @@
+// Composes the static part of a report segment (see image.hpp and docs/report-format.md).
+#include "report/image.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+namespace ringprobe::report {
+namespace abi = report_abi;
+
+namespace {
+
+std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+
+class StringTable {
+public:
+    StringTable() { bytes_.push_back('\0'); }
+
+    // Strings longer than kMaxStringLength are cut there: the report shows configuration values,
+    // and a display value that long is already unreadable.
+    abi::StrRef add(std::string_view s) {
+        if (s.empty()) {
+            return abi::StrRef{0, 0};
+        }
+        s = s.substr(0, abi::kMaxStringLength);
+        // An embedded NUL would make the reader reject the segment; cut there as well.
+        s = s.substr(0, std::min(s.size(), s.find('\0')));
+        abi::StrRef ref{static_cast<std::uint32_t>(bytes_.size()),
+                        static_cast<std::uint32_t>(s.size())};
+        bytes_.append(s);
+        bytes_.push_back('\0');
+        return ref;
+    }
+    std::string take() { return std::move(bytes_); }
+    std::size_t size() const { return bytes_.size(); }
+
+private:
+    std::string bytes_;
+};
+
+Result<void> check_plan(const Plan& plan) {
+    if (plan.pools.size() > abi::kMaxPools || plan.settings.size() > abi::kMaxSettings ||
+        plan.rows.size() > abi::kMaxRows || plan.targets.size() > abi::kMaxTargets) {
+        return error("report: the plan is larger than the report format allows (pools <= 65536, "
+                     "settings <= 65536, rows and targets <= 4194304)");
+    }
+    for (std::size_t i = 0; i < plan.rows.size(); ++i) {
+        const Row& r = plan.rows[i];
+        if (r.pool_index >= plan.pools.size() || r.setting_index >= plan.settings.size() ||
+            r.target_index >= plan.targets.size() ||
+            r.server_index >= plan.pools[r.pool_index].servers.size()) {
+            return error("report: plan row " + std::to_string(i) +
+                         " refers to a pool, setting, server or target that does not exist");
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string format_status_ranges(const std::vector<StatusRange>& ranges) {
+    std::string out;
+    char buf[8];
+    for (const StatusRange& r : ranges) {
+        if (!out.empty()) {
+            out.push_back(',');
+        }
+        auto [p, ec] = std::to_chars(buf, buf + sizeof buf, r.lo);
+        out.append(buf, p);
+        if (r.hi != r.lo) {
+            out.push_back('-');
+            auto [q, ec2] = std::to_chars(buf, buf + sizeof buf, r.hi);
+            out.append(buf, q);
+        }
+    }
+    return out;
+}
+
+Result<Image> compose_image(const Plan& plan, const ImageOptions& options) {
+    if (auto ok = check_plan(plan); !ok) {
+        return unexpected(ok.error());
+    }
+    RP_ASSERT(options.worker_slots <= abi::kMaxWorkers);
+    Image img;
+    StringTable strings;
+    abi::SegmentHeader& h = img.header;
+    h.gateway_name = strings.add(plan.gateway_name);
+
+    std::uint32_t server_total = 0;
+    for (const Pool& p : plan.pools) {
+        img.pools.push_back(abi::PoolRecord{strings.add(p.name), strings.add(p.id), server_total,
+                                            static_cast<std::uint32_t>(p.servers.size())});
+        for (const Server& s : p.servers) {
+            abi::ServerRecord rec{};
+            rec.address = strings.add(s.address);
+            rec.pool_index = static_cast<std::uint32_t>(img.pools.size() - 1);
+            rec.is_fqdn = s.is_fqdn ? 1 : 0;
+            img.servers.push_back(rec);
+        }
+        server_total += static_cast<std::uint32_t>(p.servers.size());
+        if (server_total > abi::kMaxServers) {
+            return error("report: the plan has more servers than the report format allows");
+        }
+    }
+    for (const Setting& s : plan.settings) {
+        abi::SettingRecord rec{};
+        rec.name = strings.add(s.name);
+        rec.id = strings.add(s.id);
+        rec.probe_name = strings.add(s.probe_name);
+        rec.port = s.port;
+        rec.protocol = static_cast<std::uint8_t>(s.protocol);
+        rec.default_probe = s.default_probe ? 1 : 0;
+        img.settings.push_back(rec);
+    }
+    for (const Row& r : plan.rows) {
+        img.rows.push_back(abi::RowRecord{r.pool_index, r.setting_index,
+                                          img.pools[r.pool_index].first_server + r.server_index,
+                                          r.target_index});
+    }
+    for (const Target& t : plan.targets) {
+        abi::TargetRecord rec{};
+        rec.address = strings.add(t.address);
+        rec.host = strings.add(t.host);
+        rec.path = strings.add(t.path);
+        rec.sni = strings.add(t.sni);
+        rec.match_status = strings.add(format_status_ranges(t.match_status));
+        rec.match_body = strings.add(t.match_body);
+        rec.port = t.port;
+        rec.protocol = static_cast<std::uint8_t>(t.protocol);
+        rec.is_fqdn = t.is_fqdn ? 1 : 0;
+        rec.unhealthy_threshold = t.unhealthy_threshold;
+        rec.healthy_threshold = t.healthy_threshold;
+        rec.validate_chain = t.validate_chain ? 1 : 0;
+        rec.validate_sni = t.validate_sni ? 1 : 0;
+        rec.interval_ms = t.interval_ms;
+        rec.timeout_ms = t.timeout_ms;
+        rec.jitter_ms = t.jitter_ms;
+        img.targets.push_back(rec);
+    }
+    if (strings.size() > abi::kMaxStringBytes) {
+        return error("report: the plan's names and addresses exceed the report's string table");
+    }
+    img.strings = strings.take();
+
+    std::memcpy(h.magic, abi::kMagic, sizeof h.magic);
+    h.layout_version = abi::kLayoutVersion;
+    h.header_size = sizeof(abi::SegmentHeader);
+    h.config_digest = plan.digest;
+    h.start_unix_ns = options.start_unix_ns;
+    h.engine_pid = options.engine_pid;
+    h.worker_slots = options.worker_slots;
+    h.generation = options.generation;
+    h.heartbeat_unix_ns = options.start_unix_ns;
+
+    std::uint64_t at = align_up(sizeof(abi::SegmentHeader), abi::kSectionAlign);
+    auto place = [&](abi::Section s, std::size_t count, std::size_t record_size) {
+        h.sections[static_cast<std::size_t>(s)] = abi::SectionRef{
+            at, static_cast<std::uint32_t>(count), static_cast<std::uint32_t>(record_size)};
+        at = align_up(at + count * record_size, abi::kSectionAlign);
+    };
+    place(abi::Section::Pools, img.pools.size(), sizeof(abi::PoolRecord));
+    place(abi::Section::Settings, img.settings.size(), sizeof(abi::SettingRecord));
+    place(abi::Section::Servers, img.servers.size(), sizeof(abi::ServerRecord));
+    place(abi::Section::Rows, img.rows.size(), sizeof(abi::RowRecord));
+    place(abi::Section::Targets, img.targets.size(), sizeof(abi::TargetRecord));
+    place(abi::Section::States, img.targets.size(), sizeof(abi::TargetStateRecord));
+    place(abi::Section::Workers, options.worker_slots, sizeof(abi::WorkerStatsRecord));
+    place(abi::Section::Strings, img.strings.size(), 1);
+    h.total_size = at;
+    return img;
+}
+
+void write_image(const Image& img, std::byte* dst) {
+    const abi::SegmentHeader& h = img.header;
+    std::memcpy(dst, &h, sizeof h);
+    auto put = [&](abi::Section s, const void* src, std::size_t bytes) {
+        const abi::SectionRef& ref = h.sections[static_cast<std::size_t>(s)];
+        RP_ASSERT(ref.offset + bytes <= h.total_size);
+        if (bytes > 0) {
+            std::memcpy(dst + ref.offset, src, bytes);
+        }
+    };
+    put(abi::Section::Pools, img.pools.data(), img.pools.size() * sizeof(abi::PoolRecord));
+    put(abi::Section::Settings, img.settings.data(),
+        img.settings.size() * sizeof(abi::SettingRecord));
+    put(abi::Section::Servers, img.servers.data(), img.servers.size() * sizeof(abi::ServerRecord));
+    put(abi::Section::Rows, img.rows.data(), img.rows.size() * sizeof(abi::RowRecord));
+    put(abi::Section::Targets, img.targets.data(), img.targets.size() * sizeof(abi::TargetRecord));
+    put(abi::Section::Strings, img.strings.data(), img.strings.size());
+}
+
+Result<std::vector<std::uint64_t>> build_image_words(const Plan& plan,
+                                                     const ImageOptions& options) {
+    auto img = compose_image(plan, options);
+    if (!img) {
+        return unexpected(img.error());
+    }
+    std::vector<std::uint64_t> words(img->header.total_size / 8, 0);
+    write_image(*img, reinterpret_cast<std::byte*>(words.data()));
+    return words;
+}
+
+}  // namespace ringprobe::report

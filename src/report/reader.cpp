@@ -1,0 +1,468 @@
+// The reader side of the report (see reader.hpp; layout in docs/report-format.md).
+#include "report/reader.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "report/names.hpp"
+#include "report/words.hpp"
+
+namespace ringprobe::report {
+namespace abi = report_abi;
+
+namespace {
+
+Unexpected<ReadError> corrupt(std::string what) {
+    return unexpected(ReadError{
+        ReadErrorKind::Unreadable,
+        "the report is corrupt: " + std::move(what) +
+            ". Restart the engine to rebuild it; if it persists, report a bug."});
+}
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
+
+struct SectionSpec {
+    abi::Section section;
+    const char* name;
+    std::uint32_t record_size;
+    std::uint32_t max_count;
+};
+constexpr std::array<SectionSpec, abi::kSectionCount> kSpecs{{
+    {abi::Section::Pools, "pools", sizeof(abi::PoolRecord), abi::kMaxPools},
+    {abi::Section::Settings, "settings", sizeof(abi::SettingRecord), abi::kMaxSettings},
+    {abi::Section::Servers, "servers", sizeof(abi::ServerRecord), abi::kMaxServers},
+    {abi::Section::Rows, "rows", sizeof(abi::RowRecord), abi::kMaxRows},
+    {abi::Section::Targets, "targets", sizeof(abi::TargetRecord), abi::kMaxTargets},
+    {abi::Section::States, "states", sizeof(abi::TargetStateRecord), abi::kMaxTargets},
+    {abi::Section::Workers, "workers", sizeof(abi::WorkerStatsRecord), abi::kMaxWorkers},
+    {abi::Section::Strings, "strings", 1, abi::kMaxStringBytes},
+}};
+
+const abi::SectionRef& section(const abi::SegmentHeader& h, abi::Section s) {
+    return h.sections[static_cast<std::size_t>(s)];
+}
+
+Result<void, ReadError> check_header(const std::byte* data, std::size_t size,
+                                     abi::SegmentHeader& h) {
+    if (size < sizeof(abi::SegmentHeader)) {
+        return corrupt("it is truncated (" + num(size) + " bytes, a header alone needs " +
+                       num(sizeof(abi::SegmentHeader)) + ")");
+    }
+    // Only the part before reserved0 is immutable; the dynamic words are read atomically.
+    std::memcpy(&h, data, offsetof(abi::SegmentHeader, reserved0));
+    if (std::memcmp(h.magic, abi::kMagic, sizeof h.magic) != 0) {
+        return unexpected(ReadError{ReadErrorKind::Unreadable,
+                                    "this is not a ringprobe report (wrong magic); check --name"});
+    }
+    if (h.layout_version != abi::kLayoutVersion) {
+        return unexpected(ReadError{
+            ReadErrorKind::Unreadable,
+            "the report has layout version " + num(h.layout_version) +
+                " but this ringprobe-report reads version " + num(abi::kLayoutVersion) +
+                "; use the ringprobe-report that came with the running engine"});
+    }
+    if (h.header_size != sizeof(abi::SegmentHeader)) {
+        return corrupt("header size " + num(h.header_size) + " is not " +
+                       num(sizeof(abi::SegmentHeader)));
+    }
+    if (h.total_size != size) {
+        return corrupt("it is truncated or oversized (header says " + num(h.total_size) +
+                       " bytes, the file has " + num(size) + ")");
+    }
+    return {};
+}
+
+Result<void, ReadError> check_sections(const abi::SegmentHeader& h, std::size_t size) {
+    std::array<std::pair<std::uint64_t, std::uint64_t>, abi::kSectionCount> spans{};
+    for (std::size_t i = 0; i < kSpecs.size(); ++i) {
+        const SectionSpec& spec = kSpecs[i];
+        const abi::SectionRef& ref = section(h, spec.section);
+        const std::string where = std::string("section ") + spec.name;
+        if (ref.record_size != spec.record_size) {
+            return corrupt(where + " has records of " + num(ref.record_size) + " bytes, not " +
+                           num(spec.record_size));
+        }
+        if (ref.count > spec.max_count) {
+            return corrupt(where + " count " + num(ref.count) + " is over its bound " +
+                           num(spec.max_count));
+        }
+        if (ref.offset % abi::kSectionAlign != 0 || ref.offset < sizeof(abi::SegmentHeader)) {
+            return corrupt(where + " offset " + num(ref.offset) + " is misplaced");
+        }
+        // count * record_size < 2^62 given both bounds, so the sum cannot wrap below size.
+        const std::uint64_t bytes = std::uint64_t{ref.count} * ref.record_size;
+        if (ref.offset > size || bytes > size - ref.offset) {
+            return corrupt(where + " (offset " + num(ref.offset) + ", " + num(bytes) +
+                           " bytes) runs past the end of the segment (" + num(size) + ")");
+        }
+        spans[i] = {ref.offset, ref.offset + bytes};
+    }
+    std::sort(spans.begin(), spans.end());
+    for (std::size_t i = 1; i < spans.size(); ++i) {
+        if (spans[i].first < spans[i - 1].second) {
+            return corrupt("two sections overlap at offset " + num(spans[i].first));
+        }
+    }
+    if (section(h, abi::Section::States).count != section(h, abi::Section::Targets).count) {
+        return corrupt("the state count differs from the target count");
+    }
+    if (section(h, abi::Section::Workers).count != h.worker_slots) {
+        return corrupt("the worker section does not match worker_slots");
+    }
+    if (section(h, abi::Section::Strings).count == 0) {
+        return corrupt("the string table is empty");
+    }
+    return {};
+}
+
+template <typename T>
+void copy_section(const std::byte* data, const abi::SegmentHeader& h, abi::Section s,
+                  std::vector<T>& out) {
+    const abi::SectionRef& ref = section(h, s);
+    out.resize(ref.count);
+    if (ref.count > 0) {
+        std::memcpy(out.data(), data + ref.offset, std::size_t{ref.count} * sizeof(T));
+    }
+}
+
+class StringCheck {
+public:
+    explicit StringCheck(const std::string& table) : t_(table) {}
+    // Never trusts the length: bounded, inside the table, NUL right after, none inside.
+    bool ok(abi::StrRef r) const {
+        if (r.length > abi::kMaxStringLength || r.offset >= t_.size()) {
+            return false;
+        }
+        const std::uint64_t end = std::uint64_t{r.offset} + r.length;
+        if (end >= t_.size() || t_[end] != '\0') {
+            return false;
+        }
+        return std::memchr(t_.data() + r.offset, '\0', r.length) == nullptr;
+    }
+
+private:
+    const std::string& t_;
+};
+
+Result<void, ReadError> check_records(const StaticInfo& s) {
+    StringCheck str(s.strings);
+    if (s.strings.front() != '\0') {
+        return corrupt("the string table does not start with a NUL");
+    }
+    if (!str.ok(s.header.gateway_name)) {
+        return corrupt("the gateway name is an unterminated or out-of-range string");
+    }
+    for (std::size_t i = 0; i < s.pools.size(); ++i) {
+        const abi::PoolRecord& p = s.pools[i];
+        if (!str.ok(p.name) || !str.ok(p.id)) {
+            return corrupt("pool " + num(i) + " has an unterminated or out-of-range string");
+        }
+        if (std::uint64_t{p.first_server} + p.server_count > s.servers.size()) {
+            return corrupt("pool " + num(i) + " names servers that do not exist");
+        }
+    }
+    for (std::size_t i = 0; i < s.settings.size(); ++i) {
+        const abi::SettingRecord& st = s.settings[i];
+        if (!str.ok(st.name) || !str.ok(st.id) || !str.ok(st.probe_name)) {
+            return corrupt("setting " + num(i) + " has an unterminated or out-of-range string");
+        }
+        if (st.protocol > 3 || st.default_probe > 1) {
+            return corrupt("setting " + num(i) + " has an unknown protocol or flag");
+        }
+    }
+    for (std::size_t i = 0; i < s.servers.size(); ++i) {
+        const abi::ServerRecord& sv = s.servers[i];
+        if (!str.ok(sv.address)) {
+            return corrupt("server " + num(i) + " has an unterminated or out-of-range address");
+        }
+        if (sv.pool_index >= s.pools.size()) {
+            return corrupt("server " + num(i) + " belongs to a pool that does not exist");
+        }
+        const abi::PoolRecord& p = s.pools[sv.pool_index];
+        if (i < p.first_server || i >= std::uint64_t{p.first_server} + p.server_count) {
+            return corrupt("server " + num(i) + " lies outside its pool's range");
+        }
+    }
+    for (std::size_t i = 0; i < s.rows.size(); ++i) {
+        const abi::RowRecord& r = s.rows[i];
+        if (r.pool_index >= s.pools.size() || r.setting_index >= s.settings.size() ||
+            r.server_index >= s.servers.size() || r.target_index >= s.targets.size()) {
+            return corrupt("row " + num(i) + " refers to a record that does not exist");
+        }
+        if (s.servers[r.server_index].pool_index != r.pool_index) {
+            return corrupt("row " + num(i) + " pairs a server with another pool");
+        }
+    }
+    for (std::size_t i = 0; i < s.targets.size(); ++i) {
+        const abi::TargetRecord& t = s.targets[i];
+        if (!str.ok(t.address) || !str.ok(t.host) || !str.ok(t.path) || !str.ok(t.sni) ||
+            !str.ok(t.match_status) || !str.ok(t.match_body)) {
+            return corrupt("target " + num(i) + " has an unterminated or out-of-range string");
+        }
+        if (t.protocol > 3) {
+            return corrupt("target " + num(i) + " has an unknown protocol");
+        }
+    }
+    return {};
+}
+
+// A copied payload is only shown if its enumerations are in range.
+bool payload_valid(const abi::TargetStatePayload& p) {
+    return p.health <= static_cast<std::uint8_t>(Health::Unhealthy) && p.reason < reason_count &&
+           p.detail_len <= abi::kDetailBytes;
+}
+
+}  // namespace
+
+std::string_view engine_state_name(EngineState s) {
+    switch (s) {
+        case EngineState::Live: return "live";
+        case EngineState::Stopped: return "stopped";
+        case EngineState::Stale: return "stale";
+        case EngineState::Gone: return "gone";
+    }
+    return "gone";
+}
+
+bool pid_alive(std::int32_t pid) {
+    if (pid <= 0) {
+        return false;
+    }
+    return ::kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+Result<StaticInfo, ReadError> validate_segment(const std::byte* data, std::size_t size) {
+    StaticInfo s;
+    if (auto ok = check_header(data, size, s.header); !ok) {
+        return unexpected(ok.error());
+    }
+    if (auto ok = check_sections(s.header, size); !ok) {
+        return unexpected(ok.error());
+    }
+    const abi::SectionRef& sref = section(s.header, abi::Section::Strings);
+    s.strings.assign(reinterpret_cast<const char*>(data + sref.offset), sref.count);
+    copy_section(data, s.header, abi::Section::Pools, s.pools);
+    copy_section(data, s.header, abi::Section::Settings, s.settings);
+    copy_section(data, s.header, abi::Section::Servers, s.servers);
+    copy_section(data, s.header, abi::Section::Rows, s.rows);
+    copy_section(data, s.header, abi::Section::Targets, s.targets);
+    if (auto ok = check_records(s); !ok) {
+        return unexpected(ok.error());
+    }
+    return s;
+}
+
+bool copy_state(const abi::TargetStateRecord& rec, abi::TargetStatePayload& out,
+                std::uint32_t max_attempts) {
+    const auto* words = reinterpret_cast<const std::uint64_t*>(&rec.payload);
+    std::uint64_t w[abi::kStatePayloadWords];
+    for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
+        const std::uint64_t s1 = load_acquire(&rec.seq);
+        if ((s1 & 1) != 0) {
+            continue;
+        }
+        for (std::size_t i = 0; i < abi::kStateFixedWords; ++i) {
+            w[i] = load_acquire(&words[i]);
+        }
+        // Bound the detail copy before trusting it: a torn word may hold anything.
+        const std::size_t dlen = std::min<std::size_t>(w[0] >> 48, abi::kDetailBytes);
+        const std::size_t dwords = (dlen + 7) / 8;
+        for (std::size_t i = 0; i < dwords; ++i) {
+            w[abi::kStateFixedWords + i] = load_acquire(&words[abi::kStateFixedWords + i]);
+        }
+        const std::uint64_t s2 = load_acquire(&rec.seq);
+        if (s1 == s2) {
+            const std::size_t used = abi::kStateFixedWords + dwords;
+            std::fill(w + used, w + abi::kStatePayloadWords, 0);
+            std::memcpy(&out, w, sizeof out);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool copy_worker(const abi::WorkerStatsRecord& rec, abi::WorkerStatsPayload& out,
+                 std::uint32_t max_attempts) {
+    const auto* words = reinterpret_cast<const std::uint64_t*>(&rec.payload);
+    std::uint64_t w[abi::kWorkerPayloadWords];
+    for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
+        const std::uint64_t s1 = load_acquire(&rec.seq);
+        if ((s1 & 1) != 0) {
+            continue;
+        }
+        for (std::size_t i = 0; i < abi::kWorkerPayloadWords; ++i) {
+            w[i] = load_acquire(&words[i]);
+        }
+        if (load_acquire(&rec.seq) == s1) {
+            std::memcpy(&out, w, sizeof out);
+            return true;
+        }
+    }
+    return false;
+}
+
+Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> info,
+                       const SnapshotOptions& options) {
+    Snapshot snap;
+    const abi::SegmentHeader& h = info->header;
+    const auto* live = reinterpret_cast<const abi::SegmentHeader*>(data);
+    snap.now_unix_ns = options.now_unix_ns != 0 ? options.now_unix_ns : realtime_now_ns();
+    snap.heartbeat_unix_ns = load_acquire(&live->heartbeat_unix_ns);
+    snap.flags = load_acquire(&live->flags);
+    snap.stopped_unix_ns = load_acquire(&live->stopped_unix_ns);
+
+    const std::size_t n = info->targets.size();
+    const auto* states = reinterpret_cast<const abi::TargetStateRecord*>(
+        data + section(h, abi::Section::States).offset);
+    snap.states.resize(n);
+    snap.readable.resize(n);
+    const std::uint32_t attempts = std::max<std::uint32_t>(options.max_attempts, 1);
+    for (std::size_t i = 0; i < n; ++i) {
+        bool ok = copy_state(states[i], snap.states[i], attempts) && payload_valid(snap.states[i]);
+        snap.readable[i] = ok ? 1 : 0;
+        snap.unreadable += ok ? 0 : 1;
+    }
+    const auto* workers = reinterpret_cast<const abi::WorkerStatsRecord*>(
+        data + section(h, abi::Section::Workers).offset);
+    snap.workers.resize(h.worker_slots);
+    for (std::size_t i = 0; i < h.worker_slots; ++i) {
+        if (!copy_worker(workers[i], snap.workers[i], attempts)) {
+            snap.workers[i] = abi::WorkerStatsPayload{};
+        }
+    }
+
+    if ((snap.flags & abi::kFlagStopped) != 0) {
+        snap.engine = EngineState::Stopped;
+    } else if (options.alive != nullptr && !options.alive(h.engine_pid)) {
+        snap.engine = EngineState::Gone;
+    } else if (snap.report_age_ns() > abi::kHeartbeatStaleNs) {
+        snap.engine = EngineState::Stale;
+    } else {
+        snap.engine = EngineState::Live;
+    }
+    snap.info = std::move(info);
+    return snap;
+}
+
+Result<Snapshot, ReadError> read_image(const std::byte* data, std::size_t size,
+                                       const SnapshotOptions& options) {
+    auto info = validate_segment(data, size);
+    if (!info) {
+        return unexpected(info.error());
+    }
+    return take_snapshot(data, std::make_shared<const StaticInfo>(std::move(*info)), options);
+}
+
+Result<Report, ReadError> Report::open(std::string_view name) {
+    if (auto ok = check_segment_name(name); !ok) {
+        return unexpected(ReadError{ReadErrorKind::NotFound, ok.error().message});
+    }
+    return open_path(segment_path(name));
+}
+
+Result<Report, ReadError> Report::open_path(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT) {
+            return unexpected(ReadError{
+                ReadErrorKind::NotFound,
+                "no report at " + path +
+                    ": is the engine running? Start it with `ringprobe run CONFIG`, or pass the "
+                    "gateway's name with --name"});
+        }
+        return unexpected(ReadError{ReadErrorKind::Unreadable,
+                                    "cannot open " + path + ": " + std::strerror(e) +
+                                        (e == EACCES ? " (run as the engine's user or group)" : "")});
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        int e = errno;
+        ::close(fd);
+        return unexpected(ReadError{ReadErrorKind::Unreadable,
+                                    "cannot stat " + path + ": " + std::strerror(e)});
+    }
+    const auto size = static_cast<std::size_t>(st.st_size);
+    if (size < sizeof(abi::SegmentHeader)) {
+        ::close(fd);
+        return corrupt(path + " is truncated (" + num(size) + " bytes)");
+    }
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        return unexpected(ReadError{ReadErrorKind::Unreadable,
+                                    "cannot map " + path + ": " + std::strerror(e)});
+    }
+    Report r;
+    r.base_ = static_cast<const std::byte*>(p);
+    r.size_ = size;
+    r.dev_ = st.st_dev;
+    r.ino_ = st.st_ino;
+    r.path_ = path;
+    auto info = validate_segment(r.base_, size);
+    if (!info) {
+        return unexpected(info.error());  // r's destructor unmaps
+    }
+    r.info_ = std::make_shared<const StaticInfo>(std::move(*info));
+    return r;
+}
+
+Report::Report(Report&& o) noexcept
+    : base_(o.base_), size_(o.size_), dev_(o.dev_), ino_(o.ino_), path_(std::move(o.path_)),
+      info_(std::move(o.info_)) {
+    o.base_ = nullptr;
+    o.size_ = 0;
+}
+
+Report& Report::operator=(Report&& o) noexcept {
+    if (this != &o) {
+        release();
+        base_ = o.base_;
+        size_ = o.size_;
+        dev_ = o.dev_;
+        ino_ = o.ino_;
+        path_ = std::move(o.path_);
+        info_ = std::move(o.info_);
+        o.base_ = nullptr;
+        o.size_ = 0;
+    }
+    return *this;
+}
+
+Report::~Report() { release(); }
+
+void Report::release() {
+    if (base_ != nullptr) {
+        ::munmap(const_cast<std::byte*>(base_), size_);
+        base_ = nullptr;
+    }
+}
+
+Snapshot Report::snapshot(const SnapshotOptions& options) const {
+    RP_ASSERT(base_ != nullptr);
+    return take_snapshot(base_, info_, options);
+}
+
+bool Report::superseded() const {
+    RP_ASSERT(base_ != nullptr);
+    const auto* h = reinterpret_cast<const abi::SegmentHeader*>(base_);
+    if ((load_acquire(&h->flags) & abi::kFlagSuperseded) != 0) {
+        return true;
+    }
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) {
+        return true;
+    }
+    return st.st_dev != dev_ || st.st_ino != ino_;
+}
+
+}  // namespace ringprobe::report

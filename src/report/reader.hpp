@@ -1,0 +1,133 @@
+// The reader side of the report: open a segment read-only, validate every byte before trusting
+// it, and copy a consistent snapshot. Links nothing of the engine.
+//
+// Validation never trusts a count, an offset or a length: each section must lie inside the
+// file, each index must name an existing record, each string must end with its NUL inside the
+// string table. A failure is a ReadError with a sentence saying what is wrong and what to do.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ringprobe/report.hpp>
+#include <ringprobe/result.hpp>
+
+#include "common/result.hpp"
+
+namespace ringprobe::report {
+
+enum class ReadErrorKind : std::uint8_t {
+    NotFound = 1,    // no segment with that name: the engine is not running (or another --name)
+    Unreadable = 2,  // exists but cannot be opened, mapped or validated
+};
+
+struct ReadError {
+    ReadErrorKind kind;
+    std::string message;
+};
+
+// The immutable part of a segment, copied and validated once per open.
+struct StaticInfo {
+    report_abi::SegmentHeader header{};  // the words before reserved0; dynamic fields zero
+    std::string strings;
+    std::vector<report_abi::PoolRecord> pools;
+    std::vector<report_abi::SettingRecord> settings;
+    std::vector<report_abi::ServerRecord> servers;
+    std::vector<report_abi::RowRecord> rows;
+    std::vector<report_abi::TargetRecord> targets;
+
+    // Only for StrRefs that came through validation.
+    std::string_view str(report_abi::StrRef r) const {
+        return std::string_view(strings.data() + r.offset, r.length);
+    }
+    std::string_view gateway_name() const { return str(header.gateway_name); }
+};
+
+enum class EngineState : std::uint8_t {
+    Live = 0,     // heartbeat fresh, pid present
+    Stopped = 1,  // the engine marked a clean stop
+    Stale = 2,    // heartbeat older than kHeartbeatStaleNs
+    Gone = 3,     // kill(pid, 0) says the process does not exist
+};
+std::string_view engine_state_name(EngineState s);
+
+using PidAliveFn = bool (*)(std::int32_t pid);
+bool pid_alive(std::int32_t pid);  // kill(pid, 0) != ESRCH
+
+struct SnapshotOptions {
+    std::uint64_t now_unix_ns = 0;  // 0: CLOCK_REALTIME now
+    std::uint32_t max_attempts = 64;  // per record; then "unreadable this time"
+    PidAliveFn alive = &pid_alive;
+};
+
+struct Snapshot {
+    std::shared_ptr<const StaticInfo> info;
+    std::vector<report_abi::TargetStatePayload> states;  // detail bytes past detail_len are zero
+    std::vector<std::uint8_t> readable;                  // 0: torn every attempt, or corrupt
+    std::vector<report_abi::WorkerStatsPayload> workers;
+    std::uint64_t heartbeat_unix_ns = 0;
+    std::uint64_t stopped_unix_ns = 0;
+    std::uint64_t flags = 0;
+    std::uint64_t now_unix_ns = 0;
+    EngineState engine = EngineState::Live;
+    std::uint32_t unreadable = 0;  // targets whose copy failed this time
+
+    // How old the last report is: now minus the heartbeat (0 if the clock went back).
+    std::uint64_t report_age_ns() const {
+        return now_unix_ns > heartbeat_unix_ns ? now_unix_ns - heartbeat_unix_ns : 0;
+    }
+};
+
+// Validates the static part of a segment image of `size` bytes (8-byte aligned).
+Result<StaticInfo, ReadError> validate_segment(const std::byte* data, std::size_t size);
+
+// Copies one target's state with the seqlock protocol; false after max_attempts torn copies.
+bool copy_state(const report_abi::TargetStateRecord& rec, report_abi::TargetStatePayload& out,
+                std::uint32_t max_attempts);
+bool copy_worker(const report_abi::WorkerStatsRecord& rec, report_abi::WorkerStatsPayload& out,
+                 std::uint32_t max_attempts);
+
+// Copies the dynamic part of a validated image into a Snapshot (states, workers, heartbeat).
+Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> info,
+                       const SnapshotOptions& options);
+
+// validate_segment + take_snapshot on an in-memory image (tests, fuzzer, benchmarks).
+Result<Snapshot, ReadError> read_image(const std::byte* data, std::size_t size,
+                                       const SnapshotOptions& options);
+
+class Report {  // one read-only mapping of /dev/shm/ringprobe.<name>; move-only
+public:
+    static Result<Report, ReadError> open(std::string_view name);
+    static Result<Report, ReadError> open_path(const std::string& path);
+
+    Report(Report&& other) noexcept;
+    Report& operator=(Report&& other) noexcept;
+    Report(const Report&) = delete;
+    Report& operator=(const Report&) = delete;
+    ~Report();
+
+    Snapshot snapshot(const SnapshotOptions& options) const;
+    const StaticInfo& info() const { return *info_; }
+    const std::string& path() const { return path_; }
+
+    // True once a newer segment replaced this one (flag set by the new writer, or the name now
+    // points at another inode, or the name is gone): reopen to follow it.
+    bool superseded() const;
+
+private:
+    Report() = default;
+    void release();
+
+    const std::byte* base_ = nullptr;
+    std::size_t size_ = 0;
+    std::uint64_t dev_ = 0;
+    std::uint64_t ino_ = 0;
+    std::string path_;
+    std::shared_ptr<const StaticInfo> info_;
+};
+
+}  // namespace ringprobe::report

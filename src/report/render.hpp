@@ -1,0 +1,37 @@
+// Rendering a Snapshot for people and programs: the az CLI's JSON shape, the PowerShell shape,
+// and a table. Library functions so the exporter can serve the same JSON over HTTP. Numbers go
+// through std::to_chars and strings are appended in place: no iostreams.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <ringprobe/result.hpp>
+
+#include "report/reader.hpp"
+
+namespace ringprobe::report {
+
+enum class Format : std::uint8_t { Table, Json, Powershell };
+
+struct RenderOptions {
+    Format format = Format::Table;
+    bool details = false;          // add ringprobe's structured fields under "ringprobe"
+    bool color = false;            // ANSI colours in the table (the caller checks isatty)
+    std::string_view pool;         // only this pool (by name); empty: all
+    std::optional<Health> health;  // only servers with this effective health
+};
+
+// `az network application-gateway show-backend-health` shape (camelCase, 2-space indent).
+std::string render_json(const Snapshot& snap, const RenderOptions& options);
+// The seed's PowerShell shape: one PascalCase object per pool (4-space indent).
+std::string render_powershell(const Snapshot& snap, const RenderOptions& options);
+// One line per server x setting, a summary line per pool.
+std::string render_table(const Snapshot& snap, const RenderOptions& options);
+std::string render(const Snapshot& snap, const RenderOptions& options);
+
+// Appends s as the inside of a JSON string (quotes not included). Invalid UTF-8 becomes U+FFFD.
+void append_json_escaped(std::string& out, std::string_view s);
+
+}  // namespace ringprobe::report

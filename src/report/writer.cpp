@@ -1,0 +1,282 @@
+// The writer side of the report (see writer.hpp; layout in docs/report-format.md).
+#include "report/writer.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "report/image.hpp"
+#include "report/words.hpp"
+
+namespace ringprobe::report {
+namespace abi = report_abi;
+
+namespace {
+
+std::string errno_text(int e) { return std::string(std::strerror(e)); }
+
+// Reads the generation of the segment currently at `path` (0 if none or not ours) and keeps a
+// writable mapping of its header so the caller can flag it superseded after the rename.
+struct OldSegment {
+    abi::SegmentHeader* header = nullptr;
+    std::uint64_t generation = 0;
+
+    explicit OldSegment(const std::string& path) {
+        int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            return;
+        }
+        struct stat st {};
+        if (::fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(abi::SegmentHeader))) {
+            void* p = ::mmap(nullptr, sizeof(abi::SegmentHeader), PROT_READ | PROT_WRITE,
+                             MAP_SHARED, fd, 0);
+            if (p != MAP_FAILED) {
+                auto* h = static_cast<abi::SegmentHeader*>(p);
+                if (std::memcmp(h->magic, abi::kMagic, sizeof h->magic) == 0 &&
+                    h->layout_version == abi::kLayoutVersion) {
+                    header = h;
+                    generation = h->generation;
+                } else {
+                    ::munmap(p, sizeof(abi::SegmentHeader));
+                }
+            }
+        }
+        ::close(fd);
+    }
+    void mark_superseded() {
+        if (header != nullptr) {
+            fetch_or_release(&header->flags, abi::kFlagSuperseded);
+        }
+    }
+    ~OldSegment() {
+        if (header != nullptr) {
+            ::munmap(header, sizeof(abi::SegmentHeader));
+        }
+    }
+    OldSegment(const OldSegment&) = delete;
+    OldSegment& operator=(const OldSegment&) = delete;
+};
+
+// Detail bytes are cut at kDetailBytes, backing off to a UTF-8 character boundary so a reader
+// never receives half a character.
+std::size_t detail_length(std::string_view d) {
+    if (d.size() <= abi::kDetailBytes) {
+        return d.size();
+    }
+    std::size_t n = abi::kDetailBytes;
+    while (n > 0 && (static_cast<unsigned char>(d[n]) & 0xC0) == 0x80) {
+        --n;
+    }
+    return n;
+}
+
+}  // namespace
+
+Result<Writer> Writer::create(const Plan& plan, std::string_view name) {
+    return create(plan, name, WriterOptions{});
+}
+
+Result<Writer> Writer::create(const Plan& plan, std::string_view name,
+                              const WriterOptions& options) {
+    if (auto ok = check_segment_name(name); !ok) {
+        return unexpected(ok.error());
+    }
+    const std::string path = segment_path(name);
+    OldSegment old(path);
+
+    ImageOptions io;
+    io.engine_pid = options.engine_pid != 0 ? options.engine_pid : static_cast<int>(::getpid());
+    io.start_unix_ns = options.start_unix_ns != 0 ? options.start_unix_ns : realtime_now_ns();
+    io.generation = old.generation + 1;
+    io.worker_slots = options.worker_slots;
+    auto img = compose_image(plan, io);
+    if (!img) {
+        return unexpected(img.error());
+    }
+    const std::size_t size = img->header.total_size;
+
+    // A unique temporary name in the same directory, so the rename is atomic.
+    static std::atomic<std::uint32_t> counter{0};
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
+                            std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+    int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        int e = errno;
+        return error("report: cannot create " + tmp + ": " + errno_text(e) +
+                     " (is /dev/shm mounted and writable?)");
+    }
+    auto fail = [&](const char* what) -> Result<Writer> {
+        int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return error(std::string("report: ") + what + " " + tmp + ": " + errno_text(e));
+    };
+    if (::fchmod(fd, 0640) != 0) {  // the umask may have taken group read away
+        return fail("cannot chmod");
+    }
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+        return fail("cannot size (is /dev/shm full?)");
+    }
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        return fail("cannot map");
+    }
+    write_image(*img, static_cast<std::byte*>(p));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        ::munmap(p, size);
+        return fail("cannot stat");
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        ::munmap(p, size);
+        return fail("cannot rename into place");
+    }
+    ::close(fd);
+    old.mark_superseded();
+
+    Writer w;
+    w.base_ = static_cast<std::byte*>(p);
+    w.size_ = size;
+    w.header_ = static_cast<abi::SegmentHeader*>(p);
+    const auto& sec = img->header.sections;
+    w.states_ = reinterpret_cast<abi::TargetStateRecord*>(
+        w.base_ + sec[static_cast<std::size_t>(abi::Section::States)].offset);
+    w.workers_ = reinterpret_cast<abi::WorkerStatsRecord*>(
+        w.base_ + sec[static_cast<std::size_t>(abi::Section::Workers)].offset);
+    w.target_count_ = static_cast<std::uint32_t>(plan.targets.size());
+    w.worker_slots_ = options.worker_slots;
+    w.dev_ = st.st_dev;
+    w.ino_ = st.st_ino;
+    w.path_ = path;
+    return w;
+}
+
+Writer::Writer(Writer&& o) noexcept
+    : base_(o.base_), size_(o.size_), header_(o.header_), states_(o.states_),
+      workers_(o.workers_), target_count_(o.target_count_), worker_slots_(o.worker_slots_),
+      dev_(o.dev_), ino_(o.ino_), path_(std::move(o.path_)) {
+    o.base_ = nullptr;
+    o.size_ = 0;
+}
+
+Writer& Writer::operator=(Writer&& o) noexcept {
+    if (this != &o) {
+        release();
+        base_ = o.base_;
+        size_ = o.size_;
+        header_ = o.header_;
+        states_ = o.states_;
+        workers_ = o.workers_;
+        target_count_ = o.target_count_;
+        worker_slots_ = o.worker_slots_;
+        dev_ = o.dev_;
+        ino_ = o.ino_;
+        path_ = std::move(o.path_);
+        o.base_ = nullptr;
+        o.size_ = 0;
+    }
+    return *this;
+}
+
+Writer::~Writer() { release(); }
+
+void Writer::release() {
+    if (base_ != nullptr) {
+        ::munmap(base_, size_);
+        base_ = nullptr;
+    }
+}
+
+std::uint64_t Writer::generation() const {
+    RP_ASSERT(header_ != nullptr);
+    return header_->generation;
+}
+
+void Writer::publish(std::uint32_t target_index, const TargetUpdate& u) {
+    RP_ASSERT_HOT(base_ != nullptr);
+    RP_ASSERT_HOT(target_index < target_count_);
+    abi::TargetStateRecord& rec = states_[target_index];
+    const std::uint64_t seq = load_relaxed(&rec.seq);
+    RP_ASSERT_HOT((seq & 1) == 0);  // odd here means two threads publish one target
+
+    const std::size_t dlen = detail_length(u.detail);
+    // The words below follow TargetStatePayload field by field (little-endian, see words.hpp).
+    const std::uint64_t w[abi::kStateFixedWords] = {
+        std::uint64_t{static_cast<std::uint8_t>(u.health)} |
+            (std::uint64_t{static_cast<std::uint16_t>(u.reason)} << 16) |
+            (std::uint64_t{u.http_status} << 32) | (std::uint64_t{dlen} << 48),
+        std::uint64_t{static_cast<std::uint32_t>(u.sys_errno)} | (std::uint64_t{u.latency_us} << 32),
+        std::uint64_t{u.dns_us} | (std::uint64_t{u.connect_us} << 32),
+        std::uint64_t{u.tls_us} | (std::uint64_t{u.first_byte_us} << 32),
+        std::uint64_t{u.consecutive_ok} | (std::uint64_t{u.consecutive_fail} << 32),
+        u.last_probe_unix_ns,
+        u.last_change_unix_ns,
+        u.next_probe_unix_ns,
+        u.total_probes,
+        u.total_ok,
+        u.total_fail,
+        u.total_prober_errors,
+    };
+    static_assert(abi::kStateFixedWords == 12);
+
+    auto* words = reinterpret_cast<std::uint64_t*>(&rec.payload);
+    store_relaxed(&rec.seq, seq + 1);
+    for (std::size_t i = 0; i < abi::kStateFixedWords; ++i) {
+        store_release(&words[i], w[i]);  // release: orders seq+1 before every payload word
+    }
+    std::uint64_t* detail_words = words + abi::kStateFixedWords;
+    for (std::size_t off = 0; off < dlen; off += 8) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, u.detail.data() + off, dlen - off < 8 ? dlen - off : 8);
+        store_release(&detail_words[off / 8], v);
+    }
+    store_release(&rec.seq, seq + 2);
+}
+
+void Writer::publish_worker_stats(std::uint32_t worker_id, const WorkerStats& stats) {
+    RP_ASSERT(base_ != nullptr);
+    RP_ASSERT(worker_id < worker_slots_);
+    abi::WorkerStatsRecord& rec = workers_[worker_id];
+    const std::uint64_t seq = load_relaxed(&rec.seq);
+    RP_ASSERT((seq & 1) == 0);
+    std::uint64_t w[abi::kWorkerPayloadWords];
+    std::memcpy(w, &stats, sizeof w);
+    auto* words = reinterpret_cast<std::uint64_t*>(&rec.payload);
+    store_relaxed(&rec.seq, seq + 1);
+    for (std::size_t i = 0; i < abi::kWorkerPayloadWords; ++i) {
+        store_release(&words[i], w[i]);
+    }
+    store_release(&rec.seq, seq + 2);
+}
+
+void Writer::heartbeat(std::uint64_t now_unix_ns) {
+    RP_ASSERT(header_ != nullptr);
+    store_release(&header_->heartbeat_unix_ns, now_unix_ns);
+}
+
+void Writer::mark_stopped() { mark_stopped(realtime_now_ns()); }
+
+void Writer::mark_stopped(std::uint64_t now_unix_ns) {
+    RP_ASSERT(header_ != nullptr);
+    store_release(&header_->stopped_unix_ns, now_unix_ns);
+    fetch_or_release(&header_->flags, abi::kFlagStopped);
+}
+
+void Writer::unlink() {
+    if (path_.empty()) {
+        return;
+    }
+    // Only remove the name if it still names our segment: after a reload it names the new one.
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
+        ::unlink(path_.c_str());
+    }
+}
+
+}  // namespace ringprobe::report

@@ -1,0 +1,88 @@
+// The engine's side of the shared-memory report: create a segment from a Plan, publish each
+// target's latest result, refresh the heartbeat, and mark a clean stop.
+//
+// Threading contract (asserted where it is cheap):
+//  - publish(t, ...) for one target t is only ever called by one thread (the worker that owns t);
+//  - publish_worker_stats(w, ...) for one worker slot only by that worker;
+//  - heartbeat() and mark_stopped() only by the engine's main thread.
+// publish() is O(1) and wait-free: a seqlock whose payload is stored as 64-bit atomic words. It
+// never allocates, never formats, and never waits for a reader.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <ringprobe/report.hpp>
+#include <ringprobe/result.hpp>
+
+#include "common/result.hpp"
+#include "config/plan.hpp"
+#include "report/names.hpp"
+
+namespace ringprobe::report {
+
+struct TargetUpdate {  // what a worker publishes after every probe of one target
+    Health health = Health::Unknown;
+    Reason reason = Reason::Pending;
+    std::uint16_t http_status = 0;  // 0 when none
+    std::int32_t sys_errno = 0;     // errno behind a connect/prober failure, 0 otherwise
+    std::uint32_t latency_us = 0, dns_us = 0, connect_us = 0, tls_us = 0, first_byte_us = 0;
+    std::uint64_t last_probe_unix_ns = 0, last_change_unix_ns = 0, next_probe_unix_ns = 0;
+    std::uint32_t consecutive_ok = 0, consecutive_fail = 0;
+    std::uint64_t total_probes = 0, total_ok = 0, total_fail = 0, total_prober_errors = 0;
+    std::string_view detail;  // e.g. the resolved address, the cert facts; cut to kDetailBytes
+};
+
+using WorkerStats = report_abi::WorkerStatsPayload;
+
+struct WriterOptions {
+    std::int32_t engine_pid = 0;         // 0: getpid()
+    std::uint64_t start_unix_ns = 0;     // 0: now (CLOCK_REALTIME)
+    std::uint32_t worker_slots = report_abi::kMaxWorkers;
+};
+
+class Writer {  // move-only; owns the mapping (not the name: the destructor does not unlink)
+public:
+    // Builds a new segment in full under a temporary name, then renames it over
+    // /dev/shm/ringprobe.<name> (mode 0640), so readers see the old report or the new one. The
+    // old segment, if any, is flagged superseded so readers holding it reopen.
+    static Result<Writer> create(const Plan& plan, std::string_view name);
+    static Result<Writer> create(const Plan& plan, std::string_view name,
+                                 const WriterOptions& options);
+
+    Writer(Writer&& other) noexcept;
+    Writer& operator=(Writer&& other) noexcept;
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+    ~Writer();
+
+    void publish(std::uint32_t target_index, const TargetUpdate& u);  // O(1), wait-free
+    void publish_worker_stats(std::uint32_t worker_id, const WorkerStats& stats);
+    void heartbeat(std::uint64_t now_unix_ns);  // ONE thread, every <= 250 ms
+    void mark_stopped();                        // clean shutdown (now from CLOCK_REALTIME)
+    void mark_stopped(std::uint64_t now_unix_ns);
+    void unlink();  // remove the name if it still names this segment
+
+    std::uint32_t target_count() const { return target_count_; }
+    std::uint32_t worker_slots() const { return worker_slots_; }
+    std::uint64_t generation() const;
+    const std::string& path() const { return path_; }
+
+private:
+    Writer() = default;
+    void release();
+
+    std::byte* base_ = nullptr;
+    std::size_t size_ = 0;
+    report_abi::SegmentHeader* header_ = nullptr;
+    report_abi::TargetStateRecord* states_ = nullptr;
+    report_abi::WorkerStatsRecord* workers_ = nullptr;
+    std::uint32_t target_count_ = 0;
+    std::uint32_t worker_slots_ = 0;
+    std::uint64_t dev_ = 0;
+    std::uint64_t ino_ = 0;
+    std::string path_;
+};
+
+}  // namespace ringprobe::report
