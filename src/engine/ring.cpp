@@ -1,0 +1,82 @@
+#include "engine/ring.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/assert.hpp"
+
+namespace ringprobe::engine {
+
+Ring::~Ring() {
+    if (ready_) {
+        io_uring_queue_exit(&ring_);
+    }
+}
+
+Result<void> Ring::init(unsigned entries) {
+    RP_ASSERT(!ready_);
+    RP_ASSERT(entries >= 2);
+    struct Attempt {
+        unsigned flags;
+        const char* name;
+    };
+    const Attempt attempts[] = {
+        {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "single-issuer+defer-taskrun"},
+        {IORING_SETUP_COOP_TASKRUN, "coop-taskrun"},
+        {0, "plain"},
+    };
+    int last = 0;
+    for (const Attempt& a : attempts) {
+        io_uring_params p{};
+        p.flags = a.flags | IORING_SETUP_CQSIZE;
+        p.cq_entries = entries * 4;
+        last = io_uring_queue_init_params(entries, &ring_, &p);
+        if (last == 0) {
+            ready_ = true;
+            entries_ = entries;
+            mode_ = a.name;
+            return {};
+        }
+        if (last != -EINVAL) {
+            break;  // not a flag problem: io_uring itself is unavailable
+        }
+    }
+    std::string why = std::strerror(-last);
+    if (last == -ENOSYS || last == -EPERM) {
+        why += " (io_uring is unavailable: kernel too old, or disabled by "
+               "/proc/sys/kernel/io_uring_disabled or a seccomp policy)";
+    } else if (last == -ENOMEM) {
+        why += " (locked memory limit too low: raise `ulimit -l`)";
+    }
+    return error("io_uring setup failed: " + why);
+}
+
+io_uring_sqe* Ring::sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring_);
+    // Bounded: one flush frees the whole SQ unless the kernel refuses, which we retry a few
+    // times (EBUSY: the CQ is full; reaping happens in the caller's next loop turn).
+    for (int attempt = 0; s == nullptr && attempt < 16; ++attempt) {
+        stats_.sq_full += 1;
+        io_uring_submit(&ring_);
+        s = io_uring_get_sqe(&ring_);
+    }
+    RP_ASSERT(s != nullptr);
+    return s;
+}
+
+void Ring::submit_and_wait(std::uint64_t timeout_ns) {
+    __kernel_timespec ts{};
+    ts.tv_sec = static_cast<long long>(timeout_ns / 1'000'000'000ull);
+    ts.tv_nsec = static_cast<long long>(timeout_ns % 1'000'000'000ull);
+    io_uring_cqe* cqe = nullptr;
+    stats_.submits += 1;
+    int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    if (rc >= 0 || rc == -ETIME || rc == -EINTR) {
+        stats_.wakeups += 1;
+    }
+    if (*ring_.sq.kflags & IORING_SQ_CQ_OVERFLOW) {
+        stats_.cq_overflow += 1;
+    }
+}
+
+}  // namespace ringprobe::engine

@@ -1,0 +1,51 @@
+// One io_uring per worker. Set-up tries SINGLE_ISSUER | DEFER_TASKRUN (completions run only
+// when this thread asks, so nothing interrupts it), falls back to COOP_TASKRUN and then to no
+// flags, and says once which it got. A full submission queue is flushed and retried, counted.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/result.hpp"
+
+namespace ringprobe::engine {
+
+struct RingStats {
+    std::uint64_t sq_full = 0;         // get_sqe found the SQ full: flushed and retried
+    std::uint64_t submits = 0;         // io_uring_enter calls that submitted or waited
+    std::uint64_t cq_overflow = 0;     // completions the kernel had to hold back
+    std::uint64_t wakeups = 0;         // returns from a wait
+};
+
+class Ring {
+public:
+    Ring() = default;
+    ~Ring();
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+
+    // entries: SQ size (power of two); the CQ is sized 4x so bursts of completions fit.
+    Result<void> init(unsigned entries);
+    const std::string& mode() const { return mode_; }
+
+    // Never returns null: when the SQ is full it submits what is queued and tries again.
+    io_uring_sqe* sqe();
+
+    // Submits what is queued and waits for at least one completion or until timeout_ns.
+    void submit_and_wait(std::uint64_t timeout_ns);
+
+    io_uring* raw() { return &ring_; }
+    RingStats& stats() { return stats_; }
+    unsigned sq_entries() const { return entries_; }
+
+private:
+    io_uring ring_{};
+    bool ready_ = false;
+    unsigned entries_ = 0;
+    std::string mode_;
+    RingStats stats_;
+};
+
+}  // namespace ringprobe::engine

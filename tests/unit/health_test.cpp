@@ -1,0 +1,103 @@
+// Pins src/engine/health.cpp: the verdict rules as a table. Each row feeds a sequence of probe
+// results to a fresh HealthState and states the health after every step; a second group checks
+// that prober-side results never move a counter or the health, and that counters saturate.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "engine/health.hpp"
+
+namespace ringprobe::engine {
+namespace {
+
+constexpr Reason ok = Reason::Ok;
+constexpr Reason bad = Reason::ConnectRefused;
+constexpr Reason local = Reason::ProberNoFds;
+constexpr Health U = Health::Unknown;
+constexpr Health H = Health::Healthy;
+constexpr Health D = Health::Unhealthy;
+
+struct Case {
+    const char* name;
+    Thresholds t;
+    std::vector<Reason> results;
+    std::vector<Health> expected;  // health after each result
+};
+
+TEST(Health, TransitionsFollowTheThresholdTable) {
+    const std::vector<Case> cases = {
+        {"first success is healthy with rise 1", {1, 3}, {ok}, {H}},
+        {"unknown until fall is reached", {1, 3}, {bad, bad, bad}, {U, U, D}},
+        {"healthy needs fall failures in a row", {1, 3}, {ok, bad, bad, bad}, {H, H, H, D}},
+        {"a success resets the failure run", {1, 3}, {ok, bad, bad, ok, bad, bad}, {H, H, H, H, H, H}},
+        {"rise 2 needs two successes", {2, 3}, {ok, ok}, {U, H}},
+        {"rise 2 after unhealthy", {2, 1}, {bad, ok, ok}, {D, D, H}},
+        {"a failure resets the success run", {2, 1}, {bad, ok, bad, ok, ok}, {D, D, D, D, H}},
+        {"fall 1 flips at once", {1, 1}, {ok, bad, ok}, {H, D, H}},
+        {"prober-side errors change nothing", {1, 3}, {bad, local, bad, local, bad}, {U, U, U, U, D}},
+        {"prober-side errors do not break a success run", {2, 3}, {ok, local, ok}, {U, U, H}},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        ASSERT_EQ(c.results.size(), c.expected.size());
+        HealthState s;
+        for (std::size_t i = 0; i < c.results.size(); ++i) {
+            apply_result(s, c.results[i], c.t);
+            EXPECT_EQ(s.health, c.expected[i]) << "after result " << i;
+        }
+    }
+}
+
+TEST(Health, ApplyReportsAChangeOnlyWhenHealthMoves) {
+    HealthState s;
+    EXPECT_FALSE(apply_result(s, bad, {1, 2}));
+    EXPECT_TRUE(apply_result(s, bad, {1, 2}));
+    EXPECT_FALSE(apply_result(s, bad, {1, 2}));
+    EXPECT_TRUE(apply_result(s, ok, {1, 2}));
+}
+
+TEST(Health, ProberSideErrorLeavesCountersAlone) {
+    HealthState s;
+    apply_result(s, ok, {3, 3});
+    apply_result(s, ok, {3, 3});
+    for (Reason r : {Reason::ProberNoFds, Reason::ProberNoBuffers, Reason::ProberNoPorts,
+                     Reason::ProberRingFull, Reason::ProberError}) {
+        EXPECT_FALSE(apply_result(s, r, {3, 3}));
+    }
+    EXPECT_EQ(s.consecutive_ok, 2);
+    EXPECT_EQ(s.consecutive_fail, 0);
+    EXPECT_EQ(s.health, Health::Unknown);
+}
+
+TEST(Health, DnsNoAddressMakesUnknownAtOnce) {
+    HealthState s;
+    apply_result(s, ok, {1, 3});
+    ASSERT_EQ(s.health, Health::Healthy);
+    EXPECT_TRUE(apply_result(s, Reason::DnsNoAddress, {1, 3}));
+    EXPECT_EQ(s.health, Health::Unknown);
+}
+
+TEST(Health, CountersSaturateInsteadOfWrapping) {
+    HealthState s;
+    for (int i = 0; i < 1000; ++i) {
+        apply_result(s, bad, {1, 3});
+    }
+    EXPECT_EQ(s.consecutive_fail, 255);
+    EXPECT_EQ(s.health, Health::Unhealthy);
+}
+
+TEST(Health, EveryBackendReasonCountsAsFailure) {
+    for (const ReasonInfo& info : reason_table) {
+        if (info.reason == Reason::Pending || info.reason == Reason::Ok ||
+            info.reason == Reason::DnsNoAddress || info.reason == Reason::EngineUnreachable ||
+            info.layer == Layer::Prober) {
+            continue;
+        }
+        HealthState s;
+        apply_result(s, info.reason, {1, 1});
+        EXPECT_EQ(s.health, Health::Unhealthy) << info.code;
+    }
+}
+
+}  // namespace
+}  // namespace ringprobe::engine
