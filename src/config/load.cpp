@@ -142,6 +142,33 @@ struct Names {
     std::vector<std::string> paths;  // where each name was first given, for duplicate errors
 };
 
+enum class HostFrom : std::uint8_t { None, Fixed, ServerAddress };
+enum class SniFrom : std::uint8_t { None, Fixed, ServerFqdn };
+
+// Everything about a setting's probe that does not depend on the server.
+struct Spec {
+    Protocol protocol = Protocol::Http;
+    std::uint16_t port = 80;
+    HostFrom host_from = HostFrom::None;
+    std::string_view host;
+    SniFrom sni_from = SniFrom::None;
+    std::string_view sni;
+    std::string_view path;
+    const std::vector<StatusRange>* match = &default_match;
+    std::string_view body;
+    std::uint32_t interval_ms = 30000;
+    std::uint32_t timeout_ms = 30000;
+    std::uint32_t jitter_ms = 0;
+    std::uint8_t unhealthy_threshold = 3;
+    std::uint8_t healthy_threshold = 1;
+    ClosePolicy close_policy = ClosePolicy::Graceful;
+    bool validate_chain = true;
+    bool validate_sni = true;
+    bool tls_resume = true;
+    const std::vector<std::uint32_t>* roots = nullptr;
+    std::uint32_t klass = 0;  // equal specs (server-independent fields) share a class
+};
+
 class Loader {
 public:
     Loader(std::string_view json, const LoadOptions& options)
@@ -175,6 +202,7 @@ private:
 
     // Building.
     void check_pairs();
+    void resolve_specs();
     void build_targets();
 
     std::string_view json_;
@@ -187,8 +215,10 @@ private:
     std::vector<SettingIn> settings_in_;
     std::vector<MapIn> maps_;
     std::vector<std::string> pool_paths_;
+    std::vector<bool> pool_addresses_listed_;  // false when some address entry was rejected
     Names pool_names_, setting_names_, probe_names_, root_names_, map_names_, rule_names_;
     std::vector<Pair> pairs_;
+    std::vector<Spec> specs_;  // per setting, filled by resolve_specs
     std::string rules_path_;
 };
 
@@ -773,7 +803,15 @@ void Loader::read_pools(View gw) {
         Pool pool;
         read_name(item.obj, item.self, col_pools, pool_names_, pool.name);
         pool.id = item_id(item.obj, col_pools, pool.name);
+        auto arr = member(item.fields, "backendAddresses");
+        std::size_t listed = 0;
+        dom::array addresses;
+        if (arr && arr->get_array().get(addresses) == simdjson::SUCCESS) {
+            listed = addresses.size();
+        }
         read_servers(item.fields, pool);
+        // An empty pool is reported only when it is truly empty, not when its entries were rejected.
+        pool_addresses_listed_.push_back(!arr || (arr->is_array() && listed == pool.servers.size()));
         PathNode a_at{item.fields.path, "backendAddresses"};
         pool_paths_.push_back(render_path(&a_at));
         plan_.pools.push_back(std::move(pool));
@@ -967,33 +1005,6 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
 
 // ---- Building --------------------------------------------------------------------------------
 
-enum class HostFrom : std::uint8_t { None, Fixed, ServerAddress };
-enum class SniFrom : std::uint8_t { None, Fixed, ServerFqdn };
-
-// Everything about a setting's probe that does not depend on the server.
-struct Spec {
-    Protocol protocol = Protocol::Http;
-    std::uint16_t port = 80;
-    HostFrom host_from = HostFrom::None;
-    std::string_view host;
-    SniFrom sni_from = SniFrom::None;
-    std::string_view sni;
-    std::string_view path;
-    const std::vector<StatusRange>* match = &default_match;
-    std::string_view body;
-    std::uint32_t interval_ms = 30000;
-    std::uint32_t timeout_ms = 30000;
-    std::uint32_t jitter_ms = 0;
-    std::uint8_t unhealthy_threshold = 3;
-    std::uint8_t healthy_threshold = 1;
-    ClosePolicy close_policy = ClosePolicy::Graceful;
-    bool validate_chain = true;
-    bool validate_sni = true;
-    bool tls_resume = true;
-    const std::vector<std::uint32_t>* roots = nullptr;
-    std::uint32_t klass = 0;  // equal specs (server-independent fields) share a class
-};
-
 bool same_class(const Spec& a, const Spec& b) {
     return a.protocol == b.protocol && a.port == b.port && *a.match == *b.match &&
            a.body == b.body && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
@@ -1128,7 +1139,7 @@ void Loader::check_pairs() {
     std::uint32_t last_pool = UINT32_MAX;
     for (const auto& [pool, setting] : pairs_) {
         (void)setting;
-        if (pool != last_pool && plan_.pools[pool].servers.empty()) {
+        if (pool != last_pool && plan_.pools[pool].servers.empty() && pool_addresses_listed_[pool]) {
             errs_.add_text(pool_paths_[pool], "pool \"" + plan_.pools[pool].name +
                                                   "\" has no servers but a rule routes to it; add "
                                                   "ipAddress or fqdn entries");
@@ -1142,10 +1153,10 @@ void Loader::check_pairs() {
     }
 }
 
-void Loader::build_targets() {
-    // Resolve every setting's probe once.
-    std::vector<Spec> specs;
-    specs.reserve(plan_.settings.size());
+// Resolves every setting's probe once; reports problems that need both (protocol mismatch, a
+// host taken from a setting that has none) even when other sections had errors.
+void Loader::resolve_specs() {
+    specs_.reserve(plan_.settings.size());
     std::vector<Spec> classes;
     for (std::size_t i = 0; i < plan_.settings.size(); ++i) {
         const SettingIn& in = settings_in_[i];
@@ -1164,12 +1175,11 @@ void Loader::build_targets() {
             classes.push_back(sp);
         }
         sp.klass = k;
-        specs.push_back(sp);
+        specs_.push_back(sp);
     }
-    if (errs_.any()) {
-        return;
-    }
+}
 
+void Loader::build_targets() {
     std::size_t rows_max = 0;
     for (const auto& [pool, setting] : pairs_) {
         (void)setting;
@@ -1190,7 +1200,7 @@ void Loader::build_targets() {
     std::string scratch;  // bracketed IPv6 Host values
     for (const auto& [pool_i, setting_i] : pairs_) {
         const Pool& pool = plan_.pools[pool_i];
-        const Spec& sp = specs[setting_i];
+        const Spec& sp = specs_[setting_i];
         for (std::uint32_t server_i = 0; server_i < pool.servers.size(); ++server_i) {
             const Server& server = pool.servers[server_i];
             std::string_view host = sp.host;
@@ -1271,9 +1281,10 @@ Result<Plan, ConfigErrors> Loader::run(dom::element root) {
         gw_at = PathNode{&resources_node, {}, at.index};
     }
     read_gateway(gateway, &gw_at);
-    if (!errs_.any()) {
-        check_pairs();
+    if (probes_in_.size() == plan_.probes.size() && settings_in_.size() == plan_.settings.size()) {
+        resolve_specs();
     }
+    check_pairs();
     if (!errs_.any()) {
         build_targets();
     }

@@ -1,0 +1,593 @@
+// What this proves: src/config reads an Application Gateway configuration the way the gateway
+// does. The fixtures in tests/fixtures/config are written in the gateway's published shapes
+// (REST/ARM resource, ARM template with expressions, flattened `az ... show` output with nulls);
+// the three big ones describe the same gateway, so the plans must be identical. Each test pins
+// one behaviour: a gateway default, a Host/SNI/port precedence rule, reference resolution, row
+// and target deduplication, a ringprobe extension, or one kind of bad input, whose message must
+// carry the JSON path and the valid range. A seeded fuzz test (seed printed on failure) cuts
+// valid documents at random points and checks that the syntax error always has a position.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "config/load.hpp"
+
+namespace ringprobe::config {
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(RP_CONFIG_FIXTURES) + "/" + name; }
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+Plan load_ok(const std::string& name) {
+    auto r = load_plan_file(fixture(name));
+    if (!r) {
+        ADD_FAILURE() << format_errors(r.error(), name);
+        return Plan{};
+    }
+    return std::move(r).value();
+}
+
+ConfigErrors load_bad(const std::string& name, const LoadOptions& options = {}) {
+    auto r = load_plan_file(fixture(name), options);
+    if (r) {
+        ADD_FAILURE() << name << " loaded but should have failed";
+        return {};
+    }
+    return r.error();
+}
+
+ConfigErrors json_bad(const std::string& json) {
+    auto r = load_plan_json(json);
+    if (r) {
+        ADD_FAILURE() << "loaded but should have failed: " << json;
+        return {};
+    }
+    return r.error();
+}
+
+bool has_error(const ConfigErrors& errors, const std::string& path, const std::string& fragment) {
+    return std::any_of(errors.begin(), errors.end(), [&](const ConfigError& e) {
+        return e.path == path && e.message.find(fragment) != std::string::npos;
+    });
+}
+
+std::string dump(const ConfigErrors& errors) { return format_errors(errors, "f"); }
+
+// The target of the row (pool, setting, server address).
+const Target* find(const Plan& plan, const std::string& pool, const std::string& setting,
+                   const std::string& server) {
+    for (const Row& r : plan.rows) {
+        const Pool& p = plan.pools[r.pool_index];
+        if (p.name == pool && plan.settings[r.setting_index].name == setting &&
+            p.servers[r.server_index].address == server) {
+            return &plan.targets[r.target_index];
+        }
+    }
+    return nullptr;
+}
+
+const Target& target(const Plan& plan, const std::string& pool, const std::string& setting,
+                     const std::string& server) {
+    const Target* t = find(plan, pool, setting, server);
+    RP_ASSERT(t != nullptr);
+    return *t;
+}
+
+// A Plan temporary would leave the reference dangling.
+const Target& target(Plan&&, const std::string&, const std::string&, const std::string&) = delete;
+
+// ---- Forms -----------------------------------------------------------------------------------
+
+TEST(ConfigForms, RestFormGivesOneRowPerTiedPoolSettingServer) {
+    Plan plan = load_ok("gateway-rest.json");
+    EXPECT_EQ(plan.gateway_name, "gw-rest");
+    EXPECT_EQ(plan.rows.size(), 26u);
+    EXPECT_EQ(plan.targets.size(), 23u);
+}
+
+void expect_same_plan(const Plan& a, const Plan& b) {
+    ASSERT_EQ(a.rows.size(), b.rows.size());
+    ASSERT_EQ(a.targets.size(), b.targets.size());
+    for (std::size_t i = 0; i < a.rows.size(); ++i) {
+        EXPECT_EQ(a.rows[i].pool_index, b.rows[i].pool_index);
+        EXPECT_EQ(a.rows[i].setting_index, b.rows[i].setting_index);
+        EXPECT_EQ(a.rows[i].server_index, b.rows[i].server_index);
+        EXPECT_EQ(a.rows[i].target_index, b.rows[i].target_index);
+    }
+    for (std::size_t i = 0; i < a.targets.size(); ++i) {
+        EXPECT_EQ(a.targets[i].request, b.targets[i].request);
+        EXPECT_EQ(a.targets[i].sni, b.targets[i].sni);
+        EXPECT_EQ(a.targets[i].identity_hash, b.targets[i].identity_hash);
+        EXPECT_EQ(a.targets[i].interval_ms, b.targets[i].interval_ms);
+        EXPECT_EQ(a.targets[i].trusted_roots, b.targets[i].trusted_roots);
+    }
+}
+
+TEST(ConfigForms, ArmTemplateReadsLikeTheRestForm) {
+    expect_same_plan(load_ok("gateway-rest.json"), load_ok("gateway-arm-template.json"));
+}
+
+TEST(ConfigForms, AzShowFlattenedFormWithNullsReadsLikeTheRestForm) {
+    expect_same_plan(load_ok("gateway-rest.json"), load_ok("gateway-az-show.json"));
+}
+
+TEST(ConfigForms, ArmTemplateGatewayNameComesFromTheParameterDefault) {
+    EXPECT_EQ(load_ok("gateway-arm-template.json").gateway_name, "gw-arm");
+}
+
+TEST(ConfigForms, GatewayNameDefaultsToRingprobe) {
+    EXPECT_EQ(load_ok("no-name.json").gateway_name, "ringprobe");
+}
+
+TEST(ConfigForms, TemplateWithoutAGatewayResourceIsAnError) {
+    auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/virtualNetworks"}]})");
+    EXPECT_TRUE(has_error(errors, "resources", "Microsoft.Network/applicationGateways")) << dump(errors);
+}
+
+// ---- Gateway defaults ------------------------------------------------------------------------
+
+TEST(ConfigDefaults, DefaultProbeSendsHost127001AndPathSlash) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "http-default", "10.0.0.4");
+    EXPECT_EQ(t.host, "127.0.0.1");
+    EXPECT_EQ(t.path, "/");
+    EXPECT_EQ(t.port, 80);
+}
+
+TEST(ConfigDefaults, DefaultProbeRunsEvery30sWithA30sTimeout) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "http-default", "10.0.0.4");
+    EXPECT_EQ(t.interval_ms, 30000u);
+    EXPECT_EQ(t.timeout_ms, 30000u);
+}
+
+TEST(ConfigDefaults, DefaultProbeFallsAfter3FailuresAndRisesAfter1Success) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "http-default", "10.0.0.4");
+    EXPECT_EQ(t.unhealthy_threshold, 3);
+    EXPECT_EQ(t.healthy_threshold, 1);
+}
+
+TEST(ConfigDefaults, DefaultMatchIs200To399) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "http-default", "10.0.0.4");
+    ASSERT_EQ(t.match_status.size(), 1u);
+    EXPECT_EQ(t.match_status[0].lo, 200);
+    EXPECT_EQ(t.match_status[0].hi, 399);
+    EXPECT_TRUE(t.match_body.empty());
+}
+
+TEST(ConfigDefaults, CustomProbeWithoutMatchAlsoExpects200To399) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "https-probe", "10.0.0.4");
+    ASSERT_EQ(t.match_status.size(), 1u);
+    EXPECT_EQ(t.match_status[0], (StatusRange{200, 399}));
+}
+
+TEST(ConfigDefaults, DefaultProbeNeverSends127001AsSni) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "https-fqdn", "10.0.0.4");
+    EXPECT_EQ(t.host, "127.0.0.1");
+    EXPECT_TRUE(t.sni.empty());
+}
+
+TEST(ConfigDefaults, TcpSettingProbesByConnectOnly) {
+    Plan plan = load_ok("extensions.json");
+    const Target& t = target(plan, "pool-a", "set-default-tuned", "10.1.0.1");
+    EXPECT_EQ(t.protocol, Protocol::Tcp);
+    EXPECT_TRUE(t.request.empty());
+    EXPECT_TRUE(t.host.empty());
+    EXPECT_TRUE(t.match_status.empty());
+}
+
+TEST(ConfigDefaults, TlsValidationIsOnAndSystemStoreWhenNoRootsAreGiven) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "https-fqdn", "web1.contoso.com");
+    EXPECT_TRUE(t.validate_chain);
+    EXPECT_TRUE(t.validate_sni);
+    EXPECT_TRUE(t.trusted_roots.empty());
+}
+
+// ---- Precedence ------------------------------------------------------------------------------
+
+TEST(ConfigPrecedence, ProbeHostIsTheHostHeader) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "http-custom", "10.0.0.4");
+    EXPECT_EQ(t.host, "www.contoso.com");
+    EXPECT_EQ(t.path, "/health");
+}
+
+TEST(ConfigPrecedence, PickHostFromSettingsTakesTheSettingHostName) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "http-pick-host", "10.0.0.4");
+    EXPECT_EQ(t.host, "app.contoso.com");
+}
+
+TEST(ConfigPrecedence, PickHostFromSettingsWithPickFromAddressTakesTheServerAddress) {
+    Plan plan = load_ok("gateway-rest.json");
+    EXPECT_EQ(target(plan, "web", "http-pick-address", "10.0.0.5").host, "10.0.0.5");
+    EXPECT_EQ(target(plan, "web", "http-pick-address", "web1.contoso.com").host, "web1.contoso.com");
+}
+
+TEST(ConfigPrecedence, PickHostFromSettingsWithNothingToPickIsAnError) {
+    auto errors = load_bad("bad-pick-host-nothing.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
+                          "neither hostName nor pickHostNameFromBackendAddress"))
+        << dump(errors);
+}
+
+TEST(ConfigPrecedence, ProbePortOverridesTheSettingPort) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "https-probe", "10.0.0.4");
+    EXPECT_EQ(t.port, 8443);
+}
+
+TEST(ConfigPrecedence, ProbeMatchCodesRangesAndBodyAreUsed) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "http-custom", "10.0.0.4");
+    ASSERT_EQ(t.match_status.size(), 2u);
+    EXPECT_EQ(t.match_status[0], (StatusRange{200, 200}));
+    EXPECT_EQ(t.match_status[1], (StatusRange{301, 302}));
+    EXPECT_EQ(t.match_body, "ok");
+}
+
+TEST(ConfigPrecedence, SniIsTheProbeHostBeforeTheSettingSniName) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "https-probe", "10.0.0.4");
+    EXPECT_EQ(t.sni, "secure.contoso.com");
+}
+
+TEST(ConfigPrecedence, SniIsTheSettingHostNameWhenTheProbeHasNoHost) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "https-default", "10.0.0.4");
+    EXPECT_EQ(t.sni, "api.contoso.com");
+}
+
+TEST(ConfigPrecedence, SniNameBeatsTheSettingHostName) {
+    Plan plan = load_ok("sni-name.json");
+    ASSERT_FALSE(plan.targets.empty());
+    EXPECT_EQ(plan.targets[0].sni, "s.contoso.com");
+    EXPECT_EQ(plan.targets[0].host, "127.0.0.1");
+}
+
+TEST(ConfigPrecedence, SniFallsBackToTheServerFqdnButNeverAnIpLiteral) {
+    Plan plan = load_ok("gateway-rest.json");
+    EXPECT_EQ(target(plan, "web", "https-fqdn", "web1.contoso.com").sni, "web1.contoso.com");
+    EXPECT_EQ(target(plan, "web", "https-fqdn", "10.0.0.5").sni, "");
+}
+
+TEST(ConfigPrecedence, Ipv6ServerAddressIsBracketedInTheHostHeader) {
+    Plan plan = load_ok("ipv6-pick-address.json");
+    const Target& t = target(plan, "pool-a", "set-a", "fd00::2");
+    EXPECT_EQ(t.host, "[fd00::2]");
+    EXPECT_NE(t.request.find("Host: [fd00::2]\r\n"), std::string::npos);
+}
+
+TEST(ConfigPrecedence, TrustedRootReferencesBecomeTargetRootIndices) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "https-default", "10.0.0.4");
+    ASSERT_EQ(t.trusted_roots.size(), 1u);
+    EXPECT_EQ(plan.trusted_roots[t.trusted_roots[0]].name, "root-ca");
+    EXPECT_FALSE(plan.trusted_roots[0].data.empty());
+}
+
+// ---- References, rows and targets ------------------------------------------------------------
+
+TEST(ConfigReferences, ReferencesResolveByTheirTrailingNameInAnyForm) {
+    for (const char* name : {"gateway-rest.json", "gateway-arm-template.json", "gateway-az-show.json"}) {
+        Plan plan = load_ok(name);
+        EXPECT_EQ(plan.settings[1].probe_name, "probe-host") << name;
+        EXPECT_FALSE(plan.settings[1].default_probe) << name;
+        EXPECT_TRUE(plan.settings[0].default_probe) << name;
+    }
+}
+
+TEST(ConfigReferences, ABareNameIsAcceptedAsAReference) {
+    EXPECT_EQ(load_ok("bare-name-reference.json").settings[0].probe_name, "probe-a");
+}
+
+TEST(ConfigReferences, AnIdIntoTheWrongCollectionIsAnError) {
+    auto errors = load_bad("bad-wrong-collection.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
+                          "refers to backendAddressPools"))
+        << dump(errors);
+}
+
+TEST(ConfigReferences, UrlPathMapDefaultAndPathRulesTieRows) {
+    Plan plan = load_ok("gateway-rest.json");
+    EXPECT_NE(find(plan, "api", "http-custom", "10.0.1.4"), nullptr);  // path rule
+    EXPECT_NE(find(plan, "web", "http-default", "10.0.0.4"), nullptr);  // default
+}
+
+TEST(ConfigReferences, SettingsAndPoolsNoRuleReachesMakeNoRows) {
+    Plan plan = load_ok("gateway-rest.json");
+    for (const Row& r : plan.rows) {
+        EXPECT_NE(plan.settings[r.setting_index].name, "unused");
+        EXPECT_NE(plan.pools[r.pool_index].name, "spare");
+    }
+}
+
+TEST(ConfigRows, APairTiedByTwoRulesGivesOneRowPerServer) {
+    Plan plan = load_ok("gateway-rest.json");
+    auto n = std::count_if(plan.rows.begin(), plan.rows.end(), [&](const Row& r) {
+        return plan.settings[r.setting_index].name == "http-default";
+    });
+    EXPECT_EQ(n, 3);  // rule-default, rule-default-again and the path map's default: 3 servers once
+}
+
+TEST(ConfigRows, RowsFollowPoolThenSettingThenServerOrder) {
+    Plan plan = load_ok("gateway-rest.json");
+    for (std::size_t i = 1; i < plan.rows.size(); ++i) {
+        const Row& a = plan.rows[i - 1];
+        const Row& b = plan.rows[i];
+        auto ka = std::tuple(a.pool_index, a.setting_index, a.server_index);
+        auto kb = std::tuple(b.pool_index, b.setting_index, b.server_index);
+        EXPECT_LT(ka, kb) << "row " << i;
+    }
+}
+
+TEST(ConfigTargets, IdenticalProbesFromTwoSettingsShareOneTarget) {
+    Plan plan = load_ok("gateway-rest.json");
+    EXPECT_EQ(find(plan, "web", "http-default", "10.0.0.4"),
+              find(plan, "web", "http-default-copy", "10.0.0.4"));
+}
+
+TEST(ConfigTargets, ProbesThatDifferOnlyInSniAreDistinctTargets) {
+    Plan plan = load_ok("gateway-rest.json");
+    EXPECT_NE(find(plan, "web", "https-default", "10.0.0.4"),
+              find(plan, "web", "https-fqdn", "10.0.0.4"));
+}
+
+TEST(ConfigTargets, RequestBytesAreBuiltAtPlanTime) {
+    Plan plan = load_ok("gateway-rest.json");
+    const Target& t = target(plan, "web", "http-custom", "10.0.0.4");
+    EXPECT_EQ(t.request, "GET /health HTTP/1.1\r\nHost: www.contoso.com\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION
+                         "\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+}
+
+TEST(ConfigTargets, IdentityHashIsStableAndIgnoresTiming) {
+    Plan rest = load_ok("gateway-rest.json");
+    Plan again = load_ok("gateway-rest.json");
+    const Target& a = target(rest, "web", "http-custom", "10.0.0.4");
+    EXPECT_EQ(a.identity_hash, target(again, "web", "http-custom", "10.0.0.4").identity_hash);
+    EXPECT_NE(a.identity_hash, target(rest, "web", "http-custom", "10.0.0.5").identity_hash);
+    Plan ext = load_ok("extensions.json");
+    Plan small = load_ok("small-valid.json");
+    // Same address, port, protocol, host and path; different timing: the identity is the same.
+    EXPECT_EQ(target(ext, "pool-a", "set-a", "10.1.0.1").identity_hash,
+              target(small, "pool-a", "set-a", "10.1.0.1").identity_hash);
+}
+
+TEST(ConfigTargets, DigestChangesWithTheBytes) {
+    std::string json = read_text(fixture("small-valid.json"));
+    auto a = load_plan_json(json);
+    auto b = load_plan_json(json + "\n");
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(b);
+    EXPECT_NE(a->digest, b->digest);
+    EXPECT_EQ(a->digest, load_ok("small-valid.json").digest);
+}
+
+// ---- ringprobe extensions --------------------------------------------------------------------
+
+TEST(ConfigExtensions, TopLevelRingprobeObjectReplacesTheGatewayDefaults) {
+    Plan plan = load_ok("extensions.json");
+    const Target& t = target(plan, "pool-a", "set-default", "10.1.0.1");
+    EXPECT_EQ(t.interval_ms, 2000u);
+    EXPECT_EQ(t.timeout_ms, 1000u);
+    EXPECT_EQ(t.healthy_threshold, 2);
+    EXPECT_EQ(t.jitter_ms, 100u);
+    EXPECT_EQ(t.close_policy, ClosePolicy::Reset);
+    EXPECT_EQ(plan.start_spread_ms, 5000u);
+}
+
+TEST(ConfigExtensions, ProbeRingprobeObjectBeatsTheProbeGatewayFields) {
+    Plan plan = load_ok("extensions.json");
+    const Target& t = target(plan, "pool-a", "set-fast", "10.1.0.1");
+    EXPECT_EQ(t.interval_ms, 250u);  // the probe also says interval 30
+    EXPECT_EQ(t.timeout_ms, 200u);
+    EXPECT_EQ(t.healthy_threshold, 3);
+}
+
+TEST(ConfigExtensions, ProbeGatewayFieldsBeatTheTopLevelDefaults) {
+    Plan plan = load_ok("extensions.json");
+    const Target& t = target(plan, "pool-a", "set-a", "10.1.0.1");
+    EXPECT_EQ(t.interval_ms, 30000u);
+    EXPECT_EQ(t.timeout_ms, 30000u);
+}
+
+TEST(ConfigExtensions, ProbeWithoutTimingFieldsTakesTheTopLevelDefaults) {
+    Plan plan = load_ok("extensions.json");
+    const Target& t = target(plan, "pool-a", "set-bare", "10.1.0.1");
+    EXPECT_EQ(t.interval_ms, 2000u);
+    EXPECT_EQ(t.timeout_ms, 1000u);
+}
+
+TEST(ConfigExtensions, SettingRingprobeObjectTunesItsDefaultProbe) {
+    Plan plan = load_ok("extensions.json");
+    const Target& t = target(plan, "pool-a", "set-default-tuned", "10.1.0.1");
+    EXPECT_EQ(t.interval_ms, 500u);
+    EXPECT_EQ(t.timeout_ms, 1000u);  // from the top level
+    EXPECT_EQ(t.unhealthy_threshold, 5);
+    EXPECT_EQ(t.close_policy, ClosePolicy::Graceful);
+}
+
+TEST(ConfigExtensions, UnknownOrOutOfRangeExtensionKeysAreErrors) {
+    auto errors = load_bad("bad-extension.json");
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.colsePolicy", "unknown")) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.intervalMs",
+                          "5 is outside 10..86400000"))
+        << dump(errors);
+}
+
+// ---- Bad input -------------------------------------------------------------------------------
+
+TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
+    auto errors = load_bad("bad-malformed.json");
+    ASSERT_EQ(errors.size(), 1u) << dump(errors);
+    EXPECT_EQ(errors[0].line, 5u);
+    EXPECT_EQ(errors[0].column, 21u);
+    EXPECT_EQ(format_errors(errors, "x.json"),
+              "x.json:5:21: malformed JSON: expected ',' or '}' after an object member\n");
+}
+
+TEST(ConfigErrors, WrongTypesNameTheExpectedType) {
+    auto errors = load_bad("bad-types.json");
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.interval",
+                          "expected an integer in 1..86400, got a string \"30\""))
+        << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port", "got true"));
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].properties.backendAddresses",
+                          "expected an array"));
+}
+
+TEST(ConfigErrors, OutOfRangeNumbersNameTheValidRange) {
+    auto errors = load_bad("bad-ranges.json");
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.interval", "0 is outside 1..86400")) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.timeout", "86401 is outside 1..86400"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.unhealthyThreshold", "21 is outside 1..20"));
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port",
+                          "70000 is outside 1..65535"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.match.statusCodes[0]", "100..599"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.match.body", "at most 4090"));
+}
+
+TEST(ConfigErrors, DanglingReferencesListTheKnownNames) {
+    auto errors = load_bad("bad-dangling.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
+                          "no entry named \"probe-missing\" in probes (known: probe-a)"))
+        << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.requestRoutingRules[0].properties.backendAddressPool.id",
+                          "\"pool-missing\""));
+}
+
+TEST(ConfigErrors, DuplicateNamesAreCaseInsensitive) {
+    auto errors = load_bad("bad-duplicate-names.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[1].name",
+                          "first used at properties.backendAddressPools[0].name"))
+        << dump(errors);
+}
+
+TEST(ConfigErrors, HostOrPathThatCouldInjectAHeaderIsRejected) {
+    auto errors = load_bad("bad-header-injection.json");
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.host", "CR, LF")) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.path", "no spaces"));
+}
+
+TEST(ConfigErrors, AnEmptyPoolThatARuleUsesIsRejected) {
+    auto errors = load_bad("bad-empty-pool.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].properties.backendAddresses",
+                          "has no servers"))
+        << dump(errors);
+}
+
+TEST(ConfigErrors, AnEmptyPoolNoRuleUsesIsAccepted) {
+    Plan plan = load_ok("gateway-rest.json");
+    EXPECT_EQ(plan.pools[2].name, "spare");
+    EXPECT_TRUE(plan.pools[2].servers.empty());
+}
+
+TEST(ConfigErrors, ProbeProtocolThatDoesNotFitTheSettingIsRejected) {
+    auto errors = load_bad("bad-protocol-mismatch.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
+                          "uses Https but this setting uses Http"))
+        << dump(errors);
+}
+
+TEST(ConfigErrors, AnUnreadableFileIsReported) {
+    auto errors = load_bad("does-not-exist.json");
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].message.find("cannot open"), std::string::npos);
+}
+
+TEST(ConfigErrors, AFileOverTheSizeLimitIsRefusedBeforeParsing) {
+    LoadOptions small;
+    small.max_bytes = 100;
+    auto errors = load_bad("gateway-rest.json", small);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].message.find("over the limit of 100 bytes"), std::string::npos);
+}
+
+TEST(ConfigErrors, AllErrorsAreReportedInOneRun) {
+    auto errors = load_bad("bad-several.json");
+    EXPECT_EQ(errors.size(), 3u) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].properties.backendAddresses[2].ipAddress",
+                          "not an IPv4 or IPv6 address"));
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.protocol",
+                          "not one of Http, Https, Tcp, Tls"));
+}
+
+TEST(ConfigErrors, ErrorsPastTheCapAreSummarisedInOneLine) {
+    LoadOptions options;
+    options.max_errors = 1;
+    auto errors = load_bad("bad-several.json", options);
+    ASSERT_EQ(errors.size(), 2u);
+    EXPECT_EQ(errors[1].message, "... and 2 more errors not shown");
+}
+
+TEST(ConfigErrors, FormatErrorsWritesFilePathAndMessagePerLine) {
+    ConfigErrors errors{{"properties.probes[2].properties.interval", "0 is outside 1..86400", 0, 0},
+                        {"", "cannot open: No such file or directory", 0, 0}};
+    EXPECT_EQ(format_errors(errors, "gw.json"),
+              "gw.json: properties.probes[2].properties.interval: 0 is outside 1..86400\n"
+              "gw.json: cannot open: No such file or directory\n");
+}
+
+TEST(ConfigErrors, NoRuleMeansNothingToProbe) {
+    auto errors = json_bad(R"({"properties": {"backendAddressPools": []}})");
+    EXPECT_TRUE(has_error(errors, "properties.requestRoutingRules", "nothing to probe")) << dump(errors);
+}
+
+TEST(ConfigErrors, FlattenedFormErrorsUseFlattenedPaths) {
+    std::string json = read_text(fixture("gateway-az-show.json"));
+    std::size_t at = json.find("\"interval\": 15");
+    ASSERT_NE(at, std::string::npos);
+    json.replace(at, 14, "\"interval\": 0");
+    auto errors = json_bad(json);
+    EXPECT_TRUE(has_error(errors, "probes[0].interval", "0 is outside 1..86400")) << dump(errors);
+}
+
+TEST(ConfigSyntax, EveryTruncationOfAValidDocumentHasAPosition) {
+    std::string json = read_text(fixture("gateway-rest.json"));
+    std::uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < 200; ++i) {
+        std::size_t cut = std::uniform_int_distribution<std::size_t>(1, json.size() - 2)(rng);
+        std::string broken = json.substr(0, cut);
+        auto r = load_plan_json(broken);
+        ASSERT_FALSE(r) << "seed " << seed << " cut " << cut;
+        ASSERT_GE(r.error()[0].line, 1u) << "seed " << seed << " cut " << cut << ": "
+                                         << dump(r.error());
+        SyntaxError se;
+        ASSERT_TRUE(find_syntax_error(broken, se)) << "seed " << seed << " cut " << cut;
+        EXPECT_LE(se.offset, broken.size());
+    }
+}
+
+TEST(ConfigSyntax, ValidDocumentsHaveNoSyntaxError) {
+    SyntaxError se;
+    for (const char* name : {"gateway-rest.json", "gateway-arm-template.json", "gateway-az-show.json"}) {
+        EXPECT_FALSE(find_syntax_error(read_text(fixture(name)), se)) << name << ": " << se.message;
+    }
+}
+
+TEST(ConfigSyntax, InvalidUtf8InAStringIsLocated) {
+    SyntaxError se;
+    ASSERT_TRUE(find_syntax_error("{\n \"a\": \"x\xff\"}", se));
+    EXPECT_EQ(se.line, 2u);
+    EXPECT_EQ(se.column, 9u);
+}
+
+}  // namespace
+}  // namespace ringprobe::config
