@@ -1,13 +1,267 @@
-// Placeholder until the plan subcommand lands; it fails loudly rather than pretending.
+// ringprobe plan --config FILE [--json] [--check]
+//
+// Reads a gateway configuration and shows what ringprobe would probe: the report rows
+// (pool x setting x server) and the distinct probe targets they share. Nothing is started.
+// Exit status: 0 valid, 2 bad usage or bad configuration (errors on stderr, one per line).
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "cli/cli.hpp"
+#include "config/load.hpp"
 
 namespace ringprobe::cli {
+namespace {
 
-int plan_main(int, char**) {
-    std::fprintf(stderr, "ringprobe: 'plan' is not built yet in this checkout\n");
-    return 1;
+void plan_usage(std::FILE* out) {
+    std::fprintf(out,
+                 "usage: ringprobe plan --config FILE [--json] [--check]\n"
+                 "\n"
+                 "Reads an Application Gateway configuration (REST/ARM resource, ARM template, or\n"
+                 "'az network application-gateway show' output) and prints its report rows and\n"
+                 "probe targets. Nothing is probed.\n"
+                 "\n"
+                 "  --config FILE   the configuration (JSON); docs/configuration.md lists the fields\n"
+                 "  --json          print the plan as JSON for machines\n"
+                 "  --check         only validate: print 'ok: N rows, M targets' or the errors\n"
+                 "\n"
+                 "exit status: 0 valid, 2 bad usage or configuration\n");
+}
+
+std::string u64(std::uint64_t v) { return std::to_string(v); }
+
+std::string hex64(std::uint64_t v) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string s(16, '0');
+    for (int i = 15; i >= 0; --i) {
+        s[static_cast<std::size_t>(i)] = digits[v & 0xf];
+        v >>= 4;
+    }
+    return s;
+}
+
+std::string match_text(const Target& t) {
+    if (!protocol_is_http(t.protocol)) {
+        return "connect";
+    }
+    std::string s;
+    for (const auto& r : t.match_status) {
+        s += s.empty() ? "" : ",";
+        s += u64(r.lo);
+        if (r.hi != r.lo) {
+            s += "-" + u64(r.hi);
+        }
+    }
+    if (!t.match_body.empty()) {
+        s += " body~\"" + t.match_body.substr(0, 30) + (t.match_body.size() > 30 ? "...\"" : "\"");
+    }
+    return s;
+}
+
+std::string host_port(const std::string& address, std::uint16_t port) {
+    bool v6 = address.find(':') != std::string::npos;
+    return (v6 ? "[" + address + "]" : address) + ":" + u64(port);
+}
+
+// A plain text table: column widths fitted to the data.
+class Table {
+public:
+    explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+    void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+    void print(std::string& out) const {
+        std::vector<std::size_t> width(rows_.front().size(), 0);
+        for (const auto& r : rows_) {
+            for (std::size_t c = 0; c < r.size(); ++c) {
+                width[c] = std::max(width[c], r[c].size());
+            }
+        }
+        for (const auto& r : rows_) {
+            out += "  ";
+            for (std::size_t c = 0; c < r.size(); ++c) {
+                out += r[c];
+                if (c + 1 < r.size()) {
+                    out.append(width[c] - r[c].size() + 2, ' ');
+                }
+            }
+            out += '\n';
+        }
+    }
+
+private:
+    std::vector<std::vector<std::string>> rows_;
+};
+
+std::string summary(const Plan& plan) {
+    return u64(plan.rows.size()) + " rows, " + u64(plan.targets.size()) + " targets";
+}
+
+void print_text(const Plan& plan, std::string& out) {
+    out += "gateway " + plan.gateway_name + ": " + u64(plan.pools.size()) + " pools, " +
+           u64(plan.settings.size()) + " settings, " + u64(plan.probes.size()) +
+           " custom probes (digest " + hex64(plan.digest) + ")\n\nrows\n";
+    Table rows({"pool", "setting", "port/protocol", "server", "target"});
+    for (const Row& r : plan.rows) {
+        const Pool& pool = plan.pools[r.pool_index];
+        const Setting& st = plan.settings[r.setting_index];
+        const Target& t = plan.targets[r.target_index];
+        rows.add({pool.name, st.name, u64(t.port) + "/" + protocol_name(t.protocol),
+                  pool.servers[r.server_index].address, "#" + u64(r.target_index)});
+    }
+    rows.print(out);
+    out += "\ntargets\n";
+    Table targets({"#", "address:port", "protocol", "host", "path", "sni", "interval/timeout",
+                   "down/up", "match"});
+    for (std::size_t i = 0; i < plan.targets.size(); ++i) {
+        const Target& t = plan.targets[i];
+        targets.add({u64(i), host_port(t.address, t.port), protocol_name(t.protocol),
+                     t.host.empty() ? "-" : t.host, t.path.empty() ? "-" : t.path,
+                     t.sni.empty() ? "-" : t.sni,
+                     u64(t.interval_ms) + "/" + u64(t.timeout_ms) + " ms",
+                     u64(t.unhealthy_threshold) + "/" + u64(t.healthy_threshold), match_text(t)});
+    }
+    targets.print(out);
+    out += "\n" + summary(plan) + "\n";
+}
+
+void json_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            static constexpr char digits[] = "0123456789abcdef";
+            out += "\\u00";
+            out += digits[c >> 4];
+            out += digits[c & 0xf];
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+}
+
+void print_json(const Plan& plan, std::string& out) {
+    out += "{\"gateway\":";
+    json_string(out, plan.gateway_name);
+    out += ",\"digest\":\"" + hex64(plan.digest) + "\",\"startSpreadMs\":" + u64(plan.start_spread_ms);
+    out += ",\"pools\":[";
+    for (std::size_t i = 0; i < plan.pools.size(); ++i) {
+        const Pool& p = plan.pools[i];
+        out += i ? ",{\"name\":" : "{\"name\":";
+        json_string(out, p.name);
+        out += ",\"servers\":[";
+        for (std::size_t k = 0; k < p.servers.size(); ++k) {
+            out += k ? "," : "";
+            json_string(out, p.servers[k].address);
+        }
+        out += "]}";
+    }
+    out += "],\"settings\":[";
+    for (std::size_t i = 0; i < plan.settings.size(); ++i) {
+        const Setting& s = plan.settings[i];
+        out += i ? ",{\"name\":" : "{\"name\":";
+        json_string(out, s.name);
+        out += ",\"port\":" + u64(s.port) + ",\"protocol\":\"" + protocol_name(s.protocol) +
+               "\",\"probe\":";
+        if (s.default_probe) {
+            out += "null";
+        } else {
+            json_string(out, s.probe_name);
+        }
+        out += "}";
+    }
+    out += "],\"rows\":[";
+    for (std::size_t i = 0; i < plan.rows.size(); ++i) {
+        const Row& r = plan.rows[i];
+        out += i ? ",{\"pool\":" : "{\"pool\":";
+        json_string(out, plan.pools[r.pool_index].name);
+        out += ",\"setting\":";
+        json_string(out, plan.settings[r.setting_index].name);
+        out += ",\"server\":";
+        json_string(out, plan.pools[r.pool_index].servers[r.server_index].address);
+        out += ",\"target\":" + u64(r.target_index) + "}";
+    }
+    out += "],\"targets\":[";
+    for (std::size_t i = 0; i < plan.targets.size(); ++i) {
+        const Target& t = plan.targets[i];
+        out += i ? ",{\"address\":" : "{\"address\":";
+        json_string(out, t.address);
+        out += ",\"port\":" + u64(t.port) + ",\"protocol\":\"" + protocol_name(t.protocol) + "\",\"host\":";
+        json_string(out, t.host);
+        out += ",\"path\":";
+        json_string(out, t.path);
+        out += ",\"sni\":";
+        json_string(out, t.sni);
+        out += ",\"intervalMs\":" + u64(t.interval_ms) + ",\"timeoutMs\":" + u64(t.timeout_ms) +
+               ",\"jitterMs\":" + u64(t.jitter_ms) +
+               ",\"unhealthyThreshold\":" + u64(t.unhealthy_threshold) +
+               ",\"healthyThreshold\":" + u64(t.healthy_threshold) + ",\"statusCodes\":[";
+        for (std::size_t k = 0; k < t.match_status.size(); ++k) {
+            out += k ? ",\"" : "\"";
+            out += u64(t.match_status[k].lo) + "-" + u64(t.match_status[k].hi) + "\"";
+        }
+        out += "],\"body\":";
+        json_string(out, t.match_body);
+        out += std::string(",\"closePolicy\":\"") +
+               (t.close_policy == ClosePolicy::Reset ? "reset" : "graceful") + "\"";
+        out += ",\"identityHash\":\"" + hex64(t.identity_hash) + "\"}";
+    }
+    out += "]}\n";
+}
+
+void write_all(std::FILE* f, const std::string& s) { std::fwrite(s.data(), 1, s.size(), f); }
+
+}  // namespace
+
+int plan_main(int argc, char** argv) {
+    std::string config;
+    bool json = false;
+    bool check = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--json") {
+            json = true;
+        } else if (a == "--check") {
+            check = true;
+        } else if (a == "--help" || a == "-h") {
+            plan_usage(stdout);
+            return 0;
+        } else if (a == "--config" && i + 1 < argc) {
+            config = argv[++i];
+        } else if (a.substr(0, 9) == "--config=") {
+            config = std::string(a.substr(9));
+        } else {
+            std::fprintf(stderr, "ringprobe plan: unexpected argument '%s'\n\n", argv[i]);
+            plan_usage(stderr);
+            return 2;
+        }
+    }
+    if (config.empty()) {
+        std::fprintf(stderr, "ringprobe plan: --config FILE is required\n\n");
+        plan_usage(stderr);
+        return 2;
+    }
+    auto plan = config::load_plan_file(config);
+    if (!plan) {
+        write_all(stderr, config::format_errors(plan.error(), config));
+        std::fprintf(stderr, "ringprobe plan: %zu error%s in %s; nothing started\n",
+                     plan.error().size(), plan.error().size() == 1 ? "" : "s", config.c_str());
+        return 2;
+    }
+    std::string out;
+    if (check) {
+        out = "ok: " + summary(*plan) + "\n";
+    } else if (json) {
+        print_json(*plan, out);
+    } else {
+        print_text(*plan, out);
+    }
+    write_all(stdout, out);
+    return 0;
 }
 
 }  // namespace ringprobe::cli
