@@ -35,6 +35,10 @@ void append_json_escaped(std::string& out, std::string_view s) {
             out += '\\';
             out += static_cast<char>(c);
             ++i;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            out += '\\';
+            out += c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            ++i;
         } else if (c < 0x20) {
             out += "\\u00";
             out += kHex[c >> 4];

@@ -179,7 +179,7 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
         case Reason::StatusMismatch:
             out += "Received status code ";
             append_uint(out, s.http_status);
-            out += ", outside the expected ";
+            out += ", outside the expected status codes ";
             out += str(snap, t.match_status);
             out += '.';
             append_status_hint(out, s.http_status);
