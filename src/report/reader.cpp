@@ -452,6 +452,12 @@ Snapshot Report::snapshot(const SnapshotOptions& options) const {
     return take_snapshot(base_, info_, options);
 }
 
+const abi::TargetStateRecord* Report::state_records() const {
+    RP_ASSERT(base_ != nullptr);
+    return reinterpret_cast<const abi::TargetStateRecord*>(
+        base_ + section(info_->header, abi::Section::States).offset);
+}
+
 bool Report::superseded() const {
     RP_ASSERT(base_ != nullptr);
     const auto* h = reinterpret_cast<const abi::SegmentHeader*>(base_);

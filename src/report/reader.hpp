@@ -112,6 +112,8 @@ public:
 
     Snapshot snapshot(const SnapshotOptions& options) const;
     const StaticInfo& info() const { return *info_; }
+    // The live state records (for copy_state in a tight loop: the exporter, the stress test).
+    const report_abi::TargetStateRecord* state_records() const;
     const std::string& path() const { return path_; }
 
     // True once a newer segment replaced this one (flag set by the new writer, or the name now
