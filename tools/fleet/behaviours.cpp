@@ -297,8 +297,8 @@ Result<void> parse_kind_fields(Behaviours& out, Fields& f, Behaviour& b, int dep
         }
         return {};
     }
+    case Kind::Reset: return f.boolean("after_request", b.after_request);
     case Kind::Hang:
-    case Kind::Reset:
     case Kind::Close:
     case Kind::DropSyn:
         return {};

@@ -24,7 +24,7 @@ enum class Kind : uint8_t {
     Http,       // read the request, (wait delay_ms,) write the prebuilt response, close
     Hang,       // accept and never answer; keep the connection until the client closes
     Trickle,    // like Http, but one byte of the response every interval_ms
-    Reset,      // RST at once (SO_LINGER 0 + close), before reading anything
+    Reset,      // RST (SO_LINGER 0 + close) at accept, or after the request (after_request)
     Close,      // read the request, then close without a byte of answer (clean FIN)
     Garbage,    // read the request, write bytes that are not HTTP, close
     Oversized,  // read the request, write a header block far beyond any sane limit, close
@@ -43,6 +43,7 @@ struct Behaviour {
     uint32_t delay_ms = 0;     // wait after the request before the first byte
     uint32_t interval_ms = 0;  // Trickle: time between two bytes
     uint32_t flap_every = 0;   // Flap: connections per phase
+    bool after_request = false;  // Reset: read the request first, then RST
     const Behaviour* flap[2] = {nullptr, nullptr};  // Flap: phase a, phase b (never Flap)
 };
 

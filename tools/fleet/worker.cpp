@@ -226,7 +226,13 @@ void Worker::open_conn(int fd, size_t port_index) {
     Conn& c = open_slot(fd);
     c.behaviour = b;
     switch (b->kind) {
-    case Kind::Reset: reset_conn(fd); return;
+    case Kind::Reset:
+        if (!b->after_request) {
+            reset_conn(fd);
+            return;
+        }
+        read_request(fd);
+        return;
     case Kind::DropSyn:
         // Reached the shared listener (its own was not bound yet, or a reload is under way).
         close_conn(fd);
@@ -375,6 +381,10 @@ void Worker::request_done(int fd) {
     const Behaviour& b = *c.behaviour;
     if (b.kind == Kind::Close) {
         close_conn(fd);
+        return;
+    }
+    if (b.kind == Kind::Reset) {
+        reset_conn(fd);
         return;
     }
     c.out = b.response.data();
