@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +47,52 @@ constexpr std::string_view col_maps = "urlPathMaps";
 constexpr std::string_view col_rules = "requestRoutingRules";
 
 const std::vector<StatusRange> default_match{StatusRange{200, 399}};
+
+// Memory first touched by the loader: 100,000 servers make about 60 MB of fresh pages (the
+// targets alone are 288 bytes each). On the 2-core VM this project runs on, a 4 KiB page fault
+// costs several microseconds, which made page faults most of the load time; transparent huge
+// pages cut that by an order of magnitude. So the large arrays the loader owns are advised
+// MADV_HUGEPAGE before their first touch. It is only a hint: with THP off nothing changes.
+constexpr std::size_t huge_page = std::size_t{2} << 20;
+
+void advise_huge(const void* p, std::size_t bytes) {
+    auto first = reinterpret_cast<std::uintptr_t>(p);
+    std::uintptr_t begin = (first + huge_page - 1) & ~(std::uintptr_t{huge_page} - 1);
+    std::uintptr_t end = (first + bytes) & ~(std::uintptr_t{huge_page} - 1);
+    if (p != nullptr && end > begin) {
+        (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+    }
+}
+
+template <typename T>
+void reserve_huge(std::vector<T>& v, std::size_t n) {
+    v.reserve(n);
+    advise_huge(v.data(), v.capacity() * sizeof(T));
+}
+
+// The document with simdjson's padding behind it, in memory of our own so that a large one can
+// be mapped with huge pages (see advise_huge) and read from a file without a second copy.
+class PaddedBuffer {
+public:
+    explicit PaddedBuffer(std::size_t size) : size_(size), mapped_(size + simdjson::SIMDJSON_PADDING) {
+        void* p = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        RP_ASSERT(p != MAP_FAILED);
+        data_ = static_cast<char*>(p);
+        advise_huge(data_, mapped_);
+    }
+    ~PaddedBuffer() { ::munmap(data_, mapped_); }
+    PaddedBuffer(const PaddedBuffer&) = delete;
+    PaddedBuffer& operator=(const PaddedBuffer&) = delete;
+
+    char* data() { return data_; }
+    std::size_t size() const { return size_; }
+    std::string_view view() const { return {data_, size_}; }
+
+private:
+    char* data_ = nullptr;
+    std::size_t size_;
+    std::size_t mapped_;
+};
 
 bool is_ip_literal(std::string_view s) {
     char buf[64];
@@ -219,6 +266,7 @@ private:
     Names pool_names_, setting_names_, probe_names_, root_names_, map_names_, rule_names_;
     std::vector<Pair> pairs_;
     std::vector<Spec> specs_;  // per setting, filled by resolve_specs
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> seen_scratch_;  // duplicate servers
     std::string rules_path_;
 };
 
@@ -740,7 +788,7 @@ void Loader::read_servers(View v, Pool& pool) {
     if (!arr) {
         return;
     }
-    pool.servers.reserve(arr->size());
+    reserve_huge(pool.servers, arr->size());
     PathNode a_at{v.path, "backendAddresses"};
     std::int64_t i = 0;
     for (dom::element e : *arr) {
@@ -783,7 +831,8 @@ void Loader::read_servers(View v, Pool& pool) {
         pool.servers.push_back(std::move(server));
     }
     // Duplicate addresses: sort hashes (cheap for 100k servers) and compare neighbours.
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> seen;
+    auto& seen = seen_scratch_;
+    seen.clear();
     seen.reserve(pool.servers.size());
     for (std::uint32_t k = 0; k < pool.servers.size(); ++k) {
         seen.emplace_back(stable_hash(pool.servers[k].address), k);
@@ -1185,17 +1234,19 @@ void Loader::build_targets() {
         (void)setting;
         rows_max += plan_.pools[pool].servers.size();
     }
-    plan_.rows.reserve(rows_max);
-    plan_.targets.reserve(rows_max);
+    reserve_huge(plan_.rows, rows_max);
+    reserve_huge(plan_.targets, rows_max);
     std::vector<std::uint32_t> target_class;
-    target_class.reserve(rows_max);
+    reserve_huge(target_class, rows_max);
     std::size_t slots_count = 16;
     while (slots_count < rows_max * 2) {
         slots_count *= 2;
     }
-    std::vector<std::uint32_t> slots(slots_count, 0);  // target index + 1; 0: empty
+    std::vector<std::uint32_t> slots;  // target index + 1; 0: empty
+    reserve_huge(slots, slots_count);
+    slots.resize(slots_count, 0);
     std::vector<std::uint64_t> target_key;
-    target_key.reserve(rows_max);
+    reserve_huge(target_key, rows_max);
 
     std::string scratch;  // bracketed IPv6 Host values
     for (const auto& [pool_i, setting_i] : pairs_) {
@@ -1307,67 +1358,84 @@ bool is_header_safe(std::string_view s) {
     return true;
 }
 
-Result<Plan, ConfigErrors> load_plan_json(std::string_view json, const LoadOptions& options) {
-    if (json.size() > options.max_bytes) {
-        return unexpected(ConfigErrors{
-            {"", std::to_string(json.size()) + " bytes is over the limit of " +
-                     std::to_string(options.max_bytes) + " bytes for a configuration",
-             0, 0}});
-    }
-    simdjson::padded_string padded(json);
+namespace {
+
+ConfigErrors one_error(std::string message) { return ConfigErrors{{"", std::move(message), 0, 0}}; }
+
+std::string over_limit(std::size_t size, std::size_t limit) {
+    return std::to_string(size) + " bytes is over the limit of " + std::to_string(limit) +
+           " bytes for a configuration (LoadOptions::max_bytes)";
+}
+
+Result<Plan, ConfigErrors> load_padded(PaddedBuffer& buffer, const LoadOptions& options) {
     simdjson::dom::parser parser;
+    if (parser.allocate(std::max<std::size_t>(buffer.size(), 64)) != simdjson::SUCCESS) {
+        return unexpected(one_error("cannot allocate the JSON parser's buffers"));
+    }
+    // The tape and string buffer are first touched by the parse: same reasoning as advise_huge.
+    advise_huge(parser.doc.tape.get(), (buffer.size() + 3) * sizeof(std::uint64_t));
+    advise_huge(parser.doc.string_buf.get(), 5 * buffer.size() / 3);
     simdjson::dom::element root;
-    auto err = parser.parse(padded).get(root);
+    auto err = parser.parse(buffer.data(), buffer.size(), false).get(root);
     if (err != simdjson::SUCCESS) {
         SyntaxError se;
-        if (find_syntax_error(json, se)) {
+        if (find_syntax_error(buffer.view(), se)) {
             return unexpected(ConfigErrors{{"", "malformed JSON: " + se.message, se.line, se.column}});
         }
-        return unexpected(ConfigErrors{
-            {"", std::string("malformed JSON: ") + simdjson::error_message(err), 0, 0}});
+        return unexpected(one_error(std::string("malformed JSON: ") + simdjson::error_message(err)));
     }
-    Loader loader(json, options);
+    Loader loader(buffer.view(), options);
     return loader.run(root);
 }
 
+}  // namespace
+
+Result<Plan, ConfigErrors> load_plan_json(std::string_view json, const LoadOptions& options) {
+    if (json.size() > options.max_bytes) {
+        return unexpected(one_error(over_limit(json.size(), options.max_bytes)));
+    }
+    PaddedBuffer buffer(json.size());
+    std::memcpy(buffer.data(), json.data(), json.size());
+    return load_padded(buffer, options);
+}
+
 Result<Plan, ConfigErrors> load_plan_file(const std::string& path, const LoadOptions& options) {
-    auto fail = [](std::string msg) { return unexpected(ConfigErrors{{"", std::move(msg), 0, 0}}); };
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return fail(std::string("cannot open: ") + std::strerror(errno));
+        return unexpected(one_error(std::string("cannot open: ") + std::strerror(errno)));
     }
     struct stat st {};
+    std::string problem;
     if (::fstat(fd, &st) != 0) {
-        int e = errno;
-        ::close(fd);
-        return fail(std::string("cannot stat: ") + std::strerror(e));
+        problem = std::string("cannot stat: ") + std::strerror(errno);
+    } else if (!S_ISREG(st.st_mode)) {
+        problem = "not a regular file";
+    } else if (static_cast<std::size_t>(st.st_size) > options.max_bytes) {
+        problem = over_limit(static_cast<std::size_t>(st.st_size), options.max_bytes);
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!problem.empty()) {
         ::close(fd);
-        return fail("not a regular file");
+        return unexpected(one_error(std::move(problem)));
     }
-    auto size = static_cast<std::size_t>(st.st_size);
-    if (size > options.max_bytes) {
-        ::close(fd);
-        return fail(std::to_string(size) + " bytes is over the limit of " +
-                    std::to_string(options.max_bytes) + " bytes for a configuration");
-    }
-    std::string bytes(size, '\0');
+    PaddedBuffer buffer(static_cast<std::size_t>(st.st_size));
     std::size_t got = 0;
-    while (got < size) {
-        ssize_t n = ::read(fd, bytes.data() + got, size - got);
+    while (got < buffer.size()) {
+        ssize_t n = ::read(fd, buffer.data() + got, buffer.size() - got);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
-            int e = n < 0 ? errno : 0;
-            ::close(fd);
-            return fail(std::string("cannot read: ") + (e != 0 ? std::strerror(e) : "file shrank while reading"));
+            problem = n < 0 ? std::string("cannot read: ") + std::strerror(errno)
+                            : std::string("cannot read: the file shrank while reading");
+            break;
         }
         got += static_cast<std::size_t>(n);
     }
     ::close(fd);
-    return load_plan_json(bytes, options);
+    if (!problem.empty()) {
+        return unexpected(one_error(std::move(problem)));
+    }
+    return load_padded(buffer, options);
 }
 
 std::string format_errors(const ConfigErrors& errors, std::string_view file) {
