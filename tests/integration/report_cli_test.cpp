@@ -1,0 +1,160 @@
+// Runs the real ringprobe-report binary (path in RINGPROBE_REPORT, set by meson) against
+// segments this test writes: exit 0 and the table/json/powershell output for a live report,
+// exit 3 with a hint for a missing one, exit 4 for a corrupt one, exit 2 for bad arguments,
+// and --pool/--health filters. No servers are needed: the writer is driven directly.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "report/writer.hpp"
+#include "report_test_plan.hpp"
+
+namespace ringprobe::report {
+namespace {
+
+struct CliRun {
+    int status;
+    std::string out;
+    std::string err;
+};
+
+std::string slurp(int fd) {
+    std::string s;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+        s.append(buf, static_cast<std::size_t>(n));
+    }
+    return s;
+}
+
+CliRun run(std::vector<std::string> args) {
+    const char* exe = std::getenv("RINGPROBE_REPORT");
+    EXPECT_NE(exe, nullptr);
+    int out[2], err[2];
+    EXPECT_EQ(::pipe(out), 0);
+    EXPECT_EQ(::pipe(err), 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+        ::close(out[0]);
+        ::close(err[0]);
+        std::vector<char*> argv{const_cast<char*>(exe)};
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ::execv(exe, argv.data());
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    CliRun r{};
+    r.out = slurp(out[0]);  // outputs are small: reading one pipe then the other cannot block
+    r.err = slurp(err[0]);
+    ::close(out[0]);
+    ::close(err[0]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return r;
+}
+
+class ReportCli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto w = Writer::create(testing::sample_plan(), name_);
+        ASSERT_TRUE(w) << w.error().message;
+        writer_.emplace(std::move(*w));
+        TargetUpdate ok;
+        ok.health = Health::Healthy;
+        ok.reason = Reason::Ok;
+        ok.http_status = 200;
+        ok.last_probe_unix_ns = realtime_now_ns();
+        for (std::uint32_t t = 0; t < writer_->target_count(); ++t) {
+            writer_->publish(t, ok);
+        }
+        TargetUpdate bad = ok;
+        bad.health = Health::Unhealthy;
+        bad.reason = Reason::ConnectRefused;
+        bad.http_status = 0;
+        writer_->publish(6, bad);
+        writer_->heartbeat(realtime_now_ns());
+    }
+    void TearDown() override {
+        if (writer_) {
+            writer_->unlink();
+        }
+    }
+    std::string name_ = testing::unique_name("cli");
+    std::optional<Writer> writer_;
+};
+
+TEST_F(ReportCli, TableIsTheDefaultAndExitsZero) {
+    CliRun r = run({"--name", name_});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("pool web: 6 healthy, 0 unhealthy, 0 unknown"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("pool api: 0 healthy, 1 unhealthy, 0 unknown"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "no colour when stdout is a pipe";
+}
+
+TEST_F(ReportCli, JsonAndPowershellFormats) {
+    CliRun j = run({"--name", name_, "--format", "json", "--details"});
+    EXPECT_EQ(j.status, 0) << j.err;
+    EXPECT_NE(j.out.find("\"backendAddressPools\""), std::string::npos);
+    EXPECT_NE(j.out.find("\"ringprobe\""), std::string::npos);
+    CliRun p = run({"--name", name_, "--format", "powershell"});
+    EXPECT_EQ(p.status, 0) << p.err;
+    EXPECT_NE(p.out.find("\"BackendAddressPool\""), std::string::npos);
+}
+
+TEST_F(ReportCli, FiltersByPoolAndHealth) {
+    CliRun r = run({"--name", name_, "--pool", "api", "--health", "Unhealthy"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("10.1.0.4"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("pool web"), std::string::npos) << r.out;
+}
+
+TEST_F(ReportCli, StoppedEngineShowsUnknown) {
+    writer_->mark_stopped();
+    CliRun r = run({"--name", name_, "--format", "json"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("could not be retrieved from the engine"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("\"Healthy\""), std::string::npos) << r.out;
+}
+
+TEST_F(ReportCli, MissingReportExitsThreeWithAHint) {
+    CliRun r = run({"--name", name_ + "-absent"});
+    EXPECT_EQ(r.status, 3);
+    EXPECT_NE(r.err.find("is the engine running"), std::string::npos) << r.err;
+}
+
+TEST_F(ReportCli, CorruptReportExitsFour) {
+    const std::string name = name_ + "-corrupt";
+    const std::string path = segment_path(name);
+    int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0640);
+    ASSERT_GE(fd, 0);
+    std::string junk(4096, 'j');
+    ASSERT_EQ(::write(fd, junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+    ::close(fd);
+    CliRun r = run({"--name", name});
+    ::unlink(path.c_str());
+    EXPECT_EQ(r.status, 4);
+    EXPECT_NE(r.err.find("not a ringprobe report"), std::string::npos) << r.err;
+}
+
+TEST_F(ReportCli, BadArgumentsExitTwoWithUsage) {
+    EXPECT_EQ(run({"--format", "xml"}).status, 2);
+    EXPECT_EQ(run({"--health", "Sick"}).status, 2);
+    EXPECT_EQ(run({"--name"}).status, 2);
+    EXPECT_EQ(run({"--bogus"}).status, 2);
+}
+
+}  // namespace
+}  // namespace ringprobe::report
