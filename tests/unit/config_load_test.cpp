@@ -558,6 +558,28 @@ TEST(ConfigErrors, FlattenedFormErrorsUseFlattenedPaths) {
     EXPECT_TRUE(has_error(errors, "probes[0].interval", "0 is outside 1..86400")) << dump(errors);
 }
 
+// The bundled demo (tools/gen-demo-config.py) is what tools/demo.sh probes: keep it loadable
+// and shaped as its generator documents.
+TEST(ConfigDemo, BundledDemoHasAThousandServersFrom127_1_0_1) {
+    auto r = load_plan_file(RP_DEMO_CONFIG);
+    ASSERT_TRUE(r) << format_errors(r.error(), RP_DEMO_CONFIG);
+    const Plan& plan = *r;
+    EXPECT_EQ(plan.gateway_name, "demo");
+    std::size_t servers = 0;
+    for (const Pool& p : plan.pools) {
+        servers += p.servers.size();
+    }
+    EXPECT_EQ(servers, 1000u);
+    EXPECT_EQ(plan.pools[0].servers[0].address, "127.1.0.1");
+    EXPECT_EQ(plan.rows.size(), 1616u);
+    EXPECT_EQ(plan.targets.size(), 1383u);
+    for (const Target& t : plan.targets) {
+        EXPECT_EQ(t.port, 8080);
+        EXPECT_EQ(t.interval_ms, 2000u);
+        EXPECT_EQ(t.timeout_ms, 1000u);
+    }
+}
+
 TEST(ConfigSyntax, EveryTruncationOfAValidDocumentHasAPosition) {
     std::string json = read_text(fixture("gateway-rest.json"));
     std::uint64_t seed = std::random_device{}();
