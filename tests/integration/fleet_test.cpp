@@ -66,6 +66,10 @@ protected:
         fleet_ = new FleetProcess(std::move(*f));
     }
     static void TearDownTestSuite() {
+        // A sanitizer report or a leak in the fleet shows up as a non-zero exit status here.
+        if (fleet_ != nullptr) {
+            EXPECT_EQ(fleet_->stop(), 0) << fleet_->stderr_text();
+        }
         delete fleet_;
         fleet_ = nullptr;
     }
@@ -338,6 +342,7 @@ TEST(FleetThreads, TwoWorkersCountEveryConnectionExactlyOnce) {
     for (const auto& [backend, n] : *counts) {
         EXPECT_EQ(n, uint64_t{per_client / 50}) << backend;
     }
+    EXPECT_EQ(f->stop(), 0) << f->stderr_text();  // a ThreadSanitizer report exits non-zero
 }
 
 }  // namespace
