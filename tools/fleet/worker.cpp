@@ -49,7 +49,8 @@ bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
 Worker::Worker(Fleet& fleet, size_t index, std::vector<int> listen_fds)
     : fleet_(fleet), index_(index), listen_fds_(std::move(listen_fds)), stats_(fleet.stats(index)) {
-    static_assert(std::is_trivially_copyable_v<Conn>);
+    static_assert(std::is_trivially_copyable_v<Conn>);  // calloc'd; zero is a free slot
+    static_assert(sizeof(Conn) <= 64, "one cache line per connection");
 }
 
 Worker::~Worker() {
