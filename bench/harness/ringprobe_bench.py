@@ -1,0 +1,950 @@
+#!/usr/bin/env python3
+"""ringprobe-bench: ringprobe, HAProxy and the io_uring floor on the same synthetic fleet.
+
+For every target count and every prober it starts a fresh ringprobe-fleet (pinned to the last
+CPU) and the prober (pinned to CPU 0), lets a warm-up pass, then measures a window:
+
+  probes/s      the fleet's own per-backend counts over the window (the same for every prober)
+  CPU/probe     utime and stime deltas of /proc/PID/stat (all threads) over the window
+  memory        VmRSS at the end of the window, and per target
+  lateness      probe-start lateness p50/p99/p999 from the prober's own exit line (ringprobe
+                --stats, the floor); HAProxy does not expose it
+  TIME_WAIT     sockets in TIME_WAIT on the fleet's port after the window (and machine-wide)
+  detection     a few backends turn to 'reset' mid-run (behaviour file + /reload); time until
+                the prober reports them down (ringprobe-report, HAProxy's stats socket)
+  max rate      optional: the rate is pushed up until achieved < 95 % of asked
+
+It prints one table and writes results.json and SVG charts into --out. Every process it starts
+it stops by PID. Python standard library only. See docs/benchmarks.md, section Harness.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import svg  # noqa: E402
+
+HOST = "bench.ringprobe"
+PATH = "/"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Address plan of the fleet: healthy backends from 127.1.0.1 up (100k fit below 127.3), the
+# fault mix in ranges of their own so that one CIDR rule each describes them.
+HEALTHY_BASE = (127 << 24) | (1 << 16)
+REFUSE_BASE = (127 << 24) | (3 << 16)
+HANG_BASE = (127 << 24) | (5 << 16)
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def ip(n):
+    return socket.inet_ntoa(n.to_bytes(4, "big"))
+
+
+def addresses(base, count):
+    """count consecutive addresses from base, skipping those ending in .0 and .255."""
+    out, a = [], base
+    while len(out) < count:
+        if a & 0xFF not in (0, 255):
+            out.append(ip(a))
+        a += 1
+    return out
+
+
+# ---- The machine ---------------------------------------------------------------------------
+
+
+def machine_info(build_dir):
+    info = {"cores": os.cpu_count(), "kernel": platform.release(), "cpu_model": "unknown"}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            info["memory_kib"] = int(f.readline().split()[1])
+        info["loadavg_at_start"] = open("/proc/loadavg").read().split()[:3]
+    except OSError:
+        pass
+    info["fd_limit"] = list(__import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE))
+    info["build"] = build_options(build_dir)
+    try:
+        info["git"] = subprocess.run(["git", "-C", os.path.dirname(__file__), "describe",
+                                      "--always", "--dirty"], capture_output=True, text=True,
+                                     timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        info["git"] = "unknown"
+    return info
+
+
+def build_options(build_dir):
+    path = os.path.join(build_dir, "meson-info", "intro-buildoptions.json")
+    wanted = {"buildtype", "b_ndebug", "hot_asserts", "jemalloc", "b_sanitize", "optimization"}
+    try:
+        with open(path) as f:
+            return {o["name"]: o["value"] for o in json.load(f) if o["name"] in wanted}
+    except (OSError, ValueError):
+        return {"buildtype": "unknown (no meson-info in " + build_dir + ")"}
+
+
+# ---- /proc ---------------------------------------------------------------------------------
+
+
+def cpu_ticks(pid):
+    """(utime, stime) in clock ticks of the whole process (every thread, live or exited)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def time_wait(port=None):
+    """TIME_WAIT sockets, machine-wide or those with the given port on either side."""
+    cmd = ["ss", "-Htan", "state", "time-wait"]
+    if port is not None:
+        cmd += [f"( sport = :{port} or dport = :{port} )"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sum(1 for line in out.splitlines() if line.strip())
+
+
+# ---- Processes -----------------------------------------------------------------------------
+
+
+class Proc:
+    """A child process pinned to a CPU set before exec, stopped by PID."""
+
+    def __init__(self, name, argv, cpus, stdout=None, stderr_path=None, env=None):
+        self.name = name
+        self.stderr_path = stderr_path
+        err = open(stderr_path, "w") if stderr_path else subprocess.DEVNULL
+        cpus = set(cpus) & os.sched_getaffinity(0) or os.sched_getaffinity(0)
+
+        def pin():
+            os.sched_setaffinity(0, cpus)
+
+        self.popen = subprocess.Popen(argv, stdout=stdout or subprocess.DEVNULL, stderr=err,
+                                      stdin=subprocess.DEVNULL, preexec_fn=pin, env=env)
+        if err is not subprocess.DEVNULL:
+            err.close()
+        self.pid = self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, wait_s=5.0):
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(wait_s)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} (pid {self.pid}) ignored {sig.name}; SIGKILL")
+                self.popen.kill()
+                self.popen.wait(5)
+        return self.popen.returncode
+
+    def stderr_text(self):
+        if not self.stderr_path:
+            return ""
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+
+class Fleet:
+    """ringprobe-fleet on a port of its own; the behaviour file is rewritten and reloaded."""
+
+    def __init__(self, exe, tmp, cpus, scenario):
+        self.tmp = tmp
+        self.behaviours_path = os.path.join(tmp, "behaviours.json")
+        self.scenario = scenario
+        self.write_behaviours(down=[])
+        self.proc = Proc("fleet", [exe, "--port", "0", "--behaviours", self.behaviours_path,
+                                   "--control", "127.0.0.1:0"], cpus, stdout=subprocess.PIPE,
+                         stderr_path=os.path.join(tmp, "fleet.stderr"))
+        self.port = self.control = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            line = self.proc.popen.stdout.readline().decode().strip()
+            if not line:
+                if not self.proc.alive():
+                    break
+                continue
+            if line.startswith("port "):
+                self.port = int(line.split()[1])
+            elif line.startswith("control "):
+                self.control = line.split()[1]
+            elif line == "ready":
+                break
+        if self.port is None or self.control is None:
+            self.proc.stop()
+            raise RuntimeError("ringprobe-fleet did not say 'ready': " + self.proc.stderr_text())
+
+    def write_behaviours(self, down):
+        rules = [{"cidr": a + "/32", "kind": "reset"} for a in down]
+        sc = self.scenario
+        if sc.refuse_count:
+            rules.append({"cidr": ip(REFUSE_BASE) + "/16", "kind": "reset"})
+        if sc.hang_count:
+            rules.append({"cidr": ip(HANG_BASE) + "/16", "kind": "hang"})
+        doc = {"default": {"kind": "http"}, "rules": rules}
+        tmp = self.behaviours_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+        os.replace(tmp, self.behaviours_path)
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://{self.control}{path}", timeout=30) as r:
+            return r.read().decode()
+
+    def reload(self):
+        return self.get("/reload")
+
+    def counts(self, reset=False):
+        doc = json.loads(self.get("/counts?reset=1" if reset else "/counts"))
+        return sum(v for k, v in doc.items() if not k.startswith("other"))
+
+    def stop(self):
+        self.proc.stop()
+
+
+# ---- Scenario ------------------------------------------------------------------------------
+
+
+class Scenario:
+    def __init__(self, args, targets, interval_ms):
+        self.targets = targets
+        self.interval_ms = interval_ms
+        self.timeout_ms = min(args.timeout_ms, interval_ms)
+        self.kind = args.kind
+        self.close = args.close
+        self.fall = 3
+        self.refuse_count = int(round(targets * args.fault_refuse))
+        self.hang_count = int(round(targets * args.fault_hang))
+        healthy = targets - self.refuse_count - self.hang_count
+        self.healthy = addresses(HEALTHY_BASE, healthy)
+        self.addresses = (self.healthy + addresses(REFUSE_BASE, self.refuse_count)
+                          + addresses(HANG_BASE, self.hang_count))
+        # Faults spread among healthy backends rather than in one block of the schedule.
+        random.Random(1).shuffle(self.addresses)
+        self.detect = self.healthy[: args.detect] if args.detect else []
+
+    @property
+    def asked_per_s(self):
+        return self.targets * 1000.0 / self.interval_ms
+
+    def describe(self):
+        return {"targets": self.targets, "interval_ms": self.interval_ms,
+                "timeout_ms": self.timeout_ms, "kind": self.kind, "close": self.close,
+                "fall": self.fall, "rise": 1, "fault_refuse_backends": self.refuse_count,
+                "fault_hang_backends": self.hang_count, "detect_backends": len(self.detect),
+                "asked_probes_per_s": self.asked_per_s, "host": HOST, "path": PATH}
+
+
+# ---- Probers -------------------------------------------------------------------------------
+
+
+class Prober:
+    """One prober under test. Subclasses generate its configuration and read its figures."""
+
+    name = "?"
+    lateness = True
+    detection = True
+
+    def __init__(self, exes, tmp):
+        self.exes, self.tmp, self.proc = exes, tmp, None
+
+    def start(self, sc, port, cpus):
+        raise NotImplementedError
+
+    def stats(self):
+        """Figures the prober prints about itself at exit (lateness)."""
+        return {}
+
+    def down(self, sc, addrs):
+        """Which of addrs the prober currently reports down."""
+        return set()
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+
+
+def parse_kv_line(text, prefix):
+    for line in reversed(text.splitlines()):
+        if line.startswith(prefix):
+            return {k: v for k, v in re.findall(r"(\w+)=(\S+)", line)}
+    return {}
+
+
+def lateness_of(kv):
+    out = {}
+    for q in ("p50", "p90", "p99", "p999", "max"):
+        v = kv.get(f"lateness_us_{q}")
+        if v is not None:
+            try:
+                out[q] = float(v)
+            except ValueError:
+                pass
+    return out
+
+
+class Floor(Prober):
+    name = "floor"
+    detection = False
+
+    def start(self, sc, port, cpus):
+        tfile = os.path.join(self.tmp, "floor-targets.txt")
+        with open(tfile, "w") as f:
+            f.write("\n".join(sc.addresses) + "\n")
+        argv = [self.exes["floor"], "--targets", tfile, "--port", str(port), "--kind", sc.kind,
+                "--host", HOST, "--path", PATH, "--interval-ms", str(sc.interval_ms),
+                "--timeout-ms", str(sc.timeout_ms), "--close", sc.close]
+        self.proc = Proc(self.name, argv, cpus, stderr_path=os.path.join(self.tmp, "floor.stderr"))
+
+    def stats(self):
+        kv = parse_kv_line(self.proc.stderr_text(), "floor:")
+        return {"lateness_us": lateness_of(kv), "own": kv}
+
+
+class Ringprobe(Prober):
+    def __init__(self, exes, tmp, workers):
+        super().__init__(exes, tmp)
+        self.workers = workers
+        self.name = "ringprobe" if workers == 1 else f"ringprobe-{workers}w"
+        self.segment = f"bench{os.getpid()}w{workers}"
+
+    def config(self, sc, port):
+        gw = f"/subscriptions/bench/resourceGroups/bench/providers/Microsoft.Network/" \
+             f"applicationGateways/{self.segment}"
+        proto = "Http" if sc.kind == "http" else "Tcp"
+        probe = {"protocol": proto, "interval": max(1, sc.interval_ms // 1000),
+                 "timeout": max(1, sc.timeout_ms // 1000), "unhealthyThreshold": sc.fall,
+                 "ringprobe": {"intervalMs": sc.interval_ms, "timeoutMs": sc.timeout_ms,
+                               "healthyThreshold": 1, "closePolicy": sc.close}}
+        if sc.kind == "http":
+            probe.update({"host": HOST, "path": PATH})
+        return {
+            "name": self.segment,
+            "properties": {
+                "backendAddressPools": [{"name": "fleet", "properties": {
+                    "backendAddresses": [{"ipAddress": a} for a in sc.addresses]}}],
+                "probes": [{"name": "bench", "properties": probe}],
+                "backendHttpSettingsCollection": [{"name": "bench", "properties": {
+                    "port": port, "protocol": proto, "probe": {"id": gw + "/probes/bench"}}}],
+                "requestRoutingRules": [{"name": "bench", "properties": {
+                    "ruleType": "Basic",
+                    "backendAddressPool": {"id": gw + "/backendAddressPools/fleet"},
+                    "backendHttpSettings": {"id": gw + "/backendHttpSettingsCollection/bench"}}}],
+            },
+            "ringprobe": {"jitterMs": 0, "startSpreadMs": sc.interval_ms},
+        }
+
+    def start(self, sc, port, cpus):
+        path = os.path.join(self.tmp, f"{self.name}.json")
+        with open(path, "w") as f:
+            json.dump(self.config(sc, port), f)
+        check = subprocess.run([self.exes["ringprobe"], "plan", "--config", path, "--check"],
+                               capture_output=True, text=True, timeout=60)
+        if check.returncode != 0:
+            raise RuntimeError(f"ringprobe plan --check refused the generated configuration "
+                               f"{path}: {check.stderr.strip() or check.stdout.strip()}")
+        argv = [self.exes["ringprobe"], "run", "--config", path, "--name", self.segment,
+                "--workers", str(self.workers), "--stats", "--quiet"]
+        if self.workers == 1:
+            argv.append("--no-pin")  # the harness pins it to CPU 0 instead
+        self.proc = Proc(self.name, argv, cpus,
+                         stderr_path=os.path.join(self.tmp, f"{self.name}.stderr"))
+
+    def stats(self):
+        kv = parse_kv_line(self.proc.stderr_text(), "stats:")
+        return {"lateness_us": lateness_of(kv), "own": kv}
+
+    def down(self, sc, addrs):
+        r = subprocess.run([self.exes["report"], "--name", self.segment, "--format", "json",
+                            "--health", "Unhealthy"], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            return set()
+        found = set()
+
+        def walk(node):
+            if isinstance(node, dict):
+                a, h = node.get("address"), node.get("health")
+                if a in addrs and h == "Unhealthy":
+                    found.add(a)
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+
+        try:
+            walk(json.loads(r.stdout))
+        except ValueError:
+            pass
+        return found
+
+    def stop(self):
+        super().stop()
+        try:
+            os.unlink(f"/dev/shm/ringprobe.{self.segment}")
+        except OSError:
+            pass
+
+
+class Haproxy(Prober):
+    lateness = False
+
+    def __init__(self, exes, tmp, threads):
+        super().__init__(exes, tmp)
+        self.threads = threads
+        self.name = "haproxy" if threads == 1 else f"haproxy-{threads}t"
+        self.sock = None
+        self.addr_of = {}
+
+    def config(self, sc, port):
+        import resource
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        lines = [
+            "global",
+            f"    nbthread {self.threads}",
+            "    maxconn 4096",
+            f"    ulimit-n {min(hard, 4096 * 2 + sc.targets + 256)}",
+            f"    stats socket {self.sock} mode 600 level admin",
+            "    hard-stop-after 3s",
+            "defaults",
+            "    mode http" if sc.kind == "http" else "    mode tcp",
+            f"    timeout connect {sc.timeout_ms}ms",
+            f"    timeout check {sc.timeout_ms}ms",
+            "    timeout client 10s",
+            "    timeout server 10s",
+            "backend fleet",
+        ]
+        # HAProxy closes check connections with a RST unless told to linger: graceful = linger.
+        linger = " linger" if sc.close == "graceful" else ""
+        if sc.kind == "http":
+            lines += ["    option httpchk",
+                      f"    http-check connect{linger}",
+                      f"    http-check send meth GET uri {PATH} ver HTTP/1.1 hdr Host {HOST} "
+                      f"hdr User-Agent ringprobe-bench",
+                      "    http-check expect status 200-399"]
+        else:
+            lines += ["    option tcp-check", f"    tcp-check connect{linger}"]
+        lines.append(f"    default-server check inter {sc.interval_ms}ms fall {sc.fall} rise 1")
+        for i, a in enumerate(sc.addresses):
+            lines.append(f"    server s{i} {a}:{port}")
+            self.addr_of[f"s{i}"] = a
+        return "\n".join(lines) + "\n"
+
+    def start(self, sc, port, cpus):
+        self.sock = os.path.join(self.tmp, f"{self.name}.sock")
+        path = os.path.join(self.tmp, f"{self.name}.cfg")
+        with open(path, "w") as f:
+            f.write(self.config(sc, port))
+        check = subprocess.run([self.exes["haproxy"], "-c", "-q", "-f", path],
+                               capture_output=True, text=True, timeout=120)
+        if check.returncode != 0:
+            raise RuntimeError(f"haproxy -c refused {path}: {check.stderr.strip()[:800]}")
+        self.proc = Proc(self.name, [self.exes["haproxy"], "-db", "-f", path], cpus,
+                         stderr_path=os.path.join(self.tmp, f"{self.name}.stderr"))
+
+    def stats(self):
+        return {"lateness_us": {}, "note": "HAProxy does not expose probe-start lateness"}
+
+    def show_stat(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(self.sock)
+        s.sendall(b"show stat\n")
+        chunks = []
+        while True:
+            c = s.recv(1 << 16)
+            if not c:
+                break
+            chunks.append(c)
+        s.close()
+        return b"".join(chunks).decode(errors="replace")
+
+    def down(self, sc, addrs):
+        try:
+            text = self.show_stat()
+        except OSError:
+            return set()
+        lines = text.splitlines()
+        if not lines or not lines[0].startswith("# "):
+            return set()
+        cols = lines[0][2:].split(",")
+        si, st = cols.index("svname"), cols.index("status")
+        found = set()
+        for line in lines[1:]:
+            f = line.split(",")
+            if len(f) > st and f[st].startswith("DOWN"):
+                a = self.addr_of.get(f[si])
+                if a in addrs:
+                    found.add(a)
+        return found
+
+
+# ---- One measurement -----------------------------------------------------------------------
+
+
+def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
+    """Runs one prober on one scenario against a fresh fleet; returns its figures."""
+    tmp = tempfile.mkdtemp(prefix=f"rpbench-{prober.name}-", dir=args.tmp)
+    prober.tmp = tmp
+    fleet = Fleet(exes["fleet"], tmp, cpus_fleet, sc)
+    res = {"prober": prober.name, "scenario": sc.describe()}
+    try:
+        prober.start(sc, fleet.port, cpus_prober)
+        time.sleep(args.warmup)
+        if not prober.proc.alive():
+            raise RuntimeError(f"{prober.name} exited during warm-up: "
+                               + prober.proc.stderr_text()[-800:])
+        fleet.counts(reset=True)
+        t0 = time.monotonic()
+        u0, s0 = cpu_ticks(prober.proc.pid)
+        fu0, fs0 = cpu_ticks(fleet.proc.pid)
+        time.sleep(args.window)
+        u1, s1 = cpu_ticks(prober.proc.pid)
+        fu1, fs1 = cpu_ticks(fleet.proc.pid)
+        probes = fleet.counts()
+        seconds = time.monotonic() - t0
+        rss = rss_bytes(prober.proc.pid)
+        res.update(window_figures(sc, probes, seconds, u1 - u0, s1 - s0, rss))
+        res["fleet_cpu_share"] = (fu1 - fu0 + fs1 - fs0) / CLK_TCK / seconds
+        res["time_wait_fleet_port"] = time_wait(fleet.port)
+        res["time_wait_machine"] = time_wait()
+        if detect and sc.detect and prober.detection:
+            res["detection"] = detection(prober, sc, fleet, args)
+    finally:
+        prober.stop()
+        fleet.stop()
+        res.update(prober.stats() if prober.proc else {})
+        if prober.proc and prober.proc.popen.returncode not in (0, None, -15):
+            res["exit_status"] = prober.proc.popen.returncode
+        if not args.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+def window_figures(sc, probes, seconds, du, ds, rss):
+    f = {"window_s": round(seconds, 3), "probes": probes,
+         "asked_per_s": sc.asked_per_s, "achieved_per_s": probes / seconds,
+         "achieved_ratio": probes / seconds / sc.asked_per_s if sc.asked_per_s else None,
+         "cpu_user_s": du / CLK_TCK, "cpu_sys_s": ds / CLK_TCK, "rss_bytes": rss,
+         "rss_per_target": rss / sc.targets}
+    if probes:
+        f["cpu_us_per_probe_user"] = du / CLK_TCK * 1e6 / probes
+        f["cpu_us_per_probe_sys"] = ds / CLK_TCK * 1e6 / probes
+        f["cpu_us_per_probe"] = (du + ds) / CLK_TCK * 1e6 / probes
+    f["cpu_share"] = (du + ds) / CLK_TCK / seconds
+    return f
+
+
+def detection(prober, sc, fleet, args):
+    """Turns sc.detect backends to 'reset', times until the prober reports each down, then
+    restores them and times the way back."""
+    bound_ms = sc.interval_ms * sc.fall + sc.timeout_ms
+    addrs = set(sc.detect)
+    fleet.write_behaviours(down=sc.detect)
+    t0 = time.monotonic()
+    fleet.reload()
+    seen = {}
+    limit = t0 + (bound_ms + 3000) / 1000.0
+    while len(seen) < len(addrs) and time.monotonic() < limit:
+        now = time.monotonic()
+        for a in prober.down(sc, addrs) - set(seen):
+            seen[a] = (now - t0) * 1000
+        time.sleep(args.poll_ms / 1000.0)
+    out = {"backends": len(addrs), "detected": len(seen), "poll_ms": args.poll_ms,
+           "bound_ms": bound_ms}
+    if seen:
+        ms = sorted(seen.values())
+        out.update({"median_ms": ms[len(ms) // 2], "max_ms": ms[-1]})
+    fleet.write_behaviours(down=[])
+    t1 = time.monotonic()
+    fleet.reload()
+    limit = t1 + (sc.interval_ms * 2 + sc.timeout_ms + 3000) / 1000.0
+    while time.monotonic() < limit:
+        if not prober.down(sc, addrs):
+            out["recovered_ms"] = (time.monotonic() - t1) * 1000
+            break
+        time.sleep(args.poll_ms / 1000.0)
+    return out
+
+
+def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
+    """Pushes the asked rate up (shorter intervals, same targets) until achieved < 95 %."""
+    steps = []
+    best = None
+    for rate in args.max_rate_steps:
+        interval_ms = max(1, int(round(targets * 1000.0 / rate)))
+        sc = Scenario(args, targets, interval_ms)
+        sc.detect = []
+        ma = argparse.Namespace(**vars(args))
+        ma.warmup, ma.window = args.max_rate_warmup, args.max_rate_window
+        prober = make_prober()
+        try:
+            r = measure(prober, sc, ma, exes, cpus_prober, cpus_fleet, detect=False)
+        except RuntimeError as e:
+            steps.append({"asked_per_s": sc.asked_per_s, "error": str(e)[:300]})
+            break
+        steps.append({k: r.get(k) for k in ("asked_per_s", "achieved_per_s", "achieved_ratio",
+                                            "cpu_share", "cpu_us_per_probe", "fleet_cpu_share")})
+        log(f"  max-rate {prober.name}: asked {sc.asked_per_s:,.0f}/s achieved "
+            f"{r['achieved_per_s']:,.0f}/s cpu {r['cpu_share']:.2f} fleet "
+            f"{r['fleet_cpu_share']:.2f}")
+        if r["achieved_ratio"] < 0.95:
+            break
+        best = r["achieved_per_s"]
+    return {"targets": targets, "sustained_per_s": best, "steps": steps,
+            "fleet_bound": any((s.get("fleet_cpu_share") or 0) > 0.9 for s in steps)}
+
+
+# ---- Report --------------------------------------------------------------------------------
+
+ROWS = [
+    ("probes/s asked", "asked_per_s", "{:,.0f}"),
+    ("probes/s achieved", "achieved_per_s", "{:,.0f}"),
+    ("achieved / asked", "achieved_ratio", "{:.3f}"),
+    ("CPU us/probe user", "cpu_us_per_probe_user", "{:.1f}"),
+    ("CPU us/probe sys", "cpu_us_per_probe_sys", "{:.1f}"),
+    ("CPU us/probe total", "cpu_us_per_probe", "{:.1f}"),
+    ("CPU share of a core", "cpu_share", "{:.3f}"),
+    ("RSS MiB", "rss_mib", "{:.1f}"),
+    ("RSS bytes/target", "rss_per_target", "{:,.0f}"),
+    ("lateness p50 us", "lat_p50", "{:,.0f}"),
+    ("lateness p99 us", "lat_p99", "{:,.0f}"),
+    ("lateness p999 us", "lat_p999", "{:,.0f}"),
+    ("detection median ms", "det_median", "{:,.0f}"),
+    ("detection max ms", "det_max", "{:,.0f}"),
+    ("TIME_WAIT (fleet port)", "time_wait_fleet_port", "{:,.0f}"),
+    ("fleet CPU share", "fleet_cpu_share", "{:.3f}"),
+]
+
+
+def flat(r):
+    f = dict(r)
+    f["rss_mib"] = r.get("rss_bytes", 0) / 2**20 if "rss_bytes" in r else None
+    lat = r.get("lateness_us") or {}
+    for q in ("p50", "p99", "p999"):
+        f[f"lat_{q}"] = lat.get(q)
+    d = r.get("detection") or {}
+    f["det_median"], f["det_max"] = d.get("median_ms"), d.get("max_ms")
+    return f
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def table(results_by_targets, probers):
+    out = []
+    for targets, results in results_by_targets.items():
+        by = {r["prober"]: flat(r) for r in results}
+        sc = next(iter(results))["scenario"] if results else {}
+        out.append(f"\nscenario: {json.dumps(sc)}")
+        cols = [p for p in probers if p in by]
+        ratios = [("rp/haproxy", "ringprobe", "haproxy"), ("rp/floor", "ringprobe", "floor")]
+        head = f"{'figure':<24}" + "".join(f"{c:>14}" for c in cols) + \
+            "".join(f"{n:>12}" for n, _, _ in ratios)
+        out.append(head)
+        out.append("-" * len(head))
+        for label, key, fmt in ROWS:
+            cells = []
+            for c in cols:
+                v = by[c].get(key)
+                cells.append(f"{fmt.format(v) if v is not None else 'n/a':>14}")
+            for _, a, b in ratios:
+                x = ratio(by.get(a, {}).get(key), by.get(b, {}).get(key))
+                cells.append(f"{'{:.2f}x'.format(x) if x is not None else '-':>12}")
+            out.append(f"{label:<24}" + "".join(cells))
+        for c in cols:
+            if by[c].get("error"):
+                out.append(f"  {c}: ERROR {by[c]['error']}")
+        if any(not by[c].get("lateness_us") for c in cols if c.startswith("haproxy")):
+            out.append("  haproxy: probe-start lateness is not exposed by HAProxy (n/a)")
+    return "\n".join(out)
+
+
+def max_rate_table(mr):
+    if not mr:
+        return ""
+    out = ["\nmaximum sustained probes/s on one core (achieved >= 95 % of asked):"]
+    for targets, by in mr.items():
+        cells = []
+        for name, r in by.items():
+            v = r.get("sustained_per_s")
+            flag = " (fleet-bound)" if r.get("fleet_bound") else ""
+            cells.append(f"{name}={'{:,.0f}'.format(v) if v else 'n/a'}{flag}")
+        rp, ha = by.get("ringprobe", {}), by.get("haproxy", {})
+        x = ratio(rp.get("sustained_per_s"), ha.get("sustained_per_s"))
+        if x:
+            cells.append(f"rp/haproxy={x:.2f}x")
+        out.append(f"  targets={targets}: " + "  ".join(cells))
+    return "\n".join(out)
+
+
+def charts(doc, out_dir, command):
+    written = []
+    xs = sorted({int(t) for t in doc["results"]})
+    names = []
+    for results in doc["results"].values():
+        for r in results:
+            if r["prober"] not in names:
+                names.append(r["prober"])
+
+    def series(key):
+        s = {}
+        for n in names:
+            vals = []
+            for t in xs:
+                r = next((flat(r) for r in doc["results"].get(str(t), []) if r["prober"] == n),
+                         {})
+                vals.append(r.get(key))
+            s[n] = vals
+        return s
+
+    note = f" ({doc['scenario_template']['kind']}, interval {doc['scenario_template']['interval_ms']} ms)"
+    if len(xs) >= 1:
+        path = os.path.join(out_dir, "cpu_per_probe.svg")
+        with open(path, "w") as f:
+            f.write(svg.line_chart("CPU per probe" + note, "targets", "prober CPU us per probe",
+                                   xs, series("cpu_us_per_probe"), log_x=len(xs) > 1))
+        written.append(path)
+        path = os.path.join(out_dir, "probes_per_s.svg")
+        mr = doc.get("max_rate") or {}
+        if mr:
+            mxs = sorted(int(t) for t in mr)
+            s = {n: [(mr[str(t)].get(n) or {}).get("sustained_per_s") for t in mxs]
+                 for n in names}
+            title, ys, xx = "Max sustained probes/s on one core", s, mxs
+        else:
+            title, ys, xx = "Achieved probes/s" + note, series("achieved_per_s"), xs
+        with open(path, "w") as f:
+            f.write(svg.line_chart(title, "targets", "probes/s", xx, ys, log_x=len(xx) > 1))
+        written.append(path)
+        big = str(xs[-1])
+        groups = ["p50", "p90", "p99", "p999", "max"]
+        lat = {}
+        for r in doc["results"][big]:
+            lu = r.get("lateness_us") or {}
+            lat[r["prober"]] = [lu.get(g) for g in groups]
+        path = os.path.join(out_dir, "lateness.svg")
+        with open(path, "w") as f:
+            f.write(svg.bar_chart(f"Probe-start lateness, {int(big):,} targets (HAProxy: n/a)",
+                                  "lateness us (log)", groups, lat))
+        written.append(path)
+    for p in written:
+        with open(p, "a") as f:
+            f.write(f"<!-- made by: {command} -->\n")
+    return written
+
+
+# ---- Main ----------------------------------------------------------------------------------
+
+
+def find_build_dir(top):
+    for d in ("build-bench", "build/release", "build", "build/debug", "build-main"):
+        p = os.path.join(top, d)
+        if os.path.exists(os.path.join(p, "tools", "ringprobe-fleet")):
+            return p
+    return os.path.join(top, "build-bench")
+
+
+def parse_args(argv):
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = argparse.ArgumentParser(prog="ringprobe-bench", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", default=None, help="Meson build directory with the binaries")
+    p.add_argument("--targets", default="1000,10000",
+                   help="comma list of target counts (1k, 10k, 50k, 100k; suffix k allowed)")
+    p.add_argument("--interval-ms", type=int, default=1000)
+    p.add_argument("--timeout-ms", type=int, default=1000, help="capped at the interval")
+    p.add_argument("--kind", choices=["http", "tcp"], default="http")
+    p.add_argument("--close", choices=["graceful", "reset"], default="graceful")
+    p.add_argument("--fault-refuse", type=float, default=0.0,
+                   help="fraction of backends that reset every connection at accept")
+    p.add_argument("--fault-hang", type=float, default=0.0,
+                   help="fraction of backends that accept and never answer")
+    p.add_argument("--probers", default="ringprobe,haproxy,haproxy-2t,floor",
+                   help="any of ringprobe, ringprobe-2w, haproxy, haproxy-2t, floor")
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds before the window")
+    p.add_argument("--window", type=float, default=20.0, help="measured seconds")
+    p.add_argument("--detect", type=int, default=5,
+                   help="backends taken down after the window to time detection (0: skip)")
+    p.add_argument("--poll-ms", type=int, default=10, help="detection polling period")
+    p.add_argument("--max-rate", action="store_true",
+                   help="also push the rate up at each target count until achieved < 95 %%")
+    p.add_argument("--max-rate-steps", default="5000,10000,15000,20000,25000,30000,40000,50000")
+    p.add_argument("--max-rate-warmup", type=float, default=2.0)
+    p.add_argument("--max-rate-window", type=float, default=5.0)
+    p.add_argument("--out", default=None, help="directory for results.json and the SVG charts")
+    p.add_argument("--tmp", default=None, help="where per-run scratch directories go")
+    p.add_argument("--keep-tmp", action="store_true",
+                   help="keep the generated configurations and the probers' stderr")
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds and small N: checks the harness itself, not the figures")
+    p.add_argument("--require", default="",
+                   help="comma list of probers whose failure makes the exit status non-zero "
+                        "(default: every prober whose binary exists)")
+    for exe in ("ringprobe", "report", "fleet", "floor", "haproxy"):
+        p.add_argument(f"--{exe}-exe", default=None)
+    a = p.parse_args(argv)
+    a.top = top
+    a.build_dir = os.path.abspath(a.build_dir or find_build_dir(top))
+    if a.smoke:
+        a.targets, a.warmup, a.window, a.detect = "200", 1.5, 2.0, 2
+        a.interval_ms, a.timeout_ms = 200, 150
+        a.max_rate_steps, a.max_rate_warmup, a.max_rate_window = "2000,4000", 0.5, 1.0
+    a.target_counts = [int(float(t[:-1]) * 1000) if t.lower().endswith("k") else int(t)
+                       for t in a.targets.split(",") if t]
+    a.max_rate_steps = [int(x) for x in str(a.max_rate_steps).split(",") if x]
+    a.prober_names = [x for x in a.probers.split(",") if x]
+    a.out = os.path.abspath(a.out or os.path.join(a.build_dir, "bench-results",
+                                                  time.strftime("%Y%m%d-%H%M%S")))
+    return a
+
+
+def executables(a):
+    b = a.build_dir
+    found = {
+        "ringprobe": a.ringprobe_exe or os.path.join(b, "src", "ringprobe"),
+        "report": a.report_exe or os.path.join(b, "tools", "ringprobe-report"),
+        "fleet": a.fleet_exe or os.path.join(b, "tools", "ringprobe-fleet"),
+        "floor": a.floor_exe or os.path.join(b, "bench", "ringprobe-floor"),
+        "haproxy": a.haproxy_exe or next((p for p in ("/usr/sbin/haproxy", "/usr/bin/haproxy")
+                                          if os.path.exists(p)), "haproxy"),
+    }
+    return found
+
+
+def make_probers(a, exes, notes):
+    """{name: factory} for the probers that can run here; notes say why others cannot."""
+    need = {"ringprobe": ["ringprobe", "report"], "ringprobe-2w": ["ringprobe", "report"],
+            "haproxy": ["haproxy"], "haproxy-2t": ["haproxy"], "floor": ["floor"]}
+    make = {"ringprobe": lambda: Ringprobe(exes, None, 1),
+            "ringprobe-2w": lambda: Ringprobe(exes, None, 2),
+            "haproxy": lambda: Haproxy(exes, None, 1),
+            "haproxy-2t": lambda: Haproxy(exes, None, 2),
+            "floor": lambda: Floor(exes, None)}
+    out = {}
+    for n in a.prober_names:
+        if n not in make:
+            raise SystemExit(f"ringprobe-bench: unknown prober '{n}' (one of {', '.join(make)})")
+        missing = [exes[e] for e in need[n] if not os.access(exes[e], os.X_OK)]
+        if missing:
+            notes.append(f"{n}: skipped, not found: {', '.join(missing)}")
+            continue
+        out[n] = make[n]
+    return out
+
+
+def cpu_sets():
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        return {cpus[0]}, {cpus[-1]}, set(cpus[:-1]) or {cpus[0]}
+    return set(cpus), set(cpus), set(cpus)
+
+
+def main(argv):
+    a = parse_args(argv)
+    exes = executables(a)
+    if not os.access(exes["fleet"], os.X_OK):
+        print(f"ringprobe-bench: ringprobe-fleet not found at {exes['fleet']}; build it "
+              f"(ninja -C {a.build_dir} tools/ringprobe-fleet) or give --fleet-exe",
+              file=sys.stderr)
+        return 2
+    os.makedirs(a.out, exist_ok=True)
+    notes = []
+    makers = make_probers(a, exes, notes)
+    cpu_prober, cpu_fleet, cpu_multi = cpu_sets()
+    command = "bench/ringprobe-bench " + " ".join(argv)
+    doc = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+           "machine": machine_info(a.build_dir), "pinning": {
+               "prober": sorted(cpu_prober), "fleet": sorted(cpu_fleet),
+               "multi_thread_probers": sorted(cpu_multi | cpu_fleet)},
+           "scenario_template": {"interval_ms": a.interval_ms, "kind": a.kind,
+                                 "close": a.close, "fault_refuse": a.fault_refuse,
+                                 "fault_hang": a.fault_hang, "warmup_s": a.warmup,
+                                 "window_s": a.window},
+           "executables": exes, "notes": notes, "results": {}, "max_rate": {}}
+    if len(os.sched_getaffinity(0)) < 2:
+        notes.append("one CPU only: fleet and prober share it")
+    notes.append("ringprobe/floor lateness covers the whole run (warm-up included); the other "
+                 "figures cover the measured window only")
+    failures = []
+    required = set(x for x in a.require.split(",") if x) or set(makers)
+    for targets in a.target_counts:
+        sc = Scenario(a, targets, a.interval_ms)
+        results = []
+        for name, make in makers.items():
+            multi = name.endswith("-2w") or name.endswith("-2t")
+            log(f"{name}: {targets:,} targets, interval {sc.interval_ms} ms, {sc.kind}, "
+                f"{sc.close}")
+            try:
+                r = measure(make(), sc, a, exes, cpu_multi | cpu_fleet if multi else cpu_prober,
+                            cpu_fleet)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                r = {"prober": name, "scenario": sc.describe(), "error": str(e)[:1000]}
+                if name in required:
+                    failures.append(f"{name} at {targets}: {e}")
+                log(f"{name}: FAILED: {str(e)[:300]}")
+            results.append(r)
+        doc["results"][str(targets)] = results
+        if a.max_rate:
+            doc["max_rate"][str(targets)] = {}
+            for name, make in makers.items():
+                if name.endswith("-2w") or name.endswith("-2t"):
+                    continue
+                doc["max_rate"][str(targets)][name] = max_rate(make, a, exes, cpu_prober,
+                                                               cpu_fleet, targets)
+    text = ["ringprobe-bench: " + command,
+            f"machine: {doc['machine']['cores']} cores, {doc['machine']['cpu_model']}, kernel "
+            f"{doc['machine']['kernel']}, load at start {' '.join(doc['machine'].get('loadavg_at_start', []))}",
+            f"build: {json.dumps(doc['machine']['build'])} git {doc['machine']['git']}",
+            f"pinning: prober on CPU {sorted(cpu_prober)}, fleet on CPU {sorted(cpu_fleet)}",
+            table(doc["results"], list(makers)), max_rate_table(doc["max_rate"])]
+    text += [f"note: {n}" for n in notes]
+    doc["charts"] = charts(doc, a.out, command)
+    doc["machine"]["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+    text.append(f"results: {os.path.join(a.out, 'results.json')}; charts: "
+                f"{', '.join(doc['charts'])}")
+    print("\n".join(text))
+    if failures:
+        print("ringprobe-bench: FAILED: " + "; ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
