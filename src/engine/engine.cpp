@@ -1,0 +1,172 @@
+#include "engine/engine.hpp"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "common/assert.hpp"
+#include "common/hash.hpp"
+#include "engine/clock.hpp"
+
+namespace ringprobe::engine {
+
+unsigned shard_of(const Target& t, unsigned workers) {
+    RP_ASSERT(workers > 0);
+    return static_cast<unsigned>(mix64(t.identity_hash ^ 0x5ca1ab1eULL) % workers);
+}
+
+Engine::Engine(const Plan& plan, EngineOptions opt) : plan_(plan), opt_(std::move(opt)) {
+    if (opt_.workers == 0) {
+        const long n = sysconf(_SC_NPROCESSORS_ONLN);
+        opt_.workers = n > 0 ? static_cast<unsigned>(n) : 1;
+    }
+    rows_of_target_.resize(plan_.targets.size());
+    for (std::uint32_t r = 0; r < plan_.rows.size(); ++r) {
+        rows_of_target_[plan_.rows[r].target_index].push_back(r);
+    }
+}
+
+Engine::~Engine() { stop(); }
+
+Result<void> Engine::start() {
+    auto w = report::Writer::create(plan_, opt_.name);
+    if (!w) {
+        return error("cannot create the report segment: " + w.error().message);
+    }
+    writer_ = std::make_unique<report::Writer>(std::move(w.value()));
+    writer_->heartbeat(realtime_ns());
+
+    std::vector<std::vector<std::uint32_t>> shards(opt_.workers);
+    for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
+        shards[shard_of(plan_.targets[i], opt_.workers)].push_back(i);
+    }
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    // Start the first interval a little ahead so every worker is ready before its first probe.
+    const std::uint64_t start_ns = monotonic_ns() + 20'000'000;
+    for (unsigned i = 0; i < opt_.workers; ++i) {
+        WorkerOptions wo;
+        wo.index = i;
+        wo.cpu = opt_.pin && cpus > 0 ? static_cast<int>(i % static_cast<unsigned>(cpus)) : -1;
+        wo.ring_entries = opt_.ring_entries;
+        wo.start_mono_ns = start_ns;
+        workers_.push_back(std::make_unique<Worker>(plan_, std::move(shards[i]), writer_.get(), wo));
+    }
+    // Each worker creates its own ring on its own thread (SINGLE_ISSUER), then reports back.
+    std::mutex mu;
+    std::condition_variable cv;
+    unsigned ready = 0;
+    std::string first_error;
+    for (auto& worker : workers_) {
+        Worker* wp = worker.get();
+        threads_.emplace_back([this, wp, &mu, &cv, &ready, &first_error] {
+            Result<void> r = wp->init();
+            {
+                std::lock_guard<std::mutex> lock(mu);
+                if (!r && first_error.empty()) {
+                    first_error = r.error().message;
+                }
+                ready += 1;
+            }
+            cv.notify_all();
+            if (r) {
+                wp->run(stop_);
+            }
+        });
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return ready == workers_.size(); });
+    if (!first_error.empty()) {
+        lock.unlock();
+        stop();
+        return error(first_error);
+    }
+    ring_mode_ = workers_.empty() ? "" : workers_.front()->ring_mode();
+    return {};
+}
+
+void Engine::tick(std::uint64_t budget_ns) {
+    writer_->heartbeat(realtime_ns());
+    log_transitions();
+    if (budget_ns > 0) {
+        timespec ts{static_cast<time_t>(budget_ns / 1'000'000'000ull),
+                    static_cast<long>(budget_ns % 1'000'000'000ull)};
+        nanosleep(&ts, nullptr);
+    }
+}
+
+void Engine::log_transitions() {
+    Transition t;
+    for (auto& w : workers_) {
+        while (w->pop_transition(t)) {
+            if (opt_.log == nullptr) {
+                continue;
+            }
+            const time_t secs = static_cast<time_t>(t.at_unix_ns / 1'000'000'000ull);
+            tm utc{};
+            gmtime_r(&secs, &utc);
+            char when[32];
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &utc);
+            const unsigned ms = static_cast<unsigned>((t.at_unix_ns / 1'000'000ull) % 1000);
+            for (std::uint32_t r : rows_of_target_[t.target]) {
+                const Row& row = plan_.rows[r];
+                const Pool& pool = plan_.pools[row.pool_index];
+                const Setting& setting = plan_.settings[row.setting_index];
+                const Server& server = pool.servers[row.server_index];
+                std::fprintf(opt_.log,
+                             "time=%s.%03uZ pool=%s setting=%s server=%s old=%s new=%s "
+                             "reason=%s status=%u\n",
+                             when, ms, pool.name.c_str(), setting.name.c_str(),
+                             server.address.c_str(), health_name(t.from).data(),
+                             health_name(t.to).data(), reason_info(t.reason).code.data(),
+                             static_cast<unsigned>(t.http_status));
+            }
+        }
+    }
+    if (opt_.log != nullptr) {
+        std::fflush(opt_.log);
+    }
+}
+
+void Engine::stop() {
+    if (stopped_) {
+        return;
+    }
+    stopped_ = true;
+    stop_.store(true, std::memory_order_relaxed);
+    for (auto& t : threads_) {
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+    if (writer_) {
+        log_transitions();
+        writer_->mark_stopped();
+    }
+}
+
+EngineTotals Engine::totals() const {
+    EngineTotals t;
+    for (const auto& w : workers_) {
+        const WorkerCounters& c = w->counters();
+        t.probes_started += c.probes_started.load(std::memory_order_relaxed);
+        t.probes_completed += c.probes_completed.load(std::memory_order_relaxed);
+        t.prober_errors += c.prober_errors.load(std::memory_order_relaxed);
+        t.stale_completions += c.stale_completions.load(std::memory_order_relaxed);
+        t.skipped_intervals += c.skipped_intervals.load(std::memory_order_relaxed);
+        t.transitions += c.transitions.load(std::memory_order_relaxed);
+        c.lateness_us.add_to(t.lateness_us);
+    }
+    return t;
+}
+
+std::size_t Engine::memory_bytes() const {
+    std::size_t n = 0;
+    for (const auto& w : workers_) {
+        n += w->memory_bytes();
+    }
+    return n;
+}
+
+}  // namespace ringprobe::engine

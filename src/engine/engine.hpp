@@ -1,0 +1,77 @@
+// The engine: shards the plan's targets over workers, starts one pinned thread per worker,
+// and keeps the main thread for what is not on the probe path: the report's heartbeat, the
+// transition log (stderr, logfmt), signals and the clean stop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.hpp"
+#include "config/plan.hpp"
+#include "engine/worker.hpp"
+#include "report/writer.hpp"
+
+namespace ringprobe::engine {
+
+struct EngineOptions {
+    std::string name;          // report segment name
+    unsigned workers = 0;      // 0: one per online CPU
+    bool pin = true;
+    unsigned ring_entries = 4096;
+    std::FILE* log = stderr;   // transition log; nullptr: silent
+};
+
+// Which worker owns a target: a stable hash of its identity, so a target keeps its worker
+// across restarts with the same worker count.
+unsigned shard_of(const Target& t, unsigned workers);
+
+struct EngineTotals {
+    std::uint64_t probes_started = 0;
+    std::uint64_t probes_completed = 0;
+    std::uint64_t prober_errors = 0;
+    std::uint64_t stale_completions = 0;
+    std::uint64_t skipped_intervals = 0;
+    std::uint64_t sq_full = 0;
+    std::uint64_t transitions = 0;
+    std::array<std::uint64_t, Histogram::buckets> lateness_us{};
+};
+
+class Engine {
+public:
+    Engine(const Plan& plan, EngineOptions opt);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Creates the report segment and starts the workers; returns once every worker has set up
+    // its ring (or the first failure, with every started worker stopped again).
+    Result<void> start();
+    // Main-thread duties for up to budget_ns: heartbeat and transition log. Call in a loop.
+    void tick(std::uint64_t budget_ns);
+    void stop();  // cancels in-flight probes, joins workers, marks the report stopped
+    EngineTotals totals() const;
+    std::size_t memory_bytes() const;
+    unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+    const std::string& ring_mode() const { return ring_mode_; }
+    report::Writer* writer() { return writer_.get(); }
+
+private:
+    void log_transitions();
+
+    const Plan& plan_;
+    EngineOptions opt_;
+    std::unique_ptr<report::Writer> writer_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<std::thread> threads_;
+    std::atomic<bool> stop_{false};
+    std::vector<std::vector<std::uint32_t>> rows_of_target_;
+    std::string ring_mode_;
+    bool stopped_ = false;
+};
+
+}  // namespace ringprobe::engine

@@ -1,0 +1,677 @@
+#include "engine/worker.hpp"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "common/assert.hpp"
+#include "common/hash.hpp"
+#include "engine/clock.hpp"
+#include "engine/user_data.hpp"
+
+namespace ringprobe::engine {
+
+// Per-target state. One probe at a time per target, so the in-flight state lives here too and
+// no slot pool is needed: the memory is sized from the shard once.
+struct Worker::Slot {
+    TimerNode timer;                    // next start while Idle, deadline while in flight
+    std::uint32_t plan_index = 0;       // index into Plan::targets and the report
+    std::uint32_t generation = 0;       // bumped per attempt; packed into user_data
+    int fd = -1;
+    State state = State::Idle;
+    std::uint8_t pending = 0;           // SQEs in flight that name this slot
+    bool cancel_sent = false;
+    HealthState health;
+    Reason verdict = Reason::Pending;   // decided result of the attempt in flight
+    Reason last_reason = Reason::Pending;
+    std::uint16_t http_status = 0;
+    std::int32_t sys_errno = 0;
+    std::uint32_t sent = 0;             // request bytes sent
+    std::uint64_t base_ns = 0;          // scheduled start (monotonic), without jitter
+    std::uint64_t start_ns = 0;         // actual start of the attempt in flight
+    std::uint64_t connected_ns = 0;
+    std::uint64_t first_byte_ns = 0;
+    std::uint64_t done_ns = 0;
+    std::uint64_t next_ns = 0;          // next scheduled start (for the report)
+    std::uint64_t last_probe_ns = 0;
+    std::uint64_t last_change_ns = 0;
+    std::uint64_t total_probes = 0;
+    std::uint64_t total_ok = 0;
+    std::uint64_t total_fail = 0;
+    std::uint64_t total_prober = 0;
+    const BodyMatcher* matcher = nullptr;
+    sockaddr_storage addr{};
+    socklen_t addr_len = 0;
+    bool addr_ok = false;
+};
+
+namespace {
+
+constexpr unsigned buffer_group = 0;
+
+std::uint64_t xorshift(std::uint64_t& s) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
+
+template <typename T>
+void bump(std::atomic<T>& c, T by = 1) {  // single writer: no locked instruction needed
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+bool parse_address(const std::string& text, std::uint16_t port, sockaddr_storage& out,
+                   socklen_t& len) {
+    std::memset(&out, 0, sizeof(out));
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
+    if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        len = sizeof(sockaddr_in);
+        return true;
+    }
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
+    std::string host = text;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        len = sizeof(sockaddr_in6);
+        return true;
+    }
+    return false;
+}
+
+// The one exhaustive mapping from a failed connect's errno to a reason (STYLE.md: one switch
+// per operation). Local exhaustion is the prober's problem, never the backend's.
+Reason connect_reason(int err) {
+    switch (err) {
+        case ECONNREFUSED: return Reason::ConnectRefused;
+        case ETIMEDOUT: return Reason::ConnectTimeout;
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+        case EHOSTDOWN:
+        case ENETDOWN:
+        case EACCES:
+        case EPERM: return Reason::ConnectUnreachable;
+        case ECONNRESET:
+        case ECONNABORTED:
+        case EPIPE: return Reason::ConnectionReset;
+        case EADDRNOTAVAIL:
+        case EADDRINUSE: return Reason::ProberNoPorts;
+        case EMFILE:
+        case ENFILE: return Reason::ProberNoFds;
+        case ENOBUFS:
+        case ENOMEM: return Reason::ProberNoBuffers;
+        default: return Reason::ProberError;
+    }
+}
+
+Reason socket_reason(int err) {
+    switch (err) {
+        case EMFILE:
+        case ENFILE: return Reason::ProberNoFds;
+        case ENOBUFS:
+        case ENOMEM: return Reason::ProberNoBuffers;
+        default: return Reason::ProberError;
+    }
+}
+
+// Errors of an established exchange (send or recv).
+Reason exchange_reason(int err) {
+    switch (err) {
+        case ECONNRESET:
+        case EPIPE:
+        case ECONNABORTED: return Reason::ConnectionReset;
+        case ETIMEDOUT: return Reason::ResponseTimeout;
+        case EHOSTUNREACH:
+        case ENETUNREACH: return Reason::ConnectUnreachable;
+        case ENOMEM: return Reason::ProberNoBuffers;
+        default: return Reason::ProberError;
+    }
+}
+
+std::uint32_t us_between(std::uint64_t from_ns, std::uint64_t to_ns) {
+    if (from_ns == 0 || to_ns < from_ns) {
+        return 0;
+    }
+    const std::uint64_t us = (to_ns - from_ns) / 1000;
+    return us > 0xFFFFFFFFull ? 0xFFFFFFFFu : static_cast<std::uint32_t>(us);
+}
+
+}  // namespace
+
+Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
+               WorkerOptions opt)
+    : plan_(plan),
+      writer_(writer),
+      opt_(opt),
+      shard_(std::move(shard)),
+      wheel_(ns_to_tick_floor(monotonic_ns())) {
+    RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
+    RP_ASSERT(opt_.recv_buffer_size >= 512);
+    slots_storage_ = std::make_unique<Slot[]>(shard_.size());
+    slots_ = std::span<Slot>(slots_storage_.get(), shard_.size());
+    parsers_.resize(shard_.size());
+    rng_ = mix64(0x5eed0000u + opt_.index) | 1;
+    wall_ = WallClock::now();
+    std::map<std::string, const BodyMatcher*> by_needle;
+    for (std::size_t i = 0; i < shard_.size(); ++i) {
+        const Target& t = plan_.targets[shard_[i]];
+        Slot& s = slots_[i];
+        s.plan_index = shard_[i];
+        s.addr_ok = parse_address(t.address, t.port, s.addr, s.addr_len);
+        if (!t.match_body.empty()) {
+            auto it = by_needle.find(t.match_body);
+            if (it == by_needle.end()) {
+                matchers_.push_back(std::make_unique<BodyMatcher>(t.match_body));
+                it = by_needle.emplace(t.match_body, matchers_.back().get()).first;
+            }
+            s.matcher = it->second;
+        }
+    }
+}
+
+Worker::~Worker() {
+    for (Slot& s : slots_) {
+        if (s.fd >= 0) {
+            ::close(s.fd);
+        }
+    }
+    if (buf_ring_mem_ != nullptr) {
+        munmap(buf_ring_mem_, buf_ring_bytes_);
+    }
+}
+
+std::size_t Worker::memory_bytes() const {
+    return slots_.size() * (sizeof(Slot) + sizeof(HttpParser) + sizeof(std::uint32_t)) +
+           std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size + buf_ring_bytes_;
+}
+
+Result<void> Worker::init() {
+    if (opt_.cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(opt_.cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);  // best effort
+    }
+    if (auto r = ring_.init(opt_.ring_entries); !r) {
+        return r;
+    }
+    // Provided buffers: a recv takes a buffer only when data arrives, so a few hundred buffers
+    // serve tens of thousands of connections waiting for their answers.
+    buf_ring_bytes_ = sizeof(io_uring_buf) * opt_.recv_buffers;
+    buf_ring_mem_ = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
+                         MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (buf_ring_mem_ == MAP_FAILED) {
+        buf_ring_mem_ = nullptr;
+        return error(std::string("cannot map the receive buffer ring: ") + std::strerror(errno));
+    }
+    buf_ring_ = static_cast<io_uring_buf_ring*>(buf_ring_mem_);
+    io_uring_buf_ring_init(buf_ring_);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(buf_ring_mem_);
+    reg.ring_entries = opt_.recv_buffers;
+    reg.bgid = buffer_group;
+    if (int rc = io_uring_register_buf_ring(ring_.raw(), &reg, 0); rc != 0) {
+        return error(std::string("cannot register the receive buffer ring: ") +
+                     std::strerror(-rc) + " (needs Linux 5.19 or later)");
+    }
+    buffers_ = std::make_unique<char[]>(std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size);
+    const int mask = io_uring_buf_ring_mask(opt_.recv_buffers);
+    for (unsigned b = 0; b < opt_.recv_buffers; ++b) {
+        io_uring_buf_ring_add(buf_ring_, buffers_.get() + std::size_t{b} * opt_.recv_buffer_size,
+                              opt_.recv_buffer_size, static_cast<unsigned short>(b), mask,
+                              static_cast<int>(b));
+    }
+    io_uring_buf_ring_advance(buf_ring_, static_cast<int>(opt_.recv_buffers));
+
+    // First probes spread over one interval by a deterministic phase per target: two engines
+    // started together do not probe a backend in step, and a restart is no thundering herd.
+    for (Slot& s : slots_) {
+        const Target& t = plan_.targets[s.plan_index];
+        const std::uint64_t interval = ms_to_ns(t.interval_ms);
+        const std::uint64_t phase = interval == 0 ? 0 : mix64(t.identity_hash) % interval;
+        s.base_ns = opt_.start_mono_ns + phase;
+        s.next_ns = s.base_ns + jitter_ns(t);
+        wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
+    }
+    return {};
+}
+
+std::uint64_t Worker::jitter_ns(const Target& t) {
+    if (t.jitter_ms == 0) {
+        return 0;
+    }
+    return xorshift(rng_) % ms_to_ns(t.jitter_ms);
+}
+
+void Worker::run(const std::atomic<bool>& stop) {
+    constexpr std::uint64_t max_sleep_ns = 50'000'000;  // notice stop within 50 ms
+    Slot* const base = slots_.data();
+    auto slot_of = [base](TimerNode& n) -> Slot& {
+        return *reinterpret_cast<Slot*>(reinterpret_cast<char*>(&n) - offsetof(Slot, timer));
+    };
+    while (!stop.load(std::memory_order_relaxed)) {
+        const std::uint64_t now = monotonic_ns();
+        wheel_.advance(ns_to_tick_floor(now), [&](TimerNode& n) { on_timer(slot_of(n), now); });
+        const std::uint64_t next_tick = wheel_.next_expiry();
+        std::uint64_t sleep_ns = max_sleep_ns;
+        if (next_tick != UINT64_MAX) {
+            const std::uint64_t next_ns = next_tick * tick_ns;
+            sleep_ns = next_ns > now ? std::min(next_ns - now, max_sleep_ns) : 0;
+        }
+        if (sleep_ns == 0) {
+            io_uring_submit(ring_.raw());
+        } else {
+            ring_.submit_and_wait(sleep_ns);
+        }
+        bump(counters_.loops);
+        // Completions first, then timers on the next turn: a backend that answered before its
+        // deadline is judged on that answer even when this thread was late to look.
+        io_uring_cqe* cqes[256];
+        for (int round = 0; round < 64; ++round) {
+            const unsigned n = io_uring_peek_batch_cqe(ring_.raw(), cqes, 256);
+            if (n == 0) {
+                break;
+            }
+            const std::uint64_t t_now = monotonic_ns();
+            for (unsigned i = 0; i < n; ++i) {
+                on_cqe(cqes[i]->user_data, cqes[i]->res, cqes[i]->flags, t_now);
+            }
+            io_uring_cq_advance(ring_.raw(), n);
+        }
+    }
+    drain(1'000'000'000ull);
+    (void)base;
+}
+
+void Worker::drain(std::uint64_t budget_ns) {
+    // Stop: cancel every in-flight probe, then reap until nothing names a slot (bounded).
+    for (Slot& s : slots_) {
+        wheel_.cancel(s.timer);
+        if (s.state != State::Idle && s.fd >= 0 && !s.cancel_sent) {
+            io_uring_sqe* sqe = ring_.sqe();
+            io_uring_prep_cancel_fd(sqe, s.fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
+            s.cancel_sent = true;
+        }
+    }
+    const std::uint64_t until = monotonic_ns() + budget_ns;
+    while (in_flight_ > 0 && monotonic_ns() < until) {
+        ring_.submit_and_wait(10'000'000);
+        io_uring_cqe* cqe = nullptr;
+        while (io_uring_peek_cqe(ring_.raw(), &cqe) == 0) {
+            const UserData u = unpack_user_data(cqe->user_data);
+            if (u.op != Op::Cancel && u.op != Op::Close && u.target < slots_.size()) {
+                Slot& s = slots_[u.target];
+                if ((s.generation & generation_mask) == u.generation && s.pending > 0) {
+                    s.pending -= 1;
+                    if (s.pending == 0 && s.fd >= 0) {
+                        ::close(s.fd);
+                        s.fd = -1;
+                        s.state = State::Idle;
+                        in_flight_ -= 1;
+                    }
+                }
+            }
+            io_uring_cqe_seen(ring_.raw(), cqe);
+        }
+    }
+}
+
+void Worker::on_timer(Slot& s, std::uint64_t now) {
+    switch (s.state) {
+        case State::Idle:
+            start_probe(s, now);
+            return;
+        case State::Connecting:
+            decide(s, Reason::ConnectTimeout, now);
+            return;
+        case State::Exchanging:
+            decide(s, Reason::ResponseTimeout, now);
+            return;
+        case State::Finishing:
+            // A cancel did not bring every completion back in time: force the socket down
+            // (bounded: this re-arms at most every 100 ms until the kernel lets go).
+            if (s.fd >= 0) {
+                ::shutdown(s.fd, SHUT_RDWR);
+            }
+            wheel_.schedule(s.timer, ns_to_tick_ceil(now + 100'000'000));
+            return;
+    }
+}
+
+void Worker::start_probe(Slot& s, std::uint64_t now) {
+    const Target& t = plan_.targets[s.plan_index];
+    RP_ASSERT_HOT(s.state == State::Idle);
+    RP_ASSERT_HOT(s.pending == 0);
+    RP_ASSERT_HOT(s.fd < 0);
+    s.generation += 1;
+    s.start_ns = now;
+    s.connected_ns = 0;
+    s.first_byte_ns = 0;
+    s.verdict = Reason::Pending;
+    s.http_status = 0;
+    s.sys_errno = 0;
+    s.sent = 0;
+    s.cancel_sent = false;
+    bump(counters_.probes_started);
+    counters_.lateness_us.record(now > s.next_ns ? (now - s.next_ns) / 1000 : 0);
+
+    if (!s.addr_ok) {
+        // Names are resolved by the DNS module; an address that is not an IP literal and has
+        // no resolution yet has nothing to probe.
+        s.state = State::Finishing;
+        s.verdict = t.is_fqdn ? Reason::DnsNoAddress : Reason::ProberError;
+        in_flight_ += 1;
+        finish(s, now);
+        return;
+    }
+    const int fd = ::socket(s.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        prober_error(s, socket_reason(errno), errno, now);
+        return;
+    }
+    if (t.close_policy == ClosePolicy::Reset) {
+        const linger lg{1, 0};  // close() sends RST: no TIME_WAIT on the prober's side
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    s.fd = fd;
+    s.state = State::Connecting;
+    in_flight_ += 1;
+    const bool http = protocol_is_http(t.protocol);
+    parsers_[&s - slots_.data()].reset(s.matcher);
+
+    const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(&s.addr), s.addr_len);
+    io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Connect}));
+    s.pending = 1;
+    if (http) {
+        sqe->flags |= IOSQE_IO_LINK;
+        sqe = ring_.sqe();
+        io_uring_prep_send(sqe, fd, t.request.data(), t.request.size(), MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
+        sqe->flags |= IOSQE_IO_LINK;
+        s.pending += 1;
+        queue_recv(s);
+    }
+    wheel_.schedule(s.timer, ns_to_tick_ceil(now + ms_to_ns(t.timeout_ms)));
+}
+
+void Worker::queue_recv(Slot& s) {
+    const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_recv(sqe, s.fd, nullptr, opt_.recv_buffer_size, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = buffer_group;
+    io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Recv}));
+    s.pending += 1;
+}
+
+void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now) {
+    const UserData u = unpack_user_data(user_data);
+    if (u.op == Op::Cancel || u.op == Op::Close) {
+        return;  // outcomes of housekeeping SQEs carry no verdict
+    }
+    RP_ASSERT_HOT(u.target < slots_.size());
+    Slot& s = slots_[u.target];
+    if ((s.generation & generation_mask) != u.generation || s.pending == 0) {
+        bump(counters_.stale_completions);
+        if ((flags & IORING_CQE_F_BUFFER) != 0) {
+            // Give back a buffer a stale recv took (cannot happen while pending counts are
+            // exact, but a buffer must never leak).
+            const unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+            io_uring_buf_ring_add(buf_ring_, buffers_.get() + std::size_t{bid} * opt_.recv_buffer_size,
+                                  opt_.recv_buffer_size, static_cast<unsigned short>(bid),
+                                  io_uring_buf_ring_mask(opt_.recv_buffers), 0);
+            io_uring_buf_ring_advance(buf_ring_, 1);
+        }
+        return;
+    }
+    s.pending -= 1;
+    switch (u.op) {
+        case Op::Connect: on_connect(s, res, now); break;
+        case Op::Send: on_send(s, res); break;
+        case Op::Recv: on_recv(s, res, flags, now); break;
+        case Op::Close:
+        case Op::Cancel:
+        case Op::Wake: break;
+    }
+    maybe_finish(s, now);
+}
+
+void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
+    if (s.state != State::Connecting) {
+        return;  // a verdict came first (deadline); this is the cancelled connect
+    }
+    if (res < 0) {
+        decide(s, connect_reason(-res), now, -res);
+        return;
+    }
+    s.connected_ns = now;
+    const Target& t = plan_.targets[s.plan_index];
+    if (!protocol_is_http(t.protocol)) {
+        decide(s, Reason::Ok, now);  // Tcp: the connect is the whole probe
+        return;
+    }
+    s.state = State::Exchanging;
+}
+
+void Worker::on_send(Slot& s, int res) {
+    if (s.state != State::Exchanging) {
+        return;
+    }
+    const Target& t = plan_.targets[s.plan_index];
+    if (res < 0) {
+        decide(s, res == -ECANCELED ? Reason::ConnectionReset : exchange_reason(-res),
+               monotonic_ns(), -res);
+        return;
+    }
+    s.sent += static_cast<std::uint32_t>(res);
+    if (s.sent < t.request.size()) {
+        // Short send: the rest goes out now; the recv already queued waits for the answer.
+        const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
+        io_uring_sqe* sqe = ring_.sqe();
+        io_uring_prep_send(sqe, s.fd, t.request.data() + s.sent, t.request.size() - s.sent,
+                           MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
+        s.pending += 1;
+    }
+}
+
+void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
+    const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
+    const unsigned bid = has_buffer ? (flags >> IORING_CQE_BUFFER_SHIFT) : 0;
+    char* const data = has_buffer ? buffers_.get() + std::size_t{bid} * opt_.recv_buffer_size
+                                  : nullptr;
+    auto give_back = [&] {
+        if (has_buffer) {
+            io_uring_buf_ring_add(buf_ring_, data, opt_.recv_buffer_size,
+                                  static_cast<unsigned short>(bid),
+                                  io_uring_buf_ring_mask(opt_.recv_buffers), 0);
+            io_uring_buf_ring_advance(buf_ring_, 1);
+        }
+    };
+    if (s.state != State::Exchanging) {
+        give_back();
+        return;
+    }
+    if (res == -ENOBUFS) {
+        // Every provided buffer is in use this instant: ours, not the backend's. Ask again;
+        // the buffers come back within this loop turn.
+        bump(counters_.recv_no_buffer);
+        queue_recv(s);
+        return;
+    }
+    if (res == -ECANCELED) {
+        // The linked send failed first and already decided; or a cancel we issued.
+        if (s.verdict == Reason::Pending) {
+            decide(s, Reason::ConnectionReset, now, ECANCELED);
+        }
+        return;
+    }
+    if (res < 0) {
+        decide(s, exchange_reason(-res), now, -res);
+        return;
+    }
+    HttpParser& p = parsers_[&s - slots_.data()];
+    HttpParser::Status st;
+    if (res == 0) {
+        st = p.finish_on_close();
+    } else {
+        if (s.first_byte_ns == 0) {
+            s.first_byte_ns = now;
+        }
+        st = p.feed(data, static_cast<std::size_t>(res));
+    }
+    give_back();
+    if (st == HttpParser::Status::NeedMore) {
+        queue_recv(s);  // res == 0 never leaves NeedMore: finish_on_close() decides
+        return;
+    }
+    s.http_status = p.status_code();
+    decide(s, http_verdict(p, plan_.targets[s.plan_index].match_status), now);
+}
+
+void Worker::decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err) {
+    RP_ASSERT_HOT(s.state != State::Idle);
+    if (s.state == State::Finishing) {
+        return;  // first verdict wins
+    }
+    s.verdict = r;
+    s.sys_errno = err;
+    s.done_ns = now;
+    s.state = State::Finishing;
+    wheel_.cancel(s.timer);
+    if (s.pending > 0 && !s.cancel_sent) {
+        io_uring_sqe* sqe = ring_.sqe();
+        io_uring_prep_cancel_fd(sqe, s.fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        s.cancel_sent = true;
+        // Guard: if the cancelled operations have not all completed in 100 ms, on_timer forces
+        // the socket down.
+        wheel_.schedule(s.timer, ns_to_tick_ceil(now + 100'000'000));
+    }
+}
+
+void Worker::maybe_finish(Slot& s, std::uint64_t now) {
+    if (s.state == State::Finishing && s.pending == 0) {
+        finish(s, now);
+    }
+}
+
+void Worker::finish(Slot& s, std::uint64_t now) {
+    RP_ASSERT_HOT(s.pending == 0);
+    RP_ASSERT_HOT(s.verdict != Reason::Pending);
+    wheel_.cancel(s.timer);
+    if (s.fd >= 0) {
+        // The close goes through the ring too; its CQE is skipped on success and a failure is a
+        // housekeeping completion that names no slot.
+        io_uring_sqe* sqe = ring_.sqe();
+        io_uring_prep_close(sqe, s.fd);
+        io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Close}));
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        s.fd = -1;
+    }
+    in_flight_ -= 1;
+    s.state = State::Idle;
+    const Target& t = plan_.targets[s.plan_index];
+    const Reason r = s.verdict;
+    bump(counters_.probes_completed);
+    bump(counters_.by_reason[static_cast<std::size_t>(r)]);
+    counters_.duration_us.record(us_between(s.start_ns, s.done_ns));
+    s.total_probes += 1;
+    s.last_probe_ns = s.start_ns;
+    s.last_reason = r;
+    if (reason_is_prober_side(r)) {
+        s.total_prober += 1;
+        bump(counters_.prober_errors);
+    } else if (r == Reason::Ok) {
+        s.total_ok += 1;
+        bump(counters_.probes_ok);
+    } else {
+        s.total_fail += 1;
+        bump(counters_.probes_failed);
+    }
+    const Health before = s.health.health;
+    if (apply_result(s.health, r, Thresholds{t.healthy_threshold, t.unhealthy_threshold})) {
+        s.last_change_ns = now;
+        bump(counters_.transitions);
+        transitions_.push(Transition{s.plan_index, before, s.health.health, r, s.http_status,
+                                     wall_.to_unix_ns(now)});
+    }
+    if (reason_is_prober_side(r)) {
+        // Retried soon, and never counted against the backend.
+        s.next_ns = now + opt_.retry_delay_ns;
+        wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
+    } else {
+        schedule_next(s, now);
+    }
+    publish(s);
+}
+
+void Worker::prober_error(Slot& s, Reason r, int err, std::uint64_t now) {
+    s.state = State::Finishing;
+    s.verdict = r;
+    s.sys_errno = err;
+    s.done_ns = now;
+    in_flight_ += 1;
+    finish(s, now);
+}
+
+void Worker::schedule_next(Slot& s, std::uint64_t now) {
+    // From the previous scheduled start, not from completion: intervals do not drift. A probe
+    // that overran its next start skips to the first start still ahead (counted).
+    const Target& t = plan_.targets[s.plan_index];
+    const std::uint64_t interval = std::max<std::uint64_t>(ms_to_ns(t.interval_ms), tick_ns);
+    s.base_ns += interval;
+    if (s.base_ns <= now) {
+        const std::uint64_t behind = (now - s.base_ns) / interval + 1;
+        s.base_ns += behind * interval;
+        bump(counters_.skipped_intervals, behind);
+    }
+    s.next_ns = s.base_ns + jitter_ns(t);
+    wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
+}
+
+void Worker::publish(const Slot& s) {
+    if (writer_ == nullptr) {
+        return;
+    }
+    const HealthState& h = s.health;
+    report::TargetUpdate u{};
+    u.health = h.health;
+    u.reason = s.last_reason;
+    u.http_status = s.http_status;
+    u.sys_errno = s.sys_errno;
+    u.latency_us = us_between(s.start_ns, s.done_ns);
+    u.dns_us = 0;
+    u.connect_us = us_between(s.start_ns, s.connected_ns);
+    u.tls_us = 0;
+    u.first_byte_us = us_between(s.start_ns, s.first_byte_ns);
+    u.last_probe_unix_ns = wall_.to_unix_ns(s.last_probe_ns);
+    u.last_change_unix_ns = s.last_change_ns == 0 ? 0 : wall_.to_unix_ns(s.last_change_ns);
+    u.next_probe_unix_ns = wall_.to_unix_ns(s.next_ns);
+    u.consecutive_ok = h.consecutive_ok;
+    u.consecutive_fail = h.consecutive_fail;
+    u.total_probes = s.total_probes;
+    u.total_ok = s.total_ok;
+    u.total_fail = s.total_fail;
+    u.total_prober_errors = s.total_prober;
+    writer_->publish(s.plan_index, u);
+}
+
+}  // namespace ringprobe::engine

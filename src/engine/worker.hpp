@@ -1,0 +1,136 @@
+// A worker: one thread, pinned to one core, owning one io_uring, one timer wheel and one shard
+// of the plan's targets, with all its memory sized when it starts. Nothing on its probe path
+// locks, allocates or blocks; it shares nothing with other workers but the report rows of the
+// targets it owns (one writer per row).
+//
+// The life of a probe (one per target at a time; see probe states below):
+//   timer fires -> socket() -> CONNECT (linked SEND, linked RECV for Http) -> RECV ... -> verdict
+//   -> cancel what is still pending -> CLOSE -> health rules -> publish -> schedule next.
+// Each target's single TimerNode means "start the next probe" while Idle and "deadline" while
+// a probe is in flight: one absolute deadline covers every phase.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "common/result.hpp"
+#include "config/plan.hpp"
+#include "engine/clock.hpp"
+#include "engine/health.hpp"
+#include "engine/histogram.hpp"
+#include "engine/http_parser.hpp"
+#include "engine/ring.hpp"
+#include "engine/spsc_queue.hpp"
+#include "engine/timer_wheel.hpp"
+#include "report/writer.hpp"
+
+namespace ringprobe::engine {
+
+struct Transition {
+    std::uint32_t target = 0;  // plan target index
+    Health from = Health::Unknown;
+    Health to = Health::Unknown;
+    Reason reason = Reason::Pending;
+    std::uint16_t http_status = 0;
+    std::uint64_t at_unix_ns = 0;
+};
+
+// Counters one worker keeps; single writer (the worker), read by anyone with relaxed loads.
+struct WorkerCounters {
+    std::atomic<std::uint64_t> probes_started{0};
+    std::atomic<std::uint64_t> probes_completed{0};
+    std::atomic<std::uint64_t> probes_ok{0};
+    std::atomic<std::uint64_t> probes_failed{0};
+    std::atomic<std::uint64_t> prober_errors{0};
+    std::atomic<std::uint64_t> stale_completions{0};
+    std::atomic<std::uint64_t> recv_no_buffer{0};
+    std::atomic<std::uint64_t> skipped_intervals{0};  // a probe overran its next start
+    std::atomic<std::uint64_t> transitions{0};
+    std::atomic<std::uint64_t> loops{0};
+    std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
+    Histogram lateness_us;  // probe start minus scheduled start
+    Histogram duration_us;  // probe start to verdict
+};
+
+struct WorkerOptions {
+    unsigned index = 0;
+    int cpu = -1;                  // pin to this CPU; -1: no pinning
+    unsigned ring_entries = 4096;  // SQ size
+    unsigned recv_buffers = 1024;  // provided buffers (power of two)
+    unsigned recv_buffer_size = 4096;
+    std::uint64_t start_mono_ns = 0;  // the instant the first interval starts
+    std::uint64_t retry_delay_ns = 250'000'000;  // after a prober-side error
+};
+
+class Worker {
+public:
+    Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
+           WorkerOptions opt);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Sets up the ring and buffers on the calling thread (SINGLE_ISSUER: the thread that will
+    // run the loop must be the one that creates the ring).
+    Result<void> init();
+    // Runs until stop is set; cancels and closes every in-flight probe before returning.
+    void run(const std::atomic<bool>& stop);
+
+    const WorkerCounters& counters() const { return counters_; }
+    const RingStats& ring_stats() { return ring_.stats(); }
+    const std::string& ring_mode() const { return ring_.mode(); }
+    std::size_t shard_size() const { return slots_.size(); }
+    std::size_t memory_bytes() const;  // what this worker allocated at start, per component
+    bool pop_transition(Transition& t) { return transitions_.pop(t); }
+    std::uint64_t transitions_dropped() const { return transitions_.dropped(); }
+
+private:
+    enum class State : std::uint8_t { Idle, Connecting, Exchanging, Finishing };
+
+    struct Slot;  // per-target state, defined in worker.cpp
+
+    void start_probe(Slot& s, std::uint64_t now);
+    void on_timer(Slot& s, std::uint64_t now);
+    void on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now);
+    void on_connect(Slot& s, int res, std::uint64_t now);
+    void on_send(Slot& s, int res);
+    void on_recv(Slot& s, int res, unsigned flags, std::uint64_t now);
+    void queue_recv(Slot& s);
+    void decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err = 0);
+    void maybe_finish(Slot& s, std::uint64_t now);
+    void finish(Slot& s, std::uint64_t now);
+    void prober_error(Slot& s, Reason r, int err, std::uint64_t now);
+    void schedule_next(Slot& s, std::uint64_t now);
+    void publish(const Slot& s);
+    void drain(std::uint64_t budget_ns);
+    std::uint64_t jitter_ns(const Target& t);
+
+    const Plan& plan_;
+    report::Writer* writer_;
+    WorkerOptions opt_;
+    std::vector<std::uint32_t> shard_;  // plan target index of each slot
+    std::unique_ptr<Slot[]> slots_storage_;
+    std::span<Slot> slots_;
+    std::vector<HttpParser> parsers_;  // one per slot (HTTP targets use theirs)
+    std::vector<std::unique_ptr<BodyMatcher>> matchers_;  // per slot, null when no body match
+    Ring ring_;
+    TimerWheel wheel_;
+    void* buf_ring_mem_ = nullptr;
+    std::size_t buf_ring_bytes_ = 0;
+    io_uring_buf_ring* buf_ring_ = nullptr;
+    std::unique_ptr<char[]> buffers_;
+    std::uint64_t rng_ = 0;
+    std::size_t in_flight_ = 0;
+    WorkerCounters counters_;
+    SpscQueue<Transition, 4096> transitions_;
+    WallClock wall_;
+};
+
+}  // namespace ringprobe::engine

@@ -1,0 +1,237 @@
+// Drives the real engine in-process against the real ringprobe-fleet on loopback and reads the
+// verdicts back through the report reader. It proves, for HTTP probes:
+//  - 1,000 targets spread over every fleet behaviour each reach the expected health and reason;
+//  - exactly one probe per target per interval, counted at the fleet over 10 intervals (+-1);
+//  - a backend taken down is Unhealthy no later than interval x threshold + timeout + 100 ms,
+//    and Healthy again within one interval (+ the same 100 ms) of its recovery.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "engine/engine.hpp"
+#include "report/reader.hpp"
+#include "support/fleet_process.hpp"
+#include "support/plan_builder.hpp"
+
+namespace ringprobe {
+namespace {
+
+using testing::TargetSpec;
+using Clock = std::chrono::steady_clock;
+using Pred = std::function<bool(const report::Snapshot&)>;
+
+std::string unique_name(const char* what) {
+    return std::string("rp-test-") + what + "-" + std::to_string(::getpid());
+}
+
+bool wait_on(engine::Engine& eng, const report::Report& rep, const Pred& pred,
+             std::chrono::milliseconds budget) {
+    const auto until = Clock::now() + budget;
+    while (Clock::now() < until) {
+        eng.tick(2'000'000);
+        if (pred(rep.snapshot({}))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string addr(unsigned third, unsigned fourth) {
+    return "127.1." + std::to_string(third) + "." + std::to_string(fourth);
+}
+
+engine::EngineOptions options(const std::string& name) {
+    engine::EngineOptions o;
+    o.name = name;
+    o.workers = 2;
+    o.log = nullptr;
+    return o;
+}
+
+struct Expect {
+    Health health;
+    Reason reason;
+};
+
+// Behaviours by range; the test's expectations follow the same table.
+constexpr const char* kMixedFleet = R"({
+  "default": {"kind": "http", "status": 200, "body": "all good: ringprobe-marker"},
+  "rules": [
+    {"cidr": "127.1.1.0/26",   "kind": "reset"},
+    {"cidr": "127.1.1.64/26",  "kind": "http", "status": 503, "body": "ringprobe-marker"},
+    {"cidr": "127.1.1.128/26", "kind": "http", "status": 200, "body": "something else"},
+    {"cidr": "127.1.1.192/26", "kind": "hang"},
+    {"cidr": "127.1.2.0/26",   "kind": "garbage"},
+    {"cidr": "127.1.2.64/26",  "kind": "close"},
+    {"cidr": "127.1.2.128/26", "kind": "oversized"},
+    {"cidr": "127.1.2.192/26", "kind": "http", "status": 200, "chunked": true, "body": "chunked ringprobe-marker body"},
+    {"cidr": "127.1.3.0/29",   "kind": "drop_syn"}
+  ]
+})";
+
+Expect expected_for(unsigned third, unsigned fourth) {
+    if (third == 1) {
+        if (fourth < 64) return {Health::Unhealthy, Reason::ConnectionReset};
+        if (fourth < 128) return {Health::Unhealthy, Reason::StatusMismatch};
+        if (fourth < 192) return {Health::Unhealthy, Reason::BodyMismatch};
+        return {Health::Unhealthy, Reason::ResponseTimeout};
+    }
+    if (third == 2) {
+        if (fourth < 64) return {Health::Unhealthy, Reason::MalformedResponse};
+        if (fourth < 128) return {Health::Unhealthy, Reason::ClosedEarly};
+        if (fourth < 192) return {Health::Unhealthy, Reason::ResponseTooLarge};
+        return {Health::Healthy, Reason::Ok};
+    }
+    if (third == 3 && fourth < 8) return {Health::Unhealthy, Reason::ConnectTimeout};
+    return {Health::Healthy, Reason::Ok};
+}
+
+TEST(EngineHttp, AThousandTargetsReachTheirExpectedHealthAndReason) {
+    auto fleet = test::FleetProcess::start(kMixedFleet);
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    // A port nothing listens on (bound, never listening): connects are refused.
+    const int closed = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(closed, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(closed, reinterpret_cast<sockaddr*>(&a), &len);
+    const std::uint16_t closed_port = ntohs(a.sin_port);
+
+    Plan plan;
+    std::vector<Expect> want;
+    for (unsigned i = 0; i < 990; ++i) {
+        const unsigned third = i / 256;
+        const unsigned fourth = i % 256;
+        TargetSpec spec{.address = addr(third, fourth), .port = fleet->port(),
+                        .protocol = Protocol::Http, .interval_ms = 300, .timeout_ms = 250,
+                        .unhealthy = 2, .match_body = "ringprobe-marker"};
+        testing::add_target(plan, spec);
+        want.push_back(expected_for(third, fourth));
+    }
+    for (unsigned i = 0; i < 10; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.0.0.1", .port = closed_port,
+                                             .protocol = Protocol::Http, .interval_ms = 300,
+                                             .timeout_ms = 250, .unhealthy = 2,
+                                             .path = "/" + std::to_string(i)});
+        want.push_back({Health::Unhealthy, Reason::ConnectRefused});
+    }
+    const std::string name = unique_name("http-mixed");
+    engine::Engine eng(plan, options(name));
+    ASSERT_TRUE(eng.start());
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    auto all_decided = [&](const report::Snapshot& s) {
+        for (std::size_t t = 0; t < want.size(); ++t) {
+            if (static_cast<Health>(s.states[t].health) != want[t].health ||
+                static_cast<Reason>(s.states[t].reason) != want[t].reason) {
+                return false;
+            }
+        }
+        return true;
+    };
+    const bool ok = wait_on(eng, *rep, all_decided, std::chrono::seconds(10));
+    const report::Snapshot s = rep->snapshot({});
+    std::size_t wrong = 0;
+    for (std::size_t t = 0; t < want.size() && wrong < 10; ++t) {
+        const auto h = static_cast<Health>(s.states[t].health);
+        const auto r = static_cast<Reason>(s.states[t].reason);
+        if (h != want[t].health || r != want[t].reason) {
+            ++wrong;
+            ADD_FAILURE() << plan.targets[t].address << ":" << plan.targets[t].port << " is "
+                          << health_name(h) << "/" << reason_info(r).code << ", expected "
+                          << health_name(want[t].health) << "/" << reason_info(want[t].reason).code;
+        }
+    }
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(eng.totals().prober_errors, 0u);
+    eng.stop();
+    ::close(closed);
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    constexpr unsigned targets = 200;
+    constexpr unsigned interval_ms = 100;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = addr(10 + i / 250, 1 + i % 250),
+                                             .port = fleet->port(), .protocol = Protocol::Http,
+                                             .interval_ms = interval_ms, .timeout_ms = 80});
+    }
+    const std::string name = unique_name("http-rate");
+    engine::Engine eng(plan, options(name));
+    ASSERT_TRUE(eng.start());
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    // Warm up for two intervals, then count over exactly ten.
+    wait_on(eng, *rep, [](const report::Snapshot&) { return false; },
+            std::chrono::milliseconds(2 * interval_ms));
+    ASSERT_TRUE(fleet->counts(true));
+    const auto start = Clock::now();
+    wait_on(eng, *rep, [](const report::Snapshot&) { return false; },
+            std::chrono::milliseconds(10 * interval_ms));
+    auto counts = fleet->counts(true);
+    const auto elapsed = Clock::now() - start;
+    ASSERT_TRUE(counts);
+    // The window the fleet counted is the test's window give or take its own round trips.
+    const double intervals =
+        std::chrono::duration<double, std::milli>(elapsed).count() / interval_ms;
+    for (const Target& t : plan.targets) {
+        const std::string key = t.address + ":" + std::to_string(t.port);
+        const auto it = counts->find(key);
+        const std::uint64_t n = it == counts->end() ? 0 : it->second;
+        EXPECT_GE(static_cast<double>(n), intervals - 1.0 - 0.5) << key;
+        EXPECT_LE(static_cast<double>(n), intervals + 1.0 + 0.5) << key;
+    }
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(EngineHttp, DownIsDetectedWithinBoundAndRecoveryWithinOneInterval) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    constexpr unsigned interval_ms = 200;
+    constexpr unsigned timeout_ms = 100;
+    constexpr unsigned threshold = 3;
+    Plan plan;
+    testing::add_target(plan, TargetSpec{.address = "127.1.20.1", .port = fleet->port(),
+                                         .protocol = Protocol::Http, .interval_ms = interval_ms,
+                                         .timeout_ms = timeout_ms, .unhealthy = threshold});
+    const std::string name = unique_name("http-detect");
+    engine::Engine eng(plan, options(name));
+    ASSERT_TRUE(eng.start());
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    auto is = [](Health h) {
+        return [h](const report::Snapshot& s) { return static_cast<Health>(s.states[0].health) == h; };
+    };
+    ASSERT_TRUE(wait_on(eng, *rep, is(Health::Healthy), std::chrono::seconds(3)));
+    // Down: the fleet answers 503 from now on (reload returns once the fleet applied it).
+    ASSERT_TRUE(fleet->reload(R"({"default": {"kind": "http", "status": 503}})"));
+    const auto down = Clock::now();
+    ASSERT_TRUE(wait_on(eng, *rep, is(Health::Unhealthy), std::chrono::seconds(5)));
+    const auto detect_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - down).count();
+    EXPECT_LE(detect_ms, interval_ms * threshold + timeout_ms + 100) << "detection took too long";
+    ASSERT_TRUE(fleet->reload(R"({"default": {"kind": "http", "status": 200}})"));
+    const auto up = Clock::now();
+    ASSERT_TRUE(wait_on(eng, *rep, is(Health::Healthy), std::chrono::seconds(5)));
+    const auto recover_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - up).count();
+    EXPECT_LE(recover_ms, interval_ms + 100) << "recovery took too long";
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+}  // namespace
+}  // namespace ringprobe
