@@ -39,13 +39,13 @@
 
 namespace {
 
-#define FLOOR_ASSERT(expr)                                                                  \
-    do {                                                                                    \
-        if (!(expr)) [[unlikely]] {                                                         \
-            std::fprintf(stderr, "ringprobe-floor: assertion failed: %s (%s:%d)\n", #expr,  \
-                         __FILE__, __LINE__);                                               \
-            std::abort();                                                                   \
-        }                                                                                   \
+#define FLOOR_ASSERT(expr)                                                                 \
+    do {                                                                                   \
+        if (!(expr)) [[unlikely]] {                                                        \
+            std::fprintf(stderr, "ringprobe-floor: assertion failed: %s (%s:%d)\n", #expr, \
+                         __FILE__, __LINE__);                                              \
+            std::abort();                                                                  \
+        }                                                                                  \
     } while (0)
 
 constexpr const char* usage_text =
@@ -87,8 +87,7 @@ enum class Outcome : uint8_t {
     Count
 };
 constexpr std::array<const char*, static_cast<size_t>(Outcome::Count)> outcome_names = {
-    "pending", "ok", "refused", "reset", "timeout", "bad_response", "other_error",
-    "prober_errors"};
+    "pending", "ok", "refused", "reset", "timeout", "bad_response", "other_error", "prober_errors"};
 
 struct Options {
     std::vector<in_addr> targets;
@@ -159,7 +158,9 @@ private:
 
 volatile sig_atomic_t stop_requested = 0;
 
-void on_signal(int) { stop_requested = 1; }
+void on_signal(int) {
+    stop_requested = 1;
+}
 
 uint64_t now_ns() {
     timespec ts{};
@@ -168,8 +169,8 @@ uint64_t now_ns() {
 }
 
 uint64_t pack(uint32_t ctx, uint32_t generation, Op op) {
-    return (static_cast<uint64_t>(ctx) << 32) | (static_cast<uint64_t>(generation & 0xffffff) << 8) |
-           static_cast<uint64_t>(op);
+    return (static_cast<uint64_t>(ctx) << 32) |
+           (static_cast<uint64_t>(generation & 0xffffff) << 8) | static_cast<uint64_t>(op);
 }
 
 // ---- Arguments ---------------------------------------------------------------------------
@@ -676,9 +677,7 @@ private:
 
     void finish(uint32_t c, Ctx& x) {
         if (x.outcome == Outcome::Pending) {
-            x.outcome = !x.complete ? Outcome::OtherError
-                        : o_.http   ? judge_http(x)
-                                    : Outcome::Ok;
+            x.outcome = !x.complete ? Outcome::OtherError : o_.http ? judge_http(x) : Outcome::Ok;
         }
         if (x.fd >= 0) {
             io_uring_sqe* s = sqe();
@@ -739,7 +738,7 @@ private:
 
 int main(int argc, char** argv) {
     Options o = parse_args(argc, argv);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);

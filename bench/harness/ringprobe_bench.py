@@ -883,6 +883,8 @@ def main(argv):
               file=sys.stderr)
         return 2
     os.makedirs(a.out, exist_ok=True)
+    if a.tmp:
+        os.makedirs(a.tmp, exist_ok=True)
     notes = []
     makers = make_probers(a, exes, notes)
     cpu_prober, cpu_fleet, cpu_multi = cpu_sets()
@@ -940,10 +942,35 @@ def main(argv):
     text.append(f"results: {os.path.join(a.out, 'results.json')}; charts: "
                 f"{', '.join(doc['charts'])}")
     print("\n".join(text))
+    if a.smoke:
+        failures += smoke_checks(doc)
     if failures:
         print("ringprobe-bench: FAILED: " + "; ".join(failures), file=sys.stderr)
         return 1
     return 0
+
+
+def smoke_checks(doc):
+    """What a smoke run must show for the harness to be working: every prober that ran was
+    measured (probes counted, CPU read, memory read) and the charts exist. Figures are not
+    judged: a smoke run shares the machine with whatever else runs."""
+    bad = []
+    for results in doc["results"].values():
+        for r in results:
+            if "error" in r:
+                continue
+            for key in ("probes", "cpu_share", "rss_bytes", "time_wait_fleet_port"):
+                if not r.get(key) and r.get(key) != 0:
+                    bad.append(f"{r['prober']}: no {key}")
+            if not r.get("probes"):
+                bad.append(f"{r['prober']}: the fleet counted no probes")
+            det = r.get("detection")
+            if det is not None and det.get("detected", 0) == 0:
+                bad.append(f"{r['prober']}: detected none of the backends taken down")
+    for c in doc.get("charts", []):
+        if not os.path.getsize(c):
+            bad.append(f"empty chart {c}")
+    return bad
 
 
 if __name__ == "__main__":
