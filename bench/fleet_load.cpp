@@ -68,8 +68,12 @@ int64_t cpu_us(pid_t pid) {
     uint64_t utime = 0;
     uint64_t stime = 0;
     for (int i = 3; i <= 15 && fields >> f; ++i) {
-        if (i == 14) utime = std::stoull(f);
-        if (i == 15) stime = std::stoull(f);
+        if (i == 14) {
+            utime = std::stoull(f);
+        }
+        if (i == 15) {
+            stime = std::stoull(f);
+        }
     }
     long hz = ::sysconf(_SC_CLK_TCK);
     return static_cast<int64_t>((utime + stime) * 1000000 / static_cast<uint64_t>(hz));
@@ -98,7 +102,7 @@ void client_loop(const Config& cfg, uint32_t index, Clock::time_point end, Total
         sockaddr_in sa{};
         sa.sin_family = AF_INET;
         sa.sin_port = htons(cfg.port);
-        sa.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | (((a >> 8) & 0xff) << 8) | ((a & 0xff) | 1));
+        sa.sin_addr.s_addr = htonl(((127u << 24) | (1u << 16)) + 1 + a);  // 127.1.0.1 onwards
         ::connect(c.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
         epoll_event ev{};
         ev.events = EPOLLOUT;
@@ -169,25 +173,36 @@ void client_loop(const Config& cfg, uint32_t index, Clock::time_point end, Total
 bool parse(int argc, char** argv, Config& cfg) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        auto next = [&]() -> uint32_t { return i + 1 < argc ? static_cast<uint32_t>(std::stoul(argv[++i])) : 0; };
-        if (a == "--spawn") cfg.spawn = true;
-        else if (a == "--port") cfg.port = static_cast<uint16_t>(next());
-        else if (a == "--pid") cfg.pid = static_cast<pid_t>(next());
-        else if (a == "--fleet-threads") cfg.fleet_threads = next();
-        else if (a == "--client-threads") cfg.client_threads = next();
-        else if (a == "--concurrency") cfg.concurrency = next();
-        else if (a == "--addresses") cfg.addresses = next();
-        else if (a == "--duration-ms") cfg.duration_ms = next();
-        else {
+        auto next = [&]() -> uint32_t {
+            return i + 1 < argc ? static_cast<uint32_t>(std::stoul(argv[++i])) : 0;
+        };
+        if (a == "--spawn") {
+            cfg.spawn = true;
+        } else if (a == "--port") {
+            cfg.port = static_cast<uint16_t>(next());
+        } else if (a == "--pid") {
+            cfg.pid = static_cast<pid_t>(next());
+        } else if (a == "--fleet-threads") {
+            cfg.fleet_threads = next();
+        } else if (a == "--client-threads") {
+            cfg.client_threads = next();
+        } else if (a == "--concurrency") {
+            cfg.concurrency = next();
+        } else if (a == "--addresses") {
+            cfg.addresses = next();
+        } else if (a == "--duration-ms") {
+            cfg.duration_ms = next();
+        } else {
             std::fprintf(stderr, "fleet_load: unknown argument %s\n", a.c_str());
             return false;
         }
     }
     if (cfg.concurrency == 0 || cfg.addresses == 0 || cfg.addresses > 65024 ||
         cfg.client_threads == 0 || (!cfg.spawn && cfg.port == 0)) {
-        std::fprintf(stderr, "usage: fleet_load --spawn [--fleet-threads N] | --port P [--pid PID]\n"
-                             "       [--client-threads N] [--concurrency N] [--addresses N<=65024]\n"
-                             "       [--duration-ms MS]\n");
+        std::fprintf(stderr,
+                     "usage: fleet_load --spawn [--fleet-threads N] | --port P [--pid PID]\n"
+                     "       [--client-threads N] [--concurrency N] [--addresses N<=65024]\n"
+                     "       [--duration-ms MS]\n");
         return false;
     }
     return true;
@@ -233,9 +248,10 @@ int main(int argc, char** argv) {
     if (cpu0 >= 0 && cpu1 >= 0 && ok > 0) {
         double cpu_s = static_cast<double>(cpu1 - cpu0) / 1e6;
         double us = cpu_s * 1e6 / static_cast<double>(ok);
-        std::printf("fleet cpu %.2f s = %.1f%% of one core, %.2f us per connection "
-                    "(one core would sustain ~%.0f/s)\n",
-                    cpu_s, 100.0 * cpu_s / seconds, us, us > 0 ? 1e6 / us : 0.0);
+        std::printf(
+            "fleet cpu %.2f s = %.1f%% of one core, %.2f us per connection "
+            "(one core would sustain ~%.0f/s)\n",
+            cpu_s, 100.0 * cpu_s / seconds, us, us > 0 ? 1e6 / us : 0.0);
     }
     if (fleet) {
         auto stats = fleet->stats();

@@ -112,7 +112,8 @@ TEST_F(Fleet, ResetSendsRstInsteadOfAnAnswer) {
     for (const char* address : {"127.1.3.1", "127.1.3.200"}) {  // at accept, after the request
         Exchange ex = ask(address);
         EXPECT_EQ(ex.connect_errno, 0) << address;
-        EXPECT_TRUE(ex.io_errno == ECONNRESET || ex.io_errno == EPIPE) << address << " " << ex.io_errno;
+        EXPECT_TRUE(ex.io_errno == ECONNRESET || ex.io_errno == EPIPE)
+            << address << " " << ex.io_errno;
         EXPECT_FALSE(ex.eof) << address;
         EXPECT_TRUE(ex.bytes.empty()) << address;
     }
@@ -239,12 +240,14 @@ TEST(FleetReload, SighupChangesABehaviourAndABrokenFileKeepsTheOld) {
     ASSERT_TRUE(f) << f.error().message;
     uint16_t p = f->port();
     EXPECT_EQ(status_of(exchange("127.1.0.1", p, request, 3000ms)), 200);
-    ASSERT_TRUE(f->reload(R"({"rules": [{"cidr": "127.1.0.1/32", "kind": "http", "status": 503}]})"));
+    ASSERT_TRUE(
+        f->reload(R"({"rules": [{"cidr": "127.1.0.1/32", "kind": "http", "status": 503}]})"));
     EXPECT_EQ(status_of(exchange("127.1.0.1", p, request, 3000ms)), 503);
     EXPECT_EQ(status_of(exchange("127.1.0.2", p, request, 3000ms)), 200);
     auto broken = f->reload(R"({"rules": [{"cidr": "127.1.0.1/32", "kind": "htp"}]})");
     ASSERT_FALSE(broken);
-    EXPECT_NE(broken.error().message.find("unknown kind"), std::string::npos) << broken.error().message;
+    EXPECT_NE(broken.error().message.find("unknown kind"), std::string::npos)
+        << broken.error().message;
     EXPECT_EQ(status_of(exchange("127.1.0.1", p, request, 3000ms)), 503);
     EXPECT_EQ(f->stop(), 0);
 }

@@ -123,8 +123,10 @@ Result<FleetProcess> FleetProcess::start(std::string_view behaviours_json, Fleet
     posix_spawn_file_actions_init(&actions);
     std::string out_path = f.dir_ + "/stdout";
     std::string err_path = f.dir_ + "/stderr";
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
     int rc = ::posix_spawn(&f.pid_, argv[0], &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
@@ -171,7 +173,9 @@ Result<void> FleetProcess::wait_ready(std::chrono::milliseconds timeout) {
                  " ms; stderr: " + stderr_text());
 }
 
-FleetProcess::FleetProcess(FleetProcess&& other) noexcept { *this = std::move(other); }
+FleetProcess::FleetProcess(FleetProcess&& other) noexcept {
+    *this = std::move(other);
+}
 
 FleetProcess& FleetProcess::operator=(FleetProcess&& other) noexcept {
     if (this != &other) {
@@ -188,7 +192,8 @@ FleetProcess& FleetProcess::operator=(FleetProcess&& other) noexcept {
 FleetProcess::~FleetProcess() {
     stop();
     if (!dir_.empty()) {
-        for (const char* name : {"/behaviours.json", "/behaviours.json.tmp", "/stdout", "/stderr"}) {
+        for (const char* name :
+             {"/behaviours.json", "/behaviours.json.tmp", "/stdout", "/stderr"}) {
             ::unlink((dir_ + name).c_str());
         }
         ::rmdir(dir_.c_str());
@@ -217,8 +222,12 @@ int FleetProcess::stop(std::chrono::milliseconds timeout) {
     return WEXITSTATUS(status);
 }
 
-std::string FleetProcess::stdout_text() const { return read_file(dir_ + "/stdout"); }
-std::string FleetProcess::stderr_text() const { return read_file(dir_ + "/stderr"); }
+std::string FleetProcess::stdout_text() const {
+    return read_file(dir_ + "/stdout");
+}
+std::string FleetProcess::stderr_text() const {
+    return read_file(dir_ + "/stderr");
+}
 
 Result<void> FleetProcess::signal(int signo) const {
     if (pid_ <= 0 || ::kill(pid_, signo) != 0) {
@@ -229,7 +238,9 @@ Result<void> FleetProcess::signal(int signo) const {
 
 Result<std::string> FleetProcess::get(std::string_view path) const {
     auto raw = http_get(control_port_, path);
-    if (!raw) return unexpected(raw.error());
+    if (!raw) {
+        return unexpected(raw.error());
+    }
     auto head_end = raw->find("\r\n\r\n");
     if (head_end == std::string::npos || raw->compare(0, 9, "HTTP/1.1 ") != 0) {
         return error("control answer is not HTTP: " + raw->substr(0, 100));
@@ -243,7 +254,9 @@ Result<std::string> FleetProcess::get(std::string_view path) const {
 
 Result<std::map<std::string, uint64_t>> FleetProcess::counts(bool reset) const {
     auto body = get(reset ? "/counts?reset=1" : "/counts");
-    if (!body) return unexpected(body.error());
+    if (!body) {
+        return unexpected(body.error());
+    }
     return numbers_of(*body);
 }
 
@@ -256,19 +269,29 @@ uint64_t FleetProcess::count(std::string_view address, uint16_t port) const {
 
 Result<std::map<std::string, uint64_t>> FleetProcess::stats() const {
     auto body = get("/stats");
-    if (!body) return unexpected(body.error());
+    if (!body) {
+        return unexpected(body.error());
+    }
     return numbers_of(*body);
 }
 
 Result<void> FleetProcess::reload(std::string_view behaviours_json) {
     auto before = stats();
-    if (!before) return unexpected(before.error());
-    if (auto r = write_file_atomically(behaviours_path_, behaviours_json); !r) return r;
-    if (auto r = signal(SIGHUP); !r) return r;
+    if (!before) {
+        return unexpected(before.error());
+    }
+    if (auto r = write_file_atomically(behaviours_path_, behaviours_json); !r) {
+        return r;
+    }
+    if (auto r = signal(SIGHUP); !r) {
+        return r;
+    }
     auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
         auto now = stats();
-        if (!now) return unexpected(now.error());
+        if (!now) {
+            return unexpected(now.error());
+        }
         if ((*now)["generation"] > (*before)["generation"]) {
             return {};
         }

@@ -91,11 +91,11 @@ std::string fleet_executable();
 // A raw client exchange for tests: connect to address:port, send `request`, read until EOF,
 // error or timeout. Nothing is interpreted; the fields say what happened.
 struct Exchange {
-    int connect_errno = 0;  // 0, or ETIMEDOUT when the connect did not finish within timeout
-    int io_errno = 0;       // first send/recv error (ECONNRESET, EPIPE...), 0 if none
-    bool eof = false;       // the server closed cleanly (FIN)
+    int connect_errno = 0;   // 0, or ETIMEDOUT when the connect did not finish within timeout
+    int io_errno = 0;        // first send/recv error (ECONNRESET, EPIPE...), 0 if none
+    bool eof = false;        // the server closed cleanly (FIN)
     bool timed_out = false;  // the deadline passed while waiting for more bytes
-    std::string bytes;      // everything received, capped at max_bytes
+    std::string bytes;       // everything received, capped at max_bytes
     std::chrono::nanoseconds first_byte_after{0};  // from the end of the send
     std::chrono::nanoseconds elapsed{0};           // from the end of the send to the end
 };

@@ -23,22 +23,22 @@ std::string num(uint64_t v) {
 
 std::string_view reason_for(uint32_t status) {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+        case 200: return "OK";
+        case 201: return "Created";
+        case 204: return "No Content";
+        case 301: return "Moved Permanently";
+        case 302: return "Found";
+        case 304: return "Not Modified";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 500: return "Internal Server Error";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        default: return "Status";
     }
 }
 
@@ -100,7 +100,8 @@ public:
                 known = known || u == field.key;
             }
             if (!known) {
-                return error(where(field.key) + ": unknown key (misspelt, or not valid for this kind)");
+                return error(where(field.key) +
+                             ": unknown key (misspelt, or not valid for this kind)");
             }
         }
         return {};
@@ -127,13 +128,27 @@ struct HttpFields {
 
 Result<void> read_http_fields(Fields& f, HttpFields& h) {
     bool present = false;
-    if (auto r = f.u32("status", h.status, 100, 999); !r) return r;
-    if (auto r = f.str("reason", h.reason, h.reason_given); !r) return r;
-    if (auto r = f.str("body", h.body, present); !r) return r;
-    if (auto r = f.u32("body_size", h.body_size, 0, 64u << 20); !r) return r;
-    if (auto r = f.boolean("chunked", h.chunked); !r) return r;
-    if (auto r = f.u32("chunk_bytes", h.chunk_bytes, 1, 1u << 20); !r) return r;
-    if (auto r = f.boolean("http10", h.http10); !r) return r;
+    if (auto r = f.u32("status", h.status, 100, 999); !r) {
+        return r;
+    }
+    if (auto r = f.str("reason", h.reason, h.reason_given); !r) {
+        return r;
+    }
+    if (auto r = f.str("body", h.body, present); !r) {
+        return r;
+    }
+    if (auto r = f.u32("body_size", h.body_size, 0, 64u << 20); !r) {
+        return r;
+    }
+    if (auto r = f.boolean("chunked", h.chunked); !r) {
+        return r;
+    }
+    if (auto r = f.u32("chunk_bytes", h.chunk_bytes, 1, 1u << 20); !r) {
+        return r;
+    }
+    if (auto r = f.boolean("http10", h.http10); !r) {
+        return r;
+    }
     if (h.chunked && h.http10) {
         return error(f.path() + ": chunked and http10 exclude each other (HTTP/1.0 has no chunks)");
     }
@@ -155,7 +170,8 @@ Result<void> read_http_fields(Fields& f, HttpFields& h) {
         for (auto field : hdrs) {
             std::string_view v;
             if (field.value.get_string().get(v) != simdjson::SUCCESS) {
-                return error(f.where("headers") + "." + std::string(field.key) + ": must be a string");
+                return error(f.where("headers") + "." + std::string(field.key) +
+                             ": must be a string");
             }
             h.headers.emplace_back(std::string(field.key), std::string(v));
         }
@@ -226,9 +242,12 @@ std::string build_oversized(uint32_t status, uint32_t size) {
 Result<Kind> parse_kind(Fields& f) {
     std::string name;
     bool present = false;
-    if (auto r = f.str("kind", name, present); !r) return unexpected(r.error());
+    if (auto r = f.str("kind", name, present); !r) {
+        return unexpected(r.error());
+    }
     if (!present) {
-        return error(f.where("kind") + ": missing (one of http, hang, trickle, reset, close, "
+        return error(f.where("kind") +
+                     ": missing (one of http, hang, trickle, reset, close, "
                      "garbage, oversized, flap, drop_syn)");
     }
     for (size_t i = 0; i < std::size(kind_names); ++i) {
@@ -236,79 +255,100 @@ Result<Kind> parse_kind(Fields& f) {
             return static_cast<Kind>(i);
         }
     }
-    return error(f.where("kind") + ": unknown kind '" + name +
-                 "' (one of http, hang, trickle, reset, close, garbage, oversized, flap, drop_syn)");
+    return error(
+        f.where("kind") + ": unknown kind '" + name +
+        "' (one of http, hang, trickle, reset, close, garbage, oversized, flap, drop_syn)");
 }
 
-Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string path,
-                                         bool is_rule, int depth);
+Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string path, bool is_rule,
+                                         int depth);
 
 Result<void> parse_kind_fields(Behaviours& out, Fields& f, Behaviour& b, int depth) {
     switch (b.kind) {
-    case Kind::Http:
-    case Kind::Trickle: {
-        HttpFields h;
-        if (auto r = read_http_fields(f, h); !r) return r;
-        if (auto r = f.u32("delay_ms", b.delay_ms, 0, 3600000); !r) return r;
-        if (b.kind == Kind::Trickle) {
-            b.interval_ms = 100;
-            if (auto r = f.u32("interval_ms", b.interval_ms, 1, 3600000); !r) return r;
-        }
-        b.response = build_http(h);
-        return {};
-    }
-    case Kind::Garbage: {
-        uint32_t size = 64;
-        if (auto r = f.u32("size", size, 1, 64u << 20); !r) return r;
-        if (auto r = f.u32("delay_ms", b.delay_ms, 0, 3600000); !r) return r;
-        b.response = build_garbage(size);
-        return {};
-    }
-    case Kind::Oversized: {
-        uint32_t size = 1u << 20;
-        uint32_t status = 200;
-        if (auto r = f.u32("size", size, 1, 64u << 20); !r) return r;
-        if (auto r = f.u32("status", status, 100, 999); !r) return r;
-        if (auto r = f.u32("delay_ms", b.delay_ms, 0, 3600000); !r) return r;
-        b.response = build_oversized(status, size);
-        return {};
-    }
-    case Kind::Flap: {
-        if (depth > 0) {
-            return error(f.path() + ": a flap inside a flap is not supported");
-        }
-        if (auto r = f.u32("every", b.flap_every, 1, 1000000000); !r) return r;
-        if (b.flap_every == 0) {
-            return error(f.where("every") + ": missing (connections per phase, at least 1)");
-        }
-        const char* keys[2] = {"a", "b"};
-        for (int i = 0; i < 2; ++i) {
-            element sub;
-            if (!f.find(keys[i], sub)) {
-                return error(f.where(keys[i]) + ": missing (the behaviour of this phase)");
+        case Kind::Http:
+        case Kind::Trickle: {
+            HttpFields h;
+            if (auto r = read_http_fields(f, h); !r) {
+                return r;
             }
-            auto p = parse_behaviour(out, sub, f.where(keys[i]), false, depth + 1);
-            if (!p) return unexpected(p.error());
-            if ((*p)->kind == Kind::DropSyn) {
-                return error(f.where(keys[i]) + ": drop_syn cannot flap (it needs a listener "
-                             "of its own for the whole run of a rule)");
+            if (auto r = f.u32("delay_ms", b.delay_ms, 0, 3600000); !r) {
+                return r;
             }
-            b.flap[i] = *p;
+            if (b.kind == Kind::Trickle) {
+                b.interval_ms = 100;
+                if (auto r = f.u32("interval_ms", b.interval_ms, 1, 3600000); !r) {
+                    return r;
+                }
+            }
+            b.response = build_http(h);
+            return {};
         }
-        return {};
-    }
-    case Kind::Reset: return f.boolean("after_request", b.after_request);
-    case Kind::Hang:
-    case Kind::Close:
-    case Kind::DropSyn:
-        return {};
+        case Kind::Garbage: {
+            uint32_t size = 64;
+            if (auto r = f.u32("size", size, 1, 64u << 20); !r) {
+                return r;
+            }
+            if (auto r = f.u32("delay_ms", b.delay_ms, 0, 3600000); !r) {
+                return r;
+            }
+            b.response = build_garbage(size);
+            return {};
+        }
+        case Kind::Oversized: {
+            uint32_t size = 1u << 20;
+            uint32_t status = 200;
+            if (auto r = f.u32("size", size, 1, 64u << 20); !r) {
+                return r;
+            }
+            if (auto r = f.u32("status", status, 100, 999); !r) {
+                return r;
+            }
+            if (auto r = f.u32("delay_ms", b.delay_ms, 0, 3600000); !r) {
+                return r;
+            }
+            b.response = build_oversized(status, size);
+            return {};
+        }
+        case Kind::Flap: {
+            if (depth > 0) {
+                return error(f.path() + ": a flap inside a flap is not supported");
+            }
+            if (auto r = f.u32("every", b.flap_every, 1, 1000000000); !r) {
+                return r;
+            }
+            if (b.flap_every == 0) {
+                return error(f.where("every") + ": missing (connections per phase, at least 1)");
+            }
+            const char* keys[2] = {"a", "b"};
+            for (int i = 0; i < 2; ++i) {
+                element sub;
+                if (!f.find(keys[i], sub)) {
+                    return error(f.where(keys[i]) + ": missing (the behaviour of this phase)");
+                }
+                auto p = parse_behaviour(out, sub, f.where(keys[i]), false, depth + 1);
+                if (!p) {
+                    return unexpected(p.error());
+                }
+                if ((*p)->kind == Kind::DropSyn) {
+                    return error(f.where(keys[i]) +
+                                 ": drop_syn cannot flap (it needs a listener "
+                                 "of its own for the whole run of a rule)");
+                }
+                b.flap[i] = *p;
+            }
+            return {};
+        }
+        case Kind::Reset: return f.boolean("after_request", b.after_request);
+        case Kind::Hang:
+        case Kind::Close:
+        case Kind::DropSyn: return {};
     }
     RP_ASSERT(false);
     return {};
 }
 
-Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string path,
-                                         bool is_rule, int depth) {
+Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string path, bool is_rule,
+                                         int depth) {
     object obj;
     if (e.get_object().get(obj) != simdjson::SUCCESS) {
         return error(path + ": must be an object with a \"kind\"");
@@ -316,7 +356,8 @@ Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string
     Fields f(obj, path);
     element tls;
     if (f.find("tls", tls)) {
-        return error(f.where("tls") + ": TLS backends are not supported yet (issue #5); "
+        return error(f.where("tls") +
+                     ": TLS backends are not supported yet (issue #5); "
                      "remove the tls section");
     }
     if (is_rule) {
@@ -325,11 +366,17 @@ Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string
         f.find("port", ignored);
     }
     auto kind = parse_kind(f);
-    if (!kind) return unexpected(kind.error());
+    if (!kind) {
+        return unexpected(kind.error());
+    }
     auto b = std::make_unique<Behaviour>();
     b->kind = *kind;
-    if (auto r = parse_kind_fields(out, f, *b, depth); !r) return unexpected(r.error());
-    if (auto r = f.no_unknown_keys(); !r) return unexpected(r.error());
+    if (auto r = parse_kind_fields(out, f, *b, depth); !r) {
+        return unexpected(r.error());
+    }
+    if (auto r = f.no_unknown_keys(); !r) {
+        return unexpected(r.error());
+    }
     out.storage.push_back(std::move(b));
     return out.storage.back().get();
 }
@@ -365,7 +412,9 @@ Result<void> parse_rule(Behaviours& out, element e, const std::string& path) {
         return error(path + ".cidr: missing or not a string (like \"127.1.0.0/24\")");
     }
     auto rule = parse_cidr(cidr, path + ".cidr");
-    if (!rule) return unexpected(rule.error());
+    if (!rule) {
+        return unexpected(rule.error());
+    }
     element port;
     if (obj.at_key("port").get(port) == simdjson::SUCCESS) {
         uint64_t p = 0;
@@ -375,7 +424,9 @@ Result<void> parse_rule(Behaviours& out, element e, const std::string& path) {
         rule->port = static_cast<uint16_t>(p);
     }
     auto b = parse_behaviour(out, e, path, true, 0);
-    if (!b) return unexpected(b.error());
+    if (!b) {
+        return unexpected(b.error());
+    }
     rule->behaviour = *b;
     out.rules.push_back(*rule);
     return {};
@@ -384,16 +435,20 @@ Result<void> parse_rule(Behaviours& out, element e, const std::string& path) {
 Result<void> parse_root(Behaviours& out, element root) {
     object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS) {
-        return error("$: the behaviour file must be a JSON object with \"default\" and/or \"rules\"");
+        return error(
+            "$: the behaviour file must be a JSON object with \"default\" and/or \"rules\"");
     }
     Fields f(obj, "$");
     element def;
     if (f.find("default", def)) {
         auto b = parse_behaviour(out, def, "$.default", false, 0);
-        if (!b) return unexpected(b.error());
+        if (!b) {
+            return unexpected(b.error());
+        }
         if ((*b)->kind == Kind::DropSyn) {
-            return error("$.default: drop_syn cannot be the default (it needs one listener per "
-                         "address); give it to a rule with a narrow cidr");
+            return error(
+                "$.default: drop_syn cannot be the default (it needs one listener per "
+                "address); give it to a rule with a narrow cidr");
         }
         out.fallback = *b;
     }
@@ -405,7 +460,9 @@ Result<void> parse_root(Behaviours& out, element root) {
         }
         size_t i = 0;
         for (element r : arr) {
-            if (auto res = parse_rule(out, r, "$.rules[" + num(i) + "]"); !res) return res;
+            if (auto res = parse_rule(out, r, "$.rules[" + num(i) + "]"); !res) {
+                return res;
+            }
             ++i;
         }
     }
@@ -424,7 +481,8 @@ const Behaviour& Behaviours::resolve(uint32_t addr, uint16_t port) const {
     return *fallback;
 }
 
-Result<std::vector<Endpoint>> Behaviours::drop_syn_endpoints(std::span<const uint16_t> ports) const {
+Result<std::vector<Endpoint>> Behaviours::drop_syn_endpoints(
+    std::span<const uint16_t> ports) const {
     std::vector<Endpoint> out;
     for (const Rule& r : rules) {
         if (r.behaviour->kind != Kind::DropSyn) {
@@ -446,8 +504,9 @@ Result<std::vector<Endpoint>> Behaviours::drop_syn_endpoints(std::span<const uin
                     continue;
                 }
                 if ((addr >> 24) != 127) {
-                    return error("drop_syn rule on a non-loopback address: only 127.0.0.0/8 "
-                                 "may get listeners of their own");
+                    return error(
+                        "drop_syn rule on a non-loopback address: only 127.0.0.0/8 "
+                        "may get listeners of their own");
                 }
                 out.emplace_back(addr, port);
                 if (out.size() > drop_syn_max) {
@@ -468,7 +527,9 @@ Result<std::shared_ptr<const Behaviours>> parse_behaviours(std::string_view json
         return error(std::string("not valid JSON: ") + simdjson::error_message(err));
     }
     auto out = std::make_shared<Behaviours>();
-    if (auto r = parse_root(*out, root); !r) return unexpected(r.error());
+    if (auto r = parse_root(*out, root); !r) {
+        return unexpected(r.error());
+    }
     if (out->fallback == nullptr) {
         auto b = std::make_unique<Behaviour>();
         b->response = build_http(HttpFields{});

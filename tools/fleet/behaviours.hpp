@@ -33,16 +33,15 @@ enum class Kind : uint8_t {
 };
 
 // Short names used in the JSON file and in logs, indexed by Kind.
-inline constexpr std::string_view kind_names[] = {"http",    "hang",      "trickle",
-                                                  "reset",   "close",     "garbage",
-                                                  "oversized", "flap",    "drop_syn"};
+inline constexpr std::string_view kind_names[] = {
+    "http", "hang", "trickle", "reset", "close", "garbage", "oversized", "flap", "drop_syn"};
 
 struct Behaviour {
     Kind kind = Kind::Http;
-    std::string response;  // the bytes written (Http, Trickle, Garbage, Oversized)
-    uint32_t delay_ms = 0;     // wait after the request before the first byte
-    uint32_t interval_ms = 0;  // Trickle: time between two bytes
-    uint32_t flap_every = 0;   // Flap: connections per phase
+    std::string response;        // the bytes written (Http, Trickle, Garbage, Oversized)
+    uint32_t delay_ms = 0;       // wait after the request before the first byte
+    uint32_t interval_ms = 0;    // Trickle: time between two bytes
+    uint32_t flap_every = 0;     // Flap: connections per phase
     bool after_request = false;  // Reset: read the request first, then RST
     const Behaviour* flap[2] = {nullptr, nullptr};  // Flap: phase a, phase b (never Flap)
 };

@@ -40,9 +40,10 @@ std::string json_escape(std::string_view s) {
 }
 
 std::string http_reply(int status, std::string_view reason, const std::string& body) {
-    std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
-                    "\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(body.size() + 1) + "\r\nConnection: close\r\n\r\n";
+    std::string r =
+        "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size() + 1) +
+        "\r\nConnection: close\r\n\r\n";
     return r + body + "\n";
 }
 
@@ -102,7 +103,9 @@ Result<void> Fleet::bind_listeners() {
     for (size_t p = 0; p < ports_.size(); ++p) {
         for (uint32_t w = 0; w < options_.threads; ++w) {
             auto fd = listen_any(ports_[p], !options_.any_address);
-            if (!fd) return unexpected(fd.error());
+            if (!fd) {
+                return unexpected(fd.error());
+            }
             listen_fds_[w].push_back(*fd);
             if (ports_[p] == 0) {
                 // The first listener learns the port the kernel chose; the others join it.
@@ -141,7 +144,9 @@ Result<void> Fleet::bind_control() {
 // everything as it was), then the swap, then the listeners it no longer needs go.
 Result<void> Fleet::apply(std::shared_ptr<const Behaviours> next) {
     auto wanted = next->drop_syn_endpoints(ports_);
-    if (!wanted) return unexpected(wanted.error());
+    if (!wanted) {
+        return unexpected(wanted.error());
+    }
     std::set<Endpoint> want(wanted->begin(), wanted->end());
     std::set<Endpoint> have;
     for (const auto& l : drop_syn_) {
@@ -184,16 +189,24 @@ Result<void> Fleet::apply(std::shared_ptr<const Behaviours> next) {
 
 Result<void> Fleet::start() {
     size_t conns_max = raise_nofile();
-    if (auto r = bind_listeners(); !r) return r;
+    if (auto r = bind_listeners(); !r) {
+        return r;
+    }
     counters_ = std::make_unique<Counters>(ports_);
-    if (auto r = bind_control(); !r) return r;
+    if (auto r = bind_control(); !r) {
+        return r;
+    }
     std::shared_ptr<const Behaviours> initial = default_behaviours();
     if (!options_.behaviours_path.empty()) {
         auto loaded = load_behaviours(options_.behaviours_path);
-        if (!loaded) return unexpected(loaded.error());
+        if (!loaded) {
+            return unexpected(loaded.error());
+        }
         initial = *loaded;
     }
-    if (auto r = apply(std::move(initial)); !r) return r;
+    if (auto r = apply(std::move(initial)); !r) {
+        return r;
+    }
 
     // Signals go to worker 0 through a signalfd; every thread inherits the blocked mask.
     sigset_t set;
@@ -210,7 +223,9 @@ Result<void> Fleet::start() {
 
     for (uint32_t w = 0; w < options_.threads; ++w) {
         workers_.push_back(std::make_unique<Worker>(*this, w, listen_fds_[w]));
-        if (auto r = workers_.back()->init(conns_max); !r) return r;
+        if (auto r = workers_.back()->init(conns_max); !r) {
+            return r;
+        }
     }
     workers_[0]->add_control(control_fd_, signal_fd_);
 
@@ -218,9 +233,9 @@ Result<void> Fleet::start() {
         std::printf("port %u\n", unsigned{p});
     }
     if (control_fd_ >= 0) {
-        std::printf("control %s\n",
-                    endpoint_text(ntohl(control_addr_.sin_addr.s_addr), ntohs(control_addr_.sin_port))
-                        .c_str());
+        std::printf("control %s\n", endpoint_text(ntohl(control_addr_.sin_addr.s_addr),
+                                                  ntohs(control_addr_.sin_port))
+                                        .c_str());
     }
     std::printf("ready\n");
     std::fflush(stdout);
@@ -261,19 +276,19 @@ void Fleet::reload() {
 
 void Fleet::on_signal(int signo) {
     switch (signo) {
-    case SIGHUP: reload(); return;
-    case SIGUSR1:
-        std::printf("%s\n", counters_->to_json(false).c_str());
-        std::fflush(stdout);
-        return;
-    case SIGTERM:
-    case SIGINT:
-        stop_.store(true, std::memory_order_relaxed);
-        for (auto& w : workers_) {
-            w->wake();
-        }
-        return;
-    default: return;
+        case SIGHUP: reload(); return;
+        case SIGUSR1:
+            std::printf("%s\n", counters_->to_json(false).c_str());
+            std::fflush(stdout);
+            return;
+        case SIGTERM:
+        case SIGINT:
+            stop_.store(true, std::memory_order_relaxed);
+            for (auto& w : workers_) {
+                w->wake();
+            }
+            return;
+        default: return;
     }
 }
 
@@ -281,8 +296,8 @@ std::string Fleet::stats_json() {
     uint64_t sums[7] = {};
     for (uint32_t w = 0; w < options_.threads; ++w) {
         const WorkerStats& s = stats_[w];
-        const std::atomic<uint64_t>* fields[7] = {&s.accepted,    &s.answered,     &s.active,
-                                                  &s.idle_closed, &s.bad_requests, &s.peer_gone,
+        const std::atomic<uint64_t>* fields[7] = {&s.accepted,     &s.answered,     &s.active,
+                                                  &s.idle_closed,  &s.bad_requests, &s.peer_gone,
                                                   &s.accept_errors};
         for (int i = 0; i < 7; ++i) {
             sums[i] += fields[i]->load(std::memory_order_relaxed);
@@ -316,7 +331,8 @@ std::string Fleet::control(std::string_view request) {
     if (sp1 == std::string_view::npos) {
         return http_reply(400, "Bad Request", "{\"error\":\"bad request line\"}");
     }
-    std::string_view target = line.substr(sp1 + 1, sp2 == std::string_view::npos ? std::string_view::npos : sp2 - sp1 - 1);
+    std::string_view target = line.substr(
+        sp1 + 1, sp2 == std::string_view::npos ? std::string_view::npos : sp2 - sp1 - 1);
     if (target == "/health") {
         return http_reply(200, "OK", "{\"status\":\"ok\"}");
     }
@@ -330,11 +346,12 @@ std::string Fleet::control(std::string_view request) {
         uint64_t failures = reload_failures_;
         reload();
         if (reload_failures_ != failures) {
-            return http_reply(500, "Reload Failed",
-                              "{\"ok\":false,\"error\":\"" + json_escape(last_reload_error_) + "\"}");
+            return http_reply(
+                500, "Reload Failed",
+                "{\"ok\":false,\"error\":\"" + json_escape(last_reload_error_) + "\"}");
         }
-        return http_reply(200, "OK", "{\"ok\":true,\"generation\":" +
-                                         std::to_string(generation_.load()) + "}");
+        return http_reply(
+            200, "OK", "{\"ok\":true,\"generation\":" + std::to_string(generation_.load()) + "}");
     }
     return http_reply(404, "Not Found",
                       "{\"error\":\"unknown path; try /health, /stats, /counts, /counts?reset=1, "

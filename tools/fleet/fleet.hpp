@@ -38,12 +38,12 @@ struct Options {
 
 // One worker's counters. Single writer (its worker), any reader (the control port).
 struct alignas(64) WorkerStats {
-    std::atomic<uint64_t> accepted{0};     // connections accepted (= counted)
-    std::atomic<uint64_t> answered{0};     // responses written completely
-    std::atomic<uint64_t> active{0};       // connections open now
-    std::atomic<uint64_t> idle_closed{0};  // closed by the idle timeout
-    std::atomic<uint64_t> bad_requests{0};  // request headers beyond the limit
-    std::atomic<uint64_t> peer_gone{0};    // client closed or reset before we were done
+    std::atomic<uint64_t> accepted{0};       // connections accepted (= counted)
+    std::atomic<uint64_t> answered{0};       // responses written completely
+    std::atomic<uint64_t> active{0};         // connections open now
+    std::atomic<uint64_t> idle_closed{0};    // closed by the idle timeout
+    std::atomic<uint64_t> bad_requests{0};   // request headers beyond the limit
+    std::atomic<uint64_t> peer_gone{0};      // client closed or reset before we were done
     std::atomic<uint64_t> accept_errors{0};  // EMFILE and friends
 
     static void bump(std::atomic<uint64_t>& a) {

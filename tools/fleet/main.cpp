@@ -60,16 +60,22 @@ Result<Options> parse_args(int argc, char** argv) {
         } else if (a == "--port" || a == "--behaviours" || a == "--control" || a == "--threads" ||
                    a == "--idle-timeout-ms") {
             auto v = value();
-            if (!v) return ringprobe::unexpected(v.error());
+            if (!v) {
+                return ringprobe::unexpected(v.error());
+            }
             uint32_t n = 0;
             if (a == "--port") {
-                if (!parse_u32(*v, 0, 65535, n)) return ringprobe::error("--port: 0..65535");
+                if (!parse_u32(*v, 0, 65535, n)) {
+                    return ringprobe::error("--port: 0..65535");
+                }
                 o.ports.push_back(static_cast<uint16_t>(n));
                 any_port = true;
             } else if (a == "--behaviours") {
                 o.behaviours_path = std::string(*v);
             } else if (a == "--threads") {
-                if (!parse_u32(*v, 1, 256, n)) return ringprobe::error("--threads: 1..256");
+                if (!parse_u32(*v, 1, 256, n)) {
+                    return ringprobe::error("--threads: 1..256");
+                }
                 o.threads = n;
             } else if (a == "--idle-timeout-ms") {
                 if (!parse_u32(*v, 1, 86400000, n)) {

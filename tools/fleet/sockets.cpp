@@ -19,7 +19,9 @@ namespace ringprobe::fleet {
 
 namespace {
 
-std::string errno_text(int e) { return std::string(std::strerror(e)); }
+std::string errno_text(int e) {
+    return std::string(std::strerror(e));
+}
 
 Result<int> reusable_socket() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -62,15 +64,17 @@ std::string endpoint_text(uint32_t addr, uint16_t port) {
 
 Result<int> listen_any(uint16_t port, bool bind_to_lo) {
     auto s = reusable_socket();
-    if (!s) return s;
+    if (!s) {
+        return s;
+    }
     FdGuard g{*s};
     if (bind_to_lo) {
         const char dev[] = "lo";
         if (::setsockopt(g.fd, SOL_SOCKET, SO_BINDTODEVICE, dev, sizeof dev) != 0) {
-            return error("cannot bind the listener to device lo (SO_BINDTODEVICE: " +
-                         errno_text(errno) +
-                         "; it needs root or CAP_NET_RAW). Refusing to listen on every "
-                         "interface; pass --any-address to accept that");
+            return error(
+                "cannot bind the listener to device lo (SO_BINDTODEVICE: " + errno_text(errno) +
+                "; it needs root or CAP_NET_RAW). Refusing to listen on every "
+                "interface; pass --any-address to accept that");
         }
     }
     sockaddr_in sa{};
@@ -89,7 +93,9 @@ Result<int> listen_any(uint16_t port, bool bind_to_lo) {
 
 Result<int> listen_drop_syn(const Endpoint& endpoint) {
     auto s = reusable_socket();
-    if (!s) return s;
+    if (!s) {
+        return s;
+    }
     FdGuard g{*s};
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
@@ -175,7 +181,8 @@ void fill_backlogs(std::vector<DropSynListener*>& listeners) {
         pending = std::move(next);
     }
     for (DropSynListener* l : pending) {
-        std::fprintf(stderr, "ringprobe-fleet: warning: the backlog of drop_syn listener %s did "
+        std::fprintf(stderr,
+                     "ringprobe-fleet: warning: the backlog of drop_syn listener %s did "
                      "not fill after %zu connections; SYNs to it may still be answered\n",
                      endpoint_text(l->endpoint.first, l->endpoint.second).c_str(),
                      l->fillers.size());

@@ -33,9 +33,17 @@ constexpr int events_max = 256;
 constexpr int accepts_per_wakeup = 64;
 constexpr int reads_per_wakeup = 8;
 
-enum Tag : uint64_t { TagConn = 0, TagListen = 1, TagControlListen = 2, TagSignal = 3, TagWake = 4 };
+enum Tag : uint64_t {
+    TagConn = 0,
+    TagListen = 1,
+    TagControlListen = 2,
+    TagSignal = 3,
+    TagWake = 4
+};
 
-uint64_t pack(Tag tag, uint32_t value) { return (uint64_t{tag} << 32) | value; }
+uint64_t pack(Tag tag, uint32_t value) {
+    return (uint64_t{tag} << 32) | value;
+}
 
 int64_t now_ns() {
     timespec ts;
@@ -43,7 +51,9 @@ int64_t now_ns() {
     return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
-bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+bool would_block(int e) {
+    return e == EAGAIN || e == EWOULDBLOCK;
+}
 
 }  // namespace
 
@@ -138,15 +148,15 @@ void Worker::run() {
 void Worker::dispatch(uint64_t data, uint32_t events) {
     auto value = static_cast<uint32_t>(data & 0xffffffffu);
     switch (static_cast<Tag>(data >> 32)) {
-    case TagConn: on_conn_event(static_cast<int>(value), events); return;
-    case TagListen: on_listen(value); return;
-    case TagControlListen: on_control_listen(); return;
-    case TagSignal: on_signal(); return;
-    case TagWake: {
-        uint64_t v;
-        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
-        return;
-    }
+        case TagConn: on_conn_event(static_cast<int>(value), events); return;
+        case TagListen: on_listen(value); return;
+        case TagControlListen: on_control_listen(); return;
+        case TagSignal: on_signal(); return;
+        case TagWake: {
+            uint64_t v;
+            [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
+            return;
+        }
     }
     RP_ASSERT(false);
 }
@@ -227,31 +237,31 @@ void Worker::open_conn(int fd, size_t port_index) {
     Conn& c = open_slot(fd);
     c.behaviour = b;
     switch (b->kind) {
-    case Kind::Reset:
-        if (!b->after_request) {
-            reset_conn(fd);
+        case Kind::Reset:
+            if (!b->after_request) {
+                reset_conn(fd);
+                return;
+            }
+            read_request(fd);
             return;
-        }
-        read_request(fd);
-        return;
-    case Kind::DropSyn:
-        // Reached the shared listener (its own was not bound yet, or a reload is under way).
-        close_conn(fd);
-        return;
-    case Kind::Hang:
-        c.state = State::Hanging;
-        set_events(fd, EPOLLIN);
-        idle_touch(fd);
-        return;
-    case Kind::Http:
-    case Kind::Trickle:
-    case Kind::Close:
-    case Kind::Garbage:
-    case Kind::Oversized:
-        c.state = State::Reading;
-        read_request(fd);
-        return;
-    case Kind::Flap: break;
+        case Kind::DropSyn:
+            // Reached the shared listener (its own was not bound yet, or a reload is under way).
+            close_conn(fd);
+            return;
+        case Kind::Hang:
+            c.state = State::Hanging;
+            set_events(fd, EPOLLIN);
+            idle_touch(fd);
+            return;
+        case Kind::Http:
+        case Kind::Trickle:
+        case Kind::Close:
+        case Kind::Garbage:
+        case Kind::Oversized:
+            c.state = State::Reading;
+            read_request(fd);
+            return;
+        case Kind::Flap: break;
     }
     RP_ASSERT(false);
 }
@@ -284,18 +294,18 @@ void Worker::on_signal() {
 void Worker::on_conn_event(int fd, uint32_t events) {
     Conn& c = conns_[fd];
     switch (c.state) {
-    case State::Reading: read_request(fd); return;
-    case State::Hanging: drain(fd); return;
-    case State::Writing: write_more(fd); return;
-    case State::Delaying:
-    case State::Trickling:
-        // Not watching reads here; only an error or hang-up is reported.
-        if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
-            WorkerStats::bump(stats_.peer_gone);
-            close_conn(fd);
-        }
-        return;
-    case State::Free: return;  // closed earlier in this batch
+        case State::Reading: read_request(fd); return;
+        case State::Hanging: drain(fd); return;
+        case State::Writing: write_more(fd); return;
+        case State::Delaying:
+        case State::Trickling:
+            // Not watching reads here; only an error or hang-up is reported.
+            if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+                WorkerStats::bump(stats_.peer_gone);
+                close_conn(fd);
+            }
+            return;
+        case State::Free: return;  // closed earlier in this batch
     }
 }
 
