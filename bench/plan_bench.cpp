@@ -35,14 +35,17 @@ std::string generate(int servers) {
          "\"match\":{\"statusCodes\":[\"200-299\"],\"body\":\"ok\"}}}],";
     s += "\"backendHttpSettingsCollection\":["
          "{\"name\":\"s-default\",\"properties\":{\"port\":80,\"protocol\":\"Http\"}},"
-         "{\"name\":\"s-custom\",\"properties\":{\"port\":8080,\"protocol\":\"Http\",\"probe\":{\"id\":\"probes/p-http\"}}},"
-         "{\"name\":\"s-https\",\"properties\":{\"port\":443,\"protocol\":\"Https\",\"hostName\":\"api.contoso.com\"}},"
+         "{\"name\":\"s-custom\",\"properties\":{\"port\":8080,\"protocol\":\"Http\",\"probe\":{"
+         "\"id\":\"probes/p-http\"}}},"
+         "{\"name\":\"s-https\",\"properties\":{\"port\":443,\"protocol\":\"Https\",\"hostName\":"
+         "\"api.contoso.com\"}},"
          "{\"name\":\"s-tcp\",\"properties\":{\"port\":5432,\"protocol\":\"Tcp\"}}],";
     s += "\"backendAddressPools\":[";
     int n = 0;
     char buf[96];
     for (int p = 0; p < pools; ++p) {
-        std::snprintf(buf, sizeof(buf), "%s{\"name\":\"pool-%d\",\"properties\":{\"backendAddresses\":[",
+        std::snprintf(buf, sizeof(buf),
+                      "%s{\"name\":\"pool-%d\",\"properties\":{\"backendAddresses\":[",
                       p ? "," : "", p);
         s += buf;
         for (int k = 0; k < per_pool && n < servers; ++k, ++n) {
@@ -57,9 +60,11 @@ std::string generate(int servers) {
     for (int p = 0; p < pools; ++p) {
         std::snprintf(buf, sizeof(buf), "%s{\"name\":\"r-%d\",\"properties\":{", p ? "," : "", p);
         s += buf;
-        std::snprintf(buf, sizeof(buf), "\"backendAddressPool\":{\"id\":\"backendAddressPools/pool-%d\"},", p);
+        std::snprintf(buf, sizeof(buf),
+                      "\"backendAddressPool\":{\"id\":\"backendAddressPools/pool-%d\"},", p);
         s += buf;
-        std::snprintf(buf, sizeof(buf), "\"backendHttpSettings\":{\"id\":\"backendHttpSettingsCollection/%s\"}}}",
+        std::snprintf(buf, sizeof(buf),
+                      "\"backendHttpSettings\":{\"id\":\"backendHttpSettingsCollection/%s\"}}}",
                       settings[p % 4]);
         s += buf;
     }
@@ -72,7 +77,8 @@ void BM_Plan_Load(benchmark::State& state) {
     for (auto _ : state) {
         auto plan = ringprobe::config::load_plan_json(json);
         if (!plan) {
-            state.SkipWithError(ringprobe::config::format_errors(plan.error(), "generated").c_str());
+            state.SkipWithError(
+                ringprobe::config::format_errors(plan.error(), "generated").c_str());
             break;
         }
         benchmark::DoNotOptimize(plan->targets.data());

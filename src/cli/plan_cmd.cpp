@@ -16,18 +16,19 @@ namespace ringprobe::cli {
 namespace {
 
 void plan_usage(std::FILE* out) {
-    std::fprintf(out,
-                 "usage: ringprobe plan --config FILE [--json] [--check]\n"
-                 "\n"
-                 "Reads an Application Gateway configuration (REST/ARM resource, ARM template, or\n"
-                 "'az network application-gateway show' output) and prints its report rows and\n"
-                 "probe targets. Nothing is probed.\n"
-                 "\n"
-                 "  --config FILE   the configuration (JSON); docs/configuration.md lists the fields\n"
-                 "  --json          print the plan as JSON for machines\n"
-                 "  --check         only validate: print 'ok: N rows, M targets' or the errors\n"
-                 "\n"
-                 "exit status: 0 valid, 2 bad usage or configuration\n");
+    std::fprintf(
+        out,
+        "usage: ringprobe plan --config FILE [--json] [--check]\n"
+        "\n"
+        "Reads an Application Gateway configuration (REST/ARM resource, ARM template, or\n"
+        "'az network application-gateway show' output) and prints its report rows and\n"
+        "probe targets. Nothing is probed.\n"
+        "\n"
+        "  --config FILE   the configuration (JSON); docs/configuration.md lists the fields\n"
+        "  --json          print the plan as JSON for machines\n"
+        "  --check         only validate: print 'ok: N rows, M targets' or the errors\n"
+        "\n"
+        "exit status: 0 valid, 2 bad usage or configuration\n");
 }
 
 std::string u64(std::uint64_t v) { return std::to_string(v); }
@@ -147,7 +148,8 @@ void json_string(std::string& out, std::string_view s) {
 void print_json(const Plan& plan, std::string& out) {
     out += "{\"gateway\":";
     json_string(out, plan.gateway_name);
-    out += ",\"digest\":\"" + hex64(plan.digest) + "\",\"startSpreadMs\":" + u64(plan.start_spread_ms);
+    out +=
+        ",\"digest\":\"" + hex64(plan.digest) + "\",\"startSpreadMs\":" + u64(plan.start_spread_ms);
     out += ",\"pools\":[";
     for (std::size_t i = 0; i < plan.pools.size(); ++i) {
         const Pool& p = plan.pools[i];
@@ -190,7 +192,8 @@ void print_json(const Plan& plan, std::string& out) {
         const Target& t = plan.targets[i];
         out += i ? ",{\"address\":" : "{\"address\":";
         json_string(out, t.address);
-        out += ",\"port\":" + u64(t.port) + ",\"protocol\":\"" + protocol_name(t.protocol) + "\",\"host\":";
+        out += ",\"port\":" + u64(t.port) + ",\"protocol\":\"" + protocol_name(t.protocol) +
+               "\",\"host\":";
         json_string(out, t.host);
         out += ",\"path\":";
         json_string(out, t.path);

@@ -27,7 +27,9 @@ std::string render_path(const PathNode* node) {
     return out;
 }
 
-void Errors::add(const PathNode* at, std::string message) { add_text(render_path(at), std::move(message)); }
+void Errors::add(const PathNode* at, std::string message) {
+    add_text(render_path(at), std::move(message));
+}
 
 void Errors::add_text(std::string path, std::string message) {
     if (list_.size() >= max_) {
@@ -39,9 +41,8 @@ void Errors::add_text(std::string path, std::string message) {
 
 ConfigErrors Errors::take() {
     if (suppressed_ != 0) {
-        list_.push_back(ConfigError{"", "... and " + std::to_string(suppressed_) +
-                                            " more errors not shown",
-                                    0, 0});
+        list_.push_back(ConfigError{
+            "", "... and " + std::to_string(suppressed_) + " more errors not shown", 0, 0});
         suppressed_ = 0;
     }
     return std::move(list_);
@@ -51,9 +52,12 @@ std::string describe(dom::element e) {
     switch (e.type()) {
         case dom::element_type::ARRAY: return "an array";
         case dom::element_type::OBJECT: return "an object";
-        case dom::element_type::INT64: return "the number " + std::to_string(int64_t(e.get_int64().value_unsafe()));
-        case dom::element_type::UINT64: return "the number " + std::to_string(uint64_t(e.get_uint64().value_unsafe()));
-        case dom::element_type::DOUBLE: return "the number " + std::to_string(double(e.get_double().value_unsafe()));
+        case dom::element_type::INT64:
+            return "the number " + std::to_string(int64_t(e.get_int64().value_unsafe()));
+        case dom::element_type::UINT64:
+            return "the number " + std::to_string(uint64_t(e.get_uint64().value_unsafe()));
+        case dom::element_type::DOUBLE:
+            return "the number " + std::to_string(double(e.get_double().value_unsafe()));
         case dom::element_type::STRING: {
             std::string_view s = e.get_string().value_unsafe();
             if (s.size() > 40) {
@@ -111,7 +115,8 @@ bool read_int(Errors& errs, View v, std::string_view key, std::int64_t lo, std::
     std::int64_t value = 0;
     auto t = e->type();
     if (t == dom::element_type::UINT64) {
-        errs.add(&at, describe(*e) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
+        errs.add(&at,
+                 describe(*e) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
         return false;
     }
     if (t != dom::element_type::INT64 || e->get_int64().get(value) != simdjson::SUCCESS) {

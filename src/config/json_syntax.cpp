@@ -120,7 +120,11 @@ private:
     std::size_t utf8_len() const {
         auto b = [&](std::size_t k) { return static_cast<unsigned char>(s_[i_ + k]); };
         unsigned char c = b(0);
-        std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        std::size_t n = c < 0x80           ? 1
+                        : (c >> 5) == 0x6  ? 2
+                        : (c >> 4) == 0xE  ? 3
+                        : (c >> 3) == 0x1E ? 4
+                                           : 0;
         if (n == 0 || i_ + n > s_.size()) {
             return 0;
         }
@@ -186,8 +190,11 @@ private:
         char e = peek();
         if (e == 'u') {
             for (int k = 1; k <= 4; ++k) {
-                char h = i_ + static_cast<std::size_t>(k) < s_.size() ? s_[i_ + static_cast<std::size_t>(k)] : '\0';
-                bool hex = (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F');
+                char h = i_ + static_cast<std::size_t>(k) < s_.size()
+                             ? s_[i_ + static_cast<std::size_t>(k)]
+                             : '\0';
+                bool hex =
+                    (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F');
                 if (!hex) {
                     i_ += static_cast<std::size_t>(k);
                     fail("invalid \\u escape: expected 4 hex digits");

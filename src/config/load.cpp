@@ -74,8 +74,10 @@ void reserve_huge(std::vector<T>& v, std::size_t n) {
 // be mapped with huge pages (see advise_huge) and read from a file without a second copy.
 class PaddedBuffer {
 public:
-    explicit PaddedBuffer(std::size_t size) : size_(size), mapped_(size + simdjson::SIMDJSON_PADDING) {
-        void* p = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    explicit PaddedBuffer(std::size_t size)
+        : size_(size), mapped_(size + simdjson::SIMDJSON_PADDING) {
+        void* p =
+            ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         RP_ASSERT(p != MAP_FAILED);
         data_ = static_cast<char*>(p);
         advise_huge(data_, mapped_);
@@ -242,7 +244,8 @@ private:
     void read_settings(View gw);
     void read_maps(View gw);
     void read_rules(View gw);
-    bool read_header_value(View v, std::string_view key, std::string_view what, std::string_view& out);
+    bool read_header_value(View v, std::string_view key, std::string_view what,
+                           std::string_view& out);
 
     template <typename F>
     void for_each_item(View gw, std::string_view key, F&& f);
@@ -318,9 +321,10 @@ bool Loader::find_gateway(dom::element root, dom::object& gateway, PathNode& at)
     dom::object top;
     PathNode root_node{};
     if (root.get_object().get(top) != simdjson::SUCCESS) {
-        errs_.add_text("", "the document must be a JSON object: an application gateway, an ARM "
-                           "template, or the output of 'az network application-gateway show'; got " +
-                               describe(root));
+        errs_.add_text("",
+                       "the document must be a JSON object: an application gateway, an ARM "
+                       "template, or the output of 'az network application-gateway show'; got " +
+                           describe(root));
         return false;
     }
     View top_view{top, &root_node};
@@ -332,7 +336,8 @@ bool Loader::find_gateway(dom::element root, dom::object& gateway, PathNode& at)
     dom::array arr;
     if (resources->get_array().get(arr) != simdjson::SUCCESS) {
         PathNode r{&root_node, "resources"};
-        errs_.add(&r, "expected the ARM template's array of resources, got " + describe(*resources));
+        errs_.add(&r,
+                  "expected the ARM template's array of resources, got " + describe(*resources));
         return false;
     }
     is_template_ = true;
@@ -348,9 +353,10 @@ bool Loader::find_gateway(dom::element root, dom::object& gateway, PathNode& at)
             if (found >= 0) {
                 PathNode r{&root_node, "resources"};
                 PathNode ri{&r, {}, i};
-                errs_.add(&ri, "a second Microsoft.Network/applicationGateways resource (the first "
-                               "is resources[" + std::to_string(found) +
-                                   "]); ringprobe reads one gateway per file");
+                errs_.add(&ri,
+                          "a second Microsoft.Network/applicationGateways resource (the first "
+                          "is resources[" +
+                              std::to_string(found) + "]); ringprobe reads one gateway per file");
                 return false;
             }
             found = i;
@@ -475,12 +481,15 @@ bool ref_name(std::string_view id, std::string_view collection, std::string_view
         if (p != std::string_view::npos) {
             std::size_t start = p + concat_form.size();
             std::size_t end = id.find('\'', start);
-            name = id.substr(start, end == std::string_view::npos ? id.size() - start : end - start);
+            name =
+                id.substr(start, end == std::string_view::npos ? id.size() - start : end - start);
             return !name.empty();
         }
-        why = "cannot evaluate this ARM expression; use resourceId('Microsoft.Network/"
-              "applicationGateways/" + std::string(collection) + "', ..., 'name') or an id ending in /" +
-              std::string(collection) + "/NAME";
+        why =
+            "cannot evaluate this ARM expression; use resourceId('Microsoft.Network/"
+            "applicationGateways/" +
+            std::string(collection) + "', ..., 'name') or an id ending in /" +
+            std::string(collection) + "/NAME";
         return false;
     }
     std::size_t slash = id.rfind('/');
@@ -576,18 +585,19 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     }
     PathNode at{v.path, "ringprobe"};
     View e{*obj, &at};
-    static constexpr std::string_view known_top[] = {"intervalMs", "timeoutMs", "jitterMs",
-                                                     "healthyThreshold", "unhealthyThreshold",
-                                                     "closePolicy", "tlsResume", "startSpreadMs"};
+    static constexpr std::string_view known_top[] = {
+        "intervalMs",         "timeoutMs",   "jitterMs",  "healthyThreshold",
+        "unhealthyThreshold", "closePolicy", "tlsResume", "startSpreadMs"};
     for (auto [key, value] : *obj) {
         (void)value;
         auto end = std::end(known_top) - (top_level ? 0 : 1);
         if (std::find(std::begin(known_top), end, key) == end) {
             PathNode k{&at, key};
-            errs_.add(&k, std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
-                                      "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
-                                      "tlsResume") +
-                              (top_level ? ", startSpreadMs" : ""));
+            errs_.add(&k,
+                      std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
+                                  "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
+                                  "tlsResume") +
+                          (top_level ? ", startSpreadMs" : ""));
         }
     }
     std::int64_t n = 0;
@@ -724,7 +734,8 @@ void Loader::read_probes(View gw) {
             if (auto p = parse_protocol(s)) {
                 probe.protocol = *p;
             } else {
-                errs_.add(&proto_at, "\"" + std::string(s) + "\" is not one of Http, Https, Tcp, Tls");
+                errs_.add(&proto_at,
+                          "\"" + std::string(s) + "\" is not one of Http, Https, Tcp, Tls");
             }
         } else if (!member(f, "protocol")) {
             errs_.add(&proto_at, "missing; expected one of Http, Https, Tcp, Tls");
@@ -769,11 +780,13 @@ void Loader::read_probes(View gw) {
         }
         if (http && pick && in.has_host) {
             PathNode h{f.path, "host"};
-            errs_.add(&h, "set together with pickHostNameFromBackendHttpSettings; give one of them");
+            errs_.add(&h,
+                      "set together with pickHostNameFromBackendHttpSettings; give one of them");
         }
         if (http && !pick && !in.has_host && !member(f, "host")) {
             PathNode h{f.path, "host"};
-            errs_.add(&h, "missing; give a host, or set pickHostNameFromBackendHttpSettings to true");
+            errs_.add(&h,
+                      "missing; give a host, or set pickHostNameFromBackendHttpSettings to true");
         }
         read_match(f, probe);
         read_ext(f, false, in.ext);
@@ -859,8 +872,10 @@ void Loader::read_pools(View gw) {
             listed = addresses.size();
         }
         read_servers(item.fields, pool);
-        // An empty pool is reported only when it is truly empty, not when its entries were rejected.
-        pool_addresses_listed_.push_back(!arr || (arr->is_array() && listed == pool.servers.size()));
+        // An empty pool is reported only when it is truly empty, not when its entries were
+        // rejected.
+        pool_addresses_listed_.push_back(!arr ||
+                                         (arr->is_array() && listed == pool.servers.size()));
         PathNode a_at{item.fields.path, "backendAddresses"};
         pool_paths_.push_back(render_path(&a_at));
         plan_.pools.push_back(std::move(pool));
@@ -888,7 +903,8 @@ void Loader::read_settings(View gw) {
             if (auto p = parse_protocol(s)) {
                 st.protocol = *p;
             } else {
-                errs_.add(&proto_at, "\"" + std::string(s) + "\" is not one of Http, Https, Tcp, Tls");
+                errs_.add(&proto_at,
+                          "\"" + std::string(s) + "\" is not one of Http, Https, Tcp, Tls");
             }
         } else if (!member(f, "protocol")) {
             errs_.add(&proto_at, "missing; expected one of Http, Https, Tcp, Tls");
@@ -936,7 +952,8 @@ void Loader::read_settings(View gw) {
                 std::string_view id;
                 PathNode id_at{&at, "id"};
                 if (!read_string(errs_, holder, "id", id)) {
-                    errs_.add(&id_at, "missing; expected an id ending in /trustedRootCertificates/NAME");
+                    errs_.add(&id_at,
+                              "missing; expected an id ending in /trustedRootCertificates/NAME");
                     continue;
                 }
                 std::string_view name;
@@ -982,8 +999,9 @@ void Loader::read_maps(View gw) {
             if (p >= 0 && s >= 0) {
                 map.pairs.emplace_back(p, s);
             } else if ((p == -1) != (s == -1)) {
-                errs_.add(rule.fields.path, "a path rule with backendAddressPool needs "
-                                            "backendHttpSettings too, and the other way round");
+                errs_.add(rule.fields.path,
+                          "a path rule with backendAddressPool needs "
+                          "backendHttpSettings too, and the other way round");
             }
         });
         maps_.push_back(std::move(map));
@@ -1002,8 +1020,9 @@ void Loader::read_rules(View gw) {
         if (p >= 0 && s >= 0) {
             pairs_.emplace_back(p, s);
         } else if ((p == -1) != (s == -1)) {
-            errs_.add(f.path, "a rule with backendAddressPool needs backendHttpSettings too, and "
-                              "the other way round");
+            errs_.add(f.path,
+                      "a rule with backendAddressPool needs backendHttpSettings too, and "
+                      "the other way round");
         }
         std::int32_t m = resolve_ref(f, "urlPathMap", col_maps, map_names_);
         if (m >= 0 && static_cast<std::size_t>(m) < maps_.size()) {
@@ -1023,15 +1042,16 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
         std::string_view resolved = resolve_arm_name(name);
         bool ok = !resolved.empty() && resolved.size() <= 80;
         for (char c : resolved) {
-            ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '-' || c == '_' || c == '.');
+            ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.');
         }
         if (ok) {
             plan_.gateway_name.assign(resolved);
         } else {
-            errs_.add(&name_at, "\"" + std::string(name.substr(0, 60)) +
-                                    "\" is not a usable gateway name: 1 to 80 letters, digits, '-', "
-                                    "'_' or '.' (ARM: a parameter with a defaultValue)");
+            errs_.add(&name_at,
+                      "\"" + std::string(name.substr(0, 60)) +
+                          "\" is not a usable gateway name: 1 to 80 letters, digits, '-', "
+                          "'_' or '.' (ARM: a parameter with a defaultValue)");
         }
     }
     read_ext(top, true, top_ext_);
@@ -1082,7 +1102,8 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
         if (probe->protocol != st.protocol) {
             problems.push_back("probe \"" + probe->name + "\" uses " +
                                protocol_name(probe->protocol) + " but this setting uses " +
-                               protocol_name(st.protocol) + "; a probe's protocol must match its setting's");
+                               protocol_name(st.protocol) +
+                               "; a probe's protocol must match its setting's");
         }
         if (probe->port != 0) {
             sp.port = probe->port;
@@ -1145,17 +1166,17 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
         return top_ms.value_or(dflt);
     };
     std::optional<std::uint32_t> none;
-    sp.interval_ms = pick_ms(own.interval_ms, pin != nullptr ? pin->interval_s : none,
-                             top.interval_ms, 30000);
-    sp.timeout_ms = pick_ms(own.timeout_ms, pin != nullptr ? pin->timeout_s : none,
-                            top.timeout_ms, 30000);
+    sp.interval_ms =
+        pick_ms(own.interval_ms, pin != nullptr ? pin->interval_s : none, top.interval_ms, 30000);
+    sp.timeout_ms =
+        pick_ms(own.timeout_ms, pin != nullptr ? pin->timeout_s : none, top.timeout_ms, 30000);
     sp.jitter_ms = own.jitter_ms.value_or(top.jitter_ms.value_or(0));
     std::optional<std::uint8_t> gw_unhealthy;
     if (pin != nullptr) {
         gw_unhealthy = pin->unhealthy_threshold;
     }
-    sp.unhealthy_threshold =
-        own.unhealthy_threshold.value_or(gw_unhealthy.value_or(top.unhealthy_threshold.value_or(3)));
+    sp.unhealthy_threshold = own.unhealthy_threshold.value_or(
+        gw_unhealthy.value_or(top.unhealthy_threshold.value_or(3)));
     sp.healthy_threshold = own.healthy_threshold.value_or(top.healthy_threshold.value_or(1));
     sp.close_policy = own.close_policy.value_or(top.close_policy.value_or(ClosePolicy::Graceful));
     sp.tls_resume = own.tls_resume.value_or(top.tls_resume.value_or(true));
@@ -1165,8 +1186,8 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
 std::string build_request(std::string_view path, std::string_view host) {
     static constexpr std::string_view p1 = "GET ";
     static constexpr std::string_view p2 = " HTTP/1.1\r\nHost: ";
-    static constexpr std::string_view p3 =
-        "\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION "\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+    static constexpr std::string_view p3 = "\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION
+                                           "\r\nAccept: */*\r\nConnection: close\r\n\r\n";
     std::string r;
     r.reserve(p1.size() + path.size() + p2.size() + host.size() + p3.size());
     r.append(p1).append(path).append(p2).append(host).append(p3);
@@ -1188,7 +1209,8 @@ void Loader::check_pairs() {
     std::uint32_t last_pool = UINT32_MAX;
     for (const auto& [pool, setting] : pairs_) {
         (void)setting;
-        if (pool != last_pool && plan_.pools[pool].servers.empty() && pool_addresses_listed_[pool]) {
+        if (pool != last_pool && plan_.pools[pool].servers.empty() &&
+            pool_addresses_listed_[pool]) {
             errs_.add_text(pool_paths_[pool], "pool \"" + plan_.pools[pool].name +
                                                   "\" has no servers but a rule routes to it; add "
                                                   "ipAddress or fqdn entries");
@@ -1196,9 +1218,10 @@ void Loader::check_pairs() {
         last_pool = pool;
     }
     if (pairs_.empty()) {
-        errs_.add_text(rules_path_, "no routing rule ties a backend pool to a backend setting, so "
-                                    "there is nothing to probe; add a rule with "
-                                    "backendAddressPool and backendHttpSettings");
+        errs_.add_text(rules_path_,
+                       "no routing rule ties a backend pool to a backend setting, so "
+                       "there is nothing to probe; add a rule with "
+                       "backendAddressPool and backendHttpSettings");
     }
 }
 
@@ -1209,8 +1232,10 @@ void Loader::resolve_specs() {
     std::vector<Spec> classes;
     for (std::size_t i = 0; i < plan_.settings.size(); ++i) {
         const SettingIn& in = settings_in_[i];
-        const Probe* probe = in.probe >= 0 ? &plan_.probes[static_cast<std::size_t>(in.probe)] : nullptr;
-        const ProbeIn* pin = in.probe >= 0 ? &probes_in_[static_cast<std::size_t>(in.probe)] : nullptr;
+        const Probe* probe =
+            in.probe >= 0 ? &plan_.probes[static_cast<std::size_t>(in.probe)] : nullptr;
+        const ProbeIn* pin =
+            in.probe >= 0 ? &probes_in_[static_cast<std::size_t>(in.probe)] : nullptr;
         std::vector<std::string> problems;
         Spec sp = resolve_spec(plan_.settings[i], in, probe, pin, top_ext_, problems);
         for (auto& p : problems) {
@@ -1380,9 +1405,11 @@ Result<Plan, ConfigErrors> load_padded(PaddedBuffer& buffer, const LoadOptions& 
     if (err != simdjson::SUCCESS) {
         SyntaxError se;
         if (find_syntax_error(buffer.view(), se)) {
-            return unexpected(ConfigErrors{{"", "malformed JSON: " + se.message, se.line, se.column}});
+            return unexpected(
+                ConfigErrors{{"", "malformed JSON: " + se.message, se.line, se.column}});
         }
-        return unexpected(one_error(std::string("malformed JSON: ") + simdjson::error_message(err)));
+        return unexpected(
+            one_error(std::string("malformed JSON: ") + simdjson::error_message(err)));
     }
     Loader loader(buffer.view(), options);
     return loader.run(root);

@@ -24,8 +24,8 @@
 namespace ringprobe::config {
 
 struct ConfigError {
-    std::string path;     // JSON path, e.g. "properties.probes[2].properties.interval"; may be empty
-    std::string message;  // what is wrong and what would be valid
+    std::string path;  // JSON path, e.g. "properties.probes[2].properties.interval"; may be empty
+    std::string message;       // what is wrong and what would be valid
     std::uint32_t line = 0;    // 1-based, only for malformed JSON (0: not a syntax error)
     std::uint32_t column = 0;  // 1-based byte column within the line
 };

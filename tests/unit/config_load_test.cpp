@@ -20,7 +20,9 @@
 namespace ringprobe::config {
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(RP_CONFIG_FIXTURES) + "/" + name; }
+std::string fixture(const std::string& name) {
+    return std::string(RP_CONFIG_FIXTURES) + "/" + name;
+}
 
 std::string read_text(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -132,7 +134,8 @@ TEST(ConfigForms, GatewayNameDefaultsToRingprobe) {
 
 TEST(ConfigForms, TemplateWithoutAGatewayResourceIsAnError) {
     auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/virtualNetworks"}]})");
-    EXPECT_TRUE(has_error(errors, "resources", "Microsoft.Network/applicationGateways")) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "resources", "Microsoft.Network/applicationGateways"))
+        << dump(errors);
 }
 
 // ---- Gateway defaults ------------------------------------------------------------------------
@@ -217,7 +220,8 @@ TEST(ConfigPrecedence, PickHostFromSettingsTakesTheSettingHostName) {
 TEST(ConfigPrecedence, PickHostFromSettingsWithPickFromAddressTakesTheServerAddress) {
     Plan plan = load_ok("gateway-rest.json");
     EXPECT_EQ(target(plan, "web", "http-pick-address", "10.0.0.5").host, "10.0.0.5");
-    EXPECT_EQ(target(plan, "web", "http-pick-address", "web1.contoso.com").host, "web1.contoso.com");
+    EXPECT_EQ(target(plan, "web", "http-pick-address", "web1.contoso.com").host,
+              "web1.contoso.com");
 }
 
 TEST(ConfigPrecedence, PickHostFromSettingsWithNothingToPickIsAnError) {
@@ -285,7 +289,8 @@ TEST(ConfigPrecedence, TrustedRootReferencesBecomeTargetRootIndices) {
 // ---- References, rows and targets ------------------------------------------------------------
 
 TEST(ConfigReferences, ReferencesResolveByTheirTrailingNameInAnyForm) {
-    for (const char* name : {"gateway-rest.json", "gateway-arm-template.json", "gateway-az-show.json"}) {
+    for (const char* name :
+         {"gateway-rest.json", "gateway-arm-template.json", "gateway-az-show.json"}) {
         Plan plan = load_ok(name);
         EXPECT_EQ(plan.settings[1].probe_name, "probe-host") << name;
         EXPECT_FALSE(plan.settings[1].default_probe) << name;
@@ -306,7 +311,7 @@ TEST(ConfigReferences, AnIdIntoTheWrongCollectionIsAnError) {
 
 TEST(ConfigReferences, UrlPathMapDefaultAndPathRulesTieRows) {
     Plan plan = load_ok("gateway-rest.json");
-    EXPECT_NE(find(plan, "api", "http-custom", "10.0.1.4"), nullptr);  // path rule
+    EXPECT_NE(find(plan, "api", "http-custom", "10.0.1.4"), nullptr);   // path rule
     EXPECT_NE(find(plan, "web", "http-default", "10.0.0.4"), nullptr);  // default
 }
 
@@ -352,8 +357,10 @@ TEST(ConfigTargets, ProbesThatDifferOnlyInSniAreDistinctTargets) {
 TEST(ConfigTargets, RequestBytesAreBuiltAtPlanTime) {
     Plan plan = load_ok("gateway-rest.json");
     const Target& t = target(plan, "web", "http-custom", "10.0.0.4");
-    EXPECT_EQ(t.request, "GET /health HTTP/1.1\r\nHost: www.contoso.com\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION
-                         "\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(
+        t.request,
+        "GET /health HTTP/1.1\r\nHost: www.contoso.com\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION
+        "\r\nAccept: */*\r\nConnection: close\r\n\r\n");
 }
 
 TEST(ConfigTargets, IdentityHashIsStableAndIgnoresTiming) {
@@ -425,7 +432,9 @@ TEST(ConfigExtensions, SettingRingprobeObjectTunesItsDefaultProbe) {
 
 TEST(ConfigExtensions, UnknownOrOutOfRangeExtensionKeysAreErrors) {
     auto errors = load_bad("bad-extension.json");
-    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.colsePolicy", "unknown")) << dump(errors);
+    EXPECT_TRUE(
+        has_error(errors, "properties.probes[0].properties.ringprobe.colsePolicy", "unknown"))
+        << dump(errors);
     EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.intervalMs",
                           "5 is outside 10..86400000"))
         << dump(errors);
@@ -447,19 +456,25 @@ TEST(ConfigErrors, WrongTypesNameTheExpectedType) {
     EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.interval",
                           "expected an integer in 1..86400, got a string \"30\""))
         << dump(errors);
-    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port", "got true"));
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port",
+                          "got true"));
     EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].properties.backendAddresses",
                           "expected an array"));
 }
 
 TEST(ConfigErrors, OutOfRangeNumbersNameTheValidRange) {
     auto errors = load_bad("bad-ranges.json");
-    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.interval", "0 is outside 1..86400")) << dump(errors);
-    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.timeout", "86401 is outside 1..86400"));
-    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.unhealthyThreshold", "21 is outside 1..20"));
+    EXPECT_TRUE(
+        has_error(errors, "properties.probes[0].properties.interval", "0 is outside 1..86400"))
+        << dump(errors);
+    EXPECT_TRUE(
+        has_error(errors, "properties.probes[0].properties.timeout", "86401 is outside 1..86400"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.unhealthyThreshold",
+                          "21 is outside 1..20"));
     EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port",
                           "70000 is outside 1..65535"));
-    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.match.statusCodes[0]", "100..599"));
+    EXPECT_TRUE(
+        has_error(errors, "properties.probes[0].properties.match.statusCodes[0]", "100..599"));
     EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.match.body", "at most 4090"));
 }
 
@@ -468,7 +483,8 @@ TEST(ConfigErrors, DanglingReferencesListTheKnownNames) {
     EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
                           "no entry named \"probe-missing\" in probes (known: probe-a)"))
         << dump(errors);
-    EXPECT_TRUE(has_error(errors, "properties.requestRoutingRules[0].properties.backendAddressPool.id",
+    EXPECT_TRUE(has_error(errors,
+                          "properties.requestRoutingRules[0].properties.backendAddressPool.id",
                           "\"pool-missing\""));
 }
 
@@ -481,7 +497,8 @@ TEST(ConfigErrors, DuplicateNamesAreCaseInsensitive) {
 
 TEST(ConfigErrors, HostOrPathThatCouldInjectAHeaderIsRejected) {
     auto errors = load_bad("bad-header-injection.json");
-    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.host", "CR, LF")) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.host", "CR, LF"))
+        << dump(errors);
     EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.path", "no spaces"));
 }
 
@@ -522,8 +539,9 @@ TEST(ConfigErrors, AFileOverTheSizeLimitIsRefusedBeforeParsing) {
 TEST(ConfigErrors, AllErrorsAreReportedInOneRun) {
     auto errors = load_bad("bad-several.json");
     EXPECT_EQ(errors.size(), 3u) << dump(errors);
-    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].properties.backendAddresses[2].ipAddress",
-                          "not an IPv4 or IPv6 address"));
+    EXPECT_TRUE(has_error(
+        errors, "properties.backendAddressPools[0].properties.backendAddresses[2].ipAddress",
+        "not an IPv4 or IPv6 address"));
     EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.protocol",
                           "not one of Http, Https, Tcp, Tls"));
 }
@@ -546,7 +564,8 @@ TEST(ConfigErrors, FormatErrorsWritesFilePathAndMessagePerLine) {
 
 TEST(ConfigErrors, NoRuleMeansNothingToProbe) {
     auto errors = json_bad(R"({"properties": {"backendAddressPools": []}})");
-    EXPECT_TRUE(has_error(errors, "properties.requestRoutingRules", "nothing to probe")) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.requestRoutingRules", "nothing to probe"))
+        << dump(errors);
 }
 
 TEST(ConfigErrors, FlattenedFormErrorsUseFlattenedPaths) {
@@ -589,8 +608,8 @@ TEST(ConfigSyntax, EveryTruncationOfAValidDocumentHasAPosition) {
         std::string broken = json.substr(0, cut);
         auto r = load_plan_json(broken);
         ASSERT_FALSE(r) << "seed " << seed << " cut " << cut;
-        ASSERT_GE(r.error()[0].line, 1u) << "seed " << seed << " cut " << cut << ": "
-                                         << dump(r.error());
+        ASSERT_GE(r.error()[0].line, 1u)
+            << "seed " << seed << " cut " << cut << ": " << dump(r.error());
         SyntaxError se;
         ASSERT_TRUE(find_syntax_error(broken, se)) << "seed " << seed << " cut " << cut;
         EXPECT_LE(se.offset, broken.size());
@@ -599,7 +618,8 @@ TEST(ConfigSyntax, EveryTruncationOfAValidDocumentHasAPosition) {
 
 TEST(ConfigSyntax, ValidDocumentsHaveNoSyntaxError) {
     SyntaxError se;
-    for (const char* name : {"gateway-rest.json", "gateway-arm-template.json", "gateway-az-show.json"}) {
+    for (const char* name :
+         {"gateway-rest.json", "gateway-arm-template.json", "gateway-az-show.json"}) {
         EXPECT_FALSE(find_syntax_error(read_text(fixture(name)), se)) << name << ": " << se.message;
     }
 }
