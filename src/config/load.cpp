@@ -186,9 +186,12 @@ struct MapIn {
 };
 
 // A collection's names, case-insensitive as the gateway's are.
+// The index of a name is the item's position in its collection (counted whether or not the item
+// had a usable name), so it stays aligned with the Plan's vectors even after errors.
 struct Names {
     std::unordered_map<std::string, std::uint32_t> index;
-    std::vector<std::string> paths;  // where each name was first given, for duplicate errors
+    std::vector<std::string> paths;  // per position: where the name was given, for duplicates
+    std::uint32_t count = 0;
 };
 
 enum class HostFrom : std::uint8_t { None, Fixed, ServerAddress };
@@ -415,6 +418,8 @@ std::string_view Loader::resolve_arm_name(std::string_view name) {
 
 bool Loader::read_name(dom::object item, const PathNode* at, std::string_view collection,
                        Names& names, std::string& name_out) {
+    std::uint32_t position = names.count++;
+    names.paths.resize(names.count);
     View v{item, at};
     PathNode name_at{at, "name"};
     std::string_view name;
@@ -438,13 +443,13 @@ bool Loader::read_name(dom::object item, const PathNode* at, std::string_view co
         return false;
     }
     std::string key = lower(resolved);
-    auto [it, inserted] = names.index.emplace(key, static_cast<std::uint32_t>(names.paths.size()));
+    auto [it, inserted] = names.index.emplace(key, position);
     if (!inserted) {
         errs_.add(&name_at, "duplicate name \"" + std::string(resolved) + "\" (first used at " +
                                 names.paths[it->second] + "); names are case-insensitive");
         return false;
     }
-    names.paths.push_back(render_path(&name_at));
+    names.paths[position] = render_path(&name_at);
     name_out.assign(resolved);
     return true;
 }
@@ -725,7 +730,7 @@ void Loader::read_probes(View gw) {
     for_each_item(gw, col_probes, [&](Item& item) {
         Probe probe;
         ProbeIn in;
-        bool named = read_name(item.obj, item.self, col_probes, probe_names_, probe.name);
+        read_name(item.obj, item.self, col_probes, probe_names_, probe.name);
         probe.id = item_id(item.obj, col_probes, probe.name);
         View f = item.fields;
         std::string_view s;
@@ -790,7 +795,6 @@ void Loader::read_probes(View gw) {
         }
         read_match(f, probe);
         read_ext(f, false, in.ext);
-        (void)named;
         plan_.probes.push_back(std::move(probe));
         probes_in_.push_back(in);
     });

@@ -509,6 +509,14 @@ TEST(ConfigErrors, AnEmptyPoolThatARuleUsesIsRejected) {
         << dump(errors);
 }
 
+TEST(ConfigErrors, AnItemWithoutANameDoesNotShiftLaterReferences) {
+    auto errors = load_bad("bad-missing-name.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].name", "missing")) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[1].properties.backendAddresses",
+                          "pool \"pool-a\" has no servers"))
+        << dump(errors);
+}
+
 TEST(ConfigErrors, AnEmptyPoolNoRuleUsesIsAccepted) {
     Plan plan = load_ok("gateway-rest.json");
     EXPECT_EQ(plan.pools[2].name, "spare");
