@@ -78,11 +78,17 @@ public:
         : size_(size), mapped_(size + simdjson::SIMDJSON_PADDING) {
         void* p =
             ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        RP_ASSERT(p != MAP_FAILED);
-        data_ = static_cast<char*>(p);
-        advise_huge(data_, mapped_);
+        if (p != MAP_FAILED) {
+            data_ = static_cast<char*>(p);
+            advise_huge(data_, mapped_);
+        }
     }
-    ~PaddedBuffer() { ::munmap(data_, mapped_); }
+    ~PaddedBuffer() {
+        if (data_ != nullptr) {
+            ::munmap(data_, mapped_);
+        }
+    }
+    bool ok() const { return data_ != nullptr; }
     PaddedBuffer(const PaddedBuffer&) = delete;
     PaddedBuffer& operator=(const PaddedBuffer&) = delete;
 
@@ -245,6 +251,7 @@ private:
     void read_pools(View gw);
     void read_servers(View v, Pool& pool);
     void read_settings(View gw);
+    void read_root_refs(View f, Setting& st);
     void read_maps(View gw);
     void read_rules(View gw);
     bool read_header_value(View v, std::string_view key, std::string_view what,
@@ -886,6 +893,47 @@ void Loader::read_pools(View gw) {
     });
 }
 
+// A setting's trustedRootCertificates: references resolved to indices into Plan::trusted_roots.
+void Loader::read_root_refs(View f, Setting& st) {
+    auto roots = read_array(errs_, f, "trustedRootCertificates");
+    if (!roots) {
+        return;
+    }
+    PathNode r_at{f.path, "trustedRootCertificates"};
+    std::int64_t i = 0;
+    for (dom::element e : *roots) {
+        PathNode at{&r_at, {}, i++};
+        dom::object o;
+        if (e.get_object().get(o) != simdjson::SUCCESS) {
+            errs_.add(&at, "expected a reference object {\"id\": ...}, got " + describe(e));
+            continue;
+        }
+        View ref{o, &at};
+        std::string_view id;
+        PathNode id_at{&at, "id"};
+        if (!read_string(errs_, ref, "id", id)) {
+            if (!member(ref, "id")) {
+                errs_.add(&id_at,
+                          "missing; expected an id ending in /trustedRootCertificates/NAME");
+            }
+            continue;
+        }
+        std::string_view name;
+        std::string why;
+        if (!ref_name(id, col_roots, name, why)) {
+            errs_.add(&id_at, why.empty() ? "empty reference" : why);
+            continue;
+        }
+        auto it = root_names_.index.find(lower(name));
+        if (it == root_names_.index.end()) {
+            errs_.add(&id_at,
+                      "no entry named \"" + std::string(name) + "\" in trustedRootCertificates");
+            continue;
+        }
+        st.trusted_roots.push_back(it->second);
+    }
+}
+
 void Loader::read_settings(View gw) {
     for_each_item(gw, col_settings, [&](Item& item) {
         Setting st;
@@ -941,40 +989,7 @@ void Loader::read_settings(View gw) {
             st.default_probe = false;
             st.probe_name = plan_.probes[static_cast<std::size_t>(in.probe)].name;
         }
-        if (auto roots = read_array(errs_, f, "trustedRootCertificates")) {
-            PathNode r_at{f.path, "trustedRootCertificates"};
-            std::int64_t i = 0;
-            for (dom::element e : *roots) {
-                PathNode at{&r_at, {}, i++};
-                dom::object o;
-                if (e.get_object().get(o) != simdjson::SUCCESS) {
-                    errs_.add(&at, "expected a reference object {\"id\": ...}, got " + describe(e));
-                    continue;
-                }
-                // Reuse resolve_ref by viewing the element as the single member of a parent.
-                View holder{o, &at};
-                std::string_view id;
-                PathNode id_at{&at, "id"};
-                if (!read_string(errs_, holder, "id", id)) {
-                    errs_.add(&id_at,
-                              "missing; expected an id ending in /trustedRootCertificates/NAME");
-                    continue;
-                }
-                std::string_view name;
-                std::string why;
-                if (!ref_name(id, col_roots, name, why)) {
-                    errs_.add(&id_at, why.empty() ? "empty reference" : why);
-                    continue;
-                }
-                auto it = root_names_.index.find(lower(name));
-                if (it == root_names_.index.end()) {
-                    errs_.add(&id_at, "no entry named \"" + std::string(name) +
-                                          "\" in trustedRootCertificates");
-                    continue;
-                }
-                st.trusted_roots.push_back(it->second);
-            }
-        }
+        read_root_refs(f, st);
         read_ext(f, false, in.ext);
         plan_.settings.push_back(std::move(st));
         settings_in_.push_back(std::move(in));
@@ -1257,6 +1272,96 @@ void Loader::resolve_specs() {
     }
 }
 
+// One probe as seen from a row: the server-dependent strings plus the setting's spec class.
+struct ProbeKey {
+    const Server* server;
+    std::string_view host;
+    std::string_view sni;
+    const Spec* spec;
+    std::uint64_t identity;  // identity_hash(): address, port, protocol, host, path
+    std::uint64_t hash;      // identity + spec class + SNI: what the table is keyed on
+};
+
+Target make_target(const ProbeKey& k) {
+    const Spec& sp = *k.spec;
+    Target tg;
+    tg.address = k.server->address;
+    tg.is_fqdn = k.server->is_fqdn;
+    tg.port = sp.port;
+    tg.protocol = sp.protocol;
+    tg.host.assign(k.host);
+    tg.path.assign(sp.path);
+    tg.sni.assign(k.sni);
+    if (protocol_is_http(sp.protocol)) {
+        tg.match_status = *sp.match;
+        tg.match_body.assign(sp.body);
+        tg.request = build_request(sp.path, k.host);
+    }
+    tg.interval_ms = sp.interval_ms;
+    tg.timeout_ms = sp.timeout_ms;
+    tg.jitter_ms = sp.jitter_ms;
+    tg.unhealthy_threshold = sp.unhealthy_threshold;
+    tg.healthy_threshold = sp.healthy_threshold;
+    tg.close_policy = sp.close_policy;
+    if (protocol_is_tls(sp.protocol)) {
+        tg.validate_chain = sp.validate_chain;
+        tg.validate_sni = sp.validate_sni;
+        tg.trusted_roots = *sp.roots;
+        tg.tls_resume = sp.tls_resume;
+    }
+    tg.identity_hash = k.identity;
+    return tg;
+}
+
+// Open addressing with linear probing over target indices, sized to at most half full for the
+// largest possible number of targets (one per row). Lookups compare views, never allocate.
+class TargetTable {
+public:
+    TargetTable(std::vector<Target>& targets, std::size_t targets_max) : targets_(targets) {
+        std::size_t n = 16;
+        while (n < targets_max * 2) {
+            n *= 2;
+        }
+        reserve_huge(slots_, n);
+        slots_.resize(n, 0);
+        reserve_huge(hash_, targets_max);
+        reserve_huge(klass_, targets_max);
+        reserve_huge(targets_, targets_max);
+    }
+
+    std::uint32_t find_or_add(const ProbeKey& k) {
+        std::size_t mask = slots_.size() - 1;
+        std::size_t s = static_cast<std::size_t>(k.hash) & mask;
+        while (slots_[s] != 0) {
+            std::uint32_t t = slots_[s] - 1;
+            if (hash_[t] == k.hash && same(t, k)) {
+                return t;
+            }
+            s = (s + 1) & mask;
+        }
+        RP_ASSERT(targets_.size() < slots_.size() / 2);
+        targets_.push_back(make_target(k));
+        hash_.push_back(k.hash);
+        klass_.push_back(k.spec->klass);
+        auto t = static_cast<std::uint32_t>(targets_.size() - 1);
+        slots_[s] = t + 1;
+        return t;
+    }
+
+private:
+    bool same(std::uint32_t t, const ProbeKey& k) const {
+        const Target& tg = targets_[t];
+        return klass_[t] == k.spec->klass && tg.port == k.spec->port &&
+               tg.protocol == k.spec->protocol && tg.address == k.server->address &&
+               tg.host == k.host && tg.path == k.spec->path && tg.sni == k.sni;
+    }
+
+    std::vector<Target>& targets_;
+    std::vector<std::uint32_t> slots_;  // target index + 1; 0: empty
+    std::vector<std::uint64_t> hash_;   // per target
+    std::vector<std::uint32_t> klass_;  // per target
+};
+
 void Loader::build_targets() {
     std::size_t rows_max = 0;
     for (const auto& [pool, setting] : pairs_) {
@@ -1264,87 +1369,27 @@ void Loader::build_targets() {
         rows_max += plan_.pools[pool].servers.size();
     }
     reserve_huge(plan_.rows, rows_max);
-    reserve_huge(plan_.targets, rows_max);
-    std::vector<std::uint32_t> target_class;
-    reserve_huge(target_class, rows_max);
-    std::size_t slots_count = 16;
-    while (slots_count < rows_max * 2) {
-        slots_count *= 2;
-    }
-    std::vector<std::uint32_t> slots;  // target index + 1; 0: empty
-    reserve_huge(slots, slots_count);
-    slots.resize(slots_count, 0);
-    std::vector<std::uint64_t> target_key;
-    reserve_huge(target_key, rows_max);
-
-    std::string scratch;  // bracketed IPv6 Host values
+    TargetTable table(plan_.targets, rows_max);
+    std::string bracketed;  // an IPv6 server address as a Host value
     for (const auto& [pool_i, setting_i] : pairs_) {
         const Pool& pool = plan_.pools[pool_i];
         const Spec& sp = specs_[setting_i];
         for (std::uint32_t server_i = 0; server_i < pool.servers.size(); ++server_i) {
             const Server& server = pool.servers[server_i];
-            std::string_view host = sp.host;
+            ProbeKey k{&server, sp.host, sp.sni, &sp, 0, 0};
             if (sp.host_from == HostFrom::ServerAddress) {
-                host = server.address;
+                k.host = server.address;
                 if (!server.is_fqdn && server.address.find(':') != std::string::npos) {
-                    scratch.assign("[").append(server.address).append("]");
-                    host = scratch;
+                    bracketed.assign("[").append(server.address).append("]");
+                    k.host = bracketed;
                 }
             }
-            std::string_view sni = sp.sni;
             if (sp.sni_from == SniFrom::ServerFqdn) {
-                sni = server.is_fqdn ? std::string_view(server.address) : std::string_view();
+                k.sni = server.is_fqdn ? std::string_view(server.address) : std::string_view();
             }
-            std::uint64_t id = identity_hash(server.address, sp.port, sp.protocol, host, sp.path);
-            std::uint64_t key = hash_combine(hash_combine(id, sp.klass), stable_hash(sni));
-            std::size_t mask = slots.size() - 1;
-            std::size_t s = static_cast<std::size_t>(key) & mask;
-            std::uint32_t found = 0;
-            while (slots[s] != 0) {
-                std::uint32_t t = slots[s] - 1;
-                const Target& tg = plan_.targets[t];
-                if (target_key[t] == key && target_class[t] == sp.klass && tg.port == sp.port &&
-                    tg.protocol == sp.protocol && tg.address == server.address && tg.host == host &&
-                    tg.path == sp.path && tg.sni == sni) {
-                    found = slots[s];
-                    break;
-                }
-                s = (s + 1) & mask;
-            }
-            if (found == 0) {
-                Target tg;
-                tg.address = server.address;
-                tg.is_fqdn = server.is_fqdn;
-                tg.port = sp.port;
-                tg.protocol = sp.protocol;
-                tg.host.assign(host);
-                tg.path.assign(sp.path);
-                tg.sni.assign(sni);
-                if (protocol_is_http(sp.protocol)) {
-                    tg.match_status = *sp.match;
-                    tg.match_body.assign(sp.body);
-                    tg.request = build_request(sp.path, host);
-                }
-                tg.interval_ms = sp.interval_ms;
-                tg.timeout_ms = sp.timeout_ms;
-                tg.jitter_ms = sp.jitter_ms;
-                tg.unhealthy_threshold = sp.unhealthy_threshold;
-                tg.healthy_threshold = sp.healthy_threshold;
-                tg.close_policy = sp.close_policy;
-                if (protocol_is_tls(sp.protocol)) {
-                    tg.validate_chain = sp.validate_chain;
-                    tg.validate_sni = sp.validate_sni;
-                    tg.trusted_roots = *sp.roots;
-                    tg.tls_resume = sp.tls_resume;
-                }
-                tg.identity_hash = id;
-                plan_.targets.push_back(std::move(tg));
-                target_class.push_back(sp.klass);
-                target_key.push_back(key);
-                found = static_cast<std::uint32_t>(plan_.targets.size());
-                slots[s] = found;
-            }
-            plan_.rows.push_back(Row{pool_i, setting_i, server_i, found - 1});
+            k.identity = identity_hash(server.address, sp.port, sp.protocol, k.host, sp.path);
+            k.hash = hash_combine(hash_combine(k.identity, sp.klass), stable_hash(k.sni));
+            plan_.rows.push_back(Row{pool_i, setting_i, server_i, table.find_or_add(k)});
         }
     }
 }
@@ -1397,6 +1442,10 @@ std::string over_limit(std::size_t size, std::size_t limit) {
 }
 
 Result<Plan, ConfigErrors> load_padded(PaddedBuffer& buffer, const LoadOptions& options) {
+    if (!buffer.ok()) {
+        return unexpected(one_error("cannot allocate " + std::to_string(buffer.size()) +
+                                    " bytes for the document"));
+    }
     simdjson::dom::parser parser;
     if (parser.allocate(std::max<std::size_t>(buffer.size(), 64)) != simdjson::SUCCESS) {
         return unexpected(one_error("cannot allocate the JSON parser's buffers"));
@@ -1426,7 +1475,9 @@ Result<Plan, ConfigErrors> load_plan_json(std::string_view json, const LoadOptio
         return unexpected(one_error(over_limit(json.size(), options.max_bytes)));
     }
     PaddedBuffer buffer(json.size());
-    std::memcpy(buffer.data(), json.data(), json.size());
+    if (buffer.ok()) {
+        std::memcpy(buffer.data(), json.data(), json.size());
+    }
     return load_padded(buffer, options);
 }
 
@@ -1450,7 +1501,7 @@ Result<Plan, ConfigErrors> load_plan_file(const std::string& path, const LoadOpt
     }
     PaddedBuffer buffer(static_cast<std::size_t>(st.st_size));
     std::size_t got = 0;
-    while (got < buffer.size()) {
+    while (buffer.ok() && got < buffer.size()) {
         ssize_t n = ::read(fd, buffer.data() + got, buffer.size() - got);
         if (n < 0 && errno == EINTR) {
             continue;
