@@ -211,6 +211,16 @@ void print_json(const Plan& plan, std::string& out) {
         json_string(out, t.match_body);
         out += std::string(",\"closePolicy\":\"") +
                (t.close_policy == ClosePolicy::Reset ? "reset" : "graceful") + "\"";
+        if (protocol_is_tls(t.protocol)) {
+            out += std::string(",\"validateChain\":") + (t.validate_chain ? "true" : "false") +
+                   ",\"validateSni\":" + (t.validate_sni ? "true" : "false") +
+                   ",\"tlsResume\":" + (t.tls_resume ? "true" : "false") + ",\"trustedRoots\":[";
+            for (std::size_t k = 0; k < t.trusted_roots.size(); ++k) {
+                out += k ? "," : "";
+                json_string(out, plan.trusted_roots[t.trusted_roots[k]].name);
+            }
+            out += "]";
+        }
         out += ",\"identityHash\":\"" + hex64(t.identity_hash) + "\"}";
     }
     out += "]}\n";
