@@ -1,0 +1,883 @@
+// Stage 1 of loading (see loader.hpp): the gateway's sections, read and validated in dependency
+// order (trusted roots, probes, pools, settings, URL path maps, rules), each collecting every
+// error it finds with its JSON path. Names are case-insensitive; references resolve by the
+// trailing /<collection>/<name> of their id.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/hash.hpp"
+#include "config/loader.hpp"
+
+namespace ringprobe::config::detail {
+
+bool is_ip_literal(std::string_view s) {
+    char buf[64];
+    if (s.empty() || s.size() >= sizeof(buf)) {
+        return false;
+    }
+    std::memcpy(buf, s.data(), s.size());
+    buf[s.size()] = '\0';
+    unsigned char addr[16];
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return out;
+}
+
+namespace {
+
+bool is_hostname(std::string_view s) {
+    if (s.empty() || s.size() > 253) {
+        return false;
+    }
+    std::size_t label = 0;
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok) {
+            return false;
+        }
+        label = c == '.' ? 0 : label + 1;
+        if (label > 63) {
+            return false;
+        }
+    }
+    return s.front() != '.' && s.find("..") == std::string_view::npos;
+}
+
+std::optional<Protocol> parse_protocol(std::string_view s) {
+    if (iequals(s, "Http")) {
+        return Protocol::Http;
+    }
+    if (iequals(s, "Https")) {
+        return Protocol::Https;
+    }
+    if (iequals(s, "Tcp")) {
+        return Protocol::Tcp;
+    }
+    if (iequals(s, "Tls")) {
+        return Protocol::Tls;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+// ---- Form detection --------------------------------------------------------------------------
+
+// An item's fields: its "properties" object (REST/ARM form) or the item itself (az form).
+struct Item {
+    Item(dom::object o, const PathNode* at) : obj(o), self(at), props{at, "properties"} {
+        dom::element p;
+        dom::object po;
+        if (o.at_key("properties").get(p) == simdjson::SUCCESS &&
+            p.get_object().get(po) == simdjson::SUCCESS) {
+            fields = View{po, &props};
+        } else {
+            fields = View{o, at};
+        }
+    }
+    Item(const Item&) = delete;
+    Item& operator=(const Item&) = delete;
+
+    dom::object obj;
+    const PathNode* self;
+    PathNode props;
+    View fields;
+};
+
+template <typename F>
+void Loader::for_each_item(View gw, std::string_view key, F&& f) {
+    auto arr = read_array(errs_, gw, key);
+    if (!arr) {
+        return;
+    }
+    PathNode coll{gw.path, key};
+    std::int64_t i = 0;
+    for (dom::element e : *arr) {
+        PathNode at{&coll, {}, i};
+        ++i;
+        dom::object o;
+        if (e.get_object().get(o) != simdjson::SUCCESS) {
+            errs_.add(&at, "expected an object, got " + describe(e));
+            continue;
+        }
+        Item item(o, &at);
+        f(item);
+    }
+}
+
+bool Loader::find_gateway(dom::element root, dom::object& gateway, PathNode& at) {
+    dom::object top;
+    PathNode root_node{};
+    if (root.get_object().get(top) != simdjson::SUCCESS) {
+        errs_.add_text("",
+                       "the document must be a JSON object: an application gateway, an ARM "
+                       "template, or the output of 'az network application-gateway show'; got " +
+                           describe(root));
+        return false;
+    }
+    View top_view{top, &root_node};
+    auto resources = member(top_view, "resources");
+    if (!resources) {
+        gateway = top;
+        return true;
+    }
+    dom::array arr;
+    if (resources->get_array().get(arr) != simdjson::SUCCESS) {
+        PathNode r{&root_node, "resources"};
+        errs_.add(&r,
+                  "expected the ARM template's array of resources, got " + describe(*resources));
+        return false;
+    }
+    is_template_ = true;
+    template_ = top;
+    std::int64_t i = 0;
+    std::int64_t found = -1;
+    for (dom::element e : arr) {
+        dom::object o;
+        std::string_view type;
+        if (e.get_object().get(o) == simdjson::SUCCESS &&
+            o.at_key("type").get_string().get(type) == simdjson::SUCCESS &&
+            iequals(type, "Microsoft.Network/applicationGateways")) {
+            if (found >= 0) {
+                PathNode r{&root_node, "resources"};
+                PathNode ri{&r, {}, i};
+                errs_.add(&ri,
+                          "a second Microsoft.Network/applicationGateways resource (the first "
+                          "is resources[" +
+                              std::to_string(found) + "]); ringprobe reads one gateway per file");
+                return false;
+            }
+            found = i;
+            gateway = o;
+        }
+        ++i;
+    }
+    if (found < 0) {
+        PathNode r{&root_node, "resources"};
+        errs_.add(&r, "no resource of type Microsoft.Network/applicationGateways in this template");
+        return false;
+    }
+    at = PathNode{nullptr, "resources", -1};
+    // The caller chains "[found]" under "resources".
+    at.index = found;
+    return true;
+}
+
+// ARM templates may name things with [parameters('x')] or [variables('x')]; a default value
+// or a literal variable is used, anything else cannot be evaluated here.
+std::string_view Loader::resolve_arm_name(std::string_view name) {
+    if (!is_template_ || name.size() < 2 || name.front() != '[' || name.back() != ']') {
+        return name;
+    }
+    auto arg = [&](std::string_view fn) -> std::optional<std::string_view> {
+        std::string_view prefix = fn;
+        if (name.substr(1, prefix.size()) != prefix) {
+            return std::nullopt;
+        }
+        std::string_view rest = name.substr(1 + prefix.size());
+        if (rest.size() < 5 || rest.substr(0, 2) != "('" || rest.substr(rest.size() - 3) != "')]") {
+            return std::nullopt;
+        }
+        return rest.substr(2, rest.size() - 5);
+    };
+    if (auto p = arg("parameters")) {
+        std::string_view v;
+        dom::element param;
+        if (template_.at_key("parameters").get(param) == simdjson::SUCCESS &&
+            param.at_key(*p).at_key("defaultValue").get_string().get(v) == simdjson::SUCCESS) {
+            return v;
+        }
+    }
+    if (auto p = arg("variables")) {
+        std::string_view v;
+        dom::element vars;
+        if (template_.at_key("variables").get(vars) == simdjson::SUCCESS &&
+            vars.at_key(*p).get_string().get(v) == simdjson::SUCCESS) {
+            return v;
+        }
+    }
+    return {};
+}
+
+// ---- Names and references --------------------------------------------------------------------
+
+bool Loader::read_name(dom::object item, const PathNode* at, std::string_view collection,
+                       Names& names, std::string& name_out) {
+    std::uint32_t position = names.count++;
+    names.paths.resize(names.count);
+    View v{item, at};
+    PathNode name_at{at, "name"};
+    std::string_view name;
+    if (!read_string(errs_, v, "name", name)) {
+        if (!member(v, "name")) {
+            errs_.add(&name_at, "missing; every entry of " + std::string(collection) +
+                                    " needs a name (references find it by name)");
+        }
+        return false;
+    }
+    std::string_view resolved = resolve_arm_name(name);
+    if (resolved.empty()) {
+        errs_.add(&name_at, "cannot evaluate \"" + std::string(name) +
+                                "\"; use a literal name or a parameter with a defaultValue");
+        return false;
+    }
+    if (resolved.size() > 80 || !is_header_safe(resolved)) {
+        errs_.add(&name_at, "\"" + std::string(resolved) +
+                                "\" is not a valid name: 1 to 80 characters, no spaces or control "
+                                "characters");
+        return false;
+    }
+    std::string key = lower(resolved);
+    auto [it, inserted] = names.index.emplace(key, position);
+    if (!inserted) {
+        errs_.add(&name_at, "duplicate name \"" + std::string(resolved) + "\" (first used at " +
+                                names.paths[it->second] + "); names are case-insensitive");
+        return false;
+    }
+    names.paths[position] = render_path(&name_at);
+    name_out.assign(resolved);
+    return true;
+}
+
+std::string Loader::item_id(dom::object item, std::string_view collection, std::string_view name) {
+    std::string_view id;
+    if (item.at_key("id").get_string().get(id) == simdjson::SUCCESS && !id.empty() &&
+        id.front() != '[') {
+        return std::string(id);
+    }
+    return "/applicationGateways/" + plan_.gateway_name + "/" + std::string(collection) + "/" +
+           std::string(name);
+}
+
+// The referenced name from an id: ".../<collection>/<name>", a bare name, or an ARM expression
+// such as [resourceId('Microsoft.Network/applicationGateways/probes', ..., 'name')] or
+// [concat(..., '/probes/name')].
+bool ref_name(std::string_view id, std::string_view collection, std::string_view& name,
+              std::string& why) {
+    if (!id.empty() && id.front() == '[') {
+        std::string type_form = "applicationGateways/" + std::string(collection) + "'";
+        std::string concat_form = "/" + std::string(collection) + "/";
+        if (id.find(type_form) != std::string_view::npos) {
+            std::size_t close = id.rfind('\'');
+            std::size_t open = close == std::string_view::npos || close == 0
+                                   ? std::string_view::npos
+                                   : id.rfind('\'', close - 1);
+            if (open != std::string_view::npos) {
+                name = id.substr(open + 1, close - open - 1);
+                return !name.empty();
+            }
+        }
+        std::size_t p = id.rfind(concat_form);
+        if (p != std::string_view::npos) {
+            std::size_t start = p + concat_form.size();
+            std::size_t end = id.find('\'', start);
+            name =
+                id.substr(start, end == std::string_view::npos ? id.size() - start : end - start);
+            return !name.empty();
+        }
+        why =
+            "cannot evaluate this ARM expression; use resourceId('Microsoft.Network/"
+            "applicationGateways/" +
+            std::string(collection) + "', ..., 'name') or an id ending in /" +
+            std::string(collection) + "/NAME";
+        return false;
+    }
+    std::size_t slash = id.rfind('/');
+    if (slash == std::string_view::npos) {
+        name = id;  // a bare name (hand-written files)
+        return !name.empty();
+    }
+    name = id.substr(slash + 1);
+    std::string_view head = id.substr(0, slash);
+    std::size_t prev = head.rfind('/');
+    std::string_view coll = prev == std::string_view::npos ? head : head.substr(prev + 1);
+    if (!iequals(coll, collection)) {
+        why = "refers to " + std::string(coll) + ", expected an id ending in /" +
+              std::string(collection) + "/NAME";
+        return false;
+    }
+    return !name.empty();
+}
+
+std::int32_t Loader::resolve_ref(View v, std::string_view key, std::string_view collection,
+                                 const Names& names, std::string* ref_path) {
+    auto obj = read_object(errs_, v, key);
+    if (!obj) {
+        return -1;
+    }
+    PathNode ref_at{v.path, key};
+    View ref{*obj, &ref_at};
+    PathNode id_at{&ref_at, "id"};
+    if (ref_path != nullptr) {
+        *ref_path = render_path(&id_at);
+    }
+    std::string_view id;
+    if (!read_string(errs_, ref, "id", id)) {
+        if (!member(ref, "id")) {
+            errs_.add(&id_at, "missing; a reference needs an id ending in /" +
+                                  std::string(collection) + "/NAME");
+        }
+        return -2;
+    }
+    std::string_view name;
+    std::string why;
+    if (!ref_name(id, collection, name, why)) {
+        errs_.add(&id_at, why.empty() ? "empty reference" : why);
+        return -2;
+    }
+    auto it = names.index.find(lower(name));
+    if (it == names.index.end()) {
+        std::string known;
+        for (const auto& [k, idx] : names.index) {
+            (void)idx;
+            known += known.empty() ? "" : ", ";
+            known += k;
+            if (known.size() > 200) {
+                known += ", ...";
+                break;
+            }
+        }
+        errs_.add(&id_at, "no entry named \"" + std::string(name) + "\" in " +
+                              std::string(collection) +
+                              (known.empty() ? " (it is empty)" : " (known: " + known + ")"));
+        return -2;
+    }
+    return static_cast<std::int32_t>(it->second);
+}
+
+bool Loader::read_header_value(View v, std::string_view key, std::string_view what,
+                               std::string_view& out) {
+    if (!read_string(errs_, v, key, out)) {
+        return false;
+    }
+    PathNode at{v.path, key};
+    std::size_t limit = what == "path" ? path_max : host_max;
+    if (out.empty() || out.size() > limit) {
+        errs_.add(&at, "\"" + std::string(out.substr(0, 40)) + "\" must have 1 to " +
+                           std::to_string(limit) + " characters");
+        return false;
+    }
+    if (!is_header_safe(out)) {
+        errs_.add(&at, "contains a space, CR, LF or another control character; a " +
+                           std::string(what) +
+                           " goes into the request as is, so it must be printable with no spaces");
+        return false;
+    }
+    return true;
+}
+
+// ---- Extensions ------------------------------------------------------------------------------
+
+void Loader::read_ext(View v, bool top_level, Ext& ext) {
+    auto obj = read_object(errs_, v, "ringprobe");
+    if (!obj) {
+        return;
+    }
+    PathNode at{v.path, "ringprobe"};
+    View e{*obj, &at};
+    static constexpr std::string_view known_top[] = {
+        "intervalMs",         "timeoutMs",   "jitterMs",  "healthyThreshold",
+        "unhealthyThreshold", "closePolicy", "tlsResume", "startSpreadMs"};
+    for (auto [key, value] : *obj) {
+        (void)value;
+        auto end = std::end(known_top) - (top_level ? 0 : 1);
+        if (std::find(std::begin(known_top), end, key) == end) {
+            PathNode k{&at, key};
+            errs_.add(&k,
+                      std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
+                                  "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
+                                  "tlsResume") +
+                          (top_level ? ", startSpreadMs" : ""));
+        }
+    }
+    std::int64_t n = 0;
+    if (read_int(errs_, e, "intervalMs", ms_min, ms_max, n)) {
+        ext.interval_ms = static_cast<std::uint32_t>(n);
+    }
+    if (read_int(errs_, e, "timeoutMs", ms_min, ms_max, n)) {
+        ext.timeout_ms = static_cast<std::uint32_t>(n);
+    }
+    if (read_int(errs_, e, "jitterMs", 0, ms_max, n)) {
+        ext.jitter_ms = static_cast<std::uint32_t>(n);
+    }
+    if (top_level && read_int(errs_, e, "startSpreadMs", 0, ms_max, n)) {
+        ext.start_spread_ms = static_cast<std::uint32_t>(n);
+    }
+    if (read_int(errs_, e, "healthyThreshold", 1, 20, n)) {
+        ext.healthy_threshold = static_cast<std::uint8_t>(n);
+    }
+    if (read_int(errs_, e, "unhealthyThreshold", 1, 20, n)) {
+        ext.unhealthy_threshold = static_cast<std::uint8_t>(n);
+    }
+    std::string_view s;
+    if (read_string(errs_, e, "closePolicy", s)) {
+        if (s == "graceful") {
+            ext.close_policy = ClosePolicy::Graceful;
+        } else if (s == "reset") {
+            ext.close_policy = ClosePolicy::Reset;
+        } else {
+            PathNode k{&at, "closePolicy"};
+            errs_.add(&k, "\"" + std::string(s) + "\" is not one of \"graceful\", \"reset\"");
+        }
+    }
+    bool b = false;
+    if (read_bool(errs_, e, "tlsResume", b)) {
+        ext.tls_resume = b;
+    }
+}
+
+// ---- Sections --------------------------------------------------------------------------------
+
+void Loader::read_roots(View gw) {
+    for_each_item(gw, col_roots, [&](Item& item) {
+        TrustedRoot root;
+        if (!read_name(item.obj, item.self, col_roots, root_names_, root.name)) {
+            plan_.trusted_roots.push_back(std::move(root));  // keep indices aligned with names
+            return;
+        }
+        root.id = item_id(item.obj, col_roots, root.name);
+        std::string_view data;
+        PathNode data_at{item.fields.path, "data"};
+        if (read_string(errs_, item.fields, "data", data)) {
+            if (data.empty()) {
+                errs_.add(&data_at, "empty; expected the certificate (PEM or base64 DER)");
+            }
+            root.data.assign(data);
+        } else if (!member(item.fields, "data")) {
+            errs_.add(&data_at, member(item.fields, "keyVaultSecretId")
+                                    ? "missing; Key Vault references are not supported, put the "
+                                      "certificate inline in data"
+                                    : "missing; expected the certificate (PEM or base64 DER)");
+        }
+        plan_.trusted_roots.push_back(std::move(root));
+    });
+}
+
+void Loader::read_match(View v, Probe& probe) {
+    auto match = read_object(errs_, v, "match");
+    if (!match) {
+        return;
+    }
+    PathNode m_at{v.path, "match"};
+    View m{*match, &m_at};
+    std::string_view body;
+    if (read_string(errs_, m, "body", body)) {
+        if (body.size() > body_max) {
+            PathNode b{&m_at, "body"};
+            errs_.add(&b, std::to_string(body.size()) + " characters; match.body is at most " +
+                              std::to_string(body_max));
+        }
+        probe.match_body.assign(body);
+    }
+    auto codes = read_array(errs_, m, "statusCodes");
+    if (!codes) {
+        return;
+    }
+    PathNode c_at{&m_at, "statusCodes"};
+    std::int64_t i = 0;
+    for (dom::element e : *codes) {
+        PathNode at{&c_at, {}, i++};
+        std::string_view s;
+        if (e.get_string().get(s) != simdjson::SUCCESS) {
+            errs_.add(&at, "expected a string like \"200\" or \"200-399\", got " + describe(e));
+            continue;
+        }
+        auto num = [](std::string_view t, std::uint16_t& out) {
+            if (t.empty() || t.size() > 3) {
+                return false;
+            }
+            unsigned v2 = 0;
+            for (char c : t) {
+                if (c < '0' || c > '9') {
+                    return false;
+                }
+                v2 = v2 * 10 + static_cast<unsigned>(c - '0');
+            }
+            out = static_cast<std::uint16_t>(v2);
+            return true;
+        };
+        StatusRange r{};
+        std::size_t dash = s.find('-');
+        bool ok = dash == std::string_view::npos
+                      ? num(s, r.lo) && num(s, r.hi)
+                      : num(s.substr(0, dash), r.lo) && num(s.substr(dash + 1), r.hi);
+        if (!ok || r.lo < 100 || r.hi > 599 || r.lo > r.hi) {
+            errs_.add(&at, "\"" + std::string(s) +
+                               "\" is not a status code or range within 100..599 (e.g. \"200\" or "
+                               "\"200-399\")");
+            continue;
+        }
+        probe.match_status.push_back(r);
+    }
+}
+
+void Loader::read_probes(View gw) {
+    for_each_item(gw, col_probes, [&](Item& item) {
+        Probe probe;
+        ProbeIn in;
+        read_name(item.obj, item.self, col_probes, probe_names_, probe.name);
+        probe.id = item_id(item.obj, col_probes, probe.name);
+        View f = item.fields;
+        std::string_view s;
+        PathNode proto_at{f.path, "protocol"};
+        if (read_string(errs_, f, "protocol", s)) {
+            if (auto p = parse_protocol(s)) {
+                probe.protocol = *p;
+            } else {
+                errs_.add(&proto_at,
+                          "\"" + std::string(s) + "\" is not one of Http, Https, Tcp, Tls");
+            }
+        } else if (!member(f, "protocol")) {
+            errs_.add(&proto_at, "missing; expected one of Http, Https, Tcp, Tls");
+        }
+        bool http = protocol_is_http(probe.protocol);
+        if (read_header_value(f, "host", "Host", s)) {
+            probe.host.assign(s);
+            in.has_host = true;
+        }
+        PathNode path_at{f.path, "path"};
+        if (read_header_value(f, "path", "path", s)) {
+            if (s.front() != '/') {
+                errs_.add(&path_at, "\"" + std::string(s) + "\" must start with '/'");
+            }
+            probe.path.assign(s);
+        } else if (http && !member(f, "path")) {
+            errs_.add(&path_at, "missing; an " + std::string(protocol_name(probe.protocol)) +
+                                    " probe needs a path starting with '/'");
+        }
+        std::int64_t n = 0;
+        if (read_int(errs_, f, "interval", 1, seconds_max, n)) {
+            in.interval_s = static_cast<std::uint32_t>(n);
+            probe.interval_s = *in.interval_s;
+        }
+        if (read_int(errs_, f, "timeout", 1, seconds_max, n)) {
+            in.timeout_s = static_cast<std::uint32_t>(n);
+            probe.timeout_s = *in.timeout_s;
+        }
+        if (read_int(errs_, f, "unhealthyThreshold", 1, 20, n)) {
+            in.unhealthy_threshold = static_cast<std::uint8_t>(n);
+            probe.unhealthy_threshold = *in.unhealthy_threshold;
+        }
+        if (read_int(errs_, f, "port", 1, 65535, n)) {
+            probe.port = static_cast<std::uint16_t>(n);
+        }
+        if (read_int(errs_, f, "minServers", 0, 1'000'000, n)) {
+            probe.min_servers = static_cast<std::uint32_t>(n);
+        }
+        bool pick = false;
+        if (read_bool(errs_, f, "pickHostNameFromBackendHttpSettings", pick)) {
+            probe.pick_host_from_settings = pick;
+        }
+        if (http && pick && in.has_host) {
+            PathNode h{f.path, "host"};
+            errs_.add(&h,
+                      "set together with pickHostNameFromBackendHttpSettings; give one of them");
+        }
+        if (http && !pick && !in.has_host && !member(f, "host")) {
+            PathNode h{f.path, "host"};
+            errs_.add(&h,
+                      "missing; give a host, or set pickHostNameFromBackendHttpSettings to true");
+        }
+        read_match(f, probe);
+        read_ext(f, false, in.ext);
+        plan_.probes.push_back(std::move(probe));
+        probes_in_.push_back(in);
+    });
+}
+
+void Loader::read_servers(View v, Pool& pool) {
+    auto arr = read_array(errs_, v, "backendAddresses");
+    if (!arr) {
+        return;
+    }
+    reserve_huge(pool.servers, arr->size());
+    PathNode a_at{v.path, "backendAddresses"};
+    std::int64_t i = 0;
+    for (dom::element e : *arr) {
+        PathNode at{&a_at, {}, i++};
+        dom::object o;
+        if (e.get_object().get(o) != simdjson::SUCCESS) {
+            errs_.add(&at, "expected an object with ipAddress or fqdn, got " + describe(e));
+            continue;
+        }
+        View sv{o, &at};
+        std::string_view ip;
+        std::string_view fqdn;
+        bool has_ip = read_string(errs_, sv, "ipAddress", ip) && !ip.empty();
+        bool has_fqdn = read_string(errs_, sv, "fqdn", fqdn) && !fqdn.empty();
+        if (has_ip == has_fqdn) {
+            errs_.add(&at, has_ip ? "both ipAddress and fqdn are set; give one"
+                                  : "neither ipAddress nor fqdn is set; give one");
+            continue;
+        }
+        Server server;
+        if (has_ip) {
+            if (!is_ip_literal(ip)) {
+                PathNode k{&at, "ipAddress"};
+                errs_.add(&k, "\"" + std::string(ip) + "\" is not an IPv4 or IPv6 address");
+                continue;
+            }
+            server.address.assign(ip);
+        } else if (is_ip_literal(fqdn)) {
+            server.address.assign(fqdn);  // an address given as fqdn is still an address
+        } else if (is_hostname(fqdn)) {
+            server.address.assign(fqdn);
+            server.is_fqdn = true;
+        } else {
+            PathNode k{&at, "fqdn"};
+            errs_.add(&k, "\"" + std::string(fqdn.substr(0, 60)) +
+                              "\" is not a host name (letters, digits, '-', '_' and '.', at most "
+                              "253 characters)");
+            continue;
+        }
+        pool.servers.push_back(std::move(server));
+    }
+    // Duplicate addresses: sort hashes (cheap for 100k servers) and compare neighbours.
+    auto& seen = seen_scratch_;
+    seen.clear();
+    seen.reserve(pool.servers.size());
+    for (std::uint32_t k = 0; k < pool.servers.size(); ++k) {
+        seen.emplace_back(stable_hash(pool.servers[k].address), k);
+    }
+    std::sort(seen.begin(), seen.end());
+    for (std::size_t k = 1; k < seen.size(); ++k) {
+        const auto& a = pool.servers[seen[k - 1].second].address;
+        const auto& b = pool.servers[seen[k].second].address;
+        if (seen[k - 1].first == seen[k].first && iequals(a, b)) {
+            errs_.add(&a_at, "\"" + b + "\" is listed twice; each server appears once in a pool");
+        }
+    }
+}
+
+void Loader::read_pools(View gw) {
+    for_each_item(gw, col_pools, [&](Item& item) {
+        Pool pool;
+        read_name(item.obj, item.self, col_pools, pool_names_, pool.name);
+        pool.id = item_id(item.obj, col_pools, pool.name);
+        auto arr = member(item.fields, "backendAddresses");
+        std::size_t listed = 0;
+        dom::array addresses;
+        if (arr && arr->get_array().get(addresses) == simdjson::SUCCESS) {
+            listed = addresses.size();
+        }
+        read_servers(item.fields, pool);
+        // An empty pool is reported only when it is truly empty, not when its entries were
+        // rejected.
+        pool_addresses_listed_.push_back(!arr ||
+                                         (arr->is_array() && listed == pool.servers.size()));
+        PathNode a_at{item.fields.path, "backendAddresses"};
+        pool_paths_.push_back(render_path(&a_at));
+        plan_.pools.push_back(std::move(pool));
+    });
+}
+
+// A setting's trustedRootCertificates: references resolved to indices into Plan::trusted_roots.
+void Loader::read_root_refs(View f, Setting& st) {
+    auto roots = read_array(errs_, f, "trustedRootCertificates");
+    if (!roots) {
+        return;
+    }
+    PathNode r_at{f.path, "trustedRootCertificates"};
+    std::int64_t i = 0;
+    for (dom::element e : *roots) {
+        PathNode at{&r_at, {}, i++};
+        dom::object o;
+        if (e.get_object().get(o) != simdjson::SUCCESS) {
+            errs_.add(&at, "expected a reference object {\"id\": ...}, got " + describe(e));
+            continue;
+        }
+        View ref{o, &at};
+        std::string_view id;
+        PathNode id_at{&at, "id"};
+        if (!read_string(errs_, ref, "id", id)) {
+            if (!member(ref, "id")) {
+                errs_.add(&id_at,
+                          "missing; expected an id ending in /trustedRootCertificates/NAME");
+            }
+            continue;
+        }
+        std::string_view name;
+        std::string why;
+        if (!ref_name(id, col_roots, name, why)) {
+            errs_.add(&id_at, why.empty() ? "empty reference" : why);
+            continue;
+        }
+        auto it = root_names_.index.find(lower(name));
+        if (it == root_names_.index.end()) {
+            errs_.add(&id_at,
+                      "no entry named \"" + std::string(name) + "\" in trustedRootCertificates");
+            continue;
+        }
+        st.trusted_roots.push_back(it->second);
+    }
+}
+
+void Loader::read_settings(View gw) {
+    for_each_item(gw, col_settings, [&](Item& item) {
+        Setting st;
+        SettingIn in;
+        read_name(item.obj, item.self, col_settings, setting_names_, st.name);
+        st.id = item_id(item.obj, col_settings, st.name);
+        View f = item.fields;
+        in.path = render_path(f.path);
+        std::int64_t n = 0;
+        PathNode port_at{f.path, "port"};
+        if (read_int(errs_, f, "port", 1, 65535, n)) {
+            st.port = static_cast<std::uint16_t>(n);
+        } else if (!member(f, "port")) {
+            errs_.add(&port_at, "missing; expected the backend port, 1..65535");
+        }
+        std::string_view s;
+        PathNode proto_at{f.path, "protocol"};
+        if (read_string(errs_, f, "protocol", s)) {
+            if (auto p = parse_protocol(s)) {
+                st.protocol = *p;
+            } else {
+                errs_.add(&proto_at,
+                          "\"" + std::string(s) + "\" is not one of Http, Https, Tcp, Tls");
+            }
+        } else if (!member(f, "protocol")) {
+            errs_.add(&proto_at, "missing; expected one of Http, Https, Tcp, Tls");
+        }
+        if (read_header_value(f, "hostName", "Host", s)) {
+            st.host_name.assign(s);
+        }
+        bool b = false;
+        if (read_bool(errs_, f, "pickHostNameFromBackendAddress", b)) {
+            st.pick_host_from_address = b;
+        }
+        if (st.pick_host_from_address && !st.host_name.empty()) {
+            PathNode h{f.path, "hostName"};
+            errs_.add(&h, "set together with pickHostNameFromBackendAddress; give one of them");
+        }
+        if (read_header_value(f, "sniName", "SNI name", s)) {
+            st.sni_name.assign(s);
+        }
+        if (read_int(errs_, f, "requestTimeout", 1, seconds_max, n)) {
+            st.request_timeout_s = static_cast<std::uint32_t>(n);
+        }
+        if (read_bool(errs_, f, "validateCertChainAndExpiry", b)) {
+            st.validate_chain = b;
+        }
+        if (read_bool(errs_, f, "validateSNI", b)) {
+            st.validate_sni = b;
+        }
+        in.probe = resolve_ref(f, "probe", col_probes, probe_names_, &in.probe_ref_path);
+        if (in.probe >= 0) {
+            st.default_probe = false;
+            st.probe_name = plan_.probes[static_cast<std::size_t>(in.probe)].name;
+        }
+        read_root_refs(f, st);
+        read_ext(f, false, in.ext);
+        plan_.settings.push_back(std::move(st));
+        settings_in_.push_back(std::move(in));
+    });
+}
+
+void Loader::read_maps(View gw) {
+    for_each_item(gw, col_maps, [&](Item& item) {
+        MapIn map;
+        std::string name;
+        read_name(item.obj, item.self, col_maps, map_names_, name);
+        View f = item.fields;
+        std::int32_t pool = resolve_ref(f, "defaultBackendAddressPool", col_pools, pool_names_);
+        std::int32_t setting =
+            resolve_ref(f, "defaultBackendHttpSettings", col_settings, setting_names_);
+        if (pool >= 0 && setting >= 0) {
+            map.pairs.emplace_back(pool, setting);
+        }
+        Names path_rule_names;
+        for_each_item(f, "pathRules", [&](Item& rule) {
+            std::string rule_name;
+            read_name(rule.obj, rule.self, "pathRules", path_rule_names, rule_name);
+            std::int32_t p = resolve_ref(rule.fields, "backendAddressPool", col_pools, pool_names_);
+            std::int32_t s =
+                resolve_ref(rule.fields, "backendHttpSettings", col_settings, setting_names_);
+            if (p >= 0 && s >= 0) {
+                map.pairs.emplace_back(p, s);
+            } else if ((p == -1) != (s == -1)) {
+                errs_.add(rule.fields.path,
+                          "a path rule with backendAddressPool needs "
+                          "backendHttpSettings too, and the other way round");
+            }
+        });
+        maps_.push_back(std::move(map));
+    });
+}
+
+void Loader::read_rules(View gw) {
+    PathNode rules_at{gw.path, col_rules};
+    rules_path_ = render_path(&rules_at);
+    for_each_item(gw, col_rules, [&](Item& item) {
+        std::string name;
+        read_name(item.obj, item.self, col_rules, rule_names_, name);
+        View f = item.fields;
+        std::int32_t p = resolve_ref(f, "backendAddressPool", col_pools, pool_names_);
+        std::int32_t s = resolve_ref(f, "backendHttpSettings", col_settings, setting_names_);
+        if (p >= 0 && s >= 0) {
+            pairs_.emplace_back(p, s);
+        } else if ((p == -1) != (s == -1)) {
+            errs_.add(f.path,
+                      "a rule with backendAddressPool needs backendHttpSettings too, and "
+                      "the other way round");
+        }
+        std::int32_t m = resolve_ref(f, "urlPathMap", col_maps, map_names_);
+        if (m >= 0 && static_cast<std::size_t>(m) < maps_.size()) {
+            const auto& mp = maps_[static_cast<std::size_t>(m)].pairs;
+            pairs_.insert(pairs_.end(), mp.begin(), mp.end());
+        }
+    });
+}
+
+void Loader::read_gateway(dom::object gateway, const PathNode* at) {
+    Item gw(gateway, at);
+    View top{gateway, at};
+    std::string_view name;
+    plan_.gateway_name = "ringprobe";
+    PathNode name_at{at, "name"};
+    if (read_string(errs_, top, "name", name)) {
+        std::string_view resolved = resolve_arm_name(name);
+        bool ok = !resolved.empty() && resolved.size() <= 80;
+        for (char c : resolved) {
+            ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.');
+        }
+        if (ok) {
+            plan_.gateway_name.assign(resolved);
+        } else {
+            errs_.add(&name_at,
+                      "\"" + std::string(name.substr(0, 60)) +
+                          "\" is not a usable gateway name: 1 to 80 letters, digits, '-', "
+                          "'_' or '.' (ARM: a parameter with a defaultValue)");
+        }
+    }
+    read_ext(top, true, top_ext_);
+    if (gw.fields.path != at) {
+        if (member(gw.fields, "ringprobe") && member(top, "ringprobe")) {
+            PathNode e{gw.fields.path, "ringprobe"};
+            errs_.add(&e, "given both here and beside \"properties\"; keep one");
+        } else {
+            read_ext(gw.fields, true, top_ext_);
+        }
+    }
+    plan_.start_spread_ms = top_ext_.start_spread_ms.value_or(0);
+    read_roots(gw.fields);
+    read_probes(gw.fields);
+    read_pools(gw.fields);
+    read_settings(gw.fields);
+    read_maps(gw.fields);
+    read_rules(gw.fields);
+}
+
+}  // namespace ringprobe::config::detail
