@@ -31,7 +31,7 @@ void run_usage(std::FILE* out) {
         "options:\n"
         "  --config FILE     the gateway configuration (JSON), required\n"
         "  --name NAME       report segment name (default: the configuration's gateway name)\n"
-        "  --workers N       worker threads, one ring each (default: one per online CPU)\n"
+        "  --workers N       worker threads, one ring each (default: one per online CPU, at most 64)\n"
         "  --no-pin          do not pin workers to CPUs\n"
         "  --duration SECS   stop by itself after SECS seconds (tests, benchmarks)\n"
         "  --stats           print engine totals to stderr when stopping\n"
@@ -109,8 +109,9 @@ int run_main(int argc, char** argv) {
         } else if (a == "--name") {
             name = value("--name");
         } else if (a == "--workers") {
-            if (!parse_uint(value("--workers"), 1024, v) || v == 0) {
-                std::fprintf(stderr, "ringprobe run: --workers takes a number from 1 to 1024\n");
+            if (!parse_uint(value("--workers"), report_abi::kMaxWorkers, v) || v == 0) {
+                std::fprintf(stderr, "ringprobe run: --workers takes a number from 1 to %u\n",
+                             static_cast<unsigned>(report_abi::kMaxWorkers));
                 return 2;
             }
             opt.workers = static_cast<unsigned>(v);

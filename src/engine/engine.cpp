@@ -3,6 +3,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -22,6 +23,9 @@ Engine::Engine(const Plan& plan, EngineOptions opt) : plan_(plan), opt_(std::mov
         const long n = sysconf(_SC_NPROCESSORS_ONLN);
         opt_.workers = n > 0 ? static_cast<unsigned>(n) : 1;
     }
+    // The report has a fixed table of worker slots; more workers than that is a usage error
+    // the command line already refuses.
+    opt_.workers = std::min<unsigned>(opt_.workers, report_abi::kMaxWorkers);
     rows_of_target_.resize(plan_.targets.size());
     for (std::uint32_t r = 0; r < plan_.rows.size(); ++r) {
         rows_of_target_[plan_.rows[r].target_index].push_back(r);
@@ -156,7 +160,18 @@ EngineTotals Engine::totals() const {
         t.stale_completions += c.stale_completions.load(std::memory_order_relaxed);
         t.skipped_intervals += c.skipped_intervals.load(std::memory_order_relaxed);
         t.transitions += c.transitions.load(std::memory_order_relaxed);
+        t.in_flight += c.in_flight.load(std::memory_order_relaxed);
+        t.late_probes += c.late_probes.load(std::memory_order_relaxed);
+        t.recv_no_buffer += c.recv_no_buffer.load(std::memory_order_relaxed);
+        for (std::size_t r = 0; r < reason_count; ++r) {
+            t.by_reason[r] += c.by_reason[r].load(std::memory_order_relaxed);
+        }
+        const RingStats& rs = w->ring_stats();
+        t.sq_full += rs.sq_full.load(std::memory_order_relaxed);
+        t.ring_submits += rs.submits.load(std::memory_order_relaxed);
+        t.ring_cq_overflow += rs.cq_overflow.load(std::memory_order_relaxed);
         c.lateness_us.add_to(t.lateness_us);
+        c.duration_us.add_to(t.duration_us);
     }
     return t;
 }

@@ -38,7 +38,14 @@ struct EngineTotals {
     std::uint64_t skipped_intervals = 0;
     std::uint64_t sq_full = 0;
     std::uint64_t transitions = 0;
+    std::uint64_t in_flight = 0;
+    std::uint64_t late_probes = 0;
+    std::uint64_t ring_submits = 0;
+    std::uint64_t ring_cq_overflow = 0;
+    std::uint64_t recv_no_buffer = 0;
+    std::array<std::uint64_t, reason_count> by_reason{};
     std::array<std::uint64_t, Histogram::buckets> lateness_us{};
+    std::array<std::uint64_t, Histogram::buckets> duration_us{};
 };
 
 class Engine {
@@ -54,6 +61,8 @@ public:
     // Main-thread duties for up to budget_ns: heartbeat and transition log. Call in a loop.
     void tick(std::uint64_t budget_ns);
     void stop();  // cancels in-flight probes, joins workers, marks the report stopped
+    // Sums every worker's counters (relaxed reads of single-writer atomics: each counter is
+    // whole, the set is not one instant). Any thread may call it while the engine runs.
     EngineTotals totals() const;
     std::size_t memory_bytes() const;
     unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }

@@ -56,7 +56,7 @@ io_uring_sqe* Ring::sqe() {
     // Bounded: one flush frees the whole SQ unless the kernel refuses, which we retry a few
     // times (EBUSY: the CQ is full; reaping happens in the caller's next loop turn).
     for (int attempt = 0; s == nullptr && attempt < 16; ++attempt) {
-        stats_.sq_full += 1;
+        RingStats::bump(stats_.sq_full);
         io_uring_submit(&ring_);
         s = io_uring_get_sqe(&ring_);
     }
@@ -69,13 +69,13 @@ void Ring::submit_and_wait(std::uint64_t timeout_ns) {
     ts.tv_sec = static_cast<long long>(timeout_ns / 1'000'000'000ull);
     ts.tv_nsec = static_cast<long long>(timeout_ns % 1'000'000'000ull);
     io_uring_cqe* cqe = nullptr;
-    stats_.submits += 1;
+    RingStats::bump(stats_.submits);
     int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
     if (rc >= 0 || rc == -ETIME || rc == -EINTR) {
-        stats_.wakeups += 1;
+        RingStats::bump(stats_.wakeups);
     }
     if (*ring_.sq.kflags & IORING_SQ_CQ_OVERFLOW) {
-        stats_.cq_overflow += 1;
+        RingStats::bump(stats_.cq_overflow);
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include <liburing.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -12,11 +13,17 @@
 
 namespace ringprobe::engine {
 
+// Single writer (the ring's thread), read by anyone: relaxed atomics, bumped without a locked
+// instruction.
 struct RingStats {
-    std::uint64_t sq_full = 0;         // get_sqe found the SQ full: flushed and retried
-    std::uint64_t submits = 0;         // io_uring_enter calls that submitted or waited
-    std::uint64_t cq_overflow = 0;     // completions the kernel had to hold back
-    std::uint64_t wakeups = 0;         // returns from a wait
+    std::atomic<std::uint64_t> sq_full{0};      // get_sqe found the SQ full: flushed and retried
+    std::atomic<std::uint64_t> submits{0};      // io_uring_enter calls that submitted or waited
+    std::atomic<std::uint64_t> cq_overflow{0};  // waits that found completions held back
+    std::atomic<std::uint64_t> wakeups{0};      // returns from a wait
+
+    static void bump(std::atomic<std::uint64_t>& c) {
+        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
 };
 
 class Ring {
@@ -37,7 +44,7 @@ public:
     void submit_and_wait(std::uint64_t timeout_ns);
 
     io_uring* raw() { return &ring_; }
-    RingStats& stats() { return stats_; }
+    const RingStats& stats() const { return stats_; }
     unsigned sq_entries() const { return entries_; }
 
 private:

@@ -291,9 +291,41 @@ void Worker::run(const std::atomic<bool>& stop) {
             }
             io_uring_cq_advance(ring_.raw(), n);
         }
+        counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
+        if (now - stats_published_ns_ >= 250'000'000) {
+            publish_stats(now);
+        }
     }
     drain(1'000'000'000ull);
+    counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
     (void)base;
+}
+
+void Worker::publish_stats(std::uint64_t now) {
+    // This worker's own slot in the report's worker table (one writer per slot), for readers
+    // outside the process; the exporter inside it reads the counters directly.
+    stats_published_ns_ = now;
+    if (writer_ == nullptr) {
+        return;
+    }
+    auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+    const auto& by = counters_.by_reason;
+    report::WorkerStats w{};
+    w.probes_started = get(counters_.probes_started);
+    w.probes_completed = get(counters_.probes_completed);
+    w.prober_errors = get(counters_.prober_errors);
+    w.no_fds = get(by[static_cast<std::size_t>(Reason::ProberNoFds)]);
+    w.no_buffers = get(by[static_cast<std::size_t>(Reason::ProberNoBuffers)]);
+    w.no_ports = get(by[static_cast<std::size_t>(Reason::ProberNoPorts)]);
+    w.ring_full = get(ring_.stats().sq_full);
+    w.late_probes = get(counters_.late_probes);
+    w.lateness_us_sum = get(counters_.lateness_us_sum);
+    w.lateness_us_max = get(counters_.lateness_us_max);
+    w.stale_completions = get(counters_.stale_completions);
+    w.targets_owned = slots_.size();
+    w.loop_iterations = get(counters_.loops);
+    w.updated_unix_ns = wall_.to_unix_ns(now);
+    writer_->publish_worker_stats(opt_.index, w);
 }
 
 void Worker::drain(std::uint64_t budget_ns) {
@@ -367,7 +399,15 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     s.sent = 0;
     s.cancel_sent = false;
     bump(counters_.probes_started);
-    counters_.lateness_us.record(now > s.next_ns ? (now - s.next_ns) / 1000 : 0);
+    const std::uint64_t late_us = now > s.next_ns ? (now - s.next_ns) / 1000 : 0;
+    counters_.lateness_us.record(late_us);
+    bump(counters_.lateness_us_sum, late_us);
+    if (late_us >= 1000) {
+        bump(counters_.late_probes);  // a millisecond or more behind its schedule
+    }
+    if (late_us > counters_.lateness_us_max.load(std::memory_order_relaxed)) {
+        counters_.lateness_us_max.store(late_us, std::memory_order_relaxed);
+    }
 
     if (!s.addr_ok) {
         // Names are resolved by the DNS module; an address that is not an IP literal and has

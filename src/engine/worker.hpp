@@ -54,6 +54,10 @@ struct WorkerCounters {
     std::atomic<std::uint64_t> skipped_intervals{0};  // a probe overran its next start
     std::atomic<std::uint64_t> transitions{0};
     std::atomic<std::uint64_t> loops{0};
+    std::atomic<std::uint64_t> in_flight{0};  // gauge: probes holding a socket right now
+    std::atomic<std::uint64_t> late_probes{0};      // started 1 ms or more after schedule
+    std::atomic<std::uint64_t> lateness_us_sum{0};
+    std::atomic<std::uint64_t> lateness_us_max{0};
     std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
     Histogram lateness_us;  // probe start minus scheduled start
     Histogram duration_us;  // probe start to verdict
@@ -84,7 +88,7 @@ public:
     void run(const std::atomic<bool>& stop);
 
     const WorkerCounters& counters() const { return counters_; }
-    const RingStats& ring_stats() { return ring_.stats(); }
+    const RingStats& ring_stats() const { return ring_.stats(); }
     const std::string& ring_mode() const { return ring_.mode(); }
     std::size_t shard_size() const { return slots_.size(); }
     std::size_t memory_bytes() const;  // what this worker allocated at start, per component
@@ -110,6 +114,7 @@ private:
     void schedule_next(Slot& s, std::uint64_t now);
     void publish(const Slot& s);
     void drain(std::uint64_t budget_ns);
+    void publish_stats(std::uint64_t now);
     std::uint64_t jitter_ns(const Target& t);
 
     const Plan& plan_;
@@ -128,6 +133,7 @@ private:
     std::unique_ptr<char[]> buffers_;
     std::uint64_t rng_ = 0;
     std::size_t in_flight_ = 0;
+    std::uint64_t stats_published_ns_ = 0;
     WorkerCounters counters_;
     SpscQueue<Transition, 4096> transitions_;
     WallClock wall_;

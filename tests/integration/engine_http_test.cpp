@@ -162,11 +162,11 @@ TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
     constexpr unsigned targets = 200;
-    constexpr unsigned interval_ms = 100;
+    constexpr unsigned interval_ms = 200;
     for (unsigned i = 0; i < targets; ++i) {
         testing::add_target(plan, TargetSpec{.address = addr(10 + i / 250, 1 + i % 250),
                                              .port = fleet->port(), .protocol = Protocol::Http,
-                                             .interval_ms = interval_ms, .timeout_ms = 80});
+                                             .interval_ms = interval_ms, .timeout_ms = 150});
     }
     const std::string name = unique_name("http-rate");
     engine::Engine eng(plan, options(name));

@@ -1,0 +1,96 @@
+// A two-minute soak of the real engine in-process against the real fleet, with every failure
+// path exercised (healthy, 503, resets, hangs that hit the deadline, garbage). It proves that
+// nothing leaks over time: after a warm-up, the process's open file descriptors (less the
+// sockets of probes in flight at that instant) and resident memory are the same at the end as
+// at the start, within a small allowance, while over 100,000 probes complete; and after stop
+// no probe holds a socket.
+// Suite 'slow': it runs in the debug build of tools/test.sh, not under the sanitizers.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+
+#include "engine/engine.hpp"
+#include "support/fleet_process.hpp"
+#include "support/plan_builder.hpp"
+
+namespace ringprobe {
+namespace {
+
+std::size_t open_fds() {
+    std::size_t n = 0;
+    DIR* d = ::opendir("/proc/self/fd");
+    while (d != nullptr && ::readdir(d) != nullptr) {
+        ++n;
+    }
+    if (d != nullptr) {
+        ::closedir(d);
+    }
+    return n;
+}
+
+std::size_t rss_kib() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::stoul(line.substr(6));
+        }
+    }
+    return 0;
+}
+
+TEST(EngineSoak, NoDescriptorOrMemoryGrowthOverTwoMinutes) {
+    auto fleet = test::FleetProcess::start(R"({
+      "default": {"kind": "http", "status": 200, "body": "ok ringprobe-marker"},
+      "rules": [
+        {"cidr": "127.1.50.0/27", "kind": "http", "status": 503},
+        {"cidr": "127.1.50.32/27", "kind": "reset"},
+        {"cidr": "127.1.50.64/27", "kind": "hang"},
+        {"cidr": "127.1.50.96/27", "kind": "garbage"}
+      ]})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (unsigned i = 0; i < 1000; ++i) {
+        testing::add_target(plan, testing::TargetSpec{
+            .address = "127.1." + std::to_string(50 + i / 256) + "." + std::to_string(i % 256),
+            .port = fleet->port(), .protocol = Protocol::Http, .interval_ms = 1000,
+            .timeout_ms = 50, .match_body = "ringprobe-marker",
+            .close = i % 2 == 0 ? ClosePolicy::Reset : ClosePolicy::Graceful});
+    }
+    engine::EngineOptions o;
+    o.name = "rp-test-soak-" + std::to_string(::getpid());
+    o.workers = 2;
+    o.log = nullptr;
+    engine::Engine eng(plan, o);
+    ASSERT_TRUE(eng.start());
+    auto run_for = [&](std::chrono::seconds d) {
+        const auto until = std::chrono::steady_clock::now() + d;
+        while (std::chrono::steady_clock::now() < until) {
+            eng.tick(50'000'000);
+        }
+    };
+    run_for(std::chrono::seconds(10));  // warm-up: allocator pools, page cache, kernel buffers
+    // Sockets of probes in flight are open descriptors too: compare what is left without them.
+    const std::size_t fds_before = open_fds() - eng.totals().in_flight;
+    const std::size_t rss_before = rss_kib();
+    const std::uint64_t probes_before = eng.totals().probes_completed;
+    run_for(std::chrono::seconds(110));
+    const std::size_t fds_after = open_fds() - eng.totals().in_flight;
+    const std::size_t rss_after = rss_kib();
+    const std::uint64_t probes = eng.totals().probes_completed - probes_before;
+    EXPECT_GT(probes, 90000u) << "the soak ran too few probes to prove anything";
+    // The two samples (descriptors, in-flight gauge) are not taken at one instant; at 1,000
+    // probes a second a handful of probes may start or end between them.
+    EXPECT_LE(fds_after, fds_before + 8) << "descriptors grew from " << fds_before;
+    eng.stop();
+    EXPECT_EQ(eng.totals().in_flight, 0u) << "probes still held sockets after stop";
+    EXPECT_LE(rss_after, rss_before + 1024) << "resident memory grew from " << rss_before << " KiB";
+    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
+}
+
+}  // namespace
+}  // namespace ringprobe
