@@ -293,6 +293,10 @@ class Prober:
         """Figures the prober prints about itself at exit (lateness)."""
         return {}
 
+    def ready(self):
+        """True once the prober has read its configuration and probes (warm-up starts then)."""
+        return True
+
     def down(self, sc, addrs):
         """Which of addrs the prober currently reports down."""
         return set()
@@ -392,6 +396,11 @@ class Ringprobe(Prober):
         kv = parse_kv_line(self.proc.stderr_text(), "stats:")
         return {"lateness_us": lateness_of(kv), "own": kv}
 
+    def ready(self):
+        r = subprocess.run([self.exes["report"], "--name", self.segment, "--format", "json",
+                            "--health", "Unknown"], capture_output=True, text=True, timeout=30)
+        return r.returncode == 0
+
     def down(self, sc, addrs):
         r = subprocess.run([self.exes["report"], "--name", self.segment, "--format", "json",
                             "--health", "Unhealthy"], capture_output=True, text=True, timeout=30)
@@ -483,11 +492,23 @@ class Haproxy(Prober):
     def stats(self):
         return {"lateness_us": {}, "note": "HAProxy does not expose probe-start lateness"}
 
+    def ready(self):
+        # HAProxy parses 50,000 server lines for about a minute on this machine before it
+        # opens its stats socket and starts checking.
+        try:
+            self.command("show info")
+            return True
+        except OSError:
+            return False
+
     def show_stat(self):
+        return self.command("show stat")
+
+    def command(self, cmd):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(10)
         s.connect(self.sock)
-        s.sendall(b"show stat\n")
+        s.sendall(cmd.encode() + b"\n")
         chunks = []
         while True:
             c = s.recv(1 << 16)
@@ -528,6 +549,13 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
     res = {"prober": prober.name, "scenario": sc.describe()}
     try:
         prober.start(sc, fleet.port, cpus_prober)
+        t_start = time.monotonic()
+        while not prober.ready():
+            if not prober.proc.alive() or time.monotonic() - t_start > args.ready_timeout:
+                raise RuntimeError(f"{prober.name} was not ready within {args.ready_timeout} s: "
+                                   + prober.proc.stderr_text()[-800:])
+            time.sleep(0.2)
+        res["ready_s"] = round(time.monotonic() - t_start, 2)
         time.sleep(args.warmup)
         if not prober.proc.alive():
             raise RuntimeError(f"{prober.name} exited during warm-up: "
@@ -826,7 +854,10 @@ def parse_args(argv):
                    help="fraction of backends that accept and never answer")
     p.add_argument("--probers", default="ringprobe,haproxy,haproxy-2t,floor",
                    help="any of ringprobe, ringprobe-2w, haproxy, haproxy-2t, floor")
-    p.add_argument("--warmup", type=float, default=5.0, help="seconds before the window")
+    p.add_argument("--warmup", type=float, default=5.0,
+                   help="seconds between the prober being ready and the window")
+    p.add_argument("--ready-timeout", type=float, default=300.0,
+                   help="most seconds a prober may take to read its configuration")
     p.add_argument("--window", type=float, default=20.0, help="measured seconds")
     p.add_argument("--detect", type=int, default=5,
                    help="backends taken down after the window to time detection (0: skip)")
