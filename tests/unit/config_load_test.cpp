@@ -309,6 +309,17 @@ TEST(ConfigReferences, AnIdIntoTheWrongCollectionIsAnError) {
         << dump(errors);
 }
 
+TEST(ConfigReferences, AnArmExpressionThatCannotBeEvaluatedIsReported) {
+    auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/applicationGateways",
+        "name": "gw", "properties": {
+        "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+            "protocol": "Http", "probe": {"id": "[variables('probeId')]"}}}]}}]})");
+    EXPECT_TRUE(has_error(errors,
+                          "resources[0].properties.backendHttpSettingsCollection[0].properties.probe.id",
+                          "cannot evaluate this ARM expression"))
+        << dump(errors);
+}
+
 TEST(ConfigReferences, UrlPathMapDefaultAndPathRulesTieRows) {
     Plan plan = load_ok("gateway-rest.json");
     EXPECT_NE(find(plan, "api", "http-custom", "10.0.1.4"), nullptr);   // path rule
