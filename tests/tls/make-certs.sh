@@ -1,0 +1,139 @@
+#!/bin/sh
+# make-certs.sh: the TLS test certificates of ringprobe (docs/tls.md describes each file).
+#
+# Regenerates tests/fixtures/tls/ with the openssl CLI (3.0 or later). The output is committed,
+# so tests never run this; run it again only to change a fixture. Good certificates are valid
+# until 2099; the expired and not-yet-valid ones have fixed dates (2020 and 2090), so the
+# fixtures age only in 2090. Keys are ECDSA P-256: cheap to handshake, like most modern sites.
+#
+# `openssl ca` is used for every signature because `x509 -req` in 3.0 cannot set notBefore.
+set -eu
+
+out=${1:-$(dirname "$0")/../fixtures/tls}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+good_start=20240101000000Z
+good_end=20991231235959Z
+
+cat > ca.cnf <<'CNF'
+[ca]
+default_ca = test_ca
+[test_ca]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+unique_subject = no
+copy_extensions = none
+[any]
+commonName = supplied
+organizationName = optional
+[v3_root]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[v3_inter]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[v3_leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = $ENV::RP_SAN
+[v3_leaf_nosan]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[v3_self]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+subjectAltName = $ENV::RP_SAN
+CNF
+: > index.txt
+echo 1000 > serial
+export RP_SAN=DNS:unused
+
+key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1.key" 2>/dev/null; }
+csr() { openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"; }
+# sign NAME ISSUER EXT START END
+sign() {
+    openssl ca -batch -config ca.cnf -notext -in "$1.csr" -cert "$2.pem" -keyfile "$2.key" \
+        -extensions "$3" -startdate "$4" -enddate "$5" -out "$1.pem" 2>/dev/null
+}
+selfsign() {
+    openssl ca -batch -config ca.cnf -notext -selfsign -in "$1.csr" -keyfile "$1.key" \
+        -extensions "$2" -startdate "$3" -enddate "$4" -out "$1.pem" 2>/dev/null
+}
+
+# Roots and intermediates.
+key root; csr root "/O=ringprobe tests/CN=ringprobe Test Root CA"
+selfsign root v3_root "$good_start" "$good_end"
+key inter; csr inter "/O=ringprobe tests/CN=ringprobe Test Intermediate CA"
+sign inter root v3_inter "$good_start" "$good_end"
+key other-root; csr other-root "/O=elsewhere tests/CN=Other Test Root CA"
+selfsign other-root v3_root "$good_start" "$good_end"
+key other-inter; csr other-inter "/O=elsewhere tests/CN=Other Test Intermediate CA"
+sign other-inter other-root v3_inter "$good_start" "$good_end"
+# An intermediate of the good root that expired: its chain is "expired (intermediate)".
+key inter-expired; csr inter-expired "/O=ringprobe tests/CN=ringprobe Expired Intermediate CA"
+sign inter-expired root v3_inter 20200101000000Z 20210101000000Z
+
+# Leaves. RP_SAN is read by the v3_leaf section.
+leaf() {  # leaf NAME ISSUER CN SAN START END [EXT]
+    key "$1"; csr "$1" "/O=ringprobe tests/CN=$3"
+    RP_SAN=$4 sign "$1" "$2" "${7:-v3_leaf}" "$5" "$6"
+}
+leaf good inter good.ringprobe.test "DNS:good.ringprobe.test,DNS:www.ringprobe.test" \
+    "$good_start" "$good_end"
+leaf wildcard inter wildcard.ringprobe.test "DNS:*.wild.ringprobe.test" "$good_start" "$good_end"
+leaf cn-only inter cn.ringprobe.test "" "$good_start" "$good_end" v3_leaf_nosan
+leaf expired inter expired.ringprobe.test "DNS:expired.ringprobe.test" \
+    20200101000000Z 20210101000000Z
+leaf notyet inter notyet.ringprobe.test "DNS:notyet.ringprobe.test" \
+    20900101000000Z 20910101000000Z
+leaf wrongname inter www.example.test "DNS:www.example.test" "$good_start" "$good_end"
+leaf other other-inter good.ringprobe.test "DNS:good.ringprobe.test" "$good_start" "$good_end"
+leaf under-expired inter-expired good.ringprobe.test "DNS:good.ringprobe.test" \
+    "$good_start" "$good_end"
+key self; csr self "/O=ringprobe tests/CN=self.ringprobe.test"
+RP_SAN=DNS:self.ringprobe.test selfsign self v3_self "$good_start" "$good_end"
+
+# Chains, in the order a server sends them, each with the key of its first certificate except
+# where noted.
+cat good.pem inter.pem > good-chain.pem
+cat good.pem inter.pem root.pem > good-full-chain.pem
+cat wildcard.pem inter.pem > wildcard-chain.pem
+cat cn-only.pem inter.pem > cn-only-chain.pem
+cat expired.pem inter.pem > expired-chain.pem
+cat notyet.pem inter.pem > notyet-chain.pem
+cat wrongname.pem inter.pem > wrongname-chain.pem
+cat good.pem > no-intermediate-chain.pem               # key: good.key
+cat inter.pem good.pem > wrong-order-chain.pem         # key: good.key (the leaf is second)
+cat other.pem other-inter.pem other-root.pem > other-root-chain.pem
+cat other.pem other-inter.pem > other-no-root-chain.pem
+cat under-expired.pem inter-expired.pem > expired-intermediate-chain.pem
+cat inter.pem root.pem > no-leaf-chain.pem              # key: inter.key
+cp self.pem self-signed-chain.pem
+
+for f in root inter other-root other-inter inter-expired good wildcard cn-only expired notyet \
+        wrongname other under-expired self; do
+    cp "$f.pem" "$out/$f.pem"
+    cp "$f.key" "$out/$f.key"
+done
+cp ./*-chain.pem "$out/"
+# DER of the private root, base64 on one line: the other form trustedRootCertificates takes.
+openssl x509 -in root.pem -outform DER | base64 -w0 > "$out/root.der.b64"
+echo "wrote $(ls "$out" | wc -l) files to $out"
