@@ -258,13 +258,17 @@ std::uint64_t Worker::jitter_ns(const Target& t) {
 
 void Worker::run(const std::atomic<bool>& stop) {
     constexpr std::uint64_t max_sleep_ns = 50'000'000;  // notice stop within 50 ms
-    Slot* const base = slots_.data();
-    auto slot_of = [base](TimerNode& n) -> Slot& {
+    auto slot_of = [](TimerNode& n) -> Slot& {
         return *reinterpret_cast<Slot*>(reinterpret_cast<char*>(&n) - offsetof(Slot, timer));
     };
+    // One turn: submit what is queued and sleep until a completion or the wheel's next expiry;
+    // take the time once; reap every completion; only then advance the wheel. Completions first:
+    // a backend whose answer is in the CQ when this thread looks is judged on that answer, even
+    // if the thread was late to look and the deadline has passed since (the rule that a
+    // late worker never blames a backend). With DEFER_TASKRUN, completions are posted only when
+    // the thread enters the kernel to get events, which both branches below do.
+    std::uint64_t now = monotonic_ns();
     while (!stop.load(std::memory_order_relaxed)) {
-        const std::uint64_t now = monotonic_ns();
-        wheel_.advance(ns_to_tick_floor(now), [&](TimerNode& n) { on_timer(slot_of(n), now); });
         const std::uint64_t next_tick = wheel_.next_expiry();
         std::uint64_t sleep_ns = max_sleep_ns;
         if (next_tick != UINT64_MAX) {
@@ -272,25 +276,24 @@ void Worker::run(const std::atomic<bool>& stop) {
             sleep_ns = next_ns > now ? std::min(next_ns - now, max_sleep_ns) : 0;
         }
         if (sleep_ns == 0) {
-            io_uring_submit(ring_.raw());
+            io_uring_submit_and_get_events(ring_.raw());
         } else {
             ring_.submit_and_wait(sleep_ns);
         }
+        now = monotonic_ns();
         bump(counters_.loops);
-        // Completions first, then timers on the next turn: a backend that answered before its
-        // deadline is judged on that answer even when this thread was late to look.
         io_uring_cqe* cqes[256];
         for (int round = 0; round < 64; ++round) {
             const unsigned n = io_uring_peek_batch_cqe(ring_.raw(), cqes, 256);
             if (n == 0) {
                 break;
             }
-            const std::uint64_t t_now = monotonic_ns();
             for (unsigned i = 0; i < n; ++i) {
-                on_cqe(cqes[i]->user_data, cqes[i]->res, cqes[i]->flags, t_now);
+                on_cqe(cqes[i]->user_data, cqes[i]->res, cqes[i]->flags, now);
             }
             io_uring_cq_advance(ring_.raw(), n);
         }
+        wheel_.advance(ns_to_tick_floor(now), [&](TimerNode& n) { on_timer(slot_of(n), now); });
         counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
         if (now - stats_published_ns_ >= 250'000'000) {
             publish_stats(now);
@@ -298,7 +301,6 @@ void Worker::run(const std::atomic<bool>& stop) {
     }
     drain(1'000'000'000ull);
     counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
-    (void)base;
 }
 
 void Worker::publish_stats(std::uint64_t now) {
