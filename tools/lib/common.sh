@@ -6,8 +6,8 @@ RP_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The Debian packages ringprobe builds and tests with. Keep in sync with docs/ARCHITECTURE.md.
 RP_BUILD_PACKAGES=(g++ meson ninja-build pkg-config python3
     liburing-dev libwolfssl-dev libsimdjson-dev libjemalloc-dev
-    libgtest-dev libgmock-dev libbenchmark-dev)
-RP_TEST_PACKAGES=(clang libclang-rt-14-dev haproxy procps iproute2)
+    libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev)
+RP_TEST_PACKAGES=(clang libclang-rt-14-dev haproxy procps iproute2 dnsmasq-base)
 
 rp_log() { printf '%s\n' "$*" >&2; }
 

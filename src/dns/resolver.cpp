@@ -1,0 +1,487 @@
+// The resolver thread: c-ares on epoll, the refresh heap, and publication to the workers.
+// resolver.hpp describes the thread model; policy.cpp decides what each answer means.
+#include "dns/resolver.hpp"
+
+#include <ares.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <queue>
+#include <utility>
+
+#include "common/assert.hpp"
+#include "engine/clock.hpp"
+
+namespace ringprobe::dns {
+
+namespace {
+
+constexpr std::size_t epoll_events_max = 64;
+constexpr std::size_t read_retries_max = 64;
+
+// c-ares status -> Outcome: one exhaustive table (STYLE.md: one switch per operation).
+Outcome outcome_of_status(int status) {
+    switch (status) {
+        case ARES_SUCCESS: return Outcome::Ok;
+        case ARES_ENOTFOUND: return Outcome::Nxdomain;
+        case ARES_ENODATA: return Outcome::NoData;
+        case ARES_ESERVFAIL: return Outcome::Servfail;
+        case ARES_ETIMEOUT: return Outcome::Timeout;
+        case ARES_EREFUSED: return Outcome::Refused;
+        case ARES_ECONNREFUSED: return Outcome::Unreachable;
+        default: return Outcome::Other;
+    }
+}
+
+// Lower-cases and drops one trailing dot, so "API.example.com." and "api.example.com" share a
+// record (DNS names compare case-insensitively).
+std::string canonical_name(std::string_view fqdn) {
+    if (!fqdn.empty() && fqdn.back() == '.') {
+        fqdn.remove_suffix(1);
+    }
+    std::string s(fqdn);
+    for (char& c : s) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return s;
+}
+
+int ares_family(Family f) {
+    switch (f) {
+        case Family::Any: return AF_UNSPEC;
+        case Family::V4: return AF_INET;
+        case Family::V6: return AF_INET6;
+    }
+    return AF_UNSPEC;
+}
+
+// The answer's addresses (canonical set) and its smallest TTL, A/AAAA and CNAME alike.
+Answer answer_of(int status, const ares_addrinfo* info) {
+    Answer a;
+    a.outcome = outcome_of_status(status);
+    if (a.outcome != Outcome::Ok || info == nullptr) {
+        return a;
+    }
+    std::array<Address, addresses_max * 4> scratch{};  // bounded: extra addresses are dropped
+    std::size_t n = 0;
+    bool more = false;
+    int ttl = -1;
+    for (const ares_addrinfo_node* node = info->nodes; node != nullptr; node = node->ai_next) {
+        Address addr;
+        if (node->ai_family == AF_INET && node->ai_addr != nullptr) {
+            const auto* sin = reinterpret_cast<const sockaddr_in*>(node->ai_addr);
+            std::memcpy(addr.bytes.data(), &sin->sin_addr, 4);
+            addr.family = 4;
+        } else if (node->ai_family == AF_INET6 && node->ai_addr != nullptr) {
+            const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(node->ai_addr);
+            std::memcpy(addr.bytes.data(), &sin6->sin6_addr, 16);
+            addr.family = 6;
+        } else {
+            continue;
+        }
+        ttl = ttl < 0 ? node->ai_ttl : std::min(ttl, node->ai_ttl);
+        if (n == scratch.size()) {
+            more = true;
+            continue;
+        }
+        scratch[n++] = addr;
+    }
+    for (const ares_addrinfo_cname* c = info->cnames; c != nullptr; c = c->next) {
+        ttl = ttl < 0 ? c->ttl : std::min(ttl, c->ttl);
+    }
+    a.addresses = make_address_set({scratch.data(), n});
+    a.addresses.truncated |= more ? 1u : 0u;
+    a.ttl_s = ttl > 0 ? static_cast<std::uint32_t>(ttl) : 0;
+    return a;
+}
+
+struct Due {
+    std::uint64_t at_ns;
+    NameId id;
+    bool operator>(const Due& o) const { return at_ns > o.at_ns; }
+};
+
+}  // namespace
+
+// Everything only the resolver thread touches (apart from the atomics and the eventfd).
+struct Resolver::Loop {
+    struct Ctx {
+        Resolver* self;
+        NameId id;
+    };
+
+    ares_channel channel = nullptr;
+    int epoll_fd = -1;
+    int wake_fd = -1;
+    std::vector<NameState> states;
+    std::vector<std::uint8_t> in_flight;
+    std::vector<Ctx> ctx;
+    std::priority_queue<Due, std::vector<Due>, std::greater<>> heap;
+    std::uint32_t inflight = 0;
+
+    std::atomic<bool> stop{false};
+    std::atomic<bool> refresh{false};
+    std::atomic<std::uint64_t> lookups_started{0};
+    std::atomic<std::uint64_t> lookups_done{0};
+    std::atomic<std::uint64_t> inflight_peak{0};
+    std::atomic<std::uint64_t> names_resolved{0};
+    std::atomic<std::uint64_t> names_answered{0};
+
+    ~Loop() {
+        if (channel != nullptr) {  // start() failed before the thread ran
+            ares_destroy(channel);
+            ares_library_cleanup();
+        }
+        if (epoll_fd >= 0) {
+            ::close(epoll_fd);
+        }
+        if (wake_fd >= 0) {
+            ::close(wake_fd);
+        }
+    }
+};
+
+namespace {
+
+// c-ares tells us which of its sockets to watch; epoll is level-triggered, like select().
+void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
+    const int epoll_fd = *static_cast<int*>(data);
+    if (readable == 0 && writable == 0) {
+        epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);  // c-ares closes it right after
+        return;
+    }
+    epoll_event ev{};
+    ev.events = (readable != 0 ? EPOLLIN : 0u) | (writable != 0 ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0) {
+        RP_ASSERT(errno == ENOENT);
+        const int rc = epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+        RP_ASSERT(rc == 0);
+    }
+}
+
+}  // namespace
+
+Resolver::Resolver(ResolverOptions options) : options_(std::move(options)) {
+    RP_ASSERT(options_.workers >= 1);
+    RP_ASSERT(options_.workers <= UINT16_MAX);
+    RP_ASSERT(options_.inflight_max >= 1);
+    worker_names_.resize(options_.workers);
+}
+
+Resolver::~Resolver() { stop(); }
+
+NameId Resolver::watch(std::string_view fqdn, std::size_t worker) {
+    RP_ASSERT(!thread_.joinable());
+    RP_ASSERT(worker < options_.workers);
+    const std::string key = canonical_name(fqdn);
+    RP_ASSERT(!key.empty());
+    NameId id = 0;
+    // Plan time only: a linear search keeps this simple; plans hold thousands, not millions.
+    while (id < names_.size() && names_[id].fqdn != key) {
+        ++id;
+    }
+    if (id == names_.size()) {
+        names_.push_back(Name{key, {}});
+    }
+    auto& subs = names_[id].workers;
+    const auto w = static_cast<std::uint16_t>(worker);
+    if (std::find(subs.begin(), subs.end(), w) == subs.end()) {
+        subs.push_back(w);
+        worker_names_[worker].push_back(id);
+    }
+    return id;
+}
+
+namespace {
+
+Result<ares_channel> make_channel(const ResolverOptions& o, int* epoll_fd) {
+    ares_options opts{};
+    int mask = ARES_OPT_SOCK_STATE_CB;
+    opts.sock_state_cb = on_sock_state;
+    opts.sock_state_cb_data = epoll_fd;
+    if (o.timeout_ms != 0) {
+        opts.timeout = static_cast<int>(o.timeout_ms);
+        mask |= ARES_OPT_TIMEOUTMS;
+    }
+    if (o.tries != 0) {
+        opts.tries = static_cast<int>(o.tries);
+        mask |= ARES_OPT_TRIES;
+    }
+    char dns_only[] = "b";
+    if (!o.server.empty()) {
+        opts.lookups = dns_only;  // an explicit server means DNS only: no /etc/hosts
+        mask |= ARES_OPT_LOOKUPS;
+    }
+    ares_channel ch = nullptr;
+    if (int rc = ares_init_options(&ch, &opts, mask); rc != ARES_SUCCESS) {
+        return error(std::string("dns: c-ares initialisation failed: ") + ares_strerror(rc));
+    }
+    if (!o.server.empty()) {
+        if (int rc = ares_set_servers_ports_csv(ch, o.server.c_str()); rc != ARES_SUCCESS) {
+            ares_destroy(ch);
+            return error("dns: --dns-server '" + o.server + "' is not ADDR:PORT (" +
+                         ares_strerror(rc) + "); e.g. 127.0.0.1:53 or [::1]:53");
+        }
+    }
+    return ch;
+}
+
+}  // namespace
+
+Result<void> Resolver::start() {
+    RP_ASSERT(!thread_.joinable());
+    RP_ASSERT(loop_ == nullptr);
+    if (int rc = ares_library_init(ARES_LIB_INIT_ALL); rc != ARES_SUCCESS) {
+        return error(std::string("dns: c-ares library init failed: ") + ares_strerror(rc));
+    }
+    auto loop = std::make_unique<Loop>();
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->epoll_fd < 0 || loop->wake_fd < 0) {
+        ares_library_cleanup();
+        return error(std::string("dns: epoll/eventfd: ") + std::strerror(errno));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = loop->wake_fd;
+    RP_ASSERT(epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->wake_fd, &ev) == 0);
+    auto ch = make_channel(options_, &loop->epoll_fd);
+    if (!ch) {
+        ares_library_cleanup();
+        return unexpected(ch.error());
+    }
+    loop->channel = *ch;
+
+    const std::size_t n = names_.size();
+    loop->states.assign(n, NameState{});
+    loop->in_flight.assign(n, 0);
+    loop->ctx.reserve(n);
+    std::vector<Due> initial;
+    initial.reserve(n + 1);
+    for (NameId id = 0; id < n; ++id) {
+        loop->ctx.push_back(Loop::Ctx{this, id});
+        initial.push_back(Due{0, id});
+    }
+    loop->heap = decltype(loop->heap)(std::greater<>{}, std::move(initial));
+    records_ = std::make_unique<Record[]>(n);
+    inboxes_ = std::make_unique<Inbox[]>(options_.workers);
+    loop_ = std::move(loop);
+    thread_ = std::thread([this] { run(); });
+    return {};
+}
+
+void Resolver::stop() {
+    if (!thread_.joinable()) {
+        return;
+    }
+    loop_->stop.store(true, std::memory_order_release);
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(loop_->wake_fd, &one, sizeof one);
+    thread_.join();
+}
+
+void Resolver::refresh_all() {
+    RP_ASSERT(loop_ != nullptr);
+    loop_->refresh.store(true, std::memory_order_release);
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(loop_->wake_fd, &one, sizeof one);
+}
+
+std::string_view Resolver::name(NameId id) const { return names_.at(id).fqdn; }
+
+ResolverStats Resolver::stats() const {
+    ResolverStats s;
+    if (loop_ == nullptr) {
+        return s;
+    }
+    s.lookups_started = loop_->lookups_started.load(std::memory_order_relaxed);
+    s.lookups_done = loop_->lookups_done.load(std::memory_order_relaxed);
+    s.inflight_peak = loop_->inflight_peak.load(std::memory_order_relaxed);
+    s.names_resolved = loop_->names_resolved.load(std::memory_order_relaxed);
+    s.names_answered = loop_->names_answered.load(std::memory_order_relaxed);
+    for (std::size_t w = 0; w < options_.workers; ++w) {
+        s.notices_dropped += inboxes_[w].notices.dropped();
+    }
+    return s;
+}
+
+// ---- the table ----
+
+void Resolver::publish(NameId id, const NameState& state) {
+    Record& rec = records_[id];
+    std::array<std::uint64_t, Record::words> w;
+    std::memcpy(w.data(), &state, sizeof state);
+    const std::uint64_t seq = rec.seq.load(std::memory_order_relaxed);
+    rec.seq.store(seq + 1, std::memory_order_relaxed);
+    // Release stores: a reader that sees any new word also sees the odd sequence (no fence,
+    // which ThreadSanitizer does not model).
+    for (std::size_t i = 0; i < Record::words; ++i) {
+        rec.payload[i].store(w[i], std::memory_order_release);
+    }
+    rec.seq.store(seq + 2, std::memory_order_release);
+}
+
+bool Resolver::read_record(const Record& rec, NameState& out) const {
+    std::array<std::uint64_t, Record::words> w;
+    for (std::size_t attempt = 0; attempt < read_retries_max; ++attempt) {
+        const std::uint64_t s1 = rec.seq.load(std::memory_order_acquire);
+        if ((s1 & 1) != 0) {
+            continue;
+        }
+        for (std::size_t i = 0; i < Record::words; ++i) {
+            w[i] = rec.payload[i].load(std::memory_order_acquire);
+        }
+        if (rec.seq.load(std::memory_order_relaxed) == s1) {
+            std::memcpy(static_cast<void*>(&out), w.data(), sizeof out);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool Resolver::read(NameId id, NameState& out) const {
+    RP_ASSERT_HOT(id < names_.size());
+    return read_record(records_[id], out);
+}
+
+std::uint64_t Resolver::version(NameId id) const {
+    RP_ASSERT_HOT(id < names_.size());
+    return records_[id].seq.load(std::memory_order_acquire) / 2;
+}
+
+void Resolver::notify(NameId id) {
+    for (std::uint16_t w : names_[id].workers) {
+        Inbox& inbox = inboxes_[w];
+        if (!inbox.notices.push(id)) {
+            inbox.resync.store(true, std::memory_order_release);
+        }
+    }
+}
+
+// ---- the resolver thread ----
+
+void Resolver::on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo* info) {
+    if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
+        ares_freeaddrinfo(info);
+        return;  // stopping: the state stays as it was
+    }
+    auto* ctx = static_cast<Loop::Ctx*>(arg);
+    Resolver& self = *ctx->self;
+    Loop& loop = *self.loop_;
+    const Answer answer = answer_of(status, info);
+    ares_freeaddrinfo(info);
+    const NameId id = ctx->id;
+    RP_ASSERT(loop.in_flight[id] == 1);
+    loop.in_flight[id] = 0;
+    --loop.inflight;
+    loop.lookups_done.fetch_add(1, std::memory_order_relaxed);
+
+    NameState& state = loop.states[id];
+    const NameState before = state;
+    const std::uint64_t now = engine::monotonic_ns();
+    const bool changed = apply_answer(state, answer, now, self.options_.policy);
+    if (before.lookups == 0) {
+        loop.names_answered.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (before.ever_resolved == 0 && state.ever_resolved != 0) {
+        loop.names_resolved.fetch_add(1, std::memory_order_relaxed);
+    }
+    self.publish(id, state);
+    if (changed || before.last_outcome != state.last_outcome) {
+        self.notify(id);
+    }
+    loop.heap.push(Due{state.next_refresh_ns, id});
+}
+
+void Resolver::launch_due(std::uint64_t now_ns) {
+    Loop& loop = *loop_;
+    ares_addrinfo_hints hints{};
+    hints.ai_family = ares_family(options_.family);
+    hints.ai_flags = ARES_AI_NOSORT;  // policy.cpp sorts; RFC 6724 sorting costs a connect()
+    while (!loop.heap.empty() && loop.inflight < options_.inflight_max &&
+           loop.heap.top().at_ns <= now_ns) {
+        const NameId id = loop.heap.top().id;
+        loop.heap.pop();
+        if (loop.in_flight[id] != 0) {
+            continue;  // refresh_all() queued it while it was out
+        }
+        loop.in_flight[id] = 1;
+        ++loop.inflight;
+        loop.lookups_started.fetch_add(1, std::memory_order_relaxed);
+        if (loop.inflight > loop.inflight_peak.load(std::memory_order_relaxed)) {
+            loop.inflight_peak.store(loop.inflight, std::memory_order_relaxed);
+        }
+        // The callback may run inside this call (hosts file, bad name): state is ready for it.
+        ares_getaddrinfo(loop.channel, names_[id].fqdn.c_str(), nullptr, &hints, on_answer,
+                         &loop.ctx[id]);
+    }
+}
+
+int Resolver::wait_ms(std::uint64_t now_ns) const {
+    const Loop& loop = *loop_;
+    int ms = -1;
+    timeval tv{};
+    if (ares_timeout(loop.channel, nullptr, &tv) != nullptr) {
+        ms = static_cast<int>(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+    }
+    if (!loop.heap.empty() && loop.inflight < options_.inflight_max) {
+        const std::uint64_t at = loop.heap.top().at_ns;
+        const std::uint64_t d = at <= now_ns ? 0 : (at - now_ns + 999'999) / 1'000'000;
+        const int heap_ms = static_cast<int>(std::min<std::uint64_t>(d, 60'000));
+        ms = ms < 0 ? heap_ms : std::min(ms, heap_ms);
+    }
+    return ms;
+}
+
+void Resolver::requeue_all(std::uint64_t now_ns) {
+    Loop& loop = *loop_;
+    for (NameId id = 0; id < names_.size(); ++id) {
+        if (loop.in_flight[id] == 0) {
+            loop.heap.push(Due{now_ns, id});
+        }
+    }
+}
+
+void Resolver::run() {
+    Loop& loop = *loop_;
+    std::array<epoll_event, epoll_events_max> events;
+    while (!loop.stop.load(std::memory_order_acquire)) {
+        const std::uint64_t now = engine::monotonic_ns();
+        if (loop.refresh.exchange(false, std::memory_order_acq_rel)) {
+            requeue_all(now);
+        }
+        launch_due(now);
+        const int n = epoll_wait(loop.epoll_fd, events.data(), events.size(), wait_ms(now));
+        RP_ASSERT(n >= 0 || errno == EINTR);
+        for (int i = 0; i < n; ++i) {
+            const int fd = events[i].data.fd;
+            if (fd == loop.wake_fd) {
+                std::uint64_t v = 0;
+                [[maybe_unused]] ssize_t r = ::read(loop.wake_fd, &v, sizeof v);
+                continue;
+            }
+            const std::uint32_t e = events[i].events;
+            const bool rd = (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0;
+            const bool wr = (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0;
+            ares_process_fd(loop.channel, rd ? fd : ARES_SOCKET_BAD, wr ? fd : ARES_SOCKET_BAD);
+        }
+        ares_process_fd(loop.channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // c-ares's timeouts
+    }
+    // Destroyed on this thread: outstanding lookups end here with ARES_EDESTRUCTION, ignored.
+    ares_destroy(loop.channel);
+    loop.channel = nullptr;
+    ares_library_cleanup();
+}
+
+}  // namespace ringprobe::dns

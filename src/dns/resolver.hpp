@@ -1,0 +1,181 @@
+// Resolver: resolves the plan's FQDNs on its own thread and hands the results to the probe
+// workers without a lock, an allocation or a syscall on their side.
+//
+// Thread model (docs/dns.md):
+//   - the resolver thread owns one c-ares channel, one epoll instance watching c-ares's sockets
+//     (through ARES_OPT_SOCK_STATE_CB) plus an eventfd for stop, and a min-heap of refresh
+//     deadlines. It waits in epoll_wait until the earliest of c-ares's own timeout and the next
+//     refresh, so it sleeps when there is nothing to do;
+//   - every name has one record in a table, written only by the resolver thread through a
+//     seqlock whose payload is copied as 64-bit atomic words (any thread may read it);
+//   - every worker has a bounded SPSC queue of name ids whose addresses or outcome changed. If
+//     a queue is full the resolver sets that worker's resync flag instead, and the worker's
+//     next poll() re-reads all of its names: a notice can be late by one loop turn, never lost.
+//
+// Engine usage:
+//   Resolver r(options);                      // start-up, main thread
+//   NameId id = r.watch("api.example.com", worker_index);   // at plan time, per FQDN target
+//   r.start();                                // first lookups go out at once, concurrently
+//   ... in worker i's loop, once per turn:
+//   r.poll(i, [&](NameId id, const NameState& s) { ... diff s.addresses, verdict(s, now) ... });
+//   ... r.stop() before the workers' memory goes away (also done by the destructor).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/result.hpp"
+#include "dns/policy.hpp"
+#include "engine/spsc_queue.hpp"
+
+struct ares_addrinfo;
+
+namespace ringprobe::dns {
+
+using NameId = std::uint32_t;
+
+enum class Family : std::uint8_t {
+    Any = 0,  // A and AAAA; both kinds are kept and probed (IPv4 listed first)
+    V4 = 1,   // A only
+    V6 = 2,   // AAAA only
+};
+
+struct ResolverOptions {
+    // "ADDR:PORT" ("127.0.0.5:5353", "[::1]:53"): ask only this server, and do not read
+    // /etc/hosts (the engine's --dns-server; tests use it). Empty: /etc/hosts, then the servers,
+    // search list and options of /etc/resolv.conf, as c-ares reads them.
+    std::string server;
+    Family family = Family::Any;
+    std::uint32_t timeout_ms = 0;  // per try; 0: resolv.conf's (c-ares default 5 s)
+    std::uint32_t tries = 0;       // 0: resolv.conf's attempts (c-ares default 4)
+    std::uint32_t inflight_max = 4096;  // lookups outstanding at once
+    std::size_t workers = 1;
+    PolicyConfig policy;
+};
+
+struct ResolverStats {
+    std::uint64_t lookups_started = 0;
+    std::uint64_t lookups_done = 0;
+    std::uint64_t inflight_peak = 0;
+    std::uint64_t names_resolved = 0;  // names that have had at least one answer with addresses
+    std::uint64_t names_answered = 0;  // names whose first lookup has ended (any outcome)
+    std::uint64_t notices_dropped = 0;  // full worker queues (each turned into a resync)
+};
+
+class Resolver {
+public:
+    static constexpr std::size_t notice_queue_size = 1024;
+
+    explicit Resolver(ResolverOptions options);
+    ~Resolver();
+    Resolver(const Resolver&) = delete;
+    Resolver& operator=(const Resolver&) = delete;
+
+    // Plan time, before start(): returns the name's id (the same FQDN gives the same id,
+    // compared case-insensitively, a trailing dot ignored) and subscribes `worker` to it.
+    NameId watch(std::string_view fqdn, std::size_t worker);
+
+    // Initialises c-ares, sizes the table and queues from the watched names, starts the thread.
+    // Errors (bad --dns-server, c-ares initialisation) are returned for main to report.
+    Result<void> start();
+    // Wakes the thread, cancels outstanding lookups, joins. Idempotent.
+    void stop();
+
+    // Worker side. Calls f(NameId, const NameState&) for each of the worker's names whose
+    // addresses or outcome changed since the last poll (or for all of them after a resync).
+    // Returns how many it delivered. Lock-free, allocation-free, bounded by the worker's names.
+    template <typename F>
+    std::size_t poll(std::size_t worker, F&& f);
+
+    // Any thread: a consistent copy of a name's current state. False only when the writer kept
+    // the record busy through every bounded retry (then `out` is untouched).
+    bool read(NameId id, NameState& out) const;
+    std::uint64_t version(NameId id) const;
+
+    // Main thread, after start(): the name as watched, the names a worker holds, counters.
+    std::string_view name(NameId id) const;
+    std::size_t name_count() const { return names_.size(); }
+    const std::vector<NameId>& names_of(std::size_t worker) const { return worker_names_.at(worker); }
+    ResolverStats stats() const;
+
+    // Tests and operators: look every name up again now (SIGHUP-like). Any thread.
+    void refresh_all();
+
+private:
+    struct Name;
+    struct Record;
+    struct Inbox;
+    struct Loop;
+
+    bool read_record(const Record& rec, NameState& out) const;
+    // Resolver thread only.
+    void run();
+    void launch_due(std::uint64_t now_ns);
+    int wait_ms(std::uint64_t now_ns) const;
+    void requeue_all(std::uint64_t now_ns);
+    void publish(NameId id, const NameState& state);
+    void notify(NameId id);
+    static void on_answer(void* arg, int status, int timeouts, ares_addrinfo* info);
+
+    ResolverOptions options_;
+    std::vector<Name> names_;
+    std::vector<std::vector<NameId>> worker_names_;
+    std::unique_ptr<Record[]> records_;
+    std::unique_ptr<Inbox[]> inboxes_;
+    std::unique_ptr<Loop> loop_;
+    std::thread thread_;
+};
+
+// ---- implementation details the template needs ----
+
+struct Resolver::Name {
+    std::string fqdn;
+    std::vector<std::uint16_t> workers;  // subscribers, sorted, unique
+};
+
+// One name's published state: a seqlock over NameState copied as 64-bit atomic words.
+struct Resolver::Record {
+    static constexpr std::size_t words = sizeof(NameState) / 8;
+    alignas(64) std::atomic<std::uint64_t> seq{0};
+    std::array<std::atomic<std::uint64_t>, words> payload{};
+};
+
+struct Resolver::Inbox {
+    engine::SpscQueue<NameId, notice_queue_size> notices;
+    alignas(64) std::atomic<bool> resync{false};
+};
+
+template <typename F>
+std::size_t Resolver::poll(std::size_t worker, F&& f) {
+    Inbox& inbox = inboxes_[worker];
+    NameState state;
+    std::size_t delivered = 0;
+    if (inbox.resync.exchange(false, std::memory_order_acq_rel)) {
+        for (NameId id : worker_names_[worker]) {
+            if (read(id, state)) {
+                f(id, static_cast<const NameState&>(state));
+                ++delivered;
+            }
+        }
+    }
+    // Bounded: at most one queue's worth per turn, so a busy resolver cannot hold a worker.
+    NameId id = 0;
+    for (std::size_t i = 0; i < notice_queue_size && inbox.notices.pop(id); ++i) {
+        if (read(id, state)) {
+            f(id, static_cast<const NameState&>(state));
+            ++delivered;
+        } else {
+            inbox.resync.store(true, std::memory_order_release);
+        }
+    }
+    return delivered;
+}
+
+}  // namespace ringprobe::dns
