@@ -276,6 +276,10 @@ class Scenario:
 # ---- Probers -------------------------------------------------------------------------------
 
 
+class Skip(Exception):
+    """A prober that cannot run in this scenario on this machine (not a failure)."""
+
+
 class Prober:
     """One prober under test. Subclasses generate its configuration and read its figures."""
 
@@ -443,14 +447,23 @@ class Haproxy(Prober):
         self.sock = None
         self.addr_of = {}
 
+    # No traffic goes through this HAProxy, only checks: a small maxconn keeps its descriptor
+    # needs at about one per checked server, which it reserves at start.
+    MAXCONN = 256
+
     def config(self, sc, port):
         import resource
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        need = self.MAXCONN * 2 + sc.targets + 256
+        if need > hard:
+            raise Skip(f"{self.name}: HAProxy reserves a descriptor per checked server and needs "
+                       f"about {need:,} for {sc.targets:,} servers; the hard limit is {hard:,} "
+                       f"(raise it, e.g. ulimit -Hn, to include HAProxy at this size)")
         lines = [
             "global",
             f"    nbthread {self.threads}",
-            "    maxconn 4096",
-            f"    ulimit-n {min(hard, 4096 * 2 + sc.targets + 256)}",
+            f"    maxconn {self.MAXCONN}",
+            f"    ulimit-n {need}",
             f"    stats socket {self.sock} mode 600 level admin",
             "    hard-stop-after 3s",
             "defaults",
@@ -551,7 +564,10 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
         prober.start(sc, fleet.port, cpus_prober)
         t_start = time.monotonic()
         while not prober.ready():
-            if not prober.proc.alive() or time.monotonic() - t_start > args.ready_timeout:
+            if not prober.proc.alive():
+                raise RuntimeError(f"{prober.name} exited before it was ready: "
+                                   + prober.proc.stderr_text()[-800:])
+            if time.monotonic() - t_start > args.ready_timeout:
                 raise RuntimeError(f"{prober.name} was not ready within {args.ready_timeout} s: "
                                    + prober.proc.stderr_text()[-800:])
             time.sleep(0.2)
@@ -655,7 +671,7 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
         prober = make_prober()
         try:
             r = measure(prober, sc, ma, exes, cpus_prober, cpus_fleet, detect=False)
-        except RuntimeError as e:
+        except (RuntimeError, Skip) as e:
             steps.append({"asked_per_s": sc.asked_per_s, "error": str(e)[:300]})
             break
         steps.append({k: r.get(k) for k in ("asked_per_s", "achieved_per_s", "achieved_ratio",
@@ -741,6 +757,8 @@ def table(results_by_targets, probers):
         for c in cols:
             if by[c].get("error"):
                 out.append(f"  {c}: ERROR {by[c]['error']}")
+            if by[c].get("skipped"):
+                out.append(f"  {c}: skipped: {by[c]['skipped']}")
         if any(not by[c].get("lateness_us") for c in cols if c.startswith("haproxy")):
             out.append("  haproxy: probe-start lateness is not exposed by HAProxy (n/a)")
     return "\n".join(out)
@@ -1001,6 +1019,10 @@ def main(argv):
             try:
                 r = measure(make(), sc, a, exes, cpu_multi | cpu_fleet if multi else cpu_prober,
                             cpu_fleet)
+            except Skip as e:
+                r = {"prober": name, "scenario": sc.describe(), "skipped": str(e)}
+                notes.append(str(e))
+                log(f"{name}: skipped: {e}")
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 r = {"prober": name, "scenario": sc.describe(), "error": str(e)[:1000]}
                 if name in required:
@@ -1045,7 +1067,7 @@ def smoke_checks(doc):
     bad = []
     for results in doc["results"].values():
         for r in results:
-            if "error" in r:
+            if "error" in r or "skipped" in r:
                 continue
             for key in ("probes", "cpu_share", "rss_bytes", "time_wait_fleet_port"):
                 if not r.get(key) and r.get(key) != 0:
