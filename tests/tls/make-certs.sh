@@ -108,6 +108,11 @@ leaf wrongname inter www.example.test "DNS:www.example.test" "$good_start" "$goo
 leaf other other-inter good.ringprobe.test "DNS:good.ringprobe.test" "$good_start" "$good_end"
 leaf under-expired inter-expired good.ringprobe.test "DNS:good.ringprobe.test" \
     "$good_start" "$good_end"
+# A root with the real root's name but another key, and a leaf it signed: the chain walks to the
+# trusted root by name, but the signature does not verify ("other verification error").
+key fake-root; csr fake-root "/O=ringprobe tests/CN=ringprobe Test Root CA"
+selfsign fake-root v3_root "$good_start" "$good_end"
+leaf forged fake-root good.ringprobe.test "DNS:good.ringprobe.test" "$good_start" "$good_end"
 key self; csr self "/O=ringprobe tests/CN=self.ringprobe.test"
 RP_SAN=DNS:self.ringprobe.test selfsign self v3_self "$good_start" "$good_end"
 
@@ -127,9 +132,10 @@ cat other.pem other-inter.pem > other-no-root-chain.pem
 cat under-expired.pem inter-expired.pem > expired-intermediate-chain.pem
 cat inter.pem root.pem > no-leaf-chain.pem              # key: inter.key
 cp self.pem self-signed-chain.pem
+cp forged.pem forged-chain.pem                          # key: forged.key
 
 for f in root inter other-root other-inter inter-expired good wildcard cn-only expired notyet \
-        wrongname other under-expired self; do
+        wrongname other under-expired self forged; do
     cp "$f.pem" "$out/$f.pem"
     cp "$f.key" "$out/$f.key"
 done
