@@ -1,0 +1,264 @@
+// Pins src/dns/resolver.cpp against a real DNS server: each test starts its own dnsmasq on
+// 127.0.0.2:<free port> answering from a hosts file the test rewrites (SIGHUP reloads it), with
+// TTL 1 s, and points the resolver at it (the engine's --dns-server). It proves that a changed
+// A record is seen within TTL + one refresh and reaches the subscribed worker's queue, that an
+// unknown name is NXDOMAIN and a name with no address is no-data from the start, that a server
+// that stops answering (SIGSTOP) gives a timeout while the last good addresses are kept with
+// their age, that removing all addresses ends in DnsNoAddress, and that a name with several
+// addresses returns all of them, IPv4 first. Waits are bounded polls of the resolver's table.
+// FQDN resolution through /etc/hosts (no override) is checked with "localhost".
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dns/resolver.hpp"
+#include "engine/clock.hpp"
+#include "support/dnsmasq_process.hpp"
+
+namespace ringprobe::dns {
+namespace {
+
+using std::chrono::milliseconds;
+using test::DnsmasqProcess;
+
+constexpr std::uint64_t ms_ns = 1'000'000ull;
+
+ResolverOptions options_for(const DnsmasqProcess& dns, std::size_t workers = 1) {
+    ResolverOptions o;
+    o.server = dns.server();
+    o.timeout_ms = 200;  // a stopped server is a timeout after 200 + 400 ms (c-ares doubles)
+    o.tries = 2;
+    o.workers = workers;
+    o.policy.negative_ns = 1000 * ms_ns;  // shorter than the 5 s default to keep tests quick
+    o.policy.retry_ns = 500 * ms_ns;
+    return o;
+}
+
+// Polls the table every 5 ms until pred holds or the bound passes; returns the last state.
+NameState wait_for(const Resolver& r, NameId id, const std::function<bool(const NameState&)>& pred,
+                   milliseconds bound = milliseconds(10000)) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    NameState s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (r.read(id, s) && pred(s)) {
+            return s;
+        }
+        std::this_thread::sleep_for(milliseconds(5));
+    }
+    return s;
+}
+
+bool has(const NameState& s, const char* text) { return s.addresses.contains(Address::parse(text)); }
+
+Standing standing_now(const NameState& s) { return verdict(s, engine::monotonic_ns()).standing; }
+
+class DnsResolver : public ::testing::Test {
+protected:
+    DnsmasqProcess start_dns(std::string_view hosts, test::DnsmasqOptions o = {}) {
+        auto dns = DnsmasqProcess::start(hosts, std::move(o));
+        if (!dns) {
+            ADD_FAILURE() << dns.error().message;
+            std::abort();
+        }
+        return std::move(*dns);
+    }
+};
+
+TEST_F(DnsResolver, NameWithSeveralAddressesReturnsAllIpv4First) {
+    auto dns = start_dns("fd00::12 two.test\n127.0.0.12 two.test\n127.0.0.11 two.test\n");
+    Resolver r(options_for(dns));
+    const NameId id = r.watch("two.test", 0);
+    ASSERT_TRUE(r.start());
+    const NameState s = wait_for(r, id, [](const NameState& x) { return x.lookups > 0; });
+    ASSERT_EQ(s.last_outcome, Outcome::Ok);
+    ASSERT_EQ(s.addresses.count, 3u);
+    EXPECT_EQ(s.addresses.items[0], Address::parse("127.0.0.11"));
+    EXPECT_EQ(s.addresses.items[1], Address::parse("127.0.0.12"));
+    EXPECT_EQ(s.addresses.items[2], Address::parse("fd00::12"));
+    EXPECT_EQ(s.ttl_s, 1u);
+}
+
+TEST_F(DnsResolver, ChangedARecordIsSeenWithinTtlPlusOneRefresh) {
+    auto dns = start_dns("127.0.0.10 a.test\n");
+    Resolver r(options_for(dns));
+    const NameId id = r.watch("a.test", 0);
+    ASSERT_TRUE(r.start());
+    NameState s = wait_for(r, id, [](const NameState& x) { return x.ever_resolved != 0; });
+    ASSERT_TRUE(has(s, "127.0.0.10"));
+    std::size_t notices = r.poll(0, [](NameId, const NameState&) {});
+    EXPECT_EQ(notices, 1u);
+
+    ASSERT_TRUE(dns.set_hosts("127.0.0.20 a.test\n"));
+    const auto changed_at = std::chrono::steady_clock::now();
+    s = wait_for(r, id, [](const NameState& x) { return has(x, "127.0.0.20"); });
+    const auto seen_after = std::chrono::steady_clock::now() - changed_at;
+    ASSERT_TRUE(has(s, "127.0.0.20"));
+    EXPECT_FALSE(has(s, "127.0.0.10"));  // the old address leaves
+    EXPECT_EQ(s.addresses.count, 1u);
+    EXPECT_EQ(s.generation, 2u);
+    // TTL 1 s (the floor too) + one lookup: well under 2 s, measured ~1 s.
+    EXPECT_LT(seen_after, milliseconds(2000));
+    std::cout << "new address seen after "
+              << std::chrono::duration_cast<milliseconds>(seen_after).count() << " ms\n";
+
+    NameState delivered;
+    notices = r.poll(0, [&](NameId got, const NameState& x) {
+        EXPECT_EQ(got, id);
+        delivered = x;
+    });
+    EXPECT_EQ(notices, 1u);
+    EXPECT_TRUE(has(delivered, "127.0.0.20"));
+}
+
+TEST_F(DnsResolver, UnknownNameAtStartIsNxdomainAndUnhealthy) {
+    auto dns = start_dns("127.0.0.10 a.test\n");
+    Resolver r(options_for(dns));
+    const NameId id = r.watch("missing.test", 0);
+    ASSERT_TRUE(r.start());
+    const NameState s = wait_for(r, id, [](const NameState& x) { return x.lookups > 0; });
+    EXPECT_EQ(s.last_outcome, Outcome::Nxdomain);
+    const Verdict v = verdict(s, engine::monotonic_ns());
+    EXPECT_EQ(v.standing, Standing::NeverResolved);
+    EXPECT_EQ(v.health, Health::Unhealthy);
+    EXPECT_EQ(v.reason, Reason::DnsNxdomain);
+}
+
+TEST_F(DnsResolver, NameWithoutAddressRecordsIsNoData) {
+    test::DnsmasqOptions o;
+    o.extra_args = {"--txt-record=text.test,hello"};
+    auto dns = start_dns("127.0.0.10 a.test\n", o);
+    Resolver r(options_for(dns));
+    const NameId id = r.watch("text.test", 0);
+    ASSERT_TRUE(r.start());
+    const NameState s = wait_for(r, id, [](const NameState& x) { return x.lookups > 0; });
+    EXPECT_EQ(s.last_outcome, Outcome::NoData);
+    EXPECT_EQ(verdict(s, engine::monotonic_ns()).reason, Reason::DnsNoData);
+}
+
+TEST_F(DnsResolver, StoppedServerTimesOutAndLastGoodAddressesAreKeptWithTheirAge) {
+    auto dns = start_dns("127.0.0.10 a.test\n");
+    Resolver r(options_for(dns));
+    const NameId id = r.watch("a.test", 0);
+    ASSERT_TRUE(r.start());
+    NameState s = wait_for(r, id, [](const NameState& x) { return x.ever_resolved != 0; });
+    ASSERT_EQ(s.last_outcome, Outcome::Ok);
+
+    ASSERT_TRUE(dns.signal(SIGSTOP));
+    s = wait_for(r, id, [](const NameState& x) { return x.last_outcome == Outcome::Timeout; });
+    ASSERT_EQ(s.last_outcome, Outcome::Timeout);
+    const Verdict v = verdict(s, engine::monotonic_ns());
+    EXPECT_EQ(v.standing, Standing::Stale);
+    EXPECT_EQ(v.reason, Reason::DnsTimeout);
+    EXPECT_TRUE(has(s, "127.0.0.10"));
+    EXPECT_GE(v.age_ns, 500 * ms_ns);  // at least the c-ares timeouts since the good answer
+    std::cout << "stale after timeout, last good answer " << v.age_ns / ms_ns << " ms old\n";
+
+    ASSERT_TRUE(dns.signal(SIGCONT));
+    s = wait_for(r, id, [](const NameState& x) { return x.last_outcome == Outcome::Ok; });
+    EXPECT_EQ(standing_now(s), Standing::Fresh);
+}
+
+TEST_F(DnsResolver, RemovingAllAddressesEndsInNoAddress) {
+    auto dns = start_dns("127.0.0.10 a.test\n127.0.0.11 b.test\n");
+    Resolver r(options_for(dns));
+    const NameId id = r.watch("a.test", 0);
+    ASSERT_TRUE(r.start());
+    NameState s = wait_for(r, id, [](const NameState& x) { return x.ever_resolved != 0; });
+    ASSERT_EQ(s.addresses.count, 1u);
+
+    ASSERT_TRUE(dns.set_hosts("127.0.0.11 b.test\n"));
+    s = wait_for(r, id, [](const NameState& x) { return x.addresses.count == 0; });
+    ASSERT_EQ(s.addresses.count, 0u);
+    EXPECT_EQ(s.last_outcome, Outcome::Nxdomain);
+    const Verdict v = verdict(s, engine::monotonic_ns());
+    EXPECT_EQ(v.standing, Standing::NoAddress);
+    EXPECT_EQ(v.health, Health::Unknown);
+    EXPECT_EQ(v.reason, Reason::DnsNoAddress);
+}
+
+TEST_F(DnsResolver, SameNameFromTwoWorkersIsOneLookupAndTwoNotices) {
+    auto dns = start_dns("127.0.0.10 a.test\n");
+    Resolver r(options_for(dns, 2));
+    const NameId a = r.watch("a.test", 0);
+    const NameId b = r.watch("A.TEST.", 1);
+    EXPECT_EQ(a, b);
+    ASSERT_TRUE(r.start());
+    wait_for(r, a, [](const NameState& x) { return x.ever_resolved != 0; });
+    EXPECT_EQ(r.poll(0, [](NameId, const NameState&) {}), 1u);
+    EXPECT_EQ(r.poll(1, [](NameId, const NameState&) {}), 1u);
+}
+
+TEST_F(DnsResolver, BadServerOverrideIsAStartError) {
+    ResolverOptions o;
+    o.server = "not an address";
+    Resolver r(o);
+    r.watch("a.test", 0);
+    const auto started = r.start();
+    ASSERT_FALSE(started);
+    EXPECT_NE(started.error().message.find("--dns-server"), std::string::npos);
+}
+
+TEST(DnsResolverHosts, LocalhostResolvesThroughEtcHostsWithoutAnOverride) {
+    ResolverOptions o;
+    o.family = Family::V4;
+    Resolver r(o);
+    const NameId id = r.watch("localhost", 0);
+    ASSERT_TRUE(r.start());
+    const NameState s = wait_for(r, id, [](const NameState& x) { return x.lookups > 0; });
+    ASSERT_EQ(s.last_outcome, Outcome::Ok);
+    EXPECT_TRUE(has(s, "127.0.0.1"));
+}
+
+// Two worker threads poll while the resolver rewrites the table: every worker ends with the
+// final answer, and ThreadSanitizer (suite 'threads') sees no race on the seqlock or queues.
+TEST(DnsResolverThreads, WorkersPollWhileTheResolverPublishes) {
+    auto dns = DnsmasqProcess::start("127.0.0.10 a.test\n127.0.0.10 b.test\n");
+    ASSERT_TRUE(dns) << dns.error().message;
+    Resolver r(options_for(*dns, 2));
+    const NameId a = r.watch("a.test", 0);
+    const NameId b = r.watch("b.test", 1);
+    r.watch("a.test", 1);
+    ASSERT_TRUE(r.start());
+    std::atomic<bool> done{false};
+    std::vector<std::thread> workers;
+    std::array<std::array<Address, 2>, 2> last{};
+    for (std::size_t w = 0; w < 2; ++w) {
+        workers.emplace_back([&, w] {
+            while (!done.load(std::memory_order_acquire)) {
+                r.poll(w, [&](NameId id, const NameState& s) {
+                    if (s.addresses.count > 0) {
+                        last[w][id == a ? 0 : 1] = s.addresses.items[0];
+                    }
+                });
+                std::this_thread::yield();
+            }
+        });
+    }
+    for (int round = 0; round < 3; ++round) {
+        const std::string ip = "127.0.0." + std::to_string(20 + round);
+        ASSERT_TRUE(dns->set_hosts(ip + " a.test\n" + ip + " b.test\n"));
+        r.refresh_all();
+        const Address want = Address::parse(ip);
+        wait_for(r, a, [&](const NameState& x) { return x.addresses.contains(want); });
+        wait_for(r, b, [&](const NameState& x) { return x.addresses.contains(want); });
+    }
+    // Let one more poll turn run so each worker has drained its notices.
+    std::this_thread::sleep_for(milliseconds(50));
+    done.store(true, std::memory_order_release);
+    for (auto& t : workers) {
+        t.join();
+    }
+    const Address final_address = Address::parse("127.0.0.22");
+    EXPECT_EQ(last[0][0], final_address);  // worker 0 holds a.test
+    EXPECT_EQ(last[1][0], final_address);  // worker 1 holds a.test and b.test
+    EXPECT_EQ(last[1][1], final_address);
+}
+
+}  // namespace
+}  // namespace ringprobe::dns
