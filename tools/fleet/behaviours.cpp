@@ -260,6 +260,49 @@ Result<Kind> parse_kind(Fields& f) {
         "' (one of http, hang, trickle, reset, close, garbage, oversized, flap, drop_syn)");
 }
 
+// "tls": {"cert": "chain.pem", "key": "key.pem", "tls_version": "1.3"}. Paths are opened as
+// given (relative ones from the fleet's working directory).
+Result<void> parse_tls(Fields& f, Behaviour& b) {
+    element e;
+    if (!f.find("tls", e)) {
+        return {};
+    }
+    if (b.kind == Kind::Flap || b.kind == Kind::DropSyn || b.kind == Kind::Reset) {
+        return error(f.where("tls") + ": not for kind " +
+                     std::string(kind_names[static_cast<size_t>(b.kind)]) +
+                     " (a flap gives tls to its a and b; drop_syn and reset never handshake)");
+    }
+    object obj;
+    if (e.get_object().get(obj) != simdjson::SUCCESS) {
+        return error(f.where("tls") + ": must be an object with \"cert\" and \"key\"");
+    }
+    Fields t(obj, f.where("tls"));
+    std::string cert;
+    std::string key;
+    std::string version;
+    bool has_cert = false;
+    bool has_key = false;
+    bool has_version = false;
+    for (auto r : {t.str("cert", cert, has_cert), t.str("key", key, has_key),
+                   t.str("tls_version", version, has_version)}) {
+        if (!r) {
+            return r;
+        }
+    }
+    if (!has_cert || !has_key) {
+        return error(t.path() + ": needs \"cert\" (PEM chain, in the order to send) and \"key\"");
+    }
+    if (auto r = t.no_unknown_keys(); !r) {
+        return r;
+    }
+    auto server = TlsServer::create(cert, key, version, t.path());
+    if (!server) {
+        return unexpected(server.error());
+    }
+    b.tls = *server;
+    return {};
+}
+
 Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string path, bool is_rule,
                                          int depth);
 
@@ -354,12 +397,6 @@ Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string
         return error(path + ": must be an object with a \"kind\"");
     }
     Fields f(obj, path);
-    element tls;
-    if (f.find("tls", tls)) {
-        return error(f.where("tls") +
-                     ": TLS backends are not supported yet (issue #5); "
-                     "remove the tls section");
-    }
     if (is_rule) {
         element ignored;
         f.find("cidr", ignored);  // read by parse_rule
@@ -372,6 +409,9 @@ Result<const Behaviour*> parse_behaviour(Behaviours& out, element e, std::string
     auto b = std::make_unique<Behaviour>();
     b->kind = *kind;
     if (auto r = parse_kind_fields(out, f, *b, depth); !r) {
+        return unexpected(r.error());
+    }
+    if (auto r = parse_tls(f, *b); !r) {
         return unexpected(r.error());
     }
     if (auto r = f.no_unknown_keys(); !r) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "tls_server.hpp"
 
 namespace ringprobe::fleet {
 
@@ -44,6 +45,8 @@ struct Behaviour {
     uint32_t flap_every = 0;     // Flap: connections per phase
     bool after_request = false;  // Reset: read the request first, then RST
     const Behaviour* flap[2] = {nullptr, nullptr};  // Flap: phase a, phase b (never Flap)
+    // The `tls` section: the connection is TLS first (Hang: accepted, never handshaken).
+    std::shared_ptr<const TlsServer> tls;
 };
 
 struct Rule {

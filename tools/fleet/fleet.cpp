@@ -321,8 +321,8 @@ std::string Fleet::stats_json() {
     return out + "]}";
 }
 
-// GET /health, /stats, /counts[?reset=1], POST or GET /reload (the same as SIGHUP, but the
-// answer says whether it worked).
+// GET /health, /stats, /counts[?reset=1], /sni[?reset=1], POST or GET /reload (the same as
+// SIGHUP, but the answer says whether it worked).
 std::string Fleet::control(std::string_view request) {
     auto line_end = request.find_first_of("\r\n");
     std::string_view line = request.substr(0, line_end);
@@ -342,6 +342,9 @@ std::string Fleet::control(std::string_view request) {
     if (target == "/counts" || target == "/counts?reset=1") {
         return http_reply(200, "OK", counters_->to_json(target != "/counts"));
     }
+    if (target == "/sni" || target == "/sni?reset=1") {
+        return http_reply(200, "OK", sni_log_.to_json(target != "/sni"));
+    }
     if (target == "/reload") {
         uint64_t failures = reload_failures_;
         reload();
@@ -355,7 +358,7 @@ std::string Fleet::control(std::string_view request) {
     }
     return http_reply(404, "Not Found",
                       "{\"error\":\"unknown path; try /health, /stats, /counts, /counts?reset=1, "
-                      "/reload\"}");
+                      "/sni, /sni?reset=1, /reload\"}");
 }
 
 }  // namespace ringprobe::fleet

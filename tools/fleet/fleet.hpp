@@ -69,7 +69,7 @@ public:
     void wake();
 
 private:
-    enum class State : uint8_t { Free, Reading, Hanging, Delaying, Writing, Trickling };
+    enum class State : uint8_t { Free, Handshaking, Reading, Hanging, Delaying, Writing, Trickling };
     // Indexed by file descriptor; zero is a free slot. `gen` survives reuse so that a timer
     // armed for an earlier connection on the same descriptor is recognised and ignored.
     struct Conn {
@@ -121,6 +121,12 @@ private:
     void trickle_step(int fd);
     void close_conn(int fd);
     void reset_conn(int fd);
+    // TLS behaviours: the handshake, and recv/send that go through wolfSSL when the
+    // connection has one (errno EAGAIN / ECONNRESET as the plain calls would set).
+    void start_tls(int fd, size_t port_index);
+    void tls_handshake(int fd);
+    ssize_t conn_recv(int fd, char* buf, size_t len);
+    ssize_t conn_send(int fd, const char* buf, size_t len);
     void set_events(int fd, uint32_t events);
     void idle_touch(int fd);
     void idle_remove(int fd);
@@ -149,6 +155,10 @@ private:
     std::unordered_map<int, ControlIo> control_io_;
     WorkerStats& stats_;
     std::unique_ptr<char[]> scratch_;
+    // Per descriptor, like conns_ (calloc'd, pages touched only when used): the connection's
+    // WOLFSSL, or null for plain TCP. Kept apart so that Conn stays one cache line.
+    WOLFSSL** tls_ = nullptr;
+    uint16_t* tls_port_ = nullptr;  // listening port of a TLS connection, for the SNI log
 };
 
 // A listener of its own for one drop_syn endpoint, with the connections that fill its backlog.
@@ -172,6 +182,7 @@ public:
 
     // Shared with every worker.
     Counters& counters() { return *counters_; }
+    SniLog& sni_log() { return sni_log_; }
     std::shared_ptr<const Behaviours> behaviours(uint64_t& generation) const;
     const std::atomic<uint64_t>& generation() const { return generation_; }
     bool stopping() const { return stop_.load(std::memory_order_relaxed); }
@@ -194,6 +205,7 @@ private:
     Options options_;
     std::vector<uint16_t> ports_;
     std::unique_ptr<Counters> counters_;
+    SniLog sni_log_;
     std::vector<std::vector<int>> listen_fds_;  // [worker][port index]
     int control_fd_ = -1;
     sockaddr_in control_addr_{};

@@ -22,6 +22,11 @@
 
 #include "fleet.hpp"
 
+// clang-format off
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+// clang-format on
+
 namespace ringprobe::fleet {
 
 namespace {
@@ -72,6 +77,15 @@ Worker::~Worker() {
         }
         std::free(conns_);
     }
+    if (tls_ != nullptr) {
+        for (size_t fd = 0; fd < conns_max_; ++fd) {
+            if (tls_[fd] != nullptr) {
+                wolfSSL_free(tls_[fd]);
+            }
+        }
+        std::free(tls_);
+    }
+    std::free(tls_port_);
     if (epoll_fd_ >= 0) {
         ::close(epoll_fd_);
     }
@@ -84,7 +98,9 @@ Result<void> Worker::init(size_t conns_max) {
     // calloc of a large table maps zero pages lazily: only descriptors in use cost memory.
     conns_max_ = conns_max;
     conns_ = static_cast<Conn*>(std::calloc(conns_max_, sizeof(Conn)));
-    if (conns_ == nullptr) {
+    tls_ = static_cast<WOLFSSL**>(std::calloc(conns_max_, sizeof(WOLFSSL*)));
+    tls_port_ = static_cast<uint16_t*>(std::calloc(conns_max_, sizeof(uint16_t)));
+    if (conns_ == nullptr || tls_ == nullptr || tls_port_ == nullptr) {
         return error("cannot allocate the connection table");
     }
     scratch_ = std::make_unique<char[]>(scratch_bytes);
@@ -236,6 +252,10 @@ void Worker::open_conn(int fd, size_t port_index) {
     }
     Conn& c = open_slot(fd);
     c.behaviour = b;
+    if (b->tls != nullptr && b->kind != Kind::Hang) {
+        start_tls(fd, port_index);
+        return;
+    }
     switch (b->kind) {
         case Kind::Reset:
             if (!b->after_request) {
@@ -294,6 +314,7 @@ void Worker::on_signal() {
 void Worker::on_conn_event(int fd, uint32_t events) {
     Conn& c = conns_[fd];
     switch (c.state) {
+        case State::Handshaking: tls_handshake(fd); return;
         case State::Reading: read_request(fd); return;
         case State::Hanging: drain(fd); return;
         case State::Writing: write_more(fd); return;
@@ -328,7 +349,7 @@ bool Worker::scan(Conn& c, const char* p, size_t n) {
 void Worker::read_request(int fd) {
     Conn& c = conns_[fd];
     for (int i = 0; i < reads_per_wakeup; ++i) {
-        ssize_t n = ::recv(fd, scratch_.get(), scratch_bytes, 0);
+        ssize_t n = conn_recv(fd, scratch_.get(), scratch_bytes);
         if (n > 0) {
             c.in_bytes += static_cast<uint32_t>(n);
             if (c.control) {
@@ -362,7 +383,7 @@ void Worker::read_request(int fd) {
 // Hang: read and discard whatever arrives; leave when the client does.
 void Worker::drain(int fd) {
     for (int i = 0; i < reads_per_wakeup; ++i) {
-        ssize_t n = ::recv(fd, scratch_.get(), scratch_bytes, 0);
+        ssize_t n = conn_recv(fd, scratch_.get(), scratch_bytes);
         if (n > 0) {
             continue;
         }
@@ -429,7 +450,7 @@ void Worker::start_answer(int fd) {
 void Worker::write_more(int fd) {
     Conn& c = conns_[fd];
     while (c.out_off < c.out_len) {
-        ssize_t n = ::send(fd, c.out + c.out_off, c.out_len - c.out_off, MSG_NOSIGNAL);
+        ssize_t n = conn_send(fd, c.out + c.out_off, c.out_len - c.out_off);
         if (n > 0) {
             c.out_off += static_cast<uint32_t>(n);
             continue;
@@ -452,7 +473,7 @@ void Worker::write_more(int fd) {
 
 void Worker::trickle_step(int fd) {
     Conn& c = conns_[fd];
-    ssize_t n = ::send(fd, c.out + c.out_off, 1, MSG_NOSIGNAL);
+    ssize_t n = conn_send(fd, c.out + c.out_off, 1);
     if (n == 1) {
         if (++c.out_off == c.out_len) {
             WorkerStats::bump(stats_.answered);
@@ -479,6 +500,11 @@ void Worker::close_conn(int fd) {
     if (--s.refs == 0 && c.set_slot != cur_) {
         s.set.reset();
     }
+    if (tls_[fd] != nullptr) {
+        wolfSSL_shutdown(tls_[fd]);  // close_notify, best effort: the socket is nonblocking
+        wolfSSL_free(tls_[fd]);
+        tls_[fd] = nullptr;
+    }
     c.state = State::Free;
     c.gen++;
     ::close(fd);  // also removes it from the epoll set
@@ -486,9 +512,93 @@ void Worker::close_conn(int fd) {
 }
 
 void Worker::reset_conn(int fd) {
+    if (tls_[fd] != nullptr) {
+        wolfSSL_free(tls_[fd]);  // no close_notify: the point is the RST
+        tls_[fd] = nullptr;
+    }
     linger l{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     close_conn(fd);
+}
+
+// A TLS behaviour: handshake first, then the behaviour as usual over wolfSSL. Reset (at
+// accept) and DropSyn never get here (parse_tls refuses them); Hang never handshakes.
+void Worker::start_tls(int fd, size_t port_index) {
+    Conn& c = conns_[fd];
+    tls_[fd] = c.behaviour->tls->new_connection(fd);
+    tls_port_[fd] = fleet_.port(port_index);
+    if (tls_[fd] == nullptr) {
+        WorkerStats::bump(stats_.accept_errors);
+        close_conn(fd);
+        return;
+    }
+    c.state = State::Handshaking;
+    tls_handshake(fd);
+}
+
+void Worker::tls_handshake(int fd) {
+    WOLFSSL* ssl = tls_[fd];
+    int rc = wolfSSL_accept(ssl);
+    if (rc == WOLFSSL_SUCCESS) {
+        sockaddr_in local{};
+        socklen_t len = sizeof local;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+        fleet_.sni_log().record(endpoint_text(ntohl(local.sin_addr.s_addr), tls_port_[fd]), ssl);
+        conns_[fd].state = State::Reading;
+        read_request(fd);
+        return;
+    }
+    int err = wolfSSL_get_error(ssl, rc);
+    if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+        set_events(fd, err == WOLFSSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+        idle_touch(fd);
+        return;
+    }
+    WorkerStats::bump(stats_.peer_gone);  // the client gave up or sent an alert
+    wolfSSL_free(ssl);  // no close_notify after a failed handshake
+    tls_[fd] = nullptr;
+    close_conn(fd);
+}
+
+ssize_t Worker::conn_recv(int fd, char* buf, size_t len) {
+    WOLFSSL* ssl = tls_[fd];
+    if (ssl == nullptr) {
+        return ::recv(fd, buf, len, 0);
+    }
+    int rc = wolfSSL_read(ssl, buf, static_cast<int>(std::min<size_t>(len, 1u << 30)));
+    if (rc > 0) {
+        return rc;
+    }
+    int err = wolfSSL_get_error(ssl, rc);
+    if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (err == WOLFSSL_ERROR_ZERO_RETURN) {
+        return 0;
+    }
+    errno = ECONNRESET;
+    return -1;
+}
+
+// wolfSSL_write after WANT_WRITE must be called again with the same bytes: write_more does,
+// since it retries from the same offset.
+ssize_t Worker::conn_send(int fd, const char* buf, size_t len) {
+    WOLFSSL* ssl = tls_[fd];
+    if (ssl == nullptr) {
+        return ::send(fd, buf, len, MSG_NOSIGNAL);
+    }
+    int rc = wolfSSL_write(ssl, buf, static_cast<int>(std::min<size_t>(len, 1u << 30)));
+    if (rc > 0) {
+        return rc;
+    }
+    int err = wolfSSL_get_error(ssl, rc);
+    if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    errno = EPIPE;
+    return -1;
 }
 
 void Worker::set_events(int fd, uint32_t events) {
