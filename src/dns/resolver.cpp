@@ -26,6 +26,10 @@ namespace {
 
 constexpr std::size_t epoll_events_max = 64;
 constexpr std::size_t read_retries_max = 64;
+// Lookups started per loop turn: answers already in are processed between batches, so the
+// first names of a large plan are not held back while thousands of queries are still being sent.
+constexpr std::size_t launch_per_turn_max = 64;
+constexpr int receive_buffer_bytes = 4 << 20;
 
 // c-ares status -> Outcome: one exhaustive table (STYLE.md: one switch per operation).
 Outcome outcome_of_status(int status) {
@@ -186,12 +190,9 @@ NameId Resolver::watch(std::string_view fqdn, std::size_t worker) {
     RP_ASSERT(worker < options_.workers);
     const std::string key = canonical_name(fqdn);
     RP_ASSERT(!key.empty());
-    NameId id = 0;
-    // Plan time only: a linear search keeps this simple; plans hold thousands, not millions.
-    while (id < names_.size() && names_[id].fqdn != key) {
-        ++id;
-    }
-    if (id == names_.size()) {
+    const auto [it, inserted] = index_.try_emplace(key, static_cast<NameId>(names_.size()));
+    const NameId id = it->second;
+    if (inserted) {
         names_.push_back(Name{key, {}});
     }
     auto& subs = names_[id].workers;
@@ -210,6 +211,11 @@ Result<ares_channel> make_channel(const ResolverOptions& o, int* epoll_fd) {
     int mask = ARES_OPT_SOCK_STATE_CB;
     opts.sock_state_cb = on_sock_state;
     opts.sock_state_cb_data = epoll_fd;
+    // Answers to hundreds of concurrent lookups arrive in a burst while this thread may still be
+    // sending; the default 208 KiB receive buffer drops them and each drop costs a c-ares
+    // timeout. The kernel caps the request at net.core.rmem_max.
+    opts.socket_receive_buffer_size = receive_buffer_bytes;
+    mask |= ARES_OPT_SOCK_RCVBUF;
     if (o.timeout_ms != 0) {
         opts.timeout = static_cast<int>(o.timeout_ms);
         mask |= ARES_OPT_TIMEOUTMS;
@@ -409,8 +415,10 @@ void Resolver::launch_due(std::uint64_t now_ns) {
     ares_addrinfo_hints hints{};
     hints.ai_family = ares_family(options_.family);
     hints.ai_flags = ARES_AI_NOSORT;  // policy.cpp sorts; RFC 6724 sorting costs a connect()
-    while (!loop.heap.empty() && loop.inflight < options_.inflight_max &&
-           loop.heap.top().at_ns <= now_ns) {
+    for (std::size_t launched = 0; launched < launch_per_turn_max && !loop.heap.empty() &&
+                                   loop.inflight < options_.inflight_max &&
+                                   loop.heap.top().at_ns <= now_ns;
+         ++launched) {
         const NameId id = loop.heap.top().id;
         loop.heap.pop();
         if (loop.in_flight[id] != 0) {
