@@ -1,0 +1,192 @@
+// The exporter (see exporter.hpp): the serving thread's loop and the routes.
+#include "exporter/exporter.hpp"
+
+#include <time.h>
+
+#include <charconv>
+
+#include "report/render.hpp"
+
+namespace ringprobe::exporter {
+
+namespace {
+
+std::uint64_t now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+constexpr std::uint64_t kReopenGapNs = 1'000'000'000ull;  // a missing report is retried each s
+constexpr std::uint64_t kScrapeSweepGapNs = 100'000'000ull;
+
+HttpResponse text(int status, std::string body) {
+    HttpResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Exporter>> Exporter::start(ExporterOptions options, TotalsFn totals,
+                                                  EngineFacts facts) {
+    std::unique_ptr<Exporter> e(new Exporter());
+    e->opt_ = std::move(options);
+    e->totals_ = std::move(totals);
+    e->facts_ = std::move(facts);
+    Exporter* self = e.get();
+    auto server = HttpServer::listen(e->opt_.listen, e->opt_.limits,
+                                     [self](const HttpRequest& r) { return self->handle(r); });
+    if (!server) {
+        return unexpected(server.error());
+    }
+    e->server_.emplace(std::move(*server));
+    e->port_ = e->server_->port();
+    e->thread_ = std::thread([self] { self->run(); });
+    return e;
+}
+
+Exporter::~Exporter() { stop(); }
+
+void Exporter::stop() {
+    if (!thread_.joinable()) {
+        return;
+    }
+    stop_.store(true, std::memory_order_release);
+    server_->wake();
+    thread_.join();
+}
+
+void Exporter::run() {
+    const std::uint64_t sweep_ns = std::uint64_t{opt_.sweep_ms} * 1'000'000ull;
+    while (!stop_.load(std::memory_order_acquire)) {
+        server_->poll(static_cast<int>(opt_.sweep_ms));
+        sweep_if_due(sweep_ns);
+    }
+}
+
+bool Exporter::ensure_report() {
+    if (report_ && !report_->superseded()) {
+        return true;
+    }
+    const std::uint64_t now = now_ns();
+    if (!report_ && now < next_open_ns_) {
+        return false;
+    }
+    next_open_ns_ = now + kReopenGapNs;
+    auto r = report::Report::open(opt_.report_name);
+    if (!r) {
+        report_error_ = r.error().message;
+        report_.reset();
+        tally_.reset();
+        return false;
+    }
+    report_.emplace(std::move(*r));
+    tally_.emplace(report_->info());  // a new segment: counters restart (a counter reset)
+    last_sweep_ns_ = 0;
+    return true;
+}
+
+void Exporter::sweep_if_due(std::uint64_t min_gap_ns) {
+    const std::uint64_t now = now_ns();
+    if (now - last_sweep_ns_ < min_gap_ns || !ensure_report()) {
+        return;
+    }
+    tally_->sweep(*report_);
+    last_sweep_ns_ = now;
+}
+
+HttpResponse Exporter::handle(const HttpRequest& req) {
+    if (req.path == "/metrics") {
+        return metrics();
+    }
+    if (req.path == "/backendhealth") {
+        return backend_health(req.query);
+    }
+    if (req.path == "/" || req.path == "/index.html") {
+        return page(req.query);
+    }
+    if (req.path == "/troubleshoot") {
+        return troubleshoot(req.query);
+    }
+    return text(404, "not found: try /, /metrics or /backendhealth\n");
+}
+
+HttpResponse Exporter::metrics() {
+    sweep_if_due(kScrapeSweepGapNs);
+    std::optional<engine::EngineTotals> totals;
+    if (totals_) {
+        totals.emplace(totals_());
+    }
+    std::optional<report::Snapshot> snap;
+    if (ensure_report()) {
+        snap.emplace(report_->snapshot(report::SnapshotOptions{}));
+    }
+    MetricsInput in;
+    in.totals = totals ? &*totals : nullptr;
+    in.facts = totals_ ? &facts_ : nullptr;
+    in.snap = snap ? &*snap : nullptr;
+    in.tally = snap && tally_ ? &*tally_ : nullptr;
+    in.server = &server_->stats();
+    in.per_server = opt_.per_server;
+    HttpResponse r;
+    r.content_type = kMetricsContentType;
+    r.body = render_metrics(in);
+    return r;
+}
+
+HttpResponse Exporter::backend_health(std::string_view query) {
+    if (!ensure_report()) {
+        HttpResponse r = text(503, "{\"error\": \"");
+        report::append_json_escaped(r.body, report_error_);
+        r.body += "\"}\n";
+        r.content_type = "application/json";
+        return r;
+    }
+    report::RenderOptions o;
+    o.format = report::Format::Json;
+    const auto details = query_param(query, "details");
+    o.details = details && (*details == "1" || *details == "true" || details->empty());
+    HttpResponse r;
+    r.content_type = "application/json";
+    r.body = report::render_json(report_->snapshot(report::SnapshotOptions{}), o);
+    return r;
+}
+
+HttpResponse Exporter::page(std::string_view query) {
+    HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    if (!ensure_report()) {
+        r.status = 503;
+        r.body = render_unavailable(report_error_, opt_.page);
+        return r;
+    }
+    r.body = render_page(report_->snapshot(report::SnapshotOptions{}), parse_page_query(query),
+                         opt_.page);
+    return r;
+}
+
+HttpResponse Exporter::troubleshoot(std::string_view query) {
+    HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    if (!ensure_report()) {
+        r.status = 503;
+        r.body = render_unavailable(report_error_, opt_.page);
+        return r;
+    }
+    const auto row = query_param(query, "row");
+    std::uint32_t n = 0;
+    if (!row || std::from_chars(row->data(), row->data() + row->size(), n).ec != std::errc{}) {
+        return text(404, "troubleshoot needs ?row=N, a row of the report\n");
+    }
+    auto body = render_troubleshoot(report_->snapshot(report::SnapshotOptions{}), n, opt_.page);
+    if (!body) {
+        return text(404, "no such row in the report\n");
+    }
+    r.body = std::move(*body);
+    return r;
+}
+
+}  // namespace ringprobe::exporter
