@@ -24,13 +24,17 @@ void* count_malloc(size_t n) {
     ++g_allocs;
     return std::malloc(n);
 }
-void count_free(void* p) { std::free(p); }
+void count_free(void* p) {
+    std::free(p);
+}
 void* count_realloc(void* p, size_t n) {
     ++g_allocs;
     return std::realloc(p, n);
 }
 
-std::string fixture(const char* name) { return std::string(RP_TLS_FIXTURES) + "/" + name; }
+std::string fixture(const char* name) {
+    return std::string(RP_TLS_FIXTURES) + "/" + name;
+}
 
 std::string slurp(const std::string& path) {
     FILE* f = std::fopen(path.c_str(), "rb");
@@ -121,8 +125,12 @@ void run(benchmark::State& state, bool resume, int version) {
         benchmark::Counter(static_cast<double>(resumed), benchmark::Counter::kAvgIterations);
 }
 
-void BM_Tls_FullHandshake(benchmark::State& state) { run(state, false, static_cast<int>(state.range(0))); }
-void BM_Tls_ResumedHandshake(benchmark::State& state) { run(state, true, static_cast<int>(state.range(0))); }
+void BM_Tls_FullHandshake(benchmark::State& state) {
+    run(state, false, static_cast<int>(state.range(0)));
+}
+void BM_Tls_ResumedHandshake(benchmark::State& state) {
+    run(state, true, static_cast<int>(state.range(0)));
+}
 
 // Argument: the protocol (13 = TLS 1.3, 12 = TLS 1.2).
 BENCHMARK(BM_Tls_FullHandshake)->Arg(13)->Arg(12)->Unit(benchmark::kMicrosecond);

@@ -207,9 +207,8 @@ Result<void> add_root(const std::string& data, TrustConfig& trust, std::string_v
     }
     std::vector<unsigned char> der(b64.size());
     word32 der_len = static_cast<word32>(der.size());
-    if (b64.empty() ||
-        Base64_Decode(reinterpret_cast<const byte*>(b64.data()), static_cast<word32>(b64.size()),
-                      der.data(), &der_len) != 0) {
+    if (b64.empty() || Base64_Decode(reinterpret_cast<const byte*>(b64.data()),
+                                     static_cast<word32>(b64.size()), der.data(), &der_len) != 0) {
         return error(std::string(what) + ": neither PEM nor base64 DER");
     }
     Parsed p;
@@ -522,7 +521,9 @@ const TrustConfig& TlsContexts::for_target(std::size_t target_index) const {
 // ---------------------------------------------------------------------------------------------
 // TlsSession
 
-TlsSession::~TlsSession() { clear(); }
+TlsSession::~TlsSession() {
+    clear();
+}
 
 void TlsSession::clear() {
     if (session_ != nullptr) {
@@ -545,7 +546,9 @@ TlsClient::TlsClient()
     presented_->certs.reserve(presented_max);
 }
 
-TlsClient::~TlsClient() { finish(); }
+TlsClient::~TlsClient() {
+    finish();
+}
 
 bool TlsClient::start(const TrustConfig& trust, std::string_view sni, std::string_view host,
                       TlsSession* session, ClientOptions options) {
@@ -700,7 +703,9 @@ std::size_t TlsClient::feed_ciphertext(const char* data, std::size_t n) {
     return take;
 }
 
-void TlsClient::feed_eof() { eof_ = true; }
+void TlsClient::feed_eof() {
+    eof_ = true;
+}
 
 Step TlsClient::fail(Reason r) {
     reason_ = r;

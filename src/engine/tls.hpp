@@ -59,10 +59,10 @@ inline constexpr std::size_t detail_bytes = 240;   // fits the report's 256-byte
 enum class CertRole : std::uint8_t { Leaf, Intermediate, Root };
 
 struct CertInfo {
-    char subject[96] = {};   // one-line DN, truncated
-    char issuer[96] = {};    // one-line DN, truncated
+    char subject[96] = {};  // one-line DN, truncated
+    char issuer[96] = {};   // one-line DN, truncated
     char common_name[64] = {};
-    char sans[128] = {};     // DNS SANs, comma separated, truncated
+    char sans[128] = {};            // DNS SANs, comma separated, truncated
     std::int64_t not_before_s = 0;  // Unix seconds (UTC)
     std::int64_t not_after_s = 0;
     std::array<std::uint8_t, 32> sha256{};  // of the DER
@@ -72,11 +72,11 @@ struct CertInfo {
 
 struct CertFacts {
     std::array<CertInfo, chain_facts_max> chain{};  // as presented, in order
-    std::uint8_t presented = 0;   // certificates the server sent (may exceed chain_facts_max)
-    char anchor[96] = {};         // subject of the trust anchor the chain ended in, if any
-    char protocol[16] = {};       // "TLSv1.3"
-    char cipher[64] = {};         // "TLS_AES_128_GCM_SHA256"
-    bool resumed = false;         // no certificate on the wire: chain[] is from the last full one
+    std::uint8_t presented = 0;  // certificates the server sent (may exceed chain_facts_max)
+    char anchor[96] = {};        // subject of the trust anchor the chain ended in, if any
+    char protocol[16] = {};      // "TLSv1.3"
+    char cipher[64] = {};        // "TLS_AES_128_GCM_SHA256"
+    bool resumed = false;        // no certificate on the wire: chain[] is from the last full one
     std::int64_t earliest_not_after_s = 0;  // over the presented chain and the anchor; 0: none
     std::int32_t verify_error = 0;          // first wolfSSL verify error (0: none)
 
@@ -99,8 +99,8 @@ struct Anchor {
 };
 
 struct TrustConfig {
-    bool system_store = true;      // the well-known CAs; else only the setting's roots
-    std::vector<Anchor> anchors;   // what the chain may end in (subjects and fingerprints)
+    bool system_store = true;     // the well-known CAs; else only the setting's roots
+    std::vector<Anchor> anchors;  // what the chain may end in (subjects and fingerprints)
     WOLFSSL_CTX* ctx = nullptr;
 };
 

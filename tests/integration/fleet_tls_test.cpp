@@ -32,7 +32,8 @@ std::string fixture(const std::string& name) {
 
 std::string tls_section(const std::string& chain, const std::string& key,
                         const std::string& version = "") {
-    std::string s = R"("tls": {"cert": ")" + fixture(chain) + R"(", "key": ")" + fixture(key) + "\"";
+    std::string s =
+        R"("tls": {"cert": ")" + fixture(chain) + R"(", "key": ")" + fixture(key) + "\"";
     if (!version.empty()) {
         s += R"(, "tls_version": ")" + version + "\"";
     }
@@ -221,9 +222,9 @@ TEST_F(FleetTls, SecondConnectionWithTheSessionResumes) {
 }
 
 TEST_F(FleetTls, PlainBackendsBesideTlsOnesStayPlain) {
-    auto ex = ringprobe::test::exchange("127.1.50.9", fleet_->port(),
-                                        "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-                                        std::chrono::milliseconds(3000));
+    auto ex =
+        ringprobe::test::exchange("127.1.50.9", fleet_->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                                  std::chrono::milliseconds(3000));
     EXPECT_EQ(body_of(ex.bytes), "plain\n");
 }
 

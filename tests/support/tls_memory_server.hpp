@@ -57,8 +57,7 @@ public:
         // The server must know the SNI extension to record the name a client asked for.
         static const char any[] = "*";
         wolfSSL_CTX_UseSNI(s->ctx_, WOLFSSL_SNI_HOST_NAME, any, 1);
-        wolfSSL_CTX_SNI_SetOptions(s->ctx_, WOLFSSL_SNI_HOST_NAME,
-                                   WOLFSSL_SNI_ANSWER_ON_MISMATCH);
+        wolfSSL_CTX_SNI_SetOptions(s->ctx_, WOLFSSL_SNI_HOST_NAME, WOLFSSL_SNI_ANSWER_ON_MISMATCH);
         return s;
     }
 
@@ -83,7 +82,8 @@ public:
     }
     // This connection answers only `name`: any other SNI gets a fatal unrecognized_name alert.
     void require_sni(const char* name) {
-        wolfSSL_UseSNI(ssl_, WOLFSSL_SNI_HOST_NAME, name, static_cast<unsigned short>(std::strlen(name)));
+        wolfSSL_UseSNI(ssl_, WOLFSSL_SNI_HOST_NAME, name,
+                       static_cast<unsigned short>(std::strlen(name)));
         wolfSSL_SNI_SetOptions(ssl_, WOLFSSL_SNI_HOST_NAME, 0);
     }
     void end_connection() {
@@ -121,13 +121,27 @@ public:
         }
     }
 
-    std::string& to_client() { return to_client_; }
-    std::string& from_client() { return from_client_; }
-    bool handshake_done() const { return handshake_done_; }
-    bool failed() const { return failed_; }
-    bool resumed() const { return resumed_; }
-    const std::string& sni() const { return sni_; }
-    void set_reply(std::string r) { reply_ = std::move(r); }
+    std::string& to_client() {
+        return to_client_;
+    }
+    std::string& from_client() {
+        return from_client_;
+    }
+    bool handshake_done() const {
+        return handshake_done_;
+    }
+    bool failed() const {
+        return failed_;
+    }
+    bool resumed() const {
+        return resumed_;
+    }
+    const std::string& sni() const {
+        return sni_;
+    }
+    void set_reply(std::string r) {
+        reply_ = std::move(r);
+    }
 
 private:
     MemoryTlsServer() = default;

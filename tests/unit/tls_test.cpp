@@ -67,14 +67,14 @@ Outcome run(const TlsContexts& trust, const std::string& chain, const std::strin
     TlsClient client;
     RP_ASSERT(client.start(trust.at(0), sni, "", session, options));
     auto r = handshake_pair(client, *server);
-    Outcome o{r.client_step, client.reason(), std::string(client.detail()), client.facts(),
-              server->sni(), server->resumed()};
+    Outcome o{r.client_step,  client.reason(), std::string(client.detail()),
+              client.facts(), server->sni(),   server->resumed()};
     client.finish();
     return o;
 }
 
-#define EXPECT_REASON(o, r)                                                        \
-    EXPECT_EQ((o).step, StepKind::Failed) << (o).detail;                           \
+#define EXPECT_REASON(o, r)                              \
+    EXPECT_EQ((o).step, StepKind::Failed) << (o).detail; \
     EXPECT_EQ(reason_info((o).reason).code, reason_info(r).code) << (o).detail
 
 TEST(Tls, GoodChainWithPrivateRootTrustedThroughTrustedRootsCompletes) {
@@ -91,6 +91,34 @@ TEST(Tls, GoodChainWithPrivateRootTrustedThroughTrustedRootsCompletes) {
     EXPECT_FALSE(o.facts.resumed);
     EXPECT_NE(o.facts.chain[0].sha256, (std::array<std::uint8_t, 32>{}));
     EXPECT_GT(o.facts.days_until_expiry(std::time(nullptr)), 14);
+}
+
+TEST(Tls, PlanGetsOneContextPerDistinctTrustConfiguration) {
+    ringprobe::Plan plan;
+    plan.trusted_roots.push_back({"private", "id0", slurp(fixture("root.pem"))});
+    plan.trusted_roots.push_back({"other", "id1", slurp(fixture("other-root.pem"))});
+    auto add = [&](ringprobe::Protocol p, std::vector<std::uint32_t> roots) {
+        ringprobe::Target t;
+        t.protocol = p;
+        t.trusted_roots = std::move(roots);
+        plan.targets.push_back(t);
+    };
+    add(ringprobe::Protocol::Https, {0});
+    add(ringprobe::Protocol::Tls, {});
+    add(ringprobe::Protocol::Http, {});
+    add(ringprobe::Protocol::Https, {0});
+    add(ringprobe::Protocol::Https, {1, 0});
+    add(ringprobe::Protocol::Tls, {0, 1});
+    auto contexts = TlsContexts::build(plan);
+    ASSERT_TRUE(contexts.has_value()) << contexts.error().message;
+    EXPECT_EQ(contexts->size(), 3u);  // {0}, system store, {0,1}
+    EXPECT_EQ(&contexts->for_target(0), &contexts->for_target(3));
+    EXPECT_EQ(&contexts->for_target(4), &contexts->for_target(5));
+    EXPECT_TRUE(contexts->for_target(1).system_store);
+    EXPECT_FALSE(contexts->for_target(0).system_store);
+    EXPECT_EQ(contexts->for_target(4).anchors.size(), 2u);
+    Outcome o = run(*contexts, "good-chain.pem", "good.key");  // at(0) is {0}: the private root
+    EXPECT_EQ(o.step, StepKind::HandshakeDone) << o.detail;
 }
 
 TEST(Tls, TrustedRootGivenAsBase64DerWorksLikePem) {
@@ -225,8 +253,9 @@ TEST(Tls, RootSentThatIsNotAmongTheTrustedRootsIsRootMismatch) {
     auto trust = trusting_private_root();
     Outcome o = run(trust, "other-root-chain.pem", "other.key");
     EXPECT_REASON(o, Reason::TlsRootMismatch);
-    EXPECT_EQ(o.detail, "root CN=Other Test Root CA sent by the server is not among the trusted "
-                        "roots");
+    EXPECT_EQ(o.detail,
+              "root CN=Other Test Root CA sent by the server is not among the trusted "
+              "roots");
 }
 
 TEST(Tls, NoRootSentAndNoTrustedRootSignedTheIntermediateIsRootMismatchNoRoot) {
@@ -369,8 +398,8 @@ std::string exchange(TlsClient& client, MemoryTlsServer& server, std::string_vie
 
 void expect_second_handshake_resumes(int server_version, const char* protocol) {
     auto trust = trusting_private_root();
-    auto server = MemoryTlsServer::create(fixture("good-chain.pem"), fixture("good.key"),
-                                          server_version);
+    auto server =
+        MemoryTlsServer::create(fixture("good-chain.pem"), fixture("good.key"), server_version);
     server->set_reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     TlsSession session;
     for (int probe = 0; probe < 3; ++probe) {
@@ -391,9 +420,13 @@ void expect_second_handshake_resumes(int server_version, const char* protocol) {
     }
 }
 
-TEST(Tls, SecondHandshakeResumesWithTls13Tickets) { expect_second_handshake_resumes(13, "TLSv1.3"); }
+TEST(Tls, SecondHandshakeResumesWithTls13Tickets) {
+    expect_second_handshake_resumes(13, "TLSv1.3");
+}
 
-TEST(Tls, SecondHandshakeResumesWithTls12) { expect_second_handshake_resumes(12, "TLSv1.2"); }
+TEST(Tls, SecondHandshakeResumesWithTls12) {
+    expect_second_handshake_resumes(12, "TLSv1.2");
+}
 
 TEST(Tls, NoResumptionWithoutASession) {
     auto trust = trusting_private_root();

@@ -69,7 +69,15 @@ public:
     void wake();
 
 private:
-    enum class State : uint8_t { Free, Handshaking, Reading, Hanging, Delaying, Writing, Trickling };
+    enum class State : uint8_t {
+        Free,
+        Handshaking,
+        Reading,
+        Hanging,
+        Delaying,
+        Writing,
+        Trickling
+    };
     // Indexed by file descriptor; zero is a free slot. `gen` survives reuse so that a timer
     // armed for an earlier connection on the same descriptor is recognised and ignored.
     struct Conn {

@@ -59,8 +59,8 @@ Result<std::shared_ptr<const TlsServer>> TlsServer::create(const std::string& ce
     // (wrong order, no intermediate, no leaf) reach the prober.
     if (wolfSSL_CTX_use_certificate_chain_file(s->ctx_, cert_chain_path.c_str()) !=
         WOLFSSL_SUCCESS) {
-        return error(where + ".cert: cannot read a PEM certificate chain from '" +
-                     cert_chain_path + "'");
+        return error(where + ".cert: cannot read a PEM certificate chain from '" + cert_chain_path +
+                     "'");
     }
     if (wolfSSL_CTX_use_PrivateKey_file(s->ctx_, key_path.c_str(), WOLFSSL_FILETYPE_PEM) !=
         WOLFSSL_SUCCESS) {

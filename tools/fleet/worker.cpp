@@ -555,7 +555,7 @@ void Worker::tls_handshake(int fd) {
         return;
     }
     WorkerStats::bump(stats_.peer_gone);  // the client gave up or sent an alert
-    wolfSSL_free(ssl);  // no close_notify after a failed handshake
+    wolfSSL_free(ssl);                    // no close_notify after a failed handshake
     tls_[fd] = nullptr;
     close_conn(fd);
 }
