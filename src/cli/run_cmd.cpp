@@ -9,12 +9,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/cli.hpp"
 #include "config/load.hpp"
 #include "engine/clock.hpp"
 #include "engine/engine.hpp"
+#include "exporter/exporter.hpp"
 
 namespace ringprobe::cli {
 
@@ -36,6 +39,12 @@ void run_usage(std::FILE* out) {
         "  --duration SECS   stop by itself after SECS seconds (tests, benchmarks)\n"
         "  --stats           print engine totals to stderr when stopping\n"
         "  --quiet           do not log transitions\n"
+        "  --listen ADDR:PORT|none\n"
+        "                    HTTP exporter: /metrics (Prometheus), /backendhealth (the report's\n"
+        "                    JSON), / (web page). Default 127.0.0.1:9470, loopback only; any\n"
+        "                    other address is served as given (the operator's choice). If the\n"
+        "                    default port is taken the engine runs without it, with a warning\n"
+        "  --metrics-per-server  add per-row series (pool, setting, server) to /metrics\n"
         "  --help            this text\n"
         "\n"
         "Stops on SIGTERM or SIGINT within a second. Exit status: 0 after a clean stop, 1 when\n"
@@ -67,7 +76,7 @@ void print_totals(const engine::Engine& e, double seconds) {
     std::fprintf(stderr,
                  "stats: workers=%u ring=%s seconds=%.1f probes_started=%llu "
                  "probes_completed=%llu prober_errors=%llu stale_completions=%llu "
-                 "skipped_intervals=%llu transitions=%llu lateness_us_p50=%llu "
+                 "skipped_intervals=%llu deferred_starts=%llu transitions=%llu lateness_us_p50=%llu "
                  "lateness_us_p99=%llu lateness_us_p999=%llu memory_bytes=%zu\n",
                  e.worker_count(), e.ring_mode().c_str(), seconds,
                  static_cast<unsigned long long>(t.probes_started),
@@ -75,6 +84,7 @@ void print_totals(const engine::Engine& e, double seconds) {
                  static_cast<unsigned long long>(t.prober_errors),
                  static_cast<unsigned long long>(t.stale_completions),
                  static_cast<unsigned long long>(t.skipped_intervals),
+                 static_cast<unsigned long long>(t.deferred_starts),
                  static_cast<unsigned long long>(t.transitions),
                  static_cast<unsigned long long>(engine::histogram_percentile(t.lateness_us, 0.5)),
                  static_cast<unsigned long long>(engine::histogram_percentile(t.lateness_us, 0.99)),
@@ -91,6 +101,9 @@ int run_main(int argc, char** argv) {
     unsigned long duration_s = 0;
     bool stats = false;
     bool quiet = false;
+    std::string listen(exporter::kDefaultListen);
+    bool listen_explicit = false;
+    bool per_server = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&](const char* flag) -> const char* {
@@ -127,6 +140,11 @@ int run_main(int argc, char** argv) {
             stats = true;
         } else if (a == "--quiet") {
             quiet = true;
+        } else if (a == "--listen") {
+            listen = value("--listen");
+            listen_explicit = true;
+        } else if (a == "--metrics-per-server") {
+            per_server = true;
         } else {
             std::fprintf(stderr, "ringprobe run: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
@@ -135,6 +153,15 @@ int run_main(int argc, char** argv) {
     if (config_path.empty()) {
         std::fprintf(stderr, "ringprobe run: --config FILE is required (see --help)\n");
         return 2;
+    }
+    std::optional<exporter::ListenAddress> listen_at;
+    if (listen != "none") {
+        auto la = exporter::parse_listen(listen);
+        if (!la) {
+            std::fprintf(stderr, "ringprobe run: --listen: %s\n", la.error().message.c_str());
+            return 2;
+        }
+        listen_at = *la;
     }
     auto plan = config::load_plan_file(config_path);
     if (!plan) {
@@ -165,6 +192,31 @@ int run_main(int argc, char** argv) {
                  "report: ringprobe-report --name %s\n",
                  plan->targets.size(), plan->rows.size(), eng.worker_count(),
                  eng.ring_mode().c_str(), opt.name.c_str());
+    std::unique_ptr<exporter::Exporter> exp;
+    if (listen_at) {
+        exporter::ExporterOptions xo;
+        xo.listen = *listen_at;
+        xo.report_name = opt.name;
+        xo.per_server = per_server;
+        auto x = exporter::Exporter::start(
+            xo, [&eng] { return eng.totals(); },
+            exporter::EngineFacts{eng.worker_count(), eng.ring_mode(), eng.memory_bytes()});
+        if (!x && listen_explicit) {
+            std::fprintf(stderr, "ringprobe run: %s\n", x.error().message.c_str());
+            eng.stop();
+            return 1;
+        }
+        if (!x) {
+            std::fprintf(stderr, "ringprobe: warning: %s; running without the exporter\n",
+                         x.error().message.c_str());
+        } else {
+            exp = std::move(*x);
+            std::fprintf(stderr, "ringprobe: exporter on http://%s:%u/ (/metrics, "
+                         "/backendhealth)%s\n", listen_at->host.c_str(), exp->port(),
+                         listen_at->is_loopback() ? "" : "; not loopback: reachable from the "
+                         "network, unauthenticated");
+        }
+    }
     const std::uint64_t started = engine::monotonic_ns();
     const std::uint64_t until =
         duration_s == 0 ? UINT64_MAX : started + duration_s * 1'000'000'000ull;
@@ -179,6 +231,7 @@ int run_main(int argc, char** argv) {
             break;
         }
     }
+    exp.reset();  // the exporter reads the engine's counters: stop it first
     eng.stop();
     if (stats) {
         print_totals(eng, static_cast<double>(engine::monotonic_ns() - started) / 1e9);

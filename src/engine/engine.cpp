@@ -1,5 +1,6 @@
 #include "engine/engine.hpp"
 
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,16 @@ Result<void> Engine::start() {
         shards[shard_of(plan_.targets[i], opt_.workers)].push_back(i);
     }
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    // The socket budget: what the descriptor limit leaves after a reserve for everything that
+    // is not a probe (rings, report, exporter, logs), split evenly over the workers.
+    std::size_t budget = opt_.max_in_flight;
+    if (budget == 0) {
+        rlimit rl{};
+        const std::size_t limit =
+            getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20;
+        const std::size_t reserve = 128 + 8 * opt_.workers;
+        budget = limit > reserve * 2 ? limit - reserve : limit / 2;
+    }
     // Start the first interval a little ahead so every worker is ready before its first probe.
     const std::uint64_t start_ns = monotonic_ns() + 20'000'000;
     for (unsigned i = 0; i < opt_.workers; ++i) {
@@ -55,6 +66,7 @@ Result<void> Engine::start() {
         wo.cpu = opt_.pin && cpus > 0 ? static_cast<int>(i % static_cast<unsigned>(cpus)) : -1;
         wo.ring_entries = opt_.ring_entries;
         wo.start_mono_ns = start_ns;
+        wo.max_in_flight = std::max<std::size_t>(1, budget / opt_.workers);
         workers_.push_back(std::make_unique<Worker>(plan_, std::move(shards[i]), writer_.get(), wo));
     }
     // Each worker creates its own ring on its own thread (SINGLE_ISSUER), then reports back.
@@ -162,6 +174,7 @@ EngineTotals Engine::totals() const {
         t.transitions += c.transitions.load(std::memory_order_relaxed);
         t.in_flight += c.in_flight.load(std::memory_order_relaxed);
         t.late_probes += c.late_probes.load(std::memory_order_relaxed);
+        t.deferred_starts += c.deferred_starts.load(std::memory_order_relaxed);
         t.recv_no_buffer += c.recv_no_buffer.load(std::memory_order_relaxed);
         for (std::size_t r = 0; r < reason_count; ++r) {
             t.by_reason[r] += c.by_reason[r].load(std::memory_order_relaxed);

@@ -23,6 +23,8 @@ struct EngineOptions {
     unsigned workers = 0;      // 0: one per online CPU
     bool pin = true;
     unsigned ring_entries = 4096;
+    // Sockets all workers may hold at once; 0: derived from RLIMIT_NOFILE at start.
+    std::size_t max_in_flight = 0;
     std::FILE* log = stderr;   // transition log; nullptr: silent
 };
 
@@ -40,6 +42,7 @@ struct EngineTotals {
     std::uint64_t transitions = 0;
     std::uint64_t in_flight = 0;
     std::uint64_t late_probes = 0;
+    std::uint64_t deferred_starts = 0;
     std::uint64_t ring_submits = 0;
     std::uint64_t ring_cq_overflow = 0;
     std::uint64_t recv_no_buffer = 0;

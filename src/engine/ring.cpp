@@ -64,13 +64,13 @@ io_uring_sqe* Ring::sqe() {
     return s;
 }
 
-void Ring::submit_and_wait(std::uint64_t timeout_ns) {
+void Ring::submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr) {
     __kernel_timespec ts{};
     ts.tv_sec = static_cast<long long>(timeout_ns / 1'000'000'000ull);
     ts.tv_nsec = static_cast<long long>(timeout_ns % 1'000'000'000ull);
     io_uring_cqe* cqe = nullptr;
     RingStats::bump(stats_.submits);
-    int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
     if (rc >= 0 || rc == -ETIME || rc == -EINTR) {
         RingStats::bump(stats_.wakeups);
     }

@@ -40,8 +40,9 @@ public:
     // Never returns null: when the SQ is full it submits what is queued and tries again.
     io_uring_sqe* sqe();
 
-    // Submits what is queued and waits for at least one completion or until timeout_ns.
-    void submit_and_wait(std::uint64_t timeout_ns);
+    // Submits what is queued and waits until wait_nr completions are ready or timeout_ns has
+    // passed, whichever comes first.
+    void submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr = 1);
 
     io_uring* raw() { return &ring_; }
     const RingStats& stats() const { return stats_; }

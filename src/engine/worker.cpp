@@ -163,6 +163,7 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
     slots_storage_ = std::make_unique<Slot[]>(shard_.size());
     slots_ = std::span<Slot>(slots_storage_.get(), shard_.size());
     parsers_.resize(shard_.size());
+    deferred_.resize(shard_.size());
     rng_ = mix64(0x5eed0000u + opt_.index) | 1;
     wall_ = WallClock::now();
     std::map<std::string, const BodyMatcher*> by_needle;
@@ -267,6 +268,11 @@ void Worker::run(const std::atomic<bool>& stop) {
     // if the thread was late to look and the deadline has passed since (the rule that a
     // late worker never blames a backend). With DEFER_TASKRUN, completions are posted only when
     // the thread enters the kernel to get events, which both branches below do.
+    //
+    // Wake at most once per tick while probes are in flight: the wait ends when every in-flight
+    // probe has something to report or the tick is over, so completions are reaped in batches
+    // (phase timings are therefore stamped to within one tick). With nothing in flight it
+    // sleeps until the wheel's next expiry.
     std::uint64_t now = monotonic_ns();
     while (!stop.load(std::memory_order_relaxed)) {
         const std::uint64_t next_tick = wheel_.next_expiry();
@@ -275,10 +281,16 @@ void Worker::run(const std::atomic<bool>& stop) {
             const std::uint64_t next_ns = next_tick * tick_ns;
             sleep_ns = next_ns > now ? std::min(next_ns - now, max_sleep_ns) : 0;
         }
+        unsigned wait_nr = 1;
+        if (in_flight_ > 1) {
+            const std::uint64_t tick_end = (ns_to_tick_floor(now) + 1) * tick_ns;
+            sleep_ns = std::min(sleep_ns, tick_end - now);
+            wait_nr = static_cast<unsigned>(std::min<std::size_t>(in_flight_, 1024));
+        }
         if (sleep_ns == 0) {
             io_uring_submit_and_get_events(ring_.raw());
         } else {
-            ring_.submit_and_wait(sleep_ns);
+            ring_.submit_and_wait(sleep_ns, wait_nr);
         }
         now = monotonic_ns();
         bump(counters_.loops);
@@ -294,6 +306,7 @@ void Worker::run(const std::atomic<bool>& stop) {
             io_uring_cq_advance(ring_.raw(), n);
         }
         wheel_.advance(ns_to_tick_floor(now), [&](TimerNode& n) { on_timer(slot_of(n), now); });
+        start_deferred(now);
         counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
         if (now - stats_published_ns_ >= 250'000'000) {
             publish_stats(now);
@@ -364,9 +377,28 @@ void Worker::drain(std::uint64_t budget_ns) {
     }
 }
 
+void Worker::start_deferred(std::uint64_t now) {
+    while (deferred_count_ > 0 && (opt_.max_in_flight == 0 || in_flight_ < opt_.max_in_flight)) {
+        Slot& s = slots_[deferred_[deferred_head_]];
+        deferred_head_ = (deferred_head_ + 1) % deferred_.size();
+        deferred_count_ -= 1;
+        start_probe(s, now);
+    }
+}
+
 void Worker::on_timer(Slot& s, std::uint64_t now) {
     switch (s.state) {
         case State::Idle:
+            if (opt_.max_in_flight != 0 && in_flight_ >= opt_.max_in_flight) {
+                // Out of socket budget: ours, not the backend's. Wait in line for a free one
+                // (started, oldest first, at the end of a loop turn that freed some).
+                RP_ASSERT_HOT(deferred_count_ < deferred_.size());
+                deferred_[(deferred_head_ + deferred_count_) % deferred_.size()] =
+                    static_cast<std::uint32_t>(&s - slots_.data());
+                deferred_count_ += 1;
+                bump(counters_.deferred_starts);
+                return;
+            }
             start_probe(s, now);
             return;
         case State::Connecting:

@@ -56,6 +56,7 @@ struct WorkerCounters {
     std::atomic<std::uint64_t> loops{0};
     std::atomic<std::uint64_t> in_flight{0};  // gauge: probes holding a socket right now
     std::atomic<std::uint64_t> late_probes{0};      // started 1 ms or more after schedule
+    std::atomic<std::uint64_t> deferred_starts{0};  // waited for a free socket budget
     std::atomic<std::uint64_t> lateness_us_sum{0};
     std::atomic<std::uint64_t> lateness_us_max{0};
     std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
@@ -71,6 +72,10 @@ struct WorkerOptions {
     unsigned recv_buffer_size = 4096;
     std::uint64_t start_mono_ns = 0;  // the instant the first interval starts
     std::uint64_t retry_delay_ns = 250'000'000;  // after a prober-side error
+    // Most probes this worker keeps in flight (each holds a socket): the engine derives it from
+    // the descriptor limit, so a fleet larger than the limit queues its probes instead of
+    // failing them with EMFILE. 0: no limit.
+    std::size_t max_in_flight = 0;
 };
 
 class Worker {
@@ -115,6 +120,7 @@ private:
     void publish(const Slot& s);
     void drain(std::uint64_t budget_ns);
     void publish_stats(std::uint64_t now);
+    void start_deferred(std::uint64_t now);
     std::uint64_t jitter_ns(const Target& t);
 
     const Plan& plan_;
@@ -134,6 +140,11 @@ private:
     std::uint64_t rng_ = 0;
     std::size_t in_flight_ = 0;
     std::uint64_t stats_published_ns_ = 0;
+    // Targets due while the in-flight budget was used up, oldest first: a ring of slot indices
+    // with room for the whole shard (a target is queued at most once: its timer is idle then).
+    std::vector<std::uint32_t> deferred_;
+    std::size_t deferred_head_ = 0;
+    std::size_t deferred_count_ = 0;
     WorkerCounters counters_;
     SpscQueue<Transition, 4096> transitions_;
     WallClock wall_;

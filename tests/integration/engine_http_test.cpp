@@ -3,12 +3,15 @@
 //  - 1,000 targets spread over every fleet behaviour each reach the expected health and reason;
 //  - exactly one probe per target per interval, counted at the fleet over 10 intervals (+-1);
 //  - a backend taken down is Unhealthy no later than interval x threshold + timeout + 100 ms,
-//    and Healthy again within one interval (+ the same 100 ms) of its recovery.
+//    and Healthy again within one interval (+ the same 100 ms) of its recovery;
+//  - when the socket budget is smaller than the fleet, probes wait in line instead of failing:
+//    never more in flight than the budget, no prober error, every target still probed.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -229,6 +232,42 @@ TEST(EngineHttp, DownIsDetectedWithinBoundAndRecoveryWithinOneInterval) {
     const auto recover_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - up).count();
     EXPECT_LE(recover_ms, interval_ms + 100) << "recovery took too long";
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "hang"}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    constexpr unsigned targets = 40;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = addr(30, 1 + i), .port = fleet->port(),
+                                             .protocol = Protocol::Http, .interval_ms = 500,
+                                             .timeout_ms = 50, .unhealthy = 1});
+    }
+    const std::string name = unique_name("http-budget");
+    engine::EngineOptions o = options(name);
+    o.max_in_flight = 4;  // 2 per worker, against 40 targets that each hold a socket 50 ms
+    engine::Engine eng(plan, o);
+    ASSERT_TRUE(eng.start());
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    std::uint64_t most_in_flight = 0;
+    const bool all_probed = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+        most_in_flight = std::max(most_in_flight, eng.totals().in_flight);
+        for (std::size_t t = 0; t < targets; ++t) {
+            if (static_cast<Reason>(s.states[t].reason) != Reason::ResponseTimeout) {
+                return false;
+            }
+        }
+        return true;
+    }, std::chrono::seconds(10));
+    const auto totals = eng.totals();
+    EXPECT_TRUE(all_probed) << "some targets never got their turn";
+    EXPECT_LE(most_in_flight, 4u);
+    EXPECT_GT(totals.deferred_starts, 0u);
+    EXPECT_EQ(totals.prober_errors, 0u);
     eng.stop();
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
