@@ -99,7 +99,8 @@ void BM_Dns_ResolveAtStart(benchmark::State& state) {
         failed = 0;
         NameState s;
         for (int i = 0; i < names; ++i) {
-            if (!r.read(static_cast<ringprobe::dns::NameId>(i), s) || s.last_outcome != Outcome::Ok) {
+            if (!r.read(static_cast<ringprobe::dns::NameId>(i), s) ||
+                s.last_outcome != Outcome::Ok) {
                 ++failed;
             }
         }

@@ -142,24 +142,24 @@ struct PolicyConfig {
 // One lookup's result as the resolver thread hands it to the policy.
 struct Answer {
     Outcome outcome = Outcome::Other;
-    AddressSet addresses;    // empty unless outcome == Ok
+    AddressSet addresses;     // empty unless outcome == Ok
     std::uint32_t ttl_s = 0;  // smallest TTL over the answer's records (A, AAAA, CNAME)
 };
 
 // The state of one name: what the resolver publishes and the engine reads. Trivially copyable
 // and a whole number of 64-bit words (the resolver copies it through a seqlock).
 struct NameState {
-    AddressSet addresses;                // what to probe now (may be stale, see last_outcome)
-    std::uint64_t last_good_ns = 0;      // monotonic time of the last answer with addresses; 0 never
-    std::uint64_t last_lookup_ns = 0;    // monotonic time the last lookup ended; 0 never
-    std::uint64_t next_refresh_ns = 0;   // monotonic time of the next lookup
-    std::uint32_t ttl_s = 0;             // TTL of the last good answer, as the server sent it
-    std::uint32_t lookups = 0;           // lookups completed
-    std::uint32_t failures_in_row = 0;   // lookups in a row without addresses
+    AddressSet addresses;               // what to probe now (may be stale, see last_outcome)
+    std::uint64_t last_good_ns = 0;     // monotonic time of the last answer with addresses; 0 never
+    std::uint64_t last_lookup_ns = 0;   // monotonic time the last lookup ended; 0 never
+    std::uint64_t next_refresh_ns = 0;  // monotonic time of the next lookup
+    std::uint32_t ttl_s = 0;            // TTL of the last good answer, as the server sent it
+    std::uint32_t lookups = 0;          // lookups completed
+    std::uint32_t failures_in_row = 0;  // lookups in a row without addresses
     std::uint32_t negatives_in_row = 0;  // authoritative negative answers in a row
     std::uint32_t generation = 0;        // +1 each time `addresses` changes
     Outcome last_outcome = Outcome::Pending;
-    std::uint8_t ever_resolved = 0;      // 1 once an answer with addresses arrived
+    std::uint8_t ever_resolved = 0;  // 1 once an answer with addresses arrived
     std::array<std::uint8_t, 2> pad_{};
 };
 static_assert(std::is_trivially_copyable_v<NameState>);
@@ -179,7 +179,7 @@ struct Verdict {
     Health health = Health::Unknown;  // meaningful when there is nothing to probe
     Reason reason = Reason::Pending;  // the reason a report row shows for the name itself
     Outcome last_outcome = Outcome::Pending;
-    std::uint64_t age_ns = 0;         // now - last_good_ns when there is a last good answer
+    std::uint64_t age_ns = 0;  // now - last_good_ns when there is a last good answer
 };
 
 // Applies one lookup's answer at `now_ns`; returns true when the address set changed.

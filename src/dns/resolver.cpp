@@ -415,9 +415,9 @@ void Resolver::launch_due(std::uint64_t now_ns) {
     ares_addrinfo_hints hints{};
     hints.ai_family = ares_family(options_.family);
     hints.ai_flags = ARES_AI_NOSORT;  // policy.cpp sorts; RFC 6724 sorting costs a connect()
-    for (std::size_t launched = 0; launched < launch_per_turn_max && !loop.heap.empty() &&
-                                   loop.inflight < options_.inflight_max &&
-                                   loop.heap.top().at_ns <= now_ns;
+    for (std::size_t launched = 0;
+         launched < launch_per_turn_max && !loop.heap.empty() &&
+         loop.inflight < options_.inflight_max && loop.heap.top().at_ns <= now_ns;
          ++launched) {
         const NameId id = loop.heap.top().id;
         loop.heap.pop();

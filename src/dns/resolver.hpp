@@ -67,8 +67,8 @@ struct ResolverStats {
     std::uint64_t lookups_started = 0;
     std::uint64_t lookups_done = 0;
     std::uint64_t inflight_peak = 0;
-    std::uint64_t names_resolved = 0;  // names that have had at least one answer with addresses
-    std::uint64_t names_answered = 0;  // names whose first lookup has ended (any outcome)
+    std::uint64_t names_resolved = 0;   // names that have had at least one answer with addresses
+    std::uint64_t names_answered = 0;   // names whose first lookup has ended (any outcome)
     std::uint64_t notices_dropped = 0;  // full worker queues (each turned into a resync)
 };
 
@@ -105,7 +105,9 @@ public:
     // Main thread, after start(): the name as watched, the names a worker holds, counters.
     std::string_view name(NameId id) const;
     std::size_t name_count() const { return names_.size(); }
-    const std::vector<NameId>& names_of(std::size_t worker) const { return worker_names_.at(worker); }
+    const std::vector<NameId>& names_of(std::size_t worker) const {
+        return worker_names_.at(worker);
+    }
     ResolverStats stats() const;
 
     // Tests and operators: look every name up again now (SIGHUP-like). Any thread.

@@ -6,13 +6,16 @@
 // that stops answering (SIGSTOP) gives a timeout while the last good addresses are kept with
 // their age, that removing all addresses ends in DnsNoAddress, and that a name with several
 // addresses returns all of them, IPv4 first. Waits are bounded polls of the resolver's table.
-// FQDN resolution through /etc/hosts (no override) is checked with "localhost".
+// FQDN resolution through /etc/hosts (no override) is checked with "localhost", and a worker's
+// poll() is shown to allocate nothing (operator new is counted on the polling thread only).
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +23,28 @@
 #include "dns/resolver.hpp"
 #include "engine/clock.hpp"
 #include "support/dnsmasq_process.hpp"
+
+// Counts heap allocations made by the thread that sets t_counting (the worker under test).
+namespace {
+thread_local bool t_counting = false;
+std::atomic<std::uint64_t> g_allocations{0};
+}  // namespace
+
+// GCC cannot see that this operator new is malloc, so it flags the free() below; it is not.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(std::size_t n) {
+    if (t_counting) {
+        g_allocations.fetch_add(1, std::memory_order_relaxed);
+    }
+    return std::malloc(n == 0 ? 1 : n);  // the tests never run out of memory
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace ringprobe::dns {
 namespace {
@@ -54,7 +79,9 @@ NameState wait_for(const Resolver& r, NameId id, const std::function<bool(const 
     return s;
 }
 
-bool has(const NameState& s, const char* text) { return s.addresses.contains(Address::parse(text)); }
+bool has(const NameState& s, const char* text) {
+    return s.addresses.contains(Address::parse(text));
+}
 
 Standing standing_now(const NameState& s) { return verdict(s, engine::monotonic_ns()).standing; }
 
@@ -192,6 +219,29 @@ TEST_F(DnsResolver, SameNameFromTwoWorkersIsOneLookupAndTwoNotices) {
     wait_for(r, a, [](const NameState& x) { return x.ever_resolved != 0; });
     EXPECT_EQ(r.poll(0, [](NameId, const NameState&) {}), 1u);
     EXPECT_EQ(r.poll(1, [](NameId, const NameState&) {}), 1u);
+}
+
+TEST_F(DnsResolver, WorkerPollAllocatesNothing) {
+    auto dns = start_dns("127.0.0.10 a.test\n127.0.0.10 b.test\n");
+    Resolver r(options_for(dns));
+    const NameId a = r.watch("a.test", 0);
+    const NameId b = r.watch("b.test", 0);
+    ASSERT_TRUE(r.start());
+    wait_for(r, a, [](const NameState& x) { return x.ever_resolved != 0; });
+    wait_for(r, b, [](const NameState& x) { return x.ever_resolved != 0; });
+    std::uint32_t seen = 0;
+    NameState s;
+    t_counting = true;
+    const std::uint64_t before = g_allocations.load();
+    const std::size_t delivered =
+        r.poll(0, [&](NameId, const NameState& x) { seen += x.addresses.count; });
+    const bool read_ok = r.read(a, s);
+    const std::uint64_t after = g_allocations.load();
+    t_counting = false;
+    EXPECT_EQ(delivered, 2u);
+    EXPECT_EQ(seen, 2u);
+    EXPECT_TRUE(read_ok);
+    EXPECT_EQ(after - before, 0u);
 }
 
 TEST_F(DnsResolver, BadServerOverrideIsAStartError) {
