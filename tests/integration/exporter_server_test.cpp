@@ -1,0 +1,362 @@
+// Runs the real engine in-process against the real ringprobe-fleet on loopback, with the
+// exporter serving its report, and talks to the exporter over real sockets. It proves:
+//  - a live scrape of /metrics passes `promtool check metrics`, and the counters move as
+//    probes run (completed probes, probes by pool/setting/reason, servers by health);
+//  - /backendhealth is byte for byte what `ringprobe-report --format json` prints for the same
+//    report (and ?details=1 what --details prints, the report's age aside);
+//  - bad input is answered or closed as documented: unknown path 404, wrong method 405 with
+//    Allow, an oversized head 431 then close, a body refused, a slowloris client cut off by the
+//    request deadline, HEAD without a body, pipelined keep-alive requests answered in order;
+//  - 10,000 idle connections neither stop a scrape (the longest-waiting are evicted) nor change
+//    the probes' rate by more than 5 %.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <poll.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.hpp"
+#include "exporter/exporter.hpp"
+#include "report/reader.hpp"
+#include "support/fleet_process.hpp"
+#include "support/plan_builder.hpp"
+
+namespace ringprobe {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* kFleet = R"({
+  "default": {"kind": "http", "status": 200, "body": "ok"},
+  "rules": [{"cidr": "127.1.41.0/26", "kind": "http", "status": 503, "body": "down"}]
+})";
+
+struct Reply {
+    int status = 0;
+    std::string head;
+    std::string body;
+    bool eof = false;
+    bool timed_out = false;
+};
+
+Reply parse_reply(const test::Exchange& x) {
+    Reply r;
+    r.eof = x.eof;
+    r.timed_out = x.timed_out;
+    const std::size_t end = x.bytes.find("\r\n\r\n");
+    r.head = x.bytes.substr(0, end);
+    r.body = end == std::string::npos ? "" : x.bytes.substr(end + 4);
+    if (x.bytes.rfind("HTTP/1.1 ", 0) == 0) {
+        r.status = std::stoi(x.bytes.substr(9, 3));
+    }
+    return r;
+}
+
+Reply get(std::uint16_t port, const std::string& target, const std::string& method = "GET") {
+    return parse_reply(test::exchange(
+        "127.0.0.1", port, method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        10000ms));
+}
+
+// The value of one sample line ("name{labels} value"), or -1 when absent.
+double sample(const std::string& metrics, const std::string& series) {
+    const std::string key = "\n" + series + " ";
+    const std::size_t p = metrics.find(key);
+    return p == std::string::npos ? -1 : std::stod(metrics.substr(p + key.size()));
+}
+
+std::string run_capture(const std::string& cmd, int& status) {
+    std::string out;
+    FILE* f = ::popen(cmd.c_str(), "r");
+    if (f == nullptr) {
+        status = -1;
+        return out;
+    }
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+        out.append(buf, n);
+    }
+    status = ::pclose(f);
+    return out;
+}
+
+class ExporterServer : public ::testing::Test {
+protected:
+    static constexpr unsigned kTargets = 200;
+
+    void SetUp() override {
+        auto f = test::FleetProcess::start(kFleet);
+        ASSERT_TRUE(f) << f.error().message;
+        fleet_.emplace(std::move(*f));
+        for (unsigned i = 0; i < kTargets; ++i) {
+            testing::TargetSpec spec{.address = "127.1." + std::to_string(40 + i / 100) + "." +
+                                                std::to_string(i % 100),
+                                     .port = fleet_->port(), .protocol = Protocol::Http,
+                                     .interval_ms = 400, .timeout_ms = 300, .healthy = 1,
+                                     .unhealthy = 2, .match_body = "ok"};
+            testing::add_target(plan_, spec);
+        }
+        name_ = "rp-test-exporter-" + std::to_string(::getpid());
+        engine::EngineOptions eo;
+        eo.name = name_;
+        eo.workers = 2;
+        eo.log = nullptr;
+        engine_ = std::make_unique<engine::Engine>(plan_, eo);
+        auto started = engine_->start();
+        ASSERT_TRUE(started) << started.error().message;
+        exporter::ExporterOptions xo;
+        xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
+        xo.report_name = name_;
+        xo.sweep_ms = 100;
+        xo.limits.request_timeout_ms = 1000;
+        xo.limits.idle_timeout_ms = 3000;
+        auto x = exporter::Exporter::start(
+            xo, [this] { return engine_->totals(); },
+            exporter::EngineFacts{engine_->worker_count(), engine_->ring_mode(),
+                                  engine_->memory_bytes()});
+        ASSERT_TRUE(x) << x.error().message;
+        exporter_ = std::move(*x);
+        port_ = exporter_->port();
+    }
+
+    void TearDown() override {
+        exporter_.reset();
+        if (engine_) {
+            engine_->stop();
+        }
+        ::unlink(("/dev/shm/ringprobe." + name_).c_str());
+    }
+
+    // Keeps the engine's heartbeat going for `d` (the main thread's duty).
+    void run_for(std::chrono::milliseconds d) {
+        const auto until = Clock::now() + d;
+        while (Clock::now() < until) {
+            engine_->tick(2'000'000);
+        }
+    }
+
+    bool wait_all_decided(std::chrono::milliseconds budget) {
+        const auto until = Clock::now() + budget;
+        auto rep = report::Report::open(name_);
+        while (rep && Clock::now() < until) {
+            engine_->tick(2'000'000);
+            const auto s = rep->snapshot({});
+            bool all = true;
+            for (std::size_t t = 0; t < s.states.size() && all; ++t) {
+                all = s.readable[t] != 0 &&
+                      static_cast<Health>(s.states[t].health) != Health::Unknown;
+            }
+            if (all) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    double completed() { return static_cast<double>(engine_->totals().probes_completed); }
+
+    Plan plan_;
+    std::optional<test::FleetProcess> fleet_;
+    std::string name_;
+    std::unique_ptr<engine::Engine> engine_;
+    std::unique_ptr<exporter::Exporter> exporter_;
+    std::uint16_t port_ = 0;
+};
+
+TEST_F(ExporterServer, LiveScrapePassesPromtoolAndCountersMoveAsProbesRun) {
+    ASSERT_TRUE(wait_all_decided(5000ms));
+    const Reply a = get(port_, "/metrics");
+    ASSERT_EQ(a.status, 200) << a.head;
+    EXPECT_NE(a.head.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+    const std::string path = "/tmp/rp-exporter-scrape-" + std::to_string(::getpid()) + ".txt";
+    std::ofstream(path) << a.body;
+    int status = 0;
+    const std::string lint = run_capture("promtool check metrics < " + path + " 2>&1", status);
+    ::unlink(path.c_str());
+    EXPECT_EQ(status, 0) << "promtool (Debian package prometheus) says:\n" << lint;
+
+    run_for(1200ms);
+    const Reply b = get(port_, "/metrics");
+    ASSERT_EQ(b.status, 200);
+    const std::string ok = "ringprobe_probes_total{pool=\"pool\",setting=\"setting\",reason=\"ok\"}";
+    const std::string bad =
+        "ringprobe_probes_total{pool=\"pool\",setting=\"setting\",reason=\"status_mismatch\"}";
+    EXPECT_GT(sample(b.body, "ringprobe_probes_completed_total"),
+              sample(a.body, "ringprobe_probes_completed_total"));
+    EXPECT_GT(sample(b.body, ok), sample(a.body, ok));
+    EXPECT_GT(sample(b.body, bad), sample(a.body, bad));
+    EXPECT_GT(sample(b.body, "ringprobe_probe_duration_seconds_count"),
+              sample(a.body, "ringprobe_probe_duration_seconds_count"));
+    // 64 of the 200 backends answer 503 (127.1.41.0/26): the pool's counts say so.
+    EXPECT_EQ(sample(b.body, "ringprobe_servers{pool=\"pool\",health=\"Unhealthy\"}"), 64);
+    EXPECT_EQ(sample(b.body, "ringprobe_servers{pool=\"pool\",health=\"Healthy\"}"), 136);
+    // Sweeps every 100 ms against a 400 ms interval: every probe keeps its reason.
+    EXPECT_EQ(b.body.find(",reason=\"unseen\"}"), std::string::npos);
+}
+
+TEST_F(ExporterServer, BackendHealthIsByteForByteTheReaderOutput) {
+    ASSERT_TRUE(wait_all_decided(5000ms));
+    const std::string reader = std::string(RINGPROBE_REPORT_EXE) + " --name " + name_;
+    // The verdicts are stable once decided; a race with a transition is retried (bounded).
+    bool equal = false;
+    std::string got, want;
+    for (int i = 0; i < 5 && !equal; ++i) {
+        engine_->tick(0);
+        got = get(port_, "/backendhealth").body;
+        int status = 0;
+        want = run_capture(reader + " --format json", status);
+        ASSERT_EQ(status, 0);
+        equal = got == want;
+    }
+    EXPECT_TRUE(equal) << "exporter:\n" << got.substr(0, 600) << "\nreader:\n" << want.substr(0, 600);
+    EXPECT_NE(got.find("\"backendAddressPools\""), std::string::npos);
+
+    // With details the report's age moves with the clock: compare a stopped report without it.
+    exporter_->stop();
+    engine_->stop();
+    auto x = exporter::Exporter::start(
+        exporter::ExporterOptions{exporter::ListenAddress{"127.0.0.1", 0}, {}, {}, name_, false,
+                                  100},
+        {}, {});
+    ASSERT_TRUE(x);
+    auto drop_age = [](std::string s) {
+        const std::size_t p = s.find("\"reportAgeMs\"");
+        return p == std::string::npos ? s : s.erase(p, s.find('\n', p) - p);
+    };
+    const Reply d = get((*x)->port(), "/backendhealth?details=1");
+    int status = 0;
+    const std::string w = run_capture(reader + " --format json --details", status);
+    EXPECT_EQ(drop_age(d.body), drop_age(w));
+    EXPECT_NE(d.body.find("\"engine\": \"stopped\""), std::string::npos) << d.body.substr(0, 300);
+    engine_.reset();
+}
+
+TEST_F(ExporterServer, BadRequestsAreAnsweredOrClosedAsDocumented) {
+    EXPECT_EQ(get(port_, "/nope").status, 404);
+    const Reply post = get(port_, "/metrics", "POST");
+    EXPECT_EQ(post.status, 405);
+    EXPECT_NE(post.head.find("Allow: GET, HEAD"), std::string::npos);
+    EXPECT_EQ(get(port_, "/troubleshoot?row=99999").status, 404);
+
+    const Reply head = get(port_, "/", "HEAD");
+    EXPECT_EQ(head.status, 200);
+    EXPECT_TRUE(head.body.empty());
+    EXPECT_NE(head.head.find("Content-Length: "), std::string::npos);
+
+    const std::string big = "GET / HTTP/1.1\r\nX-Fill: " + std::string(16384, 'a') + "\r\n\r\n";
+    const Reply large = parse_reply(test::exchange("127.0.0.1", port_, big, 5000ms));
+    EXPECT_EQ(large.status, 431);
+    EXPECT_TRUE(large.eof || large.status == 431);
+
+    const Reply body = parse_reply(test::exchange(
+        "127.0.0.1", port_, "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 5000ms));
+    EXPECT_EQ(body.status, 400);
+
+    // Two pipelined requests on one connection, the second closing it: both answered in order.
+    const auto two = test::exchange("127.0.0.1", port_,
+                                    "GET /nope HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n"
+                                    "Connection: close\r\n\r\n",
+                                    5000ms);
+    EXPECT_TRUE(two.eof);
+    const std::size_t second = two.bytes.find("HTTP/1.1 200");
+    EXPECT_EQ(two.bytes.rfind("HTTP/1.1 404", 0), 0u);
+    EXPECT_NE(second, std::string::npos);
+}
+
+TEST_F(ExporterServer, SlowlorisClientIsCutOffByTheRequestDeadline) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const auto t0 = Clock::now();
+    const std::string drip = "GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    bool closed = false;
+    for (std::size_t i = 0; i < drip.size() && !closed; ++i) {
+        ::send(fd, &drip[i], 1, MSG_NOSIGNAL);
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) == 1) {  // one byte every 100 ms, unless the server closed
+            char c;
+            closed = ::recv(fd, &c, 1, 0) <= 0;
+        }
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    ::close(fd);
+    EXPECT_TRUE(closed) << "the server let a 4 s drip finish";
+    EXPECT_GE(took.count(), 900);   // request_timeout_ms = 1000 in this fixture
+    EXPECT_LT(took.count(), 2000);  // + one deadline scan (250 ms) and scheduling
+    EXPECT_GE(exporter_->server_stats().timed_out.load(), 1u);
+}
+
+TEST_F(ExporterServer, TenThousandIdleConnectionsLeaveProbesAndScrapesAlone) {
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    ASSERT_GE(rl.rlim_cur, 12000u) << "needs 10,000 descriptors for the idle clients";
+    ASSERT_TRUE(wait_all_decided(5000ms));
+
+    double c0 = completed();
+    run_for(2000ms);
+    const double before = completed() - c0;
+
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::vector<int> fds;
+    fds.reserve(10000);
+    c0 = completed();
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 10000; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        ASSERT_GE(fd, 0);
+        ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // EINPROGRESS is fine
+        fds.push_back(fd);
+        if (i % 500 == 0) {
+            engine_->tick(0);
+        }
+    }
+    // A scraper still gets its answer while the idle ones hold (or are evicted from) the table.
+    const Reply during = get(port_, "/metrics");
+    EXPECT_EQ(during.status, 200);
+    run_for(std::chrono::milliseconds(2000) -
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0));
+    const double with_idle = completed() - c0;
+    EXPECT_NEAR(with_idle, before, before * 0.05) << "before " << before << ", during " << with_idle;
+
+    // Every idle connection is open or was closed by the server; none got a stray answer.
+    std::size_t closed = 0;
+    std::size_t answered = 0;
+    for (int fd : fds) {
+        char buf[16];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        closed += n == 0 || (n < 0 && errno == ECONNRESET) ? 1 : 0;
+        answered += n > 0 ? 1 : 0;
+        ::close(fd);
+    }
+    EXPECT_EQ(answered, 0u);
+    EXPECT_GT(closed, 0u);
+    EXPECT_GT(exporter_->server_stats().evicted.load(), 0u);
+    EXPECT_LE(exporter_->server_stats().open.load(), 256u);
+    EXPECT_EQ(get(port_, "/metrics").status, 200);
+}
+
+}  // namespace
+}  // namespace ringprobe
