@@ -129,6 +129,10 @@ struct Resolver::Loop {
     int wake_fd = -1;
     std::vector<NameState> states;
     std::vector<std::uint8_t> in_flight;
+    // The deadline each name's live heap entry carries: an entry whose time differs is stale
+    // (refresh_all() scheduled the name again) and is dropped when popped, so a name never
+    // has two refresh chains.
+    std::vector<std::uint64_t> scheduled_ns;
     std::vector<Ctx> ctx;
     std::priority_queue<Due, std::vector<Due>, std::greater<>> heap;
     std::uint32_t inflight = 0;
@@ -272,6 +276,7 @@ Result<void> Resolver::start() {
     const std::size_t n = names_.size();
     loop->states.assign(n, NameState{});
     loop->in_flight.assign(n, 0);
+    loop->scheduled_ns.assign(n, 0);
     loop->ctx.reserve(n);
     std::vector<Due> initial;
     initial.reserve(n + 1);
@@ -407,6 +412,7 @@ void Resolver::on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo*
     if (changed || before.last_outcome != state.last_outcome) {
         self.notify(id);
     }
+    loop.scheduled_ns[id] = state.next_refresh_ns;
     loop.heap.push(Due{state.next_refresh_ns, id});
 }
 
@@ -419,10 +425,11 @@ void Resolver::launch_due(std::uint64_t now_ns) {
          launched < launch_per_turn_max && !loop.heap.empty() &&
          loop.inflight < options_.inflight_max && loop.heap.top().at_ns <= now_ns;
          ++launched) {
-        const NameId id = loop.heap.top().id;
+        const Due due = loop.heap.top();
+        const NameId id = due.id;
         loop.heap.pop();
-        if (loop.in_flight[id] != 0) {
-            continue;  // refresh_all() queued it while it was out
+        if (loop.in_flight[id] != 0 || due.at_ns != loop.scheduled_ns[id]) {
+            continue;  // a stale entry (see scheduled_ns), or the name is already out
         }
         loop.in_flight[id] = 1;
         ++loop.inflight;
@@ -456,6 +463,7 @@ void Resolver::requeue_all(std::uint64_t now_ns) {
     Loop& loop = *loop_;
     for (NameId id = 0; id < names_.size(); ++id) {
         if (loop.in_flight[id] == 0) {
+            loop.scheduled_ns[id] = now_ns;
             loop.heap.push(Due{now_ns, id});
         }
     }

@@ -244,6 +244,23 @@ TEST_F(DnsResolver, WorkerPollAllocatesNothing) {
     EXPECT_EQ(after - before, 0u);
 }
 
+// With TTL 1 s a name is looked up about once a second; refresh_all() adds one lookup now and
+// must not start a second refresh chain (which would double the rate from then on).
+TEST_F(DnsResolver, RefreshAllAddsOneLookupNotASecondChain) {
+    auto dns = start_dns("127.0.0.10 a.test\n");
+    Resolver r(options_for(dns));
+    const NameId id = r.watch("a.test", 0);
+    ASSERT_TRUE(r.start());
+    wait_for(r, id, [](const NameState& x) { return x.lookups == 1; });
+    r.refresh_all();
+    wait_for(r, id, [](const NameState& x) { return x.lookups == 2; });
+    std::this_thread::sleep_for(milliseconds(3500));
+    // One chain: lookups at +1, +2, +3 s after the refresh (5 in all, 6 with slack).
+    // Two chains would add three more.
+    EXPECT_LE(r.stats().lookups_started, 6u);
+    EXPECT_GE(r.stats().lookups_started, 4u);
+}
+
 TEST_F(DnsResolver, BadServerOverrideIsAStartError) {
     ResolverOptions o;
     o.server = "not an address";
