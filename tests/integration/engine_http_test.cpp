@@ -20,6 +20,7 @@
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
 #include "support/fleet_process.hpp"
+#include "support/engine_wait.hpp"
 #include "support/plan_builder.hpp"
 
 namespace ringprobe {
@@ -27,23 +28,9 @@ namespace {
 
 using testing::TargetSpec;
 using Clock = std::chrono::steady_clock;
-using Pred = std::function<bool(const report::Snapshot&)>;
-
-std::string unique_name(const char* what) {
-    return std::string("rp-test-") + what + "-" + std::to_string(::getpid());
-}
-
-bool wait_on(engine::Engine& eng, const report::Report& rep, const Pred& pred,
-             std::chrono::milliseconds budget) {
-    const auto until = Clock::now() + budget;
-    while (Clock::now() < until) {
-        eng.tick(2'000'000);
-        if (pred(rep.snapshot({}))) {
-            return true;
-        }
-    }
-    return false;
-}
+using Pred = testing::SnapshotPred;
+using testing::unique_name;
+using testing::wait_on;
 
 std::string addr(unsigned third, unsigned fourth) {
     return "127.1." + std::to_string(third) + "." + std::to_string(fourth);

@@ -20,6 +20,7 @@
 #include "engine/clock.hpp"
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
+#include "support/engine_wait.hpp"
 #include "support/plan_builder.hpp"
 
 namespace ringprobe {
@@ -53,25 +54,9 @@ struct LocalSocket {
     }
 };
 
-std::string unique_name(const char* what) {
-    return std::string("rp-test-") + what + "-" + std::to_string(::getpid());
-}
-
-using Pred = std::function<bool(const report::Snapshot&)>;
-
-// Runs the engine's main-thread duties until pred(snapshot) holds or the budget runs out,
-// reading through one mapping opened beforehand (it works even when descriptors run out).
-bool wait_on(engine::Engine& eng, const report::Report& rep, const Pred& pred,
-             std::chrono::milliseconds budget) {
-    const auto until = std::chrono::steady_clock::now() + budget;
-    while (std::chrono::steady_clock::now() < until) {
-        eng.tick(5'000'000);
-        if (pred(rep.snapshot({}))) {
-            return true;
-        }
-    }
-    return false;
-}
+using Pred = testing::SnapshotPred;
+using testing::unique_name;
+using testing::wait_on;
 
 bool wait_for(engine::Engine& eng, const std::string& name, const Pred& pred,
               std::chrono::milliseconds budget) {

@@ -1,0 +1,37 @@
+// Helpers for tests that run the engine in-process and read its verdicts back through the
+// report reader: a unique segment name per test process, and a bounded wait that keeps the
+// engine's main-thread duties (heartbeat, transition log) running while it polls.
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "engine/engine.hpp"
+#include "report/reader.hpp"
+
+namespace ringprobe::testing {
+
+using SnapshotPred = std::function<bool(const report::Snapshot&)>;
+
+inline std::string unique_name(const char* what) {
+    return std::string("rp-test-") + what + "-" + std::to_string(::getpid());
+}
+
+// Runs eng.tick() in 2 ms steps until pred(snapshot) holds or the budget runs out, reading
+// through one mapping opened beforehand (it keeps working when descriptors run out).
+inline bool wait_on(engine::Engine& eng, const report::Report& rep, const SnapshotPred& pred,
+                    std::chrono::milliseconds budget) {
+    const auto until = std::chrono::steady_clock::now() + budget;
+    while (std::chrono::steady_clock::now() < until) {
+        eng.tick(2'000'000);
+        if (pred(rep.snapshot({}))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace ringprobe::testing
