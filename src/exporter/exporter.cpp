@@ -3,6 +3,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "report/render.hpp"
@@ -60,10 +61,9 @@ void Exporter::stop() {
 }
 
 void Exporter::run() {
-    const std::uint64_t sweep_ns = std::uint64_t{opt_.sweep_ms} * 1'000'000ull;
     while (!stop_.load(std::memory_order_acquire)) {
-        server_->poll(static_cast<int>(opt_.sweep_ms));
-        sweep_if_due(sweep_ns);
+        server_->poll(static_cast<int>(sweep_gap_ns_ / 1'000'000ull));
+        sweep_if_due(sweep_gap_ns_);
     }
 }
 
@@ -85,6 +85,15 @@ bool Exporter::ensure_report() {
     }
     report_.emplace(std::move(*r));
     tally_.emplace(report_->info());  // a new segment: counters restart (a counter reset)
+    std::uint64_t sweep_ms = opt_.sweep_ms;
+    if (sweep_ms == 0) {
+        std::uint32_t shortest = 20'000;
+        for (const report_abi::TargetRecord& t : report_->info().targets) {
+            shortest = std::min(shortest, t.interval_ms);
+        }
+        sweep_ms = std::clamp<std::uint32_t>(shortest / 2, 100, 10'000);
+    }
+    sweep_gap_ns_ = sweep_ms * 1'000'000ull;
     last_sweep_ns_ = 0;
     return true;
 }

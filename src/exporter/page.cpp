@@ -457,7 +457,7 @@ void link(std::string& out, std::string_view id, int x1, int x2, std::string_vie
 }
 
 void drawing(std::string& out, Fault f, std::string_view words, bool tls) {
-    out += "<svg id=\"path\" viewBox=\"0 0 640 110\" width=\"100%\" role=\"img\" "
+    out += "<svg id=\"path\" viewBox=\"-2 0 644 110\" width=\"100%\" role=\"img\" "
            "aria-label=\"client to ringprobe to backend; faulty part: ";
     out += fault_words(f);
     out += "\">";

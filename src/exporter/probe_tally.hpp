@@ -2,10 +2,10 @@
 //
 // The report keeps, per target, its running totals (ok, failed, prober-side) and the reason of
 // its latest probe, not a count per reason. The tally turns that into counts per reason by
-// looking at every target's record often (each sweep, every 500 ms and before each scrape):
-// the growth of a total since the previous sweep is attributed to the reason the record shows
-// now. That is exact whenever a target completes at most one probe between two sweeps (any
-// interval of 1 s or more, which the gateway's own range guarantees). When a target completed
+// looking at every target's record often (a sweep every half of the shortest probe interval,
+// 100 ms .. 10 s, and before each scrape): the growth of a total since the previous sweep is
+// attributed to the reason the record shows now. That is exact whenever a target completes at
+// most one probe between two sweeps, as it does in steady state. When a target completed
 // several probes of one kind and the latest reason is of another kind, the earlier ones are
 // counted under the reason "unseen": the counts stay exact per kind, only that reason is lost.
 //

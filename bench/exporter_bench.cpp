@@ -1,0 +1,216 @@
+// Exporter benchmarks.
+//
+//  BM_Exporter_RenderMetrics/N, BM_Exporter_RenderPage/N, BM_Exporter_TallySweep/N:
+//      what one scrape of /metrics, one page of / and one tally sweep cost on a report of N
+//      targets (a segment written by hand; no engine, no socket).
+//  BM_Exporter_ProbeRateUnderScrape: the claim of issue #7. The real engine probes
+//      --exporter_targets targets (default 1,000) on the real fleet, 2 workers; the probe rate
+//      is measured over --exporter_window_ms with nobody scraping, then with a client scraping
+//      /metrics and / back to back over loopback. Counters: rate_quiet, rate_scraped (probes/s),
+//      change_pct (scraped vs quiet), scrapes_per_s. docs/benchmarks.md "## Exporter" has the
+//      50,000-target figure and its command.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "engine/engine.hpp"
+#include "exporter/exporter.hpp"
+#include "report/names.hpp"
+#include "report/writer.hpp"
+#include "support/fleet_process.hpp"
+#include "support/plan_builder.hpp"
+
+namespace {
+
+using namespace ringprobe;
+using Clock = std::chrono::steady_clock;
+
+unsigned g_targets = 1000;
+unsigned g_window_ms = 1000;
+unsigned g_interval_ms = 1000;
+
+// N targets over 127.1.0.0/16, one pool and setting (plan_builder), on one fleet port.
+Plan plan_of(unsigned n, std::uint16_t port, unsigned interval_ms) {
+    Plan plan;
+    for (unsigned i = 0; i < n; ++i) {
+        testing::TargetSpec spec{.address = "127.1." + std::to_string(i / 250) + "." +
+                                            std::to_string(1 + i % 250),
+                                 .port = port, .protocol = Protocol::Http,
+                                 .interval_ms = interval_ms, .timeout_ms = 1000};
+        testing::add_target(plan, spec);
+    }
+    return plan;
+}
+
+struct HandSegment {
+    std::string name;
+    Plan plan;
+    std::optional<report::Writer> writer;
+    explicit HandSegment(unsigned n) : name("rp-bench-exporter-" + std::to_string(::getpid())) {
+        plan = plan_of(n, 8080, 5000);
+        auto w = report::Writer::create(plan, name);
+        writer.emplace(std::move(*w));
+        for (unsigned t = 0; t < n; ++t) {
+            report::TargetUpdate u;
+            u.health = t % 7 == 0 ? Health::Unhealthy : Health::Healthy;
+            u.reason = t % 7 == 0 ? Reason::StatusMismatch : Reason::Ok;
+            u.http_status = t % 7 == 0 ? 503 : 200;
+            u.total_ok = 10;
+            u.total_probes = 10;
+            writer->publish(t, u);
+        }
+        writer->heartbeat(report::realtime_now_ns());
+    }
+    ~HandSegment() { ::unlink(report::segment_path(name).c_str()); }
+};
+
+void BM_Exporter_RenderMetrics(benchmark::State& state) {
+    HandSegment seg(static_cast<unsigned>(state.range(0)));
+    auto rep = report::Report::open(seg.name);
+    exporter::ProbeTally tally(rep->info());
+    engine::EngineTotals totals;
+    for (auto _ : state) {
+        seg.writer->heartbeat(report::realtime_now_ns());
+        const auto snap = rep->snapshot({});
+        tally.sweep(*rep);
+        exporter::MetricsInput in{&totals, nullptr, &snap, &tally, nullptr, false};
+        benchmark::DoNotOptimize(exporter::render_metrics(in));
+    }
+}
+BENCHMARK(BM_Exporter_RenderMetrics)->Arg(50000)->Unit(benchmark::kMillisecond);
+
+void BM_Exporter_RenderPage(benchmark::State& state) {
+    HandSegment seg(static_cast<unsigned>(state.range(0)));
+    auto rep = report::Report::open(seg.name);
+    for (auto _ : state) {
+        seg.writer->heartbeat(report::realtime_now_ns());
+        const auto snap = rep->snapshot({});
+        benchmark::DoNotOptimize(
+            exporter::render_page(snap, exporter::PageQuery{}, exporter::PageOptions{}));
+    }
+}
+BENCHMARK(BM_Exporter_RenderPage)->Arg(50000)->Unit(benchmark::kMillisecond);
+
+void BM_Exporter_TallySweep(benchmark::State& state) {
+    HandSegment seg(static_cast<unsigned>(state.range(0)));
+    auto rep = report::Report::open(seg.name);
+    exporter::ProbeTally tally(rep->info());
+    for (auto _ : state) {
+        tally.sweep(*rep);
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_Exporter_TallySweep)->Arg(50000)->Unit(benchmark::kMillisecond);
+
+// Probes completed per second over `window`, keeping the engine's heartbeat going.
+double probe_rate(engine::Engine& eng, std::chrono::milliseconds window) {
+    const double c0 = static_cast<double>(eng.totals().probes_completed);
+    const auto t0 = Clock::now();
+    while (Clock::now() - t0 < window) {
+        eng.tick(5'000'000);
+    }
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    return (static_cast<double>(eng.totals().probes_completed) - c0) / s;
+}
+
+void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    test::FleetOptions fo;
+    fo.threads = 1;
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})", fo);
+    if (!fleet) {
+        state.SkipWithError(fleet.error().message.c_str());
+        return;
+    }
+    const Plan plan = plan_of(g_targets, fleet->port(), g_interval_ms);
+    engine::EngineOptions eo;
+    eo.name = "rp-bench-exporter-live-" + std::to_string(::getpid());
+    eo.workers = 2;
+    eo.log = nullptr;
+    engine::Engine eng(plan, eo);
+    if (!eng.start()) {
+        state.SkipWithError("engine did not start");
+        return;
+    }
+    exporter::ExporterOptions xo;
+    xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
+    xo.report_name = eo.name;
+    auto x = exporter::Exporter::start(xo, [&eng] { return eng.totals(); },
+                                       exporter::EngineFacts{2, eng.ring_mode(), 0});
+    const std::uint16_t port = (*x)->port();
+    const auto window = std::chrono::milliseconds(g_window_ms);
+    probe_rate(eng, std::chrono::milliseconds(g_interval_ms + 500));  // first probes spread in
+    for (auto _ : state) {
+        const double quiet = probe_rate(eng, window);
+        std::atomic<bool> stop{false};
+        std::atomic<std::uint64_t> scrapes{0};
+        std::thread scraper([&] {
+            while (!stop.load()) {
+                for (const char* path : {"/metrics", "/"}) {
+                    auto r = test::exchange("127.0.0.1", port,
+                                            std::string("GET ") + path +
+                                                " HTTP/1.1\r\nConnection: close\r\n\r\n",
+                                            std::chrono::milliseconds(10000));
+                    scrapes.fetch_add(r.bytes.rfind("HTTP/1.1 200", 0) == 0 ? 1 : 0);
+                }
+            }
+        });
+        const double scraped = probe_rate(eng, window);
+        stop.store(true);
+        scraper.join();
+        state.counters["rate_quiet"] = quiet;
+        state.counters["rate_scraped"] = scraped;
+        state.counters["change_pct"] = quiet > 0 ? 100.0 * (scraped - quiet) / quiet : 0;
+        state.counters["scrapes_per_s"] =
+            static_cast<double>(scrapes.load()) / (static_cast<double>(g_window_ms) / 1000.0);
+    }
+    x->reset();
+    eng.stop();
+    ::unlink(report::segment_path(eo.name).c_str());
+}
+BENCHMARK(BM_Exporter_ProbeRateUnderScrape)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+
+// Strips --exporter_targets=N, --exporter_window_ms=M and --exporter_interval_ms=I.
+void parse_own_flags(int& argc, char** argv) {
+    int out = 1;
+    for (int i = 1; i < argc; ++i) {
+        const char* a = argv[i];
+        auto take = [&](const char* prefix, unsigned& v) {
+            const std::size_t n = std::strlen(prefix);
+            if (std::strncmp(a, prefix, n) == 0) {
+                v = static_cast<unsigned>(std::strtoul(a + n, nullptr, 10));
+                return true;
+            }
+            return false;
+        };
+        if (!take("--exporter_targets=", g_targets) && !take("--exporter_window_ms=", g_window_ms) &&
+            !take("--exporter_interval_ms=", g_interval_ms)) {
+            argv[out++] = argv[i];
+        }
+    }
+    argc = out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    parse_own_flags(argc, argv);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
