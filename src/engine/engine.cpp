@@ -36,6 +36,17 @@ Engine::Engine(const Plan& plan, EngineOptions opt) : plan_(plan), opt_(std::mov
 Engine::~Engine() { stop(); }
 
 Result<void> Engine::start() {
+    bool any_tls = false;
+    for (const Target& t : plan_.targets) {
+        any_tls = any_tls || protocol_is_tls(t.protocol);
+    }
+    if (any_tls) {
+        auto contexts = TlsContexts::build(plan_);
+        if (!contexts) {
+            return error("cannot set up TLS: " + contexts.error().message);
+        }
+        tls_ = std::make_unique<TlsContexts>(std::move(contexts.value()));
+    }
     auto w = report::Writer::create(plan_, opt_.name);
     if (!w) {
         return error("cannot create the report segment: " + w.error().message);
@@ -67,7 +78,8 @@ Result<void> Engine::start() {
         wo.ring_entries = opt_.ring_entries;
         wo.start_mono_ns = start_ns;
         wo.max_in_flight = std::max<std::size_t>(1, budget / opt_.workers);
-        workers_.push_back(std::make_unique<Worker>(plan_, std::move(shards[i]), writer_.get(), wo));
+        workers_.push_back(
+            std::make_unique<Worker>(plan_, std::move(shards[i]), writer_.get(), wo, tls_.get()));
     }
     // Each worker creates its own ring on its own thread (SINGLE_ISSUER), then reports back.
     std::mutex mu;

@@ -78,6 +78,7 @@ private:
     const Plan& plan_;
     EngineOptions opt_;
     std::unique_ptr<report::Writer> writer_;
+    std::unique_ptr<TlsContexts> tls_;  // only when the plan has Https or Tls targets
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
     std::atomic<bool> stop_{false};

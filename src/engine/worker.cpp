@@ -20,6 +20,8 @@ namespace ringprobe::engine {
 
 // Per-target state. One probe at a time per target, so the in-flight state lives here too and
 // no slot pool is needed: the memory is sized from the shard once.
+constexpr std::uint16_t no_tls = 0xFFFF;
+
 struct Worker::Slot {
     TimerNode timer;                    // next start while Idle, deadline while in flight
     std::uint32_t plan_index = 0;       // index into Plan::targets and the report
@@ -47,6 +49,11 @@ struct Worker::Slot {
     std::uint64_t total_fail = 0;
     std::uint64_t total_prober = 0;
     const BodyMatcher* matcher = nullptr;
+    std::uint16_t tls = no_tls;          // index into tls_pool_ while a TLS probe is in flight
+    bool send_in_flight = false;         // TLS: one ciphertext send at a time
+    bool recv_in_flight = false;         // TLS: one receive at a time
+    bool request_written = false;        // Https: the request went into the TLS stream
+    std::uint64_t tls_done_ns = 0;
     sockaddr_storage addr{};
     socklen_t addr_len = 0;
     bool addr_ok = false;
@@ -55,6 +62,7 @@ struct Worker::Slot {
 namespace {
 
 constexpr unsigned buffer_group = 0;
+constexpr std::size_t plaintext_bytes = 16 * 1024;
 
 std::uint64_t xorshift(std::uint64_t& s) {
     s ^= s << 13;
@@ -152,11 +160,12 @@ std::uint32_t us_between(std::uint64_t from_ns, std::uint64_t to_ns) {
 }  // namespace
 
 Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
-               WorkerOptions opt)
+               WorkerOptions opt, const TlsContexts* tls)
     : plan_(plan),
       writer_(writer),
       opt_(opt),
       shard_(std::move(shard)),
+      tls_(tls),
       wheel_(ns_to_tick_floor(monotonic_ns())) {
     RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
     RP_ASSERT(opt_.recv_buffer_size >= 512);
@@ -164,6 +173,14 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
     slots_ = std::span<Slot>(slots_storage_.get(), shard_.size());
     parsers_.resize(shard_.size());
     deferred_.resize(shard_.size());
+    if (tls_ != nullptr) {
+        const unsigned n = std::min<unsigned>(opt_.tls_clients, 0xFFFE);
+        for (unsigned i = 0; i < n; ++i) {
+            tls_pool_.push_back(std::make_unique<TlsClient>());
+            tls_free_.push_back(static_cast<std::uint16_t>(n - 1 - i));
+        }
+        plaintext_ = std::make_unique<char[]>(plaintext_bytes);
+    }
     rng_ = mix64(0x5eed0000u + opt_.index) | 1;
     wall_ = WallClock::now();
     std::map<std::string, const BodyMatcher*> by_needle;
@@ -172,6 +189,13 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
         Slot& s = slots_[i];
         s.plan_index = shard_[i];
         s.addr_ok = parse_address(t.address, t.port, s.addr, s.addr_len);
+        if (protocol_is_tls(t.protocol)) {
+            RP_ASSERT(tls_ != nullptr);
+            if (tls_sessions_.empty()) {
+                tls_sessions_.resize(shard_.size());
+            }
+            tls_sessions_[i] = std::make_unique<TlsSession>();
+        }
         if (!t.match_body.empty()) {
             auto it = by_needle.find(t.match_body);
             if (it == by_needle.end()) {
@@ -380,6 +404,9 @@ void Worker::drain(std::uint64_t budget_ns) {
 void Worker::start_deferred(std::uint64_t now) {
     while (deferred_count_ > 0 && (opt_.max_in_flight == 0 || in_flight_ < opt_.max_in_flight)) {
         Slot& s = slots_[deferred_[deferred_head_]];
+        if (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty()) {
+            break;  // the oldest waits for a TLS client; order is kept
+        }
         deferred_head_ = (deferred_head_ + 1) % deferred_.size();
         deferred_count_ -= 1;
         start_probe(s, now);
@@ -389,7 +416,8 @@ void Worker::start_deferred(std::uint64_t now) {
 void Worker::on_timer(Slot& s, std::uint64_t now) {
     switch (s.state) {
         case State::Idle:
-            if (opt_.max_in_flight != 0 && in_flight_ >= opt_.max_in_flight) {
+            if ((opt_.max_in_flight != 0 && in_flight_ >= opt_.max_in_flight) ||
+                (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty())) {
                 // Out of socket budget: ours, not the backend's. Wait in line for a free one
                 // (started, oldest first, at the end of a loop turn that freed some).
                 RP_ASSERT_HOT(deferred_count_ < deferred_.size());
@@ -405,7 +433,11 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
             decide(s, Reason::ConnectTimeout, now);
             return;
         case State::Exchanging:
-            decide(s, Reason::ResponseTimeout, now);
+            decide(s,
+                   s.tls != no_tls && !tls_pool_[s.tls]->handshake_done()
+                       ? Reason::TlsHandshakeTimeout
+                       : Reason::ResponseTimeout,
+                   now);
             return;
         case State::Finishing:
             // A cancel did not bring every completion back in time: force the socket down
@@ -432,6 +464,10 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     s.sys_errno = 0;
     s.sent = 0;
     s.cancel_sent = false;
+    s.send_in_flight = false;
+    s.recv_in_flight = false;
+    s.request_written = false;
+    s.tls_done_ns = 0;
     bump(counters_.probes_started);
     const std::uint64_t late_us = now > s.next_ns ? (now - s.next_ns) / 1000 : 0;
     counters_.lateness_us.record(late_us);
@@ -463,8 +499,13 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     }
     s.fd = fd;
     s.state = State::Connecting;
+    if (protocol_is_tls(t.protocol)) {
+        RP_ASSERT_HOT(!tls_free_.empty());  // on_timer and start_deferred wait for a client
+        s.tls = tls_free_.back();
+        tls_free_.pop_back();
+    }
     in_flight_ += 1;
-    const bool http = protocol_is_http(t.protocol);
+    const bool http = t.protocol == Protocol::Http;  // plain HTTP: request linked to the connect
     parsers_[&s - slots_.data()].reset(s.matcher);
 
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
@@ -517,7 +558,7 @@ void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint6
     s.pending -= 1;
     switch (u.op) {
         case Op::Connect: on_connect(s, res, now); break;
-        case Op::Send: on_send(s, res); break;
+        case Op::Send: on_send(s, res, now); break;
         case Op::Recv: on_recv(s, res, flags, now); break;
         case Op::Close:
         case Op::Cancel:
@@ -536,21 +577,112 @@ void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
     }
     s.connected_ns = now;
     const Target& t = plan_.targets[s.plan_index];
-    if (!protocol_is_http(t.protocol)) {
+    if (t.protocol == Protocol::Tcp) {
         decide(s, Reason::Ok, now);  // Tcp: the connect is the whole probe
         return;
     }
     s.state = State::Exchanging;
+    if (s.tls != no_tls) {
+        const std::size_t slot = static_cast<std::size_t>(&s - slots_.data());
+        TlsSession* session = t.tls_resume ? tls_sessions_[slot].get() : nullptr;
+        if (!tls_pool_[s.tls]->start(tls_->for_target(s.plan_index), t.sni, t.host, session,
+                                     ClientOptions{t.validate_chain, t.validate_sni, 0})) {
+            decide(s, Reason::TlsHandshakeFailed, now);
+            return;
+        }
+        tls_drive(s, now);
+    }
 }
 
-void Worker::on_send(Slot& s, int res) {
+void Worker::queue_send(Slot& s, const char* data, std::size_t n) {
+    const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_send(sqe, s.fd, data, n, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
+    s.pending += 1;
+    s.send_in_flight = true;
+}
+
+// Moves a TLS probe forward until it needs the network or has a verdict. Bounded: every step
+// either consumes input, produces output or ends the probe.
+void Worker::tls_drive(Slot& s, std::uint64_t now) {
+    TlsClient& c = *tls_pool_[s.tls];
+    const Target& t = plan_.targets[s.plan_index];
+    for (int guard = 0; guard < 64 && s.state == State::Exchanging; ++guard) {
+        if (c.handshake_done()) {
+            // The handshake can complete inside a step that still asks to send (the client's
+            // Finished, a resumed session): note when, and for a Tls probe that is the verdict.
+            if (s.tls_done_ns == 0) {
+                s.tls_done_ns = now;
+            }
+            if (t.protocol == Protocol::Tls) {
+                decide(s, Reason::Ok, now);
+                return;
+            }
+        }
+        Step st;
+        if (!c.handshake_done()) {
+            st = c.handshake();
+        } else if (!s.request_written) {
+            s.request_written = true;
+            st = c.write_plaintext(std::span<const char>(t.request.data(), t.request.size()));
+        } else {
+            st = c.read_plaintext(plaintext_.get(), plaintext_bytes);
+        }
+        switch (st.kind) {
+            case StepKind::NeedSend:
+                if (!s.send_in_flight) {
+                    const std::span<const char> out = c.pending_ciphertext();
+                    queue_send(s, out.data(), out.size());
+                }
+                return;
+            case StepKind::NeedReceive:
+                if (!s.recv_in_flight) {
+                    queue_recv(s);
+                    s.recv_in_flight = true;
+                }
+                return;
+            case StepKind::HandshakeDone:
+                break;  // verified: the loop's top records it and ends a Tls probe
+            case StepKind::PlaintextAvailable:
+                if (s.first_byte_ns == 0) {
+                    s.first_byte_ns = now;
+                }
+                on_plaintext(s, plaintext_.get(), st.bytes, false, now);
+                break;
+            case StepKind::Closed:
+                on_plaintext(s, nullptr, 0, true, now);
+                return;
+            case StepKind::Failed:
+                decide(s, c.reason(), now);
+                return;
+        }
+    }
+}
+
+void Worker::on_plaintext(Slot& s, const char* data, std::size_t n, bool eof, std::uint64_t now) {
+    HttpParser& p = parsers_[&s - slots_.data()];
+    const HttpParser::Status st = eof ? p.finish_on_close() : p.feed(data, n);
+    if (st == HttpParser::Status::NeedMore) {
+        return;
+    }
+    s.http_status = p.status_code();
+    decide(s, http_verdict(p, plan_.targets[s.plan_index].match_status), now);
+}
+
+void Worker::on_send(Slot& s, int res, std::uint64_t now) {
+    s.send_in_flight = false;
     if (s.state != State::Exchanging) {
         return;
     }
     const Target& t = plan_.targets[s.plan_index];
     if (res < 0) {
-        decide(s, res == -ECANCELED ? Reason::ConnectionReset : exchange_reason(-res),
-               monotonic_ns(), -res);
+        decide(s, res == -ECANCELED ? Reason::ConnectionReset : exchange_reason(-res), now, -res);
+        return;
+    }
+    if (s.tls != no_tls) {
+        tls_pool_[s.tls]->consume_sent(static_cast<std::size_t>(res));
+        tls_drive(s, now);
         return;
     }
     s.sent += static_cast<std::uint32_t>(res);
@@ -598,6 +730,18 @@ void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
     }
     if (res < 0) {
         decide(s, exchange_reason(-res), now, -res);
+        return;
+    }
+    if (s.tls != no_tls) {
+        s.recv_in_flight = false;
+        TlsClient& c = *tls_pool_[s.tls];
+        if (res == 0) {
+            c.feed_eof();
+        } else {
+            c.feed_ciphertext(data, static_cast<std::size_t>(res));
+        }
+        give_back();
+        tls_drive(s, now);
         return;
     }
     HttpParser& p = parsers_[&s - slots_.data()];
@@ -694,7 +838,29 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     } else {
         schedule_next(s, now);
     }
-    publish(s);
+    if (s.tls == no_tls) {
+        publish(s);
+        return;
+    }
+    // TLS: the verdict's detail (which certificate, which name, which date) comes from the
+    // client; a Healthy target whose chain expires within 14 days carries a warning instead.
+    TlsClient& c = *tls_pool_[s.tls];
+    std::string_view detail = c.detail();
+    char warning[96];
+    if (r == Reason::Ok && c.facts().earliest_not_after_s != 0) {
+        const std::int64_t days =
+            c.facts().days_until_expiry(static_cast<std::int64_t>(wall_.to_unix_ns(now) / 1'000'000'000ull));
+        if (days < 14) {
+            const int n = std::snprintf(warning, sizeof(warning),
+                                        "warning: the certificate chain expires in %lld days",
+                                        static_cast<long long>(days));
+            detail = std::string_view(warning, n > 0 ? static_cast<std::size_t>(n) : 0);
+        }
+    }
+    publish(s, detail);
+    c.finish();
+    tls_free_.push_back(s.tls);
+    s.tls = no_tls;
 }
 
 void Worker::prober_error(Slot& s, Reason r, int err, std::uint64_t now) {
@@ -721,7 +887,7 @@ void Worker::schedule_next(Slot& s, std::uint64_t now) {
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
 }
 
-void Worker::publish(const Slot& s) {
+void Worker::publish(const Slot& s, std::string_view detail) {
     if (writer_ == nullptr) {
         return;
     }
@@ -734,7 +900,8 @@ void Worker::publish(const Slot& s) {
     u.latency_us = us_between(s.start_ns, s.done_ns);
     u.dns_us = 0;
     u.connect_us = us_between(s.start_ns, s.connected_ns);
-    u.tls_us = 0;
+    u.tls_us = us_between(s.start_ns, s.tls_done_ns);
+    u.detail = detail;
     u.first_byte_us = us_between(s.start_ns, s.first_byte_ns);
     u.last_probe_unix_ns = wall_.to_unix_ns(s.last_probe_ns);
     u.last_change_unix_ns = s.last_change_ns == 0 ? 0 : wall_.to_unix_ns(s.last_change_ns);

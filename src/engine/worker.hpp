@@ -29,9 +29,17 @@
 #include "engine/ring.hpp"
 #include "engine/spsc_queue.hpp"
 #include "engine/timer_wheel.hpp"
+#include "engine/tls.hpp"
 #include "report/writer.hpp"
 
 namespace ringprobe::engine {
+
+using tls::ClientOptions;
+using tls::Step;
+using tls::StepKind;
+using tls::TlsClient;
+using tls::TlsContexts;
+using tls::TlsSession;
 
 struct Transition {
     std::uint32_t target = 0;  // plan target index
@@ -72,6 +80,7 @@ struct WorkerOptions {
     unsigned recv_buffer_size = 4096;
     std::uint64_t start_mono_ns = 0;  // the instant the first interval starts
     std::uint64_t retry_delay_ns = 250'000'000;  // after a prober-side error
+    unsigned tls_clients = 256;  // TLS probes in flight at once (each client holds 48 KiB)
     // Most probes this worker keeps in flight (each holds a socket): the engine derives it from
     // the descriptor limit, so a fleet larger than the limit queues its probes instead of
     // failing them with EMFILE. 0: no limit.
@@ -80,8 +89,9 @@ struct WorkerOptions {
 
 class Worker {
 public:
+    // tls: the plan's trust contexts (nullptr when the plan has no Https/Tls target).
     Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
-           WorkerOptions opt);
+           WorkerOptions opt, const TlsContexts* tls = nullptr);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -109,15 +119,18 @@ private:
     void on_timer(Slot& s, std::uint64_t now);
     void on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now);
     void on_connect(Slot& s, int res, std::uint64_t now);
-    void on_send(Slot& s, int res);
+    void on_send(Slot& s, int res, std::uint64_t now);
     void on_recv(Slot& s, int res, unsigned flags, std::uint64_t now);
     void queue_recv(Slot& s);
+    void queue_send(Slot& s, const char* data, std::size_t n);
+    void tls_drive(Slot& s, std::uint64_t now);
+    void on_plaintext(Slot& s, const char* data, std::size_t n, bool eof, std::uint64_t now);
     void decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err = 0);
     void maybe_finish(Slot& s, std::uint64_t now);
     void finish(Slot& s, std::uint64_t now);
     void prober_error(Slot& s, Reason r, int err, std::uint64_t now);
     void schedule_next(Slot& s, std::uint64_t now);
-    void publish(const Slot& s);
+    void publish(const Slot& s, std::string_view detail = {});
     void drain(std::uint64_t budget_ns);
     void publish_stats(std::uint64_t now);
     void start_deferred(std::uint64_t now);
@@ -131,6 +144,13 @@ private:
     std::span<Slot> slots_;
     std::vector<HttpParser> parsers_;  // one per slot (HTTP targets use theirs)
     std::vector<std::unique_ptr<BodyMatcher>> matchers_;  // per slot, null when no body match
+    // TLS: one session per TLS target (resumption), a small pool of clients for the probes in
+    // flight; a TLS target due while the pool is empty waits in the deferred line.
+    const TlsContexts* tls_ = nullptr;
+    std::vector<std::unique_ptr<TlsSession>> tls_sessions_;  // per slot; null when not TLS
+    std::vector<std::unique_ptr<TlsClient>> tls_pool_;
+    std::vector<std::uint16_t> tls_free_;
+    std::unique_ptr<char[]> plaintext_;  // one buffer: plaintext is parsed as soon as it is read
     Ring ring_;
     TimerWheel wheel_;
     void* buf_ring_mem_ = nullptr;
