@@ -91,13 +91,15 @@ Result<void> Engine::start() {
         threads_.emplace_back([this, wp, &mu, &cv, &ready, &first_error] {
             Result<void> r = wp->init();
             {
+                // Notify while holding the lock: start() owns mu and cv on its stack and may
+                // return (destroying them) as soon as it can take the lock after the count.
                 std::lock_guard<std::mutex> lock(mu);
                 if (!r && first_error.empty()) {
                     first_error = r.error().message;
                 }
                 ready += 1;
+                cv.notify_all();
             }
-            cv.notify_all();
             if (r) {
                 wp->run(stop_);
             }

@@ -68,15 +68,53 @@ void copy_bounded(char (&dst)[N], std::string_view s) {
     Text(dst, N).add(s);
 }
 
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+static_assert(days_from_civil(1970, 1, 1) == 0);
+static_assert(days_from_civil(2000, 3, 1) == 11017);
+
+// The certificate's UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ) as Unix
+// seconds, parsed here rather than through wolfSSL_ASN1_TIME_to_tm: that one goes through
+// mktime and the process's time zone state, which several workers would share.
 std::int64_t asn1_to_unix(const WOLFSSL_ASN1_TIME* t) {
-    if (t == nullptr) {
+    if (t == nullptr || t->length < 13 || t->length > static_cast<int>(sizeof t->data)) {
         return 0;
     }
-    std::tm tm{};
-    if (wolfSSL_ASN1_TIME_to_tm(t, &tm) != WOLFSSL_SUCCESS) {
+    const unsigned char* p = t->data;
+    const int year_digits = t->length >= 15 ? 4 : 2;
+    if (p[t->length - 1] != 'Z') {
         return 0;
     }
-    return static_cast<std::int64_t>(::timegm(&tm));
+    for (int i = 0; i < year_digits + 10; ++i) {
+        if (p[i] < '0' || p[i] > '9') {
+            return 0;
+        }
+    }
+    auto num = [p](int at, int digits) {
+        std::int64_t v = 0;
+        for (int i = 0; i < digits; ++i) {
+            v = v * 10 + (p[at + i] - '0');
+        }
+        return v;
+    };
+    std::int64_t year = num(0, year_digits);
+    if (year_digits == 2) {
+        year += year >= 50 ? 1900 : 2000;  // RFC 5280 4.1.2.5.1
+    }
+    const int o = year_digits;
+    const std::int64_t month = num(o, 2), day = num(o + 2, 2);
+    if (month < 1 || month > 12 || day < 1 || day > 31) {
+        return 0;
+    }
+    return days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+           num(o + 4, 2) * 3600 + num(o + 6, 2) * 60 + num(o + 8, 2);
 }
 
 std::string name_text(WOLFSSL_X509_NAME* name) {
