@@ -69,6 +69,7 @@ Look again any time, from another terminal:
   $bin/tools/ringprobe-report --name demo                 # every row
   $bin/tools/ringprobe-report --name demo --health Unhealthy --details
   $bin/tools/ringprobe-report --name demo --format json   # the gateway's JSON shape
+$(grep -m1 'exporter on' "$run/engine.log" | sed 's/^ringprobe: /In a browser: the /')
 Transitions are logged to $run/engine.log. Press Ctrl-C to stop both.
 MSG
 wait "$engine_pid" || true
