@@ -103,6 +103,7 @@ Result<void> Engine::start() {
             if (r) {
                 wp->run(stop_);
             }
+            tls::thread_cleanup();  // wolfSSL's per-thread caches
         });
     }
     std::unique_lock<std::mutex> lock(mu);

@@ -16,7 +16,9 @@ namespace ringprobe::engine {
 class Histogram {
 public:
     static constexpr unsigned sub_bits = 2;
-    static constexpr unsigned buckets = 64 * (1u << sub_bits);
+    // The last bucket holds UINT64_MAX: (63 - sub_bits) groups of 2^sub_bits above the
+    // 2^(sub_bits + 1) exact ones.
+    static constexpr unsigned buckets = ((63 - sub_bits) << sub_bits) + (2u << sub_bits);
 
     static constexpr unsigned bucket_of(std::uint64_t v) {
         if (v < (1u << (sub_bits + 1))) {
@@ -54,6 +56,8 @@ private:
 };
 
 static_assert(Histogram::bucket_of(0) == 0);
+static_assert(Histogram::bucket_of(~std::uint64_t{0}) == Histogram::buckets - 1);
+static_assert(Histogram::lower_bound(Histogram::buckets - 1) <= ~std::uint64_t{0});
 static_assert(Histogram::bucket_of(7) == 7);
 static_assert(Histogram::bucket_of(8) == 8);
 static_assert(Histogram::lower_bound(Histogram::bucket_of(1000)) <= 1000);

@@ -5,6 +5,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/coding.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/error-ssl.h>
@@ -992,6 +993,12 @@ bool TlsClient::classify() {
     }
     d.add(" does not match ").add(want);
     return done(Reason::TlsNameMismatch);
+}
+
+void thread_cleanup() {
+#if defined(FP_ECC)
+    wc_ecc_fp_free();
+#endif
 }
 
 }  // namespace ringprobe::tls

@@ -259,6 +259,10 @@ private:
 
 // True for IPv4 and IPv6 literals: never sent as SNI.
 bool is_ip_literal(std::string_view s);
+
+// Frees what wolfSSL keeps per thread (Debian's build has the fixed-point ECC cache, FP_ECC,
+// which is thread-local): a thread that did handshakes calls this before it exits.
+void thread_cleanup();
 // RFC 6125 style: case-insensitive, a '*' only as the whole leftmost label of the pattern,
 // matching exactly one label.
 bool name_matches(std::string_view pattern, std::string_view name);

@@ -31,7 +31,9 @@ public:
                                                    const std::string& key_path, int version = 0) {
         wolfSSL_Init();
         auto s = std::unique_ptr<MemoryTlsServer>(new MemoryTlsServer());
-        WOLFSSL_METHOD* m = wolfSSLv23_server_method();
+        // One method object, chosen once: wolfSSL_CTX_new takes ownership of it, and a method
+        // made and then replaced would leak.
+        WOLFSSL_METHOD* m = nullptr;
         if (version == 12) {
             m = wolfTLSv1_2_server_method();
         } else if (version == 13) {
@@ -42,6 +44,8 @@ public:
 #else
             return nullptr;
 #endif
+        } else {
+            m = wolfSSLv23_server_method();
         }
         s->ctx_ = wolfSSL_CTX_new(m);
         if (s->ctx_ == nullptr ||
