@@ -15,7 +15,9 @@ Servers: 1,000 addresses 127.1.0.1 .. 127.1.3.232, in order. The synthetic fleet
 once TLS lands), and behaves by address range:
 
     127.1.0.0/24     healthy: 200 with a body containing "ok"
-    127.1.1.0/26     refuses connections              -> connect_refused
+    127.1.1.0/26     resets each connection at accept -> connection_reset (a fleet that
+                                                         listens on all of 127/8 cannot refuse
+                                                         one address's SYNs)
     127.1.1.64/26    answers slowly (past the 1 s timeout) -> response_timeout
     127.1.1.128/26   answers 503                      -> status_mismatch
     127.1.1.192/26   answers 200 without "ok"         -> body_mismatch (custom probes only;
