@@ -190,6 +190,7 @@ EngineTotals Engine::totals() const {
         t.in_flight += c.in_flight.load(std::memory_order_relaxed);
         t.late_probes += c.late_probes.load(std::memory_order_relaxed);
         t.deferred_starts += c.deferred_starts.load(std::memory_order_relaxed);
+        t.stop_forced_closes += c.stop_forced_closes.load(std::memory_order_relaxed);
         t.recv_no_buffer += c.recv_no_buffer.load(std::memory_order_relaxed);
         for (std::size_t r = 0; r < reason_count; ++r) {
             t.by_reason[r] += c.by_reason[r].load(std::memory_order_relaxed);

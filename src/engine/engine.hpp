@@ -43,6 +43,7 @@ struct EngineTotals {
     std::uint64_t in_flight = 0;
     std::uint64_t late_probes = 0;
     std::uint64_t deferred_starts = 0;
+    std::uint64_t stop_forced_closes = 0;
     std::uint64_t ring_submits = 0;
     std::uint64_t ring_cq_overflow = 0;
     std::uint64_t recv_no_buffer = 0;

@@ -368,14 +368,17 @@ void Worker::publish_stats(std::uint64_t now) {
 }
 
 void Worker::drain(std::uint64_t budget_ns) {
-    // Stop: cancel every in-flight probe, then reap until nothing names a slot (bounded).
+    // Stop: every probe in flight is cancelled and its socket shut down (which also completes
+    // anything a cancel could not catch: the wheel, whose guard timer would otherwise do that,
+    // no longer turns), then completions are reaped until nothing names a slot, within budget.
     for (Slot& s : slots_) {
         wheel_.cancel(s.timer);
-        if (s.state != State::Idle && s.fd >= 0 && !s.cancel_sent) {
+        if (s.state != State::Idle && s.fd >= 0) {
             io_uring_sqe* sqe = ring_.sqe();
             io_uring_prep_cancel_fd(sqe, s.fd, IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
             s.cancel_sent = true;
+            ::shutdown(s.fd, SHUT_RDWR);
         }
     }
     const std::uint64_t until = monotonic_ns() + budget_ns;
@@ -397,6 +400,17 @@ void Worker::drain(std::uint64_t budget_ns) {
                 }
             }
             io_uring_cqe_seen(ring_.raw(), cqe);
+        }
+    }
+    // Whatever the kernel still holds after the budget is closed here; the ring's teardown
+    // cancels and reaps the requests themselves. Counted: it should not happen.
+    for (Slot& s : slots_) {
+        if (s.state != State::Idle && s.fd >= 0) {
+            ::close(s.fd);
+            s.fd = -1;
+            s.state = State::Idle;
+            in_flight_ -= 1;
+            bump(counters_.stop_forced_closes);
         }
     }
 }

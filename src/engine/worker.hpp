@@ -65,6 +65,7 @@ struct WorkerCounters {
     std::atomic<std::uint64_t> in_flight{0};  // gauge: probes holding a socket right now
     std::atomic<std::uint64_t> late_probes{0};      // started 1 ms or more after schedule
     std::atomic<std::uint64_t> deferred_starts{0};  // waited for a free socket budget
+    std::atomic<std::uint64_t> stop_forced_closes{0};  // still pending when the stop budget ran out
     std::atomic<std::uint64_t> lateness_us_sum{0};
     std::atomic<std::uint64_t> lateness_us_max{0};
     std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -88,6 +89,8 @@ TEST(EngineSoak, NoDescriptorOrMemoryGrowthOverTwoMinutes) {
     EXPECT_LE(fds_after, fds_before + 8) << "descriptors grew from " << fds_before;
     eng.stop();
     EXPECT_EQ(eng.totals().in_flight, 0u) << "probes still held sockets after stop";
+    std::printf("stop: %llu sockets closed after the stop budget\n",
+                static_cast<unsigned long long>(eng.totals().stop_forced_closes));
     EXPECT_LE(rss_after, rss_before + 1024) << "resident memory grew from " << rss_before << " KiB";
     ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
 }
