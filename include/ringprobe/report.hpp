@@ -12,7 +12,12 @@
 //                  the fields the engine keeps changing (heartbeat, flags)
 //   sections[...]  Pools, Settings, Servers, Rows, Targets (static, written once before the
 //                  segment is renamed into place), States (one seqlocked record per target),
-//                  Workers (one seqlocked record per worker slot), Strings (a byte table)
+//                  Workers (one seqlocked record per worker slot), Strings (a byte table),
+//                  and since layout 2: Names (one seqlocked record per FQDN target: what DNS
+//                  said), Addresses (kAddressesPerName seqlocked records per FQDN target: each
+//                  resolved address and its own probe result), TlsFacts (one seqlocked record
+//                  per Https/Tls target: the certificate chain and connection of the last full
+//                  handshake), Resolver (one seqlocked record: the resolver's counters)
 //
 // Concurrency: every field that changes after the rename is a 64-bit word accessed atomically
 // (std::atomic_ref / __atomic builtins). A target's state has exactly one writer. Its `seq`
@@ -29,7 +34,7 @@
 namespace ringprobe::report_abi {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;  // 2: Names, Addresses, TlsFacts, Resolver
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
 inline constexpr std::size_t kSectionAlign = 64;
@@ -44,6 +49,8 @@ inline constexpr std::uint32_t kMaxWorkers = 64;
 inline constexpr std::uint32_t kMaxStringBytes = 1u << 30;
 inline constexpr std::uint32_t kMaxStringLength = 8192;  // one string (match.body is <= 4090)
 inline constexpr std::uint32_t kDetailBytes = 256;       // per-target detail area
+inline constexpr std::uint32_t kAddressesPerName = 16;   // address records per FQDN target
+inline constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;    // TargetRecord name_slot / tls_slot
 
 // Staleness: a reader shows every server Unknown when the heartbeat is older than this.
 inline constexpr std::uint64_t kHeartbeatStaleNs = 3'000'000'000ULL;
@@ -51,6 +58,10 @@ inline constexpr std::uint64_t kHeartbeatStaleNs = 3'000'000'000ULL;
 // Header flag bits (SegmentHeader::flags, an atomic word).
 inline constexpr std::uint64_t kFlagStopped = 1;     // the engine shut down cleanly
 inline constexpr std::uint64_t kFlagSuperseded = 2;  // a newer segment was renamed over the name
+
+// TargetStatePayload::flags bits.
+inline constexpr std::uint8_t kStateCertExpiring = 1;  // Healthy, but a certificate expires soon
+inline constexpr std::uint8_t kStateDnsStale = 2;      // probing last good addresses: DNS failing
 
 enum class Section : std::uint32_t {
     Pools = 0,
@@ -61,8 +72,12 @@ enum class Section : std::uint32_t {
     States = 5,
     Workers = 6,
     Strings = 7,
+    Names = 8,
+    Addresses = 9,
+    TlsFacts = 10,
+    Resolver = 11,
 };
-inline constexpr std::size_t kSectionCount = 8;
+inline constexpr std::size_t kSectionCount = 12;
 
 // A string in the Strings section: `length` bytes at `offset`, followed by a NUL that readers
 // check. An empty string is {0, 0} pointing at the NUL that always starts the table.
@@ -91,8 +106,7 @@ struct SegmentHeader {
     std::uint32_t worker_slots;      //  44  == sections[Workers].count
     std::uint64_t generation;        //  48  previous segment's generation + 1 (1 for the first)
     StrRef gateway_name;             //  56
-    SectionRef sections[kSectionCount];  //  64 .. 192
-    std::uint8_t reserved0[64];      // 192 .. 256, zero
+    SectionRef sections[kSectionCount];  //  64 .. 256
     // Changes while the engine runs: atomic 64-bit words on their own cache line.
     std::uint64_t heartbeat_unix_ns;  // 256  refreshed by the engine at least every 250 ms
     std::uint64_t flags;              // 264  kFlagStopped | kFlagSuperseded
@@ -110,7 +124,6 @@ static_assert(offsetof(SegmentHeader, worker_slots) == 44);
 static_assert(offsetof(SegmentHeader, generation) == 48);
 static_assert(offsetof(SegmentHeader, gateway_name) == 56);
 static_assert(offsetof(SegmentHeader, sections) == 64);
-static_assert(offsetof(SegmentHeader, reserved0) == 192);
 static_assert(offsetof(SegmentHeader, heartbeat_unix_ns) == 256);
 static_assert(offsetof(SegmentHeader, flags) == 264);
 static_assert(offsetof(SegmentHeader, stopped_unix_ns) == 272);
@@ -171,9 +184,15 @@ struct TargetRecord {
     std::uint32_t interval_ms;        // 56
     std::uint32_t timeout_ms;         // 60
     std::uint32_t jitter_ms;          // 64
-    std::uint32_t reserved;           // 68  zero
+    std::uint32_t name_slot;          // 68  FQDN: index into Names (Addresses: x16); else kNoSlot
+    std::uint32_t tls_slot;           // 72  Https/Tls: index into TlsFacts; else kNoSlot
+    std::uint16_t expiry_warning_days;// 76  certificate early warning (0: off)
+    std::uint16_t reserved;           // 78  zero
 };
-static_assert(sizeof(TargetRecord) == 72);
+static_assert(sizeof(TargetRecord) == 80);
+static_assert(offsetof(TargetRecord, name_slot) == 68);
+static_assert(offsetof(TargetRecord, tls_slot) == 72);
+static_assert(offsetof(TargetRecord, expiry_warning_days) == 76);
 static_assert(offsetof(TargetRecord, port) == 48);
 static_assert(offsetof(TargetRecord, interval_ms) == 56);
 static_assert(offsetof(TargetRecord, jitter_ms) == 64);
@@ -182,7 +201,7 @@ static_assert(offsetof(TargetRecord, jitter_ms) == 64);
 // copied; the detail area only up to detail_len (rounded up to a word).
 struct TargetStatePayload {
     std::uint8_t health;             //   0  ringprobe::Health
-    std::uint8_t reserved0;          //   1  zero
+    std::uint8_t flags;              //   1  kStateCertExpiring | kStateDnsStale
     std::uint16_t reason;            //   2  ringprobe::Reason
     std::uint16_t http_status;       //   4  0 when none
     std::uint16_t detail_len;        //   6  <= kDetailBytes
@@ -241,16 +260,146 @@ struct WorkerStatsPayload {
     std::uint64_t targets_owned;        //  88
     std::uint64_t loop_iterations;      //  96
     std::uint64_t updated_unix_ns;      // 104
-    std::uint64_t reserved;             // 112
+    std::uint64_t tls_full;             // 112  handshakes that sent a certificate (layout 2)
+    std::uint64_t tls_resumed;          // 120  handshakes that resumed a session
+    std::uint64_t tls_failed;           // 128  handshakes that ended in a TLS reason
+    std::uint64_t dns_updates;          // 136  resolver notices applied (address set or outcome)
+    std::uint64_t reserved[5];          // 144 .. 184, zero
 };
-static_assert(sizeof(WorkerStatsPayload) == 120);
+static_assert(sizeof(WorkerStatsPayload) == 184);
 inline constexpr std::size_t kWorkerPayloadWords = sizeof(WorkerStatsPayload) / 8;
 
 struct WorkerStatsRecord {
     std::uint64_t seq;             //   0
-    WorkerStatsPayload payload;    //   8 .. 128
+    WorkerStatsPayload payload;    //   8 .. 192
 };
-static_assert(sizeof(WorkerStatsRecord) == 128);
+static_assert(sizeof(WorkerStatsRecord) == 192);
+
+
+// ---- Layout 2 sections -----------------------------------------------------------------------
+
+// What DNS said for one FQDN target (written by the worker that owns the target, each time the
+// resolver's answer for the name changes). Standing and outcome values are those of
+// src/dns/policy.hpp (dns::Standing, dns::Outcome), listed in docs/report-format.md.
+struct NameStatePayload {
+    std::uint8_t standing;           //  0  0 pending, 1 fresh, 2 stale, 3 never resolved, 4 no address
+    std::uint8_t last_outcome;       //  1  0 pending, 1 ok, 2 nxdomain, 3 nodata, 4 servfail,
+                                     //     5 timeout, 6 refused, 7 unreachable, 8 other
+    std::uint8_t address_count;      //  2  addresses probed now (<= kAddressesPerName)
+    std::uint8_t truncated;          //  3  1: the answer had more addresses than kept
+    std::uint32_t ttl_s;             //  4  TTL of the last good answer as served
+    std::uint64_t last_lookup_unix_ns;   //  8  when the last lookup ended; 0 never
+    std::uint64_t last_good_unix_ns;     // 16  when the last answer with addresses came; 0 never
+    std::uint64_t next_lookup_unix_ns;   // 24
+    std::uint64_t lookups;               // 32  lookups of this name completed
+    std::uint64_t generation;            // 40  +1 each time the address set changed
+};
+static_assert(sizeof(NameStatePayload) == 48);
+inline constexpr std::size_t kNamePayloadWords = sizeof(NameStatePayload) / 8;
+
+struct NameStateRecord {
+    std::uint64_t seq;           //  0
+    NameStatePayload payload;    //  8 .. 56
+    std::uint64_t reserved;      // 56, zero
+};
+static_assert(sizeof(NameStateRecord) == 64);
+
+// One resolved address of an FQDN target and its own latest probe result. Records of a name are
+// filled from the first; family 0 marks an unused record (the address left the answer).
+struct AddressStatePayload {
+    std::uint8_t family;             //  0  4, 6, or 0: unused
+    std::uint8_t health;             //  1  ringprobe::Health
+    std::uint16_t reason;            //  2  ringprobe::Reason
+    std::uint16_t http_status;       //  4
+    std::uint16_t reserved0;         //  6  zero
+    std::uint8_t address[16];        //  8  network byte order; IPv4 in the first 4 bytes
+    std::int32_t sys_errno;          // 24
+    std::uint32_t latency_us;        // 28
+    std::uint32_t consecutive_ok;    // 32
+    std::uint32_t consecutive_fail;  // 36
+    std::uint64_t since_unix_ns;         // 40  when this address joined the answer
+    std::uint64_t last_probe_unix_ns;    // 48
+    std::uint64_t last_change_unix_ns;   // 56
+    std::uint64_t total_probes;          // 64
+    std::uint64_t total_fail;            // 72
+};
+static_assert(sizeof(AddressStatePayload) == 80);
+static_assert(offsetof(AddressStatePayload, address) == 8);
+static_assert(offsetof(AddressStatePayload, since_unix_ns) == 40);
+inline constexpr std::size_t kAddressPayloadWords = sizeof(AddressStatePayload) / 8;
+
+struct AddressStateRecord {
+    std::uint64_t seq;              //  0
+    AddressStatePayload payload;    //  8 .. 88
+    std::uint8_t reserved[40];      // 88 .. 128, zero
+};
+static_assert(sizeof(AddressStateRecord) == 128);
+
+// One certificate of a presented chain. Text fields are NUL-terminated UTF-8, cut to fit.
+struct CertRecord {
+    char subject[96];           //   0  one-line DN
+    char issuer[96];            //  96
+    char common_name[64];       // 192
+    char sans[128];             // 256  DNS SANs, comma separated
+    std::int64_t not_before_s;  // 384  Unix seconds
+    std::int64_t not_after_s;   // 392
+    std::uint8_t sha256[32];    // 400  of the DER
+    std::uint8_t is_ca;         // 432
+    std::uint8_t self_issued;   // 433
+    std::uint8_t reserved[6];   // 434 .. 440
+};
+static_assert(sizeof(CertRecord) == 440);
+static_assert(offsetof(CertRecord, not_before_s) == 384);
+static_assert(offsetof(CertRecord, sha256) == 400);
+
+inline constexpr std::uint32_t kChainRecords = 4;  // certificates described (more are counted)
+
+// What the last full handshake of a TLS target presented and agreed (resumed handshakes carry
+// no certificate and leave this record alone).
+struct TlsFactsPayload {
+    std::uint64_t captured_unix_ns;     //    0  0: no full handshake yet
+    std::uint8_t presented;             //    8  certificates the server sent
+    std::uint8_t chain_count;           //    9  of them described below (<= kChainRecords)
+    std::uint8_t sni_sent;              //   10  1: the target's SNI went out
+    std::uint8_t handshake_ok;          //   11  1: verified as configured
+    std::int32_t verify_error;          //   12  first wolfSSL verify error, 0 none
+    std::int64_t earliest_not_after_s;  //   16  over the chain and the anchor; 0 none
+    std::uint64_t full_handshakes;      //   24  of this target
+    std::uint64_t resumed_handshakes;   //   32
+    char protocol[16];                  //   40  "TLSv1.3"
+    char cipher[64];                    //   56
+    char anchor[96];                    //  120  subject of the trust anchor matched, if any
+    CertRecord chain[kChainRecords];    //  216 .. 1976
+};
+static_assert(sizeof(TlsFactsPayload) == 1976);
+static_assert(offsetof(TlsFactsPayload, chain) == 216);
+inline constexpr std::size_t kTlsPayloadWords = sizeof(TlsFactsPayload) / 8;
+
+struct TlsFactsRecord {
+    std::uint64_t seq;            //    0
+    TlsFactsPayload payload;      //    8 .. 1984
+};
+static_assert(sizeof(TlsFactsRecord) == 1984);
+static_assert(sizeof(TlsFactsRecord) % 64 == 0);
+
+// The resolver's counters (written by the engine's main thread, about every 250 ms).
+struct ResolverStatsPayload {
+    std::uint64_t names;                //   0  distinct names watched
+    std::uint64_t lookups_started;      //   8
+    std::uint64_t lookups_done;         //  16
+    std::uint64_t by_outcome[9];        //  24  lookups ended, indexed like NameStatePayload::last_outcome
+    std::uint64_t inflight_peak;        //  96
+    std::uint64_t notices_dropped;      // 104
+    std::uint64_t updated_unix_ns;      // 112
+};
+static_assert(sizeof(ResolverStatsPayload) == 120);
+inline constexpr std::size_t kResolverPayloadWords = sizeof(ResolverStatsPayload) / 8;
+
+struct ResolverStatsRecord {
+    std::uint64_t seq;               //   0
+    ResolverStatsPayload payload;    //   8 .. 128
+};
+static_assert(sizeof(ResolverStatsRecord) == 128);
 
 // Every record is fixed-width, pointer-free and copyable byte for byte; every word that changes
 // after the rename is a naturally aligned 64-bit word that the hardware accesses lock-free.
@@ -262,6 +411,10 @@ static_assert(std::is_trivially_copyable_v<RowRecord>);
 static_assert(std::is_trivially_copyable_v<TargetRecord>);
 static_assert(std::is_trivially_copyable_v<TargetStateRecord>);
 static_assert(std::is_trivially_copyable_v<WorkerStatsRecord>);
+static_assert(std::is_trivially_copyable_v<NameStateRecord>);
+static_assert(std::is_trivially_copyable_v<AddressStateRecord>);
+static_assert(std::is_trivially_copyable_v<TlsFactsRecord>);
+static_assert(std::is_trivially_copyable_v<ResolverStatsRecord>);
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic_ref<std::uint64_t>::required_alignment == 8);
 static_assert(alignof(SegmentHeader) == 8);

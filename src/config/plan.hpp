@@ -124,6 +124,7 @@ struct Target {
     bool validate_sni = true;                   // validateSNI
     std::vector<std::uint32_t> trusted_roots;   // indices into Plan::trusted_roots; empty: system store
     bool tls_resume = true;
+    std::uint16_t cert_expiry_warning_days = 14;  // ringprobe.certExpiryWarningDays; 0: off
 
     // Precomputed at plan time.
     std::string request;          // full HTTP/1.1 request bytes (empty for Tcp/Tls)

@@ -135,6 +135,10 @@ Result<Image> compose_image(const Plan& plan, const ImageOptions& options) {
         rec.interval_ms = t.interval_ms;
         rec.timeout_ms = t.timeout_ms;
         rec.jitter_ms = t.jitter_ms;
+        rec.name_slot = t.is_fqdn ? img.names++ : abi::kNoSlot;
+        const bool tls = t.protocol == Protocol::Https || t.protocol == Protocol::Tls;
+        rec.tls_slot = tls ? img.tls++ : abi::kNoSlot;
+        rec.expiry_warning_days = tls ? t.cert_expiry_warning_days : 0;
         img.targets.push_back(rec);
     }
     if (strings.size() > abi::kMaxStringBytes) {
@@ -166,6 +170,11 @@ Result<Image> compose_image(const Plan& plan, const ImageOptions& options) {
     place(abi::Section::States, img.targets.size(), sizeof(abi::TargetStateRecord));
     place(abi::Section::Workers, options.worker_slots, sizeof(abi::WorkerStatsRecord));
     place(abi::Section::Strings, img.strings.size(), 1);
+    place(abi::Section::Names, img.names, sizeof(abi::NameStateRecord));
+    place(abi::Section::Addresses, std::size_t{img.names} * abi::kAddressesPerName,
+          sizeof(abi::AddressStateRecord));
+    place(abi::Section::TlsFacts, img.tls, sizeof(abi::TlsFactsRecord));
+    place(abi::Section::Resolver, 1, sizeof(abi::ResolverStatsRecord));
     h.total_size = at;
     return img;
 }

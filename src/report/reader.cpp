@@ -44,6 +44,11 @@ constexpr std::array<SectionSpec, abi::kSectionCount> kSpecs{{
     {abi::Section::States, "states", sizeof(abi::TargetStateRecord), abi::kMaxTargets},
     {abi::Section::Workers, "workers", sizeof(abi::WorkerStatsRecord), abi::kMaxWorkers},
     {abi::Section::Strings, "strings", 1, abi::kMaxStringBytes},
+    {abi::Section::Names, "names", sizeof(abi::NameStateRecord), abi::kMaxTargets},
+    {abi::Section::Addresses, "addresses", sizeof(abi::AddressStateRecord),
+     abi::kMaxTargets * abi::kAddressesPerName},
+    {abi::Section::TlsFacts, "tls facts", sizeof(abi::TlsFactsRecord), abi::kMaxTargets},
+    {abi::Section::Resolver, "resolver", sizeof(abi::ResolverStatsRecord), 1},
 }};
 
 const abi::SectionRef& section(const abi::SegmentHeader& h, abi::Section s) {
@@ -56,8 +61,8 @@ Result<void, ReadError> check_header(const std::byte* data, std::size_t size,
         return corrupt("it is truncated (" + num(size) + " bytes, a header alone needs " +
                        num(sizeof(abi::SegmentHeader)) + ")");
     }
-    // Only the part before reserved0 is immutable; the dynamic words are read atomically.
-    std::memcpy(&h, data, offsetof(abi::SegmentHeader, reserved0));
+    // Only the part before the heartbeat is immutable; the dynamic words are read atomically.
+    std::memcpy(&h, data, offsetof(abi::SegmentHeader, heartbeat_unix_ns));
     if (std::memcmp(h.magic, abi::kMagic, sizeof h.magic) != 0) {
         return unexpected(ReadError{ReadErrorKind::Unreadable,
                                     "this is not a ringprobe report (wrong magic); check --name"});
@@ -119,6 +124,13 @@ Result<void, ReadError> check_sections(const abi::SegmentHeader& h, std::size_t 
     }
     if (section(h, abi::Section::Strings).count == 0) {
         return corrupt("the string table is empty");
+    }
+    if (std::uint64_t{section(h, abi::Section::Names).count} * abi::kAddressesPerName !=
+        section(h, abi::Section::Addresses).count) {
+        return corrupt("the address section is not 16 records per name");
+    }
+    if (section(h, abi::Section::Resolver).count != 1) {
+        return corrupt("the resolver section does not hold one record");
     }
     return {};
 }
@@ -201,6 +213,8 @@ Result<void, ReadError> check_records(const StaticInfo& s) {
             return corrupt("row " + num(i) + " pairs a server with another pool");
         }
     }
+    std::uint32_t names = 0;
+    std::uint32_t tls_seen = 0;
     for (std::size_t i = 0; i < s.targets.size(); ++i) {
         const abi::TargetRecord& t = s.targets[i];
         if (!str.ok(t.address) || !str.ok(t.host) || !str.ok(t.path) || !str.ok(t.sni) ||
@@ -210,6 +224,18 @@ Result<void, ReadError> check_records(const StaticInfo& s) {
         if (t.protocol > 3) {
             return corrupt("target " + num(i) + " has an unknown protocol");
         }
+        // Slots are handed out in target order, so target i's slot is the count before it.
+        const bool tls = t.protocol == 1 || t.protocol == 3;  // Protocol::Https, Protocol::Tls
+        if (t.name_slot != (t.is_fqdn != 0 ? names : abi::kNoSlot) ||
+            t.tls_slot != (tls ? tls_seen : abi::kNoSlot)) {
+            return corrupt("target " + num(i) + " has a DNS or TLS slot out of order");
+        }
+        names += t.is_fqdn != 0 ? 1 : 0;
+        tls_seen += tls ? 1 : 0;
+    }
+    if (names != s.names || tls_seen != s.tls) {
+        return corrupt("the DNS or TLS sections do not match the targets (" + num(names) +
+                       " names, " + num(tls_seen) + " TLS targets)");
     }
     return {};
 }
@@ -218,6 +244,54 @@ Result<void, ReadError> check_records(const StaticInfo& s) {
 bool payload_valid(const abi::TargetStatePayload& p) {
     return p.health <= static_cast<std::uint8_t>(Health::Unhealthy) && p.reason < reason_count &&
            p.detail_len <= abi::kDetailBytes;
+}
+
+bool payload_valid(const abi::NameStatePayload& p) {
+    return p.standing <= 4 && p.last_outcome <= 8 && p.address_count <= abi::kAddressesPerName &&
+           p.truncated <= 1;
+}
+
+bool payload_valid(const abi::AddressStatePayload& p) {
+    return (p.family == 0 || p.family == 4 || p.family == 6) &&
+           p.health <= static_cast<std::uint8_t>(Health::Unhealthy) && p.reason < reason_count;
+}
+
+template <std::size_t N>
+void terminate(char (&text)[N]) {
+    text[N - 1] = '\0';
+}
+
+// Text fields are shown, not trusted: each is cut at its last byte so a hostile writer cannot
+// make a reader run past one.
+bool payload_valid(abi::TlsFactsPayload& p) {
+    if (p.chain_count > abi::kChainRecords || p.sni_sent > 1 || p.handshake_ok > 1) {
+        return false;
+    }
+    terminate(p.protocol);
+    terminate(p.cipher);
+    terminate(p.anchor);
+    for (abi::CertRecord& c : p.chain) {
+        terminate(c.subject);
+        terminate(c.issuer);
+        terminate(c.common_name);
+        terminate(c.sans);
+    }
+    return true;
+}
+
+template <typename Record, typename Payload>
+void copy_records(const std::byte* data, const abi::SegmentHeader& h, abi::Section s,
+                  std::vector<Payload>& out, std::uint32_t attempts, std::uint32_t& unreadable) {
+    const abi::SectionRef& ref = section(h, s);
+    const auto* recs = reinterpret_cast<const Record*>(data + ref.offset);
+    out.resize(ref.count);
+    for (std::size_t i = 0; i < ref.count; ++i) {
+        if (!seqlock_load(&recs[i].seq, &recs[i].payload, out[i], attempts) ||
+            !payload_valid(out[i])) {
+            out[i] = Payload{};
+            ++unreadable;
+        }
+    }
 }
 
 }  // namespace
@@ -254,6 +328,8 @@ Result<StaticInfo, ReadError> validate_segment(const std::byte* data, std::size_
     copy_section(data, s.header, abi::Section::Servers, s.servers);
     copy_section(data, s.header, abi::Section::Rows, s.rows);
     copy_section(data, s.header, abi::Section::Targets, s.targets);
+    s.names = section(s.header, abi::Section::Names).count;
+    s.tls = section(s.header, abi::Section::TlsFacts).count;
     if (auto ok = check_records(s); !ok) {
         return unexpected(ok.error());
     }
@@ -291,22 +367,7 @@ bool copy_state(const abi::TargetStateRecord& rec, abi::TargetStatePayload& out,
 
 bool copy_worker(const abi::WorkerStatsRecord& rec, abi::WorkerStatsPayload& out,
                  std::uint32_t max_attempts) {
-    const auto* words = reinterpret_cast<const std::uint64_t*>(&rec.payload);
-    std::uint64_t w[abi::kWorkerPayloadWords];
-    for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
-        const std::uint64_t s1 = load_acquire(&rec.seq);
-        if ((s1 & 1) != 0) {
-            continue;
-        }
-        for (std::size_t i = 0; i < abi::kWorkerPayloadWords; ++i) {
-            w[i] = load_acquire(&words[i]);
-        }
-        if (load_acquire(&rec.seq) == s1) {
-            std::memcpy(&out, w, sizeof out);
-            return true;
-        }
-    }
-    return false;
+    return seqlock_load(&rec.seq, &rec.payload, out, max_attempts);
 }
 
 Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> info,
@@ -337,6 +398,22 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
         if (!copy_worker(workers[i], snap.workers[i], attempts)) {
             snap.workers[i] = abi::WorkerStatsPayload{};
         }
+    }
+    std::uint32_t extra_unreadable = 0;  // not per target: counted apart from snap.unreadable
+    if (options.dns) {
+        copy_records<abi::NameStateRecord>(data, h, abi::Section::Names, snap.names, attempts,
+                                           extra_unreadable);
+        copy_records<abi::AddressStateRecord>(data, h, abi::Section::Addresses, snap.addresses,
+                                              attempts, extra_unreadable);
+    }
+    if (options.tls_facts) {
+        copy_records<abi::TlsFactsRecord>(data, h, abi::Section::TlsFacts, snap.tls, attempts,
+                                          extra_unreadable);
+    }
+    const auto* resolver = reinterpret_cast<const abi::ResolverStatsRecord*>(
+        data + section(h, abi::Section::Resolver).offset);
+    if (!seqlock_load(&resolver->seq, &resolver->payload, snap.resolver, attempts)) {
+        snap.resolver = abi::ResolverStatsPayload{};
     }
 
     if ((snap.flags & abi::kFlagStopped) != 0) {

@@ -32,13 +32,15 @@ struct ReadError {
 
 // The immutable part of a segment, copied and validated once per open.
 struct StaticInfo {
-    report_abi::SegmentHeader header{};  // the words before reserved0; dynamic fields zero
+    report_abi::SegmentHeader header{};  // the words before heartbeat; dynamic fields zero
     std::string strings;
     std::vector<report_abi::PoolRecord> pools;
     std::vector<report_abi::SettingRecord> settings;
     std::vector<report_abi::ServerRecord> servers;
     std::vector<report_abi::RowRecord> rows;
     std::vector<report_abi::TargetRecord> targets;
+    std::uint32_t names = 0;  // FQDN targets (Names records)
+    std::uint32_t tls = 0;    // Https/Tls targets (TlsFacts records)
 
     // Only for StrRefs that came through validation.
     std::string_view str(report_abi::StrRef r) const {
@@ -62,6 +64,8 @@ struct SnapshotOptions {
     std::uint64_t now_unix_ns = 0;  // 0: CLOCK_REALTIME now
     std::uint32_t max_attempts = 64;  // per record; then "unreadable this time"
     PidAliveFn alive = &pid_alive;
+    bool dns = true;        // copy Names and Addresses
+    bool tls_facts = true;  // copy TlsFacts (about 2 KiB per TLS target)
 };
 
 struct Snapshot {
@@ -69,6 +73,13 @@ struct Snapshot {
     std::vector<report_abi::TargetStatePayload> states;  // detail bytes past detail_len are zero
     std::vector<std::uint8_t> readable;                  // 0: torn every attempt, or corrupt
     std::vector<report_abi::WorkerStatsPayload> workers;
+    // Layout 2, indexed by TargetRecord::name_slot (addresses: slot x kAddressesPerName + k)
+    // and tls_slot; empty when not asked for. A record torn on every attempt, or invalid, is
+    // left zero (standing pending, family 0, captured_unix_ns 0).
+    std::vector<report_abi::NameStatePayload> names;
+    std::vector<report_abi::AddressStatePayload> addresses;
+    std::vector<report_abi::TlsFactsPayload> tls;
+    report_abi::ResolverStatsPayload resolver{};
     std::uint64_t heartbeat_unix_ns = 0;
     std::uint64_t stopped_unix_ns = 0;
     std::uint64_t flags = 0;

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include "report/image.hpp"
 #include "report/words.hpp"
@@ -149,6 +150,16 @@ Result<Writer> Writer::create(const Plan& plan, std::string_view name,
         w.base_ + sec[static_cast<std::size_t>(abi::Section::States)].offset);
     w.workers_ = reinterpret_cast<abi::WorkerStatsRecord*>(
         w.base_ + sec[static_cast<std::size_t>(abi::Section::Workers)].offset);
+    auto at = [&](abi::Section s) {
+        return w.base_ + sec[static_cast<std::size_t>(s)].offset;
+    };
+    w.targets_ = reinterpret_cast<const abi::TargetRecord*>(at(abi::Section::Targets));
+    w.names_ = reinterpret_cast<abi::NameStateRecord*>(at(abi::Section::Names));
+    w.addresses_ = reinterpret_cast<abi::AddressStateRecord*>(at(abi::Section::Addresses));
+    w.tls_ = reinterpret_cast<abi::TlsFactsRecord*>(at(abi::Section::TlsFacts));
+    w.resolver_ = reinterpret_cast<abi::ResolverStatsRecord*>(at(abi::Section::Resolver));
+    w.name_count_ = img->names;
+    w.tls_count_ = img->tls;
     w.target_count_ = static_cast<std::uint32_t>(plan.targets.size());
     w.worker_slots_ = options.worker_slots;
     w.dev_ = st.st_dev;
@@ -157,29 +168,28 @@ Result<Writer> Writer::create(const Plan& plan, std::string_view name,
     return w;
 }
 
-Writer::Writer(Writer&& o) noexcept
-    : base_(o.base_), size_(o.size_), header_(o.header_), states_(o.states_),
-      workers_(o.workers_), target_count_(o.target_count_), worker_slots_(o.worker_slots_),
-      dev_(o.dev_), ino_(o.ino_), path_(std::move(o.path_)) {
-    o.base_ = nullptr;
-    o.size_ = 0;
-}
+Writer::Writer(Writer&& o) noexcept { *this = std::move(o); }
 
 Writer& Writer::operator=(Writer&& o) noexcept {
     if (this != &o) {
         release();
-        base_ = o.base_;
-        size_ = o.size_;
+        base_ = std::exchange(o.base_, nullptr);
+        size_ = std::exchange(o.size_, 0);
         header_ = o.header_;
         states_ = o.states_;
         workers_ = o.workers_;
+        targets_ = o.targets_;
+        names_ = o.names_;
+        addresses_ = o.addresses_;
+        tls_ = o.tls_;
+        resolver_ = o.resolver_;
+        name_count_ = o.name_count_;
+        tls_count_ = o.tls_count_;
         target_count_ = o.target_count_;
         worker_slots_ = o.worker_slots_;
         dev_ = o.dev_;
         ino_ = o.ino_;
         path_ = std::move(o.path_);
-        o.base_ = nullptr;
-        o.size_ = 0;
     }
     return *this;
 }
@@ -208,7 +218,7 @@ void Writer::publish(std::uint32_t target_index, const TargetUpdate& u) {
     const std::size_t dlen = detail_length(u.detail);
     // The words below follow TargetStatePayload field by field (little-endian, see words.hpp).
     const std::uint64_t w[abi::kStateFixedWords] = {
-        std::uint64_t{static_cast<std::uint8_t>(u.health)} |
+        std::uint64_t{static_cast<std::uint8_t>(u.health)} | (std::uint64_t{u.flags} << 8) |
             (std::uint64_t{static_cast<std::uint16_t>(u.reason)} << 16) |
             (std::uint64_t{u.http_status} << 32) | (std::uint64_t{dlen} << 48),
         std::uint64_t{static_cast<std::uint32_t>(u.sys_errno)} | (std::uint64_t{u.latency_us} << 32),
@@ -243,16 +253,38 @@ void Writer::publish_worker_stats(std::uint32_t worker_id, const WorkerStats& st
     RP_ASSERT(base_ != nullptr);
     RP_ASSERT(worker_id < worker_slots_);
     abi::WorkerStatsRecord& rec = workers_[worker_id];
-    const std::uint64_t seq = load_relaxed(&rec.seq);
-    RP_ASSERT((seq & 1) == 0);
-    std::uint64_t w[abi::kWorkerPayloadWords];
-    std::memcpy(w, &stats, sizeof w);
-    auto* words = reinterpret_cast<std::uint64_t*>(&rec.payload);
-    store_relaxed(&rec.seq, seq + 1);
-    for (std::size_t i = 0; i < abi::kWorkerPayloadWords; ++i) {
-        store_release(&words[i], w[i]);
-    }
-    store_release(&rec.seq, seq + 2);
+    seqlock_store(&rec.seq, &rec.payload, stats);
+}
+
+void Writer::publish_name(std::uint32_t slot, const NameUpdate& u) {
+    RP_ASSERT_HOT(slot < name_count_);
+    seqlock_store(&names_[slot].seq, &names_[slot].payload, u);
+}
+
+void Writer::publish_address(std::uint32_t slot, std::uint32_t k, const AddressUpdate& u) {
+    RP_ASSERT_HOT(slot < name_count_ && k < abi::kAddressesPerName);
+    abi::AddressStateRecord& rec = addresses_[std::size_t{slot} * abi::kAddressesPerName + k];
+    seqlock_store(&rec.seq, &rec.payload, u);
+}
+
+void Writer::publish_tls_facts(std::uint32_t slot, const TlsFacts& facts) {
+    RP_ASSERT_HOT(slot < tls_count_);
+    seqlock_store(&tls_[slot].seq, &tls_[slot].payload, facts);
+}
+
+void Writer::publish_resolver_stats(const ResolverStats& stats) {
+    RP_ASSERT(resolver_ != nullptr);
+    seqlock_store(&resolver_->seq, &resolver_->payload, stats);
+}
+
+std::uint32_t Writer::name_slot(std::uint32_t target_index) const {
+    RP_ASSERT(target_index < target_count_);
+    return targets_[target_index].name_slot;
+}
+
+std::uint32_t Writer::tls_slot(std::uint32_t target_index) const {
+    RP_ASSERT(target_index < target_count_);
+    return targets_[target_index].tls_slot;
 }
 
 void Writer::heartbeat(std::uint64_t now_unix_ns) {

@@ -24,6 +24,7 @@ namespace ringprobe::report {
 
 struct TargetUpdate {  // what a worker publishes after every probe of one target
     Health health = Health::Unknown;
+    std::uint8_t flags = 0;  // report_abi::kStateCertExpiring | kStateDnsStale
     Reason reason = Reason::Pending;
     std::uint16_t http_status = 0;  // 0 when none
     std::int32_t sys_errno = 0;     // errno behind a connect/prober failure, 0 otherwise
@@ -35,6 +36,10 @@ struct TargetUpdate {  // what a worker publishes after every probe of one targe
 };
 
 using WorkerStats = report_abi::WorkerStatsPayload;
+using NameUpdate = report_abi::NameStatePayload;
+using AddressUpdate = report_abi::AddressStatePayload;
+using TlsFacts = report_abi::TlsFactsPayload;
+using ResolverStats = report_abi::ResolverStatsPayload;
 
 struct WriterOptions {
     std::int32_t engine_pid = 0;         // 0: getpid()
@@ -59,6 +64,14 @@ public:
 
     void publish(std::uint32_t target_index, const TargetUpdate& u);  // O(1), wait-free
     void publish_worker_stats(std::uint32_t worker_id, const WorkerStats& stats);
+    // Layout 2. Slots come from the target's record (name_slot(), tls_slot()); one writer per
+    // slot: the worker that owns the target (resolver stats: the engine's main thread).
+    void publish_name(std::uint32_t name_slot, const NameUpdate& u);
+    void publish_address(std::uint32_t name_slot, std::uint32_t k, const AddressUpdate& u);
+    void publish_tls_facts(std::uint32_t tls_slot, const TlsFacts& facts);
+    void publish_resolver_stats(const ResolverStats& stats);
+    std::uint32_t name_slot(std::uint32_t target_index) const;  // kNoSlot: not an FQDN target
+    std::uint32_t tls_slot(std::uint32_t target_index) const;   // kNoSlot: not Https/Tls
     void heartbeat(std::uint64_t now_unix_ns);  // ONE thread, every <= 250 ms
     void mark_stopped();                        // clean shutdown (now from CLOCK_REALTIME)
     void mark_stopped(std::uint64_t now_unix_ns);
@@ -78,6 +91,13 @@ private:
     report_abi::SegmentHeader* header_ = nullptr;
     report_abi::TargetStateRecord* states_ = nullptr;
     report_abi::WorkerStatsRecord* workers_ = nullptr;
+    const report_abi::TargetRecord* targets_ = nullptr;
+    report_abi::NameStateRecord* names_ = nullptr;
+    report_abi::AddressStateRecord* addresses_ = nullptr;
+    report_abi::TlsFactsRecord* tls_ = nullptr;
+    report_abi::ResolverStatsRecord* resolver_ = nullptr;
+    std::uint32_t name_count_ = 0;
+    std::uint32_t tls_count_ = 0;
     std::uint32_t target_count_ = 0;
     std::uint32_t worker_slots_ = 0;
     std::uint64_t dev_ = 0;

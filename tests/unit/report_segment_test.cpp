@@ -214,6 +214,126 @@ TEST(ReportSegment, WorkerStatsRoundTrip) {
     EXPECT_EQ(s.workers[0].probes_started, 0u);
 }
 
+TEST(ReportSegment, DnsAndTlsSlotsFollowTheTargetsInOrder) {
+    NameGuard g{unique_name("slots")};
+    auto w = Writer::create(sample_plan(), g.name, fixed_options());
+    ASSERT_TRUE(w);
+    // Targets 2 and 5 are app.contoso.com (FQDN); 3, 4 and 5 are Https.
+    const std::uint32_t name_slots[] = {abi::kNoSlot, abi::kNoSlot, 0, abi::kNoSlot,
+                                        abi::kNoSlot, 1, abi::kNoSlot};
+    const std::uint32_t tls_slots[] = {abi::kNoSlot, abi::kNoSlot, abi::kNoSlot, 0, 1, 2,
+                                       abi::kNoSlot};
+    for (std::uint32_t t = 0; t < 7; ++t) {
+        EXPECT_EQ(w->name_slot(t), name_slots[t]) << "target " << t;
+        EXPECT_EQ(w->tls_slot(t), tls_slots[t]) << "target " << t;
+    }
+    auto r = Report::open(g.name);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->info().names, 2u);
+    EXPECT_EQ(r->info().tls, 3u);
+    EXPECT_EQ(r->info().targets[3].expiry_warning_days, 14u);
+    EXPECT_EQ(r->info().targets[0].expiry_warning_days, 0u);
+    Snapshot s = r->snapshot(at(kStart));
+    ASSERT_EQ(s.names.size(), 2u);
+    ASSERT_EQ(s.addresses.size(), 2u * abi::kAddressesPerName);
+    ASSERT_EQ(s.tls.size(), 3u);
+    EXPECT_EQ(s.names[1].standing, 0u);  // pending until the engine publishes
+    EXPECT_EQ(s.addresses[5].family, 0u);
+    EXPECT_EQ(s.tls[2].captured_unix_ns, 0u);
+}
+
+TEST(ReportSegment, NameAddressTlsAndResolverRecordsRoundTrip) {
+    NameGuard g{unique_name("layout2")};
+    auto w = Writer::create(sample_plan(), g.name, fixed_options());
+    ASSERT_TRUE(w);
+    NameUpdate n{};
+    n.standing = 2;
+    n.last_outcome = 5;
+    n.address_count = 2;
+    n.ttl_s = 30;
+    n.last_good_unix_ns = kStart - 40 * kSecond;
+    n.generation = 3;
+    w->publish_name(1, n);
+    AddressUpdate a{};
+    a.family = 6;
+    a.health = static_cast<std::uint8_t>(Health::Unhealthy);
+    a.reason = static_cast<std::uint16_t>(Reason::ConnectRefused);
+    a.address[15] = 1;  // ::1
+    a.sys_errno = 111;
+    a.total_probes = 9;
+    w->publish_address(1, 15, a);
+    TlsFacts f{};
+    f.captured_unix_ns = kStart;
+    f.presented = 3;
+    f.chain_count = 3;
+    f.handshake_ok = 1;
+    std::strcpy(f.protocol, "TLSv1.3");
+    std::strcpy(f.chain[0].subject, "CN=app.contoso.com");
+    f.chain[2].not_after_s = 1'900'000'000;
+    f.chain[1].sha256[31] = 0xab;
+    w->publish_tls_facts(2, f);
+    ResolverStats rs{};
+    rs.names = 2;
+    rs.by_outcome[2] = 7;
+    w->publish_resolver_stats(rs);
+    WorkerStats ws{};
+    ws.tls_full = 4;
+    ws.tls_resumed = 40;
+    w->publish_worker_stats(0, ws);
+
+    auto r = Report::open(g.name);
+    ASSERT_TRUE(r);
+    Snapshot s = r->snapshot(at(kStart));
+    EXPECT_EQ(s.names[1].standing, 2u);
+    EXPECT_EQ(s.names[1].last_outcome, 5u);
+    EXPECT_EQ(s.names[1].ttl_s, 30u);
+    EXPECT_EQ(s.names[1].last_good_unix_ns, kStart - 40 * kSecond);
+    EXPECT_EQ(s.names[0].generation, 0u);
+    const abi::AddressStatePayload& got = s.addresses[abi::kAddressesPerName + 15];
+    EXPECT_EQ(got.family, 6u);
+    EXPECT_EQ(got.reason, static_cast<std::uint16_t>(Reason::ConnectRefused));
+    EXPECT_EQ(got.address[15], 1u);
+    EXPECT_EQ(got.sys_errno, 111);
+    EXPECT_EQ(got.total_probes, 9u);
+    EXPECT_EQ(s.addresses[abi::kAddressesPerName + 14].family, 0u);
+    EXPECT_STREQ(s.tls[2].protocol, "TLSv1.3");
+    EXPECT_STREQ(s.tls[2].chain[0].subject, "CN=app.contoso.com");
+    EXPECT_EQ(s.tls[2].chain[2].not_after_s, 1'900'000'000);
+    EXPECT_EQ(s.tls[2].chain[1].sha256[31], 0xabu);
+    EXPECT_EQ(s.tls[0].captured_unix_ns, 0u);
+    EXPECT_EQ(s.resolver.names, 2u);
+    EXPECT_EQ(s.resolver.by_outcome[2], 7u);
+    EXPECT_EQ(s.workers[0].tls_full, 4u);
+    EXPECT_EQ(s.workers[0].tls_resumed, 40u);
+
+    SnapshotOptions lean = at(kStart);
+    lean.dns = false;
+    lean.tls_facts = false;
+    Snapshot l = r->snapshot(lean);
+    EXPECT_TRUE(l.names.empty());
+    EXPECT_TRUE(l.tls.empty());
+}
+
+TEST(ReportSegment, HostileTlsTextAndBadEnumsNeverEscapeTheirRecords) {
+    NameGuard g{unique_name("hostile2")};
+    auto w = Writer::create(sample_plan(), g.name, fixed_options());
+    ASSERT_TRUE(w);
+    TlsFacts f{};
+    f.chain_count = 2;
+    std::memset(f.cipher, 'A', sizeof f.cipher);          // no terminator
+    std::memset(f.chain[3].sans, 'B', sizeof f.chain[3].sans);
+    w->publish_tls_facts(0, f);
+    AddressUpdate a{};
+    a.family = 5;  // neither 4 nor 6
+    w->publish_address(0, 0, a);
+    auto r = Report::open(g.name);
+    ASSERT_TRUE(r);
+    Snapshot s = r->snapshot(at(kStart));
+    EXPECT_EQ(std::strlen(s.tls[0].cipher), sizeof f.cipher - 1);
+    EXPECT_EQ(std::strlen(s.tls[0].chain[3].sans), sizeof f.chain[3].sans - 1);
+    EXPECT_EQ(s.addresses[0].family, 0u);  // refused, left zero
+}
+
 TEST(ReportSegment, ReloadRenamesANewSegmentAndOldReadersNotice) {
     NameGuard g{unique_name("reload")};
     auto w1 = Writer::create(sample_plan(), g.name, fixed_options());
