@@ -49,7 +49,9 @@ Result<std::unique_ptr<Exporter>> Exporter::start(ExporterOptions options, Total
     return e;
 }
 
-Exporter::~Exporter() { stop(); }
+Exporter::~Exporter() {
+    stop();
+}
 
 void Exporter::stop() {
     if (!thread_.joinable()) {
@@ -81,10 +83,12 @@ bool Exporter::ensure_report() {
         report_error_ = r.error().message;
         report_.reset();
         tally_.reset();
+        tls_expiry_.reset();
         return false;
     }
     report_.emplace(std::move(*r));
     tally_.emplace(report_->info());  // a new segment: counters restart (a counter reset)
+    tls_expiry_.reset();
     std::uint64_t sweep_ms = opt_.sweep_ms;
     if (sweep_ms == 0) {
         std::uint32_t shortest = 20'000;
@@ -130,8 +134,13 @@ HttpResponse Exporter::metrics() {
         totals.emplace(totals_());
     }
     std::optional<report::Snapshot> snap;
+    const TlsExpiry* expiry = nullptr;
     if (ensure_report()) {
-        snap.emplace(report_->snapshot(report::SnapshotOptions{}));
+        report::SnapshotOptions so;
+        so.dns = false;  // /metrics needs the resolver's counters, not every name and address
+        so.tls_facts = false;
+        snap.emplace(report_->snapshot(so));
+        expiry = tls_expiry();
     }
     MetricsInput in;
     in.totals = totals ? &*totals : nullptr;
@@ -140,10 +149,28 @@ HttpResponse Exporter::metrics() {
     in.tally = snap && tally_ ? &*tally_ : nullptr;
     in.server = &server_->stats();
     in.per_server = opt_.per_server;
+    in.tls_expiry = expiry;
+    in.tls_expiry_max = opt_.tls_expiry_max;
     HttpResponse r;
     r.content_type = kMetricsContentType;
     r.body = render_metrics(in);
     return r;
+}
+
+// The certificate expiry per TLS slot, copied from the report at most every tls_refresh_ms
+// (serving thread only). Null when the report has no TLS target.
+const TlsExpiry* Exporter::tls_expiry() {
+    if (report_->info().tls == 0) {
+        return nullptr;
+    }
+    const std::uint64_t now = now_ns();
+    if (!tls_expiry_ || now - tls_copied_ns_ >= opt_.tls_refresh_ms * 1'000'000ull) {
+        report::SnapshotOptions so;
+        so.dns = false;
+        tls_expiry_.emplace(tls_expiry_of(report_->snapshot(so)));
+        tls_copied_ns_ = now;
+    }
+    return &*tls_expiry_;
 }
 
 HttpResponse Exporter::backend_health(std::string_view query) {

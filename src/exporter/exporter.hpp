@@ -37,11 +37,17 @@ struct ExporterOptions {
     ListenAddress listen;
     ServerLimits limits;
     PageOptions page;
-    std::string report_name;        // the report segment to serve (the engine's --name)
-    bool per_server = false;        // per-row series in /metrics (--metrics-per-server)
+    std::string report_name;  // the report segment to serve (the engine's --name)
+    bool per_server = false;  // per-row series in /metrics (--metrics-per-server)
     // ProbeTally sweep period; 0: half the shortest probe interval of the report, between
     // 100 ms and 10 s (a sweep of 50,000 targets costs ~18 ms of CPU). Also before each scrape.
     std::uint32_t sweep_ms = 0;
+    // ringprobe_tls_cert_expiry_timestamp_seconds: at most this many rows (the first to expire)
+    // unless per_server; and how old the copied certificate facts may get before a scrape copies
+    // them again (the TlsFacts section is ~2 KiB per TLS target and changes only on a full
+    // handshake).
+    std::uint32_t tls_expiry_max = kTlsExpirySeriesMax;
+    std::uint32_t tls_refresh_ms = 5000;
 };
 
 using TotalsFn = std::function<engine::EngineTotals()>;
@@ -70,6 +76,7 @@ private:
     HttpResponse backend_health(std::string_view query);
     HttpResponse page(std::string_view query);
     HttpResponse troubleshoot(std::string_view query);
+    const TlsExpiry* tls_expiry();
 
     ExporterOptions opt_;
     TotalsFn totals_;
@@ -81,6 +88,8 @@ private:
     // Owned by the serving thread.
     std::optional<report::Report> report_;
     std::optional<ProbeTally> tally_;
+    std::optional<TlsExpiry> tls_expiry_;
+    std::uint64_t tls_copied_ns_ = 0;
     std::string report_error_ = "the report has not been opened yet";
     std::uint64_t next_open_ns_ = 0;
     std::uint64_t last_sweep_ns_ = 0;

@@ -1,10 +1,12 @@
 // /metrics rendering (see metrics.hpp). Numbers go through std::to_chars; no iostreams.
 #include "exporter/metrics.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <initializer_list>
 #include <utility>
+#include <vector>
 
 #include "config/plan.hpp"
 #include "engine/histogram.hpp"
@@ -120,8 +122,8 @@ void histogram(Out& o, std::string& s, std::string_view name, std::string_view h
     }
     for (; b < engine::Histogram::buckets; ++b) {
         cumulative += h[b];
-        sum_us += static_cast<double>(h[b]) *
-                  static_cast<double>(engine::Histogram::lower_bound(b));
+        sum_us +=
+            static_cast<double>(h[b]) * static_cast<double>(engine::Histogram::lower_bound(b));
     }
     o.sample(bucket, {{"le", "+Inf"}}, cumulative);
     o.sample_double(std::string(name) + "_sum", {}, sum_us / 1e6);
@@ -205,8 +207,8 @@ void engine_families(Out& o, std::string& s, const engine::EngineTotals& t,
     o.family("ringprobe_prober_errors_total", "counter",
              "Probes that failed on ringprobe's own side (never counted against a backend).");
     std::array<std::uint64_t, 5> kinds{};
-    const std::array<std::string_view, 5> names = {"no_fds", "no_buffers", "no_ports",
-                                                   "ring_full", "other"};
+    const std::array<std::string_view, 5> names = {"no_fds", "no_buffers", "no_ports", "ring_full",
+                                                   "other"};
     for (std::size_t i = 0; i < reason_count; ++i) {
         if (reason_table[i].layer == Layer::Prober) {
             const std::string_view k = prober_kind(reason_table[i].reason);
@@ -295,6 +297,127 @@ void report_families(Out& o, const report::Snapshot& snap, const ProbeTally* tal
     }
 }
 
+// The resolver's counters, from the report's Resolver record (the engine's main thread writes
+// it about every 250 ms; all zero before the engine runs a resolver, which is also the truth for
+// a plan without FQDN backends).
+void dns_families(Out& o, const report::Snapshot& snap) {
+    const abi::ResolverStatsPayload& r = snap.resolver;
+    o.single("ringprobe_dns_names", "gauge",
+             "Distinct DNS names the resolver watches (the FQDN backends' names).", r.names);
+    o.family("ringprobe_dns_lookups_total", "counter",
+             "DNS lookups completed, by outcome (ok, nxdomain, nodata, servfail, timeout, "
+             "refused, unreachable, other).");
+    for (std::size_t k = 1; k < std::size(kDnsOutcomeCodes); ++k) {
+        o.sample("ringprobe_dns_lookups_total", {{"outcome", kDnsOutcomeCodes[k]}},
+                 r.by_outcome[k]);
+    }
+    o.single("ringprobe_dns_lookups_in_flight", "gauge", "DNS lookups started, not yet ended.",
+             r.lookups_started > r.lookups_done ? r.lookups_started - r.lookups_done : 0);
+    o.single("ringprobe_dns_notices_dropped_total", "counter",
+             "Resolver answers a worker's full queue could not take (each becomes a resync).",
+             r.notices_dropped);
+}
+
+// One sample per report row of a TLS target whose full handshake has been seen: pool, setting,
+// server, and the earliest notAfter of the chain it presented (or of the trust anchor), as a
+// Unix timestamp. Without per_server at most `max` rows, those that expire first, so an alert
+// on "expires within N days" sees every row that matters even when the rest are left out.
+void tls_expiry_family(Out& o, const report::Snapshot& snap, const TlsExpiry& exp,
+                       std::uint32_t max, bool per_server) {
+    const report::StaticInfo& info = *snap.info;
+    std::vector<std::pair<std::int64_t, std::uint32_t>> known;  // (notAfter, row)
+    for (std::uint32_t i = 0; i < info.rows.size(); ++i) {
+        const std::uint32_t slot = info.targets[info.rows[i].target_index].tls_slot;
+        if (slot < exp.not_after_s.size() && exp.not_after_s[slot] != 0) {
+            known.emplace_back(exp.not_after_s[slot], i);
+        }
+    }
+    std::size_t keep = known.size();
+    if (!per_server && known.size() > max) {
+        keep = max;
+        std::nth_element(known.begin(), known.begin() + static_cast<std::ptrdiff_t>(keep),
+                         known.end());
+        known.resize(keep);
+        std::sort(known.begin(), known.end(),
+                  [](const auto& a, const auto& b) { return a.second < b.second; });
+    }
+    if (!known.empty()) {
+        o.family("ringprobe_tls_cert_expiry_timestamp_seconds", "gauge",
+                 "Per report row of a TLS target: when the earliest certificate of the chain "
+                 "its last full handshake presented (or the trust anchor) expires, Unix seconds.");
+    }
+    for (const auto& [not_after, i] : known) {
+        const abi::RowRecord& r = info.rows[i];
+        o.sample_double("ringprobe_tls_cert_expiry_timestamp_seconds",
+                        {{"pool", info.str(info.pools[r.pool_index].name)},
+                         {"setting", info.str(info.settings[r.setting_index].name)},
+                         {"server", info.str(info.servers[r.server_index].address)}},
+                        static_cast<double>(not_after));
+    }
+}
+
+// TLS handshakes (the workers' counters in the report), certificate expiry and the early warning.
+void tls_families(Out& o, const report::Snapshot& snap, const MetricsInput& in) {
+    const report::StaticInfo& info = *snap.info;
+    std::uint64_t full = 0;
+    std::uint64_t resumed = 0;
+    std::uint64_t failed = 0;
+    for (const abi::WorkerStatsPayload& w : snap.workers) {
+        full += w.tls_full;
+        resumed += w.tls_resumed;
+        failed += w.tls_failed;
+    }
+    o.family("ringprobe_tls_handshakes_total", "counter",
+             "TLS handshakes that got the server's certificate (kind=\"full\") or resumed a "
+             "session (kind=\"resumed\").");
+    o.sample("ringprobe_tls_handshakes_total", {{"kind", "full"}}, full);
+    o.sample("ringprobe_tls_handshakes_total", {{"kind", "resumed"}}, resumed);
+    o.single("ringprobe_tls_handshake_failures_total", "counter",
+             "TLS handshakes that ended in a TLS reason (certificate, alert, version, timeout).",
+             failed);
+    if (info.tls == 0) {
+        return;
+    }
+    if (in.tls_expiry != nullptr) {
+        tls_expiry_family(o, snap, *in.tls_expiry, in.tls_expiry_max, in.per_server);
+        std::uint64_t known = 0;
+        for (const abi::RowRecord& r : info.rows) {
+            const std::uint32_t slot = info.targets[r.target_index].tls_slot;
+            known +=
+                slot < in.tls_expiry->not_after_s.size() && in.tls_expiry->not_after_s[slot] != 0
+                    ? 1
+                    : 0;
+        }
+        o.single("ringprobe_tls_cert_expiry_omitted_rows", "gauge",
+                 "Rows with a known certificate expiry left out of "
+                 "ringprobe_tls_cert_expiry_timestamp_seconds by its cap (the latest to expire).",
+                 in.per_server || known <= in.tls_expiry_max ? 0 : known - in.tls_expiry_max);
+    }
+    // Rows by pool whose target is Healthy but carries the early warning (the certificate
+    // expires within its certExpiryWarningDays): the threshold is per setting, which a query
+    // on the timestamp alone cannot know. Only pools with a TLS row.
+    std::vector<std::uint8_t> has_tls(info.pools.size(), 0);
+    std::vector<std::uint64_t> expiring(info.pools.size(), 0);
+    for (const abi::RowRecord& r : info.rows) {
+        if (info.targets[r.target_index].tls_slot == abi::kNoSlot) {
+            continue;
+        }
+        const report::Effective e = report::effective(snap, r.target_index);
+        has_tls[r.pool_index] = 1;
+        expiring[r.pool_index] +=
+            e.state != nullptr && (e.state->flags & abi::kStateCertExpiring) != 0 ? 1 : 0;
+    }
+    o.family("ringprobe_servers_cert_expiring", "gauge",
+             "Rows of the pool that are Healthy with a certificate inside its early-warning "
+             "period (certExpiryWarningDays).");
+    for (std::size_t p = 0; p < info.pools.size(); ++p) {
+        if (has_tls[p] != 0) {
+            o.sample("ringprobe_servers_cert_expiring", {{"pool", info.str(info.pools[p].name)}},
+                     expiring[p]);
+        }
+    }
+}
+
 void server_families(Out& o, const ServerStats& st) {
     auto load = [](const std::atomic<std::uint64_t>& a) {
         return a.load(std::memory_order_relaxed);
@@ -323,6 +446,15 @@ void server_families(Out& o, const ServerStats& st) {
 
 }  // namespace
 
+TlsExpiry tls_expiry_of(const report::Snapshot& snap) {
+    TlsExpiry e;
+    e.not_after_s.reserve(snap.tls.size());
+    for (const abi::TlsFactsPayload& f : snap.tls) {
+        e.not_after_s.push_back(f.captured_unix_ns != 0 ? f.earliest_not_after_s : 0);
+    }
+    return e;
+}
+
 std::string render_metrics(const MetricsInput& in) {
     std::string s;
     s.reserve(16384);
@@ -334,6 +466,8 @@ std::string render_metrics(const MetricsInput& in) {
     }
     if (in.snap != nullptr) {
         report_families(o, *in.snap, in.tally, in.per_server);
+        dns_families(o, *in.snap);
+        tls_families(o, *in.snap, in);
     } else {
         o.single("ringprobe_report_up", "gauge",
                  "1 when the report was read and the engine's heartbeat is fresh.", 0);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/engine.hpp"
 #include "exporter/http_server.hpp"
@@ -25,6 +26,26 @@ struct EngineFacts {
     std::size_t memory_bytes = 0;
 };
 
+// What the TLS certificate metrics need from the report's TlsFacts section: per TLS slot
+// (TargetRecord::tls_slot) the earliest notAfter over the chain and the anchor of the last full
+// handshake, Unix seconds; 0 while no full handshake has been seen. Kept apart from the
+// snapshot so the exporter can copy that section (about 2 KiB per TLS target) less often than
+// it is scraped: certificates change rarely.
+struct TlsExpiry {
+    std::vector<std::int64_t> not_after_s;
+};
+TlsExpiry tls_expiry_of(const report::Snapshot& snap);  // from snap.tls (empty if not copied)
+
+// How many ringprobe_tls_cert_expiry_timestamp_seconds series a scrape carries by default: the
+// rows whose certificates expire first. per_server lifts the cap.
+inline constexpr std::uint32_t kTlsExpirySeriesMax = 1000;
+
+// The resolver's outcome codes, indexed like ResolverStatsPayload::by_outcome and
+// NameStatePayload::last_outcome (the same tokens as src/dns/policy.hpp's outcome_table).
+inline constexpr std::string_view kDnsOutcomeCodes[9] = {"pending", "ok",          "nxdomain",
+                                                         "nodata",  "servfail",    "timeout",
+                                                         "refused", "unreachable", "other"};
+
 struct MetricsInput {
     const engine::EngineTotals* totals = nullptr;  // null: no engine in this process
     const EngineFacts* facts = nullptr;
@@ -32,6 +53,8 @@ struct MetricsInput {
     const ProbeTally* tally = nullptr;       // null with snap
     const ServerStats* server = nullptr;
     bool per_server = false;
+    const TlsExpiry* tls_expiry = nullptr;  // null: no certificate expiry series this time
+    std::uint32_t tls_expiry_max = kTlsExpirySeriesMax;
 };
 
 std::string render_metrics(const MetricsInput& in);
