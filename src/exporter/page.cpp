@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/plan.hpp"
+#include "exporter/chain_view.hpp"
 #include "report/sentences.hpp"
 
 namespace ringprobe::exporter {
@@ -104,7 +105,10 @@ select,button{font:inherit;padding:.3em .5em}
 .muted{color:var(--muted)}
 .pager a,.pager span{margin-right:.8em}
 svg text{font:13px system-ui,sans-serif}
-.faulty{color:var(--bad)}
+.faulty{color:var(--bad)}.expiring{color:var(--unk)}
+tr.faulty td{background:#fde7e9}tr.expiring td{background:#fff4ce}
+.sha{word-break:break-all;font-size:.8em}
+#chain-table,#addresses{margin:.6em 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dt{color:var(--muted)}dd{margin:0}
 @media (max-width:700px){
  #servers thead{display:none}
@@ -581,12 +585,10 @@ std::optional<std::string> render_troubleshoot(const report::Snapshot& snap, std
     } else {
         out += "<tr><td>no probe result to show</td></tr>";
     }
-    out += "</tbody></table>\n<h2>TLS certificate chain</h2><div id=\"tls\"><p class=\"muted\">";
-    out += tls ? "The certificate chain (client &rarr; ringprobe &rarr; backend, each certificate "
-                 "with its validity and the faulty one marked) is shown here once TLS probes "
-                 "report it."
-               : "Not a TLS probe.";
-    out += "</p></div></main></body></html>\n";
+    out += "</tbody></table>\n";
+    append_dns_section(out, snap, r.target_index);
+    append_tls_section(out, snap, r.target_index);
+    out += "</main></body></html>\n";
     return out;
 }
 

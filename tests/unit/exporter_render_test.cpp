@@ -4,15 +4,21 @@
 // series twice, histogram buckets cumulative up to +Inf == _count, label values escaped), that
 // the probe tally attributes each probe to its reason (and says "unseen" when it cannot), that
 // servers are counted per pool and health, and that the page filters, escapes and marks the
-// faulty part of the troubleshoot drawing by the reason's layer.
+// faulty part of the troubleshoot drawing by the reason's layer. The layout-2 families come from
+// hand-published records too: the resolver's lookups by outcome (Writer::publish_resolver_stats),
+// TLS handshakes summed over the workers' records, the certificate expiry per TLS row from the
+// TlsFacts records (capped to the rows that expire first), and the troubleshoot view's chain
+// (the certificate each Reason blames) and DNS addresses.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 
+#include "exporter/chain_view.hpp"
 #include "exporter/metrics.hpp"
 #include "exporter/page.hpp"
 #include "exporter/probe_tally.hpp"
@@ -297,6 +303,288 @@ TEST(ExporterTroubleshoot, MarksThePartTheReasonPointsAt) {
     EXPECT_NE(page(0).find("id=\"t-connect\"><td>TCP connect</td><td>0.30 ms"), std::string::npos);
     EXPECT_NE(page(1).find("<code id=\"reason\">status_mismatch</code>"), std::string::npos);
     EXPECT_FALSE(render_troubleshoot(snap, 7, PageOptions{}).has_value());
+}
+
+// ---- layout 2: DNS, TLS ------------------------------------------------------------------------
+
+std::map<std::string, std::string> render(const report::Snapshot& snap, const TlsExpiry* expiry,
+                                          std::uint32_t cap = kTlsExpirySeriesMax,
+                                          bool per_server = false) {
+    MetricsInput in;
+    in.snap = &snap;
+    in.tls_expiry = expiry;
+    in.tls_expiry_max = cap;
+    in.per_server = per_server;
+    return parse_exposition(render_metrics(in));
+}
+
+TEST(ExporterMetrics, ResolverLookupsAreCountedByOutcome) {
+    Segment seg(report::testing::sample_plan());
+    report::ResolverStats r{};
+    r.names = 1;
+    r.lookups_started = 12;
+    r.lookups_done = 10;
+    r.by_outcome[1] = 7;  // ok
+    r.by_outcome[2] = 2;  // nxdomain
+    r.by_outcome[5] = 1;  // timeout
+    r.notices_dropped = 3;
+    r.updated_unix_ns = kStart + 9 * kSecond;
+    seg.writer->publish_resolver_stats(r);
+    const auto m = render(seg.snap(), nullptr);
+    EXPECT_EQ(m.at("ringprobe_dns_names"), "1");
+    EXPECT_EQ(m.at("ringprobe_dns_lookups_total{outcome=\"ok\"}"), "7");
+    EXPECT_EQ(m.at("ringprobe_dns_lookups_total{outcome=\"nxdomain\"}"), "2");
+    EXPECT_EQ(m.at("ringprobe_dns_lookups_total{outcome=\"timeout\"}"), "1");
+    EXPECT_EQ(m.at("ringprobe_dns_lookups_total{outcome=\"other\"}"), "0");  // every outcome
+    EXPECT_EQ(m.count("ringprobe_dns_lookups_total{outcome=\"pending\"}"), 0u);
+    EXPECT_EQ(m.at("ringprobe_dns_lookups_in_flight"), "2");
+    EXPECT_EQ(m.at("ringprobe_dns_notices_dropped_total"), "3");
+}
+
+TEST(ExporterMetrics, TlsHandshakesAreSummedOverEveryWorker) {
+    Segment seg(report::testing::sample_plan());
+    report::WorkerStats a{};
+    a.tls_full = 3;
+    a.tls_resumed = 5;
+    a.tls_failed = 1;
+    report::WorkerStats b{};
+    b.tls_full = 2;
+    b.tls_resumed = 4;
+    seg.writer->publish_worker_stats(0, a);
+    seg.writer->publish_worker_stats(1, b);
+    const auto m = render(seg.snap(), nullptr);
+    EXPECT_EQ(m.at("ringprobe_tls_handshakes_total{kind=\"full\"}"), "5");
+    EXPECT_EQ(m.at("ringprobe_tls_handshakes_total{kind=\"resumed\"}"), "9");
+    EXPECT_EQ(m.at("ringprobe_tls_handshake_failures_total"), "1");
+}
+
+void copy_text(char* dst, std::size_t n, std::string_view s) {
+    std::memset(dst, 0, n);
+    std::memcpy(dst, s.data(), std::min(n - 1, s.size()));
+}
+
+template <std::size_t N>
+void set(char (&dst)[N], std::string_view s) {
+    copy_text(dst, N, s);
+}
+
+report_abi::CertRecord cert(std::string_view cn, std::string_view issuer_cn, std::int64_t from,
+                            std::int64_t until, bool ca) {
+    report_abi::CertRecord c{};
+    set(c.subject, "/CN=" + std::string(cn) + "/O=ringprobe tests");
+    set(c.issuer, "/CN=" + std::string(issuer_cn) + "/O=ringprobe tests");
+    set(c.common_name, cn);
+    c.not_before_s = from;
+    c.not_after_s = until;
+    c.is_ca = ca ? 1 : 0;
+    c.self_issued = cn == issuer_cn ? 1 : 0;
+    c.sha256[0] = 0xab;
+    return c;
+}
+
+constexpr std::int64_t k2020 = 1577836800;  // 2020-01-01T00:00:00Z
+constexpr std::int64_t k2021 = 1609459200;  // 2021-01-01T00:00:00Z
+constexpr std::int64_t k2099 = 4102444799;  // 2099-12-31T23:59:59Z
+
+// What a full handshake with a leaf and its intermediate presented, captured at kStart.
+report::TlsFacts facts(std::int64_t leaf_until, std::int64_t inter_until) {
+    report::TlsFacts f{};
+    f.captured_unix_ns = kStart;
+    f.presented = 2;
+    f.chain_count = 2;
+    f.sni_sent = 1;
+    f.handshake_ok = 1;
+    f.chain[0] = cert("good.ringprobe.test", "ringprobe Test Intermediate CA", k2020, leaf_until,
+                      false);
+    f.chain[1] = cert("ringprobe Test Intermediate CA", "ringprobe Test Root CA", k2020,
+                      inter_until, true);
+    f.earliest_not_after_s = std::min(leaf_until, inter_until);
+    f.full_handshakes = 1;
+    set(f.protocol, "TLSv1.3");
+    set(f.anchor, "/CN=ringprobe Test Root CA/O=ringprobe tests");
+    return f;
+}
+
+TEST(ExporterMetrics, CertificateExpiryIsTheEarliestNotAfterOfEachTlsRow) {
+    Segment seg(report::testing::sample_plan());
+    // Targets 3, 4, 5 are the Https rows of pool web; 5 has had no full handshake yet.
+    seg.writer->publish_tls_facts(seg.writer->tls_slot(3), facts(k2099, k2099));
+    seg.writer->publish_tls_facts(seg.writer->tls_slot(4), facts(k2099, k2021));
+    auto ok = update(Health::Healthy, Reason::Ok, 1, 0);
+    ok.flags = report_abi::kStateCertExpiring;
+    seg.writer->publish(4, ok);
+    const auto snap = seg.snap();
+    const TlsExpiry expiry = tls_expiry_of(snap);
+    const auto m = render(snap, &expiry);
+    const std::string row = "ringprobe_tls_cert_expiry_timestamp_seconds{pool=\"web\","
+                            "setting=\"https443\",server=";
+    EXPECT_EQ(m.at(row + "\"10.0.0.4\"}"), "4102444799");
+    EXPECT_EQ(m.at(row + "\"10.0.0.5\"}"), "1609459200");
+    EXPECT_EQ(m.count(row + "\"app.contoso.com\"}"), 0u);  // not measured: no series
+    EXPECT_EQ(m.at("ringprobe_tls_cert_expiry_omitted_rows"), "0");
+    EXPECT_EQ(m.at("ringprobe_servers_cert_expiring{pool=\"web\"}"), "1");
+    EXPECT_EQ(m.count("ringprobe_servers_cert_expiring{pool=\"api\"}"), 0u);  // no TLS row
+
+    // Capped: only the row that expires first is kept, and the rest is counted.
+    const auto capped = render(snap, &expiry, 1);
+    EXPECT_EQ(capped.count(row + "\"10.0.0.4\"}"), 0u);
+    EXPECT_EQ(capped.at(row + "\"10.0.0.5\"}"), "1609459200");
+    EXPECT_EQ(capped.at("ringprobe_tls_cert_expiry_omitted_rows"), "1");
+    // --metrics-per-server lifts the cap.
+    const auto all = render(snap, &expiry, 1, true);
+    EXPECT_EQ(all.count(row + "\"10.0.0.4\"}"), 1u);
+    EXPECT_EQ(all.at("ringprobe_tls_cert_expiry_omitted_rows"), "0");
+}
+
+TEST(ExporterMetrics, APlanWithoutTlsHasNoCertificateFamilies) {
+    Plan plan = report::testing::sample_plan();
+    plan.rows.resize(3);
+    plan.rows.push_back(Row{1, 0, 0, 6});
+    for (std::size_t t = 3; t < 6; ++t) {
+        plan.targets[t].protocol = Protocol::Http;  // no TLS target left
+    }
+    Segment seg(plan);
+    const auto snap = seg.snap();
+    const TlsExpiry expiry = tls_expiry_of(snap);
+    const auto m = render(snap, &expiry);
+    EXPECT_EQ(m.count("ringprobe_tls_cert_expiry_omitted_rows"), 0u);
+    EXPECT_EQ(m.at("ringprobe_tls_handshakes_total{kind=\"full\"}"), "0");
+}
+
+TEST(ChainFault, EachTlsReasonBlamesItsPartOfTheChain) {
+    const report::TlsFacts good = facts(k2099, k2099);
+    auto blame = [](const report::TlsFacts& f, Reason r, bool expiring = false) {
+        return chain_fault(f, r, expiring);
+    };
+    const ChainFault leaf_expired = blame(facts(k2021, k2099), Reason::TlsExpired);
+    EXPECT_EQ(leaf_expired.part, ChainPart::Cert);
+    EXPECT_EQ(leaf_expired.cert, 0);
+    const ChainFault inter_expired = blame(facts(k2099, k2021), Reason::TlsExpired);
+    EXPECT_EQ(inter_expired.part, ChainPart::Cert);
+    EXPECT_EQ(inter_expired.cert, 1);
+    EXPECT_EQ(blame(good, Reason::TlsExpired).part, ChainPart::Anchor);  // none sent expired
+    EXPECT_EQ(blame(good, Reason::TlsNameMismatch).part, ChainPart::Cert);
+    EXPECT_EQ(blame(good, Reason::TlsNameMismatch).cert, 0);
+    EXPECT_EQ(blame(good, Reason::TlsIntermediateMissing).part, ChainPart::MissingIssuer);
+    EXPECT_EQ(blame(good, Reason::TlsLeafMissing).part, ChainPart::MissingLeaf);
+    EXPECT_EQ(blame(good, Reason::TlsRootMismatchNoRoot).part, ChainPart::Anchor);
+    EXPECT_EQ(blame(good, Reason::TlsUntrustedRoot).part, ChainPart::Anchor);  // no root sent
+    EXPECT_EQ(blame(good, Reason::TlsVerifyOther).part, ChainPart::WholeChain);
+    EXPECT_EQ(blame(good, Reason::TlsAlert).part, ChainPart::Handshake);
+    EXPECT_EQ(blame(good, Reason::TlsHandshakeTimeout).part, ChainPart::Handshake);
+    EXPECT_EQ(blame(good, Reason::ConnectRefused).part, ChainPart::None);
+    EXPECT_EQ(blame(good, Reason::Ok).part, ChainPart::None);
+
+    // The server sent its own root, which is not trusted: the top certificate is blamed.
+    report::TlsFacts with_root = good;
+    with_root.chain[2] = cert("Other Root", "Other Root", k2020, k2099, true);
+    with_root.chain_count = 3;
+    with_root.presented = 3;
+    EXPECT_EQ(blame(with_root, Reason::TlsRootMismatch).part, ChainPart::Cert);
+    EXPECT_EQ(blame(with_root, Reason::TlsRootMismatch).cert, 2);
+
+    // Intermediate first, leaf second: the misplaced leaf is blamed.
+    report::TlsFacts swapped = good;
+    std::swap(swapped.chain[0], swapped.chain[1]);
+    EXPECT_EQ(blame(swapped, Reason::TlsLeafNotTopmost).cert, 1);
+
+    // A Healthy target inside its early-warning period: the first to expire, as a warning.
+    const ChainFault soon = blame(facts(k2099, k2021), Reason::Ok, true);
+    EXPECT_EQ(soon.part, ChainPart::Cert);
+    EXPECT_EQ(soon.cert, 1);
+    EXPECT_TRUE(soon.warning);
+}
+
+TEST(ExporterTroubleshoot, DrawsThePresentedChainAndMarksTheFaultyCertificate) {
+    Segment seg(report::testing::sample_plan());
+    report::TlsFacts f = facts(k2021, k2099);
+    set(f.chain[0].subject, "/CN=<b>evil</b>");
+    seg.writer->publish_tls_facts(seg.writer->tls_slot(3), f);
+    seg.writer->publish(3, update(Health::Unhealthy, Reason::TlsExpired, 0, 3));
+    seg.writer->publish_tls_facts(seg.writer->tls_slot(4), facts(k2099, k2099));
+    seg.writer->publish(4, update(Health::Unhealthy, Reason::TlsIntermediateMissing, 0, 3));
+    const auto snap = seg.snap();
+    // Rows 3 and 4 show targets 3 and 4.
+    const std::string expired = *render_troubleshoot(snap, 3, PageOptions{});
+    EXPECT_NE(expired.find("<g id=\"chain-cert-0\" class=\"faulty\">"), std::string::npos);
+    EXPECT_NE(expired.find("<g id=\"chain-cert-1\">"), std::string::npos);
+    EXPECT_NE(expired.find("<tr id=\"cert-0\" class=\"faulty\">"), std::string::npos);
+    EXPECT_NE(expired.find("2021-01-01T00:00:00Z"), std::string::npos);
+    EXPECT_NE(expired.find("<g id=\"chain-anchor\">"), std::string::npos);
+    EXPECT_NE(expired.find("ringprobe Test Root CA"), std::string::npos);
+    EXPECT_EQ(expired.find("<b>evil"), std::string::npos);  // subjects are escaped
+    EXPECT_NE(expired.find("&lt;b&gt;evil"), std::string::npos);
+    EXPECT_NE(expired.find("id=\"chain-fault\""), std::string::npos);
+    EXPECT_EQ(expired.find("id=\"chain-gap\""), std::string::npos);
+
+    const std::string missing = *render_troubleshoot(snap, 4, PageOptions{});
+    EXPECT_NE(missing.find("<g id=\"chain-gap\" class=\"faulty\">"), std::string::npos);
+    EXPECT_EQ(missing.find("<tr id=\"cert-0\" class=\"faulty\">"), std::string::npos);
+    // The gap sits between the anchor and the topmost certificate sent (cert 2 of 2).
+    EXPECT_LT(missing.find("id=\"chain-anchor\""), missing.find("id=\"chain-gap\""));
+    EXPECT_LT(missing.find("id=\"chain-gap\""), missing.find("id=\"chain-cert-1\""));
+    EXPECT_LT(missing.find("id=\"chain-cert-1\""), missing.find("id=\"chain-cert-0\""));
+
+    // A TLS target with no full handshake yet, and a plain HTTP one.
+    EXPECT_NE(render_troubleshoot(snap, 5, PageOptions{})->find("id=\"tls-none\""),
+              std::string::npos);
+    EXPECT_NE(render_troubleshoot(snap, 0, PageOptions{})->find("Not a TLS probe."),
+              std::string::npos);
+}
+
+TEST(ExporterTroubleshoot, AnFqdnServerShowsWhatDnsSaidAndEachAddress) {
+    Segment seg(report::testing::sample_plan());
+    const std::uint32_t slot = seg.writer->name_slot(2);  // app.contoso.com, http80
+    ASSERT_NE(slot, report_abi::kNoSlot);
+    report::NameUpdate n{};
+    n.standing = 2;      // stale
+    n.last_outcome = 5;  // timeout
+    n.address_count = 2;
+    n.ttl_s = 300;
+    n.lookups = 4;
+    n.last_lookup_unix_ns = kStart + 8 * kSecond;
+    seg.writer->publish_name(slot, n);
+    report::AddressUpdate a{};
+    a.family = 4;
+    a.health = static_cast<std::uint8_t>(Health::Healthy);
+    a.reason = static_cast<std::uint16_t>(Reason::Ok);
+    a.http_status = 200;
+    const std::uint8_t v4[4] = {10, 0, 0, 9};
+    std::memcpy(a.address, v4, 4);
+    seg.writer->publish_address(slot, 0, a);
+    a.family = 6;
+    a.health = static_cast<std::uint8_t>(Health::Unhealthy);
+    a.reason = static_cast<std::uint16_t>(Reason::ConnectRefused);
+    a.http_status = 0;
+    const std::uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    std::memcpy(a.address, v6, 16);
+    seg.writer->publish_address(slot, 1, a);
+    seg.writer->publish(2, update(Health::Unhealthy, Reason::ConnectRefused, 0, 3));
+    const auto snap = seg.snap();
+    const std::string page = *render_troubleshoot(snap, 2, PageOptions{});
+    EXPECT_NE(page.find("id=\"dns-name\""), std::string::npos);
+    EXPECT_NE(page.find("stale"), std::string::npos);
+    EXPECT_NE(page.find("last lookup timeout"), std::string::npos);
+    EXPECT_NE(page.find("<tr id=\"addr-0\" data-health=\"Healthy\"><td>10.0.0.9</td>"),
+              std::string::npos);
+    EXPECT_NE(page.find("<tr id=\"addr-1\" data-health=\"Unhealthy\"><td>2001:db8::1</td>"),
+              std::string::npos);
+    EXPECT_NE(page.find("<code>connect_refused</code>"), std::string::npos);
+    EXPECT_EQ(page.find("id=\"addr-2\""), std::string::npos);  // family 0: unused
+    // An IP server has no DNS section.
+    EXPECT_EQ(render_troubleshoot(snap, 0, PageOptions{})->find("id=\"dns\""), std::string::npos);
+}
+
+TEST(ExporterTroubleshoot, UtcTimesAreCivilDates) {
+    std::string s;
+    append_utc(s, k2099);
+    EXPECT_EQ(s, "2099-12-31T23:59:59Z");
+    s.clear();
+    append_utc(s, 951782400);  // a leap day
+    EXPECT_EQ(s, "2000-02-29T00:00:00Z");
+    s.clear();
+    append_utc(s, -1);
+    EXPECT_EQ(s, "1969-12-31T23:59:59Z");
 }
 
 }  // namespace
