@@ -9,7 +9,10 @@ CPU) and the prober (pinned to CPU 0), lets a warm-up pass, then measures a wind
   memory        VmRSS at the end of the window, and per target
   lateness      probe-start lateness p50/p99/p999 from the prober's own exit line (ringprobe
                 --stats, the floor); HAProxy does not expose it
-  TIME_WAIT     sockets in TIME_WAIT on the fleet's port after the window (and machine-wide)
+  TLS           https kinds: the fleet's completed handshakes over the window and the fraction
+                that resumed (GET /sni), so resumption is seen where it happens
+  TIME_WAIT     sockets in TIME_WAIT on the fleet's port after the window (and machine-wide),
+                split by who holds them (the fleet's side or the prober's) and backend range
   detection     a few backends turn to 'reset' mid-run (behaviour file + /reload); time until
                 the prober reports them down (ringprobe-report, HAProxy's stats socket)
   max rate      optional: the rate is pushed up until achieved < 95 % of asked
@@ -40,6 +43,14 @@ import svg  # noqa: E402
 
 HOST = "bench.ringprobe"
 PATH = "/"
+TLS_KINDS = ("https", "https-resumed")
+# TLS kinds: the fleet serves the committed good chain (docs/tls.md) and every prober trusts
+# its private root only, so the chain is verified against a configured anchor and the name
+# against the SNI, which is also the Host header.
+TLS_HOST = "good.ringprobe.test"
+TLS_CERT = "tests/fixtures/tls/good-chain.pem"
+TLS_KEY = "tests/fixtures/tls/good.key"
+TLS_ROOT = "tests/fixtures/tls/root.pem"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 NICE = 0  # --nice: priority of the fleet and the probers (negative needs CAP_SYS_NICE)
@@ -101,9 +112,17 @@ def build_options(build_dir):
     wanted = {"buildtype", "b_ndebug", "hot_asserts", "jemalloc", "b_sanitize", "optimization"}
     try:
         with open(path) as f:
-            return {o["name"]: o["value"] for o in json.load(f) if o["name"] in wanted}
+            out = {o["name"]: o["value"] for o in json.load(f) if o["name"] in wanted}
     except (OSError, ValueError):
         return {"buildtype": "unknown (no meson-info in " + build_dir + ")"}
+    try:
+        # The sources the binaries were built from (a snapshot of a commit, say, when the
+        # working tree holds others' unfinished work).
+        with open(os.path.join(build_dir, "meson-info", "meson-info.json")) as f:
+            out["source_dir"] = json.load(f)["directories"]["source"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return out
 
 
 # ---- /proc ---------------------------------------------------------------------------------
@@ -134,6 +153,52 @@ def time_wait(port=None):
     except (OSError, subprocess.SubprocessError):
         return None
     return sum(1 for line in out.splitlines() if line.strip())
+
+
+def time_wait_sides(port):
+    """TIME_WAIT sockets of one fleet port, split by who holds them: the fleet's side (local
+    address a backend's, local port the fleet's: the fleet closed first) and the prober's side
+    (peer port the fleet's: the prober closed first), each by backend range. The address
+    matters: `sport = :P` alone would also match a prober's own socket of an earlier run whose
+    ephemeral port happens to be P."""
+    try:
+        out = subprocess.run(["ss", "-Htan", "state", "time-wait"], capture_output=True,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sides = {"fleet_side": {}, "prober_side": {}, "other": 0}
+
+    def range_of(addr):
+        try:
+            n = int.from_bytes(socket.inet_aton(addr), "big")
+        except OSError:
+            return "outside"  # IPv6 or a wildcard: never one of the fleet's backends
+        for name, base in (("refuse", REFUSE_BASE), ("hang", HANG_BASE)):
+            if base <= n < base + (1 << 16):
+                return name
+        return "healthy" if HEALTHY_BASE <= n < REFUSE_BASE else "outside"
+
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) < 4:
+            continue
+        try:
+            la, lp = f[-2].rsplit(":", 1)
+            pa, pp = f[-1].rsplit(":", 1)
+        except ValueError:
+            continue
+        la, pa = (x.strip("[]").removeprefix("::ffff:") for x in (la, pa))
+        if int(lp) == port and la != "127.0.0.1":
+            side = sides["fleet_side"]
+            side[range_of(la)] = side.get(range_of(la), 0) + 1
+        elif int(pp) == port:
+            side = sides["prober_side"]
+            side[range_of(pa)] = side.get(range_of(pa), 0) + 1
+        elif int(lp) == port:
+            sides["other"] += 1  # 127.0.0.1:P: some prober's own port, not this fleet's
+    sides["fleet_side_total"] = sum(sides["fleet_side"].values())
+    sides["prober_side_total"] = sum(sides["prober_side"].values())
+    return sides
 
 
 # ---- Processes -----------------------------------------------------------------------------
@@ -215,11 +280,14 @@ class Fleet:
     def write_behaviours(self, down):
         rules = [{"cidr": a + "/32", "kind": "reset"} for a in down]
         sc = self.scenario
+        # TLS kinds: every backend that handshakes serves the good chain; a hang backend with
+        # tls accepts and never handshakes (a stalled handshake); reset never handshakes.
+        tls = {"tls": sc.tls_section()} if sc.tls else {}
         if sc.refuse_count:
             rules.append({"cidr": ip(REFUSE_BASE) + "/16", "kind": "reset"})
         if sc.hang_count:
-            rules.append({"cidr": ip(HANG_BASE) + "/16", "kind": "hang"})
-        doc = {"default": {"kind": "http"}, "rules": rules}
+            rules.append({"cidr": ip(HANG_BASE) + "/16", "kind": "hang", **tls})
+        doc = {"default": {"kind": "http", **tls}, "rules": rules}
         tmp = self.behaviours_path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(doc, f)
@@ -236,6 +304,16 @@ class Fleet:
         doc = json.loads(self.get("/counts?reset=1" if reset else "/counts"))
         return sum(v for k, v in doc.items() if not k.startswith("other"))
 
+    def handshakes(self, reset=False):
+        """The fleet's own TLS log (GET /sni): completed handshakes, how many resumed, and the
+        SNI names seen, summed over every backend."""
+        doc = json.loads(self.get("/sni?reset=1" if reset else "/sni"))
+        hs = sum(v.get("handshakes", 0) for v in doc.values())
+        resumed = sum(v.get("resumed", 0) for v in doc.values())
+        return {"handshakes": hs, "resumed": resumed, "backends": len(doc),
+                "resumed_fraction": resumed / hs if hs else None,
+                "sni_seen": sorted({v.get("sni", "") for v in doc.values()})[:5]}
+
     def stop(self):
         self.proc.stop()
 
@@ -249,6 +327,11 @@ class Scenario:
         self.interval_ms = interval_ms
         self.timeout_ms = min(args.timeout_ms, interval_ms)
         self.kind = args.kind
+        self.tls = args.kind in TLS_KINDS
+        self.resume = args.kind == "https-resumed"
+        self.tls_files = {k: os.path.join(args.top, v) for k, v in
+                          (("cert", TLS_CERT), ("key", TLS_KEY), ("root", TLS_ROOT))}
+        self.tls_version = args.tls_version
         self.close = args.close
         self.fall = 3
         self.refuse_count = int(round(targets * args.fault_refuse))
@@ -262,6 +345,16 @@ class Scenario:
         self.detect = self.healthy[: args.detect] if args.detect else []
 
     @property
+    def host(self):
+        return TLS_HOST if self.tls else HOST
+
+    def tls_section(self):
+        t = {"cert": self.tls_files["cert"], "key": self.tls_files["key"]}
+        if self.tls_version:
+            t["tls_version"] = self.tls_version
+        return t
+
+    @property
     def asked_per_s(self):
         return self.targets * 1000.0 / self.interval_ms
 
@@ -270,7 +363,10 @@ class Scenario:
                 "timeout_ms": self.timeout_ms, "kind": self.kind, "close": self.close,
                 "fall": self.fall, "rise": 1, "fault_refuse_backends": self.refuse_count,
                 "fault_hang_backends": self.hang_count, "detect_backends": len(self.detect),
-                "asked_probes_per_s": self.asked_per_s, "host": HOST, "path": PATH}
+                "asked_probes_per_s": self.asked_per_s, "host": self.host, "path": PATH,
+                **({"tls_chain": TLS_CERT, "tls_root": TLS_ROOT, "sni": TLS_HOST,
+                    "tls_version": self.tls_version or "fleet allows 1.2 and 1.3",
+                    "resumption": self.resume} if self.tls else {})}
 
 
 # ---- Probers -------------------------------------------------------------------------------
@@ -334,6 +430,9 @@ class Floor(Prober):
     detection = False
 
     def start(self, sc, port, cpus):
+        if sc.tls:
+            raise Skip("floor: plain HTTP and TCP only (no TLS client); its figures for the same "
+                       "targets are those of a --kind http run")
         tfile = os.path.join(self.tmp, "floor-targets.txt")
         with open(tfile, "w") as f:
             f.write("\n".join(sc.addresses) + "\n")
@@ -357,21 +456,32 @@ class Ringprobe(Prober):
     def config(self, sc, port):
         gw = f"/subscriptions/bench/resourceGroups/bench/providers/Microsoft.Network/" \
              f"applicationGateways/{self.segment}"
-        proto = "Http" if sc.kind == "http" else "Tcp"
+        proto = {"http": "Http", "tcp": "Tcp"}.get(sc.kind, "Https")
         probe = {"protocol": proto, "interval": max(1, sc.interval_ms // 1000),
                  "timeout": max(1, sc.timeout_ms // 1000), "unhealthyThreshold": sc.fall,
                  "ringprobe": {"intervalMs": sc.interval_ms, "timeoutMs": sc.timeout_ms,
                                "healthyThreshold": 1, "closePolicy": sc.close}}
-        if sc.kind == "http":
-            probe.update({"host": HOST, "path": PATH})
+        if sc.kind != "tcp":
+            # Https: the probe's host is both the Host header and the SNI (docs/configuration.md)
+            probe.update({"host": sc.host, "path": PATH})
+        setting = {"port": port, "protocol": proto, "probe": {"id": gw + "/probes/bench"}}
+        props = {}
+        if sc.tls:
+            probe["ringprobe"]["tlsResume"] = sc.resume
+            with open(sc.tls_files["root"]) as f:
+                root_pem = f.read()
+            props["trustedRootCertificates"] = [{"name": "benchroot",
+                                                 "properties": {"data": root_pem}}]
+            setting["trustedRootCertificates"] = [
+                {"id": gw + "/trustedRootCertificates/benchroot"}]
         return {
             "name": self.segment,
             "properties": {
+                **props,
                 "backendAddressPools": [{"name": "fleet", "properties": {
                     "backendAddresses": [{"ipAddress": a} for a in sc.addresses]}}],
                 "probes": [{"name": "bench", "properties": probe}],
-                "backendHttpSettingsCollection": [{"name": "bench", "properties": {
-                    "port": port, "protocol": proto, "probe": {"id": gw + "/probes/bench"}}}],
+                "backendHttpSettingsCollection": [{"name": "bench", "properties": setting}],
                 "requestRoutingRules": [{"name": "bench", "properties": {
                     "ruleType": "Basic",
                     "backendAddressPool": {"id": gw + "/backendAddressPools/fleet"},
@@ -389,8 +499,10 @@ class Ringprobe(Prober):
         if check.returncode != 0:
             raise RuntimeError(f"ringprobe plan --check refused the generated configuration "
                                f"{path}: {check.stderr.strip() or check.stdout.strip()}")
+        # No exporter: HAProxy and the floor serve nothing either, and a second run on the
+        # machine would otherwise race for its default port.
         argv = [self.exes["ringprobe"], "run", "--config", path, "--name", self.segment,
-                "--workers", str(self.workers), "--stats", "--quiet"]
+                "--workers", str(self.workers), "--stats", "--quiet", "--listen", "none"]
         if self.workers == 1:
             argv.append("--no-pin")  # the harness pins it to CPU 0 instead
         self.proc = Proc(self.name, argv, cpus,
@@ -467,7 +579,7 @@ class Haproxy(Prober):
             f"    stats socket {self.sock} mode 600 level admin",
             "    hard-stop-after 3s",
             "defaults",
-            "    mode http" if sc.kind == "http" else "    mode tcp",
+            "    mode tcp" if sc.kind == "tcp" else "    mode http",
             f"    timeout connect {sc.timeout_ms}ms",
             f"    timeout check {sc.timeout_ms}ms",
             "    timeout client 10s",
@@ -476,15 +588,28 @@ class Haproxy(Prober):
         ]
         # HAProxy closes check connections with a RST unless told to linger: graceful = linger.
         linger = " linger" if sc.close == "graceful" else ""
-        if sc.kind == "http":
+        if sc.kind != "tcp":
+            # An explicit connect rule ignores the server line's check-ssl and check-sni
+            # unless it says "default".
+            default = " default" if sc.tls else ""
             lines += ["    option httpchk",
-                      f"    http-check connect{linger}",
-                      f"    http-check send meth GET uri {PATH} ver HTTP/1.1 hdr Host {HOST} "
+                      f"    http-check connect{default}{linger}",
+                      f"    http-check send meth GET uri {PATH} ver HTTP/1.1 hdr Host {sc.host} "
                       f"hdr User-Agent ringprobe-bench",
                       "    http-check expect status 200-399"]
         else:
             lines += ["    option tcp-check", f"    tcp-check connect{linger}"]
-        lines.append(f"    default-server check inter {sc.interval_ms}ms fall {sc.fall} rise 1")
+        server = f"    default-server check inter {sc.interval_ms}ms fall {sc.fall} rise 1"
+        if sc.tls:
+            # The same trust as ringprobe's: the private root only, the chain verified and the
+            # name checked against the SNI. HAProxy reuses the last session of a server (for
+            # checks too) unless told not to: https = no-ssl-reuse (a full handshake per check,
+            # "only useful for benchmarking" says its manual), https-resumed = its default.
+            server += (f" check-ssl verify required ca-file {sc.tls_files['root']}"
+                       f" check-sni {TLS_HOST} verifyhost {TLS_HOST}")
+            if not sc.resume:
+                server += " no-ssl-reuse"
+        lines.append(server)
         for i, a in enumerate(sc.addresses):
             lines.append(f"    server s{i} {a}:{port}")
             self.addr_of[f"s{i}"] = a
@@ -572,11 +697,17 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
                                    + prober.proc.stderr_text()[-800:])
             time.sleep(0.2)
         res["ready_s"] = round(time.monotonic() - t_start, 2)
-        time.sleep(args.warmup)
+        # Resumed kinds: every target's first probe is a full handshake, so the window starts
+        # only after one whole interval (each target has a session by then).
+        warmup = max(args.warmup, sc.interval_ms / 1000.0 + 1.0) if sc.resume else args.warmup
+        res["warmup_s"] = warmup
+        time.sleep(warmup)
         if not prober.proc.alive():
             raise RuntimeError(f"{prober.name} exited during warm-up: "
                                + prober.proc.stderr_text()[-800:])
         fleet.counts(reset=True)
+        if sc.tls:
+            fleet.handshakes(reset=True)
         t0 = time.monotonic()
         u0, s0 = cpu_ticks(prober.proc.pid)
         fu0, fs0 = cpu_ticks(fleet.proc.pid)
@@ -584,11 +715,18 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
         u1, s1 = cpu_ticks(prober.proc.pid)
         fu1, fs1 = cpu_ticks(fleet.proc.pid)
         probes = fleet.counts()
+        tls = fleet.handshakes() if sc.tls else None
         seconds = time.monotonic() - t0
         rss = rss_bytes(prober.proc.pid)
         res.update(window_figures(sc, probes, seconds, u1 - u0, s1 - s0, rss))
         res["fleet_cpu_share"] = (fu1 - fu0 + fs1 - fs0) / CLK_TCK / seconds
+        if tls is not None:
+            # The fleet's own count: what the prober really did, resumed or not, whatever it
+            # was asked to do.
+            tls["handshakes_per_s"] = tls["handshakes"] / seconds
+            res["tls"] = tls
         res["time_wait_fleet_port"] = time_wait(fleet.port)
+        res["time_wait_sides"] = time_wait_sides(fleet.port)
         res["time_wait_machine"] = time_wait()
         if detect and sc.detect and prober.detection:
             res["detection"] = detection(prober, sc, fleet, args)
@@ -674,11 +812,17 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
         except (RuntimeError, Skip) as e:
             steps.append({"asked_per_s": sc.asked_per_s, "error": str(e)[:300]})
             break
-        steps.append({k: r.get(k) for k in ("asked_per_s", "achieved_per_s", "achieved_ratio",
-                                            "cpu_share", "cpu_us_per_probe", "fleet_cpu_share")})
+        step = {k: r.get(k) for k in ("asked_per_s", "achieved_per_s", "achieved_ratio",
+                                      "cpu_share", "cpu_us_per_probe", "fleet_cpu_share")}
+        if r.get("tls"):
+            step["handshakes_per_s"] = r["tls"]["handshakes_per_s"]
+            step["resumed_fraction"] = r["tls"]["resumed_fraction"]
+        steps.append(step)
         log(f"  max-rate {prober.name}: asked {sc.asked_per_s:,.0f}/s achieved "
             f"{r['achieved_per_s']:,.0f}/s cpu {r['cpu_share']:.2f} fleet "
-            f"{r['fleet_cpu_share']:.2f}")
+            f"{r['fleet_cpu_share']:.2f}"
+            + (f" handshakes {step['handshakes_per_s']:,.0f}/s resumed "
+               f"{step['resumed_fraction'] or 0:.2f}" if r.get("tls") else ""))
         if r["achieved_ratio"] >= 0.95:
             best = r["achieved_per_s"]
         peak = max(peak or 0, r["achieved_per_s"])
@@ -708,7 +852,11 @@ ROWS = [
     ("lateness p999 us", "lat_p999", "{:,.0f}"),
     ("detection median ms", "det_median", "{:,.0f}"),
     ("detection max ms", "det_max", "{:,.0f}"),
+    ("TLS handshakes/s", "tls_hs_per_s", "{:,.0f}"),
+    ("TLS resumed fraction", "tls_resumed", "{:.3f}"),
     ("TIME_WAIT (fleet port)", "time_wait_fleet_port", "{:,.0f}"),
+    ("  held by the fleet", "tw_fleet", "{:,.0f}"),
+    ("  held by the prober", "tw_prober", "{:,.0f}"),
     ("fleet CPU share", "fleet_cpu_share", "{:.3f}"),
 ]
 
@@ -724,6 +872,10 @@ def flat(r):
         f["own_bytes_per_target"] = int(own["memory_bytes"]) / r["scenario"]["targets"]
     d = r.get("detection") or {}
     f["det_median"], f["det_max"] = d.get("median_ms"), d.get("max_ms")
+    t = r.get("tls") or {}
+    f["tls_hs_per_s"], f["tls_resumed"] = t.get("handshakes_per_s"), t.get("resumed_fraction")
+    tw = r.get("time_wait_sides") or {}
+    f["tw_fleet"], f["tw_prober"] = tw.get("fleet_side_total"), tw.get("prober_side_total")
     return f
 
 
@@ -864,7 +1016,13 @@ def parse_args(argv):
                    help="comma list of target counts (1k, 10k, 50k, 100k; suffix k allowed)")
     p.add_argument("--interval-ms", type=int, default=1000)
     p.add_argument("--timeout-ms", type=int, default=1000, help="capped at the interval")
-    p.add_argument("--kind", choices=["http", "tcp"], default="http")
+    p.add_argument("--kind", choices=["http", "tcp", "https", "https-resumed"], default="http",
+                   help="https: HTTP over TLS, a full handshake per probe (ringprobe tlsResume "
+                        "false, HAProxy no-ssl-reuse); https-resumed: sessions resumed; the fleet "
+                        "serves tests/fixtures/tls/good-chain.pem, probers trust root.pem only")
+    p.add_argument("--tls-version", choices=["1.2", "1.3"], default=None,
+                   help="TLS kinds: the only version the fleet accepts (default: 1.2 and 1.3, "
+                        "so 1.3 is negotiated)")
     p.add_argument("--close", choices=["graceful", "reset"], default="graceful")
     p.add_argument("--fault-refuse", type=float, default=0.0,
                    help="fraction of backends that reset every connection at accept")
@@ -882,7 +1040,8 @@ def parse_args(argv):
     p.add_argument("--poll-ms", type=int, default=10, help="detection polling period")
     p.add_argument("--max-rate", action="store_true",
                    help="also push the rate up at each target count until achieved < 95 %%")
-    p.add_argument("--max-rate-steps", default="5000,10000,15000,20000,25000,30000,40000,50000")
+    p.add_argument("--max-rate-steps", default=None,
+                   help="probes/s asked at each step (default 5k to 50k; TLS kinds 250 to 4k)")
     p.add_argument("--max-rate-warmup", type=float, default=2.0)
     p.add_argument("--max-rate-window", type=float, default=5.0)
     p.add_argument("--out", default=None, help="directory for results.json and the SVG charts")
@@ -904,10 +1063,20 @@ def parse_args(argv):
     a = p.parse_args(argv)
     a.top = top
     a.build_dir = os.path.abspath(a.build_dir or find_build_dir(top))
-    if a.smoke:
+    if a.smoke and a.kind in TLS_KINDS:
+        # TLS: a handshake costs the prober and the fleet a millisecond or so each, so fewer
+        # probes; no detection (the plain smoke run covers it): TLS works end to end for each
+        # prober, and the fleet sees the resumption asked for.
+        a.targets, a.warmup, a.window, a.detect = "50", 0.5, 1.0, 0
+        a.interval_ms, a.timeout_ms = 500, 400
+        a.max_rate_steps, a.max_rate_warmup, a.max_rate_window = "200,400", 0.5, 1.0
+    elif a.smoke:
         a.targets, a.warmup, a.window, a.detect = "200", 1.5, 2.0, 2
         a.interval_ms, a.timeout_ms = 200, 150
         a.max_rate_steps, a.max_rate_warmup, a.max_rate_window = "2000,4000", 0.5, 1.0
+    if a.max_rate_steps is None:
+        a.max_rate_steps = ("250,500,750,1000,1500,2000,3000,4000" if a.kind in TLS_KINDS
+                            else "5000,10000,15000,20000,25000,30000,40000,50000")
     a.target_counts = [int(float(t[:-1]) * 1000) if t.lower().endswith("k") else int(t)
                        for t in a.targets.split(",") if t]
     a.max_rate_steps = [int(x) for x in str(a.max_rate_steps).split(",") if x]
@@ -998,7 +1167,8 @@ def main(argv):
                "prober": sorted(cpu_prober), "fleet": sorted(cpu_fleet),
                "multi_thread_probers": sorted(cpu_multi | cpu_fleet)},
            "scenario_template": {"interval_ms": a.interval_ms, "kind": a.kind,
-                                 "close": a.close, "fault_refuse": a.fault_refuse,
+                                 "close": a.close, "tls_version": a.tls_version,
+                                 "fault_refuse": a.fault_refuse,
                                  "fault_hang": a.fault_hang, "warmup_s": a.warmup,
                                  "window_s": a.window},
            "nice": a.nice, "nice_applied": nice_allowed(a.nice),
@@ -1035,6 +1205,8 @@ def main(argv):
             for name, make in makers.items():
                 if name.endswith("-2w") or name.endswith("-2t"):
                     continue
+                if name == "floor" and a.kind in TLS_KINDS:
+                    continue  # no TLS client: skipped above with a note
                 doc["max_rate"][str(targets)][name] = max_rate(make, a, exes, cpu_prober,
                                                                cpu_fleet, targets)
     text = ["ringprobe-bench: " + command,
@@ -1077,6 +1249,13 @@ def smoke_checks(doc):
             det = r.get("detection")
             if det is not None and det.get("detected", 0) == 0 and not det.get("down_before"):
                 bad.append(f"{r['prober']}: detected none of the backends taken down")
+            kind = r.get("scenario", {}).get("kind")
+            if kind in TLS_KINDS:
+                t = r.get("tls") or {}
+                if not t.get("handshakes"):
+                    bad.append(f"{r['prober']}: the fleet saw no TLS handshake")
+                elif kind == "https-resumed" and not t.get("resumed"):
+                    bad.append(f"{r['prober']}: the fleet saw no resumed handshake")
     for c in doc.get("charts", []):
         if not os.path.getsize(c):
             bad.append(f"empty chart {c}")
