@@ -3,9 +3,12 @@
 // through std::to_chars and strings are appended in place: no iostreams.
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <ringprobe/result.hpp>
 
@@ -17,7 +20,8 @@ enum class Format : std::uint8_t { Table, Json, Powershell };
 
 struct RenderOptions {
     Format format = Format::Table;
-    bool details = false;          // add ringprobe's structured fields under "ringprobe"
+    bool details = false;          // JSON: structured fields under "ringprobe" (TLS facts, DNS);
+                                   // table: an indented block under each row
     bool color = false;            // ANSI colours in the table (the caller checks isatty)
     std::string_view pool;         // only this pool (by name); empty: all
     std::optional<Health> health;  // only servers with this effective health
@@ -30,6 +34,16 @@ std::string render_powershell(const Snapshot& snap, const RenderOptions& options
 // One line per server x setting, a summary line per pool.
 std::string render_table(const Snapshot& snap, const RenderOptions& options);
 std::string render(const Snapshot& snap, const RenderOptions& options);
+
+// --troubleshoot: the rows whose server address (as configured) is `server`, optionally only in
+// pool `pool` and backend setting `setting` (by name; empty: any). In report order.
+std::vector<std::uint32_t> find_rows(const Snapshot& snap, std::string_view server,
+                                     std::string_view pool, std::string_view setting);
+// For each row: the drawing client -> ringprobe -> server with the faulty part marked ("XX",
+// red when `color`), what is wrong (the healthProbeLog sentence), what to change, then the
+// facts (phase timings, SNI and Host, the chain with the bad certificate marked, DNS addresses).
+std::string render_troubleshoot(const Snapshot& snap, std::span<const std::uint32_t> rows,
+                                bool color);
 
 // Appends s as the inside of a JSON string (quotes not included). Invalid UTF-8 becomes U+FFFD.
 void append_json_escaped(std::string& out, std::string_view s);
