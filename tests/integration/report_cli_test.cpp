@@ -1,7 +1,10 @@
 // Runs the real ringprobe-report binary (path in RINGPROBE_REPORT, set by meson) against
 // segments this test writes: exit 0 and the table/json/powershell output for a live report,
 // exit 3 with a hint for a missing one, exit 4 for a corrupt one, exit 2 for bad arguments,
-// and --pool/--health filters. No servers are needed: the writer is driven directly.
+// and --pool/--health filters; --troubleshoot SERVER (exit 0 with the drawing and the marked
+// part, every matching row, --pool/--setting narrowing, exit 2 for a server not in the report,
+// no colour into a pipe) and --help documenting it. No servers are needed: the writer is driven
+// directly.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -147,6 +150,51 @@ TEST_F(ReportCli, CorruptReportExitsFour) {
     ::unlink(path.c_str());
     EXPECT_EQ(r.status, 4);
     EXPECT_NE(r.err.find("not a ringprobe report"), std::string::npos) << r.err;
+}
+
+TEST_F(ReportCli, TroubleshootDrawsTheFaultyLinkAndExitsZero) {
+    CliRun r = run({"--name", name_, "--troubleshoot", "10.1.0.4"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("| ringprobe "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("-XX-"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Faulty part: XX the TCP connection from ringprobe to the server."),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("What to change: Make the application listen on port 80"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "no colour when stdout is a pipe";
+}
+
+TEST_F(ReportCli, TroubleshootShowsEveryMatchingRowUnlessNarrowed) {
+    CliRun both = run({"--name", name_, "--troubleshoot", "10.0.0.4"});
+    EXPECT_EQ(both.status, 0) << both.err;
+    EXPECT_NE(both.out.find("(1 of 2) Troubleshoot 10.0.0.4"), std::string::npos) << both.out;
+    EXPECT_NE(both.out.find("(2 of 2) Troubleshoot 10.0.0.4"), std::string::npos) << both.out;
+    CliRun one = run({"--name", name_, "--troubleshoot", "10.0.0.4", "--setting", "https443"});
+    EXPECT_EQ(one.status, 0) << one.err;
+    EXPECT_EQ(one.out.find("(1 of"), std::string::npos) << one.out;
+    EXPECT_NE(one.out.find("backend setting https443 (443/Https)"), std::string::npos) << one.out;
+    EXPECT_NE(one.out.find("Faulty part: nothing."), std::string::npos) << one.out;
+}
+
+TEST_F(ReportCli, TroubleshootUnknownServerExitsTwo) {
+    CliRun r = run({"--name", name_, "--troubleshoot", "10.9.9.9"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("no server '10.9.9.9'"), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty());
+    CliRun p = run({"--name", name_, "--troubleshoot", "10.1.0.4", "--pool", "web"});
+    EXPECT_EQ(p.status, 2) << p.out;
+    EXPECT_EQ(run({"--name", name_, "--troubleshoot"}).status, 2);
+    EXPECT_EQ(run({"--name", name_, "--setting", "http80"}).status, 2);
+    EXPECT_EQ(run({"--name", name_ + "-absent", "--troubleshoot", "10.1.0.4"}).status, 3);
+}
+
+TEST_F(ReportCli, HelpDocumentsTroubleshoot) {
+    CliRun r = run({"--help"});
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("--troubleshoot SERVER"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--setting"), std::string::npos) << r.out;
 }
 
 TEST_F(ReportCli, BadArgumentsExitTwoWithUsage) {

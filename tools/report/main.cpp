@@ -2,8 +2,10 @@
 //
 //   ringprobe-report [--name NAME] [--format table|json|powershell] [--pool NAME]
 //                    [--health Healthy|Unhealthy|Unknown] [--details] [--watch]
+//   ringprobe-report --troubleshoot SERVER [--pool NAME] [--setting NAME] [--name NAME]
 //
-// Exit status: 0 the report was read; 2 bad arguments; 3 no such report (the engine is not
+// Exit status: 0 the report was read (and, with --troubleshoot, the server found); 2 bad
+// arguments, or no row of the report has that server; 3 no such report (the engine is not
 // running under that name); 4 the report exists but is unreadable (permissions, corruption,
 // another layout version). Links only the reader side of src/report, nothing of the engine.
 #include <poll.h>
@@ -15,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "report/names.hpp"
 #include "report/reader.hpp"
@@ -33,13 +36,25 @@ constexpr int kExitUnreadable = 4;
 constexpr const char* kUsage =
     "usage: ringprobe-report [--name NAME] [--format table|json|powershell] [--pool NAME]\n"
     "                        [--health Healthy|Unhealthy|Unknown] [--details] [--watch]\n"
+    "       ringprobe-report --troubleshoot SERVER [--pool NAME] [--setting NAME] [--name NAME]\n"
     "Prints the health report the engine publishes in /dev/shm/ringprobe.<NAME>\n"
-    "(NAME defaults to $RINGPROBE_NAME, else \"ringprobe\").\n";
+    "(NAME defaults to $RINGPROBE_NAME, else \"ringprobe\").\n"
+    "  --details            table: an indented block under each row (the probe log, phase\n"
+    "                       timings, TLS chain, SNI and Host, DNS addresses); json and\n"
+    "                       powershell: ringprobe's structured fields, \"tls\" and \"dns\" included\n"
+    "  --troubleshoot SERVER  the server as configured in its pool (IP or FQDN): draws\n"
+    "                       client -> ringprobe -> server with the faulty part marked (XX, red on\n"
+    "                       a terminal), says what is wrong and what to change, then the facts.\n"
+    "                       --pool and --setting narrow it; every matching row is shown.\n"
+    "Exit status: 0 shown; 2 bad arguments or (--troubleshoot) no such server in the report;\n"
+    "3 no such report (is the engine running?); 4 the report is unreadable.\n";
 
 struct Args {
     std::string name;
     RenderOptions render;
     std::string pool;
+    std::string setting;       // --setting: only with --troubleshoot
+    std::string troubleshoot;  // --troubleshoot SERVER
     bool watch = false;
 };
 
@@ -68,7 +83,8 @@ int parse(int argc, char** argv, Args& a) {
             a.render.details = true;
         } else if (arg == "--watch") {
             a.watch = true;
-        } else if (arg == "--name" || arg == "--format" || arg == "--pool" || arg == "--health") {
+        } else if (arg == "--name" || arg == "--format" || arg == "--pool" || arg == "--health" ||
+                   arg == "--setting" || arg == "--troubleshoot") {
             const char* v = next(arg);
             if (v == nullptr) {
                 return usage_error(std::string(arg) + " needs a value");
@@ -76,6 +92,13 @@ int parse(int argc, char** argv, Args& a) {
             std::string_view val = v;
             if (arg == "--name") {
                 a.name = val;
+            } else if (arg == "--setting") {
+                a.setting = val;
+            } else if (arg == "--troubleshoot") {
+                if (val.empty()) {
+                    return usage_error("--troubleshoot needs a server address");
+                }
+                a.troubleshoot = val;
             } else if (arg == "--pool") {
                 a.pool = val;
             } else if (arg == "--format") {
@@ -108,6 +131,9 @@ int parse(int argc, char** argv, Args& a) {
     if (auto ok = check_segment_name(a.name); !ok) {
         return usage_error(ok.error().message);
     }
+    if (!a.setting.empty() && a.troubleshoot.empty()) {
+        return usage_error("--setting is for --troubleshoot");
+    }
     a.render.pool = a.pool;
     return -1;
 }
@@ -134,6 +160,30 @@ bool use_color() {
            term != nullptr && std::strcmp(term, "dumb") != 0;
 }
 
+// --troubleshoot: the rows of that server, or a sentence saying why there are none.
+bool render_troubleshoot_text(const Snapshot& snap, const Args& a, bool color, std::string& out) {
+    const std::vector<std::uint32_t> rows = find_rows(snap, a.troubleshoot, a.pool, a.setting);
+    if (rows.empty()) {
+        out = "ringprobe-report: no server '" + a.troubleshoot + "'";
+        out += a.pool.empty() ? "" : " in pool '" + a.pool + "'";
+        out += a.setting.empty() ? "" : " with backend setting '" + a.setting + "'";
+        out += " in the report '" + a.name +
+               "'; give the address as configured in its pool (see ringprobe-report)\n";
+        return false;
+    }
+    out = render_troubleshoot(snap, rows, color);
+    return true;
+}
+
+std::string render_frame(const Snapshot& snap, const Args& a) {
+    if (a.troubleshoot.empty()) {
+        return render(snap, a.render);
+    }
+    std::string out;
+    render_troubleshoot_text(snap, a, a.render.color, out);
+    return out;
+}
+
 // Re-renders every second; follows a reload (rename) and waits for an engine that is not there.
 int watch(Args& a) {
     const bool tty = ::isatty(STDOUT_FILENO) == 1;
@@ -150,7 +200,7 @@ int watch(Args& a) {
         }
         std::string frame = tty ? "\x1b[H\x1b[2J" : "";
         if (report) {
-            frame += render(report->snapshot(SnapshotOptions{}), a.render);
+            frame += render_frame(report->snapshot(SnapshotOptions{}), a);
         } else {
             frame += "waiting for the report '" + a.name + "' (is the engine running?)\n";
         }
@@ -174,6 +224,16 @@ int main(int argc, char** argv) {
     if (!report) {
         return report_error(report.error());
     }
-    write_all(render(report->snapshot(SnapshotOptions{}), a.render));
+    const Snapshot snap = report->snapshot(SnapshotOptions{});
+    if (!a.troubleshoot.empty()) {
+        std::string out;
+        if (!render_troubleshoot_text(snap, a, use_color(), out)) {
+            std::fputs(out.c_str(), stderr);
+            return kExitUsage;
+        }
+        write_all(out);
+        return kExitOk;
+    }
+    write_all(render(snap, a.render));
     return kExitOk;
 }
