@@ -260,8 +260,9 @@ Result<Kind> parse_kind(Fields& f) {
         "' (one of http, hang, trickle, reset, close, garbage, oversized, flap, drop_syn)");
 }
 
-// "tls": {"cert": "chain.pem", "key": "key.pem", "tls_version": "1.3"}. Paths are opened as
-// given (relative ones from the fleet's working directory).
+// "tls": {"cert": "chain.pem", "key": "key.pem", "tls_version": "1.3", "sni": "name"}. Paths
+// are opened as given (relative ones from the fleet's working directory); "sni" makes the
+// server answer that name only (any other gets a fatal unrecognized_name alert).
 Result<void> parse_tls(Fields& f, Behaviour& b) {
     element e;
     if (!f.find("tls", e)) {
@@ -280,11 +281,13 @@ Result<void> parse_tls(Fields& f, Behaviour& b) {
     std::string cert;
     std::string key;
     std::string version;
+    std::string only_sni;
     bool has_cert = false;
     bool has_key = false;
     bool has_version = false;
+    bool has_sni = false;
     for (auto r : {t.str("cert", cert, has_cert), t.str("key", key, has_key),
-                   t.str("tls_version", version, has_version)}) {
+                   t.str("tls_version", version, has_version), t.str("sni", only_sni, has_sni)}) {
         if (!r) {
             return r;
         }
@@ -295,7 +298,7 @@ Result<void> parse_tls(Fields& f, Behaviour& b) {
     if (auto r = t.no_unknown_keys(); !r) {
         return r;
     }
-    auto server = TlsServer::create(cert, key, version, t.path());
+    auto server = TlsServer::create(cert, key, version, t.path(), only_sni);
     if (!server) {
         return unexpected(server.error());
     }

@@ -35,7 +35,8 @@ std::string json_string(const std::string& s) {
 Result<std::shared_ptr<const TlsServer>> TlsServer::create(const std::string& cert_chain_path,
                                                            const std::string& key_path,
                                                            const std::string& version,
-                                                           const std::string& where) {
+                                                           const std::string& where,
+                                                           const std::string& only_sni) {
     init_once();
     WOLFSSL_METHOD* method = nullptr;
     if (version.empty()) {
@@ -44,8 +45,15 @@ Result<std::shared_ptr<const TlsServer>> TlsServer::create(const std::string& ce
         method = wolfTLSv1_2_server_method();
     } else if (version == "1.3") {
         method = wolfTLSv1_3_server_method();
+    } else if (version == "1.1") {
+#ifndef NO_OLD_TLS
+        method = wolfTLSv1_1_server_method();
+#else
+        return error(where + ".tls_version: this wolfSSL has no TLS 1.1 (NO_OLD_TLS)");
+#endif
     } else {
-        return error(where + ".tls_version: must be \"1.2\" or \"1.3\" (leave it out for both)");
+        return error(where +
+                     ".tls_version: must be \"1.1\", \"1.2\" or \"1.3\" (leave it out for 1.2 and 1.3)");
     }
     std::shared_ptr<TlsServer> s(new TlsServer());
     s->ctx_ = wolfSSL_CTX_new(method);
@@ -67,6 +75,13 @@ Result<std::shared_ptr<const TlsServer>> TlsServer::create(const std::string& ce
         return error(where + ".key: cannot read a PEM private key from '" + key_path + "'");
     }
     wolfSSL_CTX_set_verify(s->ctx_, WOLFSSL_VERIFY_NONE, nullptr);
+    if (!only_sni.empty()) {
+        // One name only: wolfSSL aborts a handshake asking for another with unrecognized_name.
+        wolfSSL_CTX_UseSNI(s->ctx_, WOLFSSL_SNI_HOST_NAME, only_sni.data(),
+                           static_cast<unsigned short>(only_sni.size()));
+        wolfSSL_CTX_SNI_SetOptions(s->ctx_, WOLFSSL_SNI_HOST_NAME, 0);
+        return std::shared_ptr<const TlsServer>(std::move(s));
+    }
     // A server records the SNI a client sent only if it knows the extension: answer any name.
     static const char any[] = "*";
     wolfSSL_CTX_UseSNI(s->ctx_, WOLFSSL_SNI_HOST_NAME, any, 1);

@@ -21,12 +21,14 @@ namespace ringprobe::fleet {
 
 class TlsServer {
 public:
-    // version: "" (TLS 1.2 or 1.3, the client's choice), "1.2" or "1.3". `where` is the JSON
-    // path for errors.
+    // version: "" (TLS 1.2 or 1.3, the client's choice), "1.2", "1.3", or "1.1" (an old
+    // backend a prober must refuse). only_sni: "" answers any name; else a client asking for
+    // another name gets a fatal unrecognized_name alert. `where` is the JSON path for errors.
     static Result<std::shared_ptr<const TlsServer>> create(const std::string& cert_chain_path,
                                                            const std::string& key_path,
                                                            const std::string& version,
-                                                           const std::string& where);
+                                                           const std::string& where,
+                                                           const std::string& only_sni = "");
     ~TlsServer();
     TlsServer(const TlsServer&) = delete;
     TlsServer& operator=(const TlsServer&) = delete;
