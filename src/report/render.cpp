@@ -1070,7 +1070,7 @@ void troubleshoot_drawing(std::string& out, const Snapshot& snap, std::uint32_t 
         boxes[1].sub = "XX " + words;
     }
     boxes[2].title.clear();
-    append_printable(boxes[2].title, info.str(info.servers[r.server_index].address));
+    append_printable(boxes[2].title, info.str(t.address));  // the probe's, without a port
     boxes[2].title += ':';
     append_uint(boxes[2].title, t.port);
     boxes[2].sub = health_name(e.health);
