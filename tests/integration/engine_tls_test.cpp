@@ -5,6 +5,19 @@
 // certificate problem reaching the report as its own reason with its detail, a handshake that
 // stalls ending at the probe's deadline as TlsHandshakeTimeout, and resumption on later Https
 // probes (the fleet counts resumed handshakes).
+// The remaining categories too: a chain that ends in a private root while the setting trusts the
+// system store (TlsUntrustedRoot, with and without the root sent), trustedRootCertificates set
+// to another root (TlsRootMismatch, TlsRootMismatchNoRoot), a leaf not yet valid, a server that
+// refuses the SNI with an alert, one that speaks only TLS 1.1; each reaches the report with its
+// own reason, its detail, and a healthProbeLog that carries the detail. Last, the TLS facts of
+// a real probe (chain subjects, SHA-256 fingerprints of the fixture files, protocol, SNI, the
+// anchor) reach Snapshot::tls and the JSON the reader renders.
+// clang-format off
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+// clang-format on
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,6 +29,8 @@
 
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
+#include "report/render.hpp"
+#include "report/sentences.hpp"
 #include "support/engine_wait.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
@@ -35,12 +50,30 @@ std::string read_file(const std::string& path) {
 }
 
 std::string tls_rule(const char* cidr, const char* kind, const std::string& chain,
-                     const std::string& key) {
+                     const std::string& key, const std::string& extra_tls = "") {
     const std::string answer =
         std::string(kind) == "http" ? R"(, "status": 200, "body": "ok")" : "";
     return std::string(R"({"cidr": ")") + cidr + R"(", "kind": ")" + kind + "\"" + answer +
-           R"(, "tls": {"cert": ")" + fixture(chain) + R"(", "key": ")" + fixture(key) +
-           R"("}})";
+           R"(, "tls": {"cert": ")" + fixture(chain) + R"(", "key": ")" + fixture(key) + "\"" +
+           extra_tls + "}}";
+}
+
+// "AB:CD:..." of the DER of the first certificate in a PEM file, as the report spells it.
+std::string pem_fingerprint(const std::string& path) {
+    WOLFSSL_X509* x = wolfSSL_X509_load_certificate_file(path.c_str(), WOLFSSL_FILETYPE_PEM);
+    if (x == nullptr) {
+        return "unreadable " + path;
+    }
+    int len = 0;
+    const unsigned char* der = wolfSSL_X509_get_der(x, &len);
+    std::uint8_t sha[32] = {};
+    const bool ok = der != nullptr && wc_Sha256Hash(der, static_cast<word32>(len), sha) == 0;
+    wolfSSL_X509_free(x);
+    std::string out;
+    if (ok) {
+        report::append_sha256(out, sha);
+    }
+    return out;
 }
 
 struct Case {
@@ -139,6 +172,203 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     // A Tls probe ends at the handshake; on TLS 1.3 the session ticket comes after it, so it
     // does not resume (docs/tls.md): not asserted here.
     EXPECT_EQ(eng.totals().prober_errors, 0u);
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
+}
+
+struct Trusted {
+    bool private_root;  // trustedRootCertificates = root.pem; false: the system store
+    std::string sni;
+};
+
+TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
+    const std::string behaviours = std::string(R"({"default": {"kind": "http"}, "rules": [)") +
+        tls_rule("127.1.61.1/32", "http", "good-full-chain.pem", "good.key") + "," +
+        tls_rule("127.1.61.2/32", "http", "good-chain.pem", "good.key") + "," +
+        tls_rule("127.1.61.3/32", "http", "other-root-chain.pem", "other.key") + "," +
+        tls_rule("127.1.61.4/32", "http", "other-no-root-chain.pem", "other.key") + "," +
+        tls_rule("127.1.61.5/32", "http", "notyet-chain.pem", "notyet.key") + "," +
+        tls_rule("127.1.61.6/32", "http", "good-chain.pem", "good.key",
+                 R"(, "sni": "good.ringprobe.test")") + "," +
+        tls_rule("127.1.61.7/32", "http", "good-chain.pem", "good.key",
+                 R"(, "tls_version": "1.1")") + "]}";
+    auto fleet = test::FleetProcess::start(behaviours);
+    ASSERT_TRUE(fleet) << fleet.error().message;
+
+    const std::vector<Case> cases = {
+        {"127.1.61.1", Protocol::Https, Health::Unhealthy, Reason::TlsUntrustedRoot,
+         "ringprobe Test Root CA"},
+        {"127.1.61.2", Protocol::Https, Health::Unhealthy, Reason::TlsUntrustedRoot,
+         "ringprobe Test Intermediate CA"},
+        {"127.1.61.3", Protocol::Https, Health::Unhealthy, Reason::TlsRootMismatch,
+         "Other Test Root CA"},
+        {"127.1.61.4", Protocol::Https, Health::Unhealthy, Reason::TlsRootMismatchNoRoot,
+         "Other Test Intermediate CA"},
+        {"127.1.61.5", Protocol::Https, Health::Unhealthy, Reason::TlsNotYetValid, "notyet"},
+        {"127.1.61.6", Protocol::Tls, Health::Unhealthy, Reason::TlsAlert, "alert 112"},
+        {"127.1.61.7", Protocol::Https, Health::Unhealthy, Reason::TlsProtocolVersion, ""},
+    };
+    const std::vector<Trusted> trust = {
+        {false, "good.ringprobe.test"}, {false, "good.ringprobe.test"},
+        {true, "good.ringprobe.test"},  {true, "good.ringprobe.test"},
+        {true, "good.ringprobe.test"},  {true, "other.ringprobe.test"},
+        {true, "good.ringprobe.test"},
+    };
+    Plan plan;
+    for (const Case& c : cases) {
+        testing::add_target(plan, TargetSpec{.address = c.address, .port = fleet->port(),
+                                             .protocol = c.protocol, .interval_ms = 200,
+                                             .timeout_ms = 500, .unhealthy = 1,
+                                             .host = "good.ringprobe.test"});
+    }
+    plan.trusted_roots.push_back(TrustedRoot{"root", "/trustedRootCertificates/root",
+                                             read_file(fixture("root.pem"))});
+    for (std::size_t i = 0; i < plan.targets.size(); ++i) {
+        plan.targets[i].sni = trust[i].sni;
+        if (trust[i].private_root) {
+            plan.targets[i].trusted_roots = {0};
+        }
+    }
+    engine::EngineOptions o;
+    o.name = testing::unique_name("tls-more");
+    o.workers = 2;
+    o.log = nullptr;
+    engine::Engine eng(plan, o);
+    auto started = eng.start();
+    ASSERT_TRUE(started) << started.error().message;
+    auto rep = report::Report::open(o.name);
+    ASSERT_TRUE(rep);
+    const bool all = testing::wait_on(eng, *rep, [&](const report::Snapshot& s) {
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            if (static_cast<Reason>(s.states[i].reason) != cases[i].reason ||
+                static_cast<Health>(s.states[i].health) != cases[i].health) {
+                return false;
+            }
+        }
+        return true;
+    }, std::chrono::seconds(10));
+    const report::Snapshot s = rep->snapshot({});
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        const auto& st = s.states[i];
+        const std::string detail(st.detail, st.detail_len);
+        EXPECT_EQ(static_cast<Reason>(st.reason), cases[i].reason)
+            << cases[i].address << " got " << reason_info(static_cast<Reason>(st.reason)).code
+            << " (" << detail << ")";
+        EXPECT_NE(detail.find(cases[i].detail_contains), std::string::npos)
+            << cases[i].address << ": " << detail;
+        // The healthProbeLog is the reason's own sentence and carries the detail.
+        std::string log;
+        report::append_probe_log(log, s, static_cast<std::uint32_t>(i));
+        EXPECT_NE(log.find(detail), std::string::npos) << cases[i].address << ": " << log;
+        std::string remedy;
+        report::append_remedy(remedy, s, static_cast<std::uint32_t>(i));
+        EXPECT_FALSE(remedy.empty());
+    }
+    EXPECT_TRUE(all);
+    EXPECT_EQ(eng.totals().prober_errors, 0u);
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
+}
+
+// Needs the engine to publish TlsFacts (src/engine/worker.cpp, "TLS facts").
+TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
+    const std::string behaviours = std::string(R"({"default": {"kind": "http"}, "rules": [)") +
+        tls_rule("127.1.62.1/32", "http", "good-chain.pem", "good.key") + "," +
+        tls_rule("127.1.62.2/32", "http", "good-chain.pem", "good.key",
+                 R"(, "tls_version": "1.2")") + "," +
+        tls_rule("127.1.62.3/32", "http", "other-root-chain.pem", "other.key") + "]}";
+    auto fleet = test::FleetProcess::start(behaviours);
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (const char* address : {"127.1.62.1", "127.1.62.2", "127.1.62.3"}) {
+        testing::add_target(plan, TargetSpec{.address = address, .port = fleet->port(),
+                                             .protocol = Protocol::Https, .interval_ms = 200,
+                                             .timeout_ms = 1000, .unhealthy = 1,
+                                             .host = "good.ringprobe.test"});
+    }
+    plan.trusted_roots.push_back(TrustedRoot{"root", "/trustedRootCertificates/root",
+                                             read_file(fixture("root.pem"))});
+    for (Target& t : plan.targets) {
+        t.sni = "good.ringprobe.test";
+        t.trusted_roots = {0};
+    }
+    engine::EngineOptions o;
+    o.name = testing::unique_name("tls-facts");
+    o.workers = 1;
+    o.log = nullptr;
+    engine::Engine eng(plan, o);
+    auto started = eng.start();
+    ASSERT_TRUE(started) << started.error().message;
+    auto rep = report::Report::open(o.name);
+    ASSERT_TRUE(rep);
+    const auto& targets = rep->info().targets;
+    ASSERT_NE(targets[0].tls_slot, report_abi::kNoSlot);
+    ASSERT_NE(targets[1].tls_slot, report_abi::kNoSlot);
+    EXPECT_EQ(targets[0].expiry_warning_days, 14);
+    const bool captured = testing::wait_on(eng, *rep, [&](const report::Snapshot& s) {
+        return s.tls[targets[0].tls_slot].captured_unix_ns != 0 &&
+               s.tls[targets[1].tls_slot].captured_unix_ns != 0 &&
+               s.tls[targets[2].tls_slot].captured_unix_ns != 0 &&
+               static_cast<Health>(s.states[0].health) == Health::Healthy &&
+               static_cast<Reason>(s.states[2].reason) == Reason::TlsRootMismatch;
+    }, std::chrono::seconds(10));
+    const report::Snapshot s = rep->snapshot({});
+    ASSERT_TRUE(captured) << "the engine published no TLS facts (is worker.cpp's TLS facts "
+                             "publication on main?)";
+    const std::string leaf_sha = pem_fingerprint(fixture("good.pem"));
+    const std::string inter_sha = pem_fingerprint(fixture("inter.pem"));
+    for (std::size_t i = 0; i < 2; ++i) {  // the two good ones: TLS 1.3 and TLS 1.2
+        const report_abi::TlsFactsPayload& f = s.tls[targets[i].tls_slot];
+        SCOPED_TRACE(i);
+        EXPECT_EQ(f.presented, 2);
+        ASSERT_EQ(f.chain_count, 2);
+        EXPECT_EQ(f.sni_sent, 1);
+        EXPECT_EQ(f.handshake_ok, 1);
+        EXPECT_GE(f.full_handshakes, 1u);
+        EXPECT_EQ(report::fixed_text(f.protocol), i == 0 ? "TLSv1.3" : "TLSv1.2");
+        EXPECT_FALSE(report::fixed_text(f.cipher).empty());
+        EXPECT_NE(report::fixed_text(f.anchor).find("ringprobe Test Root CA"), std::string::npos)
+            << report::fixed_text(f.anchor);
+        EXPECT_EQ(report::fixed_text(f.chain[0].common_name), "good.ringprobe.test");
+        EXPECT_NE(report::fixed_text(f.chain[0].subject).find("good.ringprobe.test"),
+                  std::string::npos);
+        EXPECT_NE(report::fixed_text(f.chain[0].sans).find("www.ringprobe.test"),
+                  std::string::npos);
+        EXPECT_NE(report::fixed_text(f.chain[1].subject).find("ringprobe Test Intermediate CA"),
+                  std::string::npos);
+        EXPECT_EQ(f.chain[0].is_ca, 0);
+        EXPECT_EQ(f.chain[1].is_ca, 1);
+        std::string sha;
+        report::append_sha256(sha, f.chain[0].sha256);
+        EXPECT_EQ(sha, leaf_sha);
+        sha.clear();
+        report::append_sha256(sha, f.chain[1].sha256);
+        EXPECT_EQ(sha, inter_sha);
+        EXPECT_EQ(f.chain[0].not_after_s, 4102444799);  // 2099-12-31T23:59:59Z
+        EXPECT_NE(f.earliest_not_after_s, 0);
+    }
+    // The same facts come out of the reader's JSON.
+    report::RenderOptions ro;
+    ro.details = true;
+    const std::string json = report::render_json(s, ro);
+    EXPECT_NE(json.find(leaf_sha), std::string::npos);
+    EXPECT_NE(json.find("\"sni\": \"good.ringprobe.test\""), std::string::npos);
+    EXPECT_NE(json.find("\"notAfter\": \"2099-12-31T23:59:59Z\""), std::string::npos);
+    EXPECT_NE(json.find("\"expiryWarning\": false"), std::string::npos);
+    // A refused chain is recorded too, and --troubleshoot marks the root the server sent.
+    const report_abi::TlsFactsPayload& refused = s.tls[targets[2].tls_slot];
+    EXPECT_EQ(refused.handshake_ok, 0);
+    ASSERT_EQ(refused.chain_count, 3);
+    EXPECT_EQ(refused.chain[2].self_issued, 1);
+    const std::uint32_t rows[] = {2};
+    const std::string ts = report::render_troubleshoot(s, rows, false);
+    EXPECT_NE(ts.find("XX certificate: root not trusted"), std::string::npos) << ts;
+    EXPECT_NE(ts.find("[3] root "), std::string::npos) << ts;
+    EXPECT_NE(ts.find("Other Test Root CA/O=elsewhere tests  XX root not trusted"),
+              std::string::npos)
+        << ts;
+    EXPECT_NE(ts.find("to trustedRootCertificates on backend setting setting"), std::string::npos)
+        << ts;
     eng.stop();
     ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
 }
