@@ -3,6 +3,9 @@
 //  BM_Exporter_RenderMetrics/N, BM_Exporter_RenderPage/N, BM_Exporter_TallySweep/N:
 //      what one scrape of /metrics, one page of / and one tally sweep cost on a report of N
 //      targets (a segment written by hand; no engine, no socket).
+//  BM_Exporter_TlsExpiryCopy/N, BM_Exporter_RenderMetricsTls/N: N Https targets, each with
+//      its certificate facts published: the copy of the TlsFacts section a scrape makes at most
+//      every 5 s, and one scrape's rendering with the 1000-series expiry cap (nth_element).
 //  BM_Exporter_ProbeRateUnderScrape: the claim of issue #7. The real engine probes
 //      --exporter_targets targets (default 1,000) on the real fleet, 2 workers; the probe rate
 //      is measured over --exporter_window_ms with nobody scraping, then with a client scraping
@@ -38,27 +41,40 @@ unsigned g_window_ms = 1000;
 unsigned g_interval_ms = 1000;
 
 // N targets over 127.1.0.0/16, one pool and setting (plan_builder), on one fleet port.
-Plan plan_of(unsigned n, std::uint16_t port, unsigned interval_ms) {
+Plan plan_of(unsigned n, std::uint16_t port, unsigned interval_ms,
+             Protocol protocol = Protocol::Http) {
     Plan plan;
     for (unsigned i = 0; i < n; ++i) {
         testing::TargetSpec spec{.address = "127.1." + std::to_string(i / 250) + "." +
                                             std::to_string(1 + i % 250),
-                                 .port = port, .protocol = Protocol::Http,
+                                 .port = port, .protocol = protocol,
                                  .interval_ms = interval_ms, .timeout_ms = 1000};
         testing::add_target(plan, spec);
     }
     return plan;
 }
 
+// What /metrics copies from the report on each scrape (exporter.cpp).
+const report::SnapshotOptions kScrapeSnapshot{.dns = false, .tls_facts = false};
+
 struct HandSegment {
     std::string name;
     Plan plan;
     std::optional<report::Writer> writer;
-    explicit HandSegment(unsigned n) : name("rp-bench-exporter-" + std::to_string(::getpid())) {
-        plan = plan_of(n, 8080, 5000);
+    explicit HandSegment(unsigned n, Protocol protocol = Protocol::Http)
+        : name("rp-bench-exporter-" + std::to_string(::getpid())) {
+        plan = plan_of(n, 8080, 5000, protocol);
         auto w = report::Writer::create(plan, name);
         writer.emplace(std::move(*w));
         for (unsigned t = 0; t < n; ++t) {
+            if (protocol == Protocol::Https) {  // a chain of two, expiries spread over a year
+                report::TlsFacts f{};
+                f.captured_unix_ns = report::realtime_now_ns();
+                f.presented = 2;
+                f.chain_count = 2;
+                f.earliest_not_after_s = 1'800'000'000 + static_cast<std::int64_t>(t % 365) * 86400;
+                writer->publish_tls_facts(writer->tls_slot(t), f);
+            }
             report::TargetUpdate u;
             u.health = t % 7 == 0 ? Health::Unhealthy : Health::Healthy;
             u.reason = t % 7 == 0 ? Reason::StatusMismatch : Reason::Ok;
@@ -79,13 +95,41 @@ void BM_Exporter_RenderMetrics(benchmark::State& state) {
     engine::EngineTotals totals;
     for (auto _ : state) {
         seg.writer->heartbeat(report::realtime_now_ns());
-        const auto snap = rep->snapshot({});
+        const auto snap = rep->snapshot(kScrapeSnapshot);
         tally.sweep(*rep);
         exporter::MetricsInput in{&totals, nullptr, &snap, &tally, nullptr, false};
         benchmark::DoNotOptimize(exporter::render_metrics(in));
     }
 }
 BENCHMARK(BM_Exporter_RenderMetrics)->Arg(50000)->Unit(benchmark::kMillisecond);
+
+void BM_Exporter_TlsExpiryCopy(benchmark::State& state) {
+    HandSegment seg(static_cast<unsigned>(state.range(0)), Protocol::Https);
+    auto rep = report::Report::open(seg.name);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(
+            exporter::tls_expiry_of(rep->snapshot(report::SnapshotOptions{.dns = false})));
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_Exporter_TlsExpiryCopy)->Arg(10000)->Unit(benchmark::kMillisecond);
+
+void BM_Exporter_RenderMetricsTls(benchmark::State& state) {
+    HandSegment seg(static_cast<unsigned>(state.range(0)), Protocol::Https);
+    auto rep = report::Report::open(seg.name);
+    exporter::ProbeTally tally(rep->info());
+    const exporter::TlsExpiry expiry =
+        exporter::tls_expiry_of(rep->snapshot(report::SnapshotOptions{.dns = false}));
+    engine::EngineTotals totals;
+    for (auto _ : state) {
+        seg.writer->heartbeat(report::realtime_now_ns());
+        const auto snap = rep->snapshot(kScrapeSnapshot);
+        exporter::MetricsInput in{&totals, nullptr, &snap, &tally, nullptr, false};
+        in.tls_expiry = &expiry;
+        benchmark::DoNotOptimize(exporter::render_metrics(in));
+    }
+}
+BENCHMARK(BM_Exporter_RenderMetricsTls)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 void BM_Exporter_RenderPage(benchmark::State& state) {
     HandSegment seg(static_cast<unsigned>(state.range(0)));
