@@ -187,6 +187,7 @@ TEST_F(ReportCli, TroubleshootUnknownServerExitsTwo) {
     EXPECT_EQ(p.status, 2) << p.out;
     EXPECT_EQ(run({"--name", name_, "--troubleshoot"}).status, 2);
     EXPECT_EQ(run({"--name", name_, "--setting", "http80"}).status, 2);
+    EXPECT_EQ(run({"--name", name_, "--troubleshoot", "10.1.0.4", "--format", "json"}).status, 2);
     EXPECT_EQ(run({"--name", name_ + "-absent", "--troubleshoot", "10.1.0.4"}).status, 3);
 }
 

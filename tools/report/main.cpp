@@ -134,6 +134,10 @@ int parse(int argc, char** argv, Args& a) {
     if (!a.setting.empty() && a.troubleshoot.empty()) {
         return usage_error("--setting is for --troubleshoot");
     }
+    if (!a.troubleshoot.empty() && a.render.format != Format::Table) {
+        return usage_error("--troubleshoot draws for a terminal; for the structured facts use "
+                           "--format json --details");
+    }
     a.render.pool = a.pool;
     return -1;
 }
