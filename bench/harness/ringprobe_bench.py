@@ -187,7 +187,8 @@ def time_wait_sides(port):
             pa, pp = f[-1].rsplit(":", 1)
         except ValueError:
             continue
-        la, pa = (x.strip("[]").removeprefix("::ffff:") for x in (la, pa))
+        # The fleet's sockets are bound to device lo: ss prints them as 127.1.2.3%lo.
+        la, pa = (x.split("%")[0].strip("[]").removeprefix("::ffff:") for x in (la, pa))
         if int(lp) == port and la != "127.0.0.1":
             side = sides["fleet_side"]
             side[range_of(la)] = side.get(range_of(la), 0) + 1
@@ -204,6 +205,37 @@ def time_wait_sides(port):
 # ---- Processes -----------------------------------------------------------------------------
 
 
+def autogroups_enabled():
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def set_autogroup_nice(n):
+    """In a child before exec: a new session (so a new autogroup), whose nice becomes n."""
+    if not autogroups_enabled():
+        return
+    try:
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(n))
+    except OSError:
+        pass  # recorded as 'autogroup_nice_applied: false' in results.json
+
+
+def autogroup_nice_allowed(n):
+    """Whether a child can be given an autogroup of nice n (needs CAP_SYS_NICE below 0)."""
+    if not n or not autogroups_enabled():
+        return None
+    r = subprocess.run([sys.executable, "-c", "import os\nos.setsid()\n"
+                        "open('/proc/self/autogroup','w').write('%d')\n"
+                        "print(open('/proc/self/autogroup').read().strip())" % n],
+                       capture_output=True, text=True)
+    return r.returncode == 0 and f"nice {n}" in r.stdout
+
+
 class Proc:
     """A child process pinned to a CPU set before exec, stopped by PID."""
 
@@ -216,6 +248,11 @@ class Proc:
         def pin():
             os.sched_setaffinity(0, cpus)
             if NICE:
+                # With autogroups (kernel.sched_autogroup_enabled, on here) a task's nice ranks
+                # it only against tasks of its own session: a compiler at nice 19 in another
+                # session still gets an equal share of the core. So the child starts a session
+                # of its own and gives that autogroup the nice value as well.
+                set_autogroup_nice(NICE)
                 try:
                     os.nice(NICE)
                 except OSError:
@@ -1172,6 +1209,8 @@ def main(argv):
                                  "fault_hang": a.fault_hang, "warmup_s": a.warmup,
                                  "window_s": a.window},
            "nice": a.nice, "nice_applied": nice_allowed(a.nice),
+           "autogroups": autogroups_enabled(),
+           "autogroup_nice_applied": autogroup_nice_allowed(a.nice),
            "executables": exes, "notes": notes, "results": {}, "max_rate": {}}
     if len(os.sched_getaffinity(0)) < 2:
         notes.append("one CPU only: fleet and prober share it")
@@ -1214,7 +1253,10 @@ def main(argv):
             f"{doc['machine']['kernel']}, load at start {' '.join(doc['machine'].get('loadavg_at_start', []))}",
             f"build: {json.dumps(doc['machine']['build'])} git {doc['machine']['git']}",
             f"pinning: prober on CPU {sorted(cpu_prober)}, fleet on CPU {sorted(cpu_fleet)}"
-            f", nice {a.nice}{'' if doc['nice_applied'] else ' (NOT applied: not permitted)'}",
+            f", nice {a.nice}{'' if doc['nice_applied'] else ' (NOT applied: not permitted)'}"
+            + {None: "", True: " (and each in an autogroup of that nice)",
+               False: " (autogroup nice NOT applied: other sessions share the cores equally)"}[
+                doc["autogroup_nice_applied"]],
             table(doc["results"], list(makers)), max_rate_table(doc["max_rate"])]
     text += [f"note: {n}" for n in notes]
     doc["charts"] = charts(doc, a.out, command)
