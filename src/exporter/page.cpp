@@ -386,10 +386,14 @@ std::string render_page(const report::Snapshot& snap, const PageQuery& q, const 
 
 namespace {
 
-// Which part of client -> ringprobe -> backend the reason points at.
-enum class Fault { None, Prober, Link, Tls, Backend };
+// Which part of client -> ringprobe -> backend the reason points at. A TLS reason blames the
+// backend's certificate unless the handshake failed apart from it (TlsHandshake: the link).
+enum class Fault { None, Prober, Link, Tls, TlsHandshake, Backend };
 
 Fault fault_of(Reason r) {
+    if (chain_fault(report_abi::TlsFactsPayload{}, r, false).part == ChainPart::Handshake) {
+        return Fault::TlsHandshake;
+    }
     switch (reason_info(r).layer) {
         case Layer::None: return Fault::None;
         case Layer::Dns: return Fault::Prober;  // name resolution is ringprobe's lookup
@@ -408,6 +412,7 @@ std::string_view fault_words(Fault f) {
         case Fault::Prober: return "ringprobe (name resolution or the prober itself)";
         case Fault::Link: return "the TCP connection from ringprobe to the backend";
         case Fault::Tls: return "the TLS connection or the backend's certificate";
+        case Fault::TlsHandshake: return "the TLS handshake between ringprobe and the backend";
         case Fault::Backend: return "the backend's HTTP response";
     }
     return "";
@@ -469,12 +474,15 @@ void drawing(std::string& out, Fault f, std::string_view words, bool tls) {
     link(out, "link-client", 150, 245, "", false, true);
     box(out, "box-ringprobe", 245, "ringprobe", f == Fault::Prober ? words : "prober",
         f == Fault::Prober);
-    const bool link_faulty = f == Fault::Link || f == Fault::Tls;
+    const bool tls_fault = f == Fault::Tls || f == Fault::TlsHandshake;
+    const bool link_faulty = f == Fault::Link || tls_fault;
     link(out, "link-backend", 395, 490,
-         f == Fault::Link ? "TCP" : (f == Fault::Tls ? "TLS" : (tls ? "TLS" : "TCP")),
-         link_faulty, false);
+         f == Fault::Link ? "TCP" : (tls_fault ? "TLS" : (tls ? "TLS" : "TCP")), link_faulty,
+         false);
     box(out, "box-backend", 490, "Backend",
-        f == Fault::Backend || f == Fault::Link ? words : (f == Fault::Tls ? "certificate" : "server"),
+        f == Fault::Backend || f == Fault::Link || f == Fault::TlsHandshake
+            ? words
+            : (f == Fault::Tls ? "certificate" : "server"),
         f == Fault::Backend || f == Fault::Tls);
     out += "</svg>\n";
 }

@@ -291,6 +291,7 @@ TEST(ExporterTroubleshoot, MarksThePartTheReasonPointsAt) {
     seg.writer->publish(1, update(Health::Unhealthy, Reason::StatusMismatch, 0, 3));
     seg.writer->publish(2, update(Health::Unhealthy, Reason::DnsNxdomain, 0, 3));
     seg.writer->publish(4, update(Health::Unhealthy, Reason::TlsNameMismatch, 0, 3));
+    seg.writer->publish(5, update(Health::Unhealthy, Reason::TlsHandshakeTimeout, 0, 3));
     const auto snap = seg.snap();
     auto page = [&](std::uint32_t row) { return *render_troubleshoot(snap, row, PageOptions{}); };
     EXPECT_NE(page(0).find("id=\"link-backend\" class=\"faulty\""), std::string::npos);
@@ -300,6 +301,10 @@ TEST(ExporterTroubleshoot, MarksThePartTheReasonPointsAt) {
     EXPECT_NE(page(2).find("id=\"box-ringprobe\" class=\"faulty\""), std::string::npos);
     EXPECT_NE(page(4).find("id=\"link-backend\" class=\"faulty\""), std::string::npos);
     EXPECT_NE(page(4).find("id=\"tls\""), std::string::npos);
+    EXPECT_NE(page(4).find("id=\"box-backend\" class=\"faulty\""), std::string::npos);
+    // A handshake that stalled blames the link, not the backend's certificate.
+    EXPECT_NE(page(5).find("id=\"link-backend\" class=\"faulty\""), std::string::npos);
+    EXPECT_EQ(page(5).find("id=\"box-backend\" class=\"faulty\""), std::string::npos);
     EXPECT_NE(page(0).find("id=\"t-connect\"><td>TCP connect</td><td>0.30 ms"), std::string::npos);
     EXPECT_NE(page(1).find("<code id=\"reason\">status_mismatch</code>"), std::string::npos);
     EXPECT_FALSE(render_troubleshoot(snap, 7, PageOptions{}).has_value());
