@@ -45,6 +45,13 @@ void run_usage(std::FILE* out) {
         "                    other address is served as given (the operator's choice). If the\n"
         "                    default port is taken the engine runs without it, with a warning\n"
         "  --metrics-per-server  add per-row series (pool, setting, server) to /metrics\n"
+        "  --dns-server ADDR:PORT\n"
+        "                    resolve FQDN backends with this DNS server only (IPv6 as\n"
+        "                    [ADDR]:PORT), without /etc/hosts. Default: /etc/hosts, then the\n"
+        "                    servers, search list and options of /etc/resolv.conf\n"
+        "  --dns-family any|ipv4|ipv6\n"
+        "                    address families asked for (default any: A and AAAA, every\n"
+        "                    address probed)\n"
         "  --help            this text\n"
         "\n"
         "Stops on SIGTERM or SIGINT within a second. Exit status: 0 after a clean stop, 1 when\n"
@@ -145,6 +152,27 @@ int run_main(int argc, char** argv) {
             listen_explicit = true;
         } else if (a == "--metrics-per-server") {
             per_server = true;
+        } else if (a == "--dns-server") {
+            opt.dns_server = value("--dns-server");
+            if (!exporter::parse_listen(opt.dns_server)) {
+                std::fprintf(stderr,
+                             "ringprobe run: --dns-server '%s' is not ADDR:PORT (for example "
+                             "127.0.0.53:53 or [::1]:53)\n",
+                             opt.dns_server.c_str());
+                return 2;
+            }
+        } else if (a == "--dns-family") {
+            const std::string f = value("--dns-family");
+            if (f == "any") {
+                opt.dns_family = dns::Family::Any;
+            } else if (f == "ipv4") {
+                opt.dns_family = dns::Family::V4;
+            } else if (f == "ipv6") {
+                opt.dns_family = dns::Family::V6;
+            } else {
+                std::fprintf(stderr, "ringprobe run: --dns-family takes any, ipv4 or ipv6\n");
+                return 2;
+            }
         } else {
             std::fprintf(stderr, "ringprobe run: unknown option '%s' (see --help)\n", a.c_str());
             return 2;

@@ -21,7 +21,9 @@ bool same_class(const Spec& a, const Spec& b) {
            a.jitter_ms == b.jitter_ms && a.unhealthy_threshold == b.unhealthy_threshold &&
            a.healthy_threshold == b.healthy_threshold && a.close_policy == b.close_policy &&
            a.validate_chain == b.validate_chain && a.validate_sni == b.validate_sni &&
-           a.tls_resume == b.tls_resume && *a.roots == *b.roots;
+           a.tls_resume == b.tls_resume && *a.roots == *b.roots &&
+           a.cert_expiry_warning_days == b.cert_expiry_warning_days &&
+           a.dns_aggregation == b.dns_aggregation;
 }
 
 // The gateway's defaults and precedence rules, in one place (docs/configuration.md has the table).
@@ -121,6 +123,9 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
     sp.healthy_threshold = own.healthy_threshold.value_or(top.healthy_threshold.value_or(1));
     sp.close_policy = own.close_policy.value_or(top.close_policy.value_or(ClosePolicy::Graceful));
     sp.tls_resume = own.tls_resume.value_or(top.tls_resume.value_or(true));
+    sp.cert_expiry_warning_days = own.cert_expiry_warning_days.value_or(
+        top.cert_expiry_warning_days.value_or(14));
+    sp.dns_aggregation = own.dns_aggregation.value_or(top.dns_aggregation.value_or(DnsAggregation::All));
     return sp;
 }
 
@@ -229,7 +234,9 @@ Target make_target(const ProbeKey& k) {
     tg.unhealthy_threshold = sp.unhealthy_threshold;
     tg.healthy_threshold = sp.healthy_threshold;
     tg.close_policy = sp.close_policy;
+    tg.dns_aggregation = sp.dns_aggregation;
     if (protocol_is_tls(sp.protocol)) {
+        tg.cert_expiry_warning_days = sp.cert_expiry_warning_days;
         tg.validate_chain = sp.validate_chain;
         tg.validate_sni = sp.validate_sni;
         tg.trusted_roots = *sp.roots;

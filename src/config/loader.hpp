@@ -62,6 +62,8 @@ struct Ext {
     std::optional<std::uint8_t> unhealthy_threshold;
     std::optional<ClosePolicy> close_policy;
     std::optional<bool> tls_resume;
+    std::optional<std::uint16_t> cert_expiry_warning_days;
+    std::optional<DnsAggregation> dns_aggregation;
 };
 
 struct ProbeIn {
@@ -117,6 +119,8 @@ struct Spec {
     bool validate_chain = true;
     bool validate_sni = true;
     bool tls_resume = true;
+    std::uint16_t cert_expiry_warning_days = 14;
+    DnsAggregation dns_aggregation = DnsAggregation::All;
     const std::vector<std::uint32_t>* roots = nullptr;
     std::uint32_t klass = 0;  // equal specs (server-independent fields) share a class
 };

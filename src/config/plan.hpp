@@ -17,6 +17,10 @@
 namespace ringprobe {
 
 enum class Protocol : std::uint8_t { Http = 0, Https = 1, Tcp = 2, Tls = 3 };
+// How the addresses of an FQDN server make its health (ringprobe.dnsAggregation): All, the
+// gateway's view (each address is a host: the server is Healthy only when every address is);
+// Any (Healthy when one address is).
+enum class DnsAggregation : std::uint8_t { All = 0, Any = 1 };
 
 constexpr const char* protocol_name(Protocol p) {
     switch (p) {
@@ -125,6 +129,7 @@ struct Target {
     std::vector<std::uint32_t> trusted_roots;   // indices into Plan::trusted_roots; empty: system store
     bool tls_resume = true;
     std::uint16_t cert_expiry_warning_days = 14;  // ringprobe.certExpiryWarningDays; 0: off
+    DnsAggregation dns_aggregation = DnsAggregation::All;  // FQDN servers with several addresses
 
     // Precomputed at plan time.
     std::string request;          // full HTTP/1.1 request bytes (empty for Tcp/Tls)

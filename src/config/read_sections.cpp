@@ -388,7 +388,8 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     View e{*obj, &at};
     static constexpr std::string_view known_top[] = {
         "intervalMs",         "timeoutMs",   "jitterMs",  "healthyThreshold",
-        "unhealthyThreshold", "closePolicy", "tlsResume", "startSpreadMs"};
+        "unhealthyThreshold", "closePolicy", "tlsResume", "certExpiryWarningDays",
+        "dnsAggregation", "startSpreadMs"};
     for (auto [key, value] : *obj) {
         (void)value;
         auto end = std::end(known_top) - (top_level ? 0 : 1);
@@ -397,7 +398,7 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
                                   "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
-                                  "tlsResume") +
+                                  "tlsResume, certExpiryWarningDays, dnsAggregation") +
                           (top_level ? ", startSpreadMs" : ""));
         }
     }
@@ -434,6 +435,20 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     bool b = false;
     if (read_bool(errs_, e, "tlsResume", b)) {
         ext.tls_resume = b;
+    }
+    if (read_int(errs_, e, "certExpiryWarningDays", 0, 3650, n)) {
+        ext.cert_expiry_warning_days = static_cast<std::uint16_t>(n);
+    }
+    if (read_string(errs_, e, "dnsAggregation", s)) {
+        if (s == "all") {
+            ext.dns_aggregation = DnsAggregation::All;
+        } else if (s == "any") {
+            ext.dns_aggregation = DnsAggregation::Any;
+        } else {
+            PathNode k{&at, "dnsAggregation"};
+            errs_.add(&k, "\"" + std::string(s) + "\" is not one of \"all\" (healthy only when "
+                          "every address is), \"any\" (healthy when one address is)");
+        }
     }
 }
 

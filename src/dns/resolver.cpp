@@ -144,6 +144,7 @@ struct Resolver::Loop {
     std::atomic<std::uint64_t> inflight_peak{0};
     std::atomic<std::uint64_t> names_resolved{0};
     std::atomic<std::uint64_t> names_answered{0};
+    std::array<std::atomic<std::uint64_t>, outcome_table.size()> by_outcome{};
 
     ~Loop() {
         if (channel != nullptr) {  // start() failed before the thread ran
@@ -321,6 +322,9 @@ ResolverStats Resolver::stats() const {
     s.inflight_peak = loop_->inflight_peak.load(std::memory_order_relaxed);
     s.names_resolved = loop_->names_resolved.load(std::memory_order_relaxed);
     s.names_answered = loop_->names_answered.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < s.by_outcome.size(); ++i) {
+        s.by_outcome[i] = loop_->by_outcome[i].load(std::memory_order_relaxed);
+    }
     for (std::size_t w = 0; w < options_.workers; ++w) {
         s.notices_dropped += inboxes_[w].notices.dropped();
     }
@@ -397,6 +401,8 @@ void Resolver::on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo*
     loop.in_flight[id] = 0;
     --loop.inflight;
     loop.lookups_done.fetch_add(1, std::memory_order_relaxed);
+    loop.by_outcome[static_cast<std::size_t>(answer.outcome) % loop.by_outcome.size()].fetch_add(
+        1, std::memory_order_relaxed);
 
     NameState& state = loop.states[id];
     const NameState before = state;

@@ -70,6 +70,7 @@ struct ResolverStats {
     std::uint64_t names_resolved = 0;   // names that have had at least one answer with addresses
     std::uint64_t names_answered = 0;   // names whose first lookup has ended (any outcome)
     std::uint64_t notices_dropped = 0;  // full worker queues (each turned into a resync)
+    std::array<std::uint64_t, outcome_table.size()> by_outcome{};  // lookups ended, by Outcome
 };
 
 class Resolver {

@@ -58,6 +58,29 @@ Result<void> Engine::start() {
     for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
         shards[shard_of(plan_.targets[i], opt_.workers)].push_back(i);
     }
+    // FQDN backends: one resolver thread; each name watched for the worker that owns it.
+    name_of_target_.assign(plan_.targets.size(), WorkerDns::no_name);
+    for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
+        if (!plan_.targets[i].is_fqdn) {
+            continue;
+        }
+        if (resolver_ == nullptr) {
+            dns::ResolverOptions ro;
+            ro.server = opt_.dns_server;
+            ro.family = opt_.dns_family;
+            ro.timeout_ms = opt_.dns_timeout_ms;
+            ro.tries = opt_.dns_tries;
+            ro.workers = opt_.workers;
+            resolver_ = std::make_unique<dns::Resolver>(ro);
+        }
+        name_of_target_[i] = resolver_->watch(plan_.targets[i].address,
+                                              shard_of(plan_.targets[i], opt_.workers));
+    }
+    if (resolver_ != nullptr) {
+        if (auto r = resolver_->start(); !r) {
+            return error("cannot start DNS resolution: " + r.error().message);
+        }
+    }
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     // The socket budget: what the descriptor limit leaves after a reserve for everything that
     // is not a probe (rings, report, exporter, logs), split evenly over the workers.
@@ -78,8 +101,11 @@ Result<void> Engine::start() {
         wo.ring_entries = opt_.ring_entries;
         wo.start_mono_ns = start_ns;
         wo.max_in_flight = std::max<std::size_t>(1, budget / opt_.workers);
-        workers_.push_back(
-            std::make_unique<Worker>(plan_, std::move(shards[i]), writer_.get(), wo, tls_.get()));
+        WorkerDns wd;
+        wd.resolver = resolver_.get();
+        wd.name_of_target = &name_of_target_;
+        workers_.push_back(std::make_unique<Worker>(plan_, std::move(shards[i]), writer_.get(), wo,
+                                                    tls_.get(), wd));
     }
     // Each worker creates its own ring on its own thread (SINGLE_ISSUER), then reports back.
     std::mutex mu;
@@ -120,6 +146,7 @@ Result<void> Engine::start() {
 void Engine::tick(std::uint64_t budget_ns) {
     writer_->heartbeat(realtime_ns());
     log_transitions();
+    publish_resolver_stats();
     if (budget_ns > 0) {
         timespec ts{static_cast<time_t>(budget_ns / 1'000'000'000ull),
                     static_cast<long>(budget_ns % 1'000'000'000ull)};
@@ -160,6 +187,30 @@ void Engine::log_transitions() {
     }
 }
 
+void Engine::publish_resolver_stats() {
+    if (resolver_ == nullptr || writer_ == nullptr) {
+        return;
+    }
+    const std::uint64_t now = monotonic_ns();
+    if (now - resolver_published_ns_ < 250'000'000ull) {
+        return;
+    }
+    resolver_published_ns_ = now;
+    const dns::ResolverStats s = resolver_->stats();
+    report::ResolverStats r{};
+    r.names = resolver_->name_count();
+    r.lookups_started = s.lookups_started;
+    r.lookups_done = s.lookups_done;
+    static_assert(std::size(r.by_outcome) == std::tuple_size_v<decltype(s.by_outcome)>);
+    for (std::size_t i = 0; i < s.by_outcome.size(); ++i) {
+        r.by_outcome[i] = s.by_outcome[i];
+    }
+    r.inflight_peak = s.inflight_peak;
+    r.notices_dropped = s.notices_dropped;
+    r.updated_unix_ns = realtime_ns();
+    writer_->publish_resolver_stats(r);
+}
+
 void Engine::stop() {
     if (stopped_) {
         return;
@@ -170,6 +221,11 @@ void Engine::stop() {
         if (t.joinable()) {
             t.join();
         }
+    }
+    if (resolver_ != nullptr) {
+        resolver_->stop();  // after the workers: they read its table until they stop
+        resolver_published_ns_ = 0;
+        publish_resolver_stats();
     }
     if (writer_) {
         log_transitions();
@@ -192,6 +248,10 @@ EngineTotals Engine::totals() const {
         t.deferred_starts += c.deferred_starts.load(std::memory_order_relaxed);
         t.stop_forced_closes += c.stop_forced_closes.load(std::memory_order_relaxed);
         t.recv_no_buffer += c.recv_no_buffer.load(std::memory_order_relaxed);
+        t.tls_full += c.tls_full.load(std::memory_order_relaxed);
+        t.tls_resumed += c.tls_resumed.load(std::memory_order_relaxed);
+        t.tls_failed += c.tls_failed.load(std::memory_order_relaxed);
+        t.dns_updates += c.dns_updates.load(std::memory_order_relaxed);
         for (std::size_t r = 0; r < reason_count; ++r) {
             t.by_reason[r] += c.by_reason[r].load(std::memory_order_relaxed);
         }
@@ -201,6 +261,9 @@ EngineTotals Engine::totals() const {
         t.ring_cq_overflow += rs.cq_overflow.load(std::memory_order_relaxed);
         c.lateness_us.add_to(t.lateness_us);
         c.duration_us.add_to(t.duration_us);
+    }
+    if (resolver_ != nullptr) {
+        t.dns = resolver_->stats();
     }
     return t;
 }

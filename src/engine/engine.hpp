@@ -26,6 +26,12 @@ struct EngineOptions {
     // Sockets all workers may hold at once; 0: derived from RLIMIT_NOFILE at start.
     std::size_t max_in_flight = 0;
     std::FILE* log = stderr;   // transition log; nullptr: silent
+    // FQDN backends: "ADDR:PORT" asks only that DNS server (and skips /etc/hosts); empty: the
+    // system's resolv.conf and /etc/hosts (docs/dns.md).
+    std::string dns_server;
+    dns::Family dns_family = dns::Family::Any;
+    std::uint32_t dns_timeout_ms = 0;  // per try; 0: resolv.conf's
+    std::uint32_t dns_tries = 0;       // 0: resolv.conf's
 };
 
 // Which worker owns a target: a stable hash of its identity, so a target keeps its worker
@@ -47,6 +53,11 @@ struct EngineTotals {
     std::uint64_t ring_submits = 0;
     std::uint64_t ring_cq_overflow = 0;
     std::uint64_t recv_no_buffer = 0;
+    std::uint64_t tls_full = 0;      // handshakes that presented a certificate
+    std::uint64_t tls_resumed = 0;   // handshakes that resumed a session
+    std::uint64_t tls_failed = 0;    // probes ended by a TLS reason
+    std::uint64_t dns_updates = 0;   // resolver notices the workers applied
+    dns::ResolverStats dns{};        // zero when the plan has no FQDN backend
     std::array<std::uint64_t, reason_count> by_reason{};
     std::array<std::uint64_t, Histogram::buckets> lateness_us{};
     std::array<std::uint64_t, Histogram::buckets> duration_us{};
@@ -75,11 +86,15 @@ public:
 
 private:
     void log_transitions();
+    void publish_resolver_stats();
 
     const Plan& plan_;
     EngineOptions opt_;
     std::unique_ptr<report::Writer> writer_;
     std::unique_ptr<TlsContexts> tls_;  // only when the plan has Https or Tls targets
+    std::unique_ptr<dns::Resolver> resolver_;  // only when the plan has FQDN targets
+    std::vector<std::uint32_t> name_of_target_;  // resolver id per plan target, or no_name
+    std::uint64_t resolver_published_ns_ = 0;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
     std::atomic<bool> stop_{false};

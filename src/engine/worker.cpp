@@ -6,7 +6,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <string>
@@ -21,6 +23,8 @@ namespace ringprobe::engine {
 // Per-target state. One probe at a time per target, so the in-flight state lives here too and
 // no slot pool is needed: the memory is sized from the shard once.
 constexpr std::uint16_t no_tls = 0xFFFF;
+constexpr std::uint32_t no_name = WorkerDns::no_name;
+namespace abi = report_abi;
 
 struct Worker::Slot {
     TimerNode timer;                    // next start while Idle, deadline while in flight
@@ -57,6 +61,33 @@ struct Worker::Slot {
     sockaddr_storage addr{};
     socklen_t addr_len = 0;
     bool addr_ok = false;
+    // FQDN targets: this slot probes one address of the name (record addr_k of the target's
+    // 16 in the report). Inactive: no address (never scheduled); an address that left the
+    // answer while its probe was in flight is inactive and finishes that probe first.
+    std::uint32_t name = no_name;       // index into names_
+    std::uint8_t addr_k = 0;
+    bool active = true;
+    dns::Address address{};
+    std::uint64_t since_ns = 0;         // when this address joined the answer
+    std::uint32_t tls_full = 0;         // this target's handshakes (TLS facts record)
+    std::uint32_t tls_resumed = 0;
+};
+
+struct Worker::NameSlot {
+    std::uint32_t plan_index = 0;
+    std::uint32_t first_slot = 0;       // kAddressesPerName slots from here
+    std::uint32_t report_slot = abi::kNoSlot;
+    dns::NameState state{};             // as the resolver last said
+    bool have_state = false;
+    HealthState health;                 // the aggregate (the row)
+    Reason reason = Reason::Pending;
+    std::uint8_t flags = 0;
+    std::uint64_t last_change_ns = 0;
+    std::uint64_t total_probes = 0, total_ok = 0, total_fail = 0, total_prober = 0;
+    // The row's detail is formatted only when what it says changes, not per probe.
+    std::uint64_t detail_key = ~0ull;
+    char detail[abi::kDetailBytes] = {};
+    std::size_t detail_len = 0;
 };
 
 namespace {
@@ -160,15 +191,34 @@ std::uint32_t us_between(std::uint64_t from_ns, std::uint64_t to_ns) {
 }  // namespace
 
 Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
-               WorkerOptions opt, const TlsContexts* tls)
+               WorkerOptions opt, const TlsContexts* tls, WorkerDns dns)
     : plan_(plan),
       writer_(writer),
       opt_(opt),
-      shard_(std::move(shard)),
+      targets_owned_(shard.size()),
+      dns_(dns),
       tls_(tls),
       wheel_(ns_to_tick_floor(monotonic_ns())) {
     RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
     RP_ASSERT(opt_.recv_buffer_size >= 512);
+    // One slot per IP target; kAddressesPerName per FQDN target, one per address it may have.
+    for (std::uint32_t t : shard) {
+        const bool fqdn = plan_.targets[t].is_fqdn && dns_.resolver != nullptr;
+        if (fqdn) {
+            NameSlot n;
+            n.plan_index = t;
+            n.first_slot = static_cast<std::uint32_t>(shard_.size());
+            n.report_slot = writer_ != nullptr ? writer_->name_slot(t) : abi::kNoSlot;
+            const std::uint32_t id = (*dns_.name_of_target)[t];
+            RP_ASSERT(id != no_name);
+            name_lookup_.emplace_back(id, static_cast<std::uint32_t>(names_.size()));
+            names_.push_back(n);
+        }
+        for (std::uint32_t k = 0; k < (fqdn ? abi::kAddressesPerName : 1); ++k) {
+            shard_.push_back(t);
+        }
+    }
+    std::sort(name_lookup_.begin(), name_lookup_.end());
     slots_storage_ = std::make_unique<Slot[]>(shard_.size());
     slots_ = std::span<Slot>(slots_storage_.get(), shard_.size());
     parsers_.resize(shard_.size());
@@ -181,6 +231,7 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
         }
         plaintext_ = std::make_unique<char[]>(plaintext_bytes);
     }
+    budget_ = opt_.max_in_flight;
     rng_ = mix64(0x5eed0000u + opt_.index) | 1;
     wall_ = WallClock::now();
     std::map<std::string, const BodyMatcher*> by_needle;
@@ -188,7 +239,9 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
         const Target& t = plan_.targets[shard_[i]];
         Slot& s = slots_[i];
         s.plan_index = shard_[i];
-        s.addr_ok = parse_address(t.address, t.port, s.addr, s.addr_len);
+        if (!(t.is_fqdn && dns_.resolver != nullptr)) {
+            s.addr_ok = parse_address(t.address, t.port, s.addr, s.addr_len);
+        }
         if (protocol_is_tls(t.protocol)) {
             RP_ASSERT(tls_ != nullptr);
             if (tls_sessions_.empty()) {
@@ -203,6 +256,14 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
                 it = by_needle.emplace(t.match_body, matchers_.back().get()).first;
             }
             s.matcher = it->second;
+        }
+    }
+    for (std::uint32_t n = 0; n < names_.size(); ++n) {
+        for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
+            Slot& s = slots_[names_[n].first_slot + k];
+            s.name = n;
+            s.addr_k = static_cast<std::uint8_t>(k);
+            s.active = false;  // until DNS gives it an address
         }
     }
 }
@@ -220,6 +281,7 @@ Worker::~Worker() {
 
 std::size_t Worker::memory_bytes() const {
     return slots_.size() * (sizeof(Slot) + sizeof(HttpParser) + sizeof(std::uint32_t)) +
+           names_.size() * (sizeof(NameSlot) + sizeof(name_lookup_[0])) +
            std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size + buf_ring_bytes_;
 }
 
@@ -264,6 +326,9 @@ Result<void> Worker::init() {
     // First probes spread over one interval by a deterministic phase per target: two engines
     // started together do not probe a backend in step, and a restart is no thundering herd.
     for (Slot& s : slots_) {
+        if (!s.active) {
+            continue;  // an FQDN target's address slot: scheduled once DNS gives it an address
+        }
         const Target& t = plan_.targets[s.plan_index];
         const std::uint64_t interval = ms_to_ns(t.interval_ms);
         const std::uint64_t phase = interval == 0 ? 0 : mix64(t.identity_hash) % interval;
@@ -329,6 +394,12 @@ void Worker::run(const std::atomic<bool>& stop) {
             }
             io_uring_cq_advance(ring_.raw(), n);
         }
+        if (dns_.resolver != nullptr) {
+            // Names whose answer changed: lock-free, allocation-free, bounded per turn.
+            dns_.resolver->poll(opt_.index, [&](dns::NameId id, const dns::NameState& st) {
+                on_dns(id, st, now);
+            });
+        }
         wheel_.advance(ns_to_tick_floor(now), [&](TimerNode& n) { on_timer(slot_of(n), now); });
         start_deferred(now);
         counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
@@ -344,6 +415,9 @@ void Worker::publish_stats(std::uint64_t now) {
     // This worker's own slot in the report's worker table (one writer per slot), for readers
     // outside the process; the exporter inside it reads the counters directly.
     stats_published_ns_ = now;
+    if (budget_ != opt_.max_in_flight) {  // recover from an EMFILE, an eighth at a time
+        budget_ = std::min(opt_.max_in_flight, budget_ + std::max<std::size_t>(1, opt_.max_in_flight / 8));
+    }
     if (writer_ == nullptr) {
         return;
     }
@@ -361,9 +435,13 @@ void Worker::publish_stats(std::uint64_t now) {
     w.lateness_us_sum = get(counters_.lateness_us_sum);
     w.lateness_us_max = get(counters_.lateness_us_max);
     w.stale_completions = get(counters_.stale_completions);
-    w.targets_owned = slots_.size();
+    w.targets_owned = targets_owned_;
     w.loop_iterations = get(counters_.loops);
     w.updated_unix_ns = wall_.to_unix_ns(now);
+    w.tls_full = get(counters_.tls_full);
+    w.tls_resumed = get(counters_.tls_resumed);
+    w.tls_failed = get(counters_.tls_failed);
+    w.dns_updates = get(counters_.dns_updates);
     writer_->publish_worker_stats(opt_.index, w);
 }
 
@@ -387,6 +465,9 @@ void Worker::drain(std::uint64_t budget_ns) {
         io_uring_cqe* cqe = nullptr;
         while (io_uring_peek_cqe(ring_.raw(), &cqe) == 0) {
             const UserData u = unpack_user_data(cqe->user_data);
+            if (u.op == Op::Close && closing_ > 0) {
+                closing_ -= 1;
+            }
             if (u.op != Op::Cancel && u.op != Op::Close && u.target < slots_.size()) {
                 Slot& s = slots_[u.target];
                 if ((s.generation & generation_mask) == u.generation && s.pending > 0) {
@@ -415,14 +496,48 @@ void Worker::drain(std::uint64_t budget_ns) {
     }
 }
 
+void Worker::defer(Slot& s) {
+    RP_ASSERT_HOT(deferred_count_ < deferred_.size());
+    deferred_[(deferred_head_ + deferred_count_) % deferred_.size()] =
+        static_cast<std::uint32_t>(&s - slots_.data());
+    deferred_count_ += 1;
+    bump(counters_.deferred_starts);
+}
+
+// socket() said EMFILE/ENFILE: descriptors are held elsewhere (the exporter's clients, closes
+// still queued, another thread). The prober's problem, never the backend's: the probe waits in
+// the deferred line and the budget drops to what is really open, so the line drains as
+// sockets close instead of every due target failing and retrying on its own.
+void Worker::out_of_descriptors(Slot& s, int err) {
+    const Reason r = socket_reason(err);
+    bump(counters_.prober_errors);
+    bump(counters_.by_reason[static_cast<std::size_t>(r)]);
+    budget_ = std::max<std::size_t>(1, in_flight_ + closing_);
+    fd_starved_ = true;
+    s.total_prober += 1;
+    if (s.name == no_name) {
+        // Shown on the row (its health untouched): the probe is held back by the prober.
+        s.last_reason = r;
+        s.sys_errno = err;
+        publish(s);
+    } else {
+        names_[s.name].total_prober += 1;
+    }
+    defer(s);
+}
+
 void Worker::start_deferred(std::uint64_t now) {
-    while (deferred_count_ > 0 && (opt_.max_in_flight == 0 || in_flight_ < opt_.max_in_flight)) {
+    fd_starved_ = false;
+    while (deferred_count_ > 0 && has_room() && !fd_starved_) {
         Slot& s = slots_[deferred_[deferred_head_]];
         if (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty()) {
             break;  // the oldest waits for a TLS client; order is kept
         }
         deferred_head_ = (deferred_head_ + 1) % deferred_.size();
         deferred_count_ -= 1;
+        if (!s.active) {
+            continue;  // its address left the answer while it waited
+        }
         start_probe(s, now);
     }
 }
@@ -430,15 +545,14 @@ void Worker::start_deferred(std::uint64_t now) {
 void Worker::on_timer(Slot& s, std::uint64_t now) {
     switch (s.state) {
         case State::Idle:
-            if ((opt_.max_in_flight != 0 && in_flight_ >= opt_.max_in_flight) ||
+            if (!s.active) {
+                return;  // its address left the answer
+            }
+            if (!has_room() || fd_starved_ ||
                 (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty())) {
                 // Out of socket budget: ours, not the backend's. Wait in line for a free one
                 // (started, oldest first, at the end of a loop turn that freed some).
-                RP_ASSERT_HOT(deferred_count_ < deferred_.size());
-                deferred_[(deferred_head_ + deferred_count_) % deferred_.size()] =
-                    static_cast<std::uint32_t>(&s - slots_.data());
-                deferred_count_ += 1;
-                bump(counters_.deferred_starts);
+                defer(s);
                 return;
             }
             start_probe(s, now);
@@ -469,6 +583,14 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     RP_ASSERT_HOT(s.state == State::Idle);
     RP_ASSERT_HOT(s.pending == 0);
     RP_ASSERT_HOT(s.fd < 0);
+    int fd = -1;
+    if (s.addr_ok) {
+        fd = ::socket(s.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            out_of_descriptors(s, errno);
+            return;
+        }
+    }
     s.generation += 1;
     s.start_ns = now;
     s.connected_ns = 0;
@@ -502,7 +624,6 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
         finish(s, now);
         return;
     }
-    const int fd = ::socket(s.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         prober_error(s, socket_reason(errno), errno, now);
         return;
@@ -551,7 +672,12 @@ void Worker::queue_recv(Slot& s) {
 
 void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now) {
     const UserData u = unpack_user_data(user_data);
-    if (u.op == Op::Cancel || u.op == Op::Close) {
+    if (u.op == Op::Close) {
+        RP_ASSERT_HOT(closing_ > 0);
+        closing_ -= 1;  // success or not, the descriptor is gone (close(2) semantics)
+        return;
+    }
+    if (u.op == Op::Cancel) {
         return;  // outcomes of housekeeping SQEs carry no verdict
     }
     RP_ASSERT_HOT(u.target < slots_.size());
@@ -816,12 +942,13 @@ void Worker::finish(Slot& s, std::uint64_t now) {
         // open under TSan.
         ::close(s.fd);
 #else
-        // The close goes through the ring too; its CQE is skipped on success and a failure is a
-        // housekeeping completion that names no slot.
+        // The close goes through the ring too; its completion names no slot and only gives
+        // the descriptor back to the budget (closing_), so the budget never counts on a
+        // descriptor the kernel has not released yet.
         io_uring_sqe* sqe = ring_.sqe();
         io_uring_prep_close(sqe, s.fd);
         io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Close}));
-        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        closing_ += 1;
 #endif
         s.fd = -1;
     }
@@ -846,42 +973,75 @@ void Worker::finish(Slot& s, std::uint64_t now) {
         bump(counters_.probes_failed);
     }
     const Health before = s.health.health;
-    if (apply_result(s.health, r, Thresholds{t.healthy_threshold, t.unhealthy_threshold})) {
+    const bool changed =
+        apply_result(s.health, r, Thresholds{t.healthy_threshold, t.unhealthy_threshold});
+    if (changed) {
         s.last_change_ns = now;
+    }
+    if (changed && s.name == no_name) {  // an address's own changes are in its record, not logged
         bump(counters_.transitions);
         transitions_.push(Transition{s.plan_index, before, s.health.health, r, s.http_status,
                                      wall_.to_unix_ns(now)});
     }
-    if (reason_is_prober_side(r)) {
+    if (!s.active) {
+        // Its address left the DNS answer while this probe was in flight: no next probe.
+    } else if (reason_is_prober_side(r)) {
         // Retried soon, and never counted against the backend.
         s.next_ns = now + opt_.retry_delay_ns;
         wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
     } else {
         schedule_next(s, now);
     }
-    if (s.tls == no_tls) {
-        publish(s);
-        return;
-    }
-    // TLS: the verdict's detail (which certificate, which name, which date) comes from the
-    // client; a Healthy target whose chain expires within 14 days carries a warning instead.
-    TlsClient& c = *tls_pool_[s.tls];
-    std::string_view detail = c.detail();
+    std::string_view detail;
+    std::uint8_t flags = 0;
     char warning[96];
-    if (r == Reason::Ok && c.facts().earliest_not_after_s != 0) {
-        const std::int64_t days =
-            c.facts().days_until_expiry(static_cast<std::int64_t>(wall_.to_unix_ns(now) / 1'000'000'000ull));
-        if (days < 14) {
-            const int n = std::snprintf(warning, sizeof(warning),
-                                        "warning: the certificate chain expires in %lld days",
-                                        static_cast<long long>(days));
-            detail = std::string_view(warning, n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (s.tls != no_tls) {
+        // TLS: the verdict's detail (which certificate, which name, which date) comes from the
+        // client; a Healthy target whose chain expires within certExpiryWarningDays carries a
+        // warning instead (and the report flag).
+        TlsClient& c = *tls_pool_[s.tls];
+        detail = c.detail();
+        if (reason_info(r).layer == Layer::L6) {
+            bump(counters_.tls_failed);
+        }
+        publish_tls(s, c, r, now);
+        const tls::CertFacts& f = c.facts();
+        if (r == Reason::Ok && f.earliest_not_after_s != 0 && t.cert_expiry_warning_days != 0) {
+            const std::int64_t days = f.days_until_expiry(
+                static_cast<std::int64_t>(wall_.to_unix_ns(now) / 1'000'000'000ull));
+            if (days < t.cert_expiry_warning_days) {
+                const int n = std::snprintf(warning, sizeof(warning),
+                                            "warning: the certificate chain expires in %lld days",
+                                            static_cast<long long>(days));
+                detail = std::string_view(warning, n > 0 ? static_cast<std::size_t>(n) : 0);
+                flags |= abi::kStateCertExpiring;
+            }
         }
     }
-    publish(s, detail);
-    c.finish();
-    tls_free_.push_back(s.tls);
-    s.tls = no_tls;
+    if (s.name == no_name) {
+        publish(s, detail, flags);
+    } else {
+        NameSlot& n = names_[s.name];
+        n.total_probes += 1;
+        if (reason_is_prober_side(r)) {
+            n.total_prober += 1;
+        } else if (r == Reason::Ok) {
+            n.total_ok += 1;
+        } else {
+            n.total_fail += 1;
+        }
+        n.flags = static_cast<std::uint8_t>((n.flags & ~abi::kStateCertExpiring) | flags);
+        publish_address(s);
+        if (!s.active) {
+            reconcile(n, now);  // the slot is free again: an address waiting for one gets it
+        }
+        aggregate(n, &s, now);
+    }
+    if (s.tls != no_tls) {
+        tls_pool_[s.tls]->finish();
+        tls_free_.push_back(s.tls);
+        s.tls = no_tls;
+    }
 }
 
 void Worker::prober_error(Slot& s, Reason r, int err, std::uint64_t now) {
@@ -908,13 +1068,14 @@ void Worker::schedule_next(Slot& s, std::uint64_t now) {
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
 }
 
-void Worker::publish(const Slot& s, std::string_view detail) {
+void Worker::publish(const Slot& s, std::string_view detail, std::uint8_t flags) {
     if (writer_ == nullptr) {
         return;
     }
     const HealthState& h = s.health;
     report::TargetUpdate u{};
     u.health = h.health;
+    u.flags = flags;
     u.reason = s.last_reason;
     u.http_status = s.http_status;
     u.sys_errno = s.sys_errno;
@@ -934,6 +1095,366 @@ void Worker::publish(const Slot& s, std::string_view detail) {
     u.total_fail = s.total_fail;
     u.total_prober_errors = s.total_prober;
     writer_->publish(s.plan_index, u);
+}
+
+// ---- TLS facts --------------------------------------------------------------------------------
+
+namespace {
+
+template <std::size_t N, std::size_t M>
+void copy_text(char (&to)[N], const char (&from)[M]) {
+    static_assert(N >= M);
+    std::memcpy(to, from, M);
+    to[N - 1] = '\0';
+}
+
+}  // namespace
+
+// The chain and connection of the handshake that just ended, into the target's TlsFacts record:
+// a full handshake brings the presented chain; a resumed one the chain of the full handshake
+// behind its session (the client keeps it). A handshake that failed before any certificate
+// arrived (a refused version, an alert, a stall) leaves the last record alone except for the
+// counters. A memcpy of fixed arrays: nothing allocated or formatted.
+void Worker::publish_tls(Slot& s, const TlsClient& c, Reason r, std::uint64_t now) {
+    const tls::CertFacts& f = c.facts();
+    const bool presented = f.presented > 0;
+    if (c.handshake_done()) {
+        if (f.resumed) {
+            s.tls_resumed += 1;
+            bump(counters_.tls_resumed);
+        } else {
+            s.tls_full += 1;
+            bump(counters_.tls_full);
+        }
+    }
+    if (writer_ == nullptr || (!presented && !c.handshake_done())) {
+        return;
+    }
+    const std::uint32_t slot = writer_->tls_slot(s.plan_index);
+    if (slot == abi::kNoSlot) {
+        return;
+    }
+    abi::TlsFactsPayload p{};
+    p.captured_unix_ns = wall_.to_unix_ns(now);
+    p.presented = f.presented;
+    p.chain_count = static_cast<std::uint8_t>(
+        std::min<std::size_t>({f.presented, tls::chain_facts_max, abi::kChainRecords}));
+    p.sni_sent = c.sni_sent() ? 1 : 0;
+    p.handshake_ok = c.handshake_done() && reason_info(r).layer != Layer::L6 ? 1 : 0;
+    p.verify_error = f.verify_error;
+    p.earliest_not_after_s = f.earliest_not_after_s;
+    p.full_handshakes = s.tls_full;
+    p.resumed_handshakes = s.tls_resumed;
+    copy_text(p.protocol, f.protocol);
+    copy_text(p.cipher, f.cipher);
+    copy_text(p.anchor, f.anchor);
+    for (std::size_t i = 0; i < p.chain_count; ++i) {
+        const tls::CertInfo& from = f.chain[i];
+        abi::CertRecord& to = p.chain[i];
+        copy_text(to.subject, from.subject);
+        copy_text(to.issuer, from.issuer);
+        copy_text(to.common_name, from.common_name);
+        copy_text(to.sans, from.sans);
+        to.not_before_s = from.not_before_s;
+        to.not_after_s = from.not_after_s;
+        std::memcpy(to.sha256, from.sha256.data(), sizeof to.sha256);
+        to.is_ca = from.is_ca ? 1 : 0;
+        to.self_issued = from.self_issued ? 1 : 0;
+    }
+    writer_->publish_tls_facts(slot, p);
+}
+
+// ---- DNS ------------------------------------------------------------------------------------
+//
+// An FQDN target owns kAddressesPerName slots. The resolver tells the worker (poll, once per
+// loop turn) when a name's addresses or outcome changed; reconcile() then gives each new address
+// a free slot (first probe within min(interval, 1 s)) and retires slots whose address left the
+// answer (a probe in flight finishes first). Each address is a host with its own health; the
+// row's health is the aggregate (ringprobe.dnsAggregation, docs/dns.md).
+
+void Worker::on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now) {
+    auto it = std::lower_bound(name_lookup_.begin(), name_lookup_.end(),
+                               std::pair<dns::NameId, std::uint32_t>{id, 0});
+    for (; it != name_lookup_.end() && it->first == id; ++it) {
+        NameSlot& n = names_[it->second];
+        n.state = st;
+        n.have_state = true;
+        bump(counters_.dns_updates);
+        reconcile(n, now);
+        publish_name(n);
+        aggregate(n, nullptr, now);
+    }
+}
+
+void Worker::reconcile(NameSlot& n, std::uint64_t now) {
+    const dns::Verdict v = dns::verdict(n.state, now);
+    const bool probing = v.standing == dns::Standing::Fresh || v.standing == dns::Standing::Stale;
+    const dns::AddressSet empty{};
+    const dns::AddressSet& want = probing ? n.state.addresses : empty;
+    Slot* const first = &slots_[n.first_slot];
+    for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
+        Slot& s = first[k];
+        if (s.active && !want.contains(s.address)) {
+            s.active = false;
+            if (s.state == State::Idle) {
+                wheel_.cancel(s.timer);  // (if it waits in the deferred line it is skipped there)
+                publish_address(s);      // the record goes empty
+            }
+        }
+    }
+    for (const dns::Address& a : want.view()) {
+        bool have = false;
+        Slot* free = nullptr;
+        for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
+            Slot& s = first[k];
+            if (s.active && s.address == a) {
+                have = true;
+                break;
+            }
+            if (free == nullptr && !s.active && s.state == State::Idle) {
+                free = &s;
+            }
+        }
+        if (!have && free != nullptr) {
+            activate(n, *free, a, now);
+        }
+        // No free slot: every slot holds an address or finishes a probe of one that left; the
+        // finishing probe calls reconcile() again.
+    }
+}
+
+void Worker::activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t now) {
+    const Target& t = plan_.targets[n.plan_index];
+    std::memset(&s.addr, 0, sizeof s.addr);
+    if (a.family == 4) {
+        auto* v4 = reinterpret_cast<sockaddr_in*>(&s.addr);
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(t.port);
+        std::memcpy(&v4->sin_addr, a.bytes.data(), 4);
+        s.addr_len = sizeof(sockaddr_in);
+    } else {
+        auto* v6 = reinterpret_cast<sockaddr_in6*>(&s.addr);
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(t.port);
+        std::memcpy(&v6->sin6_addr, a.bytes.data(), 16);
+        s.addr_len = sizeof(sockaddr_in6);
+    }
+    s.addr_ok = true;
+    s.active = true;
+    s.address = a;
+    s.since_ns = now;
+    s.health = HealthState{};
+    s.last_reason = Reason::Pending;
+    s.http_status = 0;
+    s.sys_errno = 0;
+    s.start_ns = s.done_ns = s.connected_ns = s.first_byte_ns = s.tls_done_ns = 0;
+    s.last_probe_ns = 0;
+    s.last_change_ns = 0;
+    s.total_probes = s.total_ok = s.total_fail = s.total_prober = 0;
+    const std::size_t idx = static_cast<std::size_t>(&s - slots_.data());
+    if (!tls_sessions_.empty() && tls_sessions_[idx] != nullptr) {
+        tls_sessions_[idx]->clear();  // another server now: no session to resume
+    }
+    // First probe within min(interval, 1 s), at a phase of its own so that the addresses of a
+    // name, and the names resolved together, do not all start in the same tick.
+    const std::uint64_t window = std::max<std::uint64_t>(
+        std::min<std::uint64_t>(ms_to_ns(t.interval_ms), 1'000'000'000ull), tick_ns);
+    s.base_ns = now + mix64(t.identity_hash ^ (std::uint64_t{s.addr_k} << 56) ^ a.bytes[3] ^
+                            (std::uint64_t{a.bytes[15]} << 8)) % window;
+    s.next_ns = s.base_ns;
+    wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
+    publish_address(s);
+}
+
+void Worker::publish_address(const Slot& s) {
+    if (writer_ == nullptr) {
+        return;
+    }
+    const NameSlot& n = names_[s.name];
+    if (n.report_slot == abi::kNoSlot) {
+        return;
+    }
+    abi::AddressStatePayload p{};
+    if (s.active) {
+        p.family = s.address.family;
+        p.health = static_cast<std::uint8_t>(s.health.health);
+        p.reason = static_cast<std::uint16_t>(s.last_reason);
+        p.http_status = s.http_status;
+        std::memcpy(p.address, s.address.bytes.data(), sizeof p.address);
+        p.sys_errno = s.sys_errno;
+        p.latency_us = us_between(s.start_ns, s.done_ns);
+        p.consecutive_ok = s.health.consecutive_ok;
+        p.consecutive_fail = s.health.consecutive_fail;
+        p.since_unix_ns = wall_.to_unix_ns(s.since_ns);
+        p.last_probe_unix_ns = s.last_probe_ns == 0 ? 0 : wall_.to_unix_ns(s.last_probe_ns);
+        p.last_change_unix_ns = s.last_change_ns == 0 ? 0 : wall_.to_unix_ns(s.last_change_ns);
+        p.total_probes = s.total_probes;
+        p.total_fail = s.total_fail;
+    }
+    writer_->publish_address(n.report_slot, s.addr_k, p);
+}
+
+void Worker::publish_name(const NameSlot& n) {
+    if (writer_ == nullptr || n.report_slot == abi::kNoSlot) {
+        return;
+    }
+    const dns::NameState& st = n.state;
+    const dns::Verdict v = dns::verdict(st, monotonic_ns());
+    abi::NameStatePayload p{};
+    p.standing = static_cast<std::uint8_t>(v.standing);
+    p.last_outcome = static_cast<std::uint8_t>(st.last_outcome);
+    p.address_count = static_cast<std::uint8_t>(
+        v.standing == dns::Standing::Fresh || v.standing == dns::Standing::Stale ? st.addresses.count
+                                                                                 : 0);
+    p.truncated = st.addresses.truncated != 0 ? 1 : 0;
+    p.ttl_s = st.ttl_s;
+    p.last_lookup_unix_ns = st.last_lookup_ns == 0 ? 0 : wall_.to_unix_ns(st.last_lookup_ns);
+    p.last_good_unix_ns = st.last_good_ns == 0 ? 0 : wall_.to_unix_ns(st.last_good_ns);
+    p.next_lookup_unix_ns = st.next_refresh_ns == 0 ? 0 : wall_.to_unix_ns(st.next_refresh_ns);
+    p.lookups = st.lookups;
+    p.generation = st.generation;
+    writer_->publish_name(n.report_slot, p);
+}
+
+// The row of an FQDN target: its name's standing, then its addresses' health by the target's
+// aggregation rule. `latest`: the address slot whose probe just ended (its timings go in the
+// row), or nullptr after a DNS change.
+void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
+    const Target& t = plan_.targets[n.plan_index];
+    const dns::Verdict v = n.have_state ? dns::verdict(n.state, now) : dns::Verdict{};
+    Health health = Health::Unknown;
+    Reason reason = Reason::Pending;
+    const Slot* decider = latest;
+    std::uint32_t count = 0, healthy = 0, unhealthy = 0;
+    const Slot* first_unhealthy = nullptr;
+    const Slot* first_healthy = nullptr;
+    switch (v.standing) {
+        case dns::Standing::Pending:
+            break;
+        case dns::Standing::NeverResolved:
+        case dns::Standing::NoAddress:
+            health = v.health;
+            reason = v.reason;
+            decider = nullptr;
+            break;
+        case dns::Standing::Fresh:
+        case dns::Standing::Stale: {
+            const Slot* first = &slots_[n.first_slot];
+            for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
+                const Slot& s = first[k];
+                if (!s.active) {
+                    continue;
+                }
+                count += 1;
+                if (s.health.health == Health::Healthy) {
+                    healthy += 1;
+                    first_healthy = first_healthy != nullptr ? first_healthy : &s;
+                } else if (s.health.health == Health::Unhealthy) {
+                    unhealthy += 1;
+                    first_unhealthy = first_unhealthy != nullptr ? first_unhealthy : &s;
+                }
+            }
+            const bool all = t.dns_aggregation == DnsAggregation::All;
+            if (count == 0) {
+                health = Health::Unknown;  // addresses are being swapped in
+            } else if (all ? unhealthy > 0 : healthy == 0 && unhealthy == count) {
+                health = Health::Unhealthy;
+                decider = first_unhealthy;
+                reason = first_unhealthy->last_reason;
+            } else if (all ? healthy == count : healthy > 0) {
+                health = Health::Healthy;
+                reason = Reason::Ok;
+                decider = latest != nullptr && latest->active ? latest : first_healthy;
+            }
+            break;
+        }
+    }
+    std::uint8_t flags = static_cast<std::uint8_t>(n.flags & abi::kStateCertExpiring);
+    if (v.standing == dns::Standing::Stale) {
+        flags |= abi::kStateDnsStale;
+    }
+    if (health != n.health.health) {
+        bump(counters_.transitions);
+        transitions_.push(Transition{n.plan_index, n.health.health, health, reason,
+                                     decider != nullptr ? decider->http_status : std::uint16_t{0},
+                                     wall_.to_unix_ns(now)});
+        n.health.health = health;
+        n.last_change_ns = now;
+    }
+    n.reason = reason;
+    // The detail: formatted again only when what it says changes.
+    const std::uint64_t key = (std::uint64_t{static_cast<std::uint8_t>(v.standing)} << 56) ^
+                              (std::uint64_t{static_cast<std::uint8_t>(v.last_outcome)} << 48) ^
+                              (std::uint64_t{count} << 40) ^ (std::uint64_t{healthy} << 32) ^
+                              (std::uint64_t{unhealthy} << 24) ^
+                              (std::uint64_t{static_cast<std::uint16_t>(reason)} << 8) ^
+                              (first_unhealthy != nullptr ? first_unhealthy->addr_k + 1u : 0u) ^
+                              (std::uint64_t{n.state.generation} << 12);
+    if (key != n.detail_key) {
+        n.detail_key = key;
+        const std::string_view outcome = dns::outcome_info(v.last_outcome).code;
+        std::array<char, dns::address_text_max> text{};
+        int len = 0;
+        switch (v.standing) {
+            case dns::Standing::Pending:
+                len = std::snprintf(n.detail, sizeof n.detail, "dns: waiting for the first answer");
+                break;
+            case dns::Standing::NeverResolved:
+                len = std::snprintf(n.detail, sizeof n.detail,
+                                    "dns: %.*s, the name has never resolved",
+                                    static_cast<int>(outcome.size()), outcome.data());
+                break;
+            case dns::Standing::NoAddress:
+                len = std::snprintf(n.detail, sizeof n.detail,
+                                    "dns: no address left (last lookup: %.*s)",
+                                    static_cast<int>(outcome.size()), outcome.data());
+                break;
+            case dns::Standing::Fresh:
+            case dns::Standing::Stale: {
+                len = std::snprintf(n.detail, sizeof n.detail, "%s%u address%s, %u healthy",
+                                    v.standing == dns::Standing::Stale ? "dns stale, last good answer kept; " : "",
+                                    count, count == 1 ? "" : "es", healthy);
+                if (first_unhealthy != nullptr && len > 0 &&
+                    static_cast<std::size_t>(len) < sizeof n.detail) {
+                    dns::format_address(first_unhealthy->address, text);
+                    const std::string_view code = reason_info(first_unhealthy->last_reason).code;
+                    len += std::snprintf(n.detail + len, sizeof n.detail - static_cast<std::size_t>(len),
+                                         "; %s %.*s", text.data(), static_cast<int>(code.size()),
+                                         code.data());
+                }
+                break;
+            }
+        }
+        n.detail_len = len < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(len), sizeof n.detail - 1);
+    }
+    if (writer_ == nullptr) {
+        return;
+    }
+    report::TargetUpdate u{};
+    u.health = health;
+    u.flags = flags;
+    u.reason = reason;
+    if (decider != nullptr) {
+        u.http_status = decider->http_status;
+        u.sys_errno = decider->sys_errno;
+        u.latency_us = us_between(decider->start_ns, decider->done_ns);
+        u.connect_us = us_between(decider->start_ns, decider->connected_ns);
+        u.tls_us = us_between(decider->start_ns, decider->tls_done_ns);
+        u.first_byte_us = us_between(decider->start_ns, decider->first_byte_ns);
+        u.consecutive_ok = decider->health.consecutive_ok;
+        u.consecutive_fail = decider->health.consecutive_fail;
+    }
+    const Slot* last = latest != nullptr ? latest : decider;
+    u.last_probe_unix_ns = last != nullptr && last->last_probe_ns != 0
+                               ? wall_.to_unix_ns(last->last_probe_ns) : 0;
+    u.last_change_unix_ns = n.last_change_ns == 0 ? 0 : wall_.to_unix_ns(n.last_change_ns);
+    u.next_probe_unix_ns = last != nullptr && last->active ? wall_.to_unix_ns(last->next_ns) : 0;
+    u.total_probes = n.total_probes;
+    u.total_ok = n.total_ok;
+    u.total_fail = n.total_fail;
+    u.total_prober_errors = n.total_prober;
+    u.detail = std::string_view(n.detail, n.detail_len);
+    writer_->publish(n.plan_index, u);
 }
 
 }  // namespace ringprobe::engine

@@ -22,6 +22,7 @@
 
 #include "common/result.hpp"
 #include "config/plan.hpp"
+#include "dns/resolver.hpp"
 #include "engine/clock.hpp"
 #include "engine/health.hpp"
 #include "engine/histogram.hpp"
@@ -68,6 +69,10 @@ struct WorkerCounters {
     std::atomic<std::uint64_t> stop_forced_closes{0};  // still pending when the stop budget ran out
     std::atomic<std::uint64_t> lateness_us_sum{0};
     std::atomic<std::uint64_t> lateness_us_max{0};
+    std::atomic<std::uint64_t> tls_full{0};     // handshakes that presented a certificate
+    std::atomic<std::uint64_t> tls_resumed{0};  // handshakes that resumed a session
+    std::atomic<std::uint64_t> tls_failed{0};   // probes that ended with a TLS reason
+    std::atomic<std::uint64_t> dns_updates{0};  // resolver notices applied
     std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
     Histogram lateness_us;  // probe start minus scheduled start
     Histogram duration_us;  // probe start to verdict
@@ -88,11 +93,20 @@ struct WorkerOptions {
     std::size_t max_in_flight = 0;
 };
 
+// DNS: what the engine hands a worker that owns FQDN targets.
+struct WorkerDns {
+    dns::Resolver* resolver = nullptr;
+    // Per plan target: the resolver's id of its name (watched for this worker), or no_name.
+    const std::vector<std::uint32_t>* name_of_target = nullptr;
+    static constexpr std::uint32_t no_name = 0xFFFFFFFFu;
+};
+
 class Worker {
 public:
     // tls: the plan's trust contexts (nullptr when the plan has no Https/Tls target).
+    // An FQDN target gets report_abi::kAddressesPerName probe slots, one per resolved address.
     Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
-           WorkerOptions opt, const TlsContexts* tls = nullptr);
+           WorkerOptions opt, const TlsContexts* tls = nullptr, WorkerDns dns = {});
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -106,7 +120,7 @@ public:
     const WorkerCounters& counters() const { return counters_; }
     const RingStats& ring_stats() const { return ring_.stats(); }
     const std::string& ring_mode() const { return ring_.mode(); }
-    std::size_t shard_size() const { return slots_.size(); }
+    std::size_t shard_size() const { return targets_owned_; }
     std::size_t memory_bytes() const;  // what this worker allocated at start, per component
     bool pop_transition(Transition& t) { return transitions_.pop(t); }
     std::uint64_t transitions_dropped() const { return transitions_.dropped(); }
@@ -114,7 +128,8 @@ public:
 private:
     enum class State : std::uint8_t { Idle, Connecting, Exchanging, Finishing };
 
-    struct Slot;  // per-target state, defined in worker.cpp
+    struct Slot;      // per-target (per-address for FQDN targets) state, in worker.cpp
+    struct NameSlot;  // per FQDN target: the name's latest DNS state and the aggregate
 
     void start_probe(Slot& s, std::uint64_t now);
     void on_timer(Slot& s, std::uint64_t now);
@@ -131,16 +146,27 @@ private:
     void finish(Slot& s, std::uint64_t now);
     void prober_error(Slot& s, Reason r, int err, std::uint64_t now);
     void schedule_next(Slot& s, std::uint64_t now);
-    void publish(const Slot& s, std::string_view detail = {});
+    void publish(const Slot& s, std::string_view detail = {}, std::uint8_t flags = 0);
     void drain(std::uint64_t budget_ns);
     void publish_stats(std::uint64_t now);
     void start_deferred(std::uint64_t now);
+    void on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now);
+    void reconcile(NameSlot& n, std::uint64_t now);
+    void activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t now);
+    void publish_address(const Slot& s);
+    void publish_name(const NameSlot& n);
+    void aggregate(NameSlot& n, const Slot* latest, std::uint64_t now);
+    void publish_tls(Slot& s, const TlsClient& c, Reason r, std::uint64_t now);
     std::uint64_t jitter_ns(const Target& t);
 
     const Plan& plan_;
     report::Writer* writer_;
     WorkerOptions opt_;
     std::vector<std::uint32_t> shard_;  // plan target index of each slot
+    std::size_t targets_owned_ = 0;
+    WorkerDns dns_;
+    std::vector<NameSlot> names_;  // one per FQDN target of the shard
+    std::vector<std::pair<dns::NameId, std::uint32_t>> name_lookup_;  // sorted: id -> names_
     std::unique_ptr<Slot[]> slots_storage_;
     std::span<Slot> slots_;
     std::vector<HttpParser> parsers_;  // one per slot (HTTP targets use theirs)
@@ -160,6 +186,16 @@ private:
     std::unique_ptr<char[]> buffers_;
     std::uint64_t rng_ = 0;
     std::size_t in_flight_ = 0;
+    // Sockets whose close is queued on the ring and not yet done: they still hold a descriptor.
+    std::size_t closing_ = 0;
+    // The socket budget in force: opt_.max_in_flight, lowered to what was really open when
+    // socket() said EMFILE/ENFILE (descriptors held elsewhere in the process), raised back by
+    // an eighth of the maximum every stats period (250 ms).
+    std::size_t budget_ = 0;
+    bool fd_starved_ = false;  // this loop turn's socket() said EMFILE: start no more
+    bool has_room() const { return budget_ == 0 || in_flight_ + closing_ < budget_; }
+    void out_of_descriptors(Slot& s, int err);
+    void defer(Slot& s);
     std::uint64_t stats_published_ns_ = 0;
     // Targets due while the in-flight budget was used up, oldest first: a ring of slot indices
     // with room for the whole shard (a target is queued at most once: its timer is idle then).
