@@ -897,6 +897,7 @@ ROWS = [
     ("detection max ms", "det_max", "{:,.0f}"),
     ("TLS handshakes/s", "tls_hs_per_s", "{:,.0f}"),
     ("TLS resumed fraction", "tls_resumed", "{:.3f}"),
+    ("CPU us/handshake", "cpu_us_per_handshake", "{:.1f}"),
     ("TIME_WAIT (fleet port)", "time_wait_fleet_port", "{:,.0f}"),
     ("  held by the fleet", "tw_fleet", "{:,.0f}"),
     ("  held by the prober", "tw_prober", "{:,.0f}"),
@@ -917,6 +918,10 @@ def flat(r):
     f["det_median"], f["det_max"] = d.get("median_ms"), d.get("max_ms")
     t = r.get("tls") or {}
     f["tls_hs_per_s"], f["tls_resumed"] = t.get("handshakes_per_s"), t.get("resumed_fraction")
+    if t.get("handshakes") and "cpu_user_s" in r:
+        # Per completed handshake: a prober whose handshakes time out spends CPU on
+        # connections that never count.
+        f["cpu_us_per_handshake"] = (r["cpu_user_s"] + r["cpu_sys_s"]) * 1e6 / t["handshakes"]
     tw = r.get("time_wait_sides") or {}
     f["tw_fleet"], f["tw_prober"] = tw.get("fleet_side_total"), tw.get("prober_side_total")
     return f
