@@ -368,12 +368,13 @@ void tls_families(Out& o, const report::Snapshot& snap, const MetricsInput& in) 
         failed += w.tls_failed;
     }
     o.family("ringprobe_tls_handshakes_total", "counter",
-             "TLS handshakes that got the server's certificate (kind=\"full\") or resumed a "
-             "session (kind=\"resumed\").");
+             "TLS handshakes completed: kind=\"full\" (the server sent its certificates) or "
+             "kind=\"resumed\" (a session was resumed).");
     o.sample("ringprobe_tls_handshakes_total", {{"kind", "full"}}, full);
     o.sample("ringprobe_tls_handshakes_total", {{"kind", "resumed"}}, resumed);
     o.single("ringprobe_tls_handshake_failures_total", "counter",
-             "TLS handshakes that ended in a TLS reason (certificate, alert, version, timeout).",
+             "Probes that ended with a TLS reason (certificate, alert, version, handshake "
+             "timeout).",
              failed);
     if (info.tls == 0) {
         return;
