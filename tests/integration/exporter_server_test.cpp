@@ -8,7 +8,13 @@
 //    Allow, an oversized head 431 then close, a body refused, a slowloris client cut off by the
 //    request deadline, HEAD without a body, pipelined keep-alive requests answered in order;
 //  - 10,000 idle connections neither stop a scrape (the longest-waiting are evicted) nor change
-//    the probes' rate by more than 5 %.
+//    the probes' rate by more than 5 %;
+//  - with Https targets against the fleet's TLS (the committed chains of tests/fixtures/tls),
+//    full and resumed handshakes grow as probes run, the certificate expiry of each row is the
+//    earliest notAfter of the chain it was served (the fixtures' dates, docs/tls.md), the scrape
+//    still passes promtool, and the troubleshoot view marks the expired leaf;
+//  - with an FQDN server (localhost, from /etc/hosts through the engine's resolver), DNS lookups
+//    are counted by outcome and the troubleshoot view lists the address it was probed at.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -31,6 +37,7 @@
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 #include "report/reader.hpp"
+#include "support/engine_wait.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
 
@@ -178,17 +185,23 @@ protected:
     std::uint16_t port_ = 0;
 };
 
+// `promtool check metrics` on a scrape: its exit status and what it said.
+int promtool(const std::string& scrape, std::string& said) {
+    const std::string path = "/tmp/rp-exporter-scrape-" + std::to_string(::getpid()) + ".txt";
+    std::ofstream(path) << scrape;
+    int status = 0;
+    said = run_capture("promtool check metrics < " + path + " 2>&1", status);
+    ::unlink(path.c_str());
+    return status;
+}
+
 TEST_F(ExporterServer, LiveScrapePassesPromtoolAndCountersMoveAsProbesRun) {
     ASSERT_TRUE(wait_all_decided(5000ms));
     const Reply a = get(port_, "/metrics");
     ASSERT_EQ(a.status, 200) << a.head;
     EXPECT_NE(a.head.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
-    const std::string path = "/tmp/rp-exporter-scrape-" + std::to_string(::getpid()) + ".txt";
-    std::ofstream(path) << a.body;
-    int status = 0;
-    const std::string lint = run_capture("promtool check metrics < " + path + " 2>&1", status);
-    ::unlink(path.c_str());
-    EXPECT_EQ(status, 0) << "promtool (Debian package prometheus) says:\n" << lint;
+    std::string lint;
+    EXPECT_EQ(promtool(a.body, lint), 0) << "promtool (Debian package prometheus) says:\n" << lint;
 
     run_for(1200ms);
     const Reply b = get(port_, "/metrics");
@@ -357,6 +370,166 @@ TEST_F(ExporterServer, TenThousandIdleConnectionsLeaveProbesAndScrapesAlone) {
     EXPECT_LE(exporter_->server_stats().open.load(), 256u);
     EXPECT_EQ(get(port_, "/metrics").status, 200);
 }
+
+TEST(ExporterDns, LookupsAreCountedAndTheTroubleshootViewShowsTheAddresses) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    testing::add_target(plan, testing::TargetSpec{.address = "localhost", .port = fleet->port(),
+                                                  .protocol = Protocol::Http, .interval_ms = 200,
+                                                  .timeout_ms = 400});
+    plan.pools[0].servers[0].is_fqdn = true;
+    plan.targets[0].is_fqdn = true;
+    engine::EngineOptions eo;
+    eo.name = testing::unique_name("exporter-dns");
+    eo.workers = 1;
+    eo.log = nullptr;
+    engine::Engine eng(plan, eo);
+    auto started = eng.start();
+    ASSERT_TRUE(started) << started.error().message;
+    exporter::ExporterOptions xo;
+    xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
+    xo.report_name = eo.name;
+    xo.sweep_ms = 100;
+    auto x = exporter::Exporter::start(xo, [&eng] { return eng.totals(); }, {});
+    ASSERT_TRUE(x) << x.error().message;
+    auto rep = report::Report::open(eo.name);
+    ASSERT_TRUE(rep);
+    const bool resolved = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+        return s.resolver.by_outcome[1] >= 1 && !s.addresses.empty() &&
+               s.addresses[0].family != 0 && s.addresses[0].total_probes >= 1;
+    }, 10000ms);
+    EXPECT_TRUE(resolved);
+    const Reply m = get((*x)->port(), "/metrics");
+    ASSERT_EQ(m.status, 200);
+    EXPECT_EQ(sample(m.body, "ringprobe_dns_names"), 1);
+    EXPECT_GE(sample(m.body, "ringprobe_dns_lookups_total{outcome=\"ok\"}"), 1);
+    EXPECT_EQ(sample(m.body, "ringprobe_dns_lookups_total{outcome=\"nxdomain\"}"), 0);
+    std::string lint;
+    EXPECT_EQ(promtool(m.body, lint), 0) << lint;
+    const Reply t = get((*x)->port(), "/troubleshoot?row=0");
+    ASSERT_EQ(t.status, 200);
+    EXPECT_NE(t.body.find("id=\"dns-name\""), std::string::npos);
+    EXPECT_NE(t.body.find("data-health=\"Healthy\"><td>127.0.0.1</td>"), std::string::npos)
+        << t.body.substr(t.body.find("id=\"dns\""), 1500);
+    (*x)->stop();
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + eo.name).c_str());
+}
+
+#ifdef RP_TLS_FIXTURES
+std::string fixture(const std::string& name) { return std::string(RP_TLS_FIXTURES) + "/" + name; }
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+std::string tls_rule(const char* cidr, const std::string& chain, const std::string& key) {
+    return std::string(R"({"cidr": ")") + cidr +
+           R"(", "kind": "http", "status": 200, "body": "ok", "tls": {"cert": ")" +
+           fixture(chain) + R"(", "key": ")" + fixture(key) + R"("}})";
+}
+
+// The notAfter dates tests/tls/make-certs.sh gives the fixtures (docs/tls.md): the good chain,
+// its intermediate and the root end 2099-12-31T23:59:59Z; the expired leaf ended 2021-01-01.
+constexpr double kGoodChainNotAfter = 4102444799;
+constexpr double kExpiredLeafNotAfter = 1609459200;
+
+TEST(ExporterTls, HandshakesGrowAndCertificateExpiryIsTheChainsNotAfter) {
+    auto fleet = test::FleetProcess::start(
+        std::string(R"({"default": {"kind": "http"}, "rules": [)") +
+        tls_rule("127.1.62.1/32", "good-chain.pem", "good.key") + "," +
+        tls_rule("127.1.62.2/32", "good-chain.pem", "good.key") + "," +
+        tls_rule("127.1.62.3/32", "expired-chain.pem", "expired.key") + "]}");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (const char* address : {"127.1.62.1", "127.1.62.2", "127.1.62.3"}) {
+        testing::add_target(plan, testing::TargetSpec{.address = address, .port = fleet->port(),
+                                                      .protocol = Protocol::Https,
+                                                      .interval_ms = 200, .timeout_ms = 400,
+                                                      .unhealthy = 1,
+                                                      .host = "good.ringprobe.test"});
+    }
+    plan.trusted_roots.push_back(
+        TrustedRoot{"root", "/trustedRootCertificates/root", read_file(fixture("root.pem"))});
+    for (Target& t : plan.targets) {
+        t.sni = "good.ringprobe.test";
+        t.trusted_roots = {0};
+    }
+    engine::EngineOptions eo;
+    eo.name = testing::unique_name("exporter-tls");
+    eo.workers = 2;
+    eo.log = nullptr;
+    engine::Engine eng(plan, eo);
+    auto started = eng.start();
+    ASSERT_TRUE(started) << started.error().message;
+    exporter::ExporterOptions xo;
+    xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
+    xo.report_name = eo.name;
+    xo.sweep_ms = 100;
+    xo.tls_refresh_ms = 100;
+    auto x = exporter::Exporter::start(xo, [&eng] { return eng.totals(); }, {});
+    ASSERT_TRUE(x) << x.error().message;
+    const std::uint16_t port = (*x)->port();
+    auto rep = report::Report::open(eo.name);
+    ASSERT_TRUE(rep);
+
+    // Every target decided, and each one's certificate facts captured.
+    const bool decided = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+        for (std::size_t t = 0; t < s.states.size(); ++t) {
+            if (static_cast<Health>(s.states[t].health) == Health::Unknown ||
+                s.tls[t].captured_unix_ns == 0) {
+                return false;
+            }
+        }
+        return true;
+    }, 10000ms);
+    EXPECT_TRUE(decided);
+    // Keeps the engine's main thread going (heartbeat, resolver stats) for d.
+    auto run_for = [&](std::chrono::milliseconds d) {
+        testing::wait_on(eng, *rep, [](const report::Snapshot&) { return false; }, d);
+    };
+    run_for(300ms);  // the workers publish their counters every 250 ms
+    const Reply a = get(port, "/metrics");
+    run_for(1500ms);
+    const Reply b = get(port, "/metrics");
+    ASSERT_EQ(b.status, 200);
+
+    const std::string full = "ringprobe_tls_handshakes_total{kind=\"full\"}";
+    const std::string resumed = "ringprobe_tls_handshakes_total{kind=\"resumed\"}";
+    const std::string failures = "ringprobe_tls_handshake_failures_total";
+    // Each good target completed one full handshake, then resumes its session; the expired
+    // one never completes and fails on every probe.
+    EXPECT_GE(sample(a.body, full), 2) << a.body.substr(0, 400);
+    EXPECT_GT(sample(b.body, resumed), sample(a.body, resumed));
+    EXPECT_GT(sample(b.body, failures), sample(a.body, failures));
+    const std::string p = std::to_string(fleet->port());
+    const std::string row =
+        "ringprobe_tls_cert_expiry_timestamp_seconds{pool=\"pool\",setting=\"setting\",server=";
+    EXPECT_EQ(sample(b.body, row + "\"127.1.62.1:" + p + "\"}"), kGoodChainNotAfter);
+    EXPECT_EQ(sample(b.body, row + "\"127.1.62.2:" + p + "\"}"), kGoodChainNotAfter);
+    EXPECT_EQ(sample(b.body, row + "\"127.1.62.3:" + p + "\"}"), kExpiredLeafNotAfter);
+    EXPECT_EQ(sample(b.body, "ringprobe_tls_cert_expiry_omitted_rows"), 0);
+    EXPECT_EQ(sample(b.body, "ringprobe_servers_cert_expiring{pool=\"pool\"}"), 0);
+    std::string lint;
+    EXPECT_EQ(promtool(b.body, lint), 0) << lint;
+
+    // The troubleshoot view of the expired row draws the chain and marks its leaf.
+    const Reply t = get(port, "/troubleshoot?row=2");
+    ASSERT_EQ(t.status, 200);
+    EXPECT_NE(t.body.find("<code id=\"reason\">tls_expired</code>"), std::string::npos);
+    EXPECT_NE(t.body.find("<g id=\"chain-cert-0\" class=\"faulty\">"), std::string::npos)
+        << t.body.substr(t.body.find("id=\"tls\""), 1500);
+    EXPECT_NE(t.body.find("expired.ringprobe.test"), std::string::npos);
+    EXPECT_NE(t.body.find("<g id=\"chain-cert-1\">"), std::string::npos);  // its intermediate
+    (*x)->stop();
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + eo.name).c_str());
+}
+#endif  // RP_TLS_FIXTURES
 
 }  // namespace
 }  // namespace ringprobe
