@@ -269,9 +269,13 @@ void chain_svg(std::string& out, const abi::TlsFactsPayload& f, const ChainFault
                     anchor.empty() ? std::string_view("no anchor matched") : common_name(anchor),
                     "trust anchor", fault.part == ChainPart::Anchor ? mark : "", false);
         } else if (it.kind == ItemKind::Gap) {
-            svg_box(out, "chain-gap", x, "missing",
-                    fault.part == ChainPart::MissingLeaf ? "leaf" : "issuer", "not sent", "faulty",
-                    true);
+            // The missing issuer is named by the topmost certificate sent.
+            const std::uint8_t top = described(f);
+            const bool leaf = fault.part == ChainPart::MissingLeaf;
+            svg_box(out, "chain-gap", x, leaf ? "missing leaf" : "missing issuer",
+                    leaf || top == 0 ? std::string_view("not sent")
+                                     : common_name(field(f.chain[top - 1].issuer)),
+                    leaf ? "" : "not sent, not trusted", "faulty", true);
         } else {
             const abi::CertRecord& c = f.chain[it.cert];
             std::string id = "chain-cert-";
