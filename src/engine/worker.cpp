@@ -34,44 +34,44 @@ struct Worker::Slot {
     State state = State::Idle;
     std::uint8_t pending = 0;           // SQEs in flight that name this slot
     bool cancel_sent = false;
+    bool send_in_flight = false;        // TLS: one ciphertext send at a time
     HealthState health;
+    bool recv_in_flight = false;        // TLS: one receive at a time
     Reason verdict = Reason::Pending;   // decided result of the attempt in flight
     Reason last_reason = Reason::Pending;
     std::uint16_t http_status = 0;
-    std::int32_t sys_errno = 0;
-    std::uint32_t sent = 0;             // request bytes sent
-    std::uint64_t base_ns = 0;          // scheduled start (monotonic), without jitter
-    std::uint64_t start_ns = 0;         // actual start of the attempt in flight
-    std::uint64_t connected_ns = 0;
-    std::uint64_t first_byte_ns = 0;
-    std::uint64_t done_ns = 0;
-    std::uint64_t next_ns = 0;          // next scheduled start (for the report)
-    std::uint64_t last_probe_ns = 0;
-    std::uint64_t last_change_ns = 0;
-    std::uint64_t total_probes = 0;
-    std::uint64_t total_ok = 0;
-    std::uint64_t total_fail = 0;
-    std::uint64_t total_prober = 0;
-    const BodyMatcher* matcher = nullptr;
-    std::uint16_t tls = no_tls;          // index into tls_pool_ while a TLS probe is in flight
-    bool send_in_flight = false;         // TLS: one ciphertext send at a time
-    bool recv_in_flight = false;         // TLS: one receive at a time
-    bool request_written = false;        // Https: the request went into the TLS stream
-    std::uint64_t tls_done_ns = 0;
-    sockaddr_storage addr{};
-    socklen_t addr_len = 0;
+    std::uint16_t tls = no_tls;         // index into tls_pool_ while a TLS probe is in flight
+    bool request_written = false;       // Https: the request went into the TLS stream
     bool addr_ok = false;
     // FQDN targets: this slot probes one address of the name (record addr_k of the target's
     // 16 in the report). Inactive: no address (never scheduled); an address that left the
     // answer while its probe was in flight is inactive and finishes that probe first.
-    std::uint32_t name = no_name;       // index into names_
-    std::uint8_t addr_k = 0;
     bool active = true;
-    dns::Address address{};
-    std::uint64_t since_ns = 0;         // when this address joined the answer
+    std::uint8_t addr_k = 0;
+    std::uint32_t name = no_name;       // index into names_
+    std::int32_t sys_errno = 0;
+    std::uint32_t sent = 0;             // request bytes sent
+    std::uint32_t total_ok = 0;
+    std::uint32_t total_fail = 0;
+    std::uint32_t total_prober = 0;
     std::uint32_t tls_full = 0;         // this target's handshakes (TLS facts record)
     std::uint32_t tls_resumed = 0;
+    std::uint64_t total_probes = 0;
+    std::uint64_t base_ns = 0;          // scheduled start (monotonic), without jitter
+    std::uint64_t start_ns = 0;         // actual start of the attempt in flight
+    std::uint64_t connected_ns = 0;
+    std::uint64_t first_byte_ns = 0;
+    std::uint64_t tls_done_ns = 0;
+    std::uint64_t done_ns = 0;
+    std::uint64_t next_ns = 0;          // next scheduled start (for the report)
+    std::uint64_t last_probe_ns = 0;
+    std::uint64_t last_change_ns = 0;
+    std::uint64_t since_ns = 0;         // FQDN: when this address joined the answer
+    const BodyMatcher* matcher = nullptr;
+    sockaddr_in6 addr{};                // an IPv4 target's sockaddr_in fits in it
+    socklen_t addr_len = 0;
 };
+static_assert(sizeof(sockaddr_in) <= sizeof(sockaddr_in6));
 
 struct Worker::NameSlot {
     std::uint32_t plan_index = 0;
@@ -107,7 +107,7 @@ void bump(std::atomic<T>& c, T by = 1) {  // single writer: no locked instructio
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
-bool parse_address(const std::string& text, std::uint16_t port, sockaddr_storage& out,
+bool parse_address(const std::string& text, std::uint16_t port, sockaddr_in6& out,
                    socklen_t& len) {
     std::memset(&out, 0, sizeof(out));
     auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
@@ -178,6 +178,23 @@ Reason exchange_reason(int err) {
         case ENOMEM: return Reason::ProberNoBuffers;
         default: return Reason::ProberError;
     }
+}
+
+// The address a slot probes, in the resolver's form (family 0 when it has none).
+dns::Address address_of(const sockaddr_in6& sa, bool ok) {
+    dns::Address a{};
+    if (!ok) {
+        return a;
+    }
+    if (sa.sin6_family == AF_INET) {
+        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&sa);
+        std::memcpy(a.bytes.data(), &v4->sin_addr, 4);
+        a.family = 4;
+    } else {
+        std::memcpy(a.bytes.data(), &sa.sin6_addr, 16);
+        a.family = 6;
+    }
+    return a;
 }
 
 std::uint32_t us_between(std::uint64_t from_ns, std::uint64_t to_ns) {
@@ -585,7 +602,7 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     RP_ASSERT_HOT(s.fd < 0);
     int fd = -1;
     if (s.addr_ok) {
-        fd = ::socket(s.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = ::socket(s.addr.sin6_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
             out_of_descriptors(s, errno);
             return;
@@ -1194,7 +1211,7 @@ void Worker::reconcile(NameSlot& n, std::uint64_t now) {
     Slot* const first = &slots_[n.first_slot];
     for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
         Slot& s = first[k];
-        if (s.active && !want.contains(s.address)) {
+        if (s.active && !want.contains(address_of(s.addr, s.addr_ok))) {
             s.active = false;
             if (s.state == State::Idle) {
                 wheel_.cancel(s.timer);  // (if it waits in the deferred line it is skipped there)
@@ -1207,7 +1224,7 @@ void Worker::reconcile(NameSlot& n, std::uint64_t now) {
         Slot* free = nullptr;
         for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
             Slot& s = first[k];
-            if (s.active && s.address == a) {
+            if (s.active && address_of(s.addr, s.addr_ok) == a) {
                 have = true;
                 break;
             }
@@ -1241,7 +1258,6 @@ void Worker::activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t
     }
     s.addr_ok = true;
     s.active = true;
-    s.address = a;
     s.since_ns = now;
     s.health = HealthState{};
     s.last_reason = Reason::Pending;
@@ -1276,11 +1292,12 @@ void Worker::publish_address(const Slot& s) {
     }
     abi::AddressStatePayload p{};
     if (s.active) {
-        p.family = s.address.family;
+        const dns::Address a = address_of(s.addr, s.addr_ok);
+        p.family = a.family;
         p.health = static_cast<std::uint8_t>(s.health.health);
         p.reason = static_cast<std::uint16_t>(s.last_reason);
         p.http_status = s.http_status;
-        std::memcpy(p.address, s.address.bytes.data(), sizeof p.address);
+        std::memcpy(p.address, a.bytes.data(), sizeof p.address);
         p.sys_errno = s.sys_errno;
         p.latency_us = us_between(s.start_ns, s.done_ns);
         p.consecutive_ok = s.health.consecutive_ok;
@@ -1416,7 +1433,7 @@ void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
                                     count, count == 1 ? "" : "es", healthy);
                 if (first_unhealthy != nullptr && len > 0 &&
                     static_cast<std::size_t>(len) < sizeof n.detail) {
-                    dns::format_address(first_unhealthy->address, text);
+                    dns::format_address(address_of(first_unhealthy->addr, first_unhealthy->addr_ok), text);
                     const std::string_view code = reason_info(first_unhealthy->last_reason).code;
                     len += std::snprintf(n.detail + len, sizeof n.detail - static_cast<std::size_t>(len),
                                          "; %s %.*s", text.data(), static_cast<int>(code.size()),
