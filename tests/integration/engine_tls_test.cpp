@@ -110,7 +110,7 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     for (const Case& c : cases) {
         testing::add_target(plan, TargetSpec{.address = c.address, .port = fleet->port(),
                                              .protocol = c.protocol, .interval_ms = 200,
-                                             .timeout_ms = 300, .unhealthy = 1,
+                                             .timeout_ms = 1000, .unhealthy = 1,
                                              .host = "good.ringprobe.test"});
     }
     plan.trusted_roots.push_back(TrustedRoot{"root", "/trustedRootCertificates/root",
@@ -149,7 +149,7 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     }
     EXPECT_TRUE(all);
     // The handshake that stalls ends at the deadline, not before it.
-    EXPECT_GE(s.states[6].latency_us, 300'000u);
+    EXPECT_GE(s.states[6].latency_us, 1'000'000u);
     // The Https probe's phases: the handshake finished before the first byte of the answer.
     EXPECT_GT(s.states[0].tls_us, 0u);
     EXPECT_GE(s.states[0].first_byte_us, s.states[0].tls_us);
@@ -218,7 +218,7 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
     for (const Case& c : cases) {
         testing::add_target(plan, TargetSpec{.address = c.address, .port = fleet->port(),
                                              .protocol = c.protocol, .interval_ms = 200,
-                                             .timeout_ms = 500, .unhealthy = 1,
+                                             .timeout_ms = 1000, .unhealthy = 1,
                                              .host = "good.ringprobe.test"});
     }
     plan.trusted_roots.push_back(TrustedRoot{"root", "/trustedRootCertificates/root",
