@@ -4,7 +4,8 @@
 # behaviour (a healthy answer, a hang, a close without answer, a reset, a 503) it starts a fresh
 # ringprobe-fleet on its own port, runs `ringprobe run` for SECONDS with closePolicy graceful
 # and then reset (200 ms interval, 100 ms timeout), and counts the TIME_WAIT sockets that
-# involve that port. Loopback only; everything started is stopped by PID.
+# involve that port, on the fleet's side and on the prober's. Loopback only; everything
+# started is stopped by PID.
 set -euo pipefail
 build=${1:?usage: time_wait.sh BUILD_DIR [TARGETS] [SECONDS]}
 targets=${2:-200}
@@ -32,7 +33,19 @@ print(json.dumps({"name": "rp-time-wait", "properties": {
 PY
 }
 
-printf '%-34s %-9s %s\n' behaviour policy time_wait
+# TIME_WAIT sockets of fleet port $1, as "fleet-side prober-side": the fleet's side has the port
+# locally on a backend address (printed as 127.x.y.z%lo: the fleet binds to device lo), the
+# prober's has it as the peer. A bare `sport = :P` would also count a socket of some earlier
+# run whose ephemeral port happens to be P.
+count_tw() {
+    ss -Htan state time-wait | awk -v p="$1" '
+        { n = split($(NF-1), l, ":"); m = split($NF, r, ":"); sub(/%.*/, "", l[1]) }
+        l[n] == p && l[1] != "127.0.0.1" { fleet++ }
+        r[m] == p { prober++ }
+        END { printf "%d %d\n", fleet, prober }'
+}
+
+printf '%-34s %-9s %-10s %s\n' behaviour policy fleet-side prober-side
 for kind in '{"kind": "http", "status": 200}' '{"kind": "hang"}' '{"kind": "close"}' \
             '{"kind": "reset"}' '{"kind": "http", "status": 503}'; do
     echo "{\"default\": $kind}" >"$work/behaviours.json"
@@ -46,8 +59,8 @@ for kind in '{"kind": "http", "status": 200}' '{"kind": "hang"}' '{"kind": "clos
         "$build/src/ringprobe" run --config "$work/config.json" --duration "$seconds" --quiet \
             --listen none 2>/dev/null || "$build/src/ringprobe" run --config "$work/config.json" \
             --duration "$seconds" --quiet 2>/dev/null
-        tw=$(ss -Htan state time-wait "( sport = :$port or dport = :$port )" | wc -l)
-        printf '%-34s %-9s %s\n' "$kind" "$policy" "$tw"
+        read -r tw_fleet tw_prober < <(count_tw "$port")
+        printf '%-34s %-9s %-10s %s\n' "$kind" "$policy" "$tw_fleet" "$tw_prober"
         # The next policy gets a fleet port of its own so these sockets are not counted twice.
         kill "$fleet"; wait "$fleet" 2>/dev/null || true
         "$build/tools/ringprobe-fleet" --port 0 --behaviours "$work/behaviours.json" \
