@@ -223,8 +223,8 @@ void svg_box(std::string& out, std::string_view id, int x, std::string_view line
         out += faulty ? " fill=\"#c50f1f\">" : ">";
         // Long names are cut so a box stays a box; the table below has them whole.
         const std::string_view l = lines[k];
-        append_html_escaped(out, l.substr(0, 22));
-        out += l.size() > 22 ? "&hellip;" : "";
+        append_html_escaped(out, l.substr(0, 21));
+        out += l.size() > 21 ? "&hellip;" : "";
         out += "</text>";
     }
     out += "</g>";
@@ -244,10 +244,13 @@ void chain_svg(std::string& out, const abi::TlsFactsPayload& f, const ChainFault
         items[n++] = Item{ItemKind::Gap, 0};
     }
     const std::string_view mark = fault.warning ? "expiring" : "faulty";
+    // Drawn at its own scale (at most 200 px a box), narrower on a phone.
     out += "<svg id=\"chain\" viewBox=\"-2 0 ";
     report::append_uint(out, n * 200);
+    out += " 100\" width=\"100%\" style=\"max-width:";
+    report::append_uint(out, n * 200);
     out +=
-        " 100\" width=\"100%\" role=\"img\" aria-label=\"certificate chain from ringprobe's "
+        "px\" role=\"img\" aria-label=\"certificate chain from ringprobe's "
         "trust anchor to the leaf the backend sent; faulty part: ";
     append_html_escaped(out, fault.part == ChainPart::None ? "none" : fault.why);
     out += "\">";
@@ -350,7 +353,7 @@ void chain_table(std::string& out, const abi::TlsFactsPayload& f, const ChainFau
 }
 
 void tls_facts_line(std::string& out, const report::Snapshot& snap, const abi::TlsFactsPayload& f) {
-    out += "<p id=\"tls-facts\">Last full handshake ";
+    out += "<p id=\"tls-facts\">Certificates last presented ";
     report::append_age(
         out, snap.now_unix_ns > f.captured_unix_ns ? snap.now_unix_ns - f.captured_unix_ns : 0);
     out += " ago";
@@ -386,11 +389,11 @@ void tls_facts_line(std::string& out, const report::Snapshot& snap, const abi::T
     } else {
         out += "unknown";
     }
-    out += "; ";
+    out += ". Handshakes completed by this target: ";
     report::append_uint(out, f.full_handshakes);
     out += " full and ";
     report::append_uint(out, f.resumed_handshakes);
-    out += " resumed handshakes.</p>\n";
+    out += " resumed.</p>\n";
 }
 
 // ---- DNS -------------------------------------------------------------------------------------
