@@ -315,8 +315,11 @@ class Fleet:
             raise RuntimeError("ringprobe-fleet did not say 'ready': " + self.proc.stderr_text())
 
     def write_behaviours(self, down):
-        rules = [{"cidr": a + "/32", "kind": "reset"} for a in down]
         sc = self.scenario
+        # A backend taken down resets every connection at accept, which fails an HTTP(S)
+        # probe; a TCP probe has connected by then, so for tcp its SYNs are dropped instead.
+        down_kind = "drop_syn" if sc.kind == "tcp" else "reset"
+        rules = [{"cidr": a + "/32", "kind": down_kind} for a in down]
         # TLS kinds: every backend that handshakes serves the good chain; a hang backend with
         # tls accepts and never handshakes (a stalled handshake); reset never handshakes.
         tls = {"tls": sc.tls_section()} if sc.tls else {}
