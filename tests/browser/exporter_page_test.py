@@ -2,19 +2,24 @@
 """The backend-health page in a real browser.
 
 Starts ringprobe-fleet and `ringprobe run --listen 127.0.0.1:0` on loopback (a small gateway:
-pool "web" with healthy backends and some answering 503, pool "api" whose port refuses), then
+pool "web" with healthy backends and some answering 503, pool "api" whose port refuses, pool
+"tls" probed over HTTPS with the committed test chains: one good, one whose leaf expired), then
 has headless Chromium load the exporter's pages and checks the DOM Chromium built:
   - one row per server x setting, the right health in each, per-pool counts;
   - the filter form is a plain GET form (works without JavaScript) and the URL it produces
     shows only the matching rows;
   - each Unhealthy row links a troubleshoot view that shows the reason, the phase timings and the
     drawing with the faulty part marked (the TCP link for a refused port, the backend for a 503);
+  - the troubleshoot view of the expired HTTPS backend draws the chain it presented, from
+    ringprobe's trust anchor to the leaf, with the leaf marked faulty in the drawing and the
+    table; the good backend's chain has nothing marked;
   - no script and no external asset on the page.
 Every wait is bounded; the processes are stopped by PID. Standard library only.
 
   exporter_page_test.py --ringprobe PATH --fleet PATH [--screenshot OUT.png] [--keep-running]
 """
 import argparse
+import base64
 import html.parser
 import json
 import os
@@ -32,20 +37,45 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars", "--virtual-time-budget=2000"]
 
+TLS_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "tls")
+
+
+def tls_rule(cidr, chain, key):
+    return {"cidr": cidr, "kind": "http", "status": 200, "body": "ok",
+            "tls": {"cert": os.path.join(TLS_FIXTURES, chain),
+                    "key": os.path.join(TLS_FIXTURES, key)}}
+
+
 FLEET = {"default": {"kind": "http", "status": 200, "body": "ok"},
-         "rules": [{"cidr": "127.1.51.0/24", "kind": "http", "status": 503, "body": "maintenance"}]}
+         "rules": [{"cidr": "127.1.51.0/24", "kind": "http", "status": 503, "body": "maintenance"},
+                   tls_rule("127.1.53.1/32", "good-chain.pem", "good.key"),
+                   tls_rule("127.1.53.2/32", "expired-chain.pem", "expired.key")]}
 
 WEB = ["127.1.50.%d" % i for i in range(1, 9)] + ["127.1.51.%d" % i for i in range(1, 4)]
 API = ["127.1.52.1", "127.1.52.2"]
+TLS = ["127.1.53.1", "127.1.53.2"]  # good chain, expired leaf
 
 
 def gateway(name, web_port, api_port):
     gw = ("/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/applicationGateways/"
           + name)
 
-    def setting(sname, port):
-        return {"name": sname, "properties": {"port": port, "protocol": "Http",
-                                              "probe": {"id": gw + "/probes/health"}}}
+    def setting(sname, port, protocol="Http", probe="health"):
+        props = {"port": port, "protocol": protocol, "probe": {"id": gw + "/probes/" + probe}}
+        if protocol == "Https":
+            props["trustedRootCertificates"] = [{"id": gw + "/trustedRootCertificates/root"}]
+        return {"name": sname, "properties": props}
+
+    # Timeouts leave room for a loaded machine (a debug build's TLS handshake on 2 busy cores).
+    def probe(pname, protocol, host, interval_ms, timeout_ms):
+        return {"name": pname, "properties": {
+            "protocol": protocol, "host": host, "path": "/", "interval": 1, "timeout": 1,
+            "unhealthyThreshold": 2, "match": {"body": "ok"},
+            "ringprobe": {"intervalMs": interval_ms, "timeoutMs": timeout_ms}}}
+
+    with open(os.path.join(TLS_FIXTURES, "root.der.b64"), encoding="ascii") as fh:
+        root = fh.read().strip()
+    base64.b64decode(root, validate=True)  # the fixture is what the configuration expects
 
     def rule(rname, pool, sname):
         return {"name": rname, "properties": {
@@ -56,14 +86,16 @@ def gateway(name, web_port, api_port):
     return {"name": name, "properties": {
         "backendAddressPools": [
             {"name": "web", "properties": {"backendAddresses": [{"ipAddress": a} for a in WEB]}},
-            {"name": "api", "properties": {"backendAddresses": [{"ipAddress": a} for a in API]}}],
+            {"name": "api", "properties": {"backendAddresses": [{"ipAddress": a} for a in API]}},
+            {"name": "tls", "properties": {"backendAddresses": [{"ipAddress": a} for a in TLS]}}],
         "backendHttpSettingsCollection": [setting("web-http", web_port),
-                                          setting("api-http", api_port)],
-        "probes": [{"name": "health", "properties": {
-            "protocol": "Http", "host": "example.test", "path": "/", "interval": 1, "timeout": 1,
-            "unhealthyThreshold": 2, "match": {"body": "ok"},
-            "ringprobe": {"intervalMs": 300, "timeoutMs": 250}}}],
-        "requestRoutingRules": [rule("web", "web", "web-http"), rule("api", "api", "api-http")]}}
+                                          setting("api-http", api_port),
+                                          setting("tls-https", web_port, "Https", "tls")],
+        "trustedRootCertificates": [{"name": "root", "properties": {"data": root}}],
+        "probes": [probe("health", "Http", "example.test", 1000, 900),
+                   probe("tls", "Https", "good.ringprobe.test", 1000, 900)],
+        "requestRoutingRules": [rule("web", "web", "web-http"), rule("api", "api", "api-http"),
+                                rule("tls", "tls", "tls-https")]}}
 
 
 class Dom(html.parser.HTMLParser):
@@ -247,24 +279,29 @@ def main():
                 doc = json.load(r)
             healths = [s["health"] for p in doc["backendAddressPools"]
                        for st in p["backendHttpSettingsCollection"] for s in st["servers"]]
-            if len(healths) == len(WEB) + len(API) and "Unknown" not in healths:
+            if len(healths) == len(WEB) + len(API) + len(TLS) and "Unknown" not in healths:
                 decided = True
                 break
             time.sleep(0.1)
         f.check(decided, "every row has a verdict before the browser looks")
 
         page = dump(base + "/", tmp)
-        f.check(len(page.rows) == len(WEB) + len(API), "one row per server x setting (%d)"
-                % len(page.rows))
+        f.check(len(page.rows) == len(WEB) + len(API) + len(TLS),
+                "one row per server x setting (%d)" % len(page.rows))
         by_server = {cells[0]: (attrs, cells) for attrs, cells in page.rows}
         f.check(all(by_server[a][0]["data-health"] == "Healthy" for a in WEB[:8]),
                 "web backends answering 200 are Healthy")
         f.check(all(by_server[a][0]["data-health"] == "Unhealthy" for a in WEB[8:] + API),
                 "503 and refused backends are Unhealthy")
+        f.check(by_server[TLS[0]][0]["data-health"] == "Healthy"
+                and by_server[TLS[1]][0]["data-health"] == "Unhealthy",
+                "the good HTTPS backend is Healthy, the expired one Unhealthy (%s; %s)"
+                % (by_server[TLS[0]][1][6], by_server[TLS[1]][1][6]))
         f.check(by_server[WEB[0]][1][2:5] == ["web-http", str(web_port), "Http"],
                 "a row shows its setting, port and protocol")
         f.check("503" in by_server[WEB[8]][1][6], "the latest probe's response is shown")
-        f.check(page.pool_counts.get("web") == [8, 3, 0] and page.pool_counts.get("api") == [0, 2, 0],
+        f.check(page.pool_counts.get("web") == [8, 3, 0] and page.pool_counts.get("api") == [0, 2, 0]
+                and page.pool_counts.get("tls") == [1, 1, 0],
                 "counts per pool: %s" % page.pool_counts)
         f.check("script" not in page.tags, "no script on the page")
         f.check(any(fm.get("method") == "get" and fm.get("action") == "/" for fm in page.forms)
@@ -278,7 +315,7 @@ def main():
         f.check(len(healthy_api.rows) == 0, "?pool=api&health=Healthy shows no row")
 
         links = [h for h, t in page.links if h.startswith("/troubleshoot?row=")]
-        f.check(len(links) == 5, "a Troubleshoot link on each of the 5 unhealthy rows")
+        f.check(len(links) == 6, "a Troubleshoot link on each of the 6 unhealthy rows")
         row_of = {c[0]: a["data-row"] for a, c in page.rows}
         refused = dump(base + "/troubleshoot?row=" + row_of[API[0]], tmp)
         f.check(refused.text_by_id.get("reason") == "connect_refused", "refused: reason shown")
@@ -292,7 +329,27 @@ def main():
         f.check("faulty" in status.ids.get("box-backend", ("", {}))[1].get("class", ""),
                 "503: the backend box is marked faulty")
         f.check("503" in status.text_by_id.get("log", ""), "503: the healthProbeLog sentence")
-        f.check("tls" in status.ids, "the TLS chain's place is there")
+        f.check("tls" in status.ids and "chain" not in status.ids,
+                "an HTTP row has the TLS section, without a chain")
+
+        def cls(dom, ident):
+            return dom.ids.get(ident, ("", {}))[1].get("class", "")
+
+        expired = dump(base + "/troubleshoot?row=" + row_of[TLS[1]], tmp)
+        f.check(expired.text_by_id.get("reason") == "tls_expired", "expired: reason shown")
+        f.check("chain" in expired.ids and "chain-anchor" in expired.ids
+                and "chain-cert-1" in expired.ids,
+                "expired: the chain is drawn from the trust anchor through the intermediate")
+        f.check("faulty" in cls(expired, "chain-cert-0") and "faulty" in cls(expired, "cert-0"),
+                "expired: the leaf is marked faulty in the drawing and the table")
+        f.check("faulty" not in cls(expired, "chain-cert-1") and "faulty" not in cls(expired, "chain-anchor"),
+                "expired: the intermediate and the anchor are not")
+        f.check("expired.ringprobe.test" in expired.text_by_id.get("chain-table", ""),
+                "expired: the table names the leaf's subject")
+        good = dump(base + "/troubleshoot?row=" + row_of[TLS[0]], tmp)
+        f.check("chain-cert-0" in good.ids and not any(
+            "faulty" in cls(good, i) for i in ("chain-cert-0", "chain-cert-1", "chain-anchor")),
+            "good: the chain is drawn with nothing marked")
 
         if args.screenshot:
             chromium(["--screenshot=" + args.screenshot, "--window-size=1280,900", base + "/"], tmp)
