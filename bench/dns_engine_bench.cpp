@@ -12,8 +12,11 @@
 // A first probe follows its own name's answer (within min(interval, 1 s) by design, to spread
 // the start) and does not wait for the other names: probed_first << resolved_all.
 //
-//   build-bench/bench/dns_engine_bench [N] [interval_ms]     (defaults 10000, 60000)
+//   build-bench/bench/dns_engine_bench [N] [interval_ms] [slow_every]   (10000, 60000, 0)
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <time.h>
@@ -54,6 +57,24 @@ double pct(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
     const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
     const std::uint32_t interval_ms = argc > 2 ? static_cast<std::uint32_t>(std::atoi(argv[2])) : 60000;
+    // Every `slow_every`-th name (0: none) lives under slow.test, which dnsmasq forwards to a
+    // UDP socket of ours that never answers: those lookups time out (2 x 1 s), and the others
+    // must not wait behind them.
+    const int slow_every = argc > 3 ? std::atoi(argv[3]) : 0;
+    const int sink = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sink_addr{};
+    sink_addr.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.4", &sink_addr.sin_addr);
+    socklen_t sink_len = sizeof sink_addr;
+    if (sink < 0 || ::bind(sink, reinterpret_cast<sockaddr*>(&sink_addr), sizeof sink_addr) != 0 ||
+        ::getsockname(sink, reinterpret_cast<sockaddr*>(&sink_addr), &sink_len) != 0) {
+        std::perror("dns_engine_bench: sink socket");
+        return 1;
+    }
+    auto is_slow = [&](int i) { return slow_every > 0 && i % slow_every == slow_every - 1; };
+    auto target_name = [&](int i) {
+        return is_slow(i) ? "s" + name_of(i).substr(1, 5) + ".slow.test" : name_of(i);
+    };
     std::string hosts;
     for (int i = 0; i < n; ++i) {
         hosts += "127.2." + std::to_string((i / 250) % 250) + "." + std::to_string(1 + i % 250) +
@@ -62,6 +83,8 @@ int main(int argc, char** argv) {
     test::DnsmasqOptions dopt;
     dopt.listen_address = "127.0.0.4";
     dopt.local_ttl_s = 300;
+    dopt.extra_args.push_back("--server=/slow.test/127.0.0.4#" +
+                              std::to_string(ntohs(sink_addr.sin_port)));
     auto dns = test::DnsmasqProcess::start(hosts, dopt);
     if (!dns) {
         std::fprintf(stderr, "dns_engine_bench: %s\n", dns.error().message.c_str());
@@ -72,9 +95,9 @@ int main(int argc, char** argv) {
     plan.pools.push_back(Pool{"pool", "/pools/pool", {}});
     plan.settings.push_back(Setting{"tcp", "/settings/tcp", 9, Protocol::Tcp, "", true});
     for (int i = 0; i < n; ++i) {
-        plan.pools[0].servers.push_back(Server{name_of(i), true});
+        plan.pools[0].servers.push_back(Server{target_name(i), true});
         Target t;
-        t.address = name_of(i);
+        t.address = target_name(i);
         t.is_fqdn = true;
         t.port = 9;  // discard: nothing listens on loopback, so every probe is a refused connect
         t.protocol = Protocol::Tcp;
@@ -88,6 +111,8 @@ int main(int argc, char** argv) {
     o.name = "rp-dns-engine-bench-" + std::to_string(::getpid());
     o.log = nullptr;
     o.dns_server = dns->server();
+    o.dns_timeout_ms = 1000;
+    o.dns_tries = 2;
     engine::Engine eng(plan, o);
     const auto t0 = Clock::now();
     timespec ts{};
@@ -110,14 +135,23 @@ int main(int argc, char** argv) {
     so.tls_facts = false;
     so.dns = false;
     const auto until = t0 + std::chrono::seconds(120);
+    int fast = 0;
+    for (int i = 0; i < n; ++i) {
+        fast += is_slow(i) ? 0 : 1;
+    }
     for (;;) {
         eng.tick(20'000'000);
         const report::Snapshot s = rep->snapshot(so);
-        int done = 0;
+        int done = 0, slow_done = 0;
         for (int i = 0; i < n; ++i) {
-            done += s.states[static_cast<std::size_t>(i)].total_probes > 0 ? 1 : 0;
+            const auto& st = s.states[static_cast<std::size_t>(i)];
+            if (is_slow(i)) {
+                slow_done += st.reason != 0 ? 1 : 0;  // a DNS verdict
+            } else {
+                done += st.total_probes > 0 ? 1 : 0;
+            }
         }
-        if (done == n || Clock::now() > until) {
+        if ((done == fast && slow_done == n - fast) || Clock::now() > until) {
             break;
         }
     }
@@ -127,9 +161,16 @@ int main(int argc, char** argv) {
     const report::Snapshot s = rep->snapshot(all);
     eng.stop();
     std::vector<double> resolved, probed, gap;
+    std::vector<double> slow_verdict;
     for (int i = 0; i < n; ++i) {
         const auto& st = s.states[static_cast<std::size_t>(i)];
         const auto& nm = s.names[s.info->targets[static_cast<std::size_t>(i)].name_slot];
+        if (is_slow(i)) {
+            if (nm.last_lookup_unix_ns != 0) {
+                slow_verdict.push_back((static_cast<double>(nm.last_lookup_unix_ns) - t0_unix) / 1e6);
+            }
+            continue;
+        }
         const double r_ms = nm.last_lookup_unix_ns == 0
                                 ? -1 : (static_cast<double>(nm.last_lookup_unix_ns) - t0_unix) / 1e6;
         const double p_ms = st.total_probes == 0 || st.last_probe_unix_ns == 0
@@ -154,9 +195,15 @@ int main(int argc, char** argv) {
                 pct(r, 0), pct(r, 0.5), pct(r, 1));
     std::printf("  probed_first_ms=%.1f probed_half_ms=%.1f probed_all_ms=%.1f\n", pct(p, 0),
                 pct(p, 0.5), pct(p, 1));
+    if (slow_every > 0) {
+        std::printf("  slow names=%d (every %d-th, timing out): answered_first_ms=%.1f "
+                    "answered_all_ms=%.1f\n", n - fast, slow_every, pct(slow_verdict, 0),
+                    pct(slow_verdict, 1));
+    }
     std::printf("  gap_ms p50=%.1f p99=%.1f max=%.1f (first probe after its own name's answer; "
                 "the engine spreads first probes over min(interval, 1 s))\n",
                 pct(gap, 0.5), pct(gap, 0.99), pct(gap, 1));
     ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
-    return p.size() == static_cast<std::size_t>(n) ? 0 : 1;
+    ::close(sink);
+    return p.size() == static_cast<std::size_t>(fast) ? 0 : 1;
 }

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <deque>
 #include <queue>
 #include <utility>
 
@@ -129,6 +130,10 @@ struct Resolver::Loop {
     int wake_fd = -1;
     std::vector<NameState> states;
     std::vector<std::uint8_t> in_flight;
+    // Lookups launched less than young_ns ago and not yet answered: what inflight_max bounds.
+    std::deque<std::pair<std::uint64_t, NameId>> young_queue;  // (launch time, id), in order
+    std::vector<std::uint64_t> launched_ns;                     // per name, 0: not young
+    std::uint32_t young = 0;
     // The deadline each name's live heap entry carries: an entry whose time differs is stale
     // (refresh_all() scheduled the name again) and is dropped when popped, so a name never
     // has two refresh chains.
@@ -277,6 +282,7 @@ Result<void> Resolver::start() {
     const std::size_t n = names_.size();
     loop->states.assign(n, NameState{});
     loop->in_flight.assign(n, 0);
+    loop->launched_ns.assign(n, 0);
     loop->scheduled_ns.assign(n, 0);
     loop->ctx.reserve(n);
     std::vector<Due> initial;
@@ -399,6 +405,10 @@ void Resolver::on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo*
     const NameId id = ctx->id;
     RP_ASSERT(loop.in_flight[id] == 1);
     loop.in_flight[id] = 0;
+    if (loop.launched_ns[id] != 0) {
+        loop.launched_ns[id] = 0;  // answered while young (its queue entry is skipped later)
+        --loop.young;
+    }
     --loop.inflight;
     loop.lookups_done.fetch_add(1, std::memory_order_relaxed);
     loop.by_outcome[static_cast<std::size_t>(answer.outcome) % loop.by_outcome.size()].fetch_add(
@@ -422,14 +432,32 @@ void Resolver::on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo*
     loop.heap.push(Due{state.next_refresh_ns, id});
 }
 
+void Resolver::age_lookups(std::uint64_t now_ns) {
+    Loop& loop = *loop_;
+    while (!loop.young_queue.empty()) {
+        const auto [at, id] = loop.young_queue.front();
+        const bool current = loop.launched_ns[id] == at;
+        if (current && at + options_.young_ns > now_ns) {
+            break;  // the oldest young lookup is still young
+        }
+        if (current) {
+            loop.launched_ns[id] = 0;  // aged out: still outstanding, no longer counted
+            --loop.young;
+        }
+        loop.young_queue.pop_front();
+    }
+}
+
 void Resolver::launch_due(std::uint64_t now_ns) {
     Loop& loop = *loop_;
+    age_lookups(now_ns);
     ares_addrinfo_hints hints{};
     hints.ai_family = ares_family(options_.family);
     hints.ai_flags = ARES_AI_NOSORT;  // policy.cpp sorts; RFC 6724 sorting costs a connect()
     for (std::size_t launched = 0;
          launched < launch_per_turn_max && !loop.heap.empty() &&
-         loop.inflight < options_.inflight_max && loop.heap.top().at_ns <= now_ns;
+         loop.young < options_.inflight_max && loop.inflight < options_.inflight_total_max &&
+         loop.heap.top().at_ns <= now_ns;
          ++launched) {
         const Due due = loop.heap.top();
         const NameId id = due.id;
@@ -439,6 +467,10 @@ void Resolver::launch_due(std::uint64_t now_ns) {
         }
         loop.in_flight[id] = 1;
         ++loop.inflight;
+        const std::uint64_t at = std::max<std::uint64_t>(now_ns, 1);
+        loop.launched_ns[id] = at;
+        loop.young_queue.emplace_back(at, id);
+        ++loop.young;
         loop.lookups_started.fetch_add(1, std::memory_order_relaxed);
         if (loop.inflight > loop.inflight_peak.load(std::memory_order_relaxed)) {
             loop.inflight_peak.store(loop.inflight, std::memory_order_relaxed);
@@ -456,7 +488,16 @@ int Resolver::wait_ms(std::uint64_t now_ns) const {
     if (ares_timeout(loop.channel, nullptr, &tv) != nullptr) {
         ms = static_cast<int>(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
     }
-    if (!loop.heap.empty() && loop.inflight < options_.inflight_max) {
+    if (!loop.heap.empty() && loop.young >= options_.inflight_max &&
+        !loop.young_queue.empty()) {
+        // Due names wait for the oldest young lookup to age out (or be answered).
+        const std::uint64_t at = loop.young_queue.front().first + options_.young_ns;
+        const std::uint64_t d = at <= now_ns ? 0 : (at - now_ns + 999'999) / 1'000'000;
+        const int young_ms = static_cast<int>(d);
+        ms = ms < 0 ? young_ms : std::min(ms, young_ms);
+    }
+    if (!loop.heap.empty() && loop.young < options_.inflight_max &&
+        loop.inflight < options_.inflight_total_max) {
         const std::uint64_t at = loop.heap.top().at_ns;
         const std::uint64_t d = at <= now_ns ? 0 : (at - now_ns + 999'999) / 1'000'000;
         const int heap_ms = static_cast<int>(std::min<std::uint64_t>(d, 60'000));

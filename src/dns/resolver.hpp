@@ -59,6 +59,12 @@ struct ResolverOptions {
     // Lookups outstanding at once. 64 measured best against a local dnsmasq (bench/dns_bench):
     // more only overflows the server's socket buffer, and every lost datagram costs a timeout.
     std::uint32_t inflight_max = 64;
+    // A lookup unanswered for this long is presumed lost or slow (a dead upstream, a timeout
+    // under way) and stops counting against inflight_max, so names that time out do not hold
+    // back the others; c-ares keeps waiting for it with its own timeout and tries. Lookups
+    // outstanding in all are bounded by inflight_total_max.
+    std::uint64_t young_ns = 250'000'000;
+    std::uint32_t inflight_total_max = 4096;
     std::size_t workers = 1;
     PolicyConfig policy;
 };
@@ -124,6 +130,7 @@ private:
     // Resolver thread only.
     void run();
     void launch_due(std::uint64_t now_ns);
+    void age_lookups(std::uint64_t now_ns);
     int wait_ms(std::uint64_t now_ns) const;
     void requeue_all(std::uint64_t now_ns);
     void publish(NameId id, const NameState& state);

@@ -181,6 +181,12 @@ Reason exchange_reason(int err) {
 }
 
 // The address a slot probes, in the resolver's form (family 0 when it has none).
+// dns::verdict() wants a time no earlier than the state's own stamps; the loop's `now` was
+// taken before the resolver thread may have written them.
+dns::Verdict verdict_at(const dns::NameState& st, std::uint64_t now) {
+    return dns::verdict(st, std::max({now, st.last_good_ns, st.last_lookup_ns}));
+}
+
 dns::Address address_of(const sockaddr_in6& sa, bool ok) {
     dns::Address a{};
     if (!ok) {
@@ -1204,7 +1210,7 @@ void Worker::on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now)
 }
 
 void Worker::reconcile(NameSlot& n, std::uint64_t now) {
-    const dns::Verdict v = dns::verdict(n.state, now);
+    const dns::Verdict v = verdict_at(n.state, now);
     const bool probing = v.standing == dns::Standing::Fresh || v.standing == dns::Standing::Stale;
     const dns::AddressSet empty{};
     const dns::AddressSet& want = probing ? n.state.addresses : empty;
@@ -1316,7 +1322,7 @@ void Worker::publish_name(const NameSlot& n) {
         return;
     }
     const dns::NameState& st = n.state;
-    const dns::Verdict v = dns::verdict(st, monotonic_ns());
+    const dns::Verdict v = verdict_at(st, monotonic_ns());
     abi::NameStatePayload p{};
     p.standing = static_cast<std::uint8_t>(v.standing);
     p.last_outcome = static_cast<std::uint8_t>(st.last_outcome);
@@ -1338,7 +1344,7 @@ void Worker::publish_name(const NameSlot& n) {
 // row), or nullptr after a DNS change.
 void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
     const Target& t = plan_.targets[n.plan_index];
-    const dns::Verdict v = n.have_state ? dns::verdict(n.state, now) : dns::Verdict{};
+    const dns::Verdict v = n.have_state ? verdict_at(n.state, now) : dns::Verdict{};
     Health health = Health::Unknown;
     Reason reason = Reason::Pending;
     const Slot* decider = latest;
