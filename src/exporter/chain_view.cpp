@@ -122,46 +122,6 @@ ChainFault chain_fault(const abi::TlsFactsPayload& f, Reason reason, bool expiri
     return ChainFault{};
 }
 
-void append_utc(std::string& out, std::int64_t t) {
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm): no mktime, no locale.
-    std::int64_t days = t / 86400;
-    std::int64_t secs = t % 86400;
-    if (secs < 0) {
-        secs += 86400;
-        --days;
-    }
-    days += 719468;
-    const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-    const std::int64_t doe = days - era * 146097;
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const std::int64_t mp = (5 * doy + 2) / 153;
-    const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-    auto two = [&](std::int64_t v) {
-        out += static_cast<char>('0' + v / 10);
-        out += static_cast<char>('0' + v % 10);
-    };
-    if (y >= 0 && y <= 9999) {
-        two(y / 100);
-        two(y % 100);
-    } else {
-        report::append_int(out, y);
-    }
-    out += '-';
-    two(m);
-    out += '-';
-    two(d);
-    out += 'T';
-    two(secs / 3600);
-    out += ':';
-    two(secs / 60 % 60);
-    out += ':';
-    two(secs % 60);
-    out += 'Z';
-}
-
 namespace {
 
 // ---- TLS -------------------------------------------------------------------------------------
@@ -284,7 +244,7 @@ void chain_svg(std::string& out, const abi::TlsFactsPayload& f, const ChainFault
             std::string id = "chain-cert-";
             report::append_uint(id, it.cert);
             std::string until = "until ";
-            append_utc(until, c.not_after_s);
+            report::append_utc(until, c.not_after_s);
             until.resize(until.size() - 10);  // the date is enough in a box
             const bool marked = fault.part == ChainPart::WholeChain ||
                                 (fault.part == ChainPart::Cert && fault.cert == it.cert);
@@ -337,9 +297,9 @@ void chain_table(std::string& out, const abi::TlsFactsPayload& f, const ChainFau
         out += "</td><td>";
         append_html_escaped(out, field(c.issuer));
         out += "</td><td>";
-        append_utc(out, c.not_before_s);
+        report::append_utc(out, c.not_before_s);
         out += "</td><td>";
-        append_utc(out, c.not_after_s);
+        report::append_utc(out, c.not_after_s);
         out += "</td><td><code class=\"sha\">";
         append_hex(out, c.sha256);
         out += "</code></td></tr>";
@@ -385,7 +345,7 @@ void tls_facts_line(std::string& out, const report::Snapshot& snap, const abi::T
     }
     out += ". Earliest expiry ";
     if (f.earliest_not_after_s != 0) {
-        append_utc(out, f.earliest_not_after_s);
+        report::append_utc(out, f.earliest_not_after_s);
     } else {
         out += "unknown";
     }

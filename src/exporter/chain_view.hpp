@@ -54,9 +54,6 @@ struct ChainFault {
 // kStateCertExpiring.
 ChainFault chain_fault(const report_abi::TlsFactsPayload& facts, Reason reason, bool expiring);
 
-// "2021-01-01T00:00:00Z".
-void append_utc(std::string& out, std::int64_t unix_s);
-
 // <h2> + <div id="tls">: facts, the drawing (<svg id="chain">), a table (<table
 // id="chain-table">, one row id="cert-N" per certificate) and the faulty part (id="chain-fault").
 void append_tls_section(std::string& out, const report::Snapshot& snap, std::uint32_t target);

@@ -584,17 +584,5 @@ TEST(ExporterTroubleshoot, AnFqdnServerShowsWhatDnsSaidAndEachAddress) {
     EXPECT_EQ(render_troubleshoot(snap, 0, PageOptions{})->find("id=\"dns\""), std::string::npos);
 }
 
-TEST(ExporterTroubleshoot, UtcTimesAreCivilDates) {
-    std::string s;
-    append_utc(s, k2099);
-    EXPECT_EQ(s, "2099-12-31T23:59:59Z");
-    s.clear();
-    append_utc(s, 951782400);  // a leap day
-    EXPECT_EQ(s, "2000-02-29T00:00:00Z");
-    s.clear();
-    append_utc(s, -1);
-    EXPECT_EQ(s, "1969-12-31T23:59:59Z");
-}
-
 }  // namespace
 }  // namespace ringprobe::exporter
