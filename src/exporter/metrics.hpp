@@ -2,8 +2,10 @@
 //
 // Every family, its labels and where its numbers come from are listed in docs/exporter.md.
 // Cardinality is bounded by the configuration's shape, never by its size: labels are pools,
-// settings, reasons (a closed table), health values and error kinds. Per-server series exist
-// only with per_server (ringprobe run --metrics-per-server).
+// settings, reasons (a closed table), health values, error kinds, DNS outcomes and TLS handshake
+// kinds. The one per-server family by default is the certificate expiry of TLS rows, capped at
+// tls_expiry_max series (those that expire first); per_server (ringprobe run
+// --metrics-per-server) lifts that cap and adds the per-row health and duration.
 #pragma once
 
 #include <cstdint>
