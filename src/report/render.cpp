@@ -658,9 +658,15 @@ void append_tls_lines(std::string& out, const Snapshot& snap, std::uint32_t t,
         return;
     }
     out += "TLS: ";
-    append_printable(out, fixed_text(f->protocol));
-    out += ' ';
-    append_printable(out, fixed_text(f->cipher));
+    if (f->protocol[0] == '\0') {
+        out += "handshake not completed";  // the certificates arrived, then it failed
+    } else {
+        append_printable(out, fixed_text(f->protocol));
+        if (f->cipher[0] != '\0') {
+            out += ' ';
+            append_printable(out, fixed_text(f->cipher));
+        }
+    }
     out += ", trust anchor ";
     if (f->anchor[0] != '\0') {
         append_printable(out, fixed_text(f->anchor));
