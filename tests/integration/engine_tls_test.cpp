@@ -76,6 +76,12 @@ std::string pem_fingerprint(const std::string& path) {
     return out;
 }
 
+// Removes the test's report segment however the test ends (an ASSERT returns early).
+struct SegmentGuard {
+    std::string name;
+    ~SegmentGuard() { ::unlink(("/dev/shm/ringprobe." + name).c_str()); }
+};
+
 struct Case {
     const char* address;
     Protocol protocol;
@@ -121,6 +127,7 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     }
     engine::EngineOptions o;
     o.name = testing::unique_name("tls");
+    const SegmentGuard guard{o.name};
     o.workers = 2;
     o.log = nullptr;
     engine::Engine eng(plan, o);
@@ -173,7 +180,6 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     // does not resume (docs/tls.md): not asserted here.
     EXPECT_EQ(eng.totals().prober_errors, 0u);
     eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
 }
 
 struct Trusted {
@@ -231,6 +237,7 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
     }
     engine::EngineOptions o;
     o.name = testing::unique_name("tls-more");
+    const SegmentGuard guard{o.name};
     o.workers = 2;
     o.log = nullptr;
     engine::Engine eng(plan, o);
@@ -267,7 +274,6 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
     EXPECT_TRUE(all);
     EXPECT_EQ(eng.totals().prober_errors, 0u);
     eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
 }
 
 // Needs the engine to publish TlsFacts (src/engine/worker.cpp, "TLS facts").
@@ -294,6 +300,7 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
     }
     engine::EngineOptions o;
     o.name = testing::unique_name("tls-facts");
+    const SegmentGuard guard{o.name};
     o.workers = 1;
     o.log = nullptr;
     engine::Engine eng(plan, o);
@@ -370,7 +377,6 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
     EXPECT_NE(ts.find("to trustedRootCertificates on backend setting setting"), std::string::npos)
         << ts;
     eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
 }
 
 }  // namespace
