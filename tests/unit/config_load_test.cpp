@@ -451,6 +451,51 @@ TEST(ConfigExtensions, UnknownOrOutOfRangeExtensionKeysAreErrors) {
         << dump(errors);
 }
 
+// certExpiryWarningDays and dnsAggregation: top level, then a probe's own object.
+std::string dns_tls_gateway(const std::string& top, const std::string& probe) {
+    return R"({"name": "gw", "ringprobe": {)" + top + R"(}, "properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {"backendAddresses": [
+        {"fqdn": "app.contoso.com"}]}}],
+      "probes": [{"name": "p", "properties": {"protocol": "Https", "host": "app.contoso.com",
+        "path": "/", "interval": 30, "timeout": 30, "unhealthyThreshold": 3,
+        "ringprobe": {)" + probe + R"(}}}],
+      "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 443,
+        "protocol": "Https", "probe": {"id": "/x/probes/p"}}}],
+      "requestRoutingRules": [{"name": "r", "properties": {"ruleType": "Basic",
+        "backendAddressPool": {"id": "/x/backendAddressPools/pool"},
+        "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}}]}})";
+}
+
+TEST(ConfigExtensions, CertExpiryWarningDaysAndDnsAggregationDefaultAndPrecedence) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    ASSERT_EQ(dflt->targets.size(), 1u);
+    EXPECT_TRUE(dflt->targets[0].is_fqdn);
+    EXPECT_EQ(dflt->targets[0].cert_expiry_warning_days, 14);
+    EXPECT_EQ(dflt->targets[0].dns_aggregation, DnsAggregation::All);
+
+    auto top = load_plan_json(dns_tls_gateway(R"("certExpiryWarningDays": 30, "dnsAggregation": "any")", ""));
+    ASSERT_TRUE(top) << dump(top.error());
+    EXPECT_EQ(top->targets[0].cert_expiry_warning_days, 30);
+    EXPECT_EQ(top->targets[0].dns_aggregation, DnsAggregation::Any);
+
+    auto own = load_plan_json(dns_tls_gateway(R"("certExpiryWarningDays": 30, "dnsAggregation": "any")",
+                                              R"("certExpiryWarningDays": 0, "dnsAggregation": "all")"));
+    ASSERT_TRUE(own) << dump(own.error());
+    EXPECT_EQ(own->targets[0].cert_expiry_warning_days, 0);  // 0: the warning is off
+    EXPECT_EQ(own->targets[0].dns_aggregation, DnsAggregation::All);
+}
+
+TEST(ConfigExtensions, BadDnsAggregationAndWarningDaysAreNamedErrors) {
+    const auto errors = json_bad(dns_tls_gateway(R"("dnsAggregation": "most")",
+                                                 R"("certExpiryWarningDays": 9999)"));
+    EXPECT_TRUE(has_error(errors, "ringprobe.dnsAggregation", "is not one of \"all\""))
+        << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.certExpiryWarningDays",
+                          "outside 0..3650"))
+        << dump(errors);
+}
+
 // ---- Bad input -------------------------------------------------------------------------------
 
 TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
