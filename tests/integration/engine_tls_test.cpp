@@ -282,11 +282,12 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
         tls_rule("127.1.62.1/32", "http", "good-chain.pem", "good.key") + "," +
         tls_rule("127.1.62.2/32", "http", "good-chain.pem", "good.key",
                  R"(, "tls_version": "1.2")") + "," +
-        tls_rule("127.1.62.3/32", "http", "other-root-chain.pem", "other.key") + "]}";
+        tls_rule("127.1.62.3/32", "http", "other-root-chain.pem", "other.key") + "," +
+        tls_rule("127.1.62.4/32", "http", "good-chain.pem", "good.key") + "]}";
     auto fleet = test::FleetProcess::start(behaviours);
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
-    for (const char* address : {"127.1.62.1", "127.1.62.2", "127.1.62.3"}) {
+    for (const char* address : {"127.1.62.1", "127.1.62.2", "127.1.62.3", "127.1.62.4"}) {
         testing::add_target(plan, TargetSpec{.address = address, .port = fleet->port(),
                                              .protocol = Protocol::Https, .interval_ms = 200,
                                              .timeout_ms = 1000, .unhealthy = 1,
@@ -298,6 +299,9 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
         t.sni = "good.ringprobe.test";
         t.trusted_roots = {0};
     }
+    // The good chain ends in 2099: a warning threshold beyond that date makes the early warning
+    // fire on a real probe without a short-lived fixture.
+    plan.targets[3].cert_expiry_warning_days = 40000;
     engine::EngineOptions o;
     o.name = testing::unique_name("tls-facts");
     const SegmentGuard guard{o.name};
@@ -317,7 +321,8 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
                s.tls[targets[1].tls_slot].captured_unix_ns != 0 &&
                s.tls[targets[2].tls_slot].captured_unix_ns != 0 &&
                static_cast<Health>(s.states[0].health) == Health::Healthy &&
-               static_cast<Reason>(s.states[2].reason) == Reason::TlsRootMismatch;
+               static_cast<Reason>(s.states[2].reason) == Reason::TlsRootMismatch &&
+               static_cast<Health>(s.states[3].health) == Health::Healthy;
     }, std::chrono::seconds(10));
     const report::Snapshot s = rep->snapshot({});
     ASSERT_TRUE(captured) << "the engine published no TLS facts (is worker.cpp's TLS facts "
@@ -367,6 +372,15 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
     EXPECT_EQ(refused.handshake_ok, 0);
     ASSERT_EQ(refused.chain_count, 3);
     EXPECT_EQ(refused.chain[2].self_issued, 1);
+    // The early warning: Healthy, flagged, the success sentence kept, the warning in the table.
+    EXPECT_EQ(s.states[0].flags & report_abi::kStateCertExpiring, 0);
+    EXPECT_NE(s.states[3].flags & report_abi::kStateCertExpiring, 0);
+    std::string log;
+    report::append_probe_log(log, s, 3);
+    EXPECT_EQ(log, "Success. Received 200 status code.");
+    EXPECT_NE(json.find("\"expiryWarning\": true"), std::string::npos);
+    const std::string table = report::render_table(s, report::RenderOptions{});
+    EXPECT_NE(table.find("Healthy    ok, 200; certificate expires in "), std::string::npos) << table;
     const std::uint32_t rows[] = {2};
     const std::string ts = report::render_troubleshoot(s, rows, false);
     EXPECT_NE(ts.find("XX certificate: root not trusted"), std::string::npos) << ts;
