@@ -143,30 +143,20 @@ def rss_bytes(pid):
     return 0
 
 
-def time_wait(port=None):
-    """TIME_WAIT sockets, machine-wide or those with the given port on either side."""
-    cmd = ["ss", "-Htan", "state", "time-wait"]
-    if port is not None:
-        cmd += [f"( sport = :{port} or dport = :{port} )"]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sum(1 for line in out.splitlines() if line.strip())
-
-
 def time_wait_sides(port):
-    """TIME_WAIT sockets of one fleet port, split by who holds them: the fleet's side (local
-    address a backend's, local port the fleet's: the fleet closed first) and the prober's side
-    (peer port the fleet's: the prober closed first), each by backend range. The address
-    matters: `sport = :P` alone would also match a prober's own socket of an earlier run whose
-    ephemeral port happens to be P."""
+    """TIME_WAIT sockets from one `ss` listing (with 100,000 of them on the machine a listing
+    takes about a second): machine-wide, those with the fleet's port on either side
+    (port_total), and those split by who holds them: the fleet's side (local address a
+    backend's, local port the fleet's: the fleet closed first) and the prober's side (peer port
+    the fleet's: the prober closed first), each by backend range. The address matters: the
+    port alone would also match a prober's own socket of some other run whose ephemeral port
+    happens to be P (counted as "other")."""
     try:
         out = subprocess.run(["ss", "-Htan", "state", "time-wait"], capture_output=True,
                              text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    sides = {"fleet_side": {}, "prober_side": {}, "other": 0}
+    sides = {"fleet_side": {}, "prober_side": {}, "other": 0, "machine": 0}
 
     def range_of(addr):
         try:
@@ -182,6 +172,7 @@ def time_wait_sides(port):
         f = line.split()
         if len(f) < 4:
             continue
+        sides["machine"] += 1
         try:
             la, lp = f[-2].rsplit(":", 1)
             pa, pp = f[-1].rsplit(":", 1)
@@ -199,6 +190,7 @@ def time_wait_sides(port):
             sides["other"] += 1  # 127.0.0.1:P: some prober's own port, not this fleet's
     sides["fleet_side_total"] = sum(sides["fleet_side"].values())
     sides["prober_side_total"] = sum(sides["prober_side"].values())
+    sides["port_total"] = sides["fleet_side_total"] + sides["prober_side_total"] + sides["other"]
     return sides
 
 
@@ -765,9 +757,10 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
             # was asked to do.
             tls["handshakes_per_s"] = tls["handshakes"] / seconds
             res["tls"] = tls
-        res["time_wait_fleet_port"] = time_wait(fleet.port)
-        res["time_wait_sides"] = time_wait_sides(fleet.port)
-        res["time_wait_machine"] = time_wait()
+        tw = time_wait_sides(fleet.port)
+        res["time_wait_fleet_port"] = tw["port_total"] if tw else None
+        res["time_wait_sides"] = tw
+        res["time_wait_machine"] = tw["machine"] if tw else None
         if detect and sc.detect and prober.detection:
             res["detection"] = detection(prober, sc, fleet, args)
     finally:
