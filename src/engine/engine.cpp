@@ -261,6 +261,8 @@ EngineTotals Engine::totals() const {
         t.ring_cq_overflow += rs.cq_overflow.load(std::memory_order_relaxed);
         c.lateness_us.add_to(t.lateness_us);
         c.duration_us.add_to(t.duration_us);
+        t.lateness_us_sum += c.lateness_us_sum.load(std::memory_order_relaxed);
+        t.duration_us_sum += c.duration_us_sum.load(std::memory_order_relaxed);
     }
     if (resolver_ != nullptr) {
         t.dns = resolver_->stats();

@@ -61,6 +61,8 @@ struct EngineTotals {
     std::array<std::uint64_t, reason_count> by_reason{};
     std::array<std::uint64_t, Histogram::buckets> lateness_us{};
     std::array<std::uint64_t, Histogram::buckets> duration_us{};
+    std::uint64_t lateness_us_sum = 0;  // exact sums behind the two histograms
+    std::uint64_t duration_us_sum = 0;
 };
 
 class Engine {

@@ -479,7 +479,7 @@ void Worker::drain(std::uint64_t budget_ns) {
             io_uring_prep_cancel_fd(sqe, s.fd, IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
             s.cancel_sent = true;
-            ::shutdown(s.fd, SHUT_RDWR);
+            force_down(s);
         }
     }
     const std::uint64_t until = monotonic_ns() + budget_ns;
@@ -517,6 +517,15 @@ void Worker::drain(std::uint64_t budget_ns) {
             bump(counters_.stop_forced_closes);
         }
     }
+}
+
+// Wakes whatever the kernel still holds for a probe's socket (a connect in SYN_SENT is aborted
+// by any shutdown; a pending recv returns). Under closePolicy reset only the read side: shutting
+// the write side sends a FIN, the backend answers with its own, and the socket sits in
+// TIME_WAIT before the linger-0 close could send its RST.
+void Worker::force_down(const Slot& s) {
+    const bool reset = plan_.targets[s.plan_index].close_policy == ClosePolicy::Reset;
+    ::shutdown(s.fd, reset ? SHUT_RD : SHUT_RDWR);
 }
 
 void Worker::defer(Slot& s) {
@@ -594,7 +603,7 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
             // A cancel did not bring every completion back in time: force the socket down
             // (bounded: this re-arms at most every 100 ms until the kernel lets go).
             if (s.fd >= 0) {
-                ::shutdown(s.fd, SHUT_RDWR);
+                force_down(s);
             }
             wheel_.schedule(s.timer, ns_to_tick_ceil(now + 100'000'000));
             return;
@@ -981,7 +990,9 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     const Reason r = s.verdict;
     bump(counters_.probes_completed);
     bump(counters_.by_reason[static_cast<std::size_t>(r)]);
-    counters_.duration_us.record(us_between(s.start_ns, s.done_ns));
+    const std::uint32_t duration_us = us_between(s.start_ns, s.done_ns);
+    counters_.duration_us.record(duration_us);
+    bump(counters_.duration_us_sum, std::uint64_t{duration_us});
     s.total_probes += 1;
     s.last_probe_ns = s.start_ns;
     s.last_reason = r;

@@ -68,6 +68,7 @@ struct WorkerCounters {
     std::atomic<std::uint64_t> deferred_starts{0};  // waited for a free socket budget
     std::atomic<std::uint64_t> stop_forced_closes{0};  // still pending when the stop budget ran out
     std::atomic<std::uint64_t> lateness_us_sum{0};
+    std::atomic<std::uint64_t> duration_us_sum{0};  // exact sum behind the duration histogram
     std::atomic<std::uint64_t> lateness_us_max{0};
     std::atomic<std::uint64_t> tls_full{0};     // handshakes that presented a certificate
     std::atomic<std::uint64_t> tls_resumed{0};  // handshakes that resumed a session
@@ -196,6 +197,7 @@ private:
     bool has_room() const { return budget_ == 0 || in_flight_ + closing_ < budget_; }
     void out_of_descriptors(Slot& s, int err);
     void defer(Slot& s);
+    void force_down(const Slot& s);
     std::uint64_t stats_published_ns_ = 0;
     // Targets due while the in-flight budget was used up, oldest first: a ring of slot indices
     // with room for the whole shard (a target is queued at most once: its timer is idle then).

@@ -97,22 +97,19 @@ private:
 
 using Buckets = std::array<std::uint64_t, engine::Histogram::buckets>;
 
-// A histogram in seconds from the engine's microsecond buckets. The sum is estimated from
-// bucket midpoints (the engine keeps no exact sum): within 12.5 % of the true sum.
+// A histogram in seconds from the engine's microsecond buckets and the engine's exact sum of
+// the same samples (EngineTotals::*_us_sum; read with relaxed loads apart from the buckets, so
+// a scrape during a probe may see the sum one sample ahead of or behind the count).
 void histogram(Out& o, std::string& s, std::string_view name, std::string_view help,
-               const Buckets& h) {
+               const Buckets& h, std::uint64_t exact_sum_us) {
     o.family(name, "histogram", help);
     const std::string bucket = std::string(name) + "_bucket";
     std::uint64_t cumulative = 0;
-    double sum_us = 0;
     unsigned b = 0;
     for (unsigned p = kLeFirstPow2; p <= kLeLastPow2; ++p) {
         const std::uint64_t edge = std::uint64_t{1} << p;
         while (b < engine::Histogram::buckets && engine::Histogram::lower_bound(b) < edge) {
             cumulative += h[b];
-            const double lo = static_cast<double>(engine::Histogram::lower_bound(b));
-            const double hi = static_cast<double>(engine::Histogram::lower_bound(b + 1));
-            sum_us += static_cast<double>(h[b]) * (lo + hi) / 2;
             ++b;
         }
         char le[32];
@@ -122,11 +119,9 @@ void histogram(Out& o, std::string& s, std::string_view name, std::string_view h
     }
     for (; b < engine::Histogram::buckets; ++b) {
         cumulative += h[b];
-        sum_us +=
-            static_cast<double>(h[b]) * static_cast<double>(engine::Histogram::lower_bound(b));
     }
     o.sample(bucket, {{"le", "+Inf"}}, cumulative);
-    o.sample_double(std::string(name) + "_sum", {}, sum_us / 1e6);
+    o.sample_double(std::string(name) + "_sum", {}, static_cast<double>(exact_sum_us) / 1e6);
     o.sample(std::string(name) + "_count", {}, cumulative);
     (void)s;
 }
@@ -180,9 +175,11 @@ void engine_families(Out& o, std::string& s, const engine::EngineTotals& t,
         }
     }
     histogram(o, s, "ringprobe_probe_duration_seconds",
-              "Probe duration from start to verdict, all targets.", t.duration_us);
+              "Probe duration from start to verdict, all targets.", t.duration_us,
+              t.duration_us_sum);
     histogram(o, s, "ringprobe_timer_lateness_seconds",
-              "How late probes started after their scheduled instant.", t.lateness_us);
+              "How late probes started after their scheduled instant.", t.lateness_us,
+              t.lateness_us_sum);
     o.single("ringprobe_late_probes_total", "counter",
              "Probes started later than their scheduled tick.", t.late_probes);
     o.single("ringprobe_skipped_intervals_total", "counter",
