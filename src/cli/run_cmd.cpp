@@ -54,6 +54,9 @@ void run_usage(std::FILE* out) {
         "                    address probed)\n"
         "  --help            this text\n"
         "\n"
+        "SIGUSR1 marks a measurement window (the first starts it, the second ends it): with\n"
+        "--stats the engine then also prints the window's own figures (stats-window: probes,\n"
+        "lateness percentiles), which the bench harness uses to leave start-up out.\n"
         "Stops on SIGTERM or SIGINT within a second. Exit status: 0 after a clean stop, 1 when\n"
         "the engine could not start (io_uring unavailable, report not writable), 2 for bad usage\n"
         "or a bad configuration (nothing is started).\n");
@@ -97,6 +100,28 @@ void print_totals(const engine::Engine& e, double seconds) {
                  static_cast<unsigned long long>(engine::histogram_percentile(t.lateness_us, 0.99)),
                  static_cast<unsigned long long>(engine::histogram_percentile(t.lateness_us, 0.999)),
                  e.memory_bytes());
+}
+
+// The difference of two totals taken at SIGUSR1 (window start, window end).
+void print_window(const engine::EngineTotals& a, const engine::EngineTotals& b, double seconds) {
+    auto lateness = b.lateness_us;
+    for (std::size_t i = 0; i < lateness.size(); ++i) {
+        lateness[i] -= std::min(lateness[i], a.lateness_us[i]);
+    }
+    auto d = [](std::uint64_t x, std::uint64_t y) {
+        return static_cast<unsigned long long>(y >= x ? y - x : 0);
+    };
+    std::fprintf(stderr,
+                 "stats-window: seconds=%.1f probes_started=%llu probes_completed=%llu "
+                 "prober_errors=%llu skipped_intervals=%llu deferred_starts=%llu "
+                 "lateness_us_p50=%llu lateness_us_p99=%llu lateness_us_p999=%llu\n",
+                 seconds, d(a.probes_started, b.probes_started),
+                 d(a.probes_completed, b.probes_completed), d(a.prober_errors, b.prober_errors),
+                 d(a.skipped_intervals, b.skipped_intervals),
+                 d(a.deferred_starts, b.deferred_starts),
+                 static_cast<unsigned long long>(engine::histogram_percentile(lateness, 0.5)),
+                 static_cast<unsigned long long>(engine::histogram_percentile(lateness, 0.99)),
+                 static_cast<unsigned long long>(engine::histogram_percentile(lateness, 0.999)));
 }
 
 }  // namespace
@@ -207,6 +232,7 @@ int run_main(int argc, char** argv) {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
@@ -246,6 +272,9 @@ int run_main(int argc, char** argv) {
         }
     }
     const std::uint64_t started = engine::monotonic_ns();
+    engine::EngineTotals marks[2];  // SIGUSR1: measurement window start and end
+    std::uint64_t mark_ns[2] = {0, 0};
+    unsigned marked = 0;
     const std::uint64_t until =
         duration_s == 0 ? UINT64_MAX : started + duration_s * 1'000'000'000ull;
     while (true) {
@@ -258,11 +287,19 @@ int run_main(int argc, char** argv) {
         if (sig == SIGTERM || sig == SIGINT) {
             break;
         }
+        if (sig == SIGUSR1 && marked < 2) {
+            marks[marked] = eng.totals();
+            mark_ns[marked] = engine::monotonic_ns();
+            ++marked;
+        }
     }
     exp.reset();  // the exporter reads the engine's counters: stop it first
     eng.stop();
     if (stats) {
         print_totals(eng, static_cast<double>(engine::monotonic_ns() - started) / 1e9);
+        if (marked == 2) {
+            print_window(marks[0], marks[1], static_cast<double>(mark_ns[1] - mark_ns[0]) / 1e9);
+        }
     }
     return 0;
 }
