@@ -52,6 +52,13 @@ Plan fqdn_plan(std::uint16_t port, std::initializer_list<const char*> names,
     return plan;
 }
 
+// Removes the test's report segment however the test ends (declared after the options, so it
+// runs after the engine, declared later, has stopped).
+struct SegmentGuard {
+    std::string name;
+    ~SegmentGuard() { ::unlink(("/dev/shm/ringprobe." + name).c_str()); }
+};
+
 engine::EngineOptions options(const test::DnsmasqProcess& dns, const char* what) {
     engine::EngineOptions o;
     o.name = testing::unique_name(what);
@@ -115,6 +122,7 @@ TEST(EngineDns, ChangedRecordMovesProbesAndTheOldAddressLeaves) {
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"move.test"});
     const engine::EngineOptions o = options(*dns, "dns-move");
+    const SegmentGuard segment{o.name};
     engine::Engine eng(plan, o);
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(o.name);
@@ -154,6 +162,7 @@ TEST(EngineDns, NxdomainAtStartIsUnhealthyWithTheDnsReason) {
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"nosuch.test", "known.test"});
     const engine::EngineOptions o = options(*dns, "dns-nx");
+    const SegmentGuard segment{o.name};
     engine::Engine eng(plan, o);
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(o.name);
@@ -178,6 +187,7 @@ TEST(EngineDns, StoppedServerKeepsTheLastGoodAddressWithItsAge) {
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"stale.test"});
     const engine::EngineOptions o = options(*dns, "dns-stale");
+    const SegmentGuard segment{o.name};
     engine::Engine eng(plan, o);
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(o.name);
@@ -214,6 +224,7 @@ TEST(EngineDns, NoAddressLeftIsUnknownWithItsReason) {
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"gone.test"});
     const engine::EngineOptions o = options(*dns, "dns-gone");
+    const SegmentGuard segment{o.name};
     engine::Engine eng(plan, o);
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(o.name);
@@ -250,6 +261,7 @@ TEST(EngineDns, TwoAddressesOneDeadAggregateByTheRule) {
     plan.targets.push_back(any.targets[0]);
     plan.rows.push_back(Row{0, 0, 1, 1});
     const engine::EngineOptions o = options(*dns, "dns-two");
+    const SegmentGuard segment{o.name};
     engine::Engine eng(plan, o);
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(o.name);
@@ -324,6 +336,7 @@ TEST(EngineDns, Ipv4AndIpv6AddressesOfOneNameAreBothProbed) {
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(l.port, {"dual.test"}, DnsAggregation::All, Protocol::Tcp);
     const engine::EngineOptions o = options(*dns, "dns-dual");
+    const SegmentGuard segment{o.name};
     engine::Engine eng(plan, o);
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(o.name);
