@@ -54,7 +54,7 @@ struct Worker::Slot {
     std::uint32_t total_ok = 0;
     std::uint32_t total_fail = 0;
     std::uint32_t total_prober = 0;
-    std::uint32_t tls_full = 0;         // this target's handshakes (TLS facts record)
+    std::uint32_t tls_full = 0;         // IP target: its handshakes (TLS facts record)
     std::uint32_t tls_resumed = 0;
     std::uint64_t total_probes = 0;
     std::uint64_t base_ns = 0;          // scheduled start (monotonic), without jitter
@@ -84,6 +84,7 @@ struct Worker::NameSlot {
     std::uint8_t flags = 0;
     std::uint64_t last_change_ns = 0;
     std::uint64_t total_probes = 0, total_ok = 0, total_fail = 0, total_prober = 0;
+    std::uint32_t tls_full = 0, tls_resumed = 0;  // over all addresses: one TLS facts record
     // The row's detail is formatted only when what it says changes, not per probe.
     std::uint64_t detail_key = ~0ull;
     char detail[abi::kDetailBytes] = {};
@@ -180,13 +181,13 @@ Reason exchange_reason(int err) {
     }
 }
 
-// The address a slot probes, in the resolver's form (family 0 when it has none).
 // dns::verdict() wants a time no earlier than the state's own stamps; the loop's `now` was
 // taken before the resolver thread may have written them.
 dns::Verdict verdict_at(const dns::NameState& st, std::uint64_t now) {
     return dns::verdict(st, std::max({now, st.last_good_ns, st.last_lookup_ns}));
 }
 
+// The address a slot probes, in the resolver's form (family 0 when it has none).
 dns::Address address_of(const sockaddr_in6& sa, bool ok) {
     dns::Address a{};
     if (!ok) {
@@ -1152,12 +1153,15 @@ void copy_text(char (&to)[N], const char (&from)[M]) {
 void Worker::publish_tls(Slot& s, const TlsClient& c, Reason r, std::uint64_t now) {
     const tls::CertFacts& f = c.facts();
     const bool presented = f.presented > 0;
+    // The target's counts: an FQDN target's addresses share its one record.
+    std::uint32_t& full = s.name == no_name ? s.tls_full : names_[s.name].tls_full;
+    std::uint32_t& resumed = s.name == no_name ? s.tls_resumed : names_[s.name].tls_resumed;
     if (c.handshake_done()) {
         if (f.resumed) {
-            s.tls_resumed += 1;
+            resumed += 1;
             bump(counters_.tls_resumed);
         } else {
-            s.tls_full += 1;
+            full += 1;
             bump(counters_.tls_full);
         }
     }
@@ -1177,8 +1181,8 @@ void Worker::publish_tls(Slot& s, const TlsClient& c, Reason r, std::uint64_t no
     p.handshake_ok = c.handshake_done() && reason_info(r).layer != Layer::L6 ? 1 : 0;
     p.verify_error = f.verify_error;
     p.earliest_not_after_s = f.earliest_not_after_s;
-    p.full_handshakes = s.tls_full;
-    p.resumed_handshakes = s.tls_resumed;
+    p.full_handshakes = full;
+    p.resumed_handshakes = resumed;
     copy_text(p.protocol, f.protocol);
     copy_text(p.cipher, f.cipher);
     copy_text(p.anchor, f.anchor);
