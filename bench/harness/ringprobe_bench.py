@@ -366,6 +366,7 @@ class Scenario:
                           (("cert", TLS_CERT), ("key", TLS_KEY), ("root", TLS_ROOT))}
         self.tls_version = args.tls_version
         self.close = args.close
+        self.quantum_ms = args.quantum_ms  # None: the engine's default
         self.fall = 3
         self.refuse_count = int(round(targets * args.fault_refuse))
         self.hang_count = int(round(targets * args.fault_hang))
@@ -394,6 +395,8 @@ class Scenario:
     def describe(self):
         return {"targets": self.targets, "interval_ms": self.interval_ms,
                 "timeout_ms": self.timeout_ms, "kind": self.kind, "close": self.close,
+                **({"ringprobe_quantum_ms": self.quantum_ms} if self.quantum_ms is not None
+                   else {}),
                 "fall": self.fall, "rise": 1, "fault_refuse_backends": self.refuse_count,
                 "fault_hang_backends": self.hang_count, "detect_backends": len(self.detect),
                 "asked_probes_per_s": self.asked_per_s, "host": self.host, "path": PATH,
@@ -523,7 +526,8 @@ class Ringprobe(Prober):
                     "backendAddressPool": {"id": gw + "/backendAddressPools/fleet"},
                     "backendHttpSettings": {"id": gw + "/backendHttpSettingsCollection/bench"}}}],
             },
-            "ringprobe": {"jitterMs": 0, "startSpreadMs": sc.interval_ms},
+            "ringprobe": {"jitterMs": 0, "startSpreadMs": sc.interval_ms,
+                          **({"quantumMs": sc.quantum_ms} if sc.quantum_ms is not None else {})},
         }
 
     def start(self, sc, port, cpus):
@@ -1085,6 +1089,8 @@ def parse_args(argv):
                    help="TLS kinds: the only version the fleet accepts (default: 1.2 and 1.3, "
                         "so 1.3 is negotiated)")
     p.add_argument("--close", choices=["graceful", "reset"], default="graceful")
+    p.add_argument("--quantum-ms", type=int, default=None,
+                   help="ringprobe's quantumMs (wake-up granularity); default: the engine's own")
     p.add_argument("--fault-refuse", type=float, default=0.0,
                    help="fraction of backends that reset every connection at accept")
     p.add_argument("--fault-hang", type=float, default=0.0,
@@ -1228,7 +1234,7 @@ def main(argv):
                "prober": sorted(cpu_prober), "fleet": sorted(cpu_fleet),
                "multi_thread_probers": sorted(cpu_multi | cpu_fleet)},
            "scenario_template": {"interval_ms": a.interval_ms, "kind": a.kind,
-                                 "close": a.close, "tls_version": a.tls_version,
+                                 "close": a.close, "quantum_ms": a.quantum_ms, "tls_version": a.tls_version,
                                  "fault_refuse": a.fault_refuse,
                                  "fault_hang": a.fault_hang, "warmup_s": a.warmup,
                                  "window_s": a.window},

@@ -148,6 +148,13 @@ struct Plan {
     // ringprobe extension "startSpreadMs": first probes start at a phase in [0, spread) taken
     // from Target::identity_hash; 0 means each target spreads over its own interval.
     std::uint32_t start_spread_ms = 0;
+    // ringprobe extension "quantumMs": a worker's wake-up granularity. Scheduled starts and
+    // deadlines fall on multiples of it and completions are reaped at most one quantum after
+    // they arrive, so one wake-up serves every probe due in it (docs/ARCHITECTURE.md). 0 means
+    // the timer wheel's own 100 us tick, with a wake-up per completion when one probe is in
+    // flight: the most precise phase timings, at the highest CPU cost per probe.
+    static constexpr std::uint32_t default_quantum_ms = 1;
+    std::uint32_t quantum_ms = default_quantum_ms;
 };
 
 }  // namespace ringprobe

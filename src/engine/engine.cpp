@@ -243,6 +243,7 @@ EngineTotals Engine::totals() const {
         t.stale_completions += c.stale_completions.load(std::memory_order_relaxed);
         t.skipped_intervals += c.skipped_intervals.load(std::memory_order_relaxed);
         t.transitions += c.transitions.load(std::memory_order_relaxed);
+        t.loops += c.loops.load(std::memory_order_relaxed);
         t.in_flight += c.in_flight.load(std::memory_order_relaxed);
         t.late_probes += c.late_probes.load(std::memory_order_relaxed);
         t.deferred_starts += c.deferred_starts.load(std::memory_order_relaxed);

@@ -51,6 +51,7 @@ struct EngineTotals {
     std::uint64_t deferred_starts = 0;
     std::uint64_t stop_forced_closes = 0;
     std::uint64_t ring_submits = 0;
+    std::uint64_t loops = 0;  // worker loop turns: about one wake-up each
     std::uint64_t ring_cq_overflow = 0;
     std::uint64_t recv_no_buffer = 0;
     std::uint64_t tls_full = 0;      // handshakes that presented a certificate

@@ -47,6 +47,7 @@ public:
     io_uring* raw() { return &ring_; }
     const RingStats& stats() const { return stats_; }
     unsigned sq_entries() const { return entries_; }
+    unsigned cq_entries() const { return ring_.cq.ring_entries; }
 
 private:
     io_uring ring_{};

@@ -223,6 +223,8 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
       dns_(dns),
       tls_(tls),
       wheel_(ns_to_tick_floor(monotonic_ns())) {
+    quantum_ns_ = std::max(tick_ns, ms_to_ns(plan_.quantum_ms));
+    RP_ASSERT(quantum_ns_ % tick_ns == 0);
     RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
     RP_ASSERT(opt_.recv_buffer_size >= 512);
     // One slot per IP target; kAddressesPerName per FQDN target, one per address it may have.
@@ -347,17 +349,21 @@ Result<void> Worker::init() {
     }
     io_uring_buf_ring_advance(buf_ring_, static_cast<int>(opt_.recv_buffers));
 
-    // First probes spread over one interval by a deterministic phase per target: two engines
-    // started together do not probe a backend in step, and a restart is no thundering herd.
+    // First probes spread over one interval (or the plan's startSpreadMs) by a deterministic
+    // phase per target: two engines started together do not probe a backend in step, and a
+    // restart is no thundering herd. Phases are whole quanta from a quantum boundary, so the
+    // targets of one quantum start in one wake-up.
+    const std::uint64_t start = on_grid(opt_.start_mono_ns);
     for (Slot& s : slots_) {
         if (!s.active) {
             continue;  // an FQDN target's address slot: scheduled once DNS gives it an address
         }
         const Target& t = plan_.targets[s.plan_index];
-        const std::uint64_t interval = ms_to_ns(t.interval_ms);
-        const std::uint64_t phase = interval == 0 ? 0 : mix64(t.identity_hash) % interval;
-        s.base_ns = opt_.start_mono_ns + phase;
-        s.next_ns = s.base_ns + jitter_ns(t);
+        const std::uint64_t spread =
+            plan_.start_spread_ms != 0 ? ms_to_ns(plan_.start_spread_ms) : ms_to_ns(t.interval_ms);
+        const std::uint64_t phase = spread == 0 ? 0 : mix64(t.identity_hash) % spread;
+        s.base_ns = start + phase - phase % quantum_ns_;
+        s.next_ns = on_grid(s.base_ns + jitter_ns(t));
         wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
     }
     return {};
@@ -382,20 +388,32 @@ void Worker::run(const std::atomic<bool>& stop) {
     // late worker never blames a backend). With DEFER_TASKRUN, completions are posted only when
     // the thread enters the kernel to get events, which both branches below do.
     //
-    // Wake at most once per tick while probes are in flight: the wait ends when every in-flight
-    // probe has something to report or the tick is over, so completions are reaped in batches
-    // (phase timings are therefore stamped to within one tick). With nothing in flight it
-    // sleeps until the wheel's next expiry.
+    // Wake at most once per quantum while probes are in flight (plan quantumMs, 1 ms unless
+    // set): the wait ends at the next quantum boundary, where the next starts and deadlines
+    // are, and completions wait in the kernel until then, so one wake-up serves every probe of
+    // the quantum and phase timings are stamped to within one quantum. Completions never wake
+    // the thread early: on this kind of machine a sleep and a wake-up cost more than a probe's
+    // own system calls. With quantumMs 0 the wait ends at the end of the 100 us tick or when
+    // every in-flight probe has something to report, and one probe in flight wakes it alone.
+    // With nothing in flight it sleeps until the wheel's next expiry.
     std::uint64_t now = monotonic_ns();
     while (!stop.load(std::memory_order_relaxed)) {
         const std::uint64_t next_tick = wheel_.next_expiry();
         std::uint64_t sleep_ns = max_sleep_ns;
         if (next_tick != UINT64_MAX) {
-            const std::uint64_t next_ns = next_tick * tick_ns;
+            // With a quantum every timer is on its grid: an expiry off the grid is the wheel's
+            // own cascade point, which the next advance handles just as well.
+            const std::uint64_t next_ns = on_grid(next_tick * tick_ns);
             sleep_ns = next_ns > now ? std::min(next_ns - now, max_sleep_ns) : 0;
         }
         unsigned wait_nr = 1;
-        if (in_flight_ > 1) {
+        if (quantum_ns_ > tick_ns) {
+            if (in_flight_ > 0) {
+                sleep_ns = std::min(sleep_ns, on_grid(now + 1) - now);
+            }
+            // Completions (a probe's, a close's) never end the wait: more than can complete.
+            wait_nr = ring_.cq_entries();
+        } else if (in_flight_ > 1) {
             const std::uint64_t tick_end = (ns_to_tick_floor(now) + 1) * tick_ns;
             sleep_ns = std::min(sleep_ns, tick_end - now);
             wait_nr = static_cast<unsigned>(std::min<std::size_t>(in_flight_, 1024));
@@ -690,7 +708,8 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
         s.pending += 1;
         queue_recv(s);
     }
-    wheel_.schedule(s.timer, ns_to_tick_ceil(now + ms_to_ns(t.timeout_ms)));
+    // The deadline: the first quantum boundary at or after the timeout (never shorter).
+    wheel_.schedule(s.timer, ns_to_tick_ceil(on_grid(now + ms_to_ns(t.timeout_ms))));
 }
 
 void Worker::queue_recv(Slot& s) {
@@ -1022,7 +1041,7 @@ void Worker::finish(Slot& s, std::uint64_t now) {
         // Its address left the DNS answer while this probe was in flight: no next probe.
     } else if (reason_is_prober_side(r)) {
         // Retried soon, and never counted against the backend.
-        s.next_ns = now + opt_.retry_delay_ns;
+        s.next_ns = on_grid(now + opt_.retry_delay_ns);
         wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
     } else {
         schedule_next(s, now);
@@ -1099,7 +1118,7 @@ void Worker::schedule_next(Slot& s, std::uint64_t now) {
         s.base_ns += behind * interval;
         bump(counters_.skipped_intervals, behind);
     }
-    s.next_ns = s.base_ns + jitter_ns(t);
+    s.next_ns = on_grid(s.base_ns + jitter_ns(t));
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
 }
 
@@ -1298,7 +1317,7 @@ void Worker::activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t
         std::min<std::uint64_t>(ms_to_ns(t.interval_ms), 1'000'000'000ull), tick_ns);
     s.base_ns = now + mix64(t.identity_hash ^ (std::uint64_t{s.addr_k} << 56) ^ a.bytes[3] ^
                             (std::uint64_t{a.bytes[15]} << 8)) % window;
-    s.next_ns = s.base_ns;
+    s.next_ns = on_grid(s.base_ns);
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
     publish_address(s);
 }

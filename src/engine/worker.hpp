@@ -159,6 +159,10 @@ private:
     void aggregate(NameSlot& n, const Slot* latest, std::uint64_t now);
     void publish_tls(Slot& s, const TlsClient& c, Reason r, std::uint64_t now);
     std::uint64_t jitter_ns(const Target& t);
+    // The first quantum boundary at or after ns: where scheduled starts and deadlines go.
+    std::uint64_t on_grid(std::uint64_t ns) const {
+        return (ns + quantum_ns_ - 1) / quantum_ns_ * quantum_ns_;
+    }
 
     const Plan& plan_;
     report::Writer* writer_;
@@ -187,6 +191,9 @@ private:
     std::unique_ptr<char[]> buffers_;
     std::uint64_t rng_ = 0;
     std::size_t in_flight_ = 0;
+    // The plan's quantumMs (at least one wheel tick): starts and deadlines fall on its
+    // multiples, and while probes are in flight the worker wakes once per quantum to reap them.
+    std::uint64_t quantum_ns_ = tick_ns;
     // Sockets whose close is queued on the ring and not yet done: they still hold a descriptor.
     std::size_t closing_ = 0;
     // The socket budget in force: opt_.max_in_flight, lowered to what was really open when

@@ -11,10 +11,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/clock.hpp"
@@ -164,6 +166,96 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
               100 * 3 + 100 + 100);
     eng.stop();
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
+    // A minute's interval, a 200 ms start spread: every target is probed within the spread,
+    // not somewhere in its first minute.
+    LocalSocket up(512);
+    Plan plan;
+    for (int i = 0; i < 40; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1),
+                                             .port = up.port, .interval_ms = 60'000,
+                                             .timeout_ms = 1000});
+    }
+    plan.start_spread_ms = 200;  // 127.0.0.1 answers, the other addresses refuse: both count
+    const std::string name = unique_name("tcp-spread");
+    engine::Engine eng(plan, options(name));
+    ASSERT_TRUE(eng.start());
+    const bool seen = wait_for(eng, name, [](const report::Snapshot& s) {
+        for (std::size_t t = 0; t < s.states.size(); ++t) {
+            if (s.states[t].total_probes == 0) {
+                return false;
+            }
+        }
+        return true;
+    }, std::chrono::seconds(3));
+    EXPECT_TRUE(seen) << "some first probe waited beyond the 200 ms spread (and 3 s)";
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+// Probes per loop turn over one second of steady probing at 2,000 probes/s (400 targets every
+// 200 ms); returns {probes, loop turns}.
+std::pair<std::uint64_t, std::uint64_t> steady_second(std::uint32_t quantum_ms) {
+    LocalSocket up(4096);
+    Plan plan;
+    plan.quantum_ms = quantum_ms;
+    for (int i = 0; i < 400; ++i) {
+        testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 200,
+                                             .timeout_ms = 150, .close = ClosePolicy::Reset});
+        plan.targets.back().identity_hash += static_cast<std::uint64_t>(i);  // own phases
+    }
+    const std::string name = unique_name("tcp-quantum");
+    engine::EngineOptions o = options(name);
+    o.workers = 1;
+    engine::Engine eng(plan, o);
+    EXPECT_TRUE(eng.start());
+    // Accept and drop what the engine connects, so the accept queue never fills.
+    std::atomic<bool> done{false};
+    std::thread acceptor([&] {
+        while (!done.load()) {
+            int c = ::accept4(up.fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c >= 0) {
+                ::close(c);
+            }
+        }
+    });
+    const auto run_for = [&](std::chrono::milliseconds d) {
+        const auto until = std::chrono::steady_clock::now() + d;
+        while (std::chrono::steady_clock::now() < until) {
+            eng.tick(5'000'000);
+        }
+    };
+    run_for(std::chrono::milliseconds(400));  // past the first probes' spread
+    const engine::EngineTotals a = eng.totals();
+    run_for(std::chrono::milliseconds(1000));
+    const engine::EngineTotals b = eng.totals();
+    eng.stop();
+    done = true;
+    {  // wake the acceptor's accept4 with one last connection
+        int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa.sin_port = htons(up.port);
+        ::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+        ::close(c);
+    }
+    acceptor.join();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    return {b.probes_completed - a.probes_completed, b.loops - a.loops};
+}
+
+TEST(EngineTcp, AWorkerWakesAtMostOncePerQuantumWhileProbing) {
+    // quantumMs 10: 100 turns a second at most (a few more for the worker's own 50 ms sleeps
+    // and stats), however many probes complete; quantumMs 0 wakes for completions as they come.
+    const auto [probes_q, loops_q] = steady_second(10);
+    EXPECT_GE(probes_q, 1000u) << "the rate was not kept";
+    EXPECT_LE(loops_q, 130u) << probes_q << " probes";
+    const auto [probes_0, loops_0] = steady_second(0);
+    EXPECT_GE(probes_0, 1000u);
+    EXPECT_GT(loops_0, 3 * loops_q) << "quantumMs 0 should wake far more often";
 }
 
 TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {

@@ -496,6 +496,25 @@ TEST(ConfigExtensions, BadDnsAggregationAndWarningDaysAreNamedErrors) {
         << dump(errors);
 }
 
+// quantumMs: top level only, 0..1000, default 1 (docs/configuration.md).
+TEST(ConfigExtensions, QuantumMsIsTopLevelOnlyWithItsDefaultAndRange) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    EXPECT_EQ(dflt->quantum_ms, 1u);
+
+    auto set = load_plan_json(dns_tls_gateway(R"("quantumMs": 0)", ""));
+    ASSERT_TRUE(set) << dump(set.error());
+    EXPECT_EQ(set->quantum_ms, 0u);
+
+    const auto big = json_bad(dns_tls_gateway(R"("quantumMs": 1001)", ""));
+    EXPECT_TRUE(has_error(big, "ringprobe.quantumMs", "outside 0..1000")) << dump(big);
+
+    const auto in_probe = json_bad(dns_tls_gateway("", R"("quantumMs": 5)"));
+    EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.quantumMs",
+                          "unknown ringprobe setting"))
+        << dump(in_probe);
+}
+
 // ---- Bad input -------------------------------------------------------------------------------
 
 TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
