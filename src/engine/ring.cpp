@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/assert.hpp"
+#include "engine/clock.hpp"
 
 namespace ringprobe::engine {
 
@@ -77,6 +78,19 @@ void Ring::submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr) {
     if (*ring_.sq.kflags & IORING_SQ_CQ_OVERFLOW) {
         RingStats::bump(stats_.cq_overflow);
     }
+}
+
+void Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
+    if (io_uring_sq_ready(&ring_) > 0) {
+        RingStats::bump(stats_.submits);
+        io_uring_submit(&ring_);
+    }
+    const std::uint64_t now = monotonic_ns();
+    if (wake_ns <= now) {
+        io_uring_get_events(&ring_);  // posts what has completed, without waiting
+        return;
+    }
+    submit_and_wait(wake_ns - now, wait_nr);
 }
 
 }  // namespace ringprobe::engine

@@ -398,6 +398,9 @@ void Worker::run(const std::atomic<bool>& stop) {
     // With nothing in flight it sleeps until the wheel's next expiry.
     std::uint64_t now = monotonic_ns();
     while (!stop.load(std::memory_order_relaxed)) {
+        // The wait is relative: measure it from the time now, not from the turn's start, or a
+        // turn's own work would push every later wake-up (and start) back by as much.
+        now = monotonic_ns();
         const std::uint64_t next_tick = wheel_.next_expiry();
         std::uint64_t sleep_ns = max_sleep_ns;
         if (next_tick != UINT64_MAX) {
@@ -421,7 +424,7 @@ void Worker::run(const std::atomic<bool>& stop) {
         if (sleep_ns == 0) {
             io_uring_submit_and_get_events(ring_.raw());
         } else {
-            ring_.submit_and_wait(sleep_ns, wait_nr);
+            ring_.submit_and_wait_until(now + sleep_ns, wait_nr);
         }
         now = monotonic_ns();
         bump(counters_.loops);
