@@ -81,13 +81,14 @@ void Ring::submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr) {
 }
 
 void Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
-    if (io_uring_sq_ready(&ring_) > 0) {
+    std::uint64_t now = monotonic_ns();
+    if (wake_ns > now && io_uring_sq_ready(&ring_) > 0) {
         RingStats::bump(stats_.submits);
         io_uring_submit(&ring_);
+        now = monotonic_ns();
     }
-    const std::uint64_t now = monotonic_ns();
     if (wake_ns <= now) {
-        io_uring_get_events(&ring_);  // posts what has completed, without waiting
+        io_uring_submit_and_get_events(&ring_);  // what has completed, without waiting
         return;
     }
     submit_and_wait(wake_ns - now, wait_nr);

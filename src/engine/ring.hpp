@@ -45,7 +45,8 @@ public:
     void submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr = 1);
     // Submits what is queued, then waits as above until the monotonic instant wake_ns: the
     // time the submission took (a loopback connect runs its whole handshake in it) comes out
-    // of the wait instead of being added to it. One system call when nothing is queued.
+    // of the wait instead of being added to it. One system call when nothing is queued or the
+    // instant has passed (then it only posts what has completed).
     void submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr);
 
     io_uring* raw() { return &ring_; }

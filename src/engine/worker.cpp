@@ -386,7 +386,7 @@ void Worker::run(const std::atomic<bool>& stop) {
     // a backend whose answer is in the CQ when this thread looks is judged on that answer, even
     // if the thread was late to look and the deadline has passed since (the rule that a
     // late worker never blames a backend). With DEFER_TASKRUN, completions are posted only when
-    // the thread enters the kernel to get events, which both branches below do.
+    // the thread enters the kernel to get events, which the wait does even when already due.
     //
     // Wake at most once per quantum while probes are in flight (plan quantumMs, 1 ms unless
     // set): the wait ends at the next quantum boundary, where the next starts and deadlines
@@ -396,36 +396,30 @@ void Worker::run(const std::atomic<bool>& stop) {
     // own system calls. With quantumMs 0 the wait ends at the end of the 100 us tick or when
     // every in-flight probe has something to report, and one probe in flight wakes it alone.
     // With nothing in flight it sleeps until the wheel's next expiry.
+    //
+    // The wake-up is an instant, not a duration: neither this turn's own work nor the
+    // submission (a loopback connect runs its whole handshake in it) pushes it back.
     std::uint64_t now = monotonic_ns();
     while (!stop.load(std::memory_order_relaxed)) {
-        // The wait is relative: measure it from the time now, not from the turn's start, or a
-        // turn's own work would push every later wake-up (and start) back by as much.
-        now = monotonic_ns();
         const std::uint64_t next_tick = wheel_.next_expiry();
-        std::uint64_t sleep_ns = max_sleep_ns;
+        std::uint64_t wake_ns = now + max_sleep_ns;
         if (next_tick != UINT64_MAX) {
             // With a quantum every timer is on its grid: an expiry off the grid is the wheel's
             // own cascade point, which the next advance handles just as well.
-            const std::uint64_t next_ns = on_grid(next_tick * tick_ns);
-            sleep_ns = next_ns > now ? std::min(next_ns - now, max_sleep_ns) : 0;
+            wake_ns = std::min(wake_ns, on_grid(next_tick * tick_ns));
         }
         unsigned wait_nr = 1;
         if (quantum_ns_ > tick_ns) {
             if (in_flight_ > 0) {
-                sleep_ns = std::min(sleep_ns, on_grid(now + 1) - now);
+                wake_ns = std::min(wake_ns, on_grid(now + 1));
             }
             // Completions (a probe's, a close's) never end the wait: more than can complete.
             wait_nr = ring_.cq_entries();
         } else if (in_flight_ > 1) {
-            const std::uint64_t tick_end = (ns_to_tick_floor(now) + 1) * tick_ns;
-            sleep_ns = std::min(sleep_ns, tick_end - now);
+            wake_ns = std::min(wake_ns, (ns_to_tick_floor(now) + 1) * tick_ns);  // tick's end
             wait_nr = static_cast<unsigned>(std::min<std::size_t>(in_flight_, 1024));
         }
-        if (sleep_ns == 0) {
-            io_uring_submit_and_get_events(ring_.raw());
-        } else {
-            ring_.submit_and_wait_until(now + sleep_ns, wait_nr);
-        }
+        ring_.submit_and_wait_until(wake_ns, wait_nr);
         now = monotonic_ns();
         bump(counters_.loops);
         io_uring_cqe* cqes[256];
