@@ -5,6 +5,7 @@
 // accept queue is full drops SYNs and times out; a port that stops listening turns Unhealthy
 // within interval x threshold + timeout; and running out of file descriptors is the prober's
 // problem, never the backend's.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -267,21 +268,26 @@ TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(name);
     ASSERT_TRUE(rep);
+    // The hogs are copies of /dev/null, not of stdin, which a CI runner may have closed.
+    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(null_fd, 0);
     rlimit saved{};
     ::getrlimit(RLIMIT_NOFILE, &saved);
     // Use up every descriptor below a tiny limit, so the worker's socket() gets EMFILE.
     rlimit tight = saved;
     tight.rlim_cur = 64;
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
-    std::vector<int> hogs;
-    for (int i = 0; i < 64; ++i) {
-        const int fd = ::dup(0);
-        if (fd < 0) {
-            break;
+    // A probe in flight while the hogs are taken gives its descriptor back when it closes, and
+    // the next socket() would get it: every wait takes whatever has been freed since.
+    std::vector<int> hogs{null_fd};
+    auto take_free = [&hogs, null_fd] {
+        for (int fd = ::dup(null_fd); fd >= 0; fd = ::dup(null_fd)) {
+            hogs.push_back(fd);
         }
-        hogs.push_back(fd);
-    }
-    const bool saw_prober_error = wait_on(eng, *rep, [](const report::Snapshot& s) {
+    };
+    take_free();
+    const bool saw_prober_error = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+        take_free();
         return s.states[0].total_prober_errors >= 3;
     }, std::chrono::seconds(5));
     const auto s = rep->snapshot({});
