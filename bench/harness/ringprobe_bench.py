@@ -486,11 +486,13 @@ class Floor(Prober):
 
 
 class Ringprobe(Prober):
-    def __init__(self, exes, tmp, workers):
+    def __init__(self, exes, tmp, workers, direct=True):
         super().__init__(exes, tmp)
         self.workers = workers
-        self.name = "ringprobe" if workers == 1 else f"ringprobe-{workers}w"
-        self.segment = f"bench{os.getpid()}w{workers}"
+        self.direct = direct  # False: socket(2) per probe (--no-direct-sockets)
+        self.name = ("ringprobe" if workers == 1 else f"ringprobe-{workers}w") + \
+            ("" if direct else "-fd")
+        self.segment = f"bench{os.getpid()}w{workers}" + ("" if direct else "fd")
 
     def config(self, sc, port):
         gw = f"/subscriptions/bench/resourceGroups/bench/providers/Microsoft.Network/" \
@@ -545,6 +547,8 @@ class Ringprobe(Prober):
                 "--workers", str(self.workers), "--stats", "--quiet", "--listen", "none"]
         if self.workers == 1:
             argv.append("--no-pin")  # the harness pins it to CPU 0 instead
+        if not self.direct:
+            argv.append("--no-direct-sockets")
         self.proc = Proc(self.name, argv, cpus,
                          stderr_path=os.path.join(self.tmp, f"{self.name}.stderr"))
 
@@ -1096,7 +1100,8 @@ def parse_args(argv):
     p.add_argument("--fault-hang", type=float, default=0.0,
                    help="fraction of backends that accept and never answer")
     p.add_argument("--probers", default="ringprobe,haproxy,haproxy-2t,floor",
-                   help="any of ringprobe, ringprobe-2w, haproxy, haproxy-2t, floor")
+                   help="any of ringprobe, ringprobe-2w, ringprobe-fd (socket(2) per probe, "
+                        "not direct sockets), haproxy, haproxy-2t, floor")
     p.add_argument("--warmup", type=float, default=5.0,
                    help="seconds between the prober being ready and the window")
     p.add_argument("--ready-timeout", type=float, default=300.0,
@@ -1169,9 +1174,11 @@ def executables(a):
 def make_probers(a, exes, notes):
     """{name: factory} for the probers that can run here; notes say why others cannot."""
     need = {"ringprobe": ["ringprobe", "report"], "ringprobe-2w": ["ringprobe", "report"],
-            "haproxy": ["haproxy"], "haproxy-2t": ["haproxy"], "floor": ["floor"]}
+            "ringprobe-fd": ["ringprobe", "report"], "haproxy": ["haproxy"],
+            "haproxy-2t": ["haproxy"], "floor": ["floor"]}
     make = {"ringprobe": lambda: Ringprobe(exes, None, 1),
             "ringprobe-2w": lambda: Ringprobe(exes, None, 2),
+            "ringprobe-fd": lambda: Ringprobe(exes, None, 1, direct=False),
             "haproxy": lambda: Haproxy(exes, None, 1),
             "haproxy-2t": lambda: Haproxy(exes, None, 2),
             "floor": lambda: Floor(exes, None)}

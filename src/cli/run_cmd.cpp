@@ -36,6 +36,9 @@ void run_usage(std::FILE* out) {
         "  --name NAME       report segment name (default: the configuration's gateway name)\n"
         "  --workers N       worker threads, one ring each (default: one per online CPU, at most 64)\n"
         "  --no-pin          do not pin workers to CPUs\n"
+        "  --no-direct-sockets\n"
+        "                    make each probe's socket with socket(2), not in the ring's own file\n"
+        "                    table (the default where the kernel can, Linux 5.19 or later)\n"
         "  --duration SECS   stop by itself after SECS seconds (tests, benchmarks)\n"
         "  --stats           print engine totals to stderr when stopping\n"
         "  --quiet           do not log transitions\n"
@@ -162,6 +165,8 @@ int run_main(int argc, char** argv) {
             opt.workers = static_cast<unsigned>(v);
         } else if (a == "--no-pin") {
             opt.pin = false;
+        } else if (a == "--no-direct-sockets") {
+            opt.direct_sockets = false;
         } else if (a == "--duration") {
             if (!parse_uint(value("--duration"), 86400 * 365, v)) {
                 std::fprintf(stderr, "ringprobe run: --duration takes whole seconds\n");

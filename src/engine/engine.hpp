@@ -25,6 +25,8 @@ struct EngineOptions {
     unsigned ring_entries = 4096;
     // Sockets all workers may hold at once; 0: derived from RLIMIT_NOFILE at start.
     std::size_t max_in_flight = 0;
+    // Probe sockets as direct descriptors where the kernel has them (WorkerOptions).
+    bool direct_sockets = true;
     std::FILE* log = stderr;   // transition log; nullptr: silent
     // FQDN backends: "ADDR:PORT" asks only that DNS server (and skips /etc/hosts); empty: the
     // system's resolv.conf and /etc/hosts (docs/dns.md).

@@ -21,6 +21,8 @@ enum class Op : std::uint8_t {
     Close = 4,
     Cancel = 5,
     Wake = 6,  // not a probe: the worker's own wake-up (eventfd read)
+    Socket = 7,       // a direct socket (IORING_OP_SOCKET into the ring's file table)
+    CloseDirect = 8,  // closes a direct socket; target names the table entry, not a slot
 };
 
 inline constexpr std::uint32_t generation_mask = 0xFFFFFFu;

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,7 +31,8 @@ struct Worker::Slot {
     TimerNode timer;                    // next start while Idle, deadline while in flight
     std::uint32_t plan_index = 0;       // index into Plan::targets and the report
     std::uint32_t generation = 0;       // bumped per attempt; packed into user_data
-    int fd = -1;
+    int fd = -1;                        // a descriptor, or the ring's file table entry if direct
+    bool direct = false;
     State state = State::Idle;
     std::uint8_t pending = 0;           // SQEs in flight that name this slot
     bool cancel_sent = false;
@@ -204,6 +206,13 @@ dns::Address address_of(const sockaddr_in6& sa, bool ok) {
     return a;
 }
 
+// An operation on a probe's socket names a direct one by its entry in the ring's file table.
+void on_socket_of(io_uring_sqe* sqe, bool direct) {
+    if (direct) {
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
+}
+
 std::uint32_t us_between(std::uint64_t from_ns, std::uint64_t to_ns) {
     if (from_ns == 0 || to_ns < from_ns) {
         return 0;
@@ -296,7 +305,7 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
 
 Worker::~Worker() {
     for (Slot& s : slots_) {
-        if (s.fd >= 0) {
+        if (s.fd >= 0 && !s.direct) {  // direct sockets go with the ring
             ::close(s.fd);
         }
     }
@@ -308,7 +317,8 @@ Worker::~Worker() {
 std::size_t Worker::memory_bytes() const {
     return slots_.size() * (sizeof(Slot) + sizeof(HttpParser) + sizeof(std::uint32_t)) +
            names_.size() * (sizeof(NameSlot) + sizeof(name_lookup_[0])) +
-           std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size + buf_ring_bytes_;
+           std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size + buf_ring_bytes_ +
+           free_files_.capacity() * sizeof(std::uint32_t);
 }
 
 Result<void> Worker::init() {
@@ -348,6 +358,34 @@ Result<void> Worker::init() {
                               static_cast<int>(b));
     }
     io_uring_buf_ring_advance(buf_ring_, static_cast<int>(opt_.recv_buffers));
+
+    // Direct sockets: a file table in the ring with an entry for every socket the budget lets
+    // this worker hold (in flight or closing), at most the descriptor limit, which the kernel
+    // applies to the table's size. Best effort: without them each probe calls socket().
+    mode_ = ring_.mode();
+    if (opt_.direct_sockets) {
+        io_uring_probe* probe = io_uring_get_probe_ring(ring_.raw());
+        const bool has_socket = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+        if (probe != nullptr) {
+            io_uring_free_probe(probe);
+        }
+        rlimit nofile{};
+        ::getrlimit(RLIMIT_NOFILE, &nofile);
+        std::size_t entries = slots_.size();
+        if (budget_ != 0) {
+            entries = std::min(entries, budget_);
+        }
+        entries = std::max<std::size_t>(1, std::min<std::size_t>({entries, nofile.rlim_cur, 1u << 20}));
+        if (has_socket &&
+            io_uring_register_files_sparse(ring_.raw(), static_cast<unsigned>(entries)) == 0) {
+            direct_ = true;
+            free_files_.reserve(entries);
+            for (std::size_t i = entries; i-- > 0;) {
+                free_files_.push_back(static_cast<std::uint32_t>(i));
+            }
+            mode_ += "+direct-sockets";
+        }
+    }
 
     // First probes spread over one interval (or the plan's startSpreadMs) by a deterministic
     // phase per target: two engines started together do not probe a backend in step, and a
@@ -492,7 +530,8 @@ void Worker::drain(std::uint64_t budget_ns) {
         wheel_.cancel(s.timer);
         if (s.state != State::Idle && s.fd >= 0) {
             io_uring_sqe* sqe = ring_.sqe();
-            io_uring_prep_cancel_fd(sqe, s.fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_prep_cancel_fd(sqe, s.fd,
+                                    IORING_ASYNC_CANCEL_ALL | (s.direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
             io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
             s.cancel_sent = true;
             force_down(s);
@@ -504,16 +543,19 @@ void Worker::drain(std::uint64_t budget_ns) {
         io_uring_cqe* cqe = nullptr;
         while (io_uring_peek_cqe(ring_.raw(), &cqe) == 0) {
             const UserData u = unpack_user_data(cqe->user_data);
-            if (u.op == Op::Close && closing_ > 0) {
+            if ((u.op == Op::Close || u.op == Op::CloseDirect) && closing_ > 0) {
                 closing_ -= 1;
             }
-            if (u.op != Op::Cancel && u.op != Op::Close && u.target < slots_.size()) {
+            if (u.op == Op::CloseDirect) {
+                free_files_.push_back(u.target);
+            }
+            if (u.op != Op::Cancel && u.op != Op::Close && u.op != Op::CloseDirect &&
+                u.target < slots_.size()) {
                 Slot& s = slots_[u.target];
                 if ((s.generation & generation_mask) == u.generation && s.pending > 0) {
                     s.pending -= 1;
                     if (s.pending == 0 && s.fd >= 0) {
-                        ::close(s.fd);
-                        s.fd = -1;
+                        release_now(s);
                         s.state = State::Idle;
                         in_flight_ -= 1;
                     }
@@ -526,8 +568,7 @@ void Worker::drain(std::uint64_t budget_ns) {
     // cancels and reaps the requests themselves. Counted: it should not happen.
     for (Slot& s : slots_) {
         if (s.state != State::Idle && s.fd >= 0) {
-            ::close(s.fd);
-            s.fd = -1;
+            release_now(s);
             s.state = State::Idle;
             in_flight_ -= 1;
             bump(counters_.stop_forced_closes);
@@ -541,7 +582,28 @@ void Worker::drain(std::uint64_t budget_ns) {
 // TIME_WAIT before the linger-0 close could send its RST.
 void Worker::force_down(const Slot& s) {
     const bool reset = plan_.targets[s.plan_index].close_policy == ClosePolicy::Reset;
-    ::shutdown(s.fd, reset ? SHUT_RD : SHUT_RDWR);
+    if (!s.direct) {
+        ::shutdown(s.fd, reset ? SHUT_RD : SHUT_RDWR);
+        return;
+    }
+    // Reset never uses a direct socket (its linger option needs a descriptor).
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_shutdown(sqe, s.fd, SHUT_RDWR);
+    on_socket_of(sqe, true);
+    io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void Worker::release_now(Slot& s) {
+    if (s.direct) {
+        const int none = -1;
+        io_uring_register_files_update(ring_.raw(), static_cast<unsigned>(s.fd), &none, 1);
+        free_files_.push_back(static_cast<std::uint32_t>(s.fd));
+    } else {
+        ::close(s.fd);
+    }
+    s.fd = -1;
+    s.direct = false;
 }
 
 void Worker::defer(Slot& s) {
@@ -631,8 +693,16 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     RP_ASSERT_HOT(s.state == State::Idle);
     RP_ASSERT_HOT(s.pending == 0);
     RP_ASSERT_HOT(s.fd < 0);
+    // A direct socket is made by the ring, linked ahead of the connect: no system call here,
+    // and its table entry is taken now (has_room() saw one free). closePolicy reset needs a
+    // descriptor for its linger option, so it keeps socket().
+    const bool direct = direct_ && s.addr_ok && t.close_policy != ClosePolicy::Reset;
     int fd = -1;
-    if (s.addr_ok) {
+    if (direct) {
+        RP_ASSERT_HOT(!free_files_.empty());
+        fd = static_cast<int>(free_files_.back());
+        free_files_.pop_back();
+    } else if (s.addr_ok) {
         fd = ::socket(s.addr.sin6_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
             out_of_descriptors(s, errno);
@@ -681,6 +751,7 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
         ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
     s.fd = fd;
+    s.direct = direct;
     s.state = State::Connecting;
     if (protocol_is_tls(t.protocol)) {
         RP_ASSERT_HOT(!tls_free_.empty());  // on_timer and start_deferred wait for a client
@@ -692,14 +763,26 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     parsers_[&s - slots_.data()].reset(s.matcher);
 
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
-    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_sqe* sqe = nullptr;
+    s.pending = 0;
+    if (direct) {
+        sqe = ring_.sqe();
+        io_uring_prep_socket_direct(sqe, s.addr.sin6_family, SOCK_STREAM | SOCK_NONBLOCK, 0,
+                                    static_cast<unsigned>(fd), 0);
+        io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Socket}));
+        sqe->flags |= IOSQE_IO_LINK;
+        s.pending += 1;
+    }
+    sqe = ring_.sqe();
     io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(&s.addr), s.addr_len);
+    on_socket_of(sqe, direct);
     io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Connect}));
-    s.pending = 1;
+    s.pending += 1;
     if (http) {
         sqe->flags |= IOSQE_IO_LINK;
         sqe = ring_.sqe();
         io_uring_prep_send(sqe, fd, t.request.data(), t.request.size(), MSG_NOSIGNAL);
+        on_socket_of(sqe, direct);
         io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
         sqe->flags |= IOSQE_IO_LINK;
         s.pending += 1;
@@ -713,6 +796,7 @@ void Worker::queue_recv(Slot& s) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_recv(sqe, s.fd, nullptr, opt_.recv_buffer_size, 0);
+    on_socket_of(sqe, s.direct);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = buffer_group;
     io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Recv}));
@@ -721,9 +805,12 @@ void Worker::queue_recv(Slot& s) {
 
 void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now) {
     const UserData u = unpack_user_data(user_data);
-    if (u.op == Op::Close) {
+    if (u.op == Op::Close || u.op == Op::CloseDirect) {
         RP_ASSERT_HOT(closing_ > 0);
         closing_ -= 1;  // success or not, the descriptor is gone (close(2) semantics)
+        if (u.op == Op::CloseDirect) {
+            free_files_.push_back(u.target);  // the table entry, free for the next socket
+        }
         return;
     }
     if (u.op == Op::Cancel) {
@@ -746,14 +833,24 @@ void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint6
     }
     s.pending -= 1;
     switch (u.op) {
+        case Op::Socket: on_socket(s, res, now); break;
         case Op::Connect: on_connect(s, res, now); break;
         case Op::Send: on_send(s, res, now); break;
         case Op::Recv: on_recv(s, res, flags, now); break;
         case Op::Close:
+        case Op::CloseDirect:
         case Op::Cancel:
         case Op::Wake: break;
     }
     maybe_finish(s, now);
+}
+
+void Worker::on_socket(Slot& s, int res, std::uint64_t now) {
+    // Success needs nothing: the linked connect runs on the new socket. A failure (the system
+    // is out of files or memory) cancels the connect behind it and is the prober's.
+    if (res < 0 && s.state == State::Connecting) {
+        decide(s, socket_reason(-res), now, -res);
+    }
 }
 
 void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
@@ -787,6 +884,7 @@ void Worker::queue_send(Slot& s, const char* data, std::size_t n) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_send(sqe, s.fd, data, n, MSG_NOSIGNAL);
+    on_socket_of(sqe, s.direct);
     io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
     s.pending += 1;
     s.send_in_flight = true;
@@ -881,6 +979,7 @@ void Worker::on_send(Slot& s, int res, std::uint64_t now) {
         io_uring_sqe* sqe = ring_.sqe();
         io_uring_prep_send(sqe, s.fd, t.request.data() + s.sent, t.request.size() - s.sent,
                            MSG_NOSIGNAL);
+        on_socket_of(sqe, s.direct);
         io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
         s.pending += 1;
     }
@@ -964,7 +1063,8 @@ void Worker::decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err) {
     wheel_.cancel(s.timer);
     if (s.pending > 0 && !s.cancel_sent) {
         io_uring_sqe* sqe = ring_.sqe();
-        io_uring_prep_cancel_fd(sqe, s.fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_prep_cancel_fd(sqe, s.fd,
+                                IORING_ASYNC_CANCEL_ALL | (s.direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
         io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
         s.cancel_sent = true;
@@ -984,6 +1084,15 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     RP_ASSERT_HOT(s.pending == 0);
     RP_ASSERT_HOT(s.verdict != Reason::Pending);
     wheel_.cancel(s.timer);
+    if (s.fd >= 0 && s.direct) {
+        // Its completion gives the table entry back (and the socket to the budget).
+        io_uring_sqe* sqe = ring_.sqe();
+        io_uring_prep_close_direct(sqe, static_cast<unsigned>(s.fd));
+        io_uring_sqe_set_data64(sqe, pack_user_data({static_cast<std::uint32_t>(s.fd), 0, Op::CloseDirect}));
+        closing_ += 1;
+        s.fd = -1;
+        s.direct = false;
+    }
     if (s.fd >= 0) {
 #if defined(__SANITIZE_THREAD__)
         // ThreadSanitizer does not see a close submitted through io_uring, and then reports the

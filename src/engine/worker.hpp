@@ -4,8 +4,9 @@
 // targets it owns (one writer per row).
 //
 // The life of a probe (one per target at a time; see probe states below):
-//   timer fires -> socket() -> CONNECT (linked SEND, linked RECV for Http) -> RECV ... -> verdict
-//   -> cancel what is still pending -> CLOSE -> health rules -> publish -> schedule next.
+//   timer fires -> SOCKET (a direct descriptor; socket() where the kernel has none) -> linked
+//   CONNECT (linked SEND, linked RECV for Http) -> RECV ... -> verdict -> cancel what is still
+//   pending -> CLOSE -> health rules -> publish -> schedule next.
 // Each target's single TimerNode means "start the next probe" while Idle and "deadline" while
 // a probe is in flight: one absolute deadline covers every phase.
 #pragma once
@@ -92,6 +93,10 @@ struct WorkerOptions {
     // the descriptor limit, so a fleet larger than the limit queues its probes instead of
     // failing them with EMFILE. 0: no limit.
     std::size_t max_in_flight = 0;
+    // Probe sockets are direct descriptors (io_uring's own file table: no socket() system call,
+    // no entry in the process's descriptor table) where the kernel offers them. false: socket()
+    // for every probe, as on kernels without IORING_OP_SOCKET.
+    bool direct_sockets = true;
 };
 
 // DNS: what the engine hands a worker that owns FQDN targets.
@@ -120,7 +125,7 @@ public:
 
     const WorkerCounters& counters() const { return counters_; }
     const RingStats& ring_stats() const { return ring_.stats(); }
-    const std::string& ring_mode() const { return ring_.mode(); }
+    const std::string& ring_mode() const { return mode_; }
     std::size_t shard_size() const { return targets_owned_; }
     std::size_t memory_bytes() const;  // what this worker allocated at start, per component
     bool pop_transition(Transition& t) { return transitions_.pop(t); }
@@ -135,6 +140,7 @@ private:
     void start_probe(Slot& s, std::uint64_t now);
     void on_timer(Slot& s, std::uint64_t now);
     void on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now);
+    void on_socket(Slot& s, int res, std::uint64_t now);
     void on_connect(Slot& s, int res, std::uint64_t now);
     void on_send(Slot& s, int res, std::uint64_t now);
     void on_recv(Slot& s, int res, unsigned flags, std::uint64_t now);
@@ -184,6 +190,7 @@ private:
     std::vector<std::uint16_t> tls_free_;
     std::unique_ptr<char[]> plaintext_;  // one buffer: plaintext is parsed as soon as it is read
     Ring ring_;
+    std::string mode_;  // the ring's setup, and "+direct-sockets" when they are in use
     TimerWheel wheel_;
     void* buf_ring_mem_ = nullptr;
     std::size_t buf_ring_bytes_ = 0;
@@ -201,7 +208,16 @@ private:
     // an eighth of the maximum every stats period (250 ms).
     std::size_t budget_ = 0;
     bool fd_starved_ = false;  // this loop turn's socket() said EMFILE: start no more
-    bool has_room() const { return budget_ == 0 || in_flight_ + closing_ < budget_; }
+    // Direct sockets (opt_.direct_sockets and a kernel with IORING_OP_SOCKET): the entries of
+    // the ring's file table not held by a probe or a queued close. An empty list is a full
+    // budget, the prober's limit like any other.
+    bool direct_ = false;
+    std::vector<std::uint32_t> free_files_;
+    bool has_room() const {
+        return (budget_ == 0 || in_flight_ + closing_ < budget_) &&
+               (!direct_ || !free_files_.empty());
+    }
+    void release_now(Slot& s);  // closes a probe's socket at once (stop, teardown)
     void out_of_descriptors(Slot& s, int err);
     void defer(Slot& s);
     void force_down(const Slot& s);

@@ -264,7 +264,9 @@ TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {
     Plan plan;
     testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 50, .unhealthy = 1});
     const std::string name = unique_name("tcp-emfile");
-    engine::Engine eng(plan, options(name));
+    auto opt = options(name);
+    opt.direct_sockets = false;  // socket() per probe: the path that can meet EMFILE
+    engine::Engine eng(plan, opt);
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(name);
     ASSERT_TRUE(rep);
@@ -302,6 +304,59 @@ TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {
     EXPECT_TRUE(wait_for(eng, name, [](const report::Snapshot& x) {
         return health_of(x, 0) == Health::Healthy;
     }, std::chrono::seconds(5)));
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+// A direct socket lives in the ring's file table, not the process's: probes go on when every
+// descriptor of the process is taken (where socket() would say EMFILE, as in the test above).
+TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
+    LocalSocket up(128);
+    Plan plan;
+    testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 50, .unhealthy = 1});
+    const std::string name = unique_name("tcp-direct");
+    engine::Engine eng(plan, options(name));
+    ASSERT_TRUE(eng.start());
+    if (eng.ring_mode().find("+direct-sockets") == std::string::npos) {
+        GTEST_SKIP() << "this kernel has no direct sockets (ring mode " << eng.ring_mode() << ")";
+    }
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    ASSERT_TRUE(wait_on(eng, *rep, [](const report::Snapshot& x) {
+        return health_of(x, 0) == Health::Healthy;
+    }, std::chrono::seconds(5)));
+    const std::uint64_t ok_before = rep->snapshot({}).states[0].total_ok;
+    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(null_fd, 0);
+    rlimit saved{};
+    ::getrlimit(RLIMIT_NOFILE, &saved);
+    rlimit tight = saved;
+    tight.rlim_cur = 64;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+    std::vector<int> hogs{null_fd};
+    auto take_free = [&hogs, null_fd] {
+        for (int fd = ::dup(null_fd); fd >= 0; fd = ::dup(null_fd)) {
+            hogs.push_back(fd);
+        }
+    };
+    take_free();
+    const int probe_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int socket_errno = errno;
+    const bool ten_more = wait_on(eng, *rep, [&](const report::Snapshot& x) {
+        take_free();
+        return x.states[0].total_ok >= ok_before + 10;
+    }, std::chrono::seconds(5));
+    const auto s = rep->snapshot({});
+    for (int fd : hogs) {
+        ::close(fd);
+    }
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    ASSERT_LT(probe_fd, 0) << "the process still had a descriptor free";
+    EXPECT_EQ(socket_errno, EMFILE);
+    EXPECT_TRUE(ten_more) << "ok " << s.states[0].total_ok << " from " << ok_before;
+    EXPECT_EQ(s.states[0].total_prober_errors, 0u);
+    EXPECT_EQ(s.states[0].total_fail, 0u);
+    EXPECT_EQ(health_of(s, 0), Health::Healthy);
     eng.stop();
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
