@@ -948,6 +948,36 @@ def flat(r):
     return f
 
 
+def median_round(rounds):
+    """One result per prober out of several rounds: the run whose CPU per probe is the median
+    (a real run, not a blend), with every round's CPU and the rounds' own ratios beside it."""
+    names = [r["prober"] for r in rounds[0]]
+    out = []
+    for name in names:
+        runs = [r for rs in rounds for r in rs if r["prober"] == name]
+        measured = sorted((r for r in runs if r.get("cpu_us_per_probe") is not None),
+                          key=lambda r: r["cpu_us_per_probe"])
+        pick = dict(measured[(len(measured) - 1) // 2] if measured else runs[0])
+        if "detection" not in pick and runs[0].get("detection") is not None:
+            pick["detection"] = runs[0]["detection"]
+        pick["rounds"] = {"cpu_us_per_probe": [r.get("cpu_us_per_probe") for r in runs],
+                          "lateness_us_p99": [(r.get("lateness_us") or {}).get("p99")
+                                              for r in runs]}
+        per_round = {}
+        for other in names:
+            if other == name:
+                continue
+            xs = sorted(x for x in (ratio(a.get("cpu_us_per_probe"), b.get("cpu_us_per_probe"))
+                                    for a, b in zip(runs, [r for rs in rounds for r in rs
+                                                           if r["prober"] == other]))
+                        if x is not None)
+            if xs:
+                per_round[other] = xs
+        pick["rounds"]["cpu_ratio_to"] = per_round
+        out.append(pick)
+    return out
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
@@ -975,6 +1005,18 @@ def table(results_by_targets, probers):
                 x = ratio(by.get(a, {}).get(key), by.get(b, {}).get(key))
                 cells.append(f"{'{:.2f}x'.format(x) if x is not None else '-':>12}")
             out.append(f"{label:<24}" + "".join(cells))
+        if any(by[c].get("rounds") for c in cols):
+            n = max(len(by[c].get("rounds", {}).get("cpu_us_per_probe", [])) for c in cols)
+            cells = []
+            for c in cols:
+                xs = [x for x in by[c].get("rounds", {}).get("cpu_us_per_probe", []) if x]
+                cells.append(f"{(f'{min(xs):.0f}-{max(xs):.0f}' if xs else 'n/a'):>14}")
+            for _, a, b in ratios:
+                xs = by.get(a, {}).get("rounds", {}).get("cpu_ratio_to", {}).get(b)
+                cells.append(f"{'{:.2f}x'.format(xs[(len(xs) - 1) // 2]) if xs else '-':>12}")
+            out.append(f"{'CPU us/probe, ' + str(n) + ' rounds':<24}" + "".join(cells))
+            out.append("  (above: the run with the median CPU per probe; this line: each prober's "
+                       "range over the rounds, and the median of each round's own ratio)")
         for c in cols:
             if by[c].get("error"):
                 out.append(f"  {c}: ERROR {by[c]['error']}")
@@ -1107,6 +1149,11 @@ def parse_args(argv):
     p.add_argument("--ready-timeout", type=float, default=300.0,
                    help="most seconds a prober may take to read its configuration")
     p.add_argument("--window", type=float, default=20.0, help="measured seconds")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every prober this many times, in turn, at each size; the table "
+                        "shows the run with the median CPU per probe, each prober's range, and the "
+                        "median of the rounds' own ratios (a virtual machine's CPU figures drift "
+                        "between runs; adjacent runs drift together). Detection: first round only")
     p.add_argument("--detect", type=int, default=5,
                    help="backends taken down after the window to time detection (0: skip)")
     p.add_argument("--poll-ms", type=int, default=10, help="detection polling period")
@@ -1258,25 +1305,29 @@ def main(argv):
     required = set(x for x in a.require.split(",") if x) or set(makers)
     for targets in a.target_counts:
         sc = Scenario(a, targets, a.interval_ms)
-        results = []
-        for name, make in makers.items():
-            multi = name.endswith("-2w") or name.endswith("-2t")
-            log(f"{name}: {targets:,} targets, interval {sc.interval_ms} ms, {sc.kind}, "
-                f"{sc.close}")
-            try:
-                r = measure(make(), sc, a, exes, cpu_multi | cpu_fleet if multi else cpu_prober,
-                            cpu_fleet)
-            except Skip as e:
-                r = {"prober": name, "scenario": sc.describe(), "skipped": str(e)}
-                notes.append(str(e))
-                log(f"{name}: skipped: {e}")
-            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                r = {"prober": name, "scenario": sc.describe(), "error": str(e)[:1000]}
-                if name in required:
-                    failures.append(f"{name} at {targets}: {e}")
-                log(f"{name}: FAILED: {str(e)[:300]}")
-            results.append(r)
-        doc["results"][str(targets)] = results
+        rounds = []
+        for rnd in range(max(1, a.rounds)):
+            results = []
+            rounds.append(results)
+            for name, make in makers.items():
+                multi = name.endswith("-2w") or name.endswith("-2t")
+                log(f"{name}: {targets:,} targets, interval {sc.interval_ms} ms, {sc.kind}, "
+                    f"{sc.close}" + (f", round {rnd + 1} of {a.rounds}" if a.rounds > 1 else ""))
+                try:
+                    r = measure(make(), sc, a, exes, cpu_multi | cpu_fleet if multi else cpu_prober,
+                                cpu_fleet, detect=rnd == 0)
+                except Skip as e:
+                    r = {"prober": name, "scenario": sc.describe(), "skipped": str(e)}
+                    if str(e) not in notes:
+                        notes.append(str(e))
+                    log(f"{name}: skipped: {e}")
+                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                    r = {"prober": name, "scenario": sc.describe(), "error": str(e)[:1000]}
+                    if name in required:
+                        failures.append(f"{name} at {targets}: {e}")
+                    log(f"{name}: FAILED: {str(e)[:300]}")
+                results.append(r)
+        doc["results"][str(targets)] = median_round(rounds) if len(rounds) > 1 else rounds[0]
         if a.max_rate:
             doc["max_rate"][str(targets)] = {}
             for name, make in makers.items():
