@@ -38,7 +38,7 @@ void run_usage(std::FILE* out) {
         "  --no-pin          do not pin workers to CPUs\n"
         "  --no-direct-sockets\n"
         "                    make each probe's socket with socket(2), not in the ring's own file\n"
-        "                    table (the default where the kernel can, Linux 5.19 or later)\n"
+        "                    table (the default where the kernel can, Linux 6.0 or later)\n"
         "  --duration SECS   stop by itself after SECS seconds (tests, benchmarks)\n"
         "  --stats           print engine totals to stderr when stopping\n"
         "  --quiet           do not log transitions\n"

@@ -65,6 +65,14 @@ io_uring_sqe* Ring::sqe() {
     return s;
 }
 
+void Ring::reserve(unsigned n) {
+    RP_ASSERT(n <= entries_);
+    if (io_uring_sq_space_left(&ring_) < n) {
+        RingStats::bump(stats_.sq_full);
+        io_uring_submit(&ring_);
+    }
+}
+
 void Ring::submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr) {
     __kernel_timespec ts{};
     ts.tv_sec = static_cast<long long>(timeout_ns / 1'000'000'000ull);

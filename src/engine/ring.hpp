@@ -39,6 +39,9 @@ public:
 
     // Never returns null: when the SQ is full it submits what is queued and tries again.
     io_uring_sqe* sqe();
+    // Room for n SQEs in a row (a linked chain must not be split by a flush in the middle):
+    // submits what is queued first if there is less.
+    void reserve(unsigned n);
 
     // Submits what is queued and waits until wait_nr completions are ready or timeout_ns has
     // passed, whichever comes first.

@@ -370,14 +370,17 @@ Result<void> Worker::init() {
             io_uring_free_probe(probe);
         }
         rlimit nofile{};
-        ::getrlimit(RLIMIT_NOFILE, &nofile);
+        const std::size_t limit = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+                                      ? nofile.rlim_cur
+                                      : 1u << 20;
         std::size_t entries = slots_.size();
         if (budget_ != 0) {
             entries = std::min(entries, budget_);
         }
-        entries = std::max<std::size_t>(1, std::min<std::size_t>({entries, nofile.rlim_cur, 1u << 20}));
+        entries = std::max<std::size_t>(1, std::min<std::size_t>({entries, limit, 1u << 20}));
         if (has_socket &&
-            io_uring_register_files_sparse(ring_.raw(), static_cast<unsigned>(entries)) == 0) {
+            io_uring_register_files_sparse(ring_.raw(), static_cast<unsigned>(entries)) == 0 &&
+            cancels_fixed_files()) {
             direct_ = true;
             free_files_.reserve(entries);
             for (std::size_t i = entries; i-- > 0;) {
@@ -543,8 +546,8 @@ void Worker::drain(std::uint64_t budget_ns) {
         io_uring_cqe* cqe = nullptr;
         while (io_uring_peek_cqe(ring_.raw(), &cqe) == 0) {
             const UserData u = unpack_user_data(cqe->user_data);
-            if ((u.op == Op::Close || u.op == Op::CloseDirect) && closing_ > 0) {
-                closing_ -= 1;
+            if (u.op == Op::Close && fds_held_ > 0) {
+                fds_held_ -= 1;
             }
             if (u.op == Op::CloseDirect) {
                 free_files_.push_back(u.target);
@@ -580,18 +583,44 @@ void Worker::drain(std::uint64_t budget_ns) {
 // by any shutdown; a pending recv returns). Under closePolicy reset only the read side: shutting
 // the write side sends a FIN, the backend answers with its own, and the socket sits in
 // TIME_WAIT before the linger-0 close could send its RST.
-void Worker::force_down(const Slot& s) {
+void Worker::force_down(Slot& s) {
     const bool reset = plan_.targets[s.plan_index].close_policy == ClosePolicy::Reset;
     if (!s.direct) {
         ::shutdown(s.fd, reset ? SHUT_RD : SHUT_RDWR);
         return;
     }
-    // Reset never uses a direct socket (its linger option needs a descriptor).
+    // Reset never uses a direct socket (its linger option needs a descriptor). The kernel
+    // runs a shutdown in its worker threads and looks the table entry up only then, so it is
+    // counted like the probe's own operations: the entry is not closed and given to another
+    // probe's socket before it has run.
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_shutdown(sqe, s.fd, SHUT_RDWR);
     on_socket_of(sqe, true);
+    io_uring_sqe_set_data64(
+        sqe, pack_user_data({static_cast<std::uint32_t>(&s - slots_.data()), s.generation, Op::Shutdown}));
+    s.pending += 1;
+}
+
+// A probe past its deadline is cancelled by its socket's table entry (IORING_ASYNC_CANCEL_FD_FIXED,
+// Linux 6.0; IORING_OP_SOCKET is 5.19): asked once at start on the empty entry 0, which says
+// EBADF or ENOENT where the flag is known and EINVAL where it is not. Without it the table is
+// given back and probes call socket().
+bool Worker::cancels_fixed_files() {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
     io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
-    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_submit(ring_.raw());
+    io_uring_cqe* cqe = nullptr;
+    int res = -EINVAL;
+    if (io_uring_wait_cqe(ring_.raw(), &cqe) == 0) {
+        res = cqe->res;
+        io_uring_cqe_seen(ring_.raw(), cqe);
+    }
+    if (res == -EINVAL) {
+        io_uring_unregister_files(ring_.raw());
+        return false;
+    }
+    return true;
 }
 
 void Worker::release_now(Slot& s) {
@@ -601,6 +630,7 @@ void Worker::release_now(Slot& s) {
         free_files_.push_back(static_cast<std::uint32_t>(s.fd));
     } else {
         ::close(s.fd);
+        fds_held_ -= 1;
     }
     s.fd = -1;
     s.direct = false;
@@ -622,7 +652,7 @@ void Worker::out_of_descriptors(Slot& s, int err) {
     const Reason r = socket_reason(err);
     bump(counters_.prober_errors);
     bump(counters_.by_reason[static_cast<std::size_t>(r)]);
-    budget_ = std::max<std::size_t>(1, in_flight_ + closing_);
+    budget_ = std::max<std::size_t>(1, fds_held_);
     fd_starved_ = true;
     s.total_prober += 1;
     if (s.name == no_name) {
@@ -636,11 +666,25 @@ void Worker::out_of_descriptors(Slot& s, int err) {
     defer(s);
 }
 
+bool Worker::makes_direct(const Slot& s) const {
+    return direct_ && s.addr_ok && plan_.targets[s.plan_index].close_policy != ClosePolicy::Reset;
+}
+
+bool Worker::has_room(const Slot& s) const {
+    if (makes_direct(s)) {
+        return !free_files_.empty();
+    }
+    return !fd_starved_ && (budget_ == 0 || fds_held_ < budget_);
+}
+
 void Worker::start_deferred(std::uint64_t now) {
     fd_starved_ = false;
-    while (deferred_count_ > 0 && has_room() && !fd_starved_) {
+    while (deferred_count_ > 0) {
         Slot& s = slots_[deferred_[deferred_head_]];
-        if (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty()) {
+        if (s.active && !has_room(s)) {
+            break;  // the oldest waits for a socket; order is kept
+        }
+        if (s.active && protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty()) {
             break;  // the oldest waits for a TLS client; order is kept
         }
         deferred_head_ = (deferred_head_ + 1) % deferred_.size();
@@ -658,7 +702,7 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
             if (!s.active) {
                 return;  // its address left the answer
             }
-            if (!has_room() || fd_starved_ ||
+            if (!has_room(s) ||
                 (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty())) {
                 // Out of socket budget: ours, not the backend's. Wait in line for a free one
                 // (started, oldest first, at the end of a loop turn that freed some).
@@ -696,7 +740,7 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     // A direct socket is made by the ring, linked ahead of the connect: no system call here,
     // and its table entry is taken now (has_room() saw one free). closePolicy reset needs a
     // descriptor for its linger option, so it keeps socket().
-    const bool direct = direct_ && s.addr_ok && t.close_policy != ClosePolicy::Reset;
+    const bool direct = makes_direct(s);
     int fd = -1;
     if (direct) {
         RP_ASSERT_HOT(!free_files_.empty());
@@ -752,6 +796,9 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     }
     s.fd = fd;
     s.direct = direct;
+    if (!direct) {
+        fds_held_ += 1;
+    }
     s.state = State::Connecting;
     if (protocol_is_tls(t.protocol)) {
         RP_ASSERT_HOT(!tls_free_.empty());  // on_timer and start_deferred wait for a client
@@ -765,6 +812,7 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
     io_uring_sqe* sqe = nullptr;
     s.pending = 0;
+    ring_.reserve(4);  // socket, connect, send, recv: one chain, never split by a flush
     if (direct) {
         sqe = ring_.sqe();
         io_uring_prep_socket_direct(sqe, s.addr.sin6_family, SOCK_STREAM | SOCK_NONBLOCK, 0,
@@ -805,12 +853,13 @@ void Worker::queue_recv(Slot& s) {
 
 void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now) {
     const UserData u = unpack_user_data(user_data);
-    if (u.op == Op::Close || u.op == Op::CloseDirect) {
-        RP_ASSERT_HOT(closing_ > 0);
-        closing_ -= 1;  // success or not, the descriptor is gone (close(2) semantics)
-        if (u.op == Op::CloseDirect) {
-            free_files_.push_back(u.target);  // the table entry, free for the next socket
-        }
+    if (u.op == Op::Close) {
+        RP_ASSERT_HOT(fds_held_ > 0);
+        fds_held_ -= 1;  // success or not, the descriptor is gone (close(2) semantics)
+        return;
+    }
+    if (u.op == Op::CloseDirect) {
+        free_files_.push_back(u.target);  // the table entry, free for the next socket
         return;
     }
     if (u.op == Op::Cancel) {
@@ -837,6 +886,7 @@ void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint6
         case Op::Connect: on_connect(s, res, now); break;
         case Op::Send: on_send(s, res, now); break;
         case Op::Recv: on_recv(s, res, flags, now); break;
+        case Op::Shutdown:  // only its count: the completions it forces decide
         case Op::Close:
         case Op::CloseDirect:
         case Op::Cancel:
@@ -1089,7 +1139,6 @@ void Worker::finish(Slot& s, std::uint64_t now) {
         io_uring_sqe* sqe = ring_.sqe();
         io_uring_prep_close_direct(sqe, static_cast<unsigned>(s.fd));
         io_uring_sqe_set_data64(sqe, pack_user_data({static_cast<std::uint32_t>(s.fd), 0, Op::CloseDirect}));
-        closing_ += 1;
         s.fd = -1;
         s.direct = false;
     }
@@ -1099,14 +1148,14 @@ void Worker::finish(Slot& s, std::uint64_t now) {
         // next user of the same descriptor number as racing with this socket: close it in the
         // open under TSan.
         ::close(s.fd);
+        fds_held_ -= 1;
 #else
         // The close goes through the ring too; its completion names no slot and only gives
-        // the descriptor back to the budget (closing_), so the budget never counts on a
+        // the descriptor back to the budget (fds_held_), so the budget never counts on a
         // descriptor the kernel has not released yet.
         io_uring_sqe* sqe = ring_.sqe();
         io_uring_prep_close(sqe, s.fd);
         io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Close}));
-        closing_ += 1;
 #endif
         s.fd = -1;
     }

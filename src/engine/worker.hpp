@@ -201,26 +201,27 @@ private:
     // The plan's quantumMs (at least one wheel tick): starts and deadlines fall on its
     // multiples, and while probes are in flight the worker wakes once per quantum to reap them.
     std::uint64_t quantum_ns_ = tick_ns;
-    // Sockets whose close is queued on the ring and not yet done: they still hold a descriptor.
-    std::size_t closing_ = 0;
-    // The socket budget in force: opt_.max_in_flight, lowered to what was really open when
+    // Descriptors from socket() that probes hold, in flight or with their close queued on the
+    // ring and not yet done (direct sockets hold none).
+    std::size_t fds_held_ = 0;
+    // The descriptor budget in force: opt_.max_in_flight, lowered to what was really held when
     // socket() said EMFILE/ENFILE (descriptors held elsewhere in the process), raised back by
     // an eighth of the maximum every stats period (250 ms).
     std::size_t budget_ = 0;
-    bool fd_starved_ = false;  // this loop turn's socket() said EMFILE: start no more
-    // Direct sockets (opt_.direct_sockets and a kernel with IORING_OP_SOCKET): the entries of
-    // the ring's file table not held by a probe or a queued close. An empty list is a full
-    // budget, the prober's limit like any other.
+    bool fd_starved_ = false;  // this loop turn's socket() said EMFILE: call it no more
+    // Direct sockets (opt_.direct_sockets and a kernel with IORING_OP_SOCKET and fixed-file
+    // cancels): the entries of the ring's file table not held by a probe or a queued close.
+    // An empty list is a full budget, the prober's limit like any other; it sizes no more
+    // entries than the descriptor budget allows sockets.
     bool direct_ = false;
     std::vector<std::uint32_t> free_files_;
-    bool has_room() const {
-        return (budget_ == 0 || in_flight_ + closing_ < budget_) &&
-               (!direct_ || !free_files_.empty());
-    }
+    bool makes_direct(const Slot& s) const;  // the next probe of s uses a direct socket
+    bool has_room(const Slot& s) const;      // a socket for the next probe of s is free
     void release_now(Slot& s);  // closes a probe's socket at once (stop, teardown)
+    bool cancels_fixed_files();
     void out_of_descriptors(Slot& s, int err);
     void defer(Slot& s);
-    void force_down(const Slot& s);
+    void force_down(Slot& s);
     std::uint64_t stats_published_ns_ = 0;
     // Targets due while the in-flight budget was used up, oldest first: a ring of slot indices
     // with room for the whole shard (a target is queued at most once: its timer is idle then).

@@ -191,6 +191,10 @@ void engine_families(Out& o, std::string& s, const engine::EngineTotals& t,
              t.in_flight);
     o.single("ringprobe_ring_submits_total", "counter", "io_uring submit calls, all workers.",
              t.ring_submits);
+    o.single("ringprobe_worker_loops_total", "counter",
+             "Worker loop turns, all workers: about one wake-up each (at most one per quantumMs "
+             "per worker while probes are in flight).",
+             t.loops);
     o.single("ringprobe_ring_sq_full_total", "counter",
              "Times a worker found its submission queue full and flushed it.", t.sq_full);
     o.single("ringprobe_ring_cq_overflow_total", "counter",

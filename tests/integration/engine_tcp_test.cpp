@@ -309,13 +309,20 @@ TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {
 }
 
 // A direct socket lives in the ring's file table, not the process's: probes go on when every
-// descriptor of the process is taken (where socket() would say EMFILE, as in the test above).
+// descriptor of the process is taken (where socket() would say EMFILE, as in the test above),
+// and a closePolicy reset target beside them, which needs socket() for its linger option and
+// meets EMFILE, holds up nobody but itself.
 TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
-    LocalSocket up(128);
+    LocalSocket up(1024);  // nothing accepts: room for every connection of the test
+    LocalSocket up_reset(1024);
     Plan plan;
     testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 50, .unhealthy = 1});
+    testing::add_target(plan, TargetSpec{.port = up_reset.port, .interval_ms = 50, .unhealthy = 1,
+                                         .close = ClosePolicy::Reset});
     const std::string name = unique_name("tcp-direct");
-    engine::Engine eng(plan, options(name));
+    auto opt = options(name);
+    opt.workers = 1;  // both targets on one worker: the reset one must not stall the other
+    engine::Engine eng(plan, opt);
     ASSERT_TRUE(eng.start());
     if (eng.ring_mode().find("+direct-sockets") == std::string::npos) {
         GTEST_SKIP() << "this kernel has no direct sockets (ring mode " << eng.ring_mode() << ")";
@@ -323,7 +330,7 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
     auto rep = report::Report::open(name);
     ASSERT_TRUE(rep);
     ASSERT_TRUE(wait_on(eng, *rep, [](const report::Snapshot& x) {
-        return health_of(x, 0) == Health::Healthy;
+        return health_of(x, 0) == Health::Healthy && health_of(x, 1) == Health::Healthy;
     }, std::chrono::seconds(5)));
     const std::uint64_t ok_before = rep->snapshot({}).states[0].total_ok;
     const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -344,7 +351,7 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
     const int socket_errno = errno;
     const bool ten_more = wait_on(eng, *rep, [&](const report::Snapshot& x) {
         take_free();
-        return x.states[0].total_ok >= ok_before + 10;
+        return x.states[0].total_ok >= ok_before + 10 && x.states[1].total_prober_errors >= 3;
     }, std::chrono::seconds(5));
     const auto s = rep->snapshot({});
     for (int fd : hogs) {
@@ -353,10 +360,13 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
     ::setrlimit(RLIMIT_NOFILE, &saved);
     ASSERT_LT(probe_fd, 0) << "the process still had a descriptor free";
     EXPECT_EQ(socket_errno, EMFILE);
-    EXPECT_TRUE(ten_more) << "ok " << s.states[0].total_ok << " from " << ok_before;
+    EXPECT_TRUE(ten_more) << "ok " << s.states[0].total_ok << " from " << ok_before
+                          << "; the reset target's prober errors " << s.states[1].total_prober_errors;
     EXPECT_EQ(s.states[0].total_prober_errors, 0u);
     EXPECT_EQ(s.states[0].total_fail, 0u);
     EXPECT_EQ(health_of(s, 0), Health::Healthy);
+    EXPECT_EQ(s.states[1].total_fail, 0u);  // EMFILE is the prober's, never the backend's
+    EXPECT_NE(health_of(s, 1), Health::Unhealthy);
     eng.stop();
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }

@@ -128,6 +128,7 @@ engine::EngineTotals sample_totals() {
     t.duration_us[engine::Histogram::bucket_of(40)] = 3;     // 40 us
     t.duration_us[engine::Histogram::bucket_of(200'000'000)] = 1;  // beyond the last le
     t.lateness_us[engine::Histogram::bucket_of(90)] = 9;
+    t.loops = 7;
     return t;
 }
 
@@ -160,6 +161,7 @@ TEST(ExporterMetrics, ExpositionIsWellFormedAndHistogramsAreCumulative) {
     EXPECT_EQ(m.at("ringprobe_server_healthy{pool=\"web\",setting=\"http80\",server=\"10.0.0.4\"}"),
               "1");
     EXPECT_EQ(m.at("ringprobe_report_up"), "1");
+    EXPECT_EQ(m.at("ringprobe_worker_loops_total"), "7");
 }
 
 TEST(ExporterMetrics, NothingPerServerUnlessAskedFor) {
