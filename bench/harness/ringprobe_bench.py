@@ -1288,7 +1288,7 @@ def main(argv):
                "prober": sorted(cpu_prober), "fleet": sorted(cpu_fleet),
                "multi_thread_probers": sorted(cpu_multi | cpu_fleet)},
            "scenario_template": {"interval_ms": a.interval_ms, "kind": a.kind,
-                                 "close": a.close, "quantum_ms": a.quantum_ms, "tls_version": a.tls_version,
+                                 "close": a.close, "ringprobe_quantum_ms": a.quantum_ms, "tls_version": a.tls_version,
                                  "fault_refuse": a.fault_refuse,
                                  "fault_hang": a.fault_hang, "warmup_s": a.warmup,
                                  "window_s": a.window},
