@@ -46,10 +46,12 @@ public:
     // Submits what is queued and waits until wait_nr completions are ready or timeout_ns has
     // passed, whichever comes first.
     void submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr = 1);
-    // Submits what is queued, then waits as above until the monotonic instant wake_ns: the
-    // time the submission took (a loopback connect runs its whole handshake in it) comes out
-    // of the wait instead of being added to it. One system call when nothing is queued or the
-    // instant has passed (then it only posts what has completed).
+    // Submits what is queued and waits as above until the monotonic instant wake_ns: the time
+    // the submission and the work it queues take (a loopback connect runs its whole handshake
+    // in the kernel) comes out of the wait instead of being added to it. One system call with
+    // an absolute timeout (IORING_ENTER_ABS_TIMER, Linux 6.12); before that kernel, a submit
+    // and then a wait measured from after it. When the instant has passed it only posts what
+    // has completed.
     void submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr);
 
     io_uring* raw() { return &ring_; }
@@ -63,6 +65,8 @@ private:
     unsigned entries_ = 0;
     std::string mode_;
     RingStats stats_;
+    bool abs_timer_ = true;  // until the kernel says EINVAL to IORING_ENTER_ABS_TIMER
+    bool wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr);
 };
 
 }  // namespace ringprobe::engine
