@@ -79,7 +79,10 @@ void Ring::submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr) {
     ts.tv_nsec = static_cast<long long>(timeout_ns % 1'000'000'000ull);
     io_uring_cqe* cqe = nullptr;
     RingStats::bump(stats_.submits);
-    int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
+    count_wait(io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr));
+}
+
+void Ring::count_wait(int rc) {
     if (rc >= 0 || rc == -ETIME || rc == -EINTR) {
         RingStats::bump(stats_.wakeups);
     }
@@ -118,12 +121,7 @@ bool Ring::wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr) {
     if (to_submit > 0) {
         RingStats::bump(stats_.submits);
     }
-    if (rc >= 0 || rc == -ETIME || rc == -EINTR) {
-        RingStats::bump(stats_.wakeups);
-    }
-    if (*ring_.sq.kflags & IORING_SQ_CQ_OVERFLOW) {
-        RingStats::bump(stats_.cq_overflow);
-    }
+    count_wait(rc);
     return true;
 }
 

@@ -67,6 +67,7 @@ private:
     RingStats stats_;
     bool abs_timer_ = true;  // until the kernel says EINVAL to IORING_ENTER_ABS_TIMER
     bool wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr);
+    void count_wait(int rc);  // a wait's outcome into the stats
 };
 
 }  // namespace ringprobe::engine

@@ -57,6 +57,47 @@ struct LocalSocket {
     }
 };
 
+// Holds every descriptor of the process below a limit of 64, so socket() says EMFILE, until
+// release(). The hogs are copies of /dev/null, not of stdin, which a CI runner may have closed.
+// A probe in flight when they are taken gives its descriptor back when it closes and the next
+// socket() would get it: take_free() takes whatever has been freed since (call it while waiting).
+struct DescriptorHog {
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    rlimit saved{};
+    std::vector<int> hogs;
+    bool limited = false;
+    DescriptorHog() {
+        EXPECT_GE(null_fd, 0);
+        ::getrlimit(RLIMIT_NOFILE, &saved);
+        rlimit tight = saved;
+        tight.rlim_cur = 64;
+        limited = ::setrlimit(RLIMIT_NOFILE, &tight) == 0;
+        EXPECT_TRUE(limited);
+        take_free();
+    }
+    ~DescriptorHog() { release(); }
+    bool ok() const { return null_fd >= 0 && limited; }
+    void take_free() {
+        for (int fd = null_fd < 0 ? -1 : ::dup(null_fd); fd >= 0; fd = ::dup(null_fd)) {
+            hogs.push_back(fd);
+        }
+    }
+    void release() {
+        for (int fd : hogs) {
+            ::close(fd);
+        }
+        hogs.clear();
+        if (null_fd >= 0) {
+            ::close(null_fd);
+            null_fd = -1;
+        }
+        if (limited) {
+            ::setrlimit(RLIMIT_NOFILE, &saved);
+            limited = false;
+        }
+    }
+};
+
 using Pred = testing::SnapshotPred;
 using testing::unique_name;
 using testing::wait_on;
@@ -270,33 +311,15 @@ TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(name);
     ASSERT_TRUE(rep);
-    // The hogs are copies of /dev/null, not of stdin, which a CI runner may have closed.
-    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(null_fd, 0);
-    rlimit saved{};
-    ::getrlimit(RLIMIT_NOFILE, &saved);
     // Use up every descriptor below a tiny limit, so the worker's socket() gets EMFILE.
-    rlimit tight = saved;
-    tight.rlim_cur = 64;
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
-    // A probe in flight while the hogs are taken gives its descriptor back when it closes, and
-    // the next socket() would get it: every wait takes whatever has been freed since.
-    std::vector<int> hogs{null_fd};
-    auto take_free = [&hogs, null_fd] {
-        for (int fd = ::dup(null_fd); fd >= 0; fd = ::dup(null_fd)) {
-            hogs.push_back(fd);
-        }
-    };
-    take_free();
+    DescriptorHog hog;
+    ASSERT_TRUE(hog.ok());
     const bool saw_prober_error = wait_on(eng, *rep, [&](const report::Snapshot& s) {
-        take_free();
+        hog.take_free();
         return s.states[0].total_prober_errors >= 3;
     }, std::chrono::seconds(5));
     const auto s = rep->snapshot({});
-    for (int fd : hogs) {
-        ::close(fd);
-    }
-    ::setrlimit(RLIMIT_NOFILE, &saved);
+    hog.release();
     ASSERT_TRUE(saw_prober_error);
     EXPECT_NE(health_of(s, 0), Health::Unhealthy);
     EXPECT_EQ(s.states[0].total_fail, 0u);
@@ -333,31 +356,16 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
         return health_of(x, 0) == Health::Healthy && health_of(x, 1) == Health::Healthy;
     }, std::chrono::seconds(5)));
     const std::uint64_t ok_before = rep->snapshot({}).states[0].total_ok;
-    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(null_fd, 0);
-    rlimit saved{};
-    ::getrlimit(RLIMIT_NOFILE, &saved);
-    rlimit tight = saved;
-    tight.rlim_cur = 64;
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
-    std::vector<int> hogs{null_fd};
-    auto take_free = [&hogs, null_fd] {
-        for (int fd = ::dup(null_fd); fd >= 0; fd = ::dup(null_fd)) {
-            hogs.push_back(fd);
-        }
-    };
-    take_free();
+    DescriptorHog hog;
+    ASSERT_TRUE(hog.ok());
     const int probe_fd = ::socket(AF_INET, SOCK_STREAM, 0);
     const int socket_errno = errno;
     const bool ten_more = wait_on(eng, *rep, [&](const report::Snapshot& x) {
-        take_free();
+        hog.take_free();
         return x.states[0].total_ok >= ok_before + 10 && x.states[1].total_prober_errors >= 3;
     }, std::chrono::seconds(5));
     const auto s = rep->snapshot({});
-    for (int fd : hogs) {
-        ::close(fd);
-    }
-    ::setrlimit(RLIMIT_NOFILE, &saved);
+    hog.release();
     ASSERT_LT(probe_fd, 0) << "the process still had a descriptor free";
     EXPECT_EQ(socket_errno, EMFILE);
     EXPECT_TRUE(ten_more) << "ok " << s.states[0].total_ok << " from " << ok_before
