@@ -367,6 +367,7 @@ class Scenario:
         self.tls_version = args.tls_version
         self.close = args.close
         self.quantum_ms = args.quantum_ms  # None: the engine's default
+        self.start_batch = args.start_batch  # None: the engine's default
         self.fall = 3
         self.refuse_count = int(round(targets * args.fault_refuse))
         self.hang_count = int(round(targets * args.fault_hang))
@@ -396,6 +397,8 @@ class Scenario:
         return {"targets": self.targets, "interval_ms": self.interval_ms,
                 "timeout_ms": self.timeout_ms, "kind": self.kind, "close": self.close,
                 **({"ringprobe_quantum_ms": self.quantum_ms} if self.quantum_ms is not None
+                   else {}),
+                **({"ringprobe_start_batch": self.start_batch} if self.start_batch is not None
                    else {}),
                 "fall": self.fall, "rise": 1, "fault_refuse_backends": self.refuse_count,
                 "fault_hang_backends": self.hang_count, "detect_backends": len(self.detect),
@@ -486,13 +489,15 @@ class Floor(Prober):
 
 
 class Ringprobe(Prober):
-    def __init__(self, exes, tmp, workers, direct=True):
+    def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True):
         super().__init__(exes, tmp)
         self.workers = workers
         self.direct = direct  # False: socket(2) per probe (--no-direct-sockets)
+        self.delayed_ack = delayed_ack  # False: --no-delayed-ack
         self.name = ("ringprobe" if workers == 1 else f"ringprobe-{workers}w") + \
-            ("" if direct else "-fd")
-        self.segment = f"bench{os.getpid()}w{workers}" + ("" if direct else "fd")
+            ("" if direct else "-fd") + ("" if delayed_ack else "-qa")
+        self.segment = f"bench{os.getpid()}w{workers}" + ("" if direct else "fd") + \
+            ("" if delayed_ack else "qa")
 
     def config(self, sc, port):
         gw = f"/subscriptions/bench/resourceGroups/bench/providers/Microsoft.Network/" \
@@ -529,7 +534,9 @@ class Ringprobe(Prober):
                     "backendHttpSettings": {"id": gw + "/backendHttpSettingsCollection/bench"}}}],
             },
             "ringprobe": {"jitterMs": 0, "startSpreadMs": sc.interval_ms,
-                          **({"quantumMs": sc.quantum_ms} if sc.quantum_ms is not None else {})},
+                          **({"quantumMs": sc.quantum_ms} if sc.quantum_ms is not None else {}),
+                          **({"startBatch": sc.start_batch} if sc.start_batch is not None
+                             else {})},
         }
 
     def start(self, sc, port, cpus):
@@ -549,6 +556,8 @@ class Ringprobe(Prober):
             argv.append("--no-pin")  # the harness pins it to CPU 0 instead
         if not self.direct:
             argv.append("--no-direct-sockets")
+        if not self.delayed_ack:
+            argv.append("--no-delayed-ack")
         self.proc = Proc(self.name, argv, cpus,
                          stderr_path=os.path.join(self.tmp, f"{self.name}.stderr"))
 
@@ -1137,13 +1146,17 @@ def parse_args(argv):
     p.add_argument("--close", choices=["graceful", "reset"], default="graceful")
     p.add_argument("--quantum-ms", type=int, default=None,
                    help="ringprobe's quantumMs (wake-up granularity); default: the engine's own")
+    p.add_argument("--start-batch", type=int, default=None,
+                   help="ringprobe's startBatch (about how many probes start in one wake-up); "
+                        "default: the engine's own")
     p.add_argument("--fault-refuse", type=float, default=0.0,
                    help="fraction of backends that reset every connection at accept")
     p.add_argument("--fault-hang", type=float, default=0.0,
                    help="fraction of backends that accept and never answer")
     p.add_argument("--probers", default="ringprobe,haproxy,haproxy-2t,floor",
                    help="any of ringprobe, ringprobe-2w, ringprobe-fd (socket(2) per probe, "
-                        "not direct sockets), haproxy, haproxy-2t, floor")
+                        "not direct sockets), ringprobe-qa (--no-delayed-ack: the handshake's "
+                        "ACK a packet of its own), haproxy, haproxy-2t, floor")
     p.add_argument("--warmup", type=float, default=5.0,
                    help="seconds between the prober being ready and the window")
     p.add_argument("--ready-timeout", type=float, default=300.0,
@@ -1221,11 +1234,13 @@ def executables(a):
 def make_probers(a, exes, notes):
     """{name: factory} for the probers that can run here; notes say why others cannot."""
     need = {"ringprobe": ["ringprobe", "report"], "ringprobe-2w": ["ringprobe", "report"],
-            "ringprobe-fd": ["ringprobe", "report"], "haproxy": ["haproxy"],
+            "ringprobe-fd": ["ringprobe", "report"], "ringprobe-qa": ["ringprobe", "report"],
+            "haproxy": ["haproxy"],
             "haproxy-2t": ["haproxy"], "floor": ["floor"]}
     make = {"ringprobe": lambda: Ringprobe(exes, None, 1),
             "ringprobe-2w": lambda: Ringprobe(exes, None, 2),
             "ringprobe-fd": lambda: Ringprobe(exes, None, 1, direct=False),
+            "ringprobe-qa": lambda: Ringprobe(exes, None, 1, delayed_ack=False),
             "haproxy": lambda: Haproxy(exes, None, 1),
             "haproxy-2t": lambda: Haproxy(exes, None, 2),
             "floor": lambda: Floor(exes, None)}
@@ -1288,7 +1303,8 @@ def main(argv):
                "prober": sorted(cpu_prober), "fleet": sorted(cpu_fleet),
                "multi_thread_probers": sorted(cpu_multi | cpu_fleet)},
            "scenario_template": {"interval_ms": a.interval_ms, "kind": a.kind,
-                                 "close": a.close, "ringprobe_quantum_ms": a.quantum_ms, "tls_version": a.tls_version,
+                                 "close": a.close, "ringprobe_quantum_ms": a.quantum_ms,
+                                 "ringprobe_start_batch": a.start_batch, "tls_version": a.tls_version,
                                  "fault_refuse": a.fault_refuse,
                                  "fault_hang": a.fault_hang, "warmup_s": a.warmup,
                                  "window_s": a.window},

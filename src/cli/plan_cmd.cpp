@@ -150,7 +150,7 @@ void print_json(const Plan& plan, std::string& out) {
     json_string(out, plan.gateway_name);
     out +=
         ",\"digest\":\"" + hex64(plan.digest) + "\",\"startSpreadMs\":" + u64(plan.start_spread_ms) +
-        ",\"quantumMs\":" + u64(plan.quantum_ms);
+        ",\"quantumMs\":" + u64(plan.quantum_ms) + ",\"startBatch\":" + u64(plan.start_batch);
     out += ",\"pools\":[";
     for (std::size_t i = 0; i < plan.pools.size(); ++i) {
         const Pool& p = plan.pools[i];

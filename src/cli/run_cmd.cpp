@@ -39,6 +39,8 @@ void run_usage(std::FILE* out) {
         "  --no-direct-sockets\n"
         "                    make each probe's socket with socket(2), not in the ring's own file\n"
         "                    table (the default where the kernel can, Linux 6.0 or later)\n"
+        "  --no-delayed-ack  send an HTTP probe's handshake ACK at once, not with the request\n"
+        "                    (the default where the kernel can set options through the ring, 6.7)\n"
         "  --duration SECS   stop by itself after SECS seconds (tests, benchmarks)\n"
         "  --stats           print engine totals to stderr when stopping\n"
         "  --quiet           do not log transitions\n"
@@ -167,6 +169,8 @@ int run_main(int argc, char** argv) {
             opt.pin = false;
         } else if (a == "--no-direct-sockets") {
             opt.direct_sockets = false;
+        } else if (a == "--no-delayed-ack") {
+            opt.delayed_ack = false;
         } else if (a == "--duration") {
             if (!parse_uint(value("--duration"), 86400 * 365, v)) {
                 std::fprintf(stderr, "ringprobe run: --duration takes whole seconds\n");

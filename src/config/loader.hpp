@@ -59,6 +59,7 @@ struct Ext {
     std::optional<std::uint32_t> jitter_ms;
     std::optional<std::uint32_t> start_spread_ms;
     std::optional<std::uint32_t> quantum_ms;
+    std::optional<std::uint32_t> start_batch;
     std::optional<std::uint8_t> healthy_threshold;
     std::optional<std::uint8_t> unhealthy_threshold;
     std::optional<ClosePolicy> close_policy;

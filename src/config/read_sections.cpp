@@ -389,17 +389,17 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     static constexpr std::string_view known_top[] = {
         "intervalMs",         "timeoutMs",   "jitterMs",  "healthyThreshold",
         "unhealthyThreshold", "closePolicy", "tlsResume", "certExpiryWarningDays",
-        "dnsAggregation", "startSpreadMs", "quantumMs"};  // the last two: top level only
+        "dnsAggregation", "startSpreadMs", "quantumMs", "startBatch"};  // last 3: top only
     for (auto [key, value] : *obj) {
         (void)value;
-        auto end = std::end(known_top) - (top_level ? 0 : 2);
+        auto end = std::end(known_top) - (top_level ? 0 : 3);
         if (std::find(std::begin(known_top), end, key) == end) {
             PathNode k{&at, key};
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
                                   "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
                                   "tlsResume, certExpiryWarningDays, dnsAggregation") +
-                          (top_level ? ", startSpreadMs, quantumMs" : ""));
+                          (top_level ? ", startSpreadMs, quantumMs, startBatch" : ""));
         }
     }
     std::int64_t n = 0;
@@ -417,6 +417,9 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     }
     if (top_level && read_int(errs_, e, "quantumMs", 0, 1000, n)) {
         ext.quantum_ms = static_cast<std::uint32_t>(n);
+    }
+    if (top_level && read_int(errs_, e, "startBatch", 1, 1024, n)) {
+        ext.start_batch = static_cast<std::uint32_t>(n);
     }
     if (read_int(errs_, e, "healthyThreshold", 1, 20, n)) {
         ext.healthy_threshold = static_cast<std::uint8_t>(n);
@@ -891,6 +894,7 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     }
     plan_.start_spread_ms = top_ext_.start_spread_ms.value_or(0);
     plan_.quantum_ms = top_ext_.quantum_ms.value_or(Plan::default_quantum_ms);
+    plan_.start_batch = top_ext_.start_batch.value_or(Plan::default_start_batch);
     read_roots(gw.fields);
     read_probes(gw.fields);
     read_pools(gw.fields);

@@ -102,6 +102,7 @@ Result<void> Engine::start() {
         wo.start_mono_ns = start_ns;
         wo.max_in_flight = std::max<std::size_t>(1, budget / opt_.workers);
         wo.direct_sockets = opt_.direct_sockets;
+        wo.delayed_ack = opt_.delayed_ack;
         WorkerDns wd;
         wd.resolver = resolver_.get();
         wd.name_of_target = &name_of_target_;

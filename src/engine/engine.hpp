@@ -27,6 +27,8 @@ struct EngineOptions {
     std::size_t max_in_flight = 0;
     // Probe sockets as direct descriptors where the kernel has them (WorkerOptions).
     bool direct_sockets = true;
+    // Plain HTTP probes send the handshake's last ACK with the request (WorkerOptions).
+    bool delayed_ack = true;
     std::FILE* log = stderr;   // transition log; nullptr: silent
     // FQDN backends: "ADDR:PORT" asks only that DNS server (and skips /etc/hosts); empty: the
     // system's resolv.conf and /etc/hosts (docs/dns.md).

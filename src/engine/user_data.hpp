@@ -24,6 +24,7 @@ enum class Op : std::uint8_t {
     Socket = 7,       // a direct socket (IORING_OP_SOCKET into the ring's file table)
     CloseDirect = 8,  // closes a direct socket; target names the table entry, not a slot
     Shutdown = 9,     // forces a direct socket down (counted in the slot's pending SQEs)
+    SockOpt = 10,     // TCP_QUICKACK 0 through the ring (counted in the slot's pending SQEs)
 };
 
 inline constexpr std::uint32_t generation_mask = 0xFFFFFFu;

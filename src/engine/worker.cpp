@@ -1,6 +1,8 @@
 #include "engine/worker.hpp"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <numeric>
 #include <string>
 
 #include "common/assert.hpp"
@@ -207,6 +210,31 @@ dns::Address address_of(const sockaddr_in6& sa, bool ok) {
 }
 
 // An operation on a probe's socket names a direct one by its entry in the ring's file table.
+// A socket command: setsockopt through the ring (IORING_OP_URING_CMD with
+// SOCKET_URING_OP_SETSOCKOPT, Linux 6.7). liburing 2.3 names neither the command nor the SQE
+// fields it uses, so they are set here by their place in the kernel's struct io_uring_sqe
+// (include/uapi/linux/io_uring.h): cmd_op at byte 8, level and optname at 16 and 20, optlen
+// at 44 and optval at 48.
+constexpr std::uint32_t socket_uring_op_setsockopt = 3;
+
+void prep_setsockopt(io_uring_sqe* sqe, int fd, int level, int optname, const int* value) {
+    io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, nullptr, 0, 0);
+    auto put32 = [sqe](std::size_t at, std::uint32_t v) {
+        std::memcpy(reinterpret_cast<char*>(sqe) + at, &v, sizeof v);
+    };
+    put32(8, socket_uring_op_setsockopt);
+    put32(16, static_cast<std::uint32_t>(level));
+    put32(20, static_cast<std::uint32_t>(optname));
+    put32(44, sizeof(int));
+    const std::uint64_t ptr = reinterpret_cast<std::uintptr_t>(value);
+    std::memcpy(reinterpret_cast<char*>(sqe) + 48, &ptr, sizeof ptr);
+}
+static_assert(sizeof(io_uring_sqe) == 64);
+
+// TCP_QUICKACK's value for a plain HTTP probe's socket: 0, so the handshake's last ACK rides
+// on the request instead of a packet of its own.
+constexpr int quickack_off = 0;
+
 void on_socket_of(io_uring_sqe* sqe, bool direct) {
     if (direct) {
         sqe->flags |= IOSQE_FIXED_FILE;
@@ -390,11 +418,18 @@ Result<void> Worker::init() {
         }
     }
 
+    delay_ack_ = opt_.delayed_ack && sets_socket_options();
+    if (delay_ack_) {
+        mode_ += "+delayed-ack";
+    }
+
     // First probes spread over one interval (or the plan's startSpreadMs) by a deterministic
     // phase per target: two engines started together do not probe a backend in step, and a
-    // restart is no thundering herd. Phases are whole quanta from a quantum boundary, so the
-    // targets of one quantum start in one wake-up.
-    const std::uint64_t start = on_grid(opt_.start_mono_ns);
+    // restart is no thundering herd. Phases are whole start grids from a quantum boundary, so
+    // the targets of one start instant start in one wake-up.
+    size_start_grid();
+    start_anchor_ns_ = on_grid(opt_.start_mono_ns);
+    const std::uint64_t start = start_anchor_ns_;
     for (Slot& s : slots_) {
         if (!s.active) {
             continue;  // an FQDN target's address slot: scheduled once DNS gives it an address
@@ -403,11 +438,43 @@ Result<void> Worker::init() {
         const std::uint64_t spread =
             plan_.start_spread_ms != 0 ? ms_to_ns(plan_.start_spread_ms) : ms_to_ns(t.interval_ms);
         const std::uint64_t phase = spread == 0 ? 0 : mix64(t.identity_hash) % spread;
-        s.base_ns = start + phase - phase % quantum_ns_;
+        s.base_ns = start + phase - phase % start_grid_ns_;
         s.next_ns = on_grid(s.base_ns + jitter_ns(t));
         wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
     }
     return {};
+}
+
+void Worker::size_start_grid() {
+    // Probes a quantum of this shard (each target once; an FQDN target as one address) and
+    // the intervals' greatest common divisor: a grid dividing every interval keeps each
+    // target on it from one probe to the next.
+    double per_quantum = 0;
+    std::uint64_t g = 0;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (i > 0 && shard_[i] == shard_[i - 1]) {
+            continue;  // the other address slots of an FQDN target
+        }
+        const std::uint64_t interval =
+            std::max<std::uint64_t>(ms_to_ns(plan_.targets[shard_[i]].interval_ms), tick_ns);
+        per_quantum += static_cast<double>(quantum_ns_) / static_cast<double>(interval);
+        g = std::gcd(g, interval);
+    }
+    start_grid_ns_ = quantum_ns_;
+    if (per_quantum <= 0 || plan_.start_batch <= 1) {
+        return;
+    }
+    constexpr std::uint64_t max_grid_ns = 10'000'000;
+    const double want = static_cast<double>(plan_.start_batch) / per_quantum;
+    std::uint64_t m = want >= static_cast<double>(max_grid_ns) ? max_grid_ns / quantum_ns_
+                                                               : static_cast<std::uint64_t>(want);
+    m = std::min<std::uint64_t>(m, max_grid_ns / quantum_ns_);
+    for (; m > 1; --m) {
+        if (g % (m * quantum_ns_) == 0) {
+            break;
+        }
+    }
+    start_grid_ns_ = std::max<std::uint64_t>(m, 1) * quantum_ns_;
 }
 
 std::uint64_t Worker::jitter_ns(const Target& t) {
@@ -623,6 +690,26 @@ bool Worker::cancels_fixed_files() {
     return true;
 }
 
+bool Worker::sets_socket_options() {
+    // Asked once on a socket of our own: a kernel before 6.7 answers -EINVAL or -EOPNOTSUPP.
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    io_uring_sqe* sqe = ring_.sqe();
+    prep_setsockopt(sqe, fd, IPPROTO_TCP, TCP_QUICKACK, &quickack_off);
+    io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
+    io_uring_submit(ring_.raw());
+    io_uring_cqe* cqe = nullptr;
+    int res = -EINVAL;
+    if (io_uring_wait_cqe(ring_.raw(), &cqe) == 0) {
+        res = cqe->res;
+        io_uring_cqe_seen(ring_.raw(), cqe);
+    }
+    ::close(fd);
+    return res == 0;
+}
+
 void Worker::release_now(Slot& s) {
     if (s.direct) {
         const int none = -1;
@@ -812,13 +899,25 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
     io_uring_sqe* sqe = nullptr;
     s.pending = 0;
-    ring_.reserve(4);  // socket, connect, send, recv: one chain, never split by a flush
+    ring_.reserve(5);  // socket, option, connect, send, recv: one chain, never split
     if (direct) {
         sqe = ring_.sqe();
         io_uring_prep_socket_direct(sqe, s.addr.sin6_family, SOCK_STREAM | SOCK_NONBLOCK, 0,
                                     static_cast<unsigned>(fd), 0);
         io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Socket}));
         sqe->flags |= IOSQE_IO_LINK;
+        s.pending += 1;
+    }
+    if (http && delay_ack_) {
+        // The handshake's last ACK waits for the request linked behind the connect (what
+        // HAProxy's checks do too): one packet fewer each way through both stacks, and the
+        // backend is woken once, with the request, not for the accept and again for it. A
+        // hard link: if the option is refused the connect still runs.
+        sqe = ring_.sqe();
+        prep_setsockopt(sqe, fd, IPPROTO_TCP, TCP_QUICKACK, &quickack_off);
+        on_socket_of(sqe, direct);
+        io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::SockOpt}));
+        sqe->flags |= IOSQE_IO_HARDLINK;
         s.pending += 1;
     }
     sqe = ring_.sqe();
@@ -887,6 +986,7 @@ void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint6
         case Op::Send: on_send(s, res, now); break;
         case Op::Recv: on_recv(s, res, flags, now); break;
         case Op::Shutdown:  // only its count: the completions it forces decide
+        case Op::SockOpt:   // only its count: an option refused costs a packet, not a verdict
         case Op::Close:
         case Op::CloseDirect:
         case Op::Cancel:
@@ -1472,6 +1572,7 @@ void Worker::activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t
         std::min<std::uint64_t>(ms_to_ns(t.interval_ms), 1'000'000'000ull), tick_ns);
     s.base_ns = now + mix64(t.identity_hash ^ (std::uint64_t{s.addr_k} << 56) ^ a.bytes[3] ^
                             (std::uint64_t{a.bytes[15]} << 8)) % window;
+    s.base_ns = on_start_grid(s.base_ns);
     s.next_ns = on_grid(s.base_ns);
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
     publish_address(s);

@@ -97,6 +97,10 @@ struct WorkerOptions {
     // no entry in the process's descriptor table) where the kernel offers them. false: socket()
     // for every probe, as on kernels without IORING_OP_SOCKET.
     bool direct_sockets = true;
+    // Plain HTTP probes set TCP_QUICKACK 0 through the ring ahead of the connect where the
+    // kernel has socket commands (6.7), so the handshake's last ACK goes out with the request,
+    // as HAProxy's checks do. false: the ACK is its own packet.
+    bool delayed_ack = true;
 };
 
 // DNS: what the engine hands a worker that owns FQDN targets.
@@ -169,6 +173,14 @@ private:
     std::uint64_t on_grid(std::uint64_t ns) const {
         return (ns + quantum_ns_ - 1) / quantum_ns_ * quantum_ns_;
     }
+    // The first start-grid instant at or after ns (start_anchor_ns_ + whole start grids).
+    std::uint64_t on_start_grid(std::uint64_t ns) const {
+        if (ns <= start_anchor_ns_) {
+            return start_anchor_ns_;
+        }
+        return start_anchor_ns_ + (ns - start_anchor_ns_ + start_grid_ns_ - 1) / start_grid_ns_ * start_grid_ns_;
+    }
+    void size_start_grid();
 
     const Plan& plan_;
     report::Writer* writer_;
@@ -201,6 +213,15 @@ private:
     // The plan's quantumMs (at least one wheel tick): starts and deadlines fall on its
     // multiples, and while probes are in flight the worker wakes once per quantum to reap them.
     std::uint64_t quantum_ns_ = tick_ns;
+    // Scheduled starts (without jitter) fall on start_anchor_ns_ + whole multiples of this:
+    // whole quanta, as many as make about the plan's startBatch probes of this shard share a
+    // start instant, at most 10 ms and dividing every interval (size_start_grid). The targets
+    // of an instant start in one wake-up, and the backends' side is woken once for them.
+    std::uint64_t start_grid_ns_ = tick_ns;
+    std::uint64_t start_anchor_ns_ = 0;
+    // Plain HTTP probes set TCP_QUICKACK 0 through the ring ahead of the connect (a kernel
+    // with socket commands, 6.7): the handshake's last ACK goes out with the request.
+    bool delay_ack_ = false;
     // Descriptors from socket() that probes hold, in flight or with their close queued on the
     // ring and not yet done (direct sockets hold none).
     std::size_t fds_held_ = 0;
@@ -219,6 +240,7 @@ private:
     bool has_room(const Slot& s) const;      // a socket for the next probe of s is free
     void release_now(Slot& s);  // closes a probe's socket at once (stop, teardown)
     bool cancels_fixed_files();
+    bool sets_socket_options();
     void out_of_descriptors(Slot& s, int err);
     void defer(Slot& s);
     void force_down(Slot& s);

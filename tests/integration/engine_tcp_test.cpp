@@ -7,7 +7,9 @@
 // problem, never the backend's.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/tcp.h>  // struct tcp_info with tcpi_segs_in (glibc's stops short of it)
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -239,10 +241,12 @@ TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
 
 // Probes per loop turn over one second of steady probing at 2,000 probes/s (400 targets every
 // 200 ms); returns {probes, loop turns}.
-std::pair<std::uint64_t, std::uint64_t> steady_second(std::uint32_t quantum_ms) {
+std::pair<std::uint64_t, std::uint64_t> steady_second(std::uint32_t quantum_ms,
+                                                      std::uint32_t start_batch) {
     LocalSocket up(4096);
     Plan plan;
     plan.quantum_ms = quantum_ms;
+    plan.start_batch = start_batch;
     for (int i = 0; i < 400; ++i) {
         testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 200,
                                              .timeout_ms = 150, .close = ClosePolicy::Reset});
@@ -292,12 +296,89 @@ std::pair<std::uint64_t, std::uint64_t> steady_second(std::uint32_t quantum_ms) 
 TEST(EngineTcp, AWorkerWakesAtMostOncePerQuantumWhileProbing) {
     // quantumMs 10: 100 turns a second at most (a few more for the worker's own 50 ms sleeps
     // and stats), however many probes complete; quantumMs 0 wakes for completions as they come.
-    const auto [probes_q, loops_q] = steady_second(10);
+    // Starts on every quantum (startBatch 1), so only the quantum decides.
+    const auto [probes_q, loops_q] = steady_second(10, 1);
     EXPECT_GE(probes_q, 1000u) << "the rate was not kept";
     EXPECT_LE(loops_q, 130u) << probes_q << " probes";
-    const auto [probes_0, loops_0] = steady_second(0);
+    const auto [probes_0, loops_0] = steady_second(0, 1);
     EXPECT_GE(probes_0, 1000u);
     EXPECT_GT(loops_0, 3 * loops_q) << "quantumMs 0 should wake far more often";
+}
+
+TEST(EngineTcp, StartBatchGathersStartsIntoFewerWakeUps) {
+    // 2 probes a millisecond: with startBatch 16 the starts fall on an 8 ms grid (16 quanta's
+    // worth, dividing the 200 ms interval), 25 instants an interval, each a wake-up to start
+    // and one a quantum later to reap: about 250 turns a second. With startBatch 1 most
+    // quanta start a probe or two and reap the last ones: near 1,000.
+    const auto [probes_1, loops_1] = steady_second(1, 1);
+    const auto [probes_16, loops_16] = steady_second(1, 16);
+    EXPECT_GE(probes_1, 1000u) << "the rate was not kept";
+    EXPECT_GE(probes_16, 1000u) << "the rate was not kept with starts gathered";
+    EXPECT_LE(loops_16, 400u) << probes_16 << " probes";
+    EXPECT_GT(loops_1, 2 * loops_16) << "startBatch 1 should wake far more often";
+}
+
+// One plain HTTP probe against a server of the test's own: the segments the server's side of
+// the connection has received once the request is read (TCP_INFO tcpi_segs_in), and the
+// engine's ring mode.
+std::pair<std::uint32_t, std::string> segments_to_request(bool delayed_ack) {
+    LocalSocket up(16);
+    Plan plan;
+    plan.start_spread_ms = 1;  // the first probe at once
+    testing::add_target(plan, TargetSpec{.port = up.port, .protocol = Protocol::Http,
+                                         .interval_ms = 60'000, .timeout_ms = 2'000});
+    const std::string name = unique_name("tcp-delack");
+    engine::EngineOptions o = options(name);
+    o.workers = 1;
+    o.delayed_ack = delayed_ack;
+    engine::Engine eng(plan, o);
+    EXPECT_TRUE(eng.start());
+    std::uint32_t segments = 0;
+    pollfd listener{up.fd, POLLIN, 0};
+    if (::poll(&listener, 1, 3000) == 1) {
+        const int c = ::accept4(up.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        std::string request;
+        char buf[1024];
+        for (int i = 0; c >= 0 && i < 100 && request.find("\r\n\r\n") == std::string::npos; ++i) {
+            pollfd in{c, POLLIN, 0};
+            if (::poll(&in, 1, 30) == 1) {
+                const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+                if (n <= 0) {
+                    break;
+                }
+                request.append(buf, static_cast<std::size_t>(n));
+            }
+        }
+        EXPECT_NE(request.find("\r\n\r\n"), std::string::npos) << "no whole request came";
+        tcp_info ti{};
+        socklen_t len = sizeof ti;
+        if (c >= 0 && ::getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+            segments = ti.tcpi_segs_in;
+        }
+        static constexpr char response[] =
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        ::send(c, response, sizeof response - 1, MSG_NOSIGNAL);
+        ::close(c);
+    } else {
+        ADD_FAILURE() << "the engine never connected";
+    }
+    const std::string mode = eng.ring_mode();
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    return {segments, mode};
+}
+
+TEST(EngineTcp, TheHandshakesLastAckRidesOnTheRequest) {
+    // With the delayed ACK the server's side gets the SYN and then the request carrying the
+    // handshake's ACK; without it, a bare ACK between them: one segment more.
+    const auto [delayed, mode] = segments_to_request(true);
+    if (mode.find("+delayed-ack") == std::string::npos) {
+        GTEST_SKIP() << "this kernel cannot set socket options through the ring (6.7): " << mode;
+    }
+    const auto [quick, quick_mode] = segments_to_request(false);
+    EXPECT_EQ(quick_mode.find("+delayed-ack"), std::string::npos) << quick_mode;
+    EXPECT_GT(delayed, 0u);
+    EXPECT_EQ(quick, delayed + 1) << "delayed " << delayed << ", quick " << quick;
 }
 
 TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {

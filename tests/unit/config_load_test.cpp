@@ -515,6 +515,25 @@ TEST(ConfigExtensions, QuantumMsIsTopLevelOnlyWithItsDefaultAndRange) {
         << dump(in_probe);
 }
 
+// startBatch: top level only, 1..1024, default 64 (docs/configuration.md).
+TEST(ConfigExtensions, StartBatchIsTopLevelOnlyWithItsDefaultAndRange) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    EXPECT_EQ(dflt->start_batch, 64u);
+
+    auto set = load_plan_json(dns_tls_gateway(R"("startBatch": 1)", ""));
+    ASSERT_TRUE(set) << dump(set.error());
+    EXPECT_EQ(set->start_batch, 1u);
+
+    const auto zero = json_bad(dns_tls_gateway(R"("startBatch": 0)", ""));
+    EXPECT_TRUE(has_error(zero, "ringprobe.startBatch", "outside 1..1024")) << dump(zero);
+
+    const auto in_probe = json_bad(dns_tls_gateway("", R"("startBatch": 8)"));
+    EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.startBatch",
+                          "unknown ringprobe setting"))
+        << dump(in_probe);
+}
+
 // ---- Bad input -------------------------------------------------------------------------------
 
 TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
