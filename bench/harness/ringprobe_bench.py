@@ -489,15 +489,17 @@ class Floor(Prober):
 
 
 class Ringprobe(Prober):
-    def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True):
+    def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True, start_batch=None):
         super().__init__(exes, tmp)
         self.workers = workers
         self.direct = direct  # False: socket(2) per probe (--no-direct-sockets)
         self.delayed_ack = delayed_ack  # False: --no-delayed-ack
+        self.start_batch = start_batch  # overrides --start-batch (ringprobe-sb1: 1)
         self.name = ("ringprobe" if workers == 1 else f"ringprobe-{workers}w") + \
-            ("" if direct else "-fd") + ("" if delayed_ack else "-qa")
+            ("" if direct else "-fd") + ("" if delayed_ack else "-qa") + \
+            ("" if start_batch is None else f"-sb{start_batch}")
         self.segment = f"bench{os.getpid()}w{workers}" + ("" if direct else "fd") + \
-            ("" if delayed_ack else "qa")
+            ("" if delayed_ack else "qa") + ("" if start_batch is None else f"sb{start_batch}")
 
     def config(self, sc, port):
         gw = f"/subscriptions/bench/resourceGroups/bench/providers/Microsoft.Network/" \
@@ -520,6 +522,7 @@ class Ringprobe(Prober):
                                                  "properties": {"data": root_pem}}]
             setting["trustedRootCertificates"] = [
                 {"id": gw + "/trustedRootCertificates/benchroot"}]
+        start_batch = self.start_batch if self.start_batch is not None else sc.start_batch
         return {
             "name": self.segment,
             "properties": {
@@ -535,7 +538,7 @@ class Ringprobe(Prober):
             },
             "ringprobe": {"jitterMs": 0, "startSpreadMs": sc.interval_ms,
                           **({"quantumMs": sc.quantum_ms} if sc.quantum_ms is not None else {}),
-                          **({"startBatch": sc.start_batch} if sc.start_batch is not None
+                          **({"startBatch": start_batch} if start_batch is not None
                              else {})},
         }
 
@@ -1156,7 +1159,8 @@ def parse_args(argv):
     p.add_argument("--probers", default="ringprobe,haproxy,haproxy-2t,floor",
                    help="any of ringprobe, ringprobe-2w, ringprobe-fd (socket(2) per probe, "
                         "not direct sockets), ringprobe-qa (--no-delayed-ack: the handshake's "
-                        "ACK a packet of its own), haproxy, haproxy-2t, floor")
+                        "ACK a packet of its own), ringprobe-sb1 (startBatch 1: starts on every "
+                        "quantum), haproxy, haproxy-2t, floor")
     p.add_argument("--warmup", type=float, default=5.0,
                    help="seconds between the prober being ready and the window")
     p.add_argument("--ready-timeout", type=float, default=300.0,
@@ -1235,12 +1239,14 @@ def make_probers(a, exes, notes):
     """{name: factory} for the probers that can run here; notes say why others cannot."""
     need = {"ringprobe": ["ringprobe", "report"], "ringprobe-2w": ["ringprobe", "report"],
             "ringprobe-fd": ["ringprobe", "report"], "ringprobe-qa": ["ringprobe", "report"],
+            "ringprobe-sb1": ["ringprobe", "report"],
             "haproxy": ["haproxy"],
             "haproxy-2t": ["haproxy"], "floor": ["floor"]}
     make = {"ringprobe": lambda: Ringprobe(exes, None, 1),
             "ringprobe-2w": lambda: Ringprobe(exes, None, 2),
             "ringprobe-fd": lambda: Ringprobe(exes, None, 1, direct=False),
             "ringprobe-qa": lambda: Ringprobe(exes, None, 1, delayed_ack=False),
+            "ringprobe-sb1": lambda: Ringprobe(exes, None, 1, start_batch=1),
             "haproxy": lambda: Haproxy(exes, None, 1),
             "haproxy-2t": lambda: Haproxy(exes, None, 2),
             "floor": lambda: Floor(exes, None)}

@@ -33,6 +33,7 @@
 // plus O(1) per timer cascaded or fired, never O(ticks elapsed).
 #include "engine/timer_wheel.hpp"
 
+#include <algorithm>
 #include <bit>
 
 namespace ringprobe::engine {
@@ -155,6 +156,38 @@ std::uint64_t TimerWheel::next_expiry() const {
         return now_;
     }
     return next_event();
+}
+
+std::uint64_t TimerWheel::next_expiry_exact(std::size_t max_scan) const {
+    if (!list_empty(due_) || !list_empty(firing_)) {
+        return now_;
+    }
+    // The earliest timer is in the lowest occupied slot of the lowest occupied level: every
+    // timer of a level expires before every timer of the levels above (see "Skipping idle
+    // time"). On level 0 a slot is one tick; above, its timers' own expiries are the answer.
+    for (unsigned level = 0; level < levels; ++level) {
+        if (occupied_[level] == 0) {
+            continue;
+        }
+        auto slot = static_cast<unsigned>(std::countr_zero(occupied_[level]));
+        const std::uint64_t cascade =
+            block_above(now_, level) | (std::uint64_t{slot} << shift_of(level));
+        if (level == 0) {
+            return cascade;
+        }
+        const TimerNode& head = slots_[level][slot];
+        std::uint64_t earliest = empty_expiry;
+        std::size_t seen = 0;
+        for (const TimerNode* n = head.next; n != &head; n = n->next) {
+            if (++seen > max_scan) {
+                return cascade;
+            }
+            earliest = std::min(earliest, n->expires);
+        }
+        RP_ASSERT_HOT(earliest >= cascade && earliest != empty_expiry);
+        return earliest;
+    }
+    return empty_expiry;
 }
 
 std::uint64_t TimerWheel::next_event() const {

@@ -59,6 +59,11 @@ public:
     // at which its slot cascades), now() when something is already due, empty_expiry when
     // nothing is scheduled. O(levels): the loop can sleep until it and call advance().
     std::uint64_t next_expiry() const;
+    // The same, exact also when the earliest timer sits on a higher level, if its slot holds
+    // at most max_scan timers (their expiries are read: O(max_scan)); otherwise next_expiry().
+    // A loop that sleeps until it wakes for a timer, not for a cascade point on the way (the
+    // next advance() does every cascade it passed).
+    std::uint64_t next_expiry_exact(std::size_t max_scan) const;
     std::uint64_t now() const { return now_; }
     std::size_t size() const { return size_; }
 

@@ -209,7 +209,6 @@ dns::Address address_of(const sockaddr_in6& sa, bool ok) {
     return a;
 }
 
-// An operation on a probe's socket names a direct one by its entry in the ring's file table.
 // A socket command: setsockopt through the ring (IORING_OP_URING_CMD with
 // SOCKET_URING_OP_SETSOCKOPT, Linux 6.7). liburing 2.3 names neither the command nor the SQE
 // fields it uses, so they are set here by their place in the kernel's struct io_uring_sqe
@@ -235,6 +234,7 @@ static_assert(sizeof(io_uring_sqe) == 64);
 // on the request instead of a packet of its own.
 constexpr int quickack_off = 0;
 
+// An operation on a probe's socket names a direct one by its entry in the ring's file table.
 void on_socket_of(io_uring_sqe* sqe, bool direct) {
     if (direct) {
         sqe->flags |= IOSQE_FIXED_FILE;
@@ -446,28 +446,35 @@ Result<void> Worker::init() {
 }
 
 void Worker::size_start_grid() {
-    // Probes a quantum of this shard (each target once; an FQDN target as one address) and
-    // the intervals' greatest common divisor: a grid dividing every interval keeps each
-    // target on it from one probe to the next.
-    double per_quantum = 0;
+    // The intervals' greatest common divisor g (a grid dividing every interval keeps each
+    // target on it from one probe to the next) and the shard's probes per g, p = sum of
+    // g / interval, exact in integers (each target once; an FQDN target as one address, though
+    // it probes each address it resolves to). The shard starts p x quantum / g probes a
+    // quantum, so about startBatch share an instant m quanta wide when
+    // m = startBatch x g / (p x quantum), rounded down; then at most 10 ms and a divisor of g.
+    auto interval_of = [this](std::size_t i) {
+        return std::max<std::uint64_t>(ms_to_ns(plan_.targets[shard_[i]].interval_ms), tick_ns);
+    };
+    auto first_of_target = [this](std::size_t i) { return i == 0 || shard_[i] != shard_[i - 1]; };
     std::uint64_t g = 0;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
-        if (i > 0 && shard_[i] == shard_[i - 1]) {
-            continue;  // the other address slots of an FQDN target
+        if (first_of_target(i)) {  // not the other address slots of an FQDN target
+            g = std::gcd(g, interval_of(i));
         }
-        const std::uint64_t interval =
-            std::max<std::uint64_t>(ms_to_ns(plan_.targets[shard_[i]].interval_ms), tick_ns);
-        per_quantum += static_cast<double>(quantum_ns_) / static_cast<double>(interval);
-        g = std::gcd(g, interval);
+    }
+    std::uint64_t p = 0;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (first_of_target(i)) {
+            p += g / interval_of(i);
+        }
     }
     start_grid_ns_ = quantum_ns_;
-    if (per_quantum <= 0 || plan_.start_batch <= 1) {
+    if (p == 0 || plan_.start_batch <= 1) {
         return;
     }
     constexpr std::uint64_t max_grid_ns = 10'000'000;
-    const double want = static_cast<double>(plan_.start_batch) / per_quantum;
-    std::uint64_t m = want >= static_cast<double>(max_grid_ns) ? max_grid_ns / quantum_ns_
-                                                               : static_cast<std::uint64_t>(want);
+    // startBatch <= 1024 and g <= 86,400 s in ns: the product stays below 2^63.
+    std::uint64_t m = std::uint64_t{plan_.start_batch} * g / (p * quantum_ns_);
     m = std::min<std::uint64_t>(m, max_grid_ns / quantum_ns_);
     for (; m > 1; --m) {
         if (g % (m * quantum_ns_) == 0) {
@@ -509,7 +516,12 @@ void Worker::run(const std::atomic<bool>& stop) {
     // submission (a loopback connect runs its whole handshake in it) pushes it back.
     std::uint64_t now = monotonic_ns();
     while (!stop.load(std::memory_order_relaxed)) {
-        const std::uint64_t next_tick = wheel_.next_expiry();
+        // Between start instants nothing is in flight: sleep until the next start itself, not
+        // until a cascade point of the wheel on the way (a wake-up each 6.4 ms block; the
+        // next advance does the cascades). The scan reads at most 64 timers' expiries, once a
+        // sleep; while probes are in flight the wake-up is the next quantum anyway.
+        const std::uint64_t next_tick =
+            in_flight_ == 0 ? wheel_.next_expiry_exact(64) : wheel_.next_expiry();
         std::uint64_t wake_ns = now + max_sleep_ns;
         if (next_tick != UINT64_MAX) {
             // With a quantum every timer is on its grid: an expiry off the grid is the wheel's

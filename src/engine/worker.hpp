@@ -5,7 +5,8 @@
 //
 // The life of a probe (one per target at a time; see probe states below):
 //   timer fires -> SOCKET (a direct descriptor; socket() where the kernel has none) -> linked
-//   CONNECT (linked SEND, linked RECV for Http) -> RECV ... -> verdict -> cancel what is still
+//   [SETSOCKOPT TCP_QUICKACK 0 for Http, hard-linked] -> CONNECT (linked SEND, linked RECV
+//   for Http) -> RECV ... -> verdict -> cancel what is still
 //   pending -> CLOSE -> health rules -> publish -> schedule next.
 // Each target's single TimerNode means "start the next probe" while Idle and "deadline" while
 // a probe is in flight: one absolute deadline covers every phase.
@@ -178,7 +179,8 @@ private:
         if (ns <= start_anchor_ns_) {
             return start_anchor_ns_;
         }
-        return start_anchor_ns_ + (ns - start_anchor_ns_ + start_grid_ns_ - 1) / start_grid_ns_ * start_grid_ns_;
+        const std::uint64_t grids = (ns - start_anchor_ns_ + start_grid_ns_ - 1) / start_grid_ns_;
+        return start_anchor_ns_ + grids * start_grid_ns_;
     }
     void size_start_grid();
 
@@ -215,8 +217,9 @@ private:
     std::uint64_t quantum_ns_ = tick_ns;
     // Scheduled starts (without jitter) fall on start_anchor_ns_ + whole multiples of this:
     // whole quanta, as many as make about the plan's startBatch probes of this shard share a
-    // start instant, at most 10 ms and dividing every interval (size_start_grid). The targets
-    // of an instant start in one wake-up, and the backends' side is woken once for them.
+    // start instant, at most 10 ms (or one quantum if that is longer) and dividing every
+    // interval (else one quantum) (size_start_grid). The targets of an instant start in one
+    // wake-up, and the backends' side is woken once for them.
     std::uint64_t start_grid_ns_ = tick_ns;
     std::uint64_t start_anchor_ns_ = 0;
     // Plain HTTP probes set TCP_QUICKACK 0 through the ring ahead of the connect (a kernel

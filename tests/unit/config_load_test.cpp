@@ -527,6 +527,8 @@ TEST(ConfigExtensions, StartBatchIsTopLevelOnlyWithItsDefaultAndRange) {
 
     const auto zero = json_bad(dns_tls_gateway(R"("startBatch": 0)", ""));
     EXPECT_TRUE(has_error(zero, "ringprobe.startBatch", "outside 1..1024")) << dump(zero);
+    const auto big = json_bad(dns_tls_gateway(R"("startBatch": 1025)", ""));
+    EXPECT_TRUE(has_error(big, "ringprobe.startBatch", "outside 1..1024")) << dump(big);
 
     const auto in_probe = json_bad(dns_tls_gateway("", R"("startBatch": 8)"));
     EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.startBatch",

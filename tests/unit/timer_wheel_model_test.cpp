@@ -180,6 +180,8 @@ void run_model(std::uint64_t seed, std::size_t nodes_n, int steps) {
             ASSERT_EQ(wheel.next_expiry(), TimerWheel::empty_expiry);
         } else {
             ASSERT_LE(wheel.next_expiry(), std::max(earliest, wheel.now()));
+            ASSERT_EQ(wheel.next_expiry_exact(nodes_n), std::max(earliest, wheel.now()))
+                << "step " << step;
         }
     }
 }

@@ -174,6 +174,31 @@ TEST(TimerWheel, NextExpiryIsNeverLaterThanTheEarliestTimer) {
     EXPECT_GT(wheel.next_expiry(), 12288U);
 }
 
+TEST(TimerWheel, NextExpiryExactReadsAHigherLevelsSlot) {
+    TimerWheel wheel(12288);
+    TimerNode a;
+    TimerNode b;
+    TimerNode c;
+    wheel.schedule(a, 12288 + 64 + 100);  // level 1: its slot cascades at 12288 + 128
+    wheel.schedule(b, 12288 + 64 + 90);
+    EXPECT_EQ(wheel.next_expiry(), 12288U + 128);
+    EXPECT_EQ(wheel.next_expiry_exact(8), 12288U + 64 + 90);
+    EXPECT_EQ(wheel.next_expiry_exact(1), 12288U + 128) << "more than max_scan: the cascade";
+    wheel.schedule(c, 12288 + 5000);  // a later block, on level 2: not the answer
+    EXPECT_EQ(wheel.next_expiry_exact(8), 12288U + 64 + 90);
+    wheel.cancel(b);
+    EXPECT_EQ(wheel.next_expiry_exact(8), 12288U + 64 + 100);
+    // Sleeping to the exact tick and advancing there fires the timer on its tick.
+    std::uint64_t fired_at = 0;
+    wheel.advance(wheel.next_expiry_exact(8), [&](TimerNode& n) {
+        EXPECT_EQ(&n, &a);
+        fired_at = wheel.now();
+    });
+    EXPECT_EQ(fired_at, 12288U + 64 + 100);
+    wheel.cancel(c);
+    EXPECT_EQ(wheel.next_expiry_exact(8), TimerWheel::empty_expiry);
+}
+
 TEST(TimerWheel, SleepingUntilNextExpiryReachesTheTimerInFewWakeUps) {
     // The event loop sleeps until next_expiry(); a far timer costs at most one wake-up per
     // level it cascades through, then fires on its tick.
