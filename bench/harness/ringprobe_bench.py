@@ -495,11 +495,11 @@ class Ringprobe(Prober):
         self.direct = direct  # False: socket(2) per probe (--no-direct-sockets)
         self.delayed_ack = delayed_ack  # False: --no-delayed-ack
         self.start_batch = start_batch  # overrides --start-batch (ringprobe-sb1: 1)
+        variant = [v for v in ("" if direct else "fd", "" if delayed_ack else "qa",
+                               "" if start_batch is None else f"sb{start_batch}") if v]
         self.name = ("ringprobe" if workers == 1 else f"ringprobe-{workers}w") + \
-            ("" if direct else "-fd") + ("" if delayed_ack else "-qa") + \
-            ("" if start_batch is None else f"-sb{start_batch}")
-        self.segment = f"bench{os.getpid()}w{workers}" + ("" if direct else "fd") + \
-            ("" if delayed_ack else "qa") + ("" if start_batch is None else f"sb{start_batch}")
+            "".join("-" + v for v in variant)
+        self.segment = f"bench{os.getpid()}w{workers}" + "".join(variant)
 
     def config(self, sc, port):
         gw = f"/subscriptions/bench/resourceGroups/bench/providers/Microsoft.Network/" \

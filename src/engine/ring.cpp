@@ -73,6 +73,17 @@ void Ring::reserve(unsigned n) {
     }
 }
 
+int Ring::ask() {
+    io_uring_submit(&ring_);
+    io_uring_cqe* cqe = nullptr;
+    int res = -EINVAL;
+    if (io_uring_wait_cqe(&ring_, &cqe) == 0) {
+        res = cqe->res;
+        io_uring_cqe_seen(&ring_, cqe);
+    }
+    return res;
+}
+
 void Ring::submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr) {
     __kernel_timespec ts{};
     ts.tv_sec = static_cast<long long>(timeout_ns / 1'000'000'000ull);

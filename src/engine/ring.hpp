@@ -53,6 +53,9 @@ public:
     // and then a wait measured from after it. When the instant has passed it only posts what
     // has completed.
     void submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr);
+    // Start-up only, with nothing else in flight: submits the one SQE queued and returns its
+    // result (-EINVAL if the wait fails). How a worker asks the kernel what it supports.
+    int ask();
 
     io_uring* raw() { return &ring_; }
     const RingStats& stats() const { return stats_; }

@@ -688,14 +688,7 @@ bool Worker::cancels_fixed_files() {
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
     io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
-    io_uring_submit(ring_.raw());
-    io_uring_cqe* cqe = nullptr;
-    int res = -EINVAL;
-    if (io_uring_wait_cqe(ring_.raw(), &cqe) == 0) {
-        res = cqe->res;
-        io_uring_cqe_seen(ring_.raw(), cqe);
-    }
-    if (res == -EINVAL) {
+    if (ring_.ask() == -EINVAL) {
         io_uring_unregister_files(ring_.raw());
         return false;
     }
@@ -711,13 +704,7 @@ bool Worker::sets_socket_options() {
     io_uring_sqe* sqe = ring_.sqe();
     prep_setsockopt(sqe, fd, IPPROTO_TCP, TCP_QUICKACK, &quickack_off);
     io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
-    io_uring_submit(ring_.raw());
-    io_uring_cqe* cqe = nullptr;
-    int res = -EINVAL;
-    if (io_uring_wait_cqe(ring_.raw(), &cqe) == 0) {
-        res = cqe->res;
-        io_uring_cqe_seen(ring_.raw(), cqe);
-    }
+    const int res = ring_.ask();
     ::close(fd);
     return res == 0;
 }
