@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -86,47 +87,42 @@ void raise_fd_limit() {
     }
 }
 
-void print_totals(const engine::Engine& e, double seconds) {
-    const engine::EngineTotals t = e.totals();
-    std::fprintf(stderr,
-                 "stats: workers=%u ring=%s seconds=%.1f probes_started=%llu "
-                 "probes_completed=%llu prober_errors=%llu stale_completions=%llu "
-                 "skipped_intervals=%llu deferred_starts=%llu transitions=%llu lateness_us_p50=%llu "
-                 "lateness_us_p99=%llu lateness_us_p999=%llu memory_bytes=%zu\n",
-                 e.worker_count(), e.ring_mode().c_str(), seconds,
-                 static_cast<unsigned long long>(t.probes_started),
-                 static_cast<unsigned long long>(t.probes_completed),
-                 static_cast<unsigned long long>(t.prober_errors),
-                 static_cast<unsigned long long>(t.stale_completions),
-                 static_cast<unsigned long long>(t.skipped_intervals),
-                 static_cast<unsigned long long>(t.deferred_starts),
-                 static_cast<unsigned long long>(t.transitions),
-                 static_cast<unsigned long long>(engine::histogram_percentile(t.lateness_us, 0.5)),
-                 static_cast<unsigned long long>(engine::histogram_percentile(t.lateness_us, 0.99)),
-                 static_cast<unsigned long long>(engine::histogram_percentile(t.lateness_us, 0.999)),
-                 e.memory_bytes());
-}
-
-// The difference of two totals taken at SIGUSR1 (window start, window end).
-void print_window(const engine::EngineTotals& a, const engine::EngineTotals& b, double seconds) {
-    auto lateness = b.lateness_us;
+// One stats line: the counters from `since` to `now` (since == nullptr: the whole run; then the
+// line also names the workers, the ring's mode and the memory sized at start).
+void print_stats(const char* label, const engine::Engine& e, const engine::EngineTotals* since,
+                 const engine::EngineTotals& now, double seconds) {
+    const engine::EngineTotals zero{};
+    const engine::EngineTotals& a = since != nullptr ? *since : zero;
+    auto lateness = now.lateness_us;
     for (std::size_t i = 0; i < lateness.size(); ++i) {
         lateness[i] -= std::min(lateness[i], a.lateness_us[i]);
     }
     auto d = [](std::uint64_t x, std::uint64_t y) {
         return static_cast<unsigned long long>(y >= x ? y - x : 0);
     };
+    auto pct = [&](double q) {
+        return static_cast<unsigned long long>(engine::histogram_percentile(lateness, q));
+    };
+    std::string whole;
+    if (since == nullptr) {
+        whole = "workers=" + std::to_string(e.worker_count()) + " ring=" + e.ring_mode() + " ";
+    }
     std::fprintf(stderr,
-                 "stats-window: seconds=%.1f probes_started=%llu probes_completed=%llu "
-                 "prober_errors=%llu skipped_intervals=%llu deferred_starts=%llu "
-                 "lateness_us_p50=%llu lateness_us_p99=%llu lateness_us_p999=%llu\n",
-                 seconds, d(a.probes_started, b.probes_started),
-                 d(a.probes_completed, b.probes_completed), d(a.prober_errors, b.prober_errors),
-                 d(a.skipped_intervals, b.skipped_intervals),
-                 d(a.deferred_starts, b.deferred_starts),
-                 static_cast<unsigned long long>(engine::histogram_percentile(lateness, 0.5)),
-                 static_cast<unsigned long long>(engine::histogram_percentile(lateness, 0.99)),
-                 static_cast<unsigned long long>(engine::histogram_percentile(lateness, 0.999)));
+                 "%s %sseconds=%.1f probes_started=%llu probes_completed=%llu prober_errors=%llu "
+                 "stale_completions=%llu skipped_intervals=%llu deferred_starts=%llu "
+                 "transitions=%llu recv_no_buffer=%llu loops=%llu lateness_us_p50=%llu "
+                 "lateness_us_p99=%llu lateness_us_p999=%llu",
+                 label, whole.c_str(), seconds, d(a.probes_started, now.probes_started),
+                 d(a.probes_completed, now.probes_completed), d(a.prober_errors, now.prober_errors),
+                 d(a.stale_completions, now.stale_completions),
+                 d(a.skipped_intervals, now.skipped_intervals),
+                 d(a.deferred_starts, now.deferred_starts), d(a.transitions, now.transitions),
+                 d(a.recv_no_buffer, now.recv_no_buffer), d(a.loops, now.loops), pct(0.5),
+                 pct(0.99), pct(0.999));
+    if (since == nullptr) {
+        std::fprintf(stderr, " memory_bytes=%zu", e.memory_bytes());
+    }
+    std::fputc('\n', stderr);
 }
 
 }  // namespace
@@ -305,9 +301,11 @@ int run_main(int argc, char** argv) {
     exp.reset();  // the exporter reads the engine's counters: stop it first
     eng.stop();
     if (stats) {
-        print_totals(eng, static_cast<double>(engine::monotonic_ns() - started) / 1e9);
+        print_stats("stats:", eng, nullptr, eng.totals(),
+                    static_cast<double>(engine::monotonic_ns() - started) / 1e9);
         if (marked == 2) {
-            print_window(marks[0], marks[1], static_cast<double>(mark_ns[1] - mark_ns[0]) / 1e9);
+            print_stats("stats-window:", eng, &marks[0], marks[1],
+                        static_cast<double>(mark_ns[1] - mark_ns[0]) / 1e9);
         }
     }
     return 0;

@@ -99,6 +99,7 @@ Result<void> Engine::start() {
         wo.index = i;
         wo.cpu = opt_.pin && cpus > 0 ? static_cast<int>(i % static_cast<unsigned>(cpus)) : -1;
         wo.ring_entries = opt_.ring_entries;
+        wo.recv_buffers = opt_.recv_buffers;
         wo.start_mono_ns = start_ns;
         wo.max_in_flight = std::max<std::size_t>(1, budget / opt_.workers);
         wo.direct_sockets = opt_.direct_sockets;

@@ -23,6 +23,8 @@ struct EngineOptions {
     unsigned workers = 0;      // 0: one per online CPU
     bool pin = true;
     unsigned ring_entries = 4096;
+    unsigned recv_buffers = 0;  // provided receive buffers a worker (power of two); 0: sized
+                                // from its shard (Worker::receive_buffers_for)
     // Sockets all workers may hold at once; 0: derived from RLIMIT_NOFILE at start.
     std::size_t max_in_flight = 0;
     // Probe sockets as direct descriptors where the kernel has them (WorkerOptions).

@@ -262,7 +262,6 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
       wheel_(ns_to_tick_floor(monotonic_ns())) {
     quantum_ns_ = std::max(tick_ns, ms_to_ns(plan_.quantum_ms));
     RP_ASSERT(quantum_ns_ % tick_ns == 0);
-    RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
     RP_ASSERT(opt_.recv_buffer_size >= 512);
     // One slot per IP target; kAddressesPerName per FQDN target, one per address it may have.
     for (std::uint32_t t : shard) {
@@ -282,6 +281,10 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
         }
     }
     std::sort(name_lookup_.begin(), name_lookup_.end());
+    if (opt_.recv_buffers == 0) {
+        opt_.recv_buffers = receive_buffers_for(shard_.size(), plan_.start_batch);
+    }
+    RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
     slots_storage_ = std::make_unique<Slot[]>(shard_.size());
     slots_ = std::span<Slot>(slots_storage_.get(), shard_.size());
     parsers_.resize(shard_.size());
@@ -340,6 +343,15 @@ Worker::~Worker() {
     if (buf_ring_mem_ != nullptr) {
         munmap(buf_ring_mem_, buf_ring_bytes_);
     }
+}
+
+unsigned Worker::receive_buffers_for(std::size_t slots, std::uint32_t start_batch) {
+    const std::size_t need = std::max<std::size_t>(slots / 64, std::size_t{2} * start_batch);
+    unsigned n = 64;
+    while (n < need && n < 1024) {
+        n *= 2;
+    }
+    return n;
 }
 
 std::size_t Worker::memory_bytes() const {

@@ -85,7 +85,9 @@ struct WorkerOptions {
     unsigned index = 0;
     int cpu = -1;                  // pin to this CPU; -1: no pinning
     unsigned ring_entries = 4096;  // SQ size
-    unsigned recv_buffers = 1024;  // provided buffers (power of two)
+    // Provided receive buffers (a power of two); 0: sized from the shard and the plan's
+    // startBatch (Worker::receive_buffers_for).
+    unsigned recv_buffers = 0;
     unsigned recv_buffer_size = 4096;
     std::uint64_t start_mono_ns = 0;  // the instant the first interval starts
     std::uint64_t retry_delay_ns = 250'000'000;  // after a prober-side error
@@ -133,6 +135,14 @@ public:
     const std::string& ring_mode() const { return mode_; }
     std::size_t shard_size() const { return targets_owned_; }
     std::size_t memory_bytes() const;  // what this worker allocated at start, per component
+    unsigned receive_buffers() const { return opt_.recv_buffers; }
+    // How many provided buffers a worker with `slots` probe slots needs. A buffer is held only
+    // from a receive's completion to the end of the loop turn that reaps it, so the need is the
+    // answers that can land between two reaps: a start batch's (they arrive together), twice
+    // over, or one per 64 slots for shards whose probes are spread out; 64 to 1024. Running
+    // short is not an error: the receive comes back ENOBUFS and is asked again (counted in
+    // recv_no_buffer, never blamed on the backend).
+    static unsigned receive_buffers_for(std::size_t slots, std::uint32_t start_batch);
     bool pop_transition(Transition& t) { return transitions_.pop(t); }
     std::uint64_t transitions_dropped() const { return transitions_.dropped(); }
 

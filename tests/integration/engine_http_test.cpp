@@ -5,7 +5,9 @@
 //  - a backend taken down is Unhealthy no later than interval x threshold + timeout + 100 ms,
 //    and Healthy again within one interval (+ the same 100 ms) of its recovery;
 //  - when the socket budget is smaller than the fleet, probes wait in line instead of failing:
-//    never more in flight than the budget, no prober error, every target still probed.
+//    never more in flight than the budget, no prober error, every target still probed;
+//  - when answers land faster than the worker has receive buffers for them, the receives are
+//    asked again: every target Healthy, no failed probe, the shortage counted as ours.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -256,6 +258,61 @@ TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
     EXPECT_GT(totals.deferred_starts, 0u);
     EXPECT_EQ(totals.prober_errors, 0u);
     eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(EngineHttp, ReceiveBuffersAreSizedFromTheShardAndTheStartBatch) {
+    using engine::Worker;
+    EXPECT_EQ(Worker::receive_buffers_for(100, 1), 64u);       // the floor
+    EXPECT_EQ(Worker::receive_buffers_for(1'000, 64), 128u);   // two start batches
+    EXPECT_EQ(Worker::receive_buffers_for(10'000, 64), 256u);  // one per 64 slots, rounded up
+    EXPECT_EQ(Worker::receive_buffers_for(50'000, 64), 1024u);
+    EXPECT_EQ(Worker::receive_buffers_for(1'000'000, 1), 1024u);  // the ceiling
+    EXPECT_EQ(Worker::receive_buffers_for(100, 1024), 1024u);
+}
+
+TEST(EngineHttp, RunningOutOfReceiveBuffersIsNeverBlamedOnTheBackend) {
+    auto fleet = test::FleetProcess::start(
+        R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    plan.start_batch = 256;  // the whole shard starts at one instant: its answers land together
+    constexpr unsigned targets = 256;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = addr(40 + i / 128, 1 + i % 128),
+                                             .port = fleet->port(), .protocol = Protocol::Http,
+                                             .interval_ms = 200, .timeout_ms = 1000,
+                                             .unhealthy = 1});
+    }
+    const std::string name = unique_name("http-buffers");
+    engine::EngineOptions o = options(name);
+    o.workers = 1;
+    o.recv_buffers = 2;  // against 256 answers at once
+    engine::Engine eng(plan, o);
+    ASSERT_TRUE(eng.start());
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    const bool settled = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+        if (eng.totals().probes_completed < 3 * targets) {
+            return false;
+        }
+        for (std::size_t t = 0; t < targets; ++t) {
+            if (static_cast<Health>(s.states[t].health) != Health::Healthy) {
+                return false;
+            }
+        }
+        return true;
+    }, std::chrono::seconds(10));
+    const auto totals = eng.totals();
+    eng.stop();
+    EXPECT_TRUE(settled) << "completed " << totals.probes_completed;
+    EXPECT_GT(totals.recv_no_buffer, 0u) << "the shortage this test is about never happened";
+    for (std::size_t r = 0; r < reason_count; ++r) {
+        if (static_cast<Reason>(r) != Reason::Ok) {
+            EXPECT_EQ(totals.by_reason[r], 0u) << reason_info(static_cast<Reason>(r)).code;
+        }
+    }
+    EXPECT_EQ(totals.prober_errors, 0u);
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
