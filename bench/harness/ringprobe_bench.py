@@ -489,14 +489,18 @@ class Floor(Prober):
 
 
 class Ringprobe(Prober):
-    def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True, start_batch=None):
+    def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True, start_batch=None,
+                 base=False):
+        if base:  # ringprobe-base: the same engine from another build (--base-exe)
+            exes = {**exes, "ringprobe": exes["base"]}
         super().__init__(exes, tmp)
         self.workers = workers
         self.direct = direct  # False: socket(2) per probe (--no-direct-sockets)
         self.delayed_ack = delayed_ack  # False: --no-delayed-ack
         self.start_batch = start_batch  # overrides --start-batch (ringprobe-sb1: 1)
         variant = [v for v in ("" if direct else "fd", "" if delayed_ack else "qa",
-                               "" if start_batch is None else f"sb{start_batch}") if v]
+                               "" if start_batch is None else f"sb{start_batch}",
+                               "base" if base else "") if v]
         self.name = ("ringprobe" if workers == 1 else f"ringprobe-{workers}w") + \
             "".join("-" + v for v in variant)
         self.segment = f"bench{os.getpid()}w{workers}" + "".join(variant)
@@ -1160,7 +1164,9 @@ def parse_args(argv):
                    help="any of ringprobe, ringprobe-2w, ringprobe-fd (socket(2) per probe, "
                         "not direct sockets), ringprobe-qa (--no-delayed-ack: the handshake's "
                         "ACK a packet of its own), ringprobe-sb1 (startBatch 1: starts on every "
-                        "quantum), haproxy, haproxy-2t, floor")
+                        "quantum), ringprobe-base (ringprobe from --base-exe: another build, "
+                        "e.g. the commit before a change, in the same rounds), haproxy, "
+                        "haproxy-2t, floor")
     p.add_argument("--warmup", type=float, default=5.0,
                    help="seconds between the prober being ready and the window")
     p.add_argument("--ready-timeout", type=float, default=300.0,
@@ -1196,6 +1202,9 @@ def parse_args(argv):
                         "(default: every prober whose binary exists)")
     for exe in ("ringprobe", "report", "fleet", "floor", "haproxy"):
         p.add_argument(f"--{exe}-exe", default=None)
+    p.add_argument("--base-exe", default=None,
+                   help="the ringprobe executable the prober ringprobe-base runs (for a before/after "
+                        "comparison in one run)")
     a = p.parse_args(argv)
     a.top = top
     a.build_dir = os.path.abspath(a.build_dir or find_build_dir(top))
@@ -1229,6 +1238,7 @@ def executables(a):
         "report": a.report_exe or os.path.join(b, "tools", "ringprobe-report"),
         "fleet": a.fleet_exe or os.path.join(b, "tools", "ringprobe-fleet"),
         "floor": a.floor_exe or os.path.join(b, "bench", "ringprobe-floor"),
+        "base": os.path.abspath(a.base_exe) if a.base_exe else "",
         "haproxy": a.haproxy_exe or next((p for p in ("/usr/sbin/haproxy", "/usr/bin/haproxy")
                                           if os.path.exists(p)), "haproxy"),
     }
@@ -1239,7 +1249,7 @@ def make_probers(a, exes, notes):
     """{name: factory} for the probers that can run here; notes say why others cannot."""
     need = {"ringprobe": ["ringprobe", "report"], "ringprobe-2w": ["ringprobe", "report"],
             "ringprobe-fd": ["ringprobe", "report"], "ringprobe-qa": ["ringprobe", "report"],
-            "ringprobe-sb1": ["ringprobe", "report"],
+            "ringprobe-sb1": ["ringprobe", "report"], "ringprobe-base": ["base", "report"],
             "haproxy": ["haproxy"],
             "haproxy-2t": ["haproxy"], "floor": ["floor"]}
     make = {"ringprobe": lambda: Ringprobe(exes, None, 1),
@@ -1247,6 +1257,7 @@ def make_probers(a, exes, notes):
             "ringprobe-fd": lambda: Ringprobe(exes, None, 1, direct=False),
             "ringprobe-qa": lambda: Ringprobe(exes, None, 1, delayed_ack=False),
             "ringprobe-sb1": lambda: Ringprobe(exes, None, 1, start_batch=1),
+            "ringprobe-base": lambda: Ringprobe(exes, None, 1, base=True),
             "haproxy": lambda: Haproxy(exes, None, 1),
             "haproxy-2t": lambda: Haproxy(exes, None, 2),
             "floor": lambda: Floor(exes, None)}
@@ -1254,7 +1265,8 @@ def make_probers(a, exes, notes):
     for n in a.prober_names:
         if n not in make:
             raise SystemExit(f"ringprobe-bench: unknown prober '{n}' (one of {', '.join(make)})")
-        missing = [exes[e] for e in need[n] if not os.access(exes[e], os.X_OK)]
+        missing = [exes[e] or f"--{e}-exe (not given)" for e in need[n]
+                   if not os.access(exes[e], os.X_OK)]
         if missing:
             notes.append(f"{n}: skipped, not found: {', '.join(missing)}")
             continue

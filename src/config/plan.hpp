@@ -133,7 +133,7 @@ struct Target {
 
     // Precomputed at plan time.
     std::string request;          // full HTTP/1.1 request bytes (empty for Tcp/Tls)
-    std::uint64_t identity_hash = 0;  // stable: shard and first-probe phase come from it
+    std::uint64_t identity_hash = 0;  // stable: the shard (worker) comes from it
 };
 
 struct Plan {
@@ -145,8 +145,8 @@ struct Plan {
     std::vector<Row> rows;
     std::vector<Target> targets;
     std::uint64_t digest = 0;  // stable hash of the configuration bytes
-    // ringprobe extension "startSpreadMs": first probes start at a phase in [0, spread) taken
-    // from Target::identity_hash; 0 means each target spreads over its own interval.
+    // ringprobe extension "startSpreadMs": first probes start evenly over [0, spread) in the
+    // order of a worker's slots; 0 means the targets of each interval spread over it.
     std::uint32_t start_spread_ms = 0;
     // ringprobe extension "quantumMs": a worker's wake-up granularity. Scheduled starts and
     // deadlines fall on multiples of it and completions are reaped at most one quantum after

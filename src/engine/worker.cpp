@@ -435,21 +435,37 @@ Result<void> Worker::init() {
         mode_ += "+delayed-ack";
     }
 
-    // First probes spread over one interval (or the plan's startSpreadMs) by a deterministic
-    // phase per target: two engines started together do not probe a backend in step, and a
-    // restart is no thundering herd. Phases are whole start grids from a quantum boundary, so
-    // the targets of one start instant start in one wake-up.
+    // First probes spread evenly over one interval (or the plan's startSpreadMs), so a
+    // restart is no thundering herd, in the order of the slots: the targets of one start
+    // instant are neighbours in this worker's memory (slots, parsers) and in the report's
+    // records, so a start batch touches a few pages instead of one each; on a virtual machine
+    // a page not touched for a while costs microseconds to reach (docs/benchmarks.md
+    // "Neighbours start together"). Targets of one spread are ranked among themselves, so
+    // each spread is filled evenly whatever the others. Phases are whole start grids from a
+    // quantum boundary, so the targets of one start instant start in one wake-up.
     size_start_grid();
     start_anchor_ns_ = on_grid(opt_.start_mono_ns);
     const std::uint64_t start = start_anchor_ns_;
+    auto spread_of = [this](const Slot& s) {
+        return plan_.start_spread_ms != 0 ? ms_to_ns(plan_.start_spread_ms)
+                                          : ms_to_ns(plan_.targets[s.plan_index].interval_ms);
+    };
+    std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> ranks;  // spread: count, next
+    for (const Slot& s : slots_) {
+        if (s.active) {
+            ranks[spread_of(s)].first += 1;
+        }
+    }
     for (Slot& s : slots_) {
         if (!s.active) {
             continue;  // an FQDN target's address slot: scheduled once DNS gives it an address
         }
         const Target& t = plan_.targets[s.plan_index];
-        const std::uint64_t spread =
-            plan_.start_spread_ms != 0 ? ms_to_ns(plan_.start_spread_ms) : ms_to_ns(t.interval_ms);
-        const std::uint64_t phase = spread == 0 ? 0 : mix64(t.identity_hash) % spread;
+        const std::uint64_t spread = spread_of(s);
+        auto& [count, next] = ranks[spread];
+        // spread x next / count without the product: (spread % count) x next < count^2 < 2^64.
+        const std::uint64_t phase = spread / count * next + spread % count * next / count;
+        next += 1;
         s.base_ns = start + phase - phase % start_grid_ns_;
         s.next_ns = on_grid(s.base_ns + jitter_ns(t));
         wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -237,6 +238,52 @@ TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
     EXPECT_TRUE(seen) << "some first probe waited beyond the 200 ms spread (and 3 s)";
     eng.stop();
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(EngineTcp, NeighboursInTheShardStartTogether) {
+    // First probes go evenly over the spread in the order of the worker's targets, so the
+    // probes of one start instant are neighbours in memory: with one worker, the first probes'
+    // start times never go down along the configuration's order, and they use the spread.
+    LocalSocket up(512);
+    Plan plan;
+    constexpr int targets = 100;
+    for (int i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1),
+                                             .port = up.port, .interval_ms = 60'000,
+                                             .timeout_ms = 1000});
+    }
+    plan.start_spread_ms = 500;
+    const std::string name = unique_name("tcp-order");
+    engine::EngineOptions o = options(name);
+    o.workers = 1;
+    engine::Engine eng(plan, o);
+    ASSERT_TRUE(eng.start());
+    report::Snapshot first;
+    const bool seen = wait_for(eng, name, [&](const report::Snapshot& s) {
+        for (std::size_t t = 0; t < s.states.size(); ++t) {
+            if (s.states[t].total_probes == 0) {
+                return false;
+            }
+        }
+        first = s;
+        return true;
+    }, std::chrono::seconds(3));
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    ASSERT_TRUE(seen) << "some first probe waited beyond the 500 ms spread (and 3 s)";
+    ASSERT_EQ(first.states.size(), static_cast<std::size_t>(targets));
+    std::set<std::uint64_t> instants;
+    for (std::size_t t = 0; t < first.states.size(); ++t) {
+        EXPECT_EQ(first.states[t].total_probes, 1u) << "target " << t;
+        instants.insert(first.states[t].last_probe_unix_ns);
+        if (t > 0) {
+            EXPECT_GE(first.states[t].last_probe_unix_ns, first.states[t - 1].last_probe_unix_ns)
+                << "target " << t << " started before target " << t - 1;
+        }
+    }
+    EXPECT_GE(first.states.back().last_probe_unix_ns - first.states.front().last_probe_unix_ns,
+              250'000'000u) << "the first probes did not use the spread";
+    EXPECT_GE(instants.size(), 10u) << "the first probes were not spread";
 }
 
 // Probes per loop turn over one second of steady probing at 2,000 probes/s (400 targets every
