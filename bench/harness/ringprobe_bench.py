@@ -976,9 +976,14 @@ def median_round(rounds):
         pick = dict(measured[(len(measured) - 1) // 2] if measured else runs[0])
         if "detection" not in pick and runs[0].get("detection") is not None:
             pick["detection"] = runs[0]["detection"]
+        # Per round, in round order, what tells a noisy round from a real change: the fleet's
+        # CPU share beside the prober's, and ringprobe's own window counters (loop turns,
+        # receives without a buffer, prober errors).
         pick["rounds"] = {"cpu_us_per_probe": [r.get("cpu_us_per_probe") for r in runs],
                           "lateness_us_p99": [(r.get("lateness_us") or {}).get("p99")
-                                              for r in runs]}
+                                              for r in runs],
+                          "fleet_cpu_share": [r.get("fleet_cpu_share") for r in runs],
+                          "own_window": [r.get("own_window") for r in runs]}
         per_round = {}
         for other in names:
             if other == name:
