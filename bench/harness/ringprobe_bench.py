@@ -144,6 +144,19 @@ def rss_bytes(pid):
     return 0
 
 
+def sockstat_tw():
+    """The machine's TIME_WAIT count from /proc/net/sockstat (cheap, unlike an `ss` listing)."""
+    try:
+        with open("/proc/net/sockstat") as f:
+            for line in f:
+                if line.startswith("TCP:"):
+                    parts = line.split()
+                    return int(parts[parts.index("tw") + 1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def time_wait_sides(port):
     """TIME_WAIT sockets from one `ss` listing (with 100,000 of them on the machine a listing
     takes about a second): machine-wide, those with the fleet's port on either side
@@ -779,6 +792,7 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
         fleet.counts(reset=True)
         if sc.tls:
             fleet.handshakes(reset=True)
+        res["time_wait_window_start"] = sockstat_tw()
         t0 = time.monotonic()
         prober.mark()
         u0, s0 = cpu_ticks(prober.proc.pid)
@@ -983,6 +997,8 @@ def median_round(rounds):
                           "lateness_us_p99": [(r.get("lateness_us") or {}).get("p99")
                                               for r in runs],
                           "fleet_cpu_share": [r.get("fleet_cpu_share") for r in runs],
+                          "time_wait_window_start": [r.get("time_wait_window_start")
+                                                     for r in runs],
                           "own_window": [r.get("own_window") for r in runs]}
         per_round = {}
         for other in names:
