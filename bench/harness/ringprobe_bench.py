@@ -991,8 +991,9 @@ def median_round(rounds):
         if "detection" not in pick and runs[0].get("detection") is not None:
             pick["detection"] = runs[0]["detection"]
         # Per round, in round order, what tells a noisy round from a real change: the fleet's
-        # CPU share beside the prober's, and ringprobe's own window counters (loop turns,
-        # receives without a buffer, prober errors).
+        # CPU share beside the prober's, the machine's TIME_WAIT count as the window began,
+        # and ringprobe's own window counters (loop turns, receives without a buffer, prober
+        # errors).
         pick["rounds"] = {"cpu_us_per_probe": [r.get("cpu_us_per_probe") for r in runs],
                           "lateness_us_p99": [(r.get("lateness_us") or {}).get("p99")
                                               for r in runs],

@@ -135,7 +135,6 @@ public:
     const std::string& ring_mode() const { return mode_; }
     std::size_t shard_size() const { return targets_owned_; }
     std::size_t memory_bytes() const;  // what this worker allocated at start, per component
-    unsigned receive_buffers() const { return opt_.recv_buffers; }
     // How many provided buffers a worker with `slots` probe slots needs. A buffer is held only
     // from a receive's completion to the end of the loop turn that reaps it, so the need is the
     // answers that can land between two reaps: a start batch's (they arrive together), twice
