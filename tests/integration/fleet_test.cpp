@@ -5,11 +5,16 @@
 // body, headers, framing, RST vs FIN, silence, delays, byte-by-byte trickle, flapping, dropped
 // SYNs), then the per-backend counts, SIGHUP reload (and a broken file that keeps the old
 // behaviours), the idle timeout, the request size limit and the control port.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "support/fleet_process.hpp"
@@ -204,6 +209,7 @@ TEST_F(Fleet, CountsEveryConnectionPerBackendAndResetZeroesThem) {
 }
 
 TEST_F(Fleet, ControlPortAnswersHealthStatsAndUnknownPaths) {
+    ask("127.1.0.3");  // at least one connection accepted, whichever tests ran before
     auto health = fleet_->get("/health");
     ASSERT_TRUE(health);
     EXPECT_NE(health->find("\"ok\""), std::string::npos);
@@ -313,6 +319,51 @@ TEST(FleetStart, SigtermStopsWithExitStatusZero) {
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(f->stop(), 0);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+}
+
+// A backend connection whose request comes after the fleet accepted it waits on epoll, and
+// the fleet counts that wait (read_waits) and its wake-ups: what the benchmark harness reads to
+// see how a prober's timing changes the fleet's own work.
+TEST(FleetStats, ARequestThatComesAfterTheAcceptIsCountedAsOneReadWait) {
+    auto f = FleetProcess::start(R"({})");
+    ASSERT_TRUE(f) << f.error().message;
+    auto before = f->stats();
+    ASSERT_TRUE(before) << before.error().message;
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(f->port());
+    ASSERT_EQ(::inet_pton(AF_INET, "127.1.0.1", &sa.sin_addr), 1);
+    timeval limit{3, 0};  // every read below is bounded
+    ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit), 0);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << errno;
+    // The connection is accepted with nothing in it yet: its read finds no request.
+    uint64_t waits = 0;
+    for (int i = 0; i < 400 && waits == 0; ++i) {
+        auto now = f->stats();
+        ASSERT_TRUE(now) << now.error().message;
+        waits = (*now)["read_waits"] - (*before)["read_waits"];
+        if (waits == 0) {
+            std::this_thread::sleep_for(5ms);
+        }
+    }
+    EXPECT_EQ(waits, 1u);
+    ASSERT_EQ(::send(fd, request, std::strlen(request), MSG_NOSIGNAL),
+              static_cast<ssize_t>(std::strlen(request)));
+    std::string got;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+        got.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    EXPECT_EQ(got.compare(0, 12, "HTTP/1.1 200"), 0) << got;
+    auto after = f->stats();
+    ASSERT_TRUE(after) << after.error().message;
+    // The request came whole: served on the next wake-up, no second wait.
+    EXPECT_EQ((*after)["read_waits"] - (*before)["read_waits"], 1u);
+    EXPECT_EQ((*after)["accepted"] - (*before)["accepted"], 1u);  // control ones are not
+    EXPECT_GT((*after)["wakeups"], (*before)["wakeups"]);
 }
 
 // Two workers, four client threads: every connection is answered and counted exactly once.

@@ -293,21 +293,23 @@ void Fleet::on_signal(int signo) {
 }
 
 std::string Fleet::stats_json() {
-    uint64_t sums[7] = {};
+    constexpr int fields_n = 9;
+    uint64_t sums[fields_n] = {};
     for (uint32_t w = 0; w < options_.threads; ++w) {
         const WorkerStats& s = stats_[w];
-        const std::atomic<uint64_t>* fields[7] = {&s.accepted,     &s.answered,     &s.active,
-                                                  &s.idle_closed,  &s.bad_requests, &s.peer_gone,
-                                                  &s.accept_errors};
-        for (int i = 0; i < 7; ++i) {
+        const std::atomic<uint64_t>* fields[fields_n] = {
+            &s.accepted,  &s.answered,      &s.active,  &s.idle_closed, &s.bad_requests,
+            &s.peer_gone, &s.accept_errors, &s.wakeups, &s.read_waits};
+        for (int i = 0; i < fields_n; ++i) {
             sums[i] += fields[i]->load(std::memory_order_relaxed);
         }
     }
     // The control connection serving this request is itself one of the active ones.
-    const char* names[7] = {"accepted",     "answered",  "active",       "idle_closed",
-                            "bad_requests", "peer_gone", "accept_errors"};
+    const char* names[fields_n] = {"accepted",  "answered",      "active",
+                                   "idle_closed", "bad_requests", "peer_gone",
+                                   "accept_errors", "wakeups",     "read_waits"};
     std::string out = "{";
-    for (int i = 0; i < 7; ++i) {
+    for (int i = 0; i < fields_n; ++i) {
         out += "\"" + std::string(names[i]) + "\":" + std::to_string(sums[i]) + ",";
     }
     out += "\"generation\":" + std::to_string(generation_.load(std::memory_order_relaxed));

@@ -45,6 +45,8 @@ struct alignas(64) WorkerStats {
     std::atomic<uint64_t> bad_requests{0};   // request headers beyond the limit
     std::atomic<uint64_t> peer_gone{0};      // client closed or reset before we were done
     std::atomic<uint64_t> accept_errors{0};  // EMFILE and friends
+    std::atomic<uint64_t> wakeups{0};        // epoll_wait returns with events
+    std::atomic<uint64_t> read_waits{0};     // reads that found no (whole) request: to epoll
 
     static void bump(std::atomic<uint64_t>& a) {
         a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

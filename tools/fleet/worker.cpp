@@ -152,6 +152,9 @@ void Worker::run() {
             std::fprintf(stderr, "ringprobe-fleet: epoll_wait: %s\n", std::strerror(errno));
             std::abort();
         }
+        if (n > 0) {
+            WorkerStats::bump(stats_.wakeups);
+        }
         for (int i = 0; i < n; ++i) {
             dispatch(events[i].data.u64, events[i].events);
         }
@@ -375,6 +378,9 @@ void Worker::read_request(int fd) {
         WorkerStats::bump(stats_.peer_gone);  // EOF or reset before the request ended
         close_conn(fd);
         return;
+    }
+    if (!c.control) {
+        WorkerStats::bump(stats_.read_waits);
     }
     set_events(fd, EPOLLIN);
     idle_touch(fd);
