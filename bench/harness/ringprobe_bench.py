@@ -346,6 +346,10 @@ class Fleet:
     def reload(self):
         return self.get("/reload")
 
+    def stats(self):
+        """The fleet's counters (/stats): accepted, wakeups, read_waits..."""
+        return json.loads(self.get("/stats"))
+
     def counts(self, reset=False):
         doc = json.loads(self.get("/counts?reset=1" if reset else "/counts"))
         return sum(v for k, v in doc.items() if not k.startswith("other"))
@@ -390,7 +394,8 @@ class Scenario:
                           + addresses(HANG_BASE, self.hang_count))
         # Faults spread among healthy backends rather than in one block of the schedule.
         random.Random(1).shuffle(self.addresses)
-        self.detect = self.healthy[: args.detect] if args.detect else []
+        # No listener: no backend to take down (the kernel refuses them all already).
+        self.detect = self.healthy[: args.detect] if args.detect and not args.no_listener else []
 
     @property
     def host(self):
@@ -769,8 +774,17 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
     prober.tmp = tmp
     fleet = Fleet(exes["fleet"], tmp, cpus_fleet, sc)
     res = {"prober": prober.name, "scenario": sc.describe()}
+    closed = None
+    window = None
     try:
-        prober.start(sc, fleet.port, cpus_prober)
+        port = fleet.port
+        if args.no_listener:
+            # A port bound and never listened on: the kernel answers every SYN with a RST
+            # itself, on the prober's CPU; nothing in user space serves the probes.
+            closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            closed.bind(("0.0.0.0", 0))
+            port = closed.getsockname()[1]
+        prober.start(sc, port, cpus_prober)
         t_start = time.monotonic()
         while not prober.ready():
             if not prober.proc.alive():
@@ -793,6 +807,7 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
         if sc.tls:
             fleet.handshakes(reset=True)
         res["time_wait_window_start"] = sockstat_tw()
+        fstat0 = fleet.stats()
         t0 = time.monotonic()
         prober.mark()
         u0, s0 = cpu_ticks(prober.proc.pid)
@@ -802,11 +817,17 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
         u1, s1 = cpu_ticks(prober.proc.pid)
         fu1, fs1 = cpu_ticks(fleet.proc.pid)
         probes = fleet.counts()
+        fstat1 = fleet.stats()
         tls = fleet.handshakes() if sc.tls else None
         seconds = time.monotonic() - t0
         rss = rss_bytes(prober.proc.pid)
-        res.update(window_figures(sc, probes, seconds, u1 - u0, s1 - s0, rss))
+        window = (seconds, u1 - u0, s1 - s0, rss)
+        res.update(window_figures(sc, probes, *window))
         res["fleet_cpu_share"] = (fu1 - fu0 + fs1 - fs0) / CLK_TCK / seconds
+        # The fleet's own work in the window: its wake-ups and the reads that found no request
+        # yet (each such connection costs the fleet an epoll registration and another wake-up).
+        res["fleet_window"] = {k: fstat1[k] - fstat0[k] for k in
+                               ("accepted", "wakeups", "read_waits") if k in fstat0 and k in fstat1}
         if tls is not None:
             # The fleet's own count: what the prober really did, resumed or not, whatever it
             # was asked to do.
@@ -824,8 +845,18 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
         res.update(prober.stats() if prober.proc else {})
         if prober.proc and prober.proc.popen.returncode not in (0, None, -15):
             res["exit_status"] = prober.proc.popen.returncode
+        if closed is not None:
+            closed.close()
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+    if args.no_listener and window is not None:
+        # No backend counts anything: the probes are the prober's own count of those it
+        # completed in the window (SIGUSR1 at its start and end).
+        done = (res.get("own_window") or {}).get("probes_completed")
+        if done is None:
+            raise RuntimeError(f"{prober.name} printed no stats-window line to count by")
+        res.update(window_figures(sc, int(done), *window))
+        res["counted_by"] = "prober"
     return res
 
 
@@ -1000,6 +1031,7 @@ def median_round(rounds):
                           "fleet_cpu_share": [r.get("fleet_cpu_share") for r in runs],
                           "time_wait_window_start": [r.get("time_wait_window_start")
                                                      for r in runs],
+                          "fleet_window": [r.get("fleet_window") for r in runs],
                           "own_window": [r.get("own_window") for r in runs]}
         per_round = {}
         for other in names:
@@ -1068,7 +1100,7 @@ def table(results_by_targets, probers):
 def max_rate_table(mr):
     if not mr:
         return ""
-    out = ["\nmaximum sustained probes/s on one core (achieved >= 95 % of asked; peak = most "
+    out = ["\nmaximum sustained probes/s on one core, two for -2w (achieved >= 95 % of asked; peak = most "
            "achieved at any step; TLS kinds count completed handshakes):"]
     for targets, by in mr.items():
         cells = []
@@ -1182,11 +1214,18 @@ def parse_args(argv):
                    help="fraction of backends that reset every connection at accept")
     p.add_argument("--fault-hang", type=float, default=0.0,
                    help="fraction of backends that accept and never answer")
+    p.add_argument("--no-listener", action="store_true",
+                   help="every target's port has no listener: the kernel refuses each connect "
+                        "with a RST on the prober's own CPU and the fleet serves nothing, so "
+                        "the probers' side is all the machine does; probes are counted by the "
+                        "prober's own stats (ringprobe only). For worker scaling "
+                        "(ringprobe vs ringprobe-2w, --max-rate) on a machine with no core "
+                        "to spare for a fleet; use --kind tcp")
     p.add_argument("--probers", default="ringprobe,haproxy,haproxy-2t,floor",
                    help="any of ringprobe, ringprobe-2w, ringprobe-fd (socket(2) per probe, "
                         "not direct sockets), ringprobe-qa (--no-delayed-ack: the handshake's "
-                        "ACK a packet of its own), ringprobe-sb1 (startBatch 1: starts on every "
-                        "quantum), ringprobe-base (ringprobe from --base-exe: another build, "
+                        "ACK a packet of its own), ringprobe-sbN (startBatch N, 1..1024, beside "
+                        "the default; sb1 starts on every quantum), ringprobe-base (ringprobe from --base-exe: another build, "
                         "e.g. the commit before a change, in the same rounds), haproxy, "
                         "haproxy-2t, floor")
     p.add_argument("--warmup", type=float, default=5.0,
@@ -1285,8 +1324,17 @@ def make_probers(a, exes, notes):
             "floor": lambda: Floor(exes, None)}
     out = {}
     for n in a.prober_names:
+        m = re.fullmatch(r"ringprobe-sb([0-9]+)", n)
+        if m and n not in make and 1 <= int(m.group(1)) <= 1024:
+            # Any start batch beside the default in the same rounds (ringprobe-sb8, -sb16...).
+            need[n] = ["ringprobe", "report"]
+            make[n] = lambda b=int(m.group(1)): Ringprobe(exes, None, 1, start_batch=b)
         if n not in make:
             raise SystemExit(f"ringprobe-bench: unknown prober '{n}' (one of {', '.join(make)})")
+        if a.no_listener and not n.startswith("ringprobe"):
+            notes.append(f"{n}: skipped, --no-listener counts probes by the prober's own "
+                         f"stats, which only ringprobe prints")
+            continue
         missing = [exes[e] or f"--{e}-exe (not given)" for e in need[n]
                    if not os.access(exes[e], os.X_OK)]
         if missing:
@@ -1346,7 +1394,8 @@ def main(argv):
                                  "close": a.close, "ringprobe_quantum_ms": a.quantum_ms,
                                  "ringprobe_start_batch": a.start_batch, "tls_version": a.tls_version,
                                  "fault_refuse": a.fault_refuse,
-                                 "fault_hang": a.fault_hang, "warmup_s": a.warmup,
+                                 "fault_hang": a.fault_hang, "no_listener": a.no_listener,
+                                 "warmup_s": a.warmup,
                                  "window_s": a.window},
            "nice": a.nice, "nice_applied": nice_allowed(a.nice),
            "autogroups": autogroups_enabled(),
@@ -1387,12 +1436,14 @@ def main(argv):
         if a.max_rate:
             doc["max_rate"][str(targets)] = {}
             for name, make in makers.items():
-                if name.endswith("-2w") or name.endswith("-2t"):
-                    continue
+                multi = name.endswith("-2w") or name.endswith("-2t")
+                if multi and not a.no_listener:
+                    continue  # its second thread would share the fleet's core
                 if name == "floor" and a.kind in TLS_KINDS:
                     continue  # no TLS client: skipped above with a note
-                doc["max_rate"][str(targets)][name] = max_rate(make, a, exes, cpu_prober,
-                                                               cpu_fleet, targets)
+                doc["max_rate"][str(targets)][name] = max_rate(
+                    make, a, exes, cpu_multi | cpu_fleet if multi else cpu_prober, cpu_fleet,
+                    targets)
     text = ["ringprobe-bench: " + command,
             f"machine: {doc['machine']['cores']} cores, {doc['machine']['cpu_model']}, kernel "
             f"{doc['machine']['kernel']}, load at start {' '.join(doc['machine'].get('loadavg_at_start', []))}",
@@ -1432,7 +1483,8 @@ def smoke_checks(doc):
                 if not r.get(key) and r.get(key) != 0:
                     bad.append(f"{r['prober']}: no {key}")
             if not r.get("probes"):
-                bad.append(f"{r['prober']}: the fleet counted no probes")
+                who = "the prober" if r.get("counted_by") == "prober" else "the fleet"
+                bad.append(f"{r['prober']}: {who} counted no probes")
             det = r.get("detection")
             if det is not None and det.get("detected", 0) == 0 and not det.get("down_before"):
                 bad.append(f"{r['prober']}: detected none of the backends taken down")
@@ -1443,6 +1495,10 @@ def smoke_checks(doc):
                     bad.append(f"{r['prober']}: the fleet saw no TLS handshake")
                 elif kind == "https-resumed" and not t.get("resumed"):
                     bad.append(f"{r['prober']}: the fleet saw no resumed handshake")
+    for per_prober in doc.get("max_rate", {}).values():
+        for name, mr in per_prober.items():
+            if not mr.get("peak_per_s"):
+                bad.append(f"{name}: the maximum rate has no step that counted a probe")
     for c in doc.get("charts", []):
         if not os.path.getsize(c):
             bad.append(f"empty chart {c}")
