@@ -156,7 +156,7 @@ struct Plan {
     static constexpr std::uint32_t default_quantum_ms = 1;
     std::uint32_t quantum_ms = default_quantum_ms;
     // ringprobe extension "startBatch": about how many probes a worker starts together.
-    // Scheduled starts fall on a grid of whole quanta (at most 10 ms, dividing every
+    // Scheduled starts fall on a grid of whole quanta (at most 50 ms, dividing every
     // interval) wide enough that, at the worker's probe rate, this many share an instant; they
     // start in one wake-up. 1 puts starts on every quantum. Completions are still reaped within
     // one quantum, so phase timings keep the quantum's precision.

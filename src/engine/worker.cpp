@@ -479,7 +479,7 @@ void Worker::size_start_grid() {
     // g / interval, exact in integers (each target once; an FQDN target as one address, though
     // it probes each address it resolves to). The shard starts p x quantum / g probes a
     // quantum, so about startBatch share an instant m quanta wide when
-    // m = startBatch x g / (p x quantum), rounded down; then at most 10 ms and a divisor of g.
+    // m = startBatch x g / (p x quantum), rounded down; then at most 50 ms and a divisor of g.
     auto interval_of = [this](std::size_t i) {
         return std::max<std::uint64_t>(ms_to_ns(plan_.targets[shard_[i]].interval_ms), tick_ns);
     };
@@ -500,7 +500,11 @@ void Worker::size_start_grid() {
     if (p == 0 || plan_.start_batch <= 1) {
         return;
     }
-    constexpr std::uint64_t max_grid_ns = 10'000'000;
+    // 50 ms, the longest the worker sleeps anyway: at 2,000 probes/s a worker then starts 50
+    // probes every 25 ms rather than 20 every 10 ms, and on a virtual machine both sides' cost
+    // a probe is made of how often each vCPU is woken (docs/benchmarks.md "A wider start
+    // grid"). At 10,000 probes/s startBatch fills a 5 ms grid, well inside the cap.
+    constexpr std::uint64_t max_grid_ns = 50'000'000;
     // startBatch <= 1024 and g <= 86,400 s in ns: the product stays below 2^63.
     std::uint64_t m = std::uint64_t{plan_.start_batch} * g / (p * quantum_ns_);
     m = std::min<std::uint64_t>(m, max_grid_ns / quantum_ns_);

@@ -226,7 +226,7 @@ private:
     std::uint64_t quantum_ns_ = tick_ns;
     // Scheduled starts (without jitter) fall on start_anchor_ns_ + whole multiples of this:
     // whole quanta, as many as make about the plan's startBatch probes of this shard share a
-    // start instant, at most 10 ms (or one quantum if that is longer) and dividing every
+    // start instant, at most 50 ms (or one quantum if that is longer) and dividing every
     // interval (else one quantum) (size_start_grid). The targets of an instant start in one
     // wake-up, and the backends' side is woken once for them.
     std::uint64_t start_grid_ns_ = tick_ns;

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -283,7 +284,56 @@ TEST(EngineTcp, NeighboursInTheShardStartTogether) {
     }
     EXPECT_GE(first.states.back().last_probe_unix_ns - first.states.front().last_probe_unix_ns,
               250'000'000u) << "the first probes did not use the spread";
-    EXPECT_GE(instants.size(), 10u) << "the first probes were not spread";
+    // The default startBatch puts these 100 starts on a 50 ms grid: 10 instants of 10.
+    EXPECT_GE(instants.size(), 5u) << "the first probes were not spread";
+}
+
+TEST(EngineTcp, AtLowRatesTheStartGridWidensToGatherTheBatch) {
+    // 100 targets every 60 s: at the default startBatch (64) the grid would be 38 s wide, so it
+    // is the cap, 50 ms; the first probes, evenly over a 1 s spread, start at 20 instants of
+    // 5. With the old 10 ms cap they were 100 instants of one.
+    LocalSocket up(512);
+    Plan plan;
+    constexpr int targets = 100;
+    for (int i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1),
+                                             .port = up.port, .interval_ms = 60'000,
+                                             .timeout_ms = 1000});
+    }
+    plan.start_spread_ms = 1000;
+    const std::string name = unique_name("tcp-grid");
+    engine::EngineOptions o = options(name);
+    o.workers = 1;
+    engine::Engine eng(plan, o);
+    ASSERT_TRUE(eng.start());
+    report::Snapshot first;
+    const bool seen = wait_for(eng, name, [&](const report::Snapshot& s) {
+        for (std::size_t t = 0; t < s.states.size(); ++t) {
+            if (s.states[t].total_probes == 0) {
+                return false;
+            }
+        }
+        first = s;
+        return true;
+    }, std::chrono::seconds(4));
+    eng.stop();
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    ASSERT_TRUE(seen) << "some first probe waited beyond the 1 s spread (and 4 s)";
+    // A start instant is the loop turn's clock reading, shared by every probe it starts.
+    std::set<std::uint64_t> instants;
+    for (const auto& st : first.states) {
+        instants.insert(st.last_probe_unix_ns);
+    }
+    EXPECT_GE(instants.size(), 10u) << "the first probes did not use the spread";
+    EXPECT_LE(instants.size(), 25u) << "starts were not gathered on a 50 ms grid";
+    std::vector<std::uint64_t> at(instants.begin(), instants.end());
+    std::vector<std::uint64_t> gaps;
+    for (std::size_t i = 1; i < at.size(); ++i) {
+        gaps.push_back(at[i] - at[i - 1]);
+    }
+    std::sort(gaps.begin(), gaps.end());
+    ASSERT_FALSE(gaps.empty());
+    EXPECT_GE(gaps[gaps.size() / 2], 40'000'000u) << "the median gap between start instants";
 }
 
 // Probes per loop turn over one second of steady probing at 2,000 probes/s (400 targets every
@@ -353,11 +403,12 @@ TEST(EngineTcp, AWorkerWakesAtMostOncePerQuantumWhileProbing) {
 }
 
 TEST(EngineTcp, StartBatchGathersStartsIntoFewerWakeUps) {
-    // 2 probes a millisecond: with startBatch 64 the starts fall on a 10 ms grid (the cap; it
-    // divides the 200 ms interval), 100 instants a second, each a wake-up to start and one a
-    // quantum later to reap: 200 turns, plus up to 156 for the wheel's level-1 cascade points
-    // (every 6.4 ms, some shared with those) and the 250 ms stats. With startBatch 1 most
-    // quanta start a probe or two and reap the last ones: near 1,000.
+    // 2 probes a millisecond: with startBatch 64 the starts fall on a 25 ms grid (64 probes
+    // would take 32 ms; 25 is the widest below that dividing the 200 ms interval), 40 instants
+    // a second, each a wake-up to start and one a quantum later to reap: 80 turns, plus up to
+    // 156 for the wheel's level-1 cascade points (every 6.4 ms, some shared with those) and the
+    // 250 ms stats. With startBatch 1 most quanta start a probe or two and reap the last ones:
+    // near 1,000.
     const auto [probes_1, loops_1] = steady_second(1, 1);
     const auto [probes_64, loops_64] = steady_second(1, 64);
     EXPECT_GE(probes_1, 1000u) << "the rate was not kept";
