@@ -1062,7 +1062,7 @@ def table(results_by_targets, probers):
         out.append(f"\nscenario: {json.dumps(sc)}")
         cols = [p for p in probers if p in by]
         ratios = [("rp/haproxy", "ringprobe", "haproxy"), ("rp/floor", "ringprobe", "floor")]
-        head = f"{'figure':<24}" + "".join(f"{c:>14}" for c in cols) + \
+        head = f"{'figure':<24}" + "".join(f" {c:>14}" for c in cols) + \
             "".join(f"{n:>12}" for n, _, _ in ratios)
         out.append(head)
         out.append("-" * len(head))
@@ -1070,7 +1070,7 @@ def table(results_by_targets, probers):
             cells = []
             for c in cols:
                 v = by[c].get(key)
-                cells.append(f"{fmt.format(v) if v is not None else 'n/a':>14}")
+                cells.append(f" {fmt.format(v) if v is not None else 'n/a':>14}")
             for _, a, b in ratios:
                 x = ratio(by.get(a, {}).get(key), by.get(b, {}).get(key))
                 cells.append(f"{'{:.2f}x'.format(x) if x is not None else '-':>12}")
@@ -1080,7 +1080,7 @@ def table(results_by_targets, probers):
             cells = []
             for c in cols:
                 xs = [x for x in by[c].get("rounds", {}).get("cpu_us_per_probe", []) if x]
-                cells.append(f"{(f'{min(xs):.0f}-{max(xs):.0f}' if xs else 'n/a'):>14}")
+                cells.append(f" {(f'{min(xs):.0f}-{max(xs):.0f}' if xs else 'n/a'):>14}")
             for _, a, b in ratios:
                 xs = by.get(a, {}).get("rounds", {}).get("cpu_ratio_to", {}).get(b)
                 cells.append(f"{'{:.2f}x'.format(xs[(len(xs) - 1) // 2]) if xs else '-':>12}")
