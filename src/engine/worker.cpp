@@ -820,10 +820,14 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
             if (!s.active) {
                 return;  // its address left the answer
             }
-            if (!has_room(s) ||
+            if (deferred_count_ > 0 || !has_room(s) ||
                 (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty())) {
                 // Out of socket budget: ours, not the backend's. Wait in line for a free one
-                // (started, oldest first, at the end of a loop turn that freed some).
+                // (started, oldest first, at the end of a loop turn that freed some). Behind
+                // anyone already waiting, even if a socket is free now: the turn reaps the
+                // closes before it runs the timers, so a start due in the turn that frees the
+                // sockets would otherwise take them every time and the line would starve (with
+                // starts and deadlines on one grid it did: half the targets never probed).
                 defer(s);
                 return;
             }

@@ -243,17 +243,21 @@ TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
     auto rep = report::Report::open(name);
     ASSERT_TRUE(rep);
     std::uint64_t most_in_flight = 0;
+    std::string last;  // what the last look saw: each target's reason and probe count
     const bool all_probed = wait_on(eng, *rep, [&](const report::Snapshot& s) {
         most_in_flight = std::max(most_in_flight, eng.totals().in_flight);
+        last.clear();
+        bool all = true;
         for (std::size_t t = 0; t < targets; ++t) {
-            if (static_cast<Reason>(s.states[t].reason) != Reason::ResponseTimeout) {
-                return false;
-            }
+            const auto r = static_cast<Reason>(s.states[t].reason);
+            last += std::to_string(t) + ":" + std::string(reason_info(r).code) + "/" +
+                    std::to_string(s.states[t].total_probes) + " ";
+            all = all && r == Reason::ResponseTimeout;
         }
-        return true;
+        return all;
     }, std::chrono::seconds(10));
     const auto totals = eng.totals();
-    EXPECT_TRUE(all_probed) << "some targets never got their turn";
+    EXPECT_TRUE(all_probed) << "some targets never got their turn: " << last;
     EXPECT_LE(most_in_flight, 4u);
     EXPECT_GT(totals.deferred_starts, 0u);
     EXPECT_EQ(totals.prober_errors, 0u);
