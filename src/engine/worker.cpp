@@ -501,9 +501,9 @@ void Worker::size_start_grid() {
         return;
     }
     // 50 ms, the longest the worker sleeps anyway: at 2,000 probes/s a worker then starts 50
-    // probes every 25 ms rather than 20 every 10 ms, and on a virtual machine both sides' cost
-    // a probe is made of how often each vCPU is woken (docs/benchmarks.md "A wider start
-    // grid"). At 10,000 probes/s startBatch fills a 5 ms grid, well inside the cap.
+    // probes every 25 ms rather than 20 every 10 ms, and on this virtual machine a probe costs
+    // less the more probes share a wake-up (docs/benchmarks.md "A wider start grid"). At
+    // 10,000 probes/s startBatch fills a 5 ms grid, well inside the cap.
     constexpr std::uint64_t max_grid_ns = 50'000'000;
     // startBatch <= 1024 and g <= 86,400 s in ns: the product stays below 2^63.
     std::uint64_t m = std::uint64_t{plan_.start_batch} * g / (p * quantum_ns_);
@@ -590,6 +590,13 @@ void Worker::run(const std::atomic<bool>& stop) {
             dns_.resolver->poll(opt_.index, [&](dns::NameId id, const dns::NameState& st) {
                 on_dns(id, st, now);
             });
+        }
+        if (deferred_count_ > 0) {
+            // The closes just reaped freed sockets: the line takes them before this turn's
+            // timers can. Otherwise a start due in the turn that frees them takes them every
+            // time and the line starves (with starts and deadlines on one grid it did: half the
+            // targets of a budget test were never probed).
+            start_deferred(now);
         }
         wheel_.advance(ns_to_tick_floor(now), [&](TimerNode& n) { on_timer(slot_of(n), now); });
         start_deferred(now);
@@ -820,14 +827,11 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
             if (!s.active) {
                 return;  // its address left the answer
             }
-            if (deferred_count_ > 0 || !has_room(s) ||
+            if (!has_room(s) ||
                 (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty())) {
                 // Out of socket budget: ours, not the backend's. Wait in line for a free one
-                // (started, oldest first, at the end of a loop turn that freed some). Behind
-                // anyone already waiting, even if a socket is free now: the turn reaps the
-                // closes before it runs the timers, so a start due in the turn that frees the
-                // sockets would otherwise take them every time and the line would starve (with
-                // starts and deadlines on one grid it did: half the targets never probed).
+                // (started, oldest first, as soon as a turn has reaped the closes that free
+                // some: before its timers, so the line is served ahead of new starts).
                 defer(s);
                 return;
             }
