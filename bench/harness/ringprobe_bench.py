@@ -936,12 +936,19 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
         if r.get("tls"):
             step["handshakes_per_s"] = r["tls"]["handshakes_per_s"]
             step["resumed_fraction"] = r["tls"]["resumed_fraction"]
+        if r.get("own_window"):
+            # ringprobe's own counters in the window: what changes when it falls behind (loop
+            # turns, receives without a buffer, skipped intervals, deferred starts, lateness).
+            step["own_window"] = r["own_window"]
         steps.append(step)
         log(f"  max-rate {prober.name}: asked {sc.asked_per_s:,.0f}/s achieved "
             f"{r['achieved_per_s']:,.0f}/s cpu {r['cpu_share']:.2f} fleet "
             f"{r['fleet_cpu_share']:.2f}"
             + (f" handshakes {step['handshakes_per_s']:,.0f}/s resumed "
-               f"{step['resumed_fraction'] or 0:.2f}" if r.get("tls") else ""))
+               f"{step['resumed_fraction'] or 0:.2f}" if r.get("tls") else "")
+            + (" own: " + " ".join(f"{k}={r['own_window'].get(k)}" for k in (
+                "loops", "recv_no_buffer", "skipped_intervals", "deferred_starts",
+                "lateness_us_p99")) if r.get("own_window") else ""))
         # TLS kinds count completed handshakes (the fleet's), not connections: a prober whose
         # handshakes time out still opens connections at the rate asked.
         done = r["tls"]["handshakes_per_s"] if r.get("tls") else r["achieved_per_s"]
