@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -241,24 +242,24 @@ TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
-TEST(EngineTcp, NeighboursInTheShardStartTogether) {
-    // First probes go evenly over the spread in the order of the worker's targets, so the
-    // probes of one start instant are neighbours in memory: with one worker, the first probes'
-    // start times never go down along the configuration's order, and they use the spread.
+// 100 targets every 60 s on one worker, first probes over spread_ms: the report once every
+// target has probed, or nothing if some first probe waited beyond the spread and 3 s more.
+std::optional<report::Snapshot> first_probes(std::uint32_t spread_ms, const char* tag) {
     LocalSocket up(512);
     Plan plan;
-    constexpr int targets = 100;
-    for (int i = 0; i < targets; ++i) {
+    for (int i = 0; i < 100; ++i) {
         testing::add_target(plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1),
                                              .port = up.port, .interval_ms = 60'000,
                                              .timeout_ms = 1000});
     }
-    plan.start_spread_ms = 500;
-    const std::string name = unique_name("tcp-order");
+    plan.start_spread_ms = spread_ms;
+    const std::string name = unique_name(tag);
     engine::EngineOptions o = options(name);
     o.workers = 1;
     engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
+    if (!eng.start()) {
+        return std::nullopt;
+    }
     report::Snapshot first;
     const bool seen = wait_for(eng, name, [&](const report::Snapshot& s) {
         for (std::size_t t = 0; t < s.states.size(); ++t) {
@@ -268,10 +269,20 @@ TEST(EngineTcp, NeighboursInTheShardStartTogether) {
         }
         first = s;
         return true;
-    }, std::chrono::seconds(3));
+    }, std::chrono::milliseconds(spread_ms) + std::chrono::seconds(3));
     eng.stop();
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    return seen ? std::optional<report::Snapshot>(first) : std::nullopt;
+}
+
+TEST(EngineTcp, NeighboursInTheShardStartTogether) {
+    // First probes go evenly over the spread in the order of the worker's targets, so the
+    // probes of one start instant are neighbours in memory: with one worker, the first probes'
+    // start times never go down along the configuration's order, and they use the spread.
+    constexpr int targets = 100;
+    const auto seen = first_probes(500, "tcp-order");
     ASSERT_TRUE(seen) << "some first probe waited beyond the 500 ms spread (and 3 s)";
+    const report::Snapshot& first = *seen;
     ASSERT_EQ(first.states.size(), static_cast<std::size_t>(targets));
     std::set<std::uint64_t> instants;
     for (std::size_t t = 0; t < first.states.size(); ++t) {
@@ -292,36 +303,11 @@ TEST(EngineTcp, AtLowRatesTheStartGridWidensToGatherTheBatch) {
     // 100 targets every 60 s: at the default startBatch (64) the grid would be 38 s wide, so it
     // is the cap, 50 ms; the first probes, evenly over a 1 s spread, start at 20 instants of
     // 5. With the old 10 ms cap they were 100 instants of one.
-    LocalSocket up(512);
-    Plan plan;
-    constexpr int targets = 100;
-    for (int i = 0; i < targets; ++i) {
-        testing::add_target(plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1),
-                                             .port = up.port, .interval_ms = 60'000,
-                                             .timeout_ms = 1000});
-    }
-    plan.start_spread_ms = 1000;
-    const std::string name = unique_name("tcp-grid");
-    engine::EngineOptions o = options(name);
-    o.workers = 1;
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    report::Snapshot first;
-    const bool seen = wait_for(eng, name, [&](const report::Snapshot& s) {
-        for (std::size_t t = 0; t < s.states.size(); ++t) {
-            if (s.states[t].total_probes == 0) {
-                return false;
-            }
-        }
-        first = s;
-        return true;
-    }, std::chrono::seconds(4));
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
-    ASSERT_TRUE(seen) << "some first probe waited beyond the 1 s spread (and 4 s)";
+    const auto first = first_probes(1000, "tcp-grid");
+    ASSERT_TRUE(first) << "some first probe waited beyond the 1 s spread (and 3 s)";
     // A start instant is the loop turn's clock reading, shared by every probe it starts.
     std::set<std::uint64_t> instants;
-    for (const auto& st : first.states) {
+    for (const auto& st : first->states) {
         instants.insert(st.last_probe_unix_ns);
     }
     EXPECT_GE(instants.size(), 10u) << "the first probes did not use the spread";
