@@ -171,6 +171,7 @@ private:
     void drain(std::uint64_t budget_ns);
     void publish_stats(std::uint64_t now);
     void start_deferred(std::uint64_t now);
+    void resume_receives();
     void on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now);
     void reconcile(NameSlot& n, std::uint64_t now);
     void activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t now);
@@ -262,6 +263,10 @@ private:
     std::vector<std::uint32_t> deferred_;
     std::size_t deferred_head_ = 0;
     std::size_t deferred_count_ = 0;
+    // Receives that found no provided buffer and wait for the turn's end (Slot::recv_parked),
+    // and where resume_receives goes on from.
+    std::size_t recv_parked_ = 0;
+    std::size_t resume_cursor_ = 0;
     WorkerCounters counters_;
     SpscQueue<Transition, 4096> transitions_;
     WallClock wall_;
