@@ -662,6 +662,13 @@ void Worker::drain(std::uint64_t budget_ns) {
             io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
             s.cancel_sent = true;
             force_down(s);
+            if (s.pending == 0) {
+                // Nothing of it is in the kernel (a receive waiting for a buffer, its socket
+                // shut down by hand): no completion will come to release it.
+                release_now(s);
+                s.state = State::Idle;
+                in_flight_ -= 1;
+            }
         }
     }
     const std::uint64_t until = monotonic_ns() + budget_ns;
