@@ -1358,6 +1358,11 @@ def nice_allowed(n):
     return r.returncode == 0 and not r.stderr
 
 
+def is_multi(name):
+    """A prober of two threads: ringprobe-2w (two workers), haproxy-2t (nbthread 2)."""
+    return name.endswith("-2w") or name.endswith("-2t")
+
+
 def cpu_sets():
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) >= 2:
@@ -1392,6 +1397,11 @@ def main(argv):
     notes = []
     makers = make_probers(a, exes, notes)
     cpu_prober, cpu_fleet, cpu_multi = cpu_sets()
+
+    def cpus_for(name):
+        # A prober of two threads (-2w, -2t) gets both sets: on 2 CPUs it shares the fleet's.
+        return cpu_multi | cpu_fleet if is_multi(name) else cpu_prober
+
     command = "bench/ringprobe-bench " + " ".join(argv)
     doc = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine_info(a.build_dir), "pinning": {
@@ -1422,11 +1432,10 @@ def main(argv):
             results = []
             rounds.append(results)
             for name, make in makers.items():
-                multi = name.endswith("-2w") or name.endswith("-2t")
                 log(f"{name}: {targets:,} targets, interval {sc.interval_ms} ms, {sc.kind}, "
                     f"{sc.close}" + (f", round {rnd + 1} of {a.rounds}" if a.rounds > 1 else ""))
                 try:
-                    r = measure(make(), sc, a, exes, cpu_multi | cpu_fleet if multi else cpu_prober,
+                    r = measure(make(), sc, a, exes, cpus_for(name),
                                 cpu_fleet, detect=rnd == 0)
                 except Skip as e:
                     r = {"prober": name, "scenario": sc.describe(), "skipped": str(e)}
@@ -1443,13 +1452,12 @@ def main(argv):
         if a.max_rate:
             doc["max_rate"][str(targets)] = {}
             for name, make in makers.items():
-                multi = name.endswith("-2w") or name.endswith("-2t")
-                if multi and not a.no_listener:
+                if is_multi(name) and not a.no_listener:
                     continue  # its second thread would share the fleet's core
                 if name == "floor" and a.kind in TLS_KINDS:
                     continue  # no TLS client: skipped above with a note
                 doc["max_rate"][str(targets)][name] = max_rate(
-                    make, a, exes, cpu_multi | cpu_fleet if multi else cpu_prober, cpu_fleet,
+                    make, a, exes, cpus_for(name), cpu_fleet,
                     targets)
     text = ["ringprobe-bench: " + command,
             f"machine: {doc['machine']['cores']} cores, {doc['machine']['cpu_model']}, kernel "

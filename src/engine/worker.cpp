@@ -884,6 +884,10 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
                        ? Reason::TlsHandshakeTimeout
                        : Reason::ResponseTimeout,
                    now);
+            // A waiting receive has nothing in the kernel: no completion will come to finish
+            // the probe (decide sends no cancel and arms no guard when nothing is pending), so
+            // it finishes here, or its target would never be probed again.
+            maybe_finish(s, now);
             return;
         case State::Finishing:
             // A cancel did not bring every completion back in time: force the socket down

@@ -326,5 +326,70 @@ TEST(EngineHttp, RunningOutOfReceiveBuffersIsNeverBlamedOnTheBackend) {
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
+TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTargetGoesOn) {
+    // 256 answers at once through 2 buffers: the waiting receives are asked again 2 a turn, and
+    // with a 1 ms timeout some are still waiting when their deadline comes. Such a probe is
+    // the prober's (prober_no_buffers) and must finish like any other: its target is probed
+    // again at its next interval, not left in flight for ever.
+    auto fleet = test::FleetProcess::start(
+        R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    plan.start_batch = 256;
+    constexpr unsigned targets = 256;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = addr(40 + i / 128, 1 + i % 128),
+                                             .port = fleet->port(), .protocol = Protocol::Http,
+                                             .interval_ms = 20, .timeout_ms = 1,
+                                             .unhealthy = 1});
+    }
+    const std::string name = unique_name("http-parked-deadline");
+    engine::EngineOptions o = options(name);
+    o.workers = 1;
+    o.recv_buffers = 2;
+    engine::Engine eng(plan, o);
+    ASSERT_TRUE(eng.start());
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    auto no_buffers = [&] {
+        return eng.totals().by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)];
+    };
+    std::vector<std::uint64_t> seen(targets, 0);
+    const bool short_of_buffers = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+        for (std::size_t t = 0; t < targets; ++t) {
+            seen[t] = s.states[t].total_probes;
+        }
+        return eng.totals().recv_no_buffer > 0;
+    }, std::chrono::seconds(5));
+    ASSERT_TRUE(short_of_buffers) << "no receive ever found the buffers all taken";
+    // Every target is probed again and again unless one of its probes never finishes (before
+    // the fix most stopped at their first). Timeouts this short make the rounds slow (cancels,
+    // their guard), hence 5 more in 10 s rather than one an interval.
+    std::string stuck;
+    const bool all_went_on = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+        stuck.clear();
+        std::size_t n = 0;
+        for (std::size_t t = 0; t < targets; ++t) {
+            if (s.states[t].total_probes < seen[t] + 5 && ++n <= 10) {
+                stuck += std::to_string(t) + ":" + std::to_string(s.states[t].total_probes) + " ";
+            }
+        }
+        if (n > 10) {
+            stuck += "and " + std::to_string(n - 10) + " more";
+        }
+        return stuck.empty() && no_buffers() > 0;
+    }, std::chrono::seconds(10));
+    const auto totals = eng.totals();
+    eng.stop();
+    EXPECT_GT(totals.by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)], 0u)
+        << "no receive was still waiting for a buffer at its deadline: the case this test is about";
+    EXPECT_TRUE(all_went_on) << "targets probed fewer than 5 more times in 10 s (target:total): "
+                             << stuck;
+    // The only prober-side verdict here is the buffer shortage.
+    EXPECT_EQ(totals.prober_errors,
+              totals.by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)]);
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
 }  // namespace
 }  // namespace ringprobe
