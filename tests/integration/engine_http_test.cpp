@@ -275,24 +275,35 @@ TEST(EngineHttp, ReceiveBuffersAreSizedFromTheShardAndTheStartBatch) {
     EXPECT_EQ(Worker::receive_buffers_for(100, 1024), 1024u);
 }
 
+// 256 HTTP targets on one worker with 2 receive buffers, the whole shard starting at one
+// instant so that its answers land together: the receive-buffer shortage on demand.
+Plan answers_at_once(std::uint16_t port, std::uint32_t interval_ms, std::uint32_t timeout_ms) {
+    Plan plan;
+    plan.start_batch = 256;
+    for (unsigned i = 0; i < 256; ++i) {
+        testing::add_target(plan, TargetSpec{.address = addr(40 + i / 128, 1 + i % 128),
+                                             .port = port, .protocol = Protocol::Http,
+                                             .interval_ms = interval_ms,
+                                             .timeout_ms = timeout_ms, .unhealthy = 1});
+    }
+    return plan;
+}
+
+engine::EngineOptions two_buffers(const std::string& name) {
+    engine::EngineOptions o = options(name);
+    o.workers = 1;
+    o.recv_buffers = 2;  // against 256 answers at once
+    return o;
+}
+
 TEST(EngineHttp, RunningOutOfReceiveBuffersIsNeverBlamedOnTheBackend) {
     auto fleet = test::FleetProcess::start(
         R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
-    Plan plan;
-    plan.start_batch = 256;  // the whole shard starts at one instant: its answers land together
+    const Plan plan = answers_at_once(fleet->port(), 200, 1000);
     constexpr unsigned targets = 256;
-    for (unsigned i = 0; i < targets; ++i) {
-        testing::add_target(plan, TargetSpec{.address = addr(40 + i / 128, 1 + i % 128),
-                                             .port = fleet->port(), .protocol = Protocol::Http,
-                                             .interval_ms = 200, .timeout_ms = 1000,
-                                             .unhealthy = 1});
-    }
     const std::string name = unique_name("http-buffers");
-    engine::EngineOptions o = options(name);
-    o.workers = 1;
-    o.recv_buffers = 2;  // against 256 answers at once
-    engine::Engine eng(plan, o);
+    engine::Engine eng(plan, two_buffers(name));
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(name);
     ASSERT_TRUE(rep);
@@ -327,27 +338,22 @@ TEST(EngineHttp, RunningOutOfReceiveBuffersIsNeverBlamedOnTheBackend) {
 }
 
 TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTargetGoesOn) {
-    // 256 answers at once through 2 buffers: the waiting receives are asked again 2 a turn, and
-    // with a 1 ms timeout some are still waiting when their deadline comes. Such a probe is
+    // 256 answers at once through 2 buffers: the waiting receives are asked again 2 a turn, so
+    // some are still waiting when their deadline comes. How long they wait depends on the
+    // build's speed, so half the targets have a 1 ms timeout (a debug build meets it) and half
+    // 50 ms (TSan's turns are slow enough for that, and its connects too slow for 1 ms). Such a probe is
     // the prober's (prober_no_buffers) and must finish like any other: its target is probed
     // again at its next interval, not left in flight for ever.
     auto fleet = test::FleetProcess::start(
         R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
-    Plan plan;
-    plan.start_batch = 256;
-    constexpr unsigned targets = 256;
-    for (unsigned i = 0; i < targets; ++i) {
-        testing::add_target(plan, TargetSpec{.address = addr(40 + i / 128, 1 + i % 128),
-                                             .port = fleet->port(), .protocol = Protocol::Http,
-                                             .interval_ms = 20, .timeout_ms = 1,
-                                             .unhealthy = 1});
+    Plan plan = answers_at_once(fleet->port(), 200, 50);
+    for (std::size_t i = 0; i < plan.targets.size(); i += 2) {
+        plan.targets[i].timeout_ms = 1;
     }
+    constexpr unsigned targets = 256;
     const std::string name = unique_name("http-parked-deadline");
-    engine::EngineOptions o = options(name);
-    o.workers = 1;
-    o.recv_buffers = 2;
-    engine::Engine eng(plan, o);
+    engine::Engine eng(plan, two_buffers(name));
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(name);
     ASSERT_TRUE(rep);
@@ -363,8 +369,7 @@ TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTarget
     }, std::chrono::seconds(5));
     ASSERT_TRUE(short_of_buffers) << "no receive ever found the buffers all taken";
     // Every target is probed again and again unless one of its probes never finishes (before
-    // the fix most stopped at their first). Timeouts this short make the rounds slow (cancels,
-    // their guard), hence 5 more in 10 s rather than one an interval.
+    // the fix most stopped at their first): 5 more in 10 s is 50 intervals' grace.
     std::string stuck;
     const bool all_went_on = wait_on(eng, *rep, [&](const report::Snapshot& s) {
         stuck.clear();
