@@ -109,14 +109,15 @@ void print_stats(const char* label, const engine::Engine& e, const engine::Engin
     }
     std::fprintf(stderr,
                  "%s %sseconds=%.1f probes_started=%llu probes_completed=%llu prober_errors=%llu "
-                 "stale_completions=%llu skipped_intervals=%llu deferred_starts=%llu "
+                 "stale_completions=%llu skipped_intervals=%llu deferred_starts=%llu held_starts=%llu "
                  "transitions=%llu recv_no_buffer=%llu loops=%llu lateness_us_p50=%llu "
                  "lateness_us_p99=%llu lateness_us_p999=%llu",
                  label, whole.c_str(), seconds, d(a.probes_started, now.probes_started),
                  d(a.probes_completed, now.probes_completed), d(a.prober_errors, now.prober_errors),
                  d(a.stale_completions, now.stale_completions),
                  d(a.skipped_intervals, now.skipped_intervals),
-                 d(a.deferred_starts, now.deferred_starts), d(a.transitions, now.transitions),
+                 d(a.deferred_starts, now.deferred_starts), d(a.held_starts, now.held_starts),
+                 d(a.transitions, now.transitions),
                  d(a.recv_no_buffer, now.recv_no_buffer), d(a.loops, now.loops), pct(0.5),
                  pct(0.99), pct(0.999));
     if (since == nullptr) {

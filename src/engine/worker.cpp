@@ -288,6 +288,9 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
         opt_.recv_buffers = receive_buffers_for(shard_.size(), plan_.start_batch);
     }
     RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
+    if (opt_.turn_starts == 0) {
+        opt_.turn_starts = std::max(opt_.recv_buffers, 256U);
+    }
     slots_storage_ = std::make_unique<Slot[]>(shard_.size());
     slots_ = std::span<Slot>(slots_storage_.get(), shard_.size());
     parsers_.resize(shard_.size());
@@ -563,20 +566,24 @@ void Worker::run(const std::atomic<bool>& stop) {
             // own cascade point, which the next advance handles just as well.
             wake_ns = std::min(wake_ns, on_grid(next_tick * tick_ns));
         }
+        // Starts held back by a full turn go at the next quantum even when nothing is in flight
+        // (every probe of the turn finished at once: no address, no socket).
+        const bool held = deferred_count_ > 0 && turn_full();
         unsigned wait_nr = 1;
         if (quantum_ns_ > tick_ns) {
-            if (in_flight_ > 0) {
+            if (in_flight_ > 0 || held) {
                 wake_ns = std::min(wake_ns, on_grid(now + 1));
             }
             // Completions (a probe's, a close's) never end the wait: more than can complete.
             wait_nr = ring_.cq_entries();
-        } else if (in_flight_ > 1) {
+        } else if (in_flight_ > 1 || held) {
             wake_ns = std::min(wake_ns, (ns_to_tick_floor(now) + 1) * tick_ns);  // tick's end
             wait_nr = static_cast<unsigned>(std::min<std::size_t>(in_flight_, 1024));
         }
         ring_.submit_and_wait_until(wake_ns, wait_nr);
         now = monotonic_ns();
         bump(counters_.loops);
+        started_this_turn_ = 0;
         io_uring_cqe* cqes[256];
         for (int round = 0; round < 64; ++round) {
             const unsigned n = io_uring_peek_batch_cqe(ring_.raw(), cqes, 256);
@@ -774,12 +781,33 @@ void Worker::release_now(Slot& s) {
     s.direct = false;
 }
 
-void Worker::defer(Slot& s) {
+void Worker::enqueue_start(Slot& s) {
     RP_ASSERT_HOT(deferred_count_ < deferred_.size());
     deferred_[(deferred_head_ + deferred_count_) % deferred_.size()] =
         static_cast<std::uint32_t>(&s - slots_.data());
     deferred_count_ += 1;
+}
+
+void Worker::defer(Slot& s) {
+    enqueue_start(s);
     bump(counters_.deferred_starts);
+}
+
+// A turn starts at most turn_starts probes: as many as there are receive buffers, and at least
+// 256. A worker that is behind finds many starts due at once; started together, their answers
+// land in one kernel entry, more than the buffers, every receive without one costs a failed
+// completion and a second ask, and the longer turn finds still more due: at 10,000 targets one
+// core fell from 30,000 probes/s to 22,000-26,000 that way (docs/benchmarks.md, session 9).
+// Held starts wait in the deferred line, oldest first, and go at the next turn ahead of new
+// ones. The floor of 256: at 1,000 targets (128 buffers) a cap of 128 cost a fifth of the top
+// rate, the turns' own cost then outweighing the shortage.
+bool Worker::turn_full() const {
+    return started_this_turn_ >= opt_.turn_starts;
+}
+
+void Worker::hold(Slot& s) {
+    enqueue_start(s);
+    bump(counters_.held_starts);
 }
 
 // socket() said EMFILE/ENFILE: descriptors are held elsewhere (the exporter's clients, closes
@@ -839,7 +867,7 @@ void Worker::resume_receives() {
 
 void Worker::start_deferred(std::uint64_t now) {
     fd_starved_ = false;
-    while (deferred_count_ > 0) {
+    while (deferred_count_ > 0 && !turn_full()) {
         Slot& s = slots_[deferred_[deferred_head_]];
         if (s.active && !has_room(s)) {
             break;  // the oldest waits for a socket; order is kept
@@ -861,6 +889,10 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
         case State::Idle:
             if (!s.active) {
                 return;  // its address left the answer
+            }
+            if (turn_full()) {
+                hold(s);
+                return;
             }
             if (!has_room(s) ||
                 (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty())) {
@@ -935,6 +967,7 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     s.request_written = false;
     s.tls_done_ns = 0;
     bump(counters_.probes_started);
+    started_this_turn_ += 1;
     const std::uint64_t late_us = now > s.next_ns ? (now - s.next_ns) / 1000 : 0;
     counters_.lateness_us.record(late_us);
     bump(counters_.lateness_us_sum, late_us);

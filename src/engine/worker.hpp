@@ -68,6 +68,7 @@ struct WorkerCounters {
     std::atomic<std::uint64_t> in_flight{0};  // gauge: probes holding a socket right now
     std::atomic<std::uint64_t> late_probes{0};      // started 1 ms or more after schedule
     std::atomic<std::uint64_t> deferred_starts{0};  // waited for a free socket budget
+    std::atomic<std::uint64_t> held_starts{0};  // waited for the next turn: the turn was full
     std::atomic<std::uint64_t> stop_forced_closes{0};  // still pending when the stop budget ran out
     std::atomic<std::uint64_t> lateness_us_sum{0};
     std::atomic<std::uint64_t> duration_us_sum{0};  // exact sum behind the duration histogram
@@ -89,6 +90,9 @@ struct WorkerOptions {
     // startBatch (Worker::receive_buffers_for).
     unsigned recv_buffers = 0;
     unsigned recv_buffer_size = 4096;
+    // Most probes one turn starts; the rest wait for the next turn, oldest first (held). 0: the
+    // receive buffers, and at least 256 (Worker::turn_full).
+    unsigned turn_starts = 0;
     std::uint64_t start_mono_ns = 0;  // the instant the first interval starts
     std::uint64_t retry_delay_ns = 250'000'000;  // after a prober-side error
     unsigned tls_clients = 256;  // TLS probes in flight at once (each client holds 48 KiB)
@@ -255,7 +259,10 @@ private:
     bool cancels_fixed_files();
     bool sets_socket_options();
     void out_of_descriptors(Slot& s, int err);
+    void enqueue_start(Slot& s);
     void defer(Slot& s);
+    bool turn_full() const;
+    void hold(Slot& s);
     void force_down(Slot& s);
     std::uint64_t stats_published_ns_ = 0;
     // Targets due while the in-flight budget was used up, oldest first: a ring of slot indices
@@ -267,6 +274,8 @@ private:
     // and where resume_receives goes on from.
     std::size_t recv_parked_ = 0;
     std::size_t resume_cursor_ = 0;
+    // Probes started in this turn: at opt_.turn_starts the turn's other starts wait (held).
+    std::size_t started_this_turn_ = 0;
     WorkerCounters counters_;
     SpscQueue<Transition, 4096> transitions_;
     WallClock wall_;

@@ -7,7 +7,9 @@
 //  - when the socket budget is smaller than the fleet, probes wait in line instead of failing:
 //    never more in flight than the budget, no prober error, every target still probed;
 //  - when answers land faster than the worker has receive buffers for them, the receives are
-//    asked again: every target Healthy, no failed probe, the shortage counted as ours.
+//    asked again: every target Healthy, no failed probe, the shortage counted as ours;
+//  - a turn starts at most its share of the due probes; the rest go at the next turns, none
+//    skipped or blamed.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -393,6 +395,58 @@ TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTarget
     // The only prober-side verdict here is the buffer shortage.
     EXPECT_EQ(totals.prober_errors,
               totals.by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)]);
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
+    // 600 targets due at one instant on one worker that starts at most 100 a turn: the other
+    // 500 are held for the following turns (a worker behind its schedule answers a burst that
+    // way instead of starting everything at once). Every target is still probed every
+    // interval, none is skipped or blamed, and the held ones are counted.
+    auto fleet = test::FleetProcess::start(
+        R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    plan.start_batch = 1024;
+    plan.start_spread_ms = 1;  // every first start in the same millisecond
+    constexpr unsigned targets = 600;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = addr(50 + i / 200, 1 + i % 200),
+                                             .port = fleet->port(), .protocol = Protocol::Http,
+                                             .interval_ms = 1000, .timeout_ms = 500,
+                                             .unhealthy = 1});
+    }
+    const std::string name = unique_name("http-turn-starts");
+    engine::EngineOptions o = options(name);
+    o.workers = 1;
+    o.turn_starts = 100;
+    engine::Engine eng(plan, o);
+    ASSERT_TRUE(eng.start());
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    std::string behind;
+    const bool all_probed = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+        behind.clear();
+        for (std::size_t t = 0; t < targets && behind.size() < 200; ++t) {
+            if (s.states[t].total_probes < 3 ||
+                static_cast<Health>(s.states[t].health) != Health::Healthy) {
+                behind += std::to_string(t) + ":" + std::to_string(s.states[t].total_probes) + " ";
+            }
+        }
+        return behind.empty();
+    }, std::chrono::seconds(10));
+    const auto totals = eng.totals();
+    eng.stop();
+    EXPECT_TRUE(all_probed) << "targets not yet Healthy with 3 probes (target:probes): " << behind;
+    // At least 500 of the first interval's 600 starts wait for a later turn.
+    EXPECT_GE(totals.held_starts, 500u);
+    EXPECT_EQ(totals.skipped_intervals, 0u);
+    EXPECT_EQ(totals.prober_errors, 0u);
+    for (std::size_t r = 0; r < reason_count; ++r) {
+        if (static_cast<Reason>(r) != Reason::Ok) {
+            EXPECT_EQ(totals.by_reason[r], 0u) << reason_info(static_cast<Reason>(r)).code;
+        }
+    }
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
