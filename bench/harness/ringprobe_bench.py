@@ -144,6 +144,26 @@ def rss_bytes(pid):
     return 0
 
 
+# The host's TcpExt counters followed over a window (both stacks together on loopback): a
+# prober that falls behind shows there as retransmissions before anywhere else (docs/benchmarks.md,
+# session 9: the fleet's FINs sent again by loss probes).
+TCP_HOST_COUNTERS = ("TCPLossProbes", "TCPSynRetrans", "ListenOverflows", "TCPTimeouts")
+
+
+def tcp_host_counters():
+    """TCP_HOST_COUNTERS from /proc/net/netstat, or None."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+        for head, vals in zip(lines[::2], lines[1::2]):
+            if head.startswith("TcpExt:") and vals.startswith("TcpExt:"):
+                d = dict(zip(head.split()[1:], (int(v) for v in vals.split()[1:])))
+                return {k: d[k] for k in TCP_HOST_COUNTERS if k in d}
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def sockstat_tw():
     """The machine's TIME_WAIT count from /proc/net/sockstat (cheap, unlike an `ss` listing)."""
     try:
@@ -812,10 +832,12 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
         prober.mark()
         u0, s0 = cpu_ticks(prober.proc.pid)
         fu0, fs0 = cpu_ticks(fleet.proc.pid)
+        tcp0 = tcp_host_counters()
         time.sleep(args.window)
         prober.mark()
         u1, s1 = cpu_ticks(prober.proc.pid)
         fu1, fs1 = cpu_ticks(fleet.proc.pid)
+        tcp1 = tcp_host_counters()
         probes = fleet.counts()
         fstat1 = fleet.stats()
         tls = fleet.handshakes() if sc.tls else None
@@ -824,6 +846,8 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
         window = (seconds, u1 - u0, s1 - s0, rss)
         res.update(window_figures(sc, probes, *window))
         res["fleet_cpu_share"] = (fu1 - fu0 + fs1 - fs0) / CLK_TCK / seconds
+        if tcp0 is not None and tcp1 is not None:
+            res["tcp_host_window"] = {k: tcp1[k] - tcp0[k] for k in tcp0 if k in tcp1}
         # The fleet's own work in the window: its wake-ups and the reads that found no request
         # yet (each such connection costs the fleet an epoll registration and another wake-up).
         res["fleet_window"] = {k: fstat1[k] - fstat0[k] for k in
@@ -932,7 +956,8 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
             steps.append({"asked_per_s": sc.asked_per_s, "error": str(e)[:300]})
             break
         step = {k: r.get(k) for k in ("asked_per_s", "achieved_per_s", "achieved_ratio",
-                                      "cpu_share", "cpu_us_per_probe", "fleet_cpu_share")}
+                                      "cpu_share", "cpu_us_per_probe", "fleet_cpu_share",
+                                      "tcp_host_window")}
         if r.get("tls"):
             step["handshakes_per_s"] = r["tls"]["handshakes_per_s"]
             step["resumed_fraction"] = r["tls"]["resumed_fraction"]
@@ -944,6 +969,8 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
         log(f"  max-rate {prober.name}: asked {sc.asked_per_s:,.0f}/s achieved "
             f"{r['achieved_per_s']:,.0f}/s cpu {r['cpu_share']:.2f} fleet "
             f"{r['fleet_cpu_share']:.2f}"
+            + (f" loss-probes {r['tcp_host_window'].get('TCPLossProbes', 0):,}"
+               if r.get("tcp_host_window") else "")
             + (f" handshakes {step['handshakes_per_s']:,.0f}/s resumed "
                f"{step['resumed_fraction'] or 0:.2f}" if r.get("tls") else "")
             + (" own: " + " ".join(f"{k}={r['own_window'].get(k)}" for k in (
@@ -991,12 +1018,14 @@ ROWS = [
     ("  held by the fleet", "tw_fleet", "{:,.0f}"),
     ("  held by the prober", "tw_prober", "{:,.0f}"),
     ("fleet CPU share", "fleet_cpu_share", "{:.3f}"),
+    ("TCP loss probes (host)", "tcp_loss_probes", "{:,.0f}"),
 ]
 
 
 def flat(r):
     f = dict(r)
     f["rss_mib"] = r.get("rss_bytes", 0) / 2**20 if "rss_bytes" in r else None
+    f["tcp_loss_probes"] = (r.get("tcp_host_window") or {}).get("TCPLossProbes")
     lat = r.get("lateness_us") or {}
     for q in ("p50", "p99", "p999"):
         f[f"lat_{q}"] = lat.get(q)
@@ -1039,6 +1068,7 @@ def median_round(rounds):
                           "time_wait_window_start": [r.get("time_wait_window_start")
                                                      for r in runs],
                           "fleet_window": [r.get("fleet_window") for r in runs],
+                          "tcp_host_window": [r.get("tcp_host_window") for r in runs],
                           "own_window": [r.get("own_window") for r in runs]}
         per_round = {}
         for other in names:
