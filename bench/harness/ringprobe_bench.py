@@ -975,7 +975,7 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
                f"{step['resumed_fraction'] or 0:.2f}" if r.get("tls") else "")
             + (" own: " + " ".join(f"{k}={r['own_window'].get(k)}" for k in (
                 "loops", "recv_no_buffer", "skipped_intervals", "deferred_starts",
-                "held_starts", "lateness_us_p99")) if r.get("own_window") else ""))
+                "held_starts", "chunks", "lateness_us_p99")) if r.get("own_window") else ""))
         # TLS kinds count completed handshakes (the fleet's), not connections: a prober whose
         # handshakes time out still opens connections at the rate asked.
         done = r["tls"]["handshakes_per_s"] if r.get("tls") else r["achieved_per_s"]

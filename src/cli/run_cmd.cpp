@@ -42,6 +42,8 @@ void run_usage(std::FILE* out) {
         "                    table (the default where the kernel can, Linux 6.0 or later)\n"
         "  --no-delayed-ack  send an HTTP probe's handshake ACK at once, not with the request\n"
         "                    (the default where the kernel can set options through the ring, 6.7)\n"
+        "  --turn-chunk N    a turn's probe starts go to the kernel N at a time, the answers that\n"
+        "                    came in meanwhile handled between chunks (default 64)\n"
         "  --duration SECS   stop by itself after SECS seconds (tests, benchmarks)\n"
         "  --stats           print engine totals to stderr when stopping\n"
         "  --quiet           do not log transitions\n"
@@ -110,13 +112,14 @@ void print_stats(const char* label, const engine::Engine& e, const engine::Engin
     std::fprintf(stderr,
                  "%s %sseconds=%.1f probes_started=%llu probes_completed=%llu prober_errors=%llu "
                  "stale_completions=%llu skipped_intervals=%llu deferred_starts=%llu held_starts=%llu "
-                 "transitions=%llu recv_no_buffer=%llu loops=%llu lateness_us_p50=%llu "
+                 "chunks=%llu transitions=%llu recv_no_buffer=%llu loops=%llu lateness_us_p50=%llu "
                  "lateness_us_p99=%llu lateness_us_p999=%llu",
                  label, whole.c_str(), seconds, d(a.probes_started, now.probes_started),
                  d(a.probes_completed, now.probes_completed), d(a.prober_errors, now.prober_errors),
                  d(a.stale_completions, now.stale_completions),
                  d(a.skipped_intervals, now.skipped_intervals),
                  d(a.deferred_starts, now.deferred_starts), d(a.held_starts, now.held_starts),
+                 d(a.chunks, now.chunks),
                  d(a.transitions, now.transitions),
                  d(a.recv_no_buffer, now.recv_no_buffer), d(a.loops, now.loops), pct(0.5),
                  pct(0.99), pct(0.999));
@@ -168,6 +171,12 @@ int run_main(int argc, char** argv) {
             opt.direct_sockets = false;
         } else if (a == "--no-delayed-ack") {
             opt.delayed_ack = false;
+        } else if (a == "--turn-chunk") {
+            if (!parse_uint(value("--turn-chunk"), 65536, v) || v == 0) {
+                std::fprintf(stderr, "ringprobe run: --turn-chunk takes a number from 1 to 65536\n");
+                return 2;
+            }
+            opt.turn_chunk = static_cast<unsigned>(v);
         } else if (a == "--duration") {
             if (!parse_uint(value("--duration"), 86400 * 365, v)) {
                 std::fprintf(stderr, "ringprobe run: --duration takes whole seconds\n");

@@ -101,6 +101,7 @@ Result<void> Engine::start() {
         wo.ring_entries = opt_.ring_entries;
         wo.recv_buffers = opt_.recv_buffers;
         wo.turn_starts = opt_.turn_starts;
+        wo.turn_chunk = opt_.turn_chunk;
         wo.start_mono_ns = start_ns;
         wo.max_in_flight = std::max<std::size_t>(1, budget / opt_.workers);
         wo.direct_sockets = opt_.direct_sockets;
@@ -252,6 +253,7 @@ EngineTotals Engine::totals() const {
         t.late_probes += c.late_probes.load(std::memory_order_relaxed);
         t.deferred_starts += c.deferred_starts.load(std::memory_order_relaxed);
         t.held_starts += c.held_starts.load(std::memory_order_relaxed);
+        t.chunks += c.chunks.load(std::memory_order_relaxed);
         t.stop_forced_closes += c.stop_forced_closes.load(std::memory_order_relaxed);
         t.recv_no_buffer += c.recv_no_buffer.load(std::memory_order_relaxed);
         t.tls_full += c.tls_full.load(std::memory_order_relaxed);

@@ -26,6 +26,7 @@ struct EngineOptions {
     unsigned recv_buffers = 0;  // provided receive buffers a worker (power of two); 0: sized
                                 // from its shard (Worker::receive_buffers_for)
     unsigned turn_starts = 0;   // most probes a worker starts in one turn (WorkerOptions)
+    unsigned turn_chunk = 0;    // a turn's starts a kernel entry (WorkerOptions)
     // Sockets all workers may hold at once; 0: derived from RLIMIT_NOFILE at start.
     std::size_t max_in_flight = 0;
     // Probe sockets as direct descriptors where the kernel has them (WorkerOptions).
@@ -56,7 +57,8 @@ struct EngineTotals {
     std::uint64_t in_flight = 0;
     std::uint64_t late_probes = 0;
     std::uint64_t deferred_starts = 0;
-    std::uint64_t held_starts = 0;  // waited for the next turn: the turn had started its fill
+    std::uint64_t held_starts = 0;  // waited for a later chunk or turn: it had started its fill
+    std::uint64_t chunks = 0;       // kernel entries of turns' later chunks
     std::uint64_t stop_forced_closes = 0;
     std::uint64_t ring_submits = 0;
     std::uint64_t loops = 0;  // worker loop turns: about one wake-up each

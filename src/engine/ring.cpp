@@ -1,5 +1,7 @@
 #include "engine/ring.hpp"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 
@@ -136,9 +138,20 @@ bool Ring::wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr) {
     return true;
 }
 
+// An instant already past still goes through the timed wait, with wait_nr: without a wait the
+// kernel runs at most 20 deferred completions an entry (IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13;
+// the rest wait for the next entry), while the wait runs up to wait_nr of them first (as many
+// as the CQ holds when the instant has passed; the expired timer ends the wait). A plain
+// get-events posted about 20 answers however many had come in, so a worker behind, every
+// wake-up instant of which is already past, reaped about 20 a turn while it started 256; the
+// answers waited in the kernel on their receive buffers, and the next turns' receives found
+// none (docs/benchmarks.md, session 10).
 void Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
     std::uint64_t now = monotonic_ns();
-    if (abs_timer_ && wake_ns > now && wait_until_abs(wake_ns, wait_nr)) {
+    if (wake_ns <= now) {
+        wait_nr = std::max(wait_nr, cq_entries());  // it will not wait: post every completion
+    }
+    if (abs_timer_ && wait_until_abs(wake_ns, wait_nr)) {
         return;
     }
     if (wake_ns > now && io_uring_sq_ready(&ring_) > 0) {
@@ -146,11 +159,7 @@ void Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
         io_uring_submit(&ring_);
         now = monotonic_ns();
     }
-    if (wake_ns <= now) {
-        io_uring_submit_and_get_events(&ring_);  // what has completed, without waiting
-        return;
-    }
-    submit_and_wait(wake_ns - now, wait_nr);
+    submit_and_wait(wake_ns > now ? wake_ns - now : 0, wait_nr);
 }
 
 }  // namespace ringprobe::engine

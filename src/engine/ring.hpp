@@ -50,8 +50,8 @@ public:
     // the submission and the work it queues take (a loopback connect runs its whole handshake
     // in the kernel) comes out of the wait instead of being added to it. One system call with
     // an absolute timeout (IORING_ENTER_ABS_TIMER, Linux 6.12); before that kernel, a submit
-    // and then a wait measured from after it. When the instant has passed it only posts what
-    // has completed.
+    // and then a wait measured from after it. When the instant has passed it does not wait and
+    // posts every completion there is.
     void submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr);
     // Start-up only, with nothing else in flight: submits the one SQE queued and returns its
     // result (-EINVAL if the wait fails). How a worker asks the kernel what it supports.

@@ -291,6 +291,10 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
     if (opt_.turn_starts == 0) {
         opt_.turn_starts = std::max(opt_.recv_buffers, 256U);
     }
+    if (opt_.turn_chunk == 0 || opt_.turn_chunk > opt_.turn_starts) {
+        opt_.turn_chunk = opt_.turn_chunk == 0 ? std::min(opt_.turn_starts, 64U) : opt_.turn_starts;
+    }
+    chunk_end_ = opt_.turn_chunk;
     slots_storage_ = std::make_unique<Slot[]>(shard_.size());
     slots_ = std::span<Slot>(slots_storage_.get(), shard_.size());
     parsers_.resize(shard_.size());
@@ -584,17 +588,8 @@ void Worker::run(const std::atomic<bool>& stop) {
         now = monotonic_ns();
         bump(counters_.loops);
         started_this_turn_ = 0;
-        io_uring_cqe* cqes[256];
-        for (int round = 0; round < 64; ++round) {
-            const unsigned n = io_uring_peek_batch_cqe(ring_.raw(), cqes, 256);
-            if (n == 0) {
-                break;
-            }
-            for (unsigned i = 0; i < n; ++i) {
-                on_cqe(cqes[i]->user_data, cqes[i]->res, cqes[i]->flags, now);
-            }
-            io_uring_cq_advance(ring_.raw(), n);
-        }
+        chunk_end_ = opt_.turn_chunk;
+        reap(now);
         if (dns_.resolver != nullptr) {
             // Names whose answer changed: lock-free, allocation-free, bounded per turn.
             dns_.resolver->poll(opt_.index, [&](dns::NameId id, const dns::NameState& st) {
@@ -613,6 +608,20 @@ void Worker::run(const std::atomic<bool>& stop) {
         }
         wheel_.advance(ns_to_tick_floor(now), [&](TimerNode& n) { on_timer(slot_of(n), now); });
         start_deferred(now);
+        // A turn with more starts than a chunk goes to the kernel a chunk at a time, and the
+        // answers that came in meanwhile are reaped between chunks: their closes go with the
+        // next chunk instead of after the whole turn (see Worker::turn_full).
+        while (deferred_count_ > 0 && turn_full() && chunk_end_ < opt_.turn_starts) {
+            ring_.submit_and_wait_until(0, ring_.cq_entries());  // an instant past: no sleep
+            now = monotonic_ns();
+            bump(counters_.chunks);
+            chunk_end_ = std::min<std::size_t>(chunk_end_ + opt_.turn_chunk, opt_.turn_starts);
+            reap(now);
+            if (recv_parked_ > 0) {
+                resume_receives();
+            }
+            start_deferred(now);
+        }
         counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
         if (now - stats_published_ns_ >= 250'000'000) {
             publish_stats(now);
@@ -620,6 +629,20 @@ void Worker::run(const std::atomic<bool>& stop) {
     }
     drain(1'000'000'000ull);
     counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
+}
+
+void Worker::reap(std::uint64_t now) {
+    io_uring_cqe* cqes[256];
+    for (int round = 0; round < 64; ++round) {
+        const unsigned n = io_uring_peek_batch_cqe(ring_.raw(), cqes, 256);
+        if (n == 0) {
+            break;
+        }
+        for (unsigned i = 0; i < n; ++i) {
+            on_cqe(cqes[i]->user_data, cqes[i]->res, cqes[i]->flags, now);
+        }
+        io_uring_cq_advance(ring_.raw(), n);
+    }
 }
 
 void Worker::publish_stats(std::uint64_t now) {
@@ -801,8 +824,17 @@ void Worker::defer(Slot& s) {
 // Held starts wait in the deferred line, oldest first, and go at the next turn ahead of new
 // ones. The floor of 256: at 1,000 targets (128 buffers) a cap of 128 cost a fifth of the top
 // rate, the turns' own cost then outweighing the shortage.
+//
+// A turn of more than turn_chunk starts (64 unless set) goes to the kernel in chunks, and the
+// completions posted meanwhile are reaped between them. A loopback connect runs its whole
+// handshake inside the submission (about 35 us a start on the benchmark VM), so a turn of 256
+// starts is about 9 ms in one kernel entry; answers that arrive in it are reaped only at its
+// end and closed in the next entry, and a backend whose answer and FIN are both unacknowledged
+// sends a loss probe after about 8 ms (two jiffies at HZ 250): most probes of such turns were
+// retransmitted, which made the turns longer still (docs/benchmarks.md, session 9). In chunks
+// an answer is closed within about one chunk's time.
 bool Worker::turn_full() const {
-    return started_this_turn_ >= opt_.turn_starts;
+    return started_this_turn_ >= chunk_end_;
 }
 
 void Worker::hold(Slot& s) {
@@ -1427,7 +1459,6 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     }
     std::string_view detail;
     std::uint8_t flags = 0;
-    char warning[96];
     if (s.tls != no_tls) {
         // TLS: the verdict's detail (which certificate, which name, which date) comes from the
         // client; a Healthy target whose chain expires within certExpiryWarningDays carries a
@@ -1443,10 +1474,9 @@ void Worker::finish(Slot& s, std::uint64_t now) {
             const std::int64_t days = f.days_until_expiry(
                 static_cast<std::int64_t>(wall_.to_unix_ns(now) / 1'000'000'000ull));
             if (days < t.cert_expiry_warning_days) {
-                const int n = std::snprintf(warning, sizeof(warning),
-                                            "warning: the certificate chain expires in %lld days",
-                                            static_cast<long long>(days));
-                detail = std::string_view(warning, n > 0 ? static_cast<std::size_t>(n) : 0);
+                // Nothing formatted per probe: the reader says how many days from the chain's
+                // dates in the TLS record and the time it reads (report::cert_expiring).
+                detail = "warning: the certificate chain expires within certExpiryWarningDays";
                 flags |= abi::kStateCertExpiring;
             }
         }

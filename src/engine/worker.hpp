@@ -68,7 +68,9 @@ struct WorkerCounters {
     std::atomic<std::uint64_t> in_flight{0};  // gauge: probes holding a socket right now
     std::atomic<std::uint64_t> late_probes{0};      // started 1 ms or more after schedule
     std::atomic<std::uint64_t> deferred_starts{0};  // waited for a free socket budget
-    std::atomic<std::uint64_t> held_starts{0};  // waited for the next turn: the turn was full
+    // Waited for a later chunk or turn (the chunk or the turn had its fill).
+    std::atomic<std::uint64_t> held_starts{0};
+    std::atomic<std::uint64_t> chunks{0};  // kernel entries of a turn's later chunks (turn_chunk)
     std::atomic<std::uint64_t> stop_forced_closes{0};  // still pending when the stop budget ran out
     std::atomic<std::uint64_t> lateness_us_sum{0};
     std::atomic<std::uint64_t> duration_us_sum{0};  // exact sum behind the duration histogram
@@ -93,6 +95,9 @@ struct WorkerOptions {
     // Most probes one turn starts; the rest wait for the next turn, oldest first (held). 0: the
     // receive buffers, and at least 256 (Worker::turn_full).
     unsigned turn_starts = 0;
+    // A turn's starts go to the kernel this many at a time, the completions that came in
+    // meanwhile reaped between chunks (Worker::turn_full). 0: 64 (at most turn_starts).
+    unsigned turn_chunk = 0;
     std::uint64_t start_mono_ns = 0;  // the instant the first interval starts
     std::uint64_t retry_delay_ns = 250'000'000;  // after a prober-side error
     unsigned tls_clients = 256;  // TLS probes in flight at once (each client holds 48 KiB)
@@ -262,6 +267,7 @@ private:
     void enqueue_start(Slot& s);
     void defer(Slot& s);
     bool turn_full() const;
+    void reap(std::uint64_t now);  // every completion posted, handled
     void hold(Slot& s);
     void force_down(Slot& s);
     std::uint64_t stats_published_ns_ = 0;
@@ -276,6 +282,8 @@ private:
     std::size_t resume_cursor_ = 0;
     // Probes started in this turn: at opt_.turn_starts the turn's other starts wait (held).
     std::size_t started_this_turn_ = 0;
+    // The turn's starts so far may go up to this; then the chunk goes to the kernel.
+    std::size_t chunk_end_ = 0;
     WorkerCounters counters_;
     SpscQueue<Transition, 4096> transitions_;
     WallClock wall_;

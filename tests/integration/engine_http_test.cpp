@@ -426,6 +426,7 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
     engine::EngineOptions o = options(name);
     o.workers = 1;
     o.turn_starts = 100;
+    o.turn_chunk = 64;  // and in two kernel entries: 64, then the other 36
     engine::Engine eng(plan, o);
     ASSERT_TRUE(eng.start());
     auto rep = report::Report::open(name);
@@ -444,8 +445,10 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
     const auto totals = eng.totals();
     eng.stop();
     EXPECT_TRUE(all_probed) << "targets not yet Healthy with 3 probes (target:probes): " << behind;
-    // At least 500 of the first interval's 600 starts wait for a later turn.
+    // At least 500 of the first interval's 600 starts wait for a later turn, and each of the
+    // six turns that start them goes to the kernel in two chunks.
     EXPECT_GE(totals.held_starts, 500u);
+    EXPECT_GE(totals.chunks, 5u);
     EXPECT_EQ(totals.skipped_intervals, 0u);
     EXPECT_EQ(totals.prober_errors, 0u);
     for (std::size_t r = 0; r < reason_count; ++r) {
