@@ -24,6 +24,8 @@ Result<void> Ring::init(unsigned entries) {
         const char* name;
     };
     const Attempt attempts[] = {
+        {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+         "single-issuer+defer-taskrun+taskrun-flag"},
         {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "single-issuer+defer-taskrun"},
         {IORING_SETUP_COOP_TASKRUN, "coop-taskrun"},
         {0, "plain"},
@@ -36,6 +38,7 @@ Result<void> Ring::init(unsigned entries) {
         last = io_uring_queue_init_params(entries, &ring_, &p);
         if (last == 0) {
             ready_ = true;
+            taskrun_flag_ = (a.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
             entries_ = entries;
             mode_ = a.name;
             return {};
@@ -138,21 +141,29 @@ bool Ring::wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr) {
     return true;
 }
 
-// An instant already past still goes through the timed wait, with wait_nr: without a wait the
-// kernel runs at most 20 deferred completions an entry (IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13;
-// the rest wait for the next entry), while the wait runs up to wait_nr of them first (as many
-// as the CQ holds when the instant has passed; the expired timer ends the wait). A plain
-// get-events posted about 20 answers however many had come in, so a worker behind, every
-// wake-up instant of which is already past, reaped about 20 a turn while it started 256; the
-// answers waited in the kernel on their receive buffers, and the next turns' receives found
-// none (docs/benchmarks.md, session 10).
-void Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
+// Without a wait the kernel runs at most 20 deferred completions an entry (the rest wait for
+// the next entry: IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13). A late turn used to enter with a plain
+// get-events and reap what it posted: about 20 answers however many had come in, so a worker
+// behind, every wake-up instant of which is already past, reaped about 20 a turn while it
+// started 256; the answers waited in the kernel, then ran all at once in a later wait and
+// took more receive buffers than there are (docs/benchmarks.md, session 10). Now, where the
+// ring flags pending work (IORING_SETUP_TASKRUN_FLAG), the caller reaps and enters again
+// while the flag says so (Worker::reap), the answers giving their buffers back between rounds;
+// elsewhere the late entry is a timed wait for as many completions as the CQ holds with the
+// past instant as its timeout, which runs them all (through the scheduler: the expired timer
+// ends the wait).
+bool Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
     std::uint64_t now = monotonic_ns();
-    if (wake_ns <= now) {
-        wait_nr = std::max(wait_nr, cq_entries());  // it will not wait: post every completion
+    const bool late = wake_ns <= now;
+    if (late && taskrun_flag_) {
+        submit_and_post();
+        return true;
+    }
+    if (late) {
+        wait_nr = std::max(wait_nr, cq_entries());
     }
     if (abs_timer_ && wait_until_abs(wake_ns, wait_nr)) {
-        return;
+        return late;
     }
     if (wake_ns > now && io_uring_sq_ready(&ring_) > 0) {
         RingStats::bump(stats_.submits);
@@ -160,6 +171,17 @@ void Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
         now = monotonic_ns();
     }
     submit_and_wait(wake_ns > now ? wake_ns - now : 0, wait_nr);
+    return late;
+}
+
+void Ring::submit_and_post() {
+    RingStats::bump(stats_.submits);
+    io_uring_submit_and_get_events(&ring_);
+}
+
+bool Ring::completions_pending() const {
+    return taskrun_flag_ &&
+           (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0;
 }
 
 }  // namespace ringprobe::engine

@@ -50,9 +50,17 @@ public:
     // the submission and the work it queues take (a loopback connect runs its whole handshake
     // in the kernel) comes out of the wait instead of being added to it. One system call with
     // an absolute timeout (IORING_ENTER_ABS_TIMER, Linux 6.12); before that kernel, a submit
-    // and then a wait measured from after it. When the instant has passed it does not wait and
-    // posts every completion there is.
-    void submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr);
+    // and then a wait measured from after it. When the instant has passed it does not wait, and
+    // says so (true): where the kernel tells whether deferred completions are still pending
+    // (completions_pending()) it has posted at most about 20 of them, and the caller reaps and
+    // asks again (submit_and_post()); elsewhere it has posted every one.
+    bool submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr);
+    // Submits what is queued and posts what has completed, without waiting: at most about 20
+    // deferred completions an entry (IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13).
+    void submit_and_post();
+    // The kernel holds deferred completions not yet posted (IORING_SQ_TASKRUN; always false
+    // when the ring could not be set up with IORING_SETUP_TASKRUN_FLAG).
+    bool completions_pending() const;
     // Start-up only, with nothing else in flight: submits the one SQE queued and returns its
     // result (-EINVAL if the wait fails). How a worker asks the kernel what it supports.
     int ask();
@@ -68,7 +76,8 @@ private:
     unsigned entries_ = 0;
     std::string mode_;
     RingStats stats_;
-    bool abs_timer_ = true;  // until the kernel says EINVAL to IORING_ENTER_ABS_TIMER
+    bool abs_timer_ = true;
+    bool taskrun_flag_ = false;  // IORING_SETUP_TASKRUN_FLAG: the kernel flags pending work  // until the kernel says EINVAL to IORING_ENTER_ABS_TIMER
     bool wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr);
     void count_wait(int rc);  // a wait's outcome into the stats
 };

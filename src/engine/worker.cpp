@@ -584,12 +584,12 @@ void Worker::run(const std::atomic<bool>& stop) {
             wake_ns = std::min(wake_ns, (ns_to_tick_floor(now) + 1) * tick_ns);  // tick's end
             wait_nr = static_cast<unsigned>(std::min<std::size_t>(in_flight_, 1024));
         }
-        ring_.submit_and_wait_until(wake_ns, wait_nr);
+        const bool late = ring_.submit_and_wait_until(wake_ns, wait_nr);
         now = monotonic_ns();
         bump(counters_.loops);
         started_this_turn_ = 0;
         chunk_end_ = opt_.turn_chunk;
-        reap(now);
+        reap(now, late);
         if (dns_.resolver != nullptr) {
             // Names whose answer changed: lock-free, allocation-free, bounded per turn.
             dns_.resolver->poll(opt_.index, [&](dns::NameId id, const dns::NameState& st) {
@@ -616,7 +616,7 @@ void Worker::run(const std::atomic<bool>& stop) {
             now = monotonic_ns();
             bump(counters_.chunks);
             chunk_end_ = std::min<std::size_t>(chunk_end_ + opt_.turn_chunk, opt_.turn_starts);
-            reap(now);
+            reap(now, true);
             if (recv_parked_ > 0) {
                 resume_receives();
             }
@@ -631,7 +631,18 @@ void Worker::run(const std::atomic<bool>& stop) {
     counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
 }
 
-void Worker::reap(std::uint64_t now) {
+// After an entry that did not wait (late), the kernel may hold deferred completions it has not
+// posted yet (Ring::submit_and_wait_until): reap, and enter again while it says so, bounded.
+// Each round's answers give their receive buffers back before the next round takes more.
+void Worker::reap(std::uint64_t now, bool late) {
+    reap_posted(now);
+    for (int round = 0; late && round < 32 && ring_.completions_pending(); ++round) {
+        ring_.submit_and_post();
+        reap_posted(now);
+    }
+}
+
+void Worker::reap_posted(std::uint64_t now) {
     io_uring_cqe* cqes[256];
     for (int round = 0; round < 64; ++round) {
         const unsigned n = io_uring_peek_batch_cqe(ring_.raw(), cqes, 256);

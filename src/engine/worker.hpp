@@ -267,7 +267,8 @@ private:
     void enqueue_start(Slot& s);
     void defer(Slot& s);
     bool turn_full() const;
-    void reap(std::uint64_t now);  // every completion posted, handled
+    void reap(std::uint64_t now, bool late);  // every completion there is, handled
+    void reap_posted(std::uint64_t now);      // every completion posted, handled
     void hold(Slot& s);
     void force_down(Slot& s);
     std::uint64_t stats_published_ns_ = 0;
