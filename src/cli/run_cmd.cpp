@@ -43,7 +43,7 @@ void run_usage(std::FILE* out) {
         "  --no-delayed-ack  send an HTTP probe's handshake ACK at once, not with the request\n"
         "                    (the default where the kernel can set options through the ring, 6.7)\n"
         "  --turn-chunk N    a turn's probe starts go to the kernel N at a time, the answers that\n"
-        "                    came in meanwhile handled between chunks (default 64)\n"
+        "                    came in meanwhile handled between chunks (default: off)\n"
         "  --duration SECS   stop by itself after SECS seconds (tests, benchmarks)\n"
         "  --stats           print engine totals to stderr when stopping\n"
         "  --quiet           do not log transitions\n"

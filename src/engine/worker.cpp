@@ -292,7 +292,7 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
         opt_.turn_starts = std::max(opt_.recv_buffers, 256U);
     }
     if (opt_.turn_chunk == 0 || opt_.turn_chunk > opt_.turn_starts) {
-        opt_.turn_chunk = opt_.turn_chunk == 0 ? std::min(opt_.turn_starts, 64U) : opt_.turn_starts;
+        opt_.turn_chunk = opt_.turn_starts;  // off unless asked: see Worker::turn_full
     }
     chunk_end_ = opt_.turn_chunk;
     slots_storage_ = std::make_unique<Slot[]>(shard_.size());
@@ -836,14 +836,17 @@ void Worker::defer(Slot& s) {
 // ones. The floor of 256: at 1,000 targets (128 buffers) a cap of 128 cost a fifth of the top
 // rate, the turns' own cost then outweighing the shortage.
 //
-// A turn of more than turn_chunk starts (64 unless set) goes to the kernel in chunks, and the
-// completions posted meanwhile are reaped between them. A loopback connect runs its whole
+// A turn of more than turn_chunk starts (off unless set: --turn-chunk) goes to the kernel in
+// chunks, and the completions posted meanwhile are reaped between them. A loopback connect runs its whole
 // handshake inside the submission (about 35 us a start on the benchmark VM), so a turn of 256
 // starts is about 9 ms in one kernel entry; answers that arrive in it are reaped only at its
 // end and closed in the next entry, and a backend whose answer and FIN are both unacknowledged
 // sends a loss probe after about 8 ms (two jiffies at HZ 250): most probes of such turns were
 // retransmitted, which made the turns longer still (docs/benchmarks.md, session 9). In chunks
-// an answer is closed within about one chunk's time.
+// an answer is closed within about one chunk's time. Not the default: at 50,000 targets,
+// where instants of more than 64 starts are common, chunks of 64 made the start lateness p99
+// 16-20 ms against 0.6-3.6 ms without (session 10), and once late turns reap every answer
+// (Worker::reap) the loss probes they were for were mostly gone without them.
 bool Worker::turn_full() const {
     return started_this_turn_ >= chunk_end_;
 }

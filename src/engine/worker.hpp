@@ -96,7 +96,7 @@ struct WorkerOptions {
     // receive buffers, and at least 256 (Worker::turn_full).
     unsigned turn_starts = 0;
     // A turn's starts go to the kernel this many at a time, the completions that came in
-    // meanwhile reaped between chunks (Worker::turn_full). 0: 64 (at most turn_starts).
+    // meanwhile reaped between chunks (Worker::turn_full). 0: off (turn_starts).
     unsigned turn_chunk = 0;
     std::uint64_t start_mono_ns = 0;  // the instant the first interval starts
     std::uint64_t retry_delay_ns = 250'000'000;  // after a prober-side error
