@@ -528,7 +528,7 @@ class Floor(Prober):
 
 class Ringprobe(Prober):
     def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True, start_batch=None,
-                 base=False):
+                 base=False, turn_chunk=None):
         if base:  # ringprobe-base: the same engine from another build (--base-exe)
             exes = {**exes, "ringprobe": exes["base"]}
         super().__init__(exes, tmp)
@@ -536,8 +536,10 @@ class Ringprobe(Prober):
         self.direct = direct  # False: socket(2) per probe (--no-direct-sockets)
         self.delayed_ack = delayed_ack  # False: --no-delayed-ack
         self.start_batch = start_batch  # overrides --start-batch (ringprobe-sb1: 1)
+        self.turn_chunk = turn_chunk  # ringprobe run --turn-chunk N (ringprobe-tc64: 64)
         variant = [v for v in ("" if direct else "fd", "" if delayed_ack else "qa",
                                "" if start_batch is None else f"sb{start_batch}",
+                               "" if turn_chunk is None else f"tc{turn_chunk}",
                                "base" if base else "") if v]
         self.name = ("ringprobe" if workers == 1 else f"ringprobe-{workers}w") + \
             "".join("-" + v for v in variant)
@@ -603,6 +605,8 @@ class Ringprobe(Prober):
             argv.append("--no-direct-sockets")
         if not self.delayed_ack:
             argv.append("--no-delayed-ack")
+        if self.turn_chunk is not None:
+            argv += ["--turn-chunk", str(self.turn_chunk)]
         self.proc = Proc(self.name, argv, cpus,
                          stderr_path=os.path.join(self.tmp, f"{self.name}.stderr"))
 
@@ -1262,7 +1266,8 @@ def parse_args(argv):
                    help="any of ringprobe, ringprobe-2w, ringprobe-fd (socket(2) per probe, "
                         "not direct sockets), ringprobe-qa (--no-delayed-ack: the handshake's "
                         "ACK a packet of its own), ringprobe-sbN (startBatch N, 1..1024, beside "
-                        "the default; sb1 starts on every quantum), ringprobe-base (ringprobe from --base-exe: another build, "
+                        "the default; sb1 starts on every quantum), ringprobe-tcN (a turn's "
+                        "starts in chunks of N: --turn-chunk N), ringprobe-base (ringprobe from --base-exe: another build, "
                         "e.g. the commit before a change, in the same rounds), haproxy, "
                         "haproxy-2t, floor")
     p.add_argument("--warmup", type=float, default=5.0,
@@ -1366,6 +1371,11 @@ def make_probers(a, exes, notes):
             # Any start batch beside the default in the same rounds (ringprobe-sb8, -sb16...).
             need[n] = ["ringprobe", "report"]
             make[n] = lambda b=int(m.group(1)): Ringprobe(exes, None, 1, start_batch=b)
+        m = re.fullmatch(r"ringprobe-tc([0-9]+)", n)
+        if m and n not in make and 1 <= int(m.group(1)) <= 65536:
+            # A turn's starts in chunks of N (ringprobe run --turn-chunk N), beside the default.
+            need[n] = ["ringprobe", "report"]
+            make[n] = lambda c=int(m.group(1)): Ringprobe(exes, None, 1, turn_chunk=c)
         if n not in make:
             raise SystemExit(f"ringprobe-bench: unknown prober '{n}' (one of {', '.join(make)})")
         if a.no_listener and not n.startswith("ringprobe"):

@@ -1,7 +1,6 @@
 #include "engine/ring.hpp"
 
 #include <algorithm>
-
 #include <cerrno>
 #include <cstring>
 

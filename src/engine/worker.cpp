@@ -612,11 +612,12 @@ void Worker::run(const std::atomic<bool>& stop) {
         // answers that came in meanwhile are reaped between chunks: their closes go with the
         // next chunk instead of after the whole turn (see Worker::turn_full).
         while (deferred_count_ > 0 && turn_full() && chunk_end_ < opt_.turn_starts) {
-            ring_.submit_and_wait_until(0, ring_.cq_entries());  // an instant past: no sleep
+            // An instant already past: submits the chunk and posts, without sleeping.
+            const bool posted_only = ring_.submit_and_wait_until(0, ring_.cq_entries());
             now = monotonic_ns();
             bump(counters_.chunks);
             chunk_end_ = std::min<std::size_t>(chunk_end_ + opt_.turn_chunk, opt_.turn_starts);
-            reap(now, true);
+            reap(now, posted_only);
             if (recv_parked_ > 0) {
                 resume_receives();
             }
@@ -837,16 +838,16 @@ void Worker::defer(Slot& s) {
 // rate, the turns' own cost then outweighing the shortage.
 //
 // A turn of more than turn_chunk starts (off unless set: --turn-chunk) goes to the kernel in
-// chunks, and the completions posted meanwhile are reaped between them. A loopback connect runs its whole
-// handshake inside the submission (about 35 us a start on the benchmark VM), so a turn of 256
-// starts is about 9 ms in one kernel entry; answers that arrive in it are reaped only at its
-// end and closed in the next entry, and a backend whose answer and FIN are both unacknowledged
-// sends a loss probe after about 8 ms (two jiffies at HZ 250): most probes of such turns were
-// retransmitted, which made the turns longer still (docs/benchmarks.md, session 9). In chunks
-// an answer is closed within about one chunk's time. Not the default: at 50,000 targets,
-// where instants of more than 64 starts are common, chunks of 64 made the start lateness p99
-// 16-20 ms against 0.6-3.6 ms without (session 10), and once late turns reap every answer
-// (Worker::reap) the loss probes they were for were mostly gone without them.
+// chunks, and the completions posted meanwhile are reaped between them. A loopback connect
+// runs its whole handshake inside the submission (about 35 us a start on the benchmark VM), so
+// a turn of 256 starts is about 9 ms in one kernel entry; answers that arrive in it are reaped
+// only at its end and closed in the next entry, and a backend whose answer and FIN are both
+// unacknowledged sends a loss probe after about 8 ms (two jiffies at HZ 250): most probes of
+// such turns were retransmitted, which made the turns longer still (docs/benchmarks.md,
+// session 9). In chunks an answer is closed within about one chunk's time. Not the default:
+// at 50,000 targets, where instants of more than 64 starts are common, chunks of 64 made the
+// start lateness p99 16-20 ms against 0.6-3.6 ms without (session 10), and once late turns
+// reap every answer (Worker::reap) the loss probes they were for were mostly gone without them.
 bool Worker::turn_full() const {
     return started_this_turn_ >= chunk_end_;
 }
