@@ -12,8 +12,10 @@ CPU) and the prober (pinned to CPU 0), lets a warm-up pass, then measures a wind
                 its whole run); HAProxy does not expose it
   TLS           https kinds: the fleet's completed handshakes over the window and the fraction
                 that resumed (GET /sni), so resumption is seen where it happens
-  TIME_WAIT     sockets in TIME_WAIT on the fleet's port after the window (and machine-wide),
-                split by who holds them (the fleet's side or the prober's) and backend range
+  TIME_WAIT     each measured run first waits (bounded, --drain-time-wait) for the previous
+                run's TIME_WAIT sockets to drain, and records the machine's count as its window
+                starts; after the window, those on the fleet's port (and machine-wide), split by
+                who holds them (the fleet's side or the prober's) and backend range
   detection     a few backends turn to 'reset' mid-run (behaviour file + /reload); time until
                 the prober reports them down (ringprobe-report, HAProxy's stats socket)
   max rate      optional: the rate is pushed up until achieved < 95 % of asked
@@ -175,6 +177,20 @@ def sockstat_tw():
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def drain_time_wait(args):
+    """Waits, at most args.drain_time_wait seconds, until the machine's TIME_WAIT count is at
+    most args.time_wait_floor: a run that starts with the previous run's sockets (up to the
+    kernel's cap, tcp_max_tw_buckets) pays for them in every connect and close, whoever the
+    prober is. Returns (count when it stopped waiting, seconds waited)."""
+    t0 = time.monotonic()
+    tw = sockstat_tw()
+    while (tw is not None and tw > args.time_wait_floor
+           and time.monotonic() - t0 < args.drain_time_wait):
+        time.sleep(1.0)
+        tw = sockstat_tw()
+    return tw, round(time.monotonic() - t0, 1)
 
 
 def time_wait_sides(port):
@@ -792,12 +808,18 @@ class Haproxy(Prober):
 # ---- One measurement -----------------------------------------------------------------------
 
 
-def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True):
+def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=True):
     """Runs one prober on one scenario against a fresh fleet; returns its figures."""
     tmp = tempfile.mkdtemp(prefix=f"rpbench-{prober.name}-", dir=args.tmp)
     prober.tmp = tmp
     fleet = Fleet(exes["fleet"], tmp, cpus_fleet, sc)
     res = {"prober": prober.name, "scenario": sc.describe()}
+    if drain and args.drain_time_wait > 0:
+        tw, waited = drain_time_wait(args)
+        res["time_wait_drain_s"] = waited
+        if tw is not None and tw > args.time_wait_floor:
+            log(f"{prober.name}: TIME_WAIT still {tw:,} after {waited} s (floor "
+                f"{args.time_wait_floor:,}); measuring anyway, the table shows it")
     closed = None
     window = None
     try:
@@ -955,7 +977,7 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
         ma.warmup, ma.window = args.max_rate_warmup, args.max_rate_window
         prober = make_prober()
         try:
-            r = measure(prober, sc, ma, exes, cpus_prober, cpus_fleet, detect=False)
+            r = measure(prober, sc, ma, exes, cpus_prober, cpus_fleet, detect=False, drain=False)
         except (RuntimeError, Skip) as e:
             steps.append({"asked_per_s": sc.asked_per_s, "error": str(e)[:300]})
             break
@@ -1018,6 +1040,7 @@ ROWS = [
     ("TLS handshakes/s", "tls_hs_per_s", "{:,.0f}"),
     ("TLS resumed fraction", "tls_resumed", "{:.3f}"),
     ("CPU us/handshake", "cpu_us_per_handshake", "{:.1f}"),
+    ("TIME_WAIT at window start", "time_wait_window_start", "{:,.0f}"),
     ("TIME_WAIT (fleet port)", "time_wait_fleet_port", "{:,.0f}"),
     ("  held by the fleet", "tw_fleet", "{:,.0f}"),
     ("  held by the prober", "tw_prober", "{:,.0f}"),
@@ -1298,6 +1321,11 @@ def parse_args(argv):
     p.add_argument("--nice", type=int, default=0,
                    help="nice value for the fleet and the probers, e.g. -10 on a machine shared "
                         "with builds (negative values need CAP_SYS_NICE)")
+    p.add_argument("--drain-time-wait", type=float, default=75.0, metavar="SECONDS",
+                   help="before each measured run (not the max-rate steps), wait at most this "
+                        "long for the machine's TIME_WAIT count to fall to --time-wait-floor "
+                        "(the kernel keeps a socket 60 s); 0 does not wait")
+    p.add_argument("--time-wait-floor", type=int, default=2000)
     p.add_argument("--smoke", action="store_true",
                    help="seconds and small N: checks the harness itself, not the figures")
     p.add_argument("--require", default="",
@@ -1322,6 +1350,8 @@ def parse_args(argv):
         a.targets, a.warmup, a.window, a.detect = "200", 1.5, 2.0, 2
         a.interval_ms, a.timeout_ms = 200, 150
         a.max_rate_steps, a.max_rate_warmup, a.max_rate_window = "2000,4000", 0.5, 1.0
+    if a.smoke:
+        a.drain_time_wait = 0  # checks the harness, not the figures: no minute-long waits
     if a.max_rate_steps is None:
         a.max_rate_steps = ("250,500,750,1000,1500,2000,3000,4000" if a.kind in TLS_KINDS
                             else "5000,10000,15000,20000,25000,30000,40000,50000")
