@@ -64,7 +64,9 @@ void run_usage(std::FILE* out) {
         "\n"
         "SIGUSR1 marks a measurement window (the first starts it, the second ends it): with\n"
         "--stats the engine then also prints the window's own figures (stats-window: probes,\n"
-        "lateness percentiles), which the bench harness uses to leave start-up out.\n"
+        "lateness percentiles), which the bench harness uses to leave start-up out. A lateness\n"
+        "percentile is the largest value of the histogram bucket it falls in: the true one is\n"
+        "at most that and at most 6.25 %% below it.\n"
         "Stops on SIGTERM or SIGINT within a second. Exit status: 0 after a clean stop, 1 when\n"
         "the engine could not start (io_uring unavailable, report not writable), 2 for bad usage\n"
         "or a bad configuration (nothing is started).\n");
