@@ -12,6 +12,8 @@ CPU) and the prober (pinned to CPU 0), lets a warm-up pass, then measures a wind
                 its whole run); HAProxy does not expose it
   TLS           https kinds: the fleet's completed handshakes over the window and the fraction
                 that resumed (GET /sni), so resumption is seen where it happens
+  steal         milliseconds a second the hypervisor took from the prober's CPU in the window
+                (/proc/stat): on a virtual machine the first suspect for start lateness
   TIME_WAIT     each measured run first waits (bounded, --drain-time-wait) for the previous
                 run's TIME_WAIT sockets to drain, and records the machine's count as its window
                 starts; after the window, those on the fleet's port (and machine-wide), split by
@@ -136,6 +138,23 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]), int(fields[12])
+
+
+def steal_ticks(cpus):
+    """Clock ticks the hypervisor took from these CPUs (the steal column of /proc/stat): time
+    a virtual CPU was runnable and the host ran something else, which no guest scheduler sees
+    and which reaches a prober's start lateness as it is. None where the kernel reports none."""
+    try:
+        total = 0
+        with open("/proc/stat") as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0].startswith("cpu") and parts[0][3:].isdigit() \
+                        and int(parts[0][3:]) in cpus and len(parts) > 8:
+                    total += int(parts[8])
+        return total
+    except (OSError, ValueError):
+        return None
 
 
 def rss_bytes(pid):
@@ -859,11 +878,13 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=
         u0, s0 = cpu_ticks(prober.proc.pid)
         fu0, fs0 = cpu_ticks(fleet.proc.pid)
         tcp0 = tcp_host_counters()
+        st0 = steal_ticks(cpus_prober)
         time.sleep(args.window)
         prober.mark()
         u1, s1 = cpu_ticks(prober.proc.pid)
         fu1, fs1 = cpu_ticks(fleet.proc.pid)
         tcp1 = tcp_host_counters()
+        st1 = steal_ticks(cpus_prober)
         probes = fleet.counts()
         fstat1 = fleet.stats()
         tls = fleet.handshakes() if sc.tls else None
@@ -872,6 +893,9 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=
         window = (seconds, u1 - u0, s1 - s0, rss)
         res.update(window_figures(sc, probes, *window))
         res["fleet_cpu_share"] = (fu1 - fu0 + fs1 - fs0) / CLK_TCK / seconds
+        if st0 is not None and st1 is not None:
+            # Milliseconds a second the host took from the prober's CPU(s) in the window.
+            res["steal_ms_per_s"] = (st1 - st0) * 1000.0 / CLK_TCK / seconds
         if tcp0 is not None and tcp1 is not None:
             res["tcp_host_window"] = {k: tcp1[k] - tcp0[k] for k in tcp0 if k in tcp1}
         # The fleet's own work in the window: its wake-ups and the reads that found no request
@@ -1075,6 +1099,7 @@ ROWS = [
     ("  held by the fleet", "tw_fleet", "{:,.0f}"),
     ("  held by the prober", "tw_prober", "{:,.0f}"),
     ("fleet CPU share", "fleet_cpu_share", "{:.3f}"),
+    ("steal ms/s (prober CPU)", "steal_ms_per_s", "{:.1f}"),
     ("TCP loss probes (host)", "tcp_loss_probes", "{:,.0f}"),
 ]
 
