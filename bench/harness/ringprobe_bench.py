@@ -1140,13 +1140,15 @@ def median_round(rounds):
         if "detection" not in pick and runs[0].get("detection") is not None:
             pick["detection"] = runs[0]["detection"]
         # Per round, in round order, what tells a noisy round from a real change: the fleet's
-        # CPU share beside the prober's, the machine's TIME_WAIT count as the window began,
+        # CPU share beside the prober's, the host's steal from the prober's CPU, the machine's
+        # TIME_WAIT count as the window began,
         # and ringprobe's own window counters (loop turns, receives without a buffer, prober
         # errors).
         pick["rounds"] = {"cpu_us_per_probe": [r.get("cpu_us_per_probe") for r in runs],
                           "lateness_us_p99": [(r.get("lateness_us") or {}).get("p99")
                                               for r in runs],
                           "fleet_cpu_share": [r.get("fleet_cpu_share") for r in runs],
+                          "steal_ms_per_s": [r.get("steal_ms_per_s") for r in runs],
                           "time_wait_window_start": [r.get("time_wait_window_start")
                                                      for r in runs],
                           "fleet_window": [r.get("fleet_window") for r in runs],
