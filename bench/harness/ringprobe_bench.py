@@ -1141,9 +1141,8 @@ def median_round(rounds):
             pick["detection"] = runs[0]["detection"]
         # Per round, in round order, what tells a noisy round from a real change: the fleet's
         # CPU share beside the prober's, the host's steal from the prober's CPU, the machine's
-        # TIME_WAIT count as the window began,
-        # and ringprobe's own window counters (loop turns, receives without a buffer, prober
-        # errors).
+        # TIME_WAIT count as the window began, and ringprobe's own window counters (loop turns,
+        # receives without a buffer, prober errors).
         pick["rounds"] = {"cpu_us_per_probe": [r.get("cpu_us_per_probe") for r in runs],
                           "lateness_us_p99": [(r.get("lateness_us") or {}).get("p99")
                                               for r in runs],
