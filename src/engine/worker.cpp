@@ -289,7 +289,7 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
     }
     RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
     if (opt_.turn_starts == 0) {
-        opt_.turn_starts = std::max(opt_.recv_buffers, 256U);
+        opt_.turn_starts = std::max(opt_.recv_buffers, min_turn_starts);
     }
     if (opt_.turn_chunk == 0 || opt_.turn_chunk > opt_.turn_starts) {
         opt_.turn_chunk = opt_.turn_starts;  // off unless asked: see Worker::turn_full
@@ -356,8 +356,13 @@ Worker::~Worker() {
 }
 
 unsigned Worker::receive_buffers_for(std::size_t slots, std::uint32_t start_batch) {
+    // At least as many as a turn may start (min_turn_starts): with fewer, a worker behind its
+    // schedule starts more probes a turn than it has buffers for their answers, and receives
+    // wait for buffers (session 11: 128 buffers against 256 starts a turn at 1,000 targets,
+    // hundreds to thousands of receives without a buffer a max-rate step; with 256, none in
+    // most steps; docs/benchmarks.md).
     const std::size_t need = std::max<std::size_t>(slots / 64, std::size_t{2} * start_batch);
-    unsigned n = 64;
+    unsigned n = min_turn_starts;
     while (n < need && n < 1024) {
         n *= 2;
     }

@@ -147,10 +147,14 @@ public:
     // How many provided buffers a worker with `slots` probe slots needs. A buffer is held only
     // from a receive's completion to the end of the loop turn that reaps it, so the need is the
     // answers that can land between two reaps: a start batch's (they arrive together), twice
-    // over, or one per 64 slots for shards whose probes are spread out; 64 to 1024. Running
-    // short is not an error: the receive comes back ENOBUFS and is asked again (counted in
-    // recv_no_buffer, never blamed on the backend).
+    // over, or one per 64 slots for shards whose probes are spread out; at least as many as a
+    // turn may start (min_turn_starts), at most 1024. Running short is not an error: the
+    // receive comes back ENOBUFS and is asked again (counted in recv_no_buffer, never blamed
+    // on the backend).
     static unsigned receive_buffers_for(std::size_t slots, std::uint32_t start_batch);
+    // The fewest starts a turn is allowed (WorkerOptions::turn_starts' default is the receive
+    // buffers, never fewer than this), and so the fewest receive buffers sized by default.
+    static constexpr unsigned min_turn_starts = 256;
     bool pop_transition(Transition& t) { return transitions_.pop(t); }
     std::uint64_t transitions_dropped() const { return transitions_.dropped(); }
 

@@ -275,9 +275,11 @@ TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
 
 TEST(EngineHttp, ReceiveBuffersAreSizedFromTheShardAndTheStartBatch) {
     using engine::Worker;
-    EXPECT_EQ(Worker::receive_buffers_for(100, 1), 64u);       // the floor
-    EXPECT_EQ(Worker::receive_buffers_for(1'000, 64), 128u);   // two start batches
-    EXPECT_EQ(Worker::receive_buffers_for(10'000, 64), 256u);  // one per 64 slots, rounded up
+    // The floor: as many as a turn may start, so a turn's answers always find buffers.
+    EXPECT_EQ(Worker::receive_buffers_for(100, 1), Worker::min_turn_starts);
+    EXPECT_EQ(Worker::receive_buffers_for(1'000, 64), 256u);
+    EXPECT_EQ(Worker::receive_buffers_for(1'000, 256), 512u);   // two start batches
+    EXPECT_EQ(Worker::receive_buffers_for(20'000, 64), 512u);   // one per 64 slots, rounded up
     EXPECT_EQ(Worker::receive_buffers_for(50'000, 64), 1024u);
     EXPECT_EQ(Worker::receive_buffers_for(1'000'000, 1), 1024u);  // the ceiling
     EXPECT_EQ(Worker::receive_buffers_for(100, 1024), 1024u);
