@@ -1038,21 +1038,30 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
                 sc.asked_per_s)
 
     best = peak = None
+
+    def kept_up(done, asked):
+        """Books one step into the sustained and peak figures; True when it kept up."""
+        nonlocal best, peak
+        peak = max(peak or 0, done)
+        if done >= 0.95 * asked:
+            best = max(best or 0, done)
+            return True
+        return False
+
     previous = 0.0
     ok_rate = failed_rate = None
     for rate in args.max_rate_steps:
         done, asked = step_at(rate)
         if done is None:
             break
-        if done >= 0.95 * asked:
-            best = max(best or 0, done)
+        if kept_up(done, asked):
             ok_rate = rate
-        elif failed_rate is None:
-            failed_rate = rate
-        peak = max(peak or 0, done)
-        # Stop once it falls behind and pushing harder no longer buys 5 % more.
-        if done < 0.95 * asked and done < 1.05 * previous:
-            break
+        else:
+            if failed_rate is None:
+                failed_rate = rate
+            # Stop once it falls behind and pushing harder no longer buys 5 % more.
+            if done < 1.05 * previous:
+                break
         previous = done
     if ok_rate is not None and failed_rate is not None and failed_rate > ok_rate:
         lo, hi = ok_rate, failed_rate
@@ -1061,9 +1070,7 @@ def max_rate(make_prober, args, exes, cpus_prober, cpus_fleet, targets):
             done, asked = step_at(mid, refine=True)
             if done is None:
                 break
-            peak = max(peak or 0, done)
-            if done >= 0.95 * asked:
-                best = max(best or 0, done)
+            if kept_up(done, asked):
                 lo = mid
             else:
                 hi = mid

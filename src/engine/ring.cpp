@@ -173,6 +173,14 @@ bool Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
     return late;
 }
 
+bool Ring::post_more() {
+    if (!completions_pending()) {
+        return false;
+    }
+    submit_and_post();
+    return true;
+}
+
 void Ring::submit_and_post() {
     RingStats::bump(stats_.submits);
     io_uring_submit_and_get_events(&ring_);

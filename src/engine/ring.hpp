@@ -53,11 +53,12 @@ public:
     // and then a wait measured from after it. When the instant has passed it does not wait, and
     // says so (true): where the kernel tells whether deferred completions are still pending
     // (completions_pending()) it has posted at most about 20 of them, and the caller reaps and
-    // asks again (submit_and_post()); elsewhere it has posted every one.
+    // asks again (post_more()); elsewhere it has posted every one.
     bool submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr);
-    // Submits what is queued and posts what has completed, without waiting: at most about 20
-    // deferred completions an entry (IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13).
-    void submit_and_post();
+    // While the kernel holds deferred completions not yet posted: enters once more, without
+    // waiting, to post up to about 20 of them, and returns true; otherwise returns false at
+    // once. The caller reaps between calls, so the answers give their buffers back.
+    bool post_more();
     // The kernel holds deferred completions not yet posted (IORING_SQ_TASKRUN; always false
     // when the ring could not be set up with IORING_SETUP_TASKRUN_FLAG).
     bool completions_pending() const;
@@ -79,6 +80,9 @@ private:
     bool abs_timer_ = true;  // until the kernel says EINVAL to IORING_ENTER_ABS_TIMER
     bool taskrun_flag_ = false;  // IORING_SETUP_TASKRUN_FLAG: the kernel flags pending work
     bool wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr);
+    // Submits what is queued and posts what has completed, without waiting: at most about 20
+    // deferred completions an entry (IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13).
+    void submit_and_post();
     void count_wait(int rc);  // a wait's outcome into the stats
 };
 

@@ -642,8 +642,7 @@ void Worker::run(const std::atomic<bool>& stop) {
 // Each round's answers give their receive buffers back before the next round takes more.
 void Worker::reap(std::uint64_t now, bool late) {
     reap_posted(now);
-    for (int round = 0; late && round < 32 && ring_.completions_pending(); ++round) {
-        ring_.submit_and_post();
+    for (int round = 0; late && round < 32 && ring_.post_more(); ++round) {
         reap_posted(now);
     }
 }

@@ -18,11 +18,9 @@ class Model:
     def __init__(self, capacity):
         self.capacity = capacity
         self.name = "model"
-        self.asked = []
 
     def measure(self, prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=True):
         assert not detect and not drain, "a max-rate step neither detects nor drains"
-        self.asked.append(sc.asked_per_s)
         done = min(sc.asked_per_s, self.capacity)
         return {"asked_per_s": sc.asked_per_s, "achieved_per_s": done,
                 "achieved_ratio": done / sc.asked_per_s, "cpu_share": 0.5,
@@ -40,16 +38,16 @@ class MaxRate(unittest.TestCase):
             out = rb.max_rate(lambda: model, args, {}, [0], [1], 1000)
         finally:
             rb.measure, rb.log = saved
-        return out, model.asked
+        return out
 
     def test_the_grid_alone_knows_the_capacity_only_to_its_spacing(self):
-        out, asked = self.search(37000, refine=0)
+        out = self.search(37000, refine=0)
         self.assertEqual(out["sustained_per_s"], 30303.030303030304)  # 33 ms for 1,000 targets
         self.assertEqual(out["peak_per_s"], 37000)
         self.assertFalse(any(s.get("refine") for s in out["steps"]))
 
     def test_refinement_halves_the_gap_after_the_grid(self):
-        out, asked = self.search(37000, refine=3)
+        out = self.search(37000, refine=3)
         refined = [s for s in out["steps"] if s.get("refine")]
         self.assertEqual(len(refined), 3)
         # 30,303 sustained on the grid, 40,000 not: the steps between find more than 35,000
@@ -62,10 +60,10 @@ class MaxRate(unittest.TestCase):
             self.assertLess(s["asked_per_s"], 40001)
 
     def test_no_refinement_when_nothing_failed_or_nothing_kept_up(self):
-        out, _ = self.search(90000, refine=2)
+        out = self.search(90000, refine=2)
         self.assertFalse(any(s.get("refine") for s in out["steps"]))
         self.assertEqual(out["sustained_per_s"], 50000)
-        out, _ = self.search(5000, refine=2)
+        out = self.search(5000, refine=2)
         self.assertFalse(any(s.get("refine") for s in out["steps"]))
         self.assertIsNone(out["sustained_per_s"])
 

@@ -44,9 +44,8 @@ TEST(Ring, AnEntryWithItsInstantPastPostsEveryAnswerThatCameIn) {
     const bool late = ring.submit_and_wait_until(monotonic_ns() - 1, 1);
     EXPECT_TRUE(late);
     int rounds = 0;
-    while (rounds < 64 && ring.completions_pending()) {
-        ring.submit_and_post();
-        rounds += 1;
+    while (rounds < 64 && ring.post_more()) {  // the caller would reap between rounds
+        ++rounds;
     }
     EXPECT_EQ(io_uring_cq_ready(ring.raw()), n) << "ring mode " << ring.mode();
     EXPECT_FALSE(ring.completions_pending());
