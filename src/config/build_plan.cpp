@@ -157,11 +157,15 @@ void Loader::check_pairs() {
     std::uint32_t last_pool = UINT32_MAX;
     for (const auto& [pool, setting] : pairs_) {
         (void)setting;
+        // The gateway accepts an empty pool and its health simply lists no server; so does
+        // ringprobe, with a warning, as long as no entry of the pool was rejected.
         if (pool != last_pool && plan_.pools[pool].servers.empty() &&
             pool_addresses_listed_[pool]) {
-            errs_.add_text(pool_paths_[pool], "pool \"" + plan_.pools[pool].name +
-                                                  "\" has no servers but a rule routes to it; add "
-                                                  "ipAddress or fqdn entries");
+            plan_.warnings.push_back(PlanWarning{
+                pool_paths_[pool], "pool \"" + plan_.pools[pool].name +
+                                       "\" has no members but a rule routes to it; it is shown "
+                                       "with no rows (add ipAddress or fqdn entries, or network "
+                                       "interfaces that name the pool)"});
         }
         last_pool = pool;
     }
@@ -218,6 +222,7 @@ Target make_target(const ProbeKey& k) {
     Target tg;
     tg.address = k.server->address;
     tg.is_fqdn = k.server->is_fqdn;
+    tg.address_known = k.server->address_known;
     tg.port = sp.port;
     tg.protocol = sp.protocol;
     tg.host.assign(k.host);

@@ -74,48 +74,6 @@ std::optional<Protocol> parse_protocol(std::string_view s) {
 
 // ---- Form detection --------------------------------------------------------------------------
 
-// An item's fields: its "properties" object (REST/ARM form) or the item itself (az form).
-struct Item {
-    Item(dom::object o, const PathNode* at) : obj(o), self(at), props{at, "properties"} {
-        dom::element p;
-        dom::object po;
-        if (o.at_key("properties").get(p) == simdjson::SUCCESS &&
-            p.get_object().get(po) == simdjson::SUCCESS) {
-            fields = View{po, &props};
-        } else {
-            fields = View{o, at};
-        }
-    }
-    Item(const Item&) = delete;
-    Item& operator=(const Item&) = delete;
-
-    dom::object obj;
-    const PathNode* self;
-    PathNode props;
-    View fields;
-};
-
-template <typename F>
-void Loader::for_each_item(View gw, std::string_view key, F&& f) {
-    auto arr = read_array(errs_, gw, key);
-    if (!arr) {
-        return;
-    }
-    PathNode coll{gw.path, key};
-    std::int64_t i = 0;
-    for (dom::element e : *arr) {
-        PathNode at{&coll, {}, i};
-        ++i;
-        dom::object o;
-        if (e.get_object().get(o) != simdjson::SUCCESS) {
-            errs_.add(&at, "expected an object, got " + describe(e));
-            continue;
-        }
-        Item item(o, &at);
-        f(item);
-    }
-}
-
 bool Loader::find_gateway(dom::element root, dom::object& gateway, PathNode& at) {
     dom::object top;
     PathNode root_node{};
@@ -174,36 +132,26 @@ bool Loader::find_gateway(dom::element root, dom::object& gateway, PathNode& at)
     return true;
 }
 
-// ARM templates may name things with [parameters('x')] or [variables('x')]; a default value
-// or a literal variable is used, anything else cannot be evaluated here.
+// ARM templates may name things with [parameters('x')] or [variables('x')]; a parameter's value
+// (from a --parameters file, else its defaultValue) or a literal variable is used, anything else
+// cannot be evaluated here.
 std::string_view Loader::resolve_arm_name(std::string_view name) {
     if (!is_template_ || name.size() < 2 || name.front() != '[' || name.back() != ']') {
         return name;
     }
-    auto arg = [&](std::string_view fn) -> std::optional<std::string_view> {
-        std::string_view prefix = fn;
-        if (name.substr(1, prefix.size()) != prefix) {
-            return std::nullopt;
-        }
-        std::string_view rest = name.substr(1 + prefix.size());
-        if (rest.size() < 5 || rest.substr(0, 2) != "('" || rest.substr(rest.size() - 3) != "')]") {
-            return std::nullopt;
-        }
-        return rest.substr(2, rest.size() - 5);
-    };
-    if (auto p = arg("parameters")) {
-        std::string_view v;
-        dom::element param;
-        if (template_.at_key("parameters").get(param) == simdjson::SUCCESS &&
-            param.at_key(*p).at_key("defaultValue").get_string().get(v) == simdjson::SUCCESS) {
-            return v;
-        }
+    std::string_view v;
+    if (auto p = arm_parameter_value(name)) {
+        return p->get_string().get(v) == simdjson::SUCCESS ? v : std::string_view{};
     }
-    if (auto p = arg("variables")) {
-        std::string_view v;
+    static constexpr std::string_view prefix = "[variables('";
+    static constexpr std::string_view suffix = "')]";
+    if (name.size() > prefix.size() + suffix.size() && name.substr(0, prefix.size()) == prefix &&
+        name.substr(name.size() - suffix.size()) == suffix) {
+        std::string_view var =
+            name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
         dom::element vars;
         if (template_.at_key("variables").get(vars) == simdjson::SUCCESS &&
-            vars.at_key(*p).get_string().get(v) == simdjson::SUCCESS) {
+            vars.at_key(var).get_string().get(v) == simdjson::SUCCESS) {
             return v;
         }
     }
@@ -229,7 +177,8 @@ bool Loader::read_name(dom::object item, const PathNode* at, std::string_view co
     std::string_view resolved = resolve_arm_name(name);
     if (resolved.empty()) {
         errs_.add(&name_at, "cannot evaluate \"" + std::string(name) +
-                                "\"; use a literal name or a parameter with a defaultValue");
+                                "\"; use a literal name, or a parameter with a defaultValue or a "
+                                "value given with --parameters FILE");
         return false;
     }
     if (resolved.size() > 80 || !is_header_safe(resolved)) {
@@ -617,16 +566,11 @@ void Loader::read_probes(View gw) {
     });
 }
 
-void Loader::read_servers(View v, Pool& pool) {
-    auto arr = read_array(errs_, v, "backendAddresses");
-    if (!arr) {
-        return;
-    }
-    reserve_huge(pool.servers, arr->size());
-    PathNode a_at{v.path, "backendAddresses"};
+void Loader::read_servers(dom::array arr, const PathNode* a_at, Pool& pool) {
+    reserve_huge(pool.servers, arr.size());
     std::int64_t i = 0;
-    for (dom::element e : *arr) {
-        PathNode at{&a_at, {}, i++};
+    for (dom::element e : arr) {
+        PathNode at{a_at, {}, i++};
         dom::object o;
         if (e.get_object().get(o) != simdjson::SUCCESS) {
             errs_.add(&at, "expected an object with ipAddress or fqdn, got " + describe(e));
@@ -637,6 +581,21 @@ void Loader::read_servers(View v, Pool& pool) {
         std::string_view fqdn;
         bool has_ip = read_string(errs_, sv, "ipAddress", ip) && !ip.empty();
         bool has_fqdn = read_string(errs_, sv, "fqdn", fqdn) && !fqdn.empty();
+        bool evaluated = true;
+        for (auto [value, key] : {std::pair{&ip, "ipAddress"}, std::pair{&fqdn, "fqdn"}}) {
+            std::string_view resolved = resolve_arm_name(*value);
+            if (!value->empty() && resolved.empty()) {
+                PathNode k{&at, key};
+                errs_.add(&k, "cannot evaluate \"" + std::string(value->substr(0, 60)) +
+                                  "\"; use a literal, or a parameter with a defaultValue or a "
+                                  "value given with --parameters FILE");
+                evaluated = false;
+            }
+            *value = resolved;
+        }
+        if (!evaluated) {
+            continue;
+        }
         if (has_ip == has_fqdn) {
             errs_.add(&at, has_ip ? "both ipAddress and fqdn are set; give one"
                                   : "neither ipAddress nor fqdn is set; give one");
@@ -664,19 +623,24 @@ void Loader::read_servers(View v, Pool& pool) {
         }
         pool.servers.push_back(std::move(server));
     }
+}
+
+void Loader::check_duplicate_servers(const Pool& pool, const PathNode* a_at) {
     // Duplicate addresses: sort hashes (cheap for 100k servers) and compare neighbours.
     auto& seen = seen_scratch_;
     seen.clear();
     seen.reserve(pool.servers.size());
     for (std::uint32_t k = 0; k < pool.servers.size(); ++k) {
-        seen.emplace_back(stable_hash(pool.servers[k].address), k);
+        if (pool.servers[k].address_known) {
+            seen.emplace_back(stable_hash(pool.servers[k].address), k);
+        }
     }
     std::sort(seen.begin(), seen.end());
     for (std::size_t k = 1; k < seen.size(); ++k) {
         const auto& a = pool.servers[seen[k - 1].second].address;
         const auto& b = pool.servers[seen[k].second].address;
         if (seen[k - 1].first == seen[k].first && iequals(a, b)) {
-            errs_.add(&a_at, "\"" + b + "\" is listed twice; each server appears once in a pool");
+            errs_.add(a_at, "\"" + b + "\" is listed twice; each server appears once in a pool");
         }
     }
 }
@@ -686,21 +650,42 @@ void Loader::read_pools(View gw) {
         Pool pool;
         read_name(item.obj, item.self, col_pools, pool_names_, pool.name);
         pool.id = item_id(item.obj, col_pools, pool.name);
+        PathNode a_at{item.fields.path, "backendAddresses"};
         auto arr = member(item.fields, "backendAddresses");
+        // A template may give the whole list as [parameters('x')]: an array parameter.
+        std::string_view expr;
+        if (arr && is_template_ && arr->get_string().get(expr) == simdjson::SUCCESS) {
+            auto value = arm_parameter_value(expr);
+            if (!value) {
+                errs_.add(&a_at, "cannot evaluate \"" + std::string(expr.substr(0, 60)) +
+                                     "\"; use an array, or [parameters('NAME')] of an array "
+                                     "parameter with a defaultValue or a value given with "
+                                     "--parameters FILE");
+            }
+            arr = value;
+        }
         std::size_t listed = 0;
         dom::array addresses;
         if (arr && arr->get_array().get(addresses) == simdjson::SUCCESS) {
             listed = addresses.size();
+            read_servers(addresses, &a_at, pool);
+        } else if (arr && expr.empty()) {
+            errs_.add(&a_at, "expected an array, got " + describe(*arr));
+        } else if (arr) {
+            errs_.add(&a_at, "the parameter's value is " + describe(*arr) +
+                                 ", expected an array of {ipAddress} or {fqdn} objects");
         }
-        read_servers(item.fields, pool);
         // An empty pool is reported only when it is truly empty, not when its entries were
         // rejected.
-        pool_addresses_listed_.push_back(!arr ||
-                                         (arr->is_array() && listed == pool.servers.size()));
-        PathNode a_at{item.fields.path, "backendAddresses"};
+        bool listed_all = !arr || (arr->is_array() && listed == pool.servers.size());
+        add_ip_configuration_members(item.fields, pool);
+        add_template_members(pool);
+        check_duplicate_servers(pool, &a_at);
+        pool_addresses_listed_.push_back(listed_all);
         pool_paths_.push_back(render_path(&a_at));
         plan_.pools.push_back(std::move(pool));
     });
+    check_template_members();
 }
 
 // A setting's trustedRootCertificates: references resolved to indices into Plan::trusted_roots.
@@ -862,6 +847,7 @@ void Loader::read_rules(View gw) {
 }
 
 void Loader::read_gateway(dom::object gateway, const PathNode* at) {
+    read_parameter_files();
     Item gw(gateway, at);
     View top{gateway, at};
     std::string_view name;
@@ -895,6 +881,10 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     plan_.start_spread_ms = top_ext_.start_spread_ms.value_or(0);
     plan_.quantum_ms = top_ext_.quantum_ms.value_or(Plan::default_quantum_ms);
     plan_.start_batch = top_ext_.start_batch.value_or(Plan::default_start_batch);
+    read_nic_files();
+    if (is_template_) {
+        scan_template_members();
+    }
     read_roots(gw.fields);
     read_probes(gw.fields);
     read_pools(gw.fields);
