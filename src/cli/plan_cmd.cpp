@@ -1,4 +1,4 @@
-// ringprobe plan --config FILE [--json] [--check]
+// ringprobe plan --config FILE [--nics FILE]... [--parameters FILE]... [--json] [--check]
 //
 // Reads a gateway configuration and shows what ringprobe would probe: the report rows
 // (pool x setting x server) and the distinct probe targets they share. Nothing is started.
@@ -18,13 +18,18 @@ namespace {
 void plan_usage(std::FILE* out) {
     std::fprintf(
         out,
-        "usage: ringprobe plan --config FILE [--json] [--check]\n"
+        "usage: ringprobe plan --config FILE [--nics FILE]... [--parameters FILE]... [--json]\n"
+        "                      [--check]\n"
         "\n"
         "Reads an Application Gateway configuration (REST/ARM resource, ARM template, or\n"
         "'az network application-gateway show' output) and prints its report rows and\n"
         "probe targets. Nothing is probed.\n"
         "\n"
         "  --config FILE   the configuration (JSON); docs/configuration.md lists the fields\n"
+        "  --nics FILE     network interfaces whose IP configurations are pool members: the\n"
+        "                  JSON of 'az network nic list|show' or 'az vmss nic list' (repeatable)\n"
+        "  --parameters FILE\n"
+        "                  an ARM parameters file for a template (repeatable, later wins)\n"
         "  --json          print the plan as JSON for machines\n"
         "  --check         only validate: print 'ok: N rows, M targets' or the errors\n"
         "\n"
@@ -98,6 +103,39 @@ std::string summary(const Plan& plan) {
     return u64(plan.rows.size()) + " rows, " + u64(plan.targets.size()) + " targets";
 }
 
+// The server column: the address, and the network interface it came from.
+std::string server_text(const Server& s) {
+    std::string out = s.address_known ? s.address : std::string("address unknown");
+    if (!s.nic.empty()) {
+        out += " (nic " + s.nic + " ipconfig " + s.ip_configuration + ")";
+    }
+    return out;
+}
+
+// What a reader should act on: pools shown with no rows, members whose address is not known.
+void print_notes(const Plan& plan, std::string& out) {
+    std::vector<bool> has_rows(plan.pools.size(), false);
+    for (const Row& r : plan.rows) {
+        has_rows[r.pool_index] = true;
+    }
+    std::string empty;
+    for (std::size_t i = 0; i < plan.pools.size(); ++i) {
+        if (!has_rows[i] && plan.pools[i].servers.empty()) {
+            empty += "  " + plan.pools[i].name + "\n";
+        }
+    }
+    if (!empty.empty()) {
+        out += "\npools with no members (shown with no rows)\n" + empty;
+    }
+    if (!plan.unresolved_ip_configurations.empty()) {
+        out += "\nIP configurations whose address no --nics file gives (their rows read Unknown;\n"
+               "export them with 'az network nic show --ids ID' or 'az vmss nic list')\n";
+        for (const std::string& id : plan.unresolved_ip_configurations) {
+            out += "  " + id + "\n";
+        }
+    }
+}
+
 void print_text(const Plan& plan, std::string& out) {
     out += "gateway " + plan.gateway_name + ": " + u64(plan.pools.size()) + " pools, " +
            u64(plan.settings.size()) + " settings, " + u64(plan.probes.size()) +
@@ -108,7 +146,7 @@ void print_text(const Plan& plan, std::string& out) {
         const Setting& st = plan.settings[r.setting_index];
         const Target& t = plan.targets[r.target_index];
         rows.add({pool.name, st.name, u64(t.port) + "/" + protocol_name(t.protocol),
-                  pool.servers[r.server_index].address, "#" + u64(r.target_index)});
+                  server_text(pool.servers[r.server_index]), "#" + u64(r.target_index)});
     }
     rows.print(out);
     out += "\ntargets\n";
@@ -116,6 +154,11 @@ void print_text(const Plan& plan, std::string& out) {
                    "down/up", "match"});
     for (std::size_t i = 0; i < plan.targets.size(); ++i) {
         const Target& t = plan.targets[i];
+        if (!t.address_known) {
+            targets.add({u64(i), "(not probed: address unknown)", protocol_name(t.protocol), "-",
+                         "-", "-", "-", "-", "-"});
+            continue;
+        }
         targets.add({u64(i), host_port(t.address, t.port), protocol_name(t.protocol),
                      t.host.empty() ? "-" : t.host, t.path.empty() ? "-" : t.path,
                      t.sni.empty() ? "-" : t.sni,
@@ -123,6 +166,7 @@ void print_text(const Plan& plan, std::string& out) {
                      u64(t.unhealthy_threshold) + "/" + u64(t.healthy_threshold), match_text(t)});
     }
     targets.print(out);
+    print_notes(plan, out);
     out += "\n" + summary(plan) + "\n";
 }
 
@@ -185,7 +229,17 @@ void print_json(const Plan& plan, std::string& out) {
         out += ",\"setting\":";
         json_string(out, plan.settings[r.setting_index].name);
         out += ",\"server\":";
-        json_string(out, plan.pools[r.pool_index].servers[r.server_index].address);
+        const Server& server = plan.pools[r.pool_index].servers[r.server_index];
+        json_string(out, server.address);
+        if (!server.nic.empty()) {
+            out += ",\"nic\":";
+            json_string(out, server.nic);
+            out += ",\"ipConfiguration\":";
+            json_string(out, server.ip_configuration);
+        }
+        if (!server.address_known) {
+            out += ",\"addressKnown\":false";
+        }
         out += ",\"target\":" + u64(r.target_index) + "}";
     }
     out += "],\"targets\":[";
@@ -224,6 +278,19 @@ void print_json(const Plan& plan, std::string& out) {
         }
         out += ",\"identityHash\":\"" + hex64(t.identity_hash) + "\"}";
     }
+    out += "],\"warnings\":[";
+    for (std::size_t i = 0; i < plan.warnings.size(); ++i) {
+        out += i ? ",{\"path\":" : "{\"path\":";
+        json_string(out, plan.warnings[i].path);
+        out += ",\"message\":";
+        json_string(out, plan.warnings[i].message);
+        out += "}";
+    }
+    out += "],\"unresolvedIpConfigurations\":[";
+    for (std::size_t i = 0; i < plan.unresolved_ip_configurations.size(); ++i) {
+        out += i ? "," : "";
+        json_string(out, plan.unresolved_ip_configurations[i]);
+    }
     out += "]}\n";
 }
 
@@ -233,6 +300,7 @@ void write_all(std::FILE* f, const std::string& s) { std::fwrite(s.data(), 1, s.
 
 int plan_main(int argc, char** argv) {
     std::string config;
+    config::LoadOptions options;
     bool json = false;
     bool check = false;
     for (int i = 1; i < argc; ++i) {
@@ -248,6 +316,10 @@ int plan_main(int argc, char** argv) {
             config = argv[++i];
         } else if (a.substr(0, 9) == "--config=") {
             config = std::string(a.substr(9));
+        } else if (a == "--nics" && i + 1 < argc) {
+            options.nics_files.emplace_back(argv[++i]);
+        } else if (a == "--parameters" && i + 1 < argc) {
+            options.parameters_files.emplace_back(argv[++i]);
         } else {
             std::fprintf(stderr, "ringprobe plan: unexpected argument '%s'\n\n", argv[i]);
             plan_usage(stderr);
@@ -259,13 +331,14 @@ int plan_main(int argc, char** argv) {
         plan_usage(stderr);
         return 2;
     }
-    auto plan = config::load_plan_file(config);
+    auto plan = config::load_plan_file(config, options);
     if (!plan) {
         write_all(stderr, config::format_errors(plan.error(), config));
         std::fprintf(stderr, "ringprobe plan: %zu error%s in %s; nothing started\n",
                      plan.error().size(), plan.error().size() == 1 ? "" : "s", config.c_str());
         return 2;
     }
+    write_all(stderr, config::format_warnings(*plan, config));
     std::string out;
     if (check) {
         out = "ok: " + summary(*plan) + "\n";

@@ -34,6 +34,9 @@ void run_usage(std::FILE* out) {
         "\n"
         "options:\n"
         "  --config FILE     the gateway configuration (JSON), required\n"
+        "  --nics FILE       network interfaces whose IP configurations are pool members (JSON of\n"
+        "                    'az network nic list|show' or 'az vmss nic list'; repeatable)\n"
+        "  --parameters FILE an ARM parameters file for a template (repeatable, later wins)\n"
         "  --name NAME       report segment name (default: the configuration's gateway name)\n"
         "  --workers N       worker threads, one ring each (default: one per online CPU, at most 64)\n"
         "  --no-pin          do not pin workers to CPUs\n"
@@ -135,6 +138,7 @@ void print_stats(const char* label, const engine::Engine& e, const engine::Engin
 
 int run_main(int argc, char** argv) {
     std::string config_path;
+    config::LoadOptions load_options;
     std::string name;
     engine::EngineOptions opt;
     unsigned long duration_s = 0;
@@ -158,6 +162,10 @@ int run_main(int argc, char** argv) {
             return 0;
         } else if (a == "--config") {
             config_path = value("--config");
+        } else if (a == "--nics") {
+            load_options.nics_files.emplace_back(value("--nics"));
+        } else if (a == "--parameters") {
+            load_options.parameters_files.emplace_back(value("--parameters"));
         } else if (a == "--name") {
             name = value("--name");
         } else if (a == "--workers") {
@@ -233,12 +241,13 @@ int run_main(int argc, char** argv) {
         }
         listen_at = *la;
     }
-    auto plan = config::load_plan_file(config_path);
+    auto plan = config::load_plan_file(config_path, load_options);
     if (!plan) {
         std::fputs(config::format_errors(plan.error(), config_path).c_str(), stderr);
         std::fprintf(stderr, "ringprobe run: the configuration was refused; nothing started\n");
         return 2;
     }
+    std::fputs(config::format_warnings(*plan, config_path).c_str(), stderr);
     opt.name = name.empty() ? plan->gateway_name : name;
     opt.log = quiet ? nullptr : stderr;
     raise_fd_limit();
