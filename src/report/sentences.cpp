@@ -580,6 +580,12 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
         case Reason::EngineUnreachable:
             out += "The health could not be retrieved from the engine.";
             break;
+        case Reason::AddressUnknown:
+            out += "Health unknown: no --nics file gives the private address of IP "
+                   "configuration ";
+            out += str(snap, t.address);
+            out += ", so nothing was probed.";
+            break;
     }
     append_detail(out, s);
 }
@@ -992,6 +998,12 @@ void append_remedy(std::string& out, const Snapshot& snap, std::uint32_t row_ind
             return;
         case Reason::EngineUnreachable:
             out += "Start or restart the engine (ringprobe run), then read the report again.";
+            return;
+        case Reason::AddressUnknown:
+            out += "Export the network interface of ";
+            out += addr;
+            out += " ('az network nic show --ids ID' or 'az vmss nic list') and give the file "
+                   "with --nics FILE.";
             return;
         default: remedy_tls(out, c, e.reason); return;
     }
