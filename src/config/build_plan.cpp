@@ -157,6 +157,7 @@ void Loader::check_pairs() {
     std::uint32_t last_pool = UINT32_MAX;
     for (const auto& [pool, setting] : pairs_) {
         (void)setting;
+        plan_.pools[pool].routed = true;
         // The gateway accepts an empty pool and its health simply lists no server; so does
         // ringprobe, with a warning, as long as no entry of the pool was rejected.
         if (pool != last_pool && plan_.pools[pool].servers.empty() &&

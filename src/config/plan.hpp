@@ -75,6 +75,7 @@ struct Pool {
     std::string name;
     std::string id;  // as configured, or synthesised from the gateway name
     std::vector<Server> servers;
+    bool routed = false;  // a rule ties it to a setting (with no servers: shown with a note)
 };
 
 struct Probe {  // a custom probe as configured (after defaults), kept for display

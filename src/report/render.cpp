@@ -6,6 +6,7 @@
 #include <array>
 #include <vector>
 
+#include "common/assert.hpp"
 #include "config/plan.hpp"
 #include "report/sentences.hpp"
 
@@ -453,17 +454,51 @@ void emit_pool(JsonOut& j, const Snapshot& snap, const Selection& sel, std::size
     j.end_object();
 }
 
-// Calls f(g_begin, g_end) for each pool's run of groups.
-template <typename F>
-void for_each_pool(const Selection& sel, F&& f) {
-    for (std::size_t g = 0; g < sel.groups.size();) {
-        std::size_t h = g + 1;
-        while (h < sel.groups.size() && sel.groups[h].pool == sel.groups[g].pool) {
-            ++h;
+// An empty pool a rule routes to is shown, with a note and no servers, unless a filter asks for
+// another pool or for a health no server of it can have.
+bool shows_empty_pool(const StaticInfo& info, std::uint32_t pool, const RenderOptions& o) {
+    const abi::PoolRecord& p = info.pools[pool];
+    return (p.flags & abi::kPoolEmptyRouted) != 0 && !o.health &&
+           (o.pool.empty() || info.str(p.name) == o.pool);
+}
+
+// In pool order: f(g_begin, g_end) for each pool's run of groups, empty(pool) for each empty
+// pool shown. Returns how many empty pools were shown.
+template <typename F, typename E>
+std::size_t for_each_pool(const StaticInfo& info, const Selection& sel, const RenderOptions& o,
+                          F&& f, E&& empty) {
+    std::size_t g = 0;
+    std::size_t shown = 0;
+    for (std::uint32_t p = 0; p < info.pools.size(); ++p) {
+        if (g < sel.groups.size() && sel.groups[g].pool == p) {
+            std::size_t h = g + 1;
+            while (h < sel.groups.size() && sel.groups[h].pool == p) {
+                ++h;
+            }
+            f(g, h);
+            g = h;
+        } else if (shows_empty_pool(info, p, o)) {
+            empty(p);
+            ++shown;
         }
-        f(g, h);
-        g = h;
     }
+    RP_ASSERT(g == sel.groups.size());
+    return shown;
+}
+
+// An empty pool's object: the pool, no settings, and the note.
+void emit_empty_pool(JsonOut& j, const StaticInfo& info, std::uint32_t pool_index) {
+    const abi::PoolRecord& pool = info.pools[pool_index];
+    j.begin_object();
+    j.key("backendAddressPool");
+    j.begin_object();
+    j.field("id", id_or_name(info, pool.id, pool.name));
+    j.end_object();
+    j.key("backendHttpSettingsCollection");
+    j.begin_array();
+    j.end_array();
+    j.field("note", kEmptyPoolNote);
+    j.end_object();
 }
 
 void emit_report_meta(JsonOut& j, const Snapshot& snap) {
@@ -513,7 +548,9 @@ std::string render_json(const Snapshot& snap, const RenderOptions& o) {
     j.begin_object();
     j.key("backendAddressPools");
     j.begin_array();
-    for_each_pool(sel, [&](std::size_t b, std::size_t e) { emit_pool(j, snap, sel, b, e, o); });
+    for_each_pool(
+        *snap.info, sel, o, [&](std::size_t b, std::size_t e) { emit_pool(j, snap, sel, b, e, o); },
+        [&](std::uint32_t p) { emit_empty_pool(j, *snap.info, p); });
     j.end_array();
     if (o.details) {
         emit_report_meta(j, snap);
@@ -528,11 +565,18 @@ std::string render_powershell(const Snapshot& snap, const RenderOptions& o) {
     std::string out;
     out.reserve(estimate(sel, o.details) * 3 / 2);
     JsonOut j(out, true, 4);
-    for_each_pool(sel, [&](std::size_t b, std::size_t e) {
-        j.reset_top();
-        emit_pool(j, snap, sel, b, e, o);
-        out += '\n';
-    });
+    for_each_pool(
+        *snap.info, sel, o,
+        [&](std::size_t b, std::size_t e) {
+            j.reset_top();
+            emit_pool(j, snap, sel, b, e, o);
+            out += '\n';
+        },
+        [&](std::uint32_t p) {
+            j.reset_top();
+            emit_empty_pool(j, *snap.info, p);
+            out += '\n';
+        });
     return out;
 }
 
@@ -886,7 +930,14 @@ std::string render_table(const Snapshot& snap, const RenderOptions& o) {
         }
     }
     out += '\n';
-    for_each_pool(sel, [&](std::size_t gb, std::size_t ge) {
+    const auto empty_pool = [&](std::uint32_t p) {
+        out += "pool ";
+        append_printable(out, info.str(info.pools[p].name));
+        out += ": ";
+        out += kEmptyPoolNote;
+        out += '\n';
+    };
+    const auto pool_rows = [&](std::size_t gb, std::size_t ge) {
         std::array<std::uint64_t, 3> count{};  // by Health value
         for (std::size_t i = sel.groups[gb].begin; i < sel.groups[ge - 1].end; ++i) {
             for (std::size_t c = 0; c < kCols; ++c) {
@@ -922,8 +973,9 @@ std::string render_table(const Snapshot& snap, const RenderOptions& o) {
         out += " unhealthy, ";
         append_uint(out, count[static_cast<std::size_t>(Health::Unknown)]);
         out += " unknown\n";
-    });
-    if (sel.rows.empty()) {
+    };
+    const std::size_t empty_pools = for_each_pool(info, sel, o, pool_rows, empty_pool);
+    if (sel.rows.empty() && empty_pools == 0) {
         out += "(no servers match)\n";
     }
     return out;

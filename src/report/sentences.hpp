@@ -32,6 +32,12 @@ void append_probe_log(std::string& out, const Snapshot& snap, std::uint32_t targ
 // A few words for the table: "200 OK", "connection refused", "status 503 (want 200-399)".
 void append_result_words(std::string& out, const Snapshot& snap, std::uint32_t target_index);
 
+// The note a pool gets when a rule routes to it but it has no members (abi::kPoolEmptyRouted):
+// one sentence, ending with a period, shared by every format.
+inline constexpr std::string_view kEmptyPoolNote =
+    "No members: a rule routes to this pool, but no address, FQDN or network interface is in "
+    "it, so the gateway's backend health lists no server for it.";
+
 // Number helpers (std::to_chars; no iostreams).
 void append_uint(std::string& out, std::uint64_t v);
 void append_int(std::string& out, std::int64_t v);
