@@ -419,6 +419,11 @@ void emit_server(JsonOut& j, const Snapshot& snap, const abi::RowRecord& r, bool
     j.value_with([&](std::string& s) { append_probe_log(s, snap, r.target_index); });
     if (details) {
         emit_details(j, snap, r.target_index);
+        const abi::ServerRecord& sv = info.servers[r.server_index];
+        if (sv.nic.length != 0) {
+            j.field("nic", info.str(sv.nic));
+            j.field("ipConfiguration", info.str(sv.ip_configuration));
+        }
     }
     j.end_object();
 }
@@ -960,6 +965,14 @@ std::string render_table(const Snapshot& snap, const RenderOptions& o) {
             }
             out += '\n';
             if (o.details) {
+                const abi::ServerRecord& sv = info.servers[info.rows[sel.rows[i]].server_index];
+                if (sv.nic.length != 0) {
+                    out += "    nic ";
+                    append_printable(out, info.str(sv.nic));
+                    out += ", IP configuration ";
+                    append_printable(out, info.str(sv.ip_configuration));
+                    out += '\n';
+                }
                 append_row_details(out, snap, info.rows[sel.rows[i]].target_index, o.color);
             }
             ++count[static_cast<std::size_t>(healths[i])];

@@ -700,5 +700,33 @@ TEST(RenderEmptyPool, ARoutedEmptyPoolIsShownWithItsNoteInEveryFormat) {
     EXPECT_EQ(render_json(snap, only).find("empty"), std::string::npos);
 }
 
+TEST(RenderNicMember, DetailsNameTheNicAndIpConfiguration) {
+    Plan plan = sample_plan();
+    plan.pools[1].servers[0].nic = "web-vmss/3/web-vmss-nic";
+    plan.pools[1].servers[0].ip_configuration = "ipconfig1";
+    NameGuard guard{unique_name("render-nic")};
+    WriterOptions wo;
+    wo.start_unix_ns = kStart;
+    wo.worker_slots = 1;
+    auto w = Writer::create(plan, guard.name, wo);
+    ASSERT_TRUE(w) << w.error().message;
+    w->heartbeat(kStart);
+    auto r = Report::open(guard.name);
+    ASSERT_TRUE(r);
+    SnapshotOptions so;
+    so.now_unix_ns = kStart;
+    so.alive = &always_alive;
+    const Snapshot snap = r->snapshot(so);
+    RenderOptions details;
+    details.details = true;
+    const std::string json = render_json(snap, details);
+    EXPECT_NE(json.find("\"nic\": \"web-vmss/3/web-vmss-nic\",\n"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"ipConfiguration\": \"ipconfig1\""), std::string::npos);
+    EXPECT_EQ(render_json(snap, RenderOptions{}).find("\"nic\""), std::string::npos);
+    EXPECT_NE(render_table(snap, details)
+                  .find("    nic web-vmss/3/web-vmss-nic, IP configuration ipconfig1\n"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace ringprobe::report
