@@ -358,6 +358,9 @@ Result<Plan, ConfigErrors> Loader::run(dom::element root) {
         return unexpected(errs_.take());
     }
     plan_.digest = stable_hash(json_);
+    if (side_digest_ != 0) {
+        plan_.digest = hash_combine(plan_.digest, side_digest_);
+    }
     return std::move(plan_);
 }
 

@@ -259,6 +259,7 @@ private:
     std::unordered_map<std::string, std::uint32_t> nic_by_id_;         // id_lower -> nics_
     std::vector<NicConfig> template_nics_;
     std::vector<TemplateMember> template_members_;
+    std::uint64_t side_digest_ = 0;  // the --parameters and --nics files' bytes, in order
 };
 
 // Calls f(Item&) for each object of the array gw.key, reporting entries that are not objects.

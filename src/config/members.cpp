@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/hash.hpp"
 #include "config/loader.hpp"
 
 namespace ringprobe::config::detail {
@@ -30,9 +31,11 @@ constexpr std::string_view nic_hint =
     "give the output of 'az network nic list', 'az network nic show', 'az vmss nic list' or the "
     "REST GET of a network interface";
 
-// Parses a --nics or --parameters file with a parser of its own; reports why not.
+// Parses a --nics or --parameters file with a parser of its own, folding its bytes into
+// `digest` (the plan depends on them as much as on the configuration); reports why not.
 std::optional<dom::element> parse_side_file(const std::string& file, std::size_t max_bytes,
-                                            dom::parser& parser, Errors& errs) {
+                                            dom::parser& parser, Errors& errs,
+                                            std::uint64_t& digest) {
     struct stat st {};
     if (::stat(file.c_str(), &st) != 0) {
         errs.add_in(file, "", std::string("cannot open: ") + std::strerror(errno));
@@ -52,6 +55,7 @@ std::optional<dom::element> parse_side_file(const std::string& file, std::size_t
         errs.add_in(file, "", std::string("cannot read: ") + std::strerror(errno));
         return std::nullopt;
     }
+    digest = hash_combine(digest, stable_hash(std::string_view(text.data(), text.size())));
     dom::element root;
     if (parser.parse(text).get(root) != simdjson::SUCCESS) {
         SyntaxError se;
@@ -122,7 +126,8 @@ void Loader::read_parameter_files() {
                         simdjson::SUCCESS;
     for (const std::string& file : options_.parameters_files) {
         side_parsers_.push_back(std::make_unique<dom::parser>());
-        auto root = parse_side_file(file, options_.max_bytes, *side_parsers_.back(), errs_);
+        auto root = parse_side_file(file, options_.max_bytes, *side_parsers_.back(), errs_,
+                                    side_digest_);
         if (!root) {
             continue;
         }
@@ -208,7 +213,7 @@ void Loader::read_nic_files() {
 
 void Loader::read_nic_file(const std::string& file) {
     dom::parser parser;  // every value kept is copied out: the DOM dies with this call
-    auto root = parse_side_file(file, options_.max_bytes, parser, errs_);
+    auto root = parse_side_file(file, options_.max_bytes, parser, errs_, side_digest_);
     if (!root) {
         return;
     }

@@ -165,7 +165,7 @@ struct Plan {
     // Pool members referenced by IP configuration id that no --nics file resolves, in the order
     // met: the network interfaces the user still has to export.
     std::vector<std::string> unresolved_ip_configurations;
-    std::uint64_t digest = 0;  // stable hash of the configuration bytes
+    std::uint64_t digest = 0;  // stable hash of the configuration, --nics and --parameters bytes
     // ringprobe extension "startSpreadMs": first probes start evenly over [0, spread) in the
     // order of a worker's slots; 0 means the targets of each interval spread over it.
     std::uint32_t start_spread_ms = 0;

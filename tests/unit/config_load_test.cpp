@@ -824,6 +824,19 @@ TEST(ConfigMembers, TwoNicsFilesThatDisagreeAreRefusedNamingBoth) {
     EXPECT_NE(errors[0].message.find("disagree"), std::string::npos);
 }
 
+TEST(ConfigMembers, TheDigestChangesWithTheNicsAndParametersFiles) {
+    const std::uint64_t bare = load_ok("gateway-rest-ipconfigs.json").digest;
+    const std::uint64_t one =
+        load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest;
+    const std::uint64_t two = load_ok_with("gateway-rest-ipconfigs.json",
+                                           with_nics({"nics-az-list.json", "nic-rest-get.json"}))
+                                  .digest;
+    EXPECT_NE(bare, one);
+    EXPECT_NE(one, two);
+    EXPECT_EQ(one, load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"}))
+                       .digest);
+}
+
 TEST(ConfigMembers, TheSameNicInTwoFilesIsAccepted) {
     Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
                              with_nics({"nics-az-list.json", "nics-az-list.json"}));
