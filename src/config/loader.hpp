@@ -212,6 +212,7 @@ private:
     void read_nic_file(const std::string& file);
     void add_nic_config(NicConfig config);
     void scan_template_members();
+    void refuse_copy_loops(View fields);
     void scan_template_nic(dom::object nic, const PathNode* at);
     void scan_template_scale_set(dom::object vmss, const PathNode* at);
     void read_pool_refs(View ipc, TemplateMember proto);

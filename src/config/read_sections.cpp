@@ -651,6 +651,9 @@ void Loader::read_pools(View gw) {
         read_name(item.obj, item.self, col_pools, pool_names_, pool.name);
         pool.id = item_id(item.obj, col_pools, pool.name);
         PathNode a_at{item.fields.path, "backendAddresses"};
+        if (is_template_) {
+            refuse_copy_loops(item.fields);
+        }
         auto arr = member(item.fields, "backendAddresses");
         // A template may give the whole list as [parameters('x')]: an array parameter.
         std::string_view expr;
@@ -883,6 +886,7 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     plan_.start_batch = top_ext_.start_batch.value_or(Plan::default_start_batch);
     read_nic_files();
     if (is_template_) {
+        refuse_copy_loops(gw.fields);
         scan_template_members();
     }
     read_roots(gw.fields);

@@ -837,6 +837,22 @@ TEST(ConfigMembers, TheDigestChangesWithTheNicsAndParametersFiles) {
                        .digest);
 }
 
+TEST(ConfigMembers, ACopyLoopInATemplateIsRefusedWithItsPath) {
+    auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/applicationGateways",
+        "name": "gw", "properties": {
+          "copy": [{"name": "probes", "count": 2, "input": {"name": "p"}}],
+          "backendAddressPools": [{"name": "pool", "properties": {
+            "copy": [{"name": "backendAddresses", "count": 3,
+                      "input": {"ipAddress": "[copyIndex('backendAddresses')]"}}]}}]
+        }}]})");
+    EXPECT_TRUE(has_error(errors, "resources[0].properties.copy[0]", "builds probes"))
+        << dump(errors);
+    EXPECT_TRUE(has_error(errors,
+                          "resources[0].properties.backendAddressPools[0].properties.copy[0]",
+                          "builds backendAddresses"))
+        << dump(errors);
+}
+
 TEST(ConfigMembers, TheSameNicInTwoFilesIsAccepted) {
     Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
                              with_nics({"nics-az-list.json", "nics-az-list.json"}));
