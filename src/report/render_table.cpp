@@ -1,0 +1,156 @@
+// The table (see render.hpp): one line per server x setting, a summary line per pool, and with
+// --details an indented block under each row.
+#include "report/render.hpp"
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "config/plan.hpp"
+#include "report/facts.hpp"
+#include "report/probe_log.hpp"
+#include "report/selection.hpp"
+#include "report/terminal.hpp"
+#include "report/text.hpp"
+
+namespace ringprobe::report {
+namespace abi = report_abi;
+
+namespace {
+
+// The indented block under a table row with --details.
+void append_row_details(std::string& out, const Snapshot& snap, std::uint32_t t, bool color) {
+    constexpr std::string_view kIndent = "    ";
+    const abi::TargetRecord& tr = snap.info->targets[t];
+    out += kIndent;
+    out += "log: ";
+    std::string log;
+    append_probe_log(log, snap, t);
+    append_printable(out, log);
+    out += '\n';
+    const Effective e = effective(snap, t);
+    if (e.state != nullptr && e.state->last_probe_unix_ns != 0) {
+        out += kIndent;
+        out += "timings: ";
+        append_timings(out, *e.state);
+        out += '\n';
+    }
+    if (tr.tls_slot != abi::kNoSlot) {
+        append_tls_lines(out, snap, t, kIndent, color);
+    }
+    if (tr.name_slot != abi::kNoSlot) {
+        append_dns_lines(out, snap, t, kIndent, color);
+    }
+}
+
+}  // namespace
+std::string render_table(const Snapshot& snap, const RenderOptions& o) {
+    const StaticInfo& info = *snap.info;
+    const Selection sel = select_rows(snap, o);
+    constexpr std::size_t kCols = 6;
+    const std::array<std::string_view, kCols> titles = {"POOL", "SETTING", "SERVER", "HEALTH",
+                                                         "RESULT", "AGE"};
+    // Cells are built once, then laid out with the widest cell per column.
+    std::vector<std::array<std::string, kCols>> cells(sel.rows.size());
+    std::vector<Health> healths(sel.rows.size());
+    std::vector<std::string> notes(sel.rows.size());  // yellow part of RESULT: warnings
+    std::array<std::size_t, kCols> width{};
+    for (std::size_t c = 0; c < kCols; ++c) {
+        width[c] = titles[c].size();
+    }
+    for (std::size_t i = 0; i < sel.rows.size(); ++i) {
+        const abi::RowRecord& r = info.rows[sel.rows[i]];
+        const abi::SettingRecord& st = info.settings[r.setting_index];
+        const Effective e = effective(snap, r.target_index);
+        auto& row = cells[i];
+        row[0] = info.str(info.pools[r.pool_index].name);
+        row[1] = info.str(st.name);
+        row[1] += " (";
+        append_uint(row[1], st.port);
+        row[1] += '/';
+        row[1] += protocol_name(static_cast<Protocol>(st.protocol));
+        row[1] += ')';
+        row[2] = info.str(info.servers[r.server_index].address);
+        row[3] = health_name(e.health);
+        append_result_words(row[4], snap, r.target_index);
+        notes[i] = row_note(snap, r.target_index);
+        if (!notes[i].empty()) {
+            row[4] += "; ";  // the note follows; widths count it, colour wraps it
+            row[4] += notes[i];
+        }
+        if (e.state == nullptr || e.state->last_probe_unix_ns == 0) {
+            row[5] = "-";
+        } else {
+            const std::uint64_t last = e.state->last_probe_unix_ns;
+            append_age(row[5], snap.now_unix_ns > last ? snap.now_unix_ns - last : 0);
+        }
+        healths[i] = e.health;
+        for (std::size_t c = 0; c < kCols; ++c) {
+            width[c] = std::max(width[c], row[c].size());
+        }
+    }
+
+    std::string out;
+    out += "gateway ";
+    out += info.gateway_name();
+    out += ", generation ";
+    append_uint(out, info.header.generation);
+    out += ", engine ";
+    out += engine_state_name(snap.engine);
+    out += ", report age ";
+    append_age(out, snap.report_age_ns());
+    out += '\n';
+    if (snap.engine != EngineState::Live) {
+        out += "warning: the health could not be retrieved from the engine; every server shows "
+               "Unknown. Start or restart the engine.\n";
+    }
+    for (std::size_t c = 0; c < kCols; ++c) {
+        out += titles[c];
+        if (c + 1 < kCols) {
+            pad_to(out, titles[c].size(), width[c]);
+        }
+    }
+    out += '\n';
+    for_each_pool(sel, [&](std::size_t gb, std::size_t ge) {
+        std::array<std::uint64_t, 3> count{};  // by Health value
+        for (std::size_t i = sel.groups[gb].begin; i < sel.groups[ge - 1].end; ++i) {
+            for (std::size_t c = 0; c < kCols; ++c) {
+                if (c == 3 && o.color) {
+                    out += health_color(healths[i]);
+                    out += cells[i][c];
+                    out += kReset;
+                } else if (c == 4 && o.color && !notes[i].empty()) {
+                    const std::string& cell = cells[i][c];
+                    out.append(cell, 0, cell.size() - notes[i].size());
+                    out += kYellow;
+                    out += notes[i];
+                    out += kReset;
+                } else {
+                    out += cells[i][c];
+                }
+                if (c + 1 < kCols) {
+                    pad_to(out, cells[i][c].size(), width[c]);
+                }
+            }
+            out += '\n';
+            if (o.details) {
+                append_row_details(out, snap, info.rows[sel.rows[i]].target_index, o.color);
+            }
+            ++count[static_cast<std::size_t>(healths[i])];
+        }
+        out += "pool ";
+        out += info.str(info.pools[sel.groups[gb].pool].name);
+        out += ": ";
+        append_uint(out, count[static_cast<std::size_t>(Health::Healthy)]);
+        out += " healthy, ";
+        append_uint(out, count[static_cast<std::size_t>(Health::Unhealthy)]);
+        out += " unhealthy, ";
+        append_uint(out, count[static_cast<std::size_t>(Health::Unknown)]);
+        out += " unknown\n";
+    });
+    if (sel.rows.empty()) {
+        out += "(no servers match)\n";
+    }
+    return out;
+}
+}  // namespace ringprobe::report
