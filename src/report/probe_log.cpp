@@ -75,9 +75,8 @@ void append_port(std::string& out, const abi::TargetRecord& t) {
     append_uint(out, t.port);
 }
 
-// The sentence for a result the engine published.
-void append_engine_log(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
-                       const abi::TargetStatePayload& s) {
+// Pending and Ok: what the last probe achieved.
+void log_result(std::string& out, const abi::TargetRecord& t, const abi::TargetStatePayload& s) {
     const auto reason = static_cast<Reason>(s.reason);
     const auto proto = static_cast<Protocol>(t.protocol);
     switch (reason) {
@@ -99,6 +98,15 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
                 out += '.';
             }
             return;
+        default: break;
+    }
+}
+
+// The TCP connection (Layer L4): each sentence says all there is; no detail follows.
+void log_connection(std::string& out, const abi::TargetRecord& t,
+                    const abi::TargetStatePayload& s) {
+    const auto reason = static_cast<Reason>(s.reason);
+    switch (reason) {
         case Reason::ConnectRefused:
             out += "Cannot connect to the server";
             append_port(out, t);
@@ -122,11 +130,21 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
         case Reason::ConnectionReset:
             out += "The server reset the connection before a complete response.";
             return;
+        default: break;
+    }
+}
+
+// The HTTP answer (Layer L7). True when the engine's detail should follow the sentence: the
+// parser's words say how the answer was not HTTP.
+bool log_answer(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
+                const abi::TargetStatePayload& s) {
+    const auto reason = static_cast<Reason>(s.reason);
+    switch (reason) {
         case Reason::ResponseTimeout:
             out += "No valid response from the server within the probe timeout of ";
             append_duration_ms(out, t.timeout_ms);
             out += ". Check the application's response time or raise the timeout.";
-            return;
+            return false;
         case Reason::StatusMismatch:
             out += "Received status code ";
             append_uint(out, s.http_status);
@@ -134,102 +152,124 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
             out += str(snap, t.match_status);
             out += '.';
             append_status_hint(out, s.http_status);
-            return;
+            return false;
         case Reason::BodyMismatch:
             out += "Received status code ";
             append_uint(out, s.http_status);
             out += " but the response body does not contain \"";
             out += str(snap, t.match_body);
             out += "\". Check the page the probe requests or the probe's match.body.";
-            return;
+            return false;
         case Reason::MalformedResponse:
             out += "The server's response is not valid HTTP/1.x.";
-            break;
+            return true;
         case Reason::ResponseTooLarge:
             out += "The response headers exceed the prober's limit.";
-            break;
+            return true;
         case Reason::ClosedEarly:
             out += "The server closed the connection before a complete response.";
-            break;
+            return true;
+        default: break;
+    }
+    return true;
+}
+
+// The lookup of the server's name (Layer Dns).
+void log_dns(std::string& out, const Snapshot& snap, const abi::TargetRecord& t, Reason reason) {
+    switch (reason) {
         case Reason::DnsNxdomain:
             out += "DNS resolution failed: the name ";
             out += str(snap, t.address);
             out += " does not exist. Check the server's FQDN and the DNS servers.";
-            break;
+            return;
         case Reason::DnsNoData:
             out += "DNS resolution failed: ";
             out += str(snap, t.address);
             out += " has no address record.";
-            break;
+            return;
         case Reason::DnsServfail:
             out += "DNS resolution failed: the DNS server could not answer for ";
             out += str(snap, t.address);
             out += " (SERVFAIL).";
-            break;
+            return;
         case Reason::DnsTimeout:
             out += "DNS resolution failed: no answer for ";
             out += str(snap, t.address);
             out += " from the DNS server in time.";
-            break;
+            return;
         case Reason::DnsNoAddress:
             out += "Health unknown: DNS gave no address left to probe for ";
             out += str(snap, t.address);
             out += '.';
-            break;
+            return;
+        default: break;
+    }
+}
+
+// The TLS handshake and the server's certificate chain (Layer L6).
+void log_tls(std::string& out, const Snapshot& snap, const abi::TargetRecord& t, Reason reason) {
+    switch (reason) {
         case Reason::TlsNameMismatch:
             out += "The common name (CN) or subject alternative names of the server's "
                    "certificate do not match the host name ";
             out += t.sni.length > 0 ? str(snap, t.sni) : str(snap, t.host);
             out += " expected by the probe or backend setting.";
-            break;
+            return;
         case Reason::TlsExpired:
             out += "A certificate in the server's chain has expired (now is after its notAfter).";
-            break;
+            return;
         case Reason::TlsNotYetValid:
             out += "A certificate in the server's chain is not yet valid (now is before its "
                    "notBefore).";
-            break;
+            return;
         case Reason::TlsIntermediateMissing:
             out += "The server did not send its intermediate certificate: install the full "
                    "chain (leaf, then intermediates) on the server.";
-            break;
+            return;
         case Reason::TlsLeafMissing:
             out += "The certificate chain presented by the server has no leaf certificate.";
-            break;
+            return;
         case Reason::TlsUntrustedRoot:
             out += "The server's chain ends in a root that is not a well-known CA while the "
                    "backend setting trusts well-known CAs only: upload that root as a trusted "
                    "root certificate.";
-            break;
+            return;
         case Reason::TlsRootMismatchNoRoot:
             out += "The server sent no root certificate and no trusted root of the backend "
                    "setting signed its intermediate.";
-            break;
+            return;
         case Reason::TlsRootMismatch:
             out += "The root certificate sent by the server is not among the backend setting's "
                    "trusted root certificates.";
-            break;
+            return;
         case Reason::TlsLeafNotTopmost:
             out += "The leaf certificate is not the first certificate of the chain the server "
                    "sent: fix the chain order.";
-            break;
+            return;
         case Reason::TlsVerifyOther:
             out += "The server's certificate could not be verified.";
-            break;
+            return;
         case Reason::TlsAlert:
             out += "The TLS handshake failed: the server sent an alert.";
-            break;
+            return;
         case Reason::TlsProtocolVersion:
             out += "The TLS handshake failed: no protocol version in common with the server.";
-            break;
+            return;
         case Reason::TlsHandshakeTimeout:
             out += "The TLS handshake did not complete within the probe timeout of ";
             append_duration_ms(out, t.timeout_ms);
             out += '.';
-            break;
+            return;
         case Reason::TlsHandshakeFailed:
             out += "The TLS handshake with the server failed.";
-            break;
+            return;
+        default: break;
+    }
+}
+
+// ringprobe's own resources (Layer Prober): nothing said about the server.
+void log_prober(std::string& out, const abi::TargetStatePayload& s, Reason reason) {
+    switch (reason) {
         case Reason::ProberNoFds:
         case Reason::ProberNoBuffers:
         case Reason::ProberNoPorts:
@@ -241,10 +281,28 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
             append_errno(out, s.sys_errno);
             out += "; this says nothing about the server, whose health is kept from its last "
                    "probe.";
+            return;
+        default: break;
+    }
+}
+
+// The sentence for a result the engine published, by the layer the reason belongs to; the
+// engine's detail follows every sentence that does not say all there is.
+void append_engine_log(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
+                       const abi::TargetStatePayload& s) {
+    const auto reason = static_cast<Reason>(s.reason);
+    switch (reason_info(reason).layer) {
+        case Layer::None: log_result(out, t, s); return;
+        case Layer::L4: log_connection(out, t, s); return;
+        case Layer::L7:
+            if (!log_answer(out, snap, t, s)) {
+                return;
+            }
             break;
-        case Reason::EngineUnreachable:
-            out += "The health could not be retrieved from the engine.";
-            break;
+        case Layer::Dns: log_dns(out, snap, t, reason); break;
+        case Layer::L6: log_tls(out, snap, t, reason); break;
+        case Layer::Prober: log_prober(out, s, reason); break;
+        case Layer::Engine: out += "The health could not be retrieved from the engine."; break;
     }
     append_detail(out, s);
 }

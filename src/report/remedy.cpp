@@ -6,6 +6,7 @@
 
 #include "config/plan.hpp"
 #include "report/facts.hpp"
+#include "report/fault_part.hpp"
 #include "report/text.hpp"
 
 namespace ringprobe::report {
@@ -22,6 +23,8 @@ struct RemedyContext {
     const abi::TlsFactsPayload* facts;  // null when none was captured
 
     std::string_view s(abi::StrRef r) const { return snap.info->str(r); }
+    std::string_view address() const { return s(t.address); }
+    std::string_view pool() const { return s(snap.info->pools[row.pool_index].name); }
     void setting_ref(std::string& out) const {
         out += "backend setting ";
         out += s(setting.name);
@@ -57,61 +60,67 @@ struct RemedyContext {
     }
 };
 
-void remedy_tls(std::string& out, const RemedyContext& c, Reason reason) {
+// The first certificate of the chain the reason is about (cert_faults), or -1.
+int first_marked(const RemedyContext& c, Reason reason) {
     const std::uint64_t now = c.snap.now_unix_ns;
     const auto marks = c.facts != nullptr ? cert_faults(*c.facts, reason, now)
                                           : std::array<CertFault, abi::kChainRecords>{};
-    int first_mark = -1;
     for (int i = 0; i < c.count(); ++i) {
         if (marks[i].index >= 0) {
-            first_mark = i;
-            break;
+            return i;
         }
     }
-    switch (reason) {
-        case Reason::TlsNameMismatch:
-            out += "Set hostName (or sniName) on ";
-            c.setting_ref(out);
-            out += " or host on the probe to a name the certificate carries";
-            if (first_mark >= 0) {
-                const abi::CertRecord& leaf = c.facts->chain[first_mark];
-                out += " (";
-                out += fixed_text(leaf.sans).empty() ? fixed_text(leaf.common_name)
-                                                     : fixed_text(leaf.sans);
-                out += ')';
-            }
-            out += ", or install on the server a certificate for ";
-            out += c.t.sni.length > 0 ? c.s(c.t.sni) : c.s(c.t.host);
-            out += ". Turning validateSNI off on ";
-            c.setting_ref(out);
-            out += " skips the check.";
-            return;
-        case Reason::TlsExpired:
-        case Reason::TlsNotYetValid: {
-            const bool expired = reason == Reason::TlsExpired;
-            if (first_mark < 0) {
-                out += expired ? "Replace the expired trust anchor"
-                               : "Replace the trust anchor that is not yet valid";
-                if (c.facts != nullptr && c.facts->anchor[0] != '\0') {
-                    out += ' ';
-                    out += fixed_text(c.facts->anchor);
-                }
-                out += " (trustedRootCertificates on ";
-                c.setting_ref(out);
-                out += ", or the system store), or check ringprobe's clock.";
-                return;
-            }
-            out += expired ? "Renew the " : "Install a currently valid certificate instead of the ";
-            out += c.role(first_mark);
-            out += " certificate ";
-            c.label(out, first_mark);
-            out += " on the server (";
-            out += expired ? "it expired " : "it is valid only from ";
-            append_utc(out, expired ? c.facts->chain[first_mark].not_after_s
-                                    : c.facts->chain[first_mark].not_before_s);
-            out += expired ? ")." : "), or check ringprobe's clock.";
-            return;
+    return -1;
+}
+
+// The leaf does not carry the name probed: change the name sent, or the certificate.
+void remedy_name_mismatch(std::string& out, const RemedyContext& c, int first_mark) {
+    out += "Set hostName (or sniName) on ";
+    c.setting_ref(out);
+    out += " or host on the probe to a name the certificate carries";
+    if (first_mark >= 0) {
+        const abi::CertRecord& leaf = c.facts->chain[first_mark];
+        out += " (";
+        out += fixed_text(leaf.sans).empty() ? fixed_text(leaf.common_name)
+                                             : fixed_text(leaf.sans);
+        out += ')';
+    }
+    out += ", or install on the server a certificate for ";
+    out += c.t.sni.length > 0 ? c.s(c.t.sni) : c.s(c.t.host);
+    out += ". Turning validateSNI off on ";
+    c.setting_ref(out);
+    out += " skips the check.";
+}
+
+// A certificate outside its validity: renew it (the trust anchor when no certificate sent is).
+void remedy_validity(std::string& out, const RemedyContext& c, Reason reason, int first_mark) {
+    const bool expired = reason == Reason::TlsExpired;
+    if (first_mark < 0) {
+        out += expired ? "Replace the expired trust anchor"
+                       : "Replace the trust anchor that is not yet valid";
+        if (c.facts != nullptr && c.facts->anchor[0] != '\0') {
+            out += ' ';
+            out += fixed_text(c.facts->anchor);
         }
+        out += " (trustedRootCertificates on ";
+        c.setting_ref(out);
+        out += ", or the system store), or check ringprobe's clock.";
+        return;
+    }
+    out += expired ? "Renew the " : "Install a currently valid certificate instead of the ";
+    out += c.role(first_mark);
+    out += " certificate ";
+    c.label(out, first_mark);
+    out += " on the server (";
+    out += expired ? "it expired " : "it is valid only from ";
+    append_utc(out, expired ? c.facts->chain[first_mark].not_after_s
+                            : c.facts->chain[first_mark].not_before_s);
+    out += expired ? ")." : "), or check ringprobe's clock.";
+}
+
+// The chain the server sends is incomplete or out of order.
+void remedy_chain_order(std::string& out, const RemedyContext& c, Reason reason, int first_mark) {
+    switch (reason) {
         case Reason::TlsIntermediateMissing:
             out += "The server must send its intermediate certificate";
             if (first_mark >= 0) {
@@ -130,6 +139,13 @@ void remedy_tls(std::string& out, const RemedyContext& c, Reason reason) {
             out += "Reorder the chain on the server: the leaf certificate first, then each "
                    "intermediate in signing order.";
             return;
+        default: break;
+    }
+}
+
+// No trusted root signed the chain: trust its root, or serve a chain under a trusted one.
+void remedy_trust(std::string& out, const RemedyContext& c, Reason reason, int first_mark) {
+    switch (reason) {
         case Reason::TlsUntrustedRoot:
             out += "Upload the root that signed the chain";
             if (first_mark >= 0) {
@@ -168,10 +184,13 @@ void remedy_tls(std::string& out, const RemedyContext& c, Reason reason) {
             c.setting_ref(out);
             out += ", or install on the server a chain that ends in one of the trusted roots.";
             return;
-        case Reason::TlsVerifyOther:
-            out += "Check the chain the server sends (the verifier's error is in the detail); "
-                   "re-issue the certificate from its CA if a signature is bad.";
-            return;
+        default: break;
+    }
+}
+
+// The handshake failed apart from the certificates (fault_part's Handshake).
+void remedy_handshake(std::string& out, const RemedyContext& c, Reason reason) {
+    switch (reason) {
         case Reason::TlsAlert:
             out += "The server refused the handshake with an alert: check that it serves the "
                    "name ringprobe sends as SNI (";
@@ -204,6 +223,31 @@ void remedy_tls(std::string& out, const RemedyContext& c, Reason reason) {
     }
 }
 
+// The TLS handshake and the server's certificate chain (Layer L6).
+void remedy_tls(std::string& out, const RemedyContext& c, Reason reason) {
+    if (fault_part(reason) == FaultPart::Handshake) {
+        remedy_handshake(out, c, reason);
+        return;
+    }
+    const int first_mark = first_marked(c, reason);
+    switch (reason) {
+        case Reason::TlsNameMismatch: remedy_name_mismatch(out, c, first_mark); return;
+        case Reason::TlsExpired:
+        case Reason::TlsNotYetValid: remedy_validity(out, c, reason, first_mark); return;
+        case Reason::TlsIntermediateMissing:
+        case Reason::TlsLeafMissing:
+        case Reason::TlsLeafNotTopmost: remedy_chain_order(out, c, reason, first_mark); return;
+        case Reason::TlsUntrustedRoot:
+        case Reason::TlsRootMismatchNoRoot:
+        case Reason::TlsRootMismatch: remedy_trust(out, c, reason, first_mark); return;
+        case Reason::TlsVerifyOther:
+            out += "Check the chain the server sends (the verifier's error is in the detail); "
+                   "re-issue the certificate from its CA if a signature is bad.";
+            return;
+        default: remedy_handshake(out, c, reason); return;
+    }
+}
+
 void remedy_ok(std::string& out, const RemedyContext& c, std::uint32_t target) {
     std::int64_t days = 0;
     if (!cert_expiring(c.snap, target, days) || c.facts == nullptr) {
@@ -231,26 +275,12 @@ void remedy_ok(std::string& out, const RemedyContext& c, std::uint32_t target) {
     out += '.';
 }
 
-}  // namespace
-
-void append_remedy(std::string& out, const Snapshot& snap, std::uint32_t row_index) {
-    const StaticInfo& info = *snap.info;
-    const abi::RowRecord& row = info.rows[row_index];
-    const abi::TargetRecord& t = info.targets[row.target_index];
-    const abi::TlsFactsPayload* f = tls_facts(snap, row.target_index);
-    const RemedyContext c{snap, row, t, info.settings[row.setting_index],
-                          f != nullptr && f->captured_unix_ns != 0 ? f : nullptr};
-    const Effective e = effective(snap, row.target_index);
-    const std::string_view addr = info.str(t.address);
-    const std::string_view pool = info.str(info.pools[row.pool_index].name);
-    const abi::TargetStatePayload* st = e.state;
-    switch (e.reason) {
-        case Reason::Pending:
-            out += "Nothing to change yet: wait for the first probe (every ";
-            append_duration_ms(out, t.interval_ms);
-            out += ") and read the report again.";
-            return;
-        case Reason::Ok: remedy_ok(out, c, row.target_index); return;
+// The TCP connection (Layer L4): the server's port, its firewall, the path to it.
+void remedy_connection(std::string& out, const RemedyContext& c, Reason reason) {
+    const abi::TargetRecord& t = c.t;
+    const std::string_view addr = c.address();
+    const std::string_view pool = c.pool();
+    switch (reason) {
         case Reason::ConnectRefused:
             out += "Make the application listen on port ";
             append_uint(out, t.port);
@@ -286,6 +316,16 @@ void append_remedy(std::string& out, const Snapshot& snap, std::uint32_t row_ind
             append_uint(out, t.port);
             out += '.';
             return;
+        default: break;
+    }
+}
+
+// The HTTP answer (Layer L7): the page the probe asks for, or the probe's match.
+void remedy_answer(std::string& out, const RemedyContext& c, Reason reason,
+                   const abi::TargetStatePayload* st) {
+    const StaticInfo& info = *c.snap.info;
+    const abi::TargetRecord& t = c.t;
+    switch (reason) {
         case Reason::ResponseTimeout:
             out += "Make ";
             out += info.str(t.path);
@@ -333,6 +373,15 @@ void append_remedy(std::string& out, const Snapshot& snap, std::uint32_t row_ind
             c.probe_ref(out);
             out += ").";
             return;
+        default: break;
+    }
+}
+
+// The server's name (Layer Dns): its record, the FQDN in the pool, the DNS servers.
+void remedy_dns(std::string& out, const RemedyContext& c, Reason reason) {
+    const std::string_view addr = c.address();
+    const std::string_view pool = c.pool();
+    switch (reason) {
         case Reason::DnsNxdomain:
             out += "Create the DNS record for ";
             out += addr;
@@ -359,6 +408,13 @@ void append_remedy(std::string& out, const Snapshot& snap, std::uint32_t row_ind
             out += pool;
             out += '.';
             return;
+        default: break;
+    }
+}
+
+// ringprobe's own resources (Layer Prober): nothing to change on the server.
+void remedy_prober(std::string& out, Reason reason) {
+    switch (reason) {
         case Reason::ProberNoFds:
             out += "Nothing to change on the server: raise ringprobe's descriptor limit "
                    "(ulimit -n, LimitNOFILE).";
@@ -375,10 +431,39 @@ void append_remedy(std::string& out, const Snapshot& snap, std::uint32_t row_ind
         case Reason::ProberError:
             out += "Nothing to change on the server: look at ringprobe's own log.";
             return;
-        case Reason::EngineUnreachable:
+        default: break;
+    }
+}
+
+}  // namespace
+
+// By the layer the reason belongs to; each layer's remedies name the fields of that layer.
+void append_remedy(std::string& out, const Snapshot& snap, std::uint32_t row_index) {
+    const StaticInfo& info = *snap.info;
+    const abi::RowRecord& row = info.rows[row_index];
+    const abi::TargetRecord& t = info.targets[row.target_index];
+    const abi::TlsFactsPayload* f = tls_facts(snap, row.target_index);
+    const RemedyContext c{snap, row, t, info.settings[row.setting_index],
+                          f != nullptr && f->captured_unix_ns != 0 ? f : nullptr};
+    const Effective e = effective(snap, row.target_index);
+    switch (reason_info(e.reason).layer) {
+        case Layer::None:
+            if (e.reason == Reason::Ok) {
+                remedy_ok(out, c, row.target_index);
+            } else {
+                out += "Nothing to change yet: wait for the first probe (every ";
+                append_duration_ms(out, t.interval_ms);
+                out += ") and read the report again.";
+            }
+            return;
+        case Layer::L4: remedy_connection(out, c, e.reason); return;
+        case Layer::L7: remedy_answer(out, c, e.reason, e.state); return;
+        case Layer::Dns: remedy_dns(out, c, e.reason); return;
+        case Layer::L6: remedy_tls(out, c, e.reason); return;
+        case Layer::Prober: remedy_prober(out, e.reason); return;
+        case Layer::Engine:
             out += "Start or restart the engine (ringprobe run), then read the report again.";
             return;
-        default: remedy_tls(out, c, e.reason); return;
     }
 }
 

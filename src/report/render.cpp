@@ -54,6 +54,7 @@ void append_json_escaped(std::string& out, std::string_view s) {
         }
     }
 }
+
 std::string render(const Snapshot& snap, const RenderOptions& o) {
     switch (o.format) {
         case Format::Json: return render_json(snap, o);
