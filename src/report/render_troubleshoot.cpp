@@ -221,16 +221,9 @@ void troubleshoot_drawing(std::string& out, const Snapshot& snap, std::uint32_t 
     draw(out, boxes, links, color);
 }
 
-void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_index,
-                      bool color) {
-    const StaticInfo& info = *snap.info;
-    const abi::RowRecord& r = info.rows[row_index];
+// "Troubleshoot 10.1.0.4: pool api, backend setting http80 (80/Http)", then a blank line.
+void troubleshoot_heading(std::string& out, const StaticInfo& info, const abi::RowRecord& r) {
     const abi::SettingRecord& st = info.settings[r.setting_index];
-    const abi::TargetRecord& t = info.targets[r.target_index];
-    const Effective e = effective(snap, r.target_index);
-    const FaultPart part = fault_part(e.reason);
-    const auto proto = static_cast<Protocol>(t.protocol);
-
     out += "Troubleshoot ";
     append_printable(out, info.str(info.servers[r.server_index].address));
     out += ": pool ";
@@ -242,20 +235,34 @@ void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_
     out += '/';
     out += protocol_name(static_cast<Protocol>(st.protocol));
     out += ")\n\n";
-    troubleshoot_drawing(out, snap, row_index, part, color);
-    if (t.name_slot != abi::kNoSlot) {
-        out += "  ";
-        if (part == FaultPart::Resolution) {
-            append_mark(out, color);
-            out += ' ';
-        }
-        out += "resolution of ";
-        append_printable(out, info.str(t.address));
-        out += ": ";
-        append_dns_standing(out, snap, r.target_index);
-        out += '\n';
+}
+
+// Under the drawing, for a server given by name: what its resolution says, marked when the
+// resolution is the faulty part.
+void troubleshoot_resolution(std::string& out, const Snapshot& snap, const abi::RowRecord& r,
+                             FaultPart part, bool color) {
+    const StaticInfo& info = *snap.info;
+    const abi::TargetRecord& t = info.targets[r.target_index];
+    if (t.name_slot == abi::kNoSlot) {
+        return;
     }
+    out += "  ";
+    if (part == FaultPart::Resolution) {
+        append_mark(out, color);
+        out += ' ';
+    }
+    out += "resolution of ";
+    append_printable(out, info.str(t.address));
+    out += ": ";
+    append_dns_standing(out, snap, r.target_index);
     out += '\n';
+}
+
+// The faulty part, what is wrong (the probe log), what to change (the remedy), and the
+// certificate early warning.
+void troubleshoot_verdict(std::string& out, const Snapshot& snap, std::uint32_t row_index,
+                          FaultPart part, bool color) {
+    const abi::RowRecord& r = snap.info->rows[row_index];
     out += "Faulty part: ";
     if (part != FaultPart::None) {
         append_mark(out, color);
@@ -282,7 +289,11 @@ void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_
         }
         out += '.';
     }
-    out += "\n\nFacts:\n  health: ";
+}
+
+// "health: Unhealthy (connect_refused), 3 failures in a row, last probe 3 s ago".
+void troubleshoot_health(std::string& out, const Snapshot& snap, const Effective& e) {
+    out += "health: ";
     out += health_name(e.health);
     out += " (";
     out += reason_info(e.reason).code;
@@ -310,7 +321,13 @@ void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_
         out += ", engine ";
         out += engine_state_name(snap.engine);
     }
-    out += "\n  probe: ";
+}
+
+// "probe: Http 10.1.0.4:80, GET /, expects 200-399, every 5 s, timeout 2500 ms", and the
+// newline.
+void troubleshoot_probe(std::string& out, const StaticInfo& info, const abi::TargetRecord& t) {
+    const auto proto = static_cast<Protocol>(t.protocol);
+    out += "probe: ";
     out += protocol_name(proto);
     out += ' ';
     append_printable(out, info.str(t.address));
@@ -332,6 +349,14 @@ void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_
     out += ", timeout ";
     append_duration_ms(out, t.timeout_ms);
     out += '\n';
+}
+
+// The facts that only some probes have: timings, the detail, TLS or the Host sent, DNS.
+void troubleshoot_details(std::string& out, const Snapshot& snap, std::uint32_t target,
+                          const Effective& e, bool color) {
+    const StaticInfo& info = *snap.info;
+    const abi::TargetRecord& t = info.targets[target];
+    const auto proto = static_cast<Protocol>(t.protocol);
     if (e.state != nullptr && e.state->last_probe_unix_ns != 0) {
         out += "  timings: ";
         append_timings(out, *e.state);
@@ -343,15 +368,32 @@ void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_
         out += '\n';
     }
     if (protocol_is_tls(proto)) {
-        append_tls_lines(out, snap, r.target_index, "  ", color);
+        append_tls_lines(out, snap, target, "  ", color);
     } else if (protocol_is_http(proto)) {
         out += "  Host sent: ";
         append_printable(out, info.str(t.host));
         out += '\n';
     }
     if (t.name_slot != abi::kNoSlot) {
-        append_dns_lines(out, snap, r.target_index, "  ", color);
+        append_dns_lines(out, snap, target, "  ", color);
     }
+}
+
+void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_index,
+                      bool color) {
+    const abi::RowRecord& r = snap.info->rows[row_index];
+    const Effective e = effective(snap, r.target_index);
+    const FaultPart part = fault_part(e.reason);
+    troubleshoot_heading(out, *snap.info, r);
+    troubleshoot_drawing(out, snap, row_index, part, color);
+    troubleshoot_resolution(out, snap, r, part, color);
+    out += '\n';
+    troubleshoot_verdict(out, snap, row_index, part, color);
+    out += "\n\nFacts:\n  ";
+    troubleshoot_health(out, snap, e);
+    out += "\n  ";
+    troubleshoot_probe(out, *snap.info, snap.info->targets[r.target_index]);
+    troubleshoot_details(out, snap, r.target_index, e, color);
 }
 
 }  // namespace
