@@ -43,54 +43,70 @@ void append_row_details(std::string& out, const Snapshot& snap, std::uint32_t t,
     }
 }
 
-}  // namespace
-std::string render_table(const Snapshot& snap, const RenderOptions& o) {
-    const StaticInfo& info = *snap.info;
-    const Selection sel = select_rows(snap, o);
-    constexpr std::size_t kCols = 6;
-    const std::array<std::string_view, kCols> titles = {"POOL", "SETTING", "SERVER", "HEALTH",
-                                                         "RESULT", "AGE"};
-    // Cells are built once, then laid out with the widest cell per column.
-    std::vector<std::array<std::string, kCols>> cells(sel.rows.size());
-    std::vector<Health> healths(sel.rows.size());
-    std::vector<std::string> notes(sel.rows.size());  // yellow part of RESULT: warnings
+constexpr std::size_t kCols = 6;
+constexpr std::array<std::string_view, kCols> kTitles = {"POOL",   "SETTING", "SERVER",
+                                                         "HEALTH", "RESULT",  "AGE"};
+
+// Cells are built once, then laid out with the widest cell per column.
+struct TableCells {
+    std::vector<std::array<std::string, kCols>> cells;
+    std::vector<Health> healths;
+    std::vector<std::string> notes;  // yellow part of RESULT: warnings
     std::array<std::size_t, kCols> width{};
+};
+
+// One row's six cells; the note, when there is one, ends the RESULT cell.
+void fill_row(std::array<std::string, kCols>& row, std::string& note, const Snapshot& snap,
+              const abi::RowRecord& r, const Effective& e) {
+    const StaticInfo& info = *snap.info;
+    const abi::SettingRecord& st = info.settings[r.setting_index];
+    row[0] = info.str(info.pools[r.pool_index].name);
+    row[1] = info.str(st.name);
+    row[1] += " (";
+    append_uint(row[1], st.port);
+    row[1] += '/';
+    row[1] += protocol_name(static_cast<Protocol>(st.protocol));
+    row[1] += ')';
+    row[2] = info.str(info.servers[r.server_index].address);
+    row[3] = health_name(e.health);
+    append_result_words(row[4], snap, r.target_index);
+    note = row_note(snap, r.target_index);
+    if (!note.empty()) {
+        row[4] += "; ";  // the note follows; widths count it, colour wraps it
+        row[4] += note;
+    }
+    if (e.state == nullptr || e.state->last_probe_unix_ns == 0) {
+        row[5] = "-";
+    } else {
+        const std::uint64_t last = e.state->last_probe_unix_ns;
+        append_age(row[5], snap.now_unix_ns > last ? snap.now_unix_ns - last : 0);
+    }
+}
+
+TableCells table_cells(const Snapshot& snap, const Selection& sel) {
+    TableCells t;
+    t.cells.resize(sel.rows.size());
+    t.healths.resize(sel.rows.size());
+    t.notes.resize(sel.rows.size());
     for (std::size_t c = 0; c < kCols; ++c) {
-        width[c] = titles[c].size();
+        t.width[c] = kTitles[c].size();
     }
     for (std::size_t i = 0; i < sel.rows.size(); ++i) {
-        const abi::RowRecord& r = info.rows[sel.rows[i]];
-        const abi::SettingRecord& st = info.settings[r.setting_index];
+        const abi::RowRecord& r = snap.info->rows[sel.rows[i]];
         const Effective e = effective(snap, r.target_index);
-        auto& row = cells[i];
-        row[0] = info.str(info.pools[r.pool_index].name);
-        row[1] = info.str(st.name);
-        row[1] += " (";
-        append_uint(row[1], st.port);
-        row[1] += '/';
-        row[1] += protocol_name(static_cast<Protocol>(st.protocol));
-        row[1] += ')';
-        row[2] = info.str(info.servers[r.server_index].address);
-        row[3] = health_name(e.health);
-        append_result_words(row[4], snap, r.target_index);
-        notes[i] = row_note(snap, r.target_index);
-        if (!notes[i].empty()) {
-            row[4] += "; ";  // the note follows; widths count it, colour wraps it
-            row[4] += notes[i];
-        }
-        if (e.state == nullptr || e.state->last_probe_unix_ns == 0) {
-            row[5] = "-";
-        } else {
-            const std::uint64_t last = e.state->last_probe_unix_ns;
-            append_age(row[5], snap.now_unix_ns > last ? snap.now_unix_ns - last : 0);
-        }
-        healths[i] = e.health;
+        fill_row(t.cells[i], t.notes[i], snap, r, e);
+        t.healths[i] = e.health;
         for (std::size_t c = 0; c < kCols; ++c) {
-            width[c] = std::max(width[c], row[c].size());
+            t.width[c] = std::max(t.width[c], t.cells[i][c].size());
         }
     }
+    return t;
+}
 
-    std::string out;
+// "gateway gw1, generation 3, engine Live, report age 1 s", a warning when the engine is not
+// live, then the column titles.
+void append_table_heading(std::string& out, const Snapshot& snap, const TableCells& t) {
+    const StaticInfo& info = *snap.info;
     out += "gateway ";
     out += info.gateway_name();
     out += ", generation ";
@@ -105,48 +121,69 @@ std::string render_table(const Snapshot& snap, const RenderOptions& o) {
                "Unknown. Start or restart the engine.\n";
     }
     for (std::size_t c = 0; c < kCols; ++c) {
-        out += titles[c];
+        out += kTitles[c];
         if (c + 1 < kCols) {
-            pad_to(out, titles[c].size(), width[c]);
+            pad_to(out, kTitles[c].size(), t.width[c]);
         }
     }
     out += '\n';
+}
+
+// One line of the table: HEALTH in its colour, the RESULT's note in yellow.
+void append_table_row(std::string& out, const TableCells& t, std::size_t i, bool color) {
+    for (std::size_t c = 0; c < kCols; ++c) {
+        const std::string& cell = t.cells[i][c];
+        if (c == 3 && color) {
+            out += health_color(t.healths[i]);
+            out += cell;
+            out += kReset;
+        } else if (c == 4 && color && !t.notes[i].empty()) {
+            out.append(cell, 0, cell.size() - t.notes[i].size());
+            out += kYellow;
+            out += t.notes[i];
+            out += kReset;
+        } else {
+            out += cell;
+        }
+        if (c + 1 < kCols) {
+            pad_to(out, cell.size(), t.width[c]);
+        }
+    }
+    out += '\n';
+}
+
+// "pool api: 2 healthy, 1 unhealthy, 0 unknown"; count is indexed by Health value.
+void append_pool_summary(std::string& out, std::string_view pool,
+                         const std::array<std::uint64_t, 3>& count) {
+    out += "pool ";
+    out += pool;
+    out += ": ";
+    append_uint(out, count[static_cast<std::size_t>(Health::Healthy)]);
+    out += " healthy, ";
+    append_uint(out, count[static_cast<std::size_t>(Health::Unhealthy)]);
+    out += " unhealthy, ";
+    append_uint(out, count[static_cast<std::size_t>(Health::Unknown)]);
+    out += " unknown\n";
+}
+
+}  // namespace
+
+std::string render_table(const Snapshot& snap, const RenderOptions& o) {
+    const StaticInfo& info = *snap.info;
+    const Selection sel = select_rows(snap, o);
+    const TableCells t = table_cells(snap, sel);
+    std::string out;
+    append_table_heading(out, snap, t);
     for_each_pool(sel, [&](std::size_t gb, std::size_t ge) {
         std::array<std::uint64_t, 3> count{};  // by Health value
         for (std::size_t i = sel.groups[gb].begin; i < sel.groups[ge - 1].end; ++i) {
-            for (std::size_t c = 0; c < kCols; ++c) {
-                if (c == 3 && o.color) {
-                    out += health_color(healths[i]);
-                    out += cells[i][c];
-                    out += kReset;
-                } else if (c == 4 && o.color && !notes[i].empty()) {
-                    const std::string& cell = cells[i][c];
-                    out.append(cell, 0, cell.size() - notes[i].size());
-                    out += kYellow;
-                    out += notes[i];
-                    out += kReset;
-                } else {
-                    out += cells[i][c];
-                }
-                if (c + 1 < kCols) {
-                    pad_to(out, cells[i][c].size(), width[c]);
-                }
-            }
-            out += '\n';
+            append_table_row(out, t, i, o.color);
             if (o.details) {
                 append_row_details(out, snap, info.rows[sel.rows[i]].target_index, o.color);
             }
-            ++count[static_cast<std::size_t>(healths[i])];
+            ++count[static_cast<std::size_t>(t.healths[i])];
         }
-        out += "pool ";
-        out += info.str(info.pools[sel.groups[gb].pool].name);
-        out += ": ";
-        append_uint(out, count[static_cast<std::size_t>(Health::Healthy)]);
-        out += " healthy, ";
-        append_uint(out, count[static_cast<std::size_t>(Health::Unhealthy)]);
-        out += " unhealthy, ";
-        append_uint(out, count[static_cast<std::size_t>(Health::Unknown)]);
-        out += " unknown\n";
+        append_pool_summary(out, info.str(info.pools[sel.groups[gb].pool].name), count);
     });
     if (sel.rows.empty()) {
         out += "(no servers match)\n";
