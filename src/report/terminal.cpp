@@ -100,13 +100,11 @@ void append_timings(std::string& out, const abi::TargetStatePayload& s) {
     }
 }
 
-void append_tls_lines(std::string& out, const Snapshot& snap, std::uint32_t t,
-                      std::string_view indent, bool color) {
-    const StaticInfo& info = *snap.info;
-    const abi::TargetRecord& tr = info.targets[t];
-    const abi::TlsFactsPayload* f = tls_facts(snap, t);
-    const bool captured = f != nullptr && f->captured_unix_ns != 0;
-    out += indent;
+namespace {
+
+// "SNI sent: app.contoso.com; Host sent: app.contoso.com", what the probe put on the wire.
+void tls_sent_line(std::string& out, const StaticInfo& info, const abi::TargetRecord& tr,
+                   const abi::TlsFactsPayload* f, bool captured) {
     out += "SNI sent: ";
     if (captured && f->sni_sent == 0) {
         out += "none";
@@ -122,102 +120,137 @@ void append_tls_lines(std::string& out, const Snapshot& snap, std::uint32_t t,
         out += "none (a Tls probe sends no request)";
     }
     out += '\n';
-    out += indent;
-    if (!captured) {
-        out += "TLS: no full handshake captured yet\n";
-        return;
-    }
+}
+
+// "TLS: TLSv1.3 TLS_AES_128_GCM_SHA256, trust anchor /O=ringprobe/CN=Contoso Root CA, verified,
+// 3 full + 9 resumed handshakes, captured 5 s ago".
+void tls_session_line(std::string& out, const abi::TlsFactsPayload& f, std::uint64_t now_unix_ns) {
     out += "TLS: ";
-    if (f->protocol[0] == '\0') {
+    if (f.protocol[0] == '\0') {
         out += "handshake not completed";  // the certificates arrived, then it failed
     } else {
-        append_printable(out, fixed_text(f->protocol));
-        if (f->cipher[0] != '\0') {
+        append_printable(out, fixed_text(f.protocol));
+        if (f.cipher[0] != '\0') {
             out += ' ';
-            append_printable(out, fixed_text(f->cipher));
+            append_printable(out, fixed_text(f.cipher));
         }
     }
     out += ", trust anchor ";
-    if (f->anchor[0] != '\0') {
-        append_printable(out, fixed_text(f->anchor));
+    if (f.anchor[0] != '\0') {
+        append_printable(out, fixed_text(f.anchor));
     } else {
         out += "none";
     }
-    out += f->handshake_ok != 0 ? ", verified" : ", not verified";
-    if (f->verify_error != 0) {
+    out += f.handshake_ok != 0 ? ", verified" : ", not verified";
+    if (f.verify_error != 0) {
         out += " (verify error ";
-        append_int(out, f->verify_error);
+        append_int(out, f.verify_error);
         out += ')';
     }
     out += ", ";
-    append_uint(out, f->full_handshakes);
+    append_uint(out, f.full_handshakes);
     out += " full + ";
-    append_uint(out, f->resumed_handshakes);
+    append_uint(out, f.resumed_handshakes);
     out += " resumed handshakes, captured ";
-    append_age(out, snap.now_unix_ns > f->captured_unix_ns ? snap.now_unix_ns - f->captured_unix_ns
-                                                           : 0);
+    append_age(out, now_unix_ns > f.captured_unix_ns ? now_unix_ns - f.captured_unix_ns : 0);
     out += " ago\n";
+}
+
+// One certificate of the chain, numbered from 1: subject (marked when the reason is about it),
+// issuer and validity, SANs, fingerprint.
+void tls_cert_lines(std::string& out, const abi::CertRecord& c, std::size_t i,
+                    const CertFault& mark, std::string_view indent, bool color) {
+    out += indent;
+    out += "  [";
+    append_uint(out, i + 1);
+    out += "] ";
+    out += c.is_ca == 0 ? "leaf " : c.self_issued != 0 ? "root " : "CA ";
+    append_printable(out, fixed_text(c.subject));
+    if (mark.index >= 0) {
+        out += "  ";
+        append_mark(out, color);
+        out += ' ';
+        out += mark.why;
+    }
+    out += '\n';
+    out += indent;
+    out += "      issuer ";
+    append_printable(out, fixed_text(c.issuer));
+    out += "; valid ";
+    append_utc(out, c.not_before_s);
+    out += " .. ";
+    append_utc(out, c.not_after_s);
+    out += '\n';
+    if (c.sans[0] != '\0') {
+        out += indent;
+        out += "      SANs ";
+        append_printable(out, fixed_text(c.sans));
+        out += '\n';
+    }
+    out += indent;
+    out += "      SHA-256 ";
+    append_sha256(out, c.sha256);
+    out += '\n';
+}
+
+// "chain: 2 certificates sent", then each certificate the facts hold.
+void tls_chain_lines(std::string& out, const Snapshot& snap, std::uint32_t t,
+                     const abi::TlsFactsPayload& f, std::string_view indent, bool color) {
     const Effective e = effective(snap, t);
-    const auto marks = cert_faults(*f, e.reason, snap.now_unix_ns);
-    const std::size_t n = std::min<std::size_t>(f->chain_count, abi::kChainRecords);
+    const auto marks = cert_faults(f, e.reason, snap.now_unix_ns);
+    const std::size_t n = std::min<std::size_t>(f.chain_count, abi::kChainRecords);
     out += indent;
     out += "chain: ";
-    append_uint(out, f->presented);
-    out += f->presented == 1 ? " certificate sent" : " certificates sent";
-    if (n < f->presented) {
+    append_uint(out, f.presented);
+    out += f.presented == 1 ? " certificate sent" : " certificates sent";
+    if (n < f.presented) {
         out += ", the first ";
         append_uint(out, n);
         out += " shown";
     }
     out += '\n';
     for (std::size_t i = 0; i < n; ++i) {
-        const abi::CertRecord& c = f->chain[i];
-        out += indent;
-        out += "  [";
-        append_uint(out, i + 1);
-        out += "] ";
-        out += c.is_ca == 0 ? "leaf " : c.self_issued != 0 ? "root " : "CA ";
-        append_printable(out, fixed_text(c.subject));
-        if (marks[i].index >= 0) {
-            out += "  ";
-            append_mark(out, color);
-            out += ' ';
-            out += marks[i].why;
-        }
-        out += '\n';
-        out += indent;
-        out += "      issuer ";
-        append_printable(out, fixed_text(c.issuer));
-        out += "; valid ";
-        append_utc(out, c.not_before_s);
-        out += " .. ";
-        append_utc(out, c.not_after_s);
-        out += '\n';
-        if (c.sans[0] != '\0') {
-            out += indent;
-            out += "      SANs ";
-            append_printable(out, fixed_text(c.sans));
-            out += '\n';
-        }
-        out += indent;
-        out += "      SHA-256 ";
-        append_sha256(out, c.sha256);
-        out += '\n';
+        tls_cert_lines(out, f.chain[i], i, marks[i], indent, color);
     }
+}
+
+// "earliest notAfter 2023-11-23T23:13:20Z (in 9 days; warning under 14 days)".
+void tls_expiry_line(std::string& out, const abi::TlsFactsPayload& f, const abi::TargetRecord& tr,
+                     std::uint64_t now_unix_ns) {
+    out += "earliest notAfter ";
+    append_utc(out, f.earliest_not_after_s);
+    const std::int64_t days = days_until(f.earliest_not_after_s, now_unix_ns);
+    out += days >= 0 ? " (in " : " (";
+    append_int(out, days >= 0 ? days : -days);
+    out += days >= 0 ? " days" : " days ago";
+    if (tr.expiry_warning_days != 0) {
+        out += "; warning under ";
+        append_uint(out, tr.expiry_warning_days);
+        out += " days";
+    }
+    out += ")\n";
+}
+
+}  // namespace
+
+void append_tls_lines(std::string& out, const Snapshot& snap, std::uint32_t t,
+                      std::string_view indent, bool color) {
+    const StaticInfo& info = *snap.info;
+    const abi::TargetRecord& tr = info.targets[t];
+    const abi::TlsFactsPayload* f = tls_facts(snap, t);
+    const bool captured = f != nullptr && f->captured_unix_ns != 0;
+    out += indent;
+    tls_sent_line(out, info, tr, f, captured);
+    out += indent;
+    if (!captured) {
+        out += "TLS: no full handshake captured yet\n";
+        return;
+    }
+    tls_session_line(out, *f, snap.now_unix_ns);
+    tls_chain_lines(out, snap, t, *f, indent, color);
     if (f->earliest_not_after_s != 0) {
         out += indent;
-        out += "earliest notAfter ";
-        append_utc(out, f->earliest_not_after_s);
-        const std::int64_t days = days_until(f->earliest_not_after_s, snap.now_unix_ns);
-        out += days >= 0 ? " (in " : " (";
-        append_int(out, days >= 0 ? days : -days);
-        out += days >= 0 ? " days" : " days ago";
-        if (tr.expiry_warning_days != 0) {
-            out += "; warning under ";
-            append_uint(out, tr.expiry_warning_days);
-            out += " days";
-        }
-        out += ")\n";
+        tls_expiry_line(out, *f, tr, snap.now_unix_ns);
     }
 }
 
