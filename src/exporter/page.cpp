@@ -183,7 +183,8 @@ void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuer
     const report::StaticInfo& info = *snap.info;
     std::vector<std::array<std::uint64_t, 3>> counts(info.pools.size());
     for (const abi::RowRecord& r : info.rows) {
-        counts[r.pool_index][static_cast<std::size_t>(report::effective(snap, r.target_index).health)]++;
+        const Health h = report::effective(snap, r.target_index).health;
+        counts[r.pool_index][static_cast<std::size_t>(h)]++;
     }
     out += "<h2>Backend pools</h2><table id=\"pools\"><thead><tr><th>Pool</th><th>Healthy</th>"
            "<th>Unhealthy</th><th>Unknown</th></tr></thead><tbody>";

@@ -101,7 +101,8 @@ void append_dns_standing(std::string& out, const Snapshot& snap, std::uint32_t t
 }
 
 std::int64_t days_until(std::int64_t not_after_s, std::uint64_t now_unix_ns) {
-    const std::int64_t diff = not_after_s - static_cast<std::int64_t>(now_unix_ns / 1'000'000'000ULL);
+    const std::int64_t diff =
+        not_after_s - static_cast<std::int64_t>(now_unix_ns / 1'000'000'000ULL);
     return diff >= 0 ? diff / 86400 : -((-diff + 86399) / 86400);
 }
 
@@ -133,7 +134,7 @@ int leaf_index(const abi::TlsFactsPayload& f) {
 }  // namespace
 
 std::array<CertFault, abi::kChainRecords> cert_faults(const abi::TlsFactsPayload& f, Reason reason,
-                                                       std::uint64_t now_unix_ns) {
+                                                      std::uint64_t now_unix_ns) {
     std::array<CertFault, abi::kChainRecords> out;
     out.fill(CertFault{-1, {}});
     const int n = std::min<int>(f.chain_count, abi::kChainRecords);
@@ -184,7 +185,9 @@ std::array<CertFault, abi::kChainRecords> cert_faults(const abi::TlsFactsPayload
                 mark(n - 1, "issuer not trusted");
             }
             break;
-        case Reason::TlsRootMismatchNoRoot: mark(n - 1, "issuer not among the trusted roots"); break;
+        case Reason::TlsRootMismatchNoRoot:
+            mark(n - 1, "issuer not among the trusted roots");
+            break;
         default: break;
     }
     return out;

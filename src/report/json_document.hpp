@@ -19,7 +19,8 @@ namespace ringprobe::report {
 
 class JsonOut {
 public:
-    JsonOut(std::string& out, bool pascal, int indent) : out_(out), pascal_(pascal), indent_(indent) {}
+    JsonOut(std::string& out, bool pascal, int indent)
+        : out_(out), pascal_(pascal), indent_(indent) {}
 
     void begin_object() { open('{'); }
     void end_object() { close('}'); }
