@@ -107,14 +107,12 @@ ChainFault chain_fault(const abi::TlsFactsPayload& f, Reason reason, bool expiri
         case Reason::TlsVerifyOther:
             return part(ChainPart::WholeChain,
                         "verification failed without naming a certificate (a signature?)");
-        case Reason::TlsAlert:
-        case Reason::TlsProtocolVersion:
-        case Reason::TlsHandshakeTimeout:
-        case Reason::TlsHandshakeFailed:
-            return part(ChainPart::Handshake,
-                        "the handshake failed apart from the certificates; the chain below is "
-                        "from the last full handshake");
         default: break;
+    }
+    if (report::fault_part(reason) == report::FaultPart::Handshake) {
+        return part(ChainPart::Handshake,
+                    "the handshake failed apart from the certificates; the chain below is "
+                    "from the last full handshake");
     }
     if (expiring && f.captured_unix_ns != 0) {
         return expiring_fault(f);

@@ -106,7 +106,8 @@ Head parse_head(std::string_view head) {
     const std::size_t q = h.req.target.find('?');
     h.req.path = h.req.target.substr(0, q);
     h.req.query = q == std::string_view::npos ? std::string_view{} : h.req.target.substr(q + 1);
-    std::string_view rest = eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
+    std::string_view rest =
+        eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
     while (!rest.empty()) {
         const std::size_t e = rest.find("\r\n");
         const std::string_view field = rest.substr(0, e);
@@ -292,7 +293,8 @@ HttpServer::Conn* HttpServer::take_slot(std::uint64_t now) {
     }
     Conn* oldest = nullptr;
     for (Conn& c : conns_) {
-        if (c.fd >= 0 && !c.writing && (oldest == nullptr || c.wait_since_ns < oldest->wait_since_ns)) {
+        const bool waiting = c.fd >= 0 && !c.writing;
+        if (waiting && (oldest == nullptr || c.wait_since_ns < oldest->wait_since_ns)) {
             oldest = &c;
         }
     }

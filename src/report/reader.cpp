@@ -456,9 +456,10 @@ Result<Report, ReadError> Report::open_path(const std::string& path) {
                     ": is the engine running? Start it with `ringprobe run CONFIG`, or pass the "
                     "gateway's name with --name"});
         }
-        return unexpected(ReadError{ReadErrorKind::Unreadable,
-                                    "cannot open " + path + ": " + std::strerror(e) +
-                                        (e == EACCES ? " (run as the engine's user or group)" : "")});
+        return unexpected(
+            ReadError{ReadErrorKind::Unreadable,
+                      "cannot open " + path + ": " + std::strerror(e) +
+                          (e == EACCES ? " (run as the engine's user or group)" : "")});
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0) {

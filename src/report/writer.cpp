@@ -221,7 +221,8 @@ void Writer::publish(std::uint32_t target_index, const TargetUpdate& u) {
         std::uint64_t{static_cast<std::uint8_t>(u.health)} | (std::uint64_t{u.flags} << 8) |
             (std::uint64_t{static_cast<std::uint16_t>(u.reason)} << 16) |
             (std::uint64_t{u.http_status} << 32) | (std::uint64_t{dlen} << 48),
-        std::uint64_t{static_cast<std::uint32_t>(u.sys_errno)} | (std::uint64_t{u.latency_us} << 32),
+        std::uint64_t{static_cast<std::uint32_t>(u.sys_errno)} |
+            (std::uint64_t{u.latency_us} << 32),
         std::uint64_t{u.dns_us} | (std::uint64_t{u.connect_us} << 32),
         std::uint64_t{u.tls_us} | (std::uint64_t{u.first_byte_us} << 32),
         std::uint64_t{u.consecutive_ok} | (std::uint64_t{u.consecutive_fail} << 32),
