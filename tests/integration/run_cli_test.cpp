@@ -2,7 +2,9 @@
 // command's contract: a configuration in the gateway's shape is probed and published under
 // --name; every health transition is logged as one logfmt line; SIGTERM stops it cleanly in
 // under a second with exit status 0 and the report marked stopped; a broken configuration is
-// refused whole with exit status 2, the JSON path in the message, and no report created.
+// refused whole with exit status 2, the JSON path in the message, and no report created. The
+// command line takes --flag=value as well as --flag value, and refuses an unknown flag or a bad
+// value with exit status 2 and a message that names the flag.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -98,7 +100,7 @@ TEST(RunCli, ProbesLogsTransitionsAndStopsOnSigtermWithinOneSecond) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = "rp-run-" + std::to_string(::getpid());
     const std::string cfg = write_temp(config_json(name, fleet->port(), "1"), "ok");
-    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers", "2"},
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers", "2", "--listen", "none"},
                     cfg + ".stderr");
     ASSERT_GT(c.pid, 0);
     // Wait (bounded) until both servers are Healthy in the published report.
@@ -144,7 +146,7 @@ TEST(RunCli, ProbesLogsTransitionsAndStopsOnSigtermWithinOneSecond) {
 TEST(RunCli, BrokenConfigurationIsRefusedWholeWithStatusTwo) {
     const std::string name = "rp-run-bad-" + std::to_string(::getpid());
     const std::string cfg = write_temp(config_json(name, 8080, "0"), "bad");
-    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg}, cfg + ".stderr");
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--listen", "none"}, cfg + ".stderr");
     const int status = wait_exit(c.pid, std::chrono::seconds(5));
     ASSERT_NE(status, -1);
     EXPECT_TRUE(WIFEXITED(status));
@@ -157,6 +159,61 @@ TEST(RunCli, BrokenConfigurationIsRefusedWholeWithStatusTwo) {
         << "a refused configuration must not create a report";
     ::unlink(cfg.c_str());
     ::unlink((cfg + ".stderr").c_str());
+}
+
+// Runs `ringprobe run ARGS...` to its end (bounded) and returns its exit status, -1 when it
+// did not exit normally in time; *err gets its stderr.
+int run_to_exit(std::vector<std::string> args, const char* tag, std::string* err) {
+    const std::string err_path =
+        "/tmp/rp-run-test-" + std::to_string(::getpid()) + "-" + tag + ".stderr";
+    args.insert(args.begin(), {RINGPROBE_EXE, "run"});
+    Child c = spawn(args, err_path);
+    const int status = wait_exit(c.pid, std::chrono::seconds(10));
+    if (status == -1) {
+        ::kill(c.pid, SIGKILL);
+        ::waitpid(c.pid, nullptr, 0);
+    }
+    *err = c.stderr_text();
+    ::unlink(err_path.c_str());
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(RunCli, FlagEqualsValueMeansTheSameAsFlagThenValue) {
+    const std::string name = "rp-run-eq-" + std::to_string(::getpid());
+    const std::string cfg = write_temp(config_json(name, 1, "1"), "eq");
+    std::string err;
+    EXPECT_EQ(run_to_exit({"--config=" + cfg, "--workers=1", "--duration=1", "--listen=none",
+                           "--dns-family=ipv4", "--stats", "--quiet"},
+                          "eq", &err),
+              0)
+        << err;
+    EXPECT_NE(err.find("stats: workers=1 "), std::string::npos) << err;
+    ::unlink(cfg.c_str());
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(RunCli, UnknownFlagExitsTwoNamingIt) {
+    std::string err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--wrokers", "2"}, "unknown", &err),
+              2);
+    EXPECT_NE(err.find("ringprobe run: "), std::string::npos) << err;
+    EXPECT_NE(err.find("--wrokers"), std::string::npos) << err;
+}
+
+TEST(RunCli, BadValueExitsTwoNamingTheFlag) {
+    std::string err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--workers", "0"}, "bad", &err), 2);
+    EXPECT_NE(err.find("ringprobe run: --workers: "), std::string::npos) << err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--turn-chunk=many"}, "bad", &err), 2);
+    EXPECT_NE(err.find("ringprobe run: --turn-chunk: "), std::string::npos) << err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--dns-family", "ipx"}, "bad", &err),
+              2);
+    EXPECT_NE(err.find("ringprobe run: --dns-family: "), std::string::npos) << err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--listen", "loopback"}, "bad", &err),
+              2);
+    EXPECT_NE(err.find("ringprobe run: --listen: "), std::string::npos) << err;
+    EXPECT_EQ(run_to_exit({"--workers", "2"}, "bad", &err), 2);
+    EXPECT_NE(err.find("--config"), std::string::npos) << err;
 }
 
 }  // namespace
