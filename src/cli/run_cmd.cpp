@@ -13,6 +13,7 @@
 
 #include "cli/cli.hpp"
 #include "common/command_line.hpp"
+#include "common/host_port.hpp"
 #include "config/load.hpp"
 #include "engine/clock.hpp"
 #include "engine/engine.hpp"
@@ -49,6 +50,8 @@ constexpr const char* kRunFooter =
     "the engine could not start (io_uring unavailable, report not writable), 2 for bad usage\n"
     "or a bad configuration (nothing is started).";
 
+constexpr std::uint16_t kDnsPort = 53;
+
 // A usage error for --listen and --dns-server is found while parsing, before the plan loads.
 CLI::Validator listen_address() {
     return CLI::Validator(
@@ -65,11 +68,19 @@ CLI::Validator listen_address() {
 CLI::Validator dns_server_address() {
     return CLI::Validator(
         [](std::string& s) -> std::string {
-            return exporter::parse_listen(s)
-                       ? std::string()
-                       : "'" + s + "' is not ADDR:PORT (for example 127.0.0.53:53 or [::1]:53)";
+            auto hp = parse_host_port(s);
+            return hp ? std::string() : hp.error().message;
         },
         "", "");
+}
+
+// The resolver is handed ADDR:PORT, IPv6 in brackets, whichever form the flag was given in.
+std::string dns_server_with_port(const std::string& text) {
+    HostPort hp = *parse_host_port(text);  // checked by dns_server_address()
+    if (!hp.has_port) {
+        hp.port = kDnsPort;
+    }
+    return hp.to_string();
 }
 
 void add_engine_flags(CLI::App& run, RunArgs& a) {
@@ -112,12 +123,15 @@ void add_exporter_flags(CLI::App& run, RunArgs& a) {
 }
 
 void add_dns_flags(CLI::App& run, RunArgs& a) {
-    run.add_option("--dns-server", a.opt.dns_server,
-                   "resolve FQDN backends with this DNS server only (IPv6 as\n"
-                   "[ADDR]:PORT), without /etc/hosts. Default: /etc/hosts, then the\n"
-                   "servers, search list and options of /etc/resolv.conf")
+    run.add_option_function<std::string>(
+           "--dns-server",
+           [&a](const std::string& s) { a.opt.dns_server = dns_server_with_port(s); },
+           "resolve FQDN backends with this DNS server only, without\n"
+           "/etc/hosts: 127.0.0.1:5353, [::1]:53, or an address alone for\n"
+           "port 53. Default: /etc/hosts, then the servers, search list and\n"
+           "options of /etc/resolv.conf")
         ->check(dns_server_address())
-        ->type_name("ADDR:PORT");
+        ->type_name("ADDR[:PORT]");
     command_line::add_choice(run, "--dns-family", a.opt.dns_family,
                              {{"any", dns::Family::Any},
                               {"ipv4", dns::Family::V4},
@@ -211,9 +225,9 @@ std::optional<std::unique_ptr<exporter::Exporter>> start_exporter(const RunArgs&
                      x.error().message.c_str());
         return none;
     }
-    std::fprintf(stderr,
-                 "ringprobe: exporter on http://%s:%u/ (/metrics, /backendhealth)%s\n",
-                 xo.listen.host.c_str(), (*x)->port(),
+    const std::string bound = exporter::ListenAddress{xo.listen.host, (*x)->port()}.to_string();
+    std::fprintf(stderr, "ringprobe: exporter on http://%s/ (/metrics, /backendhealth)%s\n",
+                 bound.c_str(),
                  xo.listen.is_loopback() ? "" : "; not loopback: reachable from the network, "
                                                 "unauthenticated");
     return std::move(*x);
