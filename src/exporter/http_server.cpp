@@ -145,7 +145,8 @@ Result<ListenAddress> parse_listen(std::string_view text) {
         return unexpected(hp.error());
     }
     if (!hp->has_port) {
-        return error("'" + std::string(text) + "' has no port: give ADDRESS:PORT, e.g. 127.0.0.1:9470 or [::1]:9470");
+        return error("'" + std::string(text) +
+                     "' has no port: give ADDRESS:PORT, e.g. 127.0.0.1:9470 or [::1]:9470");
     }
     return ListenAddress{hp->host, hp->port};
 }
