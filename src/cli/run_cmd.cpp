@@ -113,9 +113,10 @@ void add_exporter_flags(CLI::App& run, RunArgs& a) {
                a.listen_explicit = true;
            },
            "HTTP exporter: /metrics (Prometheus), /backendhealth (the report's\n"
-           "JSON), / (web page). Default 127.0.0.1:9470, loopback only; any\n"
-           "other address is served as given (the operator's choice). If the\n"
-           "default port is taken the engine runs without it, with a warning")
+           "JSON), / (web page). Default 127.0.0.1:9470, loopback only; IPv6\n"
+           "as [::1]:9470. Any other address is served as given (the\n"
+           "operator's choice). If the default port is taken the engine runs\n"
+           "without it, with a warning")
         ->check(listen_address())
         ->type_name("ADDR:PORT|none");
     run.add_flag("--metrics-per-server", a.per_server,
