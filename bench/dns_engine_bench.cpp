@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.hpp"
 #include "common/hash.hpp"
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
@@ -36,6 +37,7 @@
 namespace {
 
 using namespace ringprobe;
+namespace command_line = ringprobe::command_line;
 using Clock = std::chrono::steady_clock;
 
 std::string name_of(int i) {
@@ -52,15 +54,35 @@ double pct(std::vector<double> v, double p) {
     return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
+// The three positional arguments, each optional. Returns command_line::kContinue to go on, else
+// the exit status (0 after --help, 2 for bad usage).
+int parse_args(int argc, char** argv, int& n, std::uint32_t& interval_ms, int& slow_every) {
+    CLI::App app("The engine with N FQDN backends at start-up: when names resolve and when rows\n"
+                 "have their first probe, from the engine's own time stamps.",
+                 "dns_engine_bench");
+    command_line::configure(app);
+    // name_of() writes five digits.
+    command_line::add_number(app, "N", n, 1, 99999, "FQDN backends, one name each (10000)", "");
+    command_line::add_number(app, "INTERVAL_MS", interval_ms, 1u, 86400000u,
+                             "every target's probe interval (60000)", "");
+    command_line::add_number(app, "SLOW_EVERY", slow_every, 0, 99999,
+                             "every this-many-th name never answers (0: none)", "");
+    return command_line::parse(app, argc, argv);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
-    const std::uint32_t interval_ms = argc > 2 ? static_cast<std::uint32_t>(std::atoi(argv[2])) : 60000;
+    int n = 10000;
+    std::uint32_t interval_ms = 60000;
     // Every `slow_every`-th name (0: none) lives under slow.test, which dnsmasq forwards to a
     // UDP socket of ours that never answers: those lookups time out (2 x 1 s), and the others
     // must not wait behind them.
-    const int slow_every = argc > 3 ? std::atoi(argv[3]) : 0;
+    int slow_every = 0;
+    if (int rc = parse_args(argc, argv, n, interval_ms, slow_every);
+        rc != command_line::kContinue) {
+        return rc;
+    }
     const int sink = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in sink_addr{};
     sink_addr.sin_family = AF_INET;

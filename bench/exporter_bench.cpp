@@ -23,7 +23,9 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "common/command_line.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 #include "report/names.hpp"
@@ -34,6 +36,7 @@
 namespace {
 
 using namespace ringprobe;
+namespace command_line = ringprobe::command_line;
 using Clock = std::chrono::steady_clock;
 
 unsigned g_targets = 1000;
@@ -225,31 +228,49 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
 }
 BENCHMARK(BM_Exporter_ProbeRateUnderScrape)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 
-// Strips --exporter_targets=N, --exporter_window_ms=M and --exporter_interval_ms=I.
-void parse_own_flags(int& argc, char** argv) {
-    int out = 1;
-    for (int i = 1; i < argc; ++i) {
-        const char* a = argv[i];
-        auto take = [&](const char* prefix, unsigned& v) {
-            const std::size_t n = std::strlen(prefix);
-            if (std::strncmp(a, prefix, n) == 0) {
-                v = static_cast<unsigned>(std::strtoul(a + n, nullptr, 10));
-                return true;
-            }
-            return false;
-        };
-        if (!take("--exporter_targets=", g_targets) && !take("--exporter_window_ms=", g_window_ms) &&
-            !take("--exporter_interval_ms=", g_interval_ms)) {
-            argv[out++] = argv[i];
-        }
+// Takes --exporter_targets, --exporter_window_ms and --exporter_interval_ms out of argv and
+// leaves every other argument, in order, for Google Benchmark. --help prints these flags, then
+// Google Benchmark's own. Returns command_line::kContinue to go on, else the exit status.
+int parse_own_flags(int& argc, char** argv) {
+    CLI::App app("BM_Exporter_ProbeRateUnderScrape's own flags; every other argument goes to\n"
+                 "Google Benchmark.",
+                 "exporter_bench");
+    command_line::configure(app);
+    app.allow_extras();
+    app.set_help_flag();
+    bool help = false;
+    app.add_flag("-h,--help", help, "print these flags, then Google Benchmark's");
+    command_line::add_number(app, "--exporter_targets", g_targets, 1u, 1'000'000u,
+                             "targets the engine probes (default 1000)");
+    command_line::add_number(app, "--exporter_window_ms", g_window_ms, 1u, 3'600'000u,
+                             "each measurement window (default 1000)", "MS");
+    command_line::add_number(app, "--exporter_interval_ms", g_interval_ms, 1u, 3'600'000u,
+                             "every target's probe interval (default 1000)", "MS");
+    if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
+        return rc;
     }
-    argc = out;
+    std::vector<std::string> rest = app.remaining();
+    if (help) {
+        std::fputs(app.help().c_str(), stdout);
+        rest.emplace_back("--help");
+    }
+    // Google Benchmark may keep pointers into argv, so the kept arguments live as long as main.
+    static std::vector<std::string> kept;
+    kept = std::move(rest);
+    argc = 1;
+    for (std::string& arg : kept) {
+        argv[argc++] = arg.data();
+    }
+    argv[argc] = nullptr;
+    return command_line::kContinue;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    parse_own_flags(argc, argv);
+    if (int rc = parse_own_flags(argc, argv); rc != command_line::kContinue) {
+        return rc;
+    }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
         return 1;

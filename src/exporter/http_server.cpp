@@ -136,31 +136,20 @@ Head parse_head(std::string_view head) {
 
 }  // namespace
 
-bool ListenAddress::is_loopback() const {
-    in_addr a{};
-    return ::inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+HostPort ListenAddress::address() const {
+    return HostPort{host, host.find(':') != std::string::npos, true, port};
 }
 
 Result<ListenAddress> parse_listen(std::string_view text) {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-        return error("listen address '" + std::string(text) +
-                     "' must be ADDRESS:PORT, e.g. 127.0.0.1:9470");
+    auto hp = parse_host_port(text);
+    if (!hp) {
+        return unexpected(hp.error());
     }
-    ListenAddress a;
-    a.host = std::string(text.substr(0, colon));
-    const std::string_view port = text.substr(colon + 1);
-    unsigned v = 0;
-    auto r = std::from_chars(port.data(), port.data() + port.size(), v);
-    if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || v > 65535) {
-        return error("listen port '" + std::string(port) + "' must be a number from 0 to 65535");
+    if (!hp->has_port) {
+        return error("'" + std::string(text) +
+                     "' has no port: give ADDRESS:PORT, e.g. 127.0.0.1:9470 or [::1]:9470");
     }
-    in_addr ia{};
-    if (::inet_pton(AF_INET, a.host.c_str(), &ia) != 1) {
-        return error("listen address '" + a.host + "' is not a dotted IPv4 address");
-    }
-    a.port = static_cast<std::uint16_t>(v);
-    return a;
+    return ListenAddress{hp->host, hp->port};
 }
 
 struct HttpServer::Conn {
@@ -184,25 +173,23 @@ Result<HttpServer> HttpServer::listen(const ListenAddress& at, const ServerLimit
     s.limits_ = limits;
     s.handler_ = std::move(handler);
     s.stats_ = std::make_unique<ServerStats>();
-    s.listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t len = 0;
+    sockaddr_storage sa = at.address().sockaddr(len);
+    s.listen_fd_ = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s.listen_fd_ < 0) {
         return error(std::string("exporter: socket: ") + std::strerror(errno));
     }
     const int one = 1;
     ::setsockopt(s.listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(at.port);
-    ::inet_pton(AF_INET, at.host.c_str(), &sa.sin_addr);
-    if (::bind(s.listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+    if (::bind(s.listen_fd_, reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
         ::listen(s.listen_fd_, 1024) != 0) {
-        return error("exporter: cannot listen on " + at.host + ":" + std::to_string(at.port) +
-                     ": " + std::strerror(errno) +
+        return error("exporter: cannot listen on " + at.to_string() + ": " +
+                     std::strerror(errno) +
                      " (choose another --listen ADDRESS:PORT, or --listen none)");
     }
-    socklen_t len = sizeof sa;
     ::getsockname(s.listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
-    s.port_ = ntohs(sa.sin_port);
+    s.port_ = sa.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port)
+                                       : ntohs(reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
     s.epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     s.wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s.epoll_fd_ < 0 || s.wake_fd_ < 0) {

@@ -3,8 +3,9 @@
 // exit 3 with a hint for a missing one, exit 4 for a corrupt one, exit 2 for bad arguments,
 // and --pool/--health filters; --troubleshoot SERVER (exit 0 with the drawing and the marked
 // part, every matching row, --pool/--setting narrowing, exit 2 for a server not in the report,
-// no colour into a pipe) and --help documenting it. No servers are needed: the writer is driven
-// directly.
+// no colour into a pipe) and --help documenting it; --flag=value as well as --flag value, and an
+// unknown flag or a bad value named in the exit-2 message. No servers are needed: the writer is
+// driven directly.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -203,6 +204,25 @@ TEST_F(ReportCli, BadArgumentsExitTwoWithUsage) {
     EXPECT_EQ(run({"--health", "Sick"}).status, 2);
     EXPECT_EQ(run({"--name"}).status, 2);
     EXPECT_EQ(run({"--bogus"}).status, 2);
+}
+
+TEST_F(ReportCli, FlagEqualsValueMeansTheSameAsFlagThenValue) {
+    CliRun r = run({"--name=" + name_, "--pool=api", "--health=Unhealthy", "--format=json"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("10.1.0.4"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("10.0.0.4"), std::string::npos) << r.out;
+}
+
+TEST_F(ReportCli, UnknownFlagOrBadValueExitsTwoNamingTheFlag) {
+    CliRun unknown = run({"--name", name_, "--colour"});
+    EXPECT_EQ(unknown.status, 2);
+    EXPECT_NE(unknown.err.find("--colour"), std::string::npos) << unknown.err;
+    CliRun format = run({"--name", name_, "--format=xml"});
+    EXPECT_EQ(format.status, 2);
+    EXPECT_NE(format.err.find("ringprobe-report: --format: "), std::string::npos) << format.err;
+    CliRun health = run({"--name", name_, "--health", "Sick"});
+    EXPECT_EQ(health.status, 2);
+    EXPECT_NE(health.err.find("ringprobe-report: --health: "), std::string::npos) << health.err;
 }
 
 }  // namespace
