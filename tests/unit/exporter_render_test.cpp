@@ -25,7 +25,7 @@
 #include "report/names.hpp"
 #include "report/reader.hpp"
 #include "report/writer.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace ringprobe::exporter {
 namespace {
