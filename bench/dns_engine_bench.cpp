@@ -32,6 +32,7 @@
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
 #include "support/dnsmasq_process.hpp"
+#include "support/unique_name.hpp"
 
 namespace {
 
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
         plan.targets.push_back(t);
     }
     engine::EngineOptions o;
-    o.name = "rp-dns-engine-bench-" + std::to_string(::getpid());
+    o.name = testing::unique_name("dns-engine-bench");
     o.log = nullptr;
     o.dns_server = dns->server();
     o.dns_timeout_ms = 1000;

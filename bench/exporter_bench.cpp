@@ -30,6 +30,7 @@
 #include "report/writer.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
+#include "support/unique_name.hpp"
 
 namespace {
 
@@ -62,7 +63,7 @@ struct HandSegment {
     Plan plan;
     std::optional<report::Writer> writer;
     explicit HandSegment(unsigned n, Protocol protocol = Protocol::Http)
-        : name("rp-bench-exporter-" + std::to_string(::getpid())) {
+        : name(testing::unique_name("bench-exporter")) {
         plan = plan_of(n, 8080, 5000, protocol);
         auto w = report::Writer::create(plan, name);
         writer.emplace(std::move(*w));
@@ -179,7 +180,7 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
     }
     const Plan plan = plan_of(g_targets, fleet->port(), g_interval_ms);
     engine::EngineOptions eo;
-    eo.name = "rp-bench-exporter-live-" + std::to_string(::getpid());
+    eo.name = testing::unique_name("bench-exporter-live");
     eo.workers = 2;
     eo.log = nullptr;
     engine::Engine eng(plan, eo);

@@ -19,6 +19,7 @@
 #include "engine/engine.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
+#include "support/unique_name.hpp"
 
 extern "C" {
 void* __libc_malloc(size_t);
@@ -93,7 +94,7 @@ TEST(EngineAlloc, SteadyStateProbingAllocatesNothing) {
             .match_body = "ringprobe-marker"});
     }
     engine::EngineOptions o;
-    o.name = "rp-test-alloc-" + std::to_string(::getpid());
+    o.name = testing::unique_name("alloc");
     o.workers = 2;
     o.log = nullptr;
     engine::Engine eng(plan, o);

@@ -17,6 +17,7 @@
 #include "engine/engine.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
+#include "support/unique_name.hpp"
 
 namespace ringprobe {
 namespace {
@@ -63,7 +64,7 @@ TEST(EngineSoak, NoDescriptorOrMemoryGrowthOverTwoMinutes) {
             .close = i % 2 == 0 ? ClosePolicy::Reset : ClosePolicy::Graceful});
     }
     engine::EngineOptions o;
-    o.name = "rp-test-soak-" + std::to_string(::getpid());
+    o.name = testing::unique_name("soak");
     o.workers = 2;
     o.log = nullptr;
     engine::Engine eng(plan, o);

@@ -119,7 +119,7 @@ protected:
                                      .unhealthy = 2, .match_body = "ok"};
             testing::add_target(plan_, spec);
         }
-        name_ = "rp-test-exporter-" + std::to_string(::getpid());
+        name_ = testing::unique_name("exporter");
         engine::EngineOptions eo;
         eo.name = name_;
         eo.workers = 2;
