@@ -33,6 +33,7 @@
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
 #include "support/dnsmasq_process.hpp"
+#include "support/engine_harness.hpp"
 
 namespace {
 
@@ -129,25 +130,22 @@ int main(int argc, char** argv) {
         plan.rows.push_back(Row{0, 0, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
         plan.targets.push_back(t);
     }
-    engine::EngineOptions o;
-    o.name = "rp-dns-engine-bench-" + std::to_string(::getpid());
-    o.log = nullptr;
+    engine::EngineOptions o = testing::engine_options("dns-engine-bench", 0);
     o.dns_server = dns->server();
     o.dns_timeout_ms = 1000;
     o.dns_tries = 2;
-    engine::Engine eng(plan, o);
+    testing::EngineHarness run(plan, o);
     const auto t0 = Clock::now();
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     const double t0_unix = static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-    if (auto r = eng.start(); !r) {
+    if (auto r = run.engine().start(); !r) {
         std::fprintf(stderr, "dns_engine_bench: %s\n", r.error().message.c_str());
         return 1;
     }
     const double start_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    auto rep = report::Report::open(o.name);
-    if (!rep) {
-        std::fprintf(stderr, "dns_engine_bench: %s\n", rep.error().message.c_str());
+    if (auto r = run.open_report(); !r) {
+        std::fprintf(stderr, "dns_engine_bench: %s\n", r.error().message.c_str());
         return 1;
     }
     // Every row probed once? (interval 60 s: no row has a second probe within the run). The
@@ -162,8 +160,8 @@ int main(int argc, char** argv) {
         fast += is_slow(i) ? 0 : 1;
     }
     for (;;) {
-        eng.tick(20'000'000);
-        const report::Snapshot s = rep->snapshot(so);
+        run.engine().tick(20'000'000);
+        const report::Snapshot s = run.snapshot(so);
         int done = 0, slow_done = 0;
         for (int i = 0; i < n; ++i) {
             const auto& st = s.states[static_cast<std::size_t>(i)];
@@ -177,11 +175,11 @@ int main(int argc, char** argv) {
             break;
         }
     }
-    const std::size_t engine_bytes = eng.memory_bytes();
+    const std::size_t engine_bytes = run.engine().memory_bytes();
     report::SnapshotOptions all = so;
     all.dns = true;
-    const report::Snapshot s = rep->snapshot(all);
-    eng.stop();
+    const report::Snapshot s = run.snapshot(all);
+    run.stop();
     std::vector<double> resolved, probed, gap;
     std::vector<double> slow_verdict;
     for (int i = 0; i < n; ++i) {
@@ -225,7 +223,6 @@ int main(int argc, char** argv) {
     std::printf("  gap_ms p50=%.1f p99=%.1f max=%.1f (first probe after its own name's answer; "
                 "the engine spreads first probes over min(interval, 1 s))\n",
                 pct(gap, 0.5), pct(gap, 0.99), pct(gap, 1));
-    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
     ::close(sink);
     return p.size() == static_cast<std::size_t>(fast) ? 0 : 1;
 }

@@ -30,8 +30,10 @@
 #include "exporter/exporter.hpp"
 #include "report/names.hpp"
 #include "report/writer.hpp"
+#include "support/engine_harness.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
+#include "support/unique_name.hpp"
 
 namespace {
 
@@ -65,7 +67,7 @@ struct HandSegment {
     Plan plan;
     std::optional<report::Writer> writer;
     explicit HandSegment(unsigned n, Protocol protocol = Protocol::Http)
-        : name("rp-bench-exporter-" + std::to_string(::getpid())) {
+        : name(testing::unique_name("bench-exporter")) {
         plan = plan_of(n, 8080, 5000, protocol);
         auto w = report::Writer::create(plan, name);
         writer.emplace(std::move(*w));
@@ -181,25 +183,22 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
         return;
     }
     const Plan plan = plan_of(g_targets, fleet->port(), g_interval_ms);
-    engine::EngineOptions eo;
-    eo.name = "rp-bench-exporter-live-" + std::to_string(::getpid());
-    eo.workers = 2;
-    eo.log = nullptr;
-    engine::Engine eng(plan, eo);
-    if (!eng.start()) {
+    testing::EngineHarness run(plan, testing::engine_options("bench-exporter-live"));
+    if (!run.start()) {
         state.SkipWithError("engine did not start");
         return;
     }
     exporter::ExporterOptions xo;
     xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
-    xo.report_name = eo.name;
-    auto x = exporter::Exporter::start(xo, [&eng] { return eng.totals(); },
-                                       exporter::EngineFacts{2, eng.ring_mode(), 0});
+    xo.report_name = run.name();
+    auto x = exporter::Exporter::start(xo, [&run] { return run.totals(); },
+                                       exporter::EngineFacts{2, run.engine().ring_mode(), 0});
     const std::uint16_t port = (*x)->port();
     const auto window = std::chrono::milliseconds(g_window_ms);
-    probe_rate(eng, std::chrono::milliseconds(g_interval_ms + 500));  // first probes spread in
+    // First probes spread in.
+    probe_rate(run.engine(), std::chrono::milliseconds(g_interval_ms + 500));
     for (auto _ : state) {
-        const double quiet = probe_rate(eng, window);
+        const double quiet = probe_rate(run.engine(), window);
         std::atomic<bool> stop{false};
         std::atomic<std::uint64_t> scrapes{0};
         std::thread scraper([&] {
@@ -213,7 +212,7 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
                 }
             }
         });
-        const double scraped = probe_rate(eng, window);
+        const double scraped = probe_rate(run.engine(), window);
         stop.store(true);
         scraper.join();
         state.counters["rate_quiet"] = quiet;
@@ -223,8 +222,7 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
             static_cast<double>(scrapes.load()) / (static_cast<double>(g_window_ms) / 1000.0);
     }
     x->reset();
-    eng.stop();
-    ::unlink(report::segment_path(eo.name).c_str());
+    run.stop();
 }
 BENCHMARK(BM_Exporter_ProbeRateUnderScrape)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 

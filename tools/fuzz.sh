@@ -14,7 +14,7 @@ fi
 seconds=${FUZZ_SECONDS:-30}
 log="$out/report_fuzz.log"
 if ! "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -I"$top/include" -I"$top/src" -I"$top/tests/unit" \
+    -I"$top/include" -I"$top/src" -I"$top/tests" \
     "$top/tests/fuzz/report_fuzz.cpp" \
     "$top/src/report/image.cpp" "$top/src/report/names.cpp" "$top/src/report/reader.cpp" \
     "$top/src/report/render.cpp" "$top/src/report/facts.cpp" "$top/src/report/fault_part.cpp" \

@@ -5,6 +5,8 @@
 #  3. the threaded suites under ThreadSanitizer
 #  4. a bounded libFuzzer run of the report validator (clang)
 # Quiet when all passes; prints the failing logs otherwise. Exit status non-zero on any failure.
+# The summary gives each suite's counts and its five slowest tests (tools/lib/testlog_summary.py),
+# then the closing 'total: N passed, N failed, N skipped' line.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$RP_TOP"

@@ -26,6 +26,7 @@
 
 #include "report/reader.hpp"
 #include "support/fleet_process.hpp"
+#include "support/unique_name.hpp"
 
 namespace ringprobe {
 namespace {
@@ -102,7 +103,7 @@ std::string write_temp(const std::string& text, const char* tag) {
 TEST(RunCli, ProbesLogsTransitionsAndStopsOnSigtermWithinOneSecond) {
     auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
-    const std::string name = "rp-run-" + std::to_string(::getpid());
+    const std::string name = testing::unique_name("run");
     const std::string cfg = write_temp(config_json(name, fleet->port(), "1"), "ok");
     Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers", "2", "--listen", "none"},
                     cfg + ".stderr");
@@ -148,7 +149,7 @@ TEST(RunCli, ProbesLogsTransitionsAndStopsOnSigtermWithinOneSecond) {
 }
 
 TEST(RunCli, BrokenConfigurationIsRefusedWholeWithStatusTwo) {
-    const std::string name = "rp-run-bad-" + std::to_string(::getpid());
+    const std::string name = testing::unique_name("run-bad");
     const std::string cfg = write_temp(config_json(name, 8080, "0"), "bad");
     Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--listen", "none"}, cfg + ".stderr");
     const int status = wait_exit(c.pid, std::chrono::seconds(5));

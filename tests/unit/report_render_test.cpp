@@ -24,7 +24,7 @@
 #include "report/render.hpp"
 #include "report/sentences.hpp"
 #include "report/writer.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace ringprobe::report {
 namespace {
