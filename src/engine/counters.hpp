@@ -1,0 +1,260 @@
+// The engine's counters, declared once in the way of Envoy's ALL_HEALTH_CHECKER_STATS(COUNTER,
+// GAUGE) lists: each row of RINGPROBE_ENGINE_COUNTERS makes a field of WorkerCounters (or names
+// a counter the worker's ring keeps), a field of the engine's totals, a key of `ringprobe run
+// --stats`, its /metrics family where it has one, and its field in the report's worker table
+// where that has one. tests/unit/counters_test.cpp walks the list through all of them.
+//
+// Light on purpose (the report ABI's types, no liburing, no resolver): the exporter includes it
+// to read the totals.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <ringprobe/report.hpp>
+#include <ringprobe/result.hpp>
+
+#include "dns/stats.hpp"
+#include "engine/histogram.hpp"
+
+// RINGPROBE_ENGINE_COUNTERS(WORKER, RING) calls, once per counter, in /metrics order:
+//   WORKER(name, kind, table, metric, help)  kept by the worker in WorkerCounters::name
+//   RING(name, ring_field, kind, table, metric, help)  kept by the worker's ring in
+//       RingStats::ring_field (src/engine/ring.hpp)
+// name    its field in WorkerCounters (WORKER rows), CounterValues and EngineTotals, and its key
+//         on the --stats line
+// kind    Counter: only grows; summed over workers, and on --stats as its growth
+//         Gauge: a level that goes up and down; summed over workers, not on --stats
+//         Max: the largest value a worker saw; the largest over workers, not on --stats
+// table   Table(field): copied into report_abi::WorkerStatsPayload::field (the report's worker
+//         table, for readers outside the process); NoTable: not in the report
+// metric  the name of its own /metrics family, with help as the HELP text; "": none (the help
+//         says where else it shows)
+#define RINGPROBE_ENGINE_COUNTERS(WORKER, RING)                                                    \
+    WORKER(probes_started, Counter, Table(probes_started), "ringprobe_probes_started_total",       \
+           "Probes started, all targets.")                                                         \
+    WORKER(probes_completed, Counter, Table(probes_completed), "ringprobe_probes_completed_total", \
+           "Probes completed with a verdict, all targets.")                                        \
+    WORKER(late_probes, Counter, Table(late_probes), "ringprobe_late_probes_total",                \
+           "Probes started 1 ms or more after their scheduled instant.")                           \
+    WORKER(skipped_intervals, Counter, NoTable, "ringprobe_skipped_intervals_total",               \
+           "Scheduled starts skipped because the target's previous probe ended after them (it "    \
+           "ran long, started late or was retried).")                                              \
+    WORKER(transitions, Counter, NoTable, "ringprobe_health_transitions_total",                    \
+           "Health changes of a target (Unknown, Healthy, Unhealthy).")                            \
+    WORKER(in_flight, Gauge, NoTable, "ringprobe_probes_in_flight",                                \
+           "Probes started and not yet completed.")                                                \
+    RING(ring_submits, submits, Counter, NoTable, "ringprobe_ring_submits_total",                  \
+         "io_uring submit calls, all workers.")                                                    \
+    WORKER(loops, Counter, Table(loop_iterations), "ringprobe_worker_loops_total",                 \
+           "Worker loop turns, all workers: about one wake-up each (at most one per quantumMs "    \
+           "per worker while probes are in flight).")                                              \
+    RING(sq_full, sq_full, Counter, Table(ring_full), "ringprobe_ring_sq_full_total",              \
+         "Times a worker found its submission queue full and flushed it.")                         \
+    RING(ring_cq_overflow, cq_overflow, Counter, NoTable, "ringprobe_ring_cq_overflow_total",      \
+         "Completions the kernel had to hold back because a completion queue was full.")           \
+    WORKER(recv_no_buffer, Counter, NoTable, "ringprobe_recv_no_buffer_total",                     \
+           "Receives that found no provided buffer free (retried).")                               \
+    WORKER(stale_completions, Counter, Table(stale_completions),                                   \
+           "ringprobe_stale_completions_total",                                                    \
+           "Completions that named an earlier probe of a reused slot (ignored).")                  \
+    WORKER(prober_errors, Counter, Table(prober_errors), "",                                       \
+           "Probes that failed on ringprobe's own side (/metrics: by kind, from the outcomes).")   \
+    WORKER(probes_ok, Counter, NoTable, "", "Probes that ended Ok.")                               \
+    WORKER(probes_failed, Counter, NoTable, "", "Probes that ended with the backend's failure.")   \
+    WORKER(deferred_starts, Counter, NoTable, "", "Starts that waited for a free socket budget.")  \
+    WORKER(held_starts, Counter, NoTable, "",                                                      \
+           "Starts that waited for a later chunk or turn (the chunk or the turn had its fill).")   \
+    WORKER(chunks, Counter, NoTable, "", "Kernel entries of a turn's later chunks (turn_chunk).")  \
+    WORKER(stop_forced_closes, Counter, NoTable, "",                                               \
+           "Probes still pending when the stop budget ran out.")                                   \
+    WORKER(lateness_us_sum, Counter, Table(lateness_us_sum), "",                                   \
+           "Probe start minus scheduled start, summed, in microseconds (/metrics: the lateness "   \
+           "histogram's sum).")                                                                    \
+    WORKER(duration_us_sum, Counter, NoTable, "",                                                  \
+           "Probe start to verdict, summed, in microseconds (/metrics: the duration histogram's "  \
+           "sum).")                                                                                \
+    WORKER(lateness_us_max, Max, Table(lateness_us_max), "",                                       \
+           "The latest a probe started after its scheduled start, in microseconds.")               \
+    WORKER(tls_full, Counter, Table(tls_full), "",                                                 \
+           "Handshakes that presented a certificate (/metrics: from the report).")                 \
+    WORKER(tls_resumed, Counter, Table(tls_resumed), "",                                           \
+           "Handshakes that resumed a session (/metrics: from the report).")                       \
+    WORKER(tls_failed, Counter, Table(tls_failed), "",                                             \
+           "Probes that ended with a TLS reason (/metrics: from the report).")                     \
+    WORKER(dns_updates, Counter, Table(dns_updates), "", "Resolver notices applied.")
+
+namespace ringprobe::engine {
+
+enum class CounterKind : std::uint8_t { Counter, Gauge, Max };
+
+// Counters one worker keeps; single writer (the worker), read by anyone with relaxed loads.
+struct WorkerCounters {
+#define RP_COUNTER_ATOMIC(name, kind, table, metric, help) std::atomic<std::uint64_t> name{0};
+#define RP_COUNTER_NONE(...)
+    RINGPROBE_ENGINE_COUNTERS(RP_COUNTER_ATOMIC, RP_COUNTER_NONE)
+#undef RP_COUNTER_ATOMIC
+#undef RP_COUNTER_NONE
+    std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
+    Histogram lateness_us;  // probe start minus scheduled start
+    Histogram duration_us;  // probe start to verdict
+};
+
+// Every counter of the list as a plain number: one worker's (counter_values) or the engine's.
+struct CounterValues {
+#define RP_COUNTER_VALUE(name, ...) std::uint64_t name = 0;
+    RINGPROBE_ENGINE_COUNTERS(RP_COUNTER_VALUE, RP_COUNTER_VALUE)
+#undef RP_COUNTER_VALUE
+};
+
+// The engine's counters summed over its workers (Engine::totals), with what is not a single
+// number: probes by reason, the two histograms, the resolver's counters.
+struct EngineTotals : CounterValues {
+    dns::ResolverStats dns{};  // zero when the plan has no FQDN backend
+    std::array<std::uint64_t, reason_count> by_reason{};
+    std::array<std::uint64_t, Histogram::buckets> lateness_us{};
+    std::array<std::uint64_t, Histogram::buckets> duration_us{};
+};
+
+// One row of the list, for code that walks it (/metrics, --stats, the report's worker table).
+struct CounterInfo {
+    std::string_view name;
+    CounterKind kind;
+    std::uint64_t CounterValues::*value;
+    std::uint64_t report_abi::WorkerStatsPayload::*table;  // nullptr: not in the report
+    std::string_view metric;                                // empty: no family of its own
+    std::string_view help;
+};
+
+#define RP_COUNTER_TABLE_Table(field) &report_abi::WorkerStatsPayload::field
+#define RP_COUNTER_TABLE_NoTable nullptr
+#define RP_COUNTER_INFO(name, kind, table, metric, help)                                           \
+    CounterInfo{#name, CounterKind::kind, &CounterValues::name, RP_COUNTER_TABLE_##table, metric,  \
+                help},
+#define RP_RING_COUNTER_INFO(name, ring_field, kind, table, metric, help)                          \
+    RP_COUNTER_INFO(name, kind, table, metric, help)
+inline constexpr CounterInfo counter_table[] = {
+    RINGPROBE_ENGINE_COUNTERS(RP_COUNTER_INFO, RP_RING_COUNTER_INFO)};
+#undef RP_COUNTER_INFO
+#undef RP_RING_COUNTER_INFO
+#undef RP_COUNTER_TABLE_Table
+#undef RP_COUNTER_TABLE_NoTable
+
+// The fields of the report's worker table that are not rows of the list: the prober errors by
+// kind (from the outcomes by reason), the targets owned and the instant (report_row's).
+inline constexpr std::size_t report_fields_not_listed = 5;
+
+namespace detail {
+
+constexpr bool counter_table_is_sound() {
+    std::size_t in_table = 0;
+    for (std::size_t i = 0; i < std::size(counter_table); ++i) {
+        const CounterInfo& a = counter_table[i];
+        in_table += a.table != nullptr ? 1 : 0;
+        if (a.help.empty()) {
+            return false;
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            const CounterInfo& b = counter_table[j];
+            if (a.name == b.name || (!a.metric.empty() && a.metric == b.metric) ||
+                (a.table != nullptr && a.table == b.table)) {
+                return false;
+            }
+        }
+    }
+    constexpr std::size_t reserved = std::size(report_abi::WorkerStatsPayload{}.reserved);
+    return in_table + report_fields_not_listed + reserved == report_abi::kWorkerPayloadWords;
+}
+
+}  // namespace detail
+
+static_assert(detail::counter_table_is_sound(),
+              "every counter needs a help text, a name, family and report field of its own, and "
+              "every field of the report's worker table a source");
+
+// One worker's counters as plain numbers: relaxed loads of single-writer atomics, each counter
+// whole, the set not one instant. ring: the worker's RingStats.
+template <class RingCounters>
+CounterValues counter_values(const WorkerCounters& c, const RingCounters& ring) {
+    CounterValues v;
+#define RP_COUNTER_LOAD(name, ...) v.name = c.name.load(std::memory_order_relaxed);
+#define RP_RING_COUNTER_LOAD(name, ring_field, ...)                                                \
+    v.name = ring.ring_field.load(std::memory_order_relaxed);
+    RINGPROBE_ENGINE_COUNTERS(RP_COUNTER_LOAD, RP_RING_COUNTER_LOAD)
+#undef RP_COUNTER_LOAD
+#undef RP_RING_COUNTER_LOAD
+    return v;
+}
+
+// Adds one worker's values to a sum over workers, each as its kind says.
+constexpr void accumulate(CounterValues& sum, const CounterValues& one) {
+    for (const CounterInfo& c : counter_table) {
+        std::uint64_t& s = sum.*c.value;
+        const std::uint64_t v = one.*c.value;
+        s = c.kind == CounterKind::Max ? std::max(s, v) : s + v;
+    }
+}
+
+// Adds one worker to the engine's totals: its counters, its probes by reason, its histograms.
+template <class RingCounters>
+void add_worker(EngineTotals& t, const WorkerCounters& c, const RingCounters& ring) {
+    accumulate(t, counter_values(c, ring));
+    for (std::size_t r = 0; r < reason_count; ++r) {
+        t.by_reason[r] += c.by_reason[r].load(std::memory_order_relaxed);
+    }
+    c.lateness_us.add_to(t.lateness_us);
+    c.duration_us.add_to(t.duration_us);
+}
+
+// One worker's row of the report's worker table: the list's Table rows, and the fields that are
+// not (report_fields_not_listed).
+inline report_abi::WorkerStatsPayload report_row(const CounterValues& v,
+                                                 const WorkerCounters& c,
+                                                 std::uint64_t targets_owned,
+                                                 std::uint64_t updated_unix_ns) {
+    report_abi::WorkerStatsPayload w{};
+    for (const CounterInfo& info : counter_table) {
+        if (info.table != nullptr) {
+            w.*info.table = v.*info.value;
+        }
+    }
+    auto by = [&c](Reason r) {
+        return c.by_reason[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);
+    };
+    w.no_fds = by(Reason::ProberNoFds);
+    w.no_buffers = by(Reason::ProberNoBuffers);
+    w.no_ports = by(Reason::ProberNoPorts);
+    w.targets_owned = targets_owned;
+    w.updated_unix_ns = updated_unix_ns;
+    return w;
+}
+
+// The counters' part of a --stats line: "name=growth" for every Counter row, in the list's
+// order, from `since` to `now` (0 where a counter seems to have gone back).
+inline std::string stats_fields(const CounterValues& since, const CounterValues& now) {
+    std::string out;
+    for (const CounterInfo& c : counter_table) {
+        if (c.kind != CounterKind::Counter) {
+            continue;
+        }
+        const std::uint64_t a = since.*c.value;
+        const std::uint64_t b = now.*c.value;
+        char digits[24];
+        const auto r = std::to_chars(digits, digits + sizeof digits, b >= a ? b - a : 0);
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += c.name;
+        out += '=';
+        out.append(digits, r.ptr);
+    }
+    return out;
+}
+
+}  // namespace ringprobe::engine
