@@ -42,10 +42,9 @@
     WORKER(probes_completed, Counter, Table(probes_completed), "ringprobe_probes_completed_total", \
            "Probes completed with a verdict, all targets.")                                        \
     WORKER(late_probes, Counter, Table(late_probes), "ringprobe_late_probes_total",                \
-           "Probes started 1 ms or more after their scheduled instant.")                           \
+           "Probes started later than their scheduled tick.")                                      \
     WORKER(skipped_intervals, Counter, NoTable, "ringprobe_skipped_intervals_total",               \
-           "Scheduled starts skipped because the target's previous probe ended after them (it "    \
-           "ran long, started late or was retried).")                                              \
+           "Scheduled starts skipped because the previous probe of the target overran.")           \
     WORKER(transitions, Counter, NoTable, "ringprobe_health_transitions_total",                    \
            "Health changes of a target (Unknown, Healthy, Unhealthy).")                            \
     WORKER(in_flight, Gauge, NoTable, "ringprobe_probes_in_flight",                                \
