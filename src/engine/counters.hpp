@@ -24,70 +24,77 @@
 #include "engine/histogram.hpp"
 
 // RINGPROBE_ENGINE_COUNTERS(WORKER, RING) calls, once per counter, in /metrics order:
-//   WORKER(name, kind, table, metric, help)  kept by the worker in WorkerCounters::name
-//   RING(name, ring_field, kind, table, metric, help)  kept by the worker's ring in
+//   WORKER(name, kind, table, stats, metric, help)  kept by the worker in WorkerCounters::name
+//   RING(name, ring_field, kind, table, stats, metric, help)  kept by the worker's ring in
 //       RingStats::ring_field (src/engine/ring.hpp)
 // name    its field in WorkerCounters (WORKER rows), CounterValues and EngineTotals, and its key
 //         on the --stats line
-// kind    Counter: only grows; summed over workers, and on --stats as its growth
-//         Gauge: a level that goes up and down; summed over workers, not on --stats
-//         Max: the largest value a worker saw; the largest over workers, not on --stats
+// kind    Counter: only grows; summed over workers
+//         Gauge: a level that goes up and down; summed over workers
+//         Max: the largest value a worker saw; the largest over workers
 // table   Table(field): copied into report_abi::WorkerStatsPayload::field (the report's worker
 //         table, for readers outside the process); NoTable: not in the report
+// stats   Stats(n): the n-th key of a `ringprobe run --stats` line, shown as its growth (Counter
+//         rows only; scripts read the line, so its order is kept apart from /metrics'); NoStats:
+//         not on the line
 // metric  the name of its own /metrics family, with help as the HELP text; "": none (the help
 //         says where else it shows)
 #define RINGPROBE_ENGINE_COUNTERS(WORKER, RING)                                                    \
-    WORKER(probes_started, Counter, Table(probes_started), "ringprobe_probes_started_total",       \
-           "Probes started, all targets.")                                                         \
-    WORKER(probes_completed, Counter, Table(probes_completed), "ringprobe_probes_completed_total", \
-           "Probes completed with a verdict, all targets.")                                        \
-    WORKER(late_probes, Counter, Table(late_probes), "ringprobe_late_probes_total",                \
+    WORKER(probes_started, Counter, Table(probes_started), Stats(0),                               \
+           "ringprobe_probes_started_total", "Probes started, all targets.")                       \
+    WORKER(probes_completed, Counter, Table(probes_completed), Stats(1),                           \
+           "ringprobe_probes_completed_total", "Probes completed with a verdict, all targets.")    \
+    WORKER(late_probes, Counter, Table(late_probes), NoStats, "ringprobe_late_probes_total",       \
            "Probes started later than their scheduled tick.")                                      \
-    WORKER(skipped_intervals, Counter, NoTable, "ringprobe_skipped_intervals_total",               \
+    WORKER(skipped_intervals, Counter, NoTable, Stats(4), "ringprobe_skipped_intervals_total",     \
            "Scheduled starts skipped because the previous probe of the target overran.")           \
-    WORKER(transitions, Counter, NoTable, "ringprobe_health_transitions_total",                    \
+    WORKER(transitions, Counter, NoTable, Stats(8), "ringprobe_health_transitions_total",          \
            "Health changes of a target (Unknown, Healthy, Unhealthy).")                            \
-    WORKER(in_flight, Gauge, NoTable, "ringprobe_probes_in_flight",                                \
+    WORKER(in_flight, Gauge, NoTable, NoStats, "ringprobe_probes_in_flight",                       \
            "Probes started and not yet completed.")                                                \
-    RING(ring_submits, submits, Counter, NoTable, "ringprobe_ring_submits_total",                  \
+    RING(ring_submits, submits, Counter, NoTable, NoStats, "ringprobe_ring_submits_total",         \
          "io_uring submit calls, all workers.")                                                    \
-    WORKER(loops, Counter, Table(loop_iterations), "ringprobe_worker_loops_total",                 \
+    WORKER(loops, Counter, Table(loop_iterations), Stats(10), "ringprobe_worker_loops_total",      \
            "Worker loop turns, all workers: about one wake-up each (at most one per quantumMs "    \
            "per worker while probes are in flight).")                                              \
-    RING(sq_full, sq_full, Counter, Table(ring_full), "ringprobe_ring_sq_full_total",              \
+    RING(sq_full, sq_full, Counter, Table(ring_full), NoStats, "ringprobe_ring_sq_full_total",     \
          "Times a worker found its submission queue full and flushed it.")                         \
-    RING(ring_cq_overflow, cq_overflow, Counter, NoTable, "ringprobe_ring_cq_overflow_total",      \
+    RING(ring_cq_overflow, cq_overflow, Counter, NoTable, NoStats,                                 \
+         "ringprobe_ring_cq_overflow_total",                                                       \
          "Completions the kernel had to hold back because a completion queue was full.")           \
-    WORKER(recv_no_buffer, Counter, NoTable, "ringprobe_recv_no_buffer_total",                     \
+    WORKER(recv_no_buffer, Counter, NoTable, Stats(9), "ringprobe_recv_no_buffer_total",           \
            "Receives that found no provided buffer free (retried).")                               \
-    WORKER(stale_completions, Counter, Table(stale_completions),                                   \
+    WORKER(stale_completions, Counter, Table(stale_completions), Stats(3),                         \
            "ringprobe_stale_completions_total",                                                    \
            "Completions that named an earlier probe of a reused slot (ignored).")                  \
-    WORKER(prober_errors, Counter, Table(prober_errors), "",                                       \
+    WORKER(prober_errors, Counter, Table(prober_errors), Stats(2), "",                             \
            "Probes that failed on ringprobe's own side (/metrics: by kind, from the outcomes).")   \
-    WORKER(probes_ok, Counter, NoTable, "", "Probes that ended Ok.")                               \
-    WORKER(probes_failed, Counter, NoTable, "", "Probes that ended with the backend's failure.")   \
-    WORKER(deferred_starts, Counter, NoTable, "", "Starts that waited for a free socket budget.")  \
-    WORKER(held_starts, Counter, NoTable, "",                                                      \
+    WORKER(probes_ok, Counter, NoTable, NoStats, "", "Probes that ended Ok.")                      \
+    WORKER(probes_failed, Counter, NoTable, NoStats, "",                                           \
+           "Probes that ended with the backend's failure.")                                        \
+    WORKER(deferred_starts, Counter, NoTable, Stats(5), "",                                        \
+           "Starts that waited for a free socket budget.")                                         \
+    WORKER(held_starts, Counter, NoTable, Stats(6), "",                                            \
            "Starts that waited for a later chunk or turn (the chunk or the turn had its fill).")   \
-    WORKER(chunks, Counter, NoTable, "", "Kernel entries of a turn's later chunks (turn_chunk).")  \
-    WORKER(stop_forced_closes, Counter, NoTable, "",                                               \
+    WORKER(chunks, Counter, NoTable, Stats(7), "",                                                 \
+           "Kernel entries of a turn's later chunks (turn_chunk).")                                \
+    WORKER(stop_forced_closes, Counter, NoTable, NoStats, "",                                      \
            "Probes still pending when the stop budget ran out.")                                   \
-    WORKER(lateness_us_sum, Counter, Table(lateness_us_sum), "",                                   \
+    WORKER(lateness_us_sum, Counter, Table(lateness_us_sum), NoStats, "",                          \
            "Probe start minus scheduled start, summed, in microseconds (/metrics: the lateness "   \
            "histogram's sum).")                                                                    \
-    WORKER(duration_us_sum, Counter, NoTable, "",                                                  \
+    WORKER(duration_us_sum, Counter, NoTable, NoStats, "",                                         \
            "Probe start to verdict, summed, in microseconds (/metrics: the duration histogram's "  \
            "sum).")                                                                                \
-    WORKER(lateness_us_max, Max, Table(lateness_us_max), "",                                       \
+    WORKER(lateness_us_max, Max, Table(lateness_us_max), NoStats, "",                              \
            "The latest a probe started after its scheduled start, in microseconds.")               \
-    WORKER(tls_full, Counter, Table(tls_full), "",                                                 \
+    WORKER(tls_full, Counter, Table(tls_full), NoStats, "",                                        \
            "Handshakes that presented a certificate (/metrics: from the report).")                 \
-    WORKER(tls_resumed, Counter, Table(tls_resumed), "",                                           \
+    WORKER(tls_resumed, Counter, Table(tls_resumed), NoStats, "",                                  \
            "Handshakes that resumed a session (/metrics: from the report).")                       \
-    WORKER(tls_failed, Counter, Table(tls_failed), "",                                             \
+    WORKER(tls_failed, Counter, Table(tls_failed), NoStats, "",                                    \
            "Probes that ended with a TLS reason (/metrics: from the report).")                     \
-    WORKER(dns_updates, Counter, Table(dns_updates), "", "Resolver notices applied.")
+    WORKER(dns_updates, Counter, Table(dns_updates), NoStats, "", "Resolver notices applied.")
 
 namespace ringprobe::engine {
 
@@ -95,7 +102,7 @@ enum class CounterKind : std::uint8_t { Counter, Gauge, Max };
 
 // Counters one worker keeps; single writer (the worker), read by anyone with relaxed loads.
 struct WorkerCounters {
-#define RP_COUNTER_ATOMIC(name, kind, table, metric, help) std::atomic<std::uint64_t> name{0};
+#define RP_COUNTER_ATOMIC(name, ...) std::atomic<std::uint64_t> name{0};
 #define RP_COUNTER_NONE(...)
     RINGPROBE_ENGINE_COUNTERS(RP_COUNTER_ATOMIC, RP_COUNTER_NONE)
 #undef RP_COUNTER_ATOMIC
@@ -127,29 +134,42 @@ struct CounterInfo {
     CounterKind kind;
     std::uint64_t CounterValues::*value;
     std::uint64_t report_abi::WorkerStatsPayload::*table;  // nullptr: not in the report
+    int stats_at;                                           // -1: not on the --stats line
     std::string_view metric;                                // empty: no family of its own
     std::string_view help;
 };
 
 #define RP_COUNTER_TABLE_Table(field) &report_abi::WorkerStatsPayload::field
 #define RP_COUNTER_TABLE_NoTable nullptr
-#define RP_COUNTER_INFO(name, kind, table, metric, help)                                           \
-    CounterInfo{#name, CounterKind::kind, &CounterValues::name, RP_COUNTER_TABLE_##table, metric,  \
-                help},
-#define RP_RING_COUNTER_INFO(name, ring_field, kind, table, metric, help)                          \
-    RP_COUNTER_INFO(name, kind, table, metric, help)
+#define RP_COUNTER_STATS_Stats(n) n
+#define RP_COUNTER_STATS_NoStats -1
+#define RP_COUNTER_INFO(name, kind, table, stats, metric, help)                                    \
+    CounterInfo{#name, CounterKind::kind, &CounterValues::name, RP_COUNTER_TABLE_##table,          \
+                RP_COUNTER_STATS_##stats, metric, help},
+#define RP_RING_COUNTER_INFO(name, ring_field, kind, table, stats, metric, help)                   \
+    RP_COUNTER_INFO(name, kind, table, stats, metric, help)
 inline constexpr CounterInfo counter_table[] = {
     RINGPROBE_ENGINE_COUNTERS(RP_COUNTER_INFO, RP_RING_COUNTER_INFO)};
 #undef RP_COUNTER_INFO
 #undef RP_RING_COUNTER_INFO
 #undef RP_COUNTER_TABLE_Table
 #undef RP_COUNTER_TABLE_NoTable
+#undef RP_COUNTER_STATS_Stats
+#undef RP_COUNTER_STATS_NoStats
 
 // The fields of the report's worker table that are not rows of the list: the prober errors by
 // kind (from the outcomes by reason), the targets owned and the instant (report_row's).
 inline constexpr std::size_t report_fields_not_listed = 5;
 
 namespace detail {
+
+constexpr std::size_t stats_count() {
+    std::size_t n = 0;
+    for (const CounterInfo& c : counter_table) {
+        n += c.stats_at >= 0 ? 1 : 0;
+    }
+    return n;
+}
 
 constexpr bool counter_table_is_sound() {
     std::size_t in_table = 0;
@@ -159,10 +179,18 @@ constexpr bool counter_table_is_sound() {
         if (a.help.empty()) {
             return false;
         }
+        // --stats shows growth, which only a Counter has, and its keys are 0 .. n-1.
+        if (a.stats_at >= 0 && a.kind != CounterKind::Counter) {
+            return false;
+        }
+        if (a.stats_at >= static_cast<int>(stats_count())) {
+            return false;
+        }
         for (std::size_t j = 0; j < i; ++j) {
             const CounterInfo& b = counter_table[j];
             if (a.name == b.name || (!a.metric.empty() && a.metric == b.metric) ||
-                (a.table != nullptr && a.table == b.table)) {
+                (a.table != nullptr && a.table == b.table) ||
+                (a.stats_at >= 0 && a.stats_at == b.stats_at)) {
                 return false;
             }
         }
@@ -174,8 +202,20 @@ constexpr bool counter_table_is_sound() {
 }  // namespace detail
 
 static_assert(detail::counter_table_is_sound(),
-              "every counter needs a help text, a name, family and report field of its own, and "
-              "every field of the report's worker table a source");
+              "every counter needs a help text, a name, family, report field and --stats place of "
+              "its own, only a Counter goes on --stats, and every field of the report's worker "
+              "table needs a source");
+
+// The rows on the --stats line, in the line's order.
+inline constexpr auto stats_rows = [] {
+    std::array<const CounterInfo*, detail::stats_count()> rows{};
+    for (const CounterInfo& c : counter_table) {
+        if (c.stats_at >= 0) {
+            rows[static_cast<std::size_t>(c.stats_at)] = &c;
+        }
+    }
+    return rows;
+}();
 
 // One worker's counters as plain numbers: relaxed loads of single-writer atomics, each counter
 // whole, the set not one instant. ring: the worker's RingStats.
@@ -234,22 +274,19 @@ inline report_abi::WorkerStatsPayload report_row(const CounterValues& v,
     return w;
 }
 
-// The counters' part of a --stats line: "name=growth" for every Counter row, in the list's
-// order, from `since` to `now` (0 where a counter seems to have gone back).
+// The counters' part of a --stats line: "name=growth" for every Stats row, in the line's order,
+// from `since` to `now` (0 where a counter seems to have gone back).
 inline std::string stats_fields(const CounterValues& since, const CounterValues& now) {
     std::string out;
-    for (const CounterInfo& c : counter_table) {
-        if (c.kind != CounterKind::Counter) {
-            continue;
-        }
-        const std::uint64_t a = since.*c.value;
-        const std::uint64_t b = now.*c.value;
+    for (const CounterInfo* c : stats_rows) {
+        const std::uint64_t a = since.*c->value;
+        const std::uint64_t b = now.*c->value;
         char digits[24];
         const auto r = std::to_chars(digits, digits + sizeof digits, b >= a ? b - a : 0);
         if (!out.empty()) {
             out += ' ';
         }
-        out += c.name;
+        out += c->name;
         out += '=';
         out.append(digits, r.ptr);
     }
