@@ -1,8 +1,8 @@
 // The engine's counters, declared once in the way of Envoy's ALL_HEALTH_CHECKER_STATS(COUNTER,
 // GAUGE) lists: each row of RINGPROBE_ENGINE_COUNTERS makes a field of WorkerCounters (or names
-// a counter the worker's ring keeps), a field of the engine's totals, a key of `ringprobe run
-// --stats`, its /metrics family where it has one, and its field in the report's worker table
-// where that has one. tests/unit/counters_test.cpp walks the list through all of them.
+// a counter the worker's ring keeps) and a field of the engine's totals, and where it has them,
+// its key on the `ringprobe run --stats` line, its /metrics family and its field in the report's
+// worker table. tests/unit/counters_test.cpp checks what each of those readers sees.
 //
 // Light on purpose (the report ABI's types, no liburing, no resolver): the exporter includes it
 // to read the totals.
