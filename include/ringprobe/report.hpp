@@ -266,7 +266,29 @@ struct WorkerStatsPayload {
     std::uint64_t dns_updates;          // 136  resolver notices applied (address set or outcome)
     std::uint64_t reserved[5];          // 144 .. 184, zero
 };
+// The engine fills this from its counter list (src/engine/counters.hpp), but the layout is the
+// readers' contract: pinned here field by field so that no change to the list can move one.
 static_assert(sizeof(WorkerStatsPayload) == 184);
+static_assert(std::is_trivially_copyable_v<WorkerStatsPayload>);
+static_assert(offsetof(WorkerStatsPayload, probes_started) == 0);
+static_assert(offsetof(WorkerStatsPayload, probes_completed) == 8);
+static_assert(offsetof(WorkerStatsPayload, prober_errors) == 16);
+static_assert(offsetof(WorkerStatsPayload, no_fds) == 24);
+static_assert(offsetof(WorkerStatsPayload, no_buffers) == 32);
+static_assert(offsetof(WorkerStatsPayload, no_ports) == 40);
+static_assert(offsetof(WorkerStatsPayload, ring_full) == 48);
+static_assert(offsetof(WorkerStatsPayload, late_probes) == 56);
+static_assert(offsetof(WorkerStatsPayload, lateness_us_sum) == 64);
+static_assert(offsetof(WorkerStatsPayload, lateness_us_max) == 72);
+static_assert(offsetof(WorkerStatsPayload, stale_completions) == 80);
+static_assert(offsetof(WorkerStatsPayload, targets_owned) == 88);
+static_assert(offsetof(WorkerStatsPayload, loop_iterations) == 96);
+static_assert(offsetof(WorkerStatsPayload, updated_unix_ns) == 104);
+static_assert(offsetof(WorkerStatsPayload, tls_full) == 112);
+static_assert(offsetof(WorkerStatsPayload, tls_resumed) == 120);
+static_assert(offsetof(WorkerStatsPayload, tls_failed) == 128);
+static_assert(offsetof(WorkerStatsPayload, dns_updates) == 136);
+static_assert(offsetof(WorkerStatsPayload, reserved) == 144);
 inline constexpr std::size_t kWorkerPayloadWords = sizeof(WorkerStatsPayload) / 8;
 
 struct WorkerStatsRecord {

@@ -159,9 +159,6 @@ void print_stats(const char* label, const engine::Engine& e, const engine::Engin
     for (std::size_t i = 0; i < lateness.size(); ++i) {
         lateness[i] -= std::min(lateness[i], a.lateness_us[i]);
     }
-    auto d = [](std::uint64_t x, std::uint64_t y) {
-        return static_cast<unsigned long long>(y >= x ? y - x : 0);
-    };
     auto pct = [&](double q) {
         return static_cast<unsigned long long>(engine::histogram_percentile(lateness, q));
     };
@@ -169,20 +166,12 @@ void print_stats(const char* label, const engine::Engine& e, const engine::Engin
     if (since == nullptr) {
         whole = "workers=" + std::to_string(e.worker_count()) + " ring=" + e.ring_mode() + " ";
     }
+    // The counters and their order come from the list (engine/counters.hpp).
+    const std::string counters = engine::stats_fields(a, now);
     std::fprintf(stderr,
-                 "%s %sseconds=%.1f probes_started=%llu probes_completed=%llu prober_errors=%llu "
-                 "stale_completions=%llu skipped_intervals=%llu deferred_starts=%llu held_starts=%llu "
-                 "chunks=%llu transitions=%llu recv_no_buffer=%llu loops=%llu lateness_us_p50=%llu "
-                 "lateness_us_p99=%llu lateness_us_p999=%llu",
-                 label, whole.c_str(), seconds, d(a.probes_started, now.probes_started),
-                 d(a.probes_completed, now.probes_completed), d(a.prober_errors, now.prober_errors),
-                 d(a.stale_completions, now.stale_completions),
-                 d(a.skipped_intervals, now.skipped_intervals),
-                 d(a.deferred_starts, now.deferred_starts), d(a.held_starts, now.held_starts),
-                 d(a.chunks, now.chunks),
-                 d(a.transitions, now.transitions),
-                 d(a.recv_no_buffer, now.recv_no_buffer), d(a.loops, now.loops), pct(0.5),
-                 pct(0.99), pct(0.999));
+                 "%s %sseconds=%.1f %s lateness_us_p50=%llu lateness_us_p99=%llu "
+                 "lateness_us_p999=%llu",
+                 label, whole.c_str(), seconds, counters.c_str(), pct(0.5), pct(0.99), pct(0.999));
     if (since == nullptr) {
         std::fprintf(stderr, " memory_bytes=%zu", e.memory_bytes());
     }

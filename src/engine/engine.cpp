@@ -241,36 +241,7 @@ void Engine::stop() {
 EngineTotals Engine::totals() const {
     EngineTotals t;
     for (const auto& w : workers_) {
-        const WorkerCounters& c = w->counters();
-        t.probes_started += c.probes_started.load(std::memory_order_relaxed);
-        t.probes_completed += c.probes_completed.load(std::memory_order_relaxed);
-        t.prober_errors += c.prober_errors.load(std::memory_order_relaxed);
-        t.stale_completions += c.stale_completions.load(std::memory_order_relaxed);
-        t.skipped_intervals += c.skipped_intervals.load(std::memory_order_relaxed);
-        t.transitions += c.transitions.load(std::memory_order_relaxed);
-        t.loops += c.loops.load(std::memory_order_relaxed);
-        t.in_flight += c.in_flight.load(std::memory_order_relaxed);
-        t.late_probes += c.late_probes.load(std::memory_order_relaxed);
-        t.deferred_starts += c.deferred_starts.load(std::memory_order_relaxed);
-        t.held_starts += c.held_starts.load(std::memory_order_relaxed);
-        t.chunks += c.chunks.load(std::memory_order_relaxed);
-        t.stop_forced_closes += c.stop_forced_closes.load(std::memory_order_relaxed);
-        t.recv_no_buffer += c.recv_no_buffer.load(std::memory_order_relaxed);
-        t.tls_full += c.tls_full.load(std::memory_order_relaxed);
-        t.tls_resumed += c.tls_resumed.load(std::memory_order_relaxed);
-        t.tls_failed += c.tls_failed.load(std::memory_order_relaxed);
-        t.dns_updates += c.dns_updates.load(std::memory_order_relaxed);
-        for (std::size_t r = 0; r < reason_count; ++r) {
-            t.by_reason[r] += c.by_reason[r].load(std::memory_order_relaxed);
-        }
-        const RingStats& rs = w->ring_stats();
-        t.sq_full += rs.sq_full.load(std::memory_order_relaxed);
-        t.ring_submits += rs.submits.load(std::memory_order_relaxed);
-        t.ring_cq_overflow += rs.cq_overflow.load(std::memory_order_relaxed);
-        c.lateness_us.add_to(t.lateness_us);
-        c.duration_us.add_to(t.duration_us);
-        t.lateness_us_sum += c.lateness_us_sum.load(std::memory_order_relaxed);
-        t.duration_us_sum += c.duration_us_sum.load(std::memory_order_relaxed);
+        add_worker(t, w->counters(), w->ring_stats());
     }
     if (resolver_ != nullptr) {
         t.dns = resolver_->stats();

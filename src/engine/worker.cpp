@@ -671,27 +671,8 @@ void Worker::publish_stats(std::uint64_t now) {
     if (writer_ == nullptr) {
         return;
     }
-    auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-    const auto& by = counters_.by_reason;
-    report::WorkerStats w{};
-    w.probes_started = get(counters_.probes_started);
-    w.probes_completed = get(counters_.probes_completed);
-    w.prober_errors = get(counters_.prober_errors);
-    w.no_fds = get(by[static_cast<std::size_t>(Reason::ProberNoFds)]);
-    w.no_buffers = get(by[static_cast<std::size_t>(Reason::ProberNoBuffers)]);
-    w.no_ports = get(by[static_cast<std::size_t>(Reason::ProberNoPorts)]);
-    w.ring_full = get(ring_.stats().sq_full);
-    w.late_probes = get(counters_.late_probes);
-    w.lateness_us_sum = get(counters_.lateness_us_sum);
-    w.lateness_us_max = get(counters_.lateness_us_max);
-    w.stale_completions = get(counters_.stale_completions);
-    w.targets_owned = targets_owned_;
-    w.loop_iterations = get(counters_.loops);
-    w.updated_unix_ns = wall_.to_unix_ns(now);
-    w.tls_full = get(counters_.tls_full);
-    w.tls_resumed = get(counters_.tls_resumed);
-    w.tls_failed = get(counters_.tls_failed);
-    w.dns_updates = get(counters_.dns_updates);
+    const report::WorkerStats w = report_row(counter_values(counters_, ring_.stats()), counters_,
+                                             targets_owned_, wall_.to_unix_ns(now));
     writer_->publish_worker_stats(opt_.index, w);
 }
 

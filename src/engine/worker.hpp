@@ -26,6 +26,7 @@
 #include "config/plan.hpp"
 #include "dns/resolver.hpp"
 #include "engine/clock.hpp"
+#include "engine/counters.hpp"
 #include "engine/health.hpp"
 #include "engine/histogram.hpp"
 #include "engine/http_parser.hpp"
@@ -51,37 +52,6 @@ struct Transition {
     Reason reason = Reason::Pending;
     std::uint16_t http_status = 0;
     std::uint64_t at_unix_ns = 0;
-};
-
-// Counters one worker keeps; single writer (the worker), read by anyone with relaxed loads.
-struct WorkerCounters {
-    std::atomic<std::uint64_t> probes_started{0};
-    std::atomic<std::uint64_t> probes_completed{0};
-    std::atomic<std::uint64_t> probes_ok{0};
-    std::atomic<std::uint64_t> probes_failed{0};
-    std::atomic<std::uint64_t> prober_errors{0};
-    std::atomic<std::uint64_t> stale_completions{0};
-    std::atomic<std::uint64_t> recv_no_buffer{0};
-    std::atomic<std::uint64_t> skipped_intervals{0};  // a probe overran its next start
-    std::atomic<std::uint64_t> transitions{0};
-    std::atomic<std::uint64_t> loops{0};
-    std::atomic<std::uint64_t> in_flight{0};  // gauge: probes holding a socket right now
-    std::atomic<std::uint64_t> late_probes{0};      // started 1 ms or more after schedule
-    std::atomic<std::uint64_t> deferred_starts{0};  // waited for a free socket budget
-    // Waited for a later chunk or turn (the chunk or the turn had its fill).
-    std::atomic<std::uint64_t> held_starts{0};
-    std::atomic<std::uint64_t> chunks{0};  // kernel entries of a turn's later chunks (turn_chunk)
-    std::atomic<std::uint64_t> stop_forced_closes{0};  // still pending when the stop budget ran out
-    std::atomic<std::uint64_t> lateness_us_sum{0};
-    std::atomic<std::uint64_t> duration_us_sum{0};  // exact sum behind the duration histogram
-    std::atomic<std::uint64_t> lateness_us_max{0};
-    std::atomic<std::uint64_t> tls_full{0};     // handshakes that presented a certificate
-    std::atomic<std::uint64_t> tls_resumed{0};  // handshakes that resumed a session
-    std::atomic<std::uint64_t> tls_failed{0};   // probes that ended with a TLS reason
-    std::atomic<std::uint64_t> dns_updates{0};  // resolver notices applied
-    std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
-    Histogram lateness_us;  // probe start minus scheduled start
-    Histogram duration_us;  // probe start to verdict
 };
 
 struct WorkerOptions {
