@@ -1803,77 +1803,70 @@ void Worker::publish_name(const NameSlot& n) {
 }
 
 // The row of an FQDN target: its name's standing, then its addresses' health by the target's
-// aggregation rule. `latest`: the address slot whose probe just ended (its timings go in the
-// row), or nullptr after a DNS change.
+// aggregation rule (name_health, in the health room). `latest`: the address slot whose probe
+// just ended (its timings go in the row), or nullptr after a DNS change.
 void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
-    const Target& t = plan_.targets[n.plan_index];
     const dns::Verdict v = n.have_state ? verdict_at(n.state, now) : dns::Verdict{};
-    Health health = Health::Unknown;
-    Reason reason = Reason::Pending;
-    const Slot* decider = latest;
-    std::uint32_t count = 0, healthy = 0, unhealthy = 0;
-    const Slot* first_unhealthy = nullptr;
-    const Slot* first_healthy = nullptr;
-    switch (v.standing) {
-        case dns::Standing::Pending:
-            break;
-        case dns::Standing::NeverResolved:
-        case dns::Standing::NoAddress:
-            health = v.health;
-            reason = v.reason;
-            decider = nullptr;
-            break;
-        case dns::Standing::Fresh:
-        case dns::Standing::Stale: {
-            const Slot* first = &slots_[n.first_slot];
-            for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
-                const Slot& s = first[k];
-                if (!s.active) {
-                    continue;
-                }
-                count += 1;
-                if (s.health.health == Health::Healthy) {
-                    healthy += 1;
-                    first_healthy = first_healthy != nullptr ? first_healthy : &s;
-                } else if (s.health.health == Health::Unhealthy) {
-                    unhealthy += 1;
-                    first_unhealthy = first_unhealthy != nullptr ? first_unhealthy : &s;
-                }
-            }
-            const bool all = t.dns_aggregation == DnsAggregation::All;
-            if (count == 0) {
-                health = Health::Unknown;  // addresses are being swapped in
-            } else if (all ? unhealthy > 0 : healthy == 0 && unhealthy == count) {
-                health = Health::Unhealthy;
-                decider = first_unhealthy;
-                reason = first_unhealthy->last_reason;
-            } else if (all ? healthy == count : healthy > 0) {
-                health = Health::Healthy;
-                reason = Reason::Ok;
-                decider = latest != nullptr && latest->active ? latest : first_healthy;
-            }
-            break;
-        }
-    }
+    const NameHealth h = name_health_of(n, v, latest);
+    const Slot* const first = &slots_[n.first_slot];
+    const Slot* const decider = h.decider == no_address ? nullptr : &first[h.decider];
+    const Slot* const first_unhealthy =
+        h.first_unhealthy == no_address ? nullptr : &first[h.first_unhealthy];
     std::uint8_t flags = static_cast<std::uint8_t>(n.flags & abi::kStateCertExpiring);
     if (v.standing == dns::Standing::Stale) {
         flags |= abi::kStateDnsStale;
     }
-    if (health != n.health.health) {
+    if (h.health != n.health.health) {
         bump(counters_.transitions);
-        transitions_.push(Transition{n.plan_index, n.health.health, health, reason,
+        transitions_.push(Transition{n.plan_index, n.health.health, h.health, h.reason,
                                      decider != nullptr ? decider->http_status : std::uint16_t{0},
                                      wall_.to_unix_ns(now)});
-        n.health.health = health;
+        n.health.health = h.health;
         n.last_change_ns = now;
     }
-    n.reason = reason;
-    // The detail: formatted again only when what it says changes.
+    n.reason = h.reason;
+    describe_name(n, v, h, first_unhealthy);
+    if (writer_ == nullptr) {
+        return;
+    }
+    publish_row(n, h, decider, latest, flags);
+}
+
+// The name's answer and its address slots, in the plain values the health rule takes.
+NameHealth Worker::name_health_of(const NameSlot& n, const dns::Verdict& v,
+                                  const Slot* latest) const {
+    NameInput in;
+    switch (v.standing) {
+        case dns::Standing::Pending: in.answer = NameAnswer::Pending; break;
+        case dns::Standing::NeverResolved:
+        case dns::Standing::NoAddress: in.answer = NameAnswer::Nothing; break;
+        case dns::Standing::Fresh:
+        case dns::Standing::Stale: in.answer = NameAnswer::Addresses; break;
+    }
+    in.dns_health = v.health;
+    in.dns_reason = v.reason;
+    in.all = plan_.targets[n.plan_index].dns_aggregation == DnsAggregation::All;
+    const Slot* const first = &slots_[n.first_slot];
+    if (latest != nullptr) {
+        RP_ASSERT_HOT(latest >= first);
+        RP_ASSERT_HOT(latest < first + abi::kAddressesPerName);
+        in.latest = static_cast<int>(latest - first);
+    }
+    std::array<AddressHealth, abi::kAddressesPerName> addresses;
+    for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
+        addresses[k] = AddressHealth{first[k].active, first[k].health.health, first[k].last_reason};
+    }
+    return name_health(in, addresses);
+}
+
+// The row's detail: formatted again only when what it says changes, not per probe.
+void Worker::describe_name(NameSlot& n, const dns::Verdict& v, const NameHealth& h,
+                           const Slot* first_unhealthy) {
     const std::uint64_t key = (std::uint64_t{static_cast<std::uint8_t>(v.standing)} << 56) ^
                               (std::uint64_t{static_cast<std::uint8_t>(v.last_outcome)} << 48) ^
-                              (std::uint64_t{count} << 40) ^ (std::uint64_t{healthy} << 32) ^
-                              (std::uint64_t{unhealthy} << 24) ^
-                              (std::uint64_t{static_cast<std::uint16_t>(reason)} << 8) ^
+                              (std::uint64_t{h.count} << 40) ^ (std::uint64_t{h.healthy} << 32) ^
+                              (std::uint64_t{h.unhealthy} << 24) ^
+                              (std::uint64_t{static_cast<std::uint16_t>(h.reason)} << 8) ^
                               (first_unhealthy != nullptr ? first_unhealthy->addr_k + 1u : 0u) ^
                               (std::uint64_t{n.state.generation} << 12);
     if (key != n.detail_key) {
@@ -1897,29 +1890,33 @@ void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
                 break;
             case dns::Standing::Fresh:
             case dns::Standing::Stale: {
-                len = std::snprintf(n.detail, sizeof n.detail, "%s%u address%s, %u healthy",
-                                    v.standing == dns::Standing::Stale ? "dns stale, last good answer kept; " : "",
-                                    count, count == 1 ? "" : "es", healthy);
+                len = std::snprintf(
+                    n.detail, sizeof n.detail, "%s%u address%s, %u healthy",
+                    v.standing == dns::Standing::Stale ? "dns stale, last good answer kept; " : "",
+                    h.count, h.count == 1 ? "" : "es", h.healthy);
                 if (first_unhealthy != nullptr && len > 0 &&
                     static_cast<std::size_t>(len) < sizeof n.detail) {
-                    dns::format_address(address_of(first_unhealthy->addr, first_unhealthy->addr_ok), text);
+                    dns::format_address(address_of(first_unhealthy->addr, first_unhealthy->addr_ok),
+                                        text);
                     const std::string_view code = reason_info(first_unhealthy->last_reason).code;
-                    len += std::snprintf(n.detail + len, sizeof n.detail - static_cast<std::size_t>(len),
-                                         "; %s %.*s", text.data(), static_cast<int>(code.size()),
-                                         code.data());
+                    len += std::snprintf(
+                        n.detail + len, sizeof n.detail - static_cast<std::size_t>(len),
+                        "; %s %.*s", text.data(), static_cast<int>(code.size()), code.data());
                 }
                 break;
             }
         }
-        n.detail_len = len < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(len), sizeof n.detail - 1);
+        n.detail_len =
+            len < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(len), sizeof n.detail - 1);
     }
-    if (writer_ == nullptr) {
-        return;
-    }
+}
+
+void Worker::publish_row(const NameSlot& n, const NameHealth& h, const Slot* decider,
+                         const Slot* latest, std::uint8_t flags) {
     report::TargetUpdate u{};
-    u.health = health;
+    u.health = h.health;
     u.flags = flags;
-    u.reason = reason;
+    u.reason = h.reason;
     if (decider != nullptr) {
         u.http_status = decider->http_status;
         u.sys_errno = decider->sys_errno;

@@ -191,6 +191,11 @@ private:
     void publish_address(const Slot& s);
     void publish_name(const NameSlot& n);
     void aggregate(NameSlot& n, const Slot* latest, std::uint64_t now);
+    NameHealth name_health_of(const NameSlot& n, const dns::Verdict& v, const Slot* latest) const;
+    void describe_name(NameSlot& n, const dns::Verdict& v, const NameHealth& h,
+                       const Slot* first_unhealthy);
+    void publish_row(const NameSlot& n, const NameHealth& h, const Slot* decider,
+                     const Slot* latest, std::uint8_t flags);
     void publish_tls(Slot& s, const TlsClient& c, Reason r, std::uint64_t now);
     std::uint64_t jitter_ns(const Target& t);
     // The first quantum boundary at or after ns: where scheduled starts and deadlines go.
