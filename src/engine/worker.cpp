@@ -5,7 +5,6 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -101,7 +100,6 @@ struct Worker::NameSlot {
 
 namespace {
 
-constexpr unsigned buffer_group = 0;
 constexpr std::size_t plaintext_bytes = 16 * 1024;
 
 std::uint64_t xorshift(std::uint64_t& s) {
@@ -350,9 +348,6 @@ Worker::~Worker() {
             ::close(s.fd);
         }
     }
-    if (buf_ring_mem_ != nullptr) {
-        munmap(buf_ring_mem_, buf_ring_bytes_);
-    }
 }
 
 unsigned Worker::receive_buffers_for(std::size_t slots, std::uint32_t start_batch) {
@@ -372,7 +367,7 @@ unsigned Worker::receive_buffers_for(std::size_t slots, std::uint32_t start_batc
 std::size_t Worker::memory_bytes() const {
     return slots_.size() * (sizeof(Slot) + sizeof(HttpParser) + sizeof(std::uint32_t)) +
            names_.size() * (sizeof(NameSlot) + sizeof(name_lookup_[0])) +
-           std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size + buf_ring_bytes_ +
+           std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size + recv_buffers_.ring_bytes() +
            free_files_.capacity() * sizeof(std::uint32_t);
 }
 
@@ -386,33 +381,9 @@ Result<void> Worker::init() {
     if (auto r = ring_.init(opt_.ring_entries); !r) {
         return r;
     }
-    // Provided buffers: a recv takes a buffer only when data arrives, so a few hundred buffers
-    // serve tens of thousands of connections waiting for their answers.
-    buf_ring_bytes_ = sizeof(io_uring_buf) * opt_.recv_buffers;
-    buf_ring_mem_ = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
-                         MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (buf_ring_mem_ == MAP_FAILED) {
-        buf_ring_mem_ = nullptr;
-        return error(std::string("cannot map the receive buffer ring: ") + std::strerror(errno));
+    if (auto r = recv_buffers_.init(ring_, opt_.recv_buffers, opt_.recv_buffer_size); !r) {
+        return r;
     }
-    buf_ring_ = static_cast<io_uring_buf_ring*>(buf_ring_mem_);
-    io_uring_buf_ring_init(buf_ring_);
-    io_uring_buf_reg reg{};
-    reg.ring_addr = reinterpret_cast<std::uint64_t>(buf_ring_mem_);
-    reg.ring_entries = opt_.recv_buffers;
-    reg.bgid = buffer_group;
-    if (int rc = io_uring_register_buf_ring(ring_.raw(), &reg, 0); rc != 0) {
-        return error(std::string("cannot register the receive buffer ring: ") +
-                     std::strerror(-rc) + " (needs Linux 5.19 or later)");
-    }
-    buffers_ = std::make_unique<char[]>(std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size);
-    const int mask = io_uring_buf_ring_mask(opt_.recv_buffers);
-    for (unsigned b = 0; b < opt_.recv_buffers; ++b) {
-        io_uring_buf_ring_add(buf_ring_, buffers_.get() + std::size_t{b} * opt_.recv_buffer_size,
-                              opt_.recv_buffer_size, static_cast<unsigned short>(b), mask,
-                              static_cast<int>(b));
-    }
-    io_uring_buf_ring_advance(buf_ring_, static_cast<int>(opt_.recv_buffers));
 
     // Direct sockets: a file table in the ring with an entry for every socket the budget lets
     // this worker hold (in flight or closing), at most the descriptor limit, which the kernel
@@ -1110,7 +1081,7 @@ void Worker::queue_recv(Slot& s) {
     io_uring_prep_recv(sqe, s.fd, nullptr, opt_.recv_buffer_size, 0);
     on_socket_of(sqe, s.direct);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = buffer_group;
+    sqe->buf_group = ReceiveBuffers::group;
     io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Recv}));
     s.pending += 1;
 }
@@ -1133,14 +1104,10 @@ void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint6
     Slot& s = slots_[u.target];
     if ((s.generation & generation_mask) != u.generation || s.pending == 0) {
         bump(counters_.stale_completions);
-        if ((flags & IORING_CQE_F_BUFFER) != 0) {
+        if (ReceiveBuffers::taken(flags)) {
             // Give back a buffer a stale recv took (cannot happen while pending counts are
             // exact, but a buffer must never leak).
-            const unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-            io_uring_buf_ring_add(buf_ring_, buffers_.get() + std::size_t{bid} * opt_.recv_buffer_size,
-                                  opt_.recv_buffer_size, static_cast<unsigned short>(bid),
-                                  io_uring_buf_ring_mask(opt_.recv_buffers), 0);
-            io_uring_buf_ring_advance(buf_ring_, 1);
+            recv_buffers_.give_back(ReceiveBuffers::id_of(flags));
         }
         return;
     }
@@ -1301,16 +1268,12 @@ void Worker::on_send(Slot& s, int res, std::uint64_t now) {
 }
 
 void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
-    const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
-    const unsigned bid = has_buffer ? (flags >> IORING_CQE_BUFFER_SHIFT) : 0;
-    char* const data = has_buffer ? buffers_.get() + std::size_t{bid} * opt_.recv_buffer_size
-                                  : nullptr;
+    const bool has_buffer = ReceiveBuffers::taken(flags);
+    const unsigned bid = has_buffer ? ReceiveBuffers::id_of(flags) : 0;
+    char* const data = has_buffer ? recv_buffers_.data(bid) : nullptr;
     auto give_back = [&] {
         if (has_buffer) {
-            io_uring_buf_ring_add(buf_ring_, data, opt_.recv_buffer_size,
-                                  static_cast<unsigned short>(bid),
-                                  io_uring_buf_ring_mask(opt_.recv_buffers), 0);
-            io_uring_buf_ring_advance(buf_ring_, 1);
+            recv_buffers_.give_back(bid);
         }
     };
     if (s.state != State::Exchanging) {

@@ -29,6 +29,7 @@
 #include "engine/health.hpp"
 #include "engine/histogram.hpp"
 #include "engine/http_parser.hpp"
+#include "engine/receive_buffers.hpp"
 #include "engine/ring.hpp"
 #include "engine/spsc_queue.hpp"
 #include "engine/timer_wheel.hpp"
@@ -234,10 +235,7 @@ private:
     Ring ring_;
     std::string mode_;  // the ring's setup, and "+direct-sockets" when they are in use
     TimerWheel wheel_;
-    void* buf_ring_mem_ = nullptr;
-    std::size_t buf_ring_bytes_ = 0;
-    io_uring_buf_ring* buf_ring_ = nullptr;
-    std::unique_ptr<char[]> buffers_;
+    ReceiveBuffers recv_buffers_;  // after ring_: unmapped before the ring is torn down
     std::uint64_t rng_ = 0;
     std::size_t in_flight_ = 0;
     // The plan's quantumMs (at least one wheel tick): starts and deadlines fall on its
