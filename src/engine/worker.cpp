@@ -673,11 +673,7 @@ void Worker::drain(std::uint64_t budget_ns) {
     for (Slot& s : slots_) {
         wheel_.cancel(s.timer);
         if (s.state != State::Idle && s.fd >= 0) {
-            io_uring_sqe* sqe = ring_.sqe();
-            io_uring_prep_cancel_fd(sqe, s.fd,
-                                    IORING_ASYNC_CANCEL_ALL | (s.direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
-            io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
-            s.cancel_sent = true;
+            queue_cancel(s);
             force_down(s);
             if (s.pending == 0) {
                 // Nothing of it is in the kernel (a receive waiting for a buffer, its socket
@@ -1063,12 +1059,8 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     s.pending += 1;
     if (http) {
         sqe->flags |= IOSQE_IO_LINK;
-        sqe = ring_.sqe();
-        io_uring_prep_send(sqe, fd, t.request.data(), t.request.size(), MSG_NOSIGNAL);
-        on_socket_of(sqe, direct);
-        io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
+        sqe = prep_send(s, t.request.data(), t.request.size());
         sqe->flags |= IOSQE_IO_LINK;
-        s.pending += 1;
         queue_recv(s);
     }
     // The deadline: the first quantum boundary at or after the timeout (never shorter).
@@ -1162,14 +1154,33 @@ void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
     }
 }
 
-void Worker::queue_send(Slot& s, const char* data, std::size_t n) {
+// The one place a send is prepared: n bytes from data on the probe's socket, counted in its
+// pending SQEs. The caller links it (the chain) or marks it in flight (TLS).
+io_uring_sqe* Worker::prep_send(Slot& s, const char* data, std::size_t n) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_send(sqe, s.fd, data, n, MSG_NOSIGNAL);
     on_socket_of(sqe, s.direct);
     io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
     s.pending += 1;
+    return sqe;
+}
+
+// TLS: one ciphertext send at a time.
+void Worker::queue_send(Slot& s, const char* data, std::size_t n) {
+    prep_send(s, data, n);
     s.send_in_flight = true;
+}
+
+// The one place a probe's operations are cancelled: every SQE on its socket (by its table
+// entry for a direct one). Its completion names no slot.
+io_uring_sqe* Worker::queue_cancel(Slot& s) {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_cancel_fd(
+        sqe, s.fd, IORING_ASYNC_CANCEL_ALL | (s.direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+    io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
+    s.cancel_sent = true;
+    return sqe;
 }
 
 // Moves a TLS probe forward until it needs the network or has a verdict. Bounded: every step
@@ -1257,13 +1268,7 @@ void Worker::on_send(Slot& s, int res, std::uint64_t now) {
     s.sent += static_cast<std::uint32_t>(res);
     if (s.sent < t.request.size()) {
         // Short send: the rest goes out now; the recv already queued waits for the answer.
-        const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
-        io_uring_sqe* sqe = ring_.sqe();
-        io_uring_prep_send(sqe, s.fd, t.request.data() + s.sent, t.request.size() - s.sent,
-                           MSG_NOSIGNAL);
-        on_socket_of(sqe, s.direct);
-        io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Send}));
-        s.pending += 1;
+        prep_send(s, t.request.data() + s.sent, t.request.size() - s.sent);
     }
 }
 
@@ -1346,12 +1351,8 @@ void Worker::decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err) {
     s.state = State::Finishing;
     wheel_.cancel(s.timer);
     if (s.pending > 0 && !s.cancel_sent) {
-        io_uring_sqe* sqe = ring_.sqe();
-        io_uring_prep_cancel_fd(sqe, s.fd,
-                                IORING_ASYNC_CANCEL_ALL | (s.direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
-        io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
-        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-        s.cancel_sent = true;
+        // Its success needs no completion; a failure is still reaped (and ignored).
+        queue_cancel(s)->flags |= IOSQE_CQE_SKIP_SUCCESS;
         // Guard: if the cancelled operations have not all completed in 100 ms, on_timer forces
         // the socket down.
         wheel_.schedule(s.timer, ns_to_tick_ceil(now + 100'000'000));

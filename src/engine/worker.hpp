@@ -173,7 +173,9 @@ private:
     void on_send(Slot& s, int res, std::uint64_t now);
     void on_recv(Slot& s, int res, unsigned flags, std::uint64_t now);
     void queue_recv(Slot& s);
+    io_uring_sqe* prep_send(Slot& s, const char* data, std::size_t n);
     void queue_send(Slot& s, const char* data, std::size_t n);
+    io_uring_sqe* queue_cancel(Slot& s);
     void tls_drive(Slot& s, std::uint64_t now);
     void on_plaintext(Slot& s, const char* data, std::size_t n, bool eof, std::uint64_t now);
     void decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err = 0);
