@@ -2,13 +2,12 @@
 // ring's file table, or socket()), how many a worker may hold (fds_held_ against budget_, the
 // free entries of the file table), what happens when the process runs out (the probe waits in
 // the start line and the budget drops), and how a socket is let go outside a probe's own close
-// (stop, teardown, a cancel that did not bring everything back). The start-up questions that
-// decide whether direct sockets and socket commands are used sit here too: they are about
-// sockets, asked of the ring once. The state stays in Worker (publish_stats raises the budget
-// back every stats period).
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+// (stop, teardown, a cancel that did not bring everything back). Whether the kernel offers
+// direct sockets is the ring's to say (Ring::supports, Ring::register_file_table); the file
+// table's free entries are the budget's. The state stays in Worker (publish_stats raises the
+// budget back every stats period).
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,11 +81,7 @@ void Worker::force_down(Slot& s) {
 // this worker hold (in flight or closing), at most the descriptor limit, which the kernel
 // applies to the table's size. Best effort: without them each probe calls socket().
 void Worker::set_up_direct_sockets() {
-    io_uring_probe* probe = io_uring_get_probe_ring(ring_.raw());
-    const bool has_socket = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
-    if (probe != nullptr) {
-        io_uring_free_probe(probe);
-    }
+    const bool has_socket = ring_.supports(IORING_OP_SOCKET);
     rlimit nofile{};
     const bool limited =
         ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY;
@@ -96,9 +91,7 @@ void Worker::set_up_direct_sockets() {
         entries = std::min(entries, budget_);
     }
     entries = std::max<std::size_t>(1, std::min<std::size_t>({entries, limit, 1u << 20}));
-    if (has_socket &&
-        io_uring_register_files_sparse(ring_.raw(), static_cast<unsigned>(entries)) == 0 &&
-        cancels_fixed_files()) {
+    if (has_socket && ring_.register_file_table(static_cast<unsigned>(entries))) {
         direct_ = true;
         free_files_.reserve(entries);
         for (std::size_t i = entries; i-- > 0;) {
@@ -106,35 +99,6 @@ void Worker::set_up_direct_sockets() {
         }
         mode_ += "+direct-sockets";
     }
-}
-
-// A probe past its deadline is cancelled by its socket's table entry (IORING_ASYNC_CANCEL_FD_FIXED,
-// Linux 6.0; IORING_OP_SOCKET is 5.19): asked once at start on the empty entry 0, which says
-// EBADF or ENOENT where the flag is known and EINVAL where it is not. Without it the table is
-// given back and probes call socket().
-bool Worker::cancels_fixed_files() {
-    io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-    io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
-    if (ring_.ask() == -EINVAL) {
-        io_uring_unregister_files(ring_.raw());
-        return false;
-    }
-    return true;
-}
-
-bool Worker::sets_socket_options() {
-    // Asked once on a socket of our own: a kernel before 6.7 answers -EINVAL or -EOPNOTSUPP.
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return false;
-    }
-    io_uring_sqe* sqe = ring_.sqe();
-    prep_setsockopt(sqe, fd, IPPROTO_TCP, TCP_QUICKACK, &quickack_off);
-    io_uring_sqe_set_data64(sqe, pack_user_data({0, 0, Op::Cancel}));
-    const int res = ring_.ask();
-    ::close(fd);
-    return res == 0;
 }
 
 }  // namespace ringprobe::engine

@@ -209,7 +209,7 @@ Result<void> Worker::init() {
         set_up_direct_sockets();
     }
 
-    delay_ack_ = opt_.delayed_ack && sets_socket_options();
+    delay_ack_ = opt_.delayed_ack && ring_.sets_socket_options();
     if (delay_ack_) {
         mode_ += "+delayed-ack";
     }

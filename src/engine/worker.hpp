@@ -208,7 +208,7 @@ private:
     }
 
     // socket_budget.cpp: where a probe's socket comes from, the budget, how sockets are let go
-    // outside a probe's own close, and the start-up questions that decide direct sockets.
+    // outside a probe's own close, and the file table of direct sockets.
     // The next probe of s uses a direct socket; a socket for it is free. Inline in
     // probe_slot.hpp: every start asks both.
     bool makes_direct(const Slot& s) const;
@@ -217,8 +217,6 @@ private:
     void release_now(Slot& s);  // closes a probe's socket at once (stop, teardown)
     void force_down(Slot& s);
     void set_up_direct_sockets();
-    bool cancels_fixed_files();
-    bool sets_socket_options();
 
     // probe_start.cpp: a probe's start and the SQEs it and its exchange queue.
     void start_probe(Slot& s, std::uint64_t now);
