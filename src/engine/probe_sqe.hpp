@@ -1,7 +1,8 @@
 // How a probe's SQEs are spelled where liburing leaves it to the caller: the fixed-file flag of
 // an operation on a direct socket, and the socket command that sets TCP_QUICKACK through the
-// ring. Shared by the probe's start (its SQE chain) and the worker's start-up questions to the
-// kernel (Worker::sets_socket_options); inline, since the chain is built once per probe.
+// ring. Shared by the probe's start (its SQE chain) and the ring's start-up question whether
+// socket commands work (Ring::sets_socket_options); inline, since the chain is built once per
+// probe.
 #pragma once
 
 #include <liburing.h>
