@@ -256,7 +256,7 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
     run.stop();
 }
 
-// Needs the engine to publish TlsFacts (src/engine/worker.cpp, "TLS facts").
+// Needs the engine to publish TlsFacts (Worker::publish_tls, src/engine/tls_probe.cpp).
 TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
     const std::string behaviours = std::string(R"({"default": {"kind": "http"}, "rules": [)") +
         tls_rule("127.1.62.1/32", "http", "good-chain.pem", "good.key") + "," +
@@ -298,8 +298,8 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
                static_cast<Health>(s.states[3].health) == Health::Healthy;
     }, std::chrono::seconds(10));
     const report::Snapshot s = run.snapshot();
-    ASSERT_TRUE(captured) << "the engine published no TLS facts (is worker.cpp's TLS facts "
-                             "publication on main?)";
+    ASSERT_TRUE(captured) << "the engine published no TLS facts (Worker::publish_tls, "
+                             "src/engine/tls_probe.cpp)";
     const std::string leaf_sha = pem_fingerprint(fixture("good.pem"));
     const std::string inter_sha = pem_fingerprint(fixture("inter.pem"));
     for (std::size_t i = 0; i < 2; ++i) {  // the two good ones: TLS 1.3 and TLS 1.2
