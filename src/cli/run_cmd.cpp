@@ -15,8 +15,8 @@
 #include <string>
 
 #include "cli/cli.hpp"
+#include "common/clock.hpp"
 #include "config/load.hpp"
-#include "engine/clock.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 
@@ -105,7 +105,7 @@ void print_stats(const char* label, const engine::Engine& e, const engine::Engin
         return static_cast<unsigned long long>(y >= x ? y - x : 0);
     };
     auto pct = [&](double q) {
-        return static_cast<unsigned long long>(engine::histogram_percentile(lateness, q));
+        return static_cast<unsigned long long>(histogram_percentile(lateness, q));
     };
     std::string whole;
     if (since == nullptr) {
@@ -288,7 +288,7 @@ int run_main(int argc, char** argv) {
                          "network, unauthenticated");
         }
     }
-    const std::uint64_t started = engine::monotonic_ns();
+    const std::uint64_t started = monotonic_ns();
     engine::EngineTotals marks[2];  // SIGUSR1: measurement window start and end
     std::uint64_t mark_ns[2] = {0, 0};
     unsigned marked = 0;
@@ -296,7 +296,7 @@ int run_main(int argc, char** argv) {
         duration_s == 0 ? UINT64_MAX : started + duration_s * 1'000'000'000ull;
     while (true) {
         eng.tick(0);
-        if (engine::monotonic_ns() >= until) {
+        if (monotonic_ns() >= until) {
             break;
         }
         timespec wait{0, 100'000'000};  // heartbeat every 100 ms (the report wants <= 250 ms)
@@ -306,7 +306,7 @@ int run_main(int argc, char** argv) {
         }
         if (sig == SIGUSR1 && marked < 2) {
             marks[marked] = eng.totals();
-            mark_ns[marked] = engine::monotonic_ns();
+            mark_ns[marked] = monotonic_ns();
             ++marked;
         }
     }
@@ -314,7 +314,7 @@ int run_main(int argc, char** argv) {
     eng.stop();
     if (stats) {
         print_stats("stats:", eng, nullptr, eng.totals(),
-                    static_cast<double>(engine::monotonic_ns() - started) / 1e9);
+                    static_cast<double>(monotonic_ns() - started) / 1e9);
         if (marked == 2) {
             print_stats("stats-window:", eng, &marks[0], marks[1],
                         static_cast<double>(mark_ns[1] - mark_ns[0]) / 1e9);

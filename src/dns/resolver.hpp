@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "common/spsc_queue.hpp"
 #include "dns/policy.hpp"
-#include "engine/spsc_queue.hpp"
 
 struct ares_addrinfo;
 
@@ -162,7 +162,7 @@ struct Resolver::Record {
 };
 
 struct Resolver::Inbox {
-    engine::SpscQueue<NameId, notice_queue_size> notices;
+    SpscQueue<NameId, notice_queue_size> notices;
     alignas(64) std::atomic<bool> resync{false};
 };
 

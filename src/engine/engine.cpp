@@ -9,8 +9,8 @@
 #include <mutex>
 
 #include "common/assert.hpp"
+#include "common/clock.hpp"
 #include "common/hash.hpp"
-#include "engine/clock.hpp"
 
 namespace ringprobe::engine {
 

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "common/assert.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 
 namespace ringprobe::engine {
 

@@ -18,8 +18,8 @@
 #include <string>
 
 #include "common/assert.hpp"
+#include "common/clock.hpp"
 #include "common/hash.hpp"
-#include "engine/clock.hpp"
 #include "engine/user_data.hpp"
 
 namespace ringprobe::engine {

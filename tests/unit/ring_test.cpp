@@ -9,7 +9,7 @@
 #include <array>
 #include <vector>
 
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/ring.hpp"
 
 namespace ringprobe::engine {
