@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/clock.hpp"
+#include "common/json.hpp"
 #include "report/render.hpp"
 
 namespace ringprobe::exporter {
@@ -168,7 +169,7 @@ const TlsExpiry* Exporter::tls_expiry() {
 HttpResponse Exporter::backend_health(std::string_view query) {
     if (!ensure_report()) {
         HttpResponse r = text(503, "{\"error\": \"");
-        report::append_json_escaped(r.body, report_error_);
+        append_json_escaped(r.body, report_error_);
         r.body += "\"}\n";
         r.content_type = "application/json";
         return r;
