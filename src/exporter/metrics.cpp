@@ -8,8 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include <ringprobe/protocol.hpp>
+
 #include "common/histogram.hpp"
-#include "config/plan.hpp"
 #include "report/sentences.hpp"
 
 namespace ringprobe::exporter {
