@@ -16,6 +16,8 @@
 
 #include <ringprobe/protocol.hpp>
 
+#include "config/status_range.hpp"
+
 namespace ringprobe {
 
 // How the addresses of an FQDN server make its health (ringprobe.dnsAggregation): All, the
@@ -27,12 +29,6 @@ enum class DnsAggregation : std::uint8_t { All = 0, Any = 1 };
 enum class ClosePolicy : std::uint8_t {
     Graceful = 0,  // shutdown + close: the prober's side goes through TIME_WAIT
     Reset = 1,     // SO_LINGER{1,0} then close: RST, no TIME_WAIT on the prober
-};
-
-struct StatusRange {
-    std::uint16_t lo = 200;
-    std::uint16_t hi = 399;  // inclusive
-    bool operator==(const StatusRange&) const = default;
 };
 
 struct TrustedRoot {
