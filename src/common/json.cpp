@@ -5,6 +5,44 @@
 
 namespace ringprobe {
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence `s` starts with (RFC 3629, table 3-7 of the
+// Unicode standard), or 0. The second byte's range excludes overlong forms, the UTF-16
+// surrogates (ED A0..BF) and code points above U+10FFFF, which a strict JSON reader refuses.
+std::size_t utf8_length(std::string_view s) {
+    const auto b0 = static_cast<unsigned char>(s[0]);
+    std::size_t n = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        n = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        n = 3;
+        lo = b0 == 0xE0 ? 0xA0 : 0x80;
+        hi = b0 == 0xED ? 0x9F : 0xBF;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        n = 4;
+        lo = b0 == 0xF0 ? 0x90 : 0x80;
+        hi = b0 == 0xF4 ? 0x8F : 0xBF;
+    }
+    if (n == 0 || s.size() < n) {
+        return 0;
+    }
+    const auto b1 = static_cast<unsigned char>(s[1]);
+    if (b1 < lo || b1 > hi) {
+        return 0;
+    }
+    for (std::size_t k = 2; k < n; ++k) {
+        if ((static_cast<unsigned char>(s[k]) & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+}  // namespace
+
 void append_json_escaped(std::string& out, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::size_t i = 0;
@@ -38,13 +76,7 @@ void append_json_escaped(std::string& out, std::string_view s) {
             out += kHex[c & 15];
             ++i;
         } else {
-            std::size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                          : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-            bool ok = n != 0 && i + n <= s.size();
-            for (std::size_t k = 1; ok && k < n; ++k) {
-                ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-            }
-            if (ok) {
+            if (const std::size_t n = utf8_length(s.substr(i)); n != 0) {
                 out.append(s.data() + i, n);
                 i += n;
             } else {

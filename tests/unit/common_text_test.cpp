@@ -2,9 +2,10 @@
 // helper the modules share. It proves that case folding touches ASCII letters only, that the
 // IP-literal test agrees with inet_pton on both families and rejects names, that UTC stamps
 // match the C library's gmtime_r/strftime over thirty thousand seeded instants (and the fixed
-// dates the report and the TLS details show), and that the JSON writer escapes what JSON
-// requires and replaces invalid UTF-8.
+// dates the report and the TLS details show), and that the JSON writer always yields a string
+// a JSON parser accepts, whatever bytes it is given.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cstdint>
 #include <ctime>
@@ -102,9 +103,33 @@ TEST(Json, EscapesQuotesControlBytesAndInvalidUtf8) {
     EXPECT_EQ(escaped("\xFF"), "\xEF\xBF\xBD");
     EXPECT_EQ(escaped("\xC3"), "\xEF\xBF\xBD");                      // cut short
     EXPECT_EQ(escaped("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
+    const std::string_view three_bad = "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD";
+    EXPECT_EQ(escaped("\xE0\x80\xAF"), three_bad);  // overlong
+    EXPECT_EQ(escaped("\xED\xA0\x80"), three_bad);  // a UTF-16 surrogate
+    EXPECT_EQ(escaped("\xF4\x90\x80\x80"),
+              std::string(three_bad) + "\xEF\xBF\xBD");  // above U+10FFFF
     std::string whole;
     append_json_string(whole, "say \"hi\"");
     EXPECT_EQ(whole, "\"say \\\"hi\\\"\"");
+}
+
+TEST(Json, AnyBytesMakeAStringAParserAccepts) {
+    const auto seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_int_distribution<int> length(0, 40);
+    simdjson::dom::parser parser;
+    for (int i = 0; i < 2000; ++i) {
+        std::string s(static_cast<std::size_t>(length(rng)), '\0');
+        for (char& c : s) {
+            c = static_cast<char>(byte(rng));
+        }
+        std::string doc;
+        append_json_string(doc, s);
+        simdjson::dom::element e;
+        ASSERT_EQ(parser.parse(doc).get(e), simdjson::SUCCESS) << "seed=" << seed << " i=" << i;
+        ASSERT_TRUE(e.is_string());
+    }
 }
 
 }  // namespace
