@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/command_line.hpp"
+#include "common/clock.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 #include "report/names.hpp"
@@ -74,7 +75,7 @@ struct HandSegment {
         for (unsigned t = 0; t < n; ++t) {
             if (protocol == Protocol::Https) {  // a chain of two, expiries spread over a year
                 report::TlsFacts f{};
-                f.captured_unix_ns = report::realtime_now_ns();
+                f.captured_unix_ns = realtime_ns();
                 f.presented = 2;
                 f.chain_count = 2;
                 f.earliest_not_after_s = 1'800'000'000 + static_cast<std::int64_t>(t % 365) * 86400;
@@ -88,7 +89,7 @@ struct HandSegment {
             u.total_probes = 10;
             writer->publish(t, u);
         }
-        writer->heartbeat(report::realtime_now_ns());
+        writer->heartbeat(realtime_ns());
     }
     ~HandSegment() { ::unlink(report::segment_path(name).c_str()); }
 };
@@ -99,7 +100,7 @@ void BM_Exporter_RenderMetrics(benchmark::State& state) {
     exporter::ProbeTally tally(rep->info());
     engine::EngineTotals totals;
     for (auto _ : state) {
-        seg.writer->heartbeat(report::realtime_now_ns());
+        seg.writer->heartbeat(realtime_ns());
         const auto snap = rep->snapshot(kScrapeSnapshot);
         tally.sweep(*rep);
         exporter::MetricsInput in{&totals, nullptr, &snap, &tally, nullptr, false};
@@ -127,7 +128,7 @@ void BM_Exporter_RenderMetricsTls(benchmark::State& state) {
         exporter::tls_expiry_of(rep->snapshot(report::SnapshotOptions{.dns = false}));
     engine::EngineTotals totals;
     for (auto _ : state) {
-        seg.writer->heartbeat(report::realtime_now_ns());
+        seg.writer->heartbeat(realtime_ns());
         const auto snap = rep->snapshot(kScrapeSnapshot);
         exporter::MetricsInput in{&totals, nullptr, &snap, &tally, nullptr, false};
         in.tls_expiry = &expiry;
@@ -140,7 +141,7 @@ void BM_Exporter_RenderPage(benchmark::State& state) {
     HandSegment seg(static_cast<unsigned>(state.range(0)));
     auto rep = report::Report::open(seg.name);
     for (auto _ : state) {
-        seg.writer->heartbeat(report::realtime_now_ns());
+        seg.writer->heartbeat(realtime_ns());
         const auto snap = rep->snapshot({});
         benchmark::DoNotOptimize(
             exporter::render_page(snap, exporter::PageQuery{}, exporter::PageOptions{}));

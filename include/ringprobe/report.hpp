@@ -31,6 +31,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include <ringprobe/protocol.hpp>
+
 namespace ringprobe::report_abi {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
@@ -147,6 +149,11 @@ struct SettingRecord {
     std::uint32_t reserved;      // 28  zero
 };
 static_assert(sizeof(SettingRecord) == 32);
+// The protocol byte holds ringprobe::Protocol; its values are part of this layout.
+static_assert(static_cast<std::uint8_t>(Protocol::Http) == 0);
+static_assert(static_cast<std::uint8_t>(Protocol::Https) == 1);
+static_assert(static_cast<std::uint8_t>(Protocol::Tcp) == 2);
+static_assert(static_cast<std::uint8_t>(Protocol::Tls) == 3);
 static_assert(offsetof(SettingRecord, port) == 24);
 static_assert(offsetof(SettingRecord, protocol) == 26);
 

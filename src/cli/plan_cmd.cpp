@@ -11,6 +11,7 @@
 
 #include "cli/cli.hpp"
 #include "common/command_line.hpp"
+#include "common/json.hpp"
 #include "config/load.hpp"
 
 namespace ringprobe::cli {
@@ -118,35 +119,16 @@ void print_text(const Plan& plan, std::string& out) {
     out += "\n" + summary(plan) + "\n";
 }
 
-void json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            static constexpr char digits[] = "0123456789abcdef";
-            out += "\\u00";
-            out += digits[c >> 4];
-            out += digits[c & 0xf];
-        } else {
-            out += ch;
-        }
-    }
-    out += '"';
-}
-
 void json_pools(const Plan& plan, std::string& out) {
     out += "\"pools\":[";
     for (std::size_t i = 0; i < plan.pools.size(); ++i) {
         const Pool& p = plan.pools[i];
         out += i ? ",{\"name\":" : "{\"name\":";
-        json_string(out, p.name);
+        append_json_string(out, p.name);
         out += ",\"servers\":[";
         for (std::size_t k = 0; k < p.servers.size(); ++k) {
             out += k ? "," : "";
-            json_string(out, p.servers[k].address);
+            append_json_string(out, p.servers[k].address);
         }
         out += "]}";
     }
@@ -158,13 +140,13 @@ void json_settings(const Plan& plan, std::string& out) {
     for (std::size_t i = 0; i < plan.settings.size(); ++i) {
         const Setting& s = plan.settings[i];
         out += i ? ",{\"name\":" : "{\"name\":";
-        json_string(out, s.name);
+        append_json_string(out, s.name);
         out += ",\"port\":" + u64(s.port) + ",\"protocol\":\"" + protocol_name(s.protocol) +
                "\",\"probe\":";
         if (s.default_probe) {
             out += "null";
         } else {
-            json_string(out, s.probe_name);
+            append_json_string(out, s.probe_name);
         }
         out += "}";
     }
@@ -176,11 +158,11 @@ void json_rows(const Plan& plan, std::string& out) {
     for (std::size_t i = 0; i < plan.rows.size(); ++i) {
         const Row& r = plan.rows[i];
         out += i ? ",{\"pool\":" : "{\"pool\":";
-        json_string(out, plan.pools[r.pool_index].name);
+        append_json_string(out, plan.pools[r.pool_index].name);
         out += ",\"setting\":";
-        json_string(out, plan.settings[r.setting_index].name);
+        append_json_string(out, plan.settings[r.setting_index].name);
         out += ",\"server\":";
-        json_string(out, plan.pools[r.pool_index].servers[r.server_index].address);
+        append_json_string(out, plan.pools[r.pool_index].servers[r.server_index].address);
         out += ",\"target\":" + u64(r.target_index) + "}";
     }
     out += "]";
@@ -193,21 +175,21 @@ void json_target_tls(const Plan& plan, const Target& t, std::string& out) {
            ",\"tlsResume\":" + (t.tls_resume ? "true" : "false") + ",\"trustedRoots\":[";
     for (std::size_t k = 0; k < t.trusted_roots.size(); ++k) {
         out += k ? "," : "";
-        json_string(out, plan.trusted_roots[t.trusted_roots[k]].name);
+        append_json_string(out, plan.trusted_roots[t.trusted_roots[k]].name);
     }
     out += "]";
 }
 
 void json_target(const Plan& plan, const Target& t, std::string& out) {
     out += "{\"address\":";
-    json_string(out, t.address);
+    append_json_string(out, t.address);
     out += ",\"port\":" + u64(t.port) + ",\"protocol\":\"" + protocol_name(t.protocol) +
            "\",\"host\":";
-    json_string(out, t.host);
+    append_json_string(out, t.host);
     out += ",\"path\":";
-    json_string(out, t.path);
+    append_json_string(out, t.path);
     out += ",\"sni\":";
-    json_string(out, t.sni);
+    append_json_string(out, t.sni);
     out += ",\"intervalMs\":" + u64(t.interval_ms) + ",\"timeoutMs\":" + u64(t.timeout_ms) +
            ",\"jitterMs\":" + u64(t.jitter_ms) +
            ",\"unhealthyThreshold\":" + u64(t.unhealthy_threshold) +
@@ -217,7 +199,7 @@ void json_target(const Plan& plan, const Target& t, std::string& out) {
         out += u64(t.match_status[k].lo) + "-" + u64(t.match_status[k].hi) + "\"";
     }
     out += "],\"body\":";
-    json_string(out, t.match_body);
+    append_json_string(out, t.match_body);
     out += std::string(",\"closePolicy\":\"") +
            (t.close_policy == ClosePolicy::Reset ? "reset" : "graceful") + "\"";
     if (protocol_is_tls(t.protocol)) {
@@ -237,7 +219,7 @@ void json_targets(const Plan& plan, std::string& out) {
 
 void print_json(const Plan& plan, std::string& out) {
     out += "{\"gateway\":";
-    json_string(out, plan.gateway_name);
+    append_json_string(out, plan.gateway_name);
     out +=
         ",\"digest\":\"" + hex64(plan.digest) + "\",\"startSpreadMs\":" + u64(plan.start_spread_ms) +
         ",\"quantumMs\":" + u64(plan.quantum_ms) + ",\"startBatch\":" + u64(plan.start_batch);

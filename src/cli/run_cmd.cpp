@@ -14,8 +14,8 @@
 #include "cli/cli.hpp"
 #include "common/command_line.hpp"
 #include "common/host_port.hpp"
+#include "common/clock.hpp"
 #include "config/load.hpp"
-#include "engine/clock.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 
@@ -160,7 +160,7 @@ void print_stats(const char* label, const engine::Engine& e, const engine::Engin
         lateness[i] -= std::min(lateness[i], a.lateness_us[i]);
     }
     auto pct = [&](double q) {
-        return static_cast<unsigned long long>(engine::histogram_percentile(lateness, q));
+        return static_cast<unsigned long long>(histogram_percentile(lateness, q));
     };
     std::string whole;
     if (since == nullptr) {
@@ -235,12 +235,12 @@ struct RunMarks {
 RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
                                  unsigned long duration_s) {
     RunMarks m;
-    m.started_ns = engine::monotonic_ns();
+    m.started_ns = monotonic_ns();
     const std::uint64_t until =
         duration_s == 0 ? UINT64_MAX : m.started_ns + duration_s * 1'000'000'000ull;
     while (true) {
         eng.tick(0);
-        if (engine::monotonic_ns() >= until) {
+        if (monotonic_ns() >= until) {
             break;
         }
         timespec wait{0, 100'000'000};  // heartbeat every 100 ms (the report wants <= 250 ms)
@@ -250,7 +250,7 @@ RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
         }
         if (sig == SIGUSR1 && m.marked < 2) {
             m.window[m.marked] = eng.totals();
-            m.window_ns[m.marked] = engine::monotonic_ns();
+            m.window_ns[m.marked] = monotonic_ns();
             ++m.marked;
         }
     }
@@ -260,7 +260,7 @@ RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
 // --stats: the whole run's line, and the measurement window's when SIGUSR1 marked one.
 void print_run_stats(const engine::Engine& eng, const RunMarks& m) {
     print_stats("stats:", eng, nullptr, eng.totals(),
-                static_cast<double>(engine::monotonic_ns() - m.started_ns) / 1e9);
+                static_cast<double>(monotonic_ns() - m.started_ns) / 1e9);
     if (m.marked == 2) {
         print_stats("stats-window:", eng, &m.window[0], m.window[1],
                     static_cast<double>(m.window_ns[1] - m.window_ns[0]) / 1e9);

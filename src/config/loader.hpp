@@ -49,7 +49,6 @@ void reserve_huge(std::vector<T>& v, std::size_t n) {
     advise_huge(v.data(), v.capacity() * sizeof(T));
 }
 
-bool is_ip_literal(std::string_view s);
 std::string lower(std::string_view s);
 
 // ringprobe's own settings: a "ringprobe" object beside the gateway's fields.

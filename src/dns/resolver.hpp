@@ -33,9 +33,9 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "common/spsc_queue.hpp"
 #include "dns/policy.hpp"
 #include "dns/stats.hpp"
-#include "engine/spsc_queue.hpp"
 
 struct ares_addrinfo;
 
@@ -153,7 +153,7 @@ struct Resolver::Record {
 };
 
 struct Resolver::Inbox {
-    engine::SpscQueue<NameId, notice_queue_size> notices;
+    SpscQueue<NameId, notice_queue_size> notices;
     alignas(64) std::atomic<bool> resync{false};
 };
 

@@ -21,7 +21,7 @@
 #include <ringprobe/result.hpp>
 
 #include "dns/stats.hpp"
-#include "engine/histogram.hpp"
+#include "common/histogram.hpp"
 
 // RINGPROBE_ENGINE_COUNTERS(WORKER, RING) calls, once per counter, in /metrics order:
 //   WORKER(name, kind, table, stats, metric, help)  kept by the worker in WorkerCounters::name

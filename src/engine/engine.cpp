@@ -9,8 +9,9 @@
 #include <mutex>
 
 #include "common/assert.hpp"
+#include "common/clock.hpp"
 #include "common/hash.hpp"
-#include "engine/clock.hpp"
+#include "common/text.hpp"
 
 namespace ringprobe::engine {
 
@@ -166,11 +167,9 @@ void Engine::log_transitions() {
             if (opt_.log == nullptr) {
                 continue;
             }
-            const time_t secs = static_cast<time_t>(t.at_unix_ns / 1'000'000'000ull);
-            tm utc{};
-            gmtime_r(&secs, &utc);
-            char when[32];
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &utc);
+            char when[utc_text_max];
+            const auto secs = static_cast<std::int64_t>(t.at_unix_ns / 1'000'000'000ull);
+            const int when_len = static_cast<int>(format_utc(secs, when)) - 1;  // without the Z
             const unsigned ms = static_cast<unsigned>((t.at_unix_ns / 1'000'000ull) % 1000);
             for (std::uint32_t r : rows_of_target_[t.target]) {
                 const Row& row = plan_.rows[r];
@@ -178,9 +177,9 @@ void Engine::log_transitions() {
                 const Setting& setting = plan_.settings[row.setting_index];
                 const Server& server = pool.servers[row.server_index];
                 std::fprintf(opt_.log,
-                             "time=%s.%03uZ pool=%s setting=%s server=%s old=%s new=%s "
+                             "time=%.*s.%03uZ pool=%s setting=%s server=%s old=%s new=%s "
                              "reason=%s status=%u\n",
-                             when, ms, pool.name.c_str(), setting.name.c_str(),
+                             when_len, when, ms, pool.name.c_str(), setting.name.c_str(),
                              server.address.c_str(), health_name(t.from).data(),
                              health_name(t.to).data(), reason_info(t.reason).code.data(),
                              static_cast<unsigned>(t.http_status));

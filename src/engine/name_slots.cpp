@@ -18,7 +18,7 @@
 
 #include "common/assert.hpp"
 #include "common/hash.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/probe_slot.hpp"
 
 namespace ringprobe::engine {

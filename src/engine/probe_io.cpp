@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "common/assert.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/errno_reason.hpp"
 #include "engine/probe_slot.hpp"
 #include "engine/user_data.hpp"

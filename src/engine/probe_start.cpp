@@ -14,7 +14,7 @@
 #include <cstdint>
 
 #include "common/assert.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/errno_reason.hpp"
 #include "engine/probe_slot.hpp"
 #include "engine/probe_sqe.hpp"

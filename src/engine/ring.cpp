@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "common/assert.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/probe_sqe.hpp"
 
 namespace ringprobe::engine {

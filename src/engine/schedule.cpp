@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "common/assert.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/probe_slot.hpp"
 
 namespace ringprobe::engine {

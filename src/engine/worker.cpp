@@ -22,8 +22,9 @@
 #include <string>
 
 #include "common/assert.hpp"
+#include "common/clock.hpp"
 #include "common/hash.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/probe_slot.hpp"
 #include "engine/user_data.hpp"
 

@@ -22,17 +22,18 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.hpp"
+#include "common/histogram.hpp"
 #include "common/result.hpp"
+#include "common/spsc_queue.hpp"
 #include "config/plan.hpp"
 #include "dns/resolver.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/counters.hpp"
 #include "engine/health.hpp"
-#include "engine/histogram.hpp"
 #include "engine/http_parser.hpp"
 #include "engine/receive_buffers.hpp"
 #include "engine/ring.hpp"
-#include "engine/spsc_queue.hpp"
 #include "engine/timer_wheel.hpp"
 #include "engine/tls.hpp"
 #include "report/writer.hpp"

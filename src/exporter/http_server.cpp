@@ -10,7 +10,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +17,8 @@
 #include <cstring>
 
 #include "common/assert.hpp"
+#include "common/clock.hpp"
+#include "common/text.hpp"
 
 namespace ringprobe::exporter {
 
@@ -27,13 +28,6 @@ constexpr std::uint64_t kListenTag = ~std::uint64_t{0};
 constexpr std::uint64_t kWakeTag = ~std::uint64_t{0} - 1;
 constexpr int kAcceptBatch = 64;  // accepts per wake-up, so a flood cannot starve the others
 constexpr int kEventBatch = 64;
-
-std::uint64_t now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 std::uint64_t ms(std::uint32_t v) { return std::uint64_t{v} * 1'000'000ull; }
 
@@ -48,22 +42,6 @@ std::string_view reason_phrase(int status) {
         case 505: return "HTTP Version Not Supported";
         default: return "Status";
     }
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        char y = b[i];
-        x = x >= 'A' && x <= 'Z' ? static_cast<char>(x - 'A' + 'a') : x;
-        y = y >= 'A' && y <= 'Z' ? static_cast<char>(y - 'A' + 'a') : y;
-        if (x != y) {
-            return false;
-        }
-    }
-    return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -256,7 +234,7 @@ void HttpServer::poll(int timeout_ms) {
             on_event(evs[i].data.u64, evs[i].events);
         }
     }
-    const std::uint64_t now = now_ns();
+    const std::uint64_t now = monotonic_ns();
     if (now >= next_expiry_scan_ns_) {
         expire(now);
         next_expiry_scan_ns_ = now + ms(limits_.tick_ms);
@@ -298,7 +276,7 @@ HttpServer::Conn* HttpServer::take_slot(std::uint64_t now) {
 
 void HttpServer::accept_ready() {
     for (int i = 0; i < kAcceptBatch; ++i) {
-        const std::uint64_t now = now_ns();
+        const std::uint64_t now = monotonic_ns();
         Conn* c = take_slot(now);
         if (c == nullptr) {
             return;
@@ -361,7 +339,7 @@ void HttpServer::on_readable(Conn& c) {
         return;
     }
     if (c.in.empty()) {
-        c.deadline_ns = now_ns() + ms(limits_.request_timeout_ms);
+        c.deadline_ns = monotonic_ns() + ms(limits_.request_timeout_ms);
     }
     c.in.append(buf, static_cast<std::size_t>(n));
     serve_buffered(c);
@@ -434,7 +412,7 @@ void HttpServer::respond(Conn& c, HttpResponse r, bool keep_alive, bool head) {
     stats_->responses.fetch_add(1, std::memory_order_relaxed);
     c.writing = true;
     c.close_after_write = !keep_alive;
-    c.deadline_ns = now_ns() + ms(limits_.write_timeout_ms);
+    c.deadline_ns = monotonic_ns() + ms(limits_.write_timeout_ms);
     on_writable(c);
 }
 
@@ -460,7 +438,7 @@ void HttpServer::on_writable(Conn& c) {
     c.writing = false;
     c.out.clear();
     c.out_off = 0;
-    c.wait_since_ns = now_ns();
+    c.wait_since_ns = monotonic_ns();
     c.deadline_ns = c.wait_since_ns + ms(c.in.empty() ? limits_.idle_timeout_ms
                                                        : limits_.request_timeout_ms);
     watch(c, EPOLLIN | EPOLLRDHUP);

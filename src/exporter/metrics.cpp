@@ -8,8 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "config/plan.hpp"
-#include "engine/histogram.hpp"
+#include <ringprobe/protocol.hpp>
+
+#include "common/histogram.hpp"
 #include "report/sentences.hpp"
 
 namespace ringprobe::exporter {
@@ -95,7 +96,7 @@ private:
     std::string& s_;
 };
 
-using Buckets = std::array<std::uint64_t, engine::Histogram::buckets>;
+using Buckets = std::array<std::uint64_t, Histogram::buckets>;
 
 // A histogram in seconds from the engine's microsecond buckets and the engine's exact sum of
 // the same samples (EngineTotals::*_us_sum; read with relaxed loads apart from the buckets, so
@@ -108,7 +109,7 @@ void histogram(Out& o, std::string& s, std::string_view name, std::string_view h
     unsigned b = 0;
     for (unsigned p = kLeFirstPow2; p <= kLeLastPow2; ++p) {
         const std::uint64_t edge = std::uint64_t{1} << p;
-        while (b < engine::Histogram::buckets && engine::Histogram::lower_bound(b) < edge) {
+        while (b < Histogram::buckets && Histogram::lower_bound(b) < edge) {
             cumulative += h[b];
             ++b;
         }
@@ -117,7 +118,7 @@ void histogram(Out& o, std::string& s, std::string_view name, std::string_view h
         o.sample(bucket, {{"le", std::string_view(le, static_cast<std::size_t>(r.ptr - le))}},
                  cumulative);
     }
-    for (; b < engine::Histogram::buckets; ++b) {
+    for (; b < Histogram::buckets; ++b) {
         cumulative += h[b];
     }
     o.sample(bucket, {{"le", "+Inf"}}, cumulative);

@@ -6,7 +6,9 @@
 #include <charconv>
 #include <vector>
 
-#include "config/plan.hpp"
+#include <ringprobe/protocol.hpp>
+
+#include "common/text.hpp"
 #include "exporter/chain_view.hpp"
 #include "report/sentences.hpp"
 
@@ -303,10 +305,7 @@ PageQuery parse_page_query(std::string_view query) {
     if (auto h = query_param(query, "health")) {
         for (const Health v : {Health::Healthy, Health::Unhealthy, Health::Unknown}) {
             std::string_view name = health_name(v);
-            if (h->size() == name.size() &&
-                std::equal(h->begin(), h->end(), name.begin(), [](char a, char b) {
-                    return (a | 0x20) == (b | 0x20);
-                })) {
+            if (iequals(*h, name)) {
                 q.health = v;
             }
         }

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/clock.hpp"
 #include "report/names.hpp"
 #include "report/words.hpp"
 
@@ -375,7 +376,7 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
     Snapshot snap;
     const abi::SegmentHeader& h = info->header;
     const auto* live = reinterpret_cast<const abi::SegmentHeader*>(data);
-    snap.now_unix_ns = options.now_unix_ns != 0 ? options.now_unix_ns : realtime_now_ns();
+    snap.now_unix_ns = options.now_unix_ns != 0 ? options.now_unix_ns : realtime_ns();
     snap.heartbeat_unix_ns = load_acquire(&live->heartbeat_unix_ns);
     snap.flags = load_acquire(&live->flags);
     snap.stopped_unix_ns = load_acquire(&live->stopped_unix_ns);

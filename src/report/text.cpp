@@ -47,46 +47,6 @@ void append_age(std::string& out, std::uint64_t ns) {
     }
 }
 
-void append_utc(std::string& out, std::int64_t t) {
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm): no mktime, no locale.
-    std::int64_t days = t / 86400;
-    std::int64_t secs = t % 86400;
-    if (secs < 0) {
-        secs += 86400;
-        --days;
-    }
-    days += 719468;
-    const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-    const std::int64_t doe = days - era * 146097;
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const std::int64_t mp = (5 * doy + 2) / 153;
-    const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-    auto two = [&](std::int64_t v) {
-        out += static_cast<char>('0' + v / 10);
-        out += static_cast<char>('0' + v % 10);
-    };
-    if (y >= 0 && y <= 9999) {
-        two(y / 100);
-        two(y % 100);
-    } else {
-        append_int(out, y);
-    }
-    out += '-';
-    two(m);
-    out += '-';
-    two(d);
-    out += 'T';
-    two(secs / 3600);
-    out += ':';
-    two(secs / 60 % 60);
-    out += ':';
-    two(secs % 60);
-    out += 'Z';
-}
-
 void append_us_as_ms(std::string& out, std::uint32_t us) {
     append_uint(out, us / 1000);
     const std::uint32_t frac = us % 1000 / 10;

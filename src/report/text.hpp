@@ -9,13 +9,14 @@
 
 #include <ringprobe/report.hpp>
 
+#include "common/text.hpp"  // append_utc: "2024-01-01T00:00:00Z"
+
 namespace ringprobe::report {
 
 void append_uint(std::string& out, std::uint64_t v);
 void append_int(std::string& out, std::int64_t v);
 void append_duration_ms(std::string& out, std::uint64_t ms);  // "30 s", "1500 ms"
 void append_age(std::string& out, std::uint64_t ns);          // "12 s", "4 min", "3 h", "2 d"
-void append_utc(std::string& out, std::int64_t unix_s);        // "2024-01-01T00:00:00Z"
 void append_us_as_ms(std::string& out, std::uint32_t us);      // "1.25 ms"
 // Appends s for a terminal: control bytes (and DEL) become '?', so report text cannot move the
 // cursor or change colours.

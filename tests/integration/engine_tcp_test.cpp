@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
 #include "support/engine_harness.hpp"

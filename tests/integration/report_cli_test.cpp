@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "report/writer.hpp"
 #include "support/report_test_plan.hpp"
 
@@ -80,7 +81,7 @@ protected:
         ok.health = Health::Healthy;
         ok.reason = Reason::Ok;
         ok.http_status = 200;
-        ok.last_probe_unix_ns = realtime_now_ns();
+        ok.last_probe_unix_ns = realtime_ns();
         for (std::uint32_t t = 0; t < writer_->target_count(); ++t) {
             writer_->publish(t, ok);
         }
@@ -89,7 +90,7 @@ protected:
         bad.reason = Reason::ConnectRefused;
         bad.http_status = 0;
         writer_->publish(6, bad);
-        writer_->heartbeat(realtime_now_ns());
+        writer_->heartbeat(realtime_ns());
     }
     void TearDown() override {
         if (writer_) {

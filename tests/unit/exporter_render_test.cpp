@@ -126,10 +126,10 @@ engine::EngineTotals sample_totals() {
     t.by_reason[static_cast<std::size_t>(Reason::Ok)] = 6;
     t.by_reason[static_cast<std::size_t>(Reason::ConnectRefused)] = 2;
     t.by_reason[static_cast<std::size_t>(Reason::ProberNoFds)] = 1;
-    t.duration_us[engine::Histogram::bucket_of(1000)] = 5;   // 1 ms
-    t.duration_us[engine::Histogram::bucket_of(40)] = 3;     // 40 us
-    t.duration_us[engine::Histogram::bucket_of(200'000'000)] = 1;  // beyond the last le
-    t.lateness_us[engine::Histogram::bucket_of(90)] = 9;
+    t.duration_us[Histogram::bucket_of(1000)] = 5;   // 1 ms
+    t.duration_us[Histogram::bucket_of(40)] = 3;     // 40 us
+    t.duration_us[Histogram::bucket_of(200'000'000)] = 1;  // beyond the last le
+    t.lateness_us[Histogram::bucket_of(90)] = 9;
     t.loops = 7;
     return t;
 }

@@ -10,7 +10,7 @@
 #include <array>
 #include <vector>
 
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/ring.hpp"
 
 namespace ringprobe::engine {
