@@ -6,7 +6,7 @@ RP_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The Debian packages ringprobe builds and tests with. Keep in sync with docs/ARCHITECTURE.md.
 RP_BUILD_PACKAGES=(g++ meson ninja-build pkg-config python3
     liburing-dev libwolfssl-dev libsimdjson-dev libjemalloc-dev
-    libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev)
+    libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev libsystemd-dev)
 RP_TEST_PACKAGES=(clang libclang-rt-14-dev haproxy procps iproute2 dnsmasq-base prometheus chromium)
 
 rp_log() { printf '%s\n' "$*" >&2; }
