@@ -51,6 +51,10 @@ bool status(std::string_view line) {
     return send(message.c_str());
 }
 
+bool stopping() {
+    return send("STOPPING=1");
+}
+
 bool watchdog() {
     return send("WATCHDOG=1");
 }

@@ -21,6 +21,10 @@ bool reloading();
 // protocol, so each becomes a space.
 bool status(std::string_view line);
 
+// STOPPING=1: a stop has begun (SIGTERM); `systemctl status` shows the unit deactivating while
+// in-flight probes are cancelled and the report is marked stopped.
+bool stopping();
+
 // WATCHDOG=1: the engine is alive. Send only while the workers' heartbeats advance, so that a
 // stuck worker lets the watchdog fire instead of being hidden by a healthy main thread.
 bool watchdog();

@@ -94,6 +94,12 @@ TEST(Notify, StatusIsOneLineEvenWhenGivenSeveral) {
     EXPECT_EQ(manager.next(), "STATUS=2000 targets, 1990 healthy 10 unhealthy");
 }
 
+TEST(Notify, StoppingSendsStopping) {
+    FakeManager manager;
+    EXPECT_TRUE(stopping());
+    EXPECT_EQ(manager.next(), "STOPPING=1");
+}
+
 TEST(Notify, WatchdogSendsWatchdog) {
     FakeManager manager;
     EXPECT_TRUE(watchdog());
@@ -105,6 +111,7 @@ TEST(Notify, EveryCallIsAHarmlessFalseWithoutAServiceManager) {
     EXPECT_FALSE(ready());
     EXPECT_FALSE(reloading());
     EXPECT_FALSE(status("x"));
+    EXPECT_FALSE(stopping());
     EXPECT_FALSE(watchdog());
 }
 
