@@ -28,14 +28,17 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.hpp"
 #include "common/hash.hpp"
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
 #include "support/dnsmasq_process.hpp"
+#include "support/engine_harness.hpp"
 
 namespace {
 
 using namespace ringprobe;
+namespace command_line = ringprobe::command_line;
 using Clock = std::chrono::steady_clock;
 
 std::string name_of(int i) {
@@ -52,15 +55,35 @@ double pct(std::vector<double> v, double p) {
     return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
+// The three positional arguments, each optional. Returns command_line::kContinue to go on, else
+// the exit status (0 after --help, 2 for bad usage).
+int parse_args(int argc, char** argv, int& n, std::uint32_t& interval_ms, int& slow_every) {
+    CLI::App app("The engine with N FQDN backends at start-up: when names resolve and when rows\n"
+                 "have their first probe, from the engine's own time stamps.",
+                 "dns_engine_bench");
+    command_line::configure(app);
+    // name_of() writes five digits.
+    command_line::add_number(app, "N", n, 1, 99999, "FQDN backends, one name each (10000)", "");
+    command_line::add_number(app, "INTERVAL_MS", interval_ms, 1u, 86400000u,
+                             "every target's probe interval (60000)", "");
+    command_line::add_number(app, "SLOW_EVERY", slow_every, 0, 99999,
+                             "every this-many-th name never answers (0: none)", "");
+    return command_line::parse(app, argc, argv);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
-    const std::uint32_t interval_ms = argc > 2 ? static_cast<std::uint32_t>(std::atoi(argv[2])) : 60000;
+    int n = 10000;
+    std::uint32_t interval_ms = 60000;
     // Every `slow_every`-th name (0: none) lives under slow.test, which dnsmasq forwards to a
     // UDP socket of ours that never answers: those lookups time out (2 x 1 s), and the others
     // must not wait behind them.
-    const int slow_every = argc > 3 ? std::atoi(argv[3]) : 0;
+    int slow_every = 0;
+    if (int rc = parse_args(argc, argv, n, interval_ms, slow_every);
+        rc != command_line::kContinue) {
+        return rc;
+    }
     const int sink = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in sink_addr{};
     sink_addr.sin_family = AF_INET;
@@ -107,25 +130,22 @@ int main(int argc, char** argv) {
         plan.rows.push_back(Row{0, 0, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
         plan.targets.push_back(t);
     }
-    engine::EngineOptions o;
-    o.name = "rp-dns-engine-bench-" + std::to_string(::getpid());
-    o.log = nullptr;
+    engine::EngineOptions o = testing::engine_options("dns-engine-bench", 0);
     o.dns_server = dns->server();
     o.dns_timeout_ms = 1000;
     o.dns_tries = 2;
-    engine::Engine eng(plan, o);
+    testing::EngineHarness run(plan, o);
     const auto t0 = Clock::now();
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     const double t0_unix = static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-    if (auto r = eng.start(); !r) {
+    if (auto r = run.engine().start(); !r) {
         std::fprintf(stderr, "dns_engine_bench: %s\n", r.error().message.c_str());
         return 1;
     }
     const double start_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    auto rep = report::Report::open(o.name);
-    if (!rep) {
-        std::fprintf(stderr, "dns_engine_bench: %s\n", rep.error().message.c_str());
+    if (auto r = run.open_report(); !r) {
+        std::fprintf(stderr, "dns_engine_bench: %s\n", r.error().message.c_str());
         return 1;
     }
     // Every row probed once? (interval 60 s: no row has a second probe within the run). The
@@ -140,8 +160,8 @@ int main(int argc, char** argv) {
         fast += is_slow(i) ? 0 : 1;
     }
     for (;;) {
-        eng.tick(20'000'000);
-        const report::Snapshot s = rep->snapshot(so);
+        run.engine().tick(20'000'000);
+        const report::Snapshot s = run.snapshot(so);
         int done = 0, slow_done = 0;
         for (int i = 0; i < n; ++i) {
             const auto& st = s.states[static_cast<std::size_t>(i)];
@@ -155,11 +175,11 @@ int main(int argc, char** argv) {
             break;
         }
     }
-    const std::size_t engine_bytes = eng.memory_bytes();
+    const std::size_t engine_bytes = run.engine().memory_bytes();
     report::SnapshotOptions all = so;
     all.dns = true;
-    const report::Snapshot s = rep->snapshot(all);
-    eng.stop();
+    const report::Snapshot s = run.snapshot(all);
+    run.stop();
     std::vector<double> resolved, probed, gap;
     std::vector<double> slow_verdict;
     for (int i = 0; i < n; ++i) {
@@ -203,7 +223,6 @@ int main(int argc, char** argv) {
     std::printf("  gap_ms p50=%.1f p99=%.1f max=%.1f (first probe after its own name's answer; "
                 "the engine spreads first probes over min(interval, 1 s))\n",
                 pct(gap, 0.5), pct(gap, 0.99), pct(gap, 1));
-    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
     ::close(sink);
     return p.size() == static_cast<std::size_t>(fast) ? 0 : 1;
 }

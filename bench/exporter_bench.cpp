@@ -23,17 +23,23 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "common/command_line.hpp"
+#include "common/clock.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 #include "report/names.hpp"
 #include "report/writer.hpp"
+#include "support/engine_harness.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
+#include "support/unique_name.hpp"
 
 namespace {
 
 using namespace ringprobe;
+namespace command_line = ringprobe::command_line;
 using Clock = std::chrono::steady_clock;
 
 unsigned g_targets = 1000;
@@ -62,14 +68,14 @@ struct HandSegment {
     Plan plan;
     std::optional<report::Writer> writer;
     explicit HandSegment(unsigned n, Protocol protocol = Protocol::Http)
-        : name("rp-bench-exporter-" + std::to_string(::getpid())) {
+        : name(testing::unique_name("bench-exporter")) {
         plan = plan_of(n, 8080, 5000, protocol);
         auto w = report::Writer::create(plan, name);
         writer.emplace(std::move(*w));
         for (unsigned t = 0; t < n; ++t) {
             if (protocol == Protocol::Https) {  // a chain of two, expiries spread over a year
                 report::TlsFacts f{};
-                f.captured_unix_ns = report::realtime_now_ns();
+                f.captured_unix_ns = realtime_ns();
                 f.presented = 2;
                 f.chain_count = 2;
                 f.earliest_not_after_s = 1'800'000'000 + static_cast<std::int64_t>(t % 365) * 86400;
@@ -83,7 +89,7 @@ struct HandSegment {
             u.total_probes = 10;
             writer->publish(t, u);
         }
-        writer->heartbeat(report::realtime_now_ns());
+        writer->heartbeat(realtime_ns());
     }
     ~HandSegment() { ::unlink(report::segment_path(name).c_str()); }
 };
@@ -94,7 +100,7 @@ void BM_Exporter_RenderMetrics(benchmark::State& state) {
     exporter::ProbeTally tally(rep->info());
     engine::EngineTotals totals;
     for (auto _ : state) {
-        seg.writer->heartbeat(report::realtime_now_ns());
+        seg.writer->heartbeat(realtime_ns());
         const auto snap = rep->snapshot(kScrapeSnapshot);
         tally.sweep(*rep);
         exporter::MetricsInput in{&totals, nullptr, &snap, &tally, nullptr, false};
@@ -122,7 +128,7 @@ void BM_Exporter_RenderMetricsTls(benchmark::State& state) {
         exporter::tls_expiry_of(rep->snapshot(report::SnapshotOptions{.dns = false}));
     engine::EngineTotals totals;
     for (auto _ : state) {
-        seg.writer->heartbeat(report::realtime_now_ns());
+        seg.writer->heartbeat(realtime_ns());
         const auto snap = rep->snapshot(kScrapeSnapshot);
         exporter::MetricsInput in{&totals, nullptr, &snap, &tally, nullptr, false};
         in.tls_expiry = &expiry;
@@ -135,7 +141,7 @@ void BM_Exporter_RenderPage(benchmark::State& state) {
     HandSegment seg(static_cast<unsigned>(state.range(0)));
     auto rep = report::Report::open(seg.name);
     for (auto _ : state) {
-        seg.writer->heartbeat(report::realtime_now_ns());
+        seg.writer->heartbeat(realtime_ns());
         const auto snap = rep->snapshot({});
         benchmark::DoNotOptimize(
             exporter::render_page(snap, exporter::PageQuery{}, exporter::PageOptions{}));
@@ -178,25 +184,22 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
         return;
     }
     const Plan plan = plan_of(g_targets, fleet->port(), g_interval_ms);
-    engine::EngineOptions eo;
-    eo.name = "rp-bench-exporter-live-" + std::to_string(::getpid());
-    eo.workers = 2;
-    eo.log = nullptr;
-    engine::Engine eng(plan, eo);
-    if (!eng.start()) {
+    testing::EngineHarness run(plan, testing::engine_options("bench-exporter-live"));
+    if (!run.start()) {
         state.SkipWithError("engine did not start");
         return;
     }
     exporter::ExporterOptions xo;
     xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
-    xo.report_name = eo.name;
-    auto x = exporter::Exporter::start(xo, [&eng] { return eng.totals(); },
-                                       exporter::EngineFacts{2, eng.ring_mode(), 0});
+    xo.report_name = run.name();
+    auto x = exporter::Exporter::start(xo, [&run] { return run.totals(); },
+                                       exporter::EngineFacts{2, run.engine().ring_mode(), 0});
     const std::uint16_t port = (*x)->port();
     const auto window = std::chrono::milliseconds(g_window_ms);
-    probe_rate(eng, std::chrono::milliseconds(g_interval_ms + 500));  // first probes spread in
+    // First probes spread in.
+    probe_rate(run.engine(), std::chrono::milliseconds(g_interval_ms + 500));
     for (auto _ : state) {
-        const double quiet = probe_rate(eng, window);
+        const double quiet = probe_rate(run.engine(), window);
         std::atomic<bool> stop{false};
         std::atomic<std::uint64_t> scrapes{0};
         std::thread scraper([&] {
@@ -210,7 +213,7 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
                 }
             }
         });
-        const double scraped = probe_rate(eng, window);
+        const double scraped = probe_rate(run.engine(), window);
         stop.store(true);
         scraper.join();
         state.counters["rate_quiet"] = quiet;
@@ -220,36 +223,53 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
             static_cast<double>(scrapes.load()) / (static_cast<double>(g_window_ms) / 1000.0);
     }
     x->reset();
-    eng.stop();
-    ::unlink(report::segment_path(eo.name).c_str());
+    run.stop();
 }
 BENCHMARK(BM_Exporter_ProbeRateUnderScrape)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 
-// Strips --exporter_targets=N, --exporter_window_ms=M and --exporter_interval_ms=I.
-void parse_own_flags(int& argc, char** argv) {
-    int out = 1;
-    for (int i = 1; i < argc; ++i) {
-        const char* a = argv[i];
-        auto take = [&](const char* prefix, unsigned& v) {
-            const std::size_t n = std::strlen(prefix);
-            if (std::strncmp(a, prefix, n) == 0) {
-                v = static_cast<unsigned>(std::strtoul(a + n, nullptr, 10));
-                return true;
-            }
-            return false;
-        };
-        if (!take("--exporter_targets=", g_targets) && !take("--exporter_window_ms=", g_window_ms) &&
-            !take("--exporter_interval_ms=", g_interval_ms)) {
-            argv[out++] = argv[i];
-        }
+// Takes --exporter_targets, --exporter_window_ms and --exporter_interval_ms out of argv and
+// leaves every other argument, in order, for Google Benchmark. --help prints these flags, then
+// Google Benchmark's own. Returns command_line::kContinue to go on, else the exit status.
+int parse_own_flags(int& argc, char** argv) {
+    CLI::App app("BM_Exporter_ProbeRateUnderScrape's own flags; every other argument goes to\n"
+                 "Google Benchmark.",
+                 "exporter_bench");
+    command_line::configure(app);
+    app.allow_extras();
+    app.set_help_flag();
+    bool help = false;
+    app.add_flag("-h,--help", help, "print these flags, then Google Benchmark's");
+    command_line::add_number(app, "--exporter_targets", g_targets, 1u, 1'000'000u,
+                             "targets the engine probes (default 1000)");
+    command_line::add_number(app, "--exporter_window_ms", g_window_ms, 1u, 3'600'000u,
+                             "each measurement window (default 1000)", "MS");
+    command_line::add_number(app, "--exporter_interval_ms", g_interval_ms, 1u, 3'600'000u,
+                             "every target's probe interval (default 1000)", "MS");
+    if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
+        return rc;
     }
-    argc = out;
+    std::vector<std::string> rest = app.remaining();
+    if (help) {
+        std::fputs(app.help().c_str(), stdout);
+        rest.emplace_back("--help");
+    }
+    // Google Benchmark may keep pointers into argv, so the kept arguments live as long as main.
+    static std::vector<std::string> kept;
+    kept = std::move(rest);
+    argc = 1;
+    for (std::string& arg : kept) {
+        argv[argc++] = arg.data();
+    }
+    argv[argc] = nullptr;
+    return command_line::kContinue;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    parse_own_flags(argc, argv);
+    if (int rc = parse_own_flags(argc, argv); rc != command_line::kContinue) {
+        return rc;
+    }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
         return 1;

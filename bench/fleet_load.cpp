@@ -9,7 +9,7 @@
 // process does not fit its per-iteration model.
 //
 //   fleet_load --spawn [--fleet-threads 1] [--duration-ms 3000] [--concurrency 64]
-//   fleet_load --port P --pid PID ...      (an already running fleet)
+//   fleet_load --port P --pid PID ...      (an already running fleet; --help lists the flags)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -22,16 +22,19 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/command_line.hpp"
 #include "support/fleet_process.hpp"
 
 namespace {
 
+namespace command_line = ringprobe::command_line;
 using Clock = std::chrono::steady_clock;
 
 struct Config {
@@ -170,50 +173,43 @@ void client_loop(const Config& cfg, uint32_t index, Clock::time_point end, Total
     ::close(ep);
 }
 
-bool parse(int argc, char** argv, Config& cfg) {
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto next = [&]() -> uint32_t {
-            return i + 1 < argc ? static_cast<uint32_t>(std::stoul(argv[++i])) : 0;
-        };
-        if (a == "--spawn") {
-            cfg.spawn = true;
-        } else if (a == "--port") {
-            cfg.port = static_cast<uint16_t>(next());
-        } else if (a == "--pid") {
-            cfg.pid = static_cast<pid_t>(next());
-        } else if (a == "--fleet-threads") {
-            cfg.fleet_threads = next();
-        } else if (a == "--client-threads") {
-            cfg.client_threads = next();
-        } else if (a == "--concurrency") {
-            cfg.concurrency = next();
-        } else if (a == "--addresses") {
-            cfg.addresses = next();
-        } else if (a == "--duration-ms") {
-            cfg.duration_ms = next();
-        } else {
-            std::fprintf(stderr, "fleet_load: unknown argument %s\n", a.c_str());
-            return false;
-        }
+// Returns command_line::kContinue to go on, else the exit status (0 after --help, 2 bad usage).
+int parse(int argc, char** argv, Config& cfg) {
+    CLI::App app("Connections per second ringprobe-fleet sustains, and its CPU per connection:\n"
+                 "--spawn starts a fleet, --port P [--pid PID] uses a running one.",
+                 "fleet_load");
+    command_line::configure(app);
+    app.add_flag("--spawn", cfg.spawn, "start a fleet of its own on a kernel-chosen port");
+    command_line::add_number(app, "--port", cfg.port, uint16_t{1}, uint16_t{65535},
+                             "the running fleet's port", "P");
+    command_line::add_number(app, "--pid", cfg.pid, pid_t{1}, std::numeric_limits<pid_t>::max(),
+                             "the running fleet's process, whose CPU time is read", "PID");
+    command_line::add_number(app, "--fleet-threads", cfg.fleet_threads, 1u, 256u,
+                             "with --spawn: the fleet's worker threads (default 1)");
+    command_line::add_number(app, "--client-threads", cfg.client_threads, 1u, 256u,
+                             "client threads, each with its own epoll (default 1)");
+    command_line::add_number(app, "--concurrency", cfg.concurrency, 1u, 1u << 20,
+                             "connections in flight per client thread (default 64)");
+    command_line::add_number(app, "--addresses", cfg.addresses, 1u, 65024u,
+                             "backends 127.1.x.y the connections are spread over (default 1024)");
+    command_line::add_number(app, "--duration-ms", cfg.duration_ms, 1u, 86400000u,
+                             "how long to run (default 3000)", "MS");
+    if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
+        return rc;
     }
-    if (cfg.concurrency == 0 || cfg.addresses == 0 || cfg.addresses > 65024 ||
-        cfg.client_threads == 0 || (!cfg.spawn && cfg.port == 0)) {
-        std::fprintf(stderr,
-                     "usage: fleet_load --spawn [--fleet-threads N] | --port P [--pid PID]\n"
-                     "       [--client-threads N] [--concurrency N] [--addresses N<=65024]\n"
-                     "       [--duration-ms MS]\n");
-        return false;
+    if (!cfg.spawn && cfg.port == 0) {
+        std::fprintf(stderr, "fleet_load: give --spawn or --port P (see --help)\n");
+        return command_line::kExitUsage;
     }
-    return true;
+    return command_line::kContinue;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     Config cfg;
-    if (!parse(argc, argv, cfg)) {
-        return 2;
+    if (int rc = parse(argc, argv, cfg); rc != command_line::kContinue) {
+        return rc;
     }
     std::optional<ringprobe::test::FleetProcess> fleet;
     if (cfg.spawn) {

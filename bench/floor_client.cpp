@@ -37,7 +37,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/command_line.hpp"
+#include "common/host_port.hpp"
+
 namespace {
+
+namespace command_line = ringprobe::command_line;
 
 #define FLOOR_ASSERT(expr)                                                                 \
     do {                                                                                   \
@@ -48,27 +53,11 @@ namespace {
         }                                                                                  \
     } while (0)
 
-constexpr const char* usage_text =
-    "usage: ringprobe-floor (--targets FILE | --first ADDR --count N) --port P [options]\n"
-    "\n"
+constexpr const char* kDescription =
     "The io_uring floor of ringprobe-bench: probes every target once per interval, spread\n"
     "evenly, doing only socket, connect, send, recv and close through io_uring, and prints its\n"
-    "own counts and probe-start lateness to stderr at exit.\n"
-    "\n"
-    "  --targets FILE      IPv4 addresses, one per line\n"
-    "  --first ADDR        first IPv4 address of a run of consecutive addresses ...\n"
-    "  --count N           ... this many of them, skipping those ending in .0 and .255\n"
-    "  --port P            destination port (required)\n"
-    "  --kind http|tcp     http: send the request and read the answer (default); tcp: connect\n"
-    "  --host NAME         Host header of the default request (default bench.ringprobe)\n"
-    "  --path PATH         request target of the default request (default /)\n"
-    "  --interval-ms MS    time between two probes of one target (default 1000)\n"
-    "  --timeout-ms MS     a probe without an answer within this fails (default 1000)\n"
-    "  --duration SECS     stop after this long (default: until SIGTERM or SIGINT)\n"
-    "  --close graceful|reset  reset: SO_LINGER 0, close sends RST (default graceful)\n"
-    "  --socket uring|syscall  create sockets with IORING_OP_SOCKET (default) or socket(2)\n"
-    "  --batch-max N       most probes started per loop turn (default 4096)\n"
-    "  --inflight-max N    most probes in flight at once (default: min(N, fd limit - 64))\n";
+    "own counts and probe-start lateness to stderr at exit. Targets: --targets FILE, or\n"
+    "--first ADDR --count N; --port is required.";
 
 // k * interval can pass 2^64 on long runs; the product needs 128 bits.
 __extension__ typedef unsigned __int128 u128;
@@ -175,17 +164,6 @@ uint64_t pack(uint32_t ctx, uint32_t generation, Op op) {
 
 // ---- Arguments ---------------------------------------------------------------------------
 
-bool parse_u32(const char* s, uint32_t lo, uint32_t hi, uint32_t& out) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long v = std::strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-        return false;
-    }
-    out = static_cast<uint32_t>(v);
-    return true;
-}
-
 bool read_targets(const char* path, std::vector<in_addr>& out) {
     std::ifstream in(path);
     if (!in) {
@@ -223,75 +201,92 @@ void consecutive_targets(in_addr first, uint32_t count, std::vector<in_addr>& ou
     std::exit(2);
 }
 
+// --first ADDR: one IPv4 address, no port (the floor probes IPv4 only).
+CLI::Validator ipv4_address() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+            auto hp = ringprobe::parse_host_port(s);
+            return hp && !hp->ipv6 && !hp->has_port ? std::string()
+                                                    : "takes an IPv4 address, not '" + s + "'";
+        },
+        "", "");
+}
+
+// --duration SECS: a positive number of seconds, fractions allowed.
+CLI::Validator positive_seconds() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(s.c_str(), &end);
+            return end != s.c_str() && *end == '\0' && v > 0
+                       ? std::string()
+                       : "takes a number of seconds above 0, not '" + s + "'";
+        },
+        "", "");
+}
+
+void add_probe_flags(CLI::App& app, Options& o, uint32_t& port) {
+    command_line::add_number(app, "--port", port, 1u, 65535u, "destination port", "P")
+        ->required();
+    command_line::add_choice(app, "--kind", o.http, {{"http", true}, {"tcp", false}},
+                             "http: send the request and read the answer (default); tcp:\n"
+                             "connect");
+    app.add_option("--host", o.host, "Host header of the default request (default bench.ringprobe)")
+        ->type_name("NAME");
+    app.add_option("--path", o.path, "request target of the default request (default /)")
+        ->type_name("PATH");
+    command_line::add_number(app, "--interval-ms", o.interval_ms, 1u, 86400000u,
+                             "time between two probes of one target (default 1000)", "MS");
+    command_line::add_number(app, "--timeout-ms", o.timeout_ms, 1u, 86400000u,
+                             "a probe without an answer within this fails (default 1000)", "MS");
+    app.add_option("--duration", o.duration_s,
+                   "stop after this long (default: until SIGTERM or SIGINT)")
+        ->check(positive_seconds())
+        ->type_name("SECS");
+    command_line::add_choice(app, "--close", o.reset_close, {{"graceful", false}, {"reset", true}},
+                             "reset: SO_LINGER 0, close sends RST (default graceful)");
+    command_line::add_choice(app, "--socket", o.socket_syscall,
+                             {{"uring", false}, {"syscall", true}},
+                             "create sockets with IORING_OP_SOCKET (default) or socket(2)");
+    command_line::add_number(app, "--batch-max", o.batch_max, 1u, 1u << 20,
+                             "most probes started per loop turn (default 4096)");
+    command_line::add_number(app, "--inflight-max", o.inflight_max, 1u, 1u << 24,
+                             "most probes in flight at once (default: min(N, fd limit - 64))");
+}
+
+// Exits 0 after --help and 2 for bad usage, naming the flag.
 Options parse_args(int argc, char** argv) {
     Options o;
-    in_addr first{};
-    bool have_first = false;
+    std::string targets_path;
+    std::string first_text;
     uint32_t count = 0;
     uint32_t port = 0;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a == "--help" || a == "-h") {
-            std::fputs(usage_text, stdout);
-            std::exit(0);
-        }
-        if (i + 1 >= argc) {
-            usage_error(std::string(a) + ": missing value or unknown flag");
-        }
-        const char* v = argv[++i];
-        bool ok = true;
-        if (a == "--targets") {
-            ok = read_targets(v, o.targets);
-        } else if (a == "--first") {
-            ok = inet_pton(AF_INET, v, &first) == 1;
-            have_first = true;
-        } else if (a == "--count") {
-            ok = parse_u32(v, 1, 16000000, count);
-        } else if (a == "--port") {
-            ok = parse_u32(v, 1, 65535, port);
-        } else if (a == "--kind") {
-            ok = std::strcmp(v, "http") == 0 || std::strcmp(v, "tcp") == 0;
-            o.http = std::strcmp(v, "http") == 0;
-        } else if (a == "--host") {
-            o.host = v;
-        } else if (a == "--path") {
-            o.path = v;
-        } else if (a == "--interval-ms") {
-            ok = parse_u32(v, 1, 86400000, o.interval_ms);
-        } else if (a == "--timeout-ms") {
-            ok = parse_u32(v, 1, 86400000, o.timeout_ms);
-        } else if (a == "--duration") {
-            char* end = nullptr;
-            o.duration_s = std::strtod(v, &end);
-            ok = end != v && *end == '\0' && o.duration_s > 0;
-        } else if (a == "--close") {
-            ok = std::strcmp(v, "graceful") == 0 || std::strcmp(v, "reset") == 0;
-            o.reset_close = std::strcmp(v, "reset") == 0;
-        } else if (a == "--socket") {
-            ok = std::strcmp(v, "uring") == 0 || std::strcmp(v, "syscall") == 0;
-            o.socket_syscall = std::strcmp(v, "syscall") == 0;
-        } else if (a == "--batch-max") {
-            ok = parse_u32(v, 1, 1u << 20, o.batch_max);
-        } else if (a == "--inflight-max") {
-            ok = parse_u32(v, 1, 1u << 24, o.inflight_max);
-        } else {
-            usage_error("unknown flag '" + std::string(a) + "'");
-        }
-        if (!ok) {
-            usage_error(std::string(a) + ": bad value '" + v + "'");
-        }
+    CLI::App app(kDescription, "ringprobe-floor");
+    command_line::configure(app);
+    app.add_option("--targets", targets_path, "IPv4 addresses, one per line")->type_name("FILE");
+    app.add_option("--first", first_text,
+                   "first IPv4 address of a run of consecutive addresses ...")
+        ->check(ipv4_address())
+        ->type_name("ADDR");
+    command_line::add_number(app, "--count", count, 1u, 16000000u,
+                             "... this many of them, skipping those ending in .0 and .255");
+    add_probe_flags(app, o, port);
+    if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
+        std::exit(rc);
     }
-    if (have_first) {
+    if (!targets_path.empty() && !read_targets(targets_path.c_str(), o.targets)) {
+        usage_error("--targets: cannot read IPv4 addresses from '" + targets_path + "'");
+    }
+    if (!first_text.empty()) {
         if (count == 0) {
             usage_error("--first needs --count");
         }
+        in_addr first{};
+        inet_pton(AF_INET, first_text.c_str(), &first);
         consecutive_targets(first, count, o.targets);
     }
     if (o.targets.empty()) {
         usage_error("no targets: give --targets FILE or --first ADDR --count N");
-    }
-    if (port == 0) {
-        usage_error("--port is required");
     }
     o.port = static_cast<uint16_t>(port);
     return o;

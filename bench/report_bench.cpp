@@ -11,10 +11,11 @@
 #include <optional>
 #include <thread>
 
+#include "common/clock.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
 #include "report/writer.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace ringprobe::report {
 namespace {
@@ -29,7 +30,7 @@ struct Segment {
             std::abort();
         }
         writer.emplace(std::move(*w));
-        writer->heartbeat(realtime_now_ns());
+        writer->heartbeat(realtime_ns());
     }
     ~Segment() { writer->unlink(); }
 };
@@ -101,7 +102,7 @@ void fill(Writer& w) {
     for (std::uint32_t t = 0; t < w.target_count(); ++t) {
         w.publish(t, sample(t));
     }
-    w.heartbeat(realtime_now_ns());
+    w.heartbeat(realtime_ns());
 }
 
 void BM_Report_Snapshot(benchmark::State& state) {

@@ -1,4 +1,4 @@
-// tls_bench: CPU per TLS handshake through TlsClient (src/engine/tls.cpp), full and resumed.
+// tls_bench: CPU per TLS handshake through TlsClient (src/engine/tls/client.cpp), full and resumed.
 //
 // The server is the in-memory wolfSSL server of the tests (tests/support/tls_memory_server.hpp)
 // serving good-chain.pem (ECDSA P-256 leaf + intermediate) to a client that trusts the private

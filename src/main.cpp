@@ -1,8 +1,9 @@
 // ringprobe: arguments, then one subcommand. Thin on purpose: the work is in src/cli/.
 #include <cstdio>
-#include <cstring>
+#include <string>
 
 #include "cli/cli.hpp"
+#include "common/command_line.hpp"
 
 #if defined(RINGPROBE_JEMALLOC)
 // Read by jemalloc when the process starts. The plan's large arrays (100,000 servers make about
@@ -14,45 +15,37 @@ const char* malloc_conf = "thp:always,metadata_thp:auto";
 }
 #endif
 
-namespace {
-
-void usage(std::FILE* out) {
-    std::fprintf(out,
-                 "usage: ringprobe <command> [options]\n"
-                 "\n"
-                 "commands:\n"
-                 "  plan --config FILE [--json] [--check]   read a gateway configuration and print\n"
-                 "                                          its report rows and probe targets\n"
-                 "  run  --config FILE [options]            probe every target and publish the report\n"
-                 "  version                                 print the version\n"
-                 "\n"
-                 "'ringprobe <command> --help' documents each command's options.\n");
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
+    using namespace ringprobe;
+    CLI::App app("Active health probes for an Application Gateway's backends.", "ringprobe");
+    command_line::configure(app);
+    app.require_subcommand(0, 1);
+    app.footer("'ringprobe <command> --help' documents each command's options.");
+    bool version = false;
+    app.add_flag("--version", version, "print the version");
+    const cli::CommandMain plan = cli::add_plan_command(app);
+    const cli::CommandMain run = cli::add_run_command(app);
+    CLI::App* version_cmd = app.add_subcommand("version", "print the version");
+    CLI::App* help_cmd = app.add_subcommand("help", "print this text");
+    if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
+        return rc;
     }
-    const char* cmd = argv[1];
-    if (std::strcmp(cmd, "plan") == 0) {
-        return ringprobe::cli::plan_main(argc - 1, argv + 1);
+    if (app.got_subcommand("plan")) {
+        return plan();
     }
-    if (std::strcmp(cmd, "run") == 0) {
-        return ringprobe::cli::run_main(argc - 1, argv + 1);
+    if (app.got_subcommand("run")) {
+        return run();
     }
-    if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
+    if (version || version_cmd->parsed()) {
         std::printf("ringprobe %s\n", RINGPROBE_VERSION);
         return 0;
     }
-    if (std::strcmp(cmd, "help") == 0 || std::strcmp(cmd, "--help") == 0 ||
-        std::strcmp(cmd, "-h") == 0) {
-        usage(stdout);
+    if (help_cmd->parsed()) {
+        // App::help() would describe the help subcommand itself, the one parsed.
+        const std::string text = app.get_formatter()->make_help(&app, "ringprobe", {});
+        std::fputs(text.c_str(), stdout);
         return 0;
     }
-    std::fprintf(stderr, "ringprobe: unknown command '%s'\n\n", cmd);
-    usage(stderr);
-    return 2;
+    std::fprintf(stderr, "ringprobe: a command is required\n\n%s", app.help().c_str());
+    return command_line::kExitUsage;
 }

@@ -14,10 +14,15 @@ fi
 seconds=${FUZZ_SECONDS:-30}
 log="$out/report_fuzz.log"
 if ! "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -I"$top/include" -I"$top/src" -I"$top/tests/unit" \
+    -I"$top/include" -I"$top/src" -I"$top/tests" \
     "$top/tests/fuzz/report_fuzz.cpp" \
     "$top/src/report/image.cpp" "$top/src/report/names.cpp" "$top/src/report/reader.cpp" \
-    "$top/src/report/render.cpp" "$top/src/report/sentences.cpp" \
+    "$top/src/report/render.cpp" "$top/src/report/facts.cpp" "$top/src/report/fault_part.cpp" \
+    "$top/src/report/probe_log.cpp" "$top/src/report/remedy.cpp" "$top/src/report/text.cpp" \
+    "$top/src/report/json_document.cpp" "$top/src/report/render_json.cpp" \
+    "$top/src/report/render_powershell.cpp" "$top/src/report/render_table.cpp" \
+    "$top/src/report/render_troubleshoot.cpp" "$top/src/report/selection.cpp" \
+    "$top/src/report/terminal.cpp" \
     -o "$out/report_fuzz" >"$log" 2>&1; then
     cat "$log" >&2
     echo "fuzz: build failed" >&2

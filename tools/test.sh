@@ -4,7 +4,10 @@
 #  2. the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #  3. the threaded suites under ThreadSanitizer
 #  4. a bounded libFuzzer run of the report validator (clang)
+#  5. with RP_TEST_PACKAGE=1: the Debian package, built and installed into an empty root
 # Quiet when all passes; prints the failing logs otherwise. Exit status non-zero on any failure.
+# The summary gives each suite's counts and its five slowest tests (tools/lib/testlog_summary.py),
+# then the closing 'total: N passed, N failed, N skipped' line.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$RP_TOP"
@@ -45,6 +48,19 @@ if [ -x tools/fuzz.sh ]; then
         summary+=("fuzz: 0 passed, 1 failed")
     else
         summary+=("fuzz: 1 passed, 0 failed")
+    fi
+fi
+
+# The Debian package takes minutes to build from scratch, so its check is opt-in:
+# RP_TEST_PACKAGE=1 tools/test.sh builds it (tools/package.sh, lintian included), then installs
+# it into an empty root and runs it there (tests/packaging/deb_check.sh).
+if [ "${RP_TEST_PACKAGE:-0}" = 1 ]; then
+    if deb=$(bash tools/package.sh) && rp_quiet package-check bash tests/packaging/deb_check.sh "$deb"
+    then
+        summary+=("package: 1 passed, 0 failed")
+    else
+        status=1
+        summary+=("package: 0 passed, 1 failed")
     fi
 fi
 

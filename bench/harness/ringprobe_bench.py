@@ -23,7 +23,7 @@ CPU) and the prober (pinned to CPU 0), lets a warm-up pass, then measures a wind
   max rate      optional: the rate is pushed up until achieved < 95 % of asked
 
 It prints one table and writes results.json and SVG charts into --out. Every process it starts
-it stops by PID. Python standard library only. See docs/benchmarks.md, section Harness.
+it stops by PID. Python standard library only. See docs/benchmarks.md, "Method: the harness".
 """
 
 import argparse
@@ -166,8 +166,8 @@ def rss_bytes(pid):
 
 
 # The host's TcpExt counters followed over a window (both stacks together on loopback): a
-# prober that falls behind shows there as retransmissions before anywhere else (docs/benchmarks.md,
-# session 9: the fleet's FINs sent again by loss probes).
+# prober that falls behind shows there as retransmissions before anywhere else (the fleet's FINs
+# sent again by loss probes: bench/harness/results/HISTORY.md, "What the slow state is made of").
 TCP_HOST_COUNTERS = ("TCPLossProbes", "TCPSynRetrans", "ListenOverflows", "TCPTimeouts")
 
 

@@ -6,7 +6,7 @@ operation they were taken under (connect, close, send, socket, recv, socket opti
 whatever the path there (io_uring's operations or the plain system calls), and prints each
 share with its CPU microseconds a probe: perf's task-clock for the 10 s it counted
 (OUTDIR/perfstat.txt) over the probes of those 10 s (the harness's achieved rate in OUTDIR/log).
-Needs perf. docs/benchmarks.md, session 9.
+Needs perf. docs/benchmarks.md, "Where a probe's CPU goes".
 """
 import collections
 import re

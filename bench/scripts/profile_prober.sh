@@ -9,7 +9,7 @@
 # the fleet's CPU took in the same 10 s appended, then `perf record -g` for 10 s into
 # OUTDIR/perf.data. The harness's own table is OUTDIR/log.
 #   perf report -i OUTDIR/perf.data --no-children --sort sym --stdio
-# Needs perf (linux-perf) and a release build in build-bench (docs/benchmarks.md "Harness").
+# Needs perf (linux-perf) and a release build in build-bench (docs/benchmarks.md, "Reproducing").
 set -euo pipefail
 if [ $# -lt 2 ]; then
     sed -n '2,10p' "$0" >&2

@@ -31,6 +31,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include <ringprobe/protocol.hpp>
+
 namespace ringprobe::report_abi {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
@@ -156,6 +158,11 @@ struct SettingRecord {
     std::uint32_t reserved;      // 28  zero
 };
 static_assert(sizeof(SettingRecord) == 32);
+// The protocol byte holds ringprobe::Protocol; its values are part of this layout.
+static_assert(static_cast<std::uint8_t>(Protocol::Http) == 0);
+static_assert(static_cast<std::uint8_t>(Protocol::Https) == 1);
+static_assert(static_cast<std::uint8_t>(Protocol::Tcp) == 2);
+static_assert(static_cast<std::uint8_t>(Protocol::Tls) == 3);
 static_assert(offsetof(SettingRecord, port) == 24);
 static_assert(offsetof(SettingRecord, protocol) == 26);
 
@@ -279,7 +286,29 @@ struct WorkerStatsPayload {
     std::uint64_t dns_updates;          // 136  resolver notices applied (address set or outcome)
     std::uint64_t reserved[5];          // 144 .. 184, zero
 };
+// The engine fills this from its counter list (src/engine/counters.hpp), but the layout is the
+// readers' contract: pinned here field by field so that no change to the list can move one.
 static_assert(sizeof(WorkerStatsPayload) == 184);
+static_assert(std::is_trivially_copyable_v<WorkerStatsPayload>);
+static_assert(offsetof(WorkerStatsPayload, probes_started) == 0);
+static_assert(offsetof(WorkerStatsPayload, probes_completed) == 8);
+static_assert(offsetof(WorkerStatsPayload, prober_errors) == 16);
+static_assert(offsetof(WorkerStatsPayload, no_fds) == 24);
+static_assert(offsetof(WorkerStatsPayload, no_buffers) == 32);
+static_assert(offsetof(WorkerStatsPayload, no_ports) == 40);
+static_assert(offsetof(WorkerStatsPayload, ring_full) == 48);
+static_assert(offsetof(WorkerStatsPayload, late_probes) == 56);
+static_assert(offsetof(WorkerStatsPayload, lateness_us_sum) == 64);
+static_assert(offsetof(WorkerStatsPayload, lateness_us_max) == 72);
+static_assert(offsetof(WorkerStatsPayload, stale_completions) == 80);
+static_assert(offsetof(WorkerStatsPayload, targets_owned) == 88);
+static_assert(offsetof(WorkerStatsPayload, loop_iterations) == 96);
+static_assert(offsetof(WorkerStatsPayload, updated_unix_ns) == 104);
+static_assert(offsetof(WorkerStatsPayload, tls_full) == 112);
+static_assert(offsetof(WorkerStatsPayload, tls_resumed) == 120);
+static_assert(offsetof(WorkerStatsPayload, tls_failed) == 128);
+static_assert(offsetof(WorkerStatsPayload, dns_updates) == 136);
+static_assert(offsetof(WorkerStatsPayload, reserved) == 144);
 inline constexpr std::size_t kWorkerPayloadWords = sizeof(WorkerStatsPayload) / 8;
 
 struct WorkerStatsRecord {

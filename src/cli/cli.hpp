@@ -1,10 +1,34 @@
-// The subcommands of the ringprobe binary. Each returns the process exit status:
-// 0 success, 1 runtime failure, 2 bad usage or bad configuration (nothing started).
+// The subcommands of the ringprobe binary. Each add_*_command declares a subcommand and its
+// flags on the program's parser and returns what runs it once the command line is parsed.
+// That returns the process exit status: 0 success, 1 runtime failure, 2 bad usage or bad
+// configuration (nothing started).
 #pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+#include "common/command_line.hpp"
+#include "config/load.hpp"
 
 namespace ringprobe::cli {
 
-int plan_main(int argc, char** argv);  // ringprobe plan --config FILE [--json] [--check]
-int run_main(int argc, char** argv);   // ringprobe run --config FILE [--name N] [--workers N]
+using CommandMain = std::function<int()>;
+
+// --nics FILE and --parameters FILE, repeatable: where pool members and template parameters
+// come from besides the configuration. `plan` and `run` read a configuration the same way, so
+// both declare these here.
+inline void add_member_files(CLI::App& cmd, config::LoadOptions& load) {
+    command_line::add_files(cmd, "--nics", load.nics_files,
+                            "network interfaces whose IP configurations are pool members:\n"
+                            "the JSON of 'az network nic list|show' or 'az vmss nic list'\n"
+                            "(repeatable)");
+    command_line::add_files(cmd, "--parameters", load.parameters_files,
+                            "an ARM parameters file for a template (repeatable, later\n"
+                            "files win)");
+}
+
+CommandMain add_plan_command(CLI::App& app);  // ringprobe plan --config FILE [--json] [--check]
+CommandMain add_run_command(CLI::App& app);   // ringprobe run --config FILE [options]
 
 }  // namespace ringprobe::cli

@@ -4,37 +4,25 @@
 // (pool x setting x server) and the distinct probe targets they share. Nothing is started.
 // Exit status: 0 valid, 2 bad usage or bad configuration (errors on stderr, one per line).
 #include <cstdio>
-#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cli/cli.hpp"
+#include "common/command_line.hpp"
+#include "common/json.hpp"
 #include "config/load.hpp"
 
 namespace ringprobe::cli {
 namespace {
 
-void plan_usage(std::FILE* out) {
-    std::fprintf(
-        out,
-        "usage: ringprobe plan --config FILE [--nics FILE]... [--parameters FILE]... [--json]\n"
-        "                      [--check]\n"
-        "\n"
-        "Reads an Application Gateway configuration (REST/ARM resource, ARM template, or\n"
-        "'az network application-gateway show' output) and prints its report rows and\n"
-        "probe targets. Nothing is probed.\n"
-        "\n"
-        "  --config FILE   the configuration (JSON); docs/configuration.md lists the fields\n"
-        "  --nics FILE     network interfaces whose IP configurations are pool members: the\n"
-        "                  JSON of 'az network nic list|show' or 'az vmss nic list' (repeatable)\n"
-        "  --parameters FILE\n"
-        "                  an ARM parameters file for a template (repeatable, later wins)\n"
-        "  --json          print the plan as JSON for machines\n"
-        "  --check         only validate: print 'ok: N rows, M targets' or the errors\n"
-        "\n"
-        "exit status: 0 valid, 2 bad usage or configuration\n");
-}
+constexpr const char* kPlanFooter =
+    "Reads an Application Gateway configuration (REST/ARM resource, ARM template, or\n"
+    "'az network application-gateway show' output) and prints its report rows and\n"
+    "probe targets. Nothing is probed.\n"
+    "\n"
+    "exit status: 0 valid, 2 bad usage or configuration";
 
 std::string u64(std::uint64_t v) { return std::to_string(v); }
 
@@ -170,185 +158,198 @@ void print_text(const Plan& plan, std::string& out) {
     out += "\n" + summary(plan) + "\n";
 }
 
-void json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            static constexpr char digits[] = "0123456789abcdef";
-            out += "\\u00";
-            out += digits[c >> 4];
-            out += digits[c & 0xf];
-        } else {
-            out += ch;
-        }
-    }
-    out += '"';
-}
-
-void print_json(const Plan& plan, std::string& out) {
-    out += "{\"gateway\":";
-    json_string(out, plan.gateway_name);
-    out +=
-        ",\"digest\":\"" + hex64(plan.digest) + "\",\"startSpreadMs\":" + u64(plan.start_spread_ms) +
-        ",\"quantumMs\":" + u64(plan.quantum_ms) + ",\"startBatch\":" + u64(plan.start_batch);
-    out += ",\"pools\":[";
+void json_pools(const Plan& plan, std::string& out) {
+    out += "\"pools\":[";
     for (std::size_t i = 0; i < plan.pools.size(); ++i) {
         const Pool& p = plan.pools[i];
         out += i ? ",{\"name\":" : "{\"name\":";
-        json_string(out, p.name);
+        append_json_string(out, p.name);
         out += ",\"servers\":[";
         for (std::size_t k = 0; k < p.servers.size(); ++k) {
             out += k ? "," : "";
-            json_string(out, p.servers[k].address);
+            append_json_string(out, p.servers[k].address);
         }
         out += "]}";
     }
-    out += "],\"settings\":[";
+    out += "]";
+}
+
+void json_settings(const Plan& plan, std::string& out) {
+    out += "\"settings\":[";
     for (std::size_t i = 0; i < plan.settings.size(); ++i) {
         const Setting& s = plan.settings[i];
         out += i ? ",{\"name\":" : "{\"name\":";
-        json_string(out, s.name);
+        append_json_string(out, s.name);
         out += ",\"port\":" + u64(s.port) + ",\"protocol\":\"" + protocol_name(s.protocol) +
                "\",\"probe\":";
         if (s.default_probe) {
             out += "null";
         } else {
-            json_string(out, s.probe_name);
+            append_json_string(out, s.probe_name);
         }
         out += "}";
     }
-    out += "],\"rows\":[";
+    out += "]";
+}
+
+void json_rows(const Plan& plan, std::string& out) {
+    out += "\"rows\":[";
     for (std::size_t i = 0; i < plan.rows.size(); ++i) {
         const Row& r = plan.rows[i];
         out += i ? ",{\"pool\":" : "{\"pool\":";
-        json_string(out, plan.pools[r.pool_index].name);
+        append_json_string(out, plan.pools[r.pool_index].name);
         out += ",\"setting\":";
-        json_string(out, plan.settings[r.setting_index].name);
+        append_json_string(out, plan.settings[r.setting_index].name);
         out += ",\"server\":";
         const Server& server = plan.pools[r.pool_index].servers[r.server_index];
-        json_string(out, server.address);
+        append_json_string(out, server.address);
         if (!server.nic.empty()) {
             out += ",\"nic\":";
-            json_string(out, server.nic);
+            append_json_string(out, server.nic);
             out += ",\"ipConfiguration\":";
-            json_string(out, server.ip_configuration);
+            append_json_string(out, server.ip_configuration);
         }
         if (!server.address_known) {
             out += ",\"addressKnown\":false";
         }
         out += ",\"target\":" + u64(r.target_index) + "}";
     }
-    out += "],\"targets\":[";
-    for (std::size_t i = 0; i < plan.targets.size(); ++i) {
-        const Target& t = plan.targets[i];
-        out += i ? ",{\"address\":" : "{\"address\":";
-        json_string(out, t.address);
-        out += ",\"port\":" + u64(t.port) + ",\"protocol\":\"" + protocol_name(t.protocol) +
-               "\",\"host\":";
-        json_string(out, t.host);
-        out += ",\"path\":";
-        json_string(out, t.path);
-        out += ",\"sni\":";
-        json_string(out, t.sni);
-        out += ",\"intervalMs\":" + u64(t.interval_ms) + ",\"timeoutMs\":" + u64(t.timeout_ms) +
-               ",\"jitterMs\":" + u64(t.jitter_ms) +
-               ",\"unhealthyThreshold\":" + u64(t.unhealthy_threshold) +
-               ",\"healthyThreshold\":" + u64(t.healthy_threshold) + ",\"statusCodes\":[";
-        for (std::size_t k = 0; k < t.match_status.size(); ++k) {
-            out += k ? ",\"" : "\"";
-            out += u64(t.match_status[k].lo) + "-" + u64(t.match_status[k].hi) + "\"";
-        }
-        out += "],\"body\":";
-        json_string(out, t.match_body);
-        out += std::string(",\"closePolicy\":\"") +
-               (t.close_policy == ClosePolicy::Reset ? "reset" : "graceful") + "\"";
-        if (protocol_is_tls(t.protocol)) {
-            out += std::string(",\"validateChain\":") + (t.validate_chain ? "true" : "false") +
-                   ",\"validateSni\":" + (t.validate_sni ? "true" : "false") +
-                   ",\"tlsResume\":" + (t.tls_resume ? "true" : "false") + ",\"trustedRoots\":[";
-            for (std::size_t k = 0; k < t.trusted_roots.size(); ++k) {
-                out += k ? "," : "";
-                json_string(out, plan.trusted_roots[t.trusted_roots[k]].name);
-            }
-            out += "]";
-        }
-        out += ",\"identityHash\":\"" + hex64(t.identity_hash) + "\"}";
+    out += "]";
+}
+
+// A TLS target's trust settings, appended to its object.
+void json_target_tls(const Plan& plan, const Target& t, std::string& out) {
+    out += std::string(",\"validateChain\":") + (t.validate_chain ? "true" : "false") +
+           ",\"validateSni\":" + (t.validate_sni ? "true" : "false") +
+           ",\"tlsResume\":" + (t.tls_resume ? "true" : "false") + ",\"trustedRoots\":[";
+    for (std::size_t k = 0; k < t.trusted_roots.size(); ++k) {
+        out += k ? "," : "";
+        append_json_string(out, plan.trusted_roots[t.trusted_roots[k]].name);
     }
-    out += "],\"warnings\":[";
+    out += "]";
+}
+
+void json_target(const Plan& plan, const Target& t, std::string& out) {
+    out += "{\"address\":";
+    append_json_string(out, t.address);
+    out += ",\"port\":" + u64(t.port) + ",\"protocol\":\"" + protocol_name(t.protocol) +
+           "\",\"host\":";
+    append_json_string(out, t.host);
+    out += ",\"path\":";
+    append_json_string(out, t.path);
+    out += ",\"sni\":";
+    append_json_string(out, t.sni);
+    out += ",\"intervalMs\":" + u64(t.interval_ms) + ",\"timeoutMs\":" + u64(t.timeout_ms) +
+           ",\"jitterMs\":" + u64(t.jitter_ms) +
+           ",\"unhealthyThreshold\":" + u64(t.unhealthy_threshold) +
+           ",\"healthyThreshold\":" + u64(t.healthy_threshold) + ",\"statusCodes\":[";
+    for (std::size_t k = 0; k < t.match_status.size(); ++k) {
+        out += k ? ",\"" : "\"";
+        out += u64(t.match_status[k].lo) + "-" + u64(t.match_status[k].hi) + "\"";
+    }
+    out += "],\"body\":";
+    append_json_string(out, t.match_body);
+    out += std::string(",\"closePolicy\":\"") +
+           (t.close_policy == ClosePolicy::Reset ? "reset" : "graceful") + "\"";
+    if (protocol_is_tls(t.protocol)) {
+        json_target_tls(plan, t, out);
+    }
+    out += ",\"identityHash\":\"" + hex64(t.identity_hash) + "\"}";
+}
+
+void json_targets(const Plan& plan, std::string& out) {
+    out += "\"targets\":[";
+    for (std::size_t i = 0; i < plan.targets.size(); ++i) {
+        out += i ? "," : "";
+        json_target(plan, plan.targets[i], out);
+    }
+    out += "]";
+}
+
+// The loader's warnings and the IP configuration ids no --nics file resolved.
+void json_notes(const Plan& plan, std::string& out) {
+    out += "\"warnings\":[";
     for (std::size_t i = 0; i < plan.warnings.size(); ++i) {
         out += i ? ",{\"path\":" : "{\"path\":";
-        json_string(out, plan.warnings[i].path);
+        append_json_string(out, plan.warnings[i].path);
         out += ",\"message\":";
-        json_string(out, plan.warnings[i].message);
+        append_json_string(out, plan.warnings[i].message);
         out += "}";
     }
     out += "],\"unresolvedIpConfigurations\":[";
     for (std::size_t i = 0; i < plan.unresolved_ip_configurations.size(); ++i) {
         out += i ? "," : "";
-        json_string(out, plan.unresolved_ip_configurations[i]);
+        append_json_string(out, plan.unresolved_ip_configurations[i]);
     }
-    out += "]}\n";
+    out += "]";
+}
+
+void print_json(const Plan& plan, std::string& out) {
+    out += "{\"gateway\":";
+    append_json_string(out, plan.gateway_name);
+    out +=
+        ",\"digest\":\"" + hex64(plan.digest) + "\",\"startSpreadMs\":" + u64(plan.start_spread_ms) +
+        ",\"quantumMs\":" + u64(plan.quantum_ms) + ",\"startBatch\":" + u64(plan.start_batch);
+    out += ",";
+    json_pools(plan, out);
+    out += ",";
+    json_settings(plan, out);
+    out += ",";
+    json_rows(plan, out);
+    out += ",";
+    json_targets(plan, out);
+    out += ",";
+    json_notes(plan, out);
+    out += "}\n";
 }
 
 void write_all(std::FILE* f, const std::string& s) { std::fwrite(s.data(), 1, s.size(), f); }
 
-}  // namespace
-
-int plan_main(int argc, char** argv) {
+struct PlanArgs {
     std::string config;
-    config::LoadOptions options;
+    config::LoadOptions load;
     bool json = false;
     bool check = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string_view a = argv[i];
-        if (a == "--json") {
-            json = true;
-        } else if (a == "--check") {
-            check = true;
-        } else if (a == "--help" || a == "-h") {
-            plan_usage(stdout);
-            return 0;
-        } else if (a == "--config" && i + 1 < argc) {
-            config = argv[++i];
-        } else if (a.substr(0, 9) == "--config=") {
-            config = std::string(a.substr(9));
-        } else if (a == "--nics" && i + 1 < argc) {
-            options.nics_files.emplace_back(argv[++i]);
-        } else if (a == "--parameters" && i + 1 < argc) {
-            options.parameters_files.emplace_back(argv[++i]);
-        } else {
-            std::fprintf(stderr, "ringprobe plan: unexpected argument '%s'\n\n", argv[i]);
-            plan_usage(stderr);
-            return 2;
-        }
-    }
-    if (config.empty()) {
-        std::fprintf(stderr, "ringprobe plan: --config FILE is required\n\n");
-        plan_usage(stderr);
-        return 2;
-    }
-    auto plan = config::load_plan_file(config, options);
+};
+
+int run_plan(const PlanArgs& a) {
+    auto plan = config::load_plan_file(a.config, a.load);
     if (!plan) {
-        write_all(stderr, config::format_errors(plan.error(), config));
+        write_all(stderr, config::format_errors(plan.error(), a.config));
         std::fprintf(stderr, "ringprobe plan: %zu error%s in %s; nothing started\n",
-                     plan.error().size(), plan.error().size() == 1 ? "" : "s", config.c_str());
+                     plan.error().size(), plan.error().size() == 1 ? "" : "s", a.config.c_str());
         return 2;
     }
-    write_all(stderr, config::format_warnings(*plan, config));
+    write_all(stderr, config::format_warnings(*plan, a.config));
     std::string out;
-    if (check) {
+    if (a.check) {
         out = "ok: " + summary(*plan) + "\n";
-    } else if (json) {
+    } else if (a.json) {
         print_json(*plan, out);
     } else {
         print_text(*plan, out);
     }
     write_all(stdout, out);
     return 0;
+}
+
+}  // namespace
+
+CommandMain add_plan_command(CLI::App& app) {
+    auto args = std::make_shared<PlanArgs>();
+    CLI::App* plan_cmd =
+        app.add_subcommand("plan", "print a configuration's report rows and probe targets");
+    plan_cmd->footer(kPlanFooter);
+    plan_cmd
+        ->add_option("--config", args->config,
+                     "the configuration (JSON); docs/configuration.md lists the fields")
+        ->required()
+        ->type_name("FILE");
+    add_member_files(*plan_cmd, args->load);
+    plan_cmd->add_flag("--json", args->json, "print the plan as JSON for machines");
+    plan_cmd->add_flag("--check", args->check,
+                       "only validate: print 'ok: N rows, M targets' or the errors");
+    return [args] { return run_plan(*args); };
 }
 
 }  // namespace ringprobe::cli

@@ -6,17 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "cli/cli.hpp"
+#include "common/command_line.hpp"
+#include "common/host_port.hpp"
+#include "common/clock.hpp"
 #include "config/load.hpp"
-#include "engine/clock.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 
@@ -24,66 +23,123 @@ namespace ringprobe::cli {
 
 namespace {
 
-void run_usage(std::FILE* out) {
-    std::fprintf(out,
-        "usage: ringprobe run --config FILE [options]\n"
-        "\n"
-        "Probes every backend of the configuration on its interval, forever, and publishes the\n"
-        "health report into shared memory (/dev/shm/ringprobe.NAME). Read it with\n"
-        "ringprobe-report. Health transitions are logged to stderr, one logfmt line per row.\n"
-        "\n"
-        "options:\n"
-        "  --config FILE     the gateway configuration (JSON), required\n"
-        "  --nics FILE       network interfaces whose IP configurations are pool members (JSON of\n"
-        "                    'az network nic list|show' or 'az vmss nic list'; repeatable)\n"
-        "  --parameters FILE an ARM parameters file for a template (repeatable, later wins)\n"
-        "  --name NAME       report segment name (default: the configuration's gateway name)\n"
-        "  --workers N       worker threads, one ring each (default: one per online CPU, at most 64)\n"
-        "  --no-pin          do not pin workers to CPUs\n"
-        "  --no-direct-sockets\n"
-        "                    make each probe's socket with socket(2), not in the ring's own file\n"
-        "                    table (the default where the kernel can, Linux 6.0 or later)\n"
-        "  --no-delayed-ack  send an HTTP probe's handshake ACK at once, not with the request\n"
-        "                    (the default where the kernel can set options through the ring, 6.7)\n"
-        "  --turn-chunk N    a turn's probe starts go to the kernel N at a time, the answers that\n"
-        "                    came in meanwhile handled between chunks (default: off)\n"
-        "  --duration SECS   stop by itself after SECS seconds (tests, benchmarks)\n"
-        "  --stats           print engine totals to stderr when stopping\n"
-        "  --quiet           do not log transitions\n"
-        "  --listen ADDR:PORT|none\n"
-        "                    HTTP exporter: /metrics (Prometheus), /backendhealth (the report's\n"
-        "                    JSON), / (web page). Default 127.0.0.1:9470, loopback only; any\n"
-        "                    other address is served as given (the operator's choice). If the\n"
-        "                    default port is taken the engine runs without it, with a warning\n"
-        "  --metrics-per-server  add per-row series (pool, setting, server) to /metrics\n"
-        "  --dns-server ADDR:PORT\n"
-        "                    resolve FQDN backends with this DNS server only (IPv6 as\n"
-        "                    [ADDR]:PORT), without /etc/hosts. Default: /etc/hosts, then the\n"
-        "                    servers, search list and options of /etc/resolv.conf\n"
-        "  --dns-family any|ipv4|ipv6\n"
-        "                    address families asked for (default any: A and AAAA, every\n"
-        "                    address probed)\n"
-        "  --help            this text\n"
-        "\n"
-        "SIGUSR1 marks a measurement window (the first starts it, the second ends it): with\n"
-        "--stats the engine then also prints the window's own figures (stats-window: probes,\n"
-        "lateness percentiles), which the bench harness uses to leave start-up out. A lateness\n"
-        "percentile is the largest value of the histogram bucket it falls in: the true one is\n"
-        "at most that and at most 6.25 %% below it.\n"
-        "Stops on SIGTERM or SIGINT within a second. Exit status: 0 after a clean stop, 1 when\n"
-        "the engine could not start (io_uring unavailable, report not writable), 2 for bad usage\n"
-        "or a bad configuration (nothing is started).\n");
+// Everything `ringprobe run` is told on its command line.
+struct RunArgs {
+    std::string config_path;
+    config::LoadOptions load;
+    engine::EngineOptions opt;
+    unsigned long duration_s = 0;  // 0: until SIGTERM or SIGINT
+    bool stats = false;
+    bool quiet = false;
+    std::string listen{exporter::kDefaultListen};
+    bool listen_explicit = false;  // a port in use is then an error, not a warning
+    bool per_server = false;
+};
+
+constexpr const char* kRunDescription =
+    "Probes every backend of the configuration on its interval, forever, and publishes the\n"
+    "health report into shared memory (/dev/shm/ringprobe.NAME). Read it with\n"
+    "ringprobe-report. Health transitions are logged to stderr, one logfmt line per row.";
+
+constexpr const char* kRunFooter =
+    "SIGUSR1 marks a measurement window (the first starts it, the second ends it): with\n"
+    "--stats the engine then also prints the window's own figures (stats-window: probes,\n"
+    "lateness percentiles), which the bench harness uses to leave start-up out. A lateness\n"
+    "percentile is the largest value of the histogram bucket it falls in: the true one is\n"
+    "at most that and at most 6.25 % below it.\n"
+    "Stops on SIGTERM or SIGINT within a second. Exit status: 0 after a clean stop, 1 when\n"
+    "the engine could not start (io_uring unavailable, report not writable), 2 for bad usage\n"
+    "or a bad configuration (nothing is started).";
+
+constexpr std::uint16_t kDnsPort = 53;
+
+// A usage error for --listen and --dns-server is found while parsing, before the plan loads.
+CLI::Validator listen_address() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+            if (s == "none") {
+                return {};
+            }
+            auto la = exporter::parse_listen(s);
+            return la ? std::string() : la.error().message;
+        },
+        "", "");
 }
 
-bool parse_uint(const char* s, unsigned long max, unsigned long& out) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long v = std::strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v > max) {
-        return false;
+CLI::Validator dns_server_address() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+            auto hp = parse_host_port(s);
+            return hp ? std::string() : hp.error().message;
+        },
+        "", "");
+}
+
+// The resolver is handed ADDR:PORT, IPv6 in brackets, whichever form the flag was given in.
+std::string dns_server_with_port(const std::string& text) {
+    HostPort hp = *parse_host_port(text);  // checked by dns_server_address()
+    if (!hp.has_port) {
+        hp.port = kDnsPort;
     }
-    out = v;
-    return true;
+    return hp.to_string();
+}
+
+void add_engine_flags(CLI::App& run, RunArgs& a) {
+    command_line::add_number(run, "--workers", a.opt.workers, 1u,
+                             static_cast<unsigned>(report_abi::kMaxWorkers),
+                             "worker threads, one ring each (default: one per online CPU,\n"
+                             "at most 64)");
+    run.add_flag_callback("--no-pin", [&a] { a.opt.pin = false; }, "do not pin workers to CPUs");
+    run.add_flag_callback("--no-direct-sockets", [&a] { a.opt.direct_sockets = false; },
+                          "make each probe's socket with socket(2), not in the ring's own\n"
+                          "file table (the default where the kernel can, Linux 6.0 or later)");
+    run.add_flag_callback("--no-delayed-ack", [&a] { a.opt.delayed_ack = false; },
+                          "send an HTTP probe's handshake ACK at once, not with the request\n"
+                          "(the default where the kernel can set options through the ring,\n"
+                          "6.7)");
+    command_line::add_number(run, "--turn-chunk", a.opt.turn_chunk, 1u, 65536u,
+                             "a turn's probe starts go to the kernel N at a time, the answers\n"
+                             "that came in meanwhile handled between chunks (default: off)");
+    command_line::add_number(run, "--duration", a.duration_s, 0ul, 86400ul * 365,
+                             "stop by itself after SECS seconds (tests, benchmarks)", "SECS");
+    run.add_flag("--stats", a.stats, "print engine totals to stderr when stopping");
+    run.add_flag("--quiet", a.quiet, "do not log transitions");
+}
+
+void add_exporter_flags(CLI::App& run, RunArgs& a) {
+    run.add_option_function<std::string>(
+           "--listen",
+           [&a](const std::string& s) {
+               a.listen = s;
+               a.listen_explicit = true;
+           },
+           "HTTP exporter: /metrics (Prometheus), /backendhealth (the report's\n"
+           "JSON), / (web page). Default 127.0.0.1:9470, loopback only; IPv6\n"
+           "as [::1]:9470. Any other address is served as given (the\n"
+           "operator's choice). If the default port is taken the engine runs\n"
+           "without it, with a warning")
+        ->check(listen_address())
+        ->type_name("ADDR:PORT|none");
+    run.add_flag("--metrics-per-server", a.per_server,
+                 "add per-row series (pool, setting, server) to /metrics");
+}
+
+void add_dns_flags(CLI::App& run, RunArgs& a) {
+    run.add_option_function<std::string>(
+           "--dns-server",
+           [&a](const std::string& s) { a.opt.dns_server = dns_server_with_port(s); },
+           "resolve FQDN backends with this DNS server only, without\n"
+           "/etc/hosts: 127.0.0.1:5353, [::1]:53, or an address alone for\n"
+           "port 53. Default: /etc/hosts, then the servers, search list and\n"
+           "options of /etc/resolv.conf")
+        ->check(dns_server_address())
+        ->type_name("ADDR[:PORT]");
+    command_line::add_choice(run, "--dns-family", a.opt.dns_family,
+                             {{"any", dns::Family::Any},
+                              {"ipv4", dns::Family::V4},
+                              {"ipv6", dns::Family::V6}},
+                             "address families asked for (default any: A and AAAA, every\n"
+                             "address probed)");
 }
 
 void raise_fd_limit() {
@@ -104,156 +160,28 @@ void print_stats(const char* label, const engine::Engine& e, const engine::Engin
     for (std::size_t i = 0; i < lateness.size(); ++i) {
         lateness[i] -= std::min(lateness[i], a.lateness_us[i]);
     }
-    auto d = [](std::uint64_t x, std::uint64_t y) {
-        return static_cast<unsigned long long>(y >= x ? y - x : 0);
-    };
     auto pct = [&](double q) {
-        return static_cast<unsigned long long>(engine::histogram_percentile(lateness, q));
+        return static_cast<unsigned long long>(histogram_percentile(lateness, q));
     };
     std::string whole;
     if (since == nullptr) {
         whole = "workers=" + std::to_string(e.worker_count()) + " ring=" + e.ring_mode() + " ";
     }
+    // The counters and their order come from the list (engine/counters.hpp).
+    const std::string counters = engine::stats_fields(a, now);
     std::fprintf(stderr,
-                 "%s %sseconds=%.1f probes_started=%llu probes_completed=%llu prober_errors=%llu "
-                 "stale_completions=%llu skipped_intervals=%llu deferred_starts=%llu held_starts=%llu "
-                 "chunks=%llu transitions=%llu recv_no_buffer=%llu loops=%llu lateness_us_p50=%llu "
-                 "lateness_us_p99=%llu lateness_us_p999=%llu",
-                 label, whole.c_str(), seconds, d(a.probes_started, now.probes_started),
-                 d(a.probes_completed, now.probes_completed), d(a.prober_errors, now.prober_errors),
-                 d(a.stale_completions, now.stale_completions),
-                 d(a.skipped_intervals, now.skipped_intervals),
-                 d(a.deferred_starts, now.deferred_starts), d(a.held_starts, now.held_starts),
-                 d(a.chunks, now.chunks),
-                 d(a.transitions, now.transitions),
-                 d(a.recv_no_buffer, now.recv_no_buffer), d(a.loops, now.loops), pct(0.5),
-                 pct(0.99), pct(0.999));
+                 "%s %sseconds=%.1f %s lateness_us_p50=%llu lateness_us_p99=%llu "
+                 "lateness_us_p999=%llu",
+                 label, whole.c_str(), seconds, counters.c_str(), pct(0.5), pct(0.99), pct(0.999));
     if (since == nullptr) {
         std::fprintf(stderr, " memory_bytes=%zu", e.memory_bytes());
     }
     std::fputc('\n', stderr);
 }
 
-}  // namespace
-
-int run_main(int argc, char** argv) {
-    std::string config_path;
-    config::LoadOptions load_options;
-    std::string name;
-    engine::EngineOptions opt;
-    unsigned long duration_s = 0;
-    bool stats = false;
-    bool quiet = false;
-    std::string listen(exporter::kDefaultListen);
-    bool listen_explicit = false;
-    bool per_server = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&](const char* flag) -> const char* {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "ringprobe run: %s needs a value\n", flag);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        unsigned long v = 0;
-        if (a == "--help" || a == "-h") {
-            run_usage(stdout);
-            return 0;
-        } else if (a == "--config") {
-            config_path = value("--config");
-        } else if (a == "--nics") {
-            load_options.nics_files.emplace_back(value("--nics"));
-        } else if (a == "--parameters") {
-            load_options.parameters_files.emplace_back(value("--parameters"));
-        } else if (a == "--name") {
-            name = value("--name");
-        } else if (a == "--workers") {
-            if (!parse_uint(value("--workers"), report_abi::kMaxWorkers, v) || v == 0) {
-                std::fprintf(stderr, "ringprobe run: --workers takes a number from 1 to %u\n",
-                             static_cast<unsigned>(report_abi::kMaxWorkers));
-                return 2;
-            }
-            opt.workers = static_cast<unsigned>(v);
-        } else if (a == "--no-pin") {
-            opt.pin = false;
-        } else if (a == "--no-direct-sockets") {
-            opt.direct_sockets = false;
-        } else if (a == "--no-delayed-ack") {
-            opt.delayed_ack = false;
-        } else if (a == "--turn-chunk") {
-            if (!parse_uint(value("--turn-chunk"), 65536, v) || v == 0) {
-                std::fprintf(stderr, "ringprobe run: --turn-chunk takes a number from 1 to 65536\n");
-                return 2;
-            }
-            opt.turn_chunk = static_cast<unsigned>(v);
-        } else if (a == "--duration") {
-            if (!parse_uint(value("--duration"), 86400 * 365, v)) {
-                std::fprintf(stderr, "ringprobe run: --duration takes whole seconds\n");
-                return 2;
-            }
-            duration_s = v;
-        } else if (a == "--stats") {
-            stats = true;
-        } else if (a == "--quiet") {
-            quiet = true;
-        } else if (a == "--listen") {
-            listen = value("--listen");
-            listen_explicit = true;
-        } else if (a == "--metrics-per-server") {
-            per_server = true;
-        } else if (a == "--dns-server") {
-            opt.dns_server = value("--dns-server");
-            if (!exporter::parse_listen(opt.dns_server)) {
-                std::fprintf(stderr,
-                             "ringprobe run: --dns-server '%s' is not ADDR:PORT (for example "
-                             "127.0.0.53:53 or [::1]:53)\n",
-                             opt.dns_server.c_str());
-                return 2;
-            }
-        } else if (a == "--dns-family") {
-            const std::string f = value("--dns-family");
-            if (f == "any") {
-                opt.dns_family = dns::Family::Any;
-            } else if (f == "ipv4") {
-                opt.dns_family = dns::Family::V4;
-            } else if (f == "ipv6") {
-                opt.dns_family = dns::Family::V6;
-            } else {
-                std::fprintf(stderr, "ringprobe run: --dns-family takes any, ipv4 or ipv6\n");
-                return 2;
-            }
-        } else {
-            std::fprintf(stderr, "ringprobe run: unknown option '%s' (see --help)\n", a.c_str());
-            return 2;
-        }
-    }
-    if (config_path.empty()) {
-        std::fprintf(stderr, "ringprobe run: --config FILE is required (see --help)\n");
-        return 2;
-    }
-    std::optional<exporter::ListenAddress> listen_at;
-    if (listen != "none") {
-        auto la = exporter::parse_listen(listen);
-        if (!la) {
-            std::fprintf(stderr, "ringprobe run: --listen: %s\n", la.error().message.c_str());
-            return 2;
-        }
-        listen_at = *la;
-    }
-    auto plan = config::load_plan_file(config_path, load_options);
-    if (!plan) {
-        std::fputs(config::format_errors(plan.error(), config_path).c_str(), stderr);
-        std::fprintf(stderr, "ringprobe run: the configuration was refused; nothing started\n");
-        return 2;
-    }
-    std::fputs(config::format_warnings(*plan, config_path).c_str(), stderr);
-    opt.name = name.empty() ? plan->gateway_name : name;
-    opt.log = quiet ? nullptr : stderr;
-    raise_fd_limit();
-
-    // Block the stop signals in every thread (workers inherit the mask); the main thread
-    // receives them synchronously with sigtimedwait between its heartbeats.
+// The stop signals are blocked in every thread (workers inherit the mask); the main thread
+// receives them synchronously with sigtimedwait between its heartbeats.
+sigset_t block_stop_signals() {
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -261,8 +189,101 @@ int run_main(int argc, char** argv) {
     sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    return sigs;
+}
 
-    engine::Engine eng(*plan, opt);
+// Starts the exporter where --listen asks for one. A port in use is an error (nullopt: exit 1)
+// when --listen was given, and a warning (no exporter) for the default address.
+std::optional<std::unique_ptr<exporter::Exporter>> start_exporter(const RunArgs& a,
+                                                                  engine::Engine& eng) {
+    std::unique_ptr<exporter::Exporter> none;
+    if (a.listen == "none") {
+        return none;
+    }
+    exporter::ExporterOptions xo;
+    xo.listen = *exporter::parse_listen(a.listen);  // checked while parsing
+    xo.report_name = a.opt.name;
+    xo.per_server = a.per_server;
+    auto x = exporter::Exporter::start(
+        xo, [&eng] { return eng.totals(); },
+        exporter::EngineFacts{eng.worker_count(), eng.ring_mode(), eng.memory_bytes()});
+    if (!x && a.listen_explicit) {
+        std::fprintf(stderr, "ringprobe run: %s\n", x.error().message.c_str());
+        return std::nullopt;
+    }
+    if (!x) {
+        std::fprintf(stderr, "ringprobe: warning: %s; running without the exporter\n",
+                     x.error().message.c_str());
+        return none;
+    }
+    const std::string bound = exporter::ListenAddress{xo.listen.host, (*x)->port()}.to_string();
+    std::fprintf(stderr, "ringprobe: exporter on http://%s/ (/metrics, /backendhealth)%s\n",
+                 bound.c_str(),
+                 xo.listen.is_loopback() ? "" : "; not loopback: reachable from the network, "
+                                                "unauthenticated");
+    return std::move(*x);
+}
+
+// What the heartbeat loop saw: when it began, and the SIGUSR1 measurement window's marks.
+struct RunMarks {
+    std::uint64_t started_ns = 0;
+    engine::EngineTotals window[2];  // SIGUSR1: measurement window start and end
+    std::uint64_t window_ns[2] = {0, 0};
+    unsigned marked = 0;
+};
+
+// Keeps the report's heartbeat until a stop signal or the end of --duration.
+RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
+                                 unsigned long duration_s) {
+    RunMarks m;
+    m.started_ns = monotonic_ns();
+    const std::uint64_t until =
+        duration_s == 0 ? UINT64_MAX : m.started_ns + duration_s * 1'000'000'000ull;
+    while (true) {
+        eng.tick(0);
+        if (monotonic_ns() >= until) {
+            break;
+        }
+        timespec wait{0, 100'000'000};  // heartbeat every 100 ms (the report wants <= 250 ms)
+        const int sig = sigtimedwait(&sigs, nullptr, &wait);
+        if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        }
+        if (sig == SIGUSR1 && m.marked < 2) {
+            m.window[m.marked] = eng.totals();
+            m.window_ns[m.marked] = monotonic_ns();
+            ++m.marked;
+        }
+    }
+    return m;
+}
+
+// --stats: the whole run's line, and the measurement window's when SIGUSR1 marked one.
+void print_run_stats(const engine::Engine& eng, const RunMarks& m) {
+    print_stats("stats:", eng, nullptr, eng.totals(),
+                static_cast<double>(monotonic_ns() - m.started_ns) / 1e9);
+    if (m.marked == 2) {
+        print_stats("stats-window:", eng, &m.window[0], m.window[1],
+                    static_cast<double>(m.window_ns[1] - m.window_ns[0]) / 1e9);
+    }
+}
+
+int run(RunArgs& a) {
+    auto plan = config::load_plan_file(a.config_path, a.load);
+    if (!plan) {
+        std::fputs(config::format_errors(plan.error(), a.config_path).c_str(), stderr);
+        std::fprintf(stderr, "ringprobe run: the configuration was refused; nothing started\n");
+        return 2;
+    }
+    std::fputs(config::format_warnings(*plan, a.config_path).c_str(), stderr);
+    if (a.opt.name.empty()) {
+        a.opt.name = plan->gateway_name;
+    }
+    a.opt.log = a.quiet ? nullptr : stderr;
+    raise_fd_limit();
+    const sigset_t sigs = block_stop_signals();
+
+    engine::Engine eng(*plan, a.opt);
     if (auto r = eng.start(); !r) {
         std::fprintf(stderr, "ringprobe run: %s\n", r.error().message.c_str());
         return 1;
@@ -271,65 +292,37 @@ int run_main(int argc, char** argv) {
                  "ringprobe: probing %zu targets for %zu rows with %u workers (io_uring %s); "
                  "report: ringprobe-report --name %s\n",
                  plan->targets.size(), plan->rows.size(), eng.worker_count(),
-                 eng.ring_mode().c_str(), opt.name.c_str());
-    std::unique_ptr<exporter::Exporter> exp;
-    if (listen_at) {
-        exporter::ExporterOptions xo;
-        xo.listen = *listen_at;
-        xo.report_name = opt.name;
-        xo.per_server = per_server;
-        auto x = exporter::Exporter::start(
-            xo, [&eng] { return eng.totals(); },
-            exporter::EngineFacts{eng.worker_count(), eng.ring_mode(), eng.memory_bytes()});
-        if (!x && listen_explicit) {
-            std::fprintf(stderr, "ringprobe run: %s\n", x.error().message.c_str());
-            eng.stop();
-            return 1;
-        }
-        if (!x) {
-            std::fprintf(stderr, "ringprobe: warning: %s; running without the exporter\n",
-                         x.error().message.c_str());
-        } else {
-            exp = std::move(*x);
-            std::fprintf(stderr, "ringprobe: exporter on http://%s:%u/ (/metrics, "
-                         "/backendhealth)%s\n", listen_at->host.c_str(), exp->port(),
-                         listen_at->is_loopback() ? "" : "; not loopback: reachable from the "
-                         "network, unauthenticated");
-        }
+                 eng.ring_mode().c_str(), a.opt.name.c_str());
+    auto exp = start_exporter(a, eng);
+    if (!exp) {
+        eng.stop();
+        return 1;
     }
-    const std::uint64_t started = engine::monotonic_ns();
-    engine::EngineTotals marks[2];  // SIGUSR1: measurement window start and end
-    std::uint64_t mark_ns[2] = {0, 0};
-    unsigned marked = 0;
-    const std::uint64_t until =
-        duration_s == 0 ? UINT64_MAX : started + duration_s * 1'000'000'000ull;
-    while (true) {
-        eng.tick(0);
-        if (engine::monotonic_ns() >= until) {
-            break;
-        }
-        timespec wait{0, 100'000'000};  // heartbeat every 100 ms (the report wants <= 250 ms)
-        const int sig = sigtimedwait(&sigs, nullptr, &wait);
-        if (sig == SIGTERM || sig == SIGINT) {
-            break;
-        }
-        if (sig == SIGUSR1 && marked < 2) {
-            marks[marked] = eng.totals();
-            mark_ns[marked] = engine::monotonic_ns();
-            ++marked;
-        }
-    }
-    exp.reset();  // the exporter reads the engine's counters: stop it first
+    const RunMarks marks = heartbeat_until_stopped(eng, sigs, a.duration_s);
+    exp->reset();  // the exporter reads the engine's counters: stop it first
     eng.stop();
-    if (stats) {
-        print_stats("stats:", eng, nullptr, eng.totals(),
-                    static_cast<double>(engine::monotonic_ns() - started) / 1e9);
-        if (marked == 2) {
-            print_stats("stats-window:", eng, &marks[0], marks[1],
-                        static_cast<double>(mark_ns[1] - mark_ns[0]) / 1e9);
-        }
+    if (a.stats) {
+        print_run_stats(eng, marks);
     }
     return 0;
+}
+
+}  // namespace
+
+CommandMain add_run_command(CLI::App& app) {
+    auto args = std::make_shared<RunArgs>();
+    CLI::App* run_cmd = app.add_subcommand("run", "probe every target and publish the report");
+    run_cmd->footer(std::string(kRunDescription) + "\n\n" + kRunFooter);
+    run_cmd->add_option("--config", args->config_path, "the gateway configuration (JSON)")
+        ->required()
+        ->type_name("FILE");
+    add_member_files(*run_cmd, args->load);
+    run_cmd->add_option("--name", args->opt.name,
+                        "report segment name (default: the configuration's gateway name)");
+    add_engine_flags(*run_cmd, *args);
+    add_exporter_flags(*run_cmd, *args);
+    add_dns_flags(*run_cmd, *args);
+    return [args] { return run(*args); };
 }
 
 }  // namespace ringprobe::cli

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/hash.hpp"
+#include "common/text.hpp"
 #include "config/loader.hpp"
 
 #ifndef RINGPROBE_VERSION

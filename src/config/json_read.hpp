@@ -64,6 +64,4 @@ bool read_int(Errors& errs, View v, std::string_view key, std::int64_t lo, std::
 std::optional<dom::array> read_array(Errors& errs, View v, std::string_view key);
 std::optional<dom::object> read_object(Errors& errs, View v, std::string_view key);
 
-bool iequals(std::string_view a, std::string_view b);
-
 }  // namespace ringprobe::config::detail

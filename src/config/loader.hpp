@@ -51,7 +51,6 @@ void reserve_huge(std::vector<T>& v, std::size_t n) {
     advise_huge(v.data(), v.capacity() * sizeof(T));
 }
 
-bool is_ip_literal(std::string_view s);
 // The name a reference's id names in `collection` (read_sections.cpp); false with `why` if none.
 bool ref_name(std::string_view id, std::string_view collection, std::string_view& name,
               std::string& why);

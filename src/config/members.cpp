@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "common/hash.hpp"
+#include "common/text.hpp"
 #include "config/loader.hpp"
 
 namespace ringprobe::config::detail {

@@ -14,37 +14,21 @@
 #include <string>
 #include <vector>
 
+#include <ringprobe/protocol.hpp>
+
+#include "config/status_range.hpp"
+
 namespace ringprobe {
 
-enum class Protocol : std::uint8_t { Http = 0, Https = 1, Tcp = 2, Tls = 3 };
 // How the addresses of an FQDN server make its health (ringprobe.dnsAggregation): All, the
 // gateway's view (each address is a host: the server is Healthy only when every address is);
 // Any (Healthy when one address is).
 enum class DnsAggregation : std::uint8_t { All = 0, Any = 1 };
 
-constexpr const char* protocol_name(Protocol p) {
-    switch (p) {
-        case Protocol::Http: return "Http";
-        case Protocol::Https: return "Https";
-        case Protocol::Tcp: return "Tcp";
-        case Protocol::Tls: return "Tls";
-    }
-    return "Http";
-}
-
-constexpr bool protocol_is_tls(Protocol p) { return p == Protocol::Https || p == Protocol::Tls; }
-constexpr bool protocol_is_http(Protocol p) { return p == Protocol::Http || p == Protocol::Https; }
-
 // How a probe's connection is closed once the verdict is known (ringprobe extension).
 enum class ClosePolicy : std::uint8_t {
     Graceful = 0,  // shutdown + close: the prober's side goes through TIME_WAIT
     Reset = 1,     // SO_LINGER{1,0} then close: RST, no TIME_WAIT on the prober
-};
-
-struct StatusRange {
-    std::uint16_t lo = 200;
-    std::uint16_t hi = 399;  // inclusive
-    bool operator==(const StatusRange&) const = default;
 };
 
 struct TrustedRoot {

@@ -2,26 +2,14 @@
 // order (trusted roots, probes, pools, settings, URL path maps, rules), each collecting every
 // error it finds with its JSON path. Names are case-insensitive; references resolve by the
 // trailing /<collection>/<name> of their id.
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "common/hash.hpp"
+#include "common/text.hpp"
 #include "config/loader.hpp"
 
 namespace ringprobe::config::detail {
-
-bool is_ip_literal(std::string_view s) {
-    char buf[64];
-    if (s.empty() || s.size() >= sizeof(buf)) {
-        return false;
-    }
-    std::memcpy(buf, s.data(), s.size());
-    buf[s.size()] = '\0';
-    unsigned char addr[16];
-    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
-}
 
 std::string lower(std::string_view s) {
     std::string out(s);

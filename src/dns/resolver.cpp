@@ -19,7 +19,7 @@
 #include <utility>
 
 #include "common/assert.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 
 namespace ringprobe::dns {
 
@@ -416,7 +416,7 @@ void Resolver::on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo*
 
     NameState& state = loop.states[id];
     const NameState before = state;
-    const std::uint64_t now = engine::monotonic_ns();
+    const std::uint64_t now = monotonic_ns();
     const bool changed = apply_answer(state, answer, now, self.options_.policy);
     if (before.lookups == 0) {
         loop.names_answered.fetch_add(1, std::memory_order_relaxed);
@@ -520,7 +520,7 @@ void Resolver::run() {
     Loop& loop = *loop_;
     std::array<epoll_event, epoll_events_max> events;
     while (!loop.stop.load(std::memory_order_acquire)) {
-        const std::uint64_t now = engine::monotonic_ns();
+        const std::uint64_t now = monotonic_ns();
         if (loop.refresh.exchange(false, std::memory_order_acq_rel)) {
             requeue_all(now);
         }

@@ -33,8 +33,9 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "common/spsc_queue.hpp"
 #include "dns/policy.hpp"
-#include "engine/spsc_queue.hpp"
+#include "dns/stats.hpp"
 
 struct ares_addrinfo;
 
@@ -67,16 +68,6 @@ struct ResolverOptions {
     std::uint32_t inflight_total_max = 4096;
     std::size_t workers = 1;
     PolicyConfig policy;
-};
-
-struct ResolverStats {
-    std::uint64_t lookups_started = 0;
-    std::uint64_t lookups_done = 0;
-    std::uint64_t inflight_peak = 0;
-    std::uint64_t names_resolved = 0;   // names that have had at least one answer with addresses
-    std::uint64_t names_answered = 0;   // names whose first lookup has ended (any outcome)
-    std::uint64_t notices_dropped = 0;  // full worker queues (each turned into a resync)
-    std::array<std::uint64_t, outcome_table.size()> by_outcome{};  // lookups ended, by Outcome
 };
 
 class Resolver {
@@ -162,7 +153,7 @@ struct Resolver::Record {
 };
 
 struct Resolver::Inbox {
-    engine::SpscQueue<NameId, notice_queue_size> notices;
+    SpscQueue<NameId, notice_queue_size> notices;
     alignas(64) std::atomic<bool> resync{false};
 };
 

@@ -9,8 +9,9 @@
 #include <mutex>
 
 #include "common/assert.hpp"
+#include "common/clock.hpp"
 #include "common/hash.hpp"
-#include "engine/clock.hpp"
+#include "common/text.hpp"
 
 namespace ringprobe::engine {
 
@@ -166,11 +167,9 @@ void Engine::log_transitions() {
             if (opt_.log == nullptr) {
                 continue;
             }
-            const time_t secs = static_cast<time_t>(t.at_unix_ns / 1'000'000'000ull);
-            tm utc{};
-            gmtime_r(&secs, &utc);
-            char when[32];
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &utc);
+            char when[utc_text_max];
+            const auto secs = static_cast<std::int64_t>(t.at_unix_ns / 1'000'000'000ull);
+            const int when_len = static_cast<int>(format_utc(secs, when)) - 1;  // without the Z
             const unsigned ms = static_cast<unsigned>((t.at_unix_ns / 1'000'000ull) % 1000);
             for (std::uint32_t r : rows_of_target_[t.target]) {
                 const Row& row = plan_.rows[r];
@@ -178,9 +177,9 @@ void Engine::log_transitions() {
                 const Setting& setting = plan_.settings[row.setting_index];
                 const Server& server = pool.servers[row.server_index];
                 std::fprintf(opt_.log,
-                             "time=%s.%03uZ pool=%s setting=%s server=%s old=%s new=%s "
+                             "time=%.*s.%03uZ pool=%s setting=%s server=%s old=%s new=%s "
                              "reason=%s status=%u\n",
-                             when, ms, pool.name.c_str(), setting.name.c_str(),
+                             when_len, when, ms, pool.name.c_str(), setting.name.c_str(),
                              server.address.c_str(), health_name(t.from).data(),
                              health_name(t.to).data(), reason_info(t.reason).code.data(),
                              static_cast<unsigned>(t.http_status));
@@ -241,36 +240,7 @@ void Engine::stop() {
 EngineTotals Engine::totals() const {
     EngineTotals t;
     for (const auto& w : workers_) {
-        const WorkerCounters& c = w->counters();
-        t.probes_started += c.probes_started.load(std::memory_order_relaxed);
-        t.probes_completed += c.probes_completed.load(std::memory_order_relaxed);
-        t.prober_errors += c.prober_errors.load(std::memory_order_relaxed);
-        t.stale_completions += c.stale_completions.load(std::memory_order_relaxed);
-        t.skipped_intervals += c.skipped_intervals.load(std::memory_order_relaxed);
-        t.transitions += c.transitions.load(std::memory_order_relaxed);
-        t.loops += c.loops.load(std::memory_order_relaxed);
-        t.in_flight += c.in_flight.load(std::memory_order_relaxed);
-        t.late_probes += c.late_probes.load(std::memory_order_relaxed);
-        t.deferred_starts += c.deferred_starts.load(std::memory_order_relaxed);
-        t.held_starts += c.held_starts.load(std::memory_order_relaxed);
-        t.chunks += c.chunks.load(std::memory_order_relaxed);
-        t.stop_forced_closes += c.stop_forced_closes.load(std::memory_order_relaxed);
-        t.recv_no_buffer += c.recv_no_buffer.load(std::memory_order_relaxed);
-        t.tls_full += c.tls_full.load(std::memory_order_relaxed);
-        t.tls_resumed += c.tls_resumed.load(std::memory_order_relaxed);
-        t.tls_failed += c.tls_failed.load(std::memory_order_relaxed);
-        t.dns_updates += c.dns_updates.load(std::memory_order_relaxed);
-        for (std::size_t r = 0; r < reason_count; ++r) {
-            t.by_reason[r] += c.by_reason[r].load(std::memory_order_relaxed);
-        }
-        const RingStats& rs = w->ring_stats();
-        t.sq_full += rs.sq_full.load(std::memory_order_relaxed);
-        t.ring_submits += rs.submits.load(std::memory_order_relaxed);
-        t.ring_cq_overflow += rs.cq_overflow.load(std::memory_order_relaxed);
-        c.lateness_us.add_to(t.lateness_us);
-        c.duration_us.add_to(t.duration_us);
-        t.lateness_us_sum += c.lateness_us_sum.load(std::memory_order_relaxed);
-        t.duration_us_sum += c.duration_us_sum.load(std::memory_order_relaxed);
+        add_worker(t, w->counters(), w->ring_stats());
     }
     if (resolver_ != nullptr) {
         t.dns = resolver_->stats();

@@ -42,7 +42,7 @@
 
 #include <ringprobe/result.hpp>
 
-#include "config/plan.hpp"
+#include "config/status_range.hpp"
 #include "engine/body_matcher.hpp"
 
 namespace ringprobe::engine {

@@ -1,11 +1,17 @@
 #include "engine/ring.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "common/assert.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
+#include "engine/probe_sqe.hpp"
 
 namespace ringprobe::engine {
 
@@ -86,6 +92,46 @@ int Ring::ask() {
         io_uring_cqe_seen(&ring_, cqe);
     }
     return res;
+}
+
+bool Ring::supports(unsigned opcode) {
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    const bool known =
+        probe != nullptr && io_uring_opcode_supported(probe, static_cast<int>(opcode)) != 0;
+    if (probe != nullptr) {
+        io_uring_free_probe(probe);
+    }
+    return known;
+}
+
+// The cancel is asked once on the empty entry 0, which says EBADF or ENOENT where the flag is
+// known and EINVAL where it is not; without it the table is given back.
+bool Ring::register_file_table(unsigned entries) {
+    if (io_uring_register_files_sparse(&ring_, entries) != 0) {
+        return false;
+    }
+    io_uring_sqe* sqe = this->sqe();
+    io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+    io_uring_sqe_set_data64(sqe, 0);  // ask() reaps it
+    if (ask() == -EINVAL) {
+        io_uring_unregister_files(&ring_);
+        return false;
+    }
+    return true;
+}
+
+bool Ring::sets_socket_options() {
+    // Asked once on a socket of our own: a kernel before 6.7 answers -EINVAL or -EOPNOTSUPP.
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    io_uring_sqe* sqe = this->sqe();
+    prep_setsockopt(sqe, fd, IPPROTO_TCP, TCP_QUICKACK, &quickack_off);
+    io_uring_sqe_set_data64(sqe, 0);  // ask() reaps it
+    const int res = ask();
+    ::close(fd);
+    return res == 0;
 }
 
 void Ring::submit_and_wait(std::uint64_t timeout_ns, unsigned wait_nr) {

@@ -66,6 +66,18 @@ public:
     // result (-EINVAL if the wait fails). How a worker asks the kernel what it supports.
     int ask();
 
+    // What this kernel's io_uring offers, asked at start-up (through ask() where it takes an
+    // operation): a worker uses a feature only where the kernel says yes, and otherwise goes on
+    // without it.
+    bool supports(unsigned opcode);  // the kernel knows the opcode (IORING_REGISTER_PROBE)
+    // Registers a sparse file table of `entries` for direct descriptors (IORING_OP_SOCKET into
+    // a table entry, Linux 5.19), kept only where the kernel also cancels by a table entry
+    // (IORING_ASYNC_CANCEL_FD_FIXED, Linux 6.0), the way a probe past its deadline is
+    // cancelled. false: no table, and sockets are plain descriptors.
+    bool register_file_table(unsigned entries);
+    // Socket commands work: setsockopt through the ring (IORING_OP_URING_CMD, Linux 6.7).
+    bool sets_socket_options();
+
     io_uring* raw() { return &ring_; }
     const RingStats& stats() const { return stats_; }
     unsigned sq_entries() const { return entries_; }

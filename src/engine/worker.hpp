@@ -22,15 +22,18 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.hpp"
+#include "common/histogram.hpp"
 #include "common/result.hpp"
+#include "common/spsc_queue.hpp"
 #include "config/plan.hpp"
 #include "dns/resolver.hpp"
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
+#include "engine/counters.hpp"
 #include "engine/health.hpp"
-#include "engine/histogram.hpp"
 #include "engine/http_parser.hpp"
+#include "engine/receive_buffers.hpp"
 #include "engine/ring.hpp"
-#include "engine/spsc_queue.hpp"
 #include "engine/timer_wheel.hpp"
 #include "engine/tls.hpp"
 #include "report/writer.hpp"
@@ -51,37 +54,6 @@ struct Transition {
     Reason reason = Reason::Pending;
     std::uint16_t http_status = 0;
     std::uint64_t at_unix_ns = 0;
-};
-
-// Counters one worker keeps; single writer (the worker), read by anyone with relaxed loads.
-struct WorkerCounters {
-    std::atomic<std::uint64_t> probes_started{0};
-    std::atomic<std::uint64_t> probes_completed{0};
-    std::atomic<std::uint64_t> probes_ok{0};
-    std::atomic<std::uint64_t> probes_failed{0};
-    std::atomic<std::uint64_t> prober_errors{0};
-    std::atomic<std::uint64_t> stale_completions{0};
-    std::atomic<std::uint64_t> recv_no_buffer{0};
-    std::atomic<std::uint64_t> skipped_intervals{0};  // a probe overran its next start
-    std::atomic<std::uint64_t> transitions{0};
-    std::atomic<std::uint64_t> loops{0};
-    std::atomic<std::uint64_t> in_flight{0};  // gauge: probes holding a socket right now
-    std::atomic<std::uint64_t> late_probes{0};      // started 1 ms or more after schedule
-    std::atomic<std::uint64_t> deferred_starts{0};  // waited for a free socket budget
-    // Waited for a later chunk or turn (the chunk or the turn had its fill).
-    std::atomic<std::uint64_t> held_starts{0};
-    std::atomic<std::uint64_t> chunks{0};  // kernel entries of a turn's later chunks (turn_chunk)
-    std::atomic<std::uint64_t> stop_forced_closes{0};  // still pending when the stop budget ran out
-    std::atomic<std::uint64_t> lateness_us_sum{0};
-    std::atomic<std::uint64_t> duration_us_sum{0};  // exact sum behind the duration histogram
-    std::atomic<std::uint64_t> lateness_us_max{0};
-    std::atomic<std::uint64_t> tls_full{0};     // handshakes that presented a certificate
-    std::atomic<std::uint64_t> tls_resumed{0};  // handshakes that resumed a session
-    std::atomic<std::uint64_t> tls_failed{0};   // probes that ended with a TLS reason
-    std::atomic<std::uint64_t> dns_updates{0};  // resolver notices applied
-    std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
-    Histogram lateness_us;  // probe start minus scheduled start
-    Histogram duration_us;  // probe start to verdict
 };
 
 struct WorkerOptions {
@@ -161,38 +133,38 @@ public:
 private:
     enum class State : std::uint8_t { Idle, Connecting, Exchanging, Finishing };
 
-    struct Slot;      // per-target (per-address for FQDN targets) state, in worker.cpp
+    struct Slot;      // per-target (per-address for FQDN targets) state, in probe_slot.hpp
     struct NameSlot;  // per FQDN target: the name's latest DNS state and the aggregate
 
-    void start_probe(Slot& s, std::uint64_t now);
-    void on_timer(Slot& s, std::uint64_t now);
-    void on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now);
-    void on_socket(Slot& s, int res, std::uint64_t now);
-    void on_connect(Slot& s, int res, std::uint64_t now);
-    void on_send(Slot& s, int res, std::uint64_t now);
-    void on_recv(Slot& s, int res, unsigned flags, std::uint64_t now);
-    void queue_recv(Slot& s);
-    void queue_send(Slot& s, const char* data, std::size_t n);
-    void tls_drive(Slot& s, std::uint64_t now);
-    void on_plaintext(Slot& s, const char* data, std::size_t n, bool eof, std::uint64_t now);
-    void decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err = 0);
-    void maybe_finish(Slot& s, std::uint64_t now);
-    void finish(Slot& s, std::uint64_t now);
-    void prober_error(Slot& s, Reason r, int err, std::uint64_t now);
-    void schedule_next(Slot& s, std::uint64_t now);
-    void publish(const Slot& s, std::string_view detail = {}, std::uint8_t flags = 0);
+    // The member functions are defined one file per stage of a probe's life; each group below
+    // names its file.
+
+    // worker.cpp: set-up, the loop and its turns, stop.
+    void lay_out_slots(const std::vector<std::uint32_t>& shard);
+    void size_turns();
+    void make_tls_pool();
+    void prepare_slots();
+    void pin_to_cpu() const;
+    std::uint64_t next_wake(std::uint64_t now, unsigned& wait_nr);
+    std::uint64_t turn(std::uint64_t now, bool late);
+    std::uint64_t send_chunks(std::uint64_t now);
+    void reap(std::uint64_t now, bool late);  // every completion there is, handled
+    void reap_posted(std::uint64_t now);      // every completion posted, handled
     void drain(std::uint64_t budget_ns);
-    void publish_stats(std::uint64_t now);
-    void start_deferred(std::uint64_t now);
-    void resume_receives();
-    void on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now);
-    void reconcile(NameSlot& n, std::uint64_t now);
-    void activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t now);
-    void publish_address(const Slot& s);
-    void publish_name(const NameSlot& n);
-    void aggregate(NameSlot& n, const Slot* latest, std::uint64_t now);
-    void publish_tls(Slot& s, const TlsClient& c, Reason r, std::uint64_t now);
+
+    // schedule.cpp: when probes start (start grid, phases, jitter, the deferred line, turns).
+    void size_start_grid();
+    void schedule_first_probes();
     std::uint64_t jitter_ns(const Target& t);
+    void schedule_next(Slot& s, std::uint64_t now);
+    void on_timer(Slot& s, std::uint64_t now);
+    void enqueue_start(Slot& s);
+    void defer(Slot& s);
+    void hold(Slot& s);
+    // The turn, or its chunk, has had its fill of starts (see schedule.cpp on turn sizes).
+    // Inline: the start line and the loop ask it once per start.
+    bool turn_full() const { return started_this_turn_ >= chunk_end_; }
+    void start_deferred(std::uint64_t now);
     // The first quantum boundary at or after ns: where scheduled starts and deadlines go.
     std::uint64_t on_grid(std::uint64_t ns) const {
         return (ns + quantum_ns_ - 1) / quantum_ns_ * quantum_ns_;
@@ -205,7 +177,68 @@ private:
         const std::uint64_t grids = (ns - start_anchor_ns_ + start_grid_ns_ - 1) / start_grid_ns_;
         return start_anchor_ns_ + grids * start_grid_ns_;
     }
-    void size_start_grid();
+
+    // socket_budget.cpp: where a probe's socket comes from, the budget, how sockets are let go
+    // outside a probe's own close, and the file table of direct sockets.
+    // The next probe of s uses a direct socket; a socket for it is free. Inline in
+    // probe_slot.hpp: every start asks both.
+    bool makes_direct(const Slot& s) const;
+    bool has_room(const Slot& s) const;
+    void out_of_descriptors(Slot& s, int err);
+    void release_now(Slot& s);  // closes a probe's socket at once (stop, teardown)
+    void force_down(Slot& s);
+    void set_up_direct_sockets();
+
+    // probe_start.cpp: a probe's start and the SQEs it and its exchange queue.
+    void start_probe(Slot& s, std::uint64_t now);
+    void begin_attempt(Slot& s, std::uint64_t now);
+    void queue_chain(Slot& s, const Target& t);
+    void queue_recv(Slot& s);
+    io_uring_sqe* prep_send(Slot& s, const char* data, std::size_t n);
+    void queue_send(Slot& s, const char* data, std::size_t n);
+    io_uring_sqe* queue_cancel(Slot& s);
+
+    // probe_io.cpp: completions, the verdict and the end of a probe.
+    void on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now);
+    void on_socket(Slot& s, int res, std::uint64_t now);
+    void on_connect(Slot& s, int res, std::uint64_t now);
+    void on_send(Slot& s, int res, std::uint64_t now);
+    void on_recv(Slot& s, int res, unsigned flags, std::uint64_t now);
+    void resume_receives();
+    void decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err = 0);
+    void maybe_finish(Slot& s, std::uint64_t now);
+    void finish(Slot& s, std::uint64_t now);
+    void close_socket(Slot& s);
+    void count_result(Slot& s, Reason r, std::uint64_t now);
+    void schedule_after(Slot& s, Reason r, std::uint64_t now);
+    void prober_error(Slot& s, Reason r, int err, std::uint64_t now);
+
+    // tls_probe.cpp: driving a TLS client over the ring, and what its handshake tells.
+    bool tls_start(Slot& s, const Target& t);
+    void tls_drive(Slot& s, std::uint64_t now);
+    void on_plaintext(Slot& s, const char* data, std::size_t n, bool eof, std::uint64_t now);
+    void tls_verdict(Slot& s, Reason r, std::uint64_t now, std::string_view& detail,
+                     std::uint8_t& flags);
+    void publish_tls(Slot& s, const TlsClient& c, Reason r, std::uint64_t now);
+    void release_tls(Slot& s);
+
+    // name_slots.cpp: FQDN targets, one slot per resolved address, and the row they make.
+    void on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now);
+    void reconcile(NameSlot& n, std::uint64_t now);
+    void activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t now);
+    void address_done(Slot& s, Reason r, std::uint8_t flags, std::uint64_t now);
+    void publish_address(const Slot& s);
+    void publish_name(const NameSlot& n);
+    void aggregate(NameSlot& n, const Slot* latest, std::uint64_t now);
+    NameHealth name_health_of(const NameSlot& n, const dns::Verdict& v, const Slot* latest) const;
+    void describe_name(NameSlot& n, const dns::Verdict& v, const NameHealth& h,
+                       const Slot* first_unhealthy);
+    void publish_row(const NameSlot& n, const NameHealth& h, const Slot* decider,
+                     const Slot* latest, std::uint8_t flags);
+
+    // publish.cpp: an IP target's row and the worker's stats into the report.
+    void publish(const Slot& s, std::string_view detail = {}, std::uint8_t flags = 0);
+    void publish_stats(std::uint64_t now);
 
     const Plan& plan_;
     report::Writer* writer_;
@@ -229,10 +262,7 @@ private:
     Ring ring_;
     std::string mode_;  // the ring's setup, and "+direct-sockets" when they are in use
     TimerWheel wheel_;
-    void* buf_ring_mem_ = nullptr;
-    std::size_t buf_ring_bytes_ = 0;
-    io_uring_buf_ring* buf_ring_ = nullptr;
-    std::unique_ptr<char[]> buffers_;
+    ReceiveBuffers recv_buffers_;  // after ring_: unmapped before the ring is torn down
     std::uint64_t rng_ = 0;
     std::size_t in_flight_ = 0;
     // The plan's quantumMs (at least one wheel tick): starts and deadlines fall on its
@@ -262,19 +292,6 @@ private:
     // entries than the descriptor budget allows sockets.
     bool direct_ = false;
     std::vector<std::uint32_t> free_files_;
-    bool makes_direct(const Slot& s) const;  // the next probe of s uses a direct socket
-    bool has_room(const Slot& s) const;      // a socket for the next probe of s is free
-    void release_now(Slot& s);  // closes a probe's socket at once (stop, teardown)
-    bool cancels_fixed_files();
-    bool sets_socket_options();
-    void out_of_descriptors(Slot& s, int err);
-    void enqueue_start(Slot& s);
-    void defer(Slot& s);
-    bool turn_full() const;
-    void reap(std::uint64_t now, bool late);  // every completion there is, handled
-    void reap_posted(std::uint64_t now);      // every completion posted, handled
-    void hold(Slot& s);
-    void force_down(Slot& s);
     std::uint64_t stats_published_ns_ = 0;
     // Targets due while the in-flight budget was used up, oldest first: a ring of slot indices
     // with room for the whole shard (a target is queued at most once: its timer is idle then).

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "common/text.hpp"
 #include "exporter/metrics.hpp"
 #include "exporter/page.hpp"
 #include "report/sentences.hpp"
@@ -107,14 +108,12 @@ ChainFault chain_fault(const abi::TlsFactsPayload& f, Reason reason, bool expiri
         case Reason::TlsVerifyOther:
             return part(ChainPart::WholeChain,
                         "verification failed without naming a certificate (a signature?)");
-        case Reason::TlsAlert:
-        case Reason::TlsProtocolVersion:
-        case Reason::TlsHandshakeTimeout:
-        case Reason::TlsHandshakeFailed:
-            return part(ChainPart::Handshake,
-                        "the handshake failed apart from the certificates; the chain below is "
-                        "from the last full handshake");
         default: break;
+    }
+    if (report::fault_part(reason) == report::FaultPart::Handshake) {
+        return part(ChainPart::Handshake,
+                    "the handshake failed apart from the certificates; the chain below is "
+                    "from the last full handshake");
     }
     if (expiring && f.captured_unix_ns != 0) {
         return expiring_fault(f);
@@ -244,7 +243,7 @@ void chain_svg(std::string& out, const abi::TlsFactsPayload& f, const ChainFault
             std::string id = "chain-cert-";
             report::append_uint(id, it.cert);
             std::string until = "until ";
-            report::append_utc(until, c.not_after_s);
+            append_utc(until, c.not_after_s);
             until.resize(until.size() - 10);  // the date is enough in a box
             const bool marked = fault.part == ChainPart::WholeChain ||
                                 (fault.part == ChainPart::Cert && fault.cert == it.cert);
@@ -297,9 +296,9 @@ void chain_table(std::string& out, const abi::TlsFactsPayload& f, const ChainFau
         out += "</td><td>";
         append_html_escaped(out, field(c.issuer));
         out += "</td><td>";
-        report::append_utc(out, c.not_before_s);
+        append_utc(out, c.not_before_s);
         out += "</td><td>";
-        report::append_utc(out, c.not_after_s);
+        append_utc(out, c.not_after_s);
         out += "</td><td><code class=\"sha\">";
         append_hex(out, c.sha256);
         out += "</code></td></tr>";
@@ -345,7 +344,7 @@ void tls_facts_line(std::string& out, const report::Snapshot& snap, const abi::T
     }
     out += ". Earliest expiry ";
     if (f.earliest_not_after_s != 0) {
-        report::append_utc(out, f.earliest_not_after_s);
+        append_utc(out, f.earliest_not_after_s);
     } else {
         out += "unknown";
     }

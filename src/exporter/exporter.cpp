@@ -1,23 +1,16 @@
 // The exporter (see exporter.hpp): the serving thread's loop and the routes.
 #include "exporter/exporter.hpp"
 
-#include <time.h>
-
 #include <algorithm>
 #include <charconv>
 
+#include "common/clock.hpp"
+#include "common/json.hpp"
 #include "report/render.hpp"
 
 namespace ringprobe::exporter {
 
 namespace {
-
-std::uint64_t now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 constexpr std::uint64_t kReopenGapNs = 1'000'000'000ull;  // a missing report is retried each s
 constexpr std::uint64_t kScrapeSweepGapNs = 100'000'000ull;
@@ -73,7 +66,7 @@ bool Exporter::ensure_report() {
     if (report_ && !report_->superseded()) {
         return true;
     }
-    const std::uint64_t now = now_ns();
+    const std::uint64_t now = monotonic_ns();
     if (!report_ && now < next_open_ns_) {
         return false;
     }
@@ -103,7 +96,7 @@ bool Exporter::ensure_report() {
 }
 
 void Exporter::sweep_if_due(std::uint64_t min_gap_ns) {
-    const std::uint64_t now = now_ns();
+    const std::uint64_t now = monotonic_ns();
     if (now - last_sweep_ns_ < min_gap_ns || !ensure_report()) {
         return;
     }
@@ -163,7 +156,7 @@ const TlsExpiry* Exporter::tls_expiry() {
     if (report_->info().tls == 0) {
         return nullptr;
     }
-    const std::uint64_t now = now_ns();
+    const std::uint64_t now = monotonic_ns();
     if (!tls_expiry_ || now - tls_copied_ns_ >= opt_.tls_refresh_ms * 1'000'000ull) {
         report::SnapshotOptions so;
         so.dns = false;
@@ -176,7 +169,7 @@ const TlsExpiry* Exporter::tls_expiry() {
 HttpResponse Exporter::backend_health(std::string_view query) {
     if (!ensure_report()) {
         HttpResponse r = text(503, "{\"error\": \"");
-        report::append_json_escaped(r.body, report_error_);
+        append_json_escaped(r.body, report_error_);
         r.body += "\"}\n";
         r.content_type = "application/json";
         return r;

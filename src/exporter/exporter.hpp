@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "common/result.hpp"
-#include "engine/engine.hpp"
+#include "engine/counters.hpp"
 #include "exporter/http_server.hpp"
 #include "exporter/metrics.hpp"
 #include "exporter/page.hpp"

@@ -10,7 +10,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +17,8 @@
 #include <cstring>
 
 #include "common/assert.hpp"
+#include "common/clock.hpp"
+#include "common/text.hpp"
 
 namespace ringprobe::exporter {
 
@@ -27,13 +28,6 @@ constexpr std::uint64_t kListenTag = ~std::uint64_t{0};
 constexpr std::uint64_t kWakeTag = ~std::uint64_t{0} - 1;
 constexpr int kAcceptBatch = 64;  // accepts per wake-up, so a flood cannot starve the others
 constexpr int kEventBatch = 64;
-
-std::uint64_t now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 std::uint64_t ms(std::uint32_t v) { return std::uint64_t{v} * 1'000'000ull; }
 
@@ -48,22 +42,6 @@ std::string_view reason_phrase(int status) {
         case 505: return "HTTP Version Not Supported";
         default: return "Status";
     }
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        char y = b[i];
-        x = x >= 'A' && x <= 'Z' ? static_cast<char>(x - 'A' + 'a') : x;
-        y = y >= 'A' && y <= 'Z' ? static_cast<char>(y - 'A' + 'a') : y;
-        if (x != y) {
-            return false;
-        }
-    }
-    return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -106,7 +84,8 @@ Head parse_head(std::string_view head) {
     const std::size_t q = h.req.target.find('?');
     h.req.path = h.req.target.substr(0, q);
     h.req.query = q == std::string_view::npos ? std::string_view{} : h.req.target.substr(q + 1);
-    std::string_view rest = eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
+    std::string_view rest =
+        eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
     while (!rest.empty()) {
         const std::size_t e = rest.find("\r\n");
         const std::string_view field = rest.substr(0, e);
@@ -135,31 +114,20 @@ Head parse_head(std::string_view head) {
 
 }  // namespace
 
-bool ListenAddress::is_loopback() const {
-    in_addr a{};
-    return ::inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+HostPort ListenAddress::address() const {
+    return HostPort{host, host.find(':') != std::string::npos, true, port};
 }
 
 Result<ListenAddress> parse_listen(std::string_view text) {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-        return error("listen address '" + std::string(text) +
-                     "' must be ADDRESS:PORT, e.g. 127.0.0.1:9470");
+    auto hp = parse_host_port(text);
+    if (!hp) {
+        return unexpected(hp.error());
     }
-    ListenAddress a;
-    a.host = std::string(text.substr(0, colon));
-    const std::string_view port = text.substr(colon + 1);
-    unsigned v = 0;
-    auto r = std::from_chars(port.data(), port.data() + port.size(), v);
-    if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || v > 65535) {
-        return error("listen port '" + std::string(port) + "' must be a number from 0 to 65535");
+    if (!hp->has_port) {
+        return error("'" + std::string(text) +
+                     "' has no port: give ADDRESS:PORT, e.g. 127.0.0.1:9470 or [::1]:9470");
     }
-    in_addr ia{};
-    if (::inet_pton(AF_INET, a.host.c_str(), &ia) != 1) {
-        return error("listen address '" + a.host + "' is not a dotted IPv4 address");
-    }
-    a.port = static_cast<std::uint16_t>(v);
-    return a;
+    return ListenAddress{hp->host, hp->port};
 }
 
 struct HttpServer::Conn {
@@ -183,25 +151,23 @@ Result<HttpServer> HttpServer::listen(const ListenAddress& at, const ServerLimit
     s.limits_ = limits;
     s.handler_ = std::move(handler);
     s.stats_ = std::make_unique<ServerStats>();
-    s.listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t len = 0;
+    sockaddr_storage sa = at.address().sockaddr(len);
+    s.listen_fd_ = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s.listen_fd_ < 0) {
         return error(std::string("exporter: socket: ") + std::strerror(errno));
     }
     const int one = 1;
     ::setsockopt(s.listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(at.port);
-    ::inet_pton(AF_INET, at.host.c_str(), &sa.sin_addr);
-    if (::bind(s.listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+    if (::bind(s.listen_fd_, reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
         ::listen(s.listen_fd_, 1024) != 0) {
-        return error("exporter: cannot listen on " + at.host + ":" + std::to_string(at.port) +
-                     ": " + std::strerror(errno) +
+        return error("exporter: cannot listen on " + at.to_string() + ": " +
+                     std::strerror(errno) +
                      " (choose another --listen ADDRESS:PORT, or --listen none)");
     }
-    socklen_t len = sizeof sa;
     ::getsockname(s.listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
-    s.port_ = ntohs(sa.sin_port);
+    s.port_ = sa.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port)
+                                       : ntohs(reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
     s.epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     s.wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s.epoll_fd_ < 0 || s.wake_fd_ < 0) {
@@ -268,7 +234,7 @@ void HttpServer::poll(int timeout_ms) {
             on_event(evs[i].data.u64, evs[i].events);
         }
     }
-    const std::uint64_t now = now_ns();
+    const std::uint64_t now = monotonic_ns();
     if (now >= next_expiry_scan_ns_) {
         expire(now);
         next_expiry_scan_ns_ = now + ms(limits_.tick_ms);
@@ -292,7 +258,8 @@ HttpServer::Conn* HttpServer::take_slot(std::uint64_t now) {
     }
     Conn* oldest = nullptr;
     for (Conn& c : conns_) {
-        if (c.fd >= 0 && !c.writing && (oldest == nullptr || c.wait_since_ns < oldest->wait_since_ns)) {
+        const bool waiting = c.fd >= 0 && !c.writing;
+        if (waiting && (oldest == nullptr || c.wait_since_ns < oldest->wait_since_ns)) {
             oldest = &c;
         }
     }
@@ -309,7 +276,7 @@ HttpServer::Conn* HttpServer::take_slot(std::uint64_t now) {
 
 void HttpServer::accept_ready() {
     for (int i = 0; i < kAcceptBatch; ++i) {
-        const std::uint64_t now = now_ns();
+        const std::uint64_t now = monotonic_ns();
         Conn* c = take_slot(now);
         if (c == nullptr) {
             return;
@@ -372,7 +339,7 @@ void HttpServer::on_readable(Conn& c) {
         return;
     }
     if (c.in.empty()) {
-        c.deadline_ns = now_ns() + ms(limits_.request_timeout_ms);
+        c.deadline_ns = monotonic_ns() + ms(limits_.request_timeout_ms);
     }
     c.in.append(buf, static_cast<std::size_t>(n));
     serve_buffered(c);
@@ -445,7 +412,7 @@ void HttpServer::respond(Conn& c, HttpResponse r, bool keep_alive, bool head) {
     stats_->responses.fetch_add(1, std::memory_order_relaxed);
     c.writing = true;
     c.close_after_write = !keep_alive;
-    c.deadline_ns = now_ns() + ms(limits_.write_timeout_ms);
+    c.deadline_ns = monotonic_ns() + ms(limits_.write_timeout_ms);
     on_writable(c);
 }
 
@@ -471,7 +438,7 @@ void HttpServer::on_writable(Conn& c) {
     c.writing = false;
     c.out.clear();
     c.out_off = 0;
-    c.wait_since_ns = now_ns();
+    c.wait_since_ns = monotonic_ns();
     c.deadline_ns = c.wait_since_ns + ms(c.in.empty() ? limits_.idle_timeout_ms
                                                        : limits_.request_timeout_ms);
     watch(c, EPOLLIN | EPOLLRDHUP);

@@ -22,17 +22,21 @@
 #include <string_view>
 #include <vector>
 
+#include "common/host_port.hpp"
 #include "common/result.hpp"
 
 namespace ringprobe::exporter {
 
 struct ListenAddress {
-    std::string host;  // dotted IPv4, e.g. "127.0.0.1"
+    std::string host;  // numeric IPv4 or IPv6 without brackets: "127.0.0.1", "::1"
     std::uint16_t port = 0;
-    bool is_loopback() const;
+    HostPort address() const;
+    bool is_loopback() const { return address().is_loopback(); }
+    std::string to_string() const { return address().to_string(); }  // "[::1]:9470"
 };
 
-// "127.0.0.1:9470" -> ListenAddress; IPv4 only. Port 0 lets the kernel choose (tests).
+// "127.0.0.1:9470" or "[::1]:9470" -> ListenAddress (common/host_port.hpp reads it; the port is
+// required). Port 0 lets the kernel choose (tests).
 Result<ListenAddress> parse_listen(std::string_view text);
 
 struct ServerLimits {

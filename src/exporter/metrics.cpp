@@ -8,8 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "config/plan.hpp"
-#include "engine/histogram.hpp"
+#include <ringprobe/protocol.hpp>
+
+#include "common/histogram.hpp"
 #include "report/sentences.hpp"
 
 namespace ringprobe::exporter {
@@ -95,7 +96,7 @@ private:
     std::string& s_;
 };
 
-using Buckets = std::array<std::uint64_t, engine::Histogram::buckets>;
+using Buckets = std::array<std::uint64_t, Histogram::buckets>;
 
 // A histogram in seconds from the engine's microsecond buckets and the engine's exact sum of
 // the same samples (EngineTotals::*_us_sum; read with relaxed loads apart from the buckets, so
@@ -108,7 +109,7 @@ void histogram(Out& o, std::string& s, std::string_view name, std::string_view h
     unsigned b = 0;
     for (unsigned p = kLeFirstPow2; p <= kLeLastPow2; ++p) {
         const std::uint64_t edge = std::uint64_t{1} << p;
-        while (b < engine::Histogram::buckets && engine::Histogram::lower_bound(b) < edge) {
+        while (b < Histogram::buckets && Histogram::lower_bound(b) < edge) {
             cumulative += h[b];
             ++b;
         }
@@ -117,7 +118,7 @@ void histogram(Out& o, std::string& s, std::string_view name, std::string_view h
         o.sample(bucket, {{"le", std::string_view(le, static_cast<std::size_t>(r.ptr - le))}},
                  cumulative);
     }
-    for (; b < engine::Histogram::buckets; ++b) {
+    for (; b < Histogram::buckets; ++b) {
         cumulative += h[b];
     }
     o.sample(bucket, {{"le", "+Inf"}}, cumulative);
@@ -149,22 +150,8 @@ std::string_view layer_name(Layer l) {
     return "none";
 }
 
-void engine_families(Out& o, std::string& s, const engine::EngineTotals& t,
-                     const EngineFacts* facts) {
-    if (facts != nullptr) {
-        o.family("ringprobe_ring_info", "gauge",
-                 "The io_uring set-up the workers run with (always 1).");
-        o.sample("ringprobe_ring_info", {{"mode", facts->ring_mode}}, 1);
-        o.single("ringprobe_workers", "gauge", "Probe worker threads, one io_uring each.",
-                 facts->workers);
-        o.single("ringprobe_memory_bytes", "gauge",
-                 "Memory the engine sized at start-up for its targets, buffers and rings.",
-                 facts->memory_bytes);
-    }
-    o.single("ringprobe_probes_started_total", "counter", "Probes started, all targets.",
-             t.probes_started);
-    o.single("ringprobe_probes_completed_total", "counter",
-             "Probes completed with a verdict, all targets.", t.probes_completed);
+// Completed probes by reason and layer, and the duration and lateness histograms.
+void completed_families(Out& o, std::string& s, const engine::EngineTotals& t) {
     o.family("ringprobe_probe_outcomes_total", "counter",
              "Completed probes by reason and layer, all targets (exact engine counters).");
     for (std::size_t i = 0; i < reason_count; ++i) {
@@ -180,31 +167,32 @@ void engine_families(Out& o, std::string& s, const engine::EngineTotals& t,
     histogram(o, s, "ringprobe_timer_lateness_seconds",
               "How late probes started after their scheduled instant.", t.lateness_us,
               t.lateness_us_sum);
-    o.single("ringprobe_late_probes_total", "counter",
-             "Probes started later than their scheduled tick.", t.late_probes);
-    o.single("ringprobe_skipped_intervals_total", "counter",
-             "Scheduled starts skipped because the previous probe of the target overran.",
-             t.skipped_intervals);
-    o.single("ringprobe_health_transitions_total", "counter",
-             "Health changes of a target (Unknown, Healthy, Unhealthy).", t.transitions);
-    o.single("ringprobe_probes_in_flight", "gauge", "Probes started and not yet completed.",
-             t.in_flight);
-    o.single("ringprobe_ring_submits_total", "counter", "io_uring submit calls, all workers.",
-             t.ring_submits);
-    o.single("ringprobe_worker_loops_total", "counter",
-             "Worker loop turns, all workers: about one wake-up each (at most one per quantumMs "
-             "per worker while probes are in flight).",
-             t.loops);
-    o.single("ringprobe_ring_sq_full_total", "counter",
-             "Times a worker found its submission queue full and flushed it.", t.sq_full);
-    o.single("ringprobe_ring_cq_overflow_total", "counter",
-             "Completions the kernel had to hold back because a completion queue was full.",
-             t.ring_cq_overflow);
-    o.single("ringprobe_recv_no_buffer_total", "counter",
-             "Receives that found no provided buffer free (retried).", t.recv_no_buffer);
-    o.single("ringprobe_stale_completions_total", "counter",
-             "Completions that named an earlier probe of a reused slot (ignored).",
-             t.stale_completions);
+}
+
+void engine_families(Out& o, std::string& s, const engine::EngineTotals& t,
+                     const EngineFacts* facts) {
+    if (facts != nullptr) {
+        o.family("ringprobe_ring_info", "gauge",
+                 "The io_uring set-up the workers run with (always 1).");
+        o.sample("ringprobe_ring_info", {{"mode", facts->ring_mode}}, 1);
+        o.single("ringprobe_workers", "gauge", "Probe worker threads, one io_uring each.",
+                 facts->workers);
+        o.single("ringprobe_memory_bytes", "gauge",
+                 "Memory the engine sized at start-up for its targets, buffers and rings.",
+                 facts->memory_bytes);
+    }
+    // The counters' own families, in the list's order (engine/counters.hpp); the completed
+    // probes' breakdown follows their count.
+    for (const engine::CounterInfo& c : engine::counter_table) {
+        if (c.metric.empty()) {
+            continue;
+        }
+        o.single(c.metric, c.kind == engine::CounterKind::Counter ? "counter" : "gauge", c.help,
+                 t.*c.value);
+        if (c.value == &engine::CounterValues::probes_completed) {
+            completed_families(o, s, t);
+        }
+    }
     o.family("ringprobe_prober_errors_total", "counter",
              "Probes that failed on ringprobe's own side (never counted against a backend).");
     std::array<std::uint64_t, 5> kinds{};

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/engine.hpp"
+#include "engine/counters.hpp"
 #include "exporter/http_server.hpp"
 #include "exporter/probe_tally.hpp"
 #include "report/reader.hpp"

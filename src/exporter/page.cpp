@@ -6,7 +6,9 @@
 #include <charconv>
 #include <vector>
 
-#include "config/plan.hpp"
+#include <ringprobe/protocol.hpp>
+
+#include "common/text.hpp"
 #include "exporter/chain_view.hpp"
 #include "report/sentences.hpp"
 
@@ -183,7 +185,8 @@ void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuer
     const report::StaticInfo& info = *snap.info;
     std::vector<std::array<std::uint64_t, 3>> counts(info.pools.size());
     for (const abi::RowRecord& r : info.rows) {
-        counts[r.pool_index][static_cast<std::size_t>(report::effective(snap, r.target_index).health)]++;
+        const Health h = report::effective(snap, r.target_index).health;
+        counts[r.pool_index][static_cast<std::size_t>(h)]++;
     }
     out += "<h2>Backend pools</h2><table id=\"pools\"><thead><tr><th>Pool</th><th>Healthy</th>"
            "<th>Unhealthy</th><th>Unknown</th></tr></thead><tbody>";
@@ -308,10 +311,7 @@ PageQuery parse_page_query(std::string_view query) {
     if (auto h = query_param(query, "health")) {
         for (const Health v : {Health::Healthy, Health::Unhealthy, Health::Unknown}) {
             std::string_view name = health_name(v);
-            if (h->size() == name.size() &&
-                std::equal(h->begin(), h->end(), name.begin(), [](char a, char b) {
-                    return (a | 0x20) == (b | 0x20);
-                })) {
+            if (iequals(*h, name)) {
                 q.health = v;
             }
         }
@@ -392,38 +392,6 @@ std::string render_page(const report::Snapshot& snap, const PageQuery& q, const 
 
 namespace {
 
-// Which part of client -> ringprobe -> backend the reason points at. A TLS reason blames the
-// backend's certificate unless the handshake failed apart from it (TlsHandshake: the link).
-enum class Fault { None, Prober, Link, Tls, TlsHandshake, Backend };
-
-Fault fault_of(Reason r) {
-    if (chain_fault(report_abi::TlsFactsPayload{}, r, false).part == ChainPart::Handshake) {
-        return Fault::TlsHandshake;
-    }
-    switch (reason_info(r).layer) {
-        case Layer::None: return Fault::None;
-        case Layer::Dns: return Fault::Prober;  // name resolution is ringprobe's lookup
-        case Layer::Prober: return Fault::Prober;
-        case Layer::Engine: return Fault::Prober;
-        case Layer::L4: return Fault::Link;
-        case Layer::L6: return Fault::Tls;
-        case Layer::L7: return Fault::Backend;
-    }
-    return Fault::None;
-}
-
-std::string_view fault_words(Fault f) {
-    switch (f) {
-        case Fault::None: return "no fault known yet";
-        case Fault::Prober: return "ringprobe (name resolution or the prober itself)";
-        case Fault::Link: return "the TCP connection from ringprobe to the backend";
-        case Fault::Tls: return "the TLS connection or the backend's certificate";
-        case Fault::TlsHandshake: return "the TLS handshake between ringprobe and the backend";
-        case Fault::Backend: return "the backend's HTTP response";
-    }
-    return "";
-}
-
 void box(std::string& out, std::string_view id, int x, std::string_view title,
          std::string_view note, bool faulty) {
     out += "<g id=\"";
@@ -471,25 +439,36 @@ void link(std::string& out, std::string_view id, int x1, int x2, std::string_vie
     out += "</text></g>";
 }
 
-void drawing(std::string& out, Fault f, std::string_view words, bool tls) {
+// The drawing of client -> ringprobe -> backend with report::fault_part's answer marked, the
+// same part the terminal's --troubleshoot marks. The client is the gateway's client, which
+// ringprobe does not probe, so a report that cannot be read marks the ringprobe box: the
+// exporter reads the report on ringprobe's side of the drawing.
+void drawing(std::string& out, report::FaultPart part, std::string_view words, bool tls) {
+    using report::FaultPart;
     out += "<svg id=\"path\" viewBox=\"-2 0 644 110\" width=\"100%\" role=\"img\" "
            "aria-label=\"client to ringprobe to backend; faulty part: ";
-    out += fault_words(f);
+    append_html_escaped(out, report::fault_part_words(part));
     out += "\">";
     box(out, "box-client", 0, "Client", "not probed", false);
     link(out, "link-client", 150, 245, "", false, true);
-    box(out, "box-ringprobe", 245, "ringprobe", f == Fault::Prober ? words : "prober",
-        f == Fault::Prober);
-    const bool tls_fault = f == Fault::Tls || f == Fault::TlsHandshake;
-    const bool link_faulty = f == Fault::Link || tls_fault;
-    link(out, "link-backend", 395, 490,
-         f == Fault::Link ? "TCP" : (tls_fault ? "TLS" : (tls ? "TLS" : "TCP")), link_faulty,
-         false);
+    const bool prober_faulty = part == FaultPart::Prober || part == FaultPart::Report;
+    box(out, "box-ringprobe", 245, "ringprobe", prober_faulty ? words : "prober", prober_faulty);
+    const bool tls_fault = part == FaultPart::Certificate || part == FaultPart::Handshake;
+    const bool link_faulty = part == FaultPart::Link || part == FaultPart::Resolution || tls_fault;
+    std::string_view label = tls ? "TLS" : "TCP";
+    if (part == FaultPart::Link) {
+        label = "TCP";
+    } else if (part == FaultPart::Resolution) {
+        label = "DNS";
+    } else if (tls_fault) {
+        label = "TLS";
+    }
+    link(out, "link-backend", 395, 490, label, link_faulty, false);
+    const bool words_on_backend = part == FaultPart::Server || part == FaultPart::Link ||
+                                  part == FaultPart::Handshake || part == FaultPart::Resolution;
     box(out, "box-backend", 490, "Backend",
-        f == Fault::Backend || f == Fault::Link || f == Fault::TlsHandshake
-            ? words
-            : (f == Fault::Tls ? "certificate" : "server"),
-        f == Fault::Backend || f == Fault::Tls);
+        words_on_backend ? words : (part == FaultPart::Certificate ? "certificate" : "server"),
+        part == FaultPart::Server || part == FaultPart::Certificate);
     out += "</svg>\n";
 }
 
@@ -584,11 +563,11 @@ std::optional<std::string> render_troubleshoot(const report::Snapshot& snap, std
     report::append_probe_log(log, snap, r.target_index);
     append_html_escaped(out, log);
     out += "</p>\n<h2>Where it fails</h2>";
-    const Fault f = fault_of(e.reason);
-    drawing(out, f, words, tls);
+    const report::FaultPart part = report::fault_part(e.reason);
+    drawing(out, part, words, tls);
     out += "<p id=\"fault\">Faulty part: <b";
-    out += f == Fault::None ? ">" : " class=\"faulty\">";
-    out += fault_words(f);
+    out += part == report::FaultPart::None ? ">" : " class=\"faulty\">";
+    append_html_escaped(out, report::fault_part_words(part));
     out += "</b>.</p>\n<h2>Phase timings (latest probe)</h2><table id=\"timings\"><tbody>";
     if (e.state != nullptr) {
         timing(out, "DNS", "t-dns", e.state->dns_us);

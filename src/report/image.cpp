@@ -56,6 +56,122 @@ Result<void> check_plan(const Plan& plan) {
     return {};
 }
 
+// The pools, each followed in the string table by its servers; a pool's servers are one run of
+// the Servers section, so a row finds its server from the pool's first_server.
+Result<void> add_pools(Image& img, StringTable& strings, const Plan& plan) {
+    std::uint32_t server_total = 0;
+    for (const Pool& p : plan.pools) {
+        const std::uint32_t flags = p.servers.empty() && p.routed ? abi::kPoolEmptyRouted : 0;
+        img.pools.push_back(abi::PoolRecord{strings.add(p.name), strings.add(p.id), server_total,
+                                            static_cast<std::uint32_t>(p.servers.size()), flags,
+                                            0});
+        for (const Server& s : p.servers) {
+            abi::ServerRecord rec{};
+            rec.address = strings.add(s.address);
+            rec.pool_index = static_cast<std::uint32_t>(img.pools.size() - 1);
+            rec.is_fqdn = s.is_fqdn ? 1 : 0;
+            rec.address_known = s.address_known ? 1 : 0;
+            rec.nic = strings.add(s.nic);
+            rec.ip_configuration = strings.add(s.ip_configuration);
+            img.servers.push_back(rec);
+        }
+        server_total += static_cast<std::uint32_t>(p.servers.size());
+        if (server_total > abi::kMaxServers) {
+            return error("report: the plan has more servers than the report format allows");
+        }
+    }
+    return {};
+}
+
+void add_settings(Image& img, StringTable& strings, const Plan& plan) {
+    for (const Setting& s : plan.settings) {
+        abi::SettingRecord rec{};
+        rec.name = strings.add(s.name);
+        rec.id = strings.add(s.id);
+        rec.probe_name = strings.add(s.probe_name);
+        rec.port = s.port;
+        rec.protocol = static_cast<std::uint8_t>(s.protocol);
+        rec.default_probe = s.default_probe ? 1 : 0;
+        img.settings.push_back(rec);
+    }
+}
+
+// A row's server index is within its pool in the plan and within the Servers section here.
+void add_rows(Image& img, const Plan& plan) {
+    for (const Row& r : plan.rows) {
+        img.rows.push_back(abi::RowRecord{r.pool_index, r.setting_index,
+                                          img.pools[r.pool_index].first_server + r.server_index,
+                                          r.target_index});
+    }
+}
+
+// Each target is given the next Names slot when it is an FQDN and the next TlsFacts slot when
+// it speaks TLS; the others have kNoSlot.
+void add_targets(Image& img, StringTable& strings, const Plan& plan) {
+    for (const Target& t : plan.targets) {
+        abi::TargetRecord rec{};
+        rec.address = strings.add(t.address);
+        rec.host = strings.add(t.host);
+        rec.path = strings.add(t.path);
+        rec.sni = strings.add(t.sni);
+        rec.match_status = strings.add(format_status_ranges(t.match_status));
+        rec.match_body = strings.add(t.match_body);
+        rec.port = t.port;
+        rec.protocol = static_cast<std::uint8_t>(t.protocol);
+        rec.is_fqdn = t.is_fqdn ? 1 : 0;
+        rec.unhealthy_threshold = t.unhealthy_threshold;
+        rec.healthy_threshold = t.healthy_threshold;
+        rec.validate_chain = t.validate_chain ? 1 : 0;
+        rec.validate_sni = t.validate_sni ? 1 : 0;
+        rec.interval_ms = t.interval_ms;
+        rec.timeout_ms = t.timeout_ms;
+        rec.jitter_ms = t.jitter_ms;
+        rec.name_slot = t.is_fqdn ? img.names++ : abi::kNoSlot;
+        const bool tls = t.protocol == Protocol::Https || t.protocol == Protocol::Tls;
+        rec.tls_slot = tls ? img.tls++ : abi::kNoSlot;
+        rec.expiry_warning_days = tls ? t.cert_expiry_warning_days : 0;
+        img.targets.push_back(rec);
+    }
+}
+
+void fill_header(abi::SegmentHeader& h, const Plan& plan, const ImageOptions& options) {
+    std::memcpy(h.magic, abi::kMagic, sizeof h.magic);
+    h.layout_version = abi::kLayoutVersion;
+    h.header_size = sizeof(abi::SegmentHeader);
+    h.config_digest = plan.digest;
+    h.start_unix_ns = options.start_unix_ns;
+    h.engine_pid = options.engine_pid;
+    h.worker_slots = options.worker_slots;
+    h.generation = options.generation;
+    h.heartbeat_unix_ns = options.start_unix_ns;
+}
+
+// The sections follow the header in this order, each aligned to kSectionAlign; the total is
+// the segment's size.
+void place_sections(Image& img, const ImageOptions& options) {
+    abi::SegmentHeader& h = img.header;
+    std::uint64_t at = align_up(sizeof(abi::SegmentHeader), abi::kSectionAlign);
+    auto place = [&](abi::Section s, std::size_t count, std::size_t record_size) {
+        h.sections[static_cast<std::size_t>(s)] = abi::SectionRef{
+            at, static_cast<std::uint32_t>(count), static_cast<std::uint32_t>(record_size)};
+        at = align_up(at + count * record_size, abi::kSectionAlign);
+    };
+    place(abi::Section::Pools, img.pools.size(), sizeof(abi::PoolRecord));
+    place(abi::Section::Settings, img.settings.size(), sizeof(abi::SettingRecord));
+    place(abi::Section::Servers, img.servers.size(), sizeof(abi::ServerRecord));
+    place(abi::Section::Rows, img.rows.size(), sizeof(abi::RowRecord));
+    place(abi::Section::Targets, img.targets.size(), sizeof(abi::TargetRecord));
+    place(abi::Section::States, img.targets.size(), sizeof(abi::TargetStateRecord));
+    place(abi::Section::Workers, options.worker_slots, sizeof(abi::WorkerStatsRecord));
+    place(abi::Section::Strings, img.strings.size(), 1);
+    place(abi::Section::Names, img.names, sizeof(abi::NameStateRecord));
+    place(abi::Section::Addresses, std::size_t{img.names} * abi::kAddressesPerName,
+          sizeof(abi::AddressStateRecord));
+    place(abi::Section::TlsFacts, img.tls, sizeof(abi::TlsFactsRecord));
+    place(abi::Section::Resolver, 1, sizeof(abi::ResolverStatsRecord));
+    h.total_size = at;
+}
+
 }  // namespace
 
 std::string format_status_ranges(const std::vector<StatusRange>& ranges) {
@@ -83,104 +199,19 @@ Result<Image> compose_image(const Plan& plan, const ImageOptions& options) {
     RP_ASSERT(options.worker_slots <= abi::kMaxWorkers);
     Image img;
     StringTable strings;
-    abi::SegmentHeader& h = img.header;
-    h.gateway_name = strings.add(plan.gateway_name);
-
-    std::uint32_t server_total = 0;
-    for (const Pool& p : plan.pools) {
-        const std::uint32_t flags = p.servers.empty() && p.routed ? abi::kPoolEmptyRouted : 0;
-        img.pools.push_back(abi::PoolRecord{strings.add(p.name), strings.add(p.id), server_total,
-                                            static_cast<std::uint32_t>(p.servers.size()), flags,
-                                            0});
-        for (const Server& s : p.servers) {
-            abi::ServerRecord rec{};
-            rec.address = strings.add(s.address);
-            rec.pool_index = static_cast<std::uint32_t>(img.pools.size() - 1);
-            rec.is_fqdn = s.is_fqdn ? 1 : 0;
-            rec.address_known = s.address_known ? 1 : 0;
-            rec.nic = strings.add(s.nic);
-            rec.ip_configuration = strings.add(s.ip_configuration);
-            img.servers.push_back(rec);
-        }
-        server_total += static_cast<std::uint32_t>(p.servers.size());
-        if (server_total > abi::kMaxServers) {
-            return error("report: the plan has more servers than the report format allows");
-        }
+    img.header.gateway_name = strings.add(plan.gateway_name);
+    if (auto ok = add_pools(img, strings, plan); !ok) {
+        return unexpected(ok.error());
     }
-    for (const Setting& s : plan.settings) {
-        abi::SettingRecord rec{};
-        rec.name = strings.add(s.name);
-        rec.id = strings.add(s.id);
-        rec.probe_name = strings.add(s.probe_name);
-        rec.port = s.port;
-        rec.protocol = static_cast<std::uint8_t>(s.protocol);
-        rec.default_probe = s.default_probe ? 1 : 0;
-        img.settings.push_back(rec);
-    }
-    for (const Row& r : plan.rows) {
-        img.rows.push_back(abi::RowRecord{r.pool_index, r.setting_index,
-                                          img.pools[r.pool_index].first_server + r.server_index,
-                                          r.target_index});
-    }
-    for (const Target& t : plan.targets) {
-        abi::TargetRecord rec{};
-        rec.address = strings.add(t.address);
-        rec.host = strings.add(t.host);
-        rec.path = strings.add(t.path);
-        rec.sni = strings.add(t.sni);
-        rec.match_status = strings.add(format_status_ranges(t.match_status));
-        rec.match_body = strings.add(t.match_body);
-        rec.port = t.port;
-        rec.protocol = static_cast<std::uint8_t>(t.protocol);
-        rec.is_fqdn = t.is_fqdn ? 1 : 0;
-        rec.unhealthy_threshold = t.unhealthy_threshold;
-        rec.healthy_threshold = t.healthy_threshold;
-        rec.validate_chain = t.validate_chain ? 1 : 0;
-        rec.validate_sni = t.validate_sni ? 1 : 0;
-        rec.interval_ms = t.interval_ms;
-        rec.timeout_ms = t.timeout_ms;
-        rec.jitter_ms = t.jitter_ms;
-        rec.name_slot = t.is_fqdn ? img.names++ : abi::kNoSlot;
-        const bool tls = t.protocol == Protocol::Https || t.protocol == Protocol::Tls;
-        rec.tls_slot = tls ? img.tls++ : abi::kNoSlot;
-        rec.expiry_warning_days = tls ? t.cert_expiry_warning_days : 0;
-        img.targets.push_back(rec);
-    }
+    add_settings(img, strings, plan);
+    add_rows(img, plan);
+    add_targets(img, strings, plan);
     if (strings.size() > abi::kMaxStringBytes) {
         return error("report: the plan's names and addresses exceed the report's string table");
     }
     img.strings = strings.take();
-
-    std::memcpy(h.magic, abi::kMagic, sizeof h.magic);
-    h.layout_version = abi::kLayoutVersion;
-    h.header_size = sizeof(abi::SegmentHeader);
-    h.config_digest = plan.digest;
-    h.start_unix_ns = options.start_unix_ns;
-    h.engine_pid = options.engine_pid;
-    h.worker_slots = options.worker_slots;
-    h.generation = options.generation;
-    h.heartbeat_unix_ns = options.start_unix_ns;
-
-    std::uint64_t at = align_up(sizeof(abi::SegmentHeader), abi::kSectionAlign);
-    auto place = [&](abi::Section s, std::size_t count, std::size_t record_size) {
-        h.sections[static_cast<std::size_t>(s)] = abi::SectionRef{
-            at, static_cast<std::uint32_t>(count), static_cast<std::uint32_t>(record_size)};
-        at = align_up(at + count * record_size, abi::kSectionAlign);
-    };
-    place(abi::Section::Pools, img.pools.size(), sizeof(abi::PoolRecord));
-    place(abi::Section::Settings, img.settings.size(), sizeof(abi::SettingRecord));
-    place(abi::Section::Servers, img.servers.size(), sizeof(abi::ServerRecord));
-    place(abi::Section::Rows, img.rows.size(), sizeof(abi::RowRecord));
-    place(abi::Section::Targets, img.targets.size(), sizeof(abi::TargetRecord));
-    place(abi::Section::States, img.targets.size(), sizeof(abi::TargetStateRecord));
-    place(abi::Section::Workers, options.worker_slots, sizeof(abi::WorkerStatsRecord));
-    place(abi::Section::Strings, img.strings.size(), 1);
-    place(abi::Section::Names, img.names, sizeof(abi::NameStateRecord));
-    place(abi::Section::Addresses, std::size_t{img.names} * abi::kAddressesPerName,
-          sizeof(abi::AddressStateRecord));
-    place(abi::Section::TlsFacts, img.tls, sizeof(abi::TlsFactsRecord));
-    place(abi::Section::Resolver, 1, sizeof(abi::ResolverStatsRecord));
-    h.total_size = at;
+    fill_header(img.header, plan, options);
+    place_sections(img, options);
     return img;
 }
 

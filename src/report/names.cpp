@@ -1,17 +1,8 @@
-// Segment names and the clock the report uses (shared by the writer and the reader).
+// Segment names (shared by the writer and the reader).
 #include "report/names.hpp"
-
-#include <ctime>
 
 namespace ringprobe::report {
 namespace abi = report_abi;
-
-std::uint64_t realtime_now_ns() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 Result<void> check_segment_name(std::string_view name) {
     if (name.empty() || name.size() > abi::kNameMax) {

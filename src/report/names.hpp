@@ -1,4 +1,4 @@
-// Where a report lives and how its name is checked; the wall clock the report is stamped with.
+// Where a report lives and how its name is checked.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,5 @@ namespace ringprobe::report {
 // The segment's file: /dev/shm/ringprobe.<name>. Names are [A-Za-z0-9._-], 1..kNameMax bytes.
 std::string segment_path(std::string_view name);
 Result<void> check_segment_name(std::string_view name);
-
-std::uint64_t realtime_now_ns();  // CLOCK_REALTIME in nanoseconds
 
 }  // namespace ringprobe::report

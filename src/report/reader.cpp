@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/clock.hpp"
 #include "report/names.hpp"
 #include "report/words.hpp"
 
@@ -382,7 +383,7 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
     Snapshot snap;
     const abi::SegmentHeader& h = info->header;
     const auto* live = reinterpret_cast<const abi::SegmentHeader*>(data);
-    snap.now_unix_ns = options.now_unix_ns != 0 ? options.now_unix_ns : realtime_now_ns();
+    snap.now_unix_ns = options.now_unix_ns != 0 ? options.now_unix_ns : realtime_ns();
     snap.heartbeat_unix_ns = load_acquire(&live->heartbeat_unix_ns);
     snap.flags = load_acquire(&live->flags);
     snap.stopped_unix_ns = load_acquire(&live->stopped_unix_ns);
@@ -463,9 +464,10 @@ Result<Report, ReadError> Report::open_path(const std::string& path) {
                     ": is the engine running? Start it with `ringprobe run CONFIG`, or pass the "
                     "gateway's name with --name"});
         }
-        return unexpected(ReadError{ReadErrorKind::Unreadable,
-                                    "cannot open " + path + ": " + std::strerror(e) +
-                                        (e == EACCES ? " (run as the engine's user or group)" : "")});
+        return unexpected(
+            ReadError{ReadErrorKind::Unreadable,
+                      "cannot open " + path + ": " + std::strerror(e) +
+                          (e == EACCES ? " (run as the engine's user or group)" : "")});
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0) {

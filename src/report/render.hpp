@@ -12,6 +12,7 @@
 
 #include <ringprobe/result.hpp>
 
+#include "common/json.hpp"
 #include "report/reader.hpp"
 
 namespace ringprobe::report {
@@ -44,8 +45,5 @@ std::vector<std::uint32_t> find_rows(const Snapshot& snap, std::string_view serv
 // facts (phase timings, SNI and Host, the chain with the bad certificate marked, DNS addresses).
 std::string render_troubleshoot(const Snapshot& snap, std::span<const std::uint32_t> rows,
                                 bool color);
-
-// Appends s as the inside of a JSON string (quotes not included). Invalid UTF-8 becomes U+FFFD.
-void append_json_escaped(std::string& out, std::string_view s);
 
 }  // namespace ringprobe::report

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <utility>
 
+#include "common/clock.hpp"
 #include "report/image.hpp"
 #include "report/words.hpp"
 
@@ -93,7 +94,7 @@ Result<Writer> Writer::create(const Plan& plan, std::string_view name,
 
     ImageOptions io;
     io.engine_pid = options.engine_pid != 0 ? options.engine_pid : static_cast<int>(::getpid());
-    io.start_unix_ns = options.start_unix_ns != 0 ? options.start_unix_ns : realtime_now_ns();
+    io.start_unix_ns = options.start_unix_ns != 0 ? options.start_unix_ns : realtime_ns();
     io.generation = old.generation + 1;
     io.worker_slots = options.worker_slots;
     auto img = compose_image(plan, io);
@@ -221,7 +222,8 @@ void Writer::publish(std::uint32_t target_index, const TargetUpdate& u) {
         std::uint64_t{static_cast<std::uint8_t>(u.health)} | (std::uint64_t{u.flags} << 8) |
             (std::uint64_t{static_cast<std::uint16_t>(u.reason)} << 16) |
             (std::uint64_t{u.http_status} << 32) | (std::uint64_t{dlen} << 48),
-        std::uint64_t{static_cast<std::uint32_t>(u.sys_errno)} | (std::uint64_t{u.latency_us} << 32),
+        std::uint64_t{static_cast<std::uint32_t>(u.sys_errno)} |
+            (std::uint64_t{u.latency_us} << 32),
         std::uint64_t{u.dns_us} | (std::uint64_t{u.connect_us} << 32),
         std::uint64_t{u.tls_us} | (std::uint64_t{u.first_byte_us} << 32),
         std::uint64_t{u.consecutive_ok} | (std::uint64_t{u.consecutive_fail} << 32),
@@ -292,7 +294,7 @@ void Writer::heartbeat(std::uint64_t now_unix_ns) {
     store_release(&header_->heartbeat_unix_ns, now_unix_ns);
 }
 
-void Writer::mark_stopped() { mark_stopped(realtime_now_ns()); }
+void Writer::mark_stopped() { mark_stopped(realtime_ns()); }
 
 void Writer::mark_stopped(std::uint64_t now_unix_ns) {
     RP_ASSERT(header_ != nullptr);

@@ -11,7 +11,7 @@
 #include "report/image.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace {
 

@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "dns/resolver.hpp"
-#include "engine/clock.hpp"
 #include "support/dnsmasq_process.hpp"
 
 // Counts heap allocations made by the thread that sets t_counting (the worker under test).
@@ -83,7 +83,7 @@ bool has(const NameState& s, const char* text) {
     return s.addresses.contains(Address::parse(text));
 }
 
-Standing standing_now(const NameState& s) { return verdict(s, engine::monotonic_ns()).standing; }
+Standing standing_now(const NameState& s) { return verdict(s, monotonic_ns()).standing; }
 
 class DnsResolver : public ::testing::Test {
 protected:
@@ -150,7 +150,7 @@ TEST_F(DnsResolver, UnknownNameAtStartIsNxdomainAndUnhealthy) {
     ASSERT_TRUE(r.start());
     const NameState s = wait_for(r, id, [](const NameState& x) { return x.lookups > 0; });
     EXPECT_EQ(s.last_outcome, Outcome::Nxdomain);
-    const Verdict v = verdict(s, engine::monotonic_ns());
+    const Verdict v = verdict(s, monotonic_ns());
     EXPECT_EQ(v.standing, Standing::NeverResolved);
     EXPECT_EQ(v.health, Health::Unhealthy);
     EXPECT_EQ(v.reason, Reason::DnsNxdomain);
@@ -165,7 +165,7 @@ TEST_F(DnsResolver, NameWithoutAddressRecordsIsNoData) {
     ASSERT_TRUE(r.start());
     const NameState s = wait_for(r, id, [](const NameState& x) { return x.lookups > 0; });
     EXPECT_EQ(s.last_outcome, Outcome::NoData);
-    EXPECT_EQ(verdict(s, engine::monotonic_ns()).reason, Reason::DnsNoData);
+    EXPECT_EQ(verdict(s, monotonic_ns()).reason, Reason::DnsNoData);
 }
 
 TEST_F(DnsResolver, StoppedServerTimesOutAndLastGoodAddressesAreKeptWithTheirAge) {
@@ -179,7 +179,7 @@ TEST_F(DnsResolver, StoppedServerTimesOutAndLastGoodAddressesAreKeptWithTheirAge
     ASSERT_TRUE(dns.signal(SIGSTOP));
     s = wait_for(r, id, [](const NameState& x) { return x.last_outcome == Outcome::Timeout; });
     ASSERT_EQ(s.last_outcome, Outcome::Timeout);
-    const Verdict v = verdict(s, engine::monotonic_ns());
+    const Verdict v = verdict(s, monotonic_ns());
     EXPECT_EQ(v.standing, Standing::Stale);
     EXPECT_EQ(v.reason, Reason::DnsTimeout);
     EXPECT_TRUE(has(s, "127.0.0.10"));
@@ -203,7 +203,7 @@ TEST_F(DnsResolver, RemovingAllAddressesEndsInNoAddress) {
     s = wait_for(r, id, [](const NameState& x) { return x.addresses.count == 0; });
     ASSERT_EQ(s.addresses.count, 0u);
     EXPECT_EQ(s.last_outcome, Outcome::Nxdomain);
-    const Verdict v = verdict(s, engine::monotonic_ns());
+    const Verdict v = verdict(s, monotonic_ns());
     EXPECT_EQ(v.standing, Standing::NoAddress);
     EXPECT_EQ(v.health, Health::Unknown);
     EXPECT_EQ(v.reason, Reason::DnsNoAddress);

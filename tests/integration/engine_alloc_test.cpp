@@ -17,6 +17,7 @@
 #include <string>
 
 #include "engine/engine.hpp"
+#include "support/engine_harness.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
 
@@ -92,26 +93,21 @@ TEST(EngineAlloc, SteadyStateProbingAllocatesNothing) {
             .protocol = Protocol::Http, .interval_ms = 50, .timeout_ms = 40,
             .match_body = "ringprobe-marker"});
     }
-    engine::EngineOptions o;
-    o.name = "rp-test-alloc-" + std::to_string(::getpid());
-    o.workers = 2;
-    o.log = nullptr;
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
+    testing::EngineHarness run(plan, testing::engine_options("alloc"));
+    ASSERT_TRUE(run.start());
     for (int i = 0; i < 50; ++i) {  // warm-up: 500 ms, every path taken at least once
-        eng.tick(10'000'000);
+        run.engine().tick(10'000'000);
     }
-    const std::uint64_t before = eng.totals().probes_completed;
+    const std::uint64_t before = run.totals().probes_completed;
     g_counting.store(true);
     for (int i = 0; i < 300; ++i) {  // 3 s of steady state, heartbeats included
-        eng.tick(10'000'000);
+        run.engine().tick(10'000'000);
     }
     g_counting.store(false);
-    const std::uint64_t probes = eng.totals().probes_completed - before;
+    const std::uint64_t probes = run.totals().probes_completed - before;
     EXPECT_GT(probes, 5000u) << "too few probes ran to prove anything";
     EXPECT_EQ(g_allocations.load(), 0u) << "heap allocations during " << probes << " probes";
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
+    run.stop();
 }
 
 }  // namespace

@@ -24,7 +24,7 @@
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
 #include "support/dnsmasq_process.hpp"
-#include "support/engine_wait.hpp"
+#include "support/engine_harness.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
 
@@ -52,18 +52,8 @@ Plan fqdn_plan(std::uint16_t port, std::initializer_list<const char*> names,
     return plan;
 }
 
-// Removes the test's report segment however the test ends (declared after the options, so it
-// runs after the engine, declared later, has stopped).
-struct SegmentGuard {
-    std::string name;
-    ~SegmentGuard() { ::unlink(("/dev/shm/ringprobe." + name).c_str()); }
-};
-
 engine::EngineOptions options(const test::DnsmasqProcess& dns, const char* what) {
-    engine::EngineOptions o;
-    o.name = testing::unique_name(what);
-    o.workers = 2;
-    o.log = nullptr;
+    engine::EngineOptions o = testing::engine_options(what);
     o.dns_server = dns.server();
     o.dns_timeout_ms = 200;  // a stopped server is a timeout in 200 ms x 2 tries
     o.dns_tries = 2;
@@ -121,16 +111,12 @@ TEST(EngineDns, ChangedRecordMovesProbesAndTheOldAddressLeaves) {
     auto dns = test::DnsmasqProcess::start("127.1.70.1 move.test\n", {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"move.test"});
-    const engine::EngineOptions o = options(*dns, "dns-move");
-    const SegmentGuard segment{o.name};
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep) << rep.error().message;
-    ASSERT_TRUE(testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options(*dns, "dns-move"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
         return health(s, 0) == Health::Healthy;
     }, milliseconds(10000)));
-    report::Snapshot s = rep->snapshot({});
+    report::Snapshot s = run.snapshot();
     EXPECT_EQ(addresses_of(s, 0), std::vector<std::string>{"127.1.70.1"});
     EXPECT_EQ(s.info->str(s.info->servers[0].address), "move.test");  // as configured
     EXPECT_EQ(s.names[0].standing, 1u);                                // fresh
@@ -138,13 +124,13 @@ TEST(EngineDns, ChangedRecordMovesProbesAndTheOldAddressLeaves) {
     // The record moves. TTL 1 s + interval 200 ms, plus the resolver's and the engine's turns.
     const auto moved_at = std::chrono::steady_clock::now();
     ASSERT_TRUE(dns->set_hosts("127.1.70.2 move.test\n"));
-    const bool moved = testing::wait_on(eng, *rep, [](const report::Snapshot& x) {
+    const bool moved = run.wait([](const report::Snapshot& x) {
         const auto* a = address(x, 0, "127.1.70.2");
         return a != nullptr && a->total_probes > 0 && addresses_of(x, 0).size() == 1;
     }, milliseconds(5000));
     const auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
                                                                moved_at);
-    s = rep->snapshot({});
+    s = run.snapshot();
     ASSERT_TRUE(moved) << "addresses now: " << ::testing::PrintToString(addresses_of(s, 0));
     EXPECT_LE(took.count(), 1000 + 200 + 500) << "TTL 1 s + one interval + turns";
     EXPECT_EQ(health(s, 0), Health::Healthy);
@@ -161,16 +147,12 @@ TEST(EngineDns, NxdomainAtStartIsUnhealthyWithTheDnsReason) {
     auto dns = test::DnsmasqProcess::start("127.1.70.1 known.test\n", {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"nosuch.test", "known.test"});
-    const engine::EngineOptions o = options(*dns, "dns-nx");
-    const SegmentGuard segment{o.name};
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep);
-    const bool ok = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options(*dns, "dns-nx"));
+    ASSERT_TRUE(run.start());
+    const bool ok = run.wait([](const report::Snapshot& s) {
         return health(s, 0) == Health::Unhealthy && health(s, 1) == Health::Healthy;
     }, milliseconds(10000));
-    const report::Snapshot s = rep->snapshot({});
+    const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(ok) << detail(s, 0) << " / " << detail(s, 1);
     EXPECT_EQ(reason(s, 0), Reason::DnsNxdomain);
     EXPECT_NE(detail(s, 0).find("nxdomain"), std::string::npos) << detail(s, 0);
@@ -178,10 +160,10 @@ TEST(EngineDns, NxdomainAtStartIsUnhealthyWithTheDnsReason) {
     EXPECT_TRUE(addresses_of(s, 0).empty());
     // The resolver's counters reach the segment at most every 250 ms (Engine::tick), so the
     // verdicts can be there before them: wait for them too (it failed once, 257 ms in).
-    const bool counted = testing::wait_on(eng, *rep, [](const report::Snapshot& x) {
+    const bool counted = run.wait([](const report::Snapshot& x) {
         return x.resolver.by_outcome[2] >= 1 && x.resolver.by_outcome[1] >= 1;
     }, milliseconds(2000));
-    const report::Snapshot c = rep->snapshot({});
+    const report::Snapshot c = run.snapshot();
     EXPECT_TRUE(counted) << "nxdomain " << c.resolver.by_outcome[2] << ", ok "
                          << c.resolver.by_outcome[1];
 }
@@ -192,22 +174,18 @@ TEST(EngineDns, StoppedServerKeepsTheLastGoodAddressWithItsAge) {
     auto dns = test::DnsmasqProcess::start("127.1.70.1 stale.test\n", {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"stale.test"});
-    const engine::EngineOptions o = options(*dns, "dns-stale");
-    const SegmentGuard segment{o.name};
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep);
-    ASSERT_TRUE(testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options(*dns, "dns-stale"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
         return health(s, 0) == Health::Healthy;
     }, milliseconds(10000)));
     ASSERT_TRUE(dns->signal(SIGSTOP));
-    const bool stale = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    const bool stale = run.wait([](const report::Snapshot& s) {
         return (s.states[0].flags & abi::kStateDnsStale) != 0;
     }, milliseconds(8000));
     // Let the probes of the kept address go on a little longer.
-    testing::wait_on(eng, *rep, [](const report::Snapshot&) { return false; }, milliseconds(600));
-    const report::Snapshot s = rep->snapshot({});
+    run.wait([](const report::Snapshot&) { return false; }, milliseconds(600));
+    const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(dns->signal(SIGCONT));
     ASSERT_TRUE(stale) << detail(s, 0);
     EXPECT_EQ(health(s, 0), Health::Healthy);  // the kept address still answers
@@ -229,21 +207,17 @@ TEST(EngineDns, NoAddressLeftIsUnknownWithItsReason) {
     auto dns = test::DnsmasqProcess::start("127.1.70.1 gone.test\n", {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"gone.test"});
-    const engine::EngineOptions o = options(*dns, "dns-gone");
-    const SegmentGuard segment{o.name};
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep);
-    ASSERT_TRUE(testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options(*dns, "dns-gone"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
         return health(s, 0) == Health::Healthy;
     }, milliseconds(10000)));
     ASSERT_TRUE(dns->set_hosts("127.1.70.9 other.test\n"));
     // Two NXDOMAIN answers in a row (5 s apart, docs/dns.md) empty a name that was good.
-    const bool gone = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    const bool gone = run.wait([](const report::Snapshot& s) {
         return reason(s, 0) == Reason::DnsNoAddress;
     }, milliseconds(15000));
-    const report::Snapshot s = rep->snapshot({});
+    const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(gone) << detail(s, 0);
     EXPECT_EQ(health(s, 0), Health::Unknown);
     EXPECT_EQ(s.names[0].standing, 4u);      // no address
@@ -266,13 +240,9 @@ TEST(EngineDns, TwoAddressesOneDeadAggregateByTheRule) {
     plan.pools.front().servers.push_back(any.pools.front().servers[0]);
     plan.targets.push_back(any.targets[0]);
     plan.rows.push_back(Row{0, 0, 1, 1});
-    const engine::EngineOptions o = options(*dns, "dns-two");
-    const SegmentGuard segment{o.name};
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep);
-    const bool ok = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options(*dns, "dns-two"));
+    ASSERT_TRUE(run.start());
+    const bool ok = run.wait([](const report::Snapshot& s) {
         if (health(s, 0) != Health::Unhealthy || health(s, 1) != Health::Healthy) {
             return false;
         }
@@ -285,7 +255,7 @@ TEST(EngineDns, TwoAddressesOneDeadAggregateByTheRule) {
         }
         return true;
     }, milliseconds(10000));
-    const report::Snapshot s = rep->snapshot({});
+    const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(ok) << detail(s, 0) << " / " << detail(s, 1);
     EXPECT_EQ(reason(s, 0), Reason::ConnectionReset) << detail(s, 0);
     EXPECT_NE(detail(s, 0).find("127.1.70.3"), std::string::npos) << detail(s, 0);
@@ -341,16 +311,12 @@ TEST(EngineDns, Ipv4AndIpv6AddressesOfOneNameAreBothProbed) {
                                            {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(l.port, {"dual.test"}, DnsAggregation::All, Protocol::Tcp);
-    const engine::EngineOptions o = options(*dns, "dns-dual");
-    const SegmentGuard segment{o.name};
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep);
-    const bool ok = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options(*dns, "dns-dual"));
+    ASSERT_TRUE(run.start());
+    const bool ok = run.wait([](const report::Snapshot& s) {
         return health(s, 0) == Health::Healthy;
     }, milliseconds(10000));
-    const report::Snapshot s = rep->snapshot({});
+    const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(ok) << detail(s, 0);
     EXPECT_EQ(addresses_of(s, 0), (std::vector<std::string>{"127.1.70.9", "::1"}));
     const auto* v6 = address(s, 0, "::1");

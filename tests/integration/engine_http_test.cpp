@@ -24,7 +24,7 @@
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
 #include "support/fleet_process.hpp"
-#include "support/engine_wait.hpp"
+#include "support/engine_harness.hpp"
 #include "support/plan_builder.hpp"
 
 namespace ringprobe {
@@ -32,20 +32,10 @@ namespace {
 
 using testing::TargetSpec;
 using Clock = std::chrono::steady_clock;
-using Pred = testing::SnapshotPred;
-using testing::unique_name;
-using testing::wait_on;
+using testing::engine_options;
 
 std::string addr(unsigned third, unsigned fourth) {
     return "127.1." + std::to_string(third) + "." + std::to_string(fourth);
-}
-
-engine::EngineOptions options(const std::string& name) {
-    engine::EngineOptions o;
-    o.name = name;
-    o.workers = 2;
-    o.log = nullptr;
-    return o;
 }
 
 struct Expect {
@@ -123,11 +113,8 @@ TEST(EngineHttp, AThousandTargetsReachTheirExpectedHealthAndReason) {
                                              .path = "/" + std::to_string(i)});
         want.push_back({Health::Unhealthy, Reason::ConnectRefused});
     }
-    const std::string name = unique_name("http-mixed");
-    engine::Engine eng(plan, options(name));
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
+    testing::EngineHarness run(plan, engine_options("http-mixed"));
+    ASSERT_TRUE(run.start());
     auto all_decided = [&](const report::Snapshot& s) {
         for (std::size_t t = 0; t < want.size(); ++t) {
             if (static_cast<Health>(s.states[t].health) != want[t].health ||
@@ -137,8 +124,8 @@ TEST(EngineHttp, AThousandTargetsReachTheirExpectedHealthAndReason) {
         }
         return true;
     };
-    const bool ok = wait_on(eng, *rep, all_decided, std::chrono::seconds(10));
-    const report::Snapshot s = rep->snapshot({});
+    const bool ok = run.wait(all_decided, std::chrono::seconds(10));
+    const report::Snapshot s = run.snapshot();
     std::size_t wrong = 0;
     for (std::size_t t = 0; t < want.size() && wrong < 10; ++t) {
         const auto h = static_cast<Health>(s.states[t].health);
@@ -151,10 +138,9 @@ TEST(EngineHttp, AThousandTargetsReachTheirExpectedHealthAndReason) {
         }
     }
     EXPECT_TRUE(ok);
-    EXPECT_EQ(eng.totals().prober_errors, 0u);
-    eng.stop();
+    EXPECT_EQ(run.totals().prober_errors, 0u);
+    run.stop();
     ::close(closed);
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
 TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
@@ -168,18 +154,15 @@ TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
                                              .port = fleet->port(), .protocol = Protocol::Http,
                                              .interval_ms = interval_ms, .timeout_ms = 150});
     }
-    const std::string name = unique_name("http-rate");
-    engine::Engine eng(plan, options(name));
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
+    testing::EngineHarness run(plan, engine_options("http-rate"));
+    ASSERT_TRUE(run.start());
     // Warm up for two intervals, then count over exactly ten.
-    wait_on(eng, *rep, [](const report::Snapshot&) { return false; },
-            std::chrono::milliseconds(2 * interval_ms));
+    run.wait([](const report::Snapshot&) { return false; },
+             std::chrono::milliseconds(2 * interval_ms));
     ASSERT_TRUE(fleet->counts(true));
     const auto start = Clock::now();
-    wait_on(eng, *rep, [](const report::Snapshot&) { return false; },
-            std::chrono::milliseconds(10 * interval_ms));
+    run.wait([](const report::Snapshot&) { return false; },
+             std::chrono::milliseconds(10 * interval_ms));
     auto counts = fleet->counts(true);
     const auto elapsed = Clock::now() - start;
     ASSERT_TRUE(counts);
@@ -193,8 +176,7 @@ TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
         EXPECT_GE(static_cast<double>(n), intervals - 1.0 - 0.5) << key;
         EXPECT_LE(static_cast<double>(n), intervals + 1.0 + 0.5) << key;
     }
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
 }
 
 TEST(EngineHttp, DownIsDetectedWithinBoundAndRecoveryWithinOneInterval) {
@@ -207,30 +189,26 @@ TEST(EngineHttp, DownIsDetectedWithinBoundAndRecoveryWithinOneInterval) {
     testing::add_target(plan, TargetSpec{.address = "127.1.20.1", .port = fleet->port(),
                                          .protocol = Protocol::Http, .interval_ms = interval_ms,
                                          .timeout_ms = timeout_ms, .unhealthy = threshold});
-    const std::string name = unique_name("http-detect");
-    engine::Engine eng(plan, options(name));
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
+    testing::EngineHarness run(plan, engine_options("http-detect"));
+    ASSERT_TRUE(run.start());
     auto is = [](Health h) {
         return [h](const report::Snapshot& s) { return static_cast<Health>(s.states[0].health) == h; };
     };
-    ASSERT_TRUE(wait_on(eng, *rep, is(Health::Healthy), std::chrono::seconds(3)));
+    ASSERT_TRUE(run.wait(is(Health::Healthy), std::chrono::seconds(3)));
     // Down: the fleet answers 503 from now on (reload returns once the fleet applied it).
     ASSERT_TRUE(fleet->reload(R"({"default": {"kind": "http", "status": 503}})"));
     const auto down = Clock::now();
-    ASSERT_TRUE(wait_on(eng, *rep, is(Health::Unhealthy), std::chrono::seconds(5)));
+    ASSERT_TRUE(run.wait(is(Health::Unhealthy), std::chrono::seconds(5)));
     const auto detect_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - down).count();
     EXPECT_LE(detect_ms, interval_ms * threshold + timeout_ms + 100) << "detection took too long";
     ASSERT_TRUE(fleet->reload(R"({"default": {"kind": "http", "status": 200}})"));
     const auto up = Clock::now();
-    ASSERT_TRUE(wait_on(eng, *rep, is(Health::Healthy), std::chrono::seconds(5)));
+    ASSERT_TRUE(run.wait(is(Health::Healthy), std::chrono::seconds(5)));
     const auto recover_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - up).count();
     EXPECT_LE(recover_ms, interval_ms + 100) << "recovery took too long";
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
 }
 
 TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
@@ -243,17 +221,14 @@ TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
                                              .protocol = Protocol::Http, .interval_ms = 500,
                                              .timeout_ms = 50, .unhealthy = 1});
     }
-    const std::string name = unique_name("http-budget");
-    engine::EngineOptions o = options(name);
+    engine::EngineOptions o = engine_options("http-budget");
     o.max_in_flight = 4;  // 2 per worker, against 40 targets that each hold a socket 50 ms
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
+    testing::EngineHarness run(plan, o);
+    ASSERT_TRUE(run.start());
     std::uint64_t most_in_flight = 0;
     std::string last;  // what the last look saw: each target's reason and probe count
-    const bool all_probed = wait_on(eng, *rep, [&](const report::Snapshot& s) {
-        most_in_flight = std::max(most_in_flight, eng.totals().in_flight);
+    const bool all_probed = run.wait([&](const report::Snapshot& s) {
+        most_in_flight = std::max(most_in_flight, run.totals().in_flight);
         last.clear();
         bool all = true;
         for (std::size_t t = 0; t < targets; ++t) {
@@ -264,13 +239,12 @@ TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
         }
         return all;
     }, std::chrono::seconds(10));
-    const auto totals = eng.totals();
+    const auto totals = run.totals();
     EXPECT_TRUE(all_probed) << "some targets never got their turn: " << last;
     EXPECT_LE(most_in_flight, 4u);
     EXPECT_GT(totals.deferred_starts, 0u);
     EXPECT_EQ(totals.prober_errors, 0u);
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
 }
 
 TEST(EngineHttp, ReceiveBuffersAreSizedFromTheShardAndTheStartBatch) {
@@ -299,8 +273,8 @@ Plan answers_at_once(std::uint16_t port, std::uint32_t interval_ms, std::uint32_
     return plan;
 }
 
-engine::EngineOptions two_buffers(const std::string& name) {
-    engine::EngineOptions o = options(name);
+engine::EngineOptions two_buffers(const char* what) {
+    engine::EngineOptions o = engine_options(what);
     o.workers = 1;
     o.recv_buffers = 2;  // against 256 answers at once
     return o;
@@ -312,13 +286,10 @@ TEST(EngineHttp, RunningOutOfReceiveBuffersIsNeverBlamedOnTheBackend) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     const Plan plan = answers_at_once(fleet->port(), 200, 1000);
     constexpr unsigned targets = 256;
-    const std::string name = unique_name("http-buffers");
-    engine::Engine eng(plan, two_buffers(name));
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
-    const bool settled = wait_on(eng, *rep, [&](const report::Snapshot& s) {
-        if (eng.totals().probes_completed < 3 * targets) {
+    testing::EngineHarness run(plan, two_buffers("http-buffers"));
+    ASSERT_TRUE(run.start());
+    const bool settled = run.wait([&](const report::Snapshot& s) {
+        if (run.totals().probes_completed < 3 * targets) {
             return false;
         }
         for (std::size_t t = 0; t < targets; ++t) {
@@ -328,8 +299,8 @@ TEST(EngineHttp, RunningOutOfReceiveBuffersIsNeverBlamedOnTheBackend) {
         }
         return true;
     }, std::chrono::seconds(10));
-    const auto totals = eng.totals();
-    eng.stop();
+    const auto totals = run.totals();
+    run.stop();
     EXPECT_TRUE(settled) << "completed " << totals.probes_completed;
     EXPECT_GT(totals.recv_no_buffer, 0u) << "the shortage this test is about never happened";
     // A receive that found no buffer waits for the turn's end and is asked again once there
@@ -344,7 +315,6 @@ TEST(EngineHttp, RunningOutOfReceiveBuffersIsNeverBlamedOnTheBackend) {
         }
     }
     EXPECT_EQ(totals.prober_errors, 0u);
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
 TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTargetGoesOn) {
@@ -362,26 +332,23 @@ TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTarget
         plan.targets[i].timeout_ms = 1;
     }
     constexpr unsigned targets = 256;
-    const std::string name = unique_name("http-parked-deadline");
-    engine::Engine eng(plan, two_buffers(name));
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
+    testing::EngineHarness run(plan, two_buffers("http-parked-deadline"));
+    ASSERT_TRUE(run.start());
     auto no_buffers = [&] {
-        return eng.totals().by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)];
+        return run.totals().by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)];
     };
     std::vector<std::uint64_t> seen(targets, 0);
-    const bool short_of_buffers = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+    const bool short_of_buffers = run.wait([&](const report::Snapshot& s) {
         for (std::size_t t = 0; t < targets; ++t) {
             seen[t] = s.states[t].total_probes;
         }
-        return eng.totals().recv_no_buffer > 0;
+        return run.totals().recv_no_buffer > 0;
     }, std::chrono::seconds(5));
     ASSERT_TRUE(short_of_buffers) << "no receive ever found the buffers all taken";
     // Every target is probed again and again unless one of its probes never finishes (before
     // the fix most stopped at their first): 5 more in 10 s is 50 intervals' grace.
     std::string stuck;
-    const bool all_went_on = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+    const bool all_went_on = run.wait([&](const report::Snapshot& s) {
         stuck.clear();
         std::size_t n = 0;
         for (std::size_t t = 0; t < targets; ++t) {
@@ -394,8 +361,8 @@ TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTarget
         }
         return stuck.empty() && no_buffers() > 0;
     }, std::chrono::seconds(10));
-    const auto totals = eng.totals();
-    eng.stop();
+    const auto totals = run.totals();
+    run.stop();
     EXPECT_GT(totals.by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)], 0u)
         << "no receive was still waiting for a buffer at its deadline: the case this test is about";
     EXPECT_TRUE(all_went_on) << "targets probed fewer than 5 more times in 10 s (target:total): "
@@ -403,7 +370,6 @@ TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTarget
     // The only prober-side verdict here is the buffer shortage.
     EXPECT_EQ(totals.prober_errors,
               totals.by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)]);
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
 TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
@@ -424,17 +390,14 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
                                              .interval_ms = 1000, .timeout_ms = 500,
                                              .unhealthy = 1});
     }
-    const std::string name = unique_name("http-turn-starts");
-    engine::EngineOptions o = options(name);
+    engine::EngineOptions o = engine_options("http-turn-starts");
     o.workers = 1;
     o.turn_starts = 100;
     o.turn_chunk = 64;  // and in two kernel entries: 64, then the other 36
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
+    testing::EngineHarness run(plan, o);
+    ASSERT_TRUE(run.start());
     std::string behind;
-    const bool all_probed = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+    const bool all_probed = run.wait([&](const report::Snapshot& s) {
         behind.clear();
         for (std::size_t t = 0; t < targets && behind.size() < 200; ++t) {
             if (s.states[t].total_probes < 3 ||
@@ -444,8 +407,8 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
         }
         return behind.empty();
     }, std::chrono::seconds(10));
-    const auto totals = eng.totals();
-    eng.stop();
+    const auto totals = run.totals();
+    run.stop();
     EXPECT_TRUE(all_probed) << "targets not yet Healthy with 3 probes (target:probes): " << behind;
     // At least 500 of the first interval's 600 starts wait for a later turn, and each of the
     // six turns that start them goes to the kernel in two chunks.
@@ -458,7 +421,6 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
             EXPECT_EQ(totals.by_reason[r], 0u) << reason_info(static_cast<Reason>(r)).code;
         }
     }
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
 }  // namespace

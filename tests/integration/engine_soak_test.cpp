@@ -15,6 +15,7 @@
 #include <string>
 
 #include "engine/engine.hpp"
+#include "support/engine_harness.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
 
@@ -62,42 +63,32 @@ TEST(EngineSoak, NoDescriptorOrMemoryGrowthOverTwoMinutes) {
             .timeout_ms = 50, .match_body = "ringprobe-marker",
             .close = i % 2 == 0 ? ClosePolicy::Reset : ClosePolicy::Graceful});
     }
-    engine::EngineOptions o;
-    o.name = "rp-test-soak-" + std::to_string(::getpid());
-    o.workers = 2;
-    o.log = nullptr;
-    engine::Engine eng(plan, o);
-    ASSERT_TRUE(eng.start());
-    auto run_for = [&](std::chrono::seconds d) {
-        const auto until = std::chrono::steady_clock::now() + d;
-        while (std::chrono::steady_clock::now() < until) {
-            eng.tick(50'000'000);
-        }
-    };
-    run_for(std::chrono::seconds(10));  // warm-up: allocator pools, page cache, kernel buffers
+    testing::EngineHarness run(plan, testing::engine_options("soak"));
+    ASSERT_TRUE(run.start());
+    // Warm-up: allocator pools, page cache, kernel buffers.
+    run.run_for(std::chrono::seconds(10), 50'000'000);
     // Sockets of probes in flight may be open descriptors too (closePolicy reset; graceful ones
     // are direct sockets and hold none), so the in-flight count is an allowance, never
     // subtracted: subtracting it went below zero when more direct probes were in flight than
     // the process had descriptors.
     const std::size_t fds_before = open_fds();
     const std::size_t rss_before = rss_kib();
-    const std::uint64_t probes_before = eng.totals().probes_completed;
-    run_for(std::chrono::seconds(110));
+    const std::uint64_t probes_before = run.totals().probes_completed;
+    run.run_for(std::chrono::seconds(110), 50'000'000);
     const std::size_t fds_after = open_fds();
-    const std::size_t in_flight_after = eng.totals().in_flight;
+    const std::size_t in_flight_after = run.totals().in_flight;
     const std::size_t rss_after = rss_kib();
-    const std::uint64_t probes = eng.totals().probes_completed - probes_before;
+    const std::uint64_t probes = run.totals().probes_completed - probes_before;
     EXPECT_GT(probes, 90000u) << "the soak ran too few probes to prove anything";
     // The two samples (descriptors, in-flight gauge) are not taken at one instant; at 1,000
     // probes a second a handful of probes may start or end between them.
     EXPECT_LE(fds_after, fds_before + in_flight_after + 8)
         << "descriptors grew from " << fds_before << " (" << in_flight_after << " in flight)";
-    eng.stop();
-    EXPECT_EQ(eng.totals().in_flight, 0u) << "probes still held sockets after stop";
+    run.stop();
+    EXPECT_EQ(run.totals().in_flight, 0u) << "probes still held sockets after stop";
     std::printf("stop: %llu sockets closed after the stop budget\n",
-                static_cast<unsigned long long>(eng.totals().stop_forced_closes));
+                static_cast<unsigned long long>(run.totals().stop_forced_closes));
     EXPECT_LE(rss_after, rss_before + 1024) << "resident memory grew from " << rss_before << " KiB";
-    ::unlink(("/dev/shm/ringprobe." + o.name).c_str());
 }
 
 }  // namespace

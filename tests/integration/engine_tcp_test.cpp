@@ -25,10 +25,10 @@
 #include <utility>
 #include <vector>
 
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
-#include "support/engine_wait.hpp"
+#include "support/engine_harness.hpp"
 #include "support/plan_builder.hpp"
 
 namespace ringprobe {
@@ -103,17 +103,6 @@ struct DescriptorHog {
     }
 };
 
-using Pred = testing::SnapshotPred;
-using testing::unique_name;
-using testing::wait_on;
-
-bool wait_for(engine::Engine& eng, const std::string& name, const Pred& pred,
-              std::chrono::milliseconds budget) {
-    auto rep = report::Report::open(name);
-    EXPECT_TRUE(rep) << (rep ? "" : rep.error().message);
-    return rep && wait_on(eng, *rep, pred, budget);
-}
-
 Health health_of(const report::Snapshot& s, std::size_t t) {
     return static_cast<Health>(s.states[t].health);
 }
@@ -121,11 +110,8 @@ Reason reason_of(const report::Snapshot& s, std::size_t t) {
     return static_cast<Reason>(s.states[t].reason);
 }
 
-engine::EngineOptions options(const std::string& name) {
-    engine::EngineOptions o;
-    o.name = name;
-    o.workers = 2;
-    o.log = nullptr;
+engine::EngineOptions options(const char* what) {
+    engine::EngineOptions o = testing::engine_options(what);
     o.ring_entries = 256;
     return o;
 }
@@ -136,19 +122,17 @@ TEST(EngineTcp, ListeningPortIsHealthyAndClosedPortIsRefused) {
     Plan plan;
     testing::add_target(plan, TargetSpec{.port = up.port});
     testing::add_target(plan, TargetSpec{.port = refused.port});
-    const std::string name = unique_name("tcp-basic");
-    engine::Engine eng(plan, options(name));
-    ASSERT_TRUE(eng.start());
-    const bool seen = wait_for(eng, name, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options("tcp-basic"));
+    ASSERT_TRUE(run.start());
+    const bool seen = run.wait([](const report::Snapshot& s) {
         return health_of(s, 0) == Health::Healthy && health_of(s, 1) == Health::Unhealthy;
     }, std::chrono::seconds(5));
-    auto snap = report::Report::open(name)->snapshot({});
+    auto snap = run.snapshot();
     EXPECT_TRUE(seen);
     EXPECT_EQ(reason_of(snap, 0), Reason::Ok);
     EXPECT_EQ(reason_of(snap, 1), Reason::ConnectRefused);
     EXPECT_GE(snap.states[1].consecutive_fail, 2u);
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
 }
 
 TEST(EngineTcp, FullAcceptQueueTimesOutAtTheDeadline) {
@@ -168,22 +152,20 @@ TEST(EngineTcp, FullAcceptQueueTimesOutAtTheDeadline) {
     Plan plan;
     testing::add_target(plan, TargetSpec{.port = full.port, .interval_ms = 100, .timeout_ms = 150,
                                          .unhealthy = 1});
-    const std::string name = unique_name("tcp-timeout");
-    engine::Engine eng(plan, options(name));
-    ASSERT_TRUE(eng.start());
-    const bool seen = wait_for(eng, name, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options("tcp-timeout"));
+    ASSERT_TRUE(run.start());
+    const bool seen = run.wait([](const report::Snapshot& s) {
         return health_of(s, 0) == Health::Unhealthy;
     }, std::chrono::seconds(5));
-    auto snap = report::Report::open(name)->snapshot({});
+    auto snap = run.snapshot();
     EXPECT_TRUE(seen);
     EXPECT_EQ(reason_of(snap, 0), Reason::ConnectTimeout);
     // The deadline is never early: the probe lasted at least its timeout.
     EXPECT_GE(snap.states[0].latency_us, 150'000u);
-    eng.stop();
+    run.stop();
     for (int c : fillers) {
         ::close(c);
     }
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
 TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdPlusTimeout) {
@@ -192,10 +174,9 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
     Plan plan;
     const TargetSpec spec{.port = port, .interval_ms = 100, .timeout_ms = 100, .unhealthy = 3};
     testing::add_target(plan, spec);
-    const std::string name = unique_name("tcp-detect");
-    engine::Engine eng(plan, options(name));
-    ASSERT_TRUE(eng.start());
-    ASSERT_TRUE(wait_for(eng, name, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options("tcp-detect"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
         return health_of(s, 0) == Health::Healthy;
     }, std::chrono::seconds(5)));
     // Keep the port reserved (bound, not listening) so connects are refused, not rerouted.
@@ -203,7 +184,7 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
     LocalSocket refused_same_port(-1);
     const auto down_at = std::chrono::steady_clock::now();
     (void)refused_same_port;
-    ASSERT_TRUE(wait_for(eng, name, [](const report::Snapshot& s) {
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
         return health_of(s, 0) == Health::Unhealthy;
     }, std::chrono::seconds(5)));
     const auto took = std::chrono::steady_clock::now() - down_at;
@@ -211,8 +192,7 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
     // adds at most 5 ms).
     EXPECT_LE(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
               100 * 3 + 100 + 100);
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
 }
 
 TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
@@ -226,10 +206,9 @@ TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
                                              .timeout_ms = 1000});
     }
     plan.start_spread_ms = 200;  // 127.0.0.1 answers, the other addresses refuse: both count
-    const std::string name = unique_name("tcp-spread");
-    engine::Engine eng(plan, options(name));
-    ASSERT_TRUE(eng.start());
-    const bool seen = wait_for(eng, name, [](const report::Snapshot& s) {
+    testing::EngineHarness run(plan, options("tcp-spread"));
+    ASSERT_TRUE(run.start());
+    const bool seen = run.wait([](const report::Snapshot& s) {
         for (std::size_t t = 0; t < s.states.size(); ++t) {
             if (s.states[t].total_probes == 0) {
                 return false;
@@ -238,8 +217,7 @@ TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
         return true;
     }, std::chrono::seconds(3));
     EXPECT_TRUE(seen) << "some first probe waited beyond the 200 ms spread (and 3 s)";
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
 }
 
 // 100 targets every 60 s on one worker, first probes over spread_ms: the report once every
@@ -253,15 +231,14 @@ std::optional<report::Snapshot> first_probes(std::uint32_t spread_ms, const char
                                              .timeout_ms = 1000});
     }
     plan.start_spread_ms = spread_ms;
-    const std::string name = unique_name(tag);
-    engine::EngineOptions o = options(name);
+    engine::EngineOptions o = options(tag);
     o.workers = 1;
-    engine::Engine eng(plan, o);
-    if (!eng.start()) {
+    testing::EngineHarness run(plan, o);
+    if (!run.start()) {
         return std::nullopt;
     }
     report::Snapshot first;
-    const bool seen = wait_for(eng, name, [&](const report::Snapshot& s) {
+    const bool seen = run.wait([&](const report::Snapshot& s) {
         for (std::size_t t = 0; t < s.states.size(); ++t) {
             if (s.states[t].total_probes == 0) {
                 return false;
@@ -270,8 +247,7 @@ std::optional<report::Snapshot> first_probes(std::uint32_t spread_ms, const char
         first = s;
         return true;
     }, std::chrono::milliseconds(spread_ms) + std::chrono::seconds(3));
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
     return seen ? std::optional<report::Snapshot>(first) : std::nullopt;
 }
 
@@ -335,11 +311,10 @@ std::pair<std::uint64_t, std::uint64_t> steady_second(std::uint32_t quantum_ms,
                                              .timeout_ms = 150, .close = ClosePolicy::Reset});
         plan.targets.back().identity_hash += static_cast<std::uint64_t>(i);  // own phases
     }
-    const std::string name = unique_name("tcp-quantum");
-    engine::EngineOptions o = options(name);
+    engine::EngineOptions o = options("tcp-quantum");
     o.workers = 1;
-    engine::Engine eng(plan, o);
-    EXPECT_TRUE(eng.start());
+    testing::EngineHarness run(plan, o);
+    EXPECT_TRUE(run.start());
     // Accept and drop what the engine connects, so the accept queue never fills.
     std::atomic<bool> done{false};
     std::thread acceptor([&] {
@@ -350,17 +325,11 @@ std::pair<std::uint64_t, std::uint64_t> steady_second(std::uint32_t quantum_ms,
             }
         }
     });
-    const auto run_for = [&](std::chrono::milliseconds d) {
-        const auto until = std::chrono::steady_clock::now() + d;
-        while (std::chrono::steady_clock::now() < until) {
-            eng.tick(5'000'000);
-        }
-    };
-    run_for(std::chrono::milliseconds(400));  // past the first probes' spread
-    const engine::EngineTotals a = eng.totals();
-    run_for(std::chrono::milliseconds(1000));
-    const engine::EngineTotals b = eng.totals();
-    eng.stop();
+    run.run_for(std::chrono::milliseconds(400), 5'000'000);  // past the first probes' spread
+    const engine::EngineTotals a = run.totals();
+    run.run_for(std::chrono::milliseconds(1000), 5'000'000);
+    const engine::EngineTotals b = run.totals();
+    run.stop();
     done = true;
     {  // wake the acceptor's accept4 with one last connection
         int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -372,7 +341,6 @@ std::pair<std::uint64_t, std::uint64_t> steady_second(std::uint32_t quantum_ms,
         ::close(c);
     }
     acceptor.join();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
     return {b.probes_completed - a.probes_completed, b.loops - a.loops};
 }
 
@@ -413,12 +381,11 @@ std::pair<std::uint32_t, std::string> segments_to_request(bool delayed_ack) {
     plan.start_spread_ms = 1;  // the first probe at once
     testing::add_target(plan, TargetSpec{.port = up.port, .protocol = Protocol::Http,
                                          .interval_ms = 60'000, .timeout_ms = 2'000});
-    const std::string name = unique_name("tcp-delack");
-    engine::EngineOptions o = options(name);
+    engine::EngineOptions o = options("tcp-delack");
     o.workers = 1;
     o.delayed_ack = delayed_ack;
-    engine::Engine eng(plan, o);
-    EXPECT_TRUE(eng.start());
+    testing::EngineHarness run(plan, o);
+    EXPECT_TRUE(run.start());
     std::uint32_t segments = 0;
     pollfd listener{up.fd, POLLIN, 0};
     if (::poll(&listener, 1, 3000) == 1) {
@@ -448,9 +415,8 @@ std::pair<std::uint32_t, std::string> segments_to_request(bool delayed_ack) {
     } else {
         ADD_FAILURE() << "the engine never connected";
     }
-    const std::string mode = eng.ring_mode();
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    const std::string mode = run.engine().ring_mode();
+    run.stop();
     return {segments, mode};
 }
 
@@ -471,31 +437,27 @@ TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {
     LocalSocket up(128);
     Plan plan;
     testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 50, .unhealthy = 1});
-    const std::string name = unique_name("tcp-emfile");
-    auto opt = options(name);
+    auto opt = options("tcp-emfile");
     opt.direct_sockets = false;  // socket() per probe: the path that can meet EMFILE
-    engine::Engine eng(plan, opt);
-    ASSERT_TRUE(eng.start());
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
+    testing::EngineHarness run(plan, opt);
+    ASSERT_TRUE(run.start());
     // Use up every descriptor below a tiny limit, so the worker's socket() gets EMFILE.
     DescriptorHog hog;
     ASSERT_TRUE(hog.ok());
-    const bool saw_prober_error = wait_on(eng, *rep, [&](const report::Snapshot& s) {
+    const bool saw_prober_error = run.wait([&](const report::Snapshot& s) {
         hog.take_free();
         return s.states[0].total_prober_errors >= 3;
     }, std::chrono::seconds(5));
-    const auto s = rep->snapshot({});
+    const auto s = run.snapshot();
     hog.release();
     ASSERT_TRUE(saw_prober_error);
     EXPECT_NE(health_of(s, 0), Health::Unhealthy);
     EXPECT_EQ(s.states[0].total_fail, 0u);
     // And once descriptors are back, the backend is judged on its merits.
-    EXPECT_TRUE(wait_for(eng, name, [](const report::Snapshot& x) {
+    EXPECT_TRUE(run.wait([](const report::Snapshot& x) {
         return health_of(x, 0) == Health::Healthy;
     }, std::chrono::seconds(5)));
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
 }
 
 // A direct socket lives in the ring's file table, not the process's: probes go on when every
@@ -509,29 +471,27 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
     testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 50, .unhealthy = 1});
     testing::add_target(plan, TargetSpec{.port = up_reset.port, .interval_ms = 50, .unhealthy = 1,
                                          .close = ClosePolicy::Reset});
-    const std::string name = unique_name("tcp-direct");
-    auto opt = options(name);
+    auto opt = options("tcp-direct");
     opt.workers = 1;  // both targets on one worker: the reset one must not stall the other
-    engine::Engine eng(plan, opt);
-    ASSERT_TRUE(eng.start());
-    if (eng.ring_mode().find("+direct-sockets") == std::string::npos) {
-        GTEST_SKIP() << "this kernel has no direct sockets (ring mode " << eng.ring_mode() << ")";
+    testing::EngineHarness run(plan, opt);
+    ASSERT_TRUE(run.start());
+    if (run.engine().ring_mode().find("+direct-sockets") == std::string::npos) {
+        GTEST_SKIP() << "this kernel has no direct sockets (ring mode "
+                     << run.engine().ring_mode() << ")";
     }
-    auto rep = report::Report::open(name);
-    ASSERT_TRUE(rep);
-    ASSERT_TRUE(wait_on(eng, *rep, [](const report::Snapshot& x) {
+    ASSERT_TRUE(run.wait([](const report::Snapshot& x) {
         return health_of(x, 0) == Health::Healthy && health_of(x, 1) == Health::Healthy;
     }, std::chrono::seconds(5)));
-    const std::uint64_t ok_before = rep->snapshot({}).states[0].total_ok;
+    const std::uint64_t ok_before = run.snapshot().states[0].total_ok;
     DescriptorHog hog;
     ASSERT_TRUE(hog.ok());
     const int probe_fd = ::socket(AF_INET, SOCK_STREAM, 0);
     const int socket_errno = errno;
-    const bool ten_more = wait_on(eng, *rep, [&](const report::Snapshot& x) {
+    const bool ten_more = run.wait([&](const report::Snapshot& x) {
         hog.take_free();
         return x.states[0].total_ok >= ok_before + 10 && x.states[1].total_prober_errors >= 3;
     }, std::chrono::seconds(5));
-    const auto s = rep->snapshot({});
+    const auto s = run.snapshot();
     hog.release();
     ASSERT_LT(probe_fd, 0) << "the process still had a descriptor free";
     EXPECT_EQ(socket_errno, EMFILE);
@@ -542,8 +502,7 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
     EXPECT_EQ(health_of(s, 0), Health::Healthy);
     EXPECT_EQ(s.states[1].total_fail, 0u);  // EMFILE is the prober's, never the backend's
     EXPECT_NE(health_of(s, 1), Health::Unhealthy);
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+    run.stop();
 }
 
 }  // namespace

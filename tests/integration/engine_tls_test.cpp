@@ -31,7 +31,7 @@
 #include "report/reader.hpp"
 #include "report/render.hpp"
 #include "report/sentences.hpp"
-#include "support/engine_wait.hpp"
+#include "support/engine_harness.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
 
@@ -76,12 +76,6 @@ std::string pem_fingerprint(const std::string& path) {
     return out;
 }
 
-// Removes the test's report segment however the test ends (an ASSERT returns early).
-struct SegmentGuard {
-    std::string name;
-    ~SegmentGuard() { ::unlink(("/dev/shm/ringprobe." + name).c_str()); }
-};
-
 struct Case {
     const char* address;
     Protocol protocol;
@@ -125,17 +119,10 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
         t.sni = "good.ringprobe.test";
         t.trusted_roots = {0};
     }
-    engine::EngineOptions o;
-    o.name = testing::unique_name("tls");
-    const SegmentGuard guard{o.name};
-    o.workers = 2;
-    o.log = nullptr;
-    engine::Engine eng(plan, o);
-    auto started = eng.start();
+    testing::EngineHarness run(plan, testing::engine_options("tls"));
+    auto started = run.start();
     ASSERT_TRUE(started) << started.error().message;
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep);
-    const bool all = testing::wait_on(eng, *rep, [&](const report::Snapshot& s) {
+    const bool all = run.wait([&](const report::Snapshot& s) {
         for (std::size_t i = 0; i < cases.size(); ++i) {
             if (static_cast<Reason>(s.states[i].reason) != cases[i].reason ||
                 static_cast<Health>(s.states[i].health) != cases[i].health) {
@@ -144,7 +131,7 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
         }
         return true;
     }, std::chrono::seconds(10));
-    const report::Snapshot s = rep->snapshot({});
+    const report::Snapshot s = run.snapshot();
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const auto& st = s.states[i];
         const std::string detail(st.detail, st.detail_len);
@@ -169,7 +156,7 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     };
     Result<std::string> sni = fleet->get("/sni");
     for (int i = 0; i < 30 && sni && resumed_of(*sni, "127.1.60.1") < 1; ++i) {
-        testing::wait_on(eng, *rep, [](const report::Snapshot&) { return false; },
+        run.wait([](const report::Snapshot&) { return false; },
                          std::chrono::milliseconds(100));
         sni = fleet->get("/sni");
     }
@@ -178,8 +165,8 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     EXPECT_GE(resumed_of(*sni, "127.1.60.1"), 1) << *sni;
     // A Tls probe ends at the handshake; on TLS 1.3 the session ticket comes after it, so it
     // does not resume (docs/tls.md): not asserted here.
-    EXPECT_EQ(eng.totals().prober_errors, 0u);
-    eng.stop();
+    EXPECT_EQ(run.totals().prober_errors, 0u);
+    run.stop();
 }
 
 struct Trusted {
@@ -235,17 +222,10 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
             plan.targets[i].trusted_roots = {0};
         }
     }
-    engine::EngineOptions o;
-    o.name = testing::unique_name("tls-more");
-    const SegmentGuard guard{o.name};
-    o.workers = 2;
-    o.log = nullptr;
-    engine::Engine eng(plan, o);
-    auto started = eng.start();
+    testing::EngineHarness run(plan, testing::engine_options("tls-more"));
+    auto started = run.start();
     ASSERT_TRUE(started) << started.error().message;
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep);
-    const bool all = testing::wait_on(eng, *rep, [&](const report::Snapshot& s) {
+    const bool all = run.wait([&](const report::Snapshot& s) {
         for (std::size_t i = 0; i < cases.size(); ++i) {
             if (static_cast<Reason>(s.states[i].reason) != cases[i].reason ||
                 static_cast<Health>(s.states[i].health) != cases[i].health) {
@@ -254,7 +234,7 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
         }
         return true;
     }, std::chrono::seconds(10));
-    const report::Snapshot s = rep->snapshot({});
+    const report::Snapshot s = run.snapshot();
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const auto& st = s.states[i];
         const std::string detail(st.detail, st.detail_len);
@@ -272,11 +252,11 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
         EXPECT_FALSE(remedy.empty());
     }
     EXPECT_TRUE(all);
-    EXPECT_EQ(eng.totals().prober_errors, 0u);
-    eng.stop();
+    EXPECT_EQ(run.totals().prober_errors, 0u);
+    run.stop();
 }
 
-// Needs the engine to publish TlsFacts (src/engine/worker.cpp, "TLS facts").
+// Needs the engine to publish TlsFacts (Worker::publish_tls, src/engine/tls_probe.cpp).
 TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
     const std::string behaviours = std::string(R"({"default": {"kind": "http"}, "rules": [)") +
         tls_rule("127.1.62.1/32", "http", "good-chain.pem", "good.key") + "," +
@@ -302,21 +282,14 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
     // The good chain ends in 2099: a warning threshold beyond that date makes the early warning
     // fire on a real probe without a short-lived fixture.
     plan.targets[3].cert_expiry_warning_days = 40000;
-    engine::EngineOptions o;
-    o.name = testing::unique_name("tls-facts");
-    const SegmentGuard guard{o.name};
-    o.workers = 1;
-    o.log = nullptr;
-    engine::Engine eng(plan, o);
-    auto started = eng.start();
+    testing::EngineHarness run(plan, testing::engine_options("tls-facts", 1));
+    auto started = run.start();
     ASSERT_TRUE(started) << started.error().message;
-    auto rep = report::Report::open(o.name);
-    ASSERT_TRUE(rep);
-    const auto& targets = rep->info().targets;
+    const auto& targets = run.report().info().targets;
     ASSERT_NE(targets[0].tls_slot, report_abi::kNoSlot);
     ASSERT_NE(targets[1].tls_slot, report_abi::kNoSlot);
     EXPECT_EQ(targets[0].expiry_warning_days, 14);
-    const bool captured = testing::wait_on(eng, *rep, [&](const report::Snapshot& s) {
+    const bool captured = run.wait([&](const report::Snapshot& s) {
         return s.tls[targets[0].tls_slot].captured_unix_ns != 0 &&
                s.tls[targets[1].tls_slot].captured_unix_ns != 0 &&
                s.tls[targets[2].tls_slot].captured_unix_ns != 0 &&
@@ -324,9 +297,9 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
                static_cast<Reason>(s.states[2].reason) == Reason::TlsRootMismatch &&
                static_cast<Health>(s.states[3].health) == Health::Healthy;
     }, std::chrono::seconds(10));
-    const report::Snapshot s = rep->snapshot({});
-    ASSERT_TRUE(captured) << "the engine published no TLS facts (is worker.cpp's TLS facts "
-                             "publication on main?)";
+    const report::Snapshot s = run.snapshot();
+    ASSERT_TRUE(captured) << "the engine published no TLS facts (Worker::publish_tls, "
+                             "src/engine/tls_probe.cpp)";
     const std::string leaf_sha = pem_fingerprint(fixture("good.pem"));
     const std::string inter_sha = pem_fingerprint(fixture("inter.pem"));
     for (std::size_t i = 0; i < 2; ++i) {  // the two good ones: TLS 1.3 and TLS 1.2
@@ -390,7 +363,7 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
         << ts;
     EXPECT_NE(ts.find("to trustedRootCertificates on backend setting setting"), std::string::npos)
         << ts;
-    eng.stop();
+    run.stop();
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -38,7 +39,7 @@
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 #include "report/reader.hpp"
-#include "support/engine_wait.hpp"
+#include "support/engine_harness.hpp"
 #include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
 
@@ -119,13 +120,9 @@ protected:
                                      .unhealthy = 2, .match_body = "ok"};
             testing::add_target(plan_, spec);
         }
-        name_ = "rp-test-exporter-" + std::to_string(::getpid());
-        engine::EngineOptions eo;
-        eo.name = name_;
-        eo.workers = 2;
-        eo.log = nullptr;
-        engine_ = std::make_unique<engine::Engine>(plan_, eo);
-        auto started = engine_->start();
+        run_.emplace(plan_, testing::engine_options("exporter"));
+        name_ = run_->name();
+        auto started = run_->start();
         ASSERT_TRUE(started) << started.error().message;
         exporter::ExporterOptions xo;
         xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
@@ -134,9 +131,9 @@ protected:
         xo.limits.request_timeout_ms = 1000;
         xo.limits.idle_timeout_ms = 3000;
         auto x = exporter::Exporter::start(
-            xo, [this] { return engine_->totals(); },
-            exporter::EngineFacts{engine_->worker_count(), engine_->ring_mode(),
-                                  engine_->memory_bytes()});
+            xo, [this] { return run_->totals(); },
+            exporter::EngineFacts{run_->engine().worker_count(), run_->engine().ring_mode(),
+                                  run_->engine().memory_bytes()});
         ASSERT_TRUE(x) << x.error().message;
         exporter_ = std::move(*x);
         port_ = exporter_->port();
@@ -144,44 +141,29 @@ protected:
 
     void TearDown() override {
         exporter_.reset();
-        if (engine_) {
-            engine_->stop();
-        }
-        ::unlink(("/dev/shm/ringprobe." + name_).c_str());
+        run_.reset();
     }
 
     // Keeps the engine's heartbeat going for `d` (the main thread's duty).
-    void run_for(std::chrono::milliseconds d) {
-        const auto until = Clock::now() + d;
-        while (Clock::now() < until) {
-            engine_->tick(2'000'000);
-        }
-    }
+    void run_for(std::chrono::milliseconds d) { run_->run_for(d); }
 
     bool wait_all_decided(std::chrono::milliseconds budget) {
-        const auto until = Clock::now() + budget;
-        auto rep = report::Report::open(name_);
-        while (rep && Clock::now() < until) {
-            engine_->tick(2'000'000);
-            const auto s = rep->snapshot({});
+        return run_->wait([](const report::Snapshot& s) {
             bool all = true;
             for (std::size_t t = 0; t < s.states.size() && all; ++t) {
                 all = s.readable[t] != 0 &&
                       static_cast<Health>(s.states[t].health) != Health::Unknown;
             }
-            if (all) {
-                return true;
-            }
-        }
-        return false;
+            return all;
+        }, budget);
     }
 
-    double completed() { return static_cast<double>(engine_->totals().probes_completed); }
+    double completed() { return static_cast<double>(run_->totals().probes_completed); }
 
     Plan plan_;
     std::optional<test::FleetProcess> fleet_;
     std::string name_;
-    std::unique_ptr<engine::Engine> engine_;
+    std::optional<testing::EngineHarness> run_;
     std::unique_ptr<exporter::Exporter> exporter_;
     std::uint16_t port_ = 0;
 };
@@ -230,7 +212,7 @@ TEST_F(ExporterServer, BackendHealthIsByteForByteTheReaderOutput) {
     bool equal = false;
     std::string got, want;
     for (int i = 0; i < 5 && !equal; ++i) {
-        engine_->tick(0);
+        run_->engine().tick(0);
         got = get(port_, "/backendhealth").body;
         int status = 0;
         want = run_capture(reader + " --format json", status);
@@ -242,7 +224,7 @@ TEST_F(ExporterServer, BackendHealthIsByteForByteTheReaderOutput) {
 
     // With details the report's age moves with the clock: compare a stopped report without it.
     exporter_->stop();
-    engine_->stop();
+    run_->stop();
     auto x = exporter::Exporter::start(
         exporter::ExporterOptions{exporter::ListenAddress{"127.0.0.1", 0}, {}, {}, name_, false,
                                   100},
@@ -263,7 +245,7 @@ TEST_F(ExporterServer, BackendHealthIsByteForByteTheReaderOutput) {
     const std::string w = run_capture(reader + " --format json --details", status);
     EXPECT_EQ(drop_age(d.body), drop_age(w));
     EXPECT_NE(d.body.find("\"engine\": \"stopped\""), std::string::npos) << d.body.substr(0, 300);
-    engine_.reset();
+    run_.reset();
 }
 
 TEST_F(ExporterServer, BadRequestsAreAnsweredOrClosedAsDocumented) {
@@ -356,7 +338,7 @@ TEST_F(ExporterServer, TenThousandIdleConnectionsLeaveProbesAndScrapesAlone) {
         ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // EINPROGRESS is fine
         fds.push_back(fd);
         if (i % 500 == 0) {
-            engine_->tick(0);
+            run_->engine().tick(0);
         }
     }
     // A scraper still gets its answer while the idle ones hold (or are evicted from) the table.
@@ -394,22 +376,16 @@ TEST(ExporterDns, LookupsAreCountedAndTheTroubleshootViewShowsTheAddresses) {
                                                   .timeout_ms = 400});
     plan.pools[0].servers[0].is_fqdn = true;
     plan.targets[0].is_fqdn = true;
-    engine::EngineOptions eo;
-    eo.name = testing::unique_name("exporter-dns");
-    eo.workers = 1;
-    eo.log = nullptr;
-    engine::Engine eng(plan, eo);
-    auto started = eng.start();
+    testing::EngineHarness run(plan, testing::engine_options("exporter-dns", 1));
+    auto started = run.start();
     ASSERT_TRUE(started) << started.error().message;
     exporter::ExporterOptions xo;
     xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
-    xo.report_name = eo.name;
+    xo.report_name = run.name();
     xo.sweep_ms = 100;
-    auto x = exporter::Exporter::start(xo, [&eng] { return eng.totals(); }, {});
+    auto x = exporter::Exporter::start(xo, [&run] { return run.totals(); }, {});
     ASSERT_TRUE(x) << x.error().message;
-    auto rep = report::Report::open(eo.name);
-    ASSERT_TRUE(rep);
-    const bool resolved = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    const bool resolved = run.wait([](const report::Snapshot& s) {
         return s.resolver.by_outcome[1] >= 1 && !s.addresses.empty() &&
                s.addresses[0].family != 0 && s.addresses[0].total_probes >= 1;
     }, 10000ms);
@@ -427,8 +403,7 @@ TEST(ExporterDns, LookupsAreCountedAndTheTroubleshootViewShowsTheAddresses) {
     EXPECT_NE(t.body.find("data-health=\"Healthy\"><td>127.0.0.1</td>"), std::string::npos)
         << t.body.substr(t.body.find("id=\"dns\""), 1500);
     (*x)->stop();
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + eo.name).c_str());
+    run.stop();
 }
 
 #ifdef RP_TLS_FIXTURES
@@ -473,26 +448,20 @@ TEST(ExporterTls, HandshakesGrowAndCertificateExpiryIsTheChainsNotAfter) {
         t.sni = "good.ringprobe.test";
         t.trusted_roots = {0};
     }
-    engine::EngineOptions eo;
-    eo.name = testing::unique_name("exporter-tls");
-    eo.workers = 2;
-    eo.log = nullptr;
-    engine::Engine eng(plan, eo);
-    auto started = eng.start();
+    testing::EngineHarness run(plan, testing::engine_options("exporter-tls"));
+    auto started = run.start();
     ASSERT_TRUE(started) << started.error().message;
     exporter::ExporterOptions xo;
     xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
-    xo.report_name = eo.name;
+    xo.report_name = run.name();
     xo.sweep_ms = 100;
     xo.tls_refresh_ms = 100;
-    auto x = exporter::Exporter::start(xo, [&eng] { return eng.totals(); }, {});
+    auto x = exporter::Exporter::start(xo, [&run] { return run.totals(); }, {});
     ASSERT_TRUE(x) << x.error().message;
     const std::uint16_t port = (*x)->port();
-    auto rep = report::Report::open(eo.name);
-    ASSERT_TRUE(rep);
 
     // Every target decided, and each one's certificate facts captured.
-    const bool decided = testing::wait_on(eng, *rep, [](const report::Snapshot& s) {
+    const bool decided = run.wait([](const report::Snapshot& s) {
         for (std::size_t t = 0; t < s.states.size(); ++t) {
             if (static_cast<Health>(s.states[t].health) == Health::Unknown ||
                 s.tls[t].captured_unix_ns == 0) {
@@ -504,7 +473,7 @@ TEST(ExporterTls, HandshakesGrowAndCertificateExpiryIsTheChainsNotAfter) {
     EXPECT_TRUE(decided);
     // Keeps the engine's main thread going (heartbeat, resolver stats) for d.
     auto run_for = [&](std::chrono::milliseconds d) {
-        testing::wait_on(eng, *rep, [](const report::Snapshot&) { return false; }, d);
+        run.wait([](const report::Snapshot&) { return false; }, d);
     };
     const std::string full = "ringprobe_tls_handshakes_total{kind=\"full\"}";
     const std::string resumed = "ringprobe_tls_handshakes_total{kind=\"resumed\"}";
@@ -547,8 +516,7 @@ TEST(ExporterTls, HandshakesGrowAndCertificateExpiryIsTheChainsNotAfter) {
     EXPECT_NE(t.body.find("expired.ringprobe.test"), std::string::npos);
     EXPECT_NE(t.body.find("<g id=\"chain-cert-1\">"), std::string::npos);  // its intermediate
     (*x)->stop();
-    eng.stop();
-    ::unlink(("/dev/shm/ringprobe." + eo.name).c_str());
+    run.stop();
 }
 #endif  // RP_TLS_FIXTURES
 

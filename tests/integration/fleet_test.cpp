@@ -4,18 +4,25 @@
 // sockets connect to several 127.1.x.y backends: each behaviour is checked on the wire (status,
 // body, headers, framing, RST vs FIN, silence, delays, byte-by-byte trickle, flapping, dropped
 // SYNs), then the per-backend counts, SIGHUP reload (and a broken file that keeps the old
-// behaviours), the idle timeout, the request size limit and the control port.
+// behaviours), the idle timeout, the request size limit and the control port. Its command line
+// takes --flag=value and a repeated --port, and refuses a bad flag with exit status 2 naming it.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "support/fleet_process.hpp"
 
@@ -398,6 +405,67 @@ TEST(FleetThreads, TwoWorkersCountEveryConnectionExactlyOnce) {
         EXPECT_EQ(n, uint64_t{per_client / 50}) << backend;
     }
     EXPECT_EQ(f->stop(), 0) << f->stderr_text();  // a ThreadSanitizer report exits non-zero
+}
+
+// Runs ringprobe-fleet ARGS... to its exit (bounded) and returns its exit status, -1 when it did
+// not exit by itself in time; *err gets its stderr.
+int fleet_exit_status(const std::vector<std::string>& args, std::string* err) {
+    const std::string err_path = "/tmp/rp-fleet-cli-" + std::to_string(::getpid()) + ".stderr";
+    std::vector<std::string> all = {ringprobe::test::fleet_executable()};
+    all.insert(all.end(), args.begin(), args.end());
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(fd, 2);
+        std::vector<char*> argv;
+        for (auto& a : all) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    int status = -1;
+    for (int i = 0; i < 500; ++i) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            break;
+        }
+        status = -1;
+        std::this_thread::sleep_for(10ms);
+    }
+    if (status == -1) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    std::stringstream text;
+    text << std::ifstream(err_path).rdbuf();
+    *err = text.str();
+    ::unlink(err_path.c_str());
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(FleetCli, FlagEqualsValueAndARepeatedPortAreTaken) {
+    auto f = FleetProcess::start(R"({"default": {"kind": "http", "status": 204}})",
+                                 FleetOptions{.extra_args = {"--port=0", "--threads=2",
+                                                             "--control=127.0.0.1:0"}});
+    ASSERT_TRUE(f) << f.error().message;
+    ASSERT_EQ(f->ports().size(), 2u) << f->stdout_text();
+    for (uint16_t p : f->ports()) {
+        EXPECT_EQ(status_of(exchange("127.1.0.1", p, request, 3000ms)), 204) << p;
+    }
+    EXPECT_EQ(f->stop(), 0) << f->stderr_text();
+}
+
+TEST(FleetCli, BadOrUnknownFlagExitsTwoNamingIt) {
+    std::string err;
+    EXPECT_EQ(fleet_exit_status({"--port", "0", "--threads=0"}, &err), 2);
+    EXPECT_NE(err.find("ringprobe-fleet: --threads: "), std::string::npos) << err;
+    EXPECT_EQ(fleet_exit_status({"--port", "65536"}, &err), 2);
+    EXPECT_NE(err.find("ringprobe-fleet: --port: "), std::string::npos) << err;
+    EXPECT_EQ(fleet_exit_status({"--port", "0", "--control", "localhost:1"}, &err), 2);
+    EXPECT_NE(err.find("ringprobe-fleet: --control: "), std::string::npos) << err;
+    EXPECT_EQ(fleet_exit_status({"--port", "0", "--treads", "2"}, &err), 2);
+    EXPECT_NE(err.find("--treads"), std::string::npos) << err;
 }
 
 }  // namespace

@@ -3,8 +3,9 @@
 // exit 3 with a hint for a missing one, exit 4 for a corrupt one, exit 2 for bad arguments,
 // and --pool/--health filters; --troubleshoot SERVER (exit 0 with the drawing and the marked
 // part, every matching row, --pool/--setting narrowing, exit 2 for a server not in the report,
-// no colour into a pipe) and --help documenting it. No servers are needed: the writer is driven
-// directly.
+// no colour into a pipe) and --help documenting it; --flag=value as well as --flag value, and an
+// unknown flag or a bad value named in the exit-2 message. No servers are needed: the writer is
+// driven directly.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -14,8 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "report/writer.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace ringprobe::report {
 namespace {
@@ -79,7 +81,7 @@ protected:
         ok.health = Health::Healthy;
         ok.reason = Reason::Ok;
         ok.http_status = 200;
-        ok.last_probe_unix_ns = realtime_now_ns();
+        ok.last_probe_unix_ns = realtime_ns();
         for (std::uint32_t t = 0; t < writer_->target_count(); ++t) {
             writer_->publish(t, ok);
         }
@@ -88,7 +90,7 @@ protected:
         bad.reason = Reason::ConnectRefused;
         bad.http_status = 0;
         writer_->publish(6, bad);
-        writer_->heartbeat(realtime_now_ns());
+        writer_->heartbeat(realtime_ns());
     }
     void TearDown() override {
         if (writer_) {
@@ -203,6 +205,25 @@ TEST_F(ReportCli, BadArgumentsExitTwoWithUsage) {
     EXPECT_EQ(run({"--health", "Sick"}).status, 2);
     EXPECT_EQ(run({"--name"}).status, 2);
     EXPECT_EQ(run({"--bogus"}).status, 2);
+}
+
+TEST_F(ReportCli, FlagEqualsValueMeansTheSameAsFlagThenValue) {
+    CliRun r = run({"--name=" + name_, "--pool=api", "--health=Unhealthy", "--format=json"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("10.1.0.4"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("10.0.0.4"), std::string::npos) << r.out;
+}
+
+TEST_F(ReportCli, UnknownFlagOrBadValueExitsTwoNamingTheFlag) {
+    CliRun unknown = run({"--name", name_, "--colour"});
+    EXPECT_EQ(unknown.status, 2);
+    EXPECT_NE(unknown.err.find("--colour"), std::string::npos) << unknown.err;
+    CliRun format = run({"--name", name_, "--format=xml"});
+    EXPECT_EQ(format.status, 2);
+    EXPECT_NE(format.err.find("ringprobe-report: --format: "), std::string::npos) << format.err;
+    CliRun health = run({"--name", name_, "--health", "Sick"});
+    EXPECT_EQ(health.status, 2);
+    EXPECT_NE(health.err.find("ringprobe-report: --health: "), std::string::npos) << health.err;
 }
 
 }  // namespace

@@ -2,13 +2,19 @@
 // command's contract: a configuration in the gateway's shape is probed and published under
 // --name; every health transition is logged as one logfmt line; SIGTERM stops it cleanly in
 // under a second with exit status 0 and the report marked stopped; a broken configuration is
-// refused whole with exit status 2, the JSON path in the message, and no report created. Pool
+// refused whole with exit status 2, the JSON path in the message, and no report created. The
+// command line takes --flag=value as well as --flag value, and refuses an unknown flag or a bad
+// value with exit status 2 and a message that names the flag. --listen serves on IPv6
+// ([::1]:PORT) as well as IPv4, and --dns-server takes [::1]:53, ::1 and 127.0.0.1:5353. Pool
 // members given as NIC IP configuration ids are probed at the addresses a --nics file gives,
 // one that no file resolves reads Unknown (address_unknown), and an empty routed pool is a
 // warning and a flagged pool in the report.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +29,7 @@
 
 #include "report/reader.hpp"
 #include "support/fleet_process.hpp"
+#include "support/unique_name.hpp"
 
 namespace ringprobe {
 namespace {
@@ -99,9 +106,9 @@ std::string write_temp(const std::string& text, const char* tag) {
 TEST(RunCli, ProbesLogsTransitionsAndStopsOnSigtermWithinOneSecond) {
     auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
-    const std::string name = "rp-run-" + std::to_string(::getpid());
+    const std::string name = testing::unique_name("run");
     const std::string cfg = write_temp(config_json(name, fleet->port(), "1"), "ok");
-    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers", "2"},
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers", "2", "--listen", "none"},
                     cfg + ".stderr");
     ASSERT_GT(c.pid, 0);
     // Wait (bounded) until both servers are Healthy in the published report.
@@ -145,9 +152,9 @@ TEST(RunCli, ProbesLogsTransitionsAndStopsOnSigtermWithinOneSecond) {
 }
 
 TEST(RunCli, BrokenConfigurationIsRefusedWholeWithStatusTwo) {
-    const std::string name = "rp-run-bad-" + std::to_string(::getpid());
+    const std::string name = testing::unique_name("run-bad");
     const std::string cfg = write_temp(config_json(name, 8080, "0"), "bad");
-    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg}, cfg + ".stderr");
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--listen", "none"}, cfg + ".stderr");
     const int status = wait_exit(c.pid, std::chrono::seconds(5));
     ASSERT_NE(status, -1);
     EXPECT_TRUE(WIFEXITED(status));
@@ -216,7 +223,7 @@ TEST(RunCli, NicMembersAreProbedAndAnUnresolvedOneReadsUnknown) {
     const std::string name = "rp-run-nic-" + std::to_string(::getpid());
     const std::string cfg = write_temp(nic_config_json(name, fleet->port()), "nic");
     const std::string nics = write_temp(nics_json(), "nics");
-    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--nics", nics, "--workers", "1"},
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--nics=" + nics, "--workers", "1"},
                     cfg + ".stderr");
     ASSERT_GT(c.pid, 0);
     // Rows by server address: the two resolved NICs Healthy, the third Unknown.
@@ -271,6 +278,139 @@ TEST(RunCli, NicMembersAreProbedAndAnUnresolvedOneReadsUnknown) {
     ::unlink(cfg.c_str());
     ::unlink(nics.c_str());
     ::unlink((cfg + ".stderr").c_str());
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+// Runs `ringprobe run ARGS...` to its end (bounded) and returns its exit status, -1 when it
+// did not exit normally in time; *err gets its stderr.
+int run_to_exit(std::vector<std::string> args, const char* tag, std::string* err) {
+    const std::string err_path =
+        "/tmp/rp-run-test-" + std::to_string(::getpid()) + "-" + tag + ".stderr";
+    args.insert(args.begin(), {RINGPROBE_EXE, "run"});
+    Child c = spawn(args, err_path);
+    const int status = wait_exit(c.pid, std::chrono::seconds(10));
+    if (status == -1) {
+        ::kill(c.pid, SIGKILL);
+        ::waitpid(c.pid, nullptr, 0);
+    }
+    *err = c.stderr_text();
+    ::unlink(err_path.c_str());
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(RunCli, FlagEqualsValueMeansTheSameAsFlagThenValue) {
+    const std::string name = "rp-run-eq-" + std::to_string(::getpid());
+    const std::string cfg = write_temp(config_json(name, 1, "1"), "eq");
+    std::string err;
+    EXPECT_EQ(run_to_exit({"--config=" + cfg, "--workers=1", "--duration=1", "--listen=none",
+                           "--dns-family=ipv4", "--stats", "--quiet"},
+                          "eq", &err),
+              0)
+        << err;
+    EXPECT_NE(err.find("stats: workers=1 "), std::string::npos) << err;
+    ::unlink(cfg.c_str());
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+TEST(RunCli, UnknownFlagExitsTwoNamingIt) {
+    std::string err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--wrokers", "2"}, "unknown", &err),
+              2);
+    EXPECT_NE(err.find("ringprobe run: "), std::string::npos) << err;
+    EXPECT_NE(err.find("--wrokers"), std::string::npos) << err;
+}
+
+TEST(RunCli, BadValueExitsTwoNamingTheFlag) {
+    std::string err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--workers", "0"}, "bad", &err), 2);
+    EXPECT_NE(err.find("ringprobe run: --workers: "), std::string::npos) << err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--turn-chunk=many"}, "bad", &err), 2);
+    EXPECT_NE(err.find("ringprobe run: --turn-chunk: "), std::string::npos) << err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--dns-family", "ipx"}, "bad", &err),
+              2);
+    EXPECT_NE(err.find("ringprobe run: --dns-family: "), std::string::npos) << err;
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--listen", "loopback"}, "bad", &err),
+              2);
+    EXPECT_NE(err.find("ringprobe run: --listen: "), std::string::npos) << err;
+    EXPECT_EQ(run_to_exit({"--workers", "2"}, "bad", &err), 2);
+    EXPECT_NE(err.find("--config"), std::string::npos) << err;
+}
+
+// One GET over IPv6 loopback; returns what the server answered (empty when it could not connect).
+std::string get_over_ipv6_loopback(std::uint16_t port, const char* path) {
+    const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(port);
+    sa.sin6_addr = in6addr_loopback;
+    std::string answer;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+        const std::string req = std::string("GET ") + path + " HTTP/1.0\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+            char buf[4096];
+            for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+                answer.append(buf, static_cast<std::size_t>(n));
+            }
+        }
+    }
+    ::close(fd);
+    return answer;
+}
+
+TEST(RunCli, ListenServesTheExporterOnIpv6Loopback) {
+    const std::string name = "rp-run-v6-" + std::to_string(::getpid());
+    const std::string cfg = write_temp(config_json(name, 1, "1"), "v6");
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers=1", "--quiet",
+                     "--listen=[::1]:0"},
+                    cfg + ".stderr");
+    ASSERT_GT(c.pid, 0);
+    const std::string prefix = "exporter on http://[::1]:";
+    std::uint16_t port = 0;
+    for (int i = 0; i < 500 && port == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const std::string err = c.stderr_text();
+        if (const std::size_t at = err.find(prefix); at != std::string::npos) {
+            port = static_cast<std::uint16_t>(std::stoul(err.substr(at + prefix.size())));
+        }
+    }
+    EXPECT_NE(port, 0) << c.stderr_text();
+    if (port != 0) {
+        EXPECT_EQ(get_over_ipv6_loopback(port, "/metrics").rfind("HTTP/1.1 200", 0), 0u);
+    }
+    ::kill(c.pid, SIGTERM);
+    const int status = wait_exit(c.pid, std::chrono::seconds(3));
+    if (status == -1) {
+        ::kill(c.pid, SIGKILL);
+        ::waitpid(c.pid, nullptr, 0);
+    }
+    EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << c.stderr_text();
+    ::unlink(cfg.c_str());
+    ::unlink((cfg + ".stderr").c_str());
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+// The configuration has no FQDN server, so no lookup is sent: this checks the command line only.
+TEST(RunCli, DnsServerTakesIpv4AndIpv6FormsAndRefusesANameWithStatusTwo) {
+    const std::string name = "rp-run-dns-" + std::to_string(::getpid());
+    const std::string cfg = write_temp(config_json(name, 1, "1"), "dns");
+    for (const std::string server : {"[::1]:53", "::1", "127.0.0.1:5353", "127.0.0.53"}) {
+        std::string err;
+        EXPECT_EQ(run_to_exit({"--config", cfg, "--duration=1", "--listen=none", "--quiet",
+                               "--dns-server=" + server},
+                              "dns", &err),
+                  0)
+            << server << ": " << err;
+    }
+    for (const std::string server : {"localhost:53", "[::1", "127.0.0.1:99999"}) {
+        std::string err;
+        EXPECT_EQ(run_to_exit({"--config", cfg, "--listen=none", "--dns-server", server}, "dns",
+                              &err),
+                  2)
+            << server;
+        EXPECT_NE(err.find("ringprobe run: --dns-server: "), std::string::npos) << err;
+    }
+    ::unlink(cfg.c_str());
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 

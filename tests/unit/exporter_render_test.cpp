@@ -4,7 +4,8 @@
 // series twice, histogram buckets cumulative up to +Inf == _count, label values escaped), that
 // the probe tally attributes each probe to its reason (and says "unseen" when it cannot), that
 // servers are counted per pool and health, and that the page filters, escapes and marks the
-// faulty part of the troubleshoot drawing by the reason's layer. The layout-2 families come from
+// faulty part of the troubleshoot drawing as report::fault_part decides it (the part the
+// terminal's --troubleshoot names). The layout-2 families come from
 // hand-published records too: the resolver's lookups by outcome (Writer::publish_resolver_stats),
 // TLS handshakes summed over the workers' records, the certificate expiry per TLS row from the
 // TlsFacts records (capped to the rows that expire first), and the troubleshoot view's chain
@@ -24,8 +25,9 @@
 #include "exporter/probe_tally.hpp"
 #include "report/names.hpp"
 #include "report/reader.hpp"
+#include "report/render.hpp"
 #include "report/writer.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace ringprobe::exporter {
 namespace {
@@ -124,10 +126,10 @@ engine::EngineTotals sample_totals() {
     t.by_reason[static_cast<std::size_t>(Reason::Ok)] = 6;
     t.by_reason[static_cast<std::size_t>(Reason::ConnectRefused)] = 2;
     t.by_reason[static_cast<std::size_t>(Reason::ProberNoFds)] = 1;
-    t.duration_us[engine::Histogram::bucket_of(1000)] = 5;   // 1 ms
-    t.duration_us[engine::Histogram::bucket_of(40)] = 3;     // 40 us
-    t.duration_us[engine::Histogram::bucket_of(200'000'000)] = 1;  // beyond the last le
-    t.lateness_us[engine::Histogram::bucket_of(90)] = 9;
+    t.duration_us[Histogram::bucket_of(1000)] = 5;   // 1 ms
+    t.duration_us[Histogram::bucket_of(40)] = 3;     // 40 us
+    t.duration_us[Histogram::bucket_of(200'000'000)] = 1;  // beyond the last le
+    t.lateness_us[Histogram::bucket_of(90)] = 9;
     t.loops = 7;
     return t;
 }
@@ -300,7 +302,9 @@ TEST(ExporterTroubleshoot, MarksThePartTheReasonPointsAt) {
     EXPECT_EQ(page(0).find("id=\"box-backend\" class=\"faulty\""), std::string::npos);
     EXPECT_NE(page(1).find("id=\"box-backend\" class=\"faulty\""), std::string::npos);
     EXPECT_EQ(page(1).find("id=\"link-backend\" class=\"faulty\""), std::string::npos);
-    EXPECT_NE(page(2).find("id=\"box-ringprobe\" class=\"faulty\""), std::string::npos);
+    // A name that does not resolve is the resolution's fault, drawn on the link to the backend.
+    EXPECT_NE(page(2).find("id=\"link-backend\" class=\"faulty\""), std::string::npos);
+    EXPECT_EQ(page(2).find("id=\"box-ringprobe\" class=\"faulty\""), std::string::npos);
     EXPECT_NE(page(4).find("id=\"link-backend\" class=\"faulty\""), std::string::npos);
     EXPECT_NE(page(4).find("id=\"tls\""), std::string::npos);
     EXPECT_NE(page(4).find("id=\"box-backend\" class=\"faulty\""), std::string::npos);
@@ -310,6 +314,27 @@ TEST(ExporterTroubleshoot, MarksThePartTheReasonPointsAt) {
     EXPECT_NE(page(0).find("id=\"t-connect\"><td>TCP connect</td><td>0.30 ms"), std::string::npos);
     EXPECT_NE(page(1).find("<code id=\"reason\">status_mismatch</code>"), std::string::npos);
     EXPECT_FALSE(render_troubleshoot(snap, 7, PageOptions{}).has_value());
+}
+
+// The page and the terminal's --troubleshoot name the same faulty part: both ask
+// report::fault_part. A DNS failure is the resolution's (the backend's name), not ringprobe's.
+TEST(ExporterTroubleshoot, NamesTheSameFaultyPartAsTheTerminalView) {
+    Segment seg(report::testing::sample_plan());
+    seg.writer->publish(2, update(Health::Unhealthy, Reason::DnsNxdomain, 0, 3));
+    const auto snap = seg.snap();
+    const std::uint32_t rows[] = {2};
+    const std::string terminal = report::render_troubleshoot(snap, rows, false);
+    const std::string page = *render_troubleshoot(snap, 2, PageOptions{});
+    auto between = [](const std::string& s, std::string_view open, std::string_view close) {
+        const std::size_t at = s.find(open);
+        EXPECT_NE(at, std::string::npos) << s;
+        const std::size_t from = at == std::string::npos ? s.size() : at + open.size();
+        return s.substr(from, s.find(close, from) - from);
+    };
+    std::string want;
+    append_html_escaped(want, between(terminal, "Faulty part: XX ", ".\n"));
+    EXPECT_EQ(want, "the DNS resolution of the server&#39;s name");
+    EXPECT_EQ(between(page, "<p id=\"fault\">Faulty part: <b class=\"faulty\">", "</b>"), want);
 }
 
 // ---- layout 2: DNS, TLS ------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/histogram.hpp"
+#include "common/histogram.hpp"
 
 namespace ringprobe::engine {
 namespace {

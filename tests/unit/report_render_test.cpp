@@ -1,5 +1,6 @@
-// Pins src/report/{render,sentences}.cpp: the az-shaped JSON, the PowerShell shape and the
-// table, each compared byte for byte with a fixture in tests/fixtures/report/ (regenerate with
+// Pins src/report's renderers (render*.cpp) and the sentences they print (text, facts,
+// probe_log, fault_part, remedy): the az-shaped JSON, the PowerShell shape and the table, each
+// compared byte for byte with a fixture in tests/fixtures/report/ (regenerate with
 // RP_UPDATE_FIXTURES=1 and review the diff); the JSON parses and has the az CLI's keys; every
 // Reason has its own healthProbeLog sentence; strings are escaped so any detail bytes still give
 // valid JSON. Time and the engine's liveness are injected, so the output is deterministic.
@@ -23,7 +24,7 @@
 #include "report/render.hpp"
 #include "report/sentences.hpp"
 #include "report/writer.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace ringprobe::report {
 namespace {

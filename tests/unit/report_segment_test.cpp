@@ -19,7 +19,7 @@
 #include "report/sentences.hpp"
 #include "report/words.hpp"
 #include "report/writer.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace ringprobe::report {
 namespace {

@@ -20,7 +20,7 @@
 
 #include "report/reader.hpp"
 #include "report/writer.hpp"
-#include "report_test_plan.hpp"
+#include "support/report_test_plan.hpp"
 
 namespace ringprobe::report {
 namespace {

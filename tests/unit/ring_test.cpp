@@ -1,7 +1,8 @@
 // Ring: what a late entry posts. A worker behind its schedule enters the kernel with a wake-up
 // instant already past; it must get every completion that has come in, not only the 20 a
 // get-events without a wait runs (IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13, with DEFER_TASKRUN):
-// either that entry posts them all, or the ring says more are pending until they are.
+// either that entry posts them all, or the ring says more are pending until they are. And the
+// questions a worker asks the kernel at start-up about what its io_uring offers.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,7 +10,7 @@
 #include <array>
 #include <vector>
 
-#include "engine/clock.hpp"
+#include "common/clock.hpp"
 #include "engine/ring.hpp"
 
 namespace ringprobe::engine {
@@ -60,6 +61,21 @@ TEST(Ring, AnEntryWithItsInstantPastPostsEveryAnswerThatCameIn) {
         ::close(p.ours);
         ::close(p.theirs);
     }
+}
+
+// The start-up questions: a known opcode is known, one past any kernel's table is not, and
+// asking whether the file table and socket commands work (yes or no, by kernel) leaves the ring
+// usable with nothing of the question left in its completion queue.
+TEST(Ring, StartUpQuestionsAnswerAndLeaveTheRingClean) {
+    Ring ring;
+    ASSERT_TRUE(ring.init(8));
+    EXPECT_TRUE(ring.supports(IORING_OP_NOP));
+    EXPECT_FALSE(ring.supports(255));
+    const bool table = ring.register_file_table(4);
+    const bool options = ring.sets_socket_options();
+    EXPECT_EQ(io_uring_cq_ready(ring.raw()), 0u) << "table " << table << " options " << options;
+    io_uring_prep_nop(ring.sqe());
+    EXPECT_EQ(ring.ask(), 0);
 }
 
 }  // namespace

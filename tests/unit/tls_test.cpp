@@ -1,4 +1,5 @@
-// tls_test: pins src/engine/tls.cpp, the TLS client the worker drives over memory buffers.
+// tls_test: pins src/engine/tls/ (x509, trust, chain, client): the TLS client the worker
+// drives over memory buffers.
 //
 // Each test starts a real wolfSSL server (tests/support/tls_memory_server.hpp) that serves one
 // of the committed chains of tests/fixtures/tls (docs/tls.md lists them) through two memory
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/text.hpp"
 #include "engine/tls.hpp"
 #include "support/tls_memory_server.hpp"
 
@@ -300,8 +302,8 @@ TEST(Tls, NoSniIsSentForAnIpLiteral) {
     auto r = handshake_pair(client, *server);
     EXPECT_EQ(r.client_step, StepKind::HandshakeDone) << client.detail();
     EXPECT_EQ(server->sni(), "");
-    EXPECT_TRUE(is_ip_literal("::1"));
-    EXPECT_FALSE(is_ip_literal("good.ringprobe.test"));
+    EXPECT_TRUE(ringprobe::is_ip_literal("::1"));
+    EXPECT_FALSE(ringprobe::is_ip_literal("good.ringprobe.test"));
 }
 
 TEST(Tls, ServerAlertIsTlsAlertWithItsName) {

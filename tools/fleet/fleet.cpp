@@ -15,6 +15,8 @@
 #include <set>
 #include <thread>
 
+#include "common/json.hpp"
+
 namespace ringprobe::fleet {
 
 namespace {
@@ -22,21 +24,6 @@ namespace {
 void log_line(const std::string& s) {
     std::fprintf(stderr, "ringprobe-fleet: %s\n", s.c_str());
     std::fflush(stderr);
-}
-
-std::string json_escape(std::string_view s) {
-    std::string out;
-    for (char ch : s) {
-        if (ch == '"' || ch == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (static_cast<unsigned char>(ch) < 0x20) {
-            out += ' ';
-        } else {
-            out += ch;
-        }
-    }
-    return out;
 }
 
 std::string http_reply(int status, std::string_view reason, const std::string& body) {
@@ -314,7 +301,8 @@ std::string Fleet::stats_json() {
     }
     out += "\"generation\":" + std::to_string(generation_.load(std::memory_order_relaxed));
     out += ",\"reload_failures\":" + std::to_string(reload_failures_);
-    out += ",\"last_reload_error\":\"" + json_escape(last_reload_error_) + "\"";
+    out += ",\"last_reload_error\":";
+    append_json_string(out, last_reload_error_);
     out += ",\"drop_syn_listeners\":" + std::to_string(drop_syn_.size());
     out += ",\"threads\":" + std::to_string(options_.threads) + ",\"ports\":[";
     for (size_t i = 0; i < ports_.size(); ++i) {
@@ -351,9 +339,9 @@ std::string Fleet::control(std::string_view request) {
         uint64_t failures = reload_failures_;
         reload();
         if (reload_failures_ != failures) {
-            return http_reply(
-                500, "Reload Failed",
-                "{\"ok\":false,\"error\":\"" + json_escape(last_reload_error_) + "\"}");
+            std::string body = "{\"ok\":false,\"error\":";
+            append_json_string(body, last_reload_error_);
+            return http_reply(500, "Reload Failed", body + "}");
         }
         return http_reply(
             200, "OK", "{\"ok\":true,\"generation\":" + std::to_string(generation_.load()) + "}");

@@ -1,119 +1,123 @@
 // ringprobe-fleet: arguments, then Fleet::start and Fleet::run. See docs/fleet.md.
 #include <arpa/inet.h>
 
-#include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <string>
-#include <string_view>
+#include <utility>
+#include <vector>
 
+#include "common/command_line.hpp"
+#include "common/host_port.hpp"
 #include "fleet.hpp"
 
 namespace {
 
-using ringprobe::Result;
 using ringprobe::fleet::Options;
+namespace command_line = ringprobe::command_line;
 
-constexpr const char* usage_text =
-    "usage: ringprobe-fleet [--port P]... [--behaviours FILE] [--control ADDR:PORT|none]\n"
-    "                       [--threads N] [--idle-timeout-ms MS] [--any-address]\n"
-    "\n"
+constexpr const char* kDescription =
     "Plays one backend per destination address of 127.0.0.0/8 on each port: a connection to\n"
-    "127.1.2.3:P is answered as the behaviour file says for 127.1.2.3 (docs/fleet.md).\n"
-    "\n"
-    "  --port P             listening port, repeatable (default 8080; 0 = kernel's choice,\n"
-    "                       printed as 'port N' on stdout)\n"
-    "  --behaviours FILE    JSON behaviour file, re-read on SIGHUP (default: all answer 200)\n"
-    "  --control ADDR:PORT  control HTTP port (default 127.0.0.1:0; printed as 'control A:P');\n"
-    "                       GET /counts, /counts?reset=1, /stats, /health, /reload\n"
-    "  --threads N          workers, each with its own SO_REUSEPORT listeners (default 1)\n"
-    "  --idle-timeout-ms MS close a connection that waits on its client this long (60000)\n"
-    "  --any-address        listen on 0.0.0.0 without binding to device lo if that fails\n"
-    "                       (exposes the fleet to the network: only on an isolated host)\n"
+    "127.1.2.3:P is answered as the behaviour file says for 127.1.2.3 (docs/fleet.md).";
+
+constexpr const char* kFooter =
     "Signals: SIGHUP re-reads the behaviour file (a broken file keeps the old behaviours),\n"
     "SIGUSR1 prints the counts as one JSON line, SIGTERM/SIGINT stop (exit 0).\n"
-    "Stdout: 'port N' per port, 'control A:P', then 'ready' once every socket listens.\n";
+    "Stdout: 'port N' per port, 'control A:P', then 'ready' once every socket listens.\n"
+    "Exit status: 0 after a stop, 1 when a socket could not listen, 2 for bad usage.";
 
-bool parse_u32(std::string_view s, uint32_t lo, uint32_t hi, uint32_t& out) {
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc{} && p == s.data() + s.size() && out >= lo && out <= hi;
+// --port is the one repeatable flag: every value is a listening port.
+void add_ports(CLI::App& app, std::vector<uint16_t>& ports) {
+    CLI::Validator port_number(
+        [](std::string& s) -> std::string {
+            uint32_t v = 0;
+            if (command_line::parse_decimal(s, v) && v <= 65535) {
+                return {};
+            }
+            return "takes a whole number from 0 to 65535, not '" + s + "'";
+        },
+        "", "");
+    app.add_option_function<std::vector<std::string>>(
+           "--port",
+           [&ports](const std::vector<std::string>& values) {
+               for (const std::string& s : values) {
+                   uint32_t v = 0;
+                   command_line::parse_decimal(s, v);
+                   ports.push_back(static_cast<uint16_t>(v));
+               }
+           },
+           "listening port, repeatable (default 8080; 0 = kernel's choice,\n"
+           "printed as 'port N' on stdout)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false)
+        ->check(port_number)
+        ->type_name("P");
 }
 
-Result<Options> parse_args(int argc, char** argv) {
-    Options o;
-    o.control.sin_family = AF_INET;
-    o.control.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool any_port = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string_view a = argv[i];
-        auto value = [&]() -> Result<std::string_view> {
-            if (i + 1 >= argc) {
-                return ringprobe::error(std::string(a) + ": missing value");
+// --control ADDR:PORT|none: the control socket is IPv4 (Options::control is a sockaddr_in).
+void add_control(CLI::App& app, Options& o) {
+    CLI::Validator control_address(
+        [](std::string& s) -> std::string {
+            if (s == "none") {
+                return {};
             }
-            return std::string_view(argv[++i]);
-        };
-        if (a == "--help" || a == "-h") {
-            std::fputs(usage_text, stdout);
-            std::exit(0);
-        } else if (a == "--any-address") {
-            o.any_address = true;
-        } else if (a == "--port" || a == "--behaviours" || a == "--control" || a == "--threads" ||
-                   a == "--idle-timeout-ms") {
-            auto v = value();
-            if (!v) {
-                return ringprobe::unexpected(v.error());
+            auto hp = ringprobe::parse_host_port(s);
+            if (!hp || hp->ipv6 || !hp->has_port) {
+                return "takes IPv4ADDR:PORT or none, not '" + s + "'";
             }
-            uint32_t n = 0;
-            if (a == "--port") {
-                if (!parse_u32(*v, 0, 65535, n)) {
-                    return ringprobe::error("--port: 0..65535");
-                }
-                o.ports.push_back(static_cast<uint16_t>(n));
-                any_port = true;
-            } else if (a == "--behaviours") {
-                o.behaviours_path = std::string(*v);
-            } else if (a == "--threads") {
-                if (!parse_u32(*v, 1, 256, n)) {
-                    return ringprobe::error("--threads: 1..256");
-                }
-                o.threads = n;
-            } else if (a == "--idle-timeout-ms") {
-                if (!parse_u32(*v, 1, 86400000, n)) {
-                    return ringprobe::error("--idle-timeout-ms: 1..86400000");
-                }
-                o.idle_timeout_ms = n;
-            } else if (*v == "none") {
-                o.control_enabled = false;
-            } else {
-                auto colon = v->rfind(':');
-                std::string host(v->substr(0, colon == std::string_view::npos ? 0 : colon));
-                if (colon == std::string_view::npos ||
-                    inet_pton(AF_INET, host.c_str(), &o.control.sin_addr) != 1 ||
-                    !parse_u32(v->substr(colon + 1), 0, 65535, n)) {
-                    return ringprobe::error("--control: expected IPv4ADDR:PORT or none, got '" +
-                                            std::string(*v) + "'");
-                }
-                o.control.sin_port = htons(static_cast<uint16_t>(n));
-            }
-        } else {
-            return ringprobe::error("unknown argument '" + std::string(a) + "' (see --help)");
-        }
-    }
-    if (!any_port) {
-        o.ports.push_back(8080);
-    }
-    return o;
+            return {};
+        },
+        "", "");
+    app.add_option_function<std::string>(
+           "--control",
+           [&o](const std::string& s) {
+               if (s == "none") {
+                   o.control_enabled = false;
+                   return;
+               }
+               const ringprobe::HostPort hp = *ringprobe::parse_host_port(s);
+               o.control_enabled = true;
+               inet_pton(AF_INET, hp.host.c_str(), &o.control.sin_addr);
+               o.control.sin_port = htons(hp.port);
+           },
+           "control HTTP port (default 127.0.0.1:0; printed as 'control A:P');\n"
+           "GET /counts, /counts?reset=1, /stats, /health, /reload")
+        ->check(control_address)
+        ->type_name("ADDR:PORT|none");
+}
+
+void add_flags(CLI::App& app, Options& o) {
+    add_ports(app, o.ports);
+    app.add_option("--behaviours", o.behaviours_path,
+                   "JSON behaviour file, re-read on SIGHUP (default: all answer 200)")
+        ->type_name("FILE");
+    add_control(app, o);
+    command_line::add_number(app, "--threads", o.threads, 1u, 256u,
+                             "workers, each with its own SO_REUSEPORT listeners (default 1)");
+    command_line::add_number(app, "--idle-timeout-ms", o.idle_timeout_ms, 1u, 86400000u,
+                             "close a connection that waits on its client this long (60000)",
+                             "MS");
+    app.add_flag("--any-address", o.any_address,
+                 "listen on 0.0.0.0 without binding to device lo if that fails\n"
+                 "(exposes the fleet to the network: only on an isolated host)");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto options = parse_args(argc, argv);
-    if (!options) {
-        std::fprintf(stderr, "ringprobe-fleet: %s\n", options.error().message.c_str());
-        return 2;
+    Options o;
+    o.control.sin_family = AF_INET;
+    o.control.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CLI::App app(kDescription, "ringprobe-fleet");
+    command_line::configure(app);
+    app.footer(kFooter);
+    add_flags(app, o);
+    if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
+        return rc;
     }
-    ringprobe::fleet::Fleet fleet(std::move(*options));
+    if (o.ports.empty()) {
+        o.ports.push_back(8080);
+    }
+    ringprobe::fleet::Fleet fleet(std::move(o));
     if (auto r = fleet.start(); !r) {
         std::fprintf(stderr, "ringprobe-fleet: %s\n", r.error().message.c_str());
         return 1;

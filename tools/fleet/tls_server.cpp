@@ -6,6 +6,8 @@
 #include <wolfssl/ssl.h>
 // clang-format on
 
+#include "common/json.hpp"
+
 namespace ringprobe::fleet {
 
 namespace {
@@ -13,21 +15,6 @@ namespace {
 void init_once() {
     static std::once_flag once;
     std::call_once(once, [] { wolfSSL_Init(); });
-}
-
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        if (ch == '"' || ch == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (static_cast<unsigned char>(ch) < 0x20) {
-            out += ' ';
-        } else {
-            out += ch;
-        }
-    }
-    return out + "\"";
 }
 
 }  // namespace
@@ -123,8 +110,10 @@ std::string SniLog::to_json(bool reset) {
     for (const auto& [backend, s] : seen_) {
         out += first ? "" : ",";
         first = false;
-        out += json_string(backend) + ":{\"sni\":" + json_string(s.last_sni) +
-               ",\"handshakes\":" + std::to_string(s.handshakes) +
+        append_json_string(out, backend);
+        out += ":{\"sni\":";
+        append_json_string(out, s.last_sni);
+        out += ",\"handshakes\":" + std::to_string(s.handshakes) +
                ",\"resumed\":" + std::to_string(s.resumed) + "}";
     }
     if (reset) {

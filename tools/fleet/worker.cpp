@@ -20,6 +20,7 @@
 #include <ctime>
 #include <type_traits>
 
+#include "common/clock.hpp"
 #include "fleet.hpp"
 
 // clang-format off
@@ -50,10 +51,9 @@ uint64_t pack(Tag tag, uint32_t value) {
     return (uint64_t{tag} << 32) | value;
 }
 
+// The fleet's timers are signed nanoseconds on the monotonic clock.
 int64_t now_ns() {
-    timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+    return static_cast<int64_t>(monotonic_ns());
 }
 
 bool would_block(int e) {

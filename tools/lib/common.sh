@@ -6,8 +6,11 @@ RP_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The Debian packages ringprobe builds and tests with. Keep in sync with docs/ARCHITECTURE.md.
 RP_BUILD_PACKAGES=(g++ meson ninja-build pkg-config python3
     liburing-dev libwolfssl-dev libsimdjson-dev libjemalloc-dev
-    libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev)
-RP_TEST_PACKAGES=(clang libclang-rt-14-dev haproxy procps iproute2 dnsmasq-base prometheus chromium)
+    libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev libcli11-dev libsystemd-dev)
+RP_TEST_PACKAGES=(clang libclang-rt-14-dev haproxy procps iproute2 dnsmasq-base prometheus chromium
+    systemd man-db)
+# What tools/package.sh needs beyond the build packages to make and check the .deb.
+RP_PACKAGE_PACKAGES=(debhelper dpkg-dev lintian)
 
 rp_log() { printf '%s\n' "$*" >&2; }
 

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/command_line.hpp"
 #include "report/names.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
@@ -29,25 +30,17 @@ using namespace ringprobe;
 using namespace ringprobe::report;
 
 constexpr int kExitOk = 0;
-constexpr int kExitUsage = 2;
+constexpr int kExitUsage = command_line::kExitUsage;
 constexpr int kExitNoReport = 3;
 constexpr int kExitUnreadable = 4;
 
-constexpr const char* kUsage =
-    "usage: ringprobe-report [--name NAME] [--format table|json|powershell] [--pool NAME]\n"
-    "                        [--health Healthy|Unhealthy|Unknown] [--details] [--watch]\n"
-    "       ringprobe-report --troubleshoot SERVER [--pool NAME] [--setting NAME] [--name NAME]\n"
-    "Prints the health report the engine publishes in /dev/shm/ringprobe.<NAME>\n"
-    "(NAME defaults to $RINGPROBE_NAME, else \"ringprobe\").\n"
-    "  --details            table: an indented block under each row (the probe log, phase\n"
-    "                       timings, TLS chain, SNI and Host, DNS addresses); json and\n"
-    "                       powershell: ringprobe's structured fields, \"tls\" and \"dns\" included\n"
-    "  --troubleshoot SERVER  the server as configured in its pool (IP or FQDN): draws\n"
-    "                       client -> ringprobe -> server with the faulty part marked (XX, red on\n"
-    "                       a terminal), says what is wrong and what to change, then the facts.\n"
-    "                       --pool and --setting narrow it; every matching row is shown.\n"
+constexpr const char* kDescription =
+    "Prints the health report the engine publishes in /dev/shm/ringprobe.<NAME>; with\n"
+    "--troubleshoot SERVER, that server's path with the faulty part marked.";
+
+constexpr const char* kFooter =
     "Exit status: 0 shown; 2 bad arguments or (--troubleshoot) no such server in the report;\n"
-    "3 no such report (is the engine running?); 4 the report is unreadable.\n";
+    "3 no such report (is the engine running?); 4 the report is unreadable.";
 
 struct Args {
     std::string name;
@@ -58,78 +51,57 @@ struct Args {
     bool watch = false;
 };
 
+void add_flags(CLI::App& app, Args& a) {
+    app.add_option("--name", a.name,
+                   "the report's name (default: $RINGPROBE_NAME, else \"ringprobe\")")
+        ->type_name("NAME");
+    command_line::add_choice(app, "--format", a.render.format,
+                             {{"table", Format::Table},
+                              {"json", Format::Json},
+                              {"powershell", Format::Powershell}},
+                             "table (default), the gateway's JSON shape, or PowerShell's");
+    app.add_option("--pool", a.pool, "only this pool (by name)")->type_name("NAME");
+    command_line::add_choice(app, "--health", a.render.health,
+                             {{"Healthy", Health::Healthy},
+                              {"Unhealthy", Health::Unhealthy},
+                              {"Unknown", Health::Unknown}},
+                             "only servers with this effective health");
+    app.add_flag("--details", a.render.details,
+                 "table: an indented block under each row (the probe log, phase\n"
+                 "timings, TLS chain, SNI and Host, DNS addresses); json and\n"
+                 "powershell: ringprobe's structured fields, \"tls\" and \"dns\" included");
+    app.add_flag("--watch", a.watch, "print the report again every second");
+    app.add_option("--troubleshoot", a.troubleshoot,
+                   "the server as configured in its pool (IP or FQDN): draws\n"
+                   "client -> ringprobe -> server with the faulty part marked (XX, red\n"
+                   "on a terminal), says what is wrong and what to change, then the\n"
+                   "facts. --pool and --setting narrow it; every matching row is shown.")
+        ->type_name("SERVER")
+        ->check(CLI::Validator(
+            [](std::string& s) { return s.empty() ? "needs a server address" : std::string(); },
+            "", ""));
+    app.add_option("--setting", a.setting, "with --troubleshoot: only this backend setting")
+        ->type_name("NAME");
+}
+
 int usage_error(const std::string& msg) {
-    std::fprintf(stderr, "ringprobe-report: %s\n%s", msg.c_str(), kUsage);
+    std::fprintf(stderr, "ringprobe-report: %s (see --help)\n", msg.c_str());
     return kExitUsage;
 }
 
-// Returns -1 when the arguments are good, else the exit status.
+// Returns command_line::kContinue when the arguments are good, else the exit status.
 int parse(int argc, char** argv, Args& a) {
     const char* env = std::getenv("RINGPROBE_NAME");
     a.name = env != nullptr && *env != '\0' ? env : "ringprobe";
-    for (int i = 1; i < argc; ++i) {
-        std::string_view arg = argv[i];
-        auto next = [&](std::string_view opt) -> const char* {
-            if (i + 1 >= argc) {
-                return nullptr;
-            }
-            (void)opt;
-            return argv[++i];
-        };
-        if (arg == "--help" || arg == "-h") {
-            std::fputs(kUsage, stdout);
-            return kExitOk;
-        } else if (arg == "--details") {
-            a.render.details = true;
-        } else if (arg == "--watch") {
-            a.watch = true;
-        } else if (arg == "--name" || arg == "--format" || arg == "--pool" || arg == "--health" ||
-                   arg == "--setting" || arg == "--troubleshoot") {
-            const char* v = next(arg);
-            if (v == nullptr) {
-                return usage_error(std::string(arg) + " needs a value");
-            }
-            std::string_view val = v;
-            if (arg == "--name") {
-                a.name = val;
-            } else if (arg == "--setting") {
-                a.setting = val;
-            } else if (arg == "--troubleshoot") {
-                if (val.empty()) {
-                    return usage_error("--troubleshoot needs a server address");
-                }
-                a.troubleshoot = val;
-            } else if (arg == "--pool") {
-                a.pool = val;
-            } else if (arg == "--format") {
-                if (val == "table") {
-                    a.render.format = Format::Table;
-                } else if (val == "json") {
-                    a.render.format = Format::Json;
-                } else if (val == "powershell") {
-                    a.render.format = Format::Powershell;
-                } else {
-                    return usage_error("unknown format '" + std::string(val) +
-                                       "': use table, json or powershell");
-                }
-            } else {
-                if (val == "Healthy") {
-                    a.render.health = Health::Healthy;
-                } else if (val == "Unhealthy") {
-                    a.render.health = Health::Unhealthy;
-                } else if (val == "Unknown") {
-                    a.render.health = Health::Unknown;
-                } else {
-                    return usage_error("unknown health '" + std::string(val) +
-                                       "': use Healthy, Unhealthy or Unknown");
-                }
-            }
-        } else {
-            return usage_error("unknown argument '" + std::string(arg) + "'");
-        }
+    CLI::App app(kDescription, "ringprobe-report");
+    command_line::configure(app);
+    app.footer(kFooter);
+    add_flags(app, a);
+    if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
+        return rc;
     }
     if (auto ok = check_segment_name(a.name); !ok) {
-        return usage_error(ok.error().message);
+        return usage_error("--name: " + ok.error().message);
     }
     if (!a.setting.empty() && a.troubleshoot.empty()) {
         return usage_error("--setting is for --troubleshoot");
@@ -139,7 +111,7 @@ int parse(int argc, char** argv, Args& a) {
                            "--format json --details");
     }
     a.render.pool = a.pool;
-    return -1;
+    return command_line::kContinue;
 }
 
 int report_error(const ReadError& e) {
@@ -217,7 +189,7 @@ int watch(Args& a) {
 
 int main(int argc, char** argv) {
     Args a;
-    if (int rc = parse(argc, argv, a); rc >= 0) {
+    if (int rc = parse(argc, argv, a); rc != command_line::kContinue) {
         return rc;
     }
     a.render.color = a.render.format == Format::Table && use_color();

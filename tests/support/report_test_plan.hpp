@@ -1,15 +1,16 @@
-// A small hand-built Plan for the report tests (no dependency on the config loader), and a
-// unique segment name per test so parallel runs never share /dev/shm entries.
+// Small hand-built Plans for the report's tests, benchmarks and fuzzer (no dependency on the
+// config loader). unique_name is the shared one (support/unique_name.hpp), named here too so
+// the report's tests find both under report::testing.
 #pragma once
 
-#include <unistd.h>
-
-#include <atomic>
 #include <string>
 
 #include "config/plan.hpp"
+#include "support/unique_name.hpp"
 
 namespace ringprobe::report::testing {
+
+using ringprobe::testing::unique_name;
 
 // Two pools, two settings, seven rows, one target per row:
 //   web x http80  : 10.0.0.4, 10.0.0.5, app.contoso.com     (targets 0,1,2)
@@ -102,12 +103,6 @@ inline Plan large_plan(std::uint32_t n) {
         p.targets.push_back(t);
     }
     return p;
-}
-
-inline std::string unique_name(const char* what) {
-    static std::atomic<int> n{0};
-    return std::string("rptest-") + what + "-" + std::to_string(::getpid()) + "-" +
-           std::to_string(n.fetch_add(1));
 }
 
 }  // namespace ringprobe::report::testing

@@ -13,7 +13,7 @@
 #include <bit>
 #include <cstdint>
 
-namespace ringprobe::engine {
+namespace ringprobe {
 
 class Histogram {
 public:
@@ -95,4 +95,4 @@ inline std::uint64_t histogram_percentile(const std::array<std::uint64_t, Histog
     return Histogram::upper_bound(Histogram::buckets - 1);
 }
 
-}  // namespace ringprobe::engine
+}  // namespace ringprobe

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-namespace ringprobe::engine {
+namespace ringprobe {
 
 // One wheel tick. 100 µs keeps probe-start lateness well under a millisecond while a worker
 // still wakes at most 10,000 times a second under full load.
@@ -45,4 +45,4 @@ struct WallClock {
     }
 };
 
-}  // namespace ringprobe::engine
+}  // namespace ringprobe

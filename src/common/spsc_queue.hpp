@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace ringprobe::engine {
+namespace ringprobe {
 
 template <typename T, std::size_t N>
 class SpscQueue {
@@ -44,4 +44,4 @@ private:
     std::array<T, N> items_{};
 };
 
-}  // namespace ringprobe::engine
+}  // namespace ringprobe

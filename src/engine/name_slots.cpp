@@ -1,0 +1,327 @@
+// Stage: FQDN address slots. An FQDN target owns kAddressesPerName slots. The resolver tells
+// the worker (poll, once per loop turn) when a name's addresses or outcome changed; reconcile()
+// then gives each new address a free slot (first probe within min(interval, 1 s)) and retires
+// slots whose address left the answer (a probe in flight finishes first). Each address is a
+// host with its own health; the row's health is the aggregate (ringprobe.dnsAggregation,
+// docs/dns.md).
+//
+// How the addresses' health makes the row's is the health room's rule (name_health in
+// health.hpp, a function of plain values with its own table of tests); here the worker hands
+// it the slots and publishes what it says.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#include "common/assert.hpp"
+#include "common/hash.hpp"
+#include "common/clock.hpp"
+#include "engine/probe_slot.hpp"
+
+namespace ringprobe::engine {
+
+void Worker::on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now) {
+    auto it = std::lower_bound(name_lookup_.begin(), name_lookup_.end(),
+                               std::pair<dns::NameId, std::uint32_t>{id, 0});
+    for (; it != name_lookup_.end() && it->first == id; ++it) {
+        NameSlot& n = names_[it->second];
+        n.state = st;
+        n.have_state = true;
+        bump(counters_.dns_updates);
+        reconcile(n, now);
+        publish_name(n);
+        aggregate(n, nullptr, now);
+    }
+}
+
+void Worker::reconcile(NameSlot& n, std::uint64_t now) {
+    const dns::Verdict v = verdict_at(n.state, now);
+    const bool probing = v.standing == dns::Standing::Fresh || v.standing == dns::Standing::Stale;
+    const dns::AddressSet empty{};
+    const dns::AddressSet& want = probing ? n.state.addresses : empty;
+    Slot* const first = &slots_[n.first_slot];
+    for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
+        Slot& s = first[k];
+        if (s.active && !want.contains(address_of(s.addr, s.addr_ok))) {
+            s.active = false;
+            if (s.state == State::Idle) {
+                wheel_.cancel(s.timer);  // (if it waits in the deferred line it is skipped there)
+                publish_address(s);      // the record goes empty
+            }
+        }
+    }
+    for (const dns::Address& a : want.view()) {
+        bool have = false;
+        Slot* free = nullptr;
+        for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
+            Slot& s = first[k];
+            if (s.active && address_of(s.addr, s.addr_ok) == a) {
+                have = true;
+                break;
+            }
+            if (free == nullptr && !s.active && s.state == State::Idle) {
+                free = &s;
+            }
+        }
+        if (!have && free != nullptr) {
+            activate(n, *free, a, now);
+        }
+        // No free slot: every slot holds an address or finishes a probe of one that left; the
+        // finishing probe calls reconcile() again.
+    }
+}
+
+void Worker::activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t now) {
+    const Target& t = plan_.targets[n.plan_index];
+    std::memset(&s.addr, 0, sizeof s.addr);
+    if (a.family == 4) {
+        auto* v4 = reinterpret_cast<sockaddr_in*>(&s.addr);
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(t.port);
+        std::memcpy(&v4->sin_addr, a.bytes.data(), 4);
+        s.addr_len = sizeof(sockaddr_in);
+    } else {
+        auto* v6 = reinterpret_cast<sockaddr_in6*>(&s.addr);
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(t.port);
+        std::memcpy(&v6->sin6_addr, a.bytes.data(), 16);
+        s.addr_len = sizeof(sockaddr_in6);
+    }
+    s.addr_ok = true;
+    s.active = true;
+    s.since_ns = now;
+    s.health = HealthState{};
+    s.last_reason = Reason::Pending;
+    s.http_status = 0;
+    s.sys_errno = 0;
+    s.start_ns = s.done_ns = s.connected_ns = s.first_byte_ns = s.tls_done_ns = 0;
+    s.last_probe_ns = 0;
+    s.last_change_ns = 0;
+    s.total_probes = s.total_ok = s.total_fail = s.total_prober = 0;
+    const std::size_t idx = static_cast<std::size_t>(&s - slots_.data());
+    if (!tls_sessions_.empty() && tls_sessions_[idx] != nullptr) {
+        tls_sessions_[idx]->clear();  // another server now: no session to resume
+    }
+    // First probe within min(interval, 1 s), at a phase of its own so that the addresses of a
+    // name, and the names resolved together, do not all start in the same tick.
+    const std::uint64_t window = std::max<std::uint64_t>(
+        std::min<std::uint64_t>(ms_to_ns(t.interval_ms), 1'000'000'000ull), tick_ns);
+    s.base_ns = now + mix64(t.identity_hash ^ (std::uint64_t{s.addr_k} << 56) ^ a.bytes[3] ^
+                            (std::uint64_t{a.bytes[15]} << 8)) % window;
+    s.base_ns = on_start_grid(s.base_ns);
+    s.next_ns = on_grid(s.base_ns);
+    wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
+    publish_address(s);
+}
+
+// An address's probe has ended: the name's totals and flags, the address's record, and the row.
+void Worker::address_done(Slot& s, Reason r, std::uint8_t flags, std::uint64_t now) {
+    NameSlot& n = names_[s.name];
+    n.total_probes += 1;
+    if (reason_is_prober_side(r)) {
+        n.total_prober += 1;
+    } else if (r == Reason::Ok) {
+        n.total_ok += 1;
+    } else {
+        n.total_fail += 1;
+    }
+    n.flags = static_cast<std::uint8_t>((n.flags & ~abi::kStateCertExpiring) | flags);
+    publish_address(s);
+    if (!s.active) {
+        reconcile(n, now);  // the slot is free again: an address waiting for one gets it
+    }
+    aggregate(n, &s, now);
+}
+
+void Worker::publish_address(const Slot& s) {
+    if (writer_ == nullptr) {
+        return;
+    }
+    const NameSlot& n = names_[s.name];
+    if (n.report_slot == abi::kNoSlot) {
+        return;
+    }
+    abi::AddressStatePayload p{};
+    if (s.active) {
+        const dns::Address a = address_of(s.addr, s.addr_ok);
+        p.family = a.family;
+        p.health = static_cast<std::uint8_t>(s.health.health);
+        p.reason = static_cast<std::uint16_t>(s.last_reason);
+        p.http_status = s.http_status;
+        std::memcpy(p.address, a.bytes.data(), sizeof p.address);
+        p.sys_errno = s.sys_errno;
+        p.latency_us = us_between(s.start_ns, s.done_ns);
+        p.consecutive_ok = s.health.consecutive_ok;
+        p.consecutive_fail = s.health.consecutive_fail;
+        p.since_unix_ns = wall_.to_unix_ns(s.since_ns);
+        p.last_probe_unix_ns = s.last_probe_ns == 0 ? 0 : wall_.to_unix_ns(s.last_probe_ns);
+        p.last_change_unix_ns = s.last_change_ns == 0 ? 0 : wall_.to_unix_ns(s.last_change_ns);
+        p.total_probes = s.total_probes;
+        p.total_fail = s.total_fail;
+    }
+    writer_->publish_address(n.report_slot, s.addr_k, p);
+}
+
+void Worker::publish_name(const NameSlot& n) {
+    if (writer_ == nullptr || n.report_slot == abi::kNoSlot) {
+        return;
+    }
+    const dns::NameState& st = n.state;
+    const dns::Verdict v = verdict_at(st, monotonic_ns());
+    abi::NameStatePayload p{};
+    p.standing = static_cast<std::uint8_t>(v.standing);
+    p.last_outcome = static_cast<std::uint8_t>(st.last_outcome);
+    const bool answered = v.standing == dns::Standing::Fresh || v.standing == dns::Standing::Stale;
+    p.address_count = static_cast<std::uint8_t>(answered ? st.addresses.count : 0);
+    p.truncated = st.addresses.truncated != 0 ? 1 : 0;
+    p.ttl_s = st.ttl_s;
+    p.last_lookup_unix_ns = st.last_lookup_ns == 0 ? 0 : wall_.to_unix_ns(st.last_lookup_ns);
+    p.last_good_unix_ns = st.last_good_ns == 0 ? 0 : wall_.to_unix_ns(st.last_good_ns);
+    p.next_lookup_unix_ns = st.next_refresh_ns == 0 ? 0 : wall_.to_unix_ns(st.next_refresh_ns);
+    p.lookups = st.lookups;
+    p.generation = st.generation;
+    writer_->publish_name(n.report_slot, p);
+}
+
+// The row of an FQDN target: its name's standing, then its addresses' health by the target's
+// aggregation rule (name_health, in the health room). `latest`: the address slot whose probe
+// just ended (its timings go in the row), or nullptr after a DNS change.
+void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
+    const dns::Verdict v = n.have_state ? verdict_at(n.state, now) : dns::Verdict{};
+    const NameHealth h = name_health_of(n, v, latest);
+    const Slot* const first = &slots_[n.first_slot];
+    const Slot* const decider = h.decider == no_address ? nullptr : &first[h.decider];
+    const Slot* const first_unhealthy =
+        h.first_unhealthy == no_address ? nullptr : &first[h.first_unhealthy];
+    std::uint8_t flags = static_cast<std::uint8_t>(n.flags & abi::kStateCertExpiring);
+    if (v.standing == dns::Standing::Stale) {
+        flags |= abi::kStateDnsStale;
+    }
+    if (h.health != n.health.health) {
+        bump(counters_.transitions);
+        transitions_.push(Transition{n.plan_index, n.health.health, h.health, h.reason,
+                                     decider != nullptr ? decider->http_status : std::uint16_t{0},
+                                     wall_.to_unix_ns(now)});
+        n.health.health = h.health;
+        n.last_change_ns = now;
+    }
+    n.reason = h.reason;
+    describe_name(n, v, h, first_unhealthy);
+    if (writer_ == nullptr) {
+        return;
+    }
+    publish_row(n, h, decider, latest, flags);
+}
+
+// The name's answer and its address slots, in the plain values the health rule takes.
+NameHealth Worker::name_health_of(const NameSlot& n, const dns::Verdict& v,
+                                  const Slot* latest) const {
+    NameInput in;
+    switch (v.standing) {
+        case dns::Standing::Pending: in.answer = NameAnswer::Pending; break;
+        case dns::Standing::NeverResolved:
+        case dns::Standing::NoAddress: in.answer = NameAnswer::Nothing; break;
+        case dns::Standing::Fresh:
+        case dns::Standing::Stale: in.answer = NameAnswer::Addresses; break;
+    }
+    in.dns_health = v.health;
+    in.dns_reason = v.reason;
+    in.all = plan_.targets[n.plan_index].dns_aggregation == DnsAggregation::All;
+    const Slot* const first = &slots_[n.first_slot];
+    if (latest != nullptr) {
+        RP_ASSERT_HOT(latest >= first);
+        RP_ASSERT_HOT(latest < first + abi::kAddressesPerName);
+        in.latest = static_cast<int>(latest - first);
+    }
+    std::array<AddressHealth, abi::kAddressesPerName> addresses;
+    for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
+        addresses[k] = AddressHealth{first[k].active, first[k].health.health, first[k].last_reason};
+    }
+    return name_health(in, addresses);
+}
+
+// The row's detail: formatted again only when what it says changes, not per probe.
+void Worker::describe_name(NameSlot& n, const dns::Verdict& v, const NameHealth& h,
+                           const Slot* first_unhealthy) {
+    const std::uint64_t key = (std::uint64_t{static_cast<std::uint8_t>(v.standing)} << 56) ^
+                              (std::uint64_t{static_cast<std::uint8_t>(v.last_outcome)} << 48) ^
+                              (std::uint64_t{h.count} << 40) ^ (std::uint64_t{h.healthy} << 32) ^
+                              (std::uint64_t{h.unhealthy} << 24) ^
+                              (std::uint64_t{static_cast<std::uint16_t>(h.reason)} << 8) ^
+                              (first_unhealthy != nullptr ? first_unhealthy->addr_k + 1u : 0u) ^
+                              (std::uint64_t{n.state.generation} << 12);
+    if (key != n.detail_key) {
+        n.detail_key = key;
+        const std::string_view outcome = dns::outcome_info(v.last_outcome).code;
+        std::array<char, dns::address_text_max> text{};
+        int len = 0;
+        switch (v.standing) {
+            case dns::Standing::Pending:
+                len = std::snprintf(n.detail, sizeof n.detail, "dns: waiting for the first answer");
+                break;
+            case dns::Standing::NeverResolved:
+                len = std::snprintf(n.detail, sizeof n.detail,
+                                    "dns: %.*s, the name has never resolved",
+                                    static_cast<int>(outcome.size()), outcome.data());
+                break;
+            case dns::Standing::NoAddress:
+                len = std::snprintf(n.detail, sizeof n.detail,
+                                    "dns: no address left (last lookup: %.*s)",
+                                    static_cast<int>(outcome.size()), outcome.data());
+                break;
+            case dns::Standing::Fresh:
+            case dns::Standing::Stale: {
+                len = std::snprintf(
+                    n.detail, sizeof n.detail, "%s%u address%s, %u healthy",
+                    v.standing == dns::Standing::Stale ? "dns stale, last good answer kept; " : "",
+                    h.count, h.count == 1 ? "" : "es", h.healthy);
+                if (first_unhealthy != nullptr && len > 0 &&
+                    static_cast<std::size_t>(len) < sizeof n.detail) {
+                    dns::format_address(address_of(first_unhealthy->addr, first_unhealthy->addr_ok),
+                                        text);
+                    const std::string_view code = reason_info(first_unhealthy->last_reason).code;
+                    len += std::snprintf(
+                        n.detail + len, sizeof n.detail - static_cast<std::size_t>(len),
+                        "; %s %.*s", text.data(), static_cast<int>(code.size()), code.data());
+                }
+                break;
+            }
+        }
+        n.detail_len =
+            len < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(len), sizeof n.detail - 1);
+    }
+}
+
+void Worker::publish_row(const NameSlot& n, const NameHealth& h, const Slot* decider,
+                         const Slot* latest, std::uint8_t flags) {
+    report::TargetUpdate u{};
+    u.health = h.health;
+    u.flags = flags;
+    u.reason = h.reason;
+    if (decider != nullptr) {
+        u.http_status = decider->http_status;
+        u.sys_errno = decider->sys_errno;
+        u.latency_us = us_between(decider->start_ns, decider->done_ns);
+        u.connect_us = us_between(decider->start_ns, decider->connected_ns);
+        u.tls_us = us_between(decider->start_ns, decider->tls_done_ns);
+        u.first_byte_us = us_between(decider->start_ns, decider->first_byte_ns);
+        u.consecutive_ok = decider->health.consecutive_ok;
+        u.consecutive_fail = decider->health.consecutive_fail;
+    }
+    const Slot* last = latest != nullptr ? latest : decider;
+    u.last_probe_unix_ns = last != nullptr && last->last_probe_ns != 0
+                               ? wall_.to_unix_ns(last->last_probe_ns) : 0;
+    u.last_change_unix_ns = n.last_change_ns == 0 ? 0 : wall_.to_unix_ns(n.last_change_ns);
+    u.next_probe_unix_ns = last != nullptr && last->active ? wall_.to_unix_ns(last->next_ns) : 0;
+    u.total_probes = n.total_probes;
+    u.total_ok = n.total_ok;
+    u.total_fail = n.total_fail;
+    u.total_prober_errors = n.total_prober;
+    u.detail = std::string_view(n.detail, n.detail_len);
+    writer_->publish(n.plan_index, u);
+}
+
+}  // namespace ringprobe::engine

@@ -1,0 +1,147 @@
+// The worker's private vocabulary, shared by the files of src/engine that define its stages
+// (worker.cpp, schedule.cpp, probe_start.cpp, probe_io.cpp, tls_probe.cpp, name_slots.cpp,
+// socket_budget.cpp, publish.cpp): the per-target Slot and per-name NameSlot, and the small
+// helpers every stage uses. The helpers are inline here because the build has no link-time
+// optimisation: a helper defined in one stage's file would be a real call in the others' hot
+// paths. Not part of the engine's interface; only those files include it.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "dns/resolver.hpp"
+#include "engine/worker.hpp"
+
+namespace ringprobe::engine {
+
+// Per-target state. One probe at a time per target, so the in-flight state lives here too and
+// no slot pool is needed: the memory is sized from the shard once.
+inline constexpr std::uint16_t no_tls = 0xFFFF;
+inline constexpr std::uint32_t no_name = WorkerDns::no_name;
+namespace abi = report_abi;
+// The one plaintext buffer of a worker's TLS probes: plaintext is parsed as soon as it is read.
+inline constexpr std::size_t plaintext_bytes = 16 * 1024;
+
+struct Worker::Slot {
+    TimerNode timer;                    // next start while Idle, deadline while in flight
+    std::uint32_t plan_index = 0;       // index into Plan::targets and the report
+    std::uint32_t generation = 0;       // bumped per attempt; packed into user_data
+    int fd = -1;                        // a descriptor, or the ring's file table entry if direct
+    bool direct = false;
+    State state = State::Idle;
+    std::uint8_t pending = 0;           // SQEs in flight that name this slot
+    bool cancel_sent = false;
+    bool send_in_flight = false;        // TLS: one ciphertext send at a time
+    HealthState health;
+    bool recv_in_flight = false;        // TLS: one receive at a time
+    Reason verdict = Reason::Pending;   // decided result of the attempt in flight
+    Reason last_reason = Reason::Pending;
+    std::uint16_t http_status = 0;
+    std::uint16_t tls = no_tls;         // index into tls_pool_ while a TLS probe is in flight
+    bool request_written = false;       // Https: the request went into the TLS stream
+    bool addr_ok = false;
+    // FQDN targets: this slot probes one address of the name (record addr_k of the target's
+    // 16 in the report). Inactive: no address (never scheduled); an address that left the
+    // answer while its probe was in flight is inactive and finishes that probe first.
+    bool active = true;
+    std::uint8_t addr_k = 0;
+    // Its receive found no provided buffer: it waits, with no receive in flight, until a turn
+    // has buffers to spare (resume_receives), instead of asking again at once.
+    bool recv_parked = false;
+    std::uint32_t name = no_name;       // index into names_
+    std::int32_t sys_errno = 0;
+    std::uint32_t sent = 0;             // request bytes sent
+    std::uint32_t total_ok = 0;
+    std::uint32_t total_fail = 0;
+    std::uint32_t total_prober = 0;
+    std::uint32_t tls_full = 0;         // IP target: its handshakes (TLS facts record)
+    std::uint32_t tls_resumed = 0;
+    std::uint64_t total_probes = 0;
+    std::uint64_t base_ns = 0;          // scheduled start (monotonic), without jitter
+    std::uint64_t start_ns = 0;         // actual start of the attempt in flight
+    std::uint64_t connected_ns = 0;
+    std::uint64_t first_byte_ns = 0;
+    std::uint64_t tls_done_ns = 0;
+    std::uint64_t done_ns = 0;
+    std::uint64_t next_ns = 0;          // next scheduled start (for the report)
+    std::uint64_t last_probe_ns = 0;
+    std::uint64_t last_change_ns = 0;
+    std::uint64_t since_ns = 0;         // FQDN: when this address joined the answer
+    const BodyMatcher* matcher = nullptr;
+    sockaddr_in6 addr{};                // an IPv4 target's sockaddr_in fits in it
+    socklen_t addr_len = 0;
+};
+static_assert(sizeof(sockaddr_in) <= sizeof(sockaddr_in6));
+
+struct Worker::NameSlot {
+    std::uint32_t plan_index = 0;
+    std::uint32_t first_slot = 0;       // kAddressesPerName slots from here
+    std::uint32_t report_slot = abi::kNoSlot;
+    dns::NameState state{};             // as the resolver last said
+    bool have_state = false;
+    HealthState health;                 // the aggregate (the row)
+    Reason reason = Reason::Pending;
+    std::uint8_t flags = 0;
+    std::uint64_t last_change_ns = 0;
+    std::uint64_t total_probes = 0, total_ok = 0, total_fail = 0, total_prober = 0;
+    std::uint32_t tls_full = 0, tls_resumed = 0;  // over all addresses: one TLS facts record
+    // The row's detail is formatted only when what it says changes, not per probe.
+    std::uint64_t detail_key = ~0ull;
+    char detail[abi::kDetailBytes] = {};
+    std::size_t detail_len = 0;
+};
+
+// makes_direct and has_room: inline here, since every start asks them (Worker declares them).
+inline bool Worker::makes_direct(const Slot& s) const {
+    return direct_ && s.addr_ok && plan_.targets[s.plan_index].close_policy != ClosePolicy::Reset;
+}
+
+inline bool Worker::has_room(const Slot& s) const {
+    if (makes_direct(s)) {
+        return !free_files_.empty();
+    }
+    return !fd_starved_ && (budget_ == 0 || fds_held_ < budget_);
+}
+
+template <typename T>
+void bump(std::atomic<T>& c, T by = 1) {  // single writer: no locked instruction needed
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+inline std::uint32_t us_between(std::uint64_t from_ns, std::uint64_t to_ns) {
+    if (from_ns == 0 || to_ns < from_ns) {
+        return 0;
+    }
+    const std::uint64_t us = (to_ns - from_ns) / 1000;
+    return us > 0xFFFFFFFFull ? 0xFFFFFFFFu : static_cast<std::uint32_t>(us);
+}
+
+// dns::verdict() wants a time no earlier than the state's own stamps; the loop's `now` was
+// taken before the resolver thread may have written them.
+inline dns::Verdict verdict_at(const dns::NameState& st, std::uint64_t now) {
+    return dns::verdict(st, std::max({now, st.last_good_ns, st.last_lookup_ns}));
+}
+
+// The address a slot probes, in the resolver's form (family 0 when it has none).
+inline dns::Address address_of(const sockaddr_in6& sa, bool ok) {
+    dns::Address a{};
+    if (!ok) {
+        return a;
+    }
+    if (sa.sin6_family == AF_INET) {
+        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&sa);
+        std::memcpy(a.bytes.data(), &v4->sin_addr, 4);
+        a.family = 4;
+    } else {
+        std::memcpy(a.bytes.data(), &sa.sin6_addr, 16);
+        a.family = 6;
+    }
+    return a;
+}
+
+}  // namespace ringprobe::engine

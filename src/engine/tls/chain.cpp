@@ -1,0 +1,236 @@
+// Chain judging (chain.hpp). Each step writes its detail and returns its Reason, Reason::Ok
+// when it finds nothing; judge_presented() runs them in the documented order.
+#include "engine/tls/chain.hpp"
+
+// clang-format off
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+// clang-format on
+
+#include <vector>
+
+namespace ringprobe::tls {
+
+namespace {
+
+std::string_view role_name(CertRole r) {
+    switch (r) {
+        case CertRole::Leaf: return "leaf";
+        case CertRole::Intermediate: return "intermediate";
+        case CertRole::Root: return "root";
+    }
+    return "certificate";
+}
+
+CertRole role_of(std::span<const ParsedCert> certs, std::size_t i) {
+    if (i == 0) {
+        return CertRole::Leaf;
+    }
+    return certs[i].info.self_issued ? CertRole::Root : CertRole::Intermediate;
+}
+
+std::int64_t earliest_not_after(std::span<const ParsedCert> certs) {
+    std::int64_t earliest = 0;
+    for (const auto& c : certs) {
+        if (earliest == 0 || c.info.not_after_s < earliest) {
+            earliest = c.info.not_after_s;
+        }
+    }
+    return earliest;
+}
+
+// The leaf is the first certificate that is not a CA, and it must come first.
+Reason judge_leaf_position(std::span<const ParsedCert> certs, BoundedText& d) {
+    std::size_t leaf = certs.size();
+    for (std::size_t i = 0; i < certs.size(); ++i) {
+        if (!certs[i].info.is_ca) {
+            leaf = i;
+            break;
+        }
+    }
+    if (leaf == certs.size()) {
+        d.add("no leaf: the server sent ").num(static_cast<std::int64_t>(certs.size()));
+        d.add(" CA certificate(s), first ").add(label(certs[0]));
+        return Reason::TlsLeafMissing;
+    }
+    if (leaf != 0) {
+        d.add("leaf ").add(label(certs[leaf])).add(" is certificate ");
+        d.num(static_cast<std::int64_t>(leaf + 1)).add(" of ");
+        d.num(static_cast<std::int64_t>(certs.size())).add("; first is ");
+        d.add(label(certs[0]));
+        return Reason::TlsLeafNotTopmost;
+    }
+    return Reason::Ok;
+}
+
+// Validity of every presented certificate, in the order presented.
+Reason judge_validity(std::span<const ParsedCert> certs, std::int64_t now, BoundedText& d) {
+    for (std::size_t i = 0; i < certs.size(); ++i) {
+        const CertInfo& c = certs[i].info;
+        if (now < c.not_before_s) {
+            d.add(role_name(role_of(certs, i))).add(" ").add(label(certs[i]));
+            d.add(" not valid before ").time(c.not_before_s);
+            return Reason::TlsNotYetValid;
+        }
+        if (now > c.not_after_s) {
+            d.add(role_name(role_of(certs, i))).add(" ").add(label(certs[i]));
+            d.add(" expired ").time(c.not_after_s);
+            return Reason::TlsExpired;
+        }
+    }
+    return Reason::Ok;
+}
+
+// A self-issued certificate the server sent that is no trust anchor.
+Reason judge_unknown_root(const ParsedCert& c, bool is_leaf, const TrustConfig& trust,
+                          BoundedText& d) {
+    d.add(is_leaf ? "self-signed leaf " : "root ").add(label(c));
+    if (trust.system_store) {
+        d.add(" sent by the server is not a well-known CA");
+        return Reason::TlsUntrustedRoot;
+    }
+    d.add(" sent by the server is not among the trusted roots");
+    return Reason::TlsRootMismatch;
+}
+
+// A certificate whose issuer is neither sent nor a trust anchor.
+Reason judge_missing_issuer(const ParsedCert& c, bool is_leaf, const TrustConfig& trust,
+                            BoundedText& d) {
+    if (is_leaf) {
+        d.add("intermediate missing: leaf ").add(label(c)).add(" was sent without its issuer ");
+        d.add(label_dn(c.issuer));
+        return Reason::TlsIntermediateMissing;
+    }
+    d.add("intermediate ").add(label(c)).add(" is issued by ").add(label_dn(c.issuer));
+    if (trust.system_store) {
+        d.add(", not a well-known CA");
+        return Reason::TlsUntrustedRoot;
+    }
+    d.add(": no root sent and no trusted root signed it");
+    return Reason::TlsRootMismatchNoRoot;
+}
+
+// The walk from the leaf to a trust anchor by issuer names (wolfSSL checks the signatures; this
+// says which link is missing). Sets `anchor` when the walk ends in one.
+Reason walk_to_anchor(std::span<const ParsedCert> certs, const TrustConfig& trust,
+                      const Anchor*& anchor, BoundedText& d) {
+    std::vector<bool> used(certs.size(), false);
+    std::size_t cur = 0;
+    used[0] = true;
+    for (std::size_t step = 0; step <= certs.size(); ++step) {  // bounded: each step uses one
+        const ParsedCert& c = certs[cur];
+        if (c.info.self_issued) {
+            anchor = trust.find_by_print(c.info);
+            return anchor != nullptr ? Reason::Ok : judge_unknown_root(c, cur == 0, trust, d);
+        }
+        std::size_t next = certs.size();
+        for (std::size_t j = 0; j < certs.size(); ++j) {
+            if (!used[j] && certs[j].subject == c.issuer) {
+                next = j;
+                break;
+            }
+        }
+        if (next != certs.size()) {
+            used[next] = true;
+            cur = next;
+            continue;
+        }
+        anchor = trust.find_by_subject(c.issuer);
+        return anchor != nullptr ? Reason::Ok : judge_missing_issuer(c, cur == 0, trust, d);
+    }
+    d.add("the chain's issuers form a loop");  // say so rather than guess
+    return Reason::TlsVerifyOther;
+}
+
+// The anchor the chain ended in counts towards the earliest expiry and must itself be valid.
+Reason judge_anchor(const Anchor& anchor, std::int64_t now, CertFacts& facts, BoundedText& d) {
+    copy_bounded(facts.anchor, anchor.subject);
+    if (anchor.not_after_s < facts.earliest_not_after_s || facts.earliest_not_after_s == 0) {
+        facts.earliest_not_after_s = anchor.not_after_s;
+    }
+    if (now > anchor.not_after_s) {
+        d.add("root ").add(label_dn(anchor.subject)).add(" expired ").time(anchor.not_after_s);
+        return Reason::TlsExpired;
+    }
+    if (now < anchor.not_before_s) {
+        d.add("root ").add(label_dn(anchor.subject)).add(" not valid before ");
+        d.time(anchor.not_before_s);
+        return Reason::TlsNotYetValid;
+    }
+    return Reason::Ok;
+}
+
+// Whatever wolfSSL found that the steps above did not name (a bad signature, for instance).
+Reason judge_verify_error(std::int32_t verify_error, BoundedText& d) {
+    if (verify_error == 0) {
+        return Reason::Ok;
+    }
+    char text[WOLFSSL_MAX_ERROR_SZ] = {};
+    wolfSSL_ERR_error_string_n(static_cast<unsigned long>(verify_error), text, sizeof text);
+    d.add("verify error ").num(verify_error).add(": ").add(text);
+    return Reason::TlsVerifyOther;
+}
+
+// The leaf's DNS SANs, or its CN when it has none, must match the name.
+Reason judge_name(const ParsedCert& leaf, std::string_view want, BoundedText& d) {
+    bool ok = false;
+    if (!leaf.sans.empty()) {
+        for (const auto& san : leaf.sans) {
+            ok = ok || name_matches(san, want);
+        }
+    } else {
+        ok = name_matches(leaf.common_name, want);
+    }
+    if (ok) {
+        return Reason::Ok;
+    }
+    d.add("leaf ").add(label(leaf));
+    if (!leaf.sans.empty()) {
+        d.add(" (SAN ").add(leaf.info.sans).add(")");
+    }
+    d.add(" does not match ").add(want);
+    return Reason::TlsNameMismatch;
+}
+
+// The chain steps, for validateCertChainAndExpiry.
+Reason judge_chain(std::span<const ParsedCert> certs, const TrustConfig& trust,
+                   std::int64_t now, CertFacts& facts, BoundedText& d) {
+    if (Reason r = judge_leaf_position(certs, d); r != Reason::Ok) {
+        return r;
+    }
+    if (Reason r = judge_validity(certs, now, d); r != Reason::Ok) {
+        return r;
+    }
+    const Anchor* anchor = nullptr;
+    if (Reason r = walk_to_anchor(certs, trust, anchor, d); r != Reason::Ok) {
+        return r;
+    }
+    if (Reason r = judge_anchor(*anchor, now, facts, d); r != Reason::Ok) {
+        return r;
+    }
+    return judge_verify_error(facts.verify_error, d);
+}
+
+}  // namespace
+
+Reason judge_presented(std::span<const ParsedCert> certs, const TrustConfig& trust,
+                       const ChainCheck& check, CertFacts& facts, BoundedText& d) {
+    if (certs.empty()) {
+        d.add("the server presented no certificate");
+        return Reason::TlsLeafMissing;
+    }
+    facts.earliest_not_after_s = earliest_not_after(certs);
+    if (check.validate_chain) {
+        if (Reason r = judge_chain(certs, trust, check.now_s, facts, d); r != Reason::Ok) {
+            return r;
+        }
+    }
+    if (!check.validate_name || check.name.empty()) {
+        return Reason::Ok;
+    }
+    // The leaf is first: judge_leaf_position() holds it there when the chain is validated, and
+    // without validation the first certificate is the one taken for the leaf.
+    return judge_name(certs[0], check.name, d);
+}
+
+}  // namespace ringprobe::tls

@@ -1,0 +1,308 @@
+// The backend-health document (see json_document.hpp): pools, settings, servers, and with
+// --details the structured facts under "ringprobe" (docs/report-format.md, "JSON").
+#include "report/json_document.hpp"
+
+#include <algorithm>
+
+#include "config/plan.hpp"
+#include "report/facts.hpp"
+#include "report/probe_log.hpp"
+
+namespace ringprobe::report {
+namespace abi = report_abi;
+
+namespace {
+
+std::string_view id_or_name(const StaticInfo& info, abi::StrRef id, abi::StrRef name) {
+    return id.length > 0 ? info.str(id) : info.str(name);
+}
+
+// Certificate facts of an Https/Tls target (docs/report-format.md, "JSON"). Before the first
+// full handshake capturedUnixNs is 0, the chain empty and the facts null or zero.
+void emit_tls(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
+    const StaticInfo& info = *snap.info;
+    const abi::TargetRecord& tr = info.targets[t];
+    const abi::TlsFactsPayload* f = tls_facts(snap, t);
+    const bool captured = f != nullptr && f->captured_unix_ns != 0;
+    const Effective e = effective(snap, t);
+    j.key("tls");
+    j.begin_object();
+    j.field("capturedUnixNs", captured ? f->captured_unix_ns : 0);
+    j.key("protocol");
+    j.value_or_null(captured ? fixed_text(f->protocol) : std::string_view());
+    j.key("cipher");
+    j.value_or_null(captured ? fixed_text(f->cipher) : std::string_view());
+    j.key("sni");  // what went out: known once a handshake was captured, else the configured one
+    j.value_or_null(captured && f->sni_sent == 0 ? std::string_view() : info.str(tr.sni));
+    j.key("host");
+    j.value_or_null(info.str(tr.host));
+    j.key("trustAnchor");
+    j.value_or_null(captured ? fixed_text(f->anchor) : std::string_view());
+    j.key("handshakeOk");
+    j.value(captured && f->handshake_ok != 0);
+    j.key("verifyError");
+    j.value_int(captured ? f->verify_error : 0);
+    j.field("presented", captured ? f->presented : 0);
+    j.field("fullHandshakes", f != nullptr ? f->full_handshakes : 0);
+    j.field("resumedHandshakes", f != nullptr ? f->resumed_handshakes : 0);
+    j.key("earliestNotAfter");
+    const bool has_expiry = captured && f->earliest_not_after_s != 0;
+    if (has_expiry) {
+        j.value_with([&](std::string& s) { append_utc(s, f->earliest_not_after_s); });
+    } else {
+        j.value_null();
+    }
+    j.key("expiresInDays");
+    if (has_expiry) {
+        j.value_int(days_until(f->earliest_not_after_s, snap.now_unix_ns));
+    } else {
+        j.value_null();
+    }
+    j.field("expiryWarningDays", tr.expiry_warning_days);
+    j.key("expiryWarning");
+    j.value(e.state != nullptr && (e.state->flags & abi::kStateCertExpiring) != 0);
+    j.key("chain");
+    j.begin_array();
+    const std::size_t n = captured ? std::min<std::size_t>(f->chain_count, abi::kChainRecords) : 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const abi::CertRecord& c = f->chain[i];
+        j.begin_object();
+        j.field("subject", fixed_text(c.subject));
+        j.field("issuer", fixed_text(c.issuer));
+        j.field("commonName", fixed_text(c.common_name));
+        j.key("sans");
+        j.begin_array();
+        std::string_view sans = fixed_text(c.sans);
+        while (!sans.empty()) {
+            const std::size_t comma = sans.find(',');
+            std::string_view one = sans.substr(0, comma);
+            while (!one.empty() && one.front() == ' ') {
+                one.remove_prefix(1);
+            }
+            if (!one.empty()) {
+                j.value(one);
+            }
+            sans = comma == std::string_view::npos ? std::string_view() : sans.substr(comma + 1);
+        }
+        j.end_array();
+        j.key("notBefore");
+        j.value_with([&](std::string& s) { append_utc(s, c.not_before_s); });
+        j.key("notAfter");
+        j.value_with([&](std::string& s) { append_utc(s, c.not_after_s); });
+        j.key("sha256");
+        j.value_with([&](std::string& s) { append_sha256(s, c.sha256); });
+        j.key("isCa");
+        j.value(c.is_ca != 0);
+        j.key("selfIssued");
+        j.value(c.self_issued != 0);
+        j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+}
+
+// What DNS said for an FQDN target, and each address it gave with its own probe result.
+void emit_dns(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
+    const abi::NameStatePayload* p = name_state(snap, t);
+    const abi::NameStatePayload n = p != nullptr ? *p : abi::NameStatePayload{};
+    j.key("dns");
+    j.begin_object();
+    j.field("standing", dns_standing_name(n.standing));
+    j.field("lastOutcome", dns_outcome_name(n.last_outcome));
+    j.field("ttlS", n.ttl_s);
+    j.field("lastLookupUnixNs", n.last_lookup_unix_ns);
+    j.field("lastGoodUnixNs", n.last_good_unix_ns);
+    j.key("lastGoodAgeMs");
+    if (n.last_good_unix_ns != 0) {
+        j.value(snap.now_unix_ns > n.last_good_unix_ns
+                    ? (snap.now_unix_ns - n.last_good_unix_ns) / 1'000'000
+                    : 0);
+    } else {
+        j.value_null();
+    }
+    j.field("nextLookupUnixNs", n.next_lookup_unix_ns);
+    j.field("lookups", n.lookups);
+    j.key("truncated");
+    j.value(n.truncated != 0);
+    j.key("addresses");
+    j.begin_array();
+    for (const abi::AddressStatePayload& a : address_states(snap, t)) {
+        if (a.family == 0) {
+            continue;
+        }
+        j.begin_object();
+        j.key("address");
+        j.value_with([&](std::string& s) { append_ip(s, a); });
+        j.field("health", health_name(static_cast<Health>(a.health)));
+        j.field("reason", reason_info(static_cast<Reason>(a.reason)).code);
+        j.field("httpStatus", a.http_status);
+        j.key("errno");
+        j.value_int(a.sys_errno);
+        j.field("latencyUs", a.latency_us);
+        j.field("consecutiveOk", a.consecutive_ok);
+        j.field("consecutiveFail", a.consecutive_fail);
+        j.field("sinceUnixNs", a.since_unix_ns);
+        j.field("lastProbeUnixNs", a.last_probe_unix_ns);
+        j.field("lastChangeUnixNs", a.last_change_unix_ns);
+        j.field("totalProbes", a.total_probes);
+        j.field("totalFail", a.total_fail);
+        j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+}
+
+void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
+    const abi::TargetRecord& tr = snap.info->targets[t];
+    const Effective e = effective(snap, t);
+    j.key("ringprobe");
+    j.begin_object();
+    j.field("reason", reason_info(e.reason).code);
+    j.field("port", tr.port);
+    j.field("protocol", protocol_name(static_cast<Protocol>(tr.protocol)));
+    j.field("healthyThreshold", tr.healthy_threshold);
+    j.field("unhealthyThreshold", tr.unhealthy_threshold);
+    j.field("intervalMs", tr.interval_ms);
+    j.field("timeoutMs", tr.timeout_ms);
+    j.key("readable");
+    j.value(e.state != nullptr);
+    if (e.state != nullptr) {
+        const abi::TargetStatePayload& s = *e.state;
+        j.field("httpStatus", s.http_status);
+        j.key("errno");
+        j.value_int(s.sys_errno);
+        j.key("timingsUs");
+        j.begin_object();
+        j.field("total", s.latency_us);
+        j.field("dns", s.dns_us);
+        j.field("connect", s.connect_us);
+        j.field("tls", s.tls_us);
+        j.field("firstByte", s.first_byte_us);
+        j.end_object();
+        j.field("consecutiveOk", s.consecutive_ok);
+        j.field("consecutiveFail", s.consecutive_fail);
+        j.field("lastProbeUnixNs", s.last_probe_unix_ns);
+        j.field("lastChangeUnixNs", s.last_change_unix_ns);
+        j.field("nextProbeUnixNs", s.next_probe_unix_ns);
+        j.key("totals");
+        j.begin_object();
+        j.field("probes", s.total_probes);
+        j.field("ok", s.total_ok);
+        j.field("fail", s.total_fail);
+        j.field("proberErrors", s.total_prober_errors);
+        j.end_object();
+        j.field("detail", std::string_view(s.detail, s.detail_len));
+    }
+    if (tr.tls_slot != abi::kNoSlot) {
+        emit_tls(j, snap, t);
+    }
+    if (tr.name_slot != abi::kNoSlot) {
+        emit_dns(j, snap, t);
+    }
+    j.end_object();
+}
+
+void emit_server(JsonOut& j, const Snapshot& snap, const abi::RowRecord& r, bool details) {
+    const StaticInfo& info = *snap.info;
+    j.begin_object();
+    j.field("address", info.str(info.servers[r.server_index].address));
+    j.field("health", health_name(effective(snap, r.target_index).health));
+    j.key("healthProbeLog");
+    j.value_with([&](std::string& s) { append_probe_log(s, snap, r.target_index); });
+    if (details) {
+        emit_details(j, snap, r.target_index);
+        const abi::ServerRecord& sv = info.servers[r.server_index];
+        if (sv.nic.length != 0) {
+            j.field("nic", info.str(sv.nic));
+            j.field("ipConfiguration", info.str(sv.ip_configuration));
+        }
+    }
+    j.end_object();
+}
+
+}  // namespace
+
+// One pool's object: backendAddressPool + backendHttpSettingsCollection.
+void emit_pool(JsonOut& j, const Snapshot& snap, const Selection& sel, std::size_t g_begin,
+               std::size_t g_end, const RenderOptions& o) {
+    const StaticInfo& info = *snap.info;
+    const abi::PoolRecord& pool = info.pools[sel.groups[g_begin].pool];
+    j.begin_object();
+    j.key("backendAddressPool");
+    j.begin_object();
+    j.field("id", id_or_name(info, pool.id, pool.name));
+    j.end_object();
+    j.key("backendHttpSettingsCollection");
+    j.begin_array();
+    for (std::size_t g = g_begin; g < g_end; ++g) {
+        const abi::SettingRecord& st = info.settings[sel.groups[g].setting];
+        j.begin_object();
+        j.key("backendHttpSettings");
+        j.begin_object();
+        j.field("id", id_or_name(info, st.id, st.name));
+        j.end_object();
+        j.key("servers");
+        j.begin_array();
+        for (std::size_t i = sel.groups[g].begin; i < sel.groups[g].end; ++i) {
+            emit_server(j, snap, info.rows[sel.rows[i]], o.details);
+        }
+        j.end_array();
+        j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+}
+
+// An empty pool's object: the pool, no settings, and the note.
+void emit_empty_pool(JsonOut& j, const StaticInfo& info, std::uint32_t pool_index) {
+    const abi::PoolRecord& pool = info.pools[pool_index];
+    j.begin_object();
+    j.key("backendAddressPool");
+    j.begin_object();
+    j.field("id", id_or_name(info, pool.id, pool.name));
+    j.end_object();
+    j.key("backendHttpSettingsCollection");
+    j.begin_array();
+    j.end_array();
+    j.field("note", kEmptyPoolNote);
+    j.end_object();
+}
+
+void emit_report_meta(JsonOut& j, const Snapshot& snap) {
+    const StaticInfo& info = *snap.info;
+    j.key("ringprobe");
+    j.begin_object();
+    j.field("gateway", info.gateway_name());
+    j.field("generation", info.header.generation);
+    j.key("enginePid");
+    j.value_int(info.header.engine_pid);
+    j.field("engine", engine_state_name(snap.engine));
+    j.field("heartbeatUnixNs", snap.heartbeat_unix_ns);
+    j.field("reportAgeMs", snap.report_age_ns() / 1'000'000);
+    j.field("configDigest", info.header.config_digest);
+    j.field("unreadableTargets", snap.unreadable);
+    if (snap.resolver.names > 0) {
+        const abi::ResolverStatsPayload& r = snap.resolver;
+        j.key("resolver");
+        j.begin_object();
+        j.field("names", r.names);
+        j.field("lookupsStarted", r.lookups_started);
+        j.field("lookupsDone", r.lookups_done);
+        j.key("byOutcome");
+        j.begin_object();
+        for (std::uint8_t i = 0; i < std::size(r.by_outcome); ++i) {
+            j.field(dns_outcome_name(i), r.by_outcome[i]);
+        }
+        j.end_object();
+        j.field("inflightPeak", r.inflight_peak);
+        j.field("noticesDropped", r.notices_dropped);
+        j.end_object();
+    }
+    j.end_object();
+}
+
+std::size_t estimate(const Selection& sel, bool details) {
+    return 256 + sel.rows.size() * (details ? 900 : 260);
+}
+
+}  // namespace ringprobe::report

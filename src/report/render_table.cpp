@@ -1,0 +1,220 @@
+// The table (see render.hpp): one line per server x setting, a summary line per pool, and with
+// --details an indented block under each row.
+#include "report/render.hpp"
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "config/plan.hpp"
+#include "report/facts.hpp"
+#include "report/probe_log.hpp"
+#include "report/selection.hpp"
+#include "report/terminal.hpp"
+#include "report/text.hpp"
+
+namespace ringprobe::report {
+namespace abi = report_abi;
+
+namespace {
+
+// The indented block under a table row with --details.
+void append_row_details(std::string& out, const Snapshot& snap, std::uint32_t t, bool color) {
+    constexpr std::string_view kIndent = "    ";
+    const abi::TargetRecord& tr = snap.info->targets[t];
+    out += kIndent;
+    out += "log: ";
+    std::string log;
+    append_probe_log(log, snap, t);
+    append_printable(out, log);
+    out += '\n';
+    const Effective e = effective(snap, t);
+    if (e.state != nullptr && e.state->last_probe_unix_ns != 0) {
+        out += kIndent;
+        out += "timings: ";
+        append_timings(out, *e.state);
+        out += '\n';
+    }
+    if (tr.tls_slot != abi::kNoSlot) {
+        append_tls_lines(out, snap, t, kIndent, color);
+    }
+    if (tr.name_slot != abi::kNoSlot) {
+        append_dns_lines(out, snap, t, kIndent, color);
+    }
+}
+
+constexpr std::size_t kCols = 6;
+constexpr std::array<std::string_view, kCols> kTitles = {"POOL",   "SETTING", "SERVER",
+                                                         "HEALTH", "RESULT",  "AGE"};
+
+// Cells are built once, then laid out with the widest cell per column.
+struct TableCells {
+    std::vector<std::array<std::string, kCols>> cells;
+    std::vector<Health> healths;
+    std::vector<std::string> notes;  // yellow part of RESULT: warnings
+    std::array<std::size_t, kCols> width{};
+};
+
+// One row's six cells; the note, when there is one, ends the RESULT cell.
+void fill_row(std::array<std::string, kCols>& row, std::string& note, const Snapshot& snap,
+              const abi::RowRecord& r, const Effective& e) {
+    const StaticInfo& info = *snap.info;
+    const abi::SettingRecord& st = info.settings[r.setting_index];
+    row[0] = info.str(info.pools[r.pool_index].name);
+    row[1] = info.str(st.name);
+    row[1] += " (";
+    append_uint(row[1], st.port);
+    row[1] += '/';
+    row[1] += protocol_name(static_cast<Protocol>(st.protocol));
+    row[1] += ')';
+    row[2] = info.str(info.servers[r.server_index].address);
+    row[3] = health_name(e.health);
+    append_result_words(row[4], snap, r.target_index);
+    note = row_note(snap, r.target_index);
+    if (!note.empty()) {
+        row[4] += "; ";  // the note follows; widths count it, colour wraps it
+        row[4] += note;
+    }
+    if (e.state == nullptr || e.state->last_probe_unix_ns == 0) {
+        row[5] = "-";
+    } else {
+        const std::uint64_t last = e.state->last_probe_unix_ns;
+        append_age(row[5], snap.now_unix_ns > last ? snap.now_unix_ns - last : 0);
+    }
+}
+
+TableCells table_cells(const Snapshot& snap, const Selection& sel) {
+    TableCells t;
+    t.cells.resize(sel.rows.size());
+    t.healths.resize(sel.rows.size());
+    t.notes.resize(sel.rows.size());
+    for (std::size_t c = 0; c < kCols; ++c) {
+        t.width[c] = kTitles[c].size();
+    }
+    for (std::size_t i = 0; i < sel.rows.size(); ++i) {
+        const abi::RowRecord& r = snap.info->rows[sel.rows[i]];
+        const Effective e = effective(snap, r.target_index);
+        fill_row(t.cells[i], t.notes[i], snap, r, e);
+        t.healths[i] = e.health;
+        for (std::size_t c = 0; c < kCols; ++c) {
+            t.width[c] = std::max(t.width[c], t.cells[i][c].size());
+        }
+    }
+    return t;
+}
+
+// "gateway gw1, generation 3, engine Live, report age 1 s", a warning when the engine is not
+// live, then the column titles.
+void append_table_heading(std::string& out, const Snapshot& snap, const TableCells& t) {
+    const StaticInfo& info = *snap.info;
+    out += "gateway ";
+    out += info.gateway_name();
+    out += ", generation ";
+    append_uint(out, info.header.generation);
+    out += ", engine ";
+    out += engine_state_name(snap.engine);
+    out += ", report age ";
+    append_age(out, snap.report_age_ns());
+    out += '\n';
+    if (snap.engine != EngineState::Live) {
+        out += "warning: the health could not be retrieved from the engine; every server shows "
+               "Unknown. Start or restart the engine.\n";
+    }
+    for (std::size_t c = 0; c < kCols; ++c) {
+        out += kTitles[c];
+        if (c + 1 < kCols) {
+            pad_to(out, kTitles[c].size(), t.width[c]);
+        }
+    }
+    out += '\n';
+}
+
+// One line of the table: HEALTH in its colour, the RESULT's note in yellow.
+void append_table_row(std::string& out, const TableCells& t, std::size_t i, bool color) {
+    for (std::size_t c = 0; c < kCols; ++c) {
+        const std::string& cell = t.cells[i][c];
+        if (c == 3 && color) {
+            out += health_color(t.healths[i]);
+            out += cell;
+            out += kReset;
+        } else if (c == 4 && color && !t.notes[i].empty()) {
+            out.append(cell, 0, cell.size() - t.notes[i].size());
+            out += kYellow;
+            out += t.notes[i];
+            out += kReset;
+        } else {
+            out += cell;
+        }
+        if (c + 1 < kCols) {
+            pad_to(out, cell.size(), t.width[c]);
+        }
+    }
+    out += '\n';
+}
+
+// "pool api: 2 healthy, 1 unhealthy, 0 unknown"; count is indexed by Health value.
+void append_pool_summary(std::string& out, std::string_view pool,
+                         const std::array<std::uint64_t, 3>& count) {
+    out += "pool ";
+    out += pool;
+    out += ": ";
+    append_uint(out, count[static_cast<std::size_t>(Health::Healthy)]);
+    out += " healthy, ";
+    append_uint(out, count[static_cast<std::size_t>(Health::Unhealthy)]);
+    out += " unhealthy, ";
+    append_uint(out, count[static_cast<std::size_t>(Health::Unknown)]);
+    out += " unknown\n";
+}
+
+// "pool api: No members: ..." for an empty pool a rule routes to.
+void append_empty_pool(std::string& out, std::string_view pool) {
+    out += "pool ";
+    append_printable(out, pool);
+    out += ": ";
+    out += kEmptyPoolNote;
+    out += '\n';
+}
+
+// "    nic vm1-nic, IP configuration ipconfig1" under a NIC member's row (--details).
+void append_nic_line(std::string& out, const StaticInfo& info, const abi::ServerRecord& sv) {
+    if (sv.nic.length == 0) {
+        return;
+    }
+    out += "    nic ";
+    append_printable(out, info.str(sv.nic));
+    out += ", IP configuration ";
+    append_printable(out, info.str(sv.ip_configuration));
+    out += '\n';
+}
+
+}  // namespace
+
+std::string render_table(const Snapshot& snap, const RenderOptions& o) {
+    const StaticInfo& info = *snap.info;
+    const Selection sel = select_rows(snap, o);
+    const TableCells t = table_cells(snap, sel);
+    std::string out;
+    append_table_heading(out, snap, t);
+    const auto pool_rows = [&](std::size_t gb, std::size_t ge) {
+        std::array<std::uint64_t, 3> count{};  // by Health value
+        for (std::size_t i = sel.groups[gb].begin; i < sel.groups[ge - 1].end; ++i) {
+            append_table_row(out, t, i, o.color);
+            if (o.details) {
+                const abi::RowRecord& r = info.rows[sel.rows[i]];
+                append_nic_line(out, info, info.servers[r.server_index]);
+                append_row_details(out, snap, r.target_index, o.color);
+            }
+            ++count[static_cast<std::size_t>(t.healths[i])];
+        }
+        append_pool_summary(out, info.str(info.pools[sel.groups[gb].pool].name), count);
+    };
+    const auto empty_pool = [&](std::uint32_t p) {
+        append_empty_pool(out, info.str(info.pools[p].name));
+    };
+    const std::size_t empty_pools = for_each_pool(info, sel, o, pool_rows, empty_pool);
+    if (sel.rows.empty() && empty_pools == 0) {
+        out += "(no servers match)\n";
+    }
+    return out;
+}
+}  // namespace ringprobe::report
