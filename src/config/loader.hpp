@@ -1,6 +1,7 @@
 // The loader's internals, shared by its three stages (not a public header: include load.hpp).
 //
-//   read_sections.cpp  JSON sections -> Plan pools/settings/probes/roots, pairs tied by rules
+//   read_sections.cpp  JSON sections -> Plan settings/probes/roots, pairs tied by rules
+//   read_pools.cpp     backendAddressPools -> Plan pools: addresses, members, duplicates
 //   members.cpp        pool members from network interfaces and scale sets; ARM parameters files
 //   build_plan.cpp     settings' probes -> Specs (defaults, precedence) -> rows and targets
 //   load.cpp           bytes -> DOM (file, size limit, syntax errors) and the public functions
@@ -199,7 +200,7 @@ private:
     void read_roots(View gw);
     void read_probes(View gw);
     void read_match(View v, Probe& probe);
-    void read_pools(View gw);
+    void read_pools(View gw);  // read_pools.cpp, like the two below
     void read_servers(dom::array arr, const PathNode* a_at, Pool& pool);
     void check_duplicate_servers(const Pool& pool, const PathNode* a_at);
 
