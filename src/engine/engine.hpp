@@ -69,6 +69,12 @@ public:
     report::Writer* writer() { return writer_.get(); }
 
 private:
+    // start()'s steps, in order.
+    Result<void> set_up_tls();
+    Result<void> watch_names();
+    std::size_t socket_budget() const;
+    void make_workers();
+    Result<void> start_threads();  // returns once every worker has set up its ring
     void log_transitions();
     void publish_resolver_stats();
 
