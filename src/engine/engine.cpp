@@ -175,6 +175,17 @@ Result<void> Engine::start_threads() {
     return {};
 }
 
+bool Engine::workers_advanced() {
+    loops_seen_.resize(workers_.size(), 0);
+    bool all = true;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        const std::uint64_t loops = workers_[i]->counters().loops.load(std::memory_order_relaxed);
+        all = all && loops != loops_seen_[i];
+        loops_seen_[i] = loops;
+    }
+    return all;
+}
+
 void Engine::tick(std::uint64_t budget_ns) {
     writer_->heartbeat(realtime_ns());
     log_transitions();
