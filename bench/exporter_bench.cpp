@@ -10,7 +10,7 @@
 //      --exporter_targets targets (default 1,000) on the real fleet, 2 workers; the probe rate
 //      is measured over --exporter_window_ms with nobody scraping, then with a client scraping
 //      /metrics and / back to back over loopback. Counters: rate_quiet, rate_scraped (probes/s),
-//      change_pct (scraped vs quiet), scrapes_per_s. docs/benchmarks.md "## Exporter" has the
+//      change_pct (scraped vs quiet), scrapes_per_s. docs/benchmarks.md, "Exporter", has the
 //      50,000-target figure and its command.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>

@@ -14,6 +14,7 @@
 #include "cli/cli.hpp"
 #include "common/command_line.hpp"
 #include "common/host_port.hpp"
+#include "common/notify.hpp"
 #include "common/clock.hpp"
 #include "config/load.hpp"
 #include "engine/engine.hpp"
@@ -187,6 +188,11 @@ sigset_t block_stop_signals() {
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGUSR1);
+    // Signals people and service managers send for other purposes are taken here too, so that
+    // none of them ends the engine by its default action (terminate).
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR2);
+    sigaddset(&sigs, SIGALRM);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     signal(SIGPIPE, SIG_IGN);
     return sigs;
@@ -232,6 +238,33 @@ struct RunMarks {
     unsigned marked = 0;
 };
 
+// The service watchdog (WatchdogSec=): fed at half its period, and only while every worker's
+// loop still turns, so that a stuck worker lets systemd restart the engine.
+struct Watchdog {
+    std::uint64_t period_ns = notify::watchdog_usec() * 1000 / 2;
+    std::uint64_t fed_ns = 0;
+
+    void feed(engine::Engine& eng, std::uint64_t now) {
+        if (period_ns == 0 || now - fed_ns < period_ns) {
+            return;
+        }
+        if (eng.workers_advanced()) {
+            notify::watchdog();
+            fed_ns = now;
+        }
+    }
+};
+
+// A signal that asks for nothing the engine does: said in the log, never fatal.
+void log_ignored_signal(int sig) {
+    if (sig == SIGHUP) {
+        std::fprintf(stderr, "ringprobe: SIGHUP ignored: this engine does not reload its "
+                             "configuration; restart it to apply a change\n");
+    } else if (sig == SIGUSR2 || sig == SIGALRM) {
+        std::fprintf(stderr, "ringprobe: %s ignored\n", sig == SIGUSR2 ? "SIGUSR2" : "SIGALRM");
+    }
+}
+
 // Keeps the report's heartbeat until a stop signal or the end of --duration.
 RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
                                  unsigned long duration_s) {
@@ -239,11 +272,15 @@ RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
     m.started_ns = monotonic_ns();
     const std::uint64_t until =
         duration_s == 0 ? UINT64_MAX : m.started_ns + duration_s * 1'000'000'000ull;
+    Watchdog watchdog;
+    watchdog.fed_ns = m.started_ns;
     while (true) {
         eng.tick(0);
-        if (monotonic_ns() >= until) {
+        const std::uint64_t now = monotonic_ns();
+        if (now >= until) {
             break;
         }
+        watchdog.feed(eng, now);
         timespec wait{0, 100'000'000};  // heartbeat every 100 ms (the report wants <= 250 ms)
         const int sig = sigtimedwait(&sigs, nullptr, &wait);
         if (sig == SIGTERM || sig == SIGINT) {
@@ -253,8 +290,11 @@ RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
             m.window[m.marked] = eng.totals();
             m.window_ns[m.marked] = monotonic_ns();
             ++m.marked;
+        } else {
+            log_ignored_signal(sig);
         }
     }
+    notify::stopping();
     return m;
 }
 
@@ -266,6 +306,16 @@ void print_run_stats(const engine::Engine& eng, const RunMarks& m) {
         print_stats("stats-window:", eng, &m.window[0], m.window[1],
                     static_cast<double>(m.window_ns[1] - m.window_ns[0]) / 1e9);
     }
+}
+
+// The unit is Type=notify: systemd counts the engine started once its report is published and
+// the exporter (if any) listens, which is now.
+void tell_service_ready(const Plan& plan, const engine::Engine& eng) {
+    char line[160];
+    std::snprintf(line, sizeof line, "probing %zu targets for %zu rows with %u workers",
+                  plan.targets.size(), plan.rows.size(), eng.worker_count());
+    notify::status(line);
+    notify::ready();
 }
 
 int run(RunArgs& a) {
@@ -298,6 +348,7 @@ int run(RunArgs& a) {
         eng.stop();
         return 1;
     }
+    tell_service_ready(*plan, eng);
     const RunMarks marks = heartbeat_until_stopped(eng, sigs, a.duration_s);
     exp->reset();  // the exporter reads the engine's counters: stop it first
     eng.stop();

@@ -1,5 +1,5 @@
-// Always-on assertions for programmer errors (STYLE.md: the only correct way to handle corrupt
-// code is to crash). RP_ASSERT is independent of NDEBUG. RP_ASSERT_HOT guards checks on the
+// Always-on assertions for programmer errors (the only correct way to handle corrupt code is to
+// crash). RP_ASSERT is independent of NDEBUG. RP_ASSERT_HOT guards checks on the
 // probe path and compiles away when the build option hot_asserts is off.
 #pragma once
 

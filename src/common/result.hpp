@@ -1,4 +1,4 @@
-// Result<T>: start-up and configuration errors are returned, never thrown (STYLE.md). Spelled
+// Result<T>: start-up and configuration errors are returned, never thrown. Spelled
 // like std::expected (has_value, value, error, operator*, operator->) so that it can become an
 // alias once the toolchain has C++23.
 #pragma once

@@ -32,7 +32,7 @@ constexpr std::size_t read_retries_max = 64;
 constexpr std::size_t launch_per_turn_max = 64;
 constexpr int receive_buffer_bytes = 4 << 20;
 
-// c-ares status -> Outcome: one exhaustive table (STYLE.md: one switch per operation).
+// c-ares status -> Outcome: one exhaustive table (one switch per operation).
 Outcome outcome_of_status(int status) {
     switch (status) {
         case ARES_SUCCESS: return Outcome::Ok;

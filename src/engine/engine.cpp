@@ -37,16 +37,8 @@ Engine::Engine(const Plan& plan, EngineOptions opt) : plan_(plan), opt_(std::mov
 Engine::~Engine() { stop(); }
 
 Result<void> Engine::start() {
-    bool any_tls = false;
-    for (const Target& t : plan_.targets) {
-        any_tls = any_tls || protocol_is_tls(t.protocol);
-    }
-    if (any_tls) {
-        auto contexts = TlsContexts::build(plan_);
-        if (!contexts) {
-            return error("cannot set up TLS: " + contexts.error().message);
-        }
-        tls_ = std::make_unique<TlsContexts>(std::move(contexts.value()));
+    if (auto r = set_up_tls(); !r) {
+        return r;
     }
     auto w = report::Writer::create(plan_, opt_.name);
     if (!w) {
@@ -54,11 +46,30 @@ Result<void> Engine::start() {
     }
     writer_ = std::make_unique<report::Writer>(std::move(w.value()));
     writer_->heartbeat(realtime_ns());
-
-    std::vector<std::vector<std::uint32_t>> shards(opt_.workers);
-    for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
-        shards[shard_of(plan_.targets[i], opt_.workers)].push_back(i);
+    if (auto r = watch_names(); !r) {
+        return r;
     }
+    make_workers();
+    return start_threads();
+}
+
+Result<void> Engine::set_up_tls() {
+    bool any_tls = false;
+    for (const Target& t : plan_.targets) {
+        any_tls = any_tls || protocol_is_tls(t.protocol);
+    }
+    if (!any_tls) {
+        return {};
+    }
+    auto contexts = TlsContexts::build(plan_);
+    if (!contexts) {
+        return error("cannot set up TLS: " + contexts.error().message);
+    }
+    tls_ = std::make_unique<TlsContexts>(std::move(contexts.value()));
+    return {};
+}
+
+Result<void> Engine::watch_names() {
     // FQDN backends: one resolver thread; each name watched for the worker that owns it.
     name_of_target_.assign(plan_.targets.size(), WorkerDns::no_name);
     for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
@@ -82,17 +93,29 @@ Result<void> Engine::start() {
             return error("cannot start DNS resolution: " + r.error().message);
         }
     }
-    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    // The socket budget: what the descriptor limit leaves after a reserve for everything that
-    // is not a probe (rings, report, exporter, logs), split evenly over the workers.
-    std::size_t budget = opt_.max_in_flight;
-    if (budget == 0) {
-        rlimit rl{};
-        const std::size_t limit =
-            getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20;
-        const std::size_t reserve = 128 + 8 * opt_.workers;
-        budget = limit > reserve * 2 ? limit - reserve : limit / 2;
+    return {};
+}
+
+std::size_t Engine::socket_budget() const {
+    // What the descriptor limit leaves after a reserve for everything that is not a probe
+    // (rings, report, exporter, logs); the workers split it evenly.
+    if (opt_.max_in_flight != 0) {
+        return opt_.max_in_flight;
     }
+    rlimit rl{};
+    const std::size_t limit =
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20;
+    const std::size_t reserve = 128 + 8 * opt_.workers;
+    return limit > reserve * 2 ? limit - reserve : limit / 2;
+}
+
+void Engine::make_workers() {
+    std::vector<std::vector<std::uint32_t>> shards(opt_.workers);
+    for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
+        shards[shard_of(plan_.targets[i], opt_.workers)].push_back(i);
+    }
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const std::size_t budget = socket_budget();
     // Start the first interval a little ahead so every worker is ready before its first probe.
     const std::uint64_t start_ns = monotonic_ns() + 20'000'000;
     for (unsigned i = 0; i < opt_.workers; ++i) {
@@ -113,6 +136,9 @@ Result<void> Engine::start() {
         workers_.push_back(std::make_unique<Worker>(plan_, std::move(shards[i]), writer_.get(), wo,
                                                     tls_.get(), wd));
     }
+}
+
+Result<void> Engine::start_threads() {
     // Each worker creates its own ring on its own thread (SINGLE_ISSUER), then reports back.
     std::mutex mu;
     std::condition_variable cv;
@@ -123,8 +149,8 @@ Result<void> Engine::start() {
         threads_.emplace_back([this, wp, &mu, &cv, &ready, &first_error] {
             Result<void> r = wp->init();
             {
-                // Notify while holding the lock: start() owns mu and cv on its stack and may
-                // return (destroying them) as soon as it can take the lock after the count.
+                // Notify while holding the lock: start_threads() owns mu and cv on its stack and
+                // may return (destroying them) as soon as it can take the lock after the count.
                 std::lock_guard<std::mutex> lock(mu);
                 if (!r && first_error.empty()) {
                     first_error = r.error().message;
@@ -147,6 +173,17 @@ Result<void> Engine::start() {
     }
     ring_mode_ = workers_.empty() ? "" : workers_.front()->ring_mode();
     return {};
+}
+
+bool Engine::workers_advanced() {
+    loops_seen_.resize(workers_.size(), 0);
+    bool all = true;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        const std::uint64_t loops = workers_[i]->counters().loops.load(std::memory_order_relaxed);
+        all = all && loops != loops_seen_[i];
+        loops_seen_[i] = loops;
+    }
+    return all;
 }
 
 void Engine::tick(std::uint64_t budget_ns) {

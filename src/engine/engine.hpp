@@ -64,11 +64,21 @@ public:
     // whole, the set is not one instant). Any thread may call it while the engine runs.
     EngineTotals totals() const;
     std::size_t memory_bytes() const;
+    // True when every worker's loop has turned since the previous call (an idle worker still
+    // turns every 50 ms). The main thread's only: the service watchdog is fed by it, so that a
+    // stuck worker is not hidden by a healthy main thread.
+    bool workers_advanced();
     unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
     const std::string& ring_mode() const { return ring_mode_; }
     report::Writer* writer() { return writer_.get(); }
 
 private:
+    // start()'s steps, in order.
+    Result<void> set_up_tls();
+    Result<void> watch_names();
+    std::size_t socket_budget() const;
+    void make_workers();
+    Result<void> start_threads();  // returns once every worker has set up its ring
     void log_transitions();
     void publish_resolver_stats();
 
@@ -84,6 +94,7 @@ private:
     std::atomic<bool> stop_{false};
     std::vector<std::vector<std::uint32_t>> rows_of_target_;
     std::string ring_mode_;
+    std::vector<std::uint64_t> loops_seen_;  // workers_advanced()'s previous reading
     bool stopped_ = false;
 };
 

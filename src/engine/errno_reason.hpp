@@ -1,5 +1,5 @@
 // Stage: from a failed operation's errno to the probe's Reason. One exhaustive switch per
-// operation (STYLE.md), pure functions of an int, so the tables sit apart from the code that
+// operation, pure functions of an int, so the tables sit apart from the code that
 // meets the errors. Inline, in a header: the probe's completion handlers call them on their
 // failure paths, and the build has no link-time optimisation to inline them across files.
 #pragma once
@@ -10,7 +10,7 @@
 
 namespace ringprobe::engine {
 
-// The one exhaustive mapping from a failed connect's errno to a reason (STYLE.md: one switch
+// The one exhaustive mapping from a failed connect's errno to a reason (one switch
 // per operation). Local exhaustion is the prober's problem, never the backend's.
 inline Reason connect_reason(int err) {
     switch (err) {

@@ -187,12 +187,12 @@ bool Ring::wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr) {
 }
 
 // Without a wait the kernel runs at most 20 deferred completions an entry (the rest wait for
-// the next entry: IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13). A late turn used to enter with a plain
-// get-events and reap what it posted: about 20 answers however many had come in, so a worker
-// behind, every wake-up instant of which is already past, reaped about 20 a turn while it
-// started 256; the answers waited in the kernel, then ran all at once in a later wait and
-// took more receive buffers than there are (docs/benchmarks.md, session 10). Now, where the
-// ring flags pending work (IORING_SETUP_TASKRUN_FLAG), the caller reaps and enters again
+// the next entry: IO_LOCAL_TW_DEFAULT_MAX, Linux 6.13). A late turn that entered with a plain
+// get-events and reaped what it posted would get about 20 answers however many had come in, so
+// a worker behind, every wake-up instant of which is already past, would reap about 20 a turn
+// while it started 256; the answers would wait in the kernel, then run all at once in a later
+// wait and take more receive buffers than there are (bench/harness/results/HISTORY.md, "A late turn reaped 20
+// answers"). So where the ring flags pending work (IORING_SETUP_TASKRUN_FLAG), the caller reaps and enters again
 // while the flag says so (Worker::reap), the answers giving their buffers back between rounds;
 // elsewhere the late entry is a timed wait for as many completions as the CQ holds with the
 // past instant as its timeout, which runs them all (through the scheduler: the expired timer

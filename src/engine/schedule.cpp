@@ -32,8 +32,8 @@ void Worker::schedule_first_probes() {
     // restart is no thundering herd, in the order of the slots: the targets of one start
     // instant are neighbours in this worker's memory (slots, parsers) and in the report's
     // records, so a start batch touches a few pages instead of one each; on a virtual machine
-    // a page not touched for a while costs microseconds to reach (docs/benchmarks.md
-    // "Neighbours start together"). Targets of one spread are ranked among themselves, so
+    // a page not touched for a while costs microseconds to reach (bench/harness/
+    // results/HISTORY.md, "Neighbours start together"). Targets of one spread are ranked among themselves, so
     // each spread is filled evenly whatever the others. Phases are whole start grids from a
     // quantum boundary, so the targets of one start instant start in one wake-up.
     size_start_grid();
@@ -94,7 +94,7 @@ void Worker::size_start_grid() {
     }
     // 50 ms, the longest the worker sleeps anyway: at 2,000 probes/s a worker then starts 50
     // probes every 25 ms rather than 20 every 10 ms, and on this virtual machine a probe costs
-    // less the more probes share a wake-up (docs/benchmarks.md "A wider start grid"). At
+    // less the more probes share a wake-up (bench/harness/results/HISTORY.md, "The cap"). At
     // 10,000 probes/s startBatch fills a 5 ms grid, well inside the cap.
     constexpr std::uint64_t max_grid_ns = 50'000'000;
     // startBatch <= 1024 and g <= 86,400 s in ns: the product stays below 2^63.
@@ -200,7 +200,7 @@ void Worker::hold(Slot& s) {
 // started together, their answers land in one kernel entry, more than the buffers, every
 // receive without one costs a failed completion and a second ask, and the longer turn finds
 // still more due: at 10,000 targets one core falls from 30,000 probes/s to 22,000-26,000 that
-// way (docs/benchmarks.md).
+// way (bench/harness/results/HISTORY.md, "A turn starts at most `turn_starts` probes").
 // Held starts wait in the deferred line, oldest first, and go at the next turn ahead of new
 // ones. The floor of 256: at 1,000 targets (128 buffers) a cap of 128 cost a fifth of the top
 // rate, the turns' own cost then outweighing the shortage.
@@ -211,8 +211,8 @@ void Worker::hold(Slot& s) {
 // a turn of 256 starts is about 9 ms in one kernel entry; answers that arrive in it are reaped
 // only at its end and closed in the next entry, and a backend whose answer and FIN are both
 // unacknowledged sends a loss probe after about 8 ms (two jiffies at HZ 250): most probes of
-// such turns are retransmitted, which makes the turns longer still (docs/benchmarks.md). In
-// chunks an answer is closed within about one chunk's time. Not the default: at 50,000
+// such turns are retransmitted, which makes the turns longer still (bench/harness/results/
+// HISTORY.md, "What the slow state is made of"). In chunks an answer is closed within about one chunk's time. Not the default: at 50,000
 // targets, where instants of more than 64 starts are common, chunks of 64 make the start
 // lateness p99 16-20 ms against 0.6-3.6 ms without, and since late turns reap every answer
 // (Worker::reap) few such loss probes are left for chunks to prevent.

@@ -180,8 +180,8 @@ unsigned Worker::receive_buffers_for(std::size_t slots, std::uint32_t start_batc
     // At least as many as a turn may start (min_turn_starts): with fewer, a worker behind its
     // schedule starts more probes a turn than it has buffers for their answers, and receives
     // wait for buffers (128 buffers against 256 starts a turn at 1,000 targets: hundreds to
-    // thousands of receives without a buffer a max-rate step; with 256, none in most steps;
-    // docs/benchmarks.md).
+    // thousands of receives without a buffer a max-rate step; with 256, none in most steps:
+    // bench/harness/results/HISTORY.md, "Receive buffers at least as many as a turn's starts").
     const std::size_t need = std::max<std::size_t>(slots / 64, std::size_t{2} * start_batch);
     unsigned n = min_turn_starts;
     while (n < need && n < 1024) {

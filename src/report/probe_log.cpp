@@ -1,5 +1,5 @@
 // healthProbeLog sentences and table words (see probe_log.hpp). The categories follow the
-// reference probe-semantics table: timeout, DNS, TCP connect, status and body mismatch, every
+// gateway's backend-health troubleshooting: timeout, DNS, TCP connect, status and body mismatch, every
 // TLS case, prober-side failures (never blamed on the backend) and Unknown.
 #include "report/probe_log.hpp"
 

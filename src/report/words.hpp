@@ -3,7 +3,7 @@
 // Every word that changes after a segment is renamed into place is read and written through
 // these helpers, never with memcpy: a seqlock whose payload moves as atomic words (release
 // stores, acquire loads) is correct under the C++ memory model, costs plain MOVs on x86 and is
-// clean under ThreadSanitizer, which a memcpy seqlock is not (STYLE.md, "Shared-memory report").
+// clean under ThreadSanitizer, which a memcpy seqlock is not.
 // The reader maps the segment read-only, so loads take a const pointer (__atomic_load_n accepts
 // one; std::atomic_ref<const T> is C++26).
 #pragma once

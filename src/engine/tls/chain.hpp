@@ -2,7 +2,7 @@
 // the project's table (ringprobe/result.hpp) with a bounded detail a person can act on.
 //
 // wolfSSL checks the signatures and accepts every chain through the client's verify callback;
-// the judge then names the precise problem (probe-semantics.md, "TLS" rows) in this order:
+// the judge then names the precise problem (docs/tls.md, "How a chain is judged") in this order:
 // leaf missing, leaf not topmost, validity (leaf, intermediate, root), chain to a trust anchor
 // (intermediate missing, not a well-known CA, trusted root mismatch in both forms), any other
 // verifier error, then the name.

@@ -1,0 +1,242 @@
+// Runs the real `ringprobe run` binary as a service manager would: signals that people and
+// systemd send for other purposes (HUP, USR2, ALRM, PIPE) never end the engine, and the
+// sd_notify side channel says READY once the report is published, a STATUS line with the
+// target counts, WATCHDOG while the workers turn, and STOPPING at SIGTERM. The notify socket is
+// a datagram socket of the test's own in /tmp; the fleet is on loopback.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "report/reader.hpp"
+#include "support/fleet_process.hpp"
+#include "support/unique_name.hpp"
+
+namespace ringprobe {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string config_json(const std::string& name, unsigned port) {
+    const std::string gw = "/subscriptions/x/resourceGroups/rg/providers/"
+                           "Microsoft.Network/applicationGateways/" + name;
+    std::ostringstream o;
+    o << R"({"name": ")" << name << R"(", "properties": {
+  "backendAddressPools": [{"name": "pool", "properties": {"backendAddresses": [
+      {"ipAddress": "127.1.32.1"}, {"ipAddress": "127.1.32.2"}]}}],
+  "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )" << port
+      << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
+  "probes": [{"name": "health", "properties": {"protocol": "Http", "host": "example.test",
+      "path": "/health", "interval": 1, "timeout": 1, "unhealthyThreshold": 3,
+      "ringprobe": {"intervalMs": 100, "timeoutMs": 100}}}],
+  "requestRoutingRules": [{"name": "rule", "properties": {"ruleType": "Basic",
+      "backendAddressPool": {"id": ")" << gw << R"(/backendAddressPools/pool"},
+      "backendHttpSettings": {"id": ")" << gw << R"(/backendHttpSettingsCollection/web"}}}]
+}})";
+    return o.str();
+}
+
+// One `ringprobe run` child with its stderr in a file and extra environment.
+struct Engine {
+    pid_t pid = -1;
+    std::string cfg;
+    std::string err_path;
+
+    static Engine spawn(const std::string& name, unsigned port,
+                        const std::vector<std::string>& env) {
+        Engine e;
+        e.cfg = "/tmp/rp-service-test-" + std::to_string(::getpid()) + "-" + name + ".json";
+        std::ofstream(e.cfg) << config_json(name, port);
+        e.err_path = e.cfg + ".stderr";
+        e.pid = ::fork();
+        if (e.pid == 0) {
+            const int fd = ::open(e.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            ::dup2(fd, 2);
+            for (const std::string& kv : env) {
+                ::putenv(const_cast<char*>(kv.c_str()));
+            }
+            const char* argv[] = {RINGPROBE_EXE, "run",         "--config", e.cfg.c_str(),
+                                  "--workers",   "2",           "--listen", "none",
+                                  nullptr};
+            ::execv(argv[0], const_cast<char* const*>(argv));
+            ::_exit(127);
+        }
+        return e;
+    }
+
+    std::string stderr_text() const {
+        std::ifstream f(err_path);
+        std::stringstream s;
+        s << f.rdbuf();
+        return s.str();
+    }
+
+    bool alive() const {
+        int status = 0;
+        return ::waitpid(pid, &status, WNOHANG) == 0;
+    }
+
+    // SIGTERM, then the exit status (bounded: SIGKILL and -1 after 3 s).
+    int stop() {
+        ::kill(pid, SIGTERM);
+        const auto until = Clock::now() + std::chrono::seconds(3);
+        while (Clock::now() < until) {
+            int status = 0;
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                return status;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        pid = -1;
+        return -1;
+    }
+
+    ~Engine() {
+        if (pid > 0) {
+            stop();
+        }
+        ::unlink(cfg.c_str());
+        ::unlink(err_path.c_str());
+    }
+};
+
+bool both_healthy(const std::string& name) {
+    auto rep = report::Report::open(name);
+    if (!rep) {
+        return false;
+    }
+    const auto s = rep->snapshot({});
+    return s.states.size() == 2 && static_cast<Health>(s.states[0].health) == Health::Healthy &&
+           static_cast<Health>(s.states[1].health) == Health::Healthy;
+}
+
+bool wait_healthy(const std::string& name) {
+    for (int i = 0; i < 300; ++i) {  // 3 s
+        if (both_healthy(name)) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+TEST(RunService, SignalsForOtherPurposesNeverEndTheEngine) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("signals");
+    Engine e = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(e.pid, 0);
+    ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
+    for (int sig : {SIGHUP, SIGUSR2, SIGALRM, SIGPIPE}) {
+        ASSERT_EQ(::kill(e.pid, sig), 0);
+    }
+    // Each signal is handled within one heartbeat (100 ms); allow several.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_TRUE(e.alive()) << e.stderr_text();
+    EXPECT_TRUE(both_healthy(name)) << "the rows lost their verdicts";
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    EXPECT_EQ(rep->snapshot({}).engine, report::EngineState::Live);
+    const int status = e.stop();
+    ASSERT_NE(status, -1);
+    EXPECT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    const std::string err = e.stderr_text();
+    EXPECT_NE(err.find("SIGHUP ignored"), std::string::npos) << err;
+    EXPECT_NE(err.find("SIGUSR2 ignored"), std::string::npos) << err;
+    EXPECT_NE(err.find("SIGALRM ignored"), std::string::npos) << err;
+}
+
+// A datagram socket standing in for systemd's notify socket.
+struct NotifySocket {
+    int fd = -1;
+    std::string path;
+
+    NotifySocket() {
+        path = "/tmp/rp-notify-" + std::to_string(::getpid()) + ".sock";
+        ::unlink(path.c_str());
+        fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        path.copy(a.sun_path, sizeof a.sun_path - 1);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    ~NotifySocket() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        ::unlink(path.c_str());
+    }
+    // Every message that arrives within `ms`, in order.
+    std::vector<std::string> read_for(int ms) const {
+        std::vector<std::string> got;
+        const auto until = Clock::now() + std::chrono::milliseconds(ms);
+        while (Clock::now() < until) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count()) + 1) <= 0) {
+                continue;
+            }
+            char buf[4096];
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n > 0) {
+                got.emplace_back(buf, static_cast<std::size_t>(n));
+            }
+        }
+        return got;
+    }
+};
+
+int count_with(const std::vector<std::string>& msgs, const std::string& what) {
+    int n = 0;
+    for (const std::string& m : msgs) {
+        n += m.find(what) != std::string::npos ? 1 : 0;
+    }
+    return n;
+}
+
+TEST(RunService, TellsTheServiceManagerReadyStatusWatchdogAndStopping) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    NotifySocket sock;
+    ASSERT_GE(sock.fd, 0) << "cannot bind " << sock.path;
+    const std::string name = testing::unique_name("notify");
+    // A 400 ms watchdog: fed every 200 ms or so while the workers turn.
+    Engine e = Engine::spawn(name, fleet->port(),
+                             {"NOTIFY_SOCKET=" + sock.path, "WATCHDOG_USEC=400000"});
+    ASSERT_GT(e.pid, 0);
+    const std::vector<std::string> first = sock.read_for(1500);
+    EXPECT_EQ(count_with(first, "READY=1"), 1) << e.stderr_text();
+    EXPECT_EQ(count_with(first, "STATUS=probing 2 targets for 2 rows with 2 workers"), 1);
+    // READY comes after the report exists: the segment is there by then.
+    EXPECT_TRUE(report::Report::open(name).has_value());
+    const std::vector<std::string> later = sock.read_for(1500);
+    EXPECT_GE(count_with(later, "WATCHDOG=1"), 3) << "the watchdog is not fed while workers run";
+    EXPECT_LE(count_with(later, "WATCHDOG=1"), 8) << "fed far more often than half its period";
+    const int status = e.stop();
+    ASSERT_NE(status, -1);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_EQ(count_with(sock.read_for(200), "STOPPING=1"), 1);
+}
+
+}  // namespace
+}  // namespace ringprobe
