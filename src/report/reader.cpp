@@ -183,7 +183,8 @@ Result<void, ReadError> check_records(const StaticInfo& s) {
         }
         if ((p.flags & ~abi::kPoolFlagsKnown) != 0 ||
             ((p.flags & abi::kPoolEmptyRouted) != 0 && p.server_count != 0)) {
-            return corrupt("pool " + num(i) + " has unknown flags, or is marked empty with servers");
+            return corrupt("pool " + num(i) +
+                           " has unknown flags, or is marked empty with servers");
         }
     }
     for (std::size_t i = 0; i < s.settings.size(); ++i) {
