@@ -9,7 +9,7 @@
 // Read by jemalloc when the process starts. The plan's large arrays (100,000 servers make about
 // 60 MB) are built once at start-up, where first-touching 4 KiB pages dominated the load time
 // on this VM (docs/configuration.md, "Load time"); transparent huge pages cut that in half.
-// Nothing is allocated on the probe path, so this only shapes start-up and reload.
+// Nothing is allocated on the probe path, so this only shapes start-up.
 extern "C" {
 const char* malloc_conf = "thp:always,metadata_thp:auto";
 }

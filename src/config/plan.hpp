@@ -1,6 +1,6 @@
 // The Plan: the immutable result of reading a gateway configuration.
 //
-// A Plan is built once at start-up (and on reload) by config::load_plan() and never changes
+// A Plan is built once at start-up by config::load_plan() and never changes
 // afterwards; the engine, the report and the exporter only read it. It has two views:
 //  - rows: what the report shows, one per (pool x backend setting x server) that a routing
 //    rule ties together, in configuration order (the gateway's composition of its report);

@@ -24,7 +24,6 @@
 #include "common/assert.hpp"
 #include "common/clock.hpp"
 #include "common/hash.hpp"
-#include "common/clock.hpp"
 #include "engine/probe_slot.hpp"
 #include "engine/user_data.hpp"
 
