@@ -36,7 +36,8 @@
 namespace ringprobe::report_abi {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
-inline constexpr std::uint32_t kLayoutVersion = 2;  // 2: Names, Addresses, TlsFacts, Resolver
+// 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
 inline constexpr std::size_t kSectionAlign = 64;
@@ -130,14 +131,22 @@ static_assert(offsetof(SegmentHeader, heartbeat_unix_ns) == 256);
 static_assert(offsetof(SegmentHeader, flags) == 264);
 static_assert(offsetof(SegmentHeader, stopped_unix_ns) == 272);
 
+// PoolRecord::flags. A pool a rule routes to with no members has no rows, yet the gateway's
+// report lists it; the flag lets a reader show it with a note.
+inline constexpr std::uint32_t kPoolEmptyRouted = 1u << 0;
+inline constexpr std::uint32_t kPoolFlagsKnown = kPoolEmptyRouted;
+
 struct PoolRecord {
     StrRef name;                 //  0
     StrRef id;                   //  8
     std::uint32_t first_server;  // 16  index into Servers
     std::uint32_t server_count;  // 20
+    std::uint32_t flags;         // 24  kPool* bits
+    std::uint32_t reserved;      // 28  zero
 };
-static_assert(sizeof(PoolRecord) == 24);
+static_assert(sizeof(PoolRecord) == 32);
 static_assert(offsetof(PoolRecord, first_server) == 16);
+static_assert(offsetof(PoolRecord, flags) == 24);
 
 struct SettingRecord {
     StrRef name;                 //  0
@@ -158,13 +167,17 @@ static_assert(offsetof(SettingRecord, port) == 24);
 static_assert(offsetof(SettingRecord, protocol) == 26);
 
 struct ServerRecord {
-    StrRef address;              //  0  as configured
+    StrRef address;              //  0  as configured; address_known 0: the IP configuration id
     std::uint32_t pool_index;    //  8
     std::uint8_t is_fqdn;        // 12
-    std::uint8_t reserved[3];    // 13  zero
+    std::uint8_t address_known;  // 13  0 for a NIC member no --nics file resolved, else 1
+    std::uint8_t reserved[2];    // 14  zero
+    StrRef nic;                  // 16  NIC members: "NIC" or "SCALESET/INSTANCE/NIC"; else empty
+    StrRef ip_configuration;     // 24  NIC members: the IP configuration's name; else empty
 };
-static_assert(sizeof(ServerRecord) == 16);
+static_assert(sizeof(ServerRecord) == 32);
 static_assert(offsetof(ServerRecord, pool_index) == 8);
+static_assert(offsetof(ServerRecord, nic) == 16);
 
 struct RowRecord {  // one line of the report: pool x setting x server, shown by target
     std::uint32_t pool_index;     //  0

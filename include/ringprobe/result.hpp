@@ -77,9 +77,10 @@ enum class Reason : std::uint16_t {
     ProberRingFull = 34,       // submission queue full, retried
     ProberError = 35,          // any other local failure (errno in the record)
     EngineUnreachable = 36,    // set by readers only: heartbeat stale or engine gone
+    AddressUnknown = 37,       // a NIC member no --nics file gives an address for (health Unknown)
 };
 
-inline constexpr std::size_t reason_count = 37;
+inline constexpr std::size_t reason_count = 38;
 
 struct ReasonInfo {
     Reason reason;
@@ -127,6 +128,7 @@ inline constexpr std::array<ReasonInfo, reason_count> reason_table{{
     {Reason::ProberRingFull, "prober_ring_full", Layer::Prober, false},
     {Reason::ProberError, "prober_error", Layer::Prober, false},
     {Reason::EngineUnreachable, "engine_unreachable", Layer::Engine, false},
+    {Reason::AddressUnknown, "address_unknown", Layer::Dns, false},
 }};
 
 namespace detail {

@@ -8,9 +8,25 @@
 
 #include <functional>
 
+#include "common/command_line.hpp"
+#include "config/load.hpp"
+
 namespace ringprobe::cli {
 
 using CommandMain = std::function<int()>;
+
+// --nics FILE and --parameters FILE, repeatable: where pool members and template parameters
+// come from besides the configuration. `plan` and `run` read a configuration the same way, so
+// both declare these here.
+inline void add_member_files(CLI::App& cmd, config::LoadOptions& load) {
+    command_line::add_files(cmd, "--nics", load.nics_files,
+                            "network interfaces whose IP configurations are pool members:\n"
+                            "the JSON of 'az network nic list|show' or 'az vmss nic list'\n"
+                            "(repeatable)");
+    command_line::add_files(cmd, "--parameters", load.parameters_files,
+                            "an ARM parameters file for a template (repeatable, later\n"
+                            "files win)");
+}
 
 CommandMain add_plan_command(CLI::App& app);  // ringprobe plan --config FILE [--json] [--check]
 CommandMain add_run_command(CLI::App& app);   // ringprobe run --config FILE [options]

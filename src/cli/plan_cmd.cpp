@@ -1,4 +1,4 @@
-// ringprobe plan --config FILE [--json] [--check]
+// ringprobe plan --config FILE [--nics FILE]... [--parameters FILE]... [--json] [--check]
 //
 // Reads a gateway configuration and shows what ringprobe would probe: the report rows
 // (pool x setting x server) and the distinct probe targets they share. Nothing is started.
@@ -91,6 +91,39 @@ std::string summary(const Plan& plan) {
     return u64(plan.rows.size()) + " rows, " + u64(plan.targets.size()) + " targets";
 }
 
+// The server column: the address, and the network interface it came from.
+std::string server_text(const Server& s) {
+    std::string out = s.address_known ? s.address : std::string("address unknown");
+    if (!s.nic.empty()) {
+        out += " (nic " + s.nic + " ipconfig " + s.ip_configuration + ")";
+    }
+    return out;
+}
+
+// What a reader should act on: pools shown with no rows, members whose address is not known.
+void print_notes(const Plan& plan, std::string& out) {
+    std::vector<bool> has_rows(plan.pools.size(), false);
+    for (const Row& r : plan.rows) {
+        has_rows[r.pool_index] = true;
+    }
+    std::string empty;
+    for (std::size_t i = 0; i < plan.pools.size(); ++i) {
+        if (!has_rows[i] && plan.pools[i].servers.empty()) {
+            empty += "  " + plan.pools[i].name + "\n";
+        }
+    }
+    if (!empty.empty()) {
+        out += "\npools with no members (shown with no rows)\n" + empty;
+    }
+    if (!plan.unresolved_ip_configurations.empty()) {
+        out += "\nIP configurations whose address no --nics file gives (their rows read Unknown;\n"
+               "export them with 'az network nic show --ids ID' or 'az vmss nic list')\n";
+        for (const std::string& id : plan.unresolved_ip_configurations) {
+            out += "  " + id + "\n";
+        }
+    }
+}
+
 void print_text(const Plan& plan, std::string& out) {
     out += "gateway " + plan.gateway_name + ": " + u64(plan.pools.size()) + " pools, " +
            u64(plan.settings.size()) + " settings, " + u64(plan.probes.size()) +
@@ -101,7 +134,7 @@ void print_text(const Plan& plan, std::string& out) {
         const Setting& st = plan.settings[r.setting_index];
         const Target& t = plan.targets[r.target_index];
         rows.add({pool.name, st.name, u64(t.port) + "/" + protocol_name(t.protocol),
-                  pool.servers[r.server_index].address, "#" + u64(r.target_index)});
+                  server_text(pool.servers[r.server_index]), "#" + u64(r.target_index)});
     }
     rows.print(out);
     out += "\ntargets\n";
@@ -109,6 +142,11 @@ void print_text(const Plan& plan, std::string& out) {
                    "down/up", "match"});
     for (std::size_t i = 0; i < plan.targets.size(); ++i) {
         const Target& t = plan.targets[i];
+        if (!t.address_known) {
+            targets.add({u64(i), "(not probed: address unknown)", protocol_name(t.protocol), "-",
+                         "-", "-", "-", "-", "-"});
+            continue;
+        }
         targets.add({u64(i), host_port(t.address, t.port), protocol_name(t.protocol),
                      t.host.empty() ? "-" : t.host, t.path.empty() ? "-" : t.path,
                      t.sni.empty() ? "-" : t.sni,
@@ -116,6 +154,7 @@ void print_text(const Plan& plan, std::string& out) {
                      u64(t.unhealthy_threshold) + "/" + u64(t.healthy_threshold), match_text(t)});
     }
     targets.print(out);
+    print_notes(plan, out);
     out += "\n" + summary(plan) + "\n";
 }
 
@@ -162,7 +201,17 @@ void json_rows(const Plan& plan, std::string& out) {
         out += ",\"setting\":";
         append_json_string(out, plan.settings[r.setting_index].name);
         out += ",\"server\":";
-        append_json_string(out, plan.pools[r.pool_index].servers[r.server_index].address);
+        const Server& server = plan.pools[r.pool_index].servers[r.server_index];
+        append_json_string(out, server.address);
+        if (!server.nic.empty()) {
+            out += ",\"nic\":";
+            append_json_string(out, server.nic);
+            out += ",\"ipConfiguration\":";
+            append_json_string(out, server.ip_configuration);
+        }
+        if (!server.address_known) {
+            out += ",\"addressKnown\":false";
+        }
         out += ",\"target\":" + u64(r.target_index) + "}";
     }
     out += "]";
@@ -217,6 +266,24 @@ void json_targets(const Plan& plan, std::string& out) {
     out += "]";
 }
 
+// The loader's warnings and the IP configuration ids no --nics file resolved.
+void json_notes(const Plan& plan, std::string& out) {
+    out += "\"warnings\":[";
+    for (std::size_t i = 0; i < plan.warnings.size(); ++i) {
+        out += i ? ",{\"path\":" : "{\"path\":";
+        append_json_string(out, plan.warnings[i].path);
+        out += ",\"message\":";
+        append_json_string(out, plan.warnings[i].message);
+        out += "}";
+    }
+    out += "],\"unresolvedIpConfigurations\":[";
+    for (std::size_t i = 0; i < plan.unresolved_ip_configurations.size(); ++i) {
+        out += i ? "," : "";
+        append_json_string(out, plan.unresolved_ip_configurations[i]);
+    }
+    out += "]";
+}
+
 void print_json(const Plan& plan, std::string& out) {
     out += "{\"gateway\":";
     append_json_string(out, plan.gateway_name);
@@ -231,6 +298,8 @@ void print_json(const Plan& plan, std::string& out) {
     json_rows(plan, out);
     out += ",";
     json_targets(plan, out);
+    out += ",";
+    json_notes(plan, out);
     out += "}\n";
 }
 
@@ -238,18 +307,20 @@ void write_all(std::FILE* f, const std::string& s) { std::fwrite(s.data(), 1, s.
 
 struct PlanArgs {
     std::string config;
+    config::LoadOptions load;
     bool json = false;
     bool check = false;
 };
 
 int run_plan(const PlanArgs& a) {
-    auto plan = config::load_plan_file(a.config);
+    auto plan = config::load_plan_file(a.config, a.load);
     if (!plan) {
         write_all(stderr, config::format_errors(plan.error(), a.config));
         std::fprintf(stderr, "ringprobe plan: %zu error%s in %s; nothing started\n",
                      plan.error().size(), plan.error().size() == 1 ? "" : "s", a.config.c_str());
         return 2;
     }
+    write_all(stderr, config::format_warnings(*plan, a.config));
     std::string out;
     if (a.check) {
         out = "ok: " + summary(*plan) + "\n";
@@ -274,6 +345,7 @@ CommandMain add_plan_command(CLI::App& app) {
                      "the configuration (JSON); docs/configuration.md lists the fields")
         ->required()
         ->type_name("FILE");
+    add_member_files(*plan_cmd, args->load);
     plan_cmd->add_flag("--json", args->json, "print the plan as JSON for machines");
     plan_cmd->add_flag("--check", args->check,
                        "only validate: print 'ok: N rows, M targets' or the errors");

@@ -27,6 +27,7 @@ namespace {
 // Everything `ringprobe run` is told on its command line.
 struct RunArgs {
     std::string config_path;
+    config::LoadOptions load;
     engine::EngineOptions opt;
     unsigned long duration_s = 0;  // 0: until SIGTERM or SIGINT
     bool stats = false;
@@ -318,12 +319,13 @@ void tell_service_ready(const Plan& plan, const engine::Engine& eng) {
 }
 
 int run(RunArgs& a) {
-    auto plan = config::load_plan_file(a.config_path);
+    auto plan = config::load_plan_file(a.config_path, a.load);
     if (!plan) {
         std::fputs(config::format_errors(plan.error(), a.config_path).c_str(), stderr);
         std::fprintf(stderr, "ringprobe run: the configuration was refused; nothing started\n");
         return 2;
     }
+    std::fputs(config::format_warnings(*plan, a.config_path).c_str(), stderr);
     if (a.opt.name.empty()) {
         a.opt.name = plan->gateway_name;
     }
@@ -365,6 +367,7 @@ CommandMain add_run_command(CLI::App& app) {
     run_cmd->add_option("--config", args->config_path, "the gateway configuration (JSON)")
         ->required()
         ->type_name("FILE");
+    add_member_files(*run_cmd, args->load);
     run_cmd->add_option("--name", args->opt.name,
                         "report segment name (default: the configuration's gateway name)");
     add_engine_flags(*run_cmd, *args);

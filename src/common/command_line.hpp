@@ -87,6 +87,18 @@ CLI::Option* add_number(CLI::App& app, const std::string& flag, T& target, T lo,
         ->type_name(value_name);
 }
 
+// --flag FILE, repeatable: every file given, in order, one per flag. The default policy keeps
+// only the last value, which is right for a setting but would drop files here; and one value
+// per flag keeps "--nics a b" from reading b as a second file silently.
+inline CLI::Option* add_files(CLI::App& app, const std::string& flag,
+                              std::vector<std::string>& target, const std::string& help) {
+    return app.add_option(flag, target, help)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->type_name("FILE");
+}
+
 // --flag WORD: one of a fixed list of words, each standing for a value of target.
 template <typename T>
 CLI::Option* add_choice(CLI::App& app, const std::string& flag, T& target,

@@ -158,11 +158,16 @@ void Loader::check_pairs() {
     std::uint32_t last_pool = UINT32_MAX;
     for (const auto& [pool, setting] : pairs_) {
         (void)setting;
+        plan_.pools[pool].routed = true;
+        // The gateway accepts an empty pool and its health simply lists no server; so does
+        // ringprobe, with a warning, as long as no entry of the pool was rejected.
         if (pool != last_pool && plan_.pools[pool].servers.empty() &&
             pool_addresses_listed_[pool]) {
-            errs_.add_text(pool_paths_[pool], "pool \"" + plan_.pools[pool].name +
-                                                  "\" has no servers but a rule routes to it; add "
-                                                  "ipAddress or fqdn entries");
+            plan_.warnings.push_back(PlanWarning{
+                pool_paths_[pool], "pool \"" + plan_.pools[pool].name +
+                                       "\" has no members but a rule routes to it; it is shown "
+                                       "with no rows (add ipAddress or fqdn entries, or network "
+                                       "interfaces that name the pool)"});
         }
         last_pool = pool;
     }
@@ -219,6 +224,7 @@ Target make_target(const ProbeKey& k) {
     Target tg;
     tg.address = k.server->address;
     tg.is_fqdn = k.server->is_fqdn;
+    tg.address_known = k.server->address_known;
     tg.port = sp.port;
     tg.protocol = sp.protocol;
     tg.host.assign(k.host);
@@ -353,6 +359,9 @@ Result<Plan, ConfigErrors> Loader::run(dom::element root) {
         return unexpected(errs_.take());
     }
     plan_.digest = stable_hash(json_);
+    if (side_digest_ != 0) {
+        plan_.digest = hash_combine(plan_.digest, side_digest_);
+    }
     return std::move(plan_);
 }
 

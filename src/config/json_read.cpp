@@ -39,6 +39,13 @@ void Errors::add_text(std::string path, std::string message) {
     list_.push_back(ConfigError{std::move(path), std::move(message), 0, 0});
 }
 
+void Errors::add_in(std::string file, std::string path, std::string message) {
+    add_text(std::move(path), std::move(message));
+    if (suppressed_ == 0) {
+        list_.back().file = std::move(file);
+    }
+}
+
 ConfigErrors Errors::take() {
     if (suppressed_ != 0) {
         list_.push_back(ConfigError{

@@ -34,6 +34,7 @@ public:
     explicit Errors(std::size_t max) : max_(max) {}
     void add(const PathNode* at, std::string message);
     void add_text(std::string path, std::string message);
+    void add_in(std::string file, std::string path, std::string message);  // another file
     bool any() const { return !list_.empty() || suppressed_ != 0; }
     ConfigErrors take();
 

@@ -167,7 +167,7 @@ Result<Plan, ConfigErrors> load_plan_file(const std::string& path, const LoadOpt
 std::string format_errors(const ConfigErrors& errors, std::string_view file) {
     std::string out;
     for (const auto& e : errors) {
-        out.append(file);
+        out.append(e.file.empty() ? file : std::string_view(e.file));
         if (e.line != 0) {
             out += ':';
             out += std::to_string(e.line);
@@ -181,6 +181,18 @@ std::string format_errors(const ConfigErrors& errors, std::string_view file) {
         }
         out += e.message;
         out += '\n';
+    }
+    return out;
+}
+
+std::string format_warnings(const Plan& plan, std::string_view file) {
+    std::string out;
+    for (const PlanWarning& w : plan.warnings) {
+        out.append(file).append(": ");
+        if (!w.path.empty()) {
+            out.append(w.path).append(": ");
+        }
+        out.append("warning: ").append(w.message).append("\n");
     }
     return out;
 }

@@ -28,12 +28,18 @@ struct ConfigError {
     std::string message;       // what is wrong and what would be valid
     std::uint32_t line = 0;    // 1-based, only for malformed JSON (0: not a syntax error)
     std::uint32_t column = 0;  // 1-based byte column within the line
+    std::string file;          // a --nics or --parameters file; empty: the configuration itself
 };
 using ConfigErrors = std::vector<ConfigError>;
 
 struct LoadOptions {
     std::size_t max_bytes = std::size_t{64} << 20;  // larger files are refused before parsing
     std::size_t max_errors = 200;                   // later errors are summarised in one line
+    // Network interfaces that resolve pool members given by IP configuration id: the JSON of
+    // `az network nic list|show`, `az vmss nic list` or the REST NIC GET (a list or one NIC).
+    std::vector<std::string> nics_files;
+    // ARM parameters files (`az deployment group create --parameters @FILE`); later files win.
+    std::vector<std::string> parameters_files;
 };
 
 // Parses and validates `json`; on success the Plan is complete (rows, deduplicated targets,
@@ -44,8 +50,11 @@ Result<Plan, ConfigErrors> load_plan_json(std::string_view json, const LoadOptio
 Result<Plan, ConfigErrors> load_plan_file(const std::string& path, const LoadOptions& options = {});
 
 // One line per error, "file: path: message" (or "file:line:column: message" for malformed
-// JSON), each ending in '\n'.
+// JSON), each ending in '\n'. An error about a --nics or --parameters file names that file.
 std::string format_errors(const ConfigErrors& errors, std::string_view file);
+
+// One line per Plan::warnings entry, "file: path: warning: message\n".
+std::string format_warnings(const Plan& plan, std::string_view file);
 
 // Locates the first JSON syntax error in `json` (the slow path behind a parse failure: simdjson
 // says that the document is invalid, this says where). Returns false when it finds none.

@@ -1,11 +1,14 @@
 // The loader's internals, shared by its three stages (not a public header: include load.hpp).
 //
-//   read_sections.cpp  JSON sections -> Plan pools/settings/probes/roots, pairs tied by rules
+//   read_sections.cpp  JSON sections -> Plan settings/probes/roots, pairs tied by rules
+//   read_pools.cpp     backendAddressPools -> Plan pools: addresses, members, duplicates
+//   members.cpp        pool members from network interfaces and scale sets; ARM parameters files
 //   build_plan.cpp     settings' probes -> Specs (defaults, precedence) -> rows and targets
 //   load.cpp           bytes -> DOM (file, size limit, syntax errors) and the public functions
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +52,9 @@ void reserve_huge(std::vector<T>& v, std::size_t n) {
     advise_huge(v.data(), v.capacity() * sizeof(T));
 }
 
+// The name a reference's id names in `collection` (read_sections.cpp); false with `why` if none.
+bool ref_name(std::string_view id, std::string_view collection, std::string_view& name,
+              std::string& why);
 std::string lower(std::string_view s);
 
 // ringprobe's own settings: a "ringprobe" object beside the gateway's fields.
@@ -97,6 +103,53 @@ struct Names {
     std::uint32_t count = 0;
 };
 
+// An item's fields: its "properties" object (REST/ARM form) or the item itself (az form).
+struct Item {
+    Item(dom::object o, const PathNode* at) : obj(o), self(at), props{at, "properties"} {
+        dom::element p;
+        dom::object po;
+        if (o.at_key("properties").get(p) == simdjson::SUCCESS &&
+            p.get_object().get(po) == simdjson::SUCCESS) {
+            fields = View{po, &props};
+        } else {
+            fields = View{o, at};
+        }
+    }
+    Item(const Item&) = delete;
+    Item& operator=(const Item&) = delete;
+
+    dom::object obj;
+    const PathNode* self;
+    PathNode props;
+    View fields;
+};
+
+// One IP configuration of a network interface: from a --nics file (id as given) or from a NIC
+// resource of the template itself (pool_key set, id empty).
+struct NicConfig {
+    std::string id_lower;  // --nics: the resource id, lower case (Azure ids are case-insensitive)
+    std::string address;   // privateIPAddress
+    std::string nic;       // Server::nic
+    std::string name;      // the IP configuration's name
+    std::string file;      // --nics: the file; template: empty
+    std::string path;      // JSON path of the IP configuration in that file
+};
+
+// A template NIC or scale-set IP configuration that names a pool of the gateway.
+struct TemplateMember {
+    std::string pool_lower;  // the referenced pool's name, lower case
+    std::string ref_path;    // the reference's JSON path, for "no such pool"
+    std::uint32_t nic = 0;   // index into Loader::template_nics_ (NIC resources)
+    // Scale sets: the instances' IP configurations come from --nics files (az vmss nic list),
+    // matched on ".../virtualMachineScaleSets/S/virtualMachines/" + N + "/networkInterfaces/C/
+    // ipConfigurations/I", both parts lower case.
+    bool scale_set = false;
+    std::string scale_set_head;
+    std::string scale_set_tail;
+    std::string scale_set_name;  // for messages
+    bool used = false;
+};
+
 enum class HostFrom : std::uint8_t { None, Fixed, ServerAddress };
 enum class SniFrom : std::uint8_t { None, Fixed, ServerFqdn };
 
@@ -129,7 +182,7 @@ struct Spec {
 class Loader {
 public:
     Loader(std::string_view json, const LoadOptions& options)
-        : json_(json), errs_(options.max_errors) {}
+        : json_(json), options_(options), errs_(options.max_errors) {}
 
     Result<Plan, ConfigErrors> run(dom::element root);
 
@@ -147,8 +200,25 @@ private:
     void read_roots(View gw);
     void read_probes(View gw);
     void read_match(View v, Probe& probe);
-    void read_pools(View gw);
-    void read_servers(View v, Pool& pool);
+    void read_pools(View gw);  // read_pools.cpp, like the two below
+    void read_servers(dom::array arr, const PathNode* a_at, Pool& pool);
+    void check_duplicate_servers(const Pool& pool, const PathNode* a_at);
+
+    // Members and parameters (members.cpp).
+    void read_parameter_files();
+    std::optional<dom::element> arm_parameter(std::string_view name);
+    std::optional<dom::element> arm_parameter_value(std::string_view expression);
+    void read_nic_files();
+    void read_nic_file(const std::string& file);
+    void add_nic_config(NicConfig config);
+    void scan_template_members();
+    void refuse_copy_loops(View fields);
+    void scan_template_nic(dom::object nic, const PathNode* at);
+    void scan_template_scale_set(dom::object vmss, const PathNode* at);
+    void read_pool_refs(View ipc, TemplateMember proto);
+    void add_ip_configuration_members(View pool_fields, Pool& pool);
+    void add_template_members(Pool& pool);
+    void check_template_members();
     void read_settings(View gw);
     void read_root_refs(View f, Setting& st);
     void read_maps(View gw);
@@ -165,6 +235,7 @@ private:
     void build_targets();
 
     std::string_view json_;
+    const LoadOptions& options_;
     Errors errs_;
     Plan plan_;
     dom::object template_;  // the ARM template root when reading one
@@ -180,6 +251,38 @@ private:
     std::vector<Spec> specs_;  // per setting, filled by resolve_specs
     std::vector<std::pair<std::uint64_t, std::uint32_t>> seen_scratch_;  // duplicate servers
     std::string rules_path_;
+
+    // Members and parameters (members.cpp). The parsers own the DOMs the parameter values
+    // point into, so they live as long as the Loader.
+    std::vector<std::unique_ptr<dom::parser>> side_parsers_;
+    std::unordered_map<std::string, dom::element> parameter_values_;  // lower-case name
+    std::vector<NicConfig> nics_;                                      // from --nics files
+    std::unordered_map<std::string, std::uint32_t> nic_by_id_;         // id_lower -> nics_
+    std::vector<NicConfig> template_nics_;
+    std::vector<TemplateMember> template_members_;
+    std::uint64_t side_digest_ = 0;  // the --parameters and --nics files' bytes, in order
 };
+
+// Calls f(Item&) for each object of the array gw.key, reporting entries that are not objects.
+template <typename F>
+void Loader::for_each_item(View gw, std::string_view key, F&& f) {
+    auto arr = read_array(errs_, gw, key);
+    if (!arr) {
+        return;
+    }
+    PathNode coll{gw.path, key};
+    std::int64_t i = 0;
+    for (dom::element e : *arr) {
+        PathNode at{&coll, {}, i};
+        ++i;
+        dom::object o;
+        if (e.get_object().get(o) != simdjson::SUCCESS) {
+            errs_.add(&at, "expected an object, got " + describe(e));
+            continue;
+        }
+        Item item(o, &at);
+        f(item);
+    }
+}
 
 }  // namespace ringprobe::config::detail

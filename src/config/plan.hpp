@@ -37,15 +37,29 @@ struct TrustedRoot {
     std::string data;  // PEM text or base64 DER as configured
 };
 
+// A pool member: an address listed in the pool (backendAddresses), or the IP configuration of a
+// network interface or scale-set instance that names the pool (docs/configuration.md, "Pool
+// members"). A member whose address no file gives is kept, never probed, and shown Unknown.
 struct Server {
-    std::string address;  // as configured: an IP literal or an FQDN
+    std::string address;  // an IP literal or an FQDN; address_known false: the IP configuration id
     bool is_fqdn = false;
+    bool address_known = true;
+    std::string nic;               // NIC members: "NIC", or "SCALESET/INSTANCE/NIC"; else empty
+    std::string ip_configuration;  // NIC members: the IP configuration's name
+};
+
+// Something the configuration allows but a reader should know (an empty pool a rule routes to),
+// with the JSON path it is about.
+struct PlanWarning {
+    std::string path;
+    std::string message;
 };
 
 struct Pool {
     std::string name;
     std::string id;  // as configured, or synthesised from the gateway name
     std::vector<Server> servers;
+    bool routed = false;  // a rule ties it to a setting (with no servers: shown with a note)
 };
 
 struct Probe {  // a custom probe as configured (after defaults), kept for display
@@ -89,8 +103,11 @@ struct Row {
 
 struct Target {
     // Identity of the probe (what makes two rows share one target).
-    std::string address;  // IP literal or FQDN
+    std::string address;  // IP literal or FQDN; address_known false: the IP configuration id
     bool is_fqdn = false;
+    // False for a NIC member whose address no --nics file gives: the engine owns no such target
+    // and the report shows its rows Unknown (Reason::AddressUnknown) from the start.
+    bool address_known = true;
     std::uint16_t port = 80;
     Protocol protocol = Protocol::Http;
     std::string host;  // Host header value (empty for Tcp/Tls)
@@ -128,7 +145,11 @@ struct Plan {
     std::vector<TrustedRoot> trusted_roots;
     std::vector<Row> rows;
     std::vector<Target> targets;
-    std::uint64_t digest = 0;  // stable hash of the configuration bytes
+    std::vector<PlanWarning> warnings;
+    // Pool members referenced by IP configuration id that no --nics file resolves, in the order
+    // met: the network interfaces the user still has to export.
+    std::vector<std::string> unresolved_ip_configurations;
+    std::uint64_t digest = 0;  // stable hash of the configuration, --nics and --parameters bytes
     // ringprobe extension "startSpreadMs": first probes start evenly over [0, spread) in the
     // order of a worker's slots; 0 means the targets of each interval spread over it.
     std::uint32_t start_spread_ms = 0;

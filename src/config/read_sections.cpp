@@ -1,11 +1,10 @@
 // Stage 1 of loading (see loader.hpp): the gateway's sections, read and validated in dependency
 // order (trusted roots, probes, pools, settings, URL path maps, rules), each collecting every
-// error it finds with its JSON path. Names are case-insensitive; references resolve by the
-// trailing /<collection>/<name> of their id.
+// error it finds with its JSON path (pools and their members: read_pools.cpp). Names are
+// case-insensitive; references resolve by the trailing /<collection>/<name> of their id.
 #include <algorithm>
 #include <cstring>
 
-#include "common/hash.hpp"
 #include "common/text.hpp"
 #include "config/loader.hpp"
 
@@ -22,25 +21,6 @@ std::string lower(std::string_view s) {
 }
 
 namespace {
-
-bool is_hostname(std::string_view s) {
-    if (s.empty() || s.size() > 253) {
-        return false;
-    }
-    std::size_t label = 0;
-    for (char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.';
-        if (!ok) {
-            return false;
-        }
-        label = c == '.' ? 0 : label + 1;
-        if (label > 63) {
-            return false;
-        }
-    }
-    return s.front() != '.' && s.find("..") == std::string_view::npos;
-}
 
 std::optional<Protocol> parse_protocol(std::string_view s) {
     if (iequals(s, "Http")) {
@@ -61,48 +41,6 @@ std::optional<Protocol> parse_protocol(std::string_view s) {
 }  // namespace
 
 // ---- Form detection --------------------------------------------------------------------------
-
-// An item's fields: its "properties" object (REST/ARM form) or the item itself (az form).
-struct Item {
-    Item(dom::object o, const PathNode* at) : obj(o), self(at), props{at, "properties"} {
-        dom::element p;
-        dom::object po;
-        if (o.at_key("properties").get(p) == simdjson::SUCCESS &&
-            p.get_object().get(po) == simdjson::SUCCESS) {
-            fields = View{po, &props};
-        } else {
-            fields = View{o, at};
-        }
-    }
-    Item(const Item&) = delete;
-    Item& operator=(const Item&) = delete;
-
-    dom::object obj;
-    const PathNode* self;
-    PathNode props;
-    View fields;
-};
-
-template <typename F>
-void Loader::for_each_item(View gw, std::string_view key, F&& f) {
-    auto arr = read_array(errs_, gw, key);
-    if (!arr) {
-        return;
-    }
-    PathNode coll{gw.path, key};
-    std::int64_t i = 0;
-    for (dom::element e : *arr) {
-        PathNode at{&coll, {}, i};
-        ++i;
-        dom::object o;
-        if (e.get_object().get(o) != simdjson::SUCCESS) {
-            errs_.add(&at, "expected an object, got " + describe(e));
-            continue;
-        }
-        Item item(o, &at);
-        f(item);
-    }
-}
 
 bool Loader::find_gateway(dom::element root, dom::object& gateway, PathNode& at) {
     dom::object top;
@@ -162,36 +100,26 @@ bool Loader::find_gateway(dom::element root, dom::object& gateway, PathNode& at)
     return true;
 }
 
-// ARM templates may name things with [parameters('x')] or [variables('x')]; a default value
-// or a literal variable is used, anything else cannot be evaluated here.
+// ARM templates may name things with [parameters('x')] or [variables('x')]; a parameter's value
+// (from a --parameters file, else its defaultValue) or a literal variable is used, anything else
+// cannot be evaluated here.
 std::string_view Loader::resolve_arm_name(std::string_view name) {
     if (!is_template_ || name.size() < 2 || name.front() != '[' || name.back() != ']') {
         return name;
     }
-    auto arg = [&](std::string_view fn) -> std::optional<std::string_view> {
-        std::string_view prefix = fn;
-        if (name.substr(1, prefix.size()) != prefix) {
-            return std::nullopt;
-        }
-        std::string_view rest = name.substr(1 + prefix.size());
-        if (rest.size() < 5 || rest.substr(0, 2) != "('" || rest.substr(rest.size() - 3) != "')]") {
-            return std::nullopt;
-        }
-        return rest.substr(2, rest.size() - 5);
-    };
-    if (auto p = arg("parameters")) {
-        std::string_view v;
-        dom::element param;
-        if (template_.at_key("parameters").get(param) == simdjson::SUCCESS &&
-            param.at_key(*p).at_key("defaultValue").get_string().get(v) == simdjson::SUCCESS) {
-            return v;
-        }
+    std::string_view v;
+    if (auto p = arm_parameter_value(name)) {
+        return p->get_string().get(v) == simdjson::SUCCESS ? v : std::string_view{};
     }
-    if (auto p = arg("variables")) {
-        std::string_view v;
+    static constexpr std::string_view prefix = "[variables('";
+    static constexpr std::string_view suffix = "')]";
+    if (name.size() > prefix.size() + suffix.size() && name.substr(0, prefix.size()) == prefix &&
+        name.substr(name.size() - suffix.size()) == suffix) {
+        std::string_view var =
+            name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
         dom::element vars;
         if (template_.at_key("variables").get(vars) == simdjson::SUCCESS &&
-            vars.at_key(*p).get_string().get(v) == simdjson::SUCCESS) {
+            vars.at_key(var).get_string().get(v) == simdjson::SUCCESS) {
             return v;
         }
     }
@@ -217,7 +145,8 @@ bool Loader::read_name(dom::object item, const PathNode* at, std::string_view co
     std::string_view resolved = resolve_arm_name(name);
     if (resolved.empty()) {
         errs_.add(&name_at, "cannot evaluate \"" + std::string(name) +
-                                "\"; use a literal name or a parameter with a defaultValue");
+                                "\"; use a literal name, or a parameter with a defaultValue or a "
+                                "value given with --parameters FILE");
         return false;
     }
     if (resolved.size() > 80 || !is_header_safe(resolved)) {
@@ -605,92 +534,6 @@ void Loader::read_probes(View gw) {
     });
 }
 
-void Loader::read_servers(View v, Pool& pool) {
-    auto arr = read_array(errs_, v, "backendAddresses");
-    if (!arr) {
-        return;
-    }
-    reserve_huge(pool.servers, arr->size());
-    PathNode a_at{v.path, "backendAddresses"};
-    std::int64_t i = 0;
-    for (dom::element e : *arr) {
-        PathNode at{&a_at, {}, i++};
-        dom::object o;
-        if (e.get_object().get(o) != simdjson::SUCCESS) {
-            errs_.add(&at, "expected an object with ipAddress or fqdn, got " + describe(e));
-            continue;
-        }
-        View sv{o, &at};
-        std::string_view ip;
-        std::string_view fqdn;
-        bool has_ip = read_string(errs_, sv, "ipAddress", ip) && !ip.empty();
-        bool has_fqdn = read_string(errs_, sv, "fqdn", fqdn) && !fqdn.empty();
-        if (has_ip == has_fqdn) {
-            errs_.add(&at, has_ip ? "both ipAddress and fqdn are set; give one"
-                                  : "neither ipAddress nor fqdn is set; give one");
-            continue;
-        }
-        Server server;
-        if (has_ip) {
-            if (!is_ip_literal(ip)) {
-                PathNode k{&at, "ipAddress"};
-                errs_.add(&k, "\"" + std::string(ip) + "\" is not an IPv4 or IPv6 address");
-                continue;
-            }
-            server.address.assign(ip);
-        } else if (is_ip_literal(fqdn)) {
-            server.address.assign(fqdn);  // an address given as fqdn is still an address
-        } else if (is_hostname(fqdn)) {
-            server.address.assign(fqdn);
-            server.is_fqdn = true;
-        } else {
-            PathNode k{&at, "fqdn"};
-            errs_.add(&k, "\"" + std::string(fqdn.substr(0, 60)) +
-                              "\" is not a host name (letters, digits, '-', '_' and '.', at most "
-                              "253 characters)");
-            continue;
-        }
-        pool.servers.push_back(std::move(server));
-    }
-    // Duplicate addresses: sort hashes (cheap for 100k servers) and compare neighbours.
-    auto& seen = seen_scratch_;
-    seen.clear();
-    seen.reserve(pool.servers.size());
-    for (std::uint32_t k = 0; k < pool.servers.size(); ++k) {
-        seen.emplace_back(stable_hash(pool.servers[k].address), k);
-    }
-    std::sort(seen.begin(), seen.end());
-    for (std::size_t k = 1; k < seen.size(); ++k) {
-        const auto& a = pool.servers[seen[k - 1].second].address;
-        const auto& b = pool.servers[seen[k].second].address;
-        if (seen[k - 1].first == seen[k].first && iequals(a, b)) {
-            errs_.add(&a_at, "\"" + b + "\" is listed twice; each server appears once in a pool");
-        }
-    }
-}
-
-void Loader::read_pools(View gw) {
-    for_each_item(gw, col_pools, [&](Item& item) {
-        Pool pool;
-        read_name(item.obj, item.self, col_pools, pool_names_, pool.name);
-        pool.id = item_id(item.obj, col_pools, pool.name);
-        auto arr = member(item.fields, "backendAddresses");
-        std::size_t listed = 0;
-        dom::array addresses;
-        if (arr && arr->get_array().get(addresses) == simdjson::SUCCESS) {
-            listed = addresses.size();
-        }
-        read_servers(item.fields, pool);
-        // An empty pool is reported only when it is truly empty, not when its entries were
-        // rejected.
-        pool_addresses_listed_.push_back(!arr ||
-                                         (arr->is_array() && listed == pool.servers.size()));
-        PathNode a_at{item.fields.path, "backendAddresses"};
-        pool_paths_.push_back(render_path(&a_at));
-        plan_.pools.push_back(std::move(pool));
-    });
-}
-
 // A setting's trustedRootCertificates: references resolved to indices into Plan::trusted_roots.
 void Loader::read_root_refs(View f, Setting& st) {
     auto roots = read_array(errs_, f, "trustedRootCertificates");
@@ -850,6 +693,7 @@ void Loader::read_rules(View gw) {
 }
 
 void Loader::read_gateway(dom::object gateway, const PathNode* at) {
+    read_parameter_files();
     Item gw(gateway, at);
     View top{gateway, at};
     std::string_view name;
@@ -883,6 +727,11 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     plan_.start_spread_ms = top_ext_.start_spread_ms.value_or(0);
     plan_.quantum_ms = top_ext_.quantum_ms.value_or(Plan::default_quantum_ms);
     plan_.start_batch = top_ext_.start_batch.value_or(Plan::default_start_batch);
+    read_nic_files();
+    if (is_template_) {
+        refuse_copy_loops(gw.fields);
+        scan_template_members();
+    }
     read_roots(gw.fields);
     read_probes(gw.fields);
     read_pools(gw.fields);

@@ -22,7 +22,7 @@ bool apply_result(HealthState& s, Reason r, Thresholds t) {
         if (s.consecutive_ok >= t.healthy) {
             s.health = Health::Healthy;
         }
-    } else if (r == Reason::DnsNoAddress) {
+    } else if (r == Reason::DnsNoAddress || r == Reason::AddressUnknown) {
         // Nothing could be probed: the health cannot be determined (the gateway's Unknown).
         s.consecutive_ok = 0;
         s.consecutive_fail = 0;

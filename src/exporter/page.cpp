@@ -198,7 +198,13 @@ void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuer
         append_filter_link(out, name, q.health, 0);
         out += "\">";
         append_html_escaped(out, name);
-        out += "</a></td>";
+        out += "</a>";
+        if ((info.pools[p].flags & abi::kPoolEmptyRouted) != 0) {
+            out += "<p class=\"note\">";
+            append_html_escaped(out, report::kEmptyPoolNote);
+            out += "</p>";
+        }
+        out += "</td>";
         for (const Health h : {Health::Healthy, Health::Unhealthy, Health::Unknown}) {
             out += "<td class=\"count-";
             out += health_class(h);

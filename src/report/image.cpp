@@ -61,13 +61,18 @@ Result<void> check_plan(const Plan& plan) {
 Result<void> add_pools(Image& img, StringTable& strings, const Plan& plan) {
     std::uint32_t server_total = 0;
     for (const Pool& p : plan.pools) {
+        const std::uint32_t flags = p.servers.empty() && p.routed ? abi::kPoolEmptyRouted : 0;
         img.pools.push_back(abi::PoolRecord{strings.add(p.name), strings.add(p.id), server_total,
-                                            static_cast<std::uint32_t>(p.servers.size())});
+                                            static_cast<std::uint32_t>(p.servers.size()), flags,
+                                            0});
         for (const Server& s : p.servers) {
             abi::ServerRecord rec{};
             rec.address = strings.add(s.address);
             rec.pool_index = static_cast<std::uint32_t>(img.pools.size() - 1);
             rec.is_fqdn = s.is_fqdn ? 1 : 0;
+            rec.address_known = s.address_known ? 1 : 0;
+            rec.nic = strings.add(s.nic);
+            rec.ip_configuration = strings.add(s.ip_configuration);
             img.servers.push_back(rec);
         }
         server_total += static_cast<std::uint32_t>(p.servers.size());

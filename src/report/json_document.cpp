@@ -211,6 +211,11 @@ void emit_server(JsonOut& j, const Snapshot& snap, const abi::RowRecord& r, bool
     j.value_with([&](std::string& s) { append_probe_log(s, snap, r.target_index); });
     if (details) {
         emit_details(j, snap, r.target_index);
+        const abi::ServerRecord& sv = info.servers[r.server_index];
+        if (sv.nic.length != 0) {
+            j.field("nic", info.str(sv.nic));
+            j.field("ipConfiguration", info.str(sv.ip_configuration));
+        }
     }
     j.end_object();
 }
@@ -245,6 +250,21 @@ void emit_pool(JsonOut& j, const Snapshot& snap, const Selection& sel, std::size
         j.end_object();
     }
     j.end_array();
+    j.end_object();
+}
+
+// An empty pool's object: the pool, no settings, and the note.
+void emit_empty_pool(JsonOut& j, const StaticInfo& info, std::uint32_t pool_index) {
+    const abi::PoolRecord& pool = info.pools[pool_index];
+    j.begin_object();
+    j.key("backendAddressPool");
+    j.begin_object();
+    j.field("id", id_or_name(info, pool.id, pool.name));
+    j.end_object();
+    j.key("backendHttpSettingsCollection");
+    j.begin_array();
+    j.end_array();
+    j.field("note", kEmptyPoolNote);
     j.end_object();
 }
 

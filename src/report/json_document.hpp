@@ -131,6 +131,8 @@ private:
 // [g_begin, g_end) of the selection.
 void emit_pool(JsonOut& j, const Snapshot& snap, const Selection& sel, std::size_t g_begin,
                std::size_t g_end, const RenderOptions& o);
+// An empty pool's object (abi::kPoolEmptyRouted): the pool, no settings, and kEmptyPoolNote.
+void emit_empty_pool(JsonOut& j, const StaticInfo& info, std::uint32_t pool_index);
 // The "ringprobe" object of --details: the report's own state and the resolver's counters.
 void emit_report_meta(JsonOut& j, const Snapshot& snap);
 // What to reserve for the document, so a large report grows its string once or not at all.

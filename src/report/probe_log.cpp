@@ -202,6 +202,12 @@ void log_dns(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
             out += str(snap, t.address);
             out += '.';
             return;
+        case Reason::AddressUnknown:
+            out += "Health unknown: no --nics file gives the private address of IP "
+                   "configuration ";
+            out += str(snap, t.address);
+            out += ", so nothing was probed.";
+            return;
         default: break;
     }
 }

@@ -181,6 +181,11 @@ Result<void, ReadError> check_records(const StaticInfo& s) {
         if (std::uint64_t{p.first_server} + p.server_count > s.servers.size()) {
             return corrupt("pool " + num(i) + " names servers that do not exist");
         }
+        if ((p.flags & ~abi::kPoolFlagsKnown) != 0 ||
+            ((p.flags & abi::kPoolEmptyRouted) != 0 && p.server_count != 0)) {
+            return corrupt("pool " + num(i) +
+                           " has unknown flags, or is marked empty with servers");
+        }
     }
     for (std::size_t i = 0; i < s.settings.size(); ++i) {
         const abi::SettingRecord& st = s.settings[i];
@@ -193,8 +198,11 @@ Result<void, ReadError> check_records(const StaticInfo& s) {
     }
     for (std::size_t i = 0; i < s.servers.size(); ++i) {
         const abi::ServerRecord& sv = s.servers[i];
-        if (!str.ok(sv.address)) {
-            return corrupt("server " + num(i) + " has an unterminated or out-of-range address");
+        if (!str.ok(sv.address) || !str.ok(sv.nic) || !str.ok(sv.ip_configuration)) {
+            return corrupt("server " + num(i) + " has an unterminated or out-of-range string");
+        }
+        if (sv.is_fqdn > 1 || sv.address_known > 1) {
+            return corrupt("server " + num(i) + " has an unknown flag");
         }
         if (sv.pool_index >= s.pools.size()) {
             return corrupt("server " + num(i) + " belongs to a pool that does not exist");

@@ -408,6 +408,12 @@ void remedy_dns(std::string& out, const RemedyContext& c, Reason reason) {
             out += pool;
             out += '.';
             return;
+        case Reason::AddressUnknown:
+            out += "Export the network interface of ";
+            out += addr;
+            out += " ('az network nic show --ids ID' or 'az vmss nic list') and give the file "
+                   "with --nics FILE.";
+            return;
         default: break;
     }
 }

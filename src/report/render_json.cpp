@@ -13,7 +13,9 @@ std::string render_json(const Snapshot& snap, const RenderOptions& o) {
     j.begin_object();
     j.key("backendAddressPools");
     j.begin_array();
-    for_each_pool(sel, [&](std::size_t b, std::size_t e) { emit_pool(j, snap, sel, b, e, o); });
+    for_each_pool(
+        *snap.info, sel, o, [&](std::size_t b, std::size_t e) { emit_pool(j, snap, sel, b, e, o); },
+        [&](std::uint32_t p) { emit_empty_pool(j, *snap.info, p); });
     j.end_array();
     if (o.details) {
         emit_report_meta(j, snap);

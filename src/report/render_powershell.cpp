@@ -11,11 +11,18 @@ std::string render_powershell(const Snapshot& snap, const RenderOptions& o) {
     std::string out;
     out.reserve(estimate(sel, o.details) * 3 / 2);
     JsonOut j(out, true, 4);
-    for_each_pool(sel, [&](std::size_t b, std::size_t e) {
-        j.reset_top();
-        emit_pool(j, snap, sel, b, e, o);
-        out += '\n';
-    });
+    for_each_pool(
+        *snap.info, sel, o,
+        [&](std::size_t b, std::size_t e) {
+            j.reset_top();
+            emit_pool(j, snap, sel, b, e, o);
+            out += '\n';
+        },
+        [&](std::uint32_t p) {
+            j.reset_top();
+            emit_empty_pool(j, *snap.info, p);
+            out += '\n';
+        });
     return out;
 }
 }  // namespace ringprobe::report

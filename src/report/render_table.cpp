@@ -166,6 +166,27 @@ void append_pool_summary(std::string& out, std::string_view pool,
     out += " unknown\n";
 }
 
+// "pool api: No members: ..." for an empty pool a rule routes to.
+void append_empty_pool(std::string& out, std::string_view pool) {
+    out += "pool ";
+    append_printable(out, pool);
+    out += ": ";
+    out += kEmptyPoolNote;
+    out += '\n';
+}
+
+// "    nic vm1-nic, IP configuration ipconfig1" under a NIC member's row (--details).
+void append_nic_line(std::string& out, const StaticInfo& info, const abi::ServerRecord& sv) {
+    if (sv.nic.length == 0) {
+        return;
+    }
+    out += "    nic ";
+    append_printable(out, info.str(sv.nic));
+    out += ", IP configuration ";
+    append_printable(out, info.str(sv.ip_configuration));
+    out += '\n';
+}
+
 }  // namespace
 
 std::string render_table(const Snapshot& snap, const RenderOptions& o) {
@@ -174,18 +195,24 @@ std::string render_table(const Snapshot& snap, const RenderOptions& o) {
     const TableCells t = table_cells(snap, sel);
     std::string out;
     append_table_heading(out, snap, t);
-    for_each_pool(sel, [&](std::size_t gb, std::size_t ge) {
+    const auto pool_rows = [&](std::size_t gb, std::size_t ge) {
         std::array<std::uint64_t, 3> count{};  // by Health value
         for (std::size_t i = sel.groups[gb].begin; i < sel.groups[ge - 1].end; ++i) {
             append_table_row(out, t, i, o.color);
             if (o.details) {
-                append_row_details(out, snap, info.rows[sel.rows[i]].target_index, o.color);
+                const abi::RowRecord& r = info.rows[sel.rows[i]];
+                append_nic_line(out, info, info.servers[r.server_index]);
+                append_row_details(out, snap, r.target_index, o.color);
             }
             ++count[static_cast<std::size_t>(t.healths[i])];
         }
         append_pool_summary(out, info.str(info.pools[sel.groups[gb].pool].name), count);
-    });
-    if (sel.rows.empty()) {
+    };
+    const auto empty_pool = [&](std::uint32_t p) {
+        append_empty_pool(out, info.str(info.pools[p].name));
+    };
+    const std::size_t empty_pools = for_each_pool(info, sel, o, pool_rows, empty_pool);
+    if (sel.rows.empty() && empty_pools == 0) {
         out += "(no servers match)\n";
     }
     return out;

@@ -40,4 +40,10 @@ Selection select_rows(const Snapshot& snap, const RenderOptions& o) {
     }
     return sel;
 }
+
+bool shows_empty_pool(const StaticInfo& info, std::uint32_t pool, const RenderOptions& o) {
+    const abi::PoolRecord& p = info.pools[pool];
+    return (p.flags & abi::kPoolEmptyRouted) != 0 && !o.health &&
+           (o.pool.empty() || info.str(p.name) == o.pool);
+}
 }  // namespace ringprobe::report

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/assert.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
 
@@ -27,16 +28,31 @@ struct Selection {
 // The rows that pass the options' pool and health filters, grouped.
 Selection select_rows(const Snapshot& snap, const RenderOptions& o);
 
-// Calls f(g_begin, g_end) for each pool's run of groups.
-template <typename F>
-void for_each_pool(const Selection& sel, F&& f) {
-    for (std::size_t g = 0; g < sel.groups.size();) {
-        std::size_t h = g + 1;
-        while (h < sel.groups.size() && sel.groups[h].pool == sel.groups[g].pool) {
-            ++h;
+// An empty pool a rule routes to is shown, with a note and no servers, unless a filter asks for
+// another pool or for a health no server of it can have.
+bool shows_empty_pool(const StaticInfo& info, std::uint32_t pool, const RenderOptions& o);
+
+// In pool order: f(g_begin, g_end) for each pool's run of groups, empty(pool) for each empty
+// pool shown. Returns how many empty pools were shown.
+template <typename F, typename E>
+std::size_t for_each_pool(const StaticInfo& info, const Selection& sel, const RenderOptions& o,
+                          F&& f, E&& empty) {
+    std::size_t g = 0;
+    std::size_t shown = 0;
+    for (std::uint32_t p = 0; p < info.pools.size(); ++p) {
+        if (g < sel.groups.size() && sel.groups[g].pool == p) {
+            std::size_t h = g + 1;
+            while (h < sel.groups.size() && sel.groups[h].pool == p) {
+                ++h;
+            }
+            f(g, h);
+            g = h;
+        } else if (shows_empty_pool(info, p, o)) {
+            empty(p);
+            ++shown;
         }
-        f(g, h);
-        g = h;
     }
+    RP_ASSERT(g == sel.groups.size());
+    return shown;
 }
 }  // namespace ringprobe::report

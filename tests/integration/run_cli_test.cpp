@@ -5,7 +5,10 @@
 // refused whole with exit status 2, the JSON path in the message, and no report created. The
 // command line takes --flag=value as well as --flag value, and refuses an unknown flag or a bad
 // value with exit status 2 and a message that names the flag. --listen serves on IPv6
-// ([::1]:PORT) as well as IPv4, and --dns-server takes [::1]:53, ::1 and 127.0.0.1:5353.
+// ([::1]:PORT) as well as IPv4, and --dns-server takes [::1]:53, ::1 and 127.0.0.1:5353. Pool
+// members given as NIC IP configuration ids are probed at the addresses a --nics file gives,
+// one that no file resolves reads Unknown (address_unknown), and an empty routed pool is a
+// warning and a flagged pool in the report.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -164,6 +167,118 @@ TEST(RunCli, BrokenConfigurationIsRefusedWholeWithStatusTwo) {
         << "a refused configuration must not create a report";
     ::unlink(cfg.c_str());
     ::unlink((cfg + ".stderr").c_str());
+}
+
+// The gateway's REST view of virtual machines in a pool: backendIPConfigurations ids only. Two
+// are resolved by a --nics file (az network nic list output) to loopback addresses the fleet
+// serves; the third is in no file. A second pool has no members but a rule routes to it.
+std::string nic_config_json(const std::string& name, unsigned port) {
+    const std::string gw = "/subscriptions/x/resourceGroups/rg/providers/"
+                           "Microsoft.Network/applicationGateways/" + name;
+    const std::string nics = "/subscriptions/x/resourceGroups/rg/providers/"
+                             "Microsoft.Network/networkInterfaces/";
+    std::ostringstream o;
+    o << R"({"name": ")" << name << R"(", "properties": {
+  "backendAddressPools": [
+    {"name": "vms", "properties": {"backendIPConfigurations": [
+      {"id": ")" << nics << R"(vm1-nic/ipConfigurations/ipconfig1"},
+      {"id": ")" << nics << R"(VM2-NIC/ipConfigurations/ipconfig1"},
+      {"id": ")" << nics << R"(vm3-nic/ipConfigurations/ipconfig1"}]}},
+    {"name": "none", "properties": {"backendAddresses": []}}],
+  "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )" << port
+      << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
+  "probes": [{"name": "health", "properties": {"protocol": "Http", "host": "example.test",
+      "path": "/health", "interval": 1, "timeout": 1, "unhealthyThreshold": 3,
+      "ringprobe": {"intervalMs": 100, "timeoutMs": 100}}}],
+  "requestRoutingRules": [
+    {"name": "rule", "properties": {"ruleType": "Basic",
+      "backendAddressPool": {"id": ")" << gw << R"(/backendAddressPools/vms"},
+      "backendHttpSettings": {"id": ")" << gw << R"(/backendHttpSettingsCollection/web"}}},
+    {"name": "rule2", "properties": {"ruleType": "Basic",
+      "backendAddressPool": {"id": ")" << gw << R"(/backendAddressPools/none"},
+      "backendHttpSettings": {"id": ")" << gw << R"(/backendHttpSettingsCollection/web"}}}]
+}})";
+    return o.str();
+}
+
+std::string nics_json() {
+    const std::string nics = "/subscriptions/x/resourceGroups/rg/providers/"
+                             "Microsoft.Network/networkInterfaces/";
+    std::ostringstream o;
+    o << "[";
+    for (int i = 1; i <= 2; ++i) {
+        o << (i > 1 ? "," : "") << R"({"name": "vm)" << i << R"(-nic", "id": ")" << nics << "vm"
+          << i << R"(-nic", "type": "Microsoft.Network/networkInterfaces",
+  "ipConfigurations": [{"name": "ipconfig1", "id": ")" << nics << "vm" << i
+          << R"(-nic/ipConfigurations/ipconfig1", "privateIPAddress": "127.1.31.)" << i
+          << R"(", "privateIPAddressVersion": "IPv4"}]})";
+    }
+    o << "]";
+    return o.str();
+}
+
+TEST(RunCli, NicMembersAreProbedAndAnUnresolvedOneReadsUnknown) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = "rp-run-nic-" + std::to_string(::getpid());
+    const std::string cfg = write_temp(nic_config_json(name, fleet->port()), "nic");
+    const std::string nics = write_temp(nics_json(), "nics");
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--nics=" + nics, "--workers", "1"},
+                    cfg + ".stderr");
+    ASSERT_GT(c.pid, 0);
+    // Rows by server address: the two resolved NICs Healthy, the third Unknown.
+    auto health_of = [](const report::Snapshot& s, std::string_view address) {
+        for (const auto& r : s.info->rows) {
+            if (s.info->str(s.info->servers[r.server_index].address) == address) {
+                return std::pair{static_cast<Health>(s.states[r.target_index].health),
+                                 static_cast<Reason>(s.states[r.target_index].reason)};
+            }
+        }
+        return std::pair{Health::Unknown, Reason::Pending};
+    };
+    const std::string unresolved =
+        "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/"
+        "vm3-nic/ipConfigurations/ipconfig1";
+    bool done = false;
+    for (int i = 0; i < 300 && !done; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        auto rep = report::Report::open(name);
+        if (!rep) {
+            continue;
+        }
+        const auto s = rep->snapshot({});
+        done = s.info->rows.size() == 3 &&
+               health_of(s, "127.1.31.1").first == Health::Healthy &&
+               health_of(s, "127.1.31.2").first == Health::Healthy &&
+               health_of(s, unresolved).second == Reason::AddressUnknown;
+    }
+    EXPECT_TRUE(done) << c.stderr_text();
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    const auto s = rep->snapshot({});
+    EXPECT_EQ(health_of(s, unresolved).first, Health::Unknown);
+    ASSERT_EQ(s.info->pools.size(), 2u);
+    EXPECT_EQ(s.info->pools[1].flags, report_abi::kPoolEmptyRouted);
+    for (const auto& sv : s.info->servers) {
+        EXPECT_EQ(s.info->str(sv.ip_configuration), "ipconfig1");
+    }
+
+    ASSERT_EQ(::kill(c.pid, SIGTERM), 0);
+    const int status = wait_exit(c.pid, std::chrono::seconds(3));
+    if (status == -1) {
+        ::kill(c.pid, SIGKILL);
+        ::waitpid(c.pid, nullptr, 0);
+    }
+    EXPECT_NE(status, -1);
+    const std::string err = c.stderr_text();
+    EXPECT_NE(err.find("warning: pool \"none\" has no members"), std::string::npos) << err;
+    EXPECT_NE(err.find("pool=vms setting=web server=127.1.31.2 old=Unknown new=Healthy"),
+              std::string::npos)
+        << err;
+    ::unlink(cfg.c_str());
+    ::unlink(nics.c_str());
+    ::unlink((cfg + ".stderr").c_str());
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());
 }
 
 // Runs `ringprobe run ARGS...` to its end (bounded) and returns its exit status, -1 when it

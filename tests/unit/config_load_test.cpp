@@ -598,19 +598,25 @@ TEST(ConfigErrors, HostOrPathThatCouldInjectAHeaderIsRejected) {
     EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.path", "no spaces"));
 }
 
-TEST(ConfigErrors, AnEmptyPoolThatARuleUsesIsRejected) {
-    auto errors = load_bad("bad-empty-pool.json");
-    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].properties.backendAddresses",
-                          "has no servers"))
-        << dump(errors);
+TEST(ConfigErrors, AnEmptyPoolThatARuleUsesIsAWarningNotAnError) {
+    Plan plan = load_ok("empty-pool.json");
+    EXPECT_TRUE(plan.rows.empty());
+    ASSERT_EQ(plan.pools.size(), 1u);
+    EXPECT_TRUE(plan.pools[0].servers.empty());
+    ASSERT_EQ(plan.warnings.size(), 1u);
+    EXPECT_EQ(plan.warnings[0].path,
+              "properties.backendAddressPools[0].properties.backendAddresses");
+    EXPECT_NE(plan.warnings[0].message.find("pool \"pool-a\" has no members"), std::string::npos);
+    EXPECT_EQ(format_warnings(plan, "f"),
+              "f: properties.backendAddressPools[0].properties.backendAddresses: warning: " +
+                  plan.warnings[0].message + "\n");
 }
 
 TEST(ConfigErrors, AnItemWithoutANameDoesNotShiftLaterReferences) {
     auto errors = load_bad("bad-missing-name.json");
     EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].name", "missing")) << dump(errors);
-    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[1].properties.backendAddresses",
-                          "pool \"pool-a\" has no servers"))
-        << dump(errors);
+    // The rule's reference to "pool-a" still finds the second pool: no dangling reference.
+    EXPECT_EQ(errors.size(), 1u) << dump(errors);
 }
 
 TEST(ConfigErrors, AnEmptyPoolNoRuleUsesIsAccepted) {
@@ -679,6 +685,178 @@ TEST(ConfigErrors, FlattenedFormErrorsUseFlattenedPaths) {
     json.replace(at, 14, "\"interval\": 0");
     auto errors = json_bad(json);
     EXPECT_TRUE(has_error(errors, "probes[0].interval", "0 is outside 1..86400")) << dump(errors);
+}
+
+// ---- Pool members from network interfaces, scale sets and parameters files ------------------
+
+LoadOptions with_nics(std::initializer_list<const char*> nics) {
+    LoadOptions options;
+    for (const char* n : nics) {
+        options.nics_files.push_back(fixture(n));
+    }
+    return options;
+}
+
+Plan load_ok_with(const std::string& name, const LoadOptions& options) {
+    auto r = load_plan_file(fixture(name), options);
+    if (!r) {
+        ADD_FAILURE() << format_errors(r.error(), name);
+        return Plan{};
+    }
+    return std::move(r).value();
+}
+
+const Server* server_of(const Plan& plan, const std::string& pool, const std::string& address) {
+    for (const Pool& p : plan.pools) {
+        for (const Server& s : p.servers) {
+            if (p.name == pool && s.address == address) {
+                return &s;
+            }
+        }
+    }
+    return nullptr;
+}
+
+bool has_error_in(const ConfigErrors& errors, const std::string& file, const std::string& path,
+                  const std::string& fragment) {
+    return std::any_of(errors.begin(), errors.end(), [&](const ConfigError& e) {
+        return e.file == fixture(file) && e.path == path &&
+               e.message.find(fragment) != std::string::npos;
+    });
+}
+
+TEST(ConfigMembers, TemplateNicsThatNameThePoolAreItsMembersIpv4AndIpv6) {
+    Plan plan = load_ok("gateway-portal-export-nics.json");
+    ASSERT_EQ(plan.pools.size(), 1u);
+    ASSERT_EQ(plan.pools[0].servers.size(), 3u);
+    const Server* v4 = server_of(plan, "pool1", "10.1.0.4");
+    const Server* v6 = server_of(plan, "pool1", "fd00:db8:1::4");
+    ASSERT_NE(v4, nullptr);
+    ASSERT_NE(v6, nullptr);
+    EXPECT_EQ(v4->nic, "vm1-nic");
+    EXPECT_EQ(v4->ip_configuration, "ipconfig1");
+    EXPECT_EQ(v6->ip_configuration, "ipconfig-v6");
+    EXPECT_EQ(plan.rows.size(), 3u);
+    EXPECT_TRUE(plan.warnings.empty());
+    EXPECT_EQ(target(plan, "pool1", "http-settings", "fd00:db8:1::4").host, "web.contoso.com");
+}
+
+TEST(ConfigMembers, RestBackendIpConfigurationsResolveThroughNicsFilesCaseInsensitively) {
+    Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
+                             with_nics({"nics-az-list.json", "nic-rest-get.json"}));
+    // vm1's IPv6 configuration is referenced as VM1-NIC: Azure ids ignore case.
+    const Server* v6 = server_of(plan, "pool1", "fd00:db8:1::4");
+    ASSERT_NE(v6, nullptr);
+    EXPECT_TRUE(v6->address_known);
+    EXPECT_NE(server_of(plan, "pool1", "10.1.0.6"), nullptr);  // from the REST NIC GET
+    EXPECT_EQ(plan.unresolved_ip_configurations.size(), 3u);
+}
+
+TEST(ConfigMembers, AnUnresolvedIpConfigurationIsAnUnknownMemberNamedByItsId) {
+    Plan plan = load_ok("gateway-rest-ipconfigs.json");
+    ASSERT_EQ(plan.unresolved_ip_configurations.size(), 7u);
+    const std::string& id = plan.unresolved_ip_configurations[0];
+    EXPECT_NE(id.find("/networkInterfaces/vm1-nic/ipConfigurations/ipconfig1"), std::string::npos);
+    const Server* s = server_of(plan, "pool1", id);
+    ASSERT_NE(s, nullptr);
+    EXPECT_FALSE(s->address_known);
+    EXPECT_EQ(s->nic, "vm1-nic");
+    for (const Row& r : plan.rows) {
+        EXPECT_FALSE(plan.targets[r.target_index].address_known);
+    }
+}
+
+TEST(ConfigMembers, ScaleSetInstancesComeFromVmssNicList) {
+    Plan plan = load_ok_with("gateway-vmss-template.json", with_nics({"nics-vmss-list.json"}));
+    ASSERT_EQ(plan.pools.size(), 1u);
+    ASSERT_EQ(plan.pools[0].servers.size(), 2u);
+    EXPECT_EQ(plan.pools[0].servers[0].nic, "web-vmss/0/web-vmss-nic");
+    EXPECT_TRUE(plan.warnings.empty());
+}
+
+TEST(ConfigMembers, AScaleSetWithoutItsNicsFileIsAnEmptyPoolWithWarnings) {
+    Plan plan = load_ok("gateway-vmss-template.json");
+    EXPECT_TRUE(plan.rows.empty());
+    ASSERT_EQ(plan.warnings.size(), 2u);
+    EXPECT_NE(plan.warnings[0].message.find("az vmss nic list"), std::string::npos);
+}
+
+TEST(ConfigMembers, ParametersFilesGiveArrayValuesAndLaterFilesWin) {
+    auto errors = load_bad("gateway-arm-parameters.json");
+    EXPECT_TRUE(has_error(errors, "resources[0].properties.backendAddressPools[0].properties."
+                                  "backendAddresses",
+                          "--parameters FILE"))
+        << dump(errors);
+    LoadOptions options;
+    options.parameters_files.push_back(fixture("gateway-arm-parameters.parameters.json"));
+    Plan one = load_ok_with("gateway-arm-parameters.json", options);
+    EXPECT_EQ(one.pools[0].servers.size(), 3u);
+    EXPECT_TRUE(one.pools[0].servers[2].is_fqdn);
+    options.parameters_files.push_back(fixture("gateway-arm-parameters.prod.parameters.json"));
+    Plan two = load_ok_with("gateway-arm-parameters.json", options);
+    EXPECT_EQ(two.gateway_name, "gw-prod");
+    ASSERT_EQ(two.pools[0].servers.size(), 1u);
+    EXPECT_EQ(two.pools[0].servers[0].address, "10.3.0.4");
+}
+
+TEST(ConfigMembers, BadNicsFilesAreRefusedWithFileAndPath) {
+    const std::string gw = "gateway-rest-ipconfigs.json";
+    auto not_json = load_bad(gw, with_nics({"bad-nics-not-json.json"}));
+    EXPECT_TRUE(has_error_in(not_json, "bad-nics-not-json.json", "", "not JSON")) << dump(not_json);
+    auto wrong = load_bad(gw, with_nics({"bad-nics-wrong-type.json"}));
+    EXPECT_TRUE(has_error_in(wrong, "bad-nics-wrong-type.json", "[0].type",
+                             "is not a network interface"))
+        << dump(wrong);
+    auto no_address = load_bad(gw, with_nics({"bad-nics-no-address.json"}));
+    EXPECT_TRUE(has_error_in(no_address, "bad-nics-no-address.json",
+                             "[0].ipConfigurations[0].privateIPAddress", "no private address"))
+        << dump(no_address);
+    EXPECT_NE(format_errors(no_address, gw).find(fixture("bad-nics-no-address.json") + ": "),
+              std::string::npos);
+}
+
+TEST(ConfigMembers, TwoNicsFilesThatDisagreeAreRefusedNamingBoth) {
+    auto errors = load_bad("gateway-rest-ipconfigs.json",
+                           with_nics({"nics-az-list.json", "bad-nics-disagree.json"}));
+    ASSERT_EQ(errors.size(), 1u) << dump(errors);
+    EXPECT_EQ(errors[0].file, fixture("bad-nics-disagree.json"));
+    EXPECT_NE(errors[0].message.find(fixture("nics-az-list.json")), std::string::npos);
+    EXPECT_NE(errors[0].message.find("disagree"), std::string::npos);
+}
+
+TEST(ConfigMembers, TheDigestChangesWithTheNicsAndParametersFiles) {
+    const std::uint64_t bare = load_ok("gateway-rest-ipconfigs.json").digest;
+    const std::uint64_t one =
+        load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest;
+    const std::uint64_t two = load_ok_with("gateway-rest-ipconfigs.json",
+                                           with_nics({"nics-az-list.json", "nic-rest-get.json"}))
+                                  .digest;
+    EXPECT_NE(bare, one);
+    EXPECT_NE(one, two);
+    EXPECT_EQ(one, load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"}))
+                       .digest);
+}
+
+TEST(ConfigMembers, ACopyLoopInATemplateIsRefusedWithItsPath) {
+    auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/applicationGateways",
+        "name": "gw", "properties": {
+          "copy": [{"name": "probes", "count": 2, "input": {"name": "p"}}],
+          "backendAddressPools": [{"name": "pool", "properties": {
+            "copy": [{"name": "backendAddresses", "count": 3,
+                      "input": {"ipAddress": "[copyIndex('backendAddresses')]"}}]}}]
+        }}]})");
+    EXPECT_TRUE(has_error(errors, "resources[0].properties.copy[0]", "builds probes"))
+        << dump(errors);
+    EXPECT_TRUE(has_error(errors,
+                          "resources[0].properties.backendAddressPools[0].properties.copy[0]",
+                          "builds backendAddresses"))
+        << dump(errors);
+}
+
+TEST(ConfigMembers, TheSameNicInTwoFilesIsAccepted) {
+    Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
+                             with_nics({"nics-az-list.json", "nics-az-list.json"}));
+    EXPECT_NE(server_of(plan, "pool1", "10.1.0.4"), nullptr);
 }
 
 // The bundled demo (tools/gen-demo-config.py) is what tools/demo.sh probes: keep it loadable

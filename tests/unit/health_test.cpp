@@ -77,6 +77,14 @@ TEST(Health, DnsNoAddressMakesUnknownAtOnce) {
     EXPECT_EQ(s.health, Health::Unknown);
 }
 
+TEST(Health, AnUnknownNicAddressMakesUnknownAtOnce) {
+    HealthState s;
+    apply_result(s, ok, {1, 3});
+    ASSERT_EQ(s.health, Health::Healthy);
+    EXPECT_TRUE(apply_result(s, Reason::AddressUnknown, {1, 3}));
+    EXPECT_EQ(s.health, Health::Unknown);
+}
+
 TEST(Health, CountersSaturateInsteadOfWrapping) {
     HealthState s;
     for (int i = 0; i < 1000; ++i) {
@@ -90,7 +98,7 @@ TEST(Health, EveryBackendReasonCountsAsFailure) {
     for (const ReasonInfo& info : reason_table) {
         if (info.reason == Reason::Pending || info.reason == Reason::Ok ||
             info.reason == Reason::DnsNoAddress || info.reason == Reason::EngineUnreachable ||
-            info.layer == Layer::Prober) {
+            info.reason == Reason::AddressUnknown || info.layer == Layer::Prober) {
             continue;
         }
         HealthState s;

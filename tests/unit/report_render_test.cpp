@@ -659,5 +659,75 @@ TEST(JsonEscape, QuotesControlBytesAndInvalidUtf8GiveValidJson) {
     EXPECT_EQ(parser.parse(doc).get(e), simdjson::SUCCESS) << doc;
 }
 
+// A pool a rule routes to with no members has no rows; the gateway's report still lists it, so
+// every format shows it in pool order with the note, and a pool no rule reaches stays hidden.
+TEST(RenderEmptyPool, ARoutedEmptyPoolIsShownWithItsNoteInEveryFormat) {
+    Plan plan = sample_plan();
+    plan.pools.push_back(Pool{"empty", "", {}, true});
+    plan.pools.push_back(Pool{"spare", "", {}, false});
+    NameGuard guard{unique_name("render-empty")};
+    WriterOptions wo;
+    wo.start_unix_ns = kStart;
+    wo.worker_slots = 1;
+    auto w = Writer::create(plan, guard.name, wo);
+    ASSERT_TRUE(w) << w.error().message;
+    w->heartbeat(kStart);
+    auto r = Report::open(guard.name);
+    ASSERT_TRUE(r);
+    SnapshotOptions so;
+    so.now_unix_ns = kStart;
+    so.alive = &always_alive;
+    const Snapshot snap = r->snapshot(so);
+    ASSERT_EQ(snap.info->pools[2].flags, report_abi::kPoolEmptyRouted);
+    ASSERT_EQ(snap.info->pools[3].flags, 0u);
+
+    const std::string json = render_json(snap, RenderOptions{});
+    const std::string note(kEmptyPoolNote);
+    EXPECT_NE(json.find("\"backendHttpSettingsCollection\": [],\n      \"note\": \"" + note),
+              std::string::npos)
+        << json;
+    EXPECT_GT(json.find("\"id\": \"empty\""), json.find("\"id\": \"api\""));
+    EXPECT_EQ(json.find("spare"), std::string::npos);
+    const std::string ps = render_powershell(snap, RenderOptions{});
+    EXPECT_NE(ps.find("\"Note\": \"" + note), std::string::npos) << ps;
+    const std::string table = render_table(snap, RenderOptions{});
+    EXPECT_NE(table.find("pool empty: " + note + "\n"), std::string::npos) << table;
+    EXPECT_EQ(table.find("spare"), std::string::npos);
+
+    RenderOptions only;
+    only.pool = "empty";
+    EXPECT_EQ(render_table(snap, only).find("no servers match"), std::string::npos);
+    only.health = Health::Unhealthy;  // no server of an empty pool can match a health
+    EXPECT_EQ(render_json(snap, only).find("empty"), std::string::npos);
+}
+
+TEST(RenderNicMember, DetailsNameTheNicAndIpConfiguration) {
+    Plan plan = sample_plan();
+    plan.pools[1].servers[0].nic = "web-vmss/3/web-vmss-nic";
+    plan.pools[1].servers[0].ip_configuration = "ipconfig1";
+    NameGuard guard{unique_name("render-nic")};
+    WriterOptions wo;
+    wo.start_unix_ns = kStart;
+    wo.worker_slots = 1;
+    auto w = Writer::create(plan, guard.name, wo);
+    ASSERT_TRUE(w) << w.error().message;
+    w->heartbeat(kStart);
+    auto r = Report::open(guard.name);
+    ASSERT_TRUE(r);
+    SnapshotOptions so;
+    so.now_unix_ns = kStart;
+    so.alive = &always_alive;
+    const Snapshot snap = r->snapshot(so);
+    RenderOptions details;
+    details.details = true;
+    const std::string json = render_json(snap, details);
+    EXPECT_NE(json.find("\"nic\": \"web-vmss/3/web-vmss-nic\",\n"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"ipConfiguration\": \"ipconfig1\""), std::string::npos);
+    EXPECT_EQ(render_json(snap, RenderOptions{}).find("\"nic\""), std::string::npos);
+    EXPECT_NE(render_table(snap, details)
+                  .find("    nic web-vmss/3/web-vmss-nic, IP configuration ipconfig1\n"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace ringprobe::report
