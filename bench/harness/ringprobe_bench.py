@@ -564,8 +564,9 @@ class Floor(Prober):
 class Ringprobe(Prober):
     def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True, start_batch=None,
                  base=False, turn_chunk=None):
-        if base:  # ringprobe-base: the same engine from another build (--base-exe)
-            exes = {**exes, "ringprobe": exes["base"]}
+        if base:  # ringprobe-base: the same engine from another build (--base-exe), read by
+            # that build's own reader, since the report's layout may differ between builds
+            exes = {**exes, "ringprobe": exes["base"], "report": exes["base_report"]}
         super().__init__(exes, tmp)
         self.workers = workers
         self.direct = direct  # False: socket(2) per probe (--no-direct-sockets)
@@ -1443,9 +1444,15 @@ def executables(a):
         "fleet": a.fleet_exe or os.path.join(b, "tools", "ringprobe-fleet"),
         "floor": a.floor_exe or os.path.join(b, "bench", "ringprobe-floor"),
         "base": os.path.abspath(a.base_exe) if a.base_exe else "",
+        "base_report": "",
         "haproxy": a.haproxy_exe or next((p for p in ("/usr/sbin/haproxy", "/usr/bin/haproxy")
                                           if os.path.exists(p)), "haproxy"),
     }
+    if found["base"]:
+        # BUILD/src/ringprobe's reader is BUILD/tools/ringprobe-report.
+        sibling = os.path.join(os.path.dirname(os.path.dirname(found["base"])), "tools",
+                               "ringprobe-report")
+        found["base_report"] = sibling if os.path.exists(sibling) else found["report"]
     return found
 
 
