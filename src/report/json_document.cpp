@@ -4,7 +4,8 @@
 
 #include <algorithm>
 
-#include "config/plan.hpp"
+#include <ringprobe/protocol.hpp>
+
 #include "report/facts.hpp"
 #include "report/probe_log.hpp"
 

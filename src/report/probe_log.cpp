@@ -5,7 +5,8 @@
 
 #include <cstring>
 
-#include "config/plan.hpp"
+#include <ringprobe/protocol.hpp>
+
 #include "report/facts.hpp"
 #include "report/text.hpp"
 

@@ -4,7 +4,8 @@
 #include <algorithm>
 #include <array>
 
-#include "config/plan.hpp"
+#include <ringprobe/protocol.hpp>
+
 #include "report/facts.hpp"
 #include "report/fault_part.hpp"
 #include "report/text.hpp"

@@ -6,7 +6,8 @@
 #include <array>
 #include <vector>
 
-#include "config/plan.hpp"
+#include <ringprobe/protocol.hpp>
+
 #include "report/facts.hpp"
 #include "report/probe_log.hpp"
 #include "report/selection.hpp"

@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "config/plan.hpp"
+#include <ringprobe/protocol.hpp>
+
 #include "report/facts.hpp"
 #include "report/fault_part.hpp"
 #include "report/probe_log.hpp"
