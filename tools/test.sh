@@ -5,6 +5,7 @@
 #  3. the threaded suites under ThreadSanitizer
 #  4. a bounded libFuzzer run of the report validator (clang)
 #  5. with RP_TEST_PACKAGE=1: the Debian package, built and installed into an empty root
+# Before any of them: every C++ file formatted as .clang-format says (tools/format.sh --check).
 # Quiet when all passes; prints the failing logs otherwise. Exit status non-zero on any failure.
 # The summary gives each suite's counts and its five slowest tests (tools/lib/testlog_summary.py),
 # then the closing 'total: N passed, N failed, N skipped' line.
@@ -16,6 +17,13 @@ rp_ensure_packages "${RP_BUILD_PACKAGES[@]}" "${RP_TEST_PACKAGES[@]}"
 
 status=0
 summary=()
+
+if rp_quiet format bash tools/format.sh --check; then
+    summary+=("format: 1 passed, 0 failed")
+else
+    status=1
+    summary+=("format: 0 passed, 1 failed")
+fi
 
 # run_suite NAME BUILD_DIR [meson test args...]
 run_suite() {
