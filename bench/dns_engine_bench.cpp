@@ -58,9 +58,10 @@ double pct(std::vector<double> v, double p) {
 // The three positional arguments, each optional. Returns command_line::kContinue to go on, else
 // the exit status (0 after --help, 2 for bad usage).
 int parse_args(int argc, char** argv, int& n, std::uint32_t& interval_ms, int& slow_every) {
-    CLI::App app("The engine with N FQDN backends at start-up: when names resolve and when rows\n"
-                 "have their first probe, from the engine's own time stamps.",
-                 "dns_engine_bench");
+    CLI::App app(
+        "The engine with N FQDN backends at start-up: when names resolve and when rows\n"
+        "have their first probe, from the engine's own time stamps.",
+        "dns_engine_bench");
     command_line::configure(app);
     // name_of() writes five digits.
     command_line::add_number(app, "N", n, 1, 99999, "FQDN backends, one name each (10000)", "");
@@ -127,7 +128,8 @@ int main(int argc, char** argv) {
         t.interval_ms = interval_ms;
         t.timeout_ms = 1000;
         t.identity_hash = stable_hash(t.address);
-        plan.rows.push_back(Row{0, 0, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
+        plan.rows.push_back(
+            Row{0, 0, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
         plan.targets.push_back(t);
     }
     engine::EngineOptions o = testing::engine_options("dns-engine-bench", 0);
@@ -187,14 +189,17 @@ int main(int argc, char** argv) {
         const auto& nm = s.names[s.info->targets[static_cast<std::size_t>(i)].name_slot];
         if (is_slow(i)) {
             if (nm.last_lookup_unix_ns != 0) {
-                slow_verdict.push_back((static_cast<double>(nm.last_lookup_unix_ns) - t0_unix) / 1e6);
+                slow_verdict.push_back((static_cast<double>(nm.last_lookup_unix_ns) - t0_unix) /
+                                       1e6);
             }
             continue;
         }
         const double r_ms = nm.last_lookup_unix_ns == 0
-                                ? -1 : (static_cast<double>(nm.last_lookup_unix_ns) - t0_unix) / 1e6;
+                                ? -1
+                                : (static_cast<double>(nm.last_lookup_unix_ns) - t0_unix) / 1e6;
         const double p_ms = st.total_probes == 0 || st.last_probe_unix_ns == 0
-                                ? -1 : (static_cast<double>(st.last_probe_unix_ns) - t0_unix) / 1e6;
+                                ? -1
+                                : (static_cast<double>(st.last_probe_unix_ns) - t0_unix) / 1e6;
         if (r_ms >= 0) {
             resolved.push_back(r_ms);
         }
@@ -207,22 +212,25 @@ int main(int argc, char** argv) {
     }
     const std::vector<double>& r = resolved;
     const std::vector<double>& p = probed;
-    std::printf("dns_engine_bench: names=%d interval_ms=%u start_ms=%.1f resolved=%zu probed=%zu "
-                "engine_bytes=%zu (%zu per FQDN target)\n",
-                n, interval_ms, start_ms, r.size(), p.size(), engine_bytes,
-                engine_bytes / static_cast<std::size_t>(n));
-    std::printf("  resolved_first_ms=%.1f resolved_half_ms=%.1f resolved_all_ms=%.1f\n",
-                pct(r, 0), pct(r, 0.5), pct(r, 1));
+    std::printf(
+        "dns_engine_bench: names=%d interval_ms=%u start_ms=%.1f resolved=%zu probed=%zu "
+        "engine_bytes=%zu (%zu per FQDN target)\n",
+        n, interval_ms, start_ms, r.size(), p.size(), engine_bytes,
+        engine_bytes / static_cast<std::size_t>(n));
+    std::printf("  resolved_first_ms=%.1f resolved_half_ms=%.1f resolved_all_ms=%.1f\n", pct(r, 0),
+                pct(r, 0.5), pct(r, 1));
     std::printf("  probed_first_ms=%.1f probed_half_ms=%.1f probed_all_ms=%.1f\n", pct(p, 0),
                 pct(p, 0.5), pct(p, 1));
     if (slow_every > 0) {
-        std::printf("  slow names=%d (every %d-th, timing out): answered_first_ms=%.1f "
-                    "answered_all_ms=%.1f\n", n - fast, slow_every, pct(slow_verdict, 0),
-                    pct(slow_verdict, 1));
+        std::printf(
+            "  slow names=%d (every %d-th, timing out): answered_first_ms=%.1f "
+            "answered_all_ms=%.1f\n",
+            n - fast, slow_every, pct(slow_verdict, 0), pct(slow_verdict, 1));
     }
-    std::printf("  gap_ms p50=%.1f p99=%.1f max=%.1f (first probe after its own name's answer; "
-                "the engine spreads first probes over min(interval, 1 s))\n",
-                pct(gap, 0.5), pct(gap, 0.99), pct(gap, 1));
+    std::printf(
+        "  gap_ms p50=%.1f p99=%.1f max=%.1f (first probe after its own name's answer; "
+        "the engine spreads first probes over min(interval, 1 s))\n",
+        pct(gap, 0.5), pct(gap, 0.99), pct(gap, 1));
     ::close(sink);
     return p.size() == static_cast<std::size_t>(fast) ? 0 : 1;
 }

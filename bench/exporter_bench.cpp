@@ -25,8 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/command_line.hpp"
 #include "common/clock.hpp"
+#include "common/command_line.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
 #include "report/names.hpp"
@@ -51,10 +51,12 @@ Plan plan_of(unsigned n, std::uint16_t port, unsigned interval_ms,
              Protocol protocol = Protocol::Http) {
     Plan plan;
     for (unsigned i = 0; i < n; ++i) {
-        testing::TargetSpec spec{.address = "127.1." + std::to_string(i / 250) + "." +
-                                            std::to_string(1 + i % 250),
-                                 .port = port, .protocol = protocol,
-                                 .interval_ms = interval_ms, .timeout_ms = 1000};
+        testing::TargetSpec spec{
+            .address = "127.1." + std::to_string(i / 250) + "." + std::to_string(1 + i % 250),
+            .port = port,
+            .protocol = protocol,
+            .interval_ms = interval_ms,
+            .timeout_ms = 1000};
         testing::add_target(plan, spec);
     }
     return plan;
@@ -192,8 +194,8 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
     exporter::ExporterOptions xo;
     xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
     xo.report_name = run.name();
-    auto x = exporter::Exporter::start(xo, [&run] { return run.totals(); },
-                                       exporter::EngineFacts{2, run.engine().ring_mode(), 0});
+    auto x = exporter::Exporter::start(
+        xo, [&run] { return run.totals(); }, exporter::EngineFacts{2, run.engine().ring_mode(), 0});
     const std::uint16_t port = (*x)->port();
     const auto window = std::chrono::milliseconds(g_window_ms);
     // First probes spread in.
@@ -205,10 +207,10 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
         std::thread scraper([&] {
             while (!stop.load()) {
                 for (const char* path : {"/metrics", "/"}) {
-                    auto r = test::exchange("127.0.0.1", port,
-                                            std::string("GET ") + path +
-                                                " HTTP/1.1\r\nConnection: close\r\n\r\n",
-                                            std::chrono::milliseconds(10000));
+                    auto r = test::exchange(
+                        "127.0.0.1", port,
+                        std::string("GET ") + path + " HTTP/1.1\r\nConnection: close\r\n\r\n",
+                        std::chrono::milliseconds(10000));
                     scrapes.fetch_add(r.bytes.rfind("HTTP/1.1 200", 0) == 0 ? 1 : 0);
                 }
             }
@@ -231,9 +233,10 @@ BENCHMARK(BM_Exporter_ProbeRateUnderScrape)->Iterations(1)->Unit(benchmark::kSec
 // leaves every other argument, in order, for Google Benchmark. --help prints these flags, then
 // Google Benchmark's own. Returns command_line::kContinue to go on, else the exit status.
 int parse_own_flags(int& argc, char** argv) {
-    CLI::App app("BM_Exporter_ProbeRateUnderScrape's own flags; every other argument goes to\n"
-                 "Google Benchmark.",
-                 "exporter_bench");
+    CLI::App app(
+        "BM_Exporter_ProbeRateUnderScrape's own flags; every other argument goes to\n"
+        "Google Benchmark.",
+        "exporter_bench");
     command_line::configure(app);
     app.allow_extras();
     app.set_help_flag();

@@ -175,9 +175,10 @@ void client_loop(const Config& cfg, uint32_t index, Clock::time_point end, Total
 
 // Returns command_line::kContinue to go on, else the exit status (0 after --help, 2 bad usage).
 int parse(int argc, char** argv, Config& cfg) {
-    CLI::App app("Connections per second ringprobe-fleet sustains, and its CPU per connection:\n"
-                 "--spawn starts a fleet, --port P [--pid PID] uses a running one.",
-                 "fleet_load");
+    CLI::App app(
+        "Connections per second ringprobe-fleet sustains, and its CPU per connection:\n"
+        "--spawn starts a fleet, --port P [--pid PID] uses a running one.",
+        "fleet_load");
     command_line::configure(app);
     app.add_flag("--spawn", cfg.spawn, "start a fleet of its own on a kernel-chosen port");
     command_line::add_number(app, "--port", cfg.port, uint16_t{1}, uint16_t{65535},

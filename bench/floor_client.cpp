@@ -226,8 +226,7 @@ CLI::Validator positive_seconds() {
 }
 
 void add_probe_flags(CLI::App& app, Options& o, uint32_t& port) {
-    command_line::add_number(app, "--port", port, 1u, 65535u, "destination port", "P")
-        ->required();
+    command_line::add_number(app, "--port", port, 1u, 65535u, "destination port", "P")->required();
     command_line::add_choice(app, "--kind", o.http, {{"http", true}, {"tcp", false}},
                              "http: send the request and read the answer (default); tcp:\n"
                              "connect");
@@ -530,12 +529,12 @@ private:
         FLOOR_ASSERT(x.pending > 0);
         x.pending -= 1;
         switch (op) {
-        case Op::Socket: on_socket(c, x, res); break;
-        case Op::Connect: on_connect(x, res); break;
-        case Op::Send: on_send(x, res); break;
-        case Op::Recv: on_recv(c, x, res); break;
-        case Op::Close:
-        case Op::Cancel: break;
+            case Op::Socket: on_socket(c, x, res); break;
+            case Op::Connect: on_connect(x, res); break;
+            case Op::Send: on_send(x, res); break;
+            case Op::Recv: on_recv(c, x, res); break;
+            case Op::Close:
+            case Op::Cancel: break;
         }
         if (x.pending == 0) {
             finish(c, x);
@@ -550,16 +549,16 @@ private:
 
     static Outcome outcome_of_errno(int err) {
         switch (err) {
-        case ECONNREFUSED: return Outcome::Refused;
-        case ECONNRESET:
-        case EPIPE: return Outcome::Reset;
-        case ETIMEDOUT: return Outcome::Timeout;
-        case EMFILE:
-        case ENFILE:
-        case ENOBUFS:
-        case ENOMEM:
-        case EADDRNOTAVAIL: return Outcome::ProberError;
-        default: return Outcome::OtherError;
+            case ECONNREFUSED: return Outcome::Refused;
+            case ECONNRESET:
+            case EPIPE: return Outcome::Reset;
+            case ETIMEDOUT: return Outcome::Timeout;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+            case EADDRNOTAVAIL: return Outcome::ProberError;
+            default: return Outcome::OtherError;
         }
     }
 

@@ -18,13 +18,16 @@
 namespace ringprobe::engine {
 namespace {
 
-const std::string body_json = R"({"status":"ok","checks":{"db":"ok","cache":"ok"},"version":"1.2.3"})";
+const std::string body_json =
+    R"({"status":"ok","checks":{"db":"ok","cache":"ok"},"version":"1.2.3"})";
 
 std::string typical_response(int kind) {
-    std::string head = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
-                       "Content-Type: application/json\r\nConnection: close\r\n";
+    std::string head =
+        "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+        "Content-Type: application/json\r\nConnection: close\r\n";
     if (kind != 1) {
-        return head + "Content-Length: " + std::to_string(body_json.size()) + "\r\n\r\n" + body_json;
+        return head + "Content-Length: " + std::to_string(body_json.size()) + "\r\n\r\n" +
+               body_json;
     }
     char last[16];
     std::snprintf(last, sizeof last, "%zx", body_json.size() - 48);

@@ -22,7 +22,11 @@ constexpr const char* protocol_name(Protocol p) {
     return "Http";
 }
 
-constexpr bool protocol_is_tls(Protocol p) { return p == Protocol::Https || p == Protocol::Tls; }
-constexpr bool protocol_is_http(Protocol p) { return p == Protocol::Http || p == Protocol::Https; }
+constexpr bool protocol_is_tls(Protocol p) {
+    return p == Protocol::Https || p == Protocol::Tls;
+}
+constexpr bool protocol_is_http(Protocol p) {
+    return p == Protocol::Http || p == Protocol::Https;
+}
 
 }  // namespace ringprobe

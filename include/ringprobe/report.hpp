@@ -99,16 +99,16 @@ static_assert(sizeof(SectionRef) == 16);
 
 struct SegmentHeader {
     // Written once before the rename; never changes afterwards.
-    char magic[8];                   //   0
-    std::uint32_t layout_version;    //   8
-    std::uint32_t header_size;       //  12  sizeof(SegmentHeader)
-    std::uint64_t total_size;        //  16  bytes of the whole segment (== file size)
-    std::uint64_t config_digest;     //  24  Plan::digest
-    std::uint64_t start_unix_ns;     //  32  when this segment was created
-    std::int32_t engine_pid;         //  40
-    std::uint32_t worker_slots;      //  44  == sections[Workers].count
-    std::uint64_t generation;        //  48  previous segment's generation + 1 (1 for the first)
-    StrRef gateway_name;             //  56
+    char magic[8];                       //   0
+    std::uint32_t layout_version;        //   8
+    std::uint32_t header_size;           //  12  sizeof(SegmentHeader)
+    std::uint64_t total_size;            //  16  bytes of the whole segment (== file size)
+    std::uint64_t config_digest;         //  24  Plan::digest
+    std::uint64_t start_unix_ns;         //  32  when this segment was created
+    std::int32_t engine_pid;             //  40
+    std::uint32_t worker_slots;          //  44  == sections[Workers].count
+    std::uint64_t generation;            //  48  previous segment's generation + 1 (1 for the first)
+    StrRef gateway_name;                 //  56
     SectionRef sections[kSectionCount];  //  64 .. 256
     // Changes while the engine runs: atomic 64-bit words on their own cache line.
     std::uint64_t heartbeat_unix_ns;  // 256  refreshed by the engine at least every 250 ms
@@ -179,8 +179,8 @@ static_assert(sizeof(ServerRecord) == 32);
 static_assert(offsetof(ServerRecord, pool_index) == 8);
 static_assert(offsetof(ServerRecord, nic) == 16);
 
-struct RowRecord {  // one line of the report: pool x setting x server, shown by target
-    std::uint32_t pool_index;     //  0
+struct RowRecord {             // one line of the report: pool x setting x server, shown by target
+    std::uint32_t pool_index;  //  0
     std::uint32_t setting_index;  //  4
     std::uint32_t server_index;   //  8  index into Servers (global, not per pool)
     std::uint32_t target_index;   // 12
@@ -188,26 +188,26 @@ struct RowRecord {  // one line of the report: pool x setting x server, shown by
 static_assert(sizeof(RowRecord) == 16);
 
 struct TargetRecord {
-    StrRef address;                   //  0
-    StrRef host;                      //  8
-    StrRef path;                      // 16
-    StrRef sni;                       // 24
-    StrRef match_status;              // 32  e.g. "200-399" or "200,301-302"
-    StrRef match_body;                // 40
-    std::uint16_t port;               // 48
-    std::uint8_t protocol;            // 50  ringprobe::Protocol
-    std::uint8_t is_fqdn;             // 51
-    std::uint8_t unhealthy_threshold; // 52
-    std::uint8_t healthy_threshold;   // 53
-    std::uint8_t validate_chain;      // 54
-    std::uint8_t validate_sni;        // 55
-    std::uint32_t interval_ms;        // 56
-    std::uint32_t timeout_ms;         // 60
-    std::uint32_t jitter_ms;          // 64
-    std::uint32_t name_slot;          // 68  FQDN: index into Names (Addresses: x16); else kNoSlot
-    std::uint32_t tls_slot;           // 72  Https/Tls: index into TlsFacts; else kNoSlot
-    std::uint16_t expiry_warning_days;// 76  certificate early warning (0: off)
-    std::uint16_t reserved;           // 78  zero
+    StrRef address;                     //  0
+    StrRef host;                        //  8
+    StrRef path;                        // 16
+    StrRef sni;                         // 24
+    StrRef match_status;                // 32  e.g. "200-399" or "200,301-302"
+    StrRef match_body;                  // 40
+    std::uint16_t port;                 // 48
+    std::uint8_t protocol;              // 50  ringprobe::Protocol
+    std::uint8_t is_fqdn;               // 51
+    std::uint8_t unhealthy_threshold;   // 52
+    std::uint8_t healthy_threshold;     // 53
+    std::uint8_t validate_chain;        // 54
+    std::uint8_t validate_sni;          // 55
+    std::uint32_t interval_ms;          // 56
+    std::uint32_t timeout_ms;           // 60
+    std::uint32_t jitter_ms;            // 64
+    std::uint32_t name_slot;            // 68  FQDN: index into Names (Addresses: x16); else kNoSlot
+    std::uint32_t tls_slot;             // 72  Https/Tls: index into TlsFacts; else kNoSlot
+    std::uint16_t expiry_warning_days;  // 76  certificate early warning (0: off)
+    std::uint16_t reserved;             // 78  zero
 };
 static_assert(sizeof(TargetRecord) == 80);
 static_assert(offsetof(TargetRecord, name_slot) == 68);
@@ -220,19 +220,19 @@ static_assert(offsetof(TargetRecord, jitter_ms) == 64);
 // The seqlocked payload of a target's latest state. The first kStateFixedWords words are always
 // copied; the detail area only up to detail_len (rounded up to a word).
 struct TargetStatePayload {
-    std::uint8_t health;             //   0  ringprobe::Health
-    std::uint8_t flags;              //   1  kStateCertExpiring | kStateDnsStale
-    std::uint16_t reason;            //   2  ringprobe::Reason
-    std::uint16_t http_status;       //   4  0 when none
-    std::uint16_t detail_len;        //   6  <= kDetailBytes
-    std::int32_t sys_errno;          //   8
-    std::uint32_t latency_us;        //  12
-    std::uint32_t dns_us;            //  16
-    std::uint32_t connect_us;        //  20
-    std::uint32_t tls_us;            //  24
-    std::uint32_t first_byte_us;     //  28
-    std::uint32_t consecutive_ok;    //  32
-    std::uint32_t consecutive_fail;  //  36
+    std::uint8_t health;                //   0  ringprobe::Health
+    std::uint8_t flags;                 //   1  kStateCertExpiring | kStateDnsStale
+    std::uint16_t reason;               //   2  ringprobe::Reason
+    std::uint16_t http_status;          //   4  0 when none
+    std::uint16_t detail_len;           //   6  <= kDetailBytes
+    std::int32_t sys_errno;             //   8
+    std::uint32_t latency_us;           //  12
+    std::uint32_t dns_us;               //  16
+    std::uint32_t connect_us;           //  20
+    std::uint32_t tls_us;               //  24
+    std::uint32_t first_byte_us;        //  28
+    std::uint32_t consecutive_ok;       //  32
+    std::uint32_t consecutive_fail;     //  36
     std::uint64_t last_probe_unix_ns;   //  40
     std::uint64_t last_change_unix_ns;  //  48
     std::uint64_t next_probe_unix_ns;   //  56
@@ -256,9 +256,9 @@ inline constexpr std::size_t kStateFixedWords = offsetof(TargetStatePayload, det
 inline constexpr std::size_t kStatePayloadWords = sizeof(TargetStatePayload) / 8;
 
 struct TargetStateRecord {
-    std::uint64_t seq;              //   0  odd while being written
-    TargetStatePayload payload;     //   8 .. 360
-    std::uint8_t reserved[24];      // 360 .. 384, zero
+    std::uint64_t seq;           //   0  odd while being written
+    TargetStatePayload payload;  //   8 .. 360
+    std::uint8_t reserved[24];   // 360 .. 384, zero
 };
 static_assert(sizeof(TargetStateRecord) == 384);
 static_assert(sizeof(TargetStateRecord) % 64 == 0);
@@ -266,25 +266,25 @@ static_assert(offsetof(TargetStateRecord, payload) == 8);
 
 // Per-worker counters, for the exporter (same seqlock pattern, one writer per slot).
 struct WorkerStatsPayload {
-    std::uint64_t probes_started;       //   0
-    std::uint64_t probes_completed;     //   8
-    std::uint64_t prober_errors;        //  16  all prober-side failures
-    std::uint64_t no_fds;               //  24  EMFILE / ENFILE
-    std::uint64_t no_buffers;           //  32  ENOBUFS / ENOMEM
-    std::uint64_t no_ports;             //  40  EADDRNOTAVAIL
-    std::uint64_t ring_full;            //  48  submission queue full, retried
-    std::uint64_t late_probes;          //  56  started after their deadline slot
-    std::uint64_t lateness_us_sum;      //  64
-    std::uint64_t lateness_us_max;      //  72
-    std::uint64_t stale_completions;    //  80  completions for a reused slot
-    std::uint64_t targets_owned;        //  88
-    std::uint64_t loop_iterations;      //  96
-    std::uint64_t updated_unix_ns;      // 104
-    std::uint64_t tls_full;             // 112  handshakes that sent a certificate (layout 2)
-    std::uint64_t tls_resumed;          // 120  handshakes that resumed a session
-    std::uint64_t tls_failed;           // 128  handshakes that ended in a TLS reason
-    std::uint64_t dns_updates;          // 136  resolver notices applied (address set or outcome)
-    std::uint64_t reserved[5];          // 144 .. 184, zero
+    std::uint64_t probes_started;     //   0
+    std::uint64_t probes_completed;   //   8
+    std::uint64_t prober_errors;      //  16  all prober-side failures
+    std::uint64_t no_fds;             //  24  EMFILE / ENFILE
+    std::uint64_t no_buffers;         //  32  ENOBUFS / ENOMEM
+    std::uint64_t no_ports;           //  40  EADDRNOTAVAIL
+    std::uint64_t ring_full;          //  48  submission queue full, retried
+    std::uint64_t late_probes;        //  56  started after their deadline slot
+    std::uint64_t lateness_us_sum;    //  64
+    std::uint64_t lateness_us_max;    //  72
+    std::uint64_t stale_completions;  //  80  completions for a reused slot
+    std::uint64_t targets_owned;      //  88
+    std::uint64_t loop_iterations;    //  96
+    std::uint64_t updated_unix_ns;    // 104
+    std::uint64_t tls_full;           // 112  handshakes that sent a certificate (layout 2)
+    std::uint64_t tls_resumed;        // 120  handshakes that resumed a session
+    std::uint64_t tls_failed;         // 128  handshakes that ended in a TLS reason
+    std::uint64_t dns_updates;        // 136  resolver notices applied (address set or outcome)
+    std::uint64_t reserved[5];        // 144 .. 184, zero
 };
 // The engine fills this from its counter list (src/engine/counters.hpp), but the layout is the
 // readers' contract: pinned here field by field so that no change to the list can move one.
@@ -312,11 +312,10 @@ static_assert(offsetof(WorkerStatsPayload, reserved) == 144);
 inline constexpr std::size_t kWorkerPayloadWords = sizeof(WorkerStatsPayload) / 8;
 
 struct WorkerStatsRecord {
-    std::uint64_t seq;             //   0
-    WorkerStatsPayload payload;    //   8 .. 192
+    std::uint64_t seq;           //   0
+    WorkerStatsPayload payload;  //   8 .. 192
 };
 static_assert(sizeof(WorkerStatsRecord) == 192);
-
 
 // ---- Layout 2 sections -----------------------------------------------------------------------
 
@@ -324,46 +323,46 @@ static_assert(sizeof(WorkerStatsRecord) == 192);
 // resolver's answer for the name changes). Standing and outcome values are those of
 // src/dns/policy.hpp (dns::Standing, dns::Outcome), listed in docs/report-format.md.
 struct NameStatePayload {
-    std::uint8_t standing;           //  0  0 pending, 1 fresh, 2 stale, 3 never resolved, 4 no address
-    std::uint8_t last_outcome;       //  1  0 pending, 1 ok, 2 nxdomain, 3 nodata, 4 servfail,
-                                     //     5 timeout, 6 refused, 7 unreachable, 8 other
-    std::uint8_t address_count;      //  2  addresses probed now (<= kAddressesPerName)
-    std::uint8_t truncated;          //  3  1: the answer had more addresses than kept
-    std::uint32_t ttl_s;             //  4  TTL of the last good answer as served
-    std::uint64_t last_lookup_unix_ns;   //  8  when the last lookup ended; 0 never
-    std::uint64_t last_good_unix_ns;     // 16  when the last answer with addresses came; 0 never
-    std::uint64_t next_lookup_unix_ns;   // 24
-    std::uint64_t lookups;               // 32  lookups of this name completed
-    std::uint64_t generation;            // 40  +1 each time the address set changed
+    std::uint8_t standing;       //  0  0 pending, 1 fresh, 2 stale, 3 never resolved, 4 no address
+    std::uint8_t last_outcome;   //  1  0 pending, 1 ok, 2 nxdomain, 3 nodata, 4 servfail,
+                                 //     5 timeout, 6 refused, 7 unreachable, 8 other
+    std::uint8_t address_count;  //  2  addresses probed now (<= kAddressesPerName)
+    std::uint8_t truncated;      //  3  1: the answer had more addresses than kept
+    std::uint32_t ttl_s;         //  4  TTL of the last good answer as served
+    std::uint64_t last_lookup_unix_ns;  //  8  when the last lookup ended; 0 never
+    std::uint64_t last_good_unix_ns;    // 16  when the last answer with addresses came; 0 never
+    std::uint64_t next_lookup_unix_ns;  // 24
+    std::uint64_t lookups;              // 32  lookups of this name completed
+    std::uint64_t generation;           // 40  +1 each time the address set changed
 };
 static_assert(sizeof(NameStatePayload) == 48);
 inline constexpr std::size_t kNamePayloadWords = sizeof(NameStatePayload) / 8;
 
 struct NameStateRecord {
-    std::uint64_t seq;           //  0
-    NameStatePayload payload;    //  8 .. 56
-    std::uint64_t reserved;      // 56, zero
+    std::uint64_t seq;         //  0
+    NameStatePayload payload;  //  8 .. 56
+    std::uint64_t reserved;    // 56, zero
 };
 static_assert(sizeof(NameStateRecord) == 64);
 
 // One resolved address of an FQDN target and its own latest probe result. Records of a name are
 // filled from the first; family 0 marks an unused record (the address left the answer).
 struct AddressStatePayload {
-    std::uint8_t family;             //  0  4, 6, or 0: unused
-    std::uint8_t health;             //  1  ringprobe::Health
-    std::uint16_t reason;            //  2  ringprobe::Reason
-    std::uint16_t http_status;       //  4
-    std::uint16_t reserved0;         //  6  zero
-    std::uint8_t address[16];        //  8  network byte order; IPv4 in the first 4 bytes
-    std::int32_t sys_errno;          // 24
-    std::uint32_t latency_us;        // 28
-    std::uint32_t consecutive_ok;    // 32
-    std::uint32_t consecutive_fail;  // 36
-    std::uint64_t since_unix_ns;         // 40  when this address joined the answer
-    std::uint64_t last_probe_unix_ns;    // 48
-    std::uint64_t last_change_unix_ns;   // 56
-    std::uint64_t total_probes;          // 64
-    std::uint64_t total_fail;            // 72
+    std::uint8_t family;                //  0  4, 6, or 0: unused
+    std::uint8_t health;                //  1  ringprobe::Health
+    std::uint16_t reason;               //  2  ringprobe::Reason
+    std::uint16_t http_status;          //  4
+    std::uint16_t reserved0;            //  6  zero
+    std::uint8_t address[16];           //  8  network byte order; IPv4 in the first 4 bytes
+    std::int32_t sys_errno;             // 24
+    std::uint32_t latency_us;           // 28
+    std::uint32_t consecutive_ok;       // 32
+    std::uint32_t consecutive_fail;     // 36
+    std::uint64_t since_unix_ns;        // 40  when this address joined the answer
+    std::uint64_t last_probe_unix_ns;   // 48
+    std::uint64_t last_change_unix_ns;  // 56
+    std::uint64_t total_probes;         // 64
+    std::uint64_t total_fail;           // 72
 };
 static_assert(sizeof(AddressStatePayload) == 80);
 static_assert(offsetof(AddressStatePayload, address) == 8);
@@ -371,9 +370,9 @@ static_assert(offsetof(AddressStatePayload, since_unix_ns) == 40);
 inline constexpr std::size_t kAddressPayloadWords = sizeof(AddressStatePayload) / 8;
 
 struct AddressStateRecord {
-    std::uint64_t seq;              //  0
-    AddressStatePayload payload;    //  8 .. 88
-    std::uint8_t reserved[40];      // 88 .. 128, zero
+    std::uint64_t seq;            //  0
+    AddressStatePayload payload;  //  8 .. 88
+    std::uint8_t reserved[40];    // 88 .. 128, zero
 };
 static_assert(sizeof(AddressStateRecord) == 128);
 
@@ -418,28 +417,28 @@ static_assert(offsetof(TlsFactsPayload, chain) == 216);
 inline constexpr std::size_t kTlsPayloadWords = sizeof(TlsFactsPayload) / 8;
 
 struct TlsFactsRecord {
-    std::uint64_t seq;            //    0
-    TlsFactsPayload payload;      //    8 .. 1984
+    std::uint64_t seq;        //    0
+    TlsFactsPayload payload;  //    8 .. 1984
 };
 static_assert(sizeof(TlsFactsRecord) == 1984);
 static_assert(sizeof(TlsFactsRecord) % 64 == 0);
 
 // The resolver's counters (written by the engine's main thread, about every 250 ms).
 struct ResolverStatsPayload {
-    std::uint64_t names;                //   0  distinct names watched
-    std::uint64_t lookups_started;      //   8
-    std::uint64_t lookups_done;         //  16
-    std::uint64_t by_outcome[9];        //  24  lookups ended, indexed like NameStatePayload::last_outcome
-    std::uint64_t inflight_peak;        //  96
-    std::uint64_t notices_dropped;      // 104
-    std::uint64_t updated_unix_ns;      // 112
+    std::uint64_t names;            //   0  distinct names watched
+    std::uint64_t lookups_started;  //   8
+    std::uint64_t lookups_done;     //  16
+    std::uint64_t by_outcome[9];  //  24  lookups ended, indexed like NameStatePayload::last_outcome
+    std::uint64_t inflight_peak;  //  96
+    std::uint64_t notices_dropped;  // 104
+    std::uint64_t updated_unix_ns;  // 112
 };
 static_assert(sizeof(ResolverStatsPayload) == 120);
 inline constexpr std::size_t kResolverPayloadWords = sizeof(ResolverStatsPayload) / 8;
 
 struct ResolverStatsRecord {
-    std::uint64_t seq;               //   0
-    ResolverStatsPayload payload;    //   8 .. 128
+    std::uint64_t seq;             //   0
+    ResolverStatsPayload payload;  //   8 .. 128
 };
 static_assert(sizeof(ResolverStatsRecord) == 128);
 

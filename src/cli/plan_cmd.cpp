@@ -24,7 +24,9 @@ constexpr const char* kPlanFooter =
     "\n"
     "exit status: 0 valid, 2 bad usage or configuration";
 
-std::string u64(std::uint64_t v) { return std::to_string(v); }
+std::string u64(std::uint64_t v) {
+    return std::to_string(v);
+}
 
 std::string hex64(std::uint64_t v) {
     static constexpr char digits[] = "0123456789abcdef";
@@ -116,8 +118,9 @@ void print_notes(const Plan& plan, std::string& out) {
         out += "\npools with no members (shown with no rows)\n" + empty;
     }
     if (!plan.unresolved_ip_configurations.empty()) {
-        out += "\nIP configurations whose address no --nics file gives (their rows read Unknown;\n"
-               "export them with 'az network nic show --ids ID' or 'az vmss nic list')\n";
+        out +=
+            "\nIP configurations whose address no --nics file gives (their rows read Unknown;\n"
+            "export them with 'az network nic show --ids ID' or 'az vmss nic list')\n";
         for (const std::string& id : plan.unresolved_ip_configurations) {
             out += "  " + id + "\n";
         }
@@ -287,9 +290,9 @@ void json_notes(const Plan& plan, std::string& out) {
 void print_json(const Plan& plan, std::string& out) {
     out += "{\"gateway\":";
     append_json_string(out, plan.gateway_name);
-    out +=
-        ",\"digest\":\"" + hex64(plan.digest) + "\",\"startSpreadMs\":" + u64(plan.start_spread_ms) +
-        ",\"quantumMs\":" + u64(plan.quantum_ms) + ",\"startBatch\":" + u64(plan.start_batch);
+    out += ",\"digest\":\"" + hex64(plan.digest) +
+           "\",\"startSpreadMs\":" + u64(plan.start_spread_ms) +
+           ",\"quantumMs\":" + u64(plan.quantum_ms) + ",\"startBatch\":" + u64(plan.start_batch);
     out += ",";
     json_pools(plan, out);
     out += ",";
@@ -303,7 +306,9 @@ void print_json(const Plan& plan, std::string& out) {
     out += "}\n";
 }
 
-void write_all(std::FILE* f, const std::string& s) { std::fwrite(s.data(), 1, s.size(), f); }
+void write_all(std::FILE* f, const std::string& s) {
+    std::fwrite(s.data(), 1, s.size(), f);
+}
 
 struct PlanArgs {
     std::string config;

@@ -12,10 +12,10 @@
 #include <string>
 
 #include "cli/cli.hpp"
+#include "common/clock.hpp"
 #include "common/command_line.hpp"
 #include "common/host_port.hpp"
 #include "common/notify.hpp"
-#include "common/clock.hpp"
 #include "config/load.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
@@ -90,14 +90,17 @@ void add_engine_flags(CLI::App& run, RunArgs& a) {
                              static_cast<unsigned>(report_abi::kMaxWorkers),
                              "worker threads, one ring each (default: one per online CPU,\n"
                              "at most 64)");
-    run.add_flag_callback("--no-pin", [&a] { a.opt.pin = false; }, "do not pin workers to CPUs");
-    run.add_flag_callback("--no-direct-sockets", [&a] { a.opt.direct_sockets = false; },
-                          "make each probe's socket with socket(2), not in the ring's own\n"
-                          "file table (the default where the kernel can, Linux 6.0 or later)");
-    run.add_flag_callback("--no-delayed-ack", [&a] { a.opt.delayed_ack = false; },
-                          "send an HTTP probe's handshake ACK at once, not with the request\n"
-                          "(the default where the kernel can set options through the ring,\n"
-                          "6.7)");
+    run.add_flag_callback(
+        "--no-pin", [&a] { a.opt.pin = false; }, "do not pin workers to CPUs");
+    run.add_flag_callback(
+        "--no-direct-sockets", [&a] { a.opt.direct_sockets = false; },
+        "make each probe's socket with socket(2), not in the ring's own\n"
+        "file table (the default where the kernel can, Linux 6.0 or later)");
+    run.add_flag_callback(
+        "--no-delayed-ack", [&a] { a.opt.delayed_ack = false; },
+        "send an HTTP probe's handshake ACK at once, not with the request\n"
+        "(the default where the kernel can set options through the ring,\n"
+        "6.7)");
     command_line::add_number(run, "--turn-chunk", a.opt.turn_chunk, 1u, 65536u,
                              "a turn's probe starts go to the kernel N at a time, the answers\n"
                              "that came in meanwhile handled between chunks (default: off)");
@@ -135,12 +138,11 @@ void add_dns_flags(CLI::App& run, RunArgs& a) {
            "options of /etc/resolv.conf")
         ->check(dns_server_address())
         ->type_name("ADDR[:PORT]");
-    command_line::add_choice(run, "--dns-family", a.opt.dns_family,
-                             {{"any", dns::Family::Any},
-                              {"ipv4", dns::Family::V4},
-                              {"ipv6", dns::Family::V6}},
-                             "address families asked for (default any: A and AAAA, every\n"
-                             "address probed)");
+    command_line::add_choice(
+        run, "--dns-family", a.opt.dns_family,
+        {{"any", dns::Family::Any}, {"ipv4", dns::Family::V4}, {"ipv6", dns::Family::V6}},
+        "address families asked for (default any: A and AAAA, every\n"
+        "address probed)");
 }
 
 void raise_fd_limit() {
@@ -225,8 +227,9 @@ std::optional<std::unique_ptr<exporter::Exporter>> start_exporter(const RunArgs&
     const std::string bound = exporter::ListenAddress{xo.listen.host, (*x)->port()}.to_string();
     std::fprintf(stderr, "ringprobe: exporter on http://%s/ (/metrics, /backendhealth)%s\n",
                  bound.c_str(),
-                 xo.listen.is_loopback() ? "" : "; not loopback: reachable from the network, "
-                                                "unauthenticated");
+                 xo.listen.is_loopback() ? ""
+                                         : "; not loopback: reachable from the network, "
+                                           "unauthenticated");
     return std::move(*x);
 }
 
@@ -258,8 +261,9 @@ struct Watchdog {
 // A signal that asks for nothing the engine does: said in the log, never fatal.
 void log_ignored_signal(int sig) {
     if (sig == SIGHUP) {
-        std::fprintf(stderr, "ringprobe: SIGHUP ignored: this engine does not reload its "
-                             "configuration; restart it to apply a change\n");
+        std::fprintf(stderr,
+                     "ringprobe: SIGHUP ignored: this engine does not reload its "
+                     "configuration; restart it to apply a change\n");
     } else if (sig == SIGUSR2 || sig == SIGALRM) {
         std::fprintf(stderr, "ringprobe: %s ignored\n", sig == SIGUSR2 ? "SIGUSR2" : "SIGALRM");
     }

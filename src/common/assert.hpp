@@ -13,11 +13,11 @@ namespace ringprobe::detail {
 }
 }  // namespace ringprobe::detail
 
-#define RP_ASSERT(expr)                                                       \
-    do {                                                                      \
-        if (!(expr)) [[unlikely]] {                                           \
-            ::ringprobe::detail::assert_fail(#expr, __FILE__, __LINE__);      \
-        }                                                                     \
+#define RP_ASSERT(expr)                                                  \
+    do {                                                                 \
+        if (!(expr)) [[unlikely]] {                                      \
+            ::ringprobe::detail::assert_fail(#expr, __FILE__, __LINE__); \
+        }                                                                \
     } while (0)
 
 #if defined(RP_HOT_ASSERTS) && RP_HOT_ASSERTS

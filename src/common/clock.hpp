@@ -26,9 +26,15 @@ inline std::uint64_t realtime_ns() {
            static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-constexpr std::uint64_t ns_to_tick_ceil(std::uint64_t ns) { return (ns + tick_ns - 1) / tick_ns; }
-constexpr std::uint64_t ns_to_tick_floor(std::uint64_t ns) { return ns / tick_ns; }
-constexpr std::uint64_t ms_to_ns(std::uint64_t ms) { return ms * 1'000'000ull; }
+constexpr std::uint64_t ns_to_tick_ceil(std::uint64_t ns) {
+    return (ns + tick_ns - 1) / tick_ns;
+}
+constexpr std::uint64_t ns_to_tick_floor(std::uint64_t ns) {
+    return ns / tick_ns;
+}
+constexpr std::uint64_t ms_to_ns(std::uint64_t ms) {
+    return ms * 1'000'000ull;
+}
 
 // Converts monotonic instants to wall-clock ones for the report, from one offset taken at
 // start-up (a wall-clock step later does not move probes, only the stamps they show).
@@ -36,8 +42,8 @@ struct WallClock {
     std::int64_t offset_ns = 0;  // realtime - monotonic
     static WallClock now() {
         WallClock w;
-        w.offset_ns = static_cast<std::int64_t>(realtime_ns()) -
-                      static_cast<std::int64_t>(monotonic_ns());
+        w.offset_ns =
+            static_cast<std::int64_t>(realtime_ns()) - static_cast<std::int64_t>(monotonic_ns());
         return w;
     }
     std::uint64_t to_unix_ns(std::uint64_t mono_ns) const {

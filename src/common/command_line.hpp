@@ -76,8 +76,8 @@ CLI::Option* add_number(CLI::App& app, const std::string& flag, T& target, T lo,
             if (parse_decimal(s, v) && v >= lo && v <= hi) {
                 return {};
             }
-            return "takes a whole number from " + std::to_string(lo) + " to " +
-                   std::to_string(hi) + ", not '" + s + "'";
+            return "takes a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                   ", not '" + s + "'";
         },
         "", "");
     return app

@@ -27,6 +27,8 @@ constexpr std::uint64_t hash_combine(std::uint64_t h, std::uint64_t v) {
     return mix64(h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)));
 }
 
-constexpr std::uint64_t stable_hash(std::string_view s) { return mix64(fnv1a64(s)); }
+constexpr std::uint64_t stable_hash(std::string_view s) {
+    return mix64(fnv1a64(s));
+}
 
 }  // namespace ringprobe

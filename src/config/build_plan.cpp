@@ -124,9 +124,10 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
     sp.healthy_threshold = own.healthy_threshold.value_or(top.healthy_threshold.value_or(1));
     sp.close_policy = own.close_policy.value_or(top.close_policy.value_or(ClosePolicy::Graceful));
     sp.tls_resume = own.tls_resume.value_or(top.tls_resume.value_or(true));
-    sp.cert_expiry_warning_days = own.cert_expiry_warning_days.value_or(
-        top.cert_expiry_warning_days.value_or(14));
-    sp.dns_aggregation = own.dns_aggregation.value_or(top.dns_aggregation.value_or(DnsAggregation::All));
+    sp.cert_expiry_warning_days =
+        own.cert_expiry_warning_days.value_or(top.cert_expiry_warning_days.value_or(14));
+    sp.dns_aggregation =
+        own.dns_aggregation.value_or(top.dns_aggregation.value_or(DnsAggregation::All));
     return sp;
 }
 

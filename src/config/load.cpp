@@ -78,7 +78,9 @@ bool is_header_safe(std::string_view s) {
 
 namespace {
 
-ConfigErrors one_error(std::string message) { return ConfigErrors{{"", std::move(message), 0, 0}}; }
+ConfigErrors one_error(std::string message) {
+    return ConfigErrors{{"", std::move(message), 0, 0}};
+}
 
 std::string over_limit(std::size_t size, std::size_t limit) {
     return std::to_string(size) + " bytes is over the limit of " + std::to_string(limit) +

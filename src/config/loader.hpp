@@ -256,8 +256,8 @@ private:
     // point into, so they live as long as the Loader.
     std::vector<std::unique_ptr<dom::parser>> side_parsers_;
     std::unordered_map<std::string, dom::element> parameter_values_;  // lower-case name
-    std::vector<NicConfig> nics_;                                      // from --nics files
-    std::unordered_map<std::string, std::uint32_t> nic_by_id_;         // id_lower -> nics_
+    std::vector<NicConfig> nics_;                                     // from --nics files
+    std::unordered_map<std::string, std::uint32_t> nic_by_id_;        // id_lower -> nics_
     std::vector<NicConfig> template_nics_;
     std::vector<TemplateMember> template_members_;
     std::uint64_t side_digest_ = 0;  // the --parameters and --nics files' bytes, in order

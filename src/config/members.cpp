@@ -47,8 +47,9 @@ std::optional<dom::element> parse_side_file(const std::string& file, std::size_t
         return std::nullopt;
     }
     if (static_cast<std::size_t>(st.st_size) > max_bytes) {
-        errs.add_in(file, "", std::to_string(st.st_size) + " bytes is over the limit of " +
-                                  std::to_string(max_bytes) + " bytes");
+        errs.add_in(file, "",
+                    std::to_string(st.st_size) + " bytes is over the limit of " +
+                        std::to_string(max_bytes) + " bytes");
         return std::nullopt;
     }
     simdjson::padded_string text;
@@ -123,12 +124,12 @@ void Loader::read_parameter_files() {
         return;
     }
     dom::object declared;
-    bool has_declared = template_.at_key("parameters").get_object().get(declared) ==
-                        simdjson::SUCCESS;
+    bool has_declared =
+        template_.at_key("parameters").get_object().get(declared) == simdjson::SUCCESS;
     for (const std::string& file : options_.parameters_files) {
         side_parsers_.push_back(std::make_unique<dom::parser>());
-        auto root = parse_side_file(file, options_.max_bytes, *side_parsers_.back(), errs_,
-                                    side_digest_);
+        auto root =
+            parse_side_file(file, options_.max_bytes, *side_parsers_.back(), errs_, side_digest_);
         if (!root) {
             continue;
         }
@@ -155,9 +156,9 @@ void Loader::read_parameter_files() {
                 }
             }
             if (!known) {
-                errs_.add_in(file, render_path(&at),
-                             "the template declares no parameter named \"" + std::string(key) +
-                                 "\"");
+                errs_.add_in(
+                    file, render_path(&at),
+                    "the template declares no parameter named \"" + std::string(key) + "\"");
             } else if (value.get_object().get(o) != simdjson::SUCCESS) {
                 errs_.add_in(file, render_path(&at),
                              "expected {\"value\": ...}, got " + describe(value));
@@ -261,8 +262,9 @@ void Loader::read_nic_file(const std::string& file) {
         list_at = &value_at;  // a REST list response: {"value": [...]}
     } else if (root->get_array().get(list) != simdjson::SUCCESS &&
                root->get_object().get(single) != simdjson::SUCCESS) {
-        errs_.add_in(file, "", "expected a network interface or a list of them, got " +
-                                   describe(*root) + "; " + std::string(nic_hint));
+        errs_.add_in(file, "",
+                     "expected a network interface or a list of them, got " + describe(*root) +
+                         "; " + std::string(nic_hint));
         return;
     }
     auto read_nic = [&](dom::object nic, const PathNode* at) {
@@ -284,7 +286,8 @@ void Loader::read_nic_file(const std::string& file) {
         if (!ipcs) {
             errs_.add_in(file, render_path(&ipcs_at),
                          "missing or not an array; a network interface lists its "
-                         "ipConfigurations; " + std::string(nic_hint));
+                         "ipConfigurations; " +
+                             std::string(nic_hint));
             return;
         }
         std::int64_t i = 0;
@@ -321,10 +324,9 @@ void Loader::read_nic_file(const std::string& file) {
                                  "\" is not an IPv4 or IPv6 address");
                 continue;
             }
-            add_nic_config(NicConfig{lower(id), std::string(address),
-                                     nic_label(nic_id.empty() ? id : nic_id, nic_name),
-                                     std::string(name.empty() ? last_segment(id) : name), file,
-                                     render_path(&ipc_at)});
+            add_nic_config(NicConfig{
+                lower(id), std::string(address), nic_label(nic_id.empty() ? id : nic_id, nic_name),
+                std::string(name.empty() ? last_segment(id) : name), file, render_path(&ipc_at)});
         }
     };
     if (list_at == &value_at || root->is_array()) {
@@ -401,8 +403,9 @@ void Loader::read_pool_refs(View ipc, TemplateMember proto) {
         dom::object o;
         if (e.get_object().get(o) != simdjson::SUCCESS ||
             o.at_key("id").get_string().get(id) != simdjson::SUCCESS) {
-            errs_.add(&id_at, "expected a reference {\"id\": ...} to a backend pool of the "
-                              "gateway");
+            errs_.add(&id_at,
+                      "expected a reference {\"id\": ...} to a backend pool of the "
+                      "gateway");
             continue;
         }
         std::string_view name;
@@ -454,8 +457,12 @@ void Loader::scan_template_nic(dom::object nic, const PathNode* at) {
         }
         TemplateMember proto;
         proto.nic = static_cast<std::uint32_t>(template_nics_.size());
-        template_nics_.push_back(NicConfig{{}, std::string(value), std::string(resolved),
-                                           std::string(ipc_name), {}, render_path(ipc.self)});
+        template_nics_.push_back(NicConfig{{},
+                                           std::string(value),
+                                           std::string(resolved),
+                                           std::string(ipc_name),
+                                           {},
+                                           render_path(ipc.self)});
         read_pool_refs(ipc.fields, std::move(proto));
     });
 }
@@ -498,8 +505,8 @@ void Loader::scan_template_scale_set(dom::object vmss, const PathNode* at) {
             proto.scale_set_name.assign(resolved);
             proto.scale_set_head =
                 "/virtualmachinescalesets/" + lower(resolved) + "/virtualmachines/";
-            proto.scale_set_tail = "/networkinterfaces/" + lower(conf_name) +
-                                   "/ipconfigurations/" + lower(ipc_name);
+            proto.scale_set_tail =
+                "/networkinterfaces/" + lower(conf_name) + "/ipconfigurations/" + lower(ipc_name);
             read_pool_refs(ipc.fields, std::move(proto));
         });
     });
@@ -525,8 +532,9 @@ void Loader::add_ip_configuration_members(View pool_fields, Pool& pool) {
         dom::object o;
         if (e.get_object().get(o) != simdjson::SUCCESS ||
             o.at_key("id").get_string().get(id) != simdjson::SUCCESS || id.empty()) {
-            errs_.add(&id_at, "expected a reference {\"id\": ...} to a network interface's IP "
-                              "configuration");
+            errs_.add(&id_at,
+                      "expected a reference {\"id\": ...} to a network interface's IP "
+                      "configuration");
             continue;
         }
         std::string low = lower(id);

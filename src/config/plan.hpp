@@ -85,12 +85,12 @@ struct Setting {
     Protocol protocol = Protocol::Http;
     std::string probe_name;  // empty: the default probe
     bool default_probe = true;
-    std::string host_name;                   // hostName; empty when not set
-    bool pick_host_from_address = false;     // pickHostNameFromBackendAddress
-    std::string sni_name;                    // sniName; empty when not set
-    std::uint32_t request_timeout_s = 20;    // requestTimeout (traffic, not probes): shown only
-    bool validate_chain = true;              // validateCertChainAndExpiry
-    bool validate_sni = true;                // validateSNI
+    std::string host_name;                     // hostName; empty when not set
+    bool pick_host_from_address = false;       // pickHostNameFromBackendAddress
+    std::string sni_name;                      // sniName; empty when not set
+    std::uint32_t request_timeout_s = 20;      // requestTimeout (traffic, not probes): shown only
+    bool validate_chain = true;                // validateCertChainAndExpiry
+    bool validate_sni = true;                  // validateSNI
     std::vector<std::uint32_t> trusted_roots;  // indices into Plan::trusted_roots
 };
 
@@ -110,30 +110,31 @@ struct Target {
     bool address_known = true;
     std::uint16_t port = 80;
     Protocol protocol = Protocol::Http;
-    std::string host;  // Host header value (empty for Tcp/Tls)
-    std::string path;  // request target, starts with '/' (empty for Tcp/Tls)
-    std::string sni;   // empty: send no SNI (IP literal, or nothing to send)
+    std::string host;                       // Host header value (empty for Tcp/Tls)
+    std::string path;                       // request target, starts with '/' (empty for Tcp/Tls)
+    std::string sni;                        // empty: send no SNI (IP literal, or nothing to send)
     std::vector<StatusRange> match_status;  // never empty for Http(s)
     std::string match_body;                 // empty: no body check
 
     // Timing and thresholds.
     std::uint32_t interval_ms = 30000;
     std::uint32_t timeout_ms = 30000;
-    std::uint32_t jitter_ms = 0;            // extra random spread added to each interval
+    std::uint32_t jitter_ms = 0;  // extra random spread added to each interval
     std::uint8_t unhealthy_threshold = 3;
     std::uint8_t healthy_threshold = 1;
     ClosePolicy close_policy = ClosePolicy::Graceful;
 
     // TLS options (Https, Tls).
-    bool validate_chain = true;                 // validateCertChainAndExpiry
-    bool validate_sni = true;                   // validateSNI
-    std::vector<std::uint32_t> trusted_roots;   // indices into Plan::trusted_roots; empty: system store
+    bool validate_chain = true;  // validateCertChainAndExpiry
+    bool validate_sni = true;    // validateSNI
+    std::vector<std::uint32_t>
+        trusted_roots;  // indices into Plan::trusted_roots; empty: system store
     bool tls_resume = true;
     std::uint16_t cert_expiry_warning_days = 14;  // ringprobe.certExpiryWarningDays; 0: off
     DnsAggregation dns_aggregation = DnsAggregation::All;  // FQDN servers with several addresses
 
     // Precomputed at plan time.
-    std::string request;          // full HTTP/1.1 request bytes (empty for Tcp/Tls)
+    std::string request;              // full HTTP/1.1 request bytes (empty for Tcp/Tls)
     std::uint64_t identity_hash = 0;  // stable: the shard (worker) comes from it
 };
 

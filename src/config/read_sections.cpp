@@ -304,9 +304,9 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     PathNode at{v.path, "ringprobe"};
     View e{*obj, &at};
     static constexpr std::string_view known_top[] = {
-        "intervalMs",         "timeoutMs",   "jitterMs",  "healthyThreshold",
-        "unhealthyThreshold", "closePolicy", "tlsResume", "certExpiryWarningDays",
-        "dnsAggregation", "startSpreadMs", "quantumMs", "startBatch"};  // last 3: top only
+        "intervalMs",         "timeoutMs",     "jitterMs",  "healthyThreshold",
+        "unhealthyThreshold", "closePolicy",   "tlsResume", "certExpiryWarningDays",
+        "dnsAggregation",     "startSpreadMs", "quantumMs", "startBatch"};  // last 3: top only
     for (auto [key, value] : *obj) {
         (void)value;
         auto end = std::end(known_top) - (top_level ? 0 : 3);
@@ -369,8 +369,9 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
             ext.dns_aggregation = DnsAggregation::Any;
         } else {
             PathNode k{&at, "dnsAggregation"};
-            errs_.add(&k, "\"" + std::string(s) + "\" is not one of \"all\" (healthy only when "
-                          "every address is), \"any\" (healthy when one address is)");
+            errs_.add(&k, "\"" + std::string(s) +
+                              "\" is not one of \"all\" (healthy only when "
+                              "every address is), \"any\" (healthy when one address is)");
         }
     }
 }

@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <functional>
 #include <deque>
+#include <functional>
 #include <queue>
 #include <utility>
 
@@ -132,7 +132,7 @@ struct Resolver::Loop {
     std::vector<std::uint8_t> in_flight;
     // Lookups launched less than young_ns ago and not yet answered: what inflight_max bounds.
     std::deque<std::pair<std::uint64_t, NameId>> young_queue;  // (launch time, id), in order
-    std::vector<std::uint64_t> launched_ns;                     // per name, 0: not young
+    std::vector<std::uint64_t> launched_ns;                    // per name, 0: not young
     std::uint32_t young = 0;
     // The deadline each name's live heap entry carries: an entry whose time differs is stale
     // (refresh_all() scheduled the name again) and is dropped when popped, so a name never
@@ -193,7 +193,9 @@ Resolver::Resolver(ResolverOptions options) : options_(std::move(options)) {
     worker_names_.resize(options_.workers);
 }
 
-Resolver::~Resolver() { stop(); }
+Resolver::~Resolver() {
+    stop();
+}
 
 NameId Resolver::watch(std::string_view fqdn, std::size_t worker) {
     RP_ASSERT(!thread_.joinable());
@@ -316,7 +318,9 @@ void Resolver::refresh_all() {
     [[maybe_unused]] ssize_t w = ::write(loop_->wake_fd, &one, sizeof one);
 }
 
-std::string_view Resolver::name(NameId id) const { return names_.at(id).fqdn; }
+std::string_view Resolver::name(NameId id) const {
+    return names_.at(id).fqdn;
+}
 
 ResolverStats Resolver::stats() const {
     ResolverStats s;
@@ -488,8 +492,7 @@ int Resolver::wait_ms(std::uint64_t now_ns) const {
     if (ares_timeout(loop.channel, nullptr, &tv) != nullptr) {
         ms = static_cast<int>(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
     }
-    if (!loop.heap.empty() && loop.young >= options_.inflight_max &&
-        !loop.young_queue.empty()) {
+    if (!loop.heap.empty() && loop.young >= options_.inflight_max && !loop.young_queue.empty()) {
         // Due names wait for the oldest young lookup to age out (or be answered).
         const std::uint64_t at = loop.young_queue.front().first + options_.young_ns;
         const std::uint64_t d = at <= now_ns ? 0 : (at - now_ns + 999'999) / 1'000'000;

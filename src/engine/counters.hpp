@@ -20,8 +20,8 @@
 #include <ringprobe/report.hpp>
 #include <ringprobe/result.hpp>
 
-#include "dns/stats.hpp"
 #include "common/histogram.hpp"
+#include "dns/stats.hpp"
 
 // RINGPROBE_ENGINE_COUNTERS(WORKER, RING) calls, once per counter, in /metrics order:
 //   WORKER(name, kind, table, stats, metric, help)  kept by the worker in WorkerCounters::name
@@ -39,61 +39,61 @@
 //         not on the line
 // metric  the name of its own /metrics family, with help as the HELP text; "": none (the help
 //         says where else it shows)
-#define RINGPROBE_ENGINE_COUNTERS(WORKER, RING)                                                    \
-    WORKER(probes_started, Counter, Table(probes_started), Stats(0),                               \
-           "ringprobe_probes_started_total", "Probes started, all targets.")                       \
-    WORKER(probes_completed, Counter, Table(probes_completed), Stats(1),                           \
-           "ringprobe_probes_completed_total", "Probes completed with a verdict, all targets.")    \
-    WORKER(late_probes, Counter, Table(late_probes), NoStats, "ringprobe_late_probes_total",       \
-           "Probes started later than their scheduled tick.")                                      \
-    WORKER(skipped_intervals, Counter, NoTable, Stats(4), "ringprobe_skipped_intervals_total",     \
-           "Scheduled starts skipped because the previous probe of the target overran.")           \
-    WORKER(transitions, Counter, NoTable, Stats(8), "ringprobe_health_transitions_total",          \
-           "Health changes of a target (Unknown, Healthy, Unhealthy).")                            \
-    WORKER(in_flight, Gauge, NoTable, NoStats, "ringprobe_probes_in_flight",                       \
-           "Probes started and not yet completed.")                                                \
-    RING(ring_submits, submits, Counter, NoTable, NoStats, "ringprobe_ring_submits_total",         \
-         "io_uring submit calls, all workers.")                                                    \
-    WORKER(loops, Counter, Table(loop_iterations), Stats(10), "ringprobe_worker_loops_total",      \
-           "Worker loop turns, all workers: about one wake-up each (at most one per quantumMs "    \
-           "per worker while probes are in flight).")                                              \
-    RING(sq_full, sq_full, Counter, Table(ring_full), NoStats, "ringprobe_ring_sq_full_total",     \
-         "Times a worker found its submission queue full and flushed it.")                         \
-    RING(ring_cq_overflow, cq_overflow, Counter, NoTable, NoStats,                                 \
-         "ringprobe_ring_cq_overflow_total",                                                       \
-         "Completions the kernel had to hold back because a completion queue was full.")           \
-    WORKER(recv_no_buffer, Counter, NoTable, Stats(9), "ringprobe_recv_no_buffer_total",           \
-           "Receives that found no provided buffer free (retried).")                               \
-    WORKER(stale_completions, Counter, Table(stale_completions), Stats(3),                         \
-           "ringprobe_stale_completions_total",                                                    \
-           "Completions that named an earlier probe of a reused slot (ignored).")                  \
-    WORKER(prober_errors, Counter, Table(prober_errors), Stats(2), "",                             \
-           "Probes that failed on ringprobe's own side (/metrics: by kind, from the outcomes).")   \
-    WORKER(probes_ok, Counter, NoTable, NoStats, "", "Probes that ended Ok.")                      \
-    WORKER(probes_failed, Counter, NoTable, NoStats, "",                                           \
-           "Probes that ended with the backend's failure.")                                        \
-    WORKER(deferred_starts, Counter, NoTable, Stats(5), "",                                        \
-           "Starts that waited for a free socket budget.")                                         \
-    WORKER(held_starts, Counter, NoTable, Stats(6), "",                                            \
-           "Starts that waited for a later chunk or turn (the chunk or the turn had its fill).")   \
-    WORKER(chunks, Counter, NoTable, Stats(7), "",                                                 \
-           "Kernel entries of a turn's later chunks (turn_chunk).")                                \
-    WORKER(stop_forced_closes, Counter, NoTable, NoStats, "",                                      \
-           "Probes still pending when the stop budget ran out.")                                   \
-    WORKER(lateness_us_sum, Counter, Table(lateness_us_sum), NoStats, "",                          \
-           "Probe start minus scheduled start, summed, in microseconds (/metrics: the lateness "   \
-           "histogram's sum).")                                                                    \
-    WORKER(duration_us_sum, Counter, NoTable, NoStats, "",                                         \
-           "Probe start to verdict, summed, in microseconds (/metrics: the duration histogram's "  \
-           "sum).")                                                                                \
-    WORKER(lateness_us_max, Max, Table(lateness_us_max), NoStats, "",                              \
-           "The latest a probe started after its scheduled start, in microseconds.")               \
-    WORKER(tls_full, Counter, Table(tls_full), NoStats, "",                                        \
-           "Handshakes that presented a certificate (/metrics: from the report).")                 \
-    WORKER(tls_resumed, Counter, Table(tls_resumed), NoStats, "",                                  \
-           "Handshakes that resumed a session (/metrics: from the report).")                       \
-    WORKER(tls_failed, Counter, Table(tls_failed), NoStats, "",                                    \
-           "Probes that ended with a TLS reason (/metrics: from the report).")                     \
+#define RINGPROBE_ENGINE_COUNTERS(WORKER, RING)                                                   \
+    WORKER(probes_started, Counter, Table(probes_started), Stats(0),                              \
+           "ringprobe_probes_started_total", "Probes started, all targets.")                      \
+    WORKER(probes_completed, Counter, Table(probes_completed), Stats(1),                          \
+           "ringprobe_probes_completed_total", "Probes completed with a verdict, all targets.")   \
+    WORKER(late_probes, Counter, Table(late_probes), NoStats, "ringprobe_late_probes_total",      \
+           "Probes started later than their scheduled tick.")                                     \
+    WORKER(skipped_intervals, Counter, NoTable, Stats(4), "ringprobe_skipped_intervals_total",    \
+           "Scheduled starts skipped because the previous probe of the target overran.")          \
+    WORKER(transitions, Counter, NoTable, Stats(8), "ringprobe_health_transitions_total",         \
+           "Health changes of a target (Unknown, Healthy, Unhealthy).")                           \
+    WORKER(in_flight, Gauge, NoTable, NoStats, "ringprobe_probes_in_flight",                      \
+           "Probes started and not yet completed.")                                               \
+    RING(ring_submits, submits, Counter, NoTable, NoStats, "ringprobe_ring_submits_total",        \
+         "io_uring submit calls, all workers.")                                                   \
+    WORKER(loops, Counter, Table(loop_iterations), Stats(10), "ringprobe_worker_loops_total",     \
+           "Worker loop turns, all workers: about one wake-up each (at most one per quantumMs "   \
+           "per worker while probes are in flight).")                                             \
+    RING(sq_full, sq_full, Counter, Table(ring_full), NoStats, "ringprobe_ring_sq_full_total",    \
+         "Times a worker found its submission queue full and flushed it.")                        \
+    RING(ring_cq_overflow, cq_overflow, Counter, NoTable, NoStats,                                \
+         "ringprobe_ring_cq_overflow_total",                                                      \
+         "Completions the kernel had to hold back because a completion queue was full.")          \
+    WORKER(recv_no_buffer, Counter, NoTable, Stats(9), "ringprobe_recv_no_buffer_total",          \
+           "Receives that found no provided buffer free (retried).")                              \
+    WORKER(stale_completions, Counter, Table(stale_completions), Stats(3),                        \
+           "ringprobe_stale_completions_total",                                                   \
+           "Completions that named an earlier probe of a reused slot (ignored).")                 \
+    WORKER(prober_errors, Counter, Table(prober_errors), Stats(2), "",                            \
+           "Probes that failed on ringprobe's own side (/metrics: by kind, from the outcomes).")  \
+    WORKER(probes_ok, Counter, NoTable, NoStats, "", "Probes that ended Ok.")                     \
+    WORKER(probes_failed, Counter, NoTable, NoStats, "",                                          \
+           "Probes that ended with the backend's failure.")                                       \
+    WORKER(deferred_starts, Counter, NoTable, Stats(5), "",                                       \
+           "Starts that waited for a free socket budget.")                                        \
+    WORKER(held_starts, Counter, NoTable, Stats(6), "",                                           \
+           "Starts that waited for a later chunk or turn (the chunk or the turn had its fill).")  \
+    WORKER(chunks, Counter, NoTable, Stats(7), "",                                                \
+           "Kernel entries of a turn's later chunks (turn_chunk).")                               \
+    WORKER(stop_forced_closes, Counter, NoTable, NoStats, "",                                     \
+           "Probes still pending when the stop budget ran out.")                                  \
+    WORKER(lateness_us_sum, Counter, Table(lateness_us_sum), NoStats, "",                         \
+           "Probe start minus scheduled start, summed, in microseconds (/metrics: the lateness "  \
+           "histogram's sum).")                                                                   \
+    WORKER(duration_us_sum, Counter, NoTable, NoStats, "",                                        \
+           "Probe start to verdict, summed, in microseconds (/metrics: the duration histogram's " \
+           "sum).")                                                                               \
+    WORKER(lateness_us_max, Max, Table(lateness_us_max), NoStats, "",                             \
+           "The latest a probe started after its scheduled start, in microseconds.")              \
+    WORKER(tls_full, Counter, Table(tls_full), NoStats, "",                                       \
+           "Handshakes that presented a certificate (/metrics: from the report).")                \
+    WORKER(tls_resumed, Counter, Table(tls_resumed), NoStats, "",                                 \
+           "Handshakes that resumed a session (/metrics: from the report).")                      \
+    WORKER(tls_failed, Counter, Table(tls_failed), NoStats, "",                                   \
+           "Probes that ended with a TLS reason (/metrics: from the report).")                    \
     WORKER(dns_updates, Counter, Table(dns_updates), NoStats, "", "Resolver notices applied.")
 
 namespace ringprobe::engine {
@@ -134,8 +134,8 @@ struct CounterInfo {
     CounterKind kind;
     std::uint64_t CounterValues::*value;
     std::uint64_t report_abi::WorkerStatsPayload::*table;  // nullptr: not in the report
-    int stats_at;                                           // -1: not on the --stats line
-    std::string_view metric;                                // empty: no family of its own
+    int stats_at;                                          // -1: not on the --stats line
+    std::string_view metric;                               // empty: no family of its own
     std::string_view help;
 };
 
@@ -143,10 +143,15 @@ struct CounterInfo {
 #define RP_COUNTER_TABLE_NoTable nullptr
 #define RP_COUNTER_STATS_Stats(n) n
 #define RP_COUNTER_STATS_NoStats -1
-#define RP_COUNTER_INFO(name, kind, table, stats, metric, help)                                    \
-    CounterInfo{#name, CounterKind::kind, &CounterValues::name, RP_COUNTER_TABLE_##table,          \
-                RP_COUNTER_STATS_##stats, metric, help},
-#define RP_RING_COUNTER_INFO(name, ring_field, kind, table, stats, metric, help)                   \
+#define RP_COUNTER_INFO(name, kind, table, stats, metric, help) \
+    CounterInfo{#name,                                          \
+                CounterKind::kind,                              \
+                &CounterValues::name,                           \
+                RP_COUNTER_TABLE_##table,                       \
+                RP_COUNTER_STATS_##stats,                       \
+                metric,                                         \
+                help},
+#define RP_RING_COUNTER_INFO(name, ring_field, kind, table, stats, metric, help) \
     RP_COUNTER_INFO(name, kind, table, stats, metric, help)
 inline constexpr CounterInfo counter_table[] = {
     RINGPROBE_ENGINE_COUNTERS(RP_COUNTER_INFO, RP_RING_COUNTER_INFO)};
@@ -223,7 +228,7 @@ template <class RingCounters>
 CounterValues counter_values(const WorkerCounters& c, const RingCounters& ring) {
     CounterValues v;
 #define RP_COUNTER_LOAD(name, ...) v.name = c.name.load(std::memory_order_relaxed);
-#define RP_RING_COUNTER_LOAD(name, ring_field, ...)                                                \
+#define RP_RING_COUNTER_LOAD(name, ring_field, ...) \
     v.name = ring.ring_field.load(std::memory_order_relaxed);
     RINGPROBE_ENGINE_COUNTERS(RP_COUNTER_LOAD, RP_RING_COUNTER_LOAD)
 #undef RP_COUNTER_LOAD
@@ -253,8 +258,7 @@ void add_worker(EngineTotals& t, const WorkerCounters& c, const RingCounters& ri
 
 // One worker's row of the report's worker table: the list's Table rows, and the fields that are
 // not (report_fields_not_listed).
-inline report_abi::WorkerStatsPayload report_row(const CounterValues& v,
-                                                 const WorkerCounters& c,
+inline report_abi::WorkerStatsPayload report_row(const CounterValues& v, const WorkerCounters& c,
                                                  std::uint64_t targets_owned,
                                                  std::uint64_t updated_unix_ns) {
     report_abi::WorkerStatsPayload w{};

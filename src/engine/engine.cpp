@@ -34,7 +34,9 @@ Engine::Engine(const Plan& plan, EngineOptions opt) : plan_(plan), opt_(std::mov
     }
 }
 
-Engine::~Engine() { stop(); }
+Engine::~Engine() {
+    stop();
+}
 
 Result<void> Engine::start() {
     if (auto r = set_up_tls(); !r) {
@@ -85,8 +87,8 @@ Result<void> Engine::watch_names() {
             ro.workers = opt_.workers;
             resolver_ = std::make_unique<dns::Resolver>(ro);
         }
-        name_of_target_[i] = resolver_->watch(plan_.targets[i].address,
-                                              shard_of(plan_.targets[i], opt_.workers));
+        name_of_target_[i] =
+            resolver_->watch(plan_.targets[i].address, shard_of(plan_.targets[i], opt_.workers));
     }
     if (resolver_ != nullptr) {
         if (auto r = resolver_->start(); !r) {

@@ -20,8 +20,8 @@
 namespace ringprobe::engine {
 
 struct EngineOptions {
-    std::string name;          // report segment name
-    unsigned workers = 0;      // 0: one per online CPU
+    std::string name;      // report segment name
+    unsigned workers = 0;  // 0: one per online CPU
     bool pin = true;
     unsigned ring_entries = 4096;
     unsigned recv_buffers = 0;  // provided receive buffers a worker (power of two); 0: sized
@@ -34,7 +34,7 @@ struct EngineOptions {
     bool direct_sockets = true;
     // Plain HTTP probes send the handshake's last ACK with the request (WorkerOptions).
     bool delayed_ack = true;
-    std::FILE* log = stderr;   // transition log; nullptr: silent
+    std::FILE* log = stderr;  // transition log; nullptr: silent
     // FQDN backends: "ADDR:PORT" asks only that DNS server (and skips /etc/hosts); empty: the
     // system's resolv.conf and /etc/hosts (docs/dns.md).
     std::string dns_server;
@@ -85,8 +85,8 @@ private:
     const Plan& plan_;
     EngineOptions opt_;
     std::unique_ptr<report::Writer> writer_;
-    std::unique_ptr<TlsContexts> tls_;  // only when the plan has Https or Tls targets
-    std::unique_ptr<dns::Resolver> resolver_;  // only when the plan has FQDN targets
+    std::unique_ptr<TlsContexts> tls_;           // only when the plan has Https or Tls targets
+    std::unique_ptr<dns::Resolver> resolver_;    // only when the plan has FQDN targets
     std::vector<std::uint32_t> name_of_target_;  // resolver id per plan target, or no_name
     std::uint64_t resolver_published_ns_ = 0;
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -5,7 +5,9 @@
 namespace ringprobe::engine {
 
 namespace {
-std::uint8_t saturating_inc(std::uint8_t v) { return v == 255 ? v : static_cast<std::uint8_t>(v + 1); }
+std::uint8_t saturating_inc(std::uint8_t v) {
+    return v == 255 ? v : static_cast<std::uint8_t>(v + 1);
+}
 }  // namespace
 
 bool apply_result(HealthState& s, Reason r, Thresholds t) {
@@ -42,15 +44,13 @@ NameHealth name_health(const NameInput& in, std::span<const AddressHealth> addre
     NameHealth out;
     out.decider = in.latest;
     switch (in.answer) {
-        case NameAnswer::Pending:
-            return out;
+        case NameAnswer::Pending: return out;
         case NameAnswer::Nothing:
             out.health = in.dns_health;
             out.reason = in.dns_reason;
             out.decider = no_address;
             return out;
-        case NameAnswer::Addresses:
-            break;
+        case NameAnswer::Addresses: break;
     }
     int first_healthy = no_address;
     for (std::size_t k = 0; k < addresses.size(); ++k) {

@@ -26,9 +26,15 @@ constexpr std::uint8_t chunked_len = 7;
 constexpr std::uint8_t chunk_digits_max = 15;  // 15 hex digits: below 2^60, no overflow
 constexpr std::uint64_t content_length_max = std::uint64_t{1} << 62;
 
-constexpr bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-constexpr bool is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
-constexpr bool is_line_end(unsigned char c) { return c == '\r' || c == '\n'; }
+constexpr bool is_digit(unsigned char c) {
+    return c >= '0' && c <= '9';
+}
+constexpr bool is_ows(unsigned char c) {
+    return c == ' ' || c == '\t';
+}
+constexpr bool is_line_end(unsigned char c) {
+    return c == '\r' || c == '\n';
+}
 constexpr unsigned char lower(unsigned char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
 }
@@ -42,17 +48,30 @@ constexpr bool is_tchar(unsigned char c) {
         return true;
     }
     switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-            return true;
-        default:
-            return false;
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '+':
+        case '-':
+        case '.':
+        case '^':
+        case '_':
+        case '`':
+        case '|':
+        case '~': return true;
+        default: return false;
     }
 }
 
 // Bytes allowed in a field value, a reason phrase or a chunk extension: HTAB, SP, VCHAR and
 // obs-text. Other control bytes (NUL, DEL...) are Malformed.
-constexpr bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+constexpr bool is_value_char(unsigned char c) {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
 constexpr int hex_value(unsigned char c) {
     if (c >= '0' && c <= '9') {
@@ -161,26 +180,20 @@ bool HttpParser::byte(unsigned char c) {
                 return line_char(c);
             }
             return is_value_char(c) ? true : stop(Status::Malformed);
-        case State::LineLf:
-            return c == '\n' ? line_next() : stop(Status::Malformed);
-        case State::HeaderStart:
-            return header_start(c);
-        case State::HeaderName:
-            return header_name_char(c);
-        case State::HeaderValue:
-            return is_line_end(c) ? line_char(c) : header_value_char(c);
+        case State::LineLf: return c == '\n' ? line_next() : stop(Status::Malformed);
+        case State::HeaderStart: return header_start(c);
+        case State::HeaderName: return header_name_char(c);
+        case State::HeaderValue: return is_line_end(c) ? line_char(c) : header_value_char(c);
         case State::ChunkSize:
         case State::ChunkSizeWs:
-        case State::ChunkExt:
-            return chunk_char(c);
+        case State::ChunkExt: return chunk_char(c);
         case State::ChunkDataEnd:
             line_ = Line::ChunkDataEnd;
             return is_line_end(c) ? line_char(c) : stop(Status::Malformed);
         case State::BodyLength:
         case State::BodyClose:
         case State::ChunkData:
-        case State::Final:
-            break;
+        case State::Final: break;
     }
     RP_ASSERT_HOT(false);  // body states are handled in bulk, Final is never fed
     return false;
@@ -208,13 +221,9 @@ bool HttpParser::line_next() {
     switch (line_) {
         case Line::Status:
         case Line::Header:
-        case Line::Trailer:
-            state_ = State::HeaderStart;
-            return true;
-        case Line::HeadEnd:
-            return end_of_head();
-        case Line::TrailerEnd:
-            return stop(Status::Done);
+        case Line::Trailer: state_ = State::HeaderStart; return true;
+        case Line::HeadEnd: return end_of_head();
+        case Line::TrailerEnd: return stop(Status::Done);
         case Line::ChunkSize:
             if (number_ == 0) {
                 in_trailer_ = true;
@@ -227,9 +236,7 @@ bool HttpParser::line_next() {
                 state_ = State::ChunkData;
             }
             return true;
-        case Line::ChunkDataEnd:
-            start_chunk_line();
-            return true;
+        case Line::ChunkDataEnd: start_chunk_line(); return true;
     }
     return stop(Status::Malformed);
 }
@@ -339,8 +346,7 @@ bool HttpParser::header_value_char(unsigned char c) {
         return stop(Status::Malformed);
     }
     switch (field_) {
-        case Field::Other:
-            return true;
+        case Field::Other: return true;
         case Field::ContentLength:
             if (is_ows(c)) {
                 value_phase_ = value_phase_ == 0 ? 0 : 2;
@@ -352,9 +358,7 @@ bool HttpParser::header_value_char(unsigned char c) {
             value_phase_ = 1;
             number_ = number_ * 10 + (c - '0');
             return true;
-        case Field::TransferEncoding:
-            te_value_char(c);
-            return true;
+        case Field::TransferEncoding: te_value_char(c); return true;
     }
     return true;
 }
@@ -375,7 +379,8 @@ void HttpParser::te_value_char(unsigned char c) {
         te_elem_bad_ = true;
     }
     value_phase_ = 1;
-    if (!te_elem_bad_ && idx_ < chunked_len && lower(c) == static_cast<unsigned char>(chunked_name[idx_])) {
+    if (!te_elem_bad_ && idx_ < chunked_len &&
+        lower(c) == static_cast<unsigned char>(chunked_name[idx_])) {
         ++idx_;
     } else {
         te_elem_bad_ = true;

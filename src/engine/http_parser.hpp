@@ -69,20 +69,43 @@ public:
 
 private:
     enum class State : std::uint8_t {
-        StatusVersion, StatusMinor, StatusSpace, StatusSpaces, StatusCode, StatusAfterCode,
-        StatusReason, LineLf, HeaderStart, HeaderName, HeaderValue,
-        ChunkSize, ChunkSizeWs, ChunkExt, ChunkData, ChunkDataEnd, BodyLength, BodyClose, Final,
+        StatusVersion,
+        StatusMinor,
+        StatusSpace,
+        StatusSpaces,
+        StatusCode,
+        StatusAfterCode,
+        StatusReason,
+        LineLf,
+        HeaderStart,
+        HeaderName,
+        HeaderValue,
+        ChunkSize,
+        ChunkSizeWs,
+        ChunkExt,
+        ChunkData,
+        ChunkDataEnd,
+        BodyLength,
+        BodyClose,
+        Final,
     };
-    enum class Line : std::uint8_t { Status, Header, HeadEnd, Trailer, TrailerEnd, ChunkSize,
-                                     ChunkDataEnd };
+    enum class Line : std::uint8_t {
+        Status,
+        Header,
+        HeadEnd,
+        Trailer,
+        TrailerEnd,
+        ChunkSize,
+        ChunkDataEnd
+    };
     enum class Counted : std::uint8_t { None, Section, ChunkLine };
     enum class Field : std::uint8_t { Other, ContentLength, TransferEncoding };
 
-    bool stop(Status s);                // ends the parse with s; returns false
-    bool byte(unsigned char c);         // one byte of a line state; false once ended
-    bool line_char(unsigned char c);    // a CR or LF ends the current line
-    bool line_end_check();              // at the first line-end byte: may the line end here?
-    bool line_next();                   // at the LF: move to what follows the line
+    bool stop(Status s);              // ends the parse with s; returns false
+    bool byte(unsigned char c);       // one byte of a line state; false once ended
+    bool line_char(unsigned char c);  // a CR or LF ends the current line
+    bool line_end_check();            // at the first line-end byte: may the line end here?
+    bool line_next();                 // at the LF: move to what follows the line
     bool end_of_head();
     bool header_start(unsigned char c);
     bool header_name_char(unsigned char c);
@@ -97,16 +120,16 @@ private:
     bool verdict_known() const;
 
     const BodyMatcher* body_ = nullptr;
-    std::uint64_t remaining_ = 0;       // Content-Length body or chunk bytes left
-    std::uint64_t number_ = 0;          // Content-Length or chunk size being parsed
+    std::uint64_t remaining_ = 0;  // Content-Length body or chunk bytes left
+    std::uint64_t number_ = 0;     // Content-Length or chunk size being parsed
     std::uint64_t content_length_ = 0;
     BodyMatcher::State match_ = 0;
-    std::uint32_t inspected_ = 0;       // decoded body bytes given to the matcher
-    std::uint32_t count_ = 0;           // bytes of the counted section or line so far
+    std::uint32_t inspected_ = 0;  // decoded body bytes given to the matcher
+    std::uint32_t count_ = 0;      // bytes of the counted section or line so far
     std::uint16_t code_ = 0;
-    std::uint8_t idx_ = 0;              // position in a literal, name or token
-    std::uint8_t name_cands_ = 0;       // bit 0: may be Content-Length, bit 1: Transfer-Encoding
-    std::uint8_t value_phase_ = 0;      // 0 leading OWS, 1 in the value, 2 trailing OWS
+    std::uint8_t idx_ = 0;          // position in a literal, name or token
+    std::uint8_t name_cands_ = 0;   // bit 0: may be Content-Length, bit 1: Transfer-Encoding
+    std::uint8_t value_phase_ = 0;  // 0 leading OWS, 1 in the value, 2 trailing OWS
     State state_ = State::StatusVersion;
     Line line_ = Line::Status;
     Counted counted_ = Counted::Section;
@@ -117,8 +140,8 @@ private:
     bool in_trailer_ = false;
     bool cl_seen_ = false;
     bool te_seen_ = false;
-    bool te_chunked_ = false;           // the last transfer coding seen so far is "chunked"
-    bool te_elem_bad_ = false;          // the current coding is not (or no longer) "chunked"
+    bool te_chunked_ = false;   // the last transfer coding seen so far is "chunked"
+    bool te_elem_bad_ = false;  // the current coding is not (or no longer) "chunked"
 };
 static_assert(std::is_trivially_copyable_v<HttpParser>);
 static_assert(sizeof(HttpParser) <= 80, "one parser per in-flight probe: keep it small");

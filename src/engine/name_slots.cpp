@@ -17,8 +17,8 @@
 #include <cstring>
 
 #include "common/assert.hpp"
-#include "common/hash.hpp"
 #include "common/clock.hpp"
+#include "common/hash.hpp"
 #include "engine/probe_slot.hpp"
 
 namespace ringprobe::engine {
@@ -110,7 +110,8 @@ void Worker::activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t
     const std::uint64_t window = std::max<std::uint64_t>(
         std::min<std::uint64_t>(ms_to_ns(t.interval_ms), 1'000'000'000ull), tick_ns);
     s.base_ns = now + mix64(t.identity_hash ^ (std::uint64_t{s.addr_k} << 56) ^ a.bytes[3] ^
-                            (std::uint64_t{a.bytes[15]} << 8)) % window;
+                            (std::uint64_t{a.bytes[15]} << 8)) %
+                          window;
     s.base_ns = on_start_grid(s.base_ns);
     s.next_ns = on_grid(s.base_ns);
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
@@ -312,8 +313,8 @@ void Worker::publish_row(const NameSlot& n, const NameHealth& h, const Slot* dec
         u.consecutive_fail = decider->health.consecutive_fail;
     }
     const Slot* last = latest != nullptr ? latest : decider;
-    u.last_probe_unix_ns = last != nullptr && last->last_probe_ns != 0
-                               ? wall_.to_unix_ns(last->last_probe_ns) : 0;
+    u.last_probe_unix_ns =
+        last != nullptr && last->last_probe_ns != 0 ? wall_.to_unix_ns(last->last_probe_ns) : 0;
     u.last_change_unix_ns = n.last_change_ns == 0 ? 0 : wall_.to_unix_ns(n.last_change_ns);
     u.next_probe_unix_ns = last != nullptr && last->active ? wall_.to_unix_ns(last->next_ns) : 0;
     u.total_probes = n.total_probes;

@@ -28,22 +28,22 @@ namespace abi = report_abi;
 inline constexpr std::size_t plaintext_bytes = 16 * 1024;
 
 struct Worker::Slot {
-    TimerNode timer;                    // next start while Idle, deadline while in flight
-    std::uint32_t plan_index = 0;       // index into Plan::targets and the report
-    std::uint32_t generation = 0;       // bumped per attempt; packed into user_data
-    int fd = -1;                        // a descriptor, or the ring's file table entry if direct
+    TimerNode timer;               // next start while Idle, deadline while in flight
+    std::uint32_t plan_index = 0;  // index into Plan::targets and the report
+    std::uint32_t generation = 0;  // bumped per attempt; packed into user_data
+    int fd = -1;                   // a descriptor, or the ring's file table entry if direct
     bool direct = false;
     State state = State::Idle;
-    std::uint8_t pending = 0;           // SQEs in flight that name this slot
+    std::uint8_t pending = 0;  // SQEs in flight that name this slot
     bool cancel_sent = false;
-    bool send_in_flight = false;        // TLS: one ciphertext send at a time
+    bool send_in_flight = false;  // TLS: one ciphertext send at a time
     HealthState health;
-    bool recv_in_flight = false;        // TLS: one receive at a time
-    Reason verdict = Reason::Pending;   // decided result of the attempt in flight
+    bool recv_in_flight = false;       // TLS: one receive at a time
+    Reason verdict = Reason::Pending;  // decided result of the attempt in flight
     Reason last_reason = Reason::Pending;
     std::uint16_t http_status = 0;
-    std::uint16_t tls = no_tls;         // index into tls_pool_ while a TLS probe is in flight
-    bool request_written = false;       // Https: the request went into the TLS stream
+    std::uint16_t tls = no_tls;    // index into tls_pool_ while a TLS probe is in flight
+    bool request_written = false;  // Https: the request went into the TLS stream
     bool addr_ok = false;
     // FQDN targets: this slot probes one address of the name (record addr_k of the target's
     // 16 in the report). Inactive: no address (never scheduled); an address that left the
@@ -53,38 +53,38 @@ struct Worker::Slot {
     // Its receive found no provided buffer: it waits, with no receive in flight, until a turn
     // has buffers to spare (resume_receives), instead of asking again at once.
     bool recv_parked = false;
-    std::uint32_t name = no_name;       // index into names_
+    std::uint32_t name = no_name;  // index into names_
     std::int32_t sys_errno = 0;
-    std::uint32_t sent = 0;             // request bytes sent
+    std::uint32_t sent = 0;  // request bytes sent
     std::uint32_t total_ok = 0;
     std::uint32_t total_fail = 0;
     std::uint32_t total_prober = 0;
-    std::uint32_t tls_full = 0;         // IP target: its handshakes (TLS facts record)
+    std::uint32_t tls_full = 0;  // IP target: its handshakes (TLS facts record)
     std::uint32_t tls_resumed = 0;
     std::uint64_t total_probes = 0;
-    std::uint64_t base_ns = 0;          // scheduled start (monotonic), without jitter
-    std::uint64_t start_ns = 0;         // actual start of the attempt in flight
+    std::uint64_t base_ns = 0;   // scheduled start (monotonic), without jitter
+    std::uint64_t start_ns = 0;  // actual start of the attempt in flight
     std::uint64_t connected_ns = 0;
     std::uint64_t first_byte_ns = 0;
     std::uint64_t tls_done_ns = 0;
     std::uint64_t done_ns = 0;
-    std::uint64_t next_ns = 0;          // next scheduled start (for the report)
+    std::uint64_t next_ns = 0;  // next scheduled start (for the report)
     std::uint64_t last_probe_ns = 0;
     std::uint64_t last_change_ns = 0;
-    std::uint64_t since_ns = 0;         // FQDN: when this address joined the answer
+    std::uint64_t since_ns = 0;  // FQDN: when this address joined the answer
     const BodyMatcher* matcher = nullptr;
-    sockaddr_in6 addr{};                // an IPv4 target's sockaddr_in fits in it
+    sockaddr_in6 addr{};  // an IPv4 target's sockaddr_in fits in it
     socklen_t addr_len = 0;
 };
 static_assert(sizeof(sockaddr_in) <= sizeof(sockaddr_in6));
 
 struct Worker::NameSlot {
     std::uint32_t plan_index = 0;
-    std::uint32_t first_slot = 0;       // kAddressesPerName slots from here
+    std::uint32_t first_slot = 0;  // kAddressesPerName slots from here
     std::uint32_t report_slot = abi::kNoSlot;
-    dns::NameState state{};             // as the resolver last said
+    dns::NameState state{};  // as the resolver last said
     bool have_state = false;
-    HealthState health;                 // the aggregate (the row)
+    HealthState health;  // the aggregate (the row)
     Reason reason = Reason::Pending;
     std::uint8_t flags = 0;
     std::uint64_t last_change_ns = 0;

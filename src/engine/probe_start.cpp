@@ -51,7 +51,7 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
         // Names are resolved by the DNS module; an address that is not an IP literal and has
         // no resolution yet has nothing to probe, nor has a NIC member no --nics file resolved.
         s.state = State::Finishing;
-        s.verdict = t.is_fqdn            ? Reason::DnsNoAddress
+        s.verdict = t.is_fqdn          ? Reason::DnsNoAddress
                     : !t.address_known ? Reason::AddressUnknown
                                        : Reason::ProberError;
         in_flight_ += 1;

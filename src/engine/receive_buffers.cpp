@@ -25,8 +25,8 @@ Result<void> ReceiveBuffers::init(Ring& ring, unsigned count, unsigned size) {
     // Provided buffers: a recv takes a buffer only when data arrives, so a few hundred buffers
     // serve tens of thousands of connections waiting for their answers.
     ring_bytes_ = sizeof(io_uring_buf) * count_;
-    ring_mem_ = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE,
-                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    ring_mem_ =
+        mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (ring_mem_ == MAP_FAILED) {
         ring_mem_ = nullptr;
         return error(std::string("cannot map the receive buffer ring: ") + std::strerror(errno));
@@ -38,8 +38,8 @@ Result<void> ReceiveBuffers::init(Ring& ring, unsigned count, unsigned size) {
     reg.ring_entries = count_;
     reg.bgid = group;
     if (int rc = io_uring_register_buf_ring(ring.raw(), &reg, 0); rc != 0) {
-        return error(std::string("cannot register the receive buffer ring: ") +
-                     std::strerror(-rc) + " (needs Linux 5.19 or later)");
+        return error(std::string("cannot register the receive buffer ring: ") + std::strerror(-rc) +
+                     " (needs Linux 5.19 or later)");
     }
     slab_ = std::make_unique<char[]>(std::size_t{count_} * size_);
     // Every buffer to the kernel at once: one advance for the whole slab.

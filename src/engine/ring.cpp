@@ -54,8 +54,9 @@ Result<void> Ring::init(unsigned entries) {
     }
     std::string why = std::strerror(-last);
     if (last == -ENOSYS || last == -EPERM) {
-        why += " (io_uring is unavailable: kernel too old, or disabled by "
-               "/proc/sys/kernel/io_uring_disabled or a seccomp policy)";
+        why +=
+            " (io_uring is unavailable: kernel too old, or disabled by "
+            "/proc/sys/kernel/io_uring_disabled or a seccomp policy)";
     } else if (last == -ENOMEM) {
         why += " (locked memory limit too low: raise `ulimit -l`)";
     }
@@ -191,12 +192,12 @@ bool Ring::wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr) {
 // get-events and reaped what it posted would get about 20 answers however many had come in, so
 // a worker behind, every wake-up instant of which is already past, would reap about 20 a turn
 // while it started 256; the answers would wait in the kernel, then run all at once in a later
-// wait and take more receive buffers than there are (bench/harness/results/HISTORY.md, "A late turn reaped 20
-// answers"). So where the ring flags pending work (IORING_SETUP_TASKRUN_FLAG), the caller reaps and enters again
-// while the flag says so (Worker::reap), the answers giving their buffers back between rounds;
-// elsewhere the late entry is a timed wait for as many completions as the CQ holds with the
-// past instant as its timeout, which runs them all (through the scheduler: the expired timer
-// ends the wait).
+// wait and take more receive buffers than there are (bench/harness/results/HISTORY.md, "A late turn
+// reaped 20 answers"). So where the ring flags pending work (IORING_SETUP_TASKRUN_FLAG), the caller
+// reaps and enters again while the flag says so (Worker::reap), the answers giving their buffers
+// back between rounds; elsewhere the late entry is a timed wait for as many completions as the CQ
+// holds with the past instant as its timeout, which runs them all (through the scheduler: the
+// expired timer ends the wait).
 bool Ring::submit_and_wait_until(std::uint64_t wake_ns, unsigned wait_nr) {
     std::uint64_t now = monotonic_ns();
     const bool late = wake_ns <= now;
@@ -233,8 +234,7 @@ void Ring::submit_and_post() {
 }
 
 bool Ring::completions_pending() const {
-    return taskrun_flag_ &&
-           (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0;
+    return taskrun_flag_ && (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0;
 }
 
 }  // namespace ringprobe::engine

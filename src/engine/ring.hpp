@@ -89,7 +89,7 @@ private:
     unsigned entries_ = 0;
     std::string mode_;
     RingStats stats_;
-    bool abs_timer_ = true;  // until the kernel says EINVAL to IORING_ENTER_ABS_TIMER
+    bool abs_timer_ = true;      // until the kernel says EINVAL to IORING_ENTER_ABS_TIMER
     bool taskrun_flag_ = false;  // IORING_SETUP_TASKRUN_FLAG: the kernel flags pending work
     bool wait_until_abs(std::uint64_t wake_ns, unsigned wait_nr);
     // Submits what is queued and posts what has completed, without waiting: at most about 20

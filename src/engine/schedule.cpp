@@ -33,9 +33,9 @@ void Worker::schedule_first_probes() {
     // instant are neighbours in this worker's memory (slots, parsers) and in the report's
     // records, so a start batch touches a few pages instead of one each; on a virtual machine
     // a page not touched for a while costs microseconds to reach (bench/harness/
-    // results/HISTORY.md, "Neighbours start together"). Targets of one spread are ranked among themselves, so
-    // each spread is filled evenly whatever the others. Phases are whole start grids from a
-    // quantum boundary, so the targets of one start instant start in one wake-up.
+    // results/HISTORY.md, "Neighbours start together"). Targets of one spread are ranked among
+    // themselves, so each spread is filled evenly whatever the others. Phases are whole start grids
+    // from a quantum boundary, so the targets of one start instant start in one wake-up.
     size_start_grid();
     start_anchor_ns_ = on_grid(opt_.start_mono_ns);
     const std::uint64_t start = start_anchor_ns_;
@@ -150,9 +150,7 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
             }
             start_probe(s, now);
             return;
-        case State::Connecting:
-            decide(s, Reason::ConnectTimeout, now);
-            return;
+        case State::Connecting: decide(s, Reason::ConnectTimeout, now); return;
         case State::Exchanging:
             // Waiting for a receive buffer when the deadline came: the answer may be in the
             // socket already, and the shortage is ours.
@@ -212,10 +210,10 @@ void Worker::hold(Slot& s) {
 // only at its end and closed in the next entry, and a backend whose answer and FIN are both
 // unacknowledged sends a loss probe after about 8 ms (two jiffies at HZ 250): most probes of
 // such turns are retransmitted, which makes the turns longer still (bench/harness/results/
-// HISTORY.md, "What the slow state is made of"). In chunks an answer is closed within about one chunk's time. Not the default: at 50,000
-// targets, where instants of more than 64 starts are common, chunks of 64 make the start
-// lateness p99 16-20 ms against 0.6-3.6 ms without, and since late turns reap every answer
-// (Worker::reap) few such loss probes are left for chunks to prevent.
+// HISTORY.md, "What the slow state is made of"). In chunks an answer is closed within about one
+// chunk's time. Not the default: at 50,000 targets, where instants of more than 64 starts are
+// common, chunks of 64 make the start lateness p99 16-20 ms against 0.6-3.6 ms without, and since
+// late turns reap every answer (Worker::reap) few such loss probes are left for chunks to prevent.
 
 void Worker::start_deferred(std::uint64_t now) {
     fd_starved_ = false;

@@ -39,7 +39,9 @@
 namespace ringprobe::engine {
 namespace {
 
-constexpr unsigned shift_of(unsigned level) { return level * TimerWheel::slot_bits; }
+constexpr unsigned shift_of(unsigned level) {
+    return level * TimerWheel::slot_bits;
+}
 
 // The bits of a tick above level `level` (the block of 64^(level+1) ticks it lies in).
 constexpr std::uint64_t block_above(std::uint64_t tick, unsigned level) {

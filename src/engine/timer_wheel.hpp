@@ -75,7 +75,7 @@ private:
     static void unlink(TimerNode& n);
 
     std::uint64_t next_event() const;  // the first tick at which a wheel slot fires or cascades
-    void insert(TimerNode& n);  // n.expires >= now_
+    void insert(TimerNode& n);         // n.expires >= now_
     // Moves now_ to the next tick <= limit at which a non-empty slot fires or cascades, does
     // the cascades and moves the timers due at that tick to firing_. False when there is no
     // such tick (now_ is then limit).

@@ -70,12 +70,8 @@ void Worker::tls_drive(Slot& s, std::uint64_t now) {
                 }
                 on_plaintext(s, plaintext_.get(), st.bytes, false, now);
                 break;
-            case StepKind::Closed:
-                on_plaintext(s, nullptr, 0, true, now);
-                return;
-            case StepKind::Failed:
-                decide(s, c.reason(), now);
-                return;
+            case StepKind::Closed: on_plaintext(s, nullptr, 0, true, now); return;
+            case StepKind::Failed: decide(s, c.reason(), now); return;
         }
     }
 }

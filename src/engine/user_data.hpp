@@ -20,7 +20,7 @@ enum class Op : std::uint8_t {
     Recv = 3,
     Close = 4,
     Cancel = 5,
-    Wake = 6,  // not a probe: the worker's own wake-up (eventfd read)
+    Wake = 6,         // not a probe: the worker's own wake-up (eventfd read)
     Socket = 7,       // a direct socket (IORING_OP_SOCKET into the ring's file table)
     CloseDirect = 8,  // closes a direct socket; target names the table entry, not a slot
     Shutdown = 9,     // forces a direct socket down (counted in the slot's pending SQEs)
@@ -36,8 +36,7 @@ struct UserData {
 };
 
 constexpr std::uint64_t pack_user_data(UserData u) {
-    return (std::uint64_t{u.target} << 32) |
-           (std::uint64_t{u.generation & generation_mask} << 8) |
+    return (std::uint64_t{u.target} << 32) | (std::uint64_t{u.generation & generation_mask} << 8) |
            static_cast<std::uint64_t>(u.op);
 }
 

@@ -31,8 +31,7 @@ namespace ringprobe::engine {
 
 namespace {
 
-bool parse_address(const std::string& text, std::uint16_t port, sockaddr_in6& out,
-                   socklen_t& len) {
+bool parse_address(const std::string& text, std::uint16_t port, sockaddr_in6& out, socklen_t& len) {
     std::memset(&out, 0, sizeof(out));
     auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
     if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
@@ -300,9 +299,8 @@ std::uint64_t Worker::turn(std::uint64_t now, bool late) {
     reap(now, late);
     if (dns_.resolver != nullptr) {
         // Names whose answer changed: lock-free, allocation-free, bounded per turn.
-        dns_.resolver->poll(opt_.index, [&](dns::NameId id, const dns::NameState& st) {
-            on_dns(id, st, now);
-        });
+        dns_.resolver->poll(opt_.index,
+                            [&](dns::NameId id, const dns::NameState& st) { on_dns(id, st, now); });
     }
     if (recv_parked_ > 0) {
         resume_receives();

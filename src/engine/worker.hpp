@@ -28,7 +28,6 @@
 #include "common/spsc_queue.hpp"
 #include "config/plan.hpp"
 #include "dns/resolver.hpp"
-#include "common/clock.hpp"
 #include "engine/counters.hpp"
 #include "engine/health.hpp"
 #include "engine/http_parser.hpp"
@@ -70,7 +69,7 @@ struct WorkerOptions {
     // A turn's starts go to the kernel this many at a time, the completions that came in
     // meanwhile reaped between chunks (Worker::turn_full). 0: off (turn_starts).
     unsigned turn_chunk = 0;
-    std::uint64_t start_mono_ns = 0;  // the instant the first interval starts
+    std::uint64_t start_mono_ns = 0;             // the instant the first interval starts
     std::uint64_t retry_delay_ns = 250'000'000;  // after a prober-side error
     unsigned tls_clients = 256;  // TLS probes in flight at once (each client holds 48 KiB)
     // Most probes this worker keeps in flight (each holds a socket): the engine derives it from
@@ -250,7 +249,7 @@ private:
     std::vector<std::pair<dns::NameId, std::uint32_t>> name_lookup_;  // sorted: id -> names_
     std::unique_ptr<Slot[]> slots_storage_;
     std::span<Slot> slots_;
-    std::vector<HttpParser> parsers_;  // one per slot (HTTP targets use theirs)
+    std::vector<HttpParser> parsers_;                     // one per slot (HTTP targets use theirs)
     std::vector<std::unique_ptr<BodyMatcher>> matchers_;  // per slot, null when no body match
     // TLS: one session per TLS target (resumption), a small pool of clients for the probes in
     // flight; a TLS target due while the pool is empty waits in the deferred line.

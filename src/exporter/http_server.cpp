@@ -29,7 +29,9 @@ constexpr std::uint64_t kWakeTag = ~std::uint64_t{0} - 1;
 constexpr int kAcceptBatch = 64;  // accepts per wake-up, so a flood cannot starve the others
 constexpr int kEventBatch = 64;
 
-std::uint64_t ms(std::uint32_t v) { return std::uint64_t{v} * 1'000'000ull; }
+std::uint64_t ms(std::uint32_t v) {
+    return std::uint64_t{v} * 1'000'000ull;
+}
 
 std::string_view reason_phrase(int status) {
     switch (status) {
@@ -161,8 +163,7 @@ Result<HttpServer> HttpServer::listen(const ListenAddress& at, const ServerLimit
     ::setsockopt(s.listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(s.listen_fd_, reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
         ::listen(s.listen_fd_, 1024) != 0) {
-        return error("exporter: cannot listen on " + at.to_string() + ": " +
-                     std::strerror(errno) +
+        return error("exporter: cannot listen on " + at.to_string() + ": " + std::strerror(errno) +
                      " (choose another --listen ADDRESS:PORT, or --listen none)");
     }
     ::getsockname(s.listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
@@ -439,8 +440,8 @@ void HttpServer::on_writable(Conn& c) {
     c.out.clear();
     c.out_off = 0;
     c.wait_since_ns = monotonic_ns();
-    c.deadline_ns = c.wait_since_ns + ms(c.in.empty() ? limits_.idle_timeout_ms
-                                                       : limits_.request_timeout_ms);
+    c.deadline_ns =
+        c.wait_since_ns + ms(c.in.empty() ? limits_.idle_timeout_ms : limits_.request_timeout_ms);
     watch(c, EPOLLIN | EPOLLRDHUP);
     if (!c.in.empty()) {
         serve_buffered(c);  // a pipelined request already read

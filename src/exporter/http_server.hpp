@@ -52,7 +52,7 @@ struct HttpRequest {
     std::string_view method;
     std::string_view target;  // as sent: path and query
     std::string_view path;
-    std::string_view query;   // after '?', empty when none
+    std::string_view query;  // after '?', empty when none
 };
 
 struct HttpResponse {
@@ -65,13 +65,13 @@ struct HttpResponse {
 // Counters the server keeps (written by the server thread, read by anyone).
 struct ServerStats {
     std::atomic<std::uint64_t> accepted{0};
-    std::atomic<std::uint64_t> evicted{0};        // closed to make room at the cap
-    std::atomic<std::uint64_t> timed_out{0};      // idle, slow request or slow reader
-    std::atomic<std::uint64_t> too_large{0};      // 431
-    std::atomic<std::uint64_t> bad_requests{0};   // 400
-    std::atomic<std::uint64_t> not_allowed{0};    // 405
-    std::atomic<std::uint64_t> responses{0};      // every answer, whatever its status
-    std::atomic<std::uint64_t> open{0};           // connections open now
+    std::atomic<std::uint64_t> evicted{0};       // closed to make room at the cap
+    std::atomic<std::uint64_t> timed_out{0};     // idle, slow request or slow reader
+    std::atomic<std::uint64_t> too_large{0};     // 431
+    std::atomic<std::uint64_t> bad_requests{0};  // 400
+    std::atomic<std::uint64_t> not_allowed{0};   // 405
+    std::atomic<std::uint64_t> responses{0};     // every answer, whatever its status
+    std::atomic<std::uint64_t> open{0};          // connections open now
 };
 
 class HttpServer {

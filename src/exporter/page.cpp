@@ -121,8 +121,9 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dt{color:var(
 </style>)";
 
 void page_head(std::string& out, std::string_view title, const PageOptions& o) {
-    out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
+    out +=
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
     if (o.refresh_s > 0) {
         out += "<meta http-equiv=\"refresh\" content=\"";
         report::append_uint(out, o.refresh_s);
@@ -149,8 +150,9 @@ void page_banner(std::string& out, const report::Snapshot& snap, std::string_vie
     report::append_uint(out, info.header.generation);
     out += "</p></header>\n<main>";
     if (snap.engine != report::EngineState::Live) {
-        out += "<p class=\"warn\" id=\"engine-warning\">The health could not be retrieved from "
-               "the engine; every server shows Unknown. Start or restart the engine.</p>";
+        out +=
+            "<p class=\"warn\" id=\"engine-warning\">The health could not be retrieved from "
+            "the engine; every server shows Unknown. Start or restart the engine.</p>";
     }
 }
 
@@ -188,8 +190,9 @@ void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuer
         const Health h = report::effective(snap, r.target_index).health;
         counts[r.pool_index][static_cast<std::size_t>(h)]++;
     }
-    out += "<h2>Backend pools</h2><table id=\"pools\"><thead><tr><th>Pool</th><th>Healthy</th>"
-           "<th>Unhealthy</th><th>Unknown</th></tr></thead><tbody>";
+    out +=
+        "<h2>Backend pools</h2><table id=\"pools\"><thead><tr><th>Pool</th><th>Healthy</th>"
+        "<th>Unhealthy</th><th>Unknown</th></tr></thead><tbody>";
     for (std::size_t p = 0; p < info.pools.size(); ++p) {
         const std::string_view name = info.str(info.pools[p].name);
         out += "<tr data-pool=\"";
@@ -221,8 +224,9 @@ void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuer
 
 void filter_form(std::string& out, const report::Snapshot& snap, const PageQuery& q) {
     const report::StaticInfo& info = *snap.info;
-    out += "<form method=\"get\" action=\"/\" id=\"filters\"><label>Pool<select name=\"pool\">"
-           "<option value=\"\">All pools</option>";
+    out +=
+        "<form method=\"get\" action=\"/\" id=\"filters\"><label>Pool<select name=\"pool\">"
+        "<option value=\"\">All pools</option>";
     for (const abi::PoolRecord& p : info.pools) {
         const std::string_view name = info.str(p.name);
         out += "<option value=\"";
@@ -231,8 +235,9 @@ void filter_form(std::string& out, const report::Snapshot& snap, const PageQuery
         append_html_escaped(out, name);
         out += "</option>";
     }
-    out += "</select></label><label>Health<select name=\"health\"><option value=\"\">Any "
-           "health</option>";
+    out +=
+        "</select></label><label>Health<select name=\"health\"><option value=\"\">Any "
+        "health</option>";
     for (const Health h : {Health::Healthy, Health::Unhealthy, Health::Unknown}) {
         out += "<option value=\"";
         out += health_name(h);
@@ -240,8 +245,9 @@ void filter_form(std::string& out, const report::Snapshot& snap, const PageQuery
         out += health_name(h);
         out += "</option>";
     }
-    out += "</select></label><button type=\"submit\">Filter</button> <a href=\"/\">Clear</a>"
-           "</form>\n";
+    out +=
+        "</select></label><button type=\"submit\">Filter</button> <a href=\"/\">Clear</a>"
+        "</form>\n";
 }
 
 void server_row(std::string& out, const report::Snapshot& snap, std::uint32_t row_index) {
@@ -362,9 +368,10 @@ std::string render_page(const report::Snapshot& snap, const PageQuery& q, const 
     report::append_uint(out, page + 1);
     out += " of ";
     report::append_uint(out, pages);
-    out += ".</p>\n<table id=\"servers\"><thead><tr><th>Server</th><th>Pool</th>"
-           "<th>Backend setting</th><th>Port</th><th>Protocol</th><th>Status</th>"
-           "<th>Details (latest probe)</th><th>Checked</th></tr></thead><tbody>\n";
+    out +=
+        ".</p>\n<table id=\"servers\"><thead><tr><th>Server</th><th>Pool</th>"
+        "<th>Backend setting</th><th>Port</th><th>Protocol</th><th>Status</th>"
+        "<th>Details (latest probe)</th><th>Checked</th></tr></thead><tbody>\n";
     for (std::size_t i = begin; i < end; ++i) {
         server_row(out, snap, shown[i]);
     }
@@ -385,8 +392,9 @@ std::string render_page(const report::Snapshot& snap, const PageQuery& q, const 
     }
     out += "<p class=\"muted\">Refreshes every ";
     report::append_uint(out, o.refresh_s);
-    out += " s. Also: <a href=\"/backendhealth\">/backendhealth</a> (JSON), "
-           "<a href=\"/metrics\">/metrics</a> (Prometheus).</p></main></body></html>\n";
+    out +=
+        " s. Also: <a href=\"/backendhealth\">/backendhealth</a> (JSON), "
+        "<a href=\"/metrics\">/metrics</a> (Prometheus).</p></main></body></html>\n";
     return out;
 }
 
@@ -445,8 +453,9 @@ void link(std::string& out, std::string_view id, int x1, int x2, std::string_vie
 // exporter reads the report on ringprobe's side of the drawing.
 void drawing(std::string& out, report::FaultPart part, std::string_view words, bool tls) {
     using report::FaultPart;
-    out += "<svg id=\"path\" viewBox=\"-2 0 644 110\" width=\"100%\" role=\"img\" "
-           "aria-label=\"client to ringprobe to backend; faulty part: ";
+    out +=
+        "<svg id=\"path\" viewBox=\"-2 0 644 110\" width=\"100%\" role=\"img\" "
+        "aria-label=\"client to ringprobe to backend; faulty part: ";
     append_html_escaped(out, report::fault_part_words(part));
     out += "\">";
     box(out, "box-client", 0, "Client", "not probed", false);

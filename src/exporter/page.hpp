@@ -20,14 +20,14 @@
 namespace ringprobe::exporter {
 
 struct PageOptions {
-    std::uint32_t refresh_s = 10;        // meta refresh; 0: none
+    std::uint32_t refresh_s = 10;       // meta refresh; 0: none
     std::uint32_t rows_per_page = 500;  // bounds the page's size on a large fleet
 };
 
 struct PageQuery {
-    std::string pool;               // empty: every pool
-    std::optional<Health> health;   // nullopt: every health
-    std::uint32_t page = 0;         // zero-based
+    std::string pool;              // empty: every pool
+    std::optional<Health> health;  // nullopt: every health
+    std::uint32_t page = 0;        // zero-based
 };
 
 // The decoded value of `key` in a query string (application/x-www-form-urlencoded), or

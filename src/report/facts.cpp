@@ -46,8 +46,8 @@ std::string_view dns_standing_name(std::uint8_t standing) {
 }
 
 std::string_view dns_outcome_name(std::uint8_t outcome) {
-    static constexpr std::string_view kNames[] = {"pending", "ok",      "nxdomain",
-                                                  "nodata",  "servfail", "timeout",
+    static constexpr std::string_view kNames[] = {"pending", "ok",          "nxdomain",
+                                                  "nodata",  "servfail",    "timeout",
                                                   "refused", "unreachable", "other"};
     return outcome < std::size(kNames) ? kNames[outcome] : "other";
 }
@@ -94,9 +94,7 @@ void append_dns_standing(std::string& out, const Snapshot& snap, std::uint32_t t
                 ago(n->last_good_unix_ns);
             }
             return;
-        default:
-            out += "DNS pending: the first lookup has not finished";
-            return;
+        default: out += "DNS pending: the first lookup has not finished"; return;
     }
 }
 

@@ -57,7 +57,7 @@ struct CertFault {
 // One mark per certificate of facts.chain (chain_count entries); .index is the certificate's
 // own index when it is at fault, else -1.
 std::array<CertFault, report_abi::kChainRecords> cert_faults(const report_abi::TlsFactsPayload& f,
-                                                              Reason reason,
-                                                              std::uint64_t now_unix_ns);
+                                                             Reason reason,
+                                                             std::uint64_t now_unix_ns);
 
 }  // namespace ringprobe::report

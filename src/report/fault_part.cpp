@@ -8,8 +8,7 @@ FaultPart fault_part(Reason reason) {
         case Reason::TlsAlert:
         case Reason::TlsProtocolVersion:
         case Reason::TlsHandshakeTimeout:
-        case Reason::TlsHandshakeFailed:
-            return FaultPart::Handshake;
+        case Reason::TlsHandshakeFailed: return FaultPart::Handshake;
         default: break;
     }
     switch (reason_info(reason).layer) {

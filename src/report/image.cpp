@@ -10,7 +10,9 @@ namespace abi = report_abi;
 
 namespace {
 
-std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+std::uint64_t align_up(std::uint64_t v, std::uint64_t a) {
+    return (v + a - 1) / a * a;
+}
 
 class StringTable {
 public:
@@ -41,8 +43,9 @@ private:
 Result<void> check_plan(const Plan& plan) {
     if (plan.pools.size() > abi::kMaxPools || plan.settings.size() > abi::kMaxSettings ||
         plan.rows.size() > abi::kMaxRows || plan.targets.size() > abi::kMaxTargets) {
-        return error("report: the plan is larger than the report format allows (pools <= 65536, "
-                     "settings <= 65536, rows and targets <= 4194304)");
+        return error(
+            "report: the plan is larger than the report format allows (pools <= 65536, "
+            "settings <= 65536, rows and targets <= 4194304)");
     }
     for (std::size_t i = 0; i < plan.rows.size(); ++i) {
         const Row& r = plan.rows[i];

@@ -32,8 +32,8 @@ struct Image {
     std::vector<report_abi::ServerRecord> servers;
     std::vector<report_abi::RowRecord> rows;
     std::vector<report_abi::TargetRecord> targets;
-    std::uint32_t names = 0;     // FQDN targets (Names records; Addresses has x16)
-    std::uint32_t tls = 0;       // Https/Tls targets (TlsFacts records)
+    std::uint32_t names = 0;  // FQDN targets (Names records; Addresses has x16)
+    std::uint32_t tls = 0;    // Https/Tls targets (TlsFacts records)
 };
 
 // Checks the plan's indices and bounds and lays out every section. Errors name what is wrong.

@@ -80,11 +80,20 @@ public:
         append_json_escaped(out_, scratch_);
         out_ += '"';
     }
-    void field(std::string_view k, std::string_view v) { key(k); value(v); }
-    void field(std::string_view k, std::uint64_t v) { key(k); value(v); }
+    void field(std::string_view k, std::string_view v) {
+        key(k);
+        value(v);
+    }
+    void field(std::string_view k, std::uint64_t v) {
+        key(k);
+        value(v);
+    }
 
     // Separates top-level documents of a sequence (the PowerShell shape).
-    void reset_top() { depth_ = 0; first_[0] = true; }
+    void reset_top() {
+        depth_ = 0;
+        first_[0] = true;
+    }
 
 private:
     void element() {

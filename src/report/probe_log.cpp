@@ -1,6 +1,6 @@
 // healthProbeLog sentences and table words (see probe_log.hpp). The categories follow the
-// gateway's backend-health troubleshooting: timeout, DNS, TCP connect, status and body mismatch, every
-// TLS case, prober-side failures (never blamed on the backend) and Unknown.
+// gateway's backend-health troubleshooting: timeout, DNS, TCP connect, status and body mismatch,
+// every TLS case, prober-side failures (never blamed on the backend) and Unknown.
 #include "report/probe_log.hpp"
 
 #include <cstring>
@@ -15,7 +15,9 @@ namespace abi = report_abi;
 
 namespace {
 
-std::string_view str(const Snapshot& snap, abi::StrRef r) { return snap.info->str(r); }
+std::string_view str(const Snapshot& snap, abi::StrRef r) {
+    return snap.info->str(r);
+}
 
 void append_engine_unreachable(std::string& out, const Snapshot& snap) {
     out += "The health could not be retrieved from the engine (";
@@ -46,16 +48,16 @@ void append_errno(std::string& out, std::int32_t e) {
 void append_status_hint(std::string& out, std::uint16_t status) {
     switch (status) {
         case 401:
-            out += " The server requires authentication: allow 401 in the probe's match or "
-                   "probe an unauthenticated path.";
+            out +=
+                " The server requires authentication: allow 401 in the probe's match or "
+                "probe an unauthenticated path.";
             break;
         case 403:
-            out += " The server refuses the probe: allow it to reach the path, or allow 403 in "
-                   "the match.";
+            out +=
+                " The server refuses the probe: allow it to reach the path, or allow 403 in "
+                "the match.";
             break;
-        case 404:
-            out += " The path was not found: check the probe's host name and path.";
-            break;
+        case 404: out += " The path was not found: check the probe's host name and path."; break;
         case 405: out += " The server must allow GET on the probe's path."; break;
         case 500: out += " The application failed: check its logs."; break;
         case 503: out += " The application is unavailable or overloaded."; break;
@@ -81,9 +83,7 @@ void log_result(std::string& out, const abi::TargetRecord& t, const abi::TargetS
     const auto reason = static_cast<Reason>(s.reason);
     const auto proto = static_cast<Protocol>(t.protocol);
     switch (reason) {
-        case Reason::Pending:
-            out += "Waiting for the first probe to complete.";
-            return;
+        case Reason::Pending: out += "Waiting for the first probe to complete."; return;
         case Reason::Ok:
             if (s.http_status != 0) {
                 out += "Success. Received ";
@@ -111,8 +111,9 @@ void log_connection(std::string& out, const abi::TargetRecord& t,
         case Reason::ConnectRefused:
             out += "Cannot connect to the server";
             append_port(out, t);
-            out += ": the connection was refused. Check that the application listens on that "
-                   "port and that no firewall rejects the probe.";
+            out +=
+                ": the connection was refused. Check that the application listens on that "
+                "port and that no firewall rejects the probe.";
             return;
         case Reason::ConnectTimeout:
             out += "Cannot connect to the server";
@@ -204,8 +205,9 @@ void log_dns(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
             out += '.';
             return;
         case Reason::AddressUnknown:
-            out += "Health unknown: no --nics file gives the private address of IP "
-                   "configuration ";
+            out +=
+                "Health unknown: no --nics file gives the private address of IP "
+                "configuration ";
             out += str(snap, t.address);
             out += ", so nothing was probed.";
             return;
@@ -217,8 +219,9 @@ void log_dns(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
 void log_tls(std::string& out, const Snapshot& snap, const abi::TargetRecord& t, Reason reason) {
     switch (reason) {
         case Reason::TlsNameMismatch:
-            out += "The common name (CN) or subject alternative names of the server's "
-                   "certificate do not match the host name ";
+            out +=
+                "The common name (CN) or subject alternative names of the server's "
+                "certificate do not match the host name ";
             out += t.sni.length > 0 ? str(snap, t.sni) : str(snap, t.host);
             out += " expected by the probe or backend setting.";
             return;
@@ -226,39 +229,43 @@ void log_tls(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
             out += "A certificate in the server's chain has expired (now is after its notAfter).";
             return;
         case Reason::TlsNotYetValid:
-            out += "A certificate in the server's chain is not yet valid (now is before its "
-                   "notBefore).";
+            out +=
+                "A certificate in the server's chain is not yet valid (now is before its "
+                "notBefore).";
             return;
         case Reason::TlsIntermediateMissing:
-            out += "The server did not send its intermediate certificate: install the full "
-                   "chain (leaf, then intermediates) on the server.";
+            out +=
+                "The server did not send its intermediate certificate: install the full "
+                "chain (leaf, then intermediates) on the server.";
             return;
         case Reason::TlsLeafMissing:
             out += "The certificate chain presented by the server has no leaf certificate.";
             return;
         case Reason::TlsUntrustedRoot:
-            out += "The server's chain ends in a root that is not a well-known CA while the "
-                   "backend setting trusts well-known CAs only: upload that root as a trusted "
-                   "root certificate.";
+            out +=
+                "The server's chain ends in a root that is not a well-known CA while the "
+                "backend setting trusts well-known CAs only: upload that root as a trusted "
+                "root certificate.";
             return;
         case Reason::TlsRootMismatchNoRoot:
-            out += "The server sent no root certificate and no trusted root of the backend "
-                   "setting signed its intermediate.";
+            out +=
+                "The server sent no root certificate and no trusted root of the backend "
+                "setting signed its intermediate.";
             return;
         case Reason::TlsRootMismatch:
-            out += "The root certificate sent by the server is not among the backend setting's "
-                   "trusted root certificates.";
+            out +=
+                "The root certificate sent by the server is not among the backend setting's "
+                "trusted root certificates.";
             return;
         case Reason::TlsLeafNotTopmost:
-            out += "The leaf certificate is not the first certificate of the chain the server "
-                   "sent: fix the chain order.";
+            out +=
+                "The leaf certificate is not the first certificate of the chain the server "
+                "sent: fix the chain order.";
             return;
         case Reason::TlsVerifyOther:
             out += "The server's certificate could not be verified.";
             return;
-        case Reason::TlsAlert:
-            out += "The TLS handshake failed: the server sent an alert.";
-            return;
+        case Reason::TlsAlert: out += "The TLS handshake failed: the server sent an alert."; return;
         case Reason::TlsProtocolVersion:
             out += "The TLS handshake failed: no protocol version in common with the server.";
             return;
@@ -267,9 +274,7 @@ void log_tls(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
             append_duration_ms(out, t.timeout_ms);
             out += '.';
             return;
-        case Reason::TlsHandshakeFailed:
-            out += "The TLS handshake with the server failed.";
-            return;
+        case Reason::TlsHandshakeFailed: out += "The TLS handshake with the server failed."; return;
         default: break;
     }
 }
@@ -286,8 +291,9 @@ void log_prober(std::string& out, const abi::TargetStatePayload& s, Reason reaso
             out += reason_info(reason).code;
             out += ")";
             append_errno(out, s.sys_errno);
-            out += "; this says nothing about the server, whose health is kept from its last "
-                   "probe.";
+            out +=
+                "; this says nothing about the server, whose health is kept from its last "
+                "probe.";
             return;
         default: break;
     }
@@ -323,8 +329,9 @@ void append_probe_log(std::string& out, const Snapshot& snap, std::uint32_t targ
         return;
     }
     if (e.state == nullptr) {
-        out += "The latest result could not be read consistently this time (the engine was "
-               "rewriting it); read the report again.";
+        out +=
+            "The latest result could not be read consistently this time (the engine was "
+            "rewriting it); read the report again.";
         return;
     }
     append_engine_log(out, snap, snap.info->targets[target_index], *e.state);

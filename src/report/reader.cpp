@@ -22,13 +22,15 @@ namespace abi = report_abi;
 namespace {
 
 Unexpected<ReadError> corrupt(std::string what) {
-    return unexpected(ReadError{
-        ReadErrorKind::Unreadable,
-        "the report is corrupt: " + std::move(what) +
-            ". Restart the engine to rebuild it; if it persists, report a bug."});
+    return unexpected(
+        ReadError{ReadErrorKind::Unreadable,
+                  "the report is corrupt: " + std::move(what) +
+                      ". Restart the engine to rebuild it; if it persists, report a bug."});
 }
 
-std::string num(std::uint64_t v) { return std::to_string(v); }
+std::string num(std::uint64_t v) {
+    return std::to_string(v);
+}
 
 struct SectionSpec {
     abi::Section section;
@@ -47,7 +49,7 @@ constexpr std::array<SectionSpec, abi::kSectionCount> kSpecs{{
     {abi::Section::Strings, "strings", 1, abi::kMaxStringBytes},
     {abi::Section::Names, "names", sizeof(abi::NameStateRecord), abi::kMaxTargets},
     {abi::Section::Addresses, "addresses", sizeof(abi::AddressStateRecord),
-     abi::kMaxTargets * abi::kAddressesPerName},
+     abi::kMaxTargets* abi::kAddressesPerName},
     {abi::Section::TlsFacts, "tls facts", sizeof(abi::TlsFactsRecord), abi::kMaxTargets},
     {abi::Section::Resolver, "resolver", sizeof(abi::ResolverStatsRecord), 1},
 }};
@@ -69,11 +71,11 @@ Result<void, ReadError> check_header(const std::byte* data, std::size_t size,
                                     "this is not a ringprobe report (wrong magic); check --name"});
     }
     if (h.layout_version != abi::kLayoutVersion) {
-        return unexpected(ReadError{
-            ReadErrorKind::Unreadable,
-            "the report has layout version " + num(h.layout_version) +
-                " but this ringprobe-report reads version " + num(abi::kLayoutVersion) +
-                "; use the ringprobe-report that came with the running engine"});
+        return unexpected(
+            ReadError{ReadErrorKind::Unreadable,
+                      "the report has layout version " + num(h.layout_version) +
+                          " but this ringprobe-report reads version " + num(abi::kLayoutVersion) +
+                          "; use the ringprobe-report that came with the running engine"});
     }
     if (h.header_size != sizeof(abi::SegmentHeader)) {
         return corrupt("header size " + num(h.header_size) + " is not " +
@@ -474,8 +476,8 @@ Result<Report, ReadError> Report::open_path(const std::string& path) {
     if (::fstat(fd, &st) != 0) {
         int e = errno;
         ::close(fd);
-        return unexpected(ReadError{ReadErrorKind::Unreadable,
-                                    "cannot stat " + path + ": " + std::strerror(e)});
+        return unexpected(
+            ReadError{ReadErrorKind::Unreadable, "cannot stat " + path + ": " + std::strerror(e)});
     }
     const auto size = static_cast<std::size_t>(st.st_size);
     if (size < sizeof(abi::SegmentHeader)) {
@@ -486,8 +488,8 @@ Result<Report, ReadError> Report::open_path(const std::string& path) {
     ::close(fd);
     if (p == MAP_FAILED) {
         int e = errno;
-        return unexpected(ReadError{ReadErrorKind::Unreadable,
-                                    "cannot map " + path + ": " + std::strerror(e)});
+        return unexpected(
+            ReadError{ReadErrorKind::Unreadable, "cannot map " + path + ": " + std::strerror(e)});
     }
     Report r;
     r.base_ = static_cast<const std::byte*>(p);
@@ -504,7 +506,11 @@ Result<Report, ReadError> Report::open_path(const std::string& path) {
 }
 
 Report::Report(Report&& o) noexcept
-    : base_(o.base_), size_(o.size_), dev_(o.dev_), ino_(o.ino_), path_(std::move(o.path_)),
+    : base_(o.base_),
+      size_(o.size_),
+      dev_(o.dev_),
+      ino_(o.ino_),
+      path_(std::move(o.path_)),
       info_(std::move(o.info_)) {
     o.base_ = nullptr;
     o.size_ = 0;
@@ -525,7 +531,9 @@ Report& Report::operator=(Report&& o) noexcept {
     return *this;
 }
 
-Report::~Report() { release(); }
+Report::~Report() {
+    release();
+}
 
 void Report::release() {
     if (base_ != nullptr) {

@@ -61,7 +61,7 @@ using PidAliveFn = bool (*)(std::int32_t pid);
 bool pid_alive(std::int32_t pid);  // kill(pid, 0) != ESRCH
 
 struct SnapshotOptions {
-    std::uint64_t now_unix_ns = 0;  // 0: CLOCK_REALTIME now
+    std::uint64_t now_unix_ns = 0;    // 0: CLOCK_REALTIME now
     std::uint32_t max_attempts = 64;  // per record; then "unreadable this time"
     PidAliveFn alive = &pid_alive;
     bool dns = true;        // copy Names and Addresses

@@ -82,8 +82,7 @@ void remedy_name_mismatch(std::string& out, const RemedyContext& c, int first_ma
     if (first_mark >= 0) {
         const abi::CertRecord& leaf = c.facts->chain[first_mark];
         out += " (";
-        out += fixed_text(leaf.sans).empty() ? fixed_text(leaf.common_name)
-                                             : fixed_text(leaf.sans);
+        out += fixed_text(leaf.sans).empty() ? fixed_text(leaf.common_name) : fixed_text(leaf.sans);
         out += ')';
     }
     out += ", or install on the server a certificate for ";
@@ -129,16 +128,19 @@ void remedy_chain_order(std::string& out, const RemedyContext& c, Reason reason,
                 out += fixed_text(c.facts->chain[first_mark].issuer);
                 out += ')';
             }
-            out += " after the leaf: install the full chain (leaf, then intermediates) on the "
-                   "server.";
+            out +=
+                " after the leaf: install the full chain (leaf, then intermediates) on the "
+                "server.";
             return;
         case Reason::TlsLeafMissing:
-            out += "The server must send its own (leaf) certificate first, then its "
-                   "intermediates: the chain it sends holds only CA certificates.";
+            out +=
+                "The server must send its own (leaf) certificate first, then its "
+                "intermediates: the chain it sends holds only CA certificates.";
             return;
         case Reason::TlsLeafNotTopmost:
-            out += "Reorder the chain on the server: the leaf certificate first, then each "
-                   "intermediate in signing order.";
+            out +=
+                "Reorder the chain on the server: the leaf certificate first, then each "
+                "intermediate in signing order.";
             return;
         default: break;
     }
@@ -193,20 +195,23 @@ void remedy_trust(std::string& out, const RemedyContext& c, Reason reason, int f
 void remedy_handshake(std::string& out, const RemedyContext& c, Reason reason) {
     switch (reason) {
         case Reason::TlsAlert:
-            out += "The server refused the handshake with an alert: check that it serves the "
-                   "name ringprobe sends as SNI (";
+            out +=
+                "The server refused the handshake with an alert: check that it serves the "
+                "name ringprobe sends as SNI (";
             out += c.t.sni.length > 0 ? c.s(c.t.sni) : std::string_view("none sent");
             out += "), or set sniName or hostName on ";
             c.setting_ref(out);
             out += " to a name it serves.";
             return;
         case Reason::TlsProtocolVersion:
-            out += "Enable TLS 1.2 or TLS 1.3 on the server: ringprobe does not use older "
-                   "versions.";
+            out +=
+                "Enable TLS 1.2 or TLS 1.3 on the server: ringprobe does not use older "
+                "versions.";
             return;
         case Reason::TlsHandshakeTimeout:
-            out += "The server accepted the connection but did not finish the TLS handshake "
-                   "within ";
+            out +=
+                "The server accepted the connection but did not finish the TLS handshake "
+                "within ";
             append_duration_ms(out, c.t.timeout_ms);
             out += ": check that port ";
             append_uint(out, c.t.port);
@@ -242,8 +247,9 @@ void remedy_tls(std::string& out, const RemedyContext& c, Reason reason) {
         case Reason::TlsRootMismatchNoRoot:
         case Reason::TlsRootMismatch: remedy_trust(out, c, reason, first_mark); return;
         case Reason::TlsVerifyOther:
-            out += "Check the chain the server sends (the verifier's error is in the detail); "
-                   "re-issue the certificate from its CA if a signature is bad.";
+            out +=
+                "Check the chain the server sends (the verifier's error is in the detail); "
+                "re-issue the certificate from its CA if a signature is bad.";
             return;
         default: remedy_handshake(out, c, reason); return;
     }
@@ -287,8 +293,9 @@ void remedy_connection(std::string& out, const RemedyContext& c, Reason reason) 
             append_uint(out, t.port);
             out += " of ";
             out += addr;
-            out += " and let the probe through the server's firewall; if it listens on another "
-                   "port, change port on ";
+            out +=
+                " and let the probe through the server's firewall; if it listens on another "
+                "port, change port on ";
             c.setting_ref(out);
             out += " or on the probe.";
             return;
@@ -297,8 +304,9 @@ void remedy_connection(std::string& out, const RemedyContext& c, Reason reason) 
             out += addr;
             out += ':';
             append_uint(out, t.port);
-            out += " (firewall, security group, routes); if the server is only slow to accept, "
-                   "raise timeout on ";
+            out +=
+                " (firewall, security group, routes); if the server is only slow to accept, "
+                "raise timeout on ";
             c.probe_ref(out);
             out += " (now ";
             append_duration_ms(out, t.timeout_ms);
@@ -312,8 +320,9 @@ void remedy_connection(std::string& out, const RemedyContext& c, Reason reason) 
             out += '.';
             return;
         case Reason::ConnectionReset:
-            out += "The server resets the probe's connection: check its connection limits and "
-                   "logs on port ";
+            out +=
+                "The server resets the probe's connection: check its connection limits and "
+                "logs on port ";
             append_uint(out, t.port);
             out += '.';
             return;
@@ -397,8 +406,9 @@ void remedy_dns(std::string& out, const RemedyContext& c, Reason reason) {
             return;
         case Reason::DnsServfail:
         case Reason::DnsTimeout:
-            out += "Check the DNS servers ringprobe uses (/etc/resolv.conf) and that they "
-                   "answer for ";
+            out +=
+                "Check the DNS servers ringprobe uses (/etc/resolv.conf) and that they "
+                "answer for ";
             out += addr;
             out += '.';
             return;
@@ -412,8 +422,9 @@ void remedy_dns(std::string& out, const RemedyContext& c, Reason reason) {
         case Reason::AddressUnknown:
             out += "Export the network interface of ";
             out += addr;
-            out += " ('az network nic show --ids ID' or 'az vmss nic list') and give the file "
-                   "with --nics FILE.";
+            out +=
+                " ('az network nic show --ids ID' or 'az vmss nic list') and give the file "
+                "with --nics FILE.";
             return;
         default: break;
     }
@@ -423,16 +434,19 @@ void remedy_dns(std::string& out, const RemedyContext& c, Reason reason) {
 void remedy_prober(std::string& out, Reason reason) {
     switch (reason) {
         case Reason::ProberNoFds:
-            out += "Nothing to change on the server: raise ringprobe's descriptor limit "
-                   "(ulimit -n, LimitNOFILE).";
+            out +=
+                "Nothing to change on the server: raise ringprobe's descriptor limit "
+                "(ulimit -n, LimitNOFILE).";
             return;
         case Reason::ProberNoBuffers:
-            out += "Nothing to change on the server: ringprobe ran out of buffers or memory; "
-                   "look at its host's memory.";
+            out +=
+                "Nothing to change on the server: ringprobe ran out of buffers or memory; "
+                "look at its host's memory.";
             return;
         case Reason::ProberNoPorts:
-            out += "Nothing to change on the server: ringprobe ran out of local ports; widen "
-                   "net.ipv4.ip_local_port_range or close probes with reset (closePolicy).";
+            out +=
+                "Nothing to change on the server: ringprobe ran out of local ports; widen "
+                "net.ipv4.ip_local_port_range or close probes with reset (closePolicy).";
             return;
         case Reason::ProberRingFull:
         case Reason::ProberError:

@@ -118,8 +118,9 @@ void append_table_heading(std::string& out, const Snapshot& snap, const TableCel
     append_age(out, snap.report_age_ns());
     out += '\n';
     if (snap.engine != EngineState::Live) {
-        out += "warning: the health could not be retrieved from the engine; every server shows "
-               "Unknown. Start or restart the engine.\n";
+        out +=
+            "warning: the health could not be retrieved from the engine; every server shows "
+            "Unknown. Start or restart the engine.\n";
     }
     for (std::size_t c = 0; c < kCols; ++c) {
         out += kTitles[c];

@@ -380,8 +380,7 @@ void troubleshoot_details(std::string& out, const Snapshot& snap, std::uint32_t 
     }
 }
 
-void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_index,
-                      bool color) {
+void troubleshoot_one(std::string& out, const Snapshot& snap, std::uint32_t row_index, bool color) {
     const abi::RowRecord& r = snap.info->rows[row_index];
     const Effective e = effective(snap, r.target_index);
     const FaultPart part = fault_part(e.reason);
@@ -423,7 +422,7 @@ std::vector<std::uint32_t> find_rows(const Snapshot& snap, std::string_view serv
 }
 
 std::string render_troubleshoot(const Snapshot& snap, std::span<const std::uint32_t> rows,
-                                 bool color) {
+                                bool color) {
     std::string out;
     out.reserve(4096 * rows.size());
     if (snap.engine != EngineState::Live) {

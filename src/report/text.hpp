@@ -17,13 +17,13 @@ void append_uint(std::string& out, std::uint64_t v);
 void append_int(std::string& out, std::int64_t v);
 void append_duration_ms(std::string& out, std::uint64_t ms);  // "30 s", "1500 ms"
 void append_age(std::string& out, std::uint64_t ns);          // "12 s", "4 min", "3 h", "2 d"
-void append_us_as_ms(std::string& out, std::uint32_t us);      // "1.25 ms"
+void append_us_as_ms(std::string& out, std::uint32_t us);     // "1.25 ms"
 // Appends s for a terminal: control bytes (and DEL) become '?', so report text cannot move the
 // cursor or change colours.
 void append_printable(std::string& out, std::string_view s);
 
 void append_ip(std::string& out, const report_abi::AddressStatePayload& a);  // "10.0.0.1", "::1"
-void append_sha256(std::string& out, const std::uint8_t (&sha)[32]);          // "AB:CD:..."
+void append_sha256(std::string& out, const std::uint8_t (&sha)[32]);         // "AB:CD:..."
 // The text of a fixed-size NUL-terminated field (the reader terminated it at its last byte).
 template <std::size_t N>
 std::string_view fixed_text(const char (&text)[N]) {

@@ -21,7 +21,9 @@ namespace abi = report_abi;
 
 namespace {
 
-std::string errno_text(int e) { return std::string(std::strerror(e)); }
+std::string errno_text(int e) {
+    return std::string(std::strerror(e));
+}
 
 // Reads the generation of the segment currently at `path` (0 if none or not ours) and keeps a
 // writable mapping of its header so the caller can flag it superseded after the rename.
@@ -151,9 +153,7 @@ Result<Writer> Writer::create(const Plan& plan, std::string_view name,
         w.base_ + sec[static_cast<std::size_t>(abi::Section::States)].offset);
     w.workers_ = reinterpret_cast<abi::WorkerStatsRecord*>(
         w.base_ + sec[static_cast<std::size_t>(abi::Section::Workers)].offset);
-    auto at = [&](abi::Section s) {
-        return w.base_ + sec[static_cast<std::size_t>(s)].offset;
-    };
+    auto at = [&](abi::Section s) { return w.base_ + sec[static_cast<std::size_t>(s)].offset; };
     w.targets_ = reinterpret_cast<const abi::TargetRecord*>(at(abi::Section::Targets));
     w.names_ = reinterpret_cast<abi::NameStateRecord*>(at(abi::Section::Names));
     w.addresses_ = reinterpret_cast<abi::AddressStateRecord*>(at(abi::Section::Addresses));
@@ -169,7 +169,9 @@ Result<Writer> Writer::create(const Plan& plan, std::string_view name,
     return w;
 }
 
-Writer::Writer(Writer&& o) noexcept { *this = std::move(o); }
+Writer::Writer(Writer&& o) noexcept {
+    *this = std::move(o);
+}
 
 Writer& Writer::operator=(Writer&& o) noexcept {
     if (this != &o) {
@@ -195,7 +197,9 @@ Writer& Writer::operator=(Writer&& o) noexcept {
     return *this;
 }
 
-Writer::~Writer() { release(); }
+Writer::~Writer() {
+    release();
+}
 
 void Writer::release() {
     if (base_ != nullptr) {
@@ -294,7 +298,9 @@ void Writer::heartbeat(std::uint64_t now_unix_ns) {
     store_release(&header_->heartbeat_unix_ns, now_unix_ns);
 }
 
-void Writer::mark_stopped() { mark_stopped(realtime_ns()); }
+void Writer::mark_stopped() {
+    mark_stopped(realtime_ns());
+}
 
 void Writer::mark_stopped(std::uint64_t now_unix_ns) {
     RP_ASSERT(header_ != nullptr);

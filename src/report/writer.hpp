@@ -42,8 +42,8 @@ using TlsFacts = report_abi::TlsFactsPayload;
 using ResolverStats = report_abi::ResolverStatsPayload;
 
 struct WriterOptions {
-    std::int32_t engine_pid = 0;         // 0: getpid()
-    std::uint64_t start_unix_ns = 0;     // 0: now (CLOCK_REALTIME)
+    std::int32_t engine_pid = 0;      // 0: getpid()
+    std::uint64_t start_unix_ns = 0;  // 0: now (CLOCK_REALTIME)
     std::uint32_t worker_slots = report_abi::kMaxWorkers;
 };
 
@@ -72,8 +72,8 @@ public:
     void publish_resolver_stats(const ResolverStats& stats);
     std::uint32_t name_slot(std::uint32_t target_index) const;  // kNoSlot: not an FQDN target
     std::uint32_t tls_slot(std::uint32_t target_index) const;   // kNoSlot: not Https/Tls
-    void heartbeat(std::uint64_t now_unix_ns);  // ONE thread, every <= 250 ms
-    void mark_stopped();                        // clean shutdown (now from CLOCK_REALTIME)
+    void heartbeat(std::uint64_t now_unix_ns);                  // ONE thread, every <= 250 ms
+    void mark_stopped();  // clean shutdown (now from CLOCK_REALTIME)
     void mark_stopped(std::uint64_t now_unix_ns);
     void unlink();  // remove the name if it still names this segment
 

@@ -17,7 +17,9 @@ namespace {
 
 using namespace ringprobe::report;
 
-bool never_alive(std::int32_t) { return false; }
+bool never_alive(std::int32_t) {
+    return false;
+}
 
 const std::vector<std::uint64_t>& valid_image() {
     static const std::vector<std::uint64_t> img = [] {

@@ -39,11 +39,21 @@ void* operator new(std::size_t n) {
     }
     return std::malloc(n == 0 ? 1 : n);  // the tests never run out of memory
 }
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new[](std::size_t n) {
+    return operator new(n);
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    std::free(p);
+}
 #pragma GCC diagnostic pop
 
 namespace ringprobe::dns {
@@ -83,7 +93,9 @@ bool has(const NameState& s, const char* text) {
     return s.addresses.contains(Address::parse(text));
 }
 
-Standing standing_now(const NameState& s) { return verdict(s, monotonic_ns()).standing; }
+Standing standing_now(const NameState& s) {
+    return verdict(s, monotonic_ns()).standing;
+}
 
 class DnsResolver : public ::testing::Test {
 protected:

@@ -53,7 +53,9 @@ void* realloc(void* p, size_t n) {
     note();
     return __libc_realloc(p, n);
 }
-void free(void* p) { __libc_free(p); }
+void free(void* p) {
+    __libc_free(p);
+}
 void* memalign(size_t align, size_t n) {
     note();
     return __libc_memalign(align, n);
@@ -88,10 +90,12 @@ TEST(EngineAlloc, SteadyStateProbingAllocatesNothing) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
     for (unsigned i = 0; i < 256; ++i) {
-        testing::add_target(plan, testing::TargetSpec{
-            .address = "127.1.40." + std::to_string(i), .port = fleet->port(),
-            .protocol = Protocol::Http, .interval_ms = 50, .timeout_ms = 40,
-            .match_body = "ringprobe-marker"});
+        testing::add_target(plan, testing::TargetSpec{.address = "127.1.40." + std::to_string(i),
+                                                      .port = fleet->port(),
+                                                      .protocol = Protocol::Http,
+                                                      .interval_ms = 50,
+                                                      .timeout_ms = 40,
+                                                      .match_body = "ringprobe-marker"});
     }
     testing::EngineHarness run(plan, testing::engine_options("alloc"));
     ASSERT_TRUE(run.start());

@@ -41,9 +41,13 @@ Plan fqdn_plan(std::uint16_t port, std::initializer_list<const char*> names,
                Protocol protocol = Protocol::Http) {
     Plan plan;
     for (const char* name : names) {
-        testing::add_target(plan, TargetSpec{.address = name, .port = port, .protocol = protocol,
-                                             .interval_ms = 200, .timeout_ms = 150,
-                                             .healthy = 1, .unhealthy = 1,
+        testing::add_target(plan, TargetSpec{.address = name,
+                                             .port = port,
+                                             .protocol = protocol,
+                                             .interval_ms = 200,
+                                             .timeout_ms = 150,
+                                             .healthy = 1,
+                                             .unhealthy = 1,
                                              .host = "dns.ringprobe.test"});
         plan.targets.back().is_fqdn = true;
         plan.targets.back().dns_aggregation = aggregation;
@@ -108,28 +112,30 @@ constexpr const char* kFleet = R"({"default": {"kind": "http", "status": 200, "b
 TEST(EngineDns, ChangedRecordMovesProbesAndTheOldAddressLeaves) {
     auto fleet = test::FleetProcess::start(kFleet);
     ASSERT_TRUE(fleet) << fleet.error().message;
-    auto dns = test::DnsmasqProcess::start("127.1.70.1 move.test\n", {.listen_address = "127.0.0.3"});
+    auto dns =
+        test::DnsmasqProcess::start("127.1.70.1 move.test\n", {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"move.test"});
     testing::EngineHarness run(plan, options(*dns, "dns-move"));
     ASSERT_TRUE(run.start());
-    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
-        return health(s, 0) == Health::Healthy;
-    }, milliseconds(10000)));
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return health(s, 0) == Health::Healthy; },
+                         milliseconds(10000)));
     report::Snapshot s = run.snapshot();
     EXPECT_EQ(addresses_of(s, 0), std::vector<std::string>{"127.1.70.1"});
     EXPECT_EQ(s.info->str(s.info->servers[0].address), "move.test");  // as configured
-    EXPECT_EQ(s.names[0].standing, 1u);                                // fresh
-    EXPECT_EQ(s.names[0].last_outcome, 1u);                            // ok
+    EXPECT_EQ(s.names[0].standing, 1u);                               // fresh
+    EXPECT_EQ(s.names[0].last_outcome, 1u);                           // ok
     // The record moves. TTL 1 s + interval 200 ms, plus the resolver's and the engine's turns.
     const auto moved_at = std::chrono::steady_clock::now();
     ASSERT_TRUE(dns->set_hosts("127.1.70.2 move.test\n"));
-    const bool moved = run.wait([](const report::Snapshot& x) {
-        const auto* a = address(x, 0, "127.1.70.2");
-        return a != nullptr && a->total_probes > 0 && addresses_of(x, 0).size() == 1;
-    }, milliseconds(5000));
-    const auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
-                                                               moved_at);
+    const bool moved = run.wait(
+        [](const report::Snapshot& x) {
+            const auto* a = address(x, 0, "127.1.70.2");
+            return a != nullptr && a->total_probes > 0 && addresses_of(x, 0).size() == 1;
+        },
+        milliseconds(5000));
+    const auto took =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - moved_at);
     s = run.snapshot();
     ASSERT_TRUE(moved) << "addresses now: " << ::testing::PrintToString(addresses_of(s, 0));
     EXPECT_LE(took.count(), 1000 + 200 + 500) << "TTL 1 s + one interval + turns";
@@ -144,14 +150,17 @@ TEST(EngineDns, ChangedRecordMovesProbesAndTheOldAddressLeaves) {
 TEST(EngineDns, NxdomainAtStartIsUnhealthyWithTheDnsReason) {
     auto fleet = test::FleetProcess::start(kFleet);
     ASSERT_TRUE(fleet) << fleet.error().message;
-    auto dns = test::DnsmasqProcess::start("127.1.70.1 known.test\n", {.listen_address = "127.0.0.3"});
+    auto dns =
+        test::DnsmasqProcess::start("127.1.70.1 known.test\n", {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"nosuch.test", "known.test"});
     testing::EngineHarness run(plan, options(*dns, "dns-nx"));
     ASSERT_TRUE(run.start());
-    const bool ok = run.wait([](const report::Snapshot& s) {
-        return health(s, 0) == Health::Unhealthy && health(s, 1) == Health::Healthy;
-    }, milliseconds(10000));
+    const bool ok = run.wait(
+        [](const report::Snapshot& s) {
+            return health(s, 0) == Health::Unhealthy && health(s, 1) == Health::Healthy;
+        },
+        milliseconds(10000));
     const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(ok) << detail(s, 0) << " / " << detail(s, 1);
     EXPECT_EQ(reason(s, 0), Reason::DnsNxdomain);
@@ -160,9 +169,11 @@ TEST(EngineDns, NxdomainAtStartIsUnhealthyWithTheDnsReason) {
     EXPECT_TRUE(addresses_of(s, 0).empty());
     // The resolver's counters reach the segment at most every 250 ms (Engine::tick), so the
     // verdicts can be there before them: wait for them too (it failed once, 257 ms in).
-    const bool counted = run.wait([](const report::Snapshot& x) {
-        return x.resolver.by_outcome[2] >= 1 && x.resolver.by_outcome[1] >= 1;
-    }, milliseconds(2000));
+    const bool counted = run.wait(
+        [](const report::Snapshot& x) {
+            return x.resolver.by_outcome[2] >= 1 && x.resolver.by_outcome[1] >= 1;
+        },
+        milliseconds(2000));
     const report::Snapshot c = run.snapshot();
     EXPECT_TRUE(counted) << "nxdomain " << c.resolver.by_outcome[2] << ", ok "
                          << c.resolver.by_outcome[1];
@@ -171,18 +182,18 @@ TEST(EngineDns, NxdomainAtStartIsUnhealthyWithTheDnsReason) {
 TEST(EngineDns, StoppedServerKeepsTheLastGoodAddressWithItsAge) {
     auto fleet = test::FleetProcess::start(kFleet);
     ASSERT_TRUE(fleet) << fleet.error().message;
-    auto dns = test::DnsmasqProcess::start("127.1.70.1 stale.test\n", {.listen_address = "127.0.0.3"});
+    auto dns =
+        test::DnsmasqProcess::start("127.1.70.1 stale.test\n", {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"stale.test"});
     testing::EngineHarness run(plan, options(*dns, "dns-stale"));
     ASSERT_TRUE(run.start());
-    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
-        return health(s, 0) == Health::Healthy;
-    }, milliseconds(10000)));
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return health(s, 0) == Health::Healthy; },
+                         milliseconds(10000)));
     ASSERT_TRUE(dns->signal(SIGSTOP));
-    const bool stale = run.wait([](const report::Snapshot& s) {
-        return (s.states[0].flags & abi::kStateDnsStale) != 0;
-    }, milliseconds(8000));
+    const bool stale = run.wait(
+        [](const report::Snapshot& s) { return (s.states[0].flags & abi::kStateDnsStale) != 0; },
+        milliseconds(8000));
     // Let the probes of the kept address go on a little longer.
     run.wait([](const report::Snapshot&) { return false; }, milliseconds(600));
     const report::Snapshot s = run.snapshot();
@@ -204,19 +215,19 @@ TEST(EngineDns, StoppedServerKeepsTheLastGoodAddressWithItsAge) {
 TEST(EngineDns, NoAddressLeftIsUnknownWithItsReason) {
     auto fleet = test::FleetProcess::start(kFleet);
     ASSERT_TRUE(fleet) << fleet.error().message;
-    auto dns = test::DnsmasqProcess::start("127.1.70.1 gone.test\n", {.listen_address = "127.0.0.3"});
+    auto dns =
+        test::DnsmasqProcess::start("127.1.70.1 gone.test\n", {.listen_address = "127.0.0.3"});
     ASSERT_TRUE(dns) << dns.error().message;
     const Plan plan = fqdn_plan(fleet->port(), {"gone.test"});
     testing::EngineHarness run(plan, options(*dns, "dns-gone"));
     ASSERT_TRUE(run.start());
-    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
-        return health(s, 0) == Health::Healthy;
-    }, milliseconds(10000)));
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return health(s, 0) == Health::Healthy; },
+                         milliseconds(10000)));
     ASSERT_TRUE(dns->set_hosts("127.1.70.9 other.test\n"));
     // Two NXDOMAIN answers in a row (5 s apart, docs/dns.md) empty a name that was good.
-    const bool gone = run.wait([](const report::Snapshot& s) {
-        return reason(s, 0) == Reason::DnsNoAddress;
-    }, milliseconds(15000));
+    const bool gone =
+        run.wait([](const report::Snapshot& s) { return reason(s, 0) == Reason::DnsNoAddress; },
+                 milliseconds(15000));
     const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(gone) << detail(s, 0);
     EXPECT_EQ(health(s, 0), Health::Unknown);
@@ -242,19 +253,21 @@ TEST(EngineDns, TwoAddressesOneDeadAggregateByTheRule) {
     plan.rows.push_back(Row{0, 0, 1, 1});
     testing::EngineHarness run(plan, options(*dns, "dns-two"));
     ASSERT_TRUE(run.start());
-    const bool ok = run.wait([](const report::Snapshot& s) {
-        if (health(s, 0) != Health::Unhealthy || health(s, 1) != Health::Healthy) {
-            return false;
-        }
-        for (std::uint32_t t : {0u, 1u}) {  // both addresses have a verdict of their own
-            const auto* good = address(s, t, "127.1.70.1");
-            const auto* dead = address(s, t, "127.1.70.3");
-            if (good == nullptr || dead == nullptr || good->health == 0 || dead->health == 0) {
+    const bool ok = run.wait(
+        [](const report::Snapshot& s) {
+            if (health(s, 0) != Health::Unhealthy || health(s, 1) != Health::Healthy) {
                 return false;
             }
-        }
-        return true;
-    }, milliseconds(10000));
+            for (std::uint32_t t : {0u, 1u}) {  // both addresses have a verdict of their own
+                const auto* good = address(s, t, "127.1.70.1");
+                const auto* dead = address(s, t, "127.1.70.3");
+                if (good == nullptr || dead == nullptr || good->health == 0 || dead->health == 0) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        milliseconds(10000));
     const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(ok) << detail(s, 0) << " / " << detail(s, 1);
     EXPECT_EQ(reason(s, 0), Reason::ConnectionReset) << detail(s, 0);
@@ -299,8 +312,10 @@ struct DualListener {
         }
     }
     ~DualListener() {
-        if (v6 >= 0) ::close(v6);
-        if (v4 >= 0) ::close(v4);
+        if (v6 >= 0)
+            ::close(v6);
+        if (v4 >= 0)
+            ::close(v4);
     }
 };
 
@@ -313,9 +328,9 @@ TEST(EngineDns, Ipv4AndIpv6AddressesOfOneNameAreBothProbed) {
     const Plan plan = fqdn_plan(l.port, {"dual.test"}, DnsAggregation::All, Protocol::Tcp);
     testing::EngineHarness run(plan, options(*dns, "dns-dual"));
     ASSERT_TRUE(run.start());
-    const bool ok = run.wait([](const report::Snapshot& s) {
-        return health(s, 0) == Health::Healthy;
-    }, milliseconds(10000));
+    const bool ok =
+        run.wait([](const report::Snapshot& s) { return health(s, 0) == Health::Healthy; },
+                 milliseconds(10000));
     const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(ok) << detail(s, 0);
     EXPECT_EQ(addresses_of(s, 0), (std::vector<std::string>{"127.1.70.9", "::1"}));

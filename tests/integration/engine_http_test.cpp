@@ -23,8 +23,8 @@
 
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
-#include "support/fleet_process.hpp"
 #include "support/engine_harness.hpp"
+#include "support/fleet_process.hpp"
 #include "support/plan_builder.hpp"
 
 namespace ringprobe {
@@ -61,18 +61,25 @@ constexpr const char* kMixedFleet = R"({
 
 Expect expected_for(unsigned third, unsigned fourth) {
     if (third == 1) {
-        if (fourth < 64) return {Health::Unhealthy, Reason::ConnectionReset};
-        if (fourth < 128) return {Health::Unhealthy, Reason::StatusMismatch};
-        if (fourth < 192) return {Health::Unhealthy, Reason::BodyMismatch};
+        if (fourth < 64)
+            return {Health::Unhealthy, Reason::ConnectionReset};
+        if (fourth < 128)
+            return {Health::Unhealthy, Reason::StatusMismatch};
+        if (fourth < 192)
+            return {Health::Unhealthy, Reason::BodyMismatch};
         return {Health::Unhealthy, Reason::ResponseTimeout};
     }
     if (third == 2) {
-        if (fourth < 64) return {Health::Unhealthy, Reason::MalformedResponse};
-        if (fourth < 128) return {Health::Unhealthy, Reason::ClosedEarly};
-        if (fourth < 192) return {Health::Unhealthy, Reason::ResponseTooLarge};
+        if (fourth < 64)
+            return {Health::Unhealthy, Reason::MalformedResponse};
+        if (fourth < 128)
+            return {Health::Unhealthy, Reason::ClosedEarly};
+        if (fourth < 192)
+            return {Health::Unhealthy, Reason::ResponseTooLarge};
         return {Health::Healthy, Reason::Ok};
     }
-    if (third == 3 && fourth < 8) return {Health::Unhealthy, Reason::ConnectTimeout};
+    if (third == 3 && fourth < 8)
+        return {Health::Unhealthy, Reason::ConnectTimeout};
     return {Health::Healthy, Reason::Ok};
 }
 
@@ -94,9 +101,13 @@ TEST(EngineHttp, AThousandTargetsReachTheirExpectedHealthAndReason) {
     for (unsigned i = 0; i < 990; ++i) {
         const unsigned third = i / 256;
         const unsigned fourth = i % 256;
-        TargetSpec spec{.address = addr(third, fourth), .port = fleet->port(),
-                        .protocol = Protocol::Http, .interval_ms = 300, .timeout_ms = 250,
-                        .unhealthy = 2, .match_body = "ringprobe-marker"};
+        TargetSpec spec{.address = addr(third, fourth),
+                        .port = fleet->port(),
+                        .protocol = Protocol::Http,
+                        .interval_ms = 300,
+                        .timeout_ms = 250,
+                        .unhealthy = 2,
+                        .match_body = "ringprobe-marker"};
         if (expected_for(third, fourth).reason == Reason::ResponseTooLarge) {
             // Reading past the size limit takes many receives; under TSan on a busy machine
             // 250 ms was once not enough and the verdict was response_timeout instead.
@@ -107,9 +118,12 @@ TEST(EngineHttp, AThousandTargetsReachTheirExpectedHealthAndReason) {
         want.push_back(expected_for(third, fourth));
     }
     for (unsigned i = 0; i < 10; ++i) {
-        testing::add_target(plan, TargetSpec{.address = "127.0.0.1", .port = closed_port,
-                                             .protocol = Protocol::Http, .interval_ms = 300,
-                                             .timeout_ms = 250, .unhealthy = 2,
+        testing::add_target(plan, TargetSpec{.address = "127.0.0.1",
+                                             .port = closed_port,
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 300,
+                                             .timeout_ms = 250,
+                                             .unhealthy = 2,
                                              .path = "/" + std::to_string(i)});
         want.push_back({Health::Unhealthy, Reason::ConnectRefused});
     }
@@ -151,8 +165,10 @@ TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
     constexpr unsigned interval_ms = 200;
     for (unsigned i = 0; i < targets; ++i) {
         testing::add_target(plan, TargetSpec{.address = addr(10 + i / 250, 1 + i % 250),
-                                             .port = fleet->port(), .protocol = Protocol::Http,
-                                             .interval_ms = interval_ms, .timeout_ms = 150});
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = interval_ms,
+                                             .timeout_ms = 150});
     }
     testing::EngineHarness run(plan, engine_options("http-rate"));
     ASSERT_TRUE(run.start());
@@ -186,13 +202,17 @@ TEST(EngineHttp, DownIsDetectedWithinBoundAndRecoveryWithinOneInterval) {
     constexpr unsigned timeout_ms = 100;
     constexpr unsigned threshold = 3;
     Plan plan;
-    testing::add_target(plan, TargetSpec{.address = "127.1.20.1", .port = fleet->port(),
-                                         .protocol = Protocol::Http, .interval_ms = interval_ms,
-                                         .timeout_ms = timeout_ms, .unhealthy = threshold});
+    testing::add_target(plan, TargetSpec{.address = "127.1.20.1",
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = interval_ms,
+                                         .timeout_ms = timeout_ms,
+                                         .unhealthy = threshold});
     testing::EngineHarness run(plan, engine_options("http-detect"));
     ASSERT_TRUE(run.start());
     auto is = [](Health h) {
-        return [h](const report::Snapshot& s) { return static_cast<Health>(s.states[0].health) == h; };
+        return
+            [h](const report::Snapshot& s) { return static_cast<Health>(s.states[0].health) == h; };
     };
     ASSERT_TRUE(run.wait(is(Health::Healthy), std::chrono::seconds(3)));
     // Down: the fleet answers 503 from now on (reload returns once the fleet applied it).
@@ -217,9 +237,12 @@ TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
     Plan plan;
     constexpr unsigned targets = 40;
     for (unsigned i = 0; i < targets; ++i) {
-        testing::add_target(plan, TargetSpec{.address = addr(30, 1 + i), .port = fleet->port(),
-                                             .protocol = Protocol::Http, .interval_ms = 500,
-                                             .timeout_ms = 50, .unhealthy = 1});
+        testing::add_target(plan, TargetSpec{.address = addr(30, 1 + i),
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 500,
+                                             .timeout_ms = 50,
+                                             .unhealthy = 1});
     }
     engine::EngineOptions o = engine_options("http-budget");
     o.max_in_flight = 4;  // 2 per worker, against 40 targets that each hold a socket 50 ms
@@ -227,18 +250,20 @@ TEST(EngineHttp, ProbesBeyondTheSocketBudgetWaitInLineInsteadOfFailing) {
     ASSERT_TRUE(run.start());
     std::uint64_t most_in_flight = 0;
     std::string last;  // what the last look saw: each target's reason and probe count
-    const bool all_probed = run.wait([&](const report::Snapshot& s) {
-        most_in_flight = std::max(most_in_flight, run.totals().in_flight);
-        last.clear();
-        bool all = true;
-        for (std::size_t t = 0; t < targets; ++t) {
-            const auto r = static_cast<Reason>(s.states[t].reason);
-            last += std::to_string(t) + ":" + std::string(reason_info(r).code) + "/" +
-                    std::to_string(s.states[t].total_probes) + " ";
-            all = all && r == Reason::ResponseTimeout;
-        }
-        return all;
-    }, std::chrono::seconds(10));
+    const bool all_probed = run.wait(
+        [&](const report::Snapshot& s) {
+            most_in_flight = std::max(most_in_flight, run.totals().in_flight);
+            last.clear();
+            bool all = true;
+            for (std::size_t t = 0; t < targets; ++t) {
+                const auto r = static_cast<Reason>(s.states[t].reason);
+                last += std::to_string(t) + ":" + std::string(reason_info(r).code) + "/" +
+                        std::to_string(s.states[t].total_probes) + " ";
+                all = all && r == Reason::ResponseTimeout;
+            }
+            return all;
+        },
+        std::chrono::seconds(10));
     const auto totals = run.totals();
     EXPECT_TRUE(all_probed) << "some targets never got their turn: " << last;
     EXPECT_LE(most_in_flight, 4u);
@@ -252,8 +277,8 @@ TEST(EngineHttp, ReceiveBuffersAreSizedFromTheShardAndTheStartBatch) {
     // The floor: as many as a turn may start, so a turn's answers always find buffers.
     EXPECT_EQ(Worker::receive_buffers_for(100, 1), Worker::min_turn_starts);
     EXPECT_EQ(Worker::receive_buffers_for(1'000, 64), 256u);
-    EXPECT_EQ(Worker::receive_buffers_for(1'000, 256), 512u);   // two start batches
-    EXPECT_EQ(Worker::receive_buffers_for(20'000, 64), 512u);   // one per 64 slots, rounded up
+    EXPECT_EQ(Worker::receive_buffers_for(1'000, 256), 512u);  // two start batches
+    EXPECT_EQ(Worker::receive_buffers_for(20'000, 64), 512u);  // one per 64 slots, rounded up
     EXPECT_EQ(Worker::receive_buffers_for(50'000, 64), 1024u);
     EXPECT_EQ(Worker::receive_buffers_for(1'000'000, 1), 1024u);  // the ceiling
     EXPECT_EQ(Worker::receive_buffers_for(100, 1024), 1024u);
@@ -266,9 +291,11 @@ Plan answers_at_once(std::uint16_t port, std::uint32_t interval_ms, std::uint32_
     plan.start_batch = 256;
     for (unsigned i = 0; i < 256; ++i) {
         testing::add_target(plan, TargetSpec{.address = addr(40 + i / 128, 1 + i % 128),
-                                             .port = port, .protocol = Protocol::Http,
+                                             .port = port,
+                                             .protocol = Protocol::Http,
                                              .interval_ms = interval_ms,
-                                             .timeout_ms = timeout_ms, .unhealthy = 1});
+                                             .timeout_ms = timeout_ms,
+                                             .unhealthy = 1});
     }
     return plan;
 }
@@ -281,24 +308,26 @@ engine::EngineOptions two_buffers(const char* what) {
 }
 
 TEST(EngineHttp, RunningOutOfReceiveBuffersIsNeverBlamedOnTheBackend) {
-    auto fleet = test::FleetProcess::start(
-        R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
+    auto fleet =
+        test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
     const Plan plan = answers_at_once(fleet->port(), 200, 1000);
     constexpr unsigned targets = 256;
     testing::EngineHarness run(plan, two_buffers("http-buffers"));
     ASSERT_TRUE(run.start());
-    const bool settled = run.wait([&](const report::Snapshot& s) {
-        if (run.totals().probes_completed < 3 * targets) {
-            return false;
-        }
-        for (std::size_t t = 0; t < targets; ++t) {
-            if (static_cast<Health>(s.states[t].health) != Health::Healthy) {
+    const bool settled = run.wait(
+        [&](const report::Snapshot& s) {
+            if (run.totals().probes_completed < 3 * targets) {
                 return false;
             }
-        }
-        return true;
-    }, std::chrono::seconds(10));
+            for (std::size_t t = 0; t < targets; ++t) {
+                if (static_cast<Health>(s.states[t].health) != Health::Healthy) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        std::chrono::seconds(10));
     const auto totals = run.totals();
     run.stop();
     EXPECT_TRUE(settled) << "completed " << totals.probes_completed;
@@ -321,11 +350,11 @@ TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTarget
     // 256 answers at once through 2 buffers: the waiting receives are asked again 2 a turn, so
     // some are still waiting when their deadline comes. How long they wait depends on the
     // build's speed, so half the targets have a 1 ms timeout (a debug build meets it) and half
-    // 50 ms (TSan's turns are slow enough for that, and its connects too slow for 1 ms). Such a probe is
-    // the prober's (prober_no_buffers) and must finish like any other: its target is probed
-    // again at its next interval, not left in flight for ever.
-    auto fleet = test::FleetProcess::start(
-        R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
+    // 50 ms (TSan's turns are slow enough for that, and its connects too slow for 1 ms). Such a
+    // probe is the prober's (prober_no_buffers) and must finish like any other: its target is
+    // probed again at its next interval, not left in flight for ever.
+    auto fleet =
+        test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan = answers_at_once(fleet->port(), 200, 50);
     for (std::size_t i = 0; i < plan.targets.size(); i += 2) {
@@ -338,29 +367,34 @@ TEST(EngineHttp, AReceiveStillWaitingForABufferAtItsDeadlineFinishesAndItsTarget
         return run.totals().by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)];
     };
     std::vector<std::uint64_t> seen(targets, 0);
-    const bool short_of_buffers = run.wait([&](const report::Snapshot& s) {
-        for (std::size_t t = 0; t < targets; ++t) {
-            seen[t] = s.states[t].total_probes;
-        }
-        return run.totals().recv_no_buffer > 0;
-    }, std::chrono::seconds(5));
+    const bool short_of_buffers = run.wait(
+        [&](const report::Snapshot& s) {
+            for (std::size_t t = 0; t < targets; ++t) {
+                seen[t] = s.states[t].total_probes;
+            }
+            return run.totals().recv_no_buffer > 0;
+        },
+        std::chrono::seconds(5));
     ASSERT_TRUE(short_of_buffers) << "no receive ever found the buffers all taken";
     // Every target is probed again and again unless one of its probes never finishes (before
     // the fix most stopped at their first): 5 more in 10 s is 50 intervals' grace.
     std::string stuck;
-    const bool all_went_on = run.wait([&](const report::Snapshot& s) {
-        stuck.clear();
-        std::size_t n = 0;
-        for (std::size_t t = 0; t < targets; ++t) {
-            if (s.states[t].total_probes < seen[t] + 5 && ++n <= 10) {
-                stuck += std::to_string(t) + ":" + std::to_string(s.states[t].total_probes) + " ";
+    const bool all_went_on = run.wait(
+        [&](const report::Snapshot& s) {
+            stuck.clear();
+            std::size_t n = 0;
+            for (std::size_t t = 0; t < targets; ++t) {
+                if (s.states[t].total_probes < seen[t] + 5 && ++n <= 10) {
+                    stuck +=
+                        std::to_string(t) + ":" + std::to_string(s.states[t].total_probes) + " ";
+                }
             }
-        }
-        if (n > 10) {
-            stuck += "and " + std::to_string(n - 10) + " more";
-        }
-        return stuck.empty() && no_buffers() > 0;
-    }, std::chrono::seconds(10));
+            if (n > 10) {
+                stuck += "and " + std::to_string(n - 10) + " more";
+            }
+            return stuck.empty() && no_buffers() > 0;
+        },
+        std::chrono::seconds(10));
     const auto totals = run.totals();
     run.stop();
     EXPECT_GT(totals.by_reason[static_cast<std::size_t>(Reason::ProberNoBuffers)], 0u)
@@ -377,8 +411,8 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
     // 500 are held for the following turns (a worker behind its schedule answers a burst that
     // way instead of starting everything at once). Every target is still probed every
     // interval, none is skipped or blamed, and the held ones are counted.
-    auto fleet = test::FleetProcess::start(
-        R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
+    auto fleet =
+        test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200, "body": "ok"}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
     plan.start_batch = 1024;
@@ -386,8 +420,10 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
     constexpr unsigned targets = 600;
     for (unsigned i = 0; i < targets; ++i) {
         testing::add_target(plan, TargetSpec{.address = addr(50 + i / 200, 1 + i % 200),
-                                             .port = fleet->port(), .protocol = Protocol::Http,
-                                             .interval_ms = 1000, .timeout_ms = 500,
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 1000,
+                                             .timeout_ms = 500,
                                              .unhealthy = 1});
     }
     engine::EngineOptions o = engine_options("http-turn-starts");
@@ -397,16 +433,19 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
     testing::EngineHarness run(plan, o);
     ASSERT_TRUE(run.start());
     std::string behind;
-    const bool all_probed = run.wait([&](const report::Snapshot& s) {
-        behind.clear();
-        for (std::size_t t = 0; t < targets && behind.size() < 200; ++t) {
-            if (s.states[t].total_probes < 3 ||
-                static_cast<Health>(s.states[t].health) != Health::Healthy) {
-                behind += std::to_string(t) + ":" + std::to_string(s.states[t].total_probes) + " ";
+    const bool all_probed = run.wait(
+        [&](const report::Snapshot& s) {
+            behind.clear();
+            for (std::size_t t = 0; t < targets && behind.size() < 200; ++t) {
+                if (s.states[t].total_probes < 3 ||
+                    static_cast<Health>(s.states[t].health) != Health::Healthy) {
+                    behind +=
+                        std::to_string(t) + ":" + std::to_string(s.states[t].total_probes) + " ";
+                }
             }
-        }
-        return behind.empty();
-    }, std::chrono::seconds(10));
+            return behind.empty();
+        },
+        std::chrono::seconds(10));
     const auto totals = run.totals();
     run.stop();
     EXPECT_TRUE(all_probed) << "targets not yet Healthy with 3 probes (target:probes): " << behind;

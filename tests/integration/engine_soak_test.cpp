@@ -57,11 +57,16 @@ TEST(EngineSoak, NoDescriptorOrMemoryGrowthOverTwoMinutes) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
     for (unsigned i = 0; i < 1000; ++i) {
-        testing::add_target(plan, testing::TargetSpec{
-            .address = "127.1." + std::to_string(50 + i / 256) + "." + std::to_string(i % 256),
-            .port = fleet->port(), .protocol = Protocol::Http, .interval_ms = 1000,
-            .timeout_ms = 50, .match_body = "ringprobe-marker",
-            .close = i % 2 == 0 ? ClosePolicy::Reset : ClosePolicy::Graceful});
+        testing::add_target(
+            plan,
+            testing::TargetSpec{
+                .address = "127.1." + std::to_string(50 + i / 256) + "." + std::to_string(i % 256),
+                .port = fleet->port(),
+                .protocol = Protocol::Http,
+                .interval_ms = 1000,
+                .timeout_ms = 50,
+                .match_body = "ringprobe-marker",
+                .close = i % 2 == 0 ? ClosePolicy::Reset : ClosePolicy::Graceful});
     }
     testing::EngineHarness run(plan, testing::engine_options("soak"));
     ASSERT_TRUE(run.start());

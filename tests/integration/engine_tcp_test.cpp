@@ -124,9 +124,11 @@ TEST(EngineTcp, ListeningPortIsHealthyAndClosedPortIsRefused) {
     testing::add_target(plan, TargetSpec{.port = refused.port});
     testing::EngineHarness run(plan, options("tcp-basic"));
     ASSERT_TRUE(run.start());
-    const bool seen = run.wait([](const report::Snapshot& s) {
-        return health_of(s, 0) == Health::Healthy && health_of(s, 1) == Health::Unhealthy;
-    }, std::chrono::seconds(5));
+    const bool seen = run.wait(
+        [](const report::Snapshot& s) {
+            return health_of(s, 0) == Health::Healthy && health_of(s, 1) == Health::Unhealthy;
+        },
+        std::chrono::seconds(5));
     auto snap = run.snapshot();
     EXPECT_TRUE(seen);
     EXPECT_EQ(reason_of(snap, 0), Reason::Ok);
@@ -150,13 +152,13 @@ TEST(EngineTcp, FullAcceptQueueTimesOutAtTheDeadline) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     Plan plan;
-    testing::add_target(plan, TargetSpec{.port = full.port, .interval_ms = 100, .timeout_ms = 150,
-                                         .unhealthy = 1});
+    testing::add_target(
+        plan, TargetSpec{.port = full.port, .interval_ms = 100, .timeout_ms = 150, .unhealthy = 1});
     testing::EngineHarness run(plan, options("tcp-timeout"));
     ASSERT_TRUE(run.start());
-    const bool seen = run.wait([](const report::Snapshot& s) {
-        return health_of(s, 0) == Health::Unhealthy;
-    }, std::chrono::seconds(5));
+    const bool seen =
+        run.wait([](const report::Snapshot& s) { return health_of(s, 0) == Health::Unhealthy; },
+                 std::chrono::seconds(5));
     auto snap = run.snapshot();
     EXPECT_TRUE(seen);
     EXPECT_EQ(reason_of(snap, 0), Reason::ConnectTimeout);
@@ -176,17 +178,17 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
     testing::add_target(plan, spec);
     testing::EngineHarness run(plan, options("tcp-detect"));
     ASSERT_TRUE(run.start());
-    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
-        return health_of(s, 0) == Health::Healthy;
-    }, std::chrono::seconds(5)));
+    ASSERT_TRUE(
+        run.wait([](const report::Snapshot& s) { return health_of(s, 0) == Health::Healthy; },
+                 std::chrono::seconds(5)));
     // Keep the port reserved (bound, not listening) so connects are refused, not rerouted.
     up.reset();
     LocalSocket refused_same_port(-1);
     const auto down_at = std::chrono::steady_clock::now();
     (void)refused_same_port;
-    ASSERT_TRUE(run.wait([](const report::Snapshot& s) {
-        return health_of(s, 0) == Health::Unhealthy;
-    }, std::chrono::seconds(5)));
+    ASSERT_TRUE(
+        run.wait([](const report::Snapshot& s) { return health_of(s, 0) == Health::Unhealthy; },
+                 std::chrono::seconds(5)));
     const auto took = std::chrono::steady_clock::now() - down_at;
     // Bound from the issue: interval x threshold + timeout + 100 ms (the test's own polling
     // adds at most 5 ms).
@@ -202,20 +204,23 @@ TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
     Plan plan;
     for (int i = 0; i < 40; ++i) {
         testing::add_target(plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1),
-                                             .port = up.port, .interval_ms = 60'000,
+                                             .port = up.port,
+                                             .interval_ms = 60'000,
                                              .timeout_ms = 1000});
     }
     plan.start_spread_ms = 200;  // 127.0.0.1 answers, the other addresses refuse: both count
     testing::EngineHarness run(plan, options("tcp-spread"));
     ASSERT_TRUE(run.start());
-    const bool seen = run.wait([](const report::Snapshot& s) {
-        for (std::size_t t = 0; t < s.states.size(); ++t) {
-            if (s.states[t].total_probes == 0) {
-                return false;
+    const bool seen = run.wait(
+        [](const report::Snapshot& s) {
+            for (std::size_t t = 0; t < s.states.size(); ++t) {
+                if (s.states[t].total_probes == 0) {
+                    return false;
+                }
             }
-        }
-        return true;
-    }, std::chrono::seconds(3));
+            return true;
+        },
+        std::chrono::seconds(3));
     EXPECT_TRUE(seen) << "some first probe waited beyond the 200 ms spread (and 3 s)";
     run.stop();
 }
@@ -227,7 +232,8 @@ std::optional<report::Snapshot> first_probes(std::uint32_t spread_ms, const char
     Plan plan;
     for (int i = 0; i < 100; ++i) {
         testing::add_target(plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1),
-                                             .port = up.port, .interval_ms = 60'000,
+                                             .port = up.port,
+                                             .interval_ms = 60'000,
                                              .timeout_ms = 1000});
     }
     plan.start_spread_ms = spread_ms;
@@ -238,15 +244,17 @@ std::optional<report::Snapshot> first_probes(std::uint32_t spread_ms, const char
         return std::nullopt;
     }
     report::Snapshot first;
-    const bool seen = run.wait([&](const report::Snapshot& s) {
-        for (std::size_t t = 0; t < s.states.size(); ++t) {
-            if (s.states[t].total_probes == 0) {
-                return false;
+    const bool seen = run.wait(
+        [&](const report::Snapshot& s) {
+            for (std::size_t t = 0; t < s.states.size(); ++t) {
+                if (s.states[t].total_probes == 0) {
+                    return false;
+                }
             }
-        }
-        first = s;
-        return true;
-    }, std::chrono::milliseconds(spread_ms) + std::chrono::seconds(3));
+            first = s;
+            return true;
+        },
+        std::chrono::milliseconds(spread_ms) + std::chrono::seconds(3));
     run.stop();
     return seen ? std::optional<report::Snapshot>(first) : std::nullopt;
 }
@@ -270,7 +278,8 @@ TEST(EngineTcp, NeighboursInTheShardStartTogether) {
         }
     }
     EXPECT_GE(first.states.back().last_probe_unix_ns - first.states.front().last_probe_unix_ns,
-              250'000'000u) << "the first probes did not use the spread";
+              250'000'000u)
+        << "the first probes did not use the spread";
     // The default startBatch puts these 100 starts on a 50 ms grid: 10 instants of 10.
     EXPECT_GE(instants.size(), 5u) << "the first probes were not spread";
 }
@@ -307,8 +316,10 @@ std::pair<std::uint64_t, std::uint64_t> steady_second(std::uint32_t quantum_ms,
     plan.quantum_ms = quantum_ms;
     plan.start_batch = start_batch;
     for (int i = 0; i < 400; ++i) {
-        testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 200,
-                                             .timeout_ms = 150, .close = ClosePolicy::Reset});
+        testing::add_target(plan, TargetSpec{.port = up.port,
+                                             .interval_ms = 200,
+                                             .timeout_ms = 150,
+                                             .close = ClosePolicy::Reset});
         plan.targets.back().identity_hash += static_cast<std::uint64_t>(i);  // own phases
     }
     engine::EngineOptions o = options("tcp-quantum");
@@ -368,8 +379,8 @@ TEST(EngineTcp, StartBatchGathersStartsIntoFewerWakeUps) {
     EXPECT_GE(probes_1, 1000u) << "the rate was not kept";
     EXPECT_GE(probes_64, 1000u) << "the rate was not kept with starts gathered";
     EXPECT_LE(loops_64, 500u) << probes_64 << " probes";
-    EXPECT_GT(loops_1, 3 * loops_64 / 2) << "startBatch 1 should wake far more often: "
-                                         << loops_1 << " against " << loops_64;
+    EXPECT_GT(loops_1, 3 * loops_64 / 2)
+        << "startBatch 1 should wake far more often: " << loops_1 << " against " << loops_64;
 }
 
 // One plain HTTP probe against a server of the test's own: the segments the server's side of
@@ -379,8 +390,10 @@ std::pair<std::uint32_t, std::string> segments_to_request(bool delayed_ack) {
     LocalSocket up(16);
     Plan plan;
     plan.start_spread_ms = 1;  // the first probe at once
-    testing::add_target(plan, TargetSpec{.port = up.port, .protocol = Protocol::Http,
-                                         .interval_ms = 60'000, .timeout_ms = 2'000});
+    testing::add_target(plan, TargetSpec{.port = up.port,
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 60'000,
+                                         .timeout_ms = 2'000});
     engine::EngineOptions o = options("tcp-delack");
     o.workers = 1;
     o.delayed_ack = delayed_ack;
@@ -444,19 +457,21 @@ TEST(EngineTcp, OutOfFileDescriptorsIsNeverBlamedOnTheBackend) {
     // Use up every descriptor below a tiny limit, so the worker's socket() gets EMFILE.
     DescriptorHog hog;
     ASSERT_TRUE(hog.ok());
-    const bool saw_prober_error = run.wait([&](const report::Snapshot& s) {
-        hog.take_free();
-        return s.states[0].total_prober_errors >= 3;
-    }, std::chrono::seconds(5));
+    const bool saw_prober_error = run.wait(
+        [&](const report::Snapshot& s) {
+            hog.take_free();
+            return s.states[0].total_prober_errors >= 3;
+        },
+        std::chrono::seconds(5));
     const auto s = run.snapshot();
     hog.release();
     ASSERT_TRUE(saw_prober_error);
     EXPECT_NE(health_of(s, 0), Health::Unhealthy);
     EXPECT_EQ(s.states[0].total_fail, 0u);
     // And once descriptors are back, the backend is judged on its merits.
-    EXPECT_TRUE(run.wait([](const report::Snapshot& x) {
-        return health_of(x, 0) == Health::Healthy;
-    }, std::chrono::seconds(5)));
+    EXPECT_TRUE(
+        run.wait([](const report::Snapshot& x) { return health_of(x, 0) == Health::Healthy; },
+                 std::chrono::seconds(5)));
     run.stop();
 }
 
@@ -469,34 +484,41 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
     LocalSocket up_reset(1024);
     Plan plan;
     testing::add_target(plan, TargetSpec{.port = up.port, .interval_ms = 50, .unhealthy = 1});
-    testing::add_target(plan, TargetSpec{.port = up_reset.port, .interval_ms = 50, .unhealthy = 1,
-                                         .close = ClosePolicy::Reset});
+    testing::add_target(
+        plan,
+        TargetSpec{
+            .port = up_reset.port, .interval_ms = 50, .unhealthy = 1, .close = ClosePolicy::Reset});
     auto opt = options("tcp-direct");
     opt.workers = 1;  // both targets on one worker: the reset one must not stall the other
     testing::EngineHarness run(plan, opt);
     ASSERT_TRUE(run.start());
     if (run.engine().ring_mode().find("+direct-sockets") == std::string::npos) {
-        GTEST_SKIP() << "this kernel has no direct sockets (ring mode "
-                     << run.engine().ring_mode() << ")";
+        GTEST_SKIP() << "this kernel has no direct sockets (ring mode " << run.engine().ring_mode()
+                     << ")";
     }
-    ASSERT_TRUE(run.wait([](const report::Snapshot& x) {
-        return health_of(x, 0) == Health::Healthy && health_of(x, 1) == Health::Healthy;
-    }, std::chrono::seconds(5)));
+    ASSERT_TRUE(run.wait(
+        [](const report::Snapshot& x) {
+            return health_of(x, 0) == Health::Healthy && health_of(x, 1) == Health::Healthy;
+        },
+        std::chrono::seconds(5)));
     const std::uint64_t ok_before = run.snapshot().states[0].total_ok;
     DescriptorHog hog;
     ASSERT_TRUE(hog.ok());
     const int probe_fd = ::socket(AF_INET, SOCK_STREAM, 0);
     const int socket_errno = errno;
-    const bool ten_more = run.wait([&](const report::Snapshot& x) {
-        hog.take_free();
-        return x.states[0].total_ok >= ok_before + 10 && x.states[1].total_prober_errors >= 3;
-    }, std::chrono::seconds(5));
+    const bool ten_more = run.wait(
+        [&](const report::Snapshot& x) {
+            hog.take_free();
+            return x.states[0].total_ok >= ok_before + 10 && x.states[1].total_prober_errors >= 3;
+        },
+        std::chrono::seconds(5));
     const auto s = run.snapshot();
     hog.release();
     ASSERT_LT(probe_fd, 0) << "the process still had a descriptor free";
     EXPECT_EQ(socket_errno, EMFILE);
     EXPECT_TRUE(ten_more) << "ok " << s.states[0].total_ok << " from " << ok_before
-                          << "; the reset target's prober errors " << s.states[1].total_prober_errors;
+                          << "; the reset target's prober errors "
+                          << s.states[1].total_prober_errors;
     EXPECT_EQ(s.states[0].total_prober_errors, 0u);
     EXPECT_EQ(s.states[0].total_fail, 0u);
     EXPECT_EQ(health_of(s, 0), Health::Healthy);

@@ -40,7 +40,9 @@ namespace {
 
 using testing::TargetSpec;
 
-std::string fixture(const std::string& name) { return std::string(RP_TLS_FIXTURES) + "/" + name; }
+std::string fixture(const std::string& name) {
+    return std::string(RP_TLS_FIXTURES) + "/" + name;
+}
 
 std::string read_file(const std::string& path) {
     std::ifstream f(path);
@@ -85,7 +87,8 @@ struct Case {
 };
 
 TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
-    const std::string behaviours = std::string(R"({"default": {"kind": "http"}, "rules": [)") +
+    const std::string behaviours =
+        std::string(R"({"default": {"kind": "http"}, "rules": [)") +
         tls_rule("127.1.60.1/32", "http", "good-chain.pem", "good.key") + "," +
         tls_rule("127.1.60.2/32", "http", "good-chain.pem", "good.key") + "," +
         tls_rule("127.1.60.3/32", "http", "expired-chain.pem", "expired.key") + "," +
@@ -100,7 +103,8 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
         {"127.1.60.1", Protocol::Https, Health::Healthy, Reason::Ok, ""},
         {"127.1.60.2", Protocol::Tls, Health::Healthy, Reason::Ok, ""},
         {"127.1.60.3", Protocol::Https, Health::Unhealthy, Reason::TlsExpired, "expired"},
-        {"127.1.60.4", Protocol::Https, Health::Unhealthy, Reason::TlsNameMismatch, "does not match"},
+        {"127.1.60.4", Protocol::Https, Health::Unhealthy, Reason::TlsNameMismatch,
+         "does not match"},
         {"127.1.60.5", Protocol::Https, Health::Unhealthy, Reason::TlsIntermediateMissing,
          "intermediate missing"},
         {"127.1.60.6", Protocol::Https, Health::Unhealthy, Reason::TlsLeafNotTopmost, "leaf"},
@@ -108,13 +112,16 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     };
     Plan plan;
     for (const Case& c : cases) {
-        testing::add_target(plan, TargetSpec{.address = c.address, .port = fleet->port(),
-                                             .protocol = c.protocol, .interval_ms = 200,
-                                             .timeout_ms = 1000, .unhealthy = 1,
+        testing::add_target(plan, TargetSpec{.address = c.address,
+                                             .port = fleet->port(),
+                                             .protocol = c.protocol,
+                                             .interval_ms = 200,
+                                             .timeout_ms = 1000,
+                                             .unhealthy = 1,
                                              .host = "good.ringprobe.test"});
     }
-    plan.trusted_roots.push_back(TrustedRoot{"root", "/trustedRootCertificates/root",
-                                             read_file(fixture("root.pem"))});
+    plan.trusted_roots.push_back(
+        TrustedRoot{"root", "/trustedRootCertificates/root", read_file(fixture("root.pem"))});
     for (Target& t : plan.targets) {
         t.sni = "good.ringprobe.test";
         t.trusted_roots = {0};
@@ -122,15 +129,17 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     testing::EngineHarness run(plan, testing::engine_options("tls"));
     auto started = run.start();
     ASSERT_TRUE(started) << started.error().message;
-    const bool all = run.wait([&](const report::Snapshot& s) {
-        for (std::size_t i = 0; i < cases.size(); ++i) {
-            if (static_cast<Reason>(s.states[i].reason) != cases[i].reason ||
-                static_cast<Health>(s.states[i].health) != cases[i].health) {
-                return false;
+    const bool all = run.wait(
+        [&](const report::Snapshot& s) {
+            for (std::size_t i = 0; i < cases.size(); ++i) {
+                if (static_cast<Reason>(s.states[i].reason) != cases[i].reason ||
+                    static_cast<Health>(s.states[i].health) != cases[i].health) {
+                    return false;
+                }
             }
-        }
-        return true;
-    }, std::chrono::seconds(10));
+            return true;
+        },
+        std::chrono::seconds(10));
     const report::Snapshot s = run.snapshot();
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const auto& st = s.states[i];
@@ -156,8 +165,7 @@ TEST(EngineTls, EveryCertificateProblemReachesTheReportAsItsOwnReason) {
     };
     Result<std::string> sni = fleet->get("/sni");
     for (int i = 0; i < 30 && sni && resumed_of(*sni, "127.1.60.1") < 1; ++i) {
-        run.wait([](const report::Snapshot&) { return false; },
-                         std::chrono::milliseconds(100));
+        run.wait([](const report::Snapshot&) { return false; }, std::chrono::milliseconds(100));
         sni = fleet->get("/sni");
     }
     ASSERT_TRUE(sni);
@@ -175,16 +183,19 @@ struct Trusted {
 };
 
 TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
-    const std::string behaviours = std::string(R"({"default": {"kind": "http"}, "rules": [)") +
+    const std::string behaviours =
+        std::string(R"({"default": {"kind": "http"}, "rules": [)") +
         tls_rule("127.1.61.1/32", "http", "good-full-chain.pem", "good.key") + "," +
         tls_rule("127.1.61.2/32", "http", "good-chain.pem", "good.key") + "," +
         tls_rule("127.1.61.3/32", "http", "other-root-chain.pem", "other.key") + "," +
         tls_rule("127.1.61.4/32", "http", "other-no-root-chain.pem", "other.key") + "," +
         tls_rule("127.1.61.5/32", "http", "notyet-chain.pem", "notyet.key") + "," +
         tls_rule("127.1.61.6/32", "http", "good-chain.pem", "good.key",
-                 R"(, "sni": "good.ringprobe.test")") + "," +
+                 R"(, "sni": "good.ringprobe.test")") +
+        "," +
         tls_rule("127.1.61.7/32", "http", "good-chain.pem", "good.key",
-                 R"(, "tls_version": "1.1")") + "]}";
+                 R"(, "tls_version": "1.1")") +
+        "]}";
     auto fleet = test::FleetProcess::start(behaviours);
     ASSERT_TRUE(fleet) << fleet.error().message;
 
@@ -209,13 +220,16 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
     };
     Plan plan;
     for (const Case& c : cases) {
-        testing::add_target(plan, TargetSpec{.address = c.address, .port = fleet->port(),
-                                             .protocol = c.protocol, .interval_ms = 200,
-                                             .timeout_ms = 1000, .unhealthy = 1,
+        testing::add_target(plan, TargetSpec{.address = c.address,
+                                             .port = fleet->port(),
+                                             .protocol = c.protocol,
+                                             .interval_ms = 200,
+                                             .timeout_ms = 1000,
+                                             .unhealthy = 1,
                                              .host = "good.ringprobe.test"});
     }
-    plan.trusted_roots.push_back(TrustedRoot{"root", "/trustedRootCertificates/root",
-                                             read_file(fixture("root.pem"))});
+    plan.trusted_roots.push_back(
+        TrustedRoot{"root", "/trustedRootCertificates/root", read_file(fixture("root.pem"))});
     for (std::size_t i = 0; i < plan.targets.size(); ++i) {
         plan.targets[i].sni = trust[i].sni;
         if (trust[i].private_root) {
@@ -225,15 +239,17 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
     testing::EngineHarness run(plan, testing::engine_options("tls-more"));
     auto started = run.start();
     ASSERT_TRUE(started) << started.error().message;
-    const bool all = run.wait([&](const report::Snapshot& s) {
-        for (std::size_t i = 0; i < cases.size(); ++i) {
-            if (static_cast<Reason>(s.states[i].reason) != cases[i].reason ||
-                static_cast<Health>(s.states[i].health) != cases[i].health) {
-                return false;
+    const bool all = run.wait(
+        [&](const report::Snapshot& s) {
+            for (std::size_t i = 0; i < cases.size(); ++i) {
+                if (static_cast<Reason>(s.states[i].reason) != cases[i].reason ||
+                    static_cast<Health>(s.states[i].health) != cases[i].health) {
+                    return false;
+                }
             }
-        }
-        return true;
-    }, std::chrono::seconds(10));
+            return true;
+        },
+        std::chrono::seconds(10));
     const report::Snapshot s = run.snapshot();
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const auto& st = s.states[i];
@@ -258,23 +274,27 @@ TEST(EngineTls, TrustAndHandshakeFailuresReachTheReportAsTheirOwnReasons) {
 
 // Needs the engine to publish TlsFacts (Worker::publish_tls, src/engine/tls_probe.cpp).
 TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
-    const std::string behaviours = std::string(R"({"default": {"kind": "http"}, "rules": [)") +
+    const std::string behaviours =
+        std::string(R"({"default": {"kind": "http"}, "rules": [)") +
         tls_rule("127.1.62.1/32", "http", "good-chain.pem", "good.key") + "," +
         tls_rule("127.1.62.2/32", "http", "good-chain.pem", "good.key",
-                 R"(, "tls_version": "1.2")") + "," +
-        tls_rule("127.1.62.3/32", "http", "other-root-chain.pem", "other.key") + "," +
+                 R"(, "tls_version": "1.2")") +
+        "," + tls_rule("127.1.62.3/32", "http", "other-root-chain.pem", "other.key") + "," +
         tls_rule("127.1.62.4/32", "http", "good-chain.pem", "good.key") + "]}";
     auto fleet = test::FleetProcess::start(behaviours);
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
     for (const char* address : {"127.1.62.1", "127.1.62.2", "127.1.62.3", "127.1.62.4"}) {
-        testing::add_target(plan, TargetSpec{.address = address, .port = fleet->port(),
-                                             .protocol = Protocol::Https, .interval_ms = 200,
-                                             .timeout_ms = 1000, .unhealthy = 1,
+        testing::add_target(plan, TargetSpec{.address = address,
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Https,
+                                             .interval_ms = 200,
+                                             .timeout_ms = 1000,
+                                             .unhealthy = 1,
                                              .host = "good.ringprobe.test"});
     }
-    plan.trusted_roots.push_back(TrustedRoot{"root", "/trustedRootCertificates/root",
-                                             read_file(fixture("root.pem"))});
+    plan.trusted_roots.push_back(
+        TrustedRoot{"root", "/trustedRootCertificates/root", read_file(fixture("root.pem"))});
     for (Target& t : plan.targets) {
         t.sni = "good.ringprobe.test";
         t.trusted_roots = {0};
@@ -289,14 +309,16 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
     ASSERT_NE(targets[0].tls_slot, report_abi::kNoSlot);
     ASSERT_NE(targets[1].tls_slot, report_abi::kNoSlot);
     EXPECT_EQ(targets[0].expiry_warning_days, 14);
-    const bool captured = run.wait([&](const report::Snapshot& s) {
-        return s.tls[targets[0].tls_slot].captured_unix_ns != 0 &&
-               s.tls[targets[1].tls_slot].captured_unix_ns != 0 &&
-               s.tls[targets[2].tls_slot].captured_unix_ns != 0 &&
-               static_cast<Health>(s.states[0].health) == Health::Healthy &&
-               static_cast<Reason>(s.states[2].reason) == Reason::TlsRootMismatch &&
-               static_cast<Health>(s.states[3].health) == Health::Healthy;
-    }, std::chrono::seconds(10));
+    const bool captured = run.wait(
+        [&](const report::Snapshot& s) {
+            return s.tls[targets[0].tls_slot].captured_unix_ns != 0 &&
+                   s.tls[targets[1].tls_slot].captured_unix_ns != 0 &&
+                   s.tls[targets[2].tls_slot].captured_unix_ns != 0 &&
+                   static_cast<Health>(s.states[0].health) == Health::Healthy &&
+                   static_cast<Reason>(s.states[2].reason) == Reason::TlsRootMismatch &&
+                   static_cast<Health>(s.states[3].health) == Health::Healthy;
+        },
+        std::chrono::seconds(10));
     const report::Snapshot s = run.snapshot();
     ASSERT_TRUE(captured) << "the engine published no TLS facts (Worker::publish_tls, "
                              "src/engine/tls_probe.cpp)";
@@ -353,7 +375,8 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
     EXPECT_EQ(log, "Success. Received 200 status code.");
     EXPECT_NE(json.find("\"expiryWarning\": true"), std::string::npos);
     const std::string table = report::render_table(s, report::RenderOptions{});
-    EXPECT_NE(table.find("Healthy    ok, 200; certificate expires in "), std::string::npos) << table;
+    EXPECT_NE(table.find("Healthy    ok, 200; certificate expires in "), std::string::npos)
+        << table;
     const std::uint32_t rows[] = {2};
     const std::string ts = report::render_troubleshoot(s, rows, false);
     EXPECT_NE(ts.find("XX certificate: root not trusted"), std::string::npos) << ts;

@@ -15,15 +15,15 @@
 //    still passes promtool, and the troubleshoot view marks the expired leaf;
 //  - with an FQDN server (localhost, from /etc/hosts through the engine's resolver), DNS lookups
 //    are counted by outcome and the troubleshoot view lists the address it was probed at.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <poll.h>
 
 #include <chrono>
 #include <cstdio>
@@ -77,8 +77,8 @@ Reply parse_reply(const test::Exchange& x) {
 
 Reply get(std::uint16_t port, const std::string& target, const std::string& method = "GET") {
     return parse_reply(test::exchange(
-        "127.0.0.1", port, method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        10000ms));
+        "127.0.0.1", port,
+        method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 10000ms));
 }
 
 // The value of one sample line ("name{labels} value"), or -1 when absent.
@@ -113,11 +113,15 @@ protected:
         ASSERT_TRUE(f) << f.error().message;
         fleet_.emplace(std::move(*f));
         for (unsigned i = 0; i < kTargets; ++i) {
-            testing::TargetSpec spec{.address = "127.1." + std::to_string(40 + i / 100) + "." +
-                                                std::to_string(i % 100),
-                                     .port = fleet_->port(), .protocol = Protocol::Http,
-                                     .interval_ms = 400, .timeout_ms = 300, .healthy = 1,
-                                     .unhealthy = 2, .match_body = "ok"};
+            testing::TargetSpec spec{
+                .address = "127.1." + std::to_string(40 + i / 100) + "." + std::to_string(i % 100),
+                .port = fleet_->port(),
+                .protocol = Protocol::Http,
+                .interval_ms = 400,
+                .timeout_ms = 300,
+                .healthy = 1,
+                .unhealthy = 2,
+                .match_body = "ok"};
             testing::add_target(plan_, spec);
         }
         run_.emplace(plan_, testing::engine_options("exporter"));
@@ -148,14 +152,16 @@ protected:
     void run_for(std::chrono::milliseconds d) { run_->run_for(d); }
 
     bool wait_all_decided(std::chrono::milliseconds budget) {
-        return run_->wait([](const report::Snapshot& s) {
-            bool all = true;
-            for (std::size_t t = 0; t < s.states.size() && all; ++t) {
-                all = s.readable[t] != 0 &&
-                      static_cast<Health>(s.states[t].health) != Health::Unknown;
-            }
-            return all;
-        }, budget);
+        return run_->wait(
+            [](const report::Snapshot& s) {
+                bool all = true;
+                for (std::size_t t = 0; t < s.states.size() && all; ++t) {
+                    all = s.readable[t] != 0 &&
+                          static_cast<Health>(s.states[t].health) != Health::Unknown;
+                }
+                return all;
+            },
+            budget);
     }
 
     double completed() { return static_cast<double>(run_->totals().probes_completed); }
@@ -189,7 +195,8 @@ TEST_F(ExporterServer, LiveScrapePassesPromtoolAndCountersMoveAsProbesRun) {
     run_for(1200ms);
     const Reply b = get(port_, "/metrics");
     ASSERT_EQ(b.status, 200);
-    const std::string ok = "ringprobe_probes_total{pool=\"pool\",setting=\"setting\",reason=\"ok\"}";
+    const std::string ok =
+        "ringprobe_probes_total{pool=\"pool\",setting=\"setting\",reason=\"ok\"}";
     const std::string bad =
         "ringprobe_probes_total{pool=\"pool\",setting=\"setting\",reason=\"status_mismatch\"}";
     EXPECT_GT(sample(b.body, "ringprobe_probes_completed_total"),
@@ -219,15 +226,17 @@ TEST_F(ExporterServer, BackendHealthIsByteForByteTheReaderOutput) {
         ASSERT_EQ(status, 0);
         equal = got == want;
     }
-    EXPECT_TRUE(equal) << "exporter:\n" << got.substr(0, 600) << "\nreader:\n" << want.substr(0, 600);
+    EXPECT_TRUE(equal) << "exporter:\n"
+                       << got.substr(0, 600) << "\nreader:\n"
+                       << want.substr(0, 600);
     EXPECT_NE(got.find("\"backendAddressPools\""), std::string::npos);
 
     // With details the report's age moves with the clock: compare a stopped report without it.
     exporter_->stop();
     run_->stop();
     auto x = exporter::Exporter::start(
-        exporter::ExporterOptions{exporter::ListenAddress{"127.0.0.1", 0}, {}, {}, name_, false,
-                                  100},
+        exporter::ExporterOptions{
+            exporter::ListenAddress{"127.0.0.1", 0}, {}, {}, name_, false, 100},
         {}, {});
     ASSERT_TRUE(x);
     // ... and so does the age in each sentence ("the last report is 1 s old"), which can
@@ -371,8 +380,10 @@ TEST(ExporterDns, LookupsAreCountedAndTheTroubleshootViewShowsTheAddresses) {
     auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
-    testing::add_target(plan, testing::TargetSpec{.address = "localhost", .port = fleet->port(),
-                                                  .protocol = Protocol::Http, .interval_ms = 200,
+    testing::add_target(plan, testing::TargetSpec{.address = "localhost",
+                                                  .port = fleet->port(),
+                                                  .protocol = Protocol::Http,
+                                                  .interval_ms = 200,
                                                   .timeout_ms = 400});
     plan.pools[0].servers[0].is_fqdn = true;
     plan.targets[0].is_fqdn = true;
@@ -385,10 +396,12 @@ TEST(ExporterDns, LookupsAreCountedAndTheTroubleshootViewShowsTheAddresses) {
     xo.sweep_ms = 100;
     auto x = exporter::Exporter::start(xo, [&run] { return run.totals(); }, {});
     ASSERT_TRUE(x) << x.error().message;
-    const bool resolved = run.wait([](const report::Snapshot& s) {
-        return s.resolver.by_outcome[1] >= 1 && !s.addresses.empty() &&
-               s.addresses[0].family != 0 && s.addresses[0].total_probes >= 1;
-    }, 10000ms);
+    const bool resolved = run.wait(
+        [](const report::Snapshot& s) {
+            return s.resolver.by_outcome[1] >= 1 && !s.addresses.empty() &&
+                   s.addresses[0].family != 0 && s.addresses[0].total_probes >= 1;
+        },
+        10000ms);
     EXPECT_TRUE(resolved);
     const Reply m = get((*x)->port(), "/metrics");
     ASSERT_EQ(m.status, 200);
@@ -407,7 +420,9 @@ TEST(ExporterDns, LookupsAreCountedAndTheTroubleshootViewShowsTheAddresses) {
 }
 
 #ifdef RP_TLS_FIXTURES
-std::string fixture(const std::string& name) { return std::string(RP_TLS_FIXTURES) + "/" + name; }
+std::string fixture(const std::string& name) {
+    return std::string(RP_TLS_FIXTURES) + "/" + name;
+}
 
 std::string read_file(const std::string& path) {
     std::ifstream f(path);
@@ -418,8 +433,8 @@ std::string read_file(const std::string& path) {
 
 std::string tls_rule(const char* cidr, const std::string& chain, const std::string& key) {
     return std::string(R"({"cidr": ")") + cidr +
-           R"(", "kind": "http", "status": 200, "body": "ok", "tls": {"cert": ")" +
-           fixture(chain) + R"(", "key": ")" + fixture(key) + R"("}})";
+           R"(", "kind": "http", "status": 200, "body": "ok", "tls": {"cert": ")" + fixture(chain) +
+           R"(", "key": ")" + fixture(key) + R"("}})";
 }
 
 // The notAfter dates tests/tls/make-certs.sh gives the fixtures (docs/tls.md): the good chain,
@@ -436,9 +451,11 @@ TEST(ExporterTls, HandshakesGrowAndCertificateExpiryIsTheChainsNotAfter) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
     for (const char* address : {"127.1.62.1", "127.1.62.2", "127.1.62.3"}) {
-        testing::add_target(plan, testing::TargetSpec{.address = address, .port = fleet->port(),
+        testing::add_target(plan, testing::TargetSpec{.address = address,
+                                                      .port = fleet->port(),
                                                       .protocol = Protocol::Https,
-                                                      .interval_ms = 300, .timeout_ms = 2000,
+                                                      .interval_ms = 300,
+                                                      .timeout_ms = 2000,
                                                       .unhealthy = 1,
                                                       .host = "good.ringprobe.test"});
     }
@@ -461,15 +478,17 @@ TEST(ExporterTls, HandshakesGrowAndCertificateExpiryIsTheChainsNotAfter) {
     const std::uint16_t port = (*x)->port();
 
     // Every target decided, and each one's certificate facts captured.
-    const bool decided = run.wait([](const report::Snapshot& s) {
-        for (std::size_t t = 0; t < s.states.size(); ++t) {
-            if (static_cast<Health>(s.states[t].health) == Health::Unknown ||
-                s.tls[t].captured_unix_ns == 0) {
-                return false;
+    const bool decided = run.wait(
+        [](const report::Snapshot& s) {
+            for (std::size_t t = 0; t < s.states.size(); ++t) {
+                if (static_cast<Health>(s.states[t].health) == Health::Unknown ||
+                    s.tls[t].captured_unix_ns == 0) {
+                    return false;
+                }
             }
-        }
-        return true;
-    }, 10000ms);
+            return true;
+        },
+        10000ms);
     EXPECT_TRUE(decided);
     // Keeps the engine's main thread going (heartbeat, resolver stats) for d.
     auto run_for = [&](std::chrono::milliseconds d) {

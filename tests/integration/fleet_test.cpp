@@ -7,10 +7,10 @@
 // behaviours), the idle timeout, the request size limit and the control port. Its command line
 // takes --flag=value and a repeated --port, and refuses a bad flag with exit status 2 naming it.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -445,9 +445,9 @@ int fleet_exit_status(const std::vector<std::string>& args, std::string* err) {
 }
 
 TEST(FleetCli, FlagEqualsValueAndARepeatedPortAreTaken) {
-    auto f = FleetProcess::start(R"({"default": {"kind": "http", "status": 204}})",
-                                 FleetOptions{.extra_args = {"--port=0", "--threads=2",
-                                                             "--control=127.0.0.1:0"}});
+    auto f = FleetProcess::start(
+        R"({"default": {"kind": "http", "status": 204}})",
+        FleetOptions{.extra_args = {"--port=0", "--threads=2", "--control=127.0.0.1:0"}});
     ASSERT_TRUE(f) << f.error().message;
     ASSERT_EQ(f->ports().size(), 2u) << f->stdout_text();
     for (uint16_t p : f->ports()) {

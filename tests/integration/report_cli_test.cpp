@@ -104,8 +104,10 @@ protected:
 TEST_F(ReportCli, TableIsTheDefaultAndExitsZero) {
     CliRun r = run({"--name", name_});
     EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_NE(r.out.find("pool web: 6 healthy, 0 unhealthy, 0 unknown"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("pool api: 0 healthy, 1 unhealthy, 0 unknown"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("pool web: 6 healthy, 0 unhealthy, 0 unknown"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("pool api: 0 healthy, 1 unhealthy, 0 unknown"), std::string::npos)
+        << r.out;
     EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "no colour when stdout is a pipe";
 }
 

@@ -12,8 +12,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,20 +37,25 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string config_json(const std::string& name, unsigned port, const std::string& interval) {
-    const std::string gw = "/subscriptions/x/resourceGroups/rg/providers/"
-                           "Microsoft.Network/applicationGateways/" + name;
+    const std::string gw =
+        "/subscriptions/x/resourceGroups/rg/providers/"
+        "Microsoft.Network/applicationGateways/" +
+        name;
     std::ostringstream o;
     o << R"({"name": ")" << name << R"(", "properties": {
   "backendAddressPools": [{"name": "pool", "properties": {"backendAddresses": [
       {"ipAddress": "127.1.30.1"}, {"ipAddress": "127.1.30.2"}]}}],
-  "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )" << port
-      << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
+  "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )"
+      << port << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
   "probes": [{"name": "health", "properties": {"protocol": "Http", "host": "example.test",
-      "path": "/health", "interval": )" << interval << R"(, "timeout": 1, "unhealthyThreshold": 3,
+      "path": "/health", "interval": )"
+      << interval << R"(, "timeout": 1, "unhealthyThreshold": 3,
       "ringprobe": {"intervalMs": 100, "timeoutMs": 100}}}],
   "requestRoutingRules": [{"name": "rule", "properties": {"ruleType": "Basic",
-      "backendAddressPool": {"id": ")" << gw << R"(/backendAddressPools/pool"},
-      "backendHttpSettings": {"id": ")" << gw << R"(/backendHttpSettingsCollection/web"}}}]
+      "backendAddressPool": {"id": ")"
+      << gw << R"(/backendAddressPools/pool"},
+      "backendHttpSettings": {"id": ")"
+      << gw << R"(/backendHttpSettingsCollection/web"}}}]
 }})";
     return o.str();
 }
@@ -144,7 +149,8 @@ TEST(RunCli, ProbesLogsTransitionsAndStopsOnSigtermWithinOneSecond) {
 
     const std::string err = c.stderr_text();
     EXPECT_NE(err.find("pool=pool setting=web server=127.1.30.1 old=Unknown new=Healthy reason=ok"),
-              std::string::npos) << err;
+              std::string::npos)
+        << err;
     EXPECT_NE(err.find("server=127.1.30.2 old=Unknown new=Healthy"), std::string::npos) << err;
     ::unlink(cfg.c_str());
     ::unlink((cfg + ".stderr").c_str());
@@ -162,7 +168,7 @@ TEST(RunCli, BrokenConfigurationIsRefusedWholeWithStatusTwo) {
     const std::string err = c.stderr_text();
     EXPECT_NE(err.find("interval"), std::string::npos) << err;
     EXPECT_NE(err.find("nothing started"), std::string::npos) << err;
-    struct stat st{};
+    struct stat st {};
     EXPECT_NE(::stat(("/dev/shm/ringprobe." + name).c_str(), &st), 0)
         << "a refused configuration must not create a report";
     ::unlink(cfg.c_str());
@@ -173,43 +179,55 @@ TEST(RunCli, BrokenConfigurationIsRefusedWholeWithStatusTwo) {
 // are resolved by a --nics file (az network nic list output) to loopback addresses the fleet
 // serves; the third is in no file. A second pool has no members but a rule routes to it.
 std::string nic_config_json(const std::string& name, unsigned port) {
-    const std::string gw = "/subscriptions/x/resourceGroups/rg/providers/"
-                           "Microsoft.Network/applicationGateways/" + name;
-    const std::string nics = "/subscriptions/x/resourceGroups/rg/providers/"
-                             "Microsoft.Network/networkInterfaces/";
+    const std::string gw =
+        "/subscriptions/x/resourceGroups/rg/providers/"
+        "Microsoft.Network/applicationGateways/" +
+        name;
+    const std::string nics =
+        "/subscriptions/x/resourceGroups/rg/providers/"
+        "Microsoft.Network/networkInterfaces/";
     std::ostringstream o;
     o << R"({"name": ")" << name << R"(", "properties": {
   "backendAddressPools": [
     {"name": "vms", "properties": {"backendIPConfigurations": [
-      {"id": ")" << nics << R"(vm1-nic/ipConfigurations/ipconfig1"},
-      {"id": ")" << nics << R"(VM2-NIC/ipConfigurations/ipconfig1"},
-      {"id": ")" << nics << R"(vm3-nic/ipConfigurations/ipconfig1"}]}},
+      {"id": ")"
+      << nics << R"(vm1-nic/ipConfigurations/ipconfig1"},
+      {"id": ")"
+      << nics << R"(VM2-NIC/ipConfigurations/ipconfig1"},
+      {"id": ")"
+      << nics << R"(vm3-nic/ipConfigurations/ipconfig1"}]}},
     {"name": "none", "properties": {"backendAddresses": []}}],
-  "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )" << port
-      << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
+  "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )"
+      << port << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
   "probes": [{"name": "health", "properties": {"protocol": "Http", "host": "example.test",
       "path": "/health", "interval": 1, "timeout": 1, "unhealthyThreshold": 3,
       "ringprobe": {"intervalMs": 100, "timeoutMs": 100}}}],
   "requestRoutingRules": [
     {"name": "rule", "properties": {"ruleType": "Basic",
-      "backendAddressPool": {"id": ")" << gw << R"(/backendAddressPools/vms"},
-      "backendHttpSettings": {"id": ")" << gw << R"(/backendHttpSettingsCollection/web"}}},
+      "backendAddressPool": {"id": ")"
+      << gw << R"(/backendAddressPools/vms"},
+      "backendHttpSettings": {"id": ")"
+      << gw << R"(/backendHttpSettingsCollection/web"}}},
     {"name": "rule2", "properties": {"ruleType": "Basic",
-      "backendAddressPool": {"id": ")" << gw << R"(/backendAddressPools/none"},
-      "backendHttpSettings": {"id": ")" << gw << R"(/backendHttpSettingsCollection/web"}}}]
+      "backendAddressPool": {"id": ")"
+      << gw << R"(/backendAddressPools/none"},
+      "backendHttpSettings": {"id": ")"
+      << gw << R"(/backendHttpSettingsCollection/web"}}}]
 }})";
     return o.str();
 }
 
 std::string nics_json() {
-    const std::string nics = "/subscriptions/x/resourceGroups/rg/providers/"
-                             "Microsoft.Network/networkInterfaces/";
+    const std::string nics =
+        "/subscriptions/x/resourceGroups/rg/providers/"
+        "Microsoft.Network/networkInterfaces/";
     std::ostringstream o;
     o << "[";
     for (int i = 1; i <= 2; ++i) {
         o << (i > 1 ? "," : "") << R"({"name": "vm)" << i << R"(-nic", "id": ")" << nics << "vm"
           << i << R"(-nic", "type": "Microsoft.Network/networkInterfaces",
-  "ipConfigurations": [{"name": "ipconfig1", "id": ")" << nics << "vm" << i
+  "ipConfigurations": [{"name": "ipconfig1", "id": ")"
+          << nics << "vm" << i
           << R"(-nic/ipConfigurations/ipconfig1", "privateIPAddress": "127.1.31.)" << i
           << R"(", "privateIPAddressVersion": "IPv4"}]})";
     }
@@ -247,8 +265,7 @@ TEST(RunCli, NicMembersAreProbedAndAnUnresolvedOneReadsUnknown) {
             continue;
         }
         const auto s = rep->snapshot({});
-        done = s.info->rows.size() == 3 &&
-               health_of(s, "127.1.31.1").first == Health::Healthy &&
+        done = s.info->rows.size() == 3 && health_of(s, "127.1.31.1").first == Health::Healthy &&
                health_of(s, "127.1.31.2").first == Health::Healthy &&
                health_of(s, unresolved).second == Reason::AddressUnknown;
     }
@@ -314,8 +331,7 @@ TEST(RunCli, FlagEqualsValueMeansTheSameAsFlagThenValue) {
 
 TEST(RunCli, UnknownFlagExitsTwoNamingIt) {
     std::string err;
-    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--wrokers", "2"}, "unknown", &err),
-              2);
+    EXPECT_EQ(run_to_exit({"--config", "/nonexistent.json", "--wrokers", "2"}, "unknown", &err), 2);
     EXPECT_NE(err.find("ringprobe run: "), std::string::npos) << err;
     EXPECT_NE(err.find("--wrokers"), std::string::npos) << err;
 }
@@ -360,9 +376,9 @@ std::string get_over_ipv6_loopback(std::uint16_t port, const char* path) {
 TEST(RunCli, ListenServesTheExporterOnIpv6Loopback) {
     const std::string name = "rp-run-v6-" + std::to_string(::getpid());
     const std::string cfg = write_temp(config_json(name, 1, "1"), "v6");
-    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers=1", "--quiet",
-                     "--listen=[::1]:0"},
-                    cfg + ".stderr");
+    Child c =
+        spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers=1", "--quiet", "--listen=[::1]:0"},
+              cfg + ".stderr");
     ASSERT_GT(c.pid, 0);
     const std::string prefix = "exporter on http://[::1]:";
     std::uint16_t port = 0;
@@ -383,8 +399,7 @@ TEST(RunCli, ListenServesTheExporterOnIpv6Loopback) {
         ::kill(c.pid, SIGKILL);
         ::waitpid(c.pid, nullptr, 0);
     }
-    EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << c.stderr_text();
+    EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << c.stderr_text();
     ::unlink(cfg.c_str());
     ::unlink((cfg + ".stderr").c_str());
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
@@ -404,9 +419,8 @@ TEST(RunCli, DnsServerTakesIpv4AndIpv6FormsAndRefusesANameWithStatusTwo) {
     }
     for (const std::string server : {"localhost:53", "[::1", "127.0.0.1:99999"}) {
         std::string err;
-        EXPECT_EQ(run_to_exit({"--config", cfg, "--listen=none", "--dns-server", server}, "dns",
-                              &err),
-                  2)
+        EXPECT_EQ(
+            run_to_exit({"--config", cfg, "--listen=none", "--dns-server", server}, "dns", &err), 2)
             << server;
         EXPECT_NE(err.find("ringprobe run: --dns-server: "), std::string::npos) << err;
     }

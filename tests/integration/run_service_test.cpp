@@ -30,20 +30,24 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string config_json(const std::string& name, unsigned port) {
-    const std::string gw = "/subscriptions/x/resourceGroups/rg/providers/"
-                           "Microsoft.Network/applicationGateways/" + name;
+    const std::string gw =
+        "/subscriptions/x/resourceGroups/rg/providers/"
+        "Microsoft.Network/applicationGateways/" +
+        name;
     std::ostringstream o;
     o << R"({"name": ")" << name << R"(", "properties": {
   "backendAddressPools": [{"name": "pool", "properties": {"backendAddresses": [
       {"ipAddress": "127.1.32.1"}, {"ipAddress": "127.1.32.2"}]}}],
-  "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )" << port
-      << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
+  "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )"
+      << port << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
   "probes": [{"name": "health", "properties": {"protocol": "Http", "host": "example.test",
       "path": "/health", "interval": 1, "timeout": 1, "unhealthyThreshold": 3,
       "ringprobe": {"intervalMs": 100, "timeoutMs": 100}}}],
   "requestRoutingRules": [{"name": "rule", "properties": {"ruleType": "Basic",
-      "backendAddressPool": {"id": ")" << gw << R"(/backendAddressPools/pool"},
-      "backendHttpSettings": {"id": ")" << gw << R"(/backendHttpSettingsCollection/web"}}}]
+      "backendAddressPool": {"id": ")"
+      << gw << R"(/backendAddressPools/pool"},
+      "backendHttpSettings": {"id": ")"
+      << gw << R"(/backendHttpSettingsCollection/web"}}}]
 }})";
     return o.str();
 }
@@ -67,9 +71,8 @@ struct Engine {
             for (const std::string& kv : env) {
                 ::putenv(const_cast<char*>(kv.c_str()));
             }
-            const char* argv[] = {RINGPROBE_EXE, "run",         "--config", e.cfg.c_str(),
-                                  "--workers",   "2",           "--listen", "none",
-                                  nullptr};
+            const char* argv[] = {RINGPROBE_EXE, "run",      "--config", e.cfg.c_str(), "--workers",
+                                  "2",           "--listen", "none",     nullptr};
             ::execv(argv[0], const_cast<char* const*>(argv));
             ::_exit(127);
         }
@@ -221,8 +224,8 @@ TEST(RunService, TellsTheServiceManagerReadyStatusWatchdogAndStopping) {
     ASSERT_GE(sock.fd, 0) << "cannot bind " << sock.path;
     const std::string name = testing::unique_name("notify");
     // A 400 ms watchdog: fed every 200 ms or so while the workers turn.
-    Engine e = Engine::spawn(name, fleet->port(),
-                             {"NOTIFY_SOCKET=" + sock.path, "WATCHDOG_USEC=400000"});
+    Engine e =
+        Engine::spawn(name, fleet->port(), {"NOTIFY_SOCKET=" + sock.path, "WATCHDOG_USEC=400000"});
     ASSERT_GT(e.pid, 0);
     const std::vector<std::string> first = sock.read_for(1500);
     EXPECT_EQ(count_with(first, "READY=1"), 1) << e.stderr_text();

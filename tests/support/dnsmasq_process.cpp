@@ -206,7 +206,9 @@ std::string DnsmasqProcess::log_text() const {
     return ss.str();
 }
 
-std::string DnsmasqProcess::server() const { return address_ + ":" + std::to_string(port_); }
+std::string DnsmasqProcess::server() const {
+    return address_ + ":" + std::to_string(port_);
+}
 
 int DnsmasqProcess::stop(std::chrono::milliseconds timeout) {
     if (pid_ <= 0) {

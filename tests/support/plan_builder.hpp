@@ -27,8 +27,8 @@ inline void add_target(Plan& plan, const TargetSpec& spec) {
     if (plan.pools.empty()) {
         plan.gateway_name = "test";
         plan.pools.push_back(Pool{"pool", "/pools/pool", {}});
-        plan.settings.push_back(Setting{"setting", "/settings/setting", spec.port, spec.protocol,
-                                        "", true});
+        plan.settings.push_back(
+            Setting{"setting", "/settings/setting", spec.port, spec.protocol, "", true});
     }
     Pool& pool = plan.pools.front();
     pool.servers.push_back(Server{spec.address + ":" + std::to_string(spec.port), false});

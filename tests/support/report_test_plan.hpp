@@ -20,9 +20,10 @@ inline Plan sample_plan() {
     Plan p;
     p.gateway_name = "contoso-gw";
     p.digest = 0x1234abcdULL;
-    p.pools.push_back(Pool{"web", "/gw/contoso-gw/backendAddressPools/web",
-                           {Server{"10.0.0.4", false}, Server{"10.0.0.5", false},
-                            Server{"app.contoso.com", true}}});
+    p.pools.push_back(Pool{
+        "web",
+        "/gw/contoso-gw/backendAddressPools/web",
+        {Server{"10.0.0.4", false}, Server{"10.0.0.5", false}, Server{"app.contoso.com", true}}});
     p.pools.push_back(Pool{"api", "", {Server{"10.1.0.4", false}}});
     Setting http;
     http.name = "http80";
@@ -76,10 +77,14 @@ inline Plan large_plan(std::uint32_t n) {
     const std::uint32_t pools = 10;
     const std::uint32_t per_pool = (n + pools * 2 - 1) / (pools * 2);
     for (std::uint32_t i = 0; i < pools; ++i) {
-        Pool pool{"pool" + std::to_string(i), "/gw/large/backendAddressPools/pool" + std::to_string(i), {}};
+        Pool pool{"pool" + std::to_string(i),
+                  "/gw/large/backendAddressPools/pool" + std::to_string(i),
+                  {}};
         for (std::uint32_t s = 0; s < per_pool; ++s) {
-            pool.servers.push_back(Server{"10." + std::to_string(i) + "." + std::to_string(s / 250) +
-                                              "." + std::to_string(s % 250), false});
+            pool.servers.push_back(Server{"10." + std::to_string(i) + "." +
+                                              std::to_string(s / 250) + "." +
+                                              std::to_string(s % 250),
+                                          false});
         }
         p.pools.push_back(pool);
     }

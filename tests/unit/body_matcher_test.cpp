@@ -17,7 +17,8 @@
 namespace ringprobe::engine {
 namespace {
 
-bool feed_split(const BodyMatcher& m, const std::string& text, const std::vector<std::size_t>& cuts) {
+bool feed_split(const BodyMatcher& m, const std::string& text,
+                const std::vector<std::size_t>& cuts) {
     BodyMatcher::State s = BodyMatcher::initial;
     std::size_t at = 0;
     for (std::size_t cut : cuts) {

@@ -101,7 +101,7 @@ TEST(Json, EscapesQuotesControlBytesAndInvalidUtf8) {
     const std::string_view utf8 = "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80";  // 2, 3, 4 bytes
     EXPECT_EQ(escaped(utf8), utf8);
     EXPECT_EQ(escaped("\xFF"), "\xEF\xBF\xBD");
-    EXPECT_EQ(escaped("\xC3"), "\xEF\xBF\xBD");                      // cut short
+    EXPECT_EQ(escaped("\xC3"), "\xEF\xBF\xBD");                  // cut short
     EXPECT_EQ(escaped("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
     const std::string_view three_bad = "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD";
     EXPECT_EQ(escaped("\xE0\x80\xAF"), three_bad);  // overlong

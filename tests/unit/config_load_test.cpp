@@ -64,7 +64,9 @@ bool has_error(const ConfigErrors& errors, const std::string& path, const std::s
     });
 }
 
-std::string dump(const ConfigErrors& errors) { return format_errors(errors, "f"); }
+std::string dump(const ConfigErrors& errors) {
+    return format_errors(errors, "f");
+}
 
 // The target of the row (pool, setting, server address).
 const Target* find(const Plan& plan, const std::string& pool, const std::string& setting,
@@ -314,9 +316,9 @@ TEST(ConfigReferences, AnArmExpressionThatCannotBeEvaluatedIsReported) {
         "name": "gw", "properties": {
         "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
             "protocol": "Http", "probe": {"id": "[variables('probeId')]"}}}]}}]})");
-    EXPECT_TRUE(has_error(errors,
-                          "resources[0].properties.backendHttpSettingsCollection[0].properties.probe.id",
-                          "cannot evaluate this ARM expression"))
+    EXPECT_TRUE(has_error(
+        errors, "resources[0].properties.backendHttpSettingsCollection[0].properties.probe.id",
+        "cannot evaluate this ARM expression"))
         << dump(errors);
 }
 
@@ -458,7 +460,8 @@ std::string dns_tls_gateway(const std::string& top, const std::string& probe) {
         {"fqdn": "app.contoso.com"}]}}],
       "probes": [{"name": "p", "properties": {"protocol": "Https", "host": "app.contoso.com",
         "path": "/", "interval": 30, "timeout": 30, "unhealthyThreshold": 3,
-        "ringprobe": {)" + probe + R"(}}}],
+        "ringprobe": {)" +
+           probe + R"(}}}],
       "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 443,
         "protocol": "Https", "probe": {"id": "/x/probes/p"}}}],
       "requestRoutingRules": [{"name": "r", "properties": {"ruleType": "Basic",
@@ -474,21 +477,23 @@ TEST(ConfigExtensions, CertExpiryWarningDaysAndDnsAggregationDefaultAndPrecedenc
     EXPECT_EQ(dflt->targets[0].cert_expiry_warning_days, 14);
     EXPECT_EQ(dflt->targets[0].dns_aggregation, DnsAggregation::All);
 
-    auto top = load_plan_json(dns_tls_gateway(R"("certExpiryWarningDays": 30, "dnsAggregation": "any")", ""));
+    auto top = load_plan_json(
+        dns_tls_gateway(R"("certExpiryWarningDays": 30, "dnsAggregation": "any")", ""));
     ASSERT_TRUE(top) << dump(top.error());
     EXPECT_EQ(top->targets[0].cert_expiry_warning_days, 30);
     EXPECT_EQ(top->targets[0].dns_aggregation, DnsAggregation::Any);
 
-    auto own = load_plan_json(dns_tls_gateway(R"("certExpiryWarningDays": 30, "dnsAggregation": "any")",
-                                              R"("certExpiryWarningDays": 0, "dnsAggregation": "all")"));
+    auto own =
+        load_plan_json(dns_tls_gateway(R"("certExpiryWarningDays": 30, "dnsAggregation": "any")",
+                                       R"("certExpiryWarningDays": 0, "dnsAggregation": "all")"));
     ASSERT_TRUE(own) << dump(own.error());
     EXPECT_EQ(own->targets[0].cert_expiry_warning_days, 0);  // 0: the warning is off
     EXPECT_EQ(own->targets[0].dns_aggregation, DnsAggregation::All);
 }
 
 TEST(ConfigExtensions, BadDnsAggregationAndWarningDaysAreNamedErrors) {
-    const auto errors = json_bad(dns_tls_gateway(R"("dnsAggregation": "most")",
-                                                 R"("certExpiryWarningDays": 9999)"));
+    const auto errors = json_bad(
+        dns_tls_gateway(R"("dnsAggregation": "most")", R"("certExpiryWarningDays": 9999)"));
     EXPECT_TRUE(has_error(errors, "ringprobe.dnsAggregation", "is not one of \"all\""))
         << dump(errors);
     EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.certExpiryWarningDays",
@@ -614,7 +619,8 @@ TEST(ConfigErrors, AnEmptyPoolThatARuleUsesIsAWarningNotAnError) {
 
 TEST(ConfigErrors, AnItemWithoutANameDoesNotShiftLaterReferences) {
     auto errors = load_bad("bad-missing-name.json");
-    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].name", "missing")) << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].name", "missing"))
+        << dump(errors);
     // The rule's reference to "pool-a" still finds the second pool: no dangling reference.
     EXPECT_EQ(errors.size(), 1u) << dump(errors);
 }
@@ -783,8 +789,9 @@ TEST(ConfigMembers, AScaleSetWithoutItsNicsFileIsAnEmptyPoolWithWarnings) {
 
 TEST(ConfigMembers, ParametersFilesGiveArrayValuesAndLaterFilesWin) {
     auto errors = load_bad("gateway-arm-parameters.json");
-    EXPECT_TRUE(has_error(errors, "resources[0].properties.backendAddressPools[0].properties."
-                                  "backendAddresses",
+    EXPECT_TRUE(has_error(errors,
+                          "resources[0].properties.backendAddressPools[0].properties."
+                          "backendAddresses",
                           "--parameters FILE"))
         << dump(errors);
     LoadOptions options;
@@ -804,8 +811,8 @@ TEST(ConfigMembers, BadNicsFilesAreRefusedWithFileAndPath) {
     auto not_json = load_bad(gw, with_nics({"bad-nics-not-json.json"}));
     EXPECT_TRUE(has_error_in(not_json, "bad-nics-not-json.json", "", "not JSON")) << dump(not_json);
     auto wrong = load_bad(gw, with_nics({"bad-nics-wrong-type.json"}));
-    EXPECT_TRUE(has_error_in(wrong, "bad-nics-wrong-type.json", "[0].type",
-                             "is not a network interface"))
+    EXPECT_TRUE(
+        has_error_in(wrong, "bad-nics-wrong-type.json", "[0].type", "is not a network interface"))
         << dump(wrong);
     auto no_address = load_bad(gw, with_nics({"bad-nics-no-address.json"}));
     EXPECT_TRUE(has_error_in(no_address, "bad-nics-no-address.json",
@@ -833,8 +840,8 @@ TEST(ConfigMembers, TheDigestChangesWithTheNicsAndParametersFiles) {
                                   .digest;
     EXPECT_NE(bare, one);
     EXPECT_NE(one, two);
-    EXPECT_EQ(one, load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"}))
-                       .digest);
+    EXPECT_EQ(one,
+              load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest);
 }
 
 TEST(ConfigMembers, ACopyLoopInATemplateIsRefusedWithItsPath) {

@@ -37,7 +37,9 @@ Answer ok(std::initializer_list<Address> l, std::uint32_t ttl_s) {
     return Answer{Outcome::Ok, set_of(l), ttl_s};
 }
 
-Answer fail(Outcome o) { return Answer{o, {}, 0}; }
+Answer fail(Outcome o) {
+    return Answer{o, {}, 0};
+}
 
 TEST(DnsPolicy, RefreshDelayClampsTtlBetweenFloorAndCeiling) {
     const PolicyConfig c;

@@ -37,7 +37,9 @@ using report::TargetUpdate;
 constexpr std::uint64_t kStart = 1'700'000'000'000'000'000ULL;
 constexpr std::uint64_t kSecond = 1'000'000'000ULL;
 
-bool always_alive(std::int32_t) { return true; }
+bool always_alive(std::int32_t) {
+    return true;
+}
 
 struct Segment {
     std::string name = report::testing::unique_name("exporter");
@@ -126,8 +128,8 @@ engine::EngineTotals sample_totals() {
     t.by_reason[static_cast<std::size_t>(Reason::Ok)] = 6;
     t.by_reason[static_cast<std::size_t>(Reason::ConnectRefused)] = 2;
     t.by_reason[static_cast<std::size_t>(Reason::ProberNoFds)] = 1;
-    t.duration_us[Histogram::bucket_of(1000)] = 5;   // 1 ms
-    t.duration_us[Histogram::bucket_of(40)] = 3;     // 40 us
+    t.duration_us[Histogram::bucket_of(1000)] = 5;         // 1 ms
+    t.duration_us[Histogram::bucket_of(40)] = 3;           // 40 us
     t.duration_us[Histogram::bucket_of(200'000'000)] = 1;  // beyond the last le
     t.lateness_us[Histogram::bucket_of(90)] = 9;
     t.loops = 7;
@@ -154,8 +156,7 @@ TEST(ExporterMetrics, ExpositionIsWellFormedAndHistogramsAreCumulative) {
     EXPECT_EQ(m.at("ringprobe_probe_duration_seconds_bucket{le=\"+Inf\"}"), "9");
     EXPECT_EQ(m.at("ringprobe_probe_duration_seconds_count"), "9");
     EXPECT_EQ(m.at("ringprobe_prober_errors_total{kind=\"no_fds\"}"), "1");
-    EXPECT_EQ(m.at("ringprobe_probe_outcomes_total{reason=\"connect_refused\",layer=\"l4\"}"),
-              "2");
+    EXPECT_EQ(m.at("ringprobe_probe_outcomes_total{reason=\"connect_refused\",layer=\"l4\"}"), "2");
     EXPECT_EQ(m.at("ringprobe_probes_total{pool=\"web\",setting=\"http80\",reason=\"ok\"}"), "3");
     EXPECT_EQ(m.at("ringprobe_servers{pool=\"web\",health=\"Healthy\"}"), "1");
     EXPECT_EQ(m.at("ringprobe_servers{pool=\"web\",health=\"Unknown\"}"), "5");
@@ -426,10 +427,10 @@ report::TlsFacts facts(std::int64_t leaf_until, std::int64_t inter_until) {
     f.chain_count = 2;
     f.sni_sent = 1;
     f.handshake_ok = 1;
-    f.chain[0] = cert("good.ringprobe.test", "ringprobe Test Intermediate CA", k2020, leaf_until,
-                      false);
-    f.chain[1] = cert("ringprobe Test Intermediate CA", "ringprobe Test Root CA", k2020,
-                      inter_until, true);
+    f.chain[0] =
+        cert("good.ringprobe.test", "ringprobe Test Intermediate CA", k2020, leaf_until, false);
+    f.chain[1] =
+        cert("ringprobe Test Intermediate CA", "ringprobe Test Root CA", k2020, inter_until, true);
     f.earliest_not_after_s = std::min(leaf_until, inter_until);
     f.full_handshakes = 1;
     set(f.protocol, "TLSv1.3");
@@ -448,8 +449,9 @@ TEST(ExporterMetrics, CertificateExpiryIsTheEarliestNotAfterOfEachTlsRow) {
     const auto snap = seg.snap();
     const TlsExpiry expiry = tls_expiry_of(snap);
     const auto m = render(snap, &expiry);
-    const std::string row = "ringprobe_tls_cert_expiry_timestamp_seconds{pool=\"web\","
-                            "setting=\"https443\",server=";
+    const std::string row =
+        "ringprobe_tls_cert_expiry_timestamp_seconds{pool=\"web\","
+        "setting=\"https443\",server=";
     EXPECT_EQ(m.at(row + "\"10.0.0.4\"}"), "4102444799");
     EXPECT_EQ(m.at(row + "\"10.0.0.5\"}"), "1609459200");
     EXPECT_EQ(m.count(row + "\"app.contoso.com\"}"), 0u);  // not measured: no series

@@ -43,11 +43,15 @@ std::ostream& operator<<(std::ostream& os, const Outcome& o) {
 constexpr std::size_t ok_line = std::string::npos;
 
 bool tchar(unsigned char c) {
-    return std::isalnum(c) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                                       std::string_view::npos;
+    return std::isalnum(c) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
-bool vchar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
-bool ows(char c) { return c == ' ' || c == '\t'; }
+bool vchar(unsigned char c) {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+bool ows(char c) {
+    return c == ' ' || c == '\t';
+}
 std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out) {
@@ -277,15 +281,19 @@ private:
         std::string_view c;
         while (true) {
             f = Framing{};
-            Got g = line(s0, HttpParser::head_bytes_max,
-                         [&](std::string_view l) { return check_status_line(l, code); }, c);
+            Got g = line(
+                s0, HttpParser::head_bytes_max,
+                [&](std::string_view l) { return check_status_line(l, code); }, c);
             if (g != Got::Line) {
                 return end(g);
             }
             while (true) {
-                g = line(s0, HttpParser::head_bytes_max, [&](std::string_view l) {
-                    return l.empty() ? ok_line : check_header_line(l, false, f);
-                }, c);
+                g = line(
+                    s0, HttpParser::head_bytes_max,
+                    [&](std::string_view l) {
+                        return l.empty() ? ok_line : check_header_line(l, false, f);
+                    },
+                    c);
                 if (g != Got::Line) {
                     return end(g);
                 }
@@ -317,8 +325,9 @@ private:
         std::string_view c;
         while (true) {
             std::uint64_t size = 0;
-            Got g = line(pos_, HttpParser::chunk_line_bytes_max,
-                         [&](std::string_view l) { return check_chunk_line(l, size); }, c);
+            Got g = line(
+                pos_, HttpParser::chunk_line_bytes_max,
+                [&](std::string_view l) { return check_chunk_line(l, size); }, c);
             if (g != Got::Line) {
                 return end(g);
             }
@@ -349,9 +358,12 @@ private:
         std::size_t s0 = pos_;
         Framing ignored;
         while (true) {
-            Got g = line(s0, HttpParser::head_bytes_max, [&](std::string_view l) {
-                return l.empty() ? ok_line : check_header_line(l, true, ignored);
-            }, c);
+            Got g = line(
+                s0, HttpParser::head_bytes_max,
+                [&](std::string_view l) {
+                    return l.empty() ? ok_line : check_header_line(l, true, ignored);
+                },
+                c);
             if (g != Got::Line) {
                 return end(g);
             }
@@ -411,8 +423,9 @@ public:
         return s + eol();
     }
     std::string header() {
-        static const char* names[] = {"Server", "Date", "X-Request-Id", "Cache-Control",
-                                      "Content-Type", "Connection", "Content-Lengthy", "TE"};
+        static const char* names[] = {
+            "Server",       "Date",       "X-Request-Id",    "Cache-Control",
+            "Content-Type", "Connection", "Content-Lengthy", "TE"};
         std::string v = chance(10) ? std::string(HttpParser::head_bytes_max / 2 + below(4000), 'v')
                                    : text(below(20));
         return random_case(names[below(8)]) + ":" + (chance(2) ? " " : "") + v + eol();
@@ -439,14 +452,17 @@ public:
             case 0: hs.push_back(random_case("Content-Length") + ": " + cl + eol()); break;
             case 1: hs.push_back(random_case("Transfer-Encoding") + ": chunked" + eol()); break;
             case 2: break;  // close-delimited
-            case 3: hs.push_back(random_case("Transfer-Encoding") + ": gzip, chunked" + eol()); break;
+            case 3:
+                hs.push_back(random_case("Transfer-Encoding") + ": gzip, chunked" + eol());
+                break;
             case 4:
                 hs.push_back("Content-Length:" + cl + "  " + eol());
                 hs.push_back("content-length: " + (chance(2) ? cl : cl + "1") + eol());
                 break;
             case 5:
                 hs.push_back("Transfer-Encoding: chunked" + eol());
-                hs.push_back("Transfer-Encoding: " + std::string(chance(2) ? "identity" : ",") + eol());
+                hs.push_back("Transfer-Encoding: " + std::string(chance(2) ? "identity" : ",") +
+                             eol());
                 break;
             default:
                 hs.push_back("Content-Length: " + cl + eol());
@@ -511,7 +527,8 @@ public:
             return;
         }
         std::size_t at = below(r.size());
-        static const char junk[] = {'\r', '\n', ' ', ':', '\t', '\0', 'x', ';', '0', 'F', '\x7f', '\x80'};
+        static const char junk[] = {'\r', '\n', ' ', ':', '\t',   '\0',
+                                    'x',  ';',  '0', 'F', '\x7f', '\x80'};
         switch (below(4)) {
             case 0: r[at] = junk[below(sizeof junk)]; break;
             case 1: r.insert(at, 1, junk[below(sizeof junk)]); break;
@@ -570,8 +587,8 @@ void run_cases(std::uint64_t seed, int cases, bool mutate) {
     Gen g(seed);
     int counts[5] = {};
     for (int i = 0; i < cases && !::testing::Test::HasFailure(); ++i) {
-        std::string body = g.text(g.chance(20) ? HttpParser::body_window_bytes + g.below(200)
-                                               : g.below(300));
+        std::string body =
+            g.text(g.chance(20) ? HttpParser::body_window_bytes + g.below(200) : g.below(300));
         std::string needle;
         if (!g.chance(5)) {
             needle = g.text(1 + g.below(6));
@@ -591,7 +608,8 @@ void run_cases(std::uint64_t seed, int cases, bool mutate) {
         ++counts[static_cast<int>(ref.status)];
         Outcome full = stream(in, m, false, closed, g.cuts(in.size()));
         ASSERT_EQ(full, ref) << "case " << i << " needle '" << needle << "' closed " << closed
-                             << "\n" << in.substr(0, 600);
+                             << "\n"
+                             << in.substr(0, 600);
         Outcome early = stream(in, m, true, closed, g.cuts(in.size()));
         if (early.status == S::Done) {
             ASSERT_EQ(early.code, ref.code) << "case " << i << "\n" << in.substr(0, 600);

@@ -69,7 +69,8 @@ TEST(HttpParser, AcceptsMissingReasonPhrase) {
 }
 
 TEST(HttpParser, AcceptsBareLfLineEnds) {
-    EXPECT_EQ(parse("HTTP/1.1 200 OK\nContent-Length: 2\n\nok", "ok"), (Outcome{S::Done, 200, true}));
+    EXPECT_EQ(parse("HTTP/1.1 200 OK\nContent-Length: 2\n\nok", "ok"),
+              (Outcome{S::Done, 200, true}));
 }
 
 TEST(HttpParser, HeaderNamesAreCaseInsensitive) {
@@ -79,22 +80,25 @@ TEST(HttpParser, HeaderNamesAreCaseInsensitive) {
 }
 
 TEST(HttpParser, DecodesChunkedBodyWithExtensionsAndTrailers) {
-    std::string r = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "4;name=value\r\nheal\r\n3\r\nthy\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    std::string r =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "4;name=value\r\nheal\r\n3\r\nthy\r\n0\r\nX-Trailer: 1\r\n\r\n";
     EXPECT_EQ(parse(r, "healthy"), (Outcome{S::Done, 200, true}));
     BodyMatcher none("");
     EXPECT_EQ(run(r, &none, false, 1, false), (Outcome{S::Done, 200, true}));
 }
 
 TEST(HttpParser, ChunkSizeLineNotPartOfTheBody) {
-    std::string r = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n";
+    std::string r =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n";
     EXPECT_TRUE(parse(r, "abcd").matched);
     EXPECT_FALSE(parse(r, "b\r\n2").matched);
 }
 
 TEST(HttpParser, TransferEncodingWinsOverContentLength) {
-    std::string r = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "3\r\nabc\r\n0\r\n\r\n";
+    std::string r =
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "3\r\nabc\r\n0\r\n\r\n";
     EXPECT_TRUE(parse(r, "abc").matched);
 }
 
@@ -106,12 +110,14 @@ TEST(HttpParser, NonChunkedTransferEncodingIsCloseDelimited) {
 
 TEST(HttpParser, CloseDelimitedBodyCompletesOnClose) {
     EXPECT_EQ(parse("HTTP/1.1 200 OK\r\n\r\nall good", "good"), (Outcome{S::Done, 200, true}));
-    EXPECT_EQ(parse("HTTP/1.1 200 OK\r\n\r\nall bad", "good", true), (Outcome{S::Done, 200, false}));
+    EXPECT_EQ(parse("HTTP/1.1 200 OK\r\n\r\nall bad", "good", true),
+              (Outcome{S::Done, 200, false}));
 }
 
 TEST(HttpParser, SkipsInterimResponses) {
-    std::string r = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX: y\r\n\r\n"
-                    "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+    std::string r =
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX: y\r\n\r\n"
+        "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
     EXPECT_EQ(parse(r), (Outcome{S::Done, 201, true}));
 }
 
@@ -123,8 +129,8 @@ TEST(HttpParser, NoBodyFor204And304) {
 TEST(HttpParser, BodyMatchLimitedToWindow) {
     std::string body(HttpParser::body_window_bytes - 2, 'x');
     body += "NEEDLE";
-    std::string r = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
-                    "\r\n\r\n" + body;
+    std::string r =
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     EXPECT_EQ(parse(r, "NEEDLE"), (Outcome{S::Done, 200, false}));
     EXPECT_EQ(parse(r, "xxNE"), (Outcome{S::Done, 200, true}));
 }
@@ -187,7 +193,8 @@ TEST(HttpParser, HeadOverTheBoundIsTooLarge) {
 TEST(HttpParser, HeadExactlyAtTheBoundIsAccepted) {
     std::string start = "HTTP/1.1 200 OK\r\nX: ";
     std::string end = "\r\nContent-Length: 0\r\n\r\n";
-    std::string r = start + std::string(HttpParser::head_bytes_max - start.size() - end.size(), 'a') + end;
+    std::string r =
+        start + std::string(HttpParser::head_bytes_max - start.size() - end.size(), 'a') + end;
     ASSERT_EQ(r.size(), HttpParser::head_bytes_max);
     EXPECT_EQ(parse(r).status, S::Done);
     r.insert(start.size(), "a");
@@ -213,8 +220,9 @@ TEST(HttpParser, ClosedEarlyInHeadOrBody) {
     EXPECT_EQ(parse("HTTP/1.1 200 OK\r\nContent-Le", "", true).status, S::ClosedEarly);
     EXPECT_EQ(parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "zz", true).status,
               S::ClosedEarly);
-    EXPECT_EQ(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", "zz", true).status,
-              S::ClosedEarly);
+    EXPECT_EQ(
+        parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", "zz", true).status,
+        S::ClosedEarly);
 }
 
 TEST(HttpParser, ResultIsStickyAfterDone) {
@@ -249,9 +257,12 @@ TEST(HttpParser, VerdictMapsToReasons) {
         return http_verdict(p, ok);
     };
     EXPECT_EQ(verdict("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup", false), Reason::Ok);
-    EXPECT_EQ(verdict("HTTP/1.1 503 No\r\nContent-Length: 2\r\n\r\nup", false), Reason::StatusMismatch);
-    EXPECT_EQ(verdict("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno", false), Reason::BodyMismatch);
-    EXPECT_EQ(verdict("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nno", false), Reason::ResponseTimeout);
+    EXPECT_EQ(verdict("HTTP/1.1 503 No\r\nContent-Length: 2\r\n\r\nup", false),
+              Reason::StatusMismatch);
+    EXPECT_EQ(verdict("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno", false),
+              Reason::BodyMismatch);
+    EXPECT_EQ(verdict("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nno", false),
+              Reason::ResponseTimeout);
     EXPECT_EQ(verdict("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nno", true), Reason::ClosedEarly);
     EXPECT_EQ(verdict("garbage", false), Reason::MalformedResponse);
 }

@@ -14,8 +14,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -39,7 +39,9 @@ constexpr std::uint64_t kSecond = 1'000'000'000ULL;
 constexpr std::int64_t kStartS = static_cast<std::int64_t>(kStart / kSecond);
 constexpr std::int64_t kDay = 86400;
 
-bool always_alive(std::int32_t) { return true; }
+bool always_alive(std::int32_t) {
+    return true;
+}
 
 void put(char* dst, std::size_t cap, std::string_view s) {
     const std::size_t n = std::min(cap - 1, s.size());
@@ -51,8 +53,8 @@ void put(char (&dst)[N], std::string_view s) {
     put(dst, N, s);
 }
 
-abi_cert cert(std::string_view cn, std::string_view issuer_cn, bool ca, bool self,
-              std::int64_t nb, std::int64_t na, std::string_view sans, std::uint8_t fill) {
+abi_cert cert(std::string_view cn, std::string_view issuer_cn, bool ca, bool self, std::int64_t nb,
+              std::int64_t na, std::string_view sans, std::uint8_t fill) {
     abi_cert c{};
     put(c.subject, "/O=ringprobe/CN=" + std::string(cn));
     put(c.issuer, "/O=ringprobe/CN=" + std::string(issuer_cn));
@@ -192,8 +194,10 @@ protected:
         fresh.lookups = 12;
         fresh.generation = 2;
         writer_->publish_name(1, fresh);
-        writer_->publish_address(1, 0, address(10, 0, 1, 7, Health::Unhealthy, Reason::BodyMismatch, 200));
-        writer_->publish_address(1, 1, address(10, 0, 1, 8, Health::Unhealthy, Reason::ConnectRefused, 0));
+        writer_->publish_address(
+            1, 0, address(10, 0, 1, 7, Health::Unhealthy, Reason::BodyMismatch, 200));
+        writer_->publish_address(
+            1, 1, address(10, 0, 1, 8, Health::Unhealthy, Reason::ConnectRefused, 0));
         ResolverStats r{};
         r.names = 2;
         r.lookups_started = 16;
@@ -263,7 +267,8 @@ TEST_F(RenderTest, TableFilteredByPoolAndHealthMatchesFixture) {
 }
 
 TEST_F(RenderTest, StaleReportJsonMatchesFixture) {
-    expect_fixture("report_stale.json", render_json(snapshot(kStart + 75 * kSecond), RenderOptions{}));
+    expect_fixture("report_stale.json",
+                   render_json(snapshot(kStart + 75 * kSecond), RenderOptions{}));
 }
 
 TEST_F(RenderTest, JsonParsesAndHasTheAzCliShape) {
@@ -281,11 +286,13 @@ TEST_F(RenderTest, JsonParsesAndHasTheAzCliShape) {
               simdjson::SUCCESS);
     EXPECT_EQ(id, "/gw/contoso-gw/backendAddressPools/web");
     ASSERT_EQ(doc.at_pointer("/backendAddressPools/0/backendHttpSettingsCollection/1/"
-                             "backendHttpSettings/id").get(id),
+                             "backendHttpSettings/id")
+                  .get(id),
               simdjson::SUCCESS);
     EXPECT_EQ(id, "/gw/contoso-gw/backendHttpSettingsCollection/https443");
     std::string_view health, log, reason;
-    auto server = doc.at_pointer("/backendAddressPools/0/backendHttpSettingsCollection/0/servers/1");
+    auto server =
+        doc.at_pointer("/backendAddressPools/0/backendHttpSettingsCollection/0/servers/1");
     ASSERT_EQ(server["health"].get(health), simdjson::SUCCESS);
     ASSERT_EQ(server["healthProbeLog"].get(log), simdjson::SUCCESS);
     ASSERT_EQ(server["ringprobe"]["reason"].get(reason), simdjson::SUCCESS);
@@ -349,7 +356,8 @@ TEST_F(RenderTest, TlsFactsInJsonHaveTheDocumentedShape) {
     simdjson::dom::element doc;
     ASSERT_EQ(parser.parse(out).get(doc), simdjson::SUCCESS) << out;
     // Row (web, https443, 10.0.0.4) is target 3: Healthy, its leaf expires in 9 days.
-    auto server = doc.at_pointer("/backendAddressPools/0/backendHttpSettingsCollection/1/servers/0");
+    auto server =
+        doc.at_pointer("/backendAddressPools/0/backendHttpSettingsCollection/1/servers/0");
     std::string_view sv;
     ASSERT_EQ(server["health"].get(sv), simdjson::SUCCESS);
     EXPECT_EQ(sv, "Healthy");
@@ -409,7 +417,8 @@ TEST_F(RenderTest, DnsAndResolverInJsonHaveTheDocumentedShape) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     ASSERT_EQ(parser.parse(out).get(doc), simdjson::SUCCESS) << out;
-    auto server = doc.at_pointer("/backendAddressPools/0/backendHttpSettingsCollection/1/servers/2");
+    auto server =
+        doc.at_pointer("/backendAddressPools/0/backendHttpSettingsCollection/1/servers/2");
     std::string_view sv;
     ASSERT_EQ(server["address"].get(sv), simdjson::SUCCESS);
     EXPECT_EQ(sv, "app.contoso.com") << "the server's address stays as configured";

@@ -31,7 +31,9 @@ using testing::unique_name;
 constexpr std::uint64_t kStart = 1'700'000'000'000'000'000ULL;
 constexpr std::uint64_t kSecond = 1'000'000'000ULL;
 
-bool always_alive(std::int32_t) { return true; }
+bool always_alive(std::int32_t) {
+    return true;
+}
 
 struct NameGuard {
     std::string name;
@@ -219,8 +221,8 @@ TEST(ReportSegment, DnsAndTlsSlotsFollowTheTargetsInOrder) {
     auto w = Writer::create(sample_plan(), g.name, fixed_options());
     ASSERT_TRUE(w);
     // Targets 2 and 5 are app.contoso.com (FQDN); 3, 4 and 5 are Https.
-    const std::uint32_t name_slots[] = {abi::kNoSlot, abi::kNoSlot, 0, abi::kNoSlot,
-                                        abi::kNoSlot, 1, abi::kNoSlot};
+    const std::uint32_t name_slots[] = {
+        abi::kNoSlot, abi::kNoSlot, 0, abi::kNoSlot, abi::kNoSlot, 1, abi::kNoSlot};
     const std::uint32_t tls_slots[] = {abi::kNoSlot, abi::kNoSlot, abi::kNoSlot, 0, 1, 2,
                                        abi::kNoSlot};
     for (std::uint32_t t = 0; t < 7; ++t) {
@@ -320,7 +322,7 @@ TEST(ReportSegment, HostileTlsTextAndBadEnumsNeverEscapeTheirRecords) {
     ASSERT_TRUE(w);
     TlsFacts f{};
     f.chain_count = 2;
-    std::memset(f.cipher, 'A', sizeof f.cipher);          // no terminator
+    std::memset(f.cipher, 'A', sizeof f.cipher);  // no terminator
     std::memset(f.chain[3].sans, 'B', sizeof f.chain[3].sans);
     w->publish_tls_facts(0, f);
     AddressUpdate a{};

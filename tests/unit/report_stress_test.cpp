@@ -87,8 +87,8 @@ bool whole(const abi::TargetStatePayload& p) {
 struct ReadStats {
     std::uint64_t reads = 0;
     std::uint64_t torn = 0;
-    std::uint64_t gave_up = 0;   // max_attempts exhausted: "unreadable this time"
-    std::uint64_t changes = 0;   // copies that differed from the previous one of that target
+    std::uint64_t gave_up = 0;  // max_attempts exhausted: "unreadable this time"
+    std::uint64_t changes = 0;  // copies that differed from the previous one of that target
 };
 
 // Makes `reads` whole copies (at most 4x as many attempts: a bound, not a spin).
@@ -116,8 +116,8 @@ int child_main(const char* name) {
         std::fprintf(stderr, "child: %s\n", r.error().message.c_str());
         return 2;
     }
-    const ReadStats s = read_loop(r->state_records(), static_cast<std::uint32_t>(r->info().targets.size()),
-                                  kReadsPerReader);
+    const ReadStats s = read_loop(
+        r->state_records(), static_cast<std::uint32_t>(r->info().targets.size()), kReadsPerReader);
     std::fprintf(stderr, "child: %llu reads, %llu torn, %llu gave up, %llu changes\n",
                  static_cast<unsigned long long>(s.reads), static_cast<unsigned long long>(s.torn),
                  static_cast<unsigned long long>(s.gave_up),
@@ -166,7 +166,8 @@ TEST(ReportStress, ReadersInThreadsAndAnotherProcessNeverSeeATornRecord) {
     std::vector<ReadStats> stats(2);
     std::vector<std::thread> readers;
     for (auto& s : stats) {
-        readers.emplace_back([&r, &s, n] { s = read_loop(r->state_records(), n, kReadsPerReader); });
+        readers.emplace_back(
+            [&r, &s, n] { s = read_loop(r->state_records(), n, kReadsPerReader); });
     }
     for (auto& t : readers) {
         t.join();
@@ -195,7 +196,8 @@ TEST(ReportStress, ReadersInThreadsAndAnotherProcessNeverSeeATornRecord) {
         gave_up += s.gave_up;
         changes += s.changes;
     }
-    std::fprintf(stderr, "threads: %llu reads, %llu torn, %llu gave up, %llu changes; %llu published\n",
+    std::fprintf(stderr,
+                 "threads: %llu reads, %llu torn, %llu gave up, %llu changes; %llu published\n",
                  static_cast<unsigned long long>(reads), static_cast<unsigned long long>(torn),
                  static_cast<unsigned long long>(gave_up), static_cast<unsigned long long>(changes),
                  static_cast<unsigned long long>(published.load()));

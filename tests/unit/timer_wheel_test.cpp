@@ -150,9 +150,7 @@ TEST(TimerWheel, CallbackMayCancelAnotherTimerDueAtTheSameTick) {
     TimerNode b;
     wheel.schedule(a, 50);
     wheel.schedule(b, 50);
-    std::size_t fired = wheel.advance(50, [&](TimerNode& n) {
-        wheel.cancel(&n == &a ? b : a);
-    });
+    std::size_t fired = wheel.advance(50, [&](TimerNode& n) { wheel.cancel(&n == &a ? b : a); });
     EXPECT_EQ(fired, 1U);
     EXPECT_EQ(wheel.size(), 0U);
 }

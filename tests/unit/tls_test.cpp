@@ -5,9 +5,9 @@
 // of the committed chains of tests/fixtures/tls (docs/tls.md lists them) through two memory
 // pipes, and drives TlsClient against it exactly as the worker does: handshake(), send what is
 // pending, feed what arrives. No socket, thread or sleep. It proves that every certificate
-// category of docs/tls.md ("How a chain is judged") comes out as its own Reason with a detail naming the
-// certificate, that the switches (validateCertChainAndExpiry, validateSNI) and the trust choice
-// (system store or trusted roots, PEM or base64 DER) do what the gateway does, that SNI is
+// category of docs/tls.md ("How a chain is judged") comes out as its own Reason with a detail
+// naming the certificate, that the switches (validateCertChainAndExpiry, validateSNI) and the trust
+// choice (system store or trusted roots, PEM or base64 DER) do what the gateway does, that SNI is
 // sent as given and never for an IP literal, and that the second handshake of a target resumes.
 #include <gtest/gtest.h>
 

@@ -4,8 +4,8 @@
 
 #include <arpa/inet.h>
 
-#include <charconv>
 #include <simdjson.h>
+#include <charconv>
 
 namespace ringprobe::fleet {
 

@@ -292,9 +292,9 @@ std::string Fleet::stats_json() {
         }
     }
     // The control connection serving this request is itself one of the active ones.
-    const char* names[fields_n] = {"accepted",  "answered",      "active",
-                                   "idle_closed", "bad_requests", "peer_gone",
-                                   "accept_errors", "wakeups",     "read_waits"};
+    const char* names[fields_n] = {"accepted",      "answered",     "active",
+                                   "idle_closed",   "bad_requests", "peer_gone",
+                                   "accept_errors", "wakeups",      "read_waits"};
     std::string out = "{";
     for (int i = 0; i < fields_n; ++i) {
         out += "\"" + std::string(names[i]) + "\":" + std::to_string(sums[i]) + ",";

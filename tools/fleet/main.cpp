@@ -94,8 +94,7 @@ void add_flags(CLI::App& app, Options& o) {
     command_line::add_number(app, "--threads", o.threads, 1u, 256u,
                              "workers, each with its own SO_REUSEPORT listeners (default 1)");
     command_line::add_number(app, "--idle-timeout-ms", o.idle_timeout_ms, 1u, 86400000u,
-                             "close a connection that waits on its client this long (60000)",
-                             "MS");
+                             "close a connection that waits on its client this long (60000)", "MS");
     app.add_flag("--any-address", o.any_address,
                  "listen on 0.0.0.0 without binding to device lo if that fails\n"
                  "(exposes the fleet to the network: only on an isolated host)");

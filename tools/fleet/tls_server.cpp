@@ -39,8 +39,9 @@ Result<std::shared_ptr<const TlsServer>> TlsServer::create(const std::string& ce
         return error(where + ".tls_version: this wolfSSL has no TLS 1.1 (NO_OLD_TLS)");
 #endif
     } else {
-        return error(where +
-                     ".tls_version: must be \"1.1\", \"1.2\" or \"1.3\" (leave it out for 1.2 and 1.3)");
+        return error(
+            where +
+            ".tls_version: must be \"1.1\", \"1.2\" or \"1.3\" (leave it out for 1.2 and 1.3)");
     }
     std::shared_ptr<TlsServer> s(new TlsServer());
     s->ctx_ = wolfSSL_CTX_new(method);

@@ -55,11 +55,10 @@ void add_flags(CLI::App& app, Args& a) {
     app.add_option("--name", a.name,
                    "the report's name (default: $RINGPROBE_NAME, else \"ringprobe\")")
         ->type_name("NAME");
-    command_line::add_choice(app, "--format", a.render.format,
-                             {{"table", Format::Table},
-                              {"json", Format::Json},
-                              {"powershell", Format::Powershell}},
-                             "table (default), the gateway's JSON shape, or PowerShell's");
+    command_line::add_choice(
+        app, "--format", a.render.format,
+        {{"table", Format::Table}, {"json", Format::Json}, {"powershell", Format::Powershell}},
+        "table (default), the gateway's JSON shape, or PowerShell's");
     app.add_option("--pool", a.pool, "only this pool (by name)")->type_name("NAME");
     command_line::add_choice(app, "--health", a.render.health,
                              {{"Healthy", Health::Healthy},
@@ -78,8 +77,8 @@ void add_flags(CLI::App& app, Args& a) {
                    "facts. --pool and --setting narrow it; every matching row is shown.")
         ->type_name("SERVER")
         ->check(CLI::Validator(
-            [](std::string& s) { return s.empty() ? "needs a server address" : std::string(); },
-            "", ""));
+            [](std::string& s) { return s.empty() ? "needs a server address" : std::string(); }, "",
+            ""));
     app.add_option("--setting", a.setting, "with --troubleshoot: only this backend setting")
         ->type_name("NAME");
 }
@@ -107,8 +106,9 @@ int parse(int argc, char** argv, Args& a) {
         return usage_error("--setting is for --troubleshoot");
     }
     if (!a.troubleshoot.empty() && a.render.format != Format::Table) {
-        return usage_error("--troubleshoot draws for a terminal; for the structured facts use "
-                           "--format json --details");
+        return usage_error(
+            "--troubleshoot draws for a terminal; for the structured facts use "
+            "--format json --details");
     }
     a.render.pool = a.pool;
     return command_line::kContinue;
@@ -132,8 +132,8 @@ void write_all(const std::string& s) {
 
 bool use_color() {
     const char* term = std::getenv("TERM");
-    return ::isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr &&
-           term != nullptr && std::strcmp(term, "dumb") != 0;
+    return ::isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr && term != nullptr &&
+           std::strcmp(term, "dumb") != 0;
 }
 
 // --troubleshoot: the rows of that server, or a sentence saying why there are none.

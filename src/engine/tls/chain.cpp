@@ -193,8 +193,8 @@ Reason judge_name(const ParsedCert& leaf, std::string_view want, BoundedText& d)
 }
 
 // The chain steps, for validateCertChainAndExpiry.
-Reason judge_chain(std::span<const ParsedCert> certs, const TrustConfig& trust,
-                   std::int64_t now, CertFacts& facts, BoundedText& d) {
+Reason judge_chain(std::span<const ParsedCert> certs, const TrustConfig& trust, std::int64_t now,
+                   CertFacts& facts, BoundedText& d) {
     if (Reason r = judge_leaf_position(certs, d); r != Reason::Ok) {
         return r;
     }
