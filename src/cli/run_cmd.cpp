@@ -19,6 +19,7 @@
 #include "config/load.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
+#include "report/name_lock.hpp"
 
 namespace ringprobe::cli {
 
@@ -334,6 +335,13 @@ int run(RunArgs& a) {
         a.opt.name = plan->gateway_name;
     }
     a.opt.log = a.quiet ? nullptr : stderr;
+    // Claimed before anything is touched, so a second engine with this name leaves the first's
+    // segment, exporter and log as they are.
+    auto claim = report::NameLock::take(a.opt.name);
+    if (!claim) {
+        std::fprintf(stderr, "ringprobe run: %s\n", claim.error().message.c_str());
+        return 1;
+    }
     raise_fd_limit();
     const sigset_t sigs = block_stop_signals();
 

@@ -1,5 +1,7 @@
-// Runs the real `ringprobe run` binary as a service manager would: signals that people and
-// systemd send for other purposes (HUP, USR2, ALRM, PIPE) never end the engine, and the
+// Runs the real `ringprobe run` binary as a service manager would: one engine per report name
+// (a second exits 1 naming the first's pid and leaves it alone; a SIGKILLed engine's claim does
+// not block the next), signals that people and systemd send for other purposes (HUP, USR2,
+// ALRM, PIPE) never end the engine, and the
 // sd_notify side channel says READY once the report is published, a STATUS line with the
 // target counts, WATCHDOG while the workers turn, and STOPPING at SIGTERM. The notify socket is
 // a datagram socket of the test's own in /tmp; the fleet is on loopback.
@@ -163,6 +165,52 @@ TEST(RunService, SignalsForOtherPurposesNeverEndTheEngine) {
     EXPECT_NE(err.find("SIGHUP ignored"), std::string::npos) << err;
     EXPECT_NE(err.find("SIGUSR2 ignored"), std::string::npos) << err;
     EXPECT_NE(err.find("SIGALRM ignored"), std::string::npos) << err;
+}
+
+TEST(RunService, ASecondEngineWithTheSameNameExitsAndLeavesTheFirstAlone) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("claim");
+    Engine first = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(first.pid, 0);
+    ASSERT_TRUE(wait_healthy(name)) << first.stderr_text();
+
+    Engine second = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(second.pid, 0);
+    int status = -1;
+    for (int i = 0; i < 300 && status == -1; ++i) {  // 3 s
+        int st = 0;
+        if (::waitpid(second.pid, &st, WNOHANG) == second.pid) {
+            status = st;
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    ASSERT_NE(status, -1) << "the second engine did not exit";
+    second.pid = -1;
+    EXPECT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+    const std::string said =
+        "report " + name + " is in use by engine pid " + std::to_string(first.pid);
+    EXPECT_NE(second.stderr_text().find(said), std::string::npos) << second.stderr_text();
+
+    // The first engine's segment is still its own and live.
+    EXPECT_TRUE(first.alive());
+    auto rep = report::Report::open(name);
+    ASSERT_TRUE(rep);
+    const auto s = rep->snapshot({});
+    EXPECT_EQ(s.engine, report::EngineState::Live);
+    EXPECT_EQ(s.info->header.engine_pid, first.pid);
+    EXPECT_TRUE(both_healthy(name));
+
+    // An engine killed outright leaves no claim behind: the next one starts.
+    ::kill(first.pid, SIGKILL);
+    ::waitpid(first.pid, nullptr, 0);
+    first.pid = -1;
+    Engine third = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(third.pid, 0);
+    EXPECT_TRUE(wait_healthy(name)) << third.stderr_text();
+    EXPECT_TRUE(third.alive()) << third.stderr_text();
 }
 
 // A datagram socket standing in for systemd's notify socket.

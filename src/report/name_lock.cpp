@@ -1,0 +1,72 @@
+// One engine per report name (see name_lock.hpp).
+#include "report/name_lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "report/names.hpp"
+
+namespace ringprobe::report {
+
+std::string name_lock_path(std::string_view name) {
+    // A prefix of its own: report names may contain '.', so "<segment>.lock" could be another
+    // report's segment.
+    std::string p = "/dev/shm/ringprobe-lock.";
+    p += name;
+    return p;
+}
+
+namespace {
+
+// The pid the holder wrote into the lock file, as text ("unknown" when unreadable).
+std::string holder_pid(int fd) {
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string pid;
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) {
+        pid += buf[i];
+    }
+    return pid.empty() ? "unknown" : pid;
+}
+
+}  // namespace
+
+Result<NameLock> NameLock::take(std::string_view name) {
+    if (auto ok = check_segment_name(name); !ok) {
+        return unexpected(ok.error());
+    }
+    const std::string path = name_lock_path(name);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        const int e = errno;
+        return error("report: cannot open " + path + ": " + std::strerror(e) +
+                     " (is /dev/shm mounted and writable?)");
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int e = errno;
+        std::string message = e == EWOULDBLOCK
+                                  ? "report " + std::string(name) + " is in use by engine pid " +
+                                        holder_pid(fd) + "; give this engine another --name"
+                                  : "report: cannot lock " + path + ": " + std::strerror(e);
+        ::close(fd);
+        return error(std::move(message));
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) == 0) {
+        // Without the pid the claim still holds; only a second engine's message says "unknown".
+        [[maybe_unused]] const ssize_t n = ::pwrite(fd, pid.data(), pid.size(), 0);
+    }
+    return NameLock(fd);
+}
+
+NameLock::~NameLock() {
+    if (fd_ >= 0) {
+        ::close(fd_);  // releases the flock
+    }
+}
+
+}  // namespace ringprobe::report
