@@ -171,8 +171,8 @@ Reason judge_anchor(const Anchor& anchor, std::int64_t now, CertFacts& facts, Bo
 // certificate manager that holds only the anchor the walk ended in: each certificate, top
 // down, must verify against the one above it (wolfSSL's signature, validity and extension
 // checks), and each intermediate is then added as a signer. A certificate loaded that way
-// skips wolfSSL's CA checks, so the RFC 5280 rules are applied here first: CA:TRUE, keyCertSign
-// when there is a keyUsage, and every pathLenConstraint (the anchor's too, as OpenSSL does).
+// skips wolfSSL's CA checks, so the RFC 5280 rules are applied here first: CA:TRUE and
+// keyCertSign when there is a keyUsage (judge_path_length() has checked every pathLen).
 bool path_needs_key_usage_leniency(std::span<const ParsedCert> certs,
                                    std::span<const std::size_t> path, std::int32_t verify_error) {
     if (verify_error != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY) {
@@ -185,23 +185,14 @@ bool path_needs_key_usage_leniency(std::span<const ParsedCert> certs,
     return without_key_usage;
 }
 
-bool path_constraints_hold(std::span<const ParsedCert> certs, std::span<const std::size_t> path,
-                           const Anchor& anchor) {
-    std::int32_t below = 0;  // intermediates (not self-issued) under the one being checked
+bool path_cas_may_sign(std::span<const ParsedCert> certs, std::span<const std::size_t> path) {
     for (std::size_t k = 1; k < path.size(); ++k) {
         const ParsedCert& c = certs[path[k]];
-        if (c.info.self_issued) {
-            continue;  // a root sent with the chain: the anchor below stands for it
-        }
-        if (!c.info.is_ca || !c.key_cert_sign) {
+        if (!c.info.self_issued && (!c.info.is_ca || !c.key_cert_sign)) {
             return false;
         }
-        if (c.path_len >= 0 && below > c.path_len) {
-            return false;
-        }
-        ++below;
     }
-    return anchor.path_len < 0 || below <= anchor.path_len;
+    return true;
 }
 
 bool path_verifies_top_down(std::span<const ParsedCert> certs, std::span<const std::size_t> path,
@@ -228,6 +219,36 @@ bool path_verifies_top_down(std::span<const ParsedCert> certs, std::span<const s
     }
     wolfSSL_CertManagerFree(cm);
     return ok;
+}
+
+// Every pathLenConstraint on the path, the anchor's included: wolfSSL checks those of the
+// intermediates but not the anchor's (RFC 5280 leaves a trust anchor's constraints to the
+// implementation); OpenSSL, Go and browsers refuse a chain longer than its root allows.
+void describe_path_length(std::string_view what, std::string_view who, std::int32_t allowed,
+                          std::int32_t below, BoundedText& d) {
+    d.add(what).add(" ").add(who).add(" allows ").num(allowed);
+    d.add(" intermediate(s) below it (pathLenConstraint); the chain has ").num(below);
+}
+
+Reason judge_path_length(std::span<const ParsedCert> certs, std::span<const std::size_t> path,
+                         const Anchor& anchor, BoundedText& d) {
+    std::int32_t below = 0;  // intermediates (not self-issued) under the certificate checked
+    for (std::size_t k = 1; k < path.size(); ++k) {
+        const ParsedCert& c = certs[path[k]];
+        if (c.info.self_issued) {
+            continue;  // a root sent with the chain: the anchor stands for it
+        }
+        if (c.path_len >= 0 && below > c.path_len) {
+            describe_path_length("intermediate", label(c), c.path_len, below, d);
+            return Reason::TlsVerifyOther;
+        }
+        ++below;
+    }
+    if (anchor.path_len >= 0 && below > anchor.path_len) {
+        describe_path_length("root", label_dn(anchor.subject), anchor.path_len, below, d);
+        return Reason::TlsVerifyOther;
+    }
+    return Reason::Ok;
 }
 
 // Whatever wolfSSL found that the steps above did not name (a bad signature, for instance).
@@ -272,9 +293,11 @@ Reason judge_chain(std::span<const ParsedCert> certs, const TrustConfig& trust, 
     if (Reason r = judge_anchor(*anchor, now, facts, d); r != Reason::Ok) {
         return r;
     }
+    if (Reason r = judge_path_length(certs, path, *anchor, d); r != Reason::Ok) {
+        return r;
+    }
     if (path_needs_key_usage_leniency(certs, path, facts.verify_error) &&
-        path_constraints_hold(certs, path, *anchor) &&
-        path_verifies_top_down(certs, path, *anchor)) {
+        path_cas_may_sign(certs, path) && path_verifies_top_down(certs, path, *anchor)) {
         facts.verify_error = 0;  // the path stands: wolfSSL's refusal is not the verdict
         return Reason::Ok;
     }
