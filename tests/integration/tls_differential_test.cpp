@@ -71,15 +71,15 @@ std::set<Reason> reasons_for(const std::string& openssl) {
     }
     const int code = std::atoi(openssl.c_str() + std::string("error ").size());
     switch (code) {
-        case 9: return {Reason::TlsNotYetValid};   // certificate is not yet valid
-        case 10: return {Reason::TlsExpired};      // certificate has expired
-        case 62:                                   // hostname mismatch
+        case 9: return {Reason::TlsNotYetValid};    // certificate is not yet valid
+        case 10: return {Reason::TlsExpired};       // certificate has expired
+        case 62:                                    // hostname mismatch
         case 64: return {Reason::TlsNameMismatch};  // IP address mismatch
-        case 2:   // unable to get issuer certificate
-        case 18:  // self-signed certificate
-        case 19:  // self-signed certificate in certificate chain
-        case 20:  // unable to get local issuer certificate
-        case 21:  // unable to verify the first certificate
+        case 2:                                     // unable to get issuer certificate
+        case 18:                                    // self-signed certificate
+        case 19:                                    // self-signed certificate in certificate chain
+        case 20:                                    // unable to get local issuer certificate
+        case 21:                                    // unable to verify the first certificate
             return {Reason::TlsIntermediateMissing, Reason::TlsRootMismatch,
                     Reason::TlsRootMismatchNoRoot, Reason::TlsUntrustedRoot};
         case 7:   // certificate signature failure
@@ -219,8 +219,8 @@ TEST(TlsDifferential, RingprobeAgreesWithOpenSslOnEveryChainOrTheDocsSayWhy) {
            "installs it)";
     Corpus corpus;
     ASSERT_FALSE(corpus.dir().empty());
-    const std::string cmd = std::string("sh '") + RP_MAKE_CORPUS + "' '" + corpus.dir() +
-                            "' small >/dev/null";
+    const std::string cmd =
+        std::string("sh '") + RP_MAKE_CORPUS + "' '" + corpus.dir() + "' small >/dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     const std::vector<Case> cases = read_manifest(corpus.dir() + "/manifest");
     ASSERT_GE(cases.size(), 30u);
@@ -232,8 +232,8 @@ TEST(TlsDifferential, RingprobeAgreesWithOpenSslOnEveryChainOrTheDocsSayWhy) {
                  R"(/32", "kind": "http", "status": 200, "tls": {"cert": ")" + cases[i].chain +
                  R"(", "key": ")" + cases[i].key + R"("}})";
     }
-    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "reset"}, "rules": [)" +
-                                           rules + "]}");
+    auto fleet =
+        test::FleetProcess::start(R"({"default": {"kind": "reset"}, "rules": [)" + rules + "]}");
     ASSERT_TRUE(fleet) << fleet.error().message;
 
     int agreed = 0;
