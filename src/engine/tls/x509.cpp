@@ -93,8 +93,8 @@ void read_sans(WOLFSSL_X509* x, ParsedCert& p) {
     if (names == nullptr) {
         return;
     }
-    const int n = std::min(wolfSSL_sk_GENERAL_NAME_num(names), sans_max);
-    for (int i = n - 1; i >= 0; --i) {
+    const int n = wolfSSL_sk_GENERAL_NAME_num(names);
+    for (int i = n - 1; i >= std::max(0, n - sans_max); --i) {
         WOLFSSL_GENERAL_NAME* g = wolfSSL_sk_GENERAL_NAME_value(names, i);
         if (g == nullptr) {
             continue;
