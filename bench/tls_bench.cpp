@@ -6,10 +6,23 @@
 // full handshake. Timing is paused while the server works, so the figures are the client's:
 // what a worker pays per probe. The counter `wolf_allocs` is wolfSSL's heap allocations per
 // handshake, counted through wolfSSL_SetAllocators (TlsClient's own buffers are made once).
+//
+// BM_Tls_VerifyCorpus judges every chain of the differential corpus (tests/tls/make-corpus.sh,
+// docs/tls.md "How ringprobe's verdicts relate to OpenSSL's") once per iteration, each a full
+// handshake against its own in-memory server: the verify path over RSA 2048, P-256 and P-384
+// chains 2 to 4 deep, accepted and refused. RP_TLS_CORPUS names a directory the script wrote
+// (`tests/tls/make-corpus.sh DIR large` for the large corpus); without it the small corpus is
+// made into a temporary directory first. Counters: chains judged per iteration, how many were
+// accepted, and wolfSSL's allocations per chain.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "engine/tls.hpp"
 #include "support/tls_memory_server.hpp"
@@ -50,8 +63,9 @@ std::string slurp(const std::string& path) {
     return s;
 }
 
-// One handshake; only the client's work is timed.
-bool handshake(benchmark::State& state, TlsClient& client, MemoryTlsServer& server) {
+// One handshake; only the client's work is timed. Returns the step it ended on (NeedReceive
+// when it stalled).
+StepKind handshake_step(benchmark::State& state, TlsClient& client, MemoryTlsServer& server) {
     for (int round = 0; round < 64; ++round) {
         Step s = client.handshake();
         if (s.kind == StepKind::NeedSend) {
@@ -64,18 +78,22 @@ bool handshake(benchmark::State& state, TlsClient& client, MemoryTlsServer& serv
             state.PauseTiming();
             server.pump();
             state.ResumeTiming();
-            return s.kind == StepKind::HandshakeDone;
+            return s.kind;
         }
         state.PauseTiming();
         server.pump();
         state.ResumeTiming();
         std::string& in = server.to_client();
         if (in.empty()) {
-            return false;
+            return StepKind::NeedReceive;
         }
         in.erase(0, client.feed_ciphertext(in.data(), in.size()));
     }
-    return false;
+    return StepKind::NeedReceive;
+}
+
+bool handshake(benchmark::State& state, TlsClient& client, MemoryTlsServer& server) {
+    return handshake_step(state, client, server) == StepKind::HandshakeDone;
 }
 
 void run(benchmark::State& state, bool resume, int version) {
@@ -132,9 +150,100 @@ void BM_Tls_ResumedHandshake(benchmark::State& state) {
     run(state, true, static_cast<int>(state.range(0)));
 }
 
+// One chain of the corpus: its server, its trust and the names the client sends and checks.
+struct CorpusCase {
+    std::unique_ptr<MemoryTlsServer> server;
+    TlsContexts trust;
+    std::string sni;
+    std::string host;
+};
+
+// The corpus directory: RP_TLS_CORPUS, or the small corpus made once into a temporary one.
+std::string corpus_dir() {
+    if (const char* dir = std::getenv("RP_TLS_CORPUS"); dir != nullptr && *dir != '\0') {
+        return dir;
+    }
+    static std::string made;
+    if (made.empty()) {
+        char templ[] = "/tmp/rp-tls-corpus-XXXXXX";
+        if (::mkdtemp(templ) == nullptr) {
+            return {};
+        }
+        made = templ;
+        const std::string cmd = "sh '" RP_MAKE_CORPUS "' '" + made + "' small >/dev/null";
+        if (std::system(cmd.c_str()) != 0) {
+            return {};
+        }
+        std::atexit([] {
+            std::error_code ec;
+            std::filesystem::remove_all(made, ec);
+        });
+    }
+    return made;
+}
+
+std::vector<CorpusCase> load_corpus() {
+    std::vector<CorpusCase> cases;
+    const std::string dir = corpus_dir();
+    std::ifstream in(dir + "/manifest");
+    std::string line;
+    while (!dir.empty() && std::getline(in, line)) {
+        std::vector<std::string> f;
+        std::stringstream ss(line);
+        std::string field;
+        while (std::getline(ss, field, '|')) {
+            f.push_back(field);
+        }
+        f.resize(8);
+        std::vector<std::string> roots{slurp(f[3])};
+        auto trust = TlsContexts::single(roots);
+        auto server = MemoryTlsServer::create(f[1], f[2]);
+        if (!trust || server == nullptr) {
+            return {};
+        }
+        cases.push_back({std::move(server), std::move(*trust), f[4], f[5]});
+    }
+    return cases;
+}
+
+void BM_Tls_VerifyCorpus(benchmark::State& state) {
+    wolfSSL_SetAllocators(count_malloc, count_free, count_realloc);
+    std::vector<CorpusCase> cases = load_corpus();
+    if (cases.empty()) {
+        state.SkipWithError("no corpus: tests/tls/make-corpus.sh failed or RP_TLS_CORPUS is wrong");
+        return;
+    }
+    TlsClient client;
+    std::size_t accepted = 0;
+    std::size_t allocs = 0;
+    for (auto _ : state) {
+        for (CorpusCase& c : cases) {
+            state.PauseTiming();
+            c.server->begin_connection();
+            const std::size_t before = g_allocs;
+            state.ResumeTiming();
+            client.start(c.trust.at(0), c.sni, c.host, nullptr);
+            accepted += handshake_step(state, client, *c.server) == StepKind::HandshakeDone;
+            client.finish();
+            state.PauseTiming();
+            allocs += g_allocs - before;
+            state.ResumeTiming();
+        }
+    }
+    const double per_iteration = static_cast<double>(cases.size());
+    state.counters["chains"] = per_iteration;
+    state.counters["accepted"] =
+        benchmark::Counter(static_cast<double>(accepted), benchmark::Counter::kAvgIterations);
+    state.counters["wolf_allocs_per_chain"] = benchmark::Counter(
+        static_cast<double>(allocs) / per_iteration, benchmark::Counter::kAvgIterations);
+    state.counters["chains_per_s"] =
+        benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Argument: the protocol (13 = TLS 1.3, 12 = TLS 1.2).
 BENCHMARK(BM_Tls_FullHandshake)->Arg(13)->Arg(12)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tls_ResumedHandshake)->Arg(13)->Arg(12)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Tls_VerifyCorpus)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

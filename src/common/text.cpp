@@ -59,6 +59,24 @@ bool is_ip_literal(std::string_view s) {
     return ::inet_pton(AF_INET, buf, addr) == 1 || ::inet_pton(AF_INET6, buf, addr) == 1;
 }
 
+std::string_view host_without_port(std::string_view host) {
+    if (!host.empty() && host.front() == '[') {
+        const auto close = host.find(']');
+        return close == std::string_view::npos ? host : host.substr(1, close - 1);
+    }
+    const auto colon = host.find(':');
+    if (colon == std::string_view::npos || host.find(':', colon + 1) != std::string_view::npos) {
+        return host;
+    }
+    const std::string_view port = host.substr(colon + 1);
+    for (char ch : port) {
+        if (ch < '0' || ch > '9') {
+            return host;
+        }
+    }
+    return host.substr(0, colon);
+}
+
 std::size_t format_utc(std::int64_t unix_s, char (&out)[utc_text_max]) {
     std::int64_t days = unix_s / 86400;
     std::int64_t secs = unix_s % 86400;

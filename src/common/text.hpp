@@ -17,6 +17,11 @@ bool iequals(std::string_view a, std::string_view b);
 // True for IPv4 and IPv6 address literals ("10.0.0.1", "::1"), as inet_pton reads them.
 bool is_ip_literal(std::string_view s);
 
+// The host of a Host header value or a hostName setting, without its port and brackets:
+// "example.com:8443" -> "example.com", "[::1]:443" -> "::1". A bare IPv6 literal ("::1", more
+// than one colon) and a name without a port come back as they are.
+std::string_view host_without_port(std::string_view host);
+
 // Room for any format_utc() text: a year outside 0..9999 is written in full.
 inline constexpr std::size_t utc_text_max = 32;
 

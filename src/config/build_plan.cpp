@@ -80,15 +80,16 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
     }
 
     if (protocol_is_tls(st.protocol)) {
+        // A host name may carry a port for the Host header; the SNI never does (RFC 6066 3).
         if (probe != nullptr && pin->has_host) {
             sp.sni_from = SniFrom::Fixed;
-            sp.sni = probe->host;
+            sp.sni = host_without_port(probe->host);
         } else if (!st.sni_name.empty()) {
             sp.sni_from = SniFrom::Fixed;
             sp.sni = st.sni_name;
         } else if (!st.host_name.empty()) {
             sp.sni_from = SniFrom::Fixed;
-            sp.sni = st.host_name;
+            sp.sni = host_without_port(st.host_name);
         } else {
             sp.sni_from = SniFrom::ServerFqdn;
         }

@@ -11,7 +11,8 @@
 // refuses the SNI with an alert, one that speaks only TLS 1.1; each reaches the report with its
 // own reason, its detail, and a healthProbeLog that carries the detail. Last, the TLS facts of
 // a real probe (chain subjects, SHA-256 fingerprints of the fixture files, protocol, SNI, the
-// anchor) reach Snapshot::tls and the JSON the reader renders.
+// anchor) reach Snapshot::tls and the JSON the reader renders. And from a gateway configuration
+// to the wire: a hostName with a port is sent as SNI without it, the Host keeps it.
 // clang-format off
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "config/load.hpp"
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
@@ -386,6 +388,54 @@ TEST(EngineTls, TlsFactsOfARealProbeReachTheReport) {
         << ts;
     EXPECT_NE(ts.find("to trustedRootCertificates on backend setting setting"), std::string::npos)
         << ts;
+    run.stop();
+}
+
+// From the configuration to the ClientHello: the setting's hostName carries a port, the SNI the
+// fleet records is the name alone and the certificate (for that name) is accepted.
+TEST(EngineTls, HostNameWithAPortIsSentAsSniWithoutIt) {
+    auto fleet = test::FleetProcess::start(
+        std::string(R"({"default": {"kind": "reset"}, "rules": [)") +
+        tls_rule("127.1.62.1/32", "http", "good-chain.pem", "good.key") + "]}");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    std::string root = read_file(fixture("root.der.b64"));
+    const std::string gw = "/x/applicationGateways/gw/";
+    const std::string json = R"({"name": "gw", "properties": {
+      "trustedRootCertificates": [{"name": "root", "properties": {"data": ")" +
+                             root + R"("}}],
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "127.1.62.1"}]}}],
+      "probes": [{"name": "probe", "properties": {"protocol": "Https", "path": "/",
+        "interval": 1, "timeout": 1, "unhealthyThreshold": 1,
+        "pickHostNameFromBackendHttpSettings": true}}],
+      "backendHttpSettingsCollection": [{"name": "set", "properties": {
+        "port": )" + std::to_string(fleet->port()) +
+                             R"(, "protocol": "Https",
+        "hostName": "good.ringprobe.test:18443",
+        "trustedRootCertificates": [{"id": ")" +
+                             gw + R"(trustedRootCertificates/root"}],
+        "probe": {"id": ")" + gw +
+                             R"(probes/probe"}}}],
+      "requestRoutingRules": [{"name": "rule", "properties": {"ruleType": "Basic",
+        "backendAddressPool": {"id": ")" +
+                             gw + R"(backendAddressPools/pool"},
+        "backendHttpSettings": {"id": ")" +
+                             gw + R"(backendHttpSettingsCollection/set"}}}]}})";
+    auto loaded = config::load_plan_json(json);
+    ASSERT_TRUE(loaded) << config::format_errors(loaded.error(), "inline");
+    const Plan plan = std::move(loaded).value();
+    testing::EngineHarness run(plan, testing::engine_options("tls-sni-port"));
+    ASSERT_TRUE(run.start());
+    EXPECT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            return static_cast<Health>(s.states[0].health) == Health::Healthy;
+        },
+        std::chrono::seconds(10)));
+    Result<std::string> sni = fleet->get("/sni");
+    ASSERT_TRUE(sni);
+    const std::string backend = "127.1.62.1:" + std::to_string(fleet->port());
+    EXPECT_NE(sni->find("\"" + backend + "\":{\"sni\":\"good.ringprobe.test\""), std::string::npos)
+        << *sni;
     run.stop();
 }
 

@@ -42,6 +42,13 @@ basicConstraints = critical,CA:TRUE,pathlen:0
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[v3_inter_noku]
+basicConstraints = critical,CA:TRUE
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[v3_inter_noca]
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 [v3_leaf]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -90,6 +97,12 @@ sign other-inter other-root v3_inter "$good_start" "$good_end"
 # An intermediate of the good root that expired: its chain is "expired (intermediate)".
 key inter-expired; csr inter-expired "/O=ringprobe tests/CN=ringprobe Expired Intermediate CA"
 sign inter-expired root v3_inter 20200101000000Z 20210101000000Z
+# CA:TRUE without a keyUsage extension (RFC 5280: no restriction; private CAs made with
+# scripting libraries look like this), and one without basicConstraints at all (not a CA).
+key inter-noku; csr inter-noku "/O=ringprobe tests/CN=ringprobe Intermediate CA Without keyUsage"
+sign inter-noku root v3_inter_noku "$good_start" "$good_end"
+key inter-noca; csr inter-noca "/O=ringprobe tests/CN=ringprobe Intermediate Without CA Flag"
+sign inter-noca root v3_inter_noca "$good_start" "$good_end"
 
 # Leaves. RP_SAN is read by the v3_leaf section.
 leaf() {  # leaf NAME ISSUER CN SAN START END [EXT]
@@ -107,6 +120,12 @@ leaf notyet inter notyet.ringprobe.test "DNS:notyet.ringprobe.test" \
 leaf wrongname inter www.example.test "DNS:www.example.test" "$good_start" "$good_end"
 leaf other other-inter good.ringprobe.test "DNS:good.ringprobe.test" "$good_start" "$good_end"
 leaf under-expired inter-expired good.ringprobe.test "DNS:good.ringprobe.test" \
+    "$good_start" "$good_end"
+leaf under-noku inter-noku good.ringprobe.test "DNS:good.ringprobe.test" "$good_start" "$good_end"
+leaf under-noku-wrongname inter-noku www.example.test "DNS:www.example.test" \
+    "$good_start" "$good_end"
+leaf under-noca inter-noca good.ringprobe.test "DNS:good.ringprobe.test" "$good_start" "$good_end"
+leaf ip inter ip.ringprobe.test "DNS:ip.ringprobe.test,IP:127.0.0.1,IP:::1" \
     "$good_start" "$good_end"
 # A root with the real root's name but another key, and a leaf it signed: the chain walks to the
 # trusted root by name, but the signature does not verify ("other verification error").
@@ -133,9 +152,14 @@ cat under-expired.pem inter-expired.pem > expired-intermediate-chain.pem
 cat inter.pem root.pem > no-leaf-chain.pem              # key: inter.key
 cp self.pem self-signed-chain.pem
 cp forged.pem forged-chain.pem                          # key: forged.key
+cat under-noku.pem inter-noku.pem > noku-chain.pem
+cat under-noku-wrongname.pem inter-noku.pem > noku-wrongname-chain.pem
+cat under-noca.pem inter-noca.pem > noca-chain.pem
+cat ip.pem inter.pem > ip-chain.pem
 
 for f in root inter other-root other-inter inter-expired good wildcard cn-only expired notyet \
-        wrongname other under-expired self forged; do
+        wrongname other under-expired self forged inter-noku inter-noca under-noku \
+        under-noku-wrongname under-noca ip; do
     cp "$f.pem" "$out/$f.pem"
     cp "$f.key" "$out/$f.key"
 done

@@ -56,6 +56,20 @@ std::string utc(std::int64_t unix_s) {
     return out;
 }
 
+TEST(Text, HostWithoutPortDropsThePortAndTheBrackets) {
+    using ringprobe::host_without_port;
+    EXPECT_EQ(host_without_port("example.com:18443"), "example.com");
+    EXPECT_EQ(host_without_port("example.com"), "example.com");
+    EXPECT_EQ(host_without_port("10.0.0.5:443"), "10.0.0.5");
+    EXPECT_EQ(host_without_port("[::1]:443"), "::1");
+    EXPECT_EQ(host_without_port("[::1]"), "::1");
+    EXPECT_EQ(host_without_port("::1"), "::1");
+    EXPECT_EQ(host_without_port("fe80::1:443"), "fe80::1:443");  // a bare IPv6 has no port
+    EXPECT_EQ(host_without_port("example.com:"), "example.com");
+    EXPECT_EQ(host_without_port("example.com:http"), "example.com:http");
+    EXPECT_EQ(host_without_port(""), "");
+}
+
 TEST(Text, UtcStampsOfKnownDates) {
     EXPECT_EQ(utc(0), "1970-01-01T00:00:00Z");
     EXPECT_EQ(utc(4102444799), "2099-12-31T23:59:59Z");  // the good fixtures' notAfter

@@ -273,6 +273,48 @@ TEST(ConfigPrecedence, SniFallsBackToTheServerFqdnButNeverAnIpLiteral) {
     EXPECT_EQ(target(plan, "web", "https-fqdn", "10.0.0.5").sni, "");
 }
 
+// A hostName may carry a port for the Host header; the SNI is the name alone (RFC 6066), and
+// none at all when the name is an IP literal.
+Plan plan_with_host_name(const std::string& host_name) {
+    const std::string json = R"({"name": "gw", "properties": {
+      "backendAddressPools": [{"name": "pool-a", "properties": {
+        "backendAddresses": [{"ipAddress": "10.1.0.1"}]}}],
+      "probes": [{"name": "probe-a", "properties": {"protocol": "Https", "path": "/",
+        "interval": 30, "timeout": 30, "unhealthyThreshold": 3,
+        "pickHostNameFromBackendHttpSettings": true}}],
+      "backendHttpSettingsCollection": [{"name": "set-a", "properties": {"port": 443,
+        "protocol": "Https", "hostName": ")" +
+                             host_name + R"(",
+        "probe": {"id": "/x/applicationGateways/gw/probes/probe-a"}}}],
+      "requestRoutingRules": [{"name": "rule-a", "properties": {"ruleType": "Basic",
+        "backendAddressPool": {"id": "/x/applicationGateways/gw/backendAddressPools/pool-a"},
+        "backendHttpSettings":
+          {"id": "/x/applicationGateways/gw/backendHttpSettingsCollection/set-a"}}}]}})";
+    auto r = load_plan_json(json);
+    if (!r) {
+        ADD_FAILURE() << format_errors(r.error(), host_name);
+        return Plan{};
+    }
+    return std::move(r).value();
+}
+
+TEST(ConfigPrecedence, SniIsTheHostNameWithoutItsPort) {
+    Plan plan = plan_with_host_name("app.contoso.com:18443");
+    ASSERT_EQ(plan.targets.size(), 1u);
+    EXPECT_EQ(plan.targets[0].sni, "app.contoso.com");
+    EXPECT_EQ(plan.targets[0].host, "app.contoso.com:18443");
+    EXPECT_NE(plan.targets[0].request.find("Host: app.contoso.com:18443\r\n"), std::string::npos);
+}
+
+TEST(ConfigPrecedence, HostNameThatIsAnIpLiteralWithAPortSendsNoSni) {
+    for (const char* host : {"10.1.0.9:8443", "[fd00::9]:8443", "[fd00::9]"}) {
+        Plan plan = plan_with_host_name(host);
+        ASSERT_EQ(plan.targets.size(), 1u) << host;
+        EXPECT_EQ(plan.targets[0].sni, "") << host;
+        EXPECT_EQ(plan.targets[0].host, host);
+    }
+}
+
 TEST(ConfigPrecedence, Ipv6ServerAddressIsBracketedInTheHostHeader) {
     Plan plan = load_ok("ipv6-pick-address.json");
     const Target& t = target(plan, "pool-a", "set-a", "fd00::2");

@@ -9,6 +9,9 @@
 // naming the certificate, that the switches (validateCertChainAndExpiry, validateSNI) and the trust
 // choice (system store or trusted roots, PEM or base64 DER) do what the gateway does, that SNI is
 // sent as given and never for an IP literal, and that the second handshake of a target resumes.
+// It also pins where ringprobe and OpenSSL must agree although wolfSSL alone would not: an
+// intermediate without keyUsage is accepted (and one without CA:TRUE is not), and an IP literal
+// is checked against the leaf's iPAddress SANs, a Host's port and brackets left out.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -283,6 +286,76 @@ TEST(Tls, SignatureThatDoesNotVerifyIsOtherVerifyErrorWithTheVerifiersCode) {
     EXPECT_REASON(o, Reason::TlsVerifyOther);
     EXPECT_NE(o.facts.verify_error, 0);
     EXPECT_EQ(o.detail.rfind("verify error ", 0), 0u) << o.detail;
+}
+
+// The leaf of these chains is signed by a CA:TRUE intermediate without a keyUsage extension,
+// which RFC 5280 reads as no restriction and `openssl verify` accepts; wolfSSL alone refuses it
+// as the leaf's signer (verify error 20).
+TEST(Tls, IntermediateWithoutKeyUsageIsAcceptedAsOpenSslAcceptsIt) {
+    auto trust = trusting_private_root();
+    Outcome o = run(trust, "noku-chain.pem", "under-noku.key");
+    ASSERT_EQ(o.step, StepKind::HandshakeDone) << o.detail;
+    EXPECT_EQ(o.facts.verify_error, 0);
+    EXPECT_NE(std::string(o.facts.anchor).find("ringprobe Test Root CA"), std::string::npos);
+}
+
+TEST(Tls, WrongNameBehindAnIntermediateWithoutKeyUsageIsANameMismatch) {
+    auto trust = trusting_private_root();
+    Outcome o = run(trust, "noku-wrongname-chain.pem", "under-noku-wrongname.key");
+    EXPECT_REASON(o, Reason::TlsNameMismatch);
+    EXPECT_EQ(o.detail,
+              "leaf CN=www.example.test (SAN www.example.test) does not match good.ringprobe.test");
+}
+
+TEST(Tls, IntermediateWithoutCaBasicConstraintsStillFails) {
+    auto trust = trusting_private_root();
+    Outcome o = run(trust, "noca-chain.pem", "under-noca.key");
+    EXPECT_REASON(o, Reason::TlsVerifyOther);
+    EXPECT_EQ(o.detail.rfind("verify error 20: ", 0), 0u) << o.detail;
+}
+
+// Without SNI (an IP-literal backend) the name checked is the Host's, port and brackets off.
+Outcome run_host(const TlsContexts& trust, const std::string& chain, const std::string& key,
+                 std::string_view host) {
+    auto server = MemoryTlsServer::create(fixture(chain), fixture(key));
+    RP_ASSERT(server != nullptr);
+    server->begin_connection();
+    TlsClient client;
+    RP_ASSERT(client.start(trust.at(0), "", host, nullptr));
+    auto r = handshake_pair(client, *server);
+    Outcome o{r.client_step,  client.reason(), std::string(client.detail()),
+              client.facts(), server->sni(),   server->resumed()};
+    client.finish();
+    return o;
+}
+
+TEST(Tls, IpLiteralIsCheckedAgainstTheIpSans) {
+    auto trust = trusting_private_root();
+    for (const char* host : {"127.0.0.1", "127.0.0.1:8443", "[::1]", "[::1]:8443", "::1"}) {
+        Outcome o = run_host(trust, "ip-chain.pem", "ip.key", host);
+        EXPECT_EQ(o.step, StepKind::HandshakeDone) << host << ": " << o.detail;
+        EXPECT_EQ(o.server_sni, "") << host;
+    }
+    EXPECT_STREQ(run_host(trust, "ip-chain.pem", "ip.key", "ip.ringprobe.test").facts.chain[0].sans,
+                 "ip.ringprobe.test,127.0.0.1,::1");
+}
+
+TEST(Tls, IpLiteralMissingFromTheIpSansIsANameMismatch) {
+    auto trust = trusting_private_root();
+    Outcome o = run_host(trust, "ip-chain.pem", "ip.key", "127.0.0.2");
+    EXPECT_REASON(o, Reason::TlsNameMismatch);
+    EXPECT_EQ(o.detail,
+              "leaf CN=ip.ringprobe.test (SAN ip.ringprobe.test,127.0.0.1,::1) does not match "
+              "127.0.0.2");
+    // A certificate without IP SANs never matches an IP, whatever its CN or DNS SANs say.
+    EXPECT_REASON(run_host(trust, "good-chain.pem", "good.key", "127.0.0.1"),
+                  Reason::TlsNameMismatch);
+}
+
+TEST(Tls, HostWithAPortIsCheckedWithoutIt) {
+    auto trust = trusting_private_root();
+    Outcome o = run_host(trust, "good-chain.pem", "good.key", "good.ringprobe.test:18443");
+    EXPECT_EQ(o.step, StepKind::HandshakeDone) << o.detail;
 }
 
 TEST(Tls, SniIsSentAsGiven) {

@@ -111,14 +111,16 @@ Reason judge_missing_issuer(const ParsedCert& c, bool is_leaf, const TrustConfig
 }
 
 // The walk from the leaf to a trust anchor by issuer names (wolfSSL checks the signatures; this
-// says which link is missing). Sets `anchor` when the walk ends in one.
+// says which link is missing). Sets `anchor` when the walk ends in one, and `path` to the
+// presented certificates it went through, leaf first.
 Reason walk_to_anchor(std::span<const ParsedCert> certs, const TrustConfig& trust,
-                      const Anchor*& anchor, BoundedText& d) {
+                      const Anchor*& anchor, std::vector<std::size_t>& path, BoundedText& d) {
     std::vector<bool> used(certs.size(), false);
     std::size_t cur = 0;
     used[0] = true;
     for (std::size_t step = 0; step <= certs.size(); ++step) {  // bounded: each step uses one
         const ParsedCert& c = certs[cur];
+        path.push_back(cur);
         if (c.info.self_issued) {
             anchor = trust.find_by_print(c.info);
             return anchor != nullptr ? Reason::Ok : judge_unknown_root(c, cur == 0, trust, d);
@@ -160,6 +162,95 @@ Reason judge_anchor(const Anchor& anchor, std::int64_t now, CertFacts& facts, Bo
     return Reason::Ok;
 }
 
+// Whether the path is one RFC 5280 allows and only wolfSSL's rule on keyUsage refused.
+//
+// wolfSSL 5.5.4 takes a presented CA certificate as a signer only when its keyUsage allows
+// keyCertSign, also when it has no keyUsage extension at all, which RFC 5280 (4.2.1.3) reads as
+// no restriction and OpenSSL accepts. The leaf below such an intermediate then fails with
+// "unable to get local issuer certificate" (20). The same path is checked again here through a
+// certificate manager that holds only the anchor the walk ended in: each certificate, top
+// down, must verify against the one above it (wolfSSL's signature, validity and extension
+// checks), and each intermediate is then added as a signer. A certificate loaded that way
+// skips wolfSSL's CA checks, so the RFC 5280 rules are applied here first: CA:TRUE and
+// keyCertSign when there is a keyUsage (judge_path_length() has checked every pathLen).
+bool path_needs_key_usage_leniency(std::span<const ParsedCert> certs,
+                                   std::span<const std::size_t> path, std::int32_t verify_error) {
+    if (verify_error != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY) {
+        return false;
+    }
+    bool without_key_usage = false;
+    for (std::size_t k = 1; k < path.size(); ++k) {
+        without_key_usage = without_key_usage || !certs[path[k]].key_usage_present;
+    }
+    return without_key_usage;
+}
+
+bool path_cas_may_sign(std::span<const ParsedCert> certs, std::span<const std::size_t> path) {
+    for (std::size_t k = 1; k < path.size(); ++k) {
+        const ParsedCert& c = certs[path[k]];
+        if (!c.info.self_issued && (!c.info.is_ca || !c.key_cert_sign)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool path_verifies_top_down(std::span<const ParsedCert> certs, std::span<const std::size_t> path,
+                            const Anchor& anchor) {
+    WOLFSSL_CERT_MANAGER* cm = wolfSSL_CertManagerNew();
+    if (cm == nullptr) {
+        return false;
+    }
+    bool ok =
+        wolfSSL_CertManagerLoadCABuffer(cm, anchor.der.data(), static_cast<long>(anchor.der.size()),
+                                        WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS;
+    for (std::size_t k = path.size(); ok && k-- > 0;) {
+        const ParsedCert& c = certs[path[k]];
+        if (c.info.self_issued && k > 0) {
+            continue;  // the anchor itself, sent by the server
+        }
+        const auto len = static_cast<long>(c.der.size());
+        ok = !c.der.empty() && wolfSSL_CertManagerVerifyBuffer(
+                                   cm, c.der.data(), len, WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS;
+        if (ok && k > 0) {
+            ok = wolfSSL_CertManagerLoadCABuffer(cm, c.der.data(), len, WOLFSSL_FILETYPE_ASN1) ==
+                 WOLFSSL_SUCCESS;
+        }
+    }
+    wolfSSL_CertManagerFree(cm);
+    return ok;
+}
+
+// Every pathLenConstraint on the path, the anchor's included: wolfSSL checks those of the
+// intermediates but not the anchor's (RFC 5280 leaves a trust anchor's constraints to the
+// implementation); OpenSSL, Go and browsers refuse a chain longer than its root allows.
+void describe_path_length(std::string_view what, std::string_view who, std::int32_t allowed,
+                          std::int32_t below, BoundedText& d) {
+    d.add(what).add(" ").add(who).add(" allows ").num(allowed);
+    d.add(" intermediate(s) below it (pathLenConstraint); the chain has ").num(below);
+}
+
+Reason judge_path_length(std::span<const ParsedCert> certs, std::span<const std::size_t> path,
+                         const Anchor& anchor, BoundedText& d) {
+    std::int32_t below = 0;  // intermediates (not self-issued) under the certificate checked
+    for (std::size_t k = 1; k < path.size(); ++k) {
+        const ParsedCert& c = certs[path[k]];
+        if (c.info.self_issued) {
+            continue;  // a root sent with the chain: the anchor stands for it
+        }
+        if (c.path_len >= 0 && below > c.path_len) {
+            describe_path_length("intermediate", label(c), c.path_len, below, d);
+            return Reason::TlsVerifyOther;
+        }
+        ++below;
+    }
+    if (anchor.path_len >= 0 && below > anchor.path_len) {
+        describe_path_length("root", label_dn(anchor.subject), anchor.path_len, below, d);
+        return Reason::TlsVerifyOther;
+    }
+    return Reason::Ok;
+}
+
 // Whatever wolfSSL found that the steps above did not name (a bad signature, for instance).
 Reason judge_verify_error(std::int32_t verify_error, BoundedText& d) {
     if (verify_error == 0) {
@@ -171,21 +262,13 @@ Reason judge_verify_error(std::int32_t verify_error, BoundedText& d) {
     return Reason::TlsVerifyOther;
 }
 
-// The leaf's DNS SANs, or its CN when it has none, must match the name.
+// The leaf must carry the name (leaf_carries: IP SANs for an IP, else DNS SANs or the CN).
 Reason judge_name(const ParsedCert& leaf, std::string_view want, BoundedText& d) {
-    bool ok = false;
-    if (!leaf.sans.empty()) {
-        for (const auto& san : leaf.sans) {
-            ok = ok || name_matches(san, want);
-        }
-    } else {
-        ok = name_matches(leaf.common_name, want);
-    }
-    if (ok) {
+    if (leaf_carries(leaf, want)) {
         return Reason::Ok;
     }
     d.add("leaf ").add(label(leaf));
-    if (!leaf.sans.empty()) {
+    if (leaf.info.sans[0] != '\0') {
         d.add(" (SAN ").add(leaf.info.sans).add(")");
     }
     d.add(" does not match ").add(want);
@@ -202,11 +285,21 @@ Reason judge_chain(std::span<const ParsedCert> certs, const TrustConfig& trust, 
         return r;
     }
     const Anchor* anchor = nullptr;
-    if (Reason r = walk_to_anchor(certs, trust, anchor, d); r != Reason::Ok) {
+    std::vector<std::size_t> path;
+    path.reserve(certs.size() + 1);
+    if (Reason r = walk_to_anchor(certs, trust, anchor, path, d); r != Reason::Ok) {
         return r;
     }
     if (Reason r = judge_anchor(*anchor, now, facts, d); r != Reason::Ok) {
         return r;
+    }
+    if (Reason r = judge_path_length(certs, path, *anchor, d); r != Reason::Ok) {
+        return r;
+    }
+    if (path_needs_key_usage_leniency(certs, path, facts.verify_error) &&
+        path_cas_may_sign(certs, path) && path_verifies_top_down(certs, path, *anchor)) {
+        facts.verify_error = 0;  // the path stands: wolfSSL's refusal is not the verdict
+        return Reason::Ok;
     }
     return judge_verify_error(facts.verify_error, d);
 }

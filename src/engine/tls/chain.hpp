@@ -4,8 +4,8 @@
 // wolfSSL checks the signatures and accepts every chain through the client's verify callback;
 // the judge then names the precise problem (docs/tls.md, "How a chain is judged") in this order:
 // leaf missing, leaf not topmost, validity (leaf, intermediate, root), chain to a trust anchor
-// (intermediate missing, not a well-known CA, trusted root mismatch in both forms), any other
-// verifier error, then the name.
+// (intermediate missing, not a well-known CA, trusted root mismatch in both forms), every
+// pathLenConstraint (the root's too), any other verifier error, then the name.
 #pragma once
 
 #include <cstdint>

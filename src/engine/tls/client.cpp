@@ -83,7 +83,9 @@ bool TlsClient::start(const TrustConfig& trust, std::string_view sni, std::strin
     facts_ = CertFacts{};
     presented_->certs.clear();
     bool send_sni = !sni.empty() && !is_ip_literal(sni);
-    std::string_view name = send_sni ? sni : host;
+    // A Host value may carry a port ("example.com:8443") or brackets ("[::1]"): the certificate
+    // carries neither.
+    std::string_view name = send_sni ? sni : host_without_port(host);
     name_len_ = std::min(name.size(), sizeof name_ - 1);
     std::memcpy(name_, name.data(), name_len_);
     name_[name_len_] = '\0';

@@ -25,7 +25,8 @@ void init_wolfssl_once() {
 }
 
 Anchor to_anchor(const ParsedCert& p) {
-    return Anchor{p.subject, p.info.sha256, p.info.not_before_s, p.info.not_after_s};
+    return Anchor{p.subject,          p.info.sha256, p.info.not_before_s,
+                  p.info.not_after_s, p.path_len,    p.der};
 }
 
 // Splits PEM text into its certificates; each block is parsed on its own so that a bundle of

@@ -25,6 +25,8 @@ struct Anchor {
     std::array<std::uint8_t, 32> sha256{};
     std::int64_t not_before_s = 0;
     std::int64_t not_after_s = 0;
+    std::int32_t path_len = -1;      // basicConstraints pathLenConstraint; -1: none
+    std::vector<unsigned char> der;  // for a path wolfSSL would not build (chain.cpp)
 };
 
 struct TrustConfig {

@@ -5,7 +5,13 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/openssl/x509v3.h>
 // clang-format on
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "common/text.hpp"
 #include "engine/tls/bounded_text.hpp"
@@ -74,7 +80,96 @@ std::string name_text(WOLFSSL_X509_NAME* name) {
     return buf;
 }
 
+// Bounded: a certificate with more SANs is read up to here.
+constexpr int sans_max = 64;
+
+// The SAN extension's dNSName and iPAddress entries, in certificate order (wolfSSL's stack
+// holds them last first).
+void read_sans(WOLFSSL_X509* x, ParsedCert& p) {
+    p.sans.clear();
+    p.ip_sans.clear();
+    auto* names = static_cast<WOLFSSL_GENERAL_NAMES*>(
+        wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+    if (names == nullptr) {
+        return;
+    }
+    const int n = wolfSSL_sk_GENERAL_NAME_num(names);
+    for (int i = n - 1; i >= std::max(0, n - sans_max); --i) {
+        WOLFSSL_GENERAL_NAME* g = wolfSSL_sk_GENERAL_NAME_value(names, i);
+        if (g == nullptr) {
+            continue;
+        }
+        if (g->type == GEN_DNS && g->d.dNSName != nullptr) {
+            const auto* d = wolfSSL_ASN1_STRING_data(g->d.dNSName);
+            const int len = wolfSSL_ASN1_STRING_length(g->d.dNSName);
+            if (d != nullptr && len > 0) {
+                p.sans.emplace_back(reinterpret_cast<const char*>(d),
+                                    static_cast<std::size_t>(len));
+            }
+        } else if (g->type == GEN_IPADD && g->d.iPAddress != nullptr) {
+            const auto* d = wolfSSL_ASN1_STRING_data(g->d.iPAddress);
+            const int len = wolfSSL_ASN1_STRING_length(g->d.iPAddress);
+            if (d != nullptr && (len == 4 || len == 16)) {
+                IpAddress ip;
+                ip.len = static_cast<std::uint8_t>(len);
+                std::memcpy(ip.bytes.data(), d, static_cast<std::size_t>(len));
+                p.ip_sans.push_back(ip);
+            }
+        }
+    }
+    wolfSSL_GENERAL_NAMES_free(names);
+}
+
+// The SANs as a person reads them: DNS names, then IP addresses in their usual text.
+void describe_sans(const ParsedCert& p, CertInfo& c) {
+    BoundedText sans(c.sans, sizeof c.sans);
+    bool first = true;
+    for (const auto& name : p.sans) {
+        sans.add(first ? "" : ",").add(name);
+        first = false;
+    }
+    for (const auto& ip : p.ip_sans) {
+        char text[INET6_ADDRSTRLEN] = {};
+        ::inet_ntop(ip.len == 4 ? AF_INET : AF_INET6, ip.bytes.data(), text, sizeof text);
+        sans.add(first ? "" : ",").add(text);
+        first = false;
+    }
+}
+
+// keyUsage and basicConstraints' pathLen, which a path wolfSSL would not build is checked
+// against (chain.cpp). OpenSSL's KU_KEY_CERT_SIGN bit, as wolfSSL_X509_get_key_usage gives it.
+void read_constraints(WOLFSSL_X509* x, ParsedCert& p) {
+    constexpr unsigned key_cert_sign_bit = 0x0004;
+    p.key_usage_present = wolfSSL_X509_get_ext_by_NID(x, NID_key_usage, -1) >= 0;
+    p.key_cert_sign = !p.key_usage_present || (wolfSSL_X509_get_key_usage(x) & key_cert_sign_bit);
+    p.path_len = wolfSSL_X509_get_isSet_pathLength(x) != 0
+                     ? static_cast<std::int32_t>(wolfSSL_X509_get_pathLength(x))
+                     : -1;
+}
+
 }  // namespace
+
+bool parse_ip_literal(std::string_view text, IpAddress& out) {
+    if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+        text = text.substr(1, text.size() - 2);
+    }
+    char buf[64];
+    if (text.empty() || text.size() >= sizeof buf) {
+        return false;
+    }
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    out = IpAddress{};
+    if (::inet_pton(AF_INET, buf, out.bytes.data()) == 1) {
+        out.len = 4;
+        return true;
+    }
+    if (::inet_pton(AF_INET6, buf, out.bytes.data()) == 1) {
+        out.len = 16;
+        return true;
+    }
+    return false;
+}
 
 bool parse_x509(WOLFSSL_X509* x, ParsedCert& p) {
     if (x == nullptr) {
@@ -87,31 +182,24 @@ bool parse_x509(WOLFSSL_X509* x, ParsedCert& p) {
                                           sizeof cn) > 0) {
         p.common_name = cn;
     }
-    p.sans.clear();
-    for (int i = 0; i < 64; ++i) {  // bounded: a certificate with more SANs is cut here
-        char* san = wolfSSL_X509_get_next_altname(x);
-        if (san == nullptr) {
-            break;
-        }
-        p.sans.emplace_back(san);
-    }
+    read_sans(x, p);
+    read_constraints(x, p);
     CertInfo& c = p.info;
     c = CertInfo{};
     copy_bounded(c.subject, p.subject);
     copy_bounded(c.issuer, p.issuer);
     copy_bounded(c.common_name, p.common_name);
-    BoundedText sans(c.sans, sizeof c.sans);
-    for (std::size_t i = 0; i < p.sans.size(); ++i) {
-        sans.add(i == 0 ? "" : ",").add(p.sans[i]);
-    }
+    describe_sans(p, c);
     c.not_before_s = asn1_to_unix(wolfSSL_X509_get_notBefore(x));
     c.not_after_s = asn1_to_unix(wolfSSL_X509_get_notAfter(x));
     c.is_ca = wolfSSL_X509_get_isCA(x) != 0;
     c.self_issued = !p.subject.empty() && p.subject == p.issuer;
     int der_len = 0;
     const unsigned char* der = wolfSSL_X509_get_der(x, &der_len);
+    p.der.clear();
     if (der != nullptr && der_len > 0) {
         wc_Sha256Hash(der, static_cast<word32>(der_len), c.sha256.data());
+        p.der.assign(der, der + der_len);
     }
     return true;
 }
@@ -154,6 +242,27 @@ bool name_matches(std::string_view pattern, std::string_view name) {
         return iequals(pattern.substr(1), name.substr(dot));
     }
     return iequals(pattern, name);
+}
+
+bool leaf_carries(const ParsedCert& leaf, std::string_view name) {
+    IpAddress ip;
+    if (parse_ip_literal(name, ip)) {
+        for (const auto& san : leaf.ip_sans) {
+            if (san == ip) {
+                return true;
+            }
+        }
+        return false;
+    }
+    if (leaf.sans.empty()) {
+        return name_matches(leaf.common_name, name);
+    }
+    for (const auto& san : leaf.sans) {
+        if (name_matches(san, name)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 }  // namespace ringprobe::tls

@@ -26,7 +26,7 @@ struct CertInfo {
     char subject[96] = {};  // one-line DN, truncated
     char issuer[96] = {};   // one-line DN, truncated
     char common_name[64] = {};
-    char sans[128] = {};            // DNS SANs, comma separated, truncated
+    char sans[128] = {};            // DNS then IP SANs, comma separated, truncated
     std::int64_t not_before_s = 0;  // Unix seconds (UTC)
     std::int64_t not_after_s = 0;
     std::array<std::uint8_t, 32> sha256{};  // of the DER
@@ -49,13 +49,28 @@ struct CertFacts {
     std::int64_t days_until_expiry(std::int64_t now_s) const;
 };
 
+// An iPAddress SAN or an IP literal in binary: 4 bytes (IPv4) or 16 (IPv6).
+struct IpAddress {
+    std::uint8_t len = 0;
+    std::array<std::uint8_t, 16> bytes{};
+    bool operator==(const IpAddress&) const = default;
+};
+
+// `text` as an IP literal (IPv6 with or without brackets); false when it is none.
+bool parse_ip_literal(std::string_view text, IpAddress& out);
+
 // Everything the chain judge needs about one certificate, parsed once from its DER. Unlike
 // CertInfo its names are whole, so that issuer links and name checks never see a truncation.
 struct ParsedCert {
     std::string subject;  // one-line DN
     std::string issuer;   // one-line DN
     std::string common_name;
-    std::vector<std::string> sans;
+    std::vector<std::string> sans;   // dNSName SANs only
+    std::vector<IpAddress> ip_sans;  // iPAddress SANs
+    std::vector<unsigned char> der;  // for a path wolfSSL would not build (chain.cpp)
+    bool key_usage_present = false;  // a keyUsage extension, whatever it allows
+    bool key_cert_sign = false;      // keyUsage allows keyCertSign (or there is none)
+    std::int32_t path_len = -1;      // basicConstraints pathLenConstraint; -1: none
     CertInfo info;
 };
 
@@ -71,5 +86,10 @@ std::string label_dn(std::string_view dn);
 // RFC 6125 style: case-insensitive, a '*' only as the whole leftmost label of the pattern,
 // matching exactly one label.
 bool name_matches(std::string_view pattern, std::string_view name);
+
+// Whether the leaf carries `name`: an IP literal against the iPAddress SANs only (RFC 6125
+// 6.2.1, as OpenSSL's -verify_ip), a DNS name against the dNSName SANs, or the CN when there
+// is no dNSName SAN (as OpenSSL's -verify_hostname).
+bool leaf_carries(const ParsedCert& leaf, std::string_view name);
 
 }  // namespace ringprobe::tls
