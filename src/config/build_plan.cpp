@@ -172,7 +172,7 @@ void Loader::check_pairs() {
         }
         last_pool = pool;
     }
-    if (pairs_.empty()) {
+    if (pairs_.empty() && !gateway_unread_) {
         errs_.add_text(rules_path_,
                        "no routing rule ties a backend pool to a backend setting, so "
                        "there is nothing to probe; add a rule with "

@@ -190,6 +190,7 @@ private:
     // Reading.
     bool find_gateway(dom::element root, dom::object& gateway, PathNode& at);
     void read_gateway(dom::object gateway, const PathNode* at);
+    bool check_properties(dom::object item, const PathNode* at);
     void read_ext(View v, bool top_level, Ext& ext);
     std::string_view resolve_arm_name(std::string_view name);
     bool read_name(dom::object item, const PathNode* at, std::string_view collection, Names& names,
@@ -240,6 +241,7 @@ private:
     Plan plan_;
     dom::object template_;  // the ARM template root when reading one
     bool is_template_ = false;
+    bool gateway_unread_ = false;  // its "properties" was not an object: nothing else to say
     Ext top_ext_;
     std::vector<ProbeIn> probes_in_;
     std::vector<SettingIn> settings_in_;
@@ -280,6 +282,7 @@ void Loader::for_each_item(View gw, std::string_view key, F&& f) {
             errs_.add(&at, "expected an object, got " + describe(e));
             continue;
         }
+        check_properties(o, &at);
         Item item(o, &at);
         f(item);
     }

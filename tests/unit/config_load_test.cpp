@@ -579,6 +579,91 @@ TEST(ConfigErrors, OutOfRangeNumbersNameTheValidRange) {
     EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.match.body", "at most 4090"));
 }
 
+// simdjson refuses the whole document over one number it cannot hold; the error still names
+// the field and its range, and a number where no number is read is refused with its path.
+TEST(ConfigErrors, NumbersTooLargeToHoldNameTheirPathAndRange) {
+    auto errors = load_bad("bad-number-too-large.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: ringprobe.intervalMs: 18446744073709551616 is outside 10..86400000\n"
+              "f.json: ringprobe.timeoutMs: -9223372036854775809 is outside 10..86400000\n"
+              "f.json: properties.probes[0].properties.interval: 1e+30 is outside 1..86400\n"
+              "f.json: tags.cost: 1e999999 does not fit in a JSON number ringprobe can read "
+              "(integers -9223372036854775808..18446744073709551615, decimals up to 1.7e308)\n");
+}
+
+TEST(ConfigErrors, BigNumberWhereAStringIsExpectedIsDescribedAsTheNumber) {
+    auto errors = json_bad(R"({"name": 1e400, "properties": {}})");
+    EXPECT_TRUE(has_error(errors, "name", "expected a string, got the number 1e400"))
+        << dump(errors);
+}
+
+// Which of two equal keys counts differs between JSON readers (simdjson's DOM finds the first,
+// the gateway's own reader the last): refused, in every object, read or not.
+TEST(ConfigErrors, DuplicateKeysAreRefusedWithBothPlaces) {
+    auto errors = load_bad("bad-duplicate-keys.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: properties.backendAddressPools[0].properties.backendAddresses[1].ipAddress: "
+              "given twice in one object, at line 13 column 15 and at line 14 column 15; JSON "
+              "readers disagree on which one counts: keep one\n"
+              "f.json: properties.probes[0].properties.interval: given twice in one object, at "
+              "line 27 column 11 and at line 28 column 11; JSON readers disagree on which one "
+              "counts: keep one\n");
+    auto unread = json_bad(R"({"tags": {"a": 1, "b": 2, "a": 3}, "properties": {}})");
+    EXPECT_TRUE(has_error(unread, "tags.a", "at line 1 column 11 and at line 1 column 27"))
+        << dump(unread);
+}
+
+TEST(ConfigErrors, PropertiesThatIsNotAnObjectSaysSo) {
+    auto errors = load_bad("bad-properties-array.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: properties: properties must be an object, got an array\n");
+    auto item = json_bad(R"({"properties": {"probes": [{"name": "p", "properties": "x"}]}})");
+    EXPECT_TRUE(has_error(item, "properties.probes[0].properties",
+                          "properties must be an object, got a string \"x\""))
+        << dump(item);
+}
+
+// What Windows writes: a UTF-8 byte-order mark (Notepad, Out-File -Encoding utf8) and UTF-16 LE
+// with its mark (Windows PowerShell 5.1's `>`). Each gives the plan of the same text in UTF-8.
+TEST(ConfigEncodings, ByteOrderMarksAndUtf16GiveTheSamePlan) {
+    const Plan base = load_ok("small-valid.json");
+    for (const char* name : {"utf8-bom.json", "utf16le-bom.json", "utf16be-bom.json"}) {
+        SCOPED_TRACE(name);
+        const Plan p = load_ok(name);
+        EXPECT_EQ(p.rows.size(), base.rows.size());
+        EXPECT_EQ(p.gateway_name, base.gateway_name);
+        EXPECT_EQ(p.digest, base.digest);
+    }
+    std::string utf8 = read_text(fixture("small-valid.json"));
+    std::string no_mark;
+    for (char c : utf8) {
+        no_mark.push_back(c);
+        no_mark.push_back('\0');
+    }
+    auto r = load_plan_json(no_mark);
+    ASSERT_TRUE(r) << dump(r.error());
+    EXPECT_EQ(r->digest, base.digest);
+}
+
+TEST(ConfigEncodings, SyntaxErrorAfterAByteOrderMarkCountsColumnsFromTheText) {
+    auto errors = json_bad("\xEF\xBB\xBF{\"name\" \"x\"}");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json:1:9: malformed JSON: expected ':' after a member name\n");
+}
+
+TEST(ConfigEncodings, BrokenUtf16SaysWhatTheFileIsAndHowToSaveIt) {
+    auto odd = json_bad(std::string("\xFF\xFE{\0}", 5));
+    EXPECT_EQ(format_errors(odd, "f.json"),
+              "f.json: the file is UTF-16 LE but has an odd number of bytes (5); save it as UTF-8 "
+              "(PowerShell: Out-File -Encoding utf8 FILE, or Set-Content -Encoding utf8 FILE; "
+              "Notepad: Save As, Encoding UTF-8)\n");
+    auto lone = json_bad(std::string("\xFE\xFF\xD8\x00\x00{", 6));
+    EXPECT_NE(format_errors(lone, "f.json")
+                  .find("the file is UTF-16 BE but has an unpaired surrogate at byte 2"),
+              std::string::npos)
+        << dump(lone);
+}
+
 TEST(ConfigErrors, DanglingReferencesListTheKnownNames) {
     auto errors = load_bad("bad-dangling.json");
     EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
