@@ -344,6 +344,15 @@ Result<Plan, ConfigErrors> Loader::run(dom::element root) {
     if (!find_gateway(root, gateway, at)) {
         return unexpected(errs_.take());
     }
+    if (is_template_) {
+        read_parameter_files();
+        if (!errs_.any() && !expand_copy_loops(root)) {
+            return unexpected(errs_.take());
+        }
+        if (!find_gateway(root, gateway, at)) {
+            return unexpected(errs_.take());
+        }
+    }
     PathNode gw_at{};
     if (is_template_) {
         gw_at = PathNode{&resources_node, {}, at.index};

@@ -3,6 +3,7 @@
 //   read_sections.cpp  JSON sections -> Plan settings/probes/roots, pairs tied by rules
 //   read_pools.cpp     backendAddressPools -> Plan pools: addresses, members, duplicates
 //   members.cpp        pool members from network interfaces and scale sets; ARM parameters files
+//   arm_expand.cpp     ARM copy loops unrolled (and the expressions they use) before reading
 //   build_plan.cpp     settings' probes -> Specs (defaults, precedence) -> rows and targets
 //   load.cpp           bytes -> DOM (file, size limit, syntax errors) and the public functions
 #pragma once
@@ -186,6 +187,9 @@ public:
 
     Result<Plan, ConfigErrors> run(dom::element root);
 
+    // A template parameter's value: from a --parameters file, else its defaultValue (members.cpp).
+    std::optional<dom::element> arm_parameter(std::string_view name);
+
 private:
     // Reading.
     bool find_gateway(dom::element root, dom::object& gateway, PathNode& at);
@@ -207,13 +211,12 @@ private:
 
     // Members and parameters (members.cpp).
     void read_parameter_files();
-    std::optional<dom::element> arm_parameter(std::string_view name);
+    bool expand_copy_loops(dom::element& root);  // arm_expand.cpp
     std::optional<dom::element> arm_parameter_value(std::string_view expression);
     void read_nic_files();
     void read_nic_file(const std::string& file);
     void add_nic_config(NicConfig config);
     void scan_template_members();
-    void refuse_copy_loops(View fields);
     void scan_template_nic(dom::object nic, const PathNode* at);
     void scan_template_scale_set(dom::object vmss, const PathNode* at);
     void read_pool_refs(View ipc, TemplateMember proto);
@@ -257,6 +260,8 @@ private:
     // Members and parameters (members.cpp). The parsers own the DOMs the parameter values
     // point into, so they live as long as the Loader.
     std::vector<std::unique_ptr<dom::parser>> side_parsers_;
+    bool parameters_read_ = false;
+    simdjson::padded_string expanded_;  // the template with its copy loops unrolled
     std::unordered_map<std::string, dom::element> parameter_values_;  // lower-case name
     std::vector<NicConfig> nics_;                                     // from --nics files
     std::unordered_map<std::string, std::uint32_t> nic_by_id_;        // id_lower -> nics_

@@ -747,7 +747,6 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     plan_.start_batch = top_ext_.start_batch.value_or(Plan::default_start_batch);
     read_nic_files();
     if (is_template_) {
-        refuse_copy_loops(gw.fields);
         scan_template_members();
     }
     read_roots(gw.fields);

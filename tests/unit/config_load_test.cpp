@@ -49,6 +49,15 @@ ConfigErrors load_bad(const std::string& name, const LoadOptions& options = {}) 
     return r.error();
 }
 
+Plan load_ok_json(const std::string& json) {
+    auto r = load_plan_json(json);
+    if (!r) {
+        ADD_FAILURE() << format_errors(r.error(), "json");
+        return Plan{};
+    }
+    return std::move(r).value();
+}
+
 ConfigErrors json_bad(const std::string& json) {
     auto r = load_plan_json(json);
     if (r) {
@@ -929,19 +938,77 @@ TEST(ConfigMembers, TheDigestChangesWithTheNicsAndParametersFiles) {
               load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest);
 }
 
-TEST(ConfigMembers, ACopyLoopInATemplateIsRefusedWithItsPath) {
+// Copy loops are unrolled as ARM would: a parameters file changes both the NIC loop's count and
+// the array the backend-address loop walks (the defaults are in plan-output/gateway-copy-loops).
+TEST(ConfigCopyLoops, ParametersDriveTheNicAndAddressLoops) {
+    LoadOptions options;
+    options.parameters_files.push_back(fixture("gateway-copy-loops.parameters.json"));
+    Plan plan = load_ok_with("gateway-copy-loops.json", options);
+    std::vector<std::string> servers;
+    for (const Row& r : plan.rows) {
+        servers.push_back(plan.pools[r.pool_index].servers[r.server_index].address);
+    }
+    EXPECT_EQ(servers, (std::vector<std::string>{"10.1.0.4", "10.1.0.5", "10.2.0.20", "10.2.0.21",
+                                                 "fd00:db8:2::22"}));
+    EXPECT_EQ(server_of(plan, "vm-pool", "10.1.0.5")->nic, "web-nic-2");
+}
+
+TEST(ConfigCopyLoops, APropertyLoopBuildsThePoolsAndTheirAddresses) {
+    Plan plan = load_ok_json(R"({"parameters": {
+          "pools": {"type": "array", "defaultValue": [
+            {"name": "blue", "addresses": [{"ipAddress": "10.0.0.1"}]},
+            {"name": "green", "addresses": [{"ipAddress": "10.0.0.2"}, {"fqdn": "g.contoso.com"}]}]}},
+        "resources": [{"type": "Microsoft.Network/applicationGateways", "name": "gw",
+        "properties": {
+          "copy": [{"name": "backendAddressPools", "count": "[length(parameters('pools'))]",
+            "input": {"name": "[parameters('pools')[copyIndex('backendAddressPools')].name]",
+              "properties": {"backendAddresses":
+                "[parameters('pools')[copyIndex('backendAddressPools')].addresses]"}}}],
+          "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+            "protocol": "Http"}}],
+          "requestRoutingRules": [
+            {"name": "r1", "properties": {"backendAddressPool": {"id": "/x/backendAddressPools/blue"},
+              "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}},
+            {"name": "r2", "properties": {"backendAddressPool": {"id": "/x/backendAddressPools/green"},
+              "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}}]
+        }}]})");
+    ASSERT_EQ(plan.pools.size(), 2u);
+    EXPECT_EQ(plan.pools[0].name, "blue");
+    EXPECT_EQ(plan.pools[1].name, "green");
+    ASSERT_EQ(plan.pools[1].servers.size(), 2u);
+    EXPECT_EQ(plan.pools[1].servers[1].address, "g.contoso.com");
+    EXPECT_EQ(plan.rows.size(), 3u);
+}
+
+// What cannot be evaluated is refused where it is written, naming the function; nothing is
+// half expanded.
+TEST(ConfigCopyLoops, WhatCannotBeEvaluatedIsNamedWithItsPathAndFunction) {
     auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/applicationGateways",
         "name": "gw", "properties": {
-          "copy": [{"name": "probes", "count": 2, "input": {"name": "p"}}],
+          "copy": [{"name": "probes", "count": "[mod(5, 2)]", "input": {"name": "p"}}],
           "backendAddressPools": [{"name": "pool", "properties": {
             "copy": [{"name": "backendAddresses", "count": 3,
-                      "input": {"ipAddress": "[copyIndex('backendAddresses')]"}}]}}]
+                      "input": {"ipAddress": "[uniqueString(copyIndex('backendAddresses'))]"}}]}}]
         }}]})");
-    EXPECT_TRUE(has_error(errors, "resources[0].properties.copy[0]", "builds probes"))
-        << dump(errors);
-    EXPECT_TRUE(has_error(errors,
-                          "resources[0].properties.backendAddressPools[0].properties.copy[0]",
-                          "builds backendAddresses"))
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: resources[0].properties.copy[0].count: cannot evaluate \"[mod(5, 2)]\": "
+              "the function mod() is not one ringprobe evaluates (copyIndex, length, parameters, "
+              "variables, concat, format, add, sub, mul, string, int, toLower, toUpper, "
+              "resourceId)\n"
+              "f.json: resources[0].properties.backendAddressPools[0].properties.copy[0].input."
+              "ipAddress: cannot evaluate \"[uniqueString(copyIndex('backendAddresses'))]\": the "
+              "function uniqueString() is not one ringprobe evaluates (copyIndex, length, "
+              "parameters, variables, concat, format, add, sub, mul, string, int, toLower, "
+              "toUpper, resourceId)\n");
+}
+
+TEST(ConfigCopyLoops, ACountOutsideArmsBoundIsRefused) {
+    auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/networkInterfaces",
+        "name": "n", "copy": {"name": "l", "count": 801}},
+        {"type": "Microsoft.Network/applicationGateways", "name": "gw", "properties": {}}]})");
+    EXPECT_TRUE(has_error(errors, "resources[0].copy.count",
+                          "the count of copy loop l must be an integer in 0..800, got the number "
+                          "801"))
         << dump(errors);
 }
 
