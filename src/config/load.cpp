@@ -140,7 +140,7 @@ std::string save_as_utf8_hint() {
 
 // UTF-16 -> UTF-8 into `out` (at most 3 bytes per 2 read); false with `why` when the text is not
 // valid UTF-16. A byte-order mark is dropped.
-bool utf16_to_utf8(std::string_view in, bool little, PaddedBuffer& out, std::size_t& size,
+bool utf16_to_utf8(std::string_view in, bool little, char* out, std::size_t& size,
                    std::string& why) {
     const char* name = little ? "UTF-16 LE" : "UTF-16 BE";
     if (in.size() % 2 != 0) {
@@ -153,7 +153,7 @@ bool utf16_to_utf8(std::string_view in, bool little, PaddedBuffer& out, std::siz
         auto hi = static_cast<unsigned char>(in[i + (little ? 1 : 0)]);
         return static_cast<std::uint32_t>(lo | (hi << 8));
     };
-    char* w = out.data();
+    char* w = out;
     std::size_t i = in.size() >= 2 && unit(0) == 0xFEFF ? 2 : 0;
     for (; i < in.size(); i += 2) {
         std::uint32_t cp = unit(i);
@@ -168,9 +168,36 @@ bool utf16_to_utf8(std::string_view in, bool little, PaddedBuffer& out, std::siz
         }
         append_utf8(w, cp);
     }
-    size = static_cast<std::size_t>(w - out.data());
+    size = static_cast<std::size_t>(w - out);
     return true;
 }
+
+}  // namespace
+
+namespace detail {
+
+bool json_text_utf8(std::string_view in, std::string& converted, std::string& why) {
+    converted.clear();
+    const Encoding encoding = detect_encoding(in);
+    if (encoding == Encoding::Utf8) {
+        return true;
+    }
+    if (encoding == Encoding::Utf8Bom) {
+        converted.assign(in.substr(3));
+        return true;
+    }
+    converted.resize(in.size() / 2 * 3);
+    std::size_t size = 0;
+    if (!utf16_to_utf8(in, encoding == Encoding::Utf16Le, converted.data(), size, why)) {
+        return false;
+    }
+    converted.resize(size);
+    return true;
+}
+
+}  // namespace detail
+
+namespace {
 
 // ---- Parsing ----------------------------------------------------------------------------------
 
@@ -336,7 +363,7 @@ Result<Plan, ConfigErrors> load_padded(PaddedBuffer& buffer, const LoadOptions& 
     }
     std::size_t size = 0;
     std::string why;
-    if (!utf16_to_utf8(buffer.view(), encoding == Encoding::Utf16Le, utf8, size, why)) {
+    if (!utf16_to_utf8(buffer.view(), encoding == Encoding::Utf16Le, utf8.data(), size, why)) {
         return unexpected(one_error(std::move(why)));
     }
     return load_text(utf8.data(), size, options);

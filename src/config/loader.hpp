@@ -53,6 +53,11 @@ void reserve_huge(std::vector<T>& v, std::size_t n) {
     advise_huge(v.data(), v.capacity() * sizeof(T));
 }
 
+// The text of a JSON file as UTF-8 (load.cpp): empty `converted` when it is UTF-8 without a
+// byte-order mark already, else the text without the mark or transcoded from UTF-16 LE/BE.
+// False with `why` (what the file is, how to save it) for UTF-16 that is not valid.
+bool json_text_utf8(std::string_view in, std::string& converted, std::string& why);
+
 // The name a reference's id names in `collection` (read_sections.cpp); false with `why` if none.
 bool ref_name(std::string_view id, std::string_view collection, std::string_view& name,
               std::string& why);

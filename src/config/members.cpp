@@ -58,6 +58,16 @@ std::optional<dom::element> parse_side_file(const std::string& file, std::size_t
         return std::nullopt;
     }
     digest = hash_combine(digest, stable_hash(std::string_view(text.data(), text.size())));
+    // `az ... > FILE` in Windows PowerShell 5.1 writes UTF-16, as for the configuration.
+    std::string utf8;
+    std::string why;
+    if (!json_text_utf8(std::string_view(text.data(), text.size()), utf8, why)) {
+        errs.add_in(file, "", why);
+        return std::nullopt;
+    }
+    if (!utf8.empty()) {
+        text = simdjson::padded_string(utf8);
+    }
     dom::element root;
     if (parser.parse(text).get(root) != simdjson::SUCCESS) {
         SyntaxError se;

@@ -1012,6 +1012,29 @@ TEST(ConfigCopyLoops, ACountOutsideArmsBoundIsRefused) {
         << dump(errors);
 }
 
+// `az network nic list > nics.json` in Windows PowerShell 5.1 writes UTF-16 LE; a parameters
+// file saved by Notepad starts with a UTF-8 byte-order mark. Both read like their UTF-8 twins.
+TEST(ConfigMembers, SideFilesInUtf16OrWithAByteOrderMarkReadAsUtf8) {
+    auto servers = [](const Plan& plan) {
+        std::vector<std::string> out;
+        for (const Row& r : plan.rows) {
+            out.push_back(plan.pools[r.pool_index].servers[r.server_index].address);
+        }
+        return out;
+    };
+    const Plan utf8 = load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"}));
+    const Plan utf16 =
+        load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list-utf16le.json"}));
+    EXPECT_EQ(servers(utf16), servers(utf8));
+    EXPECT_TRUE(utf16.unresolved_ip_configurations == utf8.unresolved_ip_configurations);
+    LoadOptions plain;
+    plain.parameters_files.push_back(fixture("gateway-arm-parameters.parameters.json"));
+    LoadOptions bom;
+    bom.parameters_files.push_back(fixture("gateway-arm-parameters.parameters-utf8bom.json"));
+    EXPECT_EQ(servers(load_ok_with("gateway-arm-parameters.json", bom)),
+              servers(load_ok_with("gateway-arm-parameters.json", plain)));
+}
+
 TEST(ConfigMembers, TheSameNicInTwoFilesIsAccepted) {
     Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
                              with_nics({"nics-az-list.json", "nics-az-list.json"}));
