@@ -541,6 +541,12 @@ public:
             PathNode item_at{at, {}, i++};
             dom::object o;
             dom::object copy;
+            if (resources && !read_by_loader(e)) {
+                out += first ? "" : ",";
+                first = false;
+                out += simdjson::minify(e);  // virtual machines, networks...: left as they are
+                continue;
+            }
             if (!resources || e.get_object().get(o) != simdjson::SUCCESS ||
                 o.at_key("copy").get_object().get(copy) != simdjson::SUCCESS) {
                 out += first ? "" : ",";
@@ -566,6 +572,18 @@ public:
     }
 
 private:
+    // The resources the Loader reads; the loops of any other are none of ringprobe's business
+    // and may use functions it does not evaluate.
+    static bool read_by_loader(dom::element resource) {
+        std::string_view type;
+        if (resource.at_key("type").get_string().get(type) != simdjson::SUCCESS) {
+            return false;
+        }
+        return iequals(type, "Microsoft.Network/applicationGateways") ||
+               iequals(type, "Microsoft.Network/networkInterfaces") ||
+               iequals(type, "Microsoft.Compute/virtualMachineScaleSets");
+    }
+
     // Inside a loop every expression is evaluated where it can be (its value may depend on the
     // loop in ways the Loader's reading of the text cannot see); one that uses copyIndex() must
     // be, the others are left as they are when they cannot.

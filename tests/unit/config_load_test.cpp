@@ -1002,6 +1002,27 @@ TEST(ConfigCopyLoops, WhatCannotBeEvaluatedIsNamedWithItsPathAndFunction) {
               "toUpper, resourceId)\n");
 }
 
+// A virtual machine's loop may use functions ringprobe does not evaluate; the loader never reads
+// virtual machines, so their loops are left alone.
+TEST(ConfigCopyLoops, LoopsOfResourcesTheLoaderDoesNotReadAreLeftAlone) {
+    Plan plan = load_ok_json(R"({"resources": [
+        {"type": "Microsoft.Compute/virtualMachines", "name": "[concat('vm', copyIndex())]",
+         "copy": {"name": "vms", "count": "[mod(7, 3)]"},
+         "properties": {"osProfile": {"computerName": "[uniqueString(copyIndex())]"}}},
+        {"type": "Microsoft.Network/applicationGateways", "name": "gw", "properties": {
+          "backendAddressPools": [{"name": "p", "properties": {
+            "copy": [{"name": "backendAddresses", "count": 2,
+                      "input": {"ipAddress": "[format('10.0.0.{0}', copyIndex('backendAddresses', 1))]"}}]}}],
+          "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+            "protocol": "Http"}}],
+          "requestRoutingRules": [{"name": "r", "properties": {
+            "backendAddressPool": {"id": "/x/backendAddressPools/p"},
+            "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}}]}}]})");
+    ASSERT_EQ(plan.rows.size(), 2u);
+    EXPECT_EQ(plan.pools[0].servers[0].address, "10.0.0.1");
+    EXPECT_EQ(plan.pools[0].servers[1].address, "10.0.0.2");
+}
+
 TEST(ConfigCopyLoops, ACountOutsideArmsBoundIsRefused) {
     auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/networkInterfaces",
         "name": "n", "copy": {"name": "l", "count": 801}},
