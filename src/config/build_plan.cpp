@@ -173,7 +173,7 @@ void Loader::check_pairs() {
         }
         last_pool = pool;
     }
-    if (pairs_.empty()) {
+    if (pairs_.empty() && !gateway_unread_) {
         errs_.add_text(rules_path_,
                        "no routing rule ties a backend pool to a backend setting, so "
                        "there is nothing to probe; add a rule with "
@@ -344,6 +344,15 @@ Result<Plan, ConfigErrors> Loader::run(dom::element root) {
     PathNode resources_node{nullptr, "resources"};
     if (!find_gateway(root, gateway, at)) {
         return unexpected(errs_.take());
+    }
+    if (is_template_) {
+        read_parameter_files();
+        if (!errs_.any() && !expand_copy_loops(root)) {
+            return unexpected(errs_.take());
+        }
+        if (!find_gateway(root, gateway, at)) {
+            return unexpected(errs_.take());
+        }
     }
     PathNode gw_at{};
     if (is_template_) {

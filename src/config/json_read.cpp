@@ -1,6 +1,8 @@
 // Typed reads with JSON paths: see json_read.hpp.
 #include "config/json_read.hpp"
 
+#include <charconv>
+#include <system_error>
 #include <vector>
 
 namespace ringprobe::config::detail {
@@ -55,7 +57,34 @@ ConfigErrors Errors::take() {
     return std::move(list_);
 }
 
+bool big_number(dom::element e, std::string_view& text) {
+    std::string_view s;
+    if (e.get_string().get(s) != simdjson::SUCCESS || !s.starts_with(big_number_prefix)) {
+        return false;
+    }
+    text = s.substr(big_number_prefix.size());
+    return true;
+}
+
+namespace {
+
+std::string shortest(double d) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+    return ec == std::errc{} ? std::string(buf, end) : std::to_string(d);
+}
+
+std::string range_text(std::int64_t lo, std::int64_t hi) {
+    return std::to_string(lo) + ".." + std::to_string(hi);
+}
+
+}  // namespace
+
 std::string describe(dom::element e) {
+    std::string_view big;
+    if (big_number(e, big)) {
+        return "the number " + std::string(big);
+    }
     switch (e.type()) {
         case dom::element_type::ARRAY: return "an array";
         case dom::element_type::OBJECT: return "an object";
@@ -64,7 +93,7 @@ std::string describe(dom::element e) {
         case dom::element_type::UINT64:
             return "the number " + std::to_string(uint64_t(e.get_uint64().value_unsafe()));
         case dom::element_type::DOUBLE:
-            return "the number " + std::to_string(double(e.get_double().value_unsafe()));
+            return "the number " + shortest(double(e.get_double().value_unsafe()));
         case dom::element_type::STRING: {
             std::string_view s = e.get_string().value_unsafe();
             if (s.size() > 40) {
@@ -91,7 +120,8 @@ bool read_string(Errors& errs, View v, std::string_view key, std::string_view& o
     if (!e) {
         return false;
     }
-    if (e->get_string().get(out) != simdjson::SUCCESS) {
+    std::string_view big;
+    if (e->get_string().get(out) != simdjson::SUCCESS || big_number(*e, big)) {
         PathNode at{v.path, key};
         errs.add(&at, "expected a string, got " + describe(*e));
         return false;
@@ -121,19 +151,29 @@ bool read_int(Errors& errs, View v, std::string_view key, std::int64_t lo, std::
     PathNode at{v.path, key};
     std::int64_t value = 0;
     auto t = e->type();
-    if (t == dom::element_type::UINT64) {
-        errs.add(&at,
-                 describe(*e) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
+    std::string_view big;
+    if (big_number(*e, big)) {
+        errs.add(&at, std::string(big) + " is outside " + range_text(lo, hi));
         return false;
     }
+    if (t == dom::element_type::UINT64) {
+        errs.add(&at, std::to_string(uint64_t(e->get_uint64().value_unsafe())) + " is outside " +
+                          range_text(lo, hi));
+        return false;
+    }
+    if (t == dom::element_type::DOUBLE) {
+        double d = e->get_double().value_unsafe();
+        if (d < double(lo) || d > double(hi)) {
+            errs.add(&at, shortest(d) + " is outside " + range_text(lo, hi));
+            return false;
+        }
+    }
     if (t != dom::element_type::INT64 || e->get_int64().get(value) != simdjson::SUCCESS) {
-        errs.add(&at, "expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
-                          ", got " + describe(*e));
+        errs.add(&at, "expected an integer in " + range_text(lo, hi) + ", got " + describe(*e));
         return false;
     }
     if (value < lo || value > hi) {
-        errs.add(&at, std::to_string(value) + " is outside " + std::to_string(lo) + ".." +
-                          std::to_string(hi));
+        errs.add(&at, std::to_string(value) + " is outside " + range_text(lo, hi));
         return false;
     }
     out = value;

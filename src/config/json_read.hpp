@@ -51,6 +51,14 @@ struct View {
     const PathNode* path = nullptr;
 };
 
+// A number simdjson cannot hold makes the whole parse fail; load.cpp then parses the document
+// again with each such number written as a string of this prefix and the number's text, so that
+// the read of the field names its path and range. No JSON text a person writes starts so.
+inline constexpr std::string_view big_number_prefix = "\x01number:";
+
+// True when `e` is such a string; `text` is then the number as written.
+bool big_number(dom::element e, std::string_view& text);
+
 // A short description of a JSON value for "expected X, got Y" messages.
 std::string describe(dom::element e);
 

@@ -66,6 +66,29 @@ struct SyntaxError {
 };
 bool find_syntax_error(std::string_view json, SyntaxError& out);
 
+// What a DOM cannot tell about a document without syntax errors (the slow path, like
+// find_syntax_error): the numbers simdjson cannot hold (an integer beyond 64 bits, a decimal
+// beyond a double's range) and member names given twice in one object, each with its JSON path.
+struct BigNumber {
+    std::size_t offset = 0;  // of the number's first byte
+    std::string text;        // as written
+    std::string path;
+};
+struct DuplicateKey {
+    std::string path;  // of the member, e.g. "properties.probes[0].properties.interval"
+    std::size_t first_offset = 0;
+    std::size_t second_offset = 0;
+};
+struct DocumentScan {
+    std::vector<BigNumber> numbers;
+    std::vector<DuplicateKey> duplicates;
+};
+DocumentScan scan_document(std::string_view json);
+
+// The 1-based line and byte column of `offset` in `json`.
+void line_column(std::string_view json, std::size_t offset, std::uint32_t& line,
+                 std::uint32_t& column);
+
 // Header-safety check shared with the CLI: true when `s` has no CR, LF, space or other control
 // character (a Host or path that could inject a header or split the request line).
 bool is_header_safe(std::string_view s);

@@ -3,6 +3,7 @@
 //   read_sections.cpp  JSON sections -> Plan settings/probes/roots, pairs tied by rules
 //   read_pools.cpp     backendAddressPools -> Plan pools: addresses, members, duplicates
 //   members.cpp        pool members from network interfaces and scale sets; ARM parameters files
+//   arm_expand.cpp     ARM copy loops unrolled (and the expressions they use) before reading
 //   build_plan.cpp     settings' probes -> Specs (defaults, precedence) -> rows and targets
 //   load.cpp           bytes -> DOM (file, size limit, syntax errors) and the public functions
 #pragma once
@@ -51,6 +52,11 @@ void reserve_huge(std::vector<T>& v, std::size_t n) {
     v.reserve(n);
     advise_huge(v.data(), v.capacity() * sizeof(T));
 }
+
+// The text of a JSON file as UTF-8 (load.cpp): empty `converted` when it is UTF-8 without a
+// byte-order mark already, else the text without the mark or transcoded from UTF-16 LE/BE.
+// False with `why` (what the file is, how to save it) for UTF-16 that is not valid.
+bool json_text_utf8(std::string_view in, std::string& converted, std::string& why);
 
 // The name a reference's id names in `collection` (read_sections.cpp); false with `why` if none.
 bool ref_name(std::string_view id, std::string_view collection, std::string_view& name,
@@ -186,10 +192,14 @@ public:
 
     Result<Plan, ConfigErrors> run(dom::element root);
 
+    // A template parameter's value: from a --parameters file, else its defaultValue (members.cpp).
+    std::optional<dom::element> arm_parameter(std::string_view name);
+
 private:
     // Reading.
     bool find_gateway(dom::element root, dom::object& gateway, PathNode& at);
     void read_gateway(dom::object gateway, const PathNode* at);
+    bool check_properties(dom::object item, const PathNode* at);
     void read_ext(View v, bool top_level, Ext& ext);
     std::string_view resolve_arm_name(std::string_view name);
     bool read_name(dom::object item, const PathNode* at, std::string_view collection, Names& names,
@@ -206,13 +216,12 @@ private:
 
     // Members and parameters (members.cpp).
     void read_parameter_files();
-    std::optional<dom::element> arm_parameter(std::string_view name);
+    bool expand_copy_loops(dom::element& root);  // arm_expand.cpp
     std::optional<dom::element> arm_parameter_value(std::string_view expression);
     void read_nic_files();
     void read_nic_file(const std::string& file);
     void add_nic_config(NicConfig config);
     void scan_template_members();
-    void refuse_copy_loops(View fields);
     void scan_template_nic(dom::object nic, const PathNode* at);
     void scan_template_scale_set(dom::object vmss, const PathNode* at);
     void read_pool_refs(View ipc, TemplateMember proto);
@@ -240,6 +249,7 @@ private:
     Plan plan_;
     dom::object template_;  // the ARM template root when reading one
     bool is_template_ = false;
+    bool gateway_unread_ = false;  // its "properties" was not an object: nothing else to say
     Ext top_ext_;
     std::vector<ProbeIn> probes_in_;
     std::vector<SettingIn> settings_in_;
@@ -255,6 +265,8 @@ private:
     // Members and parameters (members.cpp). The parsers own the DOMs the parameter values
     // point into, so they live as long as the Loader.
     std::vector<std::unique_ptr<dom::parser>> side_parsers_;
+    bool parameters_read_ = false;
+    simdjson::padded_string expanded_;  // the template with its copy loops unrolled
     std::unordered_map<std::string, dom::element> parameter_values_;  // lower-case name
     std::vector<NicConfig> nics_;                                     // from --nics files
     std::unordered_map<std::string, std::uint32_t> nic_by_id_;        // id_lower -> nics_
@@ -280,6 +292,7 @@ void Loader::for_each_item(View gw, std::string_view key, F&& f) {
             errs_.add(&at, "expected an object, got " + describe(e));
             continue;
         }
+        check_properties(o, &at);
         Item item(o, &at);
         f(item);
     }

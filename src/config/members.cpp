@@ -58,6 +58,16 @@ std::optional<dom::element> parse_side_file(const std::string& file, std::size_t
         return std::nullopt;
     }
     digest = hash_combine(digest, stable_hash(std::string_view(text.data(), text.size())));
+    // `az ... > FILE` in Windows PowerShell 5.1 writes UTF-16, as for the configuration.
+    std::string utf8;
+    std::string why;
+    if (!json_text_utf8(std::string_view(text.data(), text.size()), utf8, why)) {
+        errs.add_in(file, "", why);
+        return std::nullopt;
+    }
+    if (!utf8.empty()) {
+        text = simdjson::padded_string(utf8);
+    }
     dom::element root;
     if (parser.parse(text).get(root) != simdjson::SUCCESS) {
         SyntaxError se;
@@ -114,9 +124,10 @@ std::string nic_label(std::string_view id, std::string_view name) {
 // ---- ARM parameters --------------------------------------------------------------------------
 
 void Loader::read_parameter_files() {
-    if (options_.parameters_files.empty()) {
+    if (options_.parameters_files.empty() || parameters_read_) {
         return;
     }
+    parameters_read_ = true;
     if (!is_template_) {
         errs_.add_in(options_.parameters_files.front(), "",
                      "the configuration is not an ARM template, so it has no parameters to give "
@@ -203,39 +214,6 @@ std::optional<dom::element> Loader::arm_parameter_value(std::string_view express
     }
     return arm_parameter(
         expression.substr(prefix.size(), expression.size() - prefix.size() - suffix.size()));
-}
-
-// ---- Property copy loops ---------------------------------------------------------------------
-
-// A template may build a collection with a property copy loop ("copy": [{"name": "probes",
-// "count": ..., "input": ...}]). Its entries exist only once ARM evaluates copyIndex() in the
-// input, which ringprobe does not; skipping the loop would probe a different gateway, so each
-// loop is refused with its path.
-void Loader::refuse_copy_loops(View fields) {
-    auto loops = member(fields, "copy");
-    if (!loops) {
-        return;
-    }
-    PathNode copy_at{fields.path, "copy"};
-    dom::array arr;
-    if (loops->get_array().get(arr) != simdjson::SUCCESS) {
-        errs_.add(&copy_at, "expected an array of property copy loops, got " + describe(*loops));
-        return;
-    }
-    std::int64_t i = 0;
-    for (dom::element e : arr) {
-        PathNode at{&copy_at, {}, i++};
-        std::string_view name = "an unnamed property";
-        dom::object o;
-        if (e.get_object().get(o) == simdjson::SUCCESS) {
-            std::string_view n = string_or_empty(o, "name");
-            name = n.empty() ? name : n;
-        }
-        errs_.add(&at, "a copy loop builds " + std::string(name) +
-                           ", and ringprobe does not evaluate copyIndex(); list the entries "
-                           "(the deployed gateway's 'az network application-gateway show' "
-                           "output has them)");
-    }
 }
 
 // ---- --nics files ----------------------------------------------------------------------------

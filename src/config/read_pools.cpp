@@ -119,9 +119,6 @@ void Loader::read_pools(View gw) {
         read_name(item.obj, item.self, col_pools, pool_names_, pool.name);
         pool.id = item_id(item.obj, col_pools, pool.name);
         PathNode a_at{item.fields.path, "backendAddresses"};
-        if (is_template_) {
-            refuse_copy_loops(item.fields);
-        }
         auto arr = member(item.fields, "backendAddresses");
         // A template may give the whole list as [parameters('x')]: an array parameter.
         std::string_view expr;

@@ -693,8 +693,25 @@ void Loader::read_rules(View gw) {
     });
 }
 
+// An item whose "properties" is not an object would otherwise be read in the flattened form,
+// its fields looked for beside "properties" and not found, which hides the real mistake.
+bool Loader::check_properties(dom::object item, const PathNode* at) {
+    View v{item, at};
+    auto p = member(v, "properties");
+    if (!p || p->is<dom::object>()) {
+        return true;
+    }
+    PathNode p_at{at, "properties"};
+    errs_.add(&p_at, "properties must be an object, got " + describe(*p));
+    return false;
+}
+
 void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     read_parameter_files();
+    if (!check_properties(gateway, at)) {
+        gateway_unread_ = true;
+        return;
+    }
     Item gw(gateway, at);
     View top{gateway, at};
     std::string_view name;
@@ -730,7 +747,6 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     plan_.start_batch = top_ext_.start_batch.value_or(Plan::default_start_batch);
     read_nic_files();
     if (is_template_) {
-        refuse_copy_loops(gw.fields);
         scan_template_members();
     }
     read_roots(gw.fields);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/assert.hpp"
+#include "common/hash.hpp"
 
 namespace ringprobe::dns {
 
@@ -117,6 +118,22 @@ std::uint64_t refresh_delay_ns(Outcome outcome, std::uint32_t ttl_s, const Polic
     return config.retry_ns;
 }
 
+std::uint64_t refresh_spread_ns(Outcome outcome, std::uint64_t delay_ns, std::uint64_t spread_key,
+                                const PolicyConfig& config) {
+    RP_ASSERT(config.refresh_spread_percent <= 100);
+    std::uint64_t window =
+        std::min(delay_ns / 100 * config.refresh_spread_percent, config.refresh_spread_max_ns);
+    if (outcome == Outcome::Ok) {
+        window =
+            delay_ns > config.ttl_floor_ns ? std::min(window, delay_ns - config.ttl_floor_ns) : 0;
+    }
+    if (window == 0) {
+        return 0;
+    }
+    // Early, never late: a refresh after the TTL would keep an address the server took back.
+    return mix64(spread_key) % (window + 1);
+}
+
 namespace {
 
 void clear_addresses(NameState& state) {
@@ -169,7 +186,9 @@ bool apply_answer(NameState& state, const Answer& answer, std::uint64_t now_ns,
     ++state.lookups;
     state.last_lookup_ns = now_ns;
     state.last_outcome = outcome;
-    state.next_refresh_ns = now_ns + refresh_delay_ns(outcome, answer.ttl_s, config);
+    const std::uint64_t delay_ns = refresh_delay_ns(outcome, answer.ttl_s, config);
+    state.next_refresh_ns =
+        now_ns + delay_ns - refresh_spread_ns(outcome, delay_ns, state.spread_key, config);
     if (outcome == Outcome::Ok) {
         return apply_good(state, answer, now_ns);
     }

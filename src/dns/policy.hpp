@@ -12,6 +12,9 @@
 //   - a failed lookup (timeout, SERVFAIL, refused, unreachable server, anything else) keeps
 //     the last good addresses and is retried after `retry_ns`; `stale_max_ns` (0 = never)
 //     bounds how long stale addresses are kept;
+//   - each name's next lookup comes early by a fixed share of its delay drawn from a hash of the
+//     name (up to refresh_spread_percent, at most refresh_spread_max_ns, never under the TTL
+//     floor), so that names answered together with one TTL are not asked again together;
 //   - a name that has never resolved is Unhealthy with the DNS reason (the gateway's rule); a
 //     name that did resolve and has no address left is Unknown with DnsNoAddress.
 #pragma once
@@ -137,6 +140,8 @@ struct PolicyConfig {
     std::uint64_t retry_ns = 2'000'000'000ull;          // after a failed lookup, ask in 2 s
     std::uint32_t negative_confirmations = 2;           // negatives in a row that empty a set
     std::uint64_t stale_max_ns = 0;                     // 0: keep last good while lookups fail
+    std::uint32_t refresh_spread_percent = 10;          // of a delay, taken off per name
+    std::uint64_t refresh_spread_max_ns = 30'000'000'000ull;  // bound on that share
 };
 
 // One lookup's result as the resolver thread hands it to the policy.
@@ -161,6 +166,7 @@ struct NameState {
     Outcome last_outcome = Outcome::Pending;
     std::uint8_t ever_resolved = 0;  // 1 once an answer with addresses arrived
     std::array<std::uint8_t, 2> pad_{};
+    std::uint64_t spread_key = 0;  // the name's stable hash: where its refreshes fall
 };
 static_assert(std::is_trivially_copyable_v<NameState>);
 static_assert(sizeof(NameState) % 8 == 0);
@@ -191,6 +197,12 @@ bool expire_stale(NameState& state, std::uint64_t now_ns, const PolicyConfig& co
 
 // How long until the next lookup after an answer with this outcome and TTL.
 std::uint64_t refresh_delay_ns(Outcome outcome, std::uint32_t ttl_s, const PolicyConfig& config);
+
+// How much earlier than `delay_ns` the name with `spread_key` is asked again: the same for one
+// name and delay every time, spread evenly over [0, the spread window] across names. An answer's
+// delay never drops under the TTL floor.
+std::uint64_t refresh_spread_ns(Outcome outcome, std::uint64_t delay_ns, std::uint64_t spread_key,
+                                const PolicyConfig& config);
 
 Verdict verdict(const NameState& state, std::uint64_t now_ns);
 

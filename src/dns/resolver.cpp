@@ -20,6 +20,7 @@
 
 #include "common/assert.hpp"
 #include "common/clock.hpp"
+#include "common/hash.hpp"
 
 namespace ringprobe::dns {
 
@@ -290,6 +291,7 @@ Result<void> Resolver::start() {
     std::vector<Due> initial;
     initial.reserve(n + 1);
     for (NameId id = 0; id < n; ++id) {
+        loop->states[id].spread_key = stable_hash(names_[id].fqdn);
         loop->ctx.push_back(Loop::Ctx{this, id});
         initial.push_back(Due{0, id});
     }

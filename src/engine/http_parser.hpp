@@ -40,6 +40,7 @@
 #include <span>
 #include <type_traits>
 
+#include <ringprobe/report.hpp>
 #include <ringprobe/result.hpp>
 
 #include "config/status_range.hpp"
@@ -53,7 +54,8 @@ public:
 
     static constexpr std::uint32_t head_bytes_max = 16 * 1024;
     static constexpr std::uint32_t chunk_line_bytes_max = 4 * 1024;
-    static constexpr std::uint32_t body_window_bytes = 64 * 1024;
+    // The report says "the first 64 KiB" from the same constant.
+    static constexpr std::uint32_t body_window_bytes = report_abi::kBodyWindowBytes;
 
     // body: the needle to look for in the body window (nullptr or an empty needle: none).
     void reset(const BodyMatcher* body = nullptr, bool stop_early = true);
@@ -66,6 +68,9 @@ public:
     // True when no needle is configured or the needle was found in the body window.
     bool body_matched() const { return body_ == nullptr || body_->found(match_); }
     std::uint32_t body_bytes_inspected() const { return inspected_; }
+    // The whole window was searched: the body may go on past what was looked at (exactly
+    // body_window_bytes long or longer; the parser stops reading there when it may).
+    bool body_window_full() const { return inspected_ >= body_window_bytes; }
 
 private:
     enum class State : std::uint8_t {

@@ -129,7 +129,8 @@ void Worker::address_done(Slot& s, Reason r, std::uint8_t flags, std::uint64_t n
     } else {
         n.total_fail += 1;
     }
-    n.flags = static_cast<std::uint8_t>((n.flags & ~abi::kStateCertExpiring) | flags);
+    constexpr std::uint8_t from_probe = abi::kStateCertExpiring | abi::kStateBodyCut;
+    n.flags = static_cast<std::uint8_t>((n.flags & ~from_probe) | flags);
     publish_address(s);
     if (!s.active) {
         reconcile(n, now);  // the slot is free again: an address waiting for one gets it
@@ -197,7 +198,8 @@ void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
     const Slot* const decider = h.decider == no_address ? nullptr : &first[h.decider];
     const Slot* const first_unhealthy =
         h.first_unhealthy == no_address ? nullptr : &first[h.first_unhealthy];
-    std::uint8_t flags = static_cast<std::uint8_t>(n.flags & abi::kStateCertExpiring);
+    std::uint8_t flags =
+        static_cast<std::uint8_t>(n.flags & (abi::kStateCertExpiring | abi::kStateBodyCut));
     if (v.standing == dns::Standing::Stale) {
         flags |= abi::kStateDnsStale;
     }

@@ -245,6 +245,9 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     schedule_after(s, r, now);
     std::string_view detail;
     std::uint8_t flags = 0;
+    if (r == Reason::BodyMismatch && parsers_[&s - slots_.data()].body_window_full()) {
+        flags |= abi::kStateBodyCut;
+    }
     if (s.tls != no_tls) {
         tls_verdict(s, r, now, detail, flags);
     }

@@ -15,6 +15,8 @@ namespace abi = report_abi;
 
 namespace {
 
+static_assert(abi::kBodyWindowBytes == 64 * 1024, "the sentences say \"the first 64 KiB\"");
+
 std::string_view str(const Snapshot& snap, abi::StrRef r) {
     return snap.info->str(r);
 }
@@ -158,7 +160,10 @@ bool log_answer(std::string& out, const Snapshot& snap, const abi::TargetRecord&
         case Reason::BodyMismatch:
             out += "Received status code ";
             append_uint(out, s.http_status);
-            out += " but the response body does not contain \"";
+            out += (s.flags & abi::kStateBodyCut) != 0
+                       ? " but the first 64 KiB of the response "
+                         "body do not contain \""
+                       : " but the response body does not contain \"";
             out += str(snap, t.match_body);
             out += "\". Check the page the probe requests or the probe's match.body.";
             return false;

@@ -449,6 +449,26 @@ Result<Snapshot, ReadError> read_image(const std::byte* data, std::size_t size,
     return take_snapshot(data, std::make_shared<const StaticInfo>(std::move(*info)), options);
 }
 
+namespace {
+
+std::string file_kind(mode_t mode) {
+    if (S_ISFIFO(mode)) {
+        return "a FIFO (named pipe)";
+    }
+    if (S_ISDIR(mode)) {
+        return "a directory";
+    }
+    if (S_ISSOCK(mode)) {
+        return "a socket";
+    }
+    if (S_ISCHR(mode) || S_ISBLK(mode)) {
+        return "a device";
+    }
+    return "a special file";
+}
+
+}  // namespace
+
 Result<Report, ReadError> Report::open(std::string_view name) {
     if (auto ok = check_segment_name(name); !ok) {
         return unexpected(ReadError{ReadErrorKind::NotFound, ok.error().message});
@@ -457,9 +477,19 @@ Result<Report, ReadError> Report::open(std::string_view name) {
 }
 
 Result<Report, ReadError> Report::open_path(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // The engine only ever renames a regular file into place, but any local user may create
+    // the name while no engine runs: O_NONBLOCK keeps a FIFO from blocking the open (and the
+    // read), O_NOFOLLOW refuses a symbolic link, and fstat below refuses anything not regular.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
     if (fd < 0) {
         int e = errno;
+        if (e == ELOOP) {
+            return unexpected(ReadError{ReadErrorKind::Unreadable,
+                                        path +
+                                            " is a symbolic link, not a report the engine "
+                                            "wrote; remove it (rm " +
+                                            path + ") and start the engine"});
+        }
         if (e == ENOENT) {
             return unexpected(ReadError{
                 ReadErrorKind::NotFound,
@@ -478,6 +508,13 @@ Result<Report, ReadError> Report::open_path(const std::string& path) {
         ::close(fd);
         return unexpected(
             ReadError{ReadErrorKind::Unreadable, "cannot stat " + path + ": " + std::strerror(e)});
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return unexpected(ReadError{ReadErrorKind::Unreadable,
+                                    path + " is " + file_kind(st.st_mode) +
+                                        ", not a report the engine wrote; remove it (rm " + path +
+                                        ") and start the engine"});
     }
     const auto size = static_cast<std::size_t>(st.st_size);
     if (size < sizeof(abi::SegmentHeader)) {

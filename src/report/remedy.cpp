@@ -364,7 +364,10 @@ void remedy_answer(std::string& out, const RemedyContext& c, Reason reason,
             out += info.str(t.path);
             out += " contain \"";
             out += info.str(t.match_body);
-            out += "\", or change match.body on ";
+            out += st != nullptr && (st->flags & abi::kStateBodyCut) != 0
+                       ? "\" within its first 64 KiB (only those are searched), or change "
+                         "match.body on "
+                       : "\", or change match.body on ";
             c.probe_ref(out);
             out += '.';
             return;

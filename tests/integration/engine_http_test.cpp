@@ -9,7 +9,8 @@
 //  - when answers land faster than the worker has receive buffers for them, the receives are
 //    asked again: every target Healthy, no failed probe, the shortage counted as ours;
 //  - a turn starts at most its share of the due probes; the rest go at the next turns, none
-//    skipped or blamed.
+//    skipped or blamed;
+//  - a body mismatch on a body longer than the 64 KiB searched is flagged kStateBodyCut.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -155,6 +156,37 @@ TEST(EngineHttp, AThousandTargetsReachTheirExpectedHealthAndReason) {
     EXPECT_EQ(run.totals().prober_errors, 0u);
     run.stop();
     ::close(closed);
+}
+
+// match.body is searched in the first 64 KiB: a mismatch on a longer body carries
+// kStateBodyCut (the report then says "the first 64 KiB"), one on a short body does not.
+TEST(EngineHttp, BodyMismatchOnABodyLongerThanTheWindowIsFlaggedCut) {
+    auto fleet = test::FleetProcess::start(R"({
+      "default": {"kind": "http", "status": 200, "body": "short"},
+      "rules": [{"cidr": "127.1.9.0/30", "kind": "http", "status": 200, "body_size": 200000}]
+    })");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (const char* address : {"127.1.9.1", "127.1.9.9"}) {
+        testing::add_target(plan, TargetSpec{.address = address,
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 300,
+                                             .timeout_ms = 250,
+                                             .unhealthy = 1,
+                                             .match_body = "ringprobe-marker"});
+    }
+    testing::EngineHarness run(plan, engine_options("http-body-cut"));
+    ASSERT_TRUE(run.start());
+    auto both_mismatch = [](const report::Snapshot& s) {
+        return static_cast<Reason>(s.states[0].reason) == Reason::BodyMismatch &&
+               static_cast<Reason>(s.states[1].reason) == Reason::BodyMismatch;
+    };
+    EXPECT_TRUE(run.wait(both_mismatch, std::chrono::seconds(5)));
+    const report::Snapshot s = run.snapshot();
+    run.stop();
+    EXPECT_NE(s.states[0].flags & report_abi::kStateBodyCut, 0) << "200,000-byte body";
+    EXPECT_EQ(s.states[1].flags & report_abi::kStateBodyCut, 0) << "5-byte body";
 }
 
 TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {

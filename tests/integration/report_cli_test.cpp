@@ -1,6 +1,7 @@
 // Runs the real ringprobe-report binary (path in RINGPROBE_REPORT, set by meson) against
 // segments this test writes: exit 0 and the table/json/powershell output for a live report,
-// exit 3 with a hint for a missing one, exit 4 for a corrupt one, exit 2 for bad arguments,
+// exit 3 with a hint for a missing one, exit 4 for a corrupt one and, without hanging, for a FIFO
+// or symbolic link in its place (every run is bounded by an alarm), exit 2 for bad arguments,
 // and --pool/--health filters; --troubleshoot SERVER (exit 0 with the drawing and the marked
 // part, every matching row, --pool/--setting narrowing, exit 2 for a server not in the report,
 // no colour into a pipe) and --help documenting it; --flag=value as well as --flag value, and an
@@ -8,16 +9,20 @@
 // driven directly.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/clock.hpp"
 #include "report/writer.hpp"
 #include "support/report_test_plan.hpp"
+#include "support/unique_name.hpp"
 
 namespace ringprobe::report {
 namespace {
@@ -55,6 +60,9 @@ CliRun run(std::vector<std::string> args) {
             argv.push_back(a.data());
         }
         argv.push_back(nullptr);
+        // A pending alarm survives execv: a binary that hangs dies of SIGALRM and the test
+        // fails (status 128) instead of blocking the suite.
+        ::alarm(20);
         ::execv(exe, argv.data());
         ::_exit(127);
     }
@@ -154,6 +162,33 @@ TEST_F(ReportCli, CorruptReportExitsFour) {
     ::unlink(path.c_str());
     EXPECT_EQ(r.status, 4);
     EXPECT_NE(r.err.find("not a ringprobe report"), std::string::npos) << r.err;
+}
+
+// Anyone may create /dev/shm/ringprobe.NAME while no engine runs; a FIFO there would block a
+// plain open(2) forever.
+TEST_F(ReportCli, FifoInPlaceOfAReportExitsFourWithoutHanging) {
+    const std::string name = testing::unique_name("fifo");
+    const std::string path = segment_path(name);
+    ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0) << std::strerror(errno);
+    CliRun r = run({"--name", name});
+    ::unlink(path.c_str());
+    EXPECT_EQ(r.status, 4) << r.err;
+    EXPECT_NE(r.err.find(path +
+                         " is a FIFO (named pipe), not a report the engine wrote; remove "
+                         "it (rm " +
+                         path + ") and start the engine"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST_F(ReportCli, SymbolicLinkInPlaceOfAReportExitsFour) {
+    const std::string name = testing::unique_name("link");
+    const std::string path = segment_path(name);
+    ASSERT_EQ(::symlink(segment_path(name_).c_str(), path.c_str()), 0) << std::strerror(errno);
+    CliRun r = run({"--name", name});
+    ::unlink(path.c_str());
+    EXPECT_EQ(r.status, 4) << r.err;
+    EXPECT_NE(r.err.find(path + " is a symbolic link"), std::string::npos) << r.err;
 }
 
 TEST_F(ReportCli, TroubleshootDrawsTheFaultyLinkAndExitsZero) {

@@ -49,6 +49,15 @@ ConfigErrors load_bad(const std::string& name, const LoadOptions& options = {}) 
     return r.error();
 }
 
+Plan load_ok_json(const std::string& json) {
+    auto r = load_plan_json(json);
+    if (!r) {
+        ADD_FAILURE() << format_errors(r.error(), "json");
+        return Plan{};
+    }
+    return std::move(r).value();
+}
+
 ConfigErrors json_bad(const std::string& json) {
     auto r = load_plan_json(json);
     if (r) {
@@ -621,6 +630,91 @@ TEST(ConfigErrors, OutOfRangeNumbersNameTheValidRange) {
     EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.match.body", "at most 4090"));
 }
 
+// simdjson refuses the whole document over one number it cannot hold; the error still names
+// the field and its range, and a number where no number is read is refused with its path.
+TEST(ConfigErrors, NumbersTooLargeToHoldNameTheirPathAndRange) {
+    auto errors = load_bad("bad-number-too-large.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: ringprobe.intervalMs: 18446744073709551616 is outside 10..86400000\n"
+              "f.json: ringprobe.timeoutMs: -9223372036854775809 is outside 10..86400000\n"
+              "f.json: properties.probes[0].properties.interval: 1e+30 is outside 1..86400\n"
+              "f.json: tags.cost: 1e999999 does not fit in a JSON number ringprobe can read "
+              "(integers -9223372036854775808..18446744073709551615, decimals up to 1.7e308)\n");
+}
+
+TEST(ConfigErrors, BigNumberWhereAStringIsExpectedIsDescribedAsTheNumber) {
+    auto errors = json_bad(R"({"name": 1e400, "properties": {}})");
+    EXPECT_TRUE(has_error(errors, "name", "expected a string, got the number 1e400"))
+        << dump(errors);
+}
+
+// Which of two equal keys counts differs between JSON readers (simdjson's DOM finds the first,
+// the gateway's own reader the last): refused, in every object, read or not.
+TEST(ConfigErrors, DuplicateKeysAreRefusedWithBothPlaces) {
+    auto errors = load_bad("bad-duplicate-keys.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: properties.backendAddressPools[0].properties.backendAddresses[1].ipAddress: "
+              "given twice in one object, at line 13 column 15 and at line 14 column 15; JSON "
+              "readers disagree on which one counts: keep one\n"
+              "f.json: properties.probes[0].properties.interval: given twice in one object, at "
+              "line 27 column 11 and at line 28 column 11; JSON readers disagree on which one "
+              "counts: keep one\n");
+    auto unread = json_bad(R"({"tags": {"a": 1, "b": 2, "a": 3}, "properties": {}})");
+    EXPECT_TRUE(has_error(unread, "tags.a", "at line 1 column 11 and at line 1 column 27"))
+        << dump(unread);
+}
+
+TEST(ConfigErrors, PropertiesThatIsNotAnObjectSaysSo) {
+    auto errors = load_bad("bad-properties-array.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: properties: properties must be an object, got an array\n");
+    auto item = json_bad(R"({"properties": {"probes": [{"name": "p", "properties": "x"}]}})");
+    EXPECT_TRUE(has_error(item, "properties.probes[0].properties",
+                          "properties must be an object, got a string \"x\""))
+        << dump(item);
+}
+
+// What Windows writes: a UTF-8 byte-order mark (Notepad, Out-File -Encoding utf8) and UTF-16 LE
+// with its mark (Windows PowerShell 5.1's `>`). Each gives the plan of the same text in UTF-8.
+TEST(ConfigEncodings, ByteOrderMarksAndUtf16GiveTheSamePlan) {
+    const Plan base = load_ok("small-valid.json");
+    for (const char* name : {"utf8-bom.json", "utf16le-bom.json", "utf16be-bom.json"}) {
+        SCOPED_TRACE(name);
+        const Plan p = load_ok(name);
+        EXPECT_EQ(p.rows.size(), base.rows.size());
+        EXPECT_EQ(p.gateway_name, base.gateway_name);
+        EXPECT_EQ(p.digest, base.digest);
+    }
+    std::string utf8 = read_text(fixture("small-valid.json"));
+    std::string no_mark;
+    for (char c : utf8) {
+        no_mark.push_back(c);
+        no_mark.push_back('\0');
+    }
+    auto r = load_plan_json(no_mark);
+    ASSERT_TRUE(r) << dump(r.error());
+    EXPECT_EQ(r->digest, base.digest);
+}
+
+TEST(ConfigEncodings, SyntaxErrorAfterAByteOrderMarkCountsColumnsFromTheText) {
+    auto errors = json_bad("\xEF\xBB\xBF{\"name\" \"x\"}");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json:1:9: malformed JSON: expected ':' after a member name\n");
+}
+
+TEST(ConfigEncodings, BrokenUtf16SaysWhatTheFileIsAndHowToSaveIt) {
+    auto odd = json_bad(std::string("\xFF\xFE{\0}", 5));
+    EXPECT_EQ(format_errors(odd, "f.json"),
+              "f.json: the file is UTF-16 LE but has an odd number of bytes (5); save it as UTF-8 "
+              "(PowerShell: Out-File -Encoding utf8 FILE, or Set-Content -Encoding utf8 FILE; "
+              "Notepad: Save As, Encoding UTF-8)\n");
+    auto lone = json_bad(std::string("\xFE\xFF\xD8\x00\x00{", 6));
+    EXPECT_NE(format_errors(lone, "f.json")
+                  .find("the file is UTF-16 BE but has an unpaired surrogate at byte 2"),
+              std::string::npos)
+        << dump(lone);
+}
+
 TEST(ConfigErrors, DanglingReferencesListTheKnownNames) {
     auto errors = load_bad("bad-dangling.json");
     EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
@@ -886,20 +980,122 @@ TEST(ConfigMembers, TheDigestChangesWithTheNicsAndParametersFiles) {
               load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest);
 }
 
-TEST(ConfigMembers, ACopyLoopInATemplateIsRefusedWithItsPath) {
+// Copy loops are unrolled as ARM would: a parameters file changes both the NIC loop's count and
+// the array the backend-address loop walks (the defaults are in plan-output/gateway-copy-loops).
+TEST(ConfigCopyLoops, ParametersDriveTheNicAndAddressLoops) {
+    LoadOptions options;
+    options.parameters_files.push_back(fixture("gateway-copy-loops.parameters.json"));
+    Plan plan = load_ok_with("gateway-copy-loops.json", options);
+    std::vector<std::string> servers;
+    for (const Row& r : plan.rows) {
+        servers.push_back(plan.pools[r.pool_index].servers[r.server_index].address);
+    }
+    EXPECT_EQ(servers, (std::vector<std::string>{"10.1.0.4", "10.1.0.5", "10.2.0.20", "10.2.0.21",
+                                                 "fd00:db8:2::22"}));
+    EXPECT_EQ(server_of(plan, "vm-pool", "10.1.0.5")->nic, "web-nic-2");
+}
+
+TEST(ConfigCopyLoops, APropertyLoopBuildsThePoolsAndTheirAddresses) {
+    Plan plan = load_ok_json(R"({"parameters": {
+          "pools": {"type": "array", "defaultValue": [
+            {"name": "blue", "addresses": [{"ipAddress": "10.0.0.1"}]},
+            {"name": "green", "addresses": [{"ipAddress": "10.0.0.2"}, {"fqdn": "g.contoso.com"}]}]}},
+        "resources": [{"type": "Microsoft.Network/applicationGateways", "name": "gw",
+        "properties": {
+          "copy": [{"name": "backendAddressPools", "count": "[length(parameters('pools'))]",
+            "input": {"name": "[parameters('pools')[copyIndex('backendAddressPools')].name]",
+              "properties": {"backendAddresses":
+                "[parameters('pools')[copyIndex('backendAddressPools')].addresses]"}}}],
+          "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+            "protocol": "Http"}}],
+          "requestRoutingRules": [
+            {"name": "r1", "properties": {"backendAddressPool": {"id": "/x/backendAddressPools/blue"},
+              "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}},
+            {"name": "r2", "properties": {"backendAddressPool": {"id": "/x/backendAddressPools/green"},
+              "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}}]
+        }}]})");
+    ASSERT_EQ(plan.pools.size(), 2u);
+    EXPECT_EQ(plan.pools[0].name, "blue");
+    EXPECT_EQ(plan.pools[1].name, "green");
+    ASSERT_EQ(plan.pools[1].servers.size(), 2u);
+    EXPECT_EQ(plan.pools[1].servers[1].address, "g.contoso.com");
+    EXPECT_EQ(plan.rows.size(), 3u);
+}
+
+// What cannot be evaluated is refused where it is written, naming the function; nothing is
+// half expanded.
+TEST(ConfigCopyLoops, WhatCannotBeEvaluatedIsNamedWithItsPathAndFunction) {
     auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/applicationGateways",
         "name": "gw", "properties": {
-          "copy": [{"name": "probes", "count": 2, "input": {"name": "p"}}],
+          "copy": [{"name": "probes", "count": "[mod(5, 2)]", "input": {"name": "p"}}],
           "backendAddressPools": [{"name": "pool", "properties": {
             "copy": [{"name": "backendAddresses", "count": 3,
-                      "input": {"ipAddress": "[copyIndex('backendAddresses')]"}}]}}]
+                      "input": {"ipAddress": "[uniqueString(copyIndex('backendAddresses'))]"}}]}}]
         }}]})");
-    EXPECT_TRUE(has_error(errors, "resources[0].properties.copy[0]", "builds probes"))
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: resources[0].properties.copy[0].count: cannot evaluate \"[mod(5, 2)]\": "
+              "the function mod() is not one ringprobe evaluates (copyIndex, length, parameters, "
+              "variables, concat, format, add, sub, mul, string, int, toLower, toUpper, "
+              "resourceId)\n"
+              "f.json: resources[0].properties.backendAddressPools[0].properties.copy[0].input."
+              "ipAddress: cannot evaluate \"[uniqueString(copyIndex('backendAddresses'))]\": the "
+              "function uniqueString() is not one ringprobe evaluates (copyIndex, length, "
+              "parameters, variables, concat, format, add, sub, mul, string, int, toLower, "
+              "toUpper, resourceId)\n");
+}
+
+// A virtual machine's loop may use functions ringprobe does not evaluate; the loader never reads
+// virtual machines, so their loops are left alone.
+TEST(ConfigCopyLoops, LoopsOfResourcesTheLoaderDoesNotReadAreLeftAlone) {
+    Plan plan = load_ok_json(R"({"resources": [
+        {"type": "Microsoft.Compute/virtualMachines", "name": "[concat('vm', copyIndex())]",
+         "copy": {"name": "vms", "count": "[mod(7, 3)]"},
+         "properties": {"osProfile": {"computerName": "[uniqueString(copyIndex())]"}}},
+        {"type": "Microsoft.Network/applicationGateways", "name": "gw", "properties": {
+          "backendAddressPools": [{"name": "p", "properties": {
+            "copy": [{"name": "backendAddresses", "count": 2,
+                      "input": {"ipAddress": "[format('10.0.0.{0}', copyIndex('backendAddresses', 1))]"}}]}}],
+          "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+            "protocol": "Http"}}],
+          "requestRoutingRules": [{"name": "r", "properties": {
+            "backendAddressPool": {"id": "/x/backendAddressPools/p"},
+            "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}}]}}]})");
+    ASSERT_EQ(plan.rows.size(), 2u);
+    EXPECT_EQ(plan.pools[0].servers[0].address, "10.0.0.1");
+    EXPECT_EQ(plan.pools[0].servers[1].address, "10.0.0.2");
+}
+
+TEST(ConfigCopyLoops, ACountOutsideArmsBoundIsRefused) {
+    auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/networkInterfaces",
+        "name": "n", "copy": {"name": "l", "count": 801}},
+        {"type": "Microsoft.Network/applicationGateways", "name": "gw", "properties": {}}]})");
+    EXPECT_TRUE(has_error(errors, "resources[0].copy.count",
+                          "the count of copy loop l must be an integer in 0..800, got the number "
+                          "801"))
         << dump(errors);
-    EXPECT_TRUE(has_error(errors,
-                          "resources[0].properties.backendAddressPools[0].properties.copy[0]",
-                          "builds backendAddresses"))
-        << dump(errors);
+}
+
+// `az network nic list > nics.json` in Windows PowerShell 5.1 writes UTF-16 LE; a parameters
+// file saved by Notepad starts with a UTF-8 byte-order mark. Both read like their UTF-8 twins.
+TEST(ConfigMembers, SideFilesInUtf16OrWithAByteOrderMarkReadAsUtf8) {
+    auto servers = [](const Plan& plan) {
+        std::vector<std::string> out;
+        for (const Row& r : plan.rows) {
+            out.push_back(plan.pools[r.pool_index].servers[r.server_index].address);
+        }
+        return out;
+    };
+    const Plan utf8 = load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"}));
+    const Plan utf16 =
+        load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list-utf16le.json"}));
+    EXPECT_EQ(servers(utf16), servers(utf8));
+    EXPECT_TRUE(utf16.unresolved_ip_configurations == utf8.unresolved_ip_configurations);
+    LoadOptions plain;
+    plain.parameters_files.push_back(fixture("gateway-arm-parameters.parameters.json"));
+    LoadOptions bom;
+    bom.parameters_files.push_back(fixture("gateway-arm-parameters.parameters-utf8bom.json"));
+    EXPECT_EQ(servers(load_ok_with("gateway-arm-parameters.json", bom)),
+              servers(load_ok_with("gateway-arm-parameters.json", plain)));
 }
 
 TEST(ConfigMembers, TheSameNicInTwoFilesIsAccepted) {

@@ -5,12 +5,16 @@
 // old the last good answer is and when the next lookup goes out. Together they prove the
 // issue's rules: TTL clamped to [1 s, 300 s], negatives cached 5 s and never forever, a name
 // that never resolved is Unhealthy with its DNS reason, a failed lookup keeps the last good
-// addresses with their age, and an emptied name is Unknown with DnsNoAddress.
+// addresses with their age, and an emptied name is Unknown with DnsNoAddress. Names answered
+// together with one TTL are asked again spread over the last 10% of it, each name always at the
+// same place, never later than the TTL and never sooner than the floor.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "common/hash.hpp"
 #include "dns/policy.hpp"
 
 namespace ringprobe::dns {
@@ -233,6 +237,12 @@ std::vector<Scenario> scenarios() {
     };
 }
 
+// The scenarios check exact refresh instants; the spread has tests of its own below.
+PolicyConfig unspread(PolicyConfig c) {
+    c.refresh_spread_percent = 0;
+    return c;
+}
+
 TEST(DnsPolicy, ScenariosFollowTheDocumentedRules) {
     for (const Scenario& sc : scenarios()) {
         NameState state;
@@ -241,7 +251,7 @@ TEST(DnsPolicy, ScenariosFollowTheDocumentedRules) {
             const Step& st = sc.steps[i];
             SCOPED_TRACE(sc.name + ", step " + std::to_string(i));
             now += st.advance_s * s_ns;
-            apply_answer(state, st.answer, now, sc.config);
+            apply_answer(state, st.answer, now, unspread(sc.config));
             const Verdict v = verdict(state, now);
             EXPECT_EQ(v.standing, st.standing);
             EXPECT_EQ(v.reason, st.reason);
@@ -284,6 +294,59 @@ TEST(DnsPolicy, NegativeAnswersAreNeverCachedForever) {
     apply_answer(s, ok({a4(7)}, 30), now, c);
     EXPECT_EQ(s.failures_in_row, 0u);
     EXPECT_EQ(verdict(s, now).standing, Standing::Fresh);
+}
+
+// 1,000 names answered in the same instant with one TTL: their next lookups fall inside the last
+// 10% before the TTL runs out, never after it, and no tenth of that window holds more than twice
+// its share.
+TEST(DnsPolicy, NamesWithOneTtlAreAskedAgainSpreadOverTheWindow) {
+    const PolicyConfig c;
+    constexpr int names = 1000;
+    constexpr std::uint64_t now = 1000 * s_ns;
+    constexpr std::uint64_t ttl_ns = 60 * s_ns;
+    constexpr std::uint64_t window_ns = ttl_ns / 10;
+    std::vector<int> tenths(10, 0);
+    std::vector<std::uint64_t> instants;
+    for (int i = 0; i < names; ++i) {
+        NameState s;
+        s.spread_key = stable_hash("backend-" + std::to_string(i) + ".example.com");
+        apply_answer(s, ok({a4(1)}, 60), now, c);
+        ASSERT_LE(s.next_refresh_ns, now + ttl_ns) << i;
+        ASSERT_GE(s.next_refresh_ns, now + ttl_ns - window_ns) << i;
+        const std::uint64_t early_ns = now + ttl_ns - s.next_refresh_ns;
+        ++tenths[std::min<std::size_t>(9, early_ns * 10 / window_ns)];
+        instants.push_back(s.next_refresh_ns);
+    }
+    for (std::size_t t = 0; t < tenths.size(); ++t) {
+        EXPECT_GT(tenths[t], names / 10 / 2) << "tenth " << t;
+        EXPECT_LT(tenths[t], names / 10 * 2) << "tenth " << t;
+    }
+    std::sort(instants.begin(), instants.end());
+    EXPECT_GT(std::unique(instants.begin(), instants.end()) - instants.begin(), names * 99 / 100);
+}
+
+TEST(DnsPolicy, OneNameKeepsItsPlaceInTheSpread) {
+    const PolicyConfig c;
+    NameState a;
+    NameState b;
+    a.spread_key = b.spread_key = stable_hash("api.example.com");
+    apply_answer(a, ok({a4(1)}, 30), 10 * s_ns, c);
+    apply_answer(b, ok({a4(1)}, 30), 10 * s_ns, c);
+    EXPECT_EQ(a.next_refresh_ns, b.next_refresh_ns);
+    const std::uint64_t early_ns = 40 * s_ns - a.next_refresh_ns;
+    apply_answer(a, ok({a4(1)}, 30), 50 * s_ns, c);
+    EXPECT_EQ(80 * s_ns - a.next_refresh_ns, early_ns);
+}
+
+TEST(DnsPolicy, SpreadNeverGoesUnderTheTtlFloorAndIsBounded) {
+    const PolicyConfig c;
+    for (std::uint64_t key = 0; key < 200; ++key) {
+        EXPECT_EQ(refresh_spread_ns(Outcome::Ok, c.ttl_floor_ns, key, c), 0u);
+        EXPECT_LE(refresh_spread_ns(Outcome::Ok, c.ttl_floor_ns + s_ns / 20, key, c), s_ns / 20);
+        EXPECT_LE(refresh_spread_ns(Outcome::Ok, c.ttl_ceiling_ns, key, c),
+                  c.refresh_spread_max_ns);
+        EXPECT_LE(refresh_spread_ns(Outcome::Timeout, c.retry_ns, key, c), c.retry_ns / 10);
+    }
 }
 
 }  // namespace

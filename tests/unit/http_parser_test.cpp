@@ -135,6 +135,23 @@ TEST(HttpParser, BodyMatchLimitedToWindow) {
     EXPECT_EQ(parse(r, "xxNE"), (Outcome{S::Done, 200, true}));
 }
 
+// The report says "the first 64 KiB" only when the search stopped at the window's end.
+TEST(HttpParser, WindowFullTellsABodyCutFromAShortOne) {
+    BodyMatcher m("NEEDLE");
+    HttpParser p;
+    const std::string big(HttpParser::body_window_bytes + 100, 'x');
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: ";
+    const std::string r = head + std::to_string(big.size()) + "\r\n\r\n" + big;
+    p.reset(&m);
+    p.feed(r.data(), r.size());
+    EXPECT_EQ(http_verdict(p, std::span<const StatusRange>{}), Reason::StatusMismatch);
+    EXPECT_TRUE(p.body_window_full());
+    const std::string small = head + "5\r\n\r\nxxxxx";
+    p.reset(&m);
+    p.feed(small.data(), small.size());
+    EXPECT_FALSE(p.body_window_full());
+}
+
 TEST(HttpParser, EarlyDoneOnceNeedleFound) {
     BodyMatcher m("ok");
     HttpParser p;

@@ -489,6 +489,30 @@ TEST_F(RenderTest, DnsStaleFlagIsShownOnTheRow) {
         << t;
 }
 
+// Only the first 64 KiB of a body are searched: a mismatch on a longer body says so, in the
+// sentence every format shows and in --troubleshoot's remedy; a shorter body keeps the plain one.
+TEST_F(RenderTest, BodyMismatchOnALongBodySaysOnlyTheFirst64KiBWereSearched) {
+    TargetUpdate cut = update(Health::Unhealthy, Reason::BodyMismatch, 200);
+    cut.flags = report_abi::kStateBodyCut;
+    writer_->publish(1, cut);
+    const std::string out = troubleshoot(1);
+    EXPECT_NE(out.find("Received status code 200 but the first 64 KiB of the response body do "
+                       "not contain \""),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("within its first 64 KiB (only those are searched), or change match.body"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(render_json(snapshot(), RenderOptions{}).find("the first 64 KiB of the response"),
+              std::string::npos);
+    writer_->publish(1, update(Health::Unhealthy, Reason::BodyMismatch, 200));
+    const std::string whole = troubleshoot(1);
+    EXPECT_NE(whole.find("Received status code 200 but the response body does not contain \""),
+              std::string::npos)
+        << whole;
+    EXPECT_EQ(whole.find("64 KiB"), std::string::npos) << whole;
+}
+
 TEST_F(RenderTest, TroubleshootNameMismatchMarksTheCertificateAndMatchesFixture) {
     const std::string out = troubleshoot(4);
     expect_fixture("troubleshoot_name_mismatch.txt", out);
