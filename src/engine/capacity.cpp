@@ -1,8 +1,8 @@
 #include "engine/capacity.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
-#include <vector>
 
 #include "common/assert.hpp"
 #include "report/capacity_words.hpp"
@@ -34,7 +34,9 @@ double slowdown(const WorkerNeed& w, std::uint64_t sockets, std::uint32_t rate_m
 CapacityCheck check_capacity(const Plan& plan, const CapacityInputs& in) {
     RP_ASSERT(in.workers >= 1);
     RP_ASSERT(in.worker_of_target.size() == plan.targets.size());
-    std::vector<WorkerNeed> need(in.workers);
+    RP_ASSERT(in.workers <= report_abi::kMaxWorkers);
+    // On the stack: the engine's main thread re-checks every 10 s and allocates nothing then.
+    std::array<WorkerNeed, report_abi::kMaxWorkers> need{};
     for (std::size_t i = 0; i < plan.targets.size(); ++i) {
         const Target& t = plan.targets[i];
         if (!t.address_known) {

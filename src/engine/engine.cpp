@@ -288,15 +288,16 @@ void Engine::stop() {
 
 // --- capacity ---
 void Engine::say_capacity(std::uint32_t probe_ms) {
-    std::vector<std::uint32_t> worker_of(plan_.targets.size());
+    // Refilled in place: after the first call a re-check of the same plan allocates nothing.
+    capacity_shards_.resize(plan_.targets.size());
     for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
-        worker_of[i] = shard_of(plan_.targets[i], opt_.workers);
+        capacity_shards_[i] = shard_of(plan_.targets[i], opt_.workers);
     }
     rlimit rl{};
     const bool limited = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
     CapacityInputs in;
     in.workers = opt_.workers;
-    in.worker_of_target = worker_of;
+    in.worker_of_target = capacity_shards_;
     in.sockets_per_worker = std::max<std::size_t>(1, socket_budget() / opt_.workers);
     in.nofile_limit = limited ? rl.rlim_cur : 0;
     in.descriptor_reserve = descriptor_reserve();

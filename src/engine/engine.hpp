@@ -112,7 +112,8 @@ private:
     bool stopped_ = false;
     // --- capacity ---
     CapacityCheck capacity_;
-    bool capacity_said_ = false;  // the last check's shortfall was logged
+    std::vector<std::uint32_t> capacity_shards_;  // the worker of each plan target
+    bool capacity_said_ = false;                  // the last check's shortfall was logged
     std::uint64_t capacity_checked_ns_ = 0;
     std::array<std::uint64_t, Histogram::buckets> capacity_durations_{};  // at the last check
     // --- end capacity ---
