@@ -9,7 +9,8 @@
 // Layout (all integers little-endian, native x86-64/aarch64 order; every section 64-byte aligned):
 //
 //   offset 0       SegmentHeader (512 bytes): identity, section table, then on its own cache line
-//                  the fields the engine keeps changing (heartbeat, flags)
+//                  the fields the engine keeps changing (heartbeat, flags), and from layout 4
+//                  the seqlocked capacity record (bytes 448..512: the engine's capacity check)
 //   sections[...]  Pools, Settings, Servers, Rows, Targets (static, written once before the
 //                  segment is renamed into place), States (one seqlocked record per target),
 //                  Workers (one seqlocked record per worker slot), Strings (a byte table),
