@@ -9,7 +9,8 @@
 // Layout (all integers little-endian, native x86-64/aarch64 order; every section 64-byte aligned):
 //
 //   offset 0       SegmentHeader (512 bytes): identity, section table, then on its own cache line
-//                  the fields the engine keeps changing (heartbeat, flags)
+//                  the fields the engine keeps changing (heartbeat, flags), and from layout 4
+//                  the seqlocked capacity record (bytes 448..512: the engine's capacity check)
 //   sections[...]  Pools, Settings, Servers, Rows, Targets (static, written once before the
 //                  segment is renamed into place), States (one seqlocked record per target),
 //                  Workers (one seqlocked record per worker slot), Strings (a byte table),
@@ -36,8 +37,9 @@
 namespace ringprobe::report_abi {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
-// 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names
-inline constexpr std::uint32_t kLayoutVersion = 3;
+// 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
+// 4: the header's capacity record (bytes 448..512)
+inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
 inline constexpr std::size_t kSectionAlign = 64;
@@ -100,6 +102,34 @@ struct SectionRef {
 };
 static_assert(sizeof(SectionRef) == 16);
 
+// --- capacity ---
+// CapacityPayload::flags bits.
+inline constexpr std::uint32_t kCapacityChecked = 1;       // the engine compared need and means
+inline constexpr std::uint32_t kCapacityShortSockets = 2;  // a worker needs more sockets in flight
+inline constexpr std::uint32_t kCapacityShortRate = 4;     // a worker must start more probes/s
+inline constexpr std::uint32_t kCapacityFlagsAll = 7;
+
+// What the plan needs against what the engine has (src/engine/capacity.hpp), for the busiest
+// worker: written at start, after each measurement of the probe time and at each reload.
+struct CapacityPayload {
+    std::uint32_t flags;               //  0  kCapacity*
+    std::uint32_t workers;             //  4
+    std::uint32_t targets;             //  8  the busiest worker's targets
+    std::uint32_t in_flight_needed;    // 12  its probes in flight, rounded up
+    std::uint32_t sockets_per_worker;  // 16  its descriptor budget
+    std::uint32_t probes_per_s;        // 20  its starts per second, rounded up
+    std::uint32_t probes_per_s_max;    // 24  what one worker sustains
+    std::uint32_t probe_ms;            // 28  expected probe time used; 0: each target's timeout
+    std::uint32_t nofile_limit;        // 32  RLIMIT_NOFILE (0: unlimited), capped at 2^32-1
+    std::uint32_t nofile_needed;       // 36  the limit that keeps the schedule (0: enough)
+    std::uint32_t workers_needed;      // 40  workers that keep the rate (0: enough)
+    std::uint32_t slowdown_permille;   // 44  1000: on schedule; 5000: every fifth interval
+    std::uint64_t checked_unix_ns;     // 48  when
+};
+static_assert(sizeof(CapacityPayload) == 56);
+static_assert(std::is_trivially_copyable_v<CapacityPayload>);
+// --- end capacity ---
+
 struct SegmentHeader {
     // Written once before the rename; never changes afterwards.
     char magic[8];                       //   0
@@ -117,7 +147,11 @@ struct SegmentHeader {
     std::uint64_t heartbeat_unix_ns;  // 256  refreshed by the engine at least every 250 ms
     std::uint64_t flags;              // 264  kFlagStopped | kFlagSuperseded
     std::uint64_t stopped_unix_ns;    // 272  when kFlagStopped was set, else 0
-    std::uint8_t reserved1[232];      // 280 .. 512, zero
+    std::uint8_t reserved1[168];      // 280 .. 448, zero
+    // --- capacity (bytes 448..512) ---
+    std::uint64_t capacity_seq;  // 448  seqlock over capacity (one writer: the main thread)
+    CapacityPayload capacity;    // 456 .. 512
+    // --- end capacity ---
 };
 static_assert(sizeof(SegmentHeader) == 512);
 static_assert(offsetof(SegmentHeader, layout_version) == 8);
@@ -133,6 +167,8 @@ static_assert(offsetof(SegmentHeader, sections) == 64);
 static_assert(offsetof(SegmentHeader, heartbeat_unix_ns) == 256);
 static_assert(offsetof(SegmentHeader, flags) == 264);
 static_assert(offsetof(SegmentHeader, stopped_unix_ns) == 272);
+static_assert(offsetof(SegmentHeader, capacity_seq) == 448);
+static_assert(offsetof(SegmentHeader, capacity) == 456);
 
 // PoolRecord::flags. A pool a rule routes to with no members has no rows, yet the gateway's
 // report lists it; the flag lets a reader show it with a note.

@@ -47,7 +47,9 @@
     WORKER(late_probes, Counter, Table(late_probes), NoStats, "ringprobe_late_probes_total",      \
            "Probes started later than their scheduled tick.")                                     \
     WORKER(skipped_intervals, Counter, NoTable, Stats(4), "ringprobe_skipped_intervals_total",    \
-           "Scheduled starts skipped because the previous probe of the target overran.")          \
+           "Scheduled starts of a target already past when its previous probe ended: that probe " \
+           "ran longer than the interval, or started late, waiting for a socket (the descriptor " \
+           "budget) or for a turn with room.")                                                    \
     WORKER(transitions, Counter, NoTable, Stats(8), "ringprobe_health_transitions_total",         \
            "Health changes of a target (Unknown, Healthy, Unhealthy).")                           \
     WORKER(in_flight, Gauge, NoTable, NoStats, "ringprobe_probes_in_flight",                      \

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <mutex>
 
@@ -52,7 +53,11 @@ Result<void> Engine::start() {
         return r;
     }
     make_workers();
-    return start_threads();
+    if (auto r = start_threads(); !r) {
+        return r;
+    }
+    say_capacity(0);
+    return {};
 }
 
 Result<void> Engine::set_up_tls() {
@@ -107,8 +112,12 @@ std::size_t Engine::socket_budget() const {
     rlimit rl{};
     const std::size_t limit =
         getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20;
-    const std::size_t reserve = 128 + 8 * opt_.workers;
+    const std::size_t reserve = descriptor_reserve();
     return limit > reserve * 2 ? limit - reserve : limit / 2;
+}
+
+std::size_t Engine::descriptor_reserve() const {
+    return 128 + 8 * opt_.workers;
 }
 
 void Engine::make_workers() {
@@ -192,6 +201,7 @@ void Engine::tick(std::uint64_t budget_ns) {
     writer_->heartbeat(realtime_ns());
     log_transitions();
     publish_resolver_stats();
+    recheck_capacity();
     if (budget_ns > 0) {
         timespec ts{static_cast<time_t>(budget_ns / 1'000'000'000ull),
                     static_cast<long>(budget_ns % 1'000'000'000ull)};
@@ -275,6 +285,74 @@ void Engine::stop() {
         writer_->mark_stopped();
     }
 }
+
+// --- capacity ---
+void Engine::say_capacity(std::uint32_t probe_ms) {
+    // Refilled in place: after the first call a re-check of the same plan allocates nothing.
+    capacity_shards_.resize(plan_.targets.size());
+    for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
+        capacity_shards_[i] = shard_of(plan_.targets[i], opt_.workers);
+    }
+    rlimit rl{};
+    const bool limited = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+    CapacityInputs in;
+    in.workers = opt_.workers;
+    in.worker_of_target = capacity_shards_;
+    in.sockets_per_worker = std::max<std::size_t>(1, socket_budget() / opt_.workers);
+    in.nofile_limit = limited ? rl.rlim_cur : 0;
+    in.descriptor_reserve = descriptor_reserve();
+    in.probe_ms = probe_ms;
+    const bool was_short = capacity_.short_of_capacity();
+    capacity_ = check_capacity(plan_, in);
+    capacity_checked_ns_ = monotonic_ns();
+
+    writer_->publish_capacity(capacity_payload(capacity_, realtime_ns()));
+
+    // One line when the shortfall is first found, one when it is gone: the figures of every
+    // check are in the report header and /metrics.
+    if (opt_.warn == nullptr) {
+        return;
+    }
+    if (capacity_.short_of_capacity() && !capacity_said_) {
+        std::fprintf(opt_.warn, "ringprobe: warning: %s\n", capacity_message(capacity_).c_str());
+        capacity_said_ = true;
+    } else if (!capacity_.short_of_capacity() && was_short && capacity_said_) {
+        std::fprintf(opt_.warn,
+                     "ringprobe: capacity enough: with probes taking %u ms, worker %u needs %u of "
+                     "its %zu sockets\n",
+                     capacity_.probe_ms, capacity_.busiest_worker, capacity_.in_flight_needed,
+                     static_cast<std::size_t>(capacity_.sockets_per_worker));
+        capacity_said_ = false;
+    }
+    std::fflush(opt_.warn);
+}
+
+void Engine::recheck_capacity() {
+    // The mean probe time since the last check, from the workers' duration histograms (at least
+    // 100 probes, so a handful of slow first connects does not decide it).
+    if (monotonic_ns() - capacity_checked_ns_ < capacity_recheck_ns) {
+        return;
+    }
+    const EngineTotals t = totals();
+    double sum_us = 0;
+    std::uint64_t n = 0;
+    for (unsigned b = 0; b < Histogram::buckets; ++b) {
+        const std::uint64_t d = t.duration_us[b] - capacity_durations_[b];
+        n += d;
+        const double mid = (static_cast<double>(Histogram::lower_bound(b)) +
+                            static_cast<double>(Histogram::upper_bound(b))) /
+                           2;
+        sum_us += static_cast<double>(d) * mid;
+    }
+    if (n < 100) {
+        capacity_checked_ns_ = monotonic_ns();
+        return;
+    }
+    capacity_durations_ = t.duration_us;
+    const double mean_ms = sum_us / static_cast<double>(n) / 1000.0;
+    say_capacity(static_cast<std::uint32_t>(std::clamp(std::ceil(mean_ms), 1.0, 4.0e9)));
+}
+// --- end capacity ---
 
 EngineTotals Engine::totals() const {
     EngineTotals t;

@@ -3,6 +3,7 @@
 // transition log (stderr, logfmt), signals and the clean stop.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +14,7 @@
 
 #include "common/result.hpp"
 #include "config/plan.hpp"
+#include "engine/capacity.hpp"
 #include "engine/counters.hpp"
 #include "engine/worker.hpp"
 #include "report/writer.hpp"
@@ -34,7 +36,8 @@ struct EngineOptions {
     bool direct_sockets = true;
     // Plain HTTP probes send the handshake's last ACK with the request (WorkerOptions).
     bool delayed_ack = true;
-    std::FILE* log = stderr;  // transition log; nullptr: silent
+    std::FILE* log = stderr;   // transition log; nullptr: silent
+    std::FILE* warn = stderr;  // capacity warnings (shown with --quiet too); nullptr: silent
     // FQDN backends: "ADDR:PORT" asks only that DNS server (and skips /etc/hosts); empty: the
     // system's resolv.conf and /etc/hosts (docs/dns.md).
     std::string dns_server;
@@ -69,6 +72,15 @@ public:
     // stuck worker is not hidden by a healthy main thread.
     bool workers_advanced();
     unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+    // The last capacity check (start, then every capacity_recheck_ns with the measured probe
+    // time): what the plan needs against what the engine has.
+    const CapacityCheck& capacity() const { return capacity_; }
+    // Compares the plan's needs with the engine's means, publishes the figures in the report
+    // header and logs one line with what to change when they fall short. probe_ms: the mean
+    // probe time measured, 0 for each target's timeout. Called by start(); a reload calls it
+    // for the new plan.
+    void say_capacity(std::uint32_t probe_ms);
+    static constexpr std::uint64_t capacity_recheck_ns = 10'000'000'000ull;
     const std::string& ring_mode() const { return ring_mode_; }
     report::Writer* writer() { return writer_.get(); }
 
@@ -80,6 +92,8 @@ private:
     void make_workers();
     Result<void> start_threads();  // returns once every worker has set up its ring
     void log_transitions();
+    std::size_t descriptor_reserve() const;
+    void recheck_capacity();
     void publish_resolver_stats();
 
     const Plan& plan_;
@@ -96,6 +110,13 @@ private:
     std::string ring_mode_;
     std::vector<std::uint64_t> loops_seen_;  // workers_advanced()'s previous reading
     bool stopped_ = false;
+    // --- capacity ---
+    CapacityCheck capacity_;
+    std::vector<std::uint32_t> capacity_shards_;  // the worker of each plan target
+    bool capacity_said_ = false;                  // the last check's shortfall was logged
+    std::uint64_t capacity_checked_ns_ = 0;
+    std::array<std::uint64_t, Histogram::buckets> capacity_durations_{};  // at the last check
+    // --- end capacity ---
 };
 
 }  // namespace ringprobe::engine

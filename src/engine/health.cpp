@@ -18,10 +18,11 @@ bool apply_result(HealthState& s, Reason r, Thresholds t) {
         return false;
     }
     const Health before = s.health;
+    const bool first = before == Health::Unknown;
     if (r == Reason::Ok) {
         s.consecutive_ok = saturating_inc(s.consecutive_ok);
         s.consecutive_fail = 0;
-        if (s.consecutive_ok >= t.healthy) {
+        if (first || s.consecutive_ok >= t.healthy) {
             s.health = Health::Healthy;
         }
     } else if (r == Reason::DnsNoAddress || r == Reason::AddressUnknown) {
@@ -32,7 +33,7 @@ bool apply_result(HealthState& s, Reason r, Thresholds t) {
     } else {
         s.consecutive_fail = saturating_inc(s.consecutive_fail);
         s.consecutive_ok = 0;
-        if (s.consecutive_fail >= t.unhealthy) {
+        if (first || s.consecutive_fail >= t.unhealthy) {
             s.health = Health::Unhealthy;
         }
     }

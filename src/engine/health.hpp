@@ -1,9 +1,14 @@
 // The verdict rules: from one probe's result to a target's health. Pure, so the whole table of
 // transitions is unit-tested without a network (tests/unit/health_test.cpp).
 //
-//  - Unknown until a threshold is first reached (the gateway's and AWS's initial state).
-//  - healthy_threshold consecutive successes make it Healthy (rise; default 1).
-//  - unhealthy_threshold consecutive failures make it Unhealthy (fall; default 3).
+//  - Unknown only until the first completed probe, which decides at once: Healthy on success,
+//    Unhealthy on failure, as HAProxy's and Envoy's checkers do. A row that read Unknown after
+//    its first failure would hide a refused port for unhealthy_threshold intervals, and one
+//    that alternates success and failure would never leave Unknown.
+//  - From then on, healthy_threshold consecutive successes make it Healthy (rise; default 1)
+//    and unhealthy_threshold consecutive failures make it Unhealthy (fall; default 3).
+//  - A result that leaves nothing probed (no DNS address, an unknown NIC address) makes it
+//    Unknown again, so the next completed probe decides at once as the first one does.
 //  - A prober-side result (Layer::Prober) changes no counter and no health: it is not the
 //    backend's fault. It is counted separately and retried.
 //

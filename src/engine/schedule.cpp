@@ -117,7 +117,9 @@ std::uint64_t Worker::jitter_ns(const Target& t) {
 
 void Worker::schedule_next(Slot& s, std::uint64_t now) {
     // From the previous scheduled start, not from completion: intervals do not drift. A probe
-    // that overran its next start skips to the first start still ahead (counted).
+    // that ended past its next start (it ran longer than the interval, or it started late,
+    // waiting in the deferred line for a socket or a turn) skips to the first start still ahead;
+    // the starts skipped are counted (skipped_intervals).
     const Target& t = plan_.targets[s.plan_index];
     const std::uint64_t interval = std::max<std::uint64_t>(ms_to_ns(t.interval_ms), tick_ns);
     s.base_ns += interval;

@@ -11,6 +11,7 @@
 #include <ringprobe/protocol.hpp>
 
 #include "common/histogram.hpp"
+#include "report/capacity_words.hpp"
 #include "report/sentences.hpp"
 
 namespace ringprobe::exporter {
@@ -408,6 +409,52 @@ void tls_families(Out& o, const report::Snapshot& snap, const MetricsInput& in) 
     }
 }
 
+// --- capacity ---
+// Late rows per pool and the engine's capacity check (report::is_late, the header's capacity
+// record): a verdict older than its schedule allows is counted, so a dashboard never takes it
+// for a fresh one.
+void capacity_families(Out& o, const report::Snapshot& snap) {
+    const report::StaticInfo& info = *snap.info;
+    std::vector<std::uint64_t> late(info.pools.size(), 0);
+    for (const abi::RowRecord& r : info.rows) {
+        late[r.pool_index] += report::is_late(snap, r.target_index) ? 1 : 0;
+    }
+    o.family("ringprobe_servers_late", "gauge",
+             "Report rows per pool whose last result is older than twice their interval plus "
+             "their timeout: the engine is not keeping their schedule.");
+    for (std::size_t p = 0; p < info.pools.size(); ++p) {
+        o.sample("ringprobe_servers_late", {{"pool", info.str(info.pools[p].name)}}, late[p]);
+    }
+    const abi::CapacityPayload& c = snap.capacity;
+    if ((c.flags & abi::kCapacityChecked) == 0) {
+        return;
+    }
+    o.single("ringprobe_capacity_short", "gauge",
+             "1 when the engine cannot keep the plan's schedule (the log and the report say what "
+             "to change).",
+             report::capacity_short(c) ? 1 : 0);
+    o.single("ringprobe_capacity_in_flight_needed", "gauge",
+             "Probes in flight the busiest worker's targets need (min(probe time, timeout) / "
+             "interval, summed).",
+             c.in_flight_needed);
+    o.single("ringprobe_capacity_sockets_per_worker", "gauge",
+             "Sockets a worker may hold at once (its share of the descriptor limit).",
+             c.sockets_per_worker);
+    o.single("ringprobe_capacity_probes_per_second", "gauge",
+             "Probe starts per second the busiest worker's targets need.", c.probes_per_s);
+    o.single("ringprobe_capacity_nofile_needed", "gauge",
+             "The descriptor limit (LimitNOFILE) that keeps the schedule; 0 when the limit is "
+             "enough.",
+             c.nofile_needed);
+    o.single("ringprobe_capacity_workers_needed", "gauge",
+             "Workers that keep the probe rate; 0 when the workers are enough.", c.workers_needed);
+    o.family("ringprobe_capacity_slowdown_ratio", "gauge",
+             "How much longer than configured the busiest worker's intervals get (1: on "
+             "schedule).");
+    o.sample_double("ringprobe_capacity_slowdown_ratio", {}, c.slowdown_permille / 1000.0);
+}
+// --- end capacity ---
+
 void server_families(Out& o, const ServerStats& st) {
     auto load = [](const std::atomic<std::uint64_t>& a) {
         return a.load(std::memory_order_relaxed);
@@ -458,6 +505,7 @@ std::string render_metrics(const MetricsInput& in) {
         report_families(o, *in.snap, in.tally, in.per_server);
         dns_families(o, *in.snap);
         tls_families(o, *in.snap, in);
+        capacity_families(o, *in.snap);
     } else {
         o.single("ringprobe_report_up", "gauge",
                  "1 when the report was read and the engine's heartbeat is fresh.", 0);

@@ -10,6 +10,7 @@
 
 #include "common/text.hpp"
 #include "exporter/chain_view.hpp"
+#include "report/capacity_words.hpp"
 #include "report/sentences.hpp"
 
 namespace ringprobe::exporter {
@@ -108,6 +109,7 @@ select,button{font:inherit;padding:.3em .5em}
 .pager a,.pager span{margin-right:.8em}
 svg text{font:13px system-ui,sans-serif}
 .faulty{color:var(--bad)}.expiring{color:var(--unk)}
+.late{color:var(--unk);font-weight:600}
 tr.faulty td{background:#fde7e9}tr.expiring td{background:#fff4ce}
 .sha{word-break:break-all;font-size:.8em}
 #chain-table,#addresses{margin:.6em 0}
@@ -153,6 +155,12 @@ void page_banner(std::string& out, const report::Snapshot& snap, std::string_vie
         out +=
             "<p class=\"warn\" id=\"engine-warning\">The health could not be retrieved from "
             "the engine; every server shows Unknown. Start or restart the engine.</p>";
+    } else if (report::capacity_short(snap.capacity)) {
+        out += "<p class=\"warn\" id=\"capacity-warning\">";
+        std::string words;
+        report::append_capacity_sentence(words, snap.capacity);
+        append_html_escaped(out, words);
+        out += "</p>";
     }
 }
 
@@ -186,9 +194,11 @@ void append_filter_link(std::string& out, std::string_view pool, std::optional<H
 void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuery& q) {
     const report::StaticInfo& info = *snap.info;
     std::vector<std::array<std::uint64_t, 3>> counts(info.pools.size());
+    std::vector<std::uint64_t> late(info.pools.size(), 0);
     for (const abi::RowRecord& r : info.rows) {
         const Health h = report::effective(snap, r.target_index).health;
         counts[r.pool_index][static_cast<std::size_t>(h)]++;
+        late[r.pool_index] += report::is_late(snap, r.target_index) ? 1 : 0;
     }
     out +=
         "<h2>Backend pools</h2><table id=\"pools\"><thead><tr><th>Pool</th><th>Healthy</th>"
@@ -206,6 +216,11 @@ void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuer
             out += "<p class=\"note\">";
             append_html_escaped(out, report::kEmptyPoolNote);
             out += "</p>";
+        }
+        if (late[p] != 0) {
+            out += "<p class=\"late\">";
+            report::append_uint(out, late[p]);
+            out += " late</p>";
         }
         out += "</td>";
         for (const Health h : {Health::Healthy, Health::Unhealthy, Health::Unknown}) {
@@ -290,6 +305,14 @@ void server_row(std::string& out, const report::Snapshot& snap, std::uint32_t ro
         const std::uint64_t last = e.state->last_probe_unix_ns;
         report::append_age(out, snap.now_unix_ns > last ? snap.now_unix_ns - last : 0);
         out += " ago";
+    }
+    std::uint64_t age_ns = 0;
+    if (report::is_late(snap, r.target_index, age_ns)) {
+        out += " <span class=\"late\">";
+        std::string note;
+        report::append_late_note(note, snap, r.target_index, age_ns);
+        append_html_escaped(out, note);
+        out += "</span>";
     }
     out += "</td></tr>\n";
 }

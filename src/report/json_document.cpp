@@ -6,6 +6,7 @@
 
 #include <ringprobe/protocol.hpp>
 
+#include "report/capacity_words.hpp"
 #include "report/facts.hpp"
 #include "report/probe_log.hpp"
 
@@ -167,6 +168,8 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.field("timeoutMs", tr.timeout_ms);
     j.key("readable");
     j.value(e.state != nullptr);
+    j.key("late");
+    j.value(is_late(snap, t));
     if (e.state != nullptr) {
         const abi::TargetStatePayload& s = *e.state;
         j.field("httpStatus", s.http_status);
@@ -269,6 +272,38 @@ void emit_empty_pool(JsonOut& j, const StaticInfo& info, std::uint32_t pool_inde
     j.end_object();
 }
 
+namespace {
+// The engine's capacity check (docs/report-format.md, "Capacity"); absent before the first.
+void emit_capacity(JsonOut& j, const abi::CapacityPayload& c) {
+    if ((c.flags & abi::kCapacityChecked) == 0) {
+        return;
+    }
+    j.key("capacity");
+    j.begin_object();
+    j.key("short");
+    j.value(capacity_short(c));
+    j.key("shortOfSockets");
+    j.value((c.flags & abi::kCapacityShortSockets) != 0);
+    j.key("shortOfRate");
+    j.value((c.flags & abi::kCapacityShortRate) != 0);
+    j.field("workers", c.workers);
+    j.field("targets", c.targets);
+    j.field("inFlightNeeded", c.in_flight_needed);
+    j.field("socketsPerWorker", c.sockets_per_worker);
+    j.field("probesPerSecond", c.probes_per_s);
+    j.field("probesPerSecondMax", c.probes_per_s_max);
+    j.field("probeMs", c.probe_ms);
+    j.field("nofileLimit", c.nofile_limit);
+    j.field("nofileNeeded", c.nofile_needed);
+    j.field("workersNeeded", c.workers_needed);
+    j.field("slowdownPermille", c.slowdown_permille);
+    j.field("checkedUnixNs", c.checked_unix_ns);
+    j.key("message");
+    j.value_with([&](std::string& s) { append_capacity_sentence(s, c); });
+    j.end_object();
+}
+}  // namespace
+
 void emit_report_meta(JsonOut& j, const Snapshot& snap) {
     const StaticInfo& info = *snap.info;
     j.key("ringprobe");
@@ -282,6 +317,12 @@ void emit_report_meta(JsonOut& j, const Snapshot& snap) {
     j.field("reportAgeMs", snap.report_age_ns() / 1'000'000);
     j.field("configDigest", info.header.config_digest);
     j.field("unreadableTargets", snap.unreadable);
+    std::uint64_t late = 0;
+    for (std::uint32_t t = 0; t < info.targets.size(); ++t) {
+        late += is_late(snap, t) ? 1 : 0;
+    }
+    j.field("lateTargets", late);
+    emit_capacity(j, snap.capacity);
     if (snap.resolver.names > 0) {
         const abi::ResolverStatsPayload& r = snap.resolver;
         j.key("resolver");

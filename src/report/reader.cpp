@@ -381,6 +381,20 @@ bool copy_worker(const abi::WorkerStatsRecord& rec, abi::WorkerStatsPayload& out
     return seqlock_load(&rec.seq, &rec.payload, out, max_attempts);
 }
 
+namespace {
+// A capacity record the engine wrote: known flags, a worker count the header allows, and a
+// slowdown of at least 1 (the figures a reader prints as "N x" and "raise to N").
+bool capacity_valid(const abi::CapacityPayload& c) {
+    if ((c.flags & ~abi::kCapacityFlagsAll) != 0) {
+        return false;
+    }
+    if ((c.flags & abi::kCapacityChecked) == 0) {
+        return c.flags == 0;
+    }
+    return c.workers >= 1 && c.workers <= abi::kMaxWorkers && c.slowdown_permille >= 1000;
+}
+}  // namespace
+
 Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> info,
                        const SnapshotOptions& options) {
     Snapshot snap;
@@ -425,6 +439,10 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
         data + section(h, abi::Section::Resolver).offset);
     if (!seqlock_load(&resolver->seq, &resolver->payload, snap.resolver, attempts)) {
         snap.resolver = abi::ResolverStatsPayload{};
+    }
+    if (!seqlock_load(&live->capacity_seq, &live->capacity, snap.capacity, attempts) ||
+        !capacity_valid(snap.capacity)) {
+        snap.capacity = abi::CapacityPayload{};
     }
 
     if ((snap.flags & abi::kFlagStopped) != 0) {

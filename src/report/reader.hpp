@@ -80,6 +80,8 @@ struct Snapshot {
     std::vector<report_abi::AddressStatePayload> addresses;
     std::vector<report_abi::TlsFactsPayload> tls;
     report_abi::ResolverStatsPayload resolver{};
+    // The engine's capacity check; zero (flags 0: not checked) when torn every attempt or invalid.
+    report_abi::CapacityPayload capacity{};
     std::uint64_t heartbeat_unix_ns = 0;
     std::uint64_t stopped_unix_ns = 0;
     std::uint64_t flags = 0;

@@ -8,6 +8,7 @@
 
 #include <ringprobe/protocol.hpp>
 
+#include "report/capacity_words.hpp"
 #include "report/facts.hpp"
 #include "report/probe_log.hpp"
 #include "report/selection.hpp"
@@ -121,6 +122,10 @@ void append_table_heading(std::string& out, const Snapshot& snap, const TableCel
         out +=
             "warning: the health could not be retrieved from the engine; every server shows "
             "Unknown. Start or restart the engine.\n";
+    } else if (capacity_short(snap.capacity)) {
+        out += "warning: ";
+        append_capacity_sentence(out, snap.capacity);
+        out += '\n';
     }
     for (std::size_t c = 0; c < kCols; ++c) {
         out += kTitles[c];

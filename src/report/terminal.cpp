@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "report/capacity_words.hpp"
 #include "report/facts.hpp"
 #include "report/text.hpp"
 
@@ -51,6 +52,11 @@ std::string row_note(const Snapshot& snap, std::uint32_t t) {
     if (e.state != nullptr && (e.state->flags & abi::kStateDnsStale) != 0) {
         note += note.empty() ? "" : "; ";
         note += "probing last good addresses, DNS stale";
+    }
+    std::uint64_t age_ns = 0;
+    if (is_late(snap, t, age_ns)) {
+        note += note.empty() ? "" : "; ";
+        append_late_note(note, snap, t, age_ns);
     }
     return note;
 }

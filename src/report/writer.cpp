@@ -283,6 +283,12 @@ void Writer::publish_resolver_stats(const ResolverStats& stats) {
     seqlock_store(&resolver_->seq, &resolver_->payload, stats);
 }
 
+void Writer::publish_capacity(const abi::CapacityPayload& capacity) {
+    RP_ASSERT(header_ != nullptr);
+    RP_ASSERT((capacity.flags & ~abi::kCapacityFlagsAll) == 0);
+    seqlock_store(&header_->capacity_seq, &header_->capacity, capacity);
+}
+
 std::uint32_t Writer::name_slot(std::uint32_t target_index) const {
     RP_ASSERT(target_index < target_count_);
     return targets_[target_index].name_slot;

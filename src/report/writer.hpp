@@ -70,6 +70,8 @@ public:
     void publish_address(std::uint32_t name_slot, std::uint32_t k, const AddressUpdate& u);
     void publish_tls_facts(std::uint32_t tls_slot, const TlsFacts& facts);
     void publish_resolver_stats(const ResolverStats& stats);
+    // The capacity check's figures (header bytes 448..512); the engine's main thread only.
+    void publish_capacity(const report_abi::CapacityPayload& capacity);
     std::uint32_t name_slot(std::uint32_t target_index) const;  // kNoSlot: not an FQDN target
     std::uint32_t tls_slot(std::uint32_t target_index) const;   // kNoSlot: not Https/Tls
     void heartbeat(std::uint64_t now_unix_ns);                  // ONE thread, every <= 250 ms

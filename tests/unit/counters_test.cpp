@@ -6,6 +6,7 @@
 // WorkerCounters with a stand-in for the ring's counters, so no ring is needed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -144,6 +145,19 @@ TEST(Counters, FamiliesAreNamedForTheirKind) {
         EXPECT_NE(c.kind, CounterKind::Max) << c.metric << ": a maximum is not a Prometheus type";
         EXPECT_EQ(c.metric.ends_with("_total"), c.kind == CounterKind::Counter) << c.metric;
     }
+}
+
+// skipped_intervals counts the starts already past when a probe ends (schedule_next): an
+// overrun, or a start held back by the socket budget or a full turn. Its help names both, so
+// an operator under a descriptor shortage does not look for slow backends alone.
+TEST(Counters, SkippedIntervalsHelpNamesEveryCause) {
+    const auto it =
+        std::find_if(std::begin(counter_table), std::end(counter_table),
+                     [](const CounterInfo& c) { return c.name == "skipped_intervals"; });
+    ASSERT_NE(it, std::end(counter_table));
+    EXPECT_NE(it->help.find("longer than the interval"), std::string_view::npos) << it->help;
+    EXPECT_NE(it->help.find("waiting for a socket"), std::string_view::npos) << it->help;
+    EXPECT_NE(it->help.find("a turn with room"), std::string_view::npos) << it->help;
 }
 
 }  // namespace

@@ -290,6 +290,53 @@ TEST(ExporterPage, NamesFromTheConfigurationAreEscaped) {
     EXPECT_NE(page.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
 }
 
+// Sample plan: the Https rows (targets 3..5, pool web) are due every 5 s with a 2.5 s timeout,
+// so without a result they are late 12.5 s after the start; the Http rows only after 90 s.
+TEST(ExporterMetrics, LateRowsAreCountedPerPoolAndTheCapacityCheckIsShown) {
+    Segment seg(report::testing::sample_plan());
+    seg.writer->heartbeat(kStart + 20 * kSecond);
+    TargetUpdate fresh = update(Health::Healthy, Reason::Ok, 1, 0);
+    fresh.last_probe_unix_ns = kStart + 15 * kSecond;
+    seg.writer->publish(3, fresh);
+    report_abi::CapacityPayload c{};
+    c.flags = report_abi::kCapacityChecked | report_abi::kCapacityShortSockets;
+    c.workers = 2;
+    c.targets = 1000;
+    c.in_flight_needed = 150;
+    c.sockets_per_worker = 32;
+    c.probes_per_s = 500;
+    c.probes_per_s_max = 20000;
+    c.nofile_limit = 128;
+    c.nofile_needed = 444;
+    c.slowdown_permille = 4688;
+    seg.writer->publish_capacity(c);
+    const auto snap = seg.snap();
+    MetricsInput in{nullptr, nullptr, &snap, nullptr, nullptr, false};
+    const auto m = parse_exposition(render_metrics(in));
+    EXPECT_EQ(m.at("ringprobe_servers_late{pool=\"web\"}"), "2");
+    EXPECT_EQ(m.at("ringprobe_servers_late{pool=\"api\"}"), "0");
+    EXPECT_EQ(m.at("ringprobe_capacity_short"), "1");
+    EXPECT_EQ(m.at("ringprobe_capacity_in_flight_needed"), "150");
+    EXPECT_EQ(m.at("ringprobe_capacity_sockets_per_worker"), "32");
+    EXPECT_EQ(m.at("ringprobe_capacity_nofile_needed"), "444");
+    EXPECT_EQ(m.at("ringprobe_capacity_slowdown_ratio"), "4.688");
+
+    const std::string page = render_page(snap, PageQuery{}, PageOptions{});
+    EXPECT_NE(page.find("<p class=\"warn\" id=\"capacity-warning\">capacity short:"),
+              std::string::npos);
+    EXPECT_NE(page.find("<p class=\"late\">2 late</p>"), std::string::npos);
+    EXPECT_EQ(count_of(page, "<span class=\"late\">late: no result in 20 s, due every 5 s"), 2u);
+}
+
+TEST(ExporterMetrics, NoCapacityFamiliesBeforeTheEngineChecked) {
+    Segment seg(report::testing::sample_plan());
+    const auto snap = seg.snap();
+    MetricsInput in{nullptr, nullptr, &snap, nullptr, nullptr, false};
+    const auto m = parse_exposition(render_metrics(in));
+    EXPECT_EQ(m.count("ringprobe_capacity_short"), 0u);
+    EXPECT_EQ(m.at("ringprobe_servers_late{pool=\"web\"}"), "0");
+}
+
 TEST(ExporterTroubleshoot, MarksThePartTheReasonPointsAt) {
     Segment seg(report::testing::sample_plan());
     seg.writer->publish(0, update(Health::Unhealthy, Reason::ConnectRefused, 0, 3));

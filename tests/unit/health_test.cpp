@@ -1,6 +1,8 @@
 // Pins src/engine/health.cpp: the verdict rules as a table. Each row feeds a sequence of probe
-// results to a fresh HealthState and states the health after every step; a second group checks
-// that prober-side results never move a counter or the health, and that counters saturate.
+// results to a fresh HealthState and states the health after every step: the first completed
+// probe decides at once, the thresholds apply from then on. A second group checks that
+// prober-side results never move a counter or the health (nor decide the first verdict), and
+// that counters saturate.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -27,21 +29,43 @@ struct Case {
 TEST(Health, TransitionsFollowTheThresholdTable) {
     const std::vector<Case> cases = {
         {"first success is healthy with rise 1", {1, 3}, {ok}, {H}},
-        {"unknown until fall is reached", {1, 3}, {bad, bad, bad}, {U, U, D}},
+        {"first failure is unhealthy at once", {1, 3}, {bad, bad, bad}, {D, D, D}},
+        {"first success decides although rise is 2", {2, 3}, {ok, ok}, {H, H}},
+        {"first failure decides although fall is 3", {1, 3}, {bad, ok, bad}, {D, H, H}},
         {"healthy needs fall failures in a row", {1, 3}, {ok, bad, bad, bad}, {H, H, H, D}},
         {"a success resets the failure run",
          {1, 3},
          {ok, bad, bad, ok, bad, bad},
          {H, H, H, H, H, H}},
-        {"rise 2 needs two successes", {2, 3}, {ok, ok}, {U, H}},
         {"rise 2 after unhealthy", {2, 1}, {bad, ok, ok}, {D, D, H}},
+        {"rise 2 after a first success then a failure", {2, 1}, {ok, bad, ok, ok}, {H, D, D, H}},
         {"a failure resets the success run", {2, 1}, {bad, ok, bad, ok, ok}, {D, D, D, D, H}},
         {"fall 1 flips at once", {1, 1}, {ok, bad, ok}, {H, D, H}},
-        {"prober-side errors change nothing",
+        {"alternating results with thresholds 2 keep the first verdict",
+         {2, 2},
+         {ok, bad, ok, bad, ok, bad},
+         {H, H, H, H, H, H}},
+        {"alternating results starting with a failure keep it",
+         {2, 2},
+         {bad, ok, bad, ok, bad, ok},
+         {D, D, D, D, D, D}},
+        {"prober-side errors do not decide the first verdict",
          {1, 3},
-         {bad, local, bad, local, bad},
-         {U, U, U, U, D}},
-        {"prober-side errors do not break a success run", {2, 3}, {ok, local, ok}, {U, U, H}},
+         {local, local, bad},
+         {U, U, D}},
+        {"prober-side errors change nothing after it",
+         {1, 3},
+         {ok, bad, local, bad, local, bad},
+         {H, H, H, H, H, D}},
+        {"prober-side errors do not break a success run",
+         {2, 1},
+         {bad, ok, local, ok},
+         {D, D, D, H}},
+        {"no address makes unknown and the next probe decides at once",
+         {1, 3},
+         {ok, Reason::DnsNoAddress, bad},
+         {H, U, D}},
+        {"no address from the start stays unknown", {1, 3}, {Reason::AddressUnknown}, {U}},
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(c.name);
@@ -56,23 +80,33 @@ TEST(Health, TransitionsFollowTheThresholdTable) {
 
 TEST(Health, ApplyReportsAChangeOnlyWhenHealthMoves) {
     HealthState s;
-    EXPECT_FALSE(apply_result(s, bad, {1, 2}));
+    EXPECT_FALSE(apply_result(s, local, {1, 2}));
     EXPECT_TRUE(apply_result(s, bad, {1, 2}));
     EXPECT_FALSE(apply_result(s, bad, {1, 2}));
     EXPECT_TRUE(apply_result(s, ok, {1, 2}));
+    EXPECT_FALSE(apply_result(s, bad, {1, 2}));
+    EXPECT_TRUE(apply_result(s, bad, {1, 2}));
 }
 
-TEST(Health, ProberSideErrorLeavesCountersAlone) {
+TEST(Health, ProberSideErrorLeavesCountersAndFirstVerdictAlone) {
+    const Reason prober[] = {Reason::ProberNoFds, Reason::ProberNoBuffers, Reason::ProberNoPorts,
+                             Reason::ProberRingFull, Reason::ProberError};
     HealthState s;
+    for (Reason r : prober) {
+        EXPECT_FALSE(apply_result(s, r, {3, 3}));
+    }
+    EXPECT_EQ(s.health, Health::Unknown);
+    EXPECT_EQ(s.consecutive_ok, 0);
+    EXPECT_EQ(s.consecutive_fail, 0);
+    apply_result(s, bad, {3, 3});
     apply_result(s, ok, {3, 3});
     apply_result(s, ok, {3, 3});
-    for (Reason r : {Reason::ProberNoFds, Reason::ProberNoBuffers, Reason::ProberNoPorts,
-                     Reason::ProberRingFull, Reason::ProberError}) {
+    for (Reason r : prober) {
         EXPECT_FALSE(apply_result(s, r, {3, 3}));
     }
     EXPECT_EQ(s.consecutive_ok, 2);
     EXPECT_EQ(s.consecutive_fail, 0);
-    EXPECT_EQ(s.health, Health::Unknown);
+    EXPECT_EQ(s.health, Health::Unhealthy);
 }
 
 TEST(Health, DnsNoAddressMakesUnknownAtOnce) {
