@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "bench_main.hpp"
 #include "engine/tls.hpp"
 #include "support/tls_memory_server.hpp"
 
@@ -138,4 +139,4 @@ BENCHMARK(BM_Tls_ResumedHandshake)->Arg(13)->Arg(12)->Unit(benchmark::kMicroseco
 
 }  // namespace
 
-BENCHMARK_MAIN();
+RP_BENCHMARK_MAIN("tls_bench");
