@@ -16,7 +16,7 @@
 //    full and resumed handshakes grow as probes run, the certificate expiry of each row is the
 //    earliest notAfter of the chain it was served (the fixtures' dates, docs/tls.md), the scrape
 //    still passes promtool, and the troubleshoot view marks the expired leaf;
-//  - with an FQDN server (localhost, from /etc/hosts through the engine's resolver), DNS lookups
+//  - with an FQDN server (localhost, answered by the engine's resolver itself), DNS lookups
 //    are counted by outcome and the troubleshoot view lists the address it was probed at.
 #include <arpa/inet.h>
 #include <fcntl.h>
