@@ -433,6 +433,11 @@ TEST_F(ExporterServer, SlowlorisClientIsCutOffByTheRequestDeadline) {
 TEST_F(ExporterServer, TenThousandIdleConnectionsLeaveProbesAndScrapesAlone) {
     rlimit rl{};
     ::getrlimit(RLIMIT_NOFILE, &rl);
+    // The raised limit is this test's only: the next tests run with the limit they started with.
+    struct Restore {
+        rlimit saved;
+        ~Restore() { ::setrlimit(RLIMIT_NOFILE, &saved); }
+    } restore{rl};
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
     ASSERT_GE(rl.rlim_cur, 12000u) << "needs 10,000 descriptors for the idle clients";

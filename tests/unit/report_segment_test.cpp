@@ -13,6 +13,8 @@
 
 #include <cstring>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "report/image.hpp"
 #include "report/reader.hpp"
@@ -403,6 +405,36 @@ TEST(ReportSegment, StaleHeartbeatShowsEveryServerUnknownWithTheReportAge) {
     append_probe_log(log, s, 0);
     EXPECT_NE(log.find("could not be retrieved from the engine"), std::string::npos) << log;
     EXPECT_NE(log.find("42 s old"), std::string::npos) << log;
+}
+
+// tests/support/unique_name.hpp: the files a crashed test process left (its pid gone) are
+// removed by the next one; a live process's files and names that are not a test's are kept.
+TEST(ReportSegment, TestNamesOfADeadProcessAreSweptAtTheNextStart) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::_exit(0);
+    }
+    ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // reaped: the pid is gone
+    const std::string dir = "/tmp/rp-sweep-" + std::to_string(::getpid());
+    ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+    const std::string dead = "rp-test-x-y-" + std::to_string(child) + "-0";
+    const std::string live = "rp-test-x-" + std::to_string(::getpid()) + "-3";
+    const std::vector<std::string> files = {"ringprobe." + dead, "ringprobe-lock." + dead,
+                                            "ringprobe." + live, "ringprobe.rp-test-x-",
+                                            "ringprobe.gateway-" + std::to_string(child) + "-0"};
+    for (const std::string& f : files) {
+        ::close(::open((dir + "/" + f).c_str(), O_CREAT | O_WRONLY, 0600));
+    }
+    ringprobe::testing::detail::remove_dead_owners_segments(dir.c_str());
+    std::vector<bool> left;
+    for (const std::string& f : files) {
+        struct stat st {};
+        left.push_back(::stat((dir + "/" + f).c_str(), &st) == 0);
+        ::unlink((dir + "/" + f).c_str());
+    }
+    ::rmdir(dir.c_str());
+    EXPECT_EQ(left, (std::vector<bool>{false, false, true, true, true}));
 }
 
 TEST(ReportSegment, DeadEnginePidShowsUnknown) {
