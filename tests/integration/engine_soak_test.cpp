@@ -2,7 +2,8 @@
 // path exercised (healthy, 503, resets, hangs that hit the deadline, garbage). It proves that
 // nothing leaks over time: after a warm-up, the process's open file descriptors (less the
 // sockets of probes in flight at that instant) and resident memory are the same at the end as
-// at the start, within a small allowance, while over 100,000 probes complete; and after stop
+// at the start, within a small allowance, while at least 100,000 of the 110,000 probes the
+// schedule holds for the 110 s window (1,000 targets every second) complete; and after stop
 // no probe holds a socket.
 // Suite 'slow': it runs in the debug build of tools/test.sh, not under the sanitizers.
 #include <dirent.h>
@@ -84,7 +85,7 @@ TEST(EngineSoak, NoDescriptorOrMemoryGrowthOverTwoMinutes) {
     const std::size_t in_flight_after = run.totals().in_flight;
     const std::size_t rss_after = rss_kib();
     const std::uint64_t probes = run.totals().probes_completed - probes_before;
-    EXPECT_GT(probes, 90000u) << "the soak ran too few probes to prove anything";
+    EXPECT_GE(probes, 100000u) << "the soak ran too few probes to prove anything";
     // The two samples (descriptors, in-flight gauge) are not taken at one instant; at 1,000
     // probes a second a handful of probes may start or end between them.
     EXPECT_LE(fds_after, fds_before + in_flight_after + 8)
