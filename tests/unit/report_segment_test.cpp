@@ -22,6 +22,7 @@
 #include "report/words.hpp"
 #include "report/writer.hpp"
 #include "support/report_test_plan.hpp"
+#include "test_seed.hpp"
 
 namespace ringprobe::report {
 namespace {
@@ -682,8 +683,9 @@ TEST_F(ImageTest, RecordStuckMidWriteIsUnreadableThisTimeNotASpin) {
 }
 
 TEST_F(ImageTest, RandomCorruptionNeverCrashesTheValidator) {
-    const std::uint64_t seed = std::random_device{}();
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    const std::uint64_t seed =
+        ringprobe::testing::test_seed("ImageTest.RandomCorruptionNeverCrashesTheValidator");
+    SCOPED_TRACE("seed " + std::to_string(seed) + " (replay with RP_SEED)");
     std::mt19937_64 rng(seed);
     const std::vector<std::uint64_t> pristine = words_;
     const std::size_t static_end = sec(abi::Section::States).offset;
