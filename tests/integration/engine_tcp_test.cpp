@@ -201,6 +201,46 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
     run.stop();
 }
 
+// The transition log's queue holds 4,096 changes a worker and only the main thread's tick()
+// empties it. 5,000 refused targets on one worker turn Unhealthy within their first interval
+// while nothing ticks: every change past the 4,096th is dropped from the log and counted,
+// exactly, and the report still shows every target Unhealthy.
+TEST(EngineTcp, TransitionsBeyondTheLogQueueAreCountedAsDropped) {
+    LocalSocket refused(-1);  // its port is held on 127.0.0.1, so nothing listens on it anywhere
+    Plan plan;
+    constexpr unsigned targets = 5000;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.3." + std::to_string(i / 250) + "." +
+                                                        std::to_string(1 + i % 250),
+                                             .port = refused.port,
+                                             .interval_ms = 1000,
+                                             .timeout_ms = 500,
+                                             .unhealthy = 1});
+    }
+    auto opt = options("tcp-log-drops");
+    opt.workers = 1;
+    testing::EngineHarness run(plan, opt);
+    ASSERT_TRUE(run.start());
+    // No tick: the first interval's 5,000 changes pile up in the queue (bounded wait).
+    for (int i = 0; i < 100 && run.totals().transitions < targets; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const engine::EngineTotals t = run.totals();
+    EXPECT_EQ(t.transitions, targets);
+    EXPECT_EQ(t.transitions_dropped, targets - 4096);
+    ASSERT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            for (std::size_t i = 0; i < s.states.size(); ++i) {
+                if (health_of(s, i) != Health::Unhealthy) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        std::chrono::seconds(5)));
+    run.stop();
+}
+
 TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
     // A minute's interval, a 200 ms start spread: every target is probed within the spread,
     // not somewhere in its first minute.
