@@ -241,6 +241,64 @@ TEST(EngineTcp, TransitionsBeyondTheLogQueueAreCountedAsDropped) {
     run.stop();
 }
 
+// jitterMs spreads each start after the scheduled one by a random amount below the jitter, and
+// never makes the schedule drift: the next start is an interval after the previous *scheduled*
+// one. 20 targets every 200 ms with 100 ms of jitter, start batches of one (so starts fall on
+// the 1 ms quantum, not a wider start grid), watched every 2 ms for 3 s: each gap between two
+// probes of a target is the interval plus the difference of two jitters, so within 100 ms of
+// the interval (and 50 ms more for a late turn on a loaded machine: without jitter, gaps of
+// 175 to 204 ms were seen here), and the gaps spread over more than 60 ms, which that lateness
+// alone does not make; and each target's probes over the window are one an interval, the
+// window's ends aside.
+TEST(EngineTcp, JitterSpreadsStartsWithoutDrift) {
+    LocalSocket up(512);
+    Plan plan;
+    constexpr unsigned targets = 20;
+    constexpr std::int64_t interval_ms = 200;
+    constexpr std::int64_t jitter_ms = 100;
+    constexpr std::int64_t late_ms = 50;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.0.0.1",
+                                             .port = up.port,
+                                             .interval_ms = interval_ms,
+                                             .timeout_ms = 100});
+        plan.targets.back().identity_hash += i;  // twenty targets, not one merged
+        plan.targets.back().jitter_ms = jitter_ms;
+    }
+    plan.start_batch = 1;
+    testing::EngineHarness run(plan, options("tcp-jitter"));
+    ASSERT_TRUE(run.start());
+    std::vector<std::vector<std::uint64_t>> seen(targets);
+    run.wait(
+        [&](const report::Snapshot& s) {
+            for (std::size_t t = 0; t < targets; ++t) {
+                const std::uint64_t at = s.states[t].last_probe_unix_ns;
+                if (at != 0 && (seen[t].empty() || seen[t].back() != at)) {
+                    seen[t].push_back(at);
+                }
+            }
+            return false;
+        },
+        std::chrono::milliseconds(3000));
+    run.stop();
+    std::int64_t smallest = INT64_MAX;
+    std::int64_t largest = 0;
+    for (std::size_t t = 0; t < targets; ++t) {
+        // 3 s of 200 ms intervals: 15 starts, one less or more by where the first falls.
+        EXPECT_GE(seen[t].size(), 14u) << t;
+        EXPECT_LE(seen[t].size(), 16u) << t;
+        for (std::size_t i = 1; i < seen[t].size(); ++i) {
+            const auto gap_ms = static_cast<std::int64_t>(seen[t][i] - seen[t][i - 1]) / 1'000'000;
+            EXPECT_GE(gap_ms, interval_ms - jitter_ms - late_ms) << t << " probe " << i;
+            EXPECT_LE(gap_ms, interval_ms + jitter_ms + late_ms) << t << " probe " << i;
+            smallest = std::min(smallest, gap_ms);
+            largest = std::max(largest, gap_ms);
+        }
+    }
+    // Without jitter every gap is the interval (to the quantum); with it they spread.
+    EXPECT_GE(largest - smallest, 60) << "gaps " << smallest << ".." << largest << " ms";
+}
+
 TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
     // A minute's interval, a 200 ms start spread: every target is probed within the spread,
     // not somewhere in its first minute.
