@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "bench_main.hpp"
 #include "dns/resolver.hpp"
 #include "support/dnsmasq_process.hpp"
 
@@ -137,8 +138,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     g_dns = std::make_unique<ringprobe::test::DnsmasqProcess>(std::move(*dns));
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
+    const int rc = ringprobe::bench::run_benchmarks("dns_bench", argc, argv);
     g_dns.reset();
-    return 0;
+    return rc;
 }

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_main.hpp"
 #include "common/clock.hpp"
 #include "common/command_line.hpp"
 #include "engine/engine.hpp"
@@ -196,6 +197,11 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
     xo.report_name = run.name();
     auto x = exporter::Exporter::start(
         xo, [&run] { return run.totals(); }, exporter::EngineFacts{2, run.engine().ring_mode(), 0});
+    if (!x) {
+        state.SkipWithError(("exporter did not start: " + x.error().message).c_str());
+        run.stop();
+        return;
+    }
     const std::uint16_t port = (*x)->port();
     const auto window = std::chrono::milliseconds(g_window_ms);
     // First probes spread in.
@@ -223,6 +229,10 @@ void BM_Exporter_ProbeRateUnderScrape(benchmark::State& state) {
         state.counters["change_pct"] = quiet > 0 ? 100.0 * (scraped - quiet) / quiet : 0;
         state.counters["scrapes_per_s"] =
             static_cast<double>(scrapes.load()) / (static_cast<double>(g_window_ms) / 1000.0);
+        if (scrapes.load() == 0) {
+            state.SkipWithError("the exporter answered no scrape with 200");
+            break;
+        }
     }
     x->reset();
     run.stop();
@@ -277,7 +287,5 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
         return 1;
     }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return ringprobe::bench::run_benchmarks("exporter_bench", argc, argv);
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_main.hpp"
 #include "engine/body_matcher.hpp"
 #include "engine/http_parser.hpp"
 
@@ -97,4 +98,4 @@ BENCHMARK(BM_BodyMatcher_Search)->Arg(16)->Arg(4090);
 }  // namespace
 }  // namespace ringprobe::engine
 
-BENCHMARK_MAIN();
+RP_BENCHMARK_MAIN("http_bench");

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <string>
 
+#include "bench_main.hpp"
 #include "config/load.hpp"
 
 // Read by jemalloc at start-up when the bench is linked with it; harmless otherwise.
@@ -91,4 +92,4 @@ BENCHMARK(BM_Plan_Load)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+RP_BENCHMARK_MAIN("plan_bench");

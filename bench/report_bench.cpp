@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "bench_main.hpp"
 #include "common/clock.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
@@ -150,4 +151,4 @@ BENCHMARK(BM_Report_RenderJsonDetails)->Arg(100000)->Unit(benchmark::kMillisecon
 }  // namespace
 }  // namespace ringprobe::report
 
-BENCHMARK_MAIN();
+RP_BENCHMARK_MAIN("report_bench");

@@ -6,6 +6,7 @@
 //            each iteration advances to next_expiry(), as the event loop does. Items are
 //            timers fired, so items_per_second is the wheel's cost per probe expiry,
 //            cascades included.
+#include "bench_main.hpp"
 #include "engine/timer_wheel.hpp"
 
 #include <benchmark/benchmark.h>
@@ -92,4 +93,4 @@ BENCHMARK(BM_TimerWheel_Expire)->RangeMultiplier(16)->Range(64, 1 << 20);
 }  // namespace
 }  // namespace ringprobe::engine
 
-BENCHMARK_MAIN();
+RP_BENCHMARK_MAIN("timer_wheel_bench");

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_main.hpp"
 #include "engine/tls.hpp"
 #include "support/tls_memory_server.hpp"
 
@@ -247,4 +248,4 @@ BENCHMARK(BM_Tls_VerifyCorpus)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+RP_BENCHMARK_MAIN("tls_bench");

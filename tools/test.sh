@@ -7,7 +7,8 @@
 #  5. with RP_TEST_PACKAGE=1: the Debian package, built and installed into an empty root
 # Before any of them: every C++ file formatted as .clang-format says (tools/format.sh --check).
 # Quiet when all passes; prints the failing logs otherwise. Exit status non-zero on any failure.
-# The summary gives each suite's counts and its five slowest tests (tools/lib/testlog_summary.py),
+# The summary gives each suite's counts (a GoogleTest binary by its cases, so a GTEST_SKIP is a
+# skip; the skipped cases listed) and its five slowest tests (tools/lib/testlog_summary.py),
 # then the closing 'total: N passed, N failed, N skipped' line.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"

@@ -111,6 +111,37 @@ Answer answer_of(int status, const ares_addrinfo* info) {
     return a;
 }
 
+// RFC 6761 section 6.3: "localhost" and every name under it are the loopback addresses, and a
+// resolver should answer them itself, asking no server. /etc/hosts is not read for them either:
+// a minimal root (debootstrap minbase) has none, and the answer never depends on it.
+bool is_localhost(std::string_view canonical) {
+    constexpr std::string_view name = "localhost";
+    constexpr std::string_view under = ".localhost";
+    return canonical == name || (canonical.size() > under.size() && canonical.ends_with(under));
+}
+
+// The policy's TTL ceiling: the answer never changes, so asking again sooner would be waste.
+constexpr std::uint32_t localhost_ttl_s = 300;
+
+Answer localhost_answer(Family family) {
+    std::array<Address, 2> loopback{};
+    std::size_t n = 0;
+    if (family != Family::V6) {
+        loopback[n].bytes[0] = 127;
+        loopback[n].bytes[3] = 1;
+        loopback[n++].family = 4;
+    }
+    if (family != Family::V4) {
+        loopback[n].bytes[15] = 1;
+        loopback[n++].family = 6;
+    }
+    Answer a;
+    a.outcome = Outcome::Ok;
+    a.addresses = make_address_set({loopback.data(), n});
+    a.ttl_s = localhost_ttl_s;
+    return a;
+}
+
 struct Due {
     std::uint64_t at_ns;
     NameId id;
@@ -403,12 +434,15 @@ void Resolver::on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo*
         ares_freeaddrinfo(info);
         return;  // stopping: the state stays as it was
     }
-    auto* ctx = static_cast<Loop::Ctx*>(arg);
-    Resolver& self = *ctx->self;
-    Loop& loop = *self.loop_;
+    const auto* ctx = static_cast<const Loop::Ctx*>(arg);
     const Answer answer = answer_of(status, info);
     ares_freeaddrinfo(info);
-    const NameId id = ctx->id;
+    ctx->self->finish_lookup(ctx->id, answer);
+}
+
+// One lookup's end, whoever answered it (c-ares, or localhost_answer()).
+void Resolver::finish_lookup(NameId id, const Answer& answer) {
+    Loop& loop = *loop_;
     RP_ASSERT(loop.in_flight[id] == 1);
     loop.in_flight[id] = 0;
     if (loop.launched_ns[id] != 0) {
@@ -423,16 +457,16 @@ void Resolver::on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo*
     NameState& state = loop.states[id];
     const NameState before = state;
     const std::uint64_t now = monotonic_ns();
-    const bool changed = apply_answer(state, answer, now, self.options_.policy);
+    const bool changed = apply_answer(state, answer, now, options_.policy);
     if (before.lookups == 0) {
         loop.names_answered.fetch_add(1, std::memory_order_relaxed);
     }
     if (before.ever_resolved == 0 && state.ever_resolved != 0) {
         loop.names_resolved.fetch_add(1, std::memory_order_relaxed);
     }
-    self.publish(id, state);
+    publish(id, state);
     if (changed || before.last_outcome != state.last_outcome) {
-        self.notify(id);
+        notify(id);
     }
     loop.scheduled_ns[id] = state.next_refresh_ns;
     loop.heap.push(Due{state.next_refresh_ns, id});
@@ -480,6 +514,10 @@ void Resolver::launch_due(std::uint64_t now_ns) {
         loop.lookups_started.fetch_add(1, std::memory_order_relaxed);
         if (loop.inflight > loop.inflight_peak.load(std::memory_order_relaxed)) {
             loop.inflight_peak.store(loop.inflight, std::memory_order_relaxed);
+        }
+        if (is_localhost(names_[id].fqdn)) {
+            finish_lookup(id, localhost_answer(options_.family));
+            continue;
         }
         // The callback may run inside this call (hosts file, bad name): state is ready for it.
         ares_getaddrinfo(loop.channel, names_[id].fqdn.c_str(), nullptr, &hints, on_answer,

@@ -127,6 +127,7 @@ private:
     void publish(NameId id, const NameState& state);
     void notify(NameId id);
     static void on_answer(void* arg, int status, int timeouts, ares_addrinfo* info);
+    void finish_lookup(NameId id, const Answer& answer);
 
     ResolverOptions options_;
     std::vector<Name> names_;

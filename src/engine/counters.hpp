@@ -96,7 +96,11 @@
            "Handshakes that resumed a session (/metrics: from the report).")                      \
     WORKER(tls_failed, Counter, Table(tls_failed), NoStats, "",                                   \
            "Probes that ended with a TLS reason (/metrics: from the report).")                    \
-    WORKER(dns_updates, Counter, Table(dns_updates), NoStats, "", "Resolver notices applied.")
+    WORKER(dns_updates, Counter, Table(dns_updates), NoStats, "", "Resolver notices applied.")    \
+    WORKER(transitions_dropped, Counter, NoTable, Stats(11),                                      \
+           "ringprobe_transitions_dropped_total",                                                 \
+           "Health transitions left out of the transition log because its queue (4,096 a "        \
+           "worker) was full; the report and /metrics still show the health they moved to.")
 
 namespace ringprobe::engine {
 

@@ -205,9 +205,12 @@ void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
     }
     if (h.health != n.health.health) {
         bump(counters_.transitions);
-        transitions_.push(Transition{n.plan_index, n.health.health, h.health, h.reason,
-                                     decider != nullptr ? decider->http_status : std::uint16_t{0},
-                                     wall_.to_unix_ns(now)});
+        if (!transitions_.push(
+                Transition{n.plan_index, n.health.health, h.health, h.reason,
+                           decider != nullptr ? decider->http_status : std::uint16_t{0},
+                           wall_.to_unix_ns(now)})) {
+            bump(counters_.transitions_dropped);  // the main thread is behind
+        }
         n.health.health = h.health;
         n.last_change_ns = now;
     }

@@ -320,8 +320,10 @@ void Worker::count_result(Slot& s, Reason r, std::uint64_t now) {
     }
     if (changed && s.name == no_name) {  // an address's own changes are in its record, not logged
         bump(counters_.transitions);
-        transitions_.push(Transition{s.plan_index, before, s.health.health, r, s.http_status,
-                                     wall_.to_unix_ns(now)});
+        if (!transitions_.push(Transition{s.plan_index, before, s.health.health, r, s.http_status,
+                                          wall_.to_unix_ns(now)})) {
+            bump(counters_.transitions_dropped);  // the main thread is behind
+        }
     }
 }
 

@@ -65,6 +65,23 @@ struct Head {
     bool version_ok = true;
 };
 
+// What a request line's version allows (RFC 9112 section 2.3: HTTP-version is "HTTP/" DIGIT
+// "." DIGIT, case-sensitive). A major version other than 1 is 505. A higher minor version of
+// HTTP/1 is served as HTTP/1.1, the highest minor this server implements, as RFC 9110 section
+// 6.2 says a recipient should; anything else is not an HTTP version and the line is malformed.
+enum class Version : std::uint8_t { Malformed, Unsupported, Http10, Http11 };
+
+Version classify_version(std::string_view v) {
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !digit(v[5]) || v[6] != '.' || !digit(v[7])) {
+        return Version::Malformed;
+    }
+    if (v[5] != '1') {
+        return Version::Unsupported;
+    }
+    return v[7] == '0' ? Version::Http10 : Version::Http11;
+}
+
 Head parse_head(std::string_view head) {
     Head h;
     const std::size_t eol = head.find("\r\n");
@@ -76,13 +93,15 @@ Head parse_head(std::string_view head) {
     }
     h.req.method = line.substr(0, sp1);
     h.req.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    const std::string_view version = line.substr(sp2 + 1);
-    if (h.req.target.empty() || h.req.target.front() != '/' || version.size() != 8 ||
-        version.substr(0, 7) != "HTTP/1.") {
-        h.version_ok = version.substr(0, 5) == "HTTP/" && h.req.target.size() > 0;
+    const Version version = classify_version(line.substr(sp2 + 1));
+    if (version == Version::Unsupported) {
+        h.version_ok = false;
         return h;
     }
-    h.keep_alive = version[7] == '1';
+    if (version == Version::Malformed || h.req.target.empty() || h.req.target.front() != '/') {
+        return h;
+    }
+    h.keep_alive = version == Version::Http11;
     const std::size_t q = h.req.target.find('?');
     h.req.path = h.req.target.substr(0, q);
     h.req.query = q == std::string_view::npos ? std::string_view{} : h.req.target.substr(q + 1);

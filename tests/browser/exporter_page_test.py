@@ -363,10 +363,12 @@ def main():
         stop(fleet)
         closed.close()
         shutil.rmtree(tmp, ignore_errors=True)
-        try:  # a stopped engine leaves its report for readers; this test's reader is done
-            os.unlink("/dev/shm/ringprobe." + name)
-        except FileNotFoundError:
-            pass
+        # A stopped engine leaves its report for readers, and its claim file; this test is done.
+        for path in ("/dev/shm/ringprobe." + name, "/dev/shm/ringprobe-lock." + name):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
     if f.items:
         print("%d check(s) failed" % len(f.items))
         return 1

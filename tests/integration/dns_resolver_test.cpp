@@ -6,10 +6,15 @@
 // that stops answering (SIGSTOP) gives a timeout while the last good addresses are kept with
 // their age, that removing all addresses ends in DnsNoAddress, and that a name with several
 // addresses returns all of them, IPv4 first. Waits are bounded polls of the resolver's table.
-// FQDN resolution through /etc/hosts (no override) is checked with "localhost", and a worker's
-// poll() is shown to allocate nothing (operator new is counted on the polling thread only).
+// "localhost" and the names under it resolve to loopback without asking a server or reading
+// /etc/hosts (RFC 6761), with and without an override, and a worker's poll() is shown to
+// allocate nothing (operator new is counted on the polling thread only).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -283,7 +288,7 @@ TEST_F(DnsResolver, BadServerOverrideIsAStartError) {
     EXPECT_NE(started.error().message.find("--dns-server"), std::string::npos);
 }
 
-TEST(DnsResolverHosts, LocalhostResolvesThroughEtcHostsWithoutAnOverride) {
+TEST(DnsResolverHosts, LocalhostResolvesWithoutAnOverride) {
     ResolverOptions o;
     o.family = Family::V4;
     Resolver r(o);
@@ -292,6 +297,67 @@ TEST(DnsResolverHosts, LocalhostResolvesThroughEtcHostsWithoutAnOverride) {
     const NameState s = wait_for(r, id, [](const NameState& x) { return x.lookups > 0; });
     ASSERT_EQ(s.last_outcome, Outcome::Ok);
     EXPECT_TRUE(has(s, "127.0.0.1"));
+}
+
+// RFC 6761: localhost and the names under it are loopback, answered by the resolver itself. The
+// only server is a loopback socket that never answers (so /etc/hosts is not read either, as with
+// --dns-server): the localhost names resolve at once, while a name that merely contains
+// "localhost" is asked and times out, and no question about a localhost name reaches the socket.
+TEST(DnsResolverHosts, LocalhostIsLoopbackWithoutAskingAServer) {
+    const int silent = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(silent, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    struct Close {
+        int fd;
+        ~Close() { ::close(fd); }
+    } close_silent{silent};
+    const std::string server = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+
+    ResolverOptions o;
+    o.server = server;
+    o.timeout_ms = 200;
+    o.tries = 1;
+    o.family = Family::V4;
+    Resolver r(o);
+    const NameId plain = r.watch("localhost", 0);
+    const NameId under = r.watch("API.Localhost.", 0);
+    const NameId not_local = r.watch("localhost.example", 0);
+    ASSERT_TRUE(r.start());
+    for (NameId id : {plain, under}) {
+        const NameState s = wait_for(r, id, [](const NameState& x) { return x.lookups > 0; });
+        EXPECT_EQ(s.last_outcome, Outcome::Ok) << id;
+        EXPECT_TRUE(has(s, "127.0.0.1")) << id;
+        EXPECT_EQ(s.addresses.count, 1u) << id;
+    }
+    const NameState other =
+        wait_for(r, not_local, [](const NameState& x) { return x.lookups > 0; });
+    EXPECT_EQ(other.last_outcome, Outcome::Timeout);
+    r.stop();
+    std::size_t questions = 0;
+    char buf[512];
+    for (ssize_t n; (n = ::recv(silent, buf, sizeof buf, 0)) > 0; ++questions) {
+        // Every question is for localhost.example: its labels are 9"localhost" 7"example".
+        EXPECT_NE(std::string(buf, static_cast<std::size_t>(n))
+                      .find("\x09localhost\x07"
+                            "example"),
+                  std::string::npos);
+    }
+    EXPECT_GE(questions, 1u) << "the silent server was never asked: the test proves nothing";
+
+    ResolverOptions both = o;
+    both.family = Family::Any;
+    Resolver r6(both);
+    const NameId id6 = r6.watch("localhost", 0);
+    ASSERT_TRUE(r6.start());
+    const NameState s6 = wait_for(r6, id6, [](const NameState& x) { return x.lookups > 0; });
+    EXPECT_EQ(s6.last_outcome, Outcome::Ok);
+    EXPECT_TRUE(has(s6, "127.0.0.1"));
+    EXPECT_TRUE(has(s6, "::1"));
 }
 
 // Two worker threads poll while the resolver rewrites the table: every worker ends with the

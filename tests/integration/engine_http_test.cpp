@@ -1,7 +1,8 @@
 // Drives the real engine in-process against the real ringprobe-fleet on loopback and reads the
 // verdicts back through the report reader. It proves, for HTTP probes:
 //  - 1,000 targets spread over every fleet behaviour each reach the expected health and reason;
-//  - exactly one probe per target per interval, counted at the fleet over 10 intervals (+-1);
+//  - exactly one probe per target per interval: between two snapshots, one probe per interval
+//    its last probe moved on, and every connection the fleet saw is one of the report's probes;
 //  - a backend taken down is Unhealthy no later than interval x threshold + timeout + 100 ms,
 //    and Healthy again within one interval (+ the same 100 ms) of its recovery;
 //  - when the socket budget is smaller than the fleet, probes wait in line instead of failing:
@@ -189,12 +190,20 @@ TEST(EngineHttp, BodyMismatchOnABodyLongerThanTheWindowIsFlaggedCut) {
     EXPECT_EQ(s.states[1].flags & report_abi::kStateBodyCut, 0) << "5-byte body";
 }
 
+// Exact where the schedule is exact: each target's next start is its previous scheduled one
+// plus the interval, so between two snapshots a target has probed once for every interval its
+// last probe moved on. That gap is measured between actual starts, late by at most a quantum
+// and a loop turn, far less than half the 200 ms interval, so rounding it is exact; a duplicate
+// probe, or a skipped one, moves the count off by one. At the fleet, every connection of the
+// run is one of the report's probes: the fleet counts each probe once, and only a probe still
+// in flight at stop can be counted by the fleet and not by the report (at most one a target).
 TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
     auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
     Plan plan;
     constexpr unsigned targets = 200;
     constexpr unsigned interval_ms = 200;
+    constexpr std::int64_t interval_ns = std::int64_t{interval_ms} * 1'000'000;
     for (unsigned i = 0; i < targets; ++i) {
         testing::add_target(plan, TargetSpec{.address = addr(10 + i / 250, 1 + i % 250),
                                              .port = fleet->port(),
@@ -203,28 +212,38 @@ TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
                                              .timeout_ms = 150});
     }
     testing::EngineHarness run(plan, engine_options("http-rate"));
+    ASSERT_TRUE(fleet->counts(true));  // the fleet counts this run's connections only
     ASSERT_TRUE(run.start());
-    // Warm up for two intervals, then count over exactly ten.
-    run.wait([](const report::Snapshot&) { return false; },
-             std::chrono::milliseconds(2 * interval_ms));
-    ASSERT_TRUE(fleet->counts(true));
-    const auto start = Clock::now();
-    run.wait([](const report::Snapshot&) { return false; },
-             std::chrono::milliseconds(10 * interval_ms));
-    auto counts = fleet->counts(true);
-    const auto elapsed = Clock::now() - start;
-    ASSERT_TRUE(counts);
-    // The window the fleet counted is the test's window give or take its own round trips.
-    const double intervals =
-        std::chrono::duration<double, std::milli>(elapsed).count() / interval_ms;
-    for (const Target& t : plan.targets) {
-        const std::string key = t.address + ":" + std::to_string(t.port);
-        const auto it = counts->find(key);
-        const std::uint64_t n = it == counts->end() ? 0 : it->second;
-        EXPECT_GE(static_cast<double>(n), intervals - 1.0 - 0.5) << key;
-        EXPECT_LE(static_cast<double>(n), intervals + 1.0 + 0.5) << key;
-    }
+    // Warm up for two intervals (every first probe is in), then count over ten.
+    run.run_for(std::chrono::milliseconds(2 * interval_ms));
+    const report::Snapshot before = run.snapshot();
+    run.run_for(std::chrono::milliseconds(10 * interval_ms));
+    const report::Snapshot after = run.snapshot();
     run.stop();
+    const report::Snapshot last = run.snapshot();
+    auto counts = fleet->counts(false);
+    ASSERT_TRUE(counts);
+    for (std::size_t t = 0; t < plan.targets.size(); ++t) {
+        const std::string key =
+            plan.targets[t].address + ":" + std::to_string(plan.targets[t].port);
+        const auto& b = before.states[t];
+        const auto& a = after.states[t];
+        ASSERT_GT(b.total_probes, 0u) << key;
+        const std::int64_t gap_ns =
+            static_cast<std::int64_t>(a.last_probe_unix_ns - b.last_probe_unix_ns);
+        const std::int64_t intervals = (gap_ns + interval_ns / 2) / interval_ns;
+        EXPECT_EQ(static_cast<std::int64_t>(a.total_probes - b.total_probes), intervals)
+            << key << ": last probe moved " << gap_ns / 1000 << " us";
+        // Ten intervals of wall clock hold nine to eleven starts, by where the window's ends
+        // fall between a target's starts; fewer or more is a schedule that drifted.
+        EXPECT_GE(intervals, 9) << key;
+        EXPECT_LE(intervals, 11) << key;
+        EXPECT_EQ(a.total_ok, a.total_probes) << key;
+        const auto it = counts->find(key);
+        const std::uint64_t at_fleet = it == counts->end() ? 0 : it->second;
+        EXPECT_GE(at_fleet, last.states[t].total_probes) << key;
+        EXPECT_LE(at_fleet, last.states[t].total_probes + 1) << key;
+    }
 }
 
 TEST(EngineHttp, DownIsDetectedWithinBoundAndRecoveryWithinOneInterval) {

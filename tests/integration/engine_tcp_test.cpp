@@ -40,10 +40,14 @@ using testing::TargetSpec;
 struct LocalSocket {
     int fd = -1;
     std::uint16_t port = 0;
-    explicit LocalSocket(int backlog) {
+    // Binds 127.0.0.1:at_port (0: a port the kernel picks), and listens unless backlog < 0.
+    explicit LocalSocket(int backlog, std::uint16_t at_port = 0) {
         fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int on = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);  // at_port may be in TIME_WAIT
         sockaddr_in a{};
         a.sin_family = AF_INET;
+        a.sin_port = htons(at_port);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
         socklen_t len = sizeof(a);
@@ -184,9 +188,9 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
                  std::chrono::seconds(5)));
     // Keep the port reserved (bound, not listening) so connects are refused, not rerouted.
     up.reset();
-    LocalSocket refused_same_port(-1);
+    LocalSocket refused_same_port(-1, port);
+    ASSERT_EQ(refused_same_port.port, port);
     const auto down_at = std::chrono::steady_clock::now();
-    (void)refused_same_port;
     ASSERT_TRUE(
         run.wait([](const report::Snapshot& s) { return health_of(s, 0) == Health::Unhealthy; },
                  std::chrono::seconds(5)));
@@ -196,6 +200,104 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
     EXPECT_LE(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
               100 * 3 + 100 + 100);
     run.stop();
+}
+
+// The transition log's queue holds 4,096 changes a worker and only the main thread's tick()
+// empties it. 5,000 refused targets on one worker turn Unhealthy within their first interval
+// while nothing ticks: every change past the 4,096th is dropped from the log and counted,
+// exactly, and the report still shows every target Unhealthy.
+TEST(EngineTcp, TransitionsBeyondTheLogQueueAreCountedAsDropped) {
+    LocalSocket refused(-1);  // its port is held on 127.0.0.1, so nothing listens on it anywhere
+    Plan plan;
+    constexpr unsigned targets = 5000;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.3." + std::to_string(i / 250) + "." +
+                                                        std::to_string(1 + i % 250),
+                                             .port = refused.port,
+                                             .interval_ms = 1000,
+                                             .timeout_ms = 500,
+                                             .unhealthy = 1});
+    }
+    auto opt = options("tcp-log-drops");
+    opt.workers = 1;
+    testing::EngineHarness run(plan, opt);
+    ASSERT_TRUE(run.start());
+    // No tick: the first interval's 5,000 changes pile up in the queue (bounded wait).
+    for (int i = 0; i < 100 && run.totals().transitions < targets; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const engine::EngineTotals t = run.totals();
+    EXPECT_EQ(t.transitions, targets);
+    EXPECT_EQ(t.transitions_dropped, targets - 4096);
+    ASSERT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            for (std::size_t i = 0; i < s.states.size(); ++i) {
+                if (health_of(s, i) != Health::Unhealthy) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        std::chrono::seconds(5)));
+    run.stop();
+}
+
+// jitterMs spreads each start after the scheduled one by a random amount below the jitter, and
+// never makes the schedule drift: the next start is an interval after the previous *scheduled*
+// one. 20 targets every 200 ms with 100 ms of jitter, start batches of one (so starts fall on
+// the 1 ms quantum, not a wider start grid), watched every 2 ms for 3 s: each gap between two
+// probes of a target is the interval plus the difference of two jitters, so within 100 ms of
+// the interval (and 50 ms more for a late turn on a loaded machine: without jitter, gaps of
+// 175 to 204 ms were seen here), and the gaps spread over more than 60 ms, which that lateness
+// alone does not make; and each target's probes over the window are one an interval, the
+// window's ends aside.
+TEST(EngineTcp, JitterSpreadsStartsWithoutDrift) {
+    LocalSocket up(512);
+    Plan plan;
+    constexpr unsigned targets = 20;
+    constexpr std::int64_t interval_ms = 200;
+    constexpr std::int64_t jitter_ms = 100;
+    constexpr std::int64_t late_ms = 50;
+    for (unsigned i = 0; i < targets; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.0.0.1",
+                                             .port = up.port,
+                                             .interval_ms = interval_ms,
+                                             .timeout_ms = 100});
+        plan.targets.back().identity_hash += i;  // twenty targets, not one merged
+        plan.targets.back().jitter_ms = jitter_ms;
+    }
+    plan.start_batch = 1;
+    testing::EngineHarness run(plan, options("tcp-jitter"));
+    ASSERT_TRUE(run.start());
+    std::vector<std::vector<std::uint64_t>> seen(targets);
+    run.wait(
+        [&](const report::Snapshot& s) {
+            for (std::size_t t = 0; t < targets; ++t) {
+                const std::uint64_t at = s.states[t].last_probe_unix_ns;
+                if (at != 0 && (seen[t].empty() || seen[t].back() != at)) {
+                    seen[t].push_back(at);
+                }
+            }
+            return false;
+        },
+        std::chrono::milliseconds(3000));
+    run.stop();
+    std::int64_t smallest = INT64_MAX;
+    std::int64_t largest = 0;
+    for (std::size_t t = 0; t < targets; ++t) {
+        // 3 s of 200 ms intervals: 15 starts, one less or more by where the first falls.
+        EXPECT_GE(seen[t].size(), 14u) << t;
+        EXPECT_LE(seen[t].size(), 16u) << t;
+        for (std::size_t i = 1; i < seen[t].size(); ++i) {
+            const auto gap_ms = static_cast<std::int64_t>(seen[t][i] - seen[t][i - 1]) / 1'000'000;
+            EXPECT_GE(gap_ms, interval_ms - jitter_ms - late_ms) << t << " probe " << i;
+            EXPECT_LE(gap_ms, interval_ms + jitter_ms + late_ms) << t << " probe " << i;
+            smallest = std::min(smallest, gap_ms);
+            largest = std::max(largest, gap_ms);
+        }
+    }
+    // Without jitter every gap is the interval (to the quantum); with it they spread.
+    EXPECT_GE(largest - smallest, 60) << "gaps " << smallest << ".." << largest << " ms";
 }
 
 TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
@@ -222,7 +324,19 @@ TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
             return true;
         },
         std::chrono::seconds(3));
-    EXPECT_TRUE(seen) << "some first probe waited beyond the 200 ms spread (and 3 s)";
+    ASSERT_TRUE(seen) << "some first probe had not run 3 s after the start";
+    // With a minute's interval each target has probed once: its last probe is its first.
+    const report::Snapshot s = run.snapshot();
+    std::uint64_t first = UINT64_MAX;
+    std::uint64_t last = 0;
+    for (std::size_t t = 0; t < s.states.size(); ++t) {
+        first = std::min(first, s.states[t].last_probe_unix_ns);
+        last = std::max(last, s.states[t].last_probe_unix_ns);
+    }
+    // The spread, plus 100 ms for a late loop turn on a loaded machine; without the spread the
+    // first probes would fall anywhere in the minute.
+    EXPECT_LE(last - first, 300'000'000u)
+        << "first probes spread over " << (last - first) / 1'000'000 << " ms, not 200";
     run.stop();
 }
 

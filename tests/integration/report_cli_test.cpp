@@ -151,7 +151,7 @@ TEST_F(ReportCli, MissingReportExitsThreeWithAHint) {
 }
 
 TEST_F(ReportCli, CorruptReportExitsFour) {
-    const std::string name = name_ + "-corrupt";
+    const std::string name = testing::unique_name("cli-corrupt");
     const std::string path = segment_path(name);
     int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0640);
     ASSERT_GE(fd, 0);

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "report/reader.hpp"
@@ -60,9 +61,22 @@ std::string config_json(const std::string& name, unsigned port, const std::strin
     return o.str();
 }
 
+// A `ringprobe run` this test started. The destructor kills it if it still runs, so an ASSERT
+// that returns early leaves no engine behind (a reaped child is left alone: waitpid says so).
 struct Child {
     pid_t pid = -1;
     std::string err_path;
+    Child() = default;
+    Child(Child&& o) noexcept : pid(std::exchange(o.pid, -1)), err_path(std::move(o.err_path)) {}
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    Child& operator=(Child&&) = delete;
+    ~Child() {
+        if (pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    }
     std::string stderr_text() const {
         std::ifstream f(err_path);
         std::stringstream s;
@@ -238,10 +252,11 @@ std::string nics_json() {
 TEST(RunCli, NicMembersAreProbedAndAnUnresolvedOneReadsUnknown) {
     auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
-    const std::string name = "rp-run-nic-" + std::to_string(::getpid());
+    const std::string name = testing::unique_name("run-nic");
     const std::string cfg = write_temp(nic_config_json(name, fleet->port()), "nic");
     const std::string nics = write_temp(nics_json(), "nics");
-    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--nics=" + nics, "--workers", "1"},
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--nics=" + nics, "--workers", "1",
+                     "--listen", "none"},
                     cfg + ".stderr");
     ASSERT_GT(c.pid, 0);
     // Rows by server address: the two resolved NICs Healthy, the third Unknown.
@@ -316,7 +331,7 @@ int run_to_exit(std::vector<std::string> args, const char* tag, std::string* err
 }
 
 TEST(RunCli, FlagEqualsValueMeansTheSameAsFlagThenValue) {
-    const std::string name = "rp-run-eq-" + std::to_string(::getpid());
+    const std::string name = testing::unique_name("run-eq");
     const std::string cfg = write_temp(config_json(name, 1, "1"), "eq");
     std::string err;
     EXPECT_EQ(run_to_exit({"--config=" + cfg, "--workers=1", "--duration=1", "--listen=none",
@@ -374,7 +389,7 @@ std::string get_over_ipv6_loopback(std::uint16_t port, const char* path) {
 }
 
 TEST(RunCli, ListenServesTheExporterOnIpv6Loopback) {
-    const std::string name = "rp-run-v6-" + std::to_string(::getpid());
+    const std::string name = testing::unique_name("run-v6");
     const std::string cfg = write_temp(config_json(name, 1, "1"), "v6");
     Child c =
         spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers=1", "--quiet", "--listen=[::1]:0"},
@@ -407,7 +422,7 @@ TEST(RunCli, ListenServesTheExporterOnIpv6Loopback) {
 
 // The configuration has no FQDN server, so no lookup is sent: this checks the command line only.
 TEST(RunCli, DnsServerTakesIpv4AndIpv6FormsAndRefusesANameWithStatusTwo) {
-    const std::string name = "rp-run-dns-" + std::to_string(::getpid());
+    const std::string name = testing::unique_name("run-dns");
     const std::string cfg = write_temp(config_json(name, 1, "1"), "dns");
     for (const std::string server : {"[::1]:53", "::1", "127.0.0.1:5353", "127.0.0.53"}) {
         std::string err;

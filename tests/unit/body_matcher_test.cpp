@@ -5,6 +5,7 @@
 // come from a seeded PRNG over small alphabets so partial matches are frequent; the seed is
 // printed on failure (RP_SEED replays it).
 #include "engine/body_matcher.hpp"
+#include "test_seed.hpp"
 
 #include <gtest/gtest.h>
 
@@ -38,10 +39,7 @@ std::string random_text(std::mt19937_64& rng, std::size_t n, char alphabet) {
 }
 
 std::uint64_t base_seed() {
-    if (const char* s = std::getenv("RP_SEED")) {
-        return std::strtoull(s, nullptr, 10);
-    }
-    return std::random_device{}();
+    return testing::test_seed(::testing::UnitTest::GetInstance()->current_test_info()->name());
 }
 
 TEST(BodyMatcher, EmptyNeedleAlwaysMatches) {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "config/load.hpp"
+#include "test_seed.hpp"
 
 namespace ringprobe::config {
 namespace {
@@ -1128,7 +1129,8 @@ TEST(ConfigDemo, BundledDemoHasAThousandServersFrom127_1_0_1) {
 
 TEST(ConfigSyntax, EveryTruncationOfAValidDocumentHasAPosition) {
     std::string json = read_text(fixture("gateway-rest.json"));
-    std::uint64_t seed = std::random_device{}();
+    std::uint64_t seed =
+        ringprobe::testing::test_seed("ConfigSyntax.EveryTruncationOfAValidDocumentHasAPosition");
     std::mt19937_64 rng(seed);
     for (int i = 0; i < 200; ++i) {
         std::size_t cut = std::uniform_int_distribution<std::size_t>(1, json.size() - 2)(rng);

@@ -45,10 +45,11 @@ TEST(Counters, StatsLineKeepsItsKeysInTheirOrder) {
     now.transitions = 9;
     now.recv_no_buffer = 10;
     now.loops = 11;
+    now.transitions_dropped = 12;
     EXPECT_EQ(stats_fields(CounterValues{}, now),
               "probes_started=1 probes_completed=2 prober_errors=3 stale_completions=4 "
               "skipped_intervals=5 deferred_starts=6 held_starts=7 chunks=8 transitions=9 "
-              "recv_no_buffer=10 loops=11");
+              "recv_no_buffer=10 loops=11 transitions_dropped=12");
 }
 
 TEST(Counters, StatsLineShowsGrowthAndNeverGoesBelowZero) {

@@ -9,6 +9,7 @@
 // must carry the reference's code and body verdict. The seed is printed on failure (RP_SEED
 // replays it).
 #include "engine/http_parser.hpp"
+#include "test_seed.hpp"
 
 #include <gtest/gtest.h>
 
@@ -576,10 +577,7 @@ Outcome stream(const std::string& in, const BodyMatcher& m, bool stop_early, boo
 }
 
 std::uint64_t base_seed() {
-    if (const char* s = std::getenv("RP_SEED")) {
-        return std::strtoull(s, nullptr, 10);
-    }
-    return std::random_device{}();
+    return testing::test_seed(::testing::UnitTest::GetInstance()->current_test_info()->name());
 }
 
 void run_cases(std::uint64_t seed, int cases, bool mutate) {

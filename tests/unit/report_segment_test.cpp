@@ -13,6 +13,8 @@
 
 #include <cstring>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "report/image.hpp"
 #include "report/reader.hpp"
@@ -20,6 +22,7 @@
 #include "report/words.hpp"
 #include "report/writer.hpp"
 #include "support/report_test_plan.hpp"
+#include "test_seed.hpp"
 
 namespace ringprobe::report {
 namespace {
@@ -405,6 +408,36 @@ TEST(ReportSegment, StaleHeartbeatShowsEveryServerUnknownWithTheReportAge) {
     EXPECT_NE(log.find("42 s old"), std::string::npos) << log;
 }
 
+// tests/support/unique_name.hpp: the files a crashed test process left (its pid gone) are
+// removed by the next one; a live process's files and names that are not a test's are kept.
+TEST(ReportSegment, TestNamesOfADeadProcessAreSweptAtTheNextStart) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::_exit(0);
+    }
+    ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // reaped: the pid is gone
+    const std::string dir = "/tmp/rp-sweep-" + std::to_string(::getpid());
+    ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+    const std::string dead = "rp-test-x-y-" + std::to_string(child) + "-0";
+    const std::string live = "rp-test-x-" + std::to_string(::getpid()) + "-3";
+    const std::vector<std::string> files = {"ringprobe." + dead, "ringprobe-lock." + dead,
+                                            "ringprobe." + live, "ringprobe.rp-test-x-",
+                                            "ringprobe.gateway-" + std::to_string(child) + "-0"};
+    for (const std::string& f : files) {
+        ::close(::open((dir + "/" + f).c_str(), O_CREAT | O_WRONLY, 0600));
+    }
+    ringprobe::testing::detail::remove_dead_owners_segments(dir.c_str());
+    std::vector<bool> left;
+    for (const std::string& f : files) {
+        struct stat st {};
+        left.push_back(::stat((dir + "/" + f).c_str(), &st) == 0);
+        ::unlink((dir + "/" + f).c_str());
+    }
+    ::rmdir(dir.c_str());
+    EXPECT_EQ(left, (std::vector<bool>{false, false, true, true, true}));
+}
+
 TEST(ReportSegment, DeadEnginePidShowsUnknown) {
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
@@ -650,8 +683,9 @@ TEST_F(ImageTest, RecordStuckMidWriteIsUnreadableThisTimeNotASpin) {
 }
 
 TEST_F(ImageTest, RandomCorruptionNeverCrashesTheValidator) {
-    const std::uint64_t seed = std::random_device{}();
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    const std::uint64_t seed =
+        ringprobe::testing::test_seed("ImageTest.RandomCorruptionNeverCrashesTheValidator");
+    SCOPED_TRACE("seed " + std::to_string(seed) + " (replay with RP_SEED)");
     std::mt19937_64 rng(seed);
     const std::vector<std::uint64_t> pristine = words_;
     const std::size_t static_end = sec(abi::Section::States).offset;

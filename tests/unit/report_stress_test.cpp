@@ -1,10 +1,12 @@
 // Torn-read stress test for the report's seqlock (src/report/writer.cpp publish, reader.cpp
 // copy_state). A writer thread rewrites records whose every field derives from one counter;
 // two reader threads in this process and a reader in a second process (this binary re-executed
-// with --stress-child) check every copy they get. Together they make at least 1.2 million reads
-// and must see zero torn copies. Runs in suite 'threads', so tools/test.sh also runs it under
-// ThreadSanitizer, which checks that the words are accessed atomically. Bounded: fixed read
-// counts, a 60 s cap on the writer, the child stopped by its pid if it overruns.
+// with --stress-child, which starts reading once the writer has published) check every copy they
+// get; each reader must have seen records change, so its reads overlapped the writer's. Together
+// they make at least 1.2 million reads and must see zero torn copies. Runs in suite 'threads', so
+// tools/test.sh also runs it under ThreadSanitizer, which checks that the words are accessed
+// atomically. Bounded: fixed read counts, a 60 s cap on the writer, the child stopped by its pid if
+// it overruns.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -116,13 +118,29 @@ int child_main(const char* name) {
         std::fprintf(stderr, "child: %s\n", r.error().message.c_str());
         return 2;
     }
+    // This process is forked before the parent starts its writer thread (a fork with threads
+    // running is unsafe), so it waits, bounded, for the writer's first publication: its reads
+    // then overlap the writer's, or it fails below.
+    abi::TargetStatePayload first{};
+    abi::TargetStatePayload now{};
+    const bool read_first = copy_state(r->state_records()[0], first, 64);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool writing = false;
+    while (read_first && !writing && std::chrono::steady_clock::now() < until) {
+        writing =
+            copy_state(r->state_records()[0], now, 64) && now.total_probes != first.total_probes;
+    }
+    if (!writing) {
+        std::fprintf(stderr, "child: the writer never published within 30 s\n");
+        return 3;
+    }
     const ReadStats s = read_loop(
         r->state_records(), static_cast<std::uint32_t>(r->info().targets.size()), kReadsPerReader);
     std::fprintf(stderr, "child: %llu reads, %llu torn, %llu gave up, %llu changes\n",
                  static_cast<unsigned long long>(s.reads), static_cast<unsigned long long>(s.torn),
                  static_cast<unsigned long long>(s.gave_up),
                  static_cast<unsigned long long>(s.changes));
-    return s.torn == 0 && s.reads == kReadsPerReader ? 0 : 1;
+    return s.torn == 0 && s.reads == kReadsPerReader && s.changes > 0 ? 0 : 1;
 }
 
 TEST(ReportStress, ReadersInThreadsAndAnotherProcessNeverSeeATornRecord) {

@@ -10,6 +10,7 @@
 //    agree with the model.
 // The seed is printed on failure; set RP_SEED to replay one.
 #include "engine/timer_wheel.hpp"
+#include "test_seed.hpp"
 
 #include <gtest/gtest.h>
 
@@ -187,10 +188,7 @@ void run_model(std::uint64_t seed, std::size_t nodes_n, int steps) {
 }
 
 std::uint64_t base_seed() {
-    if (const char* s = std::getenv("RP_SEED")) {
-        return std::strtoull(s, nullptr, 10);
-    }
-    return std::random_device{}();
+    return testing::test_seed(::testing::UnitTest::GetInstance()->current_test_info()->name());
 }
 
 TEST(TimerWheelModel, MatchesMultimapUnderRandomOperationsFewNodes) {
