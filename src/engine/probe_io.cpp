@@ -74,7 +74,7 @@ void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
         return;
     }
     s.connected_ns = now;
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     if (t.protocol == Protocol::Tcp) {
         decide(s, Reason::Ok, now);  // Tcp: the connect is the whole probe
         return;
@@ -94,7 +94,7 @@ void Worker::on_send(Slot& s, int res, std::uint64_t now) {
     if (s.state != State::Exchanging) {
         return;
     }
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     if (res < 0) {
         decide(s, res == -ECANCELED ? Reason::ConnectionReset : exchange_reason(-res), now, -res);
         return;
@@ -176,7 +176,7 @@ void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
         return;
     }
     s.http_status = p.status_code();
-    decide(s, http_verdict(p, plan_.targets[s.plan_index].match_status), now);
+    decide(s, http_verdict(p, plan_->targets[s.plan_index].match_status), now);
 }
 
 void Worker::resume_receives() {
@@ -290,7 +290,7 @@ void Worker::close_socket(Slot& s) {
 // The probe's result into the worker's counters, the target's totals and its health; a change
 // of an IP target's health is a transition for the log.
 void Worker::count_result(Slot& s, Reason r, std::uint64_t now) {
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     bump(counters_.probes_completed);
     bump(counters_.by_reason[static_cast<std::size_t>(r)]);
     const std::uint32_t duration_us = us_between(s.start_ns, s.done_ns);

@@ -98,7 +98,7 @@ struct Worker::NameSlot {
 
 // makes_direct and has_room: inline here, since every start asks them (Worker declares them).
 inline bool Worker::makes_direct(const Slot& s) const {
-    return direct_ && s.addr_ok && plan_.targets[s.plan_index].close_policy != ClosePolicy::Reset;
+    return direct_ && s.addr_ok && plan_->targets[s.plan_index].close_policy != ClosePolicy::Reset;
 }
 
 inline bool Worker::has_room(const Slot& s) const {

@@ -58,14 +58,14 @@ bool parse_address(const std::string& text, std::uint16_t port, sockaddr_in6& ou
 
 Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
                WorkerOptions opt, const TlsContexts* tls, WorkerDns dns)
-    : plan_(plan),
+    : plan_(&plan),
       writer_(writer),
       opt_(opt),
       targets_owned_(shard.size()),
       dns_(dns),
       tls_(tls),
       wheel_(ns_to_tick_floor(monotonic_ns())) {
-    quantum_ns_ = std::max(tick_ns, ms_to_ns(plan_.quantum_ms));
+    quantum_ns_ = std::max(tick_ns, ms_to_ns(plan_->quantum_ms));
     RP_ASSERT(quantum_ns_ % tick_ns == 0);
     RP_ASSERT(opt_.recv_buffer_size >= 512);
     lay_out_slots(shard);
@@ -83,9 +83,18 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
 
 // One slot per IP target; kAddressesPerName per FQDN target, one per address it may have, and
 // a NameSlot for the name.
+// In the order of the targets' first phases, so that the targets of one start instant are
+// neighbours in memory (see schedule_first_probes).
 void Worker::lay_out_slots(const std::vector<std::uint32_t>& shard) {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> by_phase;
+    by_phase.reserve(shard.size());
     for (std::uint32_t t : shard) {
-        const bool fqdn = plan_.targets[t].is_fqdn && dns_.resolver != nullptr;
+        const Target& target = plan_->targets[t];
+        by_phase.emplace_back(start_phase_ns(target, first_spread_ns(target)), t);
+    }
+    std::sort(by_phase.begin(), by_phase.end());
+    for (const auto& [phase, t] : by_phase) {
+        const bool fqdn = plan_->targets[t].is_fqdn && dns_.resolver != nullptr;
         if (fqdn) {
             NameSlot n;
             n.plan_index = t;
@@ -106,7 +115,7 @@ void Worker::lay_out_slots(const std::vector<std::uint32_t>& shard) {
 // The receive buffers and the turn's starts and chunks, from the options or the shard.
 void Worker::size_turns() {
     if (opt_.recv_buffers == 0) {
-        opt_.recv_buffers = receive_buffers_for(shard_.size(), plan_.start_batch);
+        opt_.recv_buffers = receive_buffers_for(shard_.size(), plan_->start_batch);
     }
     RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
     if (opt_.turn_starts == 0) {
@@ -134,7 +143,7 @@ void Worker::make_tls_pool() {
 void Worker::prepare_slots() {
     std::map<std::string, const BodyMatcher*> by_needle;
     for (std::size_t i = 0; i < shard_.size(); ++i) {
-        const Target& t = plan_.targets[shard_[i]];
+        const Target& t = plan_->targets[shard_[i]];
         Slot& s = slots_[i];
         s.plan_index = shard_[i];
         if (!(t.is_fqdn && dns_.resolver != nullptr)) {

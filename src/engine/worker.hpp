@@ -126,6 +126,9 @@ public:
     // The fewest starts a turn is allowed (WorkerOptions::turn_starts' default is the receive
     // buffers, never fewer than this), and so the fewest receive buffers sized by default.
     static constexpr unsigned min_turn_starts = 256;
+    // Where in its first spread (the interval, or the plan's startSpreadMs) a target's first
+    // probe goes: a stable hash of its identity (schedule.cpp), in [0, spread_ns).
+    static std::uint64_t start_phase_ns(const Target& t, std::uint64_t spread_ns);
     bool pop_transition(Transition& t) { return transitions_.pop(t); }
     std::uint64_t transitions_dropped() const { return transitions_.dropped(); }
 
@@ -154,6 +157,10 @@ private:
     // schedule.cpp: when probes start (start grid, phases, jitter, the deferred line, turns).
     void size_start_grid();
     void schedule_first_probes();
+    // A target's first start: its stable phase (start_phase_ns) in its first spread (the
+    // interval, or the plan's startSpreadMs), the first such instant at or after not_before_ns.
+    void place_first_start(Slot& s, std::uint64_t not_before_ns);
+    std::uint64_t first_spread_ns(const Target& t) const;
     std::uint64_t jitter_ns(const Target& t);
     void schedule_next(Slot& s, std::uint64_t now);
     void on_timer(Slot& s, std::uint64_t now);
@@ -239,7 +246,7 @@ private:
     void publish(const Slot& s, std::string_view detail = {}, std::uint8_t flags = 0);
     void publish_stats(std::uint64_t now);
 
-    const Plan& plan_;
+    const Plan* plan_;  // switched by a reload (apply_reload), never null
     report::Writer* writer_;
     WorkerOptions opt_;
     std::vector<std::uint32_t> shard_;  // plan target index of each slot
