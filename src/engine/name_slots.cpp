@@ -205,7 +205,7 @@ void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
         bump(counters_.transitions);
         transitions_.push(Transition{n.plan_index, n.health.health, h.health, h.reason,
                                      decider != nullptr ? decider->http_status : std::uint16_t{0},
-                                     wall_.to_unix_ns(now)});
+                                     wall_.to_unix_ns(now), epoch_});
         n.health.health = h.health;
         n.last_change_ns = now;
     }

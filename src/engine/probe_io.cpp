@@ -240,6 +240,15 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     close_socket(s);
     in_flight_ -= 1;
     s.state = State::Idle;
+    if (s.retired) [[unlikely]] {
+        // Its target left the plan while this probe ran: nothing to count or publish (its
+        // plan_index names no target of the plan in force); the slot is free now.
+        if (s.tls != no_tls) {
+            release_tls(s);
+        }
+        free_slots_.push_back(static_cast<std::uint32_t>(&s - slots_.data()));
+        return;
+    }
     const Reason r = s.verdict;
     count_result(s, r, now);
     schedule_after(s, r, now);
@@ -318,7 +327,7 @@ void Worker::count_result(Slot& s, Reason r, std::uint64_t now) {
     if (changed && s.name == no_name) {  // an address's own changes are in its record, not logged
         bump(counters_.transitions);
         transitions_.push(Transition{s.plan_index, before, s.health.health, r, s.http_status,
-                                     wall_.to_unix_ns(now)});
+                                     wall_.to_unix_ns(now), epoch_});
     }
 }
 

@@ -56,6 +56,16 @@ public:
     static Result<Writer> create(const Plan& plan, std::string_view name,
                                  const WriterOptions& options);
 
+    // The same segment, built in full under its temporary name but not renamed into place:
+    // a reload fills it while readers still see the old one, then commit()s it.
+    static Result<Writer> prepare(const Plan& plan, std::string_view name,
+                                  const WriterOptions& options);
+    // Renames a prepared segment over the name and flags the segment it replaces superseded.
+    Result<void> commit();
+    // A reload: copies a target's state, name and address records and TLS facts from the old
+    // segment. Only the thread that writes that target in both (its worker) may call it.
+    void copy_target_from(const Writer& old, std::uint32_t old_target, std::uint32_t new_target);
+
     Writer(Writer&& other) noexcept;
     Writer& operator=(Writer&& other) noexcept;
     Writer(const Writer&) = delete;
@@ -80,6 +90,7 @@ public:
     std::uint32_t target_count() const { return target_count_; }
     std::uint32_t worker_slots() const { return worker_slots_; }
     std::uint64_t generation() const;
+    std::uint64_t start_unix_ns() const;
     const std::string& path() const { return path_; }
 
 private:
@@ -103,6 +114,7 @@ private:
     std::uint64_t dev_ = 0;
     std::uint64_t ino_ = 0;
     std::string path_;
+    std::string tmp_path_;  // a prepared segment's name until commit(); empty once committed
 };
 
 }  // namespace ringprobe::report
