@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -82,7 +83,13 @@ public:
     // segment one generation on. Main thread only. An error (a name this engine does not
     // resolve, trust roots that cannot be read, no room for the report) leaves everything as
     // it was.
+    // A refusal (this engine's or the caller's, a configuration that did not load) is published
+    // in the report's lastReload with the error cut to report_abi::kReloadErrorBytes; so is
+    // an applied reload, in the new segment.
     Result<ReloadSummary> reload(std::unique_ptr<Plan> next);
+    void note_reload_refused(std::string_view error);
+    std::uint64_t reloads_applied() const { return reloads_applied_; }
+    std::uint64_t reloads_refused() const { return reloads_refused_; }
     const Plan& plan() const { return *plan_; }
     // Sums every worker's counters (relaxed reads of single-writer atomics: each counter is
     // whole, the set is not one instant). Any thread may call it while the engine runs.
@@ -108,6 +115,8 @@ private:
     void log_transitions();
     void index_rows();
     // reload.cpp
+    Result<ReloadSummary> apply(std::unique_ptr<Plan> next);
+    report_abi::ReloadPayload reload_record(std::uint64_t result, std::string_view error) const;
     Result<void> resolve_names(const Plan& next, std::vector<std::uint32_t>& names) const;
     void hand_over(std::vector<std::unique_ptr<WorkerReload>>& parts);
     void retire_old(std::unique_ptr<Plan> next, std::unique_ptr<TlsContexts> tls,
@@ -143,6 +152,8 @@ private:
         std::uint64_t free_after_ns = 0;
     };
     std::vector<Retired> retired_;
+    std::uint64_t reloads_applied_ = 0;
+    std::uint64_t reloads_refused_ = 0;
     std::string ring_mode_;
     std::vector<std::uint64_t> loops_seen_;  // workers_advanced()'s previous reading
     bool stopped_ = false;

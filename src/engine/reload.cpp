@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -33,7 +34,8 @@ bool same_roots(const Plan& pa, const Target& a, const Plan& pb, const Target& b
         return false;
     }
     for (std::size_t i = 0; i < a.trusted_roots.size(); ++i) {
-        if (pa.trusted_roots[a.trusted_roots[i]].data != pb.trusted_roots[b.trusted_roots[i]].data) {
+        if (pa.trusted_roots[a.trusted_roots[i]].data !=
+            pb.trusted_roots[b.trusted_roots[i]].data) {
             return false;
         }
     }
@@ -43,9 +45,9 @@ bool same_roots(const Plan& pa, const Target& a, const Plan& pb, const Target& b
 }  // namespace
 
 bool same_probe(const Plan& pa, const Target& a, const Plan& pb, const Target& b) {
-    return a.identity_hash == b.identity_hash && a.address == b.address &&
-           a.is_fqdn == b.is_fqdn && a.address_known == b.address_known && a.port == b.port &&
-           a.protocol == b.protocol && a.host == b.host && a.path == b.path && a.sni == b.sni &&
+    return a.identity_hash == b.identity_hash && a.address == b.address && a.is_fqdn == b.is_fqdn &&
+           a.address_known == b.address_known && a.port == b.port && a.protocol == b.protocol &&
+           a.host == b.host && a.path == b.path && a.sni == b.sni &&
            a.match_status == b.match_status && a.match_body == b.match_body &&
            a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
            a.jitter_ms == b.jitter_ms && a.unhealthy_threshold == b.unhealthy_threshold &&
@@ -258,16 +260,50 @@ void Worker::add_target(std::uint32_t target, std::uint64_t now, std::size_t& fq
 // ---- the engine's side ----
 
 Result<ReloadSummary> Engine::reload(std::unique_ptr<Plan> next) {
+    auto r = apply(std::move(next));
+    if (!r) {
+        note_reload_refused(r.error().message);
+    }
+    return r;
+}
+
+void Engine::note_reload_refused(std::string_view error) {
+    reloads_refused_ += 1;
+    writer_->publish_reload(reload_record(report_abi::kReloadRefused, error));
+}
+
+report_abi::ReloadPayload Engine::reload_record(std::uint64_t result,
+                                                std::string_view error) const {
+    report_abi::ReloadPayload p{};
+    std::size_t n = std::min<std::size_t>(error.size(), report_abi::kReloadErrorBytes);
+    while (n < error.size() && n > 0 && (static_cast<unsigned char>(error[n]) & 0xC0) == 0x80) {
+        --n;  // whole UTF-8 characters only
+    }
+    while (n > 0 && (error[n - 1] == '\n' || error[n - 1] == '\r')) {
+        --n;
+    }
+    std::memcpy(p.error, error.data(), n);
+    p.unix_ns = realtime_ns();
+    p.result = result | (std::uint64_t{n} << 8);
+    p.applied = reloads_applied_;
+    p.refused = reloads_refused_;
+    return p;
+}
+
+Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
     RP_ASSERT(next != nullptr);
     RP_ASSERT(!stopped_);
     ReloadSummary sum;
     if (next->digest != 0 && next->digest == plan_->digest) {
         sum.kept = plan_->targets.size();
         sum.unchanged = true;
+        sum.generation = writer_->generation();
+        reloads_applied_ += 1;
+        writer_->publish_reload(reload_record(report_abi::kReloadApplied, {}));
         return sum;
     }
-    auto names = std::make_unique<std::vector<std::uint32_t>>(next->targets.size(),
-                                                              WorkerDns::no_name);
+    auto names =
+        std::make_unique<std::vector<std::uint32_t>>(next->targets.size(), WorkerDns::no_name);
     if (auto r = resolve_names(*next, *names); !r) {
         return unexpected(r.error());
     }
@@ -295,8 +331,7 @@ Result<ReloadSummary> Engine::reload(std::unique_ptr<Plan> next) {
         const Target& old_t = plan_->targets[o];
         auto [it, end] = by_identity.equal_range(old_t.identity_hash);
         for (; it != end; ++it) {
-            if (!taken[it->second] &&
-                same_probe(*plan_, old_t, *next, next->targets[it->second])) {
+            if (!taken[it->second] && same_probe(*plan_, old_t, *next, next->targets[it->second])) {
                 new_of_old[o] = it->second;
                 taken[it->second] = true;
                 sum.kept += 1;
@@ -331,6 +366,8 @@ Result<ReloadSummary> Engine::reload(std::unique_ptr<Plan> next) {
     epoch_ += 1;
     plan_ = next.get();
     index_rows();
+    reloads_applied_ += 1;
+    writer->publish_reload(reload_record(report_abi::kReloadApplied, {}));
     if (auto r = writer->commit(); !r) {
         sum.warning = r.error().message;
     }

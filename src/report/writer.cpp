@@ -363,6 +363,12 @@ void Writer::heartbeat(std::uint64_t now_unix_ns) {
     store_release(&header_->heartbeat_unix_ns, now_unix_ns);
 }
 
+void Writer::publish_reload(const abi::ReloadPayload& r) {
+    RP_ASSERT(header_ != nullptr);
+    RP_ASSERT(((r.result >> 8) & 0xFF) <= abi::kReloadErrorBytes);
+    seqlock_store(&header_->reload_seq, &header_->last_reload, r);
+}
+
 void Writer::mark_stopped() {
     mark_stopped(realtime_ns());
 }

@@ -83,6 +83,8 @@ public:
     std::uint32_t name_slot(std::uint32_t target_index) const;  // kNoSlot: not an FQDN target
     std::uint32_t tls_slot(std::uint32_t target_index) const;   // kNoSlot: not Https/Tls
     void heartbeat(std::uint64_t now_unix_ns);                  // ONE thread, every <= 250 ms
+    // The last reload (the header's seqlocked record); the engine's main thread only.
+    void publish_reload(const report_abi::ReloadPayload& r);
     void mark_stopped();  // clean shutdown (now from CLOCK_REALTIME)
     void mark_stopped(std::uint64_t now_unix_ns);
     void unlink();  // remove the name if it still names this segment

@@ -76,10 +76,10 @@ bool every_target_probed(const report::Snapshot& s, std::uint64_t at_least) {
 TEST(EngineReload, UnchangedTargetsKeepTheirStateRemovedLeaveAddedStart) {
     Listener up;
     Plan a;
-    testing::add_target(a, spec(up, 1));        // kept, Healthy
-    testing::add_target(a, spec(up, 2));        // removed
-    testing::add_target(a, spec(up, 3));        // kept, Unhealthy (refused)
-    testing::add_target(a, spec(up, 5, 100));   // interval changed: removed and added
+    testing::add_target(a, spec(up, 1));       // kept, Healthy
+    testing::add_target(a, spec(up, 2));       // removed
+    testing::add_target(a, spec(up, 3));       // kept, Unhealthy (refused)
+    testing::add_target(a, spec(up, 5, 100));  // interval changed: removed and added
     testing::EngineHarness run(a, testing::engine_options("reload-keep"));
     ASSERT_TRUE(run.start());
     ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return every_target_probed(s, 4); },
@@ -87,7 +87,7 @@ TEST(EngineReload, UnchangedTargetsKeepTheirStateRemovedLeaveAddedStart) {
     const std::uint64_t generation = run.report().info().header.generation;
 
     auto b = std::make_unique<Plan>();
-    testing::add_target(*b, spec(up, 4));       // added, in front: every index moves
+    testing::add_target(*b, spec(up, 4));  // added, in front: every index moves
     testing::add_target(*b, spec(up, 3));
     testing::add_target(*b, spec(up, 1));
     testing::add_target(*b, spec(up, 5, 150));  // the changed interval
@@ -102,6 +102,9 @@ TEST(EngineReload, UnchangedTargetsKeepTheirStateRemovedLeaveAddedStart) {
 
     const report::Snapshot after = run.snapshot();
     EXPECT_EQ(after.info->header.generation, generation + 1);
+    EXPECT_EQ(after.reload_result(), report_abi::kReloadApplied);
+    EXPECT_EQ(after.last_reload.applied, 1u);
+    EXPECT_TRUE(after.reload_error().empty());
     ASSERT_EQ(after.states.size(), 4u) << "the removed targets' rows left, the added came";
     for (int host : {1, 3}) {
         const std::string address = "127.0.0." + std::to_string(host);
@@ -191,7 +194,13 @@ TEST(EngineReload, ANameTheEngineDoesNotResolveIsRefusedAndNothingChanges) {
     EXPECT_NE(summary.error().message.find("backend.example.test"), std::string::npos)
         << summary.error().message;
     EXPECT_FALSE(run.report().superseded());
-    EXPECT_EQ(run.snapshot().states.size(), 1u);
+    const report::Snapshot s = run.snapshot();
+    EXPECT_EQ(s.states.size(), 1u);
+    // The refusal is in the report in force: lastReload, cut to its area.
+    EXPECT_EQ(s.reload_result(), report_abi::kReloadRefused);
+    EXPECT_EQ(s.last_reload.refused, 1u);
+    EXPECT_LE(s.reload_error().size(), report_abi::kReloadErrorBytes);
+    EXPECT_EQ(s.reload_error().substr(0, 27), "server backend.example.test");
     run.stop();
 }
 
