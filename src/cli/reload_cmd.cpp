@@ -94,8 +94,9 @@ int reload(const ReloadArgs& a) {
 
 CommandMain add_reload_command(CLI::App& app) {
     auto args = std::make_shared<ReloadArgs>();
-    CLI::App* cmd = app.add_subcommand("reload", "make a running engine read its configuration "
-                                                 "again");
+    CLI::App* cmd = app.add_subcommand("reload",
+                                       "make a running engine read its configuration "
+                                       "again");
     cmd->footer(kReloadFooter);
     cmd->add_option("--name", args->name, "the report the engine runs (its --name)")
         ->required()
