@@ -311,9 +311,7 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
     if (auto r = build_tls(*next, tls); !r) {
         return unexpected(r.error());
     }
-    report::WriterOptions wo;
-    wo.start_unix_ns = writer_->start_unix_ns();
-    auto prepared = report::Writer::prepare(*next, opt_.name, wo);
+    auto prepared = report::Writer::prepare(*next, opt_.name, report::WriterOptions{});
     if (!prepared) {
         return error("cannot create the report segment: " + prepared.error().message);
     }
@@ -359,8 +357,8 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
     }
     hand_over(parts);
 
-    // Every worker runs the new plan: log what they said under the old one, then switch.
-    log_transitions();
+    // Every worker runs the new plan. Their queues may hold transitions said under either plan
+    // (Transition::epoch says which): the old plan stays reachable until they are logged.
     prev_plan_ = plan_;
     prev_rows_ = std::move(rows_of_target_);
     epoch_ += 1;
@@ -368,10 +366,11 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
     index_rows();
     reloads_applied_ += 1;
     writer->publish_reload(reload_record(report_abi::kReloadApplied, {}));
+    writer->heartbeat(realtime_ns());  // readers must not find the new segment stale
     if (auto r = writer->commit(); !r) {
         sum.warning = r.error().message;
     }
-    log_transitions();  // anything said under the old plan since
+    log_transitions();
     retire_old(std::move(next), std::move(tls), std::move(names));
     writer_ = std::move(writer);
     writer_->heartbeat(realtime_ns());

@@ -268,11 +268,6 @@ void Writer::release() {
     }
 }
 
-std::uint64_t Writer::start_unix_ns() const {
-    RP_ASSERT(header_ != nullptr);
-    return header_->start_unix_ns;
-}
-
 std::uint64_t Writer::generation() const {
     RP_ASSERT(header_ != nullptr);
     return header_->generation;

@@ -92,7 +92,6 @@ public:
     std::uint32_t target_count() const { return target_count_; }
     std::uint32_t worker_slots() const { return worker_slots_; }
     std::uint64_t generation() const;
-    std::uint64_t start_unix_ns() const;
     const std::string& path() const { return path_; }
 
 private:
