@@ -282,7 +282,9 @@ report_abi::ReloadPayload Engine::reload_record(std::uint64_t result,
     while (n > 0 && (error[n - 1] == '\n' || error[n - 1] == '\r')) {
         --n;
     }
-    std::memcpy(p.error, error.data(), n);
+    if (n > 0) {  // an applied reload's error is empty, its data() may be null
+        std::memcpy(p.error, error.data(), n);
+    }
     p.unix_ns = realtime_ns();
     p.result = result | (std::uint64_t{n} << 8);
     p.applied = reloads_applied_;
