@@ -2,7 +2,7 @@
 // of the probes around it (issue #20: applied in under 1 s at 100,000 targets, start lateness
 // p99 over the reload under 50 ms).
 //
-// It builds a plan of N Tcp targets (127.3.x.y, a port nothing listens on: every probe is a
+// It builds a plan of N Tcp targets (127.3.0.1 on, a port nothing listens on: every probe is a
 // refused connect, a result, which is all this measures), starts the engine with two workers,
 // waits until every target has had its first probe, then runs ROUNDS rounds of: a quiet window
 // of W = 3 s, then a window of W with a reload 1 s into it that removes 1 % of the targets and
@@ -29,10 +29,11 @@ namespace {
 using namespace ringprobe;
 namespace command_line = ringprobe::command_line;
 
-constexpr std::uint16_t kClosedPort = 9;  // discard: nothing listens on 127.3.0.0/16
+constexpr std::uint16_t kClosedPort = 9;  // discard: nothing listens on it
 
-std::string address_of(int i) {
-    return "127.3." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+std::string address_of(int i) {  // 127.3.0.1 onwards, 250 a /24: 1,000,000 fit below 127.19
+    return "127." + std::to_string(3 + i / 62500) + "." + std::to_string(i / 250 % 250) + "." +
+           std::to_string(i % 250 + 1);
 }
 
 // Targets first .. first + n - 1: a later plan with a larger `first` drops the lowest and adds
@@ -117,9 +118,9 @@ int main(int argc, char** argv) {
         first += churn;  // the first `churn` leave, as many new ones come
         const auto t0 = std::chrono::steady_clock::now();
         auto r = run.reload(plan_of(first, n, interval_ms, 2 + static_cast<std::uint64_t>(round)));
-        const double took_ms = std::chrono::duration<double, std::milli>(
-                                   std::chrono::steady_clock::now() - t0)
-                                   .count();
+        const double took_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
         if (!r) {
             std::fprintf(stderr, "reload_bench: %s\n", r.error().message.c_str());
             return 1;
@@ -133,9 +134,9 @@ int main(int argc, char** argv) {
             "quiet: probes=%llu lateness_ms p50=%.2f p99=%.2f max=%.2f | with reload: "
             "probes=%llu lateness_ms p50=%.2f p99=%.2f max=%.2f\n",
             round, took_ms, static_cast<double>(r->took_ns) / 1e6, r->kept, r->added, r->removed,
-            static_cast<unsigned long long>(quiet.probes), quiet.p50_ms, quiet.p99_ms,
-            quiet.max_ms, static_cast<unsigned long long>(loaded.probes), loaded.p50_ms,
-            loaded.p99_ms, loaded.max_ms);
+            static_cast<unsigned long long>(quiet.probes), quiet.p50_ms, quiet.p99_ms, quiet.max_ms,
+            static_cast<unsigned long long>(loaded.probes), loaded.p50_ms, loaded.p99_ms,
+            loaded.max_ms);
         std::fflush(stdout);
     }
     run.stop();
