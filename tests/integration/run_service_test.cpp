@@ -297,6 +297,27 @@ TEST(RunService, ReloadRefusesBrokenUnreadableTruncatedOrMissingConfigurations) 
     EXPECT_NE(err.find("ringprobe: reload refused: " + e.cfg + " has"), std::string::npos) << err;
 }
 
+TEST(RunService, ReloadWithNoEngineExitsThreeEvenWhenAKilledEngineLeftItsLockFile) {
+    const auto [never, never_said] = reload_command(testing::unique_name("nobody"));
+    EXPECT_EQ(never, 3) << never_said;
+    EXPECT_NE(never_said.find("no engine runs report"), std::string::npos) << never_said;
+
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("killed");
+    Engine e = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(e.pid, 0);
+    ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
+    ::kill(e.pid, SIGKILL);
+    ::waitpid(e.pid, nullptr, 0);
+    e.pid = -1;
+    const auto [status, said] = reload_command(name);
+    EXPECT_EQ(status, 3) << said;
+    EXPECT_NE(said.find("no engine runs report " + name), std::string::npos) << said;
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());  // what the killed engine left
+    ::unlink(("/dev/shm/ringprobe-lock." + name).c_str());
+}
+
 TEST(RunService, AStormOfHupsLeavesTheLastConfigurationAppliedAndNoRowUnknown) {
     // 100 HUPs a second for 3 s while the file changes between two configurations; the server
     // both keep (.1) never leaves Healthy, and the engine ends on the last one written.
