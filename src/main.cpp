@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     app.add_flag("--version", version, "print the version");
     const cli::CommandMain plan = cli::add_plan_command(app);
     const cli::CommandMain run = cli::add_run_command(app);
+    const cli::CommandMain reload = cli::add_reload_command(app);
     CLI::App* version_cmd = app.add_subcommand("version", "print the version");
     CLI::App* help_cmd = app.add_subcommand("help", "print this text");
     if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("run")) {
         return run();
+    }
+    if (app.got_subcommand("reload")) {
+        return reload();
     }
     if (version || version_cmd->parsed()) {
         std::printf("ringprobe %s\n", RINGPROBE_VERSION);

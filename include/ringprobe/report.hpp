@@ -38,7 +38,7 @@ namespace ringprobe::report_abi {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
 // 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
-// 4: the header's capacity record (bytes 448..512)
+// 4: the header's last reload (bytes 280..448) and capacity record (448..512)
 inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
@@ -130,6 +130,23 @@ static_assert(sizeof(CapacityPayload) == 56);
 static_assert(std::is_trivially_copyable_v<CapacityPayload>);
 // --- end capacity ---
 
+// The last reload of the configuration (SIGHUP, ringprobe reload), in the header: a refused
+// reload builds no new segment, so its error is published into the segment in force. Written
+// by the engine's main thread only, seqlocked like the records (SegmentHeader::reload_seq).
+inline constexpr std::uint64_t kReloadNone = 0;
+inline constexpr std::uint64_t kReloadApplied = 1;
+inline constexpr std::uint64_t kReloadRefused = 2;
+inline constexpr std::uint32_t kReloadErrorBytes = 128;  // the error, cut (UTF-8 whole)
+
+struct ReloadPayload {
+    std::uint64_t unix_ns;          //  0  when it ended; 0: no reload yet
+    std::uint64_t result;           //  8  bits 0..7: kReload*; bits 8..15: error bytes used
+    std::uint64_t applied;          // 16  reloads applied since the engine started
+    std::uint64_t refused;          // 24  reloads refused since the engine started
+    char error[kReloadErrorBytes];  // 32  why it was refused (first error); zero past its length
+};
+static_assert(sizeof(ReloadPayload) == 160);
+
 struct SegmentHeader {
     // Written once before the rename; never changes afterwards.
     char magic[8];                       //   0
@@ -147,7 +164,8 @@ struct SegmentHeader {
     std::uint64_t heartbeat_unix_ns;  // 256  refreshed by the engine at least every 250 ms
     std::uint64_t flags;              // 264  kFlagStopped | kFlagSuperseded
     std::uint64_t stopped_unix_ns;    // 272  when kFlagStopped was set, else 0
-    std::uint8_t reserved1[168];      // 280 .. 448, zero
+    std::uint64_t reload_seq;         // 280  seqlock of last_reload: odd while written
+    ReloadPayload last_reload;        // 288 .. 448
     // --- capacity (bytes 448..512) ---
     std::uint64_t capacity_seq;  // 448  seqlock over capacity (one writer: the main thread)
     CapacityPayload capacity;    // 456 .. 512
@@ -167,6 +185,8 @@ static_assert(offsetof(SegmentHeader, sections) == 64);
 static_assert(offsetof(SegmentHeader, heartbeat_unix_ns) == 256);
 static_assert(offsetof(SegmentHeader, flags) == 264);
 static_assert(offsetof(SegmentHeader, stopped_unix_ns) == 272);
+static_assert(offsetof(SegmentHeader, reload_seq) == 280);
+static_assert(offsetof(SegmentHeader, last_reload) == 288);
 static_assert(offsetof(SegmentHeader, capacity_seq) == 448);
 static_assert(offsetof(SegmentHeader, capacity) == 456);
 

@@ -28,7 +28,8 @@ inline void add_member_files(CLI::App& cmd, config::LoadOptions& load) {
                             "files win)");
 }
 
-CommandMain add_plan_command(CLI::App& app);  // ringprobe plan --config FILE [--json] [--check]
-CommandMain add_run_command(CLI::App& app);   // ringprobe run --config FILE [options]
+CommandMain add_plan_command(CLI::App& app);    // ringprobe plan --config FILE [--json] [--check]
+CommandMain add_run_command(CLI::App& app);     // ringprobe run --config FILE [options]
+CommandMain add_reload_command(CLI::App& app);  // ringprobe reload --name NAME
 
 }  // namespace ringprobe::cli

@@ -49,6 +49,9 @@ constexpr const char* kRunFooter =
     "lateness percentiles), which the bench harness uses to leave start-up out. A lateness\n"
     "percentile is the largest value of the histogram bucket it falls in: the true one is\n"
     "at most that and at most 6.25 % below it.\n"
+    "SIGHUP (or ringprobe reload --name NAME) reads --config again and applies it while\n"
+    "probing: unchanged targets keep their health and schedule; a configuration that does\n"
+    "not load is refused and the engine keeps the one it runs.\n"
     "Stops on SIGTERM or SIGINT within a second. Exit status: 0 after a clean stop, 1 when\n"
     "the engine could not start (io_uring unavailable, report not writable), 2 for bad usage\n"
     "or a bad configuration (nothing is started).";
@@ -191,9 +194,9 @@ sigset_t block_stop_signals() {
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGHUP);  // reload
     // Signals people and service managers send for other purposes are taken here too, so that
     // none of them ends the engine by its default action (terminate).
-    sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGUSR2);
     sigaddset(&sigs, SIGALRM);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
@@ -261,18 +264,65 @@ struct Watchdog {
 
 // A signal that asks for nothing the engine does: said in the log, never fatal.
 void log_ignored_signal(int sig) {
-    if (sig == SIGHUP) {
-        std::fprintf(stderr,
-                     "ringprobe: SIGHUP ignored: this engine does not reload its "
-                     "configuration; restart it to apply a change\n");
-    } else if (sig == SIGUSR2 || sig == SIGALRM) {
+    if (sig == SIGUSR2 || sig == SIGALRM) {
         std::fprintf(stderr, "ringprobe: %s ignored\n", sig == SIGUSR2 ? "SIGUSR2" : "SIGALRM");
     }
 }
 
+// The unit is Type=notify: systemd counts the engine started once its report is published and
+// the exporter (if any) listens, and a reload done at the READY=1 that follows RELOADING=1.
+void tell_service_ready(const Plan& plan, const engine::Engine& eng) {
+    char line[160];
+    std::snprintf(line, sizeof line, "probing %zu targets for %zu rows with %u workers",
+                  plan.targets.size(), plan.rows.size(), eng.worker_count());
+    notify::status(line);
+    notify::ready();
+}
+
+// SIGHUP: --config (with its --nics and --parameters files) read again, whole, by the loader
+// `ringprobe plan` uses. A configuration that does not load, or that this engine cannot apply,
+// is refused: its errors printed as `ringprobe plan` prints them, one line saying so, the
+// report's lastReload; the engine keeps the plan it runs.
+void reload_config(engine::Engine& eng, const RunArgs& a) {
+    notify::reloading();
+    const std::uint64_t began_ns = monotonic_ns();
+    auto plan = config::load_plan_file(a.config_path, a.load);
+    if (!plan) {
+        const std::string errors = config::format_errors(plan.error(), a.config_path);
+        std::fputs(errors.c_str(), stderr);
+        std::fprintf(stderr,
+                     "ringprobe: reload refused: %s has %zu error(s); the engine keeps the "
+                     "configuration it runs\n",
+                     a.config_path.c_str(), plan.error().size());
+        eng.note_reload_refused(std::string_view(errors).substr(0, errors.find('\n')));
+    } else {
+        std::fputs(config::format_warnings(*plan, a.config_path).c_str(), stderr);
+        auto r = eng.reload(std::make_unique<Plan>(std::move(*plan)));
+        if (!r) {
+            std::fprintf(stderr,
+                         "ringprobe: reload refused: %s; the engine keeps the configuration it "
+                         "runs\n",
+                         r.error().message.c_str());
+        } else if (r->unchanged) {
+            std::fprintf(stderr, "ringprobe: reload applied: the configuration is unchanged\n");
+        } else {
+            std::fprintf(stderr,
+                         "ringprobe: reload applied: %zu targets kept, %zu added, %zu removed; "
+                         "report generation %llu (%.1f ms)\n",
+                         r->kept, r->added, r->removed,
+                         static_cast<unsigned long long>(r->generation),
+                         static_cast<double>(monotonic_ns() - began_ns) / 1e6);
+            if (!r->warning.empty()) {
+                std::fprintf(stderr, "ringprobe: warning: %s\n", r->warning.c_str());
+            }
+        }
+    }
+    tell_service_ready(eng.plan(), eng);
+}
+
 // Keeps the report's heartbeat until a stop signal or the end of --duration.
-RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
-                                 unsigned long duration_s) {
+RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs, const RunArgs& a) {
+    const unsigned long duration_s = a.duration_s;
     RunMarks m;
     m.started_ns = monotonic_ns();
     const std::uint64_t until =
@@ -291,7 +341,9 @@ RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs,
         if (sig == SIGTERM || sig == SIGINT) {
             break;
         }
-        if (sig == SIGUSR1 && m.marked < 2) {
+        if (sig == SIGHUP) {
+            reload_config(eng, a);
+        } else if (sig == SIGUSR1 && m.marked < 2) {
             m.window[m.marked] = eng.totals();
             m.window_ns[m.marked] = monotonic_ns();
             ++m.marked;
@@ -311,16 +363,6 @@ void print_run_stats(const engine::Engine& eng, const RunMarks& m) {
         print_stats("stats-window:", eng, &m.window[0], m.window[1],
                     static_cast<double>(m.window_ns[1] - m.window_ns[0]) / 1e9);
     }
-}
-
-// The unit is Type=notify: systemd counts the engine started once its report is published and
-// the exporter (if any) listens, which is now.
-void tell_service_ready(const Plan& plan, const engine::Engine& eng) {
-    char line[160];
-    std::snprintf(line, sizeof line, "probing %zu targets for %zu rows with %u workers",
-                  plan.targets.size(), plan.rows.size(), eng.worker_count());
-    notify::status(line);
-    notify::ready();
 }
 
 int run(RunArgs& a) {
@@ -361,7 +403,7 @@ int run(RunArgs& a) {
         return 1;
     }
     tell_service_ready(*plan, eng);
-    const RunMarks marks = heartbeat_until_stopped(eng, sigs, a.duration_s);
+    const RunMarks marks = heartbeat_until_stopped(eng, sigs, a);
     exp->reset();  // the exporter reads the engine's counters: stop it first
     eng.stop();
     if (a.stats) {

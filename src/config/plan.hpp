@@ -151,8 +151,8 @@ struct Plan {
     // met: the network interfaces the user still has to export.
     std::vector<std::string> unresolved_ip_configurations;
     std::uint64_t digest = 0;  // stable hash of the configuration, --nics and --parameters bytes
-    // ringprobe extension "startSpreadMs": first probes start evenly over [0, spread) in the
-    // order of a worker's slots; 0 means the targets of each interval spread over it.
+    // ringprobe extension "startSpreadMs": first probes start over [0, spread), each at a
+    // stable hash of its identity; 0 means the targets of each interval spread over it.
     std::uint32_t start_spread_ms = 0;
     // ringprobe extension "quantumMs": a worker's wake-up granularity. Scheduled starts and
     // deadlines fall on multiples of it and completions are reaped at most one quantum after

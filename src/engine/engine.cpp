@@ -21,7 +21,7 @@ unsigned shard_of(const Target& t, unsigned workers) {
     return static_cast<unsigned>(mix64(t.identity_hash ^ 0x5ca1ab1eULL) % workers);
 }
 
-Engine::Engine(const Plan& plan, EngineOptions opt) : plan_(plan), opt_(std::move(opt)) {
+Engine::Engine(const Plan& plan, EngineOptions opt) : plan_(&plan), opt_(std::move(opt)) {
     if (opt_.workers == 0) {
         const long n = sysconf(_SC_NPROCESSORS_ONLN);
         opt_.workers = n > 0 ? static_cast<unsigned>(n) : 1;
@@ -29,10 +29,27 @@ Engine::Engine(const Plan& plan, EngineOptions opt) : plan_(plan), opt_(std::mov
     // The report has a fixed table of worker slots; more workers than that is a usage error
     // the command line already refuses.
     opt_.workers = std::min<unsigned>(opt_.workers, report_abi::kMaxWorkers);
-    rows_of_target_.resize(plan_.targets.size());
-    for (std::uint32_t r = 0; r < plan_.rows.size(); ++r) {
-        rows_of_target_[plan_.rows[r].target_index].push_back(r);
+    index_rows();
+}
+
+void Engine::index_rows() {
+    rows_of_target_.assign(plan_->targets.size(), {});
+    for (std::uint32_t r = 0; r < plan_->rows.size(); ++r) {
+        rows_of_target_[plan_->rows[r].target_index].push_back(r);
     }
+}
+
+std::string Engine::name_key(std::string_view fqdn) {
+    if (!fqdn.empty() && fqdn.back() == '.') {
+        fqdn.remove_suffix(1);
+    }
+    std::string key(fqdn);
+    for (char& c : key) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return key;
 }
 
 Engine::~Engine() {
@@ -43,7 +60,7 @@ Result<void> Engine::start() {
     if (auto r = set_up_tls(); !r) {
         return r;
     }
-    auto w = report::Writer::create(plan_, opt_.name);
+    auto w = report::Writer::create(*plan_, opt_.name);
     if (!w) {
         return error("cannot create the report segment: " + w.error().message);
     }
@@ -61,26 +78,30 @@ Result<void> Engine::start() {
 }
 
 Result<void> Engine::set_up_tls() {
+    return build_tls(*plan_, tls_);
+}
+
+Result<void> Engine::build_tls(const Plan& plan, std::unique_ptr<TlsContexts>& out) {
     bool any_tls = false;
-    for (const Target& t : plan_.targets) {
+    for (const Target& t : plan.targets) {
         any_tls = any_tls || protocol_is_tls(t.protocol);
     }
     if (!any_tls) {
         return {};
     }
-    auto contexts = TlsContexts::build(plan_);
+    auto contexts = TlsContexts::build(plan);
     if (!contexts) {
         return error("cannot set up TLS: " + contexts.error().message);
     }
-    tls_ = std::make_unique<TlsContexts>(std::move(contexts.value()));
+    out = std::make_unique<TlsContexts>(std::move(contexts.value()));
     return {};
 }
 
 Result<void> Engine::watch_names() {
     // FQDN backends: one resolver thread; each name watched for the worker that owns it.
-    name_of_target_.assign(plan_.targets.size(), WorkerDns::no_name);
-    for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
-        if (!plan_.targets[i].is_fqdn) {
+    name_of_target_->assign(plan_->targets.size(), WorkerDns::no_name);
+    for (std::uint32_t i = 0; i < plan_->targets.size(); ++i) {
+        if (!plan_->targets[i].is_fqdn) {
             continue;
         }
         if (resolver_ == nullptr) {
@@ -92,8 +113,10 @@ Result<void> Engine::watch_names() {
             ro.workers = opt_.workers;
             resolver_ = std::make_unique<dns::Resolver>(ro);
         }
-        name_of_target_[i] =
-            resolver_->watch(plan_.targets[i].address, shard_of(plan_.targets[i], opt_.workers));
+        const Target& t = plan_->targets[i];
+        const unsigned worker = shard_of(t, opt_.workers);
+        (*name_of_target_)[i] = resolver_->watch(t.address, worker);
+        watched_[{name_key(t.address), worker}] = (*name_of_target_)[i];
     }
     if (resolver_ != nullptr) {
         if (auto r = resolver_->start(); !r) {
@@ -122,8 +145,8 @@ std::size_t Engine::descriptor_reserve() const {
 
 void Engine::make_workers() {
     std::vector<std::vector<std::uint32_t>> shards(opt_.workers);
-    for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
-        shards[shard_of(plan_.targets[i], opt_.workers)].push_back(i);
+    for (std::uint32_t i = 0; i < plan_->targets.size(); ++i) {
+        shards[shard_of(plan_->targets[i], opt_.workers)].push_back(i);
     }
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     const std::size_t budget = socket_budget();
@@ -143,8 +166,8 @@ void Engine::make_workers() {
         wo.delayed_ack = opt_.delayed_ack;
         WorkerDns wd;
         wd.resolver = resolver_.get();
-        wd.name_of_target = &name_of_target_;
-        workers_.push_back(std::make_unique<Worker>(plan_, std::move(shards[i]), writer_.get(), wo,
+        wd.name_of_target = name_of_target_.get();
+        workers_.push_back(std::make_unique<Worker>(*plan_, std::move(shards[i]), writer_.get(), wo,
                                                     tls_.get(), wd));
     }
 }
@@ -202,6 +225,7 @@ void Engine::tick(std::uint64_t budget_ns) {
     log_transitions();
     publish_resolver_stats();
     recheck_capacity();
+    free_retired();
     if (budget_ns > 0) {
         timespec ts{static_cast<time_t>(budget_ns / 1'000'000'000ull),
                     static_cast<long>(budget_ns % 1'000'000'000ull)};
@@ -220,10 +244,15 @@ void Engine::log_transitions() {
             const auto secs = static_cast<std::int64_t>(t.at_unix_ns / 1'000'000'000ull);
             const int when_len = static_cast<int>(format_utc(secs, when)) - 1;  // without the Z
             const unsigned ms = static_cast<unsigned>((t.at_unix_ns / 1'000'000ull) % 1000);
-            for (std::uint32_t r : rows_of_target_[t.target]) {
-                const Row& row = plan_.rows[r];
-                const Pool& pool = plan_.pools[row.pool_index];
-                const Setting& setting = plan_.settings[row.setting_index];
+            // Said under the plan a reload is replacing, or under the one in force.
+            const bool old_plan = t.epoch != epoch_;
+            RP_ASSERT(!old_plan || prev_plan_ != nullptr);
+            const Plan& plan = old_plan ? *prev_plan_ : *plan_;
+            const auto& rows_of_target = old_plan ? prev_rows_ : rows_of_target_;
+            for (std::uint32_t r : rows_of_target[t.target]) {
+                const Row& row = plan.rows[r];
+                const Pool& pool = plan.pools[row.pool_index];
+                const Setting& setting = plan.settings[row.setting_index];
                 const Server& server = pool.servers[row.server_index];
                 std::fprintf(opt_.log,
                              "time=%.*s.%03uZ pool=%s setting=%s server=%s old=%s new=%s "
@@ -289,9 +318,9 @@ void Engine::stop() {
 // --- capacity ---
 void Engine::say_capacity(std::uint32_t probe_ms) {
     // Refilled in place: after the first call a re-check of the same plan allocates nothing.
-    capacity_shards_.resize(plan_.targets.size());
-    for (std::uint32_t i = 0; i < plan_.targets.size(); ++i) {
-        capacity_shards_[i] = shard_of(plan_.targets[i], opt_.workers);
+    capacity_shards_.resize(plan_->targets.size());
+    for (std::uint32_t i = 0; i < plan_->targets.size(); ++i) {
+        capacity_shards_[i] = shard_of(plan_->targets[i], opt_.workers);
     }
     rlimit rl{};
     const bool limited = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
@@ -303,7 +332,7 @@ void Engine::say_capacity(std::uint32_t probe_ms) {
     in.descriptor_reserve = descriptor_reserve();
     in.probe_ms = probe_ms;
     const bool was_short = capacity_.short_of_capacity();
-    capacity_ = check_capacity(plan_, in);
+    capacity_ = check_capacity(*plan_, in);
     capacity_checked_ns_ = monotonic_ns();
 
     writer_->publish_capacity(capacity_payload(capacity_, realtime_ns()));

@@ -7,9 +7,12 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -50,8 +53,23 @@ struct EngineOptions {
 // across restarts with the same worker count.
 unsigned shard_of(const Target& t, unsigned workers);
 
+// Whether two targets send the same probe: the same identity and everything that decides a
+// probe or its verdict (address, port, protocol, host, SNI, path, match, timing, thresholds,
+// TLS options and trusted roots by content). A reload keeps such a target's state.
+bool same_probe(const Plan& pa, const Target& a, const Plan& pb, const Target& b);
+
+// What a reload did (Engine::reload).
+struct ReloadSummary {
+    bool unchanged = false;  // the same configuration (digest): nothing to do
+    std::size_t kept = 0, added = 0, removed = 0;
+    std::uint64_t generation = 0;  // the report's generation after it
+    std::uint64_t took_ns = 0;
+    std::string warning;  // set when the new report could not be renamed into place
+};
+
 class Engine {
 public:
+    // The plan must outlive the engine; plans given to reload() the engine owns.
     Engine(const Plan& plan, EngineOptions opt);
     ~Engine();
     Engine(const Engine&) = delete;
@@ -63,6 +81,19 @@ public:
     // Main-thread duties for up to budget_ns: heartbeat and transition log. Call in a loop.
     void tick(std::uint64_t budget_ns);
     void stop();  // cancels in-flight probes, joins workers, marks the report stopped
+    // Applies a new plan while the workers run (reload.cpp): unchanged targets keep their
+    // state and schedule, removed ones stop, added ones start; the report is replaced by a
+    // segment one generation on. Main thread only. An error (a name this engine does not
+    // resolve, trust roots that cannot be read, no room for the report) leaves everything as
+    // it was.
+    // A refusal (this engine's or the caller's, a configuration that did not load) is published
+    // in the report's lastReload with the error cut to report_abi::kReloadErrorBytes; so is
+    // an applied reload, in the new segment.
+    Result<ReloadSummary> reload(std::unique_ptr<Plan> next);
+    void note_reload_refused(std::string_view error);
+    std::uint64_t reloads_applied() const { return reloads_applied_; }
+    std::uint64_t reloads_refused() const { return reloads_refused_; }
+    const Plan& plan() const { return *plan_; }
     // Sums every worker's counters (relaxed reads of single-writer atomics: each counter is
     // whole, the set is not one instant). Any thread may call it while the engine runs.
     EngineTotals totals() const;
@@ -87,6 +118,8 @@ public:
 private:
     // start()'s steps, in order.
     Result<void> set_up_tls();
+    static Result<void> build_tls(const Plan& plan, std::unique_ptr<TlsContexts>& out);
+    static std::string name_key(std::string_view fqdn);  // the resolver's: lower case, no dot
     Result<void> watch_names();
     std::size_t socket_budget() const;
     void make_workers();
@@ -94,19 +127,47 @@ private:
     void log_transitions();
     std::size_t descriptor_reserve() const;
     void recheck_capacity();
+    void index_rows();
+    // reload.cpp
+    Result<ReloadSummary> apply(std::unique_ptr<Plan> next);
+    report_abi::ReloadPayload reload_record(std::uint64_t result, std::string_view error) const;
+    Result<void> resolve_names(const Plan& next, std::vector<std::uint32_t>& names) const;
+    void hand_over(std::vector<std::unique_ptr<WorkerReload>>& parts);
+    void retire_old(std::unique_ptr<Plan> next, std::unique_ptr<TlsContexts> tls,
+                    std::unique_ptr<std::vector<std::uint32_t>> names);
+    void free_retired();
     void publish_resolver_stats();
 
-    const Plan& plan_;
+    const Plan* plan_;
+    std::unique_ptr<Plan> owned_plan_;  // the plan in force once a reload applied one
     EngineOptions opt_;
     std::unique_ptr<report::Writer> writer_;
-    std::unique_ptr<TlsContexts> tls_;           // only when the plan has Https or Tls targets
-    std::unique_ptr<dns::Resolver> resolver_;    // only when the plan has FQDN targets
-    std::vector<std::uint32_t> name_of_target_;  // resolver id per plan target, or no_name
+    std::unique_ptr<TlsContexts> tls_;         // only when the plan has Https or Tls targets
+    std::unique_ptr<dns::Resolver> resolver_;  // only when the plan has FQDN targets
+    // Resolver id per plan target, or no_name; the workers read it (WorkerDns).
+    std::unique_ptr<std::vector<std::uint32_t>> name_of_target_ =
+        std::make_unique<std::vector<std::uint32_t>>();
+    // The names watched, by (name_key, worker): what a reload's FQDN targets may use.
+    std::map<std::pair<std::string, unsigned>, std::uint32_t> watched_;
     std::uint64_t resolver_published_ns_ = 0;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
     std::atomic<bool> stop_{false};
     std::vector<std::vector<std::uint32_t>> rows_of_target_;
+    // Reloads: Transition::epoch of the plan in force; while a reload switches, the old plan
+    // and its rows for the transitions said under it.
+    std::uint32_t epoch_ = 0;
+    const Plan* prev_plan_ = nullptr;
+    std::vector<std::vector<std::uint32_t>> prev_rows_;
+    struct Retired {  // what a reload replaced, kept until no probe can use it (retire_old)
+        std::unique_ptr<Plan> plan;
+        std::unique_ptr<TlsContexts> tls;
+        std::unique_ptr<std::vector<std::uint32_t>> names;
+        std::uint64_t free_after_ns = 0;
+    };
+    std::vector<Retired> retired_;
+    std::uint64_t reloads_applied_ = 0;
+    std::uint64_t reloads_refused_ = 0;
     std::string ring_mode_;
     std::vector<std::uint64_t> loops_seen_;  // workers_advanced()'s previous reading
     bool stopped_ = false;

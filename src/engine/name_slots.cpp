@@ -75,7 +75,7 @@ void Worker::reconcile(NameSlot& n, std::uint64_t now) {
 }
 
 void Worker::activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t now) {
-    const Target& t = plan_.targets[n.plan_index];
+    const Target& t = plan_->targets[n.plan_index];
     std::memset(&s.addr, 0, sizeof s.addr);
     if (a.family == 4) {
         auto* v4 = reinterpret_cast<sockaddr_in*>(&s.addr);
@@ -208,7 +208,7 @@ void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
         if (!transitions_.push(
                 Transition{n.plan_index, n.health.health, h.health, h.reason,
                            decider != nullptr ? decider->http_status : std::uint16_t{0},
-                           wall_.to_unix_ns(now)})) {
+                           wall_.to_unix_ns(now), epoch_})) {
             bump(counters_.transitions_dropped);  // the main thread is behind
         }
         n.health.health = h.health;
@@ -235,7 +235,7 @@ NameHealth Worker::name_health_of(const NameSlot& n, const dns::Verdict& v,
     }
     in.dns_health = v.health;
     in.dns_reason = v.reason;
-    in.all = plan_.targets[n.plan_index].dns_aggregation == DnsAggregation::All;
+    in.all = plan_->targets[n.plan_index].dns_aggregation == DnsAggregation::All;
     const Slot* const first = &slots_[n.first_slot];
     if (latest != nullptr) {
         RP_ASSERT_HOT(latest >= first);

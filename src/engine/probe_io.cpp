@@ -74,7 +74,7 @@ void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
         return;
     }
     s.connected_ns = now;
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     if (t.protocol == Protocol::Tcp) {
         decide(s, Reason::Ok, now);  // Tcp: the connect is the whole probe
         return;
@@ -94,7 +94,7 @@ void Worker::on_send(Slot& s, int res, std::uint64_t now) {
     if (s.state != State::Exchanging) {
         return;
     }
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     if (res < 0) {
         decide(s, res == -ECANCELED ? Reason::ConnectionReset : exchange_reason(-res), now, -res);
         return;
@@ -176,7 +176,7 @@ void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
         return;
     }
     s.http_status = p.status_code();
-    decide(s, http_verdict(p, plan_.targets[s.plan_index].match_status), now);
+    decide(s, http_verdict(p, plan_->targets[s.plan_index].match_status), now);
 }
 
 void Worker::resume_receives() {
@@ -240,6 +240,15 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     close_socket(s);
     in_flight_ -= 1;
     s.state = State::Idle;
+    if (s.retired) [[unlikely]] {
+        // Its target left the plan while this probe ran: nothing to count or publish (its
+        // plan_index names no target of the plan in force); the slot is free now.
+        if (s.tls != no_tls) {
+            release_tls(s);
+        }
+        free_slots_.push_back(static_cast<std::uint32_t>(&s - slots_.data()));
+        return;
+    }
     const Reason r = s.verdict;
     count_result(s, r, now);
     schedule_after(s, r, now);
@@ -293,7 +302,7 @@ void Worker::close_socket(Slot& s) {
 // The probe's result into the worker's counters, the target's totals and its health; a change
 // of an IP target's health is a transition for the log.
 void Worker::count_result(Slot& s, Reason r, std::uint64_t now) {
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     bump(counters_.probes_completed);
     bump(counters_.by_reason[static_cast<std::size_t>(r)]);
     const std::uint32_t duration_us = us_between(s.start_ns, s.done_ns);
@@ -321,7 +330,7 @@ void Worker::count_result(Slot& s, Reason r, std::uint64_t now) {
     if (changed && s.name == no_name) {  // an address's own changes are in its record, not logged
         bump(counters_.transitions);
         if (!transitions_.push(Transition{s.plan_index, before, s.health.health, r, s.http_status,
-                                          wall_.to_unix_ns(now)})) {
+                                          wall_.to_unix_ns(now), epoch_})) {
             bump(counters_.transitions_dropped);  // the main thread is behind
         }
     }

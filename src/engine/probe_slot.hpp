@@ -53,6 +53,9 @@ struct Worker::Slot {
     // Its receive found no provided buffer: it waits, with no receive in flight, until a turn
     // has buffers to spare (resume_receives), instead of asking again at once.
     bool recv_parked = false;
+    // Its target left the plan in a reload: no longer scheduled, counted or published; free for
+    // an added target once a probe in flight has ended (Worker::retire).
+    bool retired = false;
     std::uint32_t name = no_name;  // index into names_
     std::int32_t sys_errno = 0;
     std::uint32_t sent = 0;  // request bytes sent
@@ -80,6 +83,7 @@ static_assert(sizeof(sockaddr_in) <= sizeof(sockaddr_in6));
 
 struct Worker::NameSlot {
     std::uint32_t plan_index = 0;
+    bool retired = false;          // its target left the plan in a reload (its slots are retired)
     std::uint32_t first_slot = 0;  // kAddressesPerName slots from here
     std::uint32_t report_slot = abi::kNoSlot;
     dns::NameState state{};  // as the resolver last said
@@ -98,7 +102,7 @@ struct Worker::NameSlot {
 
 // makes_direct and has_room: inline here, since every start asks them (Worker declares them).
 inline bool Worker::makes_direct(const Slot& s) const {
-    return direct_ && s.addr_ok && plan_.targets[s.plan_index].close_policy != ClosePolicy::Reset;
+    return direct_ && s.addr_ok && plan_->targets[s.plan_index].close_policy != ClosePolicy::Reset;
 }
 
 inline bool Worker::has_room(const Slot& s) const {

@@ -23,7 +23,7 @@
 namespace ringprobe::engine {
 
 void Worker::start_probe(Slot& s, std::uint64_t now) {
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     RP_ASSERT_HOT(s.state == State::Idle);
     RP_ASSERT_HOT(s.pending == 0);
     RP_ASSERT_HOT(s.fd < 0);

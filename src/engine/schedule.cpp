@@ -6,12 +6,12 @@
 // (turn_full), since it is what the line waits for.
 #include <algorithm>
 #include <cstdint>
-#include <map>
 #include <numeric>
 #include <utility>
 
 #include "common/assert.hpp"
 #include "common/clock.hpp"
+#include "common/hash.hpp"
 #include "engine/probe_slot.hpp"
 
 namespace ringprobe::engine {
@@ -27,42 +27,54 @@ std::uint64_t xorshift(std::uint64_t& s) {
 
 }  // namespace
 
+std::uint64_t Worker::first_spread_ns(const Target& t) const {
+    return std::max<std::uint64_t>(
+        plan_->start_spread_ms != 0 ? ms_to_ns(plan_->start_spread_ms) : ms_to_ns(t.interval_ms),
+        tick_ns);
+}
+
+std::uint64_t Worker::start_phase_ns(const Target& t, std::uint64_t spread_ns) {
+    // A stable hash of the probe's identity, not its rank among the worker's slots: a target
+    // added to or removed from the plan moves no other target's phase, so a reload keeps every
+    // unchanged target's place in its interval and a restart puts each where it was. Hashes
+    // are uniform, so the starts still spread over the interval; the constant keeps the phase
+    // independent of the shard (shard_of mixes the same identity).
+    return mix64(t.identity_hash ^ 0x9a5e5eedULL) % spread_ns;
+}
+
 void Worker::schedule_first_probes() {
-    // First probes spread evenly over one interval (or the plan's startSpreadMs), so a
-    // restart is no thundering herd, in the order of the slots: the targets of one start
-    // instant are neighbours in this worker's memory (slots, parsers) and in the report's
-    // records, so a start batch touches a few pages instead of one each; on a virtual machine
-    // a page not touched for a while costs microseconds to reach (bench/harness/
-    // results/HISTORY.md, "Neighbours start together"). Targets of one spread are ranked among
-    // themselves, so each spread is filled evenly whatever the others. Phases are whole start grids
-    // from a quantum boundary, so the targets of one start instant start in one wake-up.
+    // First probes spread over one interval (or the plan's startSpreadMs), so a restart is no
+    // thundering herd, each at its stable phase (start_phase_ns) floored to the start grid:
+    // phases are whole start grids from a quantum boundary, so the targets of one start
+    // instant start in one wake-up. lay_out_slots puts the slots in the order of their phases,
+    // so the targets of one instant are neighbours in this worker's memory (slots, parsers):
+    // a start batch touches a few pages instead of one each; on a virtual machine a page not
+    // touched for a while costs microseconds to reach (bench/harness/results/HISTORY.md,
+    // "Neighbours start together").
     size_start_grid();
     start_anchor_ns_ = on_grid(opt_.start_mono_ns);
-    const std::uint64_t start = start_anchor_ns_;
-    auto spread_of = [this](const Slot& s) {
-        return plan_.start_spread_ms != 0 ? ms_to_ns(plan_.start_spread_ms)
-                                          : ms_to_ns(plan_.targets[s.plan_index].interval_ms);
-    };
-    std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> ranks;  // spread: count, next
-    for (const Slot& s : slots_) {
-        if (s.active) {
-            ranks[spread_of(s)].first += 1;
-        }
-    }
     for (Slot& s : slots_) {
         if (!s.active) {
             continue;  // an FQDN target's address slot: scheduled once DNS gives it an address
         }
-        const Target& t = plan_.targets[s.plan_index];
-        const std::uint64_t spread = spread_of(s);
-        auto& [count, next] = ranks[spread];
-        // spread x next / count without the product: (spread % count) x next < count^2 < 2^64.
-        const std::uint64_t phase = spread / count * next + spread % count * next / count;
-        next += 1;
-        s.base_ns = start + phase - phase % start_grid_ns_;
-        s.next_ns = on_grid(s.base_ns + jitter_ns(t));
-        wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
+        place_first_start(s, start_anchor_ns_);
     }
+}
+
+void Worker::place_first_start(Slot& s, std::uint64_t not_before_ns) {
+    // The first instant at or after not_before_ns that is the target's phase plus whole
+    // spreads from the anchor: at start that is the phase itself; a target a reload adds
+    // starts where a restart with the new plan would have put it.
+    const Target& t = plan_->targets[s.plan_index];
+    const std::uint64_t spread = first_spread_ns(t);
+    const std::uint64_t phase = start_phase_ns(t, spread);
+    std::uint64_t base = start_anchor_ns_ + phase - phase % start_grid_ns_;
+    if (base < not_before_ns) {
+        base += (not_before_ns - base + spread - 1) / spread * spread;
+    }
+    s.base_ns = base;
+    s.next_ns = on_grid(s.base_ns + jitter_ns(t));
+    wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
 }
 
 void Worker::size_start_grid() {
@@ -73,7 +85,7 @@ void Worker::size_start_grid() {
     // quantum, so about startBatch share an instant m quanta wide when
     // m = startBatch x g / (p x quantum), rounded down; then at most 50 ms and a divisor of g.
     auto interval_of = [this](std::size_t i) {
-        return std::max<std::uint64_t>(ms_to_ns(plan_.targets[shard_[i]].interval_ms), tick_ns);
+        return std::max<std::uint64_t>(ms_to_ns(plan_->targets[shard_[i]].interval_ms), tick_ns);
     };
     auto first_of_target = [this](std::size_t i) { return i == 0 || shard_[i] != shard_[i - 1]; };
     std::uint64_t g = 0;
@@ -89,7 +101,7 @@ void Worker::size_start_grid() {
         }
     }
     start_grid_ns_ = quantum_ns_;
-    if (p == 0 || plan_.start_batch <= 1) {
+    if (p == 0 || plan_->start_batch <= 1) {
         return;
     }
     // 50 ms, the longest the worker sleeps anyway: at 2,000 probes/s a worker then starts 50
@@ -98,7 +110,7 @@ void Worker::size_start_grid() {
     // 10,000 probes/s startBatch fills a 5 ms grid, well inside the cap.
     constexpr std::uint64_t max_grid_ns = 50'000'000;
     // startBatch <= 1024 and g <= 86,400 s in ns: the product stays below 2^63.
-    std::uint64_t m = std::uint64_t{plan_.start_batch} * g / (p * quantum_ns_);
+    std::uint64_t m = std::uint64_t{plan_->start_batch} * g / (p * quantum_ns_);
     m = std::min<std::uint64_t>(m, max_grid_ns / quantum_ns_);
     for (; m > 1; --m) {
         if (g % (m * quantum_ns_) == 0) {
@@ -120,7 +132,7 @@ void Worker::schedule_next(Slot& s, std::uint64_t now) {
     // that ended past its next start (it ran longer than the interval, or it started late,
     // waiting in the deferred line for a socket or a turn) skips to the first start still ahead;
     // the starts skipped are counted (skipped_intervals).
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     const std::uint64_t interval = std::max<std::uint64_t>(ms_to_ns(t.interval_ms), tick_ns);
     s.base_ns += interval;
     if (s.base_ns <= now) {
@@ -143,7 +155,7 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
                 return;
             }
             if (!has_room(s) ||
-                (protocol_is_tls(plan_.targets[s.plan_index].protocol) && tls_free_.empty())) {
+                (protocol_is_tls(plan_->targets[s.plan_index].protocol) && tls_free_.empty())) {
                 // Out of socket budget: ours, not the backend's. Wait in line for a free one
                 // (started, oldest first, as soon as a turn has reaped the closes that free
                 // some: before its timers, so the line is served ahead of new starts).
@@ -224,7 +236,7 @@ void Worker::start_deferred(std::uint64_t now) {
         if (s.active && !has_room(s)) {
             break;  // the oldest waits for a socket; order is kept
         }
-        if (s.active && protocol_is_tls(plan_.targets[s.plan_index].protocol) &&
+        if (s.active && protocol_is_tls(plan_->targets[s.plan_index].protocol) &&
             tls_free_.empty()) {
             break;  // the oldest waits for a TLS client; order is kept
         }

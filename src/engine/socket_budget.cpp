@@ -60,7 +60,7 @@ void Worker::release_now(Slot& s) {
 // the write side sends a FIN, the backend answers with its own, and the socket sits in
 // TIME_WAIT before the linger-0 close could send its RST.
 void Worker::force_down(Slot& s) {
-    const bool reset = plan_.targets[s.plan_index].close_policy == ClosePolicy::Reset;
+    const bool reset = plan_->targets[s.plan_index].close_policy == ClosePolicy::Reset;
     if (!s.direct) {
         ::shutdown(s.fd, reset ? SHUT_RD : SHUT_RDWR);
         return;

@@ -27,7 +27,7 @@ bool Worker::tls_start(Slot& s, const Target& t) {
 // either consumes input, produces output or ends the probe.
 void Worker::tls_drive(Slot& s, std::uint64_t now) {
     TlsClient& c = *tls_pool_[s.tls];
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     for (int guard = 0; guard < 64 && s.state == State::Exchanging; ++guard) {
         if (c.handshake_done()) {
             // The handshake can complete inside a step that still asks to send (the client's
@@ -83,7 +83,7 @@ void Worker::on_plaintext(Slot& s, const char* data, std::size_t n, bool eof, st
         return;
     }
     s.http_status = p.status_code();
-    decide(s, http_verdict(p, plan_.targets[s.plan_index].match_status), now);
+    decide(s, http_verdict(p, plan_->targets[s.plan_index].match_status), now);
 }
 
 // TLS: the verdict's detail (which certificate, which name, which date) comes from the
@@ -91,7 +91,7 @@ void Worker::on_plaintext(Slot& s, const char* data, std::size_t n, bool eof, st
 // warning instead (and the report flag).
 void Worker::tls_verdict(Slot& s, Reason r, std::uint64_t now, std::string_view& detail,
                          std::uint8_t& flags) {
-    const Target& t = plan_.targets[s.plan_index];
+    const Target& t = plan_->targets[s.plan_index];
     TlsClient& c = *tls_pool_[s.tls];
     detail = c.detail();
     if (reason_info(r).layer == Layer::L6) {

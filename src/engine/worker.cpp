@@ -58,14 +58,14 @@ bool parse_address(const std::string& text, std::uint16_t port, sockaddr_in6& ou
 
 Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
                WorkerOptions opt, const TlsContexts* tls, WorkerDns dns)
-    : plan_(plan),
+    : plan_(&plan),
       writer_(writer),
       opt_(opt),
       targets_owned_(shard.size()),
       dns_(dns),
       tls_(tls),
       wheel_(ns_to_tick_floor(monotonic_ns())) {
-    quantum_ns_ = std::max(tick_ns, ms_to_ns(plan_.quantum_ms));
+    quantum_ns_ = std::max(tick_ns, ms_to_ns(plan_->quantum_ms));
     RP_ASSERT(quantum_ns_ % tick_ns == 0);
     RP_ASSERT(opt_.recv_buffer_size >= 512);
     lay_out_slots(shard);
@@ -83,9 +83,18 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
 
 // One slot per IP target; kAddressesPerName per FQDN target, one per address it may have, and
 // a NameSlot for the name.
+// In the order of the targets' first phases, so that the targets of one start instant are
+// neighbours in memory (see schedule_first_probes).
 void Worker::lay_out_slots(const std::vector<std::uint32_t>& shard) {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> by_phase;
+    by_phase.reserve(shard.size());
     for (std::uint32_t t : shard) {
-        const bool fqdn = plan_.targets[t].is_fqdn && dns_.resolver != nullptr;
+        const Target& target = plan_->targets[t];
+        by_phase.emplace_back(start_phase_ns(target, first_spread_ns(target)), t);
+    }
+    std::sort(by_phase.begin(), by_phase.end());
+    for (const auto& [phase, t] : by_phase) {
+        const bool fqdn = plan_->targets[t].is_fqdn && dns_.resolver != nullptr;
         if (fqdn) {
             NameSlot n;
             n.plan_index = t;
@@ -106,7 +115,7 @@ void Worker::lay_out_slots(const std::vector<std::uint32_t>& shard) {
 // The receive buffers and the turn's starts and chunks, from the options or the shard.
 void Worker::size_turns() {
     if (opt_.recv_buffers == 0) {
-        opt_.recv_buffers = receive_buffers_for(shard_.size(), plan_.start_batch);
+        opt_.recv_buffers = receive_buffers_for(shard_.size(), plan_->start_batch);
     }
     RP_ASSERT((opt_.recv_buffers & (opt_.recv_buffers - 1)) == 0);
     if (opt_.turn_starts == 0) {
@@ -129,32 +138,11 @@ void Worker::make_tls_pool() {
     }
 }
 
-// Each slot's address, TLS session and body matcher (one matcher per distinct needle); an FQDN
-// target's slots wait for DNS to give them an address.
+// Each slot's address, TLS session and body matcher; an FQDN target's slots wait for DNS to
+// give them an address.
 void Worker::prepare_slots() {
-    std::map<std::string, const BodyMatcher*> by_needle;
     for (std::size_t i = 0; i < shard_.size(); ++i) {
-        const Target& t = plan_.targets[shard_[i]];
-        Slot& s = slots_[i];
-        s.plan_index = shard_[i];
-        if (!(t.is_fqdn && dns_.resolver != nullptr)) {
-            s.addr_ok = parse_address(t.address, t.port, s.addr, s.addr_len);
-        }
-        if (protocol_is_tls(t.protocol)) {
-            RP_ASSERT(tls_ != nullptr);
-            if (tls_sessions_.empty()) {
-                tls_sessions_.resize(shard_.size());
-            }
-            tls_sessions_[i] = std::make_unique<TlsSession>();
-        }
-        if (!t.match_body.empty()) {
-            auto it = by_needle.find(t.match_body);
-            if (it == by_needle.end()) {
-                matchers_.push_back(std::make_unique<BodyMatcher>(t.match_body));
-                it = by_needle.emplace(t.match_body, matchers_.back().get()).first;
-            }
-            s.matcher = it->second;
-        }
+        init_slot(i, shard_[i]);
     }
     for (std::uint32_t n = 0; n < names_.size(); ++n) {
         for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
@@ -163,6 +151,42 @@ void Worker::prepare_slots() {
             s.addr_k = static_cast<std::uint8_t>(k);
             s.active = false;  // until DNS gives it an address
         }
+    }
+}
+
+// A slot made ready for a target: fresh state (the generation goes on, so a completion of
+// the slot's previous use is stale), its address, TLS session and body matcher (one matcher
+// per distinct needle).
+void Worker::init_slot(std::size_t i, std::uint32_t target) {
+    const Target& t = plan_->targets[target];
+    Slot& s = slots_[i];
+    RP_ASSERT(!wheel_.scheduled(s.timer));
+    RP_ASSERT(s.state == State::Idle);
+    const std::uint32_t generation = s.generation;
+    s = Slot{};
+    s.generation = generation + 1;
+    s.plan_index = target;
+    shard_[i] = target;
+    if (!(t.is_fqdn && dns_.resolver != nullptr)) {
+        s.addr_ok = parse_address(t.address, t.port, s.addr, s.addr_len);
+    }
+    if (protocol_is_tls(t.protocol)) {
+        RP_ASSERT(tls_ != nullptr);
+        if (tls_sessions_.size() < slots_.size()) {
+            tls_sessions_.resize(slots_.size());
+        }
+        tls_sessions_[i] = std::make_unique<TlsSession>();
+    } else if (i < tls_sessions_.size()) {
+        tls_sessions_[i].reset();
+    }
+    if (!t.match_body.empty()) {
+        auto it = matcher_by_needle_.find(t.match_body);
+        if (it == matcher_by_needle_.end()) {
+            matchers_.push_back(std::make_unique<BodyMatcher>(t.match_body));
+            it = matcher_by_needle_.emplace(matchers_.back()->needle(), matchers_.back().get())
+                     .first;
+        }
+        s.matcher = it->second;
     }
 }
 
@@ -294,6 +318,11 @@ std::uint64_t Worker::turn(std::uint64_t now, bool late) {
         return *reinterpret_cast<Slot*>(reinterpret_cast<char*>(&n) - offsetof(Slot, timer));
     };
     bump(counters_.loops);
+    if (WorkerReload* r = reload_.load(std::memory_order_acquire); r != nullptr) [[unlikely]] {
+        apply_reload(*r, now);
+        reload_.store(nullptr, std::memory_order_relaxed);
+        r->done.store(true, std::memory_order_release);
+    }
     started_this_turn_ = 0;
     chunk_end_ = opt_.turn_chunk;
     reap(now, late);

@@ -17,8 +17,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -53,6 +55,7 @@ struct Transition {
     Reason reason = Reason::Pending;
     std::uint16_t http_status = 0;
     std::uint64_t at_unix_ns = 0;
+    std::uint32_t epoch = 0;  // the reload whose plan `target` indexes (WorkerReload::epoch)
 };
 
 struct WorkerOptions {
@@ -94,6 +97,22 @@ struct WorkerDns {
     static constexpr std::uint32_t no_name = 0xFFFFFFFFu;
 };
 
+// A reload's part for one worker, built by the engine's main thread (src/engine/reload.cpp) and
+// picked up by the worker at the start of a loop turn (Worker::post_reload). Everything it
+// points to outlives the worker's use of it: the engine frees nothing of it until `done`.
+struct WorkerReload {
+    static constexpr std::uint32_t gone = 0xFFFFFFFFu;
+    const Plan* plan = nullptr;        // the new plan
+    report::Writer* writer = nullptr;  // the new segment, prepared and not yet renamed
+    const TlsContexts* tls = nullptr;  // the new plan's trust contexts (nullptr: no TLS target)
+    const std::vector<std::uint32_t>* name_of_target = nullptr;  // per new target (WorkerDns)
+    // Per old plan target: its index in the new plan when its probe is unchanged, else gone.
+    const std::vector<std::uint32_t>* new_index_of_old = nullptr;
+    std::vector<std::uint32_t> added;  // new plan targets this worker starts
+    std::uint32_t epoch = 0;           // Transition::epoch from then on
+    std::atomic<bool> done{false};     // set by the worker once it runs the new plan
+};
+
 class Worker {
 public:
     // tls: the plan's trust contexts (nullptr when the plan has no Https/Tls target).
@@ -126,7 +145,13 @@ public:
     // The fewest starts a turn is allowed (WorkerOptions::turn_starts' default is the receive
     // buffers, never fewer than this), and so the fewest receive buffers sized by default.
     static constexpr unsigned min_turn_starts = 256;
+    // Where in its first spread (the interval, or the plan's startSpreadMs) a target's first
+    // probe goes: a stable hash of its identity (schedule.cpp), in [0, spread_ns).
+    static std::uint64_t start_phase_ns(const Target& t, std::uint64_t spread_ns);
     bool pop_transition(Transition& t) { return transitions_.pop(t); }
+    // Main thread: hands the worker its part of a reload; it applies it at the start of its
+    // next loop turn and then sets r.done. One at a time: the engine waits for done.
+    void post_reload(WorkerReload* r) { reload_.store(r, std::memory_order_release); }
     std::uint64_t transitions_dropped() const { return transitions_.dropped(); }
 
 private:
@@ -140,6 +165,7 @@ private:
 
     // worker.cpp: set-up, the loop and its turns, stop.
     void lay_out_slots(const std::vector<std::uint32_t>& shard);
+    void init_slot(std::size_t i, std::uint32_t target);
     void size_turns();
     void make_tls_pool();
     void prepare_slots();
@@ -154,6 +180,10 @@ private:
     // schedule.cpp: when probes start (start grid, phases, jitter, the deferred line, turns).
     void size_start_grid();
     void schedule_first_probes();
+    // A target's first start: its stable phase (start_phase_ns) in its first spread (the
+    // interval, or the plan's startSpreadMs), the first such instant at or after not_before_ns.
+    void place_first_start(Slot& s, std::uint64_t not_before_ns);
+    std::uint64_t first_spread_ns(const Target& t) const;
     std::uint64_t jitter_ns(const Target& t);
     void schedule_next(Slot& s, std::uint64_t now);
     void on_timer(Slot& s, std::uint64_t now);
@@ -235,11 +265,20 @@ private:
     void publish_row(const NameSlot& n, const NameHealth& h, const Slot* decider,
                      const Slot* latest, std::uint8_t flags);
 
+    // reload.cpp: a reload applied at a turn's start (kept slots follow their new target index,
+    // removed ones stop, added ones take free or appended slots).
+    void apply_reload(const WorkerReload& r, std::uint64_t now);
+    void retire(Slot& s, std::uint64_t now);
+    void keep_names(const WorkerReload& r, const report::Writer* old_writer, std::uint64_t now);
+    void grow_slots(std::size_t extra);
+    void add_target(std::uint32_t target, std::uint64_t now, std::size_t& fqdn_next);
+    void rebuild_start_line();
+
     // publish.cpp: an IP target's row and the worker's stats into the report.
     void publish(const Slot& s, std::string_view detail = {}, std::uint8_t flags = 0);
     void publish_stats(std::uint64_t now);
 
-    const Plan& plan_;
+    const Plan* plan_;  // switched by a reload (apply_reload), never null
     report::Writer* writer_;
     WorkerOptions opt_;
     std::vector<std::uint32_t> shard_;  // plan target index of each slot
@@ -250,7 +289,8 @@ private:
     std::unique_ptr<Slot[]> slots_storage_;
     std::span<Slot> slots_;
     std::vector<HttpParser> parsers_;                     // one per slot (HTTP targets use theirs)
-    std::vector<std::unique_ptr<BodyMatcher>> matchers_;  // per slot, null when no body match
+    std::vector<std::unique_ptr<BodyMatcher>> matchers_;  // one per distinct needle
+    std::map<std::string_view, const BodyMatcher*, std::less<>> matcher_by_needle_;
     // TLS: one session per TLS target (resumption), a small pool of clients for the probes in
     // flight; a TLS target due while the pool is empty waits in the deferred line.
     const TlsContexts* tls_ = nullptr;
@@ -307,6 +347,11 @@ private:
     std::size_t chunk_end_ = 0;
     WorkerCounters counters_;
     SpscQueue<Transition, 4096> transitions_;
+    // Reloads (reload.cpp): the one posted and not yet applied, the epoch transitions carry,
+    // and the slots of removed targets whose probes have ended, free for added ones.
+    std::atomic<WorkerReload*> reload_{nullptr};
+    std::uint32_t epoch_ = 0;
+    std::vector<std::uint32_t> free_slots_;
     WallClock wall_;
 };
 

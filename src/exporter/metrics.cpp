@@ -212,6 +212,29 @@ void engine_families(Out& o, std::string& s, const engine::EngineTotals& t,
     }
 }
 
+// Configuration reloads (SIGHUP, ringprobe reload) as Prometheus reports its own: counts by
+// result, whether the last one applied, and the configuration in force as an info metric.
+void reload_families(Out& o, const report::Snapshot& snap) {
+    o.family("ringprobe_config_reloads_total", "counter",
+             "Configuration reloads since the engine started, by result (applied, or refused "
+             "with the engine keeping the configuration it ran).");
+    o.sample("ringprobe_config_reloads_total", {{"result", "applied"}}, snap.last_reload.applied);
+    o.sample("ringprobe_config_reloads_total", {{"result", "refused"}}, snap.last_reload.refused);
+    o.single("ringprobe_config_last_reload_successful", "gauge",
+             "0 when the last reload was refused (the report's lastReload says why), else 1.",
+             snap.reload_result() == abi::kReloadRefused ? 0 : 1);
+    char digest[17];
+    static constexpr char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; ++i) {
+        digest[i] = hex[(snap.info->header.config_digest >> (60 - 4 * i)) & 0xF];
+    }
+    digest[16] = '\0';
+    o.family("ringprobe_config_info", "gauge",
+             "Always 1; the digest label identifies the configuration in force (configuration, "
+             "--nics and --parameters bytes).");
+    o.sample("ringprobe_config_info", {{"digest", digest}}, 1);
+}
+
 void report_families(Out& o, const report::Snapshot& snap, const ProbeTally* tally,
                      bool per_server) {
     const report::StaticInfo& info = *snap.info;
@@ -225,6 +248,7 @@ void report_families(Out& o, const report::Snapshot& snap, const ProbeTally* tal
     o.single("ringprobe_report_generation", "gauge",
              "The report segment's generation (grows on every engine start or reload).",
              info.header.generation);
+    reload_families(o, snap);
 
     // Rows by pool and effective health (a server probed by two settings is two rows).
     std::vector<std::array<std::uint64_t, 3>> by_pool(info.pools.size());

@@ -323,6 +323,16 @@ void emit_report_meta(JsonOut& j, const Snapshot& snap) {
     }
     j.field("lateTargets", late);
     emit_capacity(j, snap.capacity);
+    if (snap.reload_result() != abi::kReloadNone) {
+        j.key("lastReload");
+        j.begin_object();
+        j.field("result", snap.reload_result() == abi::kReloadApplied ? "applied" : "refused");
+        j.field("unixNs", snap.last_reload.unix_ns);
+        j.field("error", snap.reload_error());
+        j.field("applied", snap.last_reload.applied);
+        j.field("refused", snap.last_reload.refused);
+        j.end_object();
+    }
     if (snap.resolver.names > 0) {
         const abi::ResolverStatsPayload& r = snap.resolver;
         j.key("resolver");

@@ -63,6 +63,28 @@ Result<NameLock> NameLock::take(std::string_view name) {
     return NameLock(fd);
 }
 
+Result<int> NameLock::holder(std::string_view name) {
+    if (auto ok = check_segment_name(name); !ok) {
+        return unexpected(ok.error());
+    }
+    const std::string path = name_lock_path(name);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return error("no engine runs report " + std::string(name) + " (no " + path + ")");
+    }
+    if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {
+        ::close(fd);  // free: the engine that wrote it has ended (the lock goes with it)
+        return error("no engine runs report " + std::string(name));
+    }
+    const std::string pid = holder_pid(fd);
+    ::close(fd);
+    if (pid == "unknown" || pid.size() > 9) {
+        return error("the engine of report " + std::string(name) + " did not write its pid into " +
+                     path);
+    }
+    return std::stoi(pid);
+}
+
 NameLock::~NameLock() {
     if (fd_ >= 0) {
         ::close(fd_);  // releases the flock

@@ -20,6 +20,9 @@ public:
     // The claim, or an error naming the engine that holds it: "report NAME is in use by engine
     // pid P".
     static Result<NameLock> take(std::string_view name);
+    // The pid of the engine that holds the claim on `name`, or an error saying that no engine
+    // does (`ringprobe reload` signals it). Tests the lock without keeping it.
+    static Result<int> holder(std::string_view name);
 
     NameLock(NameLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
     NameLock& operator=(NameLock&&) = delete;

@@ -393,6 +393,29 @@ bool capacity_valid(const abi::CapacityPayload& c) {
     }
     return c.workers >= 1 && c.workers <= abi::kMaxWorkers && c.slowdown_permille >= 1000;
 }
+
+// The header's last reload, checked like a record: a known result, an error length within its
+// area and no bytes past it; otherwise (or torn on every attempt) none.
+abi::ReloadPayload valid_reload(const abi::SegmentHeader* live, std::uint32_t max_attempts) {
+    abi::ReloadPayload r{};
+    if (!seqlock_load(&live->reload_seq, &live->last_reload, r,
+                      std::max<std::uint32_t>(max_attempts, 1))) {
+        return {};
+    }
+    const std::uint64_t result = r.result & 0xFF;
+    const std::size_t len = (r.result >> 8) & 0xFF;
+    if (result > abi::kReloadRefused || (r.result >> 16) != 0 || len > abi::kReloadErrorBytes ||
+        (result == abi::kReloadNone && r.unix_ns != 0)) {
+        return {};
+    }
+    for (std::size_t i = len; i < abi::kReloadErrorBytes; ++i) {
+        if (r.error[i] != 0) {
+            return {};
+        }
+    }
+    return r;
+}
+
 }  // namespace
 
 Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> info,
@@ -404,6 +427,7 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
     snap.heartbeat_unix_ns = load_acquire(&live->heartbeat_unix_ns);
     snap.flags = load_acquire(&live->flags);
     snap.stopped_unix_ns = load_acquire(&live->stopped_unix_ns);
+    snap.last_reload = valid_reload(live, options.max_attempts);
 
     const std::size_t n = info->targets.size();
     const auto* states = reinterpret_cast<const abi::TargetStateRecord*>(

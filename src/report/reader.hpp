@@ -84,6 +84,12 @@ struct Snapshot {
     report_abi::CapacityPayload capacity{};
     std::uint64_t heartbeat_unix_ns = 0;
     std::uint64_t stopped_unix_ns = 0;
+    // The last reload (kReloadNone until one; also when its record was torn or invalid).
+    report_abi::ReloadPayload last_reload{};
+    std::uint64_t reload_result() const { return last_reload.result & 0xFF; }
+    std::string_view reload_error() const {
+        return {last_reload.error, static_cast<std::size_t>((last_reload.result >> 8) & 0xFF)};
+    }
     std::uint64_t flags = 0;
     std::uint64_t now_unix_ns = 0;
     EngineState engine = EngineState::Live;

@@ -117,7 +117,20 @@ void append_table_heading(std::string& out, const Snapshot& snap, const TableCel
     out += engine_state_name(snap.engine);
     out += ", report age ";
     append_age(out, snap.report_age_ns());
+    const std::uint64_t reload = snap.reload_result();
+    if (reload != abi::kReloadNone) {
+        out += reload == abi::kReloadApplied ? ", last reload applied " : ", last reload refused ";
+        append_age(out, snap.now_unix_ns > snap.last_reload.unix_ns
+                            ? snap.now_unix_ns - snap.last_reload.unix_ns
+                            : 0);
+        out += " ago";
+    }
     out += '\n';
+    if (reload == abi::kReloadRefused) {
+        out += "warning: the last reload was refused; the engine runs the configuration it had: ";
+        out += snap.reload_error();
+        out += '\n';
+    }
     if (snap.engine != EngineState::Live) {
         out +=
             "warning: the health could not be retrieved from the engine; every server shows "

@@ -56,6 +56,16 @@ public:
     static Result<Writer> create(const Plan& plan, std::string_view name,
                                  const WriterOptions& options);
 
+    // The same segment, built in full under its temporary name but not renamed into place:
+    // a reload fills it while readers still see the old one, then commit()s it.
+    static Result<Writer> prepare(const Plan& plan, std::string_view name,
+                                  const WriterOptions& options);
+    // Renames a prepared segment over the name and flags the segment it replaces superseded.
+    Result<void> commit();
+    // A reload: copies a target's state, name and address records and TLS facts from the old
+    // segment. Only the thread that writes that target in both (its worker) may call it.
+    void copy_target_from(const Writer& old, std::uint32_t old_target, std::uint32_t new_target);
+
     Writer(Writer&& other) noexcept;
     Writer& operator=(Writer&& other) noexcept;
     Writer(const Writer&) = delete;
@@ -75,6 +85,8 @@ public:
     std::uint32_t name_slot(std::uint32_t target_index) const;  // kNoSlot: not an FQDN target
     std::uint32_t tls_slot(std::uint32_t target_index) const;   // kNoSlot: not Https/Tls
     void heartbeat(std::uint64_t now_unix_ns);                  // ONE thread, every <= 250 ms
+    // The last reload (the header's seqlocked record); the engine's main thread only.
+    void publish_reload(const report_abi::ReloadPayload& r);
     void mark_stopped();  // clean shutdown (now from CLOCK_REALTIME)
     void mark_stopped(std::uint64_t now_unix_ns);
     void unlink();  // remove the name if it still names this segment
@@ -105,6 +117,7 @@ private:
     std::uint64_t dev_ = 0;
     std::uint64_t ino_ = 0;
     std::string path_;
+    std::string tmp_path_;  // a prepared segment's name until commit(); empty once committed
 };
 
 }  // namespace ringprobe::report

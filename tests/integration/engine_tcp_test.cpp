@@ -340,12 +340,20 @@ TEST(EngineTcp, FirstProbesStartWithinTheStartSpread) {
     run.stop();
 }
 
-// 100 targets every 60 s on one worker, first probes over spread_ms: the report once every
-// target has probed, or nothing if some first probe waited beyond the spread and 3 s more.
-std::optional<report::Snapshot> first_probes(std::uint32_t spread_ms, const char* tag) {
-    LocalSocket up(512);
+// `targets` targets every 60 s on one worker (127.0.0.1 onwards; `ahead` more from 127.0.1.1
+// put in front of them in the plan), first probes over spread_ms: the report once every target
+// has probed, or nothing if some first probe waited beyond the spread and 3 s more.
+std::optional<report::Snapshot> first_probes(std::uint32_t spread_ms, const char* tag,
+                                             const LocalSocket& up, int targets = 100,
+                                             int ahead = 0) {
     Plan plan;
-    for (int i = 0; i < 100; ++i) {
+    for (int i = 0; i < ahead; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.0.1." + std::to_string(i + 1),
+                                             .port = up.port,
+                                             .interval_ms = 60'000,
+                                             .timeout_ms = 1000});
+    }
+    for (int i = 0; i < targets; ++i) {
         testing::add_target(plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1),
                                              .port = up.port,
                                              .interval_ms = 60'000,
@@ -375,35 +383,87 @@ std::optional<report::Snapshot> first_probes(std::uint32_t spread_ms, const char
 }
 
 TEST(EngineTcp, NeighboursInTheShardStartTogether) {
-    // First probes go evenly over the spread in the order of the worker's targets, so the
-    // probes of one start instant are neighbours in memory: with one worker, the first probes'
-    // start times never go down along the configuration's order, and they use the spread.
+    // First probes go over the spread at each target's stable phase, and the worker's slots
+    // are in the order of those phases, so the probes of one start instant are neighbours in
+    // memory: with one worker, the first probes' start times never go down along the phase
+    // order, and they use the spread.
     constexpr int targets = 100;
-    const auto seen = first_probes(500, "tcp-order");
+    constexpr std::uint64_t spread_ns = 500'000'000;
+    LocalSocket up(512);
+    const auto seen = first_probes(500, "tcp-order", up);
     ASSERT_TRUE(seen) << "some first probe waited beyond the 500 ms spread (and 3 s)";
     const report::Snapshot& first = *seen;
     ASSERT_EQ(first.states.size(), static_cast<std::size_t>(targets));
+    Plan plan;  // the same targets, for their phases
+    for (int i = 0; i < targets; ++i) {
+        testing::add_target(
+            plan, TargetSpec{.address = "127.0.0." + std::to_string(i + 1), .port = up.port});
+    }
+    std::vector<std::pair<std::uint64_t, std::size_t>> by_phase;
+    for (std::size_t t = 0; t < plan.targets.size(); ++t) {
+        by_phase.emplace_back(engine::Worker::start_phase_ns(plan.targets[t], spread_ns), t);
+    }
+    std::sort(by_phase.begin(), by_phase.end());
     std::set<std::uint64_t> instants;
-    for (std::size_t t = 0; t < first.states.size(); ++t) {
+    for (std::size_t i = 0; i < by_phase.size(); ++i) {
+        const std::size_t t = by_phase[i].second;
         EXPECT_EQ(first.states[t].total_probes, 1u) << "target " << t;
         instants.insert(first.states[t].last_probe_unix_ns);
-        if (t > 0) {
-            EXPECT_GE(first.states[t].last_probe_unix_ns, first.states[t - 1].last_probe_unix_ns)
-                << "target " << t << " started before target " << t - 1;
+        if (i > 0) {
+            const std::size_t before = by_phase[i - 1].second;
+            EXPECT_GE(first.states[t].last_probe_unix_ns, first.states[before].last_probe_unix_ns)
+                << "target " << t << " started before target " << before
+                << ", whose phase is earlier";
         }
     }
-    EXPECT_GE(first.states.back().last_probe_unix_ns - first.states.front().last_probe_unix_ns,
-              250'000'000u)
-        << "the first probes did not use the spread";
-    // The default startBatch puts these 100 starts on a 50 ms grid: 10 instants of 10.
+    const std::uint64_t earliest = first.states[by_phase.front().second].last_probe_unix_ns;
+    const std::uint64_t latest = first.states[by_phase.back().second].last_probe_unix_ns;
+    EXPECT_GE(latest - earliest, 250'000'000u) << "the first probes did not use the spread";
+    // The default startBatch puts these 100 starts on a 50 ms grid: about 10 instants of 10.
     EXPECT_GE(instants.size(), 5u) << "the first probes were not spread";
+}
+
+TEST(EngineTcp, AddingTargetsMovesNoOtherTargetsFirstProbe) {
+    // A target's first probe goes at a stable phase of its own identity, not at its rank among
+    // the worker's targets: 50 targets alone, then the same 50 behind 50 others, are scheduled
+    // at the same offsets from one another (each run's start instant differs, so each offset
+    // is compared to the median). The scheduled instant, not the actual start, so that a busy
+    // machine's late turns do not count: the next probe is one interval after the first's
+    // scheduled start. Ranked, 50 more in front would move each by 10 to 500 ms.
+    constexpr int targets = 50;
+    LocalSocket up(512);
+    const auto alone = first_probes(1000, "tcp-stable-a", up, targets);
+    ASSERT_TRUE(alone) << "some first probe waited beyond the 1 s spread (and 3 s)";
+    const auto behind = first_probes(1000, "tcp-stable-b", up, targets, 50);
+    ASSERT_TRUE(behind) << "some first probe waited beyond the 1 s spread (and 3 s)";
+    ASSERT_EQ(behind->states.size(), 2u * targets);
+    std::vector<std::int64_t> moved;
+    for (int t = 0; t < targets; ++t) {
+        moved.push_back(static_cast<std::int64_t>(behind->states[targets + t].next_probe_unix_ns -
+                                                  alone->states[t].next_probe_unix_ns));
+    }
+    std::vector<std::int64_t> sorted = moved;
+    std::sort(sorted.begin(), sorted.end());
+    const std::int64_t median = sorted[sorted.size() / 2];
+    int shifted = 0;
+    for (int t = 0; t < targets; ++t) {
+        // 2 ms: each worker maps its monotonic clock to the wall clock once; the 50 ms start
+        // grid is the same in both runs.
+        if (std::llabs(moved[t] - median) > 2'000'000) {
+            shifted += 1;
+            ADD_FAILURE() << "target " << t << " moved " << (moved[t] - median) / 1'000'000
+                          << " ms against the others";
+        }
+    }
+    EXPECT_EQ(shifted, 0);
 }
 
 TEST(EngineTcp, AtLowRatesTheStartGridWidensToGatherTheBatch) {
     // 100 targets every 60 s: at the default startBatch (64) the grid would be 38 s wide, so it
     // is the cap, 50 ms; the first probes, evenly over a 1 s spread, start at 20 instants of
     // 5. With the old 10 ms cap they were 100 instants of one.
-    const auto first = first_probes(1000, "tcp-grid");
+    LocalSocket up(512);
+    const auto first = first_probes(1000, "tcp-grid", up);
     ASSERT_TRUE(first) << "some first probe waited beyond the 1 s spread (and 3 s)";
     // A start instant is the loop turn's clock reading, shared by every probe it starts.
     std::set<std::uint64_t> instants;

@@ -1,7 +1,10 @@
 // Runs the real `ringprobe run` binary as a service manager would: one engine per report name
 // (a second exits 1 naming the first's pid and leaves it alone; a SIGKILLed engine's claim does
-// not block the next), signals that people and systemd send for other purposes (HUP, USR2,
-// ALRM, PIPE) never end the engine, and the
+// not block the next), signals that people and systemd send for other purposes (USR2, ALRM,
+// PIPE) never end the engine, SIGHUP and `ringprobe reload` apply a changed configuration
+// (unchanged rows keep their verdicts, generation + 1) or refuse a broken, unreadable,
+// truncated or missing one (the old plan kept), a storm of HUPs leaves the last configuration
+// applied without a row passing through Unknown, and the
 // sd_notify side channel says READY once the report is published, a STATUS line with the
 // target counts, WATCHDOG while the workers turn, and STOPPING at SIGTERM. The notify socket is
 // a datagram socket of the test's own in /tmp; the fleet is on loopback.
@@ -10,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,9 +21,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "report/reader.hpp"
@@ -31,19 +37,25 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string config_json(const std::string& name, unsigned port) {
+std::string config_json(const std::string& name, unsigned port,
+                        const std::vector<std::string>& servers = {"127.1.32.1", "127.1.32.2"},
+                        const std::string& path = "/health") {
     const std::string gw =
         "/subscriptions/x/resourceGroups/rg/providers/"
         "Microsoft.Network/applicationGateways/" +
         name;
     std::ostringstream o;
     o << R"({"name": ")" << name << R"(", "properties": {
-  "backendAddressPools": [{"name": "pool", "properties": {"backendAddresses": [
-      {"ipAddress": "127.1.32.1"}, {"ipAddress": "127.1.32.2"}]}}],
+  "backendAddressPools": [{"name": "pool", "properties": {"backendAddresses": [)";
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+        o << (i == 0 ? "" : ", ") << R"({"ipAddress": ")" << servers[i] << R"("})";
+    }
+    o << R"(]}}],
   "backendHttpSettingsCollection": [{"name": "web", "properties": {"port": )"
       << port << R"(, "protocol": "Http", "probe": {"id": ")" << gw << R"(/probes/health"}}}],
   "probes": [{"name": "health", "properties": {"protocol": "Http", "host": "example.test",
-      "path": "/health", "interval": 1, "timeout": 1, "unhealthyThreshold": 3,
+      "path": ")"
+      << path << R"(", "interval": 1, "timeout": 1, "unhealthyThreshold": 3,
       "ringprobe": {"intervalMs": 100, "timeoutMs": 100}}}],
   "requestRoutingRules": [{"name": "rule", "properties": {"ruleType": "Basic",
       "backendAddressPool": {"id": ")"
@@ -140,6 +152,210 @@ bool wait_healthy(const std::string& name) {
     return false;
 }
 
+// Writes a configuration whole: a temporary file renamed over the path, so the engine never
+// reads half of it (the truncated case is written on purpose).
+void write_config(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    std::ofstream(tmp) << text;
+    ::rename(tmp.c_str(), path.c_str());
+}
+
+// `ringprobe reload --name NAME`: its exit status and what it printed.
+std::pair<int, std::string> reload_command(const std::string& name) {
+    const std::string cmd =
+        std::string(RINGPROBE_EXE) + " reload --name " + name + " --timeout-ms 5000 2>&1";
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) {
+        return {-1, "popen failed"};
+    }
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) {
+        out += buf;
+    }
+    const int status = ::pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+report::Snapshot snapshot_of(const std::string& name) {
+    auto rep = report::Report::open(name);
+    EXPECT_TRUE(rep);
+    return rep ? rep->snapshot({}) : report::Snapshot{};
+}
+
+// The row of a server address in a one-pool, one-setting report, or nullptr.
+const report_abi::TargetStatePayload* row_of(const report::Snapshot& s, const std::string& addr) {
+    const report::StaticInfo& info = *s.info;
+    for (const auto& row : info.rows) {
+        if (info.str(info.servers[row.server_index].address) == addr) {
+            return &s.states[row.target_index];
+        }
+    }
+    return nullptr;
+}
+
+TEST(RunService, ReloadAppliesAChangedConfigurationAndKeepsUnchangedRows) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("reload");
+    Engine e = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(e.pid, 0);
+    ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const report::Snapshot before = snapshot_of(name);
+    ASSERT_NE(before.info, nullptr);
+    const auto* kept_before = row_of(before, "127.1.32.1");
+    ASSERT_NE(kept_before, nullptr);
+
+    // .2 leaves, .3 comes; .1's probe is unchanged.
+    write_config(e.cfg, config_json(name, fleet->port(), {"127.1.32.1", "127.1.32.3"}));
+    const auto [status, said] = reload_command(name);
+    EXPECT_EQ(status, 0) << said << e.stderr_text();
+    EXPECT_NE(said.find("reload applied"), std::string::npos) << said;
+    const report::Snapshot after = snapshot_of(name);
+    ASSERT_NE(after.info, nullptr);
+    EXPECT_EQ(after.info->header.generation, before.info->header.generation + 1);
+    EXPECT_EQ(row_of(after, "127.1.32.2"), nullptr) << "the removed server's row is still there";
+    ASSERT_NE(row_of(after, "127.1.32.3"), nullptr) << "the added server has no row";
+    const auto* kept = row_of(after, "127.1.32.1");
+    ASSERT_NE(kept, nullptr);
+    EXPECT_EQ(static_cast<Health>(kept->health), Health::Healthy);
+    EXPECT_EQ(kept->last_change_unix_ns, kept_before->last_change_unix_ns);
+    EXPECT_GE(kept->total_probes, kept_before->total_probes);
+    EXPECT_EQ(after.reload_result(), report_abi::kReloadApplied);
+    EXPECT_TRUE(wait_healthy(name)) << "the added server was not probed";
+    EXPECT_NE(e.stderr_text().find("1 targets kept, 1 added, 1 removed"), std::string::npos)
+        << e.stderr_text();
+
+    // A changed path changes every probe: both rows start again, under generation + 2.
+    write_config(e.cfg, config_json(name, fleet->port(), {"127.1.32.1", "127.1.32.3"}, "/other"));
+    ASSERT_EQ(::kill(e.pid, SIGHUP), 0);
+    bool moved = false;
+    for (int i = 0; i < 300 && !moved; ++i) {  // 3 s
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const report::Snapshot s = snapshot_of(name);
+        moved =
+            s.info != nullptr && s.info->header.generation == before.info->header.generation + 2;
+    }
+    EXPECT_TRUE(moved) << e.stderr_text();
+    EXPECT_NE(e.stderr_text().find("0 targets kept, 2 added, 2 removed"), std::string::npos)
+        << e.stderr_text();
+    EXPECT_TRUE(wait_healthy(name));
+    EXPECT_TRUE(e.alive());
+}
+
+TEST(RunService, ReloadRefusesBrokenUnreadableTruncatedOrMissingConfigurations) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("refuse");
+    Engine e = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(e.pid, 0);
+    ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
+    const std::string good = config_json(name, fleet->port());
+    const std::uint64_t generation = snapshot_of(name).info->header.generation;
+    struct Case {
+        const char* what;
+        std::function<void()> spoil;
+    };
+    const std::vector<Case> cases = {
+        {"broken", [&] { write_config(e.cfg, R"({"name": "x", "properties": {"probes": 7}})"); }},
+        {"truncated", [&] { write_config(e.cfg, good.substr(0, good.size() / 2)); }},
+        {"missing", [&] { ::unlink(e.cfg.c_str()); }},
+        {"a directory",
+         [&] {
+             ::unlink(e.cfg.c_str());
+             ::mkdir(e.cfg.c_str(), 0700);
+         }},
+        {"unreadable",
+         [&] {
+             write_config(e.cfg, good);
+             ::chmod(e.cfg.c_str(), 0);
+         }},
+    };
+    for (const Case& c : cases) {
+        if (std::string(c.what) == "unreadable" && ::geteuid() == 0) {
+            continue;  // root reads a file of mode 0
+        }
+        c.spoil();
+        const auto [status, said] = reload_command(name);
+        EXPECT_EQ(status, 1) << c.what << ": " << said;
+        EXPECT_NE(said.find("reload refused"), std::string::npos) << c.what << ": " << said;
+        const report::Snapshot s = snapshot_of(name);
+        ASSERT_NE(s.info, nullptr);
+        EXPECT_EQ(s.info->header.generation, generation) << c.what;
+        EXPECT_EQ(s.reload_result(), report_abi::kReloadRefused) << c.what;
+        EXPECT_FALSE(s.reload_error().empty()) << c.what;
+        EXPECT_TRUE(both_healthy(name)) << c.what << ": the old plan's rows lost their verdicts";
+        ::rmdir(e.cfg.c_str());
+        ::chmod(e.cfg.c_str(), 0600);
+    }
+    write_config(e.cfg, good);
+    const auto [status, said] = reload_command(name);
+    EXPECT_EQ(status, 0) << said;
+    EXPECT_TRUE(e.alive());
+    const std::string err = e.stderr_text();
+    EXPECT_NE(err.find("ringprobe: reload refused: " + e.cfg + " has"), std::string::npos) << err;
+}
+
+TEST(RunService, ReloadWithNoEngineExitsThreeEvenWhenAKilledEngineLeftItsLockFile) {
+    const auto [never, never_said] = reload_command(testing::unique_name("nobody"));
+    EXPECT_EQ(never, 3) << never_said;
+    EXPECT_NE(never_said.find("no engine runs report"), std::string::npos) << never_said;
+
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("killed");
+    Engine e = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(e.pid, 0);
+    ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
+    ::kill(e.pid, SIGKILL);
+    ::waitpid(e.pid, nullptr, 0);
+    e.pid = -1;
+    const auto [status, said] = reload_command(name);
+    EXPECT_EQ(status, 3) << said;
+    EXPECT_NE(said.find("no engine runs report " + name), std::string::npos) << said;
+    ::unlink(("/dev/shm/ringprobe." + name).c_str());  // what the killed engine left
+    ::unlink(("/dev/shm/ringprobe-lock." + name).c_str());
+}
+
+TEST(RunService, AStormOfHupsLeavesTheLastConfigurationAppliedAndNoRowUnknown) {
+    // 100 HUPs a second for 3 s while the file changes between two configurations; the server
+    // both keep (.1) never leaves Healthy, and the engine ends on the last one written.
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("storm");
+    Engine e = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(e.pid, 0);
+    ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
+    const std::string a = config_json(name, fleet->port());
+    const std::string b = config_json(name, fleet->port(), {"127.1.32.1", "127.1.32.3"});
+    int unknown_seen = 0;
+    for (int i = 0; i < 300; ++i) {
+        if (i % 30 == 0) {
+            write_config(e.cfg, (i / 30) % 2 == 0 ? b : a);
+        }
+        ASSERT_EQ(::kill(e.pid, SIGHUP), 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (i % 10 == 0) {
+            const report::Snapshot s = snapshot_of(name);
+            const auto* kept = s.info != nullptr ? row_of(s, "127.1.32.1") : nullptr;
+            if (kept == nullptr || static_cast<Health>(kept->health) != Health::Healthy) {
+                unknown_seen += 1;
+            }
+        }
+    }
+    EXPECT_EQ(unknown_seen, 0) << "the kept server's row left Healthy during the storm";
+    write_config(e.cfg, b);
+    const auto [status, said] = reload_command(name);
+    EXPECT_EQ(status, 0) << said;
+    ASSERT_TRUE(e.alive()) << e.stderr_text();
+    const report::Snapshot s = snapshot_of(name);
+    ASSERT_NE(s.info, nullptr);
+    EXPECT_NE(row_of(s, "127.1.32.3"), nullptr);
+    EXPECT_EQ(row_of(s, "127.1.32.2"), nullptr);
+    EXPECT_TRUE(wait_healthy(name));
+}
+
 TEST(RunService, SignalsForOtherPurposesNeverEndTheEngine) {
     auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
     ASSERT_TRUE(fleet) << fleet.error().message;
@@ -162,7 +378,8 @@ TEST(RunService, SignalsForOtherPurposesNeverEndTheEngine) {
     EXPECT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status);
     EXPECT_EQ(WEXITSTATUS(status), 0);
     const std::string err = e.stderr_text();
-    EXPECT_NE(err.find("SIGHUP ignored"), std::string::npos) << err;
+    // HUP reloads: the file has not changed, so nothing does.
+    EXPECT_NE(err.find("reload applied: the configuration is unchanged"), std::string::npos) << err;
     EXPECT_NE(err.find("SIGUSR2 ignored"), std::string::npos) << err;
     EXPECT_NE(err.find("SIGALRM ignored"), std::string::npos) << err;
 }

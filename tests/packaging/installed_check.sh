@@ -5,7 +5,7 @@
 #                                       a warning
 # The build is installed into a temporary DESTDIR. systemd-analyze checks that ExecStart names
 # an executable file, so the checked copy of the unit points ExecStart into that DESTDIR: the
-# binary it finds is the one meson installed. Exit 77 (SKIP) when the checking tool is missing.
+# binary it finds is the one meson installed (ExecReload too). Exit 77 (SKIP) when the checking tool is missing.
 set -euo pipefail
 mode=$1
 build=$2
@@ -37,7 +37,8 @@ check_unit() {
     exec=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
     [ -x "$dest$exec" ] || { echo "ExecStart=$exec is not in the installed tree" >&2; exit 1; }
     mkdir -p "$tmp/units"
-    sed "s|^ExecStart=$exec|ExecStart=$dest$exec|" "$unit" >"$tmp/units/ringprobe@.service"
+    # ExecReload runs the same binary (ringprobe reload): it is pointed there too.
+    sed "s|^\(Exec[A-Za-z]*=\)$exec|\1$dest$exec|" "$unit" >"$tmp/units/ringprobe@.service"
     # Documentation=man:ringprobe(8) is checked against the installed man pages. verify exits 0
     # on a line it ignores ("Failed to parse ..., ignoring"), so any output fails the check.
     local out

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -101,6 +102,17 @@ public:
     }
 
     void stop() { engine_.stop(); }
+
+    // Applies a new plan (Engine::reload), then follows the report to the new segment.
+    Result<engine::ReloadSummary> reload(std::unique_ptr<Plan> next) {
+        auto r = engine_.reload(std::move(next));
+        if (r && !r->unchanged) {
+            if (auto opened = open_report(); !opened) {
+                return unexpected(opened.error());
+            }
+        }
+        return r;
+    }
 
     // The report once start() succeeded; a test asserts that first.
     report::Snapshot snapshot(const report::SnapshotOptions& o = {}) const {

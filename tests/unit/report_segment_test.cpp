@@ -704,5 +704,32 @@ TEST_F(ImageTest, RandomCorruptionNeverCrashesTheValidator) {
     EXPECT_GT(rejected, 0);
 }
 
+// The header's last reload (layout 4): read back as written, and taken as none when it is
+// not a record a writer could have made (unknown result, overlong error, bytes past it).
+TEST_F(ImageTest, LastReloadReadsBackAndAnInvalidOneReadsAsNone) {
+    abi::ReloadPayload& r = header().last_reload;
+    r.unix_ns = kStart + 5;
+    r.result = abi::kReloadRefused | (std::uint64_t{5} << 8);
+    r.applied = 2;
+    r.refused = 1;
+    std::memcpy(r.error, "bad x", 5);
+    auto snap = read_image(bytes(), size(), at(kStart));
+    ASSERT_TRUE(snap) << snap.error().message;
+    EXPECT_EQ(snap->reload_result(), abi::kReloadRefused);
+    EXPECT_EQ(snap->reload_error(), "bad x");
+    EXPECT_EQ(snap->last_reload.applied, 2u);
+
+    r.error[7] = 'y';  // a byte past the length
+    EXPECT_EQ(read_image(bytes(), size(), at(kStart))->reload_result(), abi::kReloadNone);
+    r.error[7] = 0;
+    r.result = 7;  // no such result
+    EXPECT_EQ(read_image(bytes(), size(), at(kStart))->reload_result(), abi::kReloadNone);
+    r.result = abi::kReloadApplied | (std::uint64_t{200} << 8);  // longer than the area
+    EXPECT_EQ(read_image(bytes(), size(), at(kStart))->reload_result(), abi::kReloadNone);
+    r.result = abi::kReloadApplied;
+    header().reload_seq = 3;  // a writer never finished: torn on every attempt
+    EXPECT_EQ(read_image(bytes(), size(), at(kStart))->reload_result(), abi::kReloadNone);
+}
+
 }  // namespace
 }  // namespace ringprobe::report
