@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -231,13 +232,13 @@ std::string nic_config_json(const std::string& name, unsigned port) {
     return o.str();
 }
 
-std::string nics_json() {
+std::string nics_json(int count = 2) {
     const std::string nics =
         "/subscriptions/x/resourceGroups/rg/providers/"
         "Microsoft.Network/networkInterfaces/";
     std::ostringstream o;
     o << "[";
-    for (int i = 1; i <= 2; ++i) {
+    for (int i = 1; i <= count; ++i) {
         o << (i > 1 ? "," : "") << R"({"name": "vm)" << i << R"(-nic", "id": ")" << nics << "vm"
           << i << R"(-nic", "type": "Microsoft.Network/networkInterfaces",
   "ipConfigurations": [{"name": "ipconfig1", "id": ")"
@@ -311,6 +312,90 @@ TEST(RunCli, NicMembersAreProbedAndAnUnresolvedOneReadsUnknown) {
     ::unlink(nics.c_str());
     ::unlink((cfg + ".stderr").c_str());
     ::unlink(("/dev/shm/ringprobe." + name).c_str());
+}
+
+// A scale set grows: the operator saves `az vmss nic list` again and reloads. The --nics file is
+// read again with the configuration, so the member no file named before is probed now, and the
+// two members that were there keep their rows' health and their probe totals.
+TEST(RunCli, ReloadReadsTheNicsFileAgain) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("run-nic-reload");
+    const std::string cfg = write_temp(nic_config_json(name, fleet->port()), "nic-reload");
+    const std::string nics = write_temp(nics_json(2), "nics-reload");
+    Child c = spawn({RINGPROBE_EXE, "run", "--config", cfg, "--nics=" + nics, "--workers", "1",
+                     "--listen", "none"},
+                    cfg + ".stderr");
+    ASSERT_GT(c.pid, 0);
+    struct Row {
+        Health health = Health::Unknown;
+        Reason reason = Reason::Pending;
+        std::uint64_t probes = 0;
+        std::uint64_t changed_ns = 0;
+    };
+    auto row_of = [](const report::Snapshot& s, std::string_view address) {
+        for (const auto& r : s.info->rows) {
+            if (s.info->str(s.info->servers[r.server_index].address) == address) {
+                const auto& st = s.states[r.target_index];
+                return Row{static_cast<Health>(st.health), static_cast<Reason>(st.reason),
+                           st.total_probes, st.last_change_unix_ns};
+            }
+        }
+        return Row{};
+    };
+    // Waits (bounded) until `ready` holds for a snapshot of the report in force.
+    auto wait_for = [&](auto ready) -> std::optional<report::Snapshot> {
+        for (int i = 0; i < 500; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            auto rep = report::Report::open(name);
+            if (!rep) {
+                continue;
+            }
+            auto s = rep->snapshot({});
+            if (ready(s)) {
+                return s;
+            }
+        }
+        return std::nullopt;
+    };
+    const std::string vm3 =
+        "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/"
+        "vm3-nic/ipConfigurations/ipconfig1";
+    auto before = wait_for([&](const report::Snapshot& s) {
+        return row_of(s, "127.1.31.1").health == Health::Healthy &&
+               row_of(s, "127.1.31.2").health == Health::Healthy &&
+               row_of(s, vm3).reason == Reason::AddressUnknown;
+    });
+    ASSERT_TRUE(before) << c.stderr_text();
+    const std::uint64_t generation = before->info->header.generation;
+    const Row kept = row_of(*before, "127.1.31.2");
+
+    {
+        std::ofstream f(nics, std::ios::trunc);
+        f << nics_json(3);
+    }
+    ASSERT_EQ(::kill(c.pid, SIGHUP), 0);
+    auto after = wait_for([&](const report::Snapshot& s) {
+        return s.info->header.generation == generation + 1 &&
+               row_of(s, "127.1.31.3").health == Health::Healthy;
+    });
+    EXPECT_TRUE(after) << c.stderr_text();
+    if (after) {
+        EXPECT_EQ(after->info->rows.size(), 3u);
+        EXPECT_EQ(row_of(*after, vm3).reason, Reason::Pending) << "no row for the id is left";
+        const Row now = row_of(*after, "127.1.31.2");
+        EXPECT_EQ(now.health, Health::Healthy);
+        EXPECT_EQ(now.changed_ns, kept.changed_ns) << "the kept row did not change health";
+        EXPECT_GE(now.probes, kept.probes) << "the kept row kept its totals";
+    }
+    ASSERT_EQ(::kill(c.pid, SIGTERM), 0);
+    const int status = wait_exit(c.pid, std::chrono::seconds(3));
+    EXPECT_NE(status, -1);
+    const std::string err = c.stderr_text();
+    EXPECT_NE(err.find("reload applied"), std::string::npos) << err;
+    ::unlink(cfg.c_str());
+    ::unlink(nics.c_str());
+    ::unlink((cfg + ".stderr").c_str());
 }
 
 // Runs `ringprobe run ARGS...` to its end (bounded) and returns its exit status, -1 when it
