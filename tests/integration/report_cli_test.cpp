@@ -5,15 +5,20 @@
 // and --pool/--health filters; --troubleshoot SERVER (exit 0 with the drawing and the marked
 // part, every matching row, --pool/--setting narrowing, exit 2 for a server not in the report,
 // no colour into a pipe) and --help documenting it; --flag=value as well as --flag value, and an
-// unknown flag or a bad value named in the exit-2 message. No servers are needed: the writer is
-// driven directly.
+// unknown flag or a bad value named in the exit-2 message; --watch redraws when the report
+// changes (clearing the screen only on a terminal, a pseudo-terminal here), waits while the name
+// is gone and follows the next segment, and dies of SIGINT or SIGTERM at once. No servers are
+// needed: the writer is driven directly.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -79,6 +84,96 @@ CliRun run(std::vector<std::string> args) {
     return r;
 }
 
+// `ringprobe-report --watch` running in the background, its stdout a pipe or a pseudo-terminal.
+// Every wait is bounded, and the destructor kills and reaps it by pid whatever the test did.
+class Watcher {
+public:
+    Watcher(const std::string& name, bool tty) {
+        const char* exe = std::getenv("RINGPROBE_REPORT");
+        EXPECT_NE(exe, nullptr);
+        int slave = -1;
+        if (tty) {
+            fd_ = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+            EXPECT_GE(fd_, 0) << std::strerror(errno);
+            EXPECT_EQ(::grantpt(fd_), 0);
+            EXPECT_EQ(::unlockpt(fd_), 0);
+            slave = ::open(::ptsname(fd_), O_RDWR | O_NOCTTY);
+            EXPECT_GE(slave, 0) << std::strerror(errno);
+        } else {
+            int p[2];
+            EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
+            fd_ = p[0];
+            slave = p[1];
+        }
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::dup2(slave, 1);
+            ::dup2(slave, 2);
+            std::string n = name;
+            char* argv[] = {const_cast<char*>(exe), const_cast<char*>("--watch"),
+                            const_cast<char*>("--name"), n.data(), nullptr};
+            ::alarm(30);  // a backstop should the test die before the destructor runs
+            ::execv(exe, argv);
+            ::_exit(127);
+        }
+        ::close(slave);
+    }
+    ~Watcher() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+    }
+    // Reads until `text` appears in what came after the last call, or `ms` pass.
+    bool wait_for(const std::string& text, int ms = 10000) {
+        const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (unseen_.find(text) == std::string::npos) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                end - std::chrono::steady_clock::now());
+            if (left.count() <= 0) {
+                return false;
+            }
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+                continue;
+            }
+            char buf[4096];
+            const ssize_t n = ::read(fd_, buf, sizeof buf);
+            if (n <= 0) {
+                return false;  // the watcher exited
+            }
+            unseen_.append(buf, static_cast<std::size_t>(n));
+        }
+        seen_ = unseen_;
+        unseen_.clear();
+        return true;
+    }
+    // The wait status once it exited, within `ms`; -1 if it still runs.
+    int reap(int ms) {
+        for (int waited = 0; waited <= ms; waited += 10) {
+            int st = 0;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                return st;
+            }
+            ::poll(nullptr, 0, 10);
+        }
+        return -1;
+    }
+    pid_t pid() const { return pid_; }
+    const std::string& seen() const { return seen_; }
+    const std::string& unseen() const { return unseen_; }
+
+private:
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    std::string seen_;    // output up to the last text waited for
+    std::string unseen_;  // output since
+};
+
 class ReportCli : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -117,6 +212,52 @@ TEST_F(ReportCli, TableIsTheDefaultAndExitsZero) {
     EXPECT_NE(r.out.find("pool api: 0 healthy, 1 unhealthy, 0 unknown"), std::string::npos)
         << r.out;
     EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "no colour when stdout is a pipe";
+}
+
+TEST_F(ReportCli, WatchRedrawsAChangedReportAndFollowsTheNameAcrossARestart) {
+    Watcher w(name_, false);
+    ASSERT_TRUE(w.wait_for("pool api: 0 healthy, 1 unhealthy, 0 unknown")) << w.unseen();
+    EXPECT_EQ(w.seen().find('\x1b'), std::string::npos) << "no screen clearing into a pipe";
+
+    TargetUpdate ok;
+    ok.health = Health::Healthy;
+    ok.reason = Reason::Ok;
+    ok.http_status = 200;
+    ok.last_probe_unix_ns = realtime_ns();
+    writer_->publish(6, ok);
+    writer_->heartbeat(realtime_ns());
+    ASSERT_TRUE(w.wait_for("pool api: 1 healthy, 0 unhealthy, 0 unknown")) << w.unseen();
+
+    writer_->unlink();  // the engine stopped and its name went with it
+    ASSERT_TRUE(w.wait_for("waiting for the report '" + name_ + "' (is the engine running?)"))
+        << w.unseen();
+
+    auto next = Writer::create(testing::sample_plan(), name_);
+    ASSERT_TRUE(next) << next.error().message;
+    writer_.emplace(std::move(*next));
+    writer_->heartbeat(realtime_ns());
+    ASSERT_TRUE(w.wait_for("pool api: 0 healthy, 0 unhealthy, 1 unknown")) << w.unseen();
+
+    ASSERT_EQ(::kill(w.pid(), SIGTERM), 0);
+    const int st = w.reap(3000);
+    ASSERT_NE(st, -1) << "--watch still runs 3 s after SIGTERM";
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM) << "wait status " << st;
+}
+
+// On a terminal every frame starts by homing the cursor and clearing the screen, so the table
+// is redrawn in place; Ctrl-C (SIGINT) ends it at once.
+TEST_F(ReportCli, WatchOnATerminalClearsBeforeEachFrameAndStopsOnSigint) {
+    Watcher w(name_, true);
+    const std::string clear = "\x1b[H\x1b[2J";
+    ASSERT_TRUE(w.wait_for("pool api: 0 healthy, 1 unhealthy, 0 unknown")) << w.unseen();
+    EXPECT_EQ(w.seen().rfind(clear, 0), 0u) << "the first frame starts with a clear";
+    ASSERT_TRUE(w.wait_for("pool api: 0 healthy, 1 unhealthy, 0 unknown")) << w.unseen();
+    EXPECT_NE(w.seen().find(clear), std::string::npos) << "and so does the second";
+
+    ASSERT_EQ(::kill(w.pid(), SIGINT), 0);
+    const int st = w.reap(3000);
+    ASSERT_NE(st, -1) << "--watch still runs 3 s after SIGINT";
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT) << "wait status " << st;
 }
 
 TEST_F(ReportCli, JsonAndPowershellFormats) {

@@ -656,6 +656,44 @@ TEST_F(RenderTest, HostileTlsTextStaysInert) {
     EXPECT_EQ(troubleshoot(4).find('\x1b'), std::string::npos);
 }
 
+// A name record whose counts are over their bounds, and a TLS record describing more
+// certificates than it has room for, are cut to nothing by the reader: every format renders
+// them as "not known yet" and never walks past the 16 address or 4 certificate records.
+TEST_F(RenderTest, NameAndChainCountsOverTheirBoundsAreCutNotFollowed) {
+    NameUpdate name{};
+    name.standing = 1;
+    name.last_outcome = 1;
+    name.address_count = 255;  // bound: report_abi::kAddressesPerName
+    name.ttl_s = 300;
+    writer_->publish_name(1, name);
+    TlsFacts f = facts(kStartS + 400 * kDay);
+    f.chain_count = 255;  // bound: report_abi::kChainRecords
+    f.presented = 255;
+    writer_->publish_tls_facts(2, f);
+
+    const Snapshot s = snapshot();
+    EXPECT_EQ(s.names[1].address_count, 0u);
+    EXPECT_EQ(s.names[1].standing, 0u);
+    EXPECT_EQ(s.tls[2].chain_count, 0u);
+    EXPECT_EQ(s.tls[2].captured_unix_ns, 0u);
+    EXPECT_EQ(s.names[0].standing, 3u) << "the record beside it is still read";
+    EXPECT_EQ(s.tls[1].chain_count, 2u);
+
+    RenderOptions o;
+    o.details = true;
+    const std::string table = render_table(s, o);
+    EXPECT_EQ(table.find("255"), std::string::npos) << table;
+    const std::string json = render_json(s, o);
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS) << json;
+    EXPECT_EQ(json.find("255"), std::string::npos) << json;
+    EXPECT_EQ(render_powershell(s, o).find("255"), std::string::npos);
+    const std::string out = troubleshoot(5);
+    EXPECT_NE(out.find("DNS pending"), std::string::npos) << out;
+    EXPECT_EQ(out.find("[1] leaf"), std::string::npos) << out;
+}
+
 TEST_F(RenderTest, FindRowsMatchesTheConfiguredAddressAndFilters) {
     const Snapshot s = snapshot();
     EXPECT_EQ(find_rows(s, "10.0.0.5", "", ""), (std::vector<std::uint32_t>{1, 4}));

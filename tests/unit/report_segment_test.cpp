@@ -383,6 +383,30 @@ TEST(ReportSegment, ReaderNoticesRenameEvenWithoutTheFlag) {
     ::unlink((path + ".moved").c_str());
 }
 
+// The name can vanish under a reader (the engine stopped and swept it, or someone removed it):
+// the mapping it holds stays readable, the reader learns the name is gone, and opening it again
+// says no report is there and how to start one.
+TEST(ReportSegment, NameThatVanishesWhileOpenIsNoticedAndReopeningSaysNotFound) {
+    NameGuard g{unique_name("vanish")};
+    auto w = Writer::create(sample_plan(), g.name, fixed_options());
+    ASSERT_TRUE(w);
+    w->publish(3, sample_update());
+    auto r = Report::open(g.name);
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->superseded());
+    ASSERT_EQ(::unlink(segment_path(g.name).c_str()), 0);
+
+    EXPECT_TRUE(r->superseded());
+    Snapshot s = r->snapshot(at(kStart + 6 * kSecond));
+    EXPECT_EQ(s.readable[3], 1);
+    EXPECT_EQ(s.states[3].http_status, 503);
+    auto again = Report::open(g.name);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().kind, ReadErrorKind::NotFound);
+    EXPECT_NE(again.error().message.find("is the engine running?"), std::string::npos)
+        << again.error().message;
+}
+
 TEST(ReportSegment, StaleHeartbeatShowsEveryServerUnknownWithTheReportAge) {
     NameGuard g{unique_name("stale")};
     auto w = Writer::create(sample_plan(), g.name, fixed_options());
@@ -680,6 +704,67 @@ TEST_F(ImageTest, RecordStuckMidWriteIsUnreadableThisTimeNotASpin) {
     std::string log;
     append_probe_log(log, *snap, 4);
     EXPECT_NE(log.find("could not be read consistently"), std::string::npos) << log;
+}
+
+// Each field of a name record that the renderers use as a count or an index is checked on its
+// own: one out of range makes that record unreadable this time (left zero: "DNS pending"), and
+// the records beside it are still read.
+TEST_F(ImageTest, NamePayloadWithAFieldOutOfRangeIsLeftZeroAndItsNeighbourRead) {
+    ASSERT_GE(sec(abi::Section::Names).count, 2u);
+    auto* names = records<abi::NameStateRecord>(abi::Section::Names);
+    const auto good = [] {
+        abi::NameStatePayload p{};
+        p.standing = 1;
+        p.last_outcome = 1;
+        p.address_count = 3;
+        p.ttl_s = 60;
+        return p;
+    };
+    struct Bad {
+        const char* field;
+        void (*spoil)(abi::NameStatePayload&);
+    };
+    const Bad cases[] = {
+        {"address_count", [](abi::NameStatePayload& p) { p.address_count = 17; }},
+        {"address_count", [](abi::NameStatePayload& p) { p.address_count = 255; }},
+        {"standing", [](abi::NameStatePayload& p) { p.standing = 5; }},
+        {"last_outcome", [](abi::NameStatePayload& p) { p.last_outcome = 9; }},
+        {"truncated", [](abi::NameStatePayload& p) { p.truncated = 2; }},
+    };
+    for (const Bad& c : cases) {
+        SCOPED_TRACE(c.field);
+        names[0].payload = good();
+        c.spoil(names[0].payload);
+        names[1].payload = good();
+        auto snap = read_image(bytes(), size(), at(kStart));
+        ASSERT_TRUE(snap) << snap.error().message;
+        EXPECT_EQ(snap->names[0].address_count, 0u);
+        EXPECT_EQ(snap->names[0].standing, 0u);
+        EXPECT_EQ(snap->names[0].ttl_s, 0u);
+        EXPECT_EQ(snap->names[1].address_count, 3u);
+        EXPECT_EQ(snap->names[1].ttl_s, 60u);
+        EXPECT_EQ(snap->unreadable, 0u) << "a name record is not a target's state";
+    }
+}
+
+TEST_F(ImageTest, TlsChainCountOverItsBoundIsLeftZeroNotWalked) {
+    ASSERT_GE(sec(abi::Section::TlsFacts).count, 1u);
+    auto* tls = records<abi::TlsFactsRecord>(abi::Section::TlsFacts);
+    for (std::uint8_t count : {std::uint8_t{abi::kChainRecords + 1}, std::uint8_t{255}}) {
+        SCOPED_TRACE(count);
+        tls[0].payload = abi::TlsFactsPayload{};
+        tls[0].payload.chain_count = count;
+        tls[0].payload.captured_unix_ns = kStart;
+        auto snap = read_image(bytes(), size(), at(kStart));
+        ASSERT_TRUE(snap) << snap.error().message;
+        EXPECT_EQ(snap->tls[0].chain_count, 0u);
+        EXPECT_EQ(snap->tls[0].captured_unix_ns, 0u);
+    }
+    tls[0].payload.chain_count = abi::kChainRecords;  // the bound itself is a full chain
+    auto snap = read_image(bytes(), size(), at(kStart));
+    ASSERT_TRUE(snap);
+    EXPECT_EQ(snap->tls[0].chain_count, abi::kChainRecords);
+    EXPECT_EQ(snap->tls[0].captured_unix_ns, kStart);
 }
 
 TEST_F(ImageTest, RandomCorruptionNeverCrashesTheValidator) {
