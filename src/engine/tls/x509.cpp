@@ -83,41 +83,108 @@ std::string name_text(WOLFSSL_X509_NAME* name) {
 // Bounded: a certificate with more SANs is read up to here.
 constexpr int sans_max = 64;
 
-// The SAN extension's dNSName and iPAddress entries, in certificate order (wolfSSL's stack
-// holds them last first).
-void read_sans(WOLFSSL_X509* x, ParsedCert& p) {
-    p.sans.clear();
-    p.ip_sans.clear();
-    auto* names = static_cast<WOLFSSL_GENERAL_NAMES*>(
-        wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
-    if (names == nullptr) {
-        return;
+// One DER element: its tag and its contents, taken off the front of `in`. Single-byte tags
+// and definite lengths of up to four bytes only (all a certificate uses); anything else, or a
+// length past the end, is refused.
+struct Der {
+    const unsigned char* p = nullptr;
+    std::size_t n = 0;
+};
+
+bool take_element(Der& in, unsigned char& tag, Der& value) {
+    if (in.n < 2 || (in.p[0] & 0x1F) == 0x1F) {
+        return false;
     }
-    const int n = wolfSSL_sk_GENERAL_NAME_num(names);
-    for (int i = n - 1; i >= std::max(0, n - sans_max); --i) {
-        WOLFSSL_GENERAL_NAME* g = wolfSSL_sk_GENERAL_NAME_value(names, i);
-        if (g == nullptr) {
+    tag = in.p[0];
+    std::size_t len = in.p[1];
+    std::size_t head = 2;
+    if ((len & 0x80) != 0) {
+        const std::size_t bytes = len & 0x7F;
+        if (bytes == 0 || bytes > 4 || in.n < 2 + bytes) {
+            return false;
+        }
+        len = 0;
+        for (std::size_t i = 0; i < bytes; ++i) {
+            len = (len << 8) | in.p[2 + i];
+        }
+        head += bytes;
+    }
+    if (len > in.n - head) {
+        return false;
+    }
+    value = Der{in.p + head, len};
+    in.p += head + len;
+    in.n -= head + len;
+    return true;
+}
+
+// The subjectAltName extension's value (GeneralNames), found by walking the certificate's DER:
+// Certificate -> tbsCertificate -> [3] extensions -> Extension{2.5.29.17}. Read from the DER
+// rather than through wolfSSL_X509_get_ext_d2i, which in wolfSSL 5.5.4 leaks the copy of a
+// directoryName entry (a CA certificate in Debian's store has one).
+bool find_san_value(Der cert, Der& names) {
+    static constexpr unsigned char san_oid[] = {0x55, 0x1D, 0x11};
+    unsigned char tag = 0;
+    Der body;
+    Der tbs;
+    if (!take_element(cert, tag, body) || tag != 0x30 || !take_element(body, tag, tbs) ||
+        tag != 0x30) {
+        return false;
+    }
+    Der field;
+    while (take_element(tbs, tag, field)) {
+        if (tag != 0xA3) {
             continue;
         }
-        if (g->type == GEN_DNS && g->d.dNSName != nullptr) {
-            const auto* d = wolfSSL_ASN1_STRING_data(g->d.dNSName);
-            const int len = wolfSSL_ASN1_STRING_length(g->d.dNSName);
-            if (d != nullptr && len > 0) {
-                p.sans.emplace_back(reinterpret_cast<const char*>(d),
-                                    static_cast<std::size_t>(len));
+        Der exts;
+        if (!take_element(field, tag, exts) || tag != 0x30) {
+            return false;
+        }
+        Der ext;
+        while (take_element(exts, tag, ext)) {
+            Der oid;
+            if (tag != 0x30 || !take_element(ext, tag, oid) || tag != 0x06) {
+                return false;
             }
-        } else if (g->type == GEN_IPADD && g->d.iPAddress != nullptr) {
-            const auto* d = wolfSSL_ASN1_STRING_data(g->d.iPAddress);
-            const int len = wolfSSL_ASN1_STRING_length(g->d.iPAddress);
-            if (d != nullptr && (len == 4 || len == 16)) {
-                IpAddress ip;
-                ip.len = static_cast<std::uint8_t>(len);
-                std::memcpy(ip.bytes.data(), d, static_cast<std::size_t>(len));
-                p.ip_sans.push_back(ip);
+            if (oid.n != sizeof san_oid || std::memcmp(oid.p, san_oid, sizeof san_oid) != 0) {
+                continue;
             }
+            Der value;
+            if (!take_element(ext, tag, value)) {
+                return false;
+            }
+            if (tag == 0x01 && !take_element(ext, tag, value)) {  // critical
+                return false;
+            }
+            Der octets = value;
+            return tag == 0x04 && take_element(octets, tag, names) && tag == 0x30;
+        }
+        return false;
+    }
+    return false;
+}
+
+// The SAN extension's dNSName ([2] IA5String) and iPAddress ([7] OCTET STRING) entries, in
+// certificate order, from its first sans_max entries of any kind.
+void read_sans(const unsigned char* der, std::size_t len, ParsedCert& p) {
+    p.sans.clear();
+    p.ip_sans.clear();
+    Der names;
+    if (der == nullptr || !find_san_value(Der{der, len}, names)) {
+        return;
+    }
+    unsigned char tag = 0;
+    Der value;
+    for (int i = 0; i < sans_max && take_element(names, tag, value); ++i) {
+        if (tag == 0x82 && value.n > 0) {
+            p.sans.emplace_back(reinterpret_cast<const char*>(value.p), value.n);
+        } else if (tag == 0x87 && (value.n == 4 || value.n == 16)) {
+            IpAddress ip;
+            ip.len = static_cast<std::uint8_t>(value.n);
+            std::memcpy(ip.bytes.data(), value.p, value.n);
+            p.ip_sans.push_back(ip);
         }
     }
-    wolfSSL_GENERAL_NAMES_free(names);
 }
 
 // The SANs as a person reads them: DNS names, then IP addresses in their usual text.
@@ -182,7 +249,13 @@ bool parse_x509(WOLFSSL_X509* x, ParsedCert& p) {
                                           sizeof cn) > 0) {
         p.common_name = cn;
     }
-    read_sans(x, p);
+    int der_len = 0;
+    const unsigned char* der = wolfSSL_X509_get_der(x, &der_len);
+    p.der.clear();
+    if (der != nullptr && der_len > 0) {
+        p.der.assign(der, der + der_len);
+    }
+    read_sans(p.der.data(), p.der.size(), p);
     read_constraints(x, p);
     CertInfo& c = p.info;
     c = CertInfo{};
@@ -194,12 +267,8 @@ bool parse_x509(WOLFSSL_X509* x, ParsedCert& p) {
     c.not_after_s = asn1_to_unix(wolfSSL_X509_get_notAfter(x));
     c.is_ca = wolfSSL_X509_get_isCA(x) != 0;
     c.self_issued = !p.subject.empty() && p.subject == p.issuer;
-    int der_len = 0;
-    const unsigned char* der = wolfSSL_X509_get_der(x, &der_len);
-    p.der.clear();
-    if (der != nullptr && der_len > 0) {
-        wc_Sha256Hash(der, static_cast<word32>(der_len), c.sha256.data());
-        p.der.assign(der, der + der_len);
+    if (!p.der.empty()) {
+        wc_Sha256Hash(p.der.data(), static_cast<word32>(p.der.size()), c.sha256.data());
     }
     return true;
 }
