@@ -279,11 +279,34 @@ void tell_service_ready(const Plan& plan, const engine::Engine& eng) {
     notify::ready();
 }
 
+// The settings each worker's ring and start grid are built from at start. A reload keeps the
+// running values (and says so), since changing them would move every target's schedule.
+struct StartOnly {
+    std::uint32_t quantum_ms = 0;
+    std::uint32_t start_batch = 0;
+};
+
+void warn_start_only(const StartOnly& running, const Plan& next) {
+    const struct {
+        const char* field;
+        std::uint32_t now, asked;
+    } fields[] = {{"quantumMs", running.quantum_ms, next.quantum_ms},
+                  {"startBatch", running.start_batch, next.start_batch}};
+    for (const auto& f : fields) {
+        if (f.now != f.asked) {
+            std::fprintf(stderr,
+                         "ringprobe: warning: %s %u in the reloaded configuration takes effect at "
+                         "the next start; the engine keeps %u until then\n",
+                         f.field, f.asked, f.now);
+        }
+    }
+}
+
 // SIGHUP: --config (with its --nics and --parameters files) read again, whole, by the loader
 // `ringprobe plan` uses. A configuration that does not load, or that this engine cannot apply,
 // is refused: its errors printed as `ringprobe plan` prints them, one line saying so, the
 // report's lastReload; the engine keeps the plan it runs.
-void reload_config(engine::Engine& eng, const RunArgs& a) {
+void reload_config(engine::Engine& eng, const RunArgs& a, const StartOnly& running) {
     notify::reloading();
     const std::uint64_t began_ns = monotonic_ns();
     auto plan = config::load_plan_file(a.config_path, a.load);
@@ -297,6 +320,7 @@ void reload_config(engine::Engine& eng, const RunArgs& a) {
         eng.note_reload_refused(std::string_view(errors).substr(0, errors.find('\n')));
     } else {
         std::fputs(config::format_warnings(*plan, a.config_path).c_str(), stderr);
+        warn_start_only(running, *plan);
         auto r = eng.reload(std::make_unique<Plan>(std::move(*plan)));
         if (!r) {
             std::fprintf(stderr,
@@ -322,6 +346,7 @@ void reload_config(engine::Engine& eng, const RunArgs& a) {
 
 // Keeps the report's heartbeat until a stop signal or the end of --duration.
 RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs, const RunArgs& a) {
+    const StartOnly running{eng.plan().quantum_ms, eng.plan().start_batch};
     const unsigned long duration_s = a.duration_s;
     RunMarks m;
     m.started_ns = monotonic_ns();
@@ -342,7 +367,7 @@ RunMarks heartbeat_until_stopped(engine::Engine& eng, const sigset_t& sigs, cons
             break;
         }
         if (sig == SIGHUP) {
-            reload_config(eng, a);
+            reload_config(eng, a, running);
         } else if (sig == SIGUSR1 && m.marked < 2) {
             m.window[m.marked] = eng.totals();
             m.window_ns[m.marked] = monotonic_ns();

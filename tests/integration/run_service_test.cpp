@@ -304,6 +304,43 @@ TEST(RunService, ReloadRefusesBrokenUnreadableTruncatedOrMissingConfigurations) 
     EXPECT_NE(err.find("ringprobe: reload refused: " + e.cfg + " has"), std::string::npos) << err;
 }
 
+TEST(RunService, AReloadKeepsTheRunningQuantumAndStartBatchAndSaysSo) {
+    // The workers' rings and start grids are built from quantumMs and startBatch at start: a
+    // reload asking for others is applied otherwise, and the log says which values stay.
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string name = testing::unique_name("quantum");
+    Engine e = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(e.pid, 0);
+    ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
+    std::string next = config_json(name, fleet->port(), {"127.1.32.1", "127.1.32.3"});
+    const std::string at = R"("properties": {)";
+    next.insert(next.find(at) + at.size(), R"("ringprobe": {"quantumMs": 5, "startBatch": 8},)");
+    write_config(e.cfg, next);
+    const auto [status, said] = reload_command(name);
+    EXPECT_EQ(status, 0) << said;
+    const std::string err = e.stderr_text();
+    EXPECT_NE(err.find("warning: quantumMs 5 in the reloaded configuration takes effect at the "
+                       "next start; the engine keeps 1 until then"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("warning: startBatch 8 in the reloaded configuration takes effect at the "
+                       "next start; the engine keeps 64 until then"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("1 targets kept, 1 added, 1 removed"), std::string::npos) << err;
+    // Asked again, the engine still runs the values it started with, and says so again.
+    std::string third = config_json(name, fleet->port(), {"127.1.32.1", "127.1.32.3"});
+    third.insert(third.find(at) + at.size(), R"("ringprobe": {"quantumMs": 5},)");
+    write_config(e.cfg, third);
+    const auto [again, said_again] = reload_command(name);
+    EXPECT_EQ(again, 0) << said_again;
+    const std::string err2 = e.stderr_text();
+    EXPECT_NE(err2.find("quantumMs 5", err.size()), std::string::npos) << err2;
+    EXPECT_TRUE(wait_healthy(name));
+    EXPECT_TRUE(e.alive());
+}
+
 TEST(RunService, ReloadWithNoEngineExitsThreeEvenWhenAKilledEngineLeftItsLockFile) {
     const auto [never, never_said] = reload_command(testing::unique_name("nobody"));
     EXPECT_EQ(never, 3) << never_said;
