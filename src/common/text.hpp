@@ -22,6 +22,20 @@ bool is_ip_literal(std::string_view s);
 // than one colon) and a name without a port come back as they are.
 std::string_view host_without_port(std::string_view host);
 
+// The length of s cut to at most max bytes without splitting a UTF-8 character: the cut backs
+// off over continuation bytes, so a reader of the first n bytes never gets half a character.
+// Inline: the writer calls it for every published result.
+inline std::size_t utf8_prefix_length(std::string_view s, std::size_t max) {
+    if (s.size() <= max) {
+        return s.size();
+    }
+    std::size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
+        --n;
+    }
+    return n;
+}
+
 // Room for any format_utc() text: a year outside 0..9999 is written in full.
 inline constexpr std::size_t utc_text_max = 32;
 

@@ -22,6 +22,7 @@
 
 #include "common/assert.hpp"
 #include "common/clock.hpp"
+#include "common/text.hpp"
 #include "engine/engine.hpp"
 #include "engine/probe_slot.hpp"
 
@@ -275,10 +276,7 @@ void Engine::note_reload_refused(std::string_view error) {
 report_abi::ReloadPayload Engine::reload_record(std::uint64_t result,
                                                 std::string_view error) const {
     report_abi::ReloadPayload p{};
-    std::size_t n = std::min<std::size_t>(error.size(), report_abi::kReloadErrorBytes);
-    while (n < error.size() && n > 0 && (static_cast<unsigned char>(error[n]) & 0xC0) == 0x80) {
-        --n;  // whole UTF-8 characters only
-    }
+    std::size_t n = utf8_prefix_length(error, report_abi::kReloadErrorBytes);
     while (n > 0 && (error[n - 1] == '\n' || error[n - 1] == '\r')) {
         --n;
     }

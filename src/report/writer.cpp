@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "common/clock.hpp"
+#include "common/text.hpp"
 #include "report/image.hpp"
 #include "report/words.hpp"
 
@@ -66,19 +67,6 @@ struct OldSegment {
     OldSegment(const OldSegment&) = delete;
     OldSegment& operator=(const OldSegment&) = delete;
 };
-
-// Detail bytes are cut at kDetailBytes, backing off to a UTF-8 character boundary so a reader
-// never receives half a character.
-std::size_t detail_length(std::string_view d) {
-    if (d.size() <= abi::kDetailBytes) {
-        return d.size();
-    }
-    std::size_t n = abi::kDetailBytes;
-    while (n > 0 && (static_cast<unsigned char>(d[n]) & 0xC0) == 0x80) {
-        --n;
-    }
-    return n;
-}
 
 // Touches every page of a new segment, so the writer's thread pays for the pages rather than
 // the workers: the image writes only the static part, and the state records of a fresh
@@ -295,7 +283,7 @@ void Writer::publish(std::uint32_t target_index, const TargetUpdate& u) {
     const std::uint64_t seq = load_relaxed(&rec.seq);
     RP_ASSERT_HOT((seq & 1) == 0);  // odd here means two threads publish one target
 
-    const std::size_t dlen = detail_length(u.detail);
+    const std::size_t dlen = utf8_prefix_length(u.detail, abi::kDetailBytes);
     // The words below follow TargetStatePayload field by field (little-endian, see words.hpp).
     const std::uint64_t w[abi::kStateFixedWords] = {
         std::uint64_t{static_cast<std::uint8_t>(u.health)} | (std::uint64_t{u.flags} << 8) |

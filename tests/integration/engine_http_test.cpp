@@ -106,8 +106,8 @@ TEST(EngineHttp, AThousandTargetsReachTheirExpectedHealthAndReason) {
         TargetSpec spec{.address = addr(third, fourth),
                         .port = fleet->port(),
                         .protocol = Protocol::Http,
-                        .interval_ms = 300,
-                        .timeout_ms = 250,
+                        .interval_ms = 600,
+                        .timeout_ms = 500,
                         .unhealthy = 2,
                         .match_body = "ringprobe-marker"};
         if (expected_for(third, fourth).reason == Reason::ResponseTooLarge) {

@@ -57,6 +57,22 @@ std::string utc(std::int64_t unix_s) {
     return out;
 }
 
+TEST(Text, Utf8PrefixNeverSplitsACharacter) {
+    EXPECT_EQ(utf8_prefix_length("", 4), 0u);
+    EXPECT_EQ(utf8_prefix_length("abc", 4), 3u);
+    EXPECT_EQ(utf8_prefix_length("abcdef", 4), 4u);
+    // "a" then U+00E9 (2 bytes) then U+20AC (3 bytes): cuts land after "a", after the e-acute.
+    const std::string s = "a\xC3\xA9\xE2\x82\xAC";
+    EXPECT_EQ(utf8_prefix_length(s, 1), 1u);
+    EXPECT_EQ(utf8_prefix_length(s, 2), 1u);
+    EXPECT_EQ(utf8_prefix_length(s, 3), 3u);
+    EXPECT_EQ(utf8_prefix_length(s, 4), 3u);
+    EXPECT_EQ(utf8_prefix_length(s, 5), 3u);
+    EXPECT_EQ(utf8_prefix_length(s, 6), 6u);
+    // Continuation bytes only (not UTF-8): nothing whole fits, so nothing is kept.
+    EXPECT_EQ(utf8_prefix_length("\x80\x80\x80", 2), 0u);
+}
+
 TEST(Text, HostWithoutPortDropsThePortAndTheBrackets) {
     using ringprobe::host_without_port;
     EXPECT_EQ(host_without_port("example.com:18443"), "example.com");
