@@ -702,5 +702,44 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
     run.stop();
 }
 
+// A direct socket is an entry of the ring's file table, which /proc/self/fd does not show, so
+// the engine counts the entries held (direct_files_held; the soak test's leak check reads it):
+// one a probe in flight while connects hang on a full accept queue, none once the engine stops.
+TEST(EngineTcp, HeldFileTableEntriesAreCountedAndFreedAtStop) {
+    LocalSocket full(0);
+    std::vector<LocalSocket> fillers;  // the accept queue's fill, closed however the test ends
+    for (int i = 0; i < 4; ++i) {
+        LocalSocket& c = fillers.emplace_back(-1);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(full.port);
+        ::fcntl(c.fd, F_SETFL, O_NONBLOCK);
+        ::connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    }
+    constexpr std::size_t targets = 8;
+    Plan plan;
+    for (std::size_t i = 0; i < targets; ++i) {
+        testing::add_target(
+            plan, TargetSpec{.port = full.port, .interval_ms = 60'000, .timeout_ms = 30'000});
+    }
+    plan.start_spread_ms = 100;  // first probes at once, not over the minute's interval
+    auto opt = options("tcp-file-table");
+    opt.workers = 1;
+    testing::EngineHarness run(plan, opt);
+    ASSERT_TRUE(run.start());
+    if (run.engine().ring_mode().find("+direct-sockets") == std::string::npos) {
+        GTEST_SKIP() << "this kernel has no direct sockets (ring mode " << run.engine().ring_mode()
+                     << ")";
+    }
+    EXPECT_TRUE(run.wait([&](const report::Snapshot&) { return run.totals().in_flight == targets; },
+                         std::chrono::seconds(5)))
+        << run.totals().in_flight << " probes in flight";
+    EXPECT_EQ(run.totals().direct_files_held, targets);
+    run.stop();
+    EXPECT_EQ(run.totals().in_flight, 0u);
+    EXPECT_EQ(run.totals().direct_files_held, 0u);
+}
+
 }  // namespace
 }  // namespace ringprobe
