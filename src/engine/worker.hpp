@@ -87,6 +87,10 @@ struct WorkerOptions {
     // kernel has socket commands (6.7), so the handshake's last ACK goes out with the request,
     // as HAProxy's checks do. false: the ACK is its own packet.
     bool delayed_ack = true;
+    // A verdict cancels what the probe still has in the kernel. false (tests only): it leaves
+    // them to the probe's guard timer (on_timer's Finishing case), which forces the socket
+    // down, the path of a cancel the kernel did not honour in time.
+    bool cancel_on_verdict = true;
 };
 
 // DNS: what the engine hands a worker that owns FQDN targets.

@@ -11,7 +11,9 @@
 //    asked again: every target Healthy, no failed probe, the shortage counted as ours;
 //  - a turn starts at most its share of the due probes; the rest go at the next turns, none
 //    skipped or blamed;
-//  - a body mismatch on a body longer than the 64 KiB searched is flagged kStateBodyCut.
+//  - a body mismatch on a body longer than the 64 KiB searched is flagged kStateBodyCut;
+//  - a probe longer than its interval skips the starts it overran (counted, never blamed);
+//  - a probe whose operations outlive its verdict is ended by its guard timer.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -511,6 +513,80 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
             EXPECT_EQ(totals.by_reason[r], 0u) << reason_info(static_cast<Reason>(r)).code;
         }
     }
+}
+
+TEST(EngineHttp, AProbeLongerThanItsIntervalSkipsTheStartsItOverranAndIsNotBlamed) {
+    // A backend that answers after 250 ms, probed every 100 ms with a 2 s timeout: every probe
+    // ends Ok past its next scheduled start, so that start (and the one after it) is skipped,
+    // counted in skipped_intervals, and the next probe goes at the first start still ahead,
+    // never at once and never twice. The backend is slow, not failing: Healthy throughout.
+    auto fleet = test::FleetProcess::start(
+        R"({"default": {"kind": "http", "status": 200, "body": "ok", "delay_ms": 250}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    plan.start_spread_ms = 1;
+    testing::add_target(plan, TargetSpec{.address = addr(60, 1),
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 100,
+                                         .timeout_ms = 2000,
+                                         .unhealthy = 1});
+    engine::EngineOptions o = engine_options("http-overrun");
+    o.workers = 1;
+    testing::EngineHarness run(plan, o);
+    ASSERT_TRUE(run.start());
+    const bool five = run.wait([](const report::Snapshot& s) { return s.states[0].total_ok >= 5; },
+                               std::chrono::seconds(20));
+    const auto snap = run.snapshot();
+    const auto totals = run.totals();
+    run.stop();
+    ASSERT_TRUE(five) << snap.states[0].total_ok << " probes Ok";
+    EXPECT_EQ(static_cast<Health>(snap.states[0].health), Health::Healthy);
+    EXPECT_EQ(snap.states[0].total_fail, 0u);
+    EXPECT_EQ(totals.prober_errors, 0u);
+    // Each probe that ended (but the one in flight) skipped at least the start it overran; at
+    // 250 ms a probe, two each unless the machine stretches one past 300 ms; ten would take a
+    // second a probe.
+    const std::uint64_t ended = totals.probes_completed;
+    EXPECT_GE(totals.skipped_intervals, 2 * (ended - 1)) << ended << " probes ended";
+    EXPECT_LE(totals.skipped_intervals, 10 * ended) << ended << " probes ended";
+    // Never a start while the previous probe runs: one connection at a time at the fleet.
+    EXPECT_LE(totals.probes_started, ended + 1);
+}
+
+TEST(EngineHttp, AProbeWhoseOperationsOutliveItsVerdictIsForcedDownByItsGuard) {
+    // A backend that never answers: each probe ends ResponseTimeout at its deadline with its
+    // receive still in the kernel. With the verdict's cancel left out (cancel_on_verdict false,
+    // as when the kernel does not honour a cancel in time), only the guard timer of on_timer's
+    // Finishing case ends the probe: 100 ms after the verdict it forces the socket down (and
+    // re-arms until the kernel lets go). Without it the target would never be probed again.
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "hang"}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    plan.start_spread_ms = 1;
+    testing::add_target(plan, TargetSpec{.address = addr(61, 1),
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 400,
+                                         .timeout_ms = 100,
+                                         .unhealthy = 1});
+    engine::EngineOptions o = engine_options("http-guard");
+    o.workers = 1;
+    o.cancel_on_verdict = false;
+    testing::EngineHarness run(plan, o);
+    ASSERT_TRUE(run.start());
+    const bool three =
+        run.wait([](const report::Snapshot& s) { return s.states[0].total_fail >= 3; },
+                 std::chrono::seconds(10));
+    const auto snap = run.snapshot();
+    run.stop();
+    const auto totals = run.totals();
+    ASSERT_TRUE(three) << snap.states[0].total_probes << " probes ended";
+    EXPECT_EQ(static_cast<Reason>(snap.states[0].reason), Reason::ResponseTimeout);
+    EXPECT_EQ(static_cast<Health>(snap.states[0].health), Health::Unhealthy);
+    EXPECT_EQ(totals.prober_errors, 0u);
+    EXPECT_EQ(totals.stop_forced_closes, 0u);
+    EXPECT_EQ(totals.in_flight, 0u);
 }
 
 }  // namespace
