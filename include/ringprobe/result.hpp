@@ -71,10 +71,12 @@ enum class Reason : std::uint16_t {
     TlsProtocolVersion = 28,
     TlsHandshakeTimeout = 29,
     TlsHandshakeFailed = 30,
-    ProberNoFds = 31,        // EMFILE / ENFILE
-    ProberNoBuffers = 32,    // ENOBUFS / ENOMEM
-    ProberNoPorts = 33,      // EADDRNOTAVAIL: local ports exhausted
-    ProberRingFull = 34,     // submission queue full, retried
+    ProberNoFds = 31,      // EMFILE / ENFILE
+    ProberNoBuffers = 32,  // ENOBUFS / ENOMEM
+    ProberNoPorts = 33,    // EADDRNOTAVAIL: local ports exhausted
+    // 34 is never written, so the codes after it keep their numbers in existing reports: a
+    // full submission queue is flushed and retried by the ring (Ring::sqe), not a probe's outcome.
+    Unused34 = 34,
     ProberError = 35,        // any other local failure (errno in the record)
     EngineUnreachable = 36,  // set by readers only: heartbeat stale or engine gone
     AddressUnknown = 37,     // a NIC member no --nics file gives an address for (health Unknown)
@@ -125,7 +127,7 @@ inline constexpr std::array<ReasonInfo, reason_count> reason_table{{
     {Reason::ProberNoFds, "prober_no_fds", Layer::Prober, false},
     {Reason::ProberNoBuffers, "prober_no_buffers", Layer::Prober, false},
     {Reason::ProberNoPorts, "prober_no_ports", Layer::Prober, false},
-    {Reason::ProberRingFull, "prober_ring_full", Layer::Prober, false},
+    {Reason::Unused34, "unused", Layer::Prober, false},
     {Reason::ProberError, "prober_error", Layer::Prober, false},
     {Reason::EngineUnreachable, "engine_unreachable", Layer::Engine, false},
     {Reason::AddressUnknown, "address_unknown", Layer::Dns, false},

@@ -100,7 +100,10 @@
     WORKER(transitions_dropped, Counter, NoTable, Stats(11),                                      \
            "ringprobe_transitions_dropped_total",                                                 \
            "Health transitions left out of the transition log because its queue (4,096 a "        \
-           "worker) was full; the report and /metrics still show the health they moved to.")
+           "worker) was full; the report and /metrics still show the health they moved to.")      \
+    WORKER(direct_files_held, Gauge, NoTable, NoStats, "",                                        \
+           "Entries of the rings' file tables held by a direct socket: a probe's, or one whose "  \
+           "close is queued (descriptors from /proc/self/fd do not show them).")
 
 namespace ringprobe::engine {
 

@@ -213,7 +213,9 @@ void Worker::decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err) {
     wheel_.cancel(s.timer);
     if (s.pending > 0 && !s.cancel_sent) {
         // Its success needs no completion; a failure is still reaped (and ignored).
-        queue_cancel(s)->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        if (opt_.cancel_on_verdict) {
+            queue_cancel(s)->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        }
         // Guard: if the cancelled operations have not all completed in 100 ms, on_timer forces
         // the socket down.
         wheel_.schedule(s.timer, ns_to_tick_ceil(now + 100'000'000));

@@ -93,6 +93,7 @@ void Worker::set_up_direct_sockets() {
     entries = std::max<std::size_t>(1, std::min<std::size_t>({entries, limit, 1u << 20}));
     if (has_socket && ring_.register_file_table(static_cast<unsigned>(entries))) {
         direct_ = true;
+        files_registered_ = entries;
         free_files_.reserve(entries);
         for (std::size_t i = entries; i-- > 0;) {
             free_files_.push_back(static_cast<std::uint32_t>(i));

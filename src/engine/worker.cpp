@@ -277,7 +277,13 @@ void Worker::run(const std::atomic<bool>& stop) {
         now = turn(monotonic_ns(), late);
     }
     drain(1'000'000'000ull);
+    store_gauges();
+}
+
+void Worker::store_gauges() {
     counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
+    counters_.direct_files_held.store(files_registered_ - free_files_.size(),
+                                      std::memory_order_relaxed);
 }
 
 // The instant the next wait ends, and how many completions may end it sooner (wait_nr).
@@ -344,7 +350,7 @@ std::uint64_t Worker::turn(std::uint64_t now, bool late) {
     wheel_.advance(ns_to_tick_floor(now), [&](TimerNode& n) { on_timer(slot_of(n), now); });
     start_deferred(now);
     now = send_chunks(now);
-    counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
+    store_gauges();
     if (now - stats_published_ns_ >= 250'000'000) {
         publish_stats(now);
     }
@@ -397,7 +403,9 @@ void Worker::reap_posted(std::uint64_t now) {
 void Worker::drain(std::uint64_t budget_ns) {
     // Stop: every probe in flight is cancelled and its socket shut down (which also completes
     // anything a cancel could not catch: the wheel, whose guard timer would otherwise do that,
-    // no longer turns), then completions are reaped until nothing names a slot, within budget.
+    // no longer turns), then completions are reaped until nothing names a slot and every close
+    // on the ring has run (so the counts of descriptors and file table entries held are back
+    // to zero), within budget.
     for (Slot& s : slots_) {
         wheel_.cancel(s.timer);
         if (s.state != State::Idle && s.fd >= 0) {
@@ -413,7 +421,10 @@ void Worker::drain(std::uint64_t budget_ns) {
         }
     }
     const std::uint64_t until = monotonic_ns() + budget_ns;
-    while (in_flight_ > 0 && monotonic_ns() < until) {
+    auto holding = [&] {
+        return in_flight_ > 0 || fds_held_ > 0 || free_files_.size() < files_registered_;
+    };
+    while (holding() && monotonic_ns() < until) {
         ring_.submit_and_wait(10'000'000);
         io_uring_cqe* cqe = nullptr;
         while (io_uring_peek_cqe(ring_.raw(), &cqe) == 0) {

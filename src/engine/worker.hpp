@@ -87,6 +87,10 @@ struct WorkerOptions {
     // kernel has socket commands (6.7), so the handshake's last ACK goes out with the request,
     // as HAProxy's checks do. false: the ACK is its own packet.
     bool delayed_ack = true;
+    // A verdict cancels what the probe still has in the kernel. false (tests only): it leaves
+    // them to the probe's guard timer (on_timer's Finishing case), which forces the socket
+    // down, the path of a cancel the kernel did not honour in time.
+    bool cancel_on_verdict = true;
 };
 
 // DNS: what the engine hands a worker that owns FQDN targets.
@@ -277,6 +281,8 @@ private:
     // publish.cpp: an IP target's row and the worker's stats into the report.
     void publish(const Slot& s, std::string_view detail = {}, std::uint8_t flags = 0);
     void publish_stats(std::uint64_t now);
+    // The gauges a turn leaves behind: probes in flight, file table entries held.
+    void store_gauges();
 
     const Plan* plan_;  // switched by a reload (apply_reload), never null
     report::Writer* writer_;
@@ -331,6 +337,7 @@ private:
     // entries than the descriptor budget allows sockets.
     bool direct_ = false;
     std::vector<std::uint32_t> free_files_;
+    std::size_t files_registered_ = 0;  // the table's entries; less free_files_ are held
     std::uint64_t stats_published_ns_ = 0;
     // Targets due while the in-flight budget was used up, oldest first: a ring of slot indices
     // with room for the whole shard (a target is queued at most once: its timer is idle then).

@@ -133,7 +133,6 @@ std::string_view prober_kind(Reason r) {
         case Reason::ProberNoFds: return "no_fds";
         case Reason::ProberNoBuffers: return "no_buffers";
         case Reason::ProberNoPorts: return "no_ports";
-        case Reason::ProberRingFull: return "ring_full";
         default: return "other";
     }
 }
@@ -196,9 +195,8 @@ void engine_families(Out& o, std::string& s, const engine::EngineTotals& t,
     }
     o.family("ringprobe_prober_errors_total", "counter",
              "Probes that failed on ringprobe's own side (never counted against a backend).");
-    std::array<std::uint64_t, 5> kinds{};
-    const std::array<std::string_view, 5> names = {"no_fds", "no_buffers", "no_ports", "ring_full",
-                                                   "other"};
+    std::array<std::uint64_t, 4> kinds{};
+    const std::array<std::string_view, 4> names = {"no_fds", "no_buffers", "no_ports", "other"};
     for (std::size_t i = 0; i < reason_count; ++i) {
         if (reason_table[i].layer == Layer::Prober) {
             const std::string_view k = prober_kind(reason_table[i].reason);

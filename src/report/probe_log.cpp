@@ -290,7 +290,6 @@ void log_prober(std::string& out, const abi::TargetStatePayload& s, Reason reaso
         case Reason::ProberNoFds:
         case Reason::ProberNoBuffers:
         case Reason::ProberNoPorts:
-        case Reason::ProberRingFull:
         case Reason::ProberError:
             out += "The prober itself failed (";
             out += reason_info(reason).code;

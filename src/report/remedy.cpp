@@ -451,7 +451,6 @@ void remedy_prober(std::string& out, Reason reason) {
                 "Nothing to change on the server: ringprobe ran out of local ports; widen "
                 "net.ipv4.ip_local_port_range or close probes with reset (closePolicy).";
             return;
-        case Reason::ProberRingFull:
         case Reason::ProberError:
             out += "Nothing to change on the server: look at ringprobe's own log.";
             return;

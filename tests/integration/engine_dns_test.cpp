@@ -138,7 +138,8 @@ TEST(EngineDns, ChangedRecordMovesProbesAndTheOldAddressLeaves) {
         std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - moved_at);
     s = run.snapshot();
     ASSERT_TRUE(moved) << "addresses now: " << ::testing::PrintToString(addresses_of(s, 0));
-    EXPECT_LE(took.count(), 1000 + 200 + 500) << "TTL 1 s + one interval + turns";
+    // The turns' margin holds under ThreadSanitizer (a few times slower) on a shared machine.
+    EXPECT_LE(took.count(), 1000 + 200 + 1500) << "TTL 1 s + one interval + turns";
     EXPECT_EQ(health(s, 0), Health::Healthy);
     EXPECT_GE(s.names[0].generation, 2u);
     // The fleet saw the new address.

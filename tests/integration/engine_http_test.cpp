@@ -3,15 +3,17 @@
 //  - 1,000 targets spread over every fleet behaviour each reach the expected health and reason;
 //  - exactly one probe per target per interval: between two snapshots, one probe per interval
 //    its last probe moved on, and every connection the fleet saw is one of the report's probes;
-//  - a backend taken down is Unhealthy no later than interval x threshold + timeout + 100 ms,
-//    and Healthy again within one interval (+ the same 100 ms) of its recovery;
+//  - a backend taken down is Unhealthy no later than interval x threshold + timeout + 1 s,
+//    and Healthy again within one interval (+ the same 1 s) of its recovery;
 //  - when the socket budget is smaller than the fleet, probes wait in line instead of failing:
 //    never more in flight than the budget, no prober error, every target still probed;
 //  - when answers land faster than the worker has receive buffers for them, the receives are
 //    asked again: every target Healthy, no failed probe, the shortage counted as ours;
 //  - a turn starts at most its share of the due probes; the rest go at the next turns, none
 //    skipped or blamed;
-//  - a body mismatch on a body longer than the 64 KiB searched is flagged kStateBodyCut.
+//  - a body mismatch on a body longer than the 64 KiB searched is flagged kStateBodyCut;
+//  - a probe longer than its interval skips the starts it overran (counted, never blamed);
+//  - a probe whose operations outlive its verdict is ended by its guard timer.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -192,9 +194,9 @@ TEST(EngineHttp, BodyMismatchOnABodyLongerThanTheWindowIsFlaggedCut) {
 
 // Exact where the schedule is exact: each target's next start is its previous scheduled one
 // plus the interval, so between two snapshots a target has probed once for every interval its
-// last probe moved on. That gap is measured between actual starts, late by at most a quantum
-// and a loop turn, far less than half the 200 ms interval, so rounding it is exact; a duplicate
-// probe, or a skipped one, moves the count off by one. At the fleet, every connection of the
+// next scheduled start moved on. Scheduled starts lie on the interval's multiples, so rounding
+// their gap is exact however late a loaded machine starts a probe; a duplicate probe, or a
+// skipped one, moves the count off by one. At the fleet, every connection of the
 // run is one of the report's probes: the fleet counts each probe once, and only a probe still
 // in flight at stop can be counted by the fleet and not by the report (at most one a target).
 TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
@@ -229,11 +231,13 @@ TEST(EngineHttp, ExactlyOneProbePerTargetPerInterval) {
         const auto& b = before.states[t];
         const auto& a = after.states[t];
         ASSERT_GT(b.total_probes, 0u) << key;
+        // Scheduled starts, not actual ones: a start that a loaded machine (or a sanitizer)
+        // delays by half an interval would round the actual gap the wrong way.
         const std::int64_t gap_ns =
-            static_cast<std::int64_t>(a.last_probe_unix_ns - b.last_probe_unix_ns);
+            static_cast<std::int64_t>(a.next_probe_unix_ns - b.next_probe_unix_ns);
         const std::int64_t intervals = (gap_ns + interval_ns / 2) / interval_ns;
         EXPECT_EQ(static_cast<std::int64_t>(a.total_probes - b.total_probes), intervals)
-            << key << ": last probe moved " << gap_ns / 1000 << " us";
+            << key << ": next scheduled start moved " << gap_ns / 1000 << " us";
         // Ten intervals of wall clock hold nine to eleven starts, by where the window's ends
         // fall between a target's starts; fewer or more is a schedule that drifted.
         EXPECT_GE(intervals, 9) << key;
@@ -272,13 +276,16 @@ TEST(EngineHttp, DownIsDetectedWithinBoundAndRecoveryWithinOneInterval) {
     ASSERT_TRUE(run.wait(is(Health::Unhealthy), std::chrono::seconds(5)));
     const auto detect_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - down).count();
-    EXPECT_LE(detect_ms, interval_ms * threshold + timeout_ms + 100) << "detection took too long";
+    // The bound is interval x threshold + timeout; the margin of a second is for this test's
+    // run under ThreadSanitizer (a few times slower) on a shared machine. The tight figure is
+    // bench/ringprobe-bench's (--detect; docs/benchmarks.md, "detection max ms").
+    EXPECT_LE(detect_ms, interval_ms * threshold + timeout_ms + 1000) << "detection took too long";
     ASSERT_TRUE(fleet->reload(R"({"default": {"kind": "http", "status": 200}})"));
     const auto up = Clock::now();
     ASSERT_TRUE(run.wait(is(Health::Healthy), std::chrono::seconds(5)));
     const auto recover_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - up).count();
-    EXPECT_LE(recover_ms, interval_ms + 100) << "recovery took too long";
+    EXPECT_LE(recover_ms, interval_ms + 1000) << "recovery took too long";
     run.stop();
 }
 
@@ -511,6 +518,80 @@ TEST(EngineHttp, ATurnStartsAtMostItsShareAndTheRestGoNextTurnOldestFirst) {
             EXPECT_EQ(totals.by_reason[r], 0u) << reason_info(static_cast<Reason>(r)).code;
         }
     }
+}
+
+TEST(EngineHttp, AProbeLongerThanItsIntervalSkipsTheStartsItOverranAndIsNotBlamed) {
+    // A backend that answers after 250 ms, probed every 100 ms with a 2 s timeout: every probe
+    // ends Ok past its next scheduled start, so that start (and the one after it) is skipped,
+    // counted in skipped_intervals, and the next probe goes at the first start still ahead,
+    // never at once and never twice. The backend is slow, not failing: Healthy throughout.
+    auto fleet = test::FleetProcess::start(
+        R"({"default": {"kind": "http", "status": 200, "body": "ok", "delay_ms": 250}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    plan.start_spread_ms = 1;
+    testing::add_target(plan, TargetSpec{.address = addr(60, 1),
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 100,
+                                         .timeout_ms = 2000,
+                                         .unhealthy = 1});
+    engine::EngineOptions o = engine_options("http-overrun");
+    o.workers = 1;
+    testing::EngineHarness run(plan, o);
+    ASSERT_TRUE(run.start());
+    const bool five = run.wait([](const report::Snapshot& s) { return s.states[0].total_ok >= 5; },
+                               std::chrono::seconds(20));
+    const auto snap = run.snapshot();
+    const auto totals = run.totals();
+    run.stop();
+    ASSERT_TRUE(five) << snap.states[0].total_ok << " probes Ok";
+    EXPECT_EQ(static_cast<Health>(snap.states[0].health), Health::Healthy);
+    EXPECT_EQ(snap.states[0].total_fail, 0u);
+    EXPECT_EQ(totals.prober_errors, 0u);
+    // Each probe that ended (but the one in flight) skipped at least the start it overran; at
+    // 250 ms a probe, two each unless the machine stretches one past 300 ms; ten would take a
+    // second a probe.
+    const std::uint64_t ended = totals.probes_completed;
+    EXPECT_GE(totals.skipped_intervals, 2 * (ended - 1)) << ended << " probes ended";
+    EXPECT_LE(totals.skipped_intervals, 10 * ended) << ended << " probes ended";
+    // Never a start while the previous probe runs: one connection at a time at the fleet.
+    EXPECT_LE(totals.probes_started, ended + 1);
+}
+
+TEST(EngineHttp, AProbeWhoseOperationsOutliveItsVerdictIsForcedDownByItsGuard) {
+    // A backend that never answers: each probe ends ResponseTimeout at its deadline with its
+    // receive still in the kernel. With the verdict's cancel left out (cancel_on_verdict false,
+    // as when the kernel does not honour a cancel in time), only the guard timer of on_timer's
+    // Finishing case ends the probe: 100 ms after the verdict it forces the socket down (and
+    // re-arms until the kernel lets go). Without it the target would never be probed again.
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "hang"}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    plan.start_spread_ms = 1;
+    testing::add_target(plan, TargetSpec{.address = addr(61, 1),
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 400,
+                                         .timeout_ms = 100,
+                                         .unhealthy = 1});
+    engine::EngineOptions o = engine_options("http-guard");
+    o.workers = 1;
+    o.cancel_on_verdict = false;
+    testing::EngineHarness run(plan, o);
+    ASSERT_TRUE(run.start());
+    const bool three =
+        run.wait([](const report::Snapshot& s) { return s.states[0].total_fail >= 3; },
+                 std::chrono::seconds(10));
+    const auto snap = run.snapshot();
+    run.stop();
+    const auto totals = run.totals();
+    ASSERT_TRUE(three) << snap.states[0].total_probes << " probes ended";
+    EXPECT_EQ(static_cast<Reason>(snap.states[0].reason), Reason::ResponseTimeout);
+    EXPECT_EQ(static_cast<Health>(snap.states[0].health), Health::Unhealthy);
+    EXPECT_EQ(totals.prober_errors, 0u);
+    EXPECT_EQ(totals.stop_forced_closes, 0u);
+    EXPECT_EQ(totals.in_flight, 0u);
 }
 
 }  // namespace

@@ -195,10 +195,11 @@ TEST(EngineTcp, BackendThatStopsListeningIsDetectedWithinIntervalTimesThresholdP
         run.wait([](const report::Snapshot& s) { return health_of(s, 0) == Health::Unhealthy; },
                  std::chrono::seconds(5)));
     const auto took = std::chrono::steady_clock::now() - down_at;
-    // Bound from the issue: interval x threshold + timeout + 100 ms (the test's own polling
-    // adds at most 5 ms).
+    // Bound from the issue: interval x threshold + timeout, with a second's margin for this
+    // test's run under ThreadSanitizer (a few times slower) on a shared machine; the tight
+    // figure is bench/ringprobe-bench's (--detect).
     EXPECT_LE(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
-              100 * 3 + 100 + 100);
+              100 * 3 + 100 + 1000);
     run.stop();
 }
 
@@ -247,19 +248,19 @@ TEST(EngineTcp, TransitionsBeyondTheLogQueueAreCountedAsDropped) {
 // one. 20 targets every 200 ms with 100 ms of jitter, start batches of one (so starts fall on
 // the 1 ms quantum, not a wider start grid), watched every 2 ms for 3 s: each gap between two
 // probes of a target is the interval plus the difference of two jitters, so within 100 ms of
-// the interval (and 50 ms more for a late turn on a loaded machine: without jitter, gaps of
-// 175 to 204 ms were seen here), and the gaps spread over more than 60 ms, which that lateness
-// alone does not make; and each target's last probe lies a whole number of intervals after its
-// first (to within the jitter and that lateness), one probe an interval: no drift, none
-// skipped, none doubled. The count is taken between the probes seen, not against the watch's
-// 3 s, which a loaded machine stretches.
+// the interval (and 100 ms more for a late turn under ThreadSanitizer on a loaded machine:
+// without jitter, gaps of 175 to 204 ms were seen here in the debug build), and the gaps spread
+// over more than 60 ms, which that lateness alone does not make; and each target's last start
+// seen lies as many intervals after its first as it made probes between them (to within the
+// jitter and that lateness): no drift, none skipped, none doubled. That count is taken between
+// the starts seen, not against the watch's 3 s, which a loaded machine stretches.
 TEST(EngineTcp, JitterSpreadsStartsWithoutDrift) {
     LocalSocket up(512);
     Plan plan;
     constexpr unsigned targets = 20;
     constexpr std::int64_t interval_ms = 200;
     constexpr std::int64_t jitter_ms = 100;
-    constexpr std::int64_t late_ms = 50;
+    constexpr std::int64_t late_ms = 100;
     for (unsigned i = 0; i < targets; ++i) {
         testing::add_target(plan, TargetSpec{.address = "127.0.0.1",
                                              .port = up.port,
@@ -271,14 +272,23 @@ TEST(EngineTcp, JitterSpreadsStartsWithoutDrift) {
     plan.start_batch = 1;
     testing::EngineHarness run(plan, options("tcp-jitter"));
     ASSERT_TRUE(run.start());
-    std::vector<std::vector<std::uint64_t>> seen(targets);
+    // Each target's starts as the report shows them, with its count of probes then: a gap is
+    // only taken between two starts the test saw one after the other (a loaded machine may
+    // keep this thread from looking for longer than an interval).
+    struct Seen {
+        std::uint64_t at_ns;
+        std::uint64_t probes;
+    };
+    std::vector<std::vector<Seen>> seen(targets);
+    std::vector<std::uint64_t> probes(targets);
     run.wait(
         [&](const report::Snapshot& s) {
             for (std::size_t t = 0; t < targets; ++t) {
                 const std::uint64_t at = s.states[t].last_probe_unix_ns;
-                if (at != 0 && (seen[t].empty() || seen[t].back() != at)) {
-                    seen[t].push_back(at);
+                if (at != 0 && (seen[t].empty() || seen[t].back().at_ns != at)) {
+                    seen[t].push_back({at, s.states[t].total_probes});
                 }
+                probes[t] = s.states[t].total_probes;
             }
             return false;
         },
@@ -287,15 +297,23 @@ TEST(EngineTcp, JitterSpreadsStartsWithoutDrift) {
     std::int64_t smallest = INT64_MAX;
     std::int64_t largest = 0;
     for (std::size_t t = 0; t < targets; ++t) {
-        // At least 3 s of 200 ms intervals: 15 starts, one less by where the first falls.
-        ASSERT_GE(seen[t].size(), 14u) << t;
+        // At least 3 s of 200 ms intervals: 15 starts, one less by where the first falls (the
+        // last may still be in flight).
+        EXPECT_GE(probes[t], 13u) << t;
+        ASSERT_GE(seen[t].size(), 2u) << t;
         const auto span_ms =
-            static_cast<std::int64_t>(seen[t].back() - seen[t].front()) / 1'000'000;
-        const auto whole = static_cast<std::int64_t>(seen[t].size() - 1) * interval_ms;
+            static_cast<std::int64_t>(seen[t].back().at_ns - seen[t].front().at_ns) / 1'000'000;
+        const auto whole =
+            static_cast<std::int64_t>(seen[t].back().probes - seen[t].front().probes) * interval_ms;
         EXPECT_LE(std::abs(span_ms - whole), jitter_ms + late_ms)
-            << t << ": " << seen[t].size() << " probes over " << span_ms << " ms";
+            << t << ": " << seen[t].back().probes - seen[t].front().probes << " probes over "
+            << span_ms << " ms";
         for (std::size_t i = 1; i < seen[t].size(); ++i) {
-            const auto gap_ms = static_cast<std::int64_t>(seen[t][i] - seen[t][i - 1]) / 1'000'000;
+            if (seen[t][i].probes != seen[t][i - 1].probes + 1) {
+                continue;  // a start between these two went unseen
+            }
+            const auto gap_ms =
+                static_cast<std::int64_t>(seen[t][i].at_ns - seen[t][i - 1].at_ns) / 1'000'000;
             EXPECT_GE(gap_ms, interval_ms - jitter_ms - late_ms) << t << " probe " << i;
             EXPECT_LE(gap_ms, interval_ms + jitter_ms + late_ms) << t << " probe " << i;
             smallest = std::min(smallest, gap_ms);
@@ -706,6 +724,45 @@ TEST(EngineTcp, DirectSocketsNeedNoDescriptorOfTheProcess) {
     EXPECT_EQ(s.states[1].total_fail, 0u);  // EMFILE is the prober's, never the backend's
     EXPECT_NE(health_of(s, 1), Health::Unhealthy);
     run.stop();
+}
+
+// A direct socket is an entry of the ring's file table, which /proc/self/fd does not show, so
+// the engine counts the entries held (direct_files_held; the soak test's leak check reads it):
+// one a probe in flight while connects hang on a full accept queue, none once the engine stops.
+TEST(EngineTcp, HeldFileTableEntriesAreCountedAndFreedAtStop) {
+    LocalSocket full(0);
+    std::vector<LocalSocket> fillers;  // the accept queue's fill, closed however the test ends
+    for (int i = 0; i < 4; ++i) {
+        LocalSocket& c = fillers.emplace_back(-1);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(full.port);
+        ::fcntl(c.fd, F_SETFL, O_NONBLOCK);
+        ::connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    }
+    constexpr std::size_t targets = 8;
+    Plan plan;
+    for (std::size_t i = 0; i < targets; ++i) {
+        testing::add_target(
+            plan, TargetSpec{.port = full.port, .interval_ms = 60'000, .timeout_ms = 30'000});
+    }
+    plan.start_spread_ms = 100;  // first probes at once, not over the minute's interval
+    auto opt = options("tcp-file-table");
+    opt.workers = 1;
+    testing::EngineHarness run(plan, opt);
+    ASSERT_TRUE(run.start());
+    if (run.engine().ring_mode().find("+direct-sockets") == std::string::npos) {
+        GTEST_SKIP() << "this kernel has no direct sockets (ring mode " << run.engine().ring_mode()
+                     << ")";
+    }
+    EXPECT_TRUE(run.wait([&](const report::Snapshot&) { return run.totals().in_flight == targets; },
+                         std::chrono::seconds(5)))
+        << run.totals().in_flight << " probes in flight";
+    EXPECT_EQ(run.totals().direct_files_held, targets);
+    run.stop();
+    EXPECT_EQ(run.totals().in_flight, 0u);
+    EXPECT_EQ(run.totals().direct_files_held, 0u);
 }
 
 }  // namespace

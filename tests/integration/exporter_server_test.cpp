@@ -427,8 +427,10 @@ TEST_F(ExporterServer, SlowlorisClientIsCutOffByTheRequestDeadline) {
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
     ::close(fd);
     EXPECT_TRUE(closed) << "the server let a 4 s drip finish";
-    EXPECT_GE(took.count(), 900);   // request_timeout_ms = 1000 in this fixture
-    EXPECT_LT(took.count(), 2000);  // + one deadline scan (250 ms) and scheduling
+    EXPECT_GE(took.count(), 900);  // request_timeout_ms = 1000 in this fixture
+    // + one deadline scan (250 ms) and scheduling under a sanitizer on a shared machine; still
+    // well inside the drip's 4 s.
+    EXPECT_LT(took.count(), 3000);
     EXPECT_GE(exporter_->server_stats().timed_out.load(), 1u);
 }
 

@@ -21,6 +21,7 @@
 
 #include "report/capacity_words.hpp"
 #include "report/reader.hpp"
+#include "support/child_process.hpp"
 #include "support/fleet_process.hpp"
 #include "support/unique_name.hpp"
 
@@ -58,53 +59,28 @@ std::string config_json(const std::string& name, unsigned port) {
     return o.str();
 }
 
-// One `ringprobe run --quiet` child under RLIMIT_NOFILE kNofile, its stderr in a file.
+// One `ringprobe run --quiet` child (test::Child) under RLIMIT_NOFILE kNofile; its files are
+// removed and the child stopped however the test ends.
 struct LimitedEngine {
-    pid_t pid = -1;
+    test::Child child;
     std::string cfg;
-    std::string err_path;
 
     LimitedEngine(const std::string& name, unsigned port) {
         cfg = "/tmp/rp-capacity-test-" + std::to_string(::getpid()) + "-" + name + ".json";
         std::ofstream(cfg) << config_json(name, port);
-        err_path = cfg + ".stderr";
-        pid = ::fork();
-        if (pid == 0) {
-            const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            ::dup2(fd, 2);
-            const rlimit rl{kNofile, kNofile};
-            if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-                ::_exit(126);
-            }
-            const char* argv[] = {RINGPROBE_EXE, "run",     "--config", cfg.c_str(), "--workers",
-                                  "2",           "--quiet", "--listen", "none",      nullptr};
-            ::execv(argv[0], const_cast<char* const*>(argv));
-            ::_exit(127);
-        }
+        child = test::Child::spawn({RINGPROBE_EXE, "run", "--config", cfg, "--workers", "2",
+                                    "--quiet", "--listen", "none"},
+                                   cfg + ".stderr", {.nofile = kNofile});
     }
+    LimitedEngine(const LimitedEngine&) = delete;
+    LimitedEngine& operator=(const LimitedEngine&) = delete;
 
-    std::string stderr_text() const {
-        std::ifstream f(err_path);
-        std::stringstream s;
-        s << f.rdbuf();
-        return s.str();
-    }
+    std::string stderr_text() const { return child.stderr_text(); }
 
     ~LimitedEngine() {
-        if (pid > 0) {
-            ::kill(pid, SIGTERM);
-            const auto until = Clock::now() + std::chrono::seconds(3);
-            int status = 0;
-            while (::waitpid(pid, &status, WNOHANG) == 0 && Clock::now() < until) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
-            }
-            if (::waitpid(pid, &status, WNOHANG) == 0) {
-                ::kill(pid, SIGKILL);
-                ::waitpid(pid, nullptr, 0);
-            }
-        }
+        child.stop();
         ::unlink(cfg.c_str());
-        ::unlink(err_path.c_str());
+        ::unlink(child.err_path.c_str());
     }
 };
 
@@ -122,7 +98,7 @@ TEST(RunCapacity, ASmallDescriptorLimitIsSaidOutLoudAndRowsGoLate) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = testing::unique_name("capacity");
     LimitedEngine e(name, fleet->port());
-    ASSERT_GT(e.pid, 0);
+    ASSERT_GT(e.child.pid, 0);
 
     // The warning comes at start, before the first probe; the rows go late after 5 s (2 x 2 s +
     // 1 s) at the latest for a row never probed, and the engine reaches each target only about

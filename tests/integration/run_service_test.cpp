@@ -9,7 +9,6 @@
 // target counts, WATCHDOG while the workers turn, and STOPPING at SIGTERM. The notify socket is
 // a datagram socket of the test's own in /tmp; the fleet is on loopback.
 #include <fcntl.h>
-#include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,7 +29,9 @@
 #include <vector>
 
 #include "report/reader.hpp"
+#include "support/child_process.hpp"
 #include "support/fleet_process.hpp"
+#include "support/report_wait.hpp"
 #include "support/unique_name.hpp"
 
 namespace ringprobe {
@@ -67,11 +68,11 @@ std::string config_json(const std::string& name, unsigned port,
     return o.str();
 }
 
-// One `ringprobe run` child with its stderr in a file and extra environment.
+// One `ringprobe run` child (test::Child) with its configuration file and extra environment;
+// both files are removed and the child stopped however the test ends.
 struct Engine {
-    pid_t pid = -1;
+    test::Child child;
     std::string cfg;
-    std::string err_path;
 
     // as_nobody: run the engine as uid/gid 65534, so that when the tests run as root a file of
     // mode 0 is still unreadable to the engine.
@@ -80,83 +81,38 @@ struct Engine {
         Engine e;
         e.cfg = "/tmp/rp-service-test-" + std::to_string(::getpid()) + "-" + name + ".json";
         std::ofstream(e.cfg) << config_json(name, port);
-        e.err_path = e.cfg + ".stderr";
-        e.pid = ::fork();
-        if (e.pid == 0) {
-            const int fd = ::open(e.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            ::dup2(fd, 2);
-            if (as_nobody &&
-                (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
-                ::_exit(126);
-            }
-            for (const std::string& kv : env) {
-                ::putenv(const_cast<char*>(kv.c_str()));
-            }
-            const char* argv[] = {RINGPROBE_EXE, "run",      "--config", e.cfg.c_str(), "--workers",
-                                  "2",           "--listen", "none",     nullptr};
-            ::execv(argv[0], const_cast<char* const*>(argv));
-            ::_exit(127);
-        }
+        e.child = test::Child::spawn(
+            {RINGPROBE_EXE, "run", "--config", e.cfg, "--workers", "2", "--listen", "none"},
+            e.cfg + ".stderr", {.env = env, .as_nobody = as_nobody});
         return e;
     }
 
-    std::string stderr_text() const {
-        std::ifstream f(err_path);
-        std::stringstream s;
-        s << f.rdbuf();
-        return s.str();
-    }
-
-    bool alive() const {
-        int status = 0;
-        return ::waitpid(pid, &status, WNOHANG) == 0;
-    }
-
+    std::string stderr_text() const { return child.stderr_text(); }
+    bool alive() const { return child.alive(); }
     // SIGTERM, then the exit status (bounded: SIGKILL and -1 after 3 s).
-    int stop() {
-        ::kill(pid, SIGTERM);
-        const auto until = Clock::now() + std::chrono::seconds(3);
-        while (Clock::now() < until) {
-            int status = 0;
-            if (::waitpid(pid, &status, WNOHANG) == pid) {
-                pid = -1;
-                return status;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        pid = -1;
-        return -1;
-    }
+    int stop() { return child.stop(); }
 
+    Engine() = default;
+    Engine(Engine&&) = default;
     ~Engine() {
-        if (pid > 0) {
-            stop();
-        }
+        child.stop();
         ::unlink(cfg.c_str());
-        ::unlink(err_path.c_str());
+        ::unlink(child.err_path.c_str());
     }
 };
 
-bool both_healthy(const std::string& name) {
-    auto rep = report::Report::open(name);
-    if (!rep) {
-        return false;
-    }
-    const auto s = rep->snapshot({});
+bool both_healthy_in(const report::Snapshot& s) {
     return s.states.size() == 2 && static_cast<Health>(s.states[0].health) == Health::Healthy &&
            static_cast<Health>(s.states[1].health) == Health::Healthy;
 }
 
+bool both_healthy(const std::string& name) {
+    auto rep = report::Report::open(name);
+    return rep && both_healthy_in(rep->snapshot({}));
+}
+
 bool wait_healthy(const std::string& name) {
-    for (int i = 0; i < 300; ++i) {  // 3 s
-        if (both_healthy(name)) {
-            return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    return test::wait_for_report(name, both_healthy_in, std::chrono::seconds(3)).has_value();
 }
 
 // Writes a configuration whole: a temporary file renamed over the path, so the engine never
@@ -206,7 +162,7 @@ TEST(RunService, ReloadAppliesAChangedConfigurationAndKeepsUnchangedRows) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = testing::unique_name("reload");
     Engine e = Engine::spawn(name, fleet->port(), {});
-    ASSERT_GT(e.pid, 0);
+    ASSERT_GT(e.child.pid, 0);
     ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     const report::Snapshot before = snapshot_of(name);
@@ -236,14 +192,15 @@ TEST(RunService, ReloadAppliesAChangedConfigurationAndKeepsUnchangedRows) {
 
     // A changed path changes every probe: both rows start again, under generation + 2.
     write_config(e.cfg, config_json(name, fleet->port(), {"127.1.32.1", "127.1.32.3"}, "/other"));
-    ASSERT_EQ(::kill(e.pid, SIGHUP), 0);
-    bool moved = false;
-    for (int i = 0; i < 300 && !moved; ++i) {  // 3 s
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        const report::Snapshot s = snapshot_of(name);
-        moved =
-            s.info != nullptr && s.info->header.generation == before.info->header.generation + 2;
-    }
+    ASSERT_EQ(::kill(e.child.pid, SIGHUP), 0);
+    const bool moved =
+        test::wait_for_report(
+            name,
+            [&](const report::Snapshot& s) {
+                return s.info->header.generation == before.info->header.generation + 2;
+            },
+            std::chrono::seconds(3))
+            .has_value();
     EXPECT_TRUE(moved) << e.stderr_text();
     EXPECT_NE(e.stderr_text().find("0 targets kept, 2 added, 2 removed"), std::string::npos)
         << e.stderr_text();
@@ -256,7 +213,7 @@ TEST(RunService, ReloadRefusesBrokenUnreadableTruncatedOrMissingConfigurations) 
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = testing::unique_name("refuse");
     Engine e = Engine::spawn(name, fleet->port(), {}, ::geteuid() == 0);
-    ASSERT_GT(e.pid, 0);
+    ASSERT_GT(e.child.pid, 0);
     ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
     const std::string good = config_json(name, fleet->port());
     const std::uint64_t generation = snapshot_of(name).info->header.generation;
@@ -311,7 +268,7 @@ TEST(RunService, AReloadKeepsTheRunningQuantumAndStartBatchAndSaysSo) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = testing::unique_name("quantum");
     Engine e = Engine::spawn(name, fleet->port(), {});
-    ASSERT_GT(e.pid, 0);
+    ASSERT_GT(e.child.pid, 0);
     ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
     std::string next = config_json(name, fleet->port(), {"127.1.32.1", "127.1.32.3"});
     const std::string at = R"("properties": {)";
@@ -350,11 +307,10 @@ TEST(RunService, ReloadWithNoEngineExitsThreeEvenWhenAKilledEngineLeftItsLockFil
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = testing::unique_name("killed");
     Engine e = Engine::spawn(name, fleet->port(), {});
-    ASSERT_GT(e.pid, 0);
+    ASSERT_GT(e.child.pid, 0);
     ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
-    ::kill(e.pid, SIGKILL);
-    ::waitpid(e.pid, nullptr, 0);
-    e.pid = -1;
+    ::kill(e.child.pid, SIGKILL);
+    ::waitpid(e.child.pid, nullptr, 0);
     const auto [status, said] = reload_command(name);
     EXPECT_EQ(status, 3) << said;
     EXPECT_NE(said.find("no engine runs report " + name), std::string::npos) << said;
@@ -369,7 +325,7 @@ TEST(RunService, AStormOfHupsLeavesTheLastConfigurationAppliedAndNoRowUnknown) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = testing::unique_name("storm");
     Engine e = Engine::spawn(name, fleet->port(), {});
-    ASSERT_GT(e.pid, 0);
+    ASSERT_GT(e.child.pid, 0);
     ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
     const std::string a = config_json(name, fleet->port());
     const std::string b = config_json(name, fleet->port(), {"127.1.32.1", "127.1.32.3"});
@@ -378,7 +334,7 @@ TEST(RunService, AStormOfHupsLeavesTheLastConfigurationAppliedAndNoRowUnknown) {
         if (i % 30 == 0) {
             write_config(e.cfg, (i / 30) % 2 == 0 ? b : a);
         }
-        ASSERT_EQ(::kill(e.pid, SIGHUP), 0);
+        ASSERT_EQ(::kill(e.child.pid, SIGHUP), 0);
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
         if (i % 10 == 0) {
             const report::Snapshot s = snapshot_of(name);
@@ -405,10 +361,10 @@ TEST(RunService, SignalsForOtherPurposesNeverEndTheEngine) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = testing::unique_name("signals");
     Engine e = Engine::spawn(name, fleet->port(), {});
-    ASSERT_GT(e.pid, 0);
+    ASSERT_GT(e.child.pid, 0);
     ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
     for (int sig : {SIGHUP, SIGUSR2, SIGALRM, SIGPIPE}) {
-        ASSERT_EQ(::kill(e.pid, sig), 0);
+        ASSERT_EQ(::kill(e.child.pid, sig), 0);
     }
     // Each signal is handled within one heartbeat (100 ms); allow several.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -433,26 +389,17 @@ TEST(RunService, ASecondEngineWithTheSameNameExitsAndLeavesTheFirstAlone) {
     ASSERT_TRUE(fleet) << fleet.error().message;
     const std::string name = testing::unique_name("claim");
     Engine first = Engine::spawn(name, fleet->port(), {});
-    ASSERT_GT(first.pid, 0);
+    ASSERT_GT(first.child.pid, 0);
     ASSERT_TRUE(wait_healthy(name)) << first.stderr_text();
 
     Engine second = Engine::spawn(name, fleet->port(), {});
-    ASSERT_GT(second.pid, 0);
-    int status = -1;
-    for (int i = 0; i < 300 && status == -1; ++i) {  // 3 s
-        int st = 0;
-        if (::waitpid(second.pid, &st, WNOHANG) == second.pid) {
-            status = st;
-        } else {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-    }
+    ASSERT_GT(second.child.pid, 0);
+    const int status = second.child.wait_exit(std::chrono::seconds(3));
     ASSERT_NE(status, -1) << "the second engine did not exit";
-    second.pid = -1;
     EXPECT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 1);
     const std::string said =
-        "report " + name + " is in use by engine pid " + std::to_string(first.pid);
+        "report " + name + " is in use by engine pid " + std::to_string(first.child.pid);
     EXPECT_NE(second.stderr_text().find(said), std::string::npos) << second.stderr_text();
 
     // The first engine's segment is still its own and live.
@@ -461,15 +408,14 @@ TEST(RunService, ASecondEngineWithTheSameNameExitsAndLeavesTheFirstAlone) {
     ASSERT_TRUE(rep);
     const auto s = rep->snapshot({});
     EXPECT_EQ(s.engine, report::EngineState::Live);
-    EXPECT_EQ(s.info->header.engine_pid, first.pid);
+    EXPECT_EQ(s.info->header.engine_pid, first.child.pid);
     EXPECT_TRUE(both_healthy(name));
 
     // An engine killed outright leaves no claim behind: the next one starts.
-    ::kill(first.pid, SIGKILL);
-    ::waitpid(first.pid, nullptr, 0);
-    first.pid = -1;
+    ::kill(first.child.pid, SIGKILL);
+    ::waitpid(first.child.pid, nullptr, 0);
     Engine third = Engine::spawn(name, fleet->port(), {});
-    ASSERT_GT(third.pid, 0);
+    ASSERT_GT(third.child.pid, 0);
     EXPECT_TRUE(wait_healthy(name)) << third.stderr_text();
     EXPECT_TRUE(third.alive()) << third.stderr_text();
 }
@@ -535,7 +481,7 @@ TEST(RunService, TellsTheServiceManagerReadyStatusWatchdogAndStopping) {
     // A 400 ms watchdog: fed every 200 ms or so while the workers turn.
     Engine e =
         Engine::spawn(name, fleet->port(), {"NOTIFY_SOCKET=" + sock.path, "WATCHDOG_USEC=400000"});
-    ASSERT_GT(e.pid, 0);
+    ASSERT_GT(e.child.pid, 0);
     const std::vector<std::string> first = sock.read_for(1500);
     EXPECT_EQ(count_with(first, "READY=1"), 1) << e.stderr_text();
     EXPECT_EQ(count_with(first, "STATUS=probing 2 targets for 2 rows with 2 workers"), 1);

@@ -6,8 +6,9 @@
 # until 2099; the expired and not-yet-valid ones have fixed dates (2020 and 2090), so the
 # fixtures age only in 2090. Keys are ECDSA P-256: cheap to handshake, like most modern sites.
 #
-# `openssl ca` is used for every signature because `x509 -req` in 3.0 cannot set notBefore.
+# The openssl steps are tests/tls/lib.sh's, shared with make-corpus.sh.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 out=${1:-$(dirname "$0")/../fixtures/tls}
 mkdir -p "$out"
@@ -15,9 +16,6 @@ out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-
-good_start=20240101000000Z
-good_end=20991231235959Z
 
 cat > ca.cnf <<'CNF'
 [ca]
@@ -69,45 +67,38 @@ extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 subjectAltName = $ENV::RP_SAN
 CNF
-: > index.txt
-echo 1000 > serial
-export RP_SAN=DNS:unused
-
-key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1.key" 2>/dev/null; }
-csr() { openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"; }
-# sign NAME ISSUER EXT START END
-sign() {
-    openssl ca -batch -config ca.cnf -notext -in "$1.csr" -cert "$2.pem" -keyfile "$2.key" \
-        -extensions "$3" -startdate "$4" -enddate "$5" -out "$1.pem" 2>/dev/null
-}
-selfsign() {
-    openssl ca -batch -config ca.cnf -notext -selfsign -in "$1.csr" -keyfile "$1.key" \
-        -extensions "$2" -startdate "$3" -enddate "$4" -out "$1.pem" 2>/dev/null
-}
+rp_ca_init
 
 # Roots and intermediates.
-key root; csr root "/O=ringprobe tests/CN=ringprobe Test Root CA"
-selfsign root v3_root "$good_start" "$good_end"
-key inter; csr inter "/O=ringprobe tests/CN=ringprobe Test Intermediate CA"
-sign inter root v3_inter "$good_start" "$good_end"
-key other-root; csr other-root "/O=elsewhere tests/CN=Other Test Root CA"
-selfsign other-root v3_root "$good_start" "$good_end"
-key other-inter; csr other-inter "/O=elsewhere tests/CN=Other Test Intermediate CA"
-sign other-inter other-root v3_inter "$good_start" "$good_end"
+rp_key root.key p256
+rp_csr root root.key "/O=ringprobe tests/CN=ringprobe Test Root CA"
+rp_selfsign root root.key v3_root "$good_start" "$good_end"
+rp_key inter.key p256
+rp_csr inter inter.key "/O=ringprobe tests/CN=ringprobe Test Intermediate CA"
+rp_sign inter root root.key v3_inter "$good_start" "$good_end"
+rp_key other-root.key p256
+rp_csr other-root other-root.key "/O=elsewhere tests/CN=Other Test Root CA"
+rp_selfsign other-root other-root.key v3_root "$good_start" "$good_end"
+rp_key other-inter.key p256
+rp_csr other-inter other-inter.key "/O=elsewhere tests/CN=Other Test Intermediate CA"
+rp_sign other-inter other-root other-root.key v3_inter "$good_start" "$good_end"
 # An intermediate of the good root that expired: its chain is "expired (intermediate)".
-key inter-expired; csr inter-expired "/O=ringprobe tests/CN=ringprobe Expired Intermediate CA"
-sign inter-expired root v3_inter 20200101000000Z 20210101000000Z
+rp_key inter-expired.key p256
+rp_csr inter-expired inter-expired.key "/O=ringprobe tests/CN=ringprobe Expired Intermediate CA"
+rp_sign inter-expired root root.key v3_inter 20200101000000Z 20210101000000Z
 # CA:TRUE without a keyUsage extension (RFC 5280: no restriction; private CAs made with
 # scripting libraries look like this), and one without basicConstraints at all (not a CA).
-key inter-noku; csr inter-noku "/O=ringprobe tests/CN=ringprobe Intermediate CA Without keyUsage"
-sign inter-noku root v3_inter_noku "$good_start" "$good_end"
-key inter-noca; csr inter-noca "/O=ringprobe tests/CN=ringprobe Intermediate Without CA Flag"
-sign inter-noca root v3_inter_noca "$good_start" "$good_end"
+rp_key inter-noku.key p256
+rp_csr inter-noku inter-noku.key "/O=ringprobe tests/CN=ringprobe Intermediate CA Without keyUsage"
+rp_sign inter-noku root root.key v3_inter_noku "$good_start" "$good_end"
+rp_key inter-noca.key p256
+rp_csr inter-noca inter-noca.key "/O=ringprobe tests/CN=ringprobe Intermediate Without CA Flag"
+rp_sign inter-noca root root.key v3_inter_noca "$good_start" "$good_end"
 
 # Leaves. RP_SAN is read by the v3_leaf section.
 leaf() {  # leaf NAME ISSUER CN SAN START END [EXT]
-    key "$1"; csr "$1" "/O=ringprobe tests/CN=$3"
-    RP_SAN=$4 sign "$1" "$2" "${7:-v3_leaf}" "$5" "$6"
+    rp_key "$1.key" p256; rp_csr "$1" "$1.key" "/O=ringprobe tests/CN=$3"
+    RP_SAN=$4 rp_sign "$1" "$2" "$2.key" "${7:-v3_leaf}" "$5" "$6"
 }
 leaf good inter good.ringprobe.test "DNS:good.ringprobe.test,DNS:www.ringprobe.test" \
     "$good_start" "$good_end"
@@ -129,11 +120,13 @@ leaf ip inter ip.ringprobe.test "DNS:ip.ringprobe.test,IP:127.0.0.1,IP:::1" \
     "$good_start" "$good_end"
 # A root with the real root's name but another key, and a leaf it signed: the chain walks to the
 # trusted root by name, but the signature does not verify ("other verification error").
-key fake-root; csr fake-root "/O=ringprobe tests/CN=ringprobe Test Root CA"
-selfsign fake-root v3_root "$good_start" "$good_end"
+rp_key fake-root.key p256
+rp_csr fake-root fake-root.key "/O=ringprobe tests/CN=ringprobe Test Root CA"
+rp_selfsign fake-root fake-root.key v3_root "$good_start" "$good_end"
 leaf forged fake-root good.ringprobe.test "DNS:good.ringprobe.test" "$good_start" "$good_end"
-key self; csr self "/O=ringprobe tests/CN=self.ringprobe.test"
-RP_SAN=DNS:self.ringprobe.test selfsign self v3_self "$good_start" "$good_end"
+rp_key self.key p256
+rp_csr self self.key "/O=ringprobe tests/CN=self.ringprobe.test"
+RP_SAN=DNS:self.ringprobe.test rp_selfsign self self.key v3_self "$good_start" "$good_end"
 
 # Chains, in the order a server sends them, each with the key of its first certificate except
 # where noted.

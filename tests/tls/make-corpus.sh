@@ -20,6 +20,7 @@
 # intermediate, foreign root (sent or not), an intermediate without CA:TRUE, and one whose
 # keyUsage lacks keyCertSign. `small` is a few dozen (tools/test.sh), `large` several times that.
 set -eu
+. "$(dirname "$0")/lib.sh"  # the openssl steps, shared with make-certs.sh
 
 out=${1:?usage: make-corpus.sh DIR [small|large]}
 size=${2:-small}
@@ -28,9 +29,6 @@ out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-
-good_start=20240101000000Z
-good_end=20991231235959Z
 
 cat > ca.cnf <<'CNF'
 [ca]
@@ -114,36 +112,15 @@ distinguished_name = dn
 string_mask = default
 [dn]
 CNF
-: > index.txt
-echo 1000 > serial
-export RP_SAN=DNS:unused
+rp_ca_init
 
 # One key per algorithm and role, made once: keys are shared between cases (each case trusts
 # only its own root), never between a root and the foreign root a case is refused with.
-key() {  # key FILE ALG
-    case $2 in
-        rsa) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null ;;
-        p256) openssl ecparam -name prime256v1 -genkey -noout -out "$1" ;;
-        p384) openssl ecparam -name secp384r1 -genkey -noout -out "$1" ;;
-    esac
-}
 for alg in rsa p256 p384; do
     for role in root foreign i1 i2 leaf; do
-        key "$role-$alg.key" "$alg"
+        rp_key "$role-$alg.key" "$alg"
     done
 done
-
-csr() {  # csr NAME KEY ENC SUBJECT
-    openssl req -new -key "$2" -config ca.cnf -section "req_$3" -subj "$4" -out "$1.csr"
-}
-sign() {  # sign NAME ISSUER ISSUER_KEY EXT START END
-    openssl ca -batch -config ca.cnf -notext -in "$1.csr" -cert "$2.pem" -keyfile "$3" \
-        -extensions "$4" -startdate "$5" -enddate "$6" -out "$1.pem" 2>/dev/null
-}
-selfsign() {  # selfsign NAME KEY EXT
-    openssl ca -batch -config ca.cnf -notext -selfsign -in "$1.csr" -keyfile "$2" \
-        -extensions "$3" -startdate "$good_start" -enddate "$good_end" -out "$1.pem" 2>/dev/null
-}
 
 : > "$out/manifest"
 n=0
@@ -159,8 +136,8 @@ chain() {
     d="$out/$id"
     mkdir -p "$d"
     org="/O=ringprobe corpus"
-    csr "$id-root" "root-$aca.key" "$enc" "$org/CN=Corpus Root $id"
-    selfsign "$id-root" "root-$aca.key" "$rext"
+    rp_csr "$id-root" "root-$aca.key" "$org/CN=Corpus Root $id" "req_$enc"
+    rp_selfsign "$id-root" "root-$aca.key" "$rext" "$good_start" "$good_end"
     issuer="$id-root" issuer_key="root-$aca.key" sent=""
     i=1
     while [ "$i" -le $((depth - 2)) ]; do
@@ -173,8 +150,8 @@ chain() {
                 expired-inter) start=20200101000000Z end=20210101000000Z ;;
             esac
         fi
-        csr "$id-i$i" "i$i-$aca.key" "$enc" "$org/CN=Corpus Intermediate $i $id"
-        sign "$id-i$i" "$issuer" "$issuer_key" "$ext" "$start" "$end"
+        rp_csr "$id-i$i" "i$i-$aca.key" "$org/CN=Corpus Intermediate $i $id" "req_$enc"
+        rp_sign "$id-i$i" "$issuer" "$issuer_key" "$ext" "$start" "$end"
         sent="$id-i$i.pem $sent"
         issuer="$id-i$i" issuer_key="i$i-$aca.key"
         i=$((i + 1))
@@ -191,14 +168,14 @@ chain() {
         cn) cn=$dns san="" lext=leaf_nosan ;;
         ip) cn="corpus ip $id" san="DNS:ip.$id.corpus.test,IP:$ip,IP:fd00::$n" ;;
     esac
-    csr "$id-leaf" "leaf-$aleaf.key" "$enc" "$org/CN=$cn"
-    RP_SAN=${san:-DNS:unused} sign "$id-leaf" "$issuer" "$issuer_key" "$lext" "$start" "$end"
+    rp_csr "$id-leaf" "leaf-$aleaf.key" "$org/CN=$cn" "req_$enc"
+    RP_SAN=${san:-DNS:unused} rp_sign "$id-leaf" "$issuer" "$issuer_key" "$lext" "$start" "$end"
     # What the server sends, and what the client is told to trust.
     trust="$id-root.pem"
     case $fault in
         foreign | foreign-sent)
-            csr "$id-foreign" "foreign-$aca.key" "$enc" "$org/CN=Corpus Foreign Root $id"
-            selfsign "$id-foreign" "foreign-$aca.key" root
+            rp_csr "$id-foreign" "foreign-$aca.key" "$org/CN=Corpus Foreign Root $id" "req_$enc"
+            rp_selfsign "$id-foreign" "foreign-$aca.key" root "$good_start" "$good_end"
             trust="$id-foreign.pem"
             ;;
     esac

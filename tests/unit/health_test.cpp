@@ -90,7 +90,7 @@ TEST(Health, ApplyReportsAChangeOnlyWhenHealthMoves) {
 
 TEST(Health, ProberSideErrorLeavesCountersAndFirstVerdictAlone) {
     const Reason prober[] = {Reason::ProberNoFds, Reason::ProberNoBuffers, Reason::ProberNoPorts,
-                             Reason::ProberRingFull, Reason::ProberError};
+                             Reason::ProberError};
     HealthState s;
     for (Reason r : prober) {
         EXPECT_FALSE(apply_result(s, r, {3, 3}));
