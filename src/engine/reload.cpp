@@ -62,6 +62,9 @@ bool same_probe(const Plan& pa, const Target& a, const Plan& pb, const Target& b
 // ---- the worker's side ----
 
 void Worker::apply_reload(const WorkerReload& r, std::uint64_t now) {
+    if (dns_.resolver == nullptr) {
+        dns_.resolver = r.resolver;  // started for this reload: the old plan had no FQDN target
+    }
     const report::Writer* const old_writer = writer_;
     const std::vector<std::uint32_t>& to = *r.new_index_of_old;
     // Kept IP targets: records into the new segment, then the new index. Removed: stopped.
@@ -306,7 +309,8 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
     }
     auto names =
         std::make_unique<std::vector<std::uint32_t>>(next->targets.size(), WorkerDns::no_name);
-    if (auto r = resolve_names(*next, *names); !r) {
+    Watches want;
+    if (auto r = resolve_names(*next, *names, want); !r) {
         return unexpected(r.error());
     }
     std::unique_ptr<TlsContexts> tls;
@@ -349,6 +353,7 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
         part->name_of_target = names.get();
         part->new_index_of_old = &new_of_old;
         part->epoch = epoch_ + 1;
+        part->resolver = resolver_.get();
         parts.push_back(std::move(part));
     }
     for (std::uint32_t i = 0; i < next->targets.size(); ++i) {
@@ -357,7 +362,18 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
             sum.added += 1;
         }
     }
+    // A worker may read an added name's record as soon as it switches: watched first. Names no
+    // target of the new plan uses are let go once no worker holds them.
+    for (const auto& [id, w] : want) {
+        resolver_->watch(id, w);
+    }
     hand_over(parts);
+    for (const auto& [id, w] : watched_) {
+        if (!std::binary_search(want.begin(), want.end(), std::pair{id, w})) {
+            resolver_->unwatch(id, w);
+        }
+    }
+    watched_ = std::move(want);
 
     // Every worker runs the new plan. Their queues may hold transitions said under either plan
     // (Transition::epoch says which): the old plan stays reachable until they are logged.
@@ -432,23 +448,39 @@ void Engine::free_retired() {
     std::erase_if(retired_, [now](const Retired& r) { return now >= r.free_after_ns; });
 }
 
-// FQDN targets of the new plan: each name must already be resolved for the worker that owns
-// the target (the resolver's names and subscribers are fixed when it starts).
-Result<void> Engine::resolve_names(const Plan& next, std::vector<std::uint32_t>& names) const {
+// The resolver a reload's FQDN targets need, started now when the engine had none (its plan
+// had no FQDN server). A resolver that cannot start refuses the reload; one started for a
+// reload refused later stays, watching nothing.
+Result<void> Engine::make_resolver() {
+    if (resolver_ != nullptr) {
+        return {};
+    }
+    auto resolver = std::make_unique<dns::Resolver>(resolver_options());
+    if (auto r = resolver->start(); !r) {
+        return error("cannot start DNS resolution: " + r.error().message);
+    }
+    resolver_ = std::move(resolver);
+    return {};
+}
+
+// FQDN targets of the new plan: each name's resolver id, and the (id, worker) pairs to watch.
+// Nothing is watched yet: apply() does it once nothing can refuse the reload.
+Result<void> Engine::resolve_names(const Plan& next, std::vector<std::uint32_t>& names,
+                                   Watches& want) {
+    want.clear();
     for (std::uint32_t i = 0; i < next.targets.size(); ++i) {
         const Target& t = next.targets[i];
         if (!t.is_fqdn) {
             continue;
         }
-        const auto it = watched_.find({name_key(t.address), shard_of(t, opt_.workers)});
-        if (it == watched_.end()) {
-            return error("server " + t.address +
-                         ": this engine does not resolve that name for the worker that would "
-                         "probe it (the names resolved are fixed when the engine starts); "
-                         "restart the engine to add it");
+        if (auto r = make_resolver(); !r) {
+            return error("server " + t.address + ": " + r.error().message);
         }
-        names[i] = it->second;
+        names[i] = resolver_->id_of(t.address);
+        want.emplace_back(names[i], shard_of(t, opt_.workers));
     }
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
     return {};
 }
 

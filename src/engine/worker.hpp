@@ -108,9 +108,10 @@ struct WorkerReload {
     const std::vector<std::uint32_t>* name_of_target = nullptr;  // per new target (WorkerDns)
     // Per old plan target: its index in the new plan when its probe is unchanged, else gone.
     const std::vector<std::uint32_t>* new_index_of_old = nullptr;
-    std::vector<std::uint32_t> added;  // new plan targets this worker starts
-    std::uint32_t epoch = 0;           // Transition::epoch from then on
-    std::atomic<bool> done{false};     // set by the worker once it runs the new plan
+    std::vector<std::uint32_t> added;   // new plan targets this worker starts
+    std::uint32_t epoch = 0;            // Transition::epoch from then on
+    dns::Resolver* resolver = nullptr;  // the engine's; started by this reload if it had none
+    std::atomic<bool> done{false};      // set by the worker once it runs the new plan
 };
 
 class Worker {

@@ -10,6 +10,10 @@
 //   - a name with two addresses, one dead, is Unhealthy under "all" and Healthy under "any",
 //     each address with its own result;
 //   - IPv4 and IPv6 addresses of one name are both probed.
+// And what a reload does to names (issue #20): an added name is resolved at once and its row
+// becomes Healthy with the address answered; a removed name is no longer asked for (the test
+// counts the queries dnsmasq logs); a name kept keeps its addresses and its health through both
+// reloads; an engine started with no FQDN server starts its resolver on the reload that adds one.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -338,6 +342,117 @@ TEST(EngineDns, Ipv4AndIpv6AddressesOfOneNameAreBothProbed) {
     ASSERT_NE(v6, nullptr);
     EXPECT_EQ(v6->family, 6u);
     EXPECT_EQ(static_cast<Health>(v6->health), Health::Healthy);
+}
+
+// The A queries dnsmasq logged for a name (--log-queries): "query[A] NAME from ...".
+std::size_t a_queries(const test::DnsmasqProcess& dns, const std::string& name) {
+    const std::string text = dns.log_text();
+    const std::string needle = "query[A] " + name + " ";
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos;
+         at = text.find(needle, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+TEST(EngineDns, AReloadResolvesAnAddedNameAndStopsAskingForARemovedOne) {
+    auto fleet = test::FleetProcess::start(kFleet);
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    auto dns = test::DnsmasqProcess::start(
+        "127.1.70.1 app1.test\n127.1.70.4 app3.test\n",
+        {.listen_address = "127.0.0.3", .extra_args = {"--log-queries"}});
+    ASSERT_TRUE(dns) << dns.error().message;
+    const Plan one = fqdn_plan(fleet->port(), {"app1.test"});
+    testing::EngineHarness run(one, options(*dns, "dns-reload"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return health(s, 0) == Health::Healthy; },
+                         milliseconds(10000)));
+    const std::uint64_t app1_changed = run.snapshot().states[0].last_change_unix_ns;
+    EXPECT_EQ(a_queries(*dns, "app3.test"), 0u);
+
+    // Added: resolved at once, probed at the address answered, Healthy.
+    auto two = std::make_unique<Plan>(fqdn_plan(fleet->port(), {"app1.test", "app3.test"}));
+    two->digest = 2;
+    auto added = run.reload(std::move(two));
+    ASSERT_TRUE(added) << added.error().message;
+    EXPECT_EQ(added->added, 1u);
+    EXPECT_EQ(added->kept, 1u);
+    report::Snapshot s = run.snapshot();
+    // The kept name never passed through Unknown and kept its addresses.
+    EXPECT_EQ(health(s, 0), Health::Healthy) << detail(s, 0);
+    EXPECT_EQ(addresses_of(s, 0), std::vector<std::string>{"127.1.70.1"});
+    EXPECT_EQ(s.states[0].last_change_unix_ns, app1_changed);
+    const bool resolved = run.wait(
+        [](const report::Snapshot& x) {
+            const auto* a = address(x, 1, "127.1.70.4");
+            return health(x, 1) == Health::Healthy && a != nullptr && a->total_probes > 0;
+        },
+        milliseconds(10000));
+    s = run.snapshot();
+    ASSERT_TRUE(resolved) << detail(s, 1);
+    EXPECT_EQ(addresses_of(s, 1), std::vector<std::string>{"127.1.70.4"});
+    EXPECT_GE(a_queries(*dns, "app3.test"), 1u);
+    auto counts = fleet->get("/counts");
+    ASSERT_TRUE(counts);
+    EXPECT_NE(counts->find("127.1.70.4:"), std::string::npos) << *counts;
+
+    // Removed: asked for no more. TTL 1 s: a watched name is asked about once a second, so over
+    // 3 s app1.test is asked again and app3.test at most once (a lookup already out).
+    auto back = std::make_unique<Plan>(fqdn_plan(fleet->port(), {"app1.test"}));
+    back->digest = 3;
+    auto removed = run.reload(std::move(back));
+    ASSERT_TRUE(removed) << removed.error().message;
+    EXPECT_EQ(removed->removed, 1u);
+    const std::size_t app3_at_removal = a_queries(*dns, "app3.test");
+    const std::size_t app1_at_removal = a_queries(*dns, "app1.test");
+    run.run_for(milliseconds(3000));
+    EXPECT_GE(a_queries(*dns, "app1.test"), app1_at_removal + 2);
+    EXPECT_LE(a_queries(*dns, "app3.test"), app3_at_removal + 1);
+    s = run.snapshot();
+    ASSERT_EQ(s.states.size(), 1u);
+    EXPECT_EQ(health(s, 0), Health::Healthy) << detail(s, 0);
+    EXPECT_EQ(s.states[0].last_change_unix_ns, app1_changed);
+    EXPECT_EQ(addresses_of(s, 0), std::vector<std::string>{"127.1.70.1"});
+    EXPECT_EQ(s.resolver.names, 1u);
+}
+
+// An engine whose plan had no FQDN server has no resolver; the reload that adds one starts it.
+TEST(EngineDns, AReloadAddsTheFirstNameToAnEngineWithoutOne) {
+    auto fleet = test::FleetProcess::start(kFleet);
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    auto dns =
+        test::DnsmasqProcess::start("127.1.70.4 app3.test\n", {.listen_address = "127.0.0.3"});
+    ASSERT_TRUE(dns) << dns.error().message;
+    Plan ip;
+    testing::add_target(ip, TargetSpec{.address = "127.1.70.1",
+                                       .port = fleet->port(),
+                                       .protocol = Protocol::Http,
+                                       .interval_ms = 200,
+                                       .timeout_ms = 150,
+                                       .healthy = 1,
+                                       .unhealthy = 1});
+    testing::EngineHarness run(ip, options(*dns, "dns-first"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return health(s, 0) == Health::Healthy; },
+                         milliseconds(10000)));
+    auto next = std::make_unique<Plan>(ip);
+    next->digest = 2;
+    const Plan named = fqdn_plan(fleet->port(), {"app3.test"});
+    next->pools.front().servers.push_back(named.pools.front().servers[0]);
+    next->targets.push_back(named.targets[0]);
+    next->rows.push_back(Row{0, 0, 1, 1});
+    auto r = run.reload(std::move(next));
+    ASSERT_TRUE(r) << r.error().message;
+    const bool resolved = run.wait(
+        [](const report::Snapshot& x) {
+            return health(x, 1) == Health::Healthy && addresses_of(x, 1).size() == 1;
+        },
+        milliseconds(10000));
+    const report::Snapshot s = run.snapshot();
+    ASSERT_TRUE(resolved) << detail(s, 1);
+    EXPECT_EQ(addresses_of(s, 1), std::vector<std::string>{"127.1.70.4"});
+    EXPECT_EQ(health(s, 0), Health::Healthy);
 }
 
 }  // namespace
