@@ -100,7 +100,10 @@
     WORKER(transitions_dropped, Counter, NoTable, Stats(11),                                      \
            "ringprobe_transitions_dropped_total",                                                 \
            "Health transitions left out of the transition log because its queue (4,096 a "        \
-           "worker) was full; the report and /metrics still show the health they moved to.")
+           "worker) was full; the report and /metrics still show the health they moved to.")      \
+    WORKER(dns_addresses_unprobed, Gauge, NoTable, NoStats, "ringprobe_dns_addresses_unprobed",   \
+           "Addresses in FQDN backends' answers not probed now because the worker's pool of "     \
+           "address slots had none free (docs/dns.md, \"Address slots\").")
 
 namespace ringprobe::engine {
 
