@@ -10,8 +10,8 @@
 //     seqlock whose payload is copied as 64-bit atomic words (any thread may read it);
 //   - every worker has a bounded SPSC queue of name ids whose addresses or outcome changed. If
 //     a queue is full the resolver sets that worker's resync flag instead, and the worker's
-//     next poll() re-reads all of its names: a notice can be late by one loop turn, never lost.
-//
+//     next poll() re-reads every name of the table (the worker skips those it does not hold):
+//     a notice can be late by one loop turn, never lost;
 //   - the engine's main thread changes which workers watch which names at any time (a reload)
 //     through a bounded SPSC queue of commands to the resolver thread, the same kind of queue
 //     the notices travel in. It makes a name's id and record itself, before any worker can
