@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -170,7 +171,11 @@ struct Resolver::Loop {
     // (refresh_all() scheduled the name again) and is dropped when popped, so a name never
     // has two refresh chains.
     std::vector<std::uint64_t> scheduled_ns;
-    std::vector<Ctx> ctx;
+    std::deque<Ctx> ctx;  // c-ares holds pointers to these: a deque keeps them in place as it grows
+    // Per name: the workers watching it (from the commands), and whether any does. A name
+    // nobody watches is not looked up; a lookup of it still out is dropped when it ends.
+    std::vector<std::vector<std::uint16_t>> subscribers;
+    std::vector<std::uint8_t> live;
     std::priority_queue<Due, std::vector<Due>, std::greater<>> heap;
     std::uint32_t inflight = 0;
 
@@ -218,34 +223,85 @@ void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
 
 }  // namespace
 
-Resolver::Resolver(ResolverOptions options) : options_(std::move(options)) {
+Resolver::Resolver(ResolverOptions options)
+    : options_(std::move(options)),
+      chunks_(std::make_unique<std::atomic<Chunk*>[]>(chunks_max)),
+      inboxes_(std::make_unique<Inbox[]>(options_.workers)),
+      commands_(std::make_unique<SpscQueue<Command, command_queue_size>>()) {
     RP_ASSERT(options_.workers >= 1);
     RP_ASSERT(options_.workers <= UINT16_MAX);
     RP_ASSERT(options_.inflight_max >= 1);
-    worker_names_.resize(options_.workers);
 }
 
 Resolver::~Resolver() {
     stop();
+    for (std::size_t c = 0; c < chunks_max; ++c) {
+        delete chunks_[c].load(std::memory_order_relaxed);
+    }
 }
 
-NameId Resolver::watch(std::string_view fqdn, std::size_t worker) {
-    RP_ASSERT(!thread_.joinable());
-    RP_ASSERT(worker < options_.workers);
-    const std::string key = canonical_name(fqdn);
+NameId Resolver::id_of(std::string_view fqdn) {
+    std::string key = canonical_name(fqdn);
     RP_ASSERT(!key.empty());
-    const auto [it, inserted] = index_.try_emplace(key, static_cast<NameId>(names_.size()));
-    const NameId id = it->second;
-    if (inserted) {
-        names_.push_back(Name{key, {}});
+    const auto made = static_cast<NameId>(subscribers_.size());
+    const auto [it, inserted] = index_.try_emplace(key, made);
+    if (!inserted) {
+        return it->second;
     }
-    auto& subs = names_[id].workers;
+    RP_ASSERT(made < names_max);  // a million distinct names: far beyond any gateway
+    std::atomic<Chunk*>& slot = chunks_[made / chunk_names];
+    if (slot.load(std::memory_order_relaxed) == nullptr) {
+        slot.store(new Chunk(), std::memory_order_release);
+    }
+    slot.load(std::memory_order_relaxed)->fqdn[made % chunk_names] = std::move(key);
+    subscribers_.emplace_back();
+    // Release: whoever learns of an id below this sees its chunk and its text.
+    names_made_.store(made + 1, std::memory_order_release);
+    return made;
+}
+
+void Resolver::watch(NameId id, std::size_t worker) {
+    RP_ASSERT(id < subscribers_.size());
+    RP_ASSERT(worker < options_.workers);
+    auto& subs = subscribers_[id];
     const auto w = static_cast<std::uint16_t>(worker);
-    if (std::find(subs.begin(), subs.end(), w) == subs.end()) {
-        subs.push_back(w);
-        worker_names_[worker].push_back(id);
+    if (std::find(subs.begin(), subs.end(), w) != subs.end()) {
+        return;
     }
-    return id;
+    live_names_ += subs.empty() ? 1 : 0;
+    subs.push_back(w);
+    if (thread_.joinable()) {
+        send(Command{Command::Op::Watch, w, id});
+    }
+}
+
+void Resolver::unwatch(NameId id, std::size_t worker) {
+    RP_ASSERT(id < subscribers_.size());
+    auto& subs = subscribers_[id];
+    const auto it = std::find(subs.begin(), subs.end(), static_cast<std::uint16_t>(worker));
+    if (it == subs.end()) {
+        return;
+    }
+    subs.erase(it);
+    live_names_ -= subs.empty() ? 1 : 0;
+    if (thread_.joinable()) {
+        send(Command{Command::Op::Unwatch, static_cast<std::uint16_t>(worker), id});
+    }
+}
+
+// The main thread waits for room (the resolver thread empties the queue each turn and is woken
+// for it): a reload that adds thousands of names sends them in queue-sized batches. Bounded:
+// a resolver thread that takes nothing for 30 s is a bug.
+void Resolver::send(const Command& c) {
+    const std::uint64_t until = monotonic_ns() + 30'000'000'000ull;
+    const std::uint64_t one = 1;
+    while (!commands_->push(c)) {
+        RP_ASSERT(monotonic_ns() < until);
+        [[maybe_unused]] ssize_t w = ::write(loop_->wake_fd, &one, sizeof one);
+        timespec ts{0, 200'000};
+        nanosleep(&ts, nullptr);
+    }
+    [[maybe_unused]] ssize_t w = ::write(loop_->wake_fd, &one, sizeof one);
 }
 
 namespace {
@@ -313,23 +369,20 @@ Result<void> Resolver::start() {
     }
     loop->channel = *ch;
 
-    const std::size_t n = names_.size();
-    loop->states.assign(n, NameState{});
-    loop->in_flight.assign(n, 0);
-    loop->launched_ns.assign(n, 0);
-    loop->scheduled_ns.assign(n, 0);
-    loop->ctx.reserve(n);
+    // The thread's tables, from the names watched so far; commands extend them later.
+    loop_ = std::move(loop);
+    const auto n = static_cast<NameId>(subscribers_.size());
     std::vector<Due> initial;
     initial.reserve(n + 1);
     for (NameId id = 0; id < n; ++id) {
-        loop->states[id].spread_key = stable_hash(names_[id].fqdn);
-        loop->ctx.push_back(Loop::Ctx{this, id});
-        initial.push_back(Due{0, id});
+        grow_loop(id);
+        if (!subscribers_[id].empty()) {
+            loop_->subscribers[id] = subscribers_[id];
+            loop_->live[id] = 1;
+            initial.push_back(Due{0, id});
+        }
     }
-    loop->heap = decltype(loop->heap)(std::greater<>{}, std::move(initial));
-    records_ = std::make_unique<Record[]>(n);
-    inboxes_ = std::make_unique<Inbox[]>(options_.workers);
-    loop_ = std::move(loop);
+    loop_->heap = decltype(loop_->heap)(std::greater<>{}, std::move(initial));
     thread_ = std::thread([this] { run(); });
     return {};
 }
@@ -352,7 +405,12 @@ void Resolver::refresh_all() {
 }
 
 std::string_view Resolver::name(NameId id) const {
-    return names_.at(id).fqdn;
+    RP_ASSERT(id < subscribers_.size());
+    return text_of(id);
+}
+
+const std::string& Resolver::text_of(NameId id) const {
+    return chunks_[id / chunk_names].load(std::memory_order_acquire)->fqdn[id % chunk_names];
 }
 
 ResolverStats Resolver::stats() const {
@@ -377,7 +435,7 @@ ResolverStats Resolver::stats() const {
 // ---- the table ----
 
 void Resolver::publish(NameId id, const NameState& state) {
-    Record& rec = records_[id];
+    Record& rec = record(id);
     std::array<std::uint64_t, Record::words> w;
     std::memcpy(w.data(), &state, sizeof state);
     const std::uint64_t seq = rec.seq.load(std::memory_order_relaxed);
@@ -409,17 +467,17 @@ bool Resolver::read_record(const Record& rec, NameState& out) const {
 }
 
 bool Resolver::read(NameId id, NameState& out) const {
-    RP_ASSERT_HOT(id < names_.size());
-    return read_record(records_[id], out);
+    RP_ASSERT_HOT(id < names_made_.load(std::memory_order_relaxed));
+    return read_record(record(id), out);
 }
 
 std::uint64_t Resolver::version(NameId id) const {
-    RP_ASSERT_HOT(id < names_.size());
-    return records_[id].seq.load(std::memory_order_acquire) / 2;
+    RP_ASSERT_HOT(id < names_made_.load(std::memory_order_relaxed));
+    return record(id).seq.load(std::memory_order_acquire) / 2;
 }
 
 void Resolver::notify(NameId id) {
-    for (std::uint16_t w : names_[id].workers) {
+    for (std::uint16_t w : loop_->subscribers[id]) {
         Inbox& inbox = inboxes_[w];
         if (!inbox.notices.push(id)) {
             inbox.resync.store(true, std::memory_order_release);
@@ -454,6 +512,9 @@ void Resolver::finish_lookup(NameId id, const Answer& answer) {
     loop.by_outcome[static_cast<std::size_t>(answer.outcome) % loop.by_outcome.size()].fetch_add(
         1, std::memory_order_relaxed);
 
+    if (loop.live[id] == 0) {
+        return;  // nobody watches the name any more: no record, no notice, no next lookup
+    }
     NameState& state = loop.states[id];
     const NameState before = state;
     const std::uint64_t now = monotonic_ns();
@@ -470,6 +531,65 @@ void Resolver::finish_lookup(NameId id, const Answer& answer) {
     }
     loop.scheduled_ns[id] = state.next_refresh_ns;
     loop.heap.push(Due{state.next_refresh_ns, id});
+}
+
+// The thread's per-name tables reach id (ids are made in order, so this appends).
+void Resolver::grow_loop(NameId id) {
+    Loop& loop = *loop_;
+    while (loop.states.size() <= id) {
+        const auto next = static_cast<NameId>(loop.states.size());
+        NameState st{};
+        st.spread_key = stable_hash(text_of(next));
+        loop.states.push_back(st);
+        loop.in_flight.push_back(0);
+        loop.launched_ns.push_back(0);
+        loop.scheduled_ns.push_back(0);
+        loop.ctx.push_back(Loop::Ctx{this, next});
+        loop.subscribers.emplace_back();
+        loop.live.push_back(0);
+    }
+}
+
+// The main thread's watches and unwatches, in order. A name that gains its first watcher is
+// looked up now (unless a lookup of it is still out: its answer comes soon); a watcher that
+// joins a name already resolved is sent a notice, so an answer published before it joined is
+// not missed. A name that loses its last watcher leaves the refresh schedule.
+void Resolver::take_commands(std::uint64_t now_ns) {
+    Loop& loop = *loop_;
+    Command c;
+    for (std::size_t i = 0; i < command_queue_size && commands_->pop(c); ++i) {
+        grow_loop(c.id);
+        auto& subs = loop.subscribers[c.id];
+        const auto it = std::find(subs.begin(), subs.end(), c.worker);
+        if (c.op == Command::Op::Watch) {
+            if (it != subs.end()) {
+                continue;
+            }
+            subs.push_back(c.worker);
+            if (loop.live[c.id] == 0) {
+                loop.live[c.id] = 1;
+                if (loop.in_flight[c.id] == 0) {
+                    loop.scheduled_ns[c.id] = now_ns;
+                    loop.heap.push(Due{now_ns, c.id});
+                }
+            }
+            if (loop.states[c.id].lookups > 0) {
+                Inbox& inbox = inboxes_[c.worker];
+                if (!inbox.notices.push(c.id)) {
+                    inbox.resync.store(true, std::memory_order_release);
+                }
+            }
+            continue;
+        }
+        if (it == subs.end()) {
+            continue;
+        }
+        subs.erase(it);
+        if (subs.empty()) {
+            loop.live[c.id] = 0;
+            loop.scheduled_ns[c.id] = 0;  // its heap entry is stale now
+        }
+    }
 }
 
 void Resolver::age_lookups(std::uint64_t now_ns) {
@@ -502,8 +622,8 @@ void Resolver::launch_due(std::uint64_t now_ns) {
         const Due due = loop.heap.top();
         const NameId id = due.id;
         loop.heap.pop();
-        if (loop.in_flight[id] != 0 || due.at_ns != loop.scheduled_ns[id]) {
-            continue;  // a stale entry (see scheduled_ns), or the name is already out
+        if (loop.in_flight[id] != 0 || due.at_ns != loop.scheduled_ns[id] || loop.live[id] == 0) {
+            continue;  // a stale entry (see scheduled_ns), the name is out, or nobody watches it
         }
         loop.in_flight[id] = 1;
         ++loop.inflight;
@@ -515,13 +635,13 @@ void Resolver::launch_due(std::uint64_t now_ns) {
         if (loop.inflight > loop.inflight_peak.load(std::memory_order_relaxed)) {
             loop.inflight_peak.store(loop.inflight, std::memory_order_relaxed);
         }
-        if (is_localhost(names_[id].fqdn)) {
+        const std::string& fqdn = text_of(id);
+        if (is_localhost(fqdn)) {
             finish_lookup(id, localhost_answer(options_.family));
             continue;
         }
         // The callback may run inside this call (hosts file, bad name): state is ready for it.
-        ares_getaddrinfo(loop.channel, names_[id].fqdn.c_str(), nullptr, &hints, on_answer,
-                         &loop.ctx[id]);
+        ares_getaddrinfo(loop.channel, fqdn.c_str(), nullptr, &hints, on_answer, &loop.ctx[id]);
     }
 }
 
@@ -551,8 +671,8 @@ int Resolver::wait_ms(std::uint64_t now_ns) const {
 
 void Resolver::requeue_all(std::uint64_t now_ns) {
     Loop& loop = *loop_;
-    for (NameId id = 0; id < names_.size(); ++id) {
-        if (loop.in_flight[id] == 0) {
+    for (NameId id = 0; id < loop.live.size(); ++id) {
+        if (loop.in_flight[id] == 0 && loop.live[id] != 0) {
             loop.scheduled_ns[id] = now_ns;
             loop.heap.push(Due{now_ns, id});
         }
@@ -564,6 +684,7 @@ void Resolver::run() {
     std::array<epoll_event, epoll_events_max> events;
     while (!loop.stop.load(std::memory_order_acquire)) {
         const std::uint64_t now = monotonic_ns();
+        take_commands(now);
         if (loop.refresh.exchange(false, std::memory_order_acq_rel)) {
             requeue_all(now);
         }

@@ -10,7 +10,15 @@
 //     seqlock whose payload is copied as 64-bit atomic words (any thread may read it);
 //   - every worker has a bounded SPSC queue of name ids whose addresses or outcome changed. If
 //     a queue is full the resolver sets that worker's resync flag instead, and the worker's
-//     next poll() re-reads all of its names: a notice can be late by one loop turn, never lost.
+//     next poll() re-reads every name of the table (the worker skips those it does not hold):
+//     a notice can be late by one loop turn, never lost;
+//   - the engine's main thread changes which workers watch which names at any time (a reload)
+//     through a bounded SPSC queue of commands to the resolver thread, the same kind of queue
+//     the notices travel in. It makes a name's id and record itself, before any worker can
+//     hear of them, in chunks that never move, so a worker reads a record without a lock
+//     while the table grows. A name no worker watches any more is not looked up again; its id
+//     and record stay (a later watch of the same name gets them back), so the table grows only
+//     with the distinct names ever watched.
 //
 // Engine usage:
 //   Resolver r(options);                      // start-up, main thread
@@ -18,6 +26,8 @@
 //   r.start();                                // first lookups go out at once, concurrently
 //   ... in worker i's loop, once per turn:
 //   r.poll(i, [&](NameId id, const NameState& s) { ... diff s.addresses, verdict(s, now) ... });
+//   ... a reload, main thread: id = r.id_of(name); r.watch(id, w) before the worker uses it,
+//   r.unwatch(id, w) once it no longer does;
 //   ... r.stop() before the workers' memory goes away (also done by the destructor).
 #pragma once
 
@@ -73,53 +83,81 @@ struct ResolverOptions {
 class Resolver {
 public:
     static constexpr std::size_t notice_queue_size = 1024;
+    static constexpr std::size_t command_queue_size = 1024;
+    // Records come in chunks of chunk_names that never move; at most chunks_max of them.
+    static constexpr std::size_t chunk_names = 256;
+    static constexpr std::size_t chunks_max = 4096;
+    static constexpr std::size_t names_max = chunk_names * chunks_max;
 
     explicit Resolver(ResolverOptions options);
     ~Resolver();
     Resolver(const Resolver&) = delete;
     Resolver& operator=(const Resolver&) = delete;
 
-    // Plan time, before start(): returns the name's id (the same FQDN gives the same id,
-    // compared case-insensitively, a trailing dot ignored) and subscribes `worker` to it.
-    NameId watch(std::string_view fqdn, std::size_t worker);
+    // Main thread, any time. The name's id (the same FQDN gives the same id, compared
+    // case-insensitively, a trailing dot ignored), its record made if the name is new; nobody
+    // is subscribed by this alone and nothing is looked up. At most names_max distinct names.
+    NameId id_of(std::string_view fqdn);
+    // Main thread, any time. Subscribes `worker` to the name: its lookups start (at once for a
+    // name nobody watched) and its changes reach the worker's poll(). Watching twice is once.
+    void watch(NameId id, std::size_t worker);
+    NameId watch(std::string_view fqdn, std::size_t worker) {
+        const NameId id = id_of(fqdn);
+        watch(id, worker);
+        return id;
+    }
+    // Main thread, any time. The worker no longer hears of the name; once no worker watches it,
+    // it is not looked up again (an answer on its way is dropped). Unwatching twice is once.
+    void unwatch(NameId id, std::size_t worker);
 
-    // Initialises c-ares, sizes the table and queues from the watched names, starts the thread.
-    // Errors (bad --dns-server, c-ares initialisation) are returned for main to report.
+    // Initialises c-ares, sizes the resolver thread's tables from the watched names, starts the
+    // thread. Errors (bad --dns-server, c-ares initialisation) are returned for main to report.
     Result<void> start();
     // Wakes the thread, cancels outstanding lookups, joins. Idempotent.
     void stop();
 
     // Worker side. Calls f(NameId, const NameState&) for each of the worker's names whose
-    // addresses or outcome changed since the last poll (or for all of them after a resync).
-    // Returns how many it delivered. Lock-free, allocation-free, bounded by the worker's names.
+    // addresses or outcome changed since the last poll, or, after a resync, for every name in
+    // the table (the worker ignores the ones it does not hold). Returns how many it delivered.
+    // Lock-free, allocation-free, bounded by the table.
     template <typename F>
     std::size_t poll(std::size_t worker, F&& f);
 
-    // Any thread: a consistent copy of a name's current state. False only when the writer kept
-    // the record busy through every bounded retry (then `out` is untouched).
+    // Any thread, for an id it was given: a consistent copy of a name's current state. False
+    // only when the writer kept the record busy through every bounded retry (then `out` is
+    // untouched).
     bool read(NameId id, NameState& out) const;
     std::uint64_t version(NameId id) const;
 
-    // Main thread, after start(): the name as watched, the names a worker holds, counters.
+    // Main thread: the name as watched, the names some worker watches now, counters.
     std::string_view name(NameId id) const;
-    std::size_t name_count() const { return names_.size(); }
-    const std::vector<NameId>& names_of(std::size_t worker) const {
-        return worker_names_.at(worker);
-    }
+    std::size_t name_count() const { return live_names_; }
     ResolverStats stats() const;
 
-    // Tests and operators: look every name up again now (SIGHUP-like). Any thread.
+    // Tests and operators: look every watched name up again now (SIGHUP-like). Any thread.
     void refresh_all();
 
 private:
-    struct Name;
     struct Record;
+    struct Chunk;
     struct Inbox;
     struct Loop;
+    struct Command {
+        enum class Op : std::uint8_t { Watch, Unwatch };
+        Op op = Op::Watch;
+        std::uint16_t worker = 0;
+        NameId id = 0;
+    };
 
+    const Record& record(NameId id) const;
+    Record& record(NameId id);
+    const std::string& text_of(NameId id) const;  // any thread, for an id it was given
     bool read_record(const Record& rec, NameState& out) const;
+    void send(const Command& c);
     // Resolver thread only.
     void run();
+    void take_commands(std::uint64_t now_ns);
+    void grow_loop(NameId id);
     void launch_due(std::uint64_t now_ns);
     void age_lookups(std::uint64_t now_ns);
     int wait_ms(std::uint64_t now_ns) const;
@@ -130,21 +168,21 @@ private:
     void finish_lookup(NameId id, const Answer& answer);
 
     ResolverOptions options_;
-    std::vector<Name> names_;
-    std::unordered_map<std::string, NameId> index_;  // plan time only
-    std::vector<std::vector<NameId>> worker_names_;
-    std::unique_ptr<Record[]> records_;
+    // Main thread only: names by canonical form, and who watches each (the resolver thread has
+    // its own copy, kept by the commands).
+    std::unordered_map<std::string, NameId> index_;
+    std::vector<std::vector<std::uint16_t>> subscribers_;
+    std::size_t live_names_ = 0;
+    // Written by the main thread (a chunk, before any id in it is handed out), read by all.
+    std::unique_ptr<std::atomic<Chunk*>[]> chunks_;
+    std::atomic<std::uint32_t> names_made_{0};
     std::unique_ptr<Inbox[]> inboxes_;
+    std::unique_ptr<SpscQueue<Command, command_queue_size>> commands_;
     std::unique_ptr<Loop> loop_;
     std::thread thread_;
 };
 
 // ---- implementation details the template needs ----
-
-struct Resolver::Name {
-    std::string fqdn;
-    std::vector<std::uint16_t> workers;  // subscribers, sorted, unique
-};
 
 // One name's published state: a seqlock over NameState copied as 64-bit atomic words.
 struct Resolver::Record {
@@ -153,10 +191,27 @@ struct Resolver::Record {
     std::array<std::atomic<std::uint64_t>, words> payload{};
 };
 
+// The names' records and their canonical text: written once (text by the main thread before
+// the id is handed out; records by the resolver thread), never moved.
+struct Resolver::Chunk {
+    std::array<Record, chunk_names> records;
+    std::array<std::string, chunk_names> fqdn;
+};
+
 struct Resolver::Inbox {
     SpscQueue<NameId, notice_queue_size> notices;
     alignas(64) std::atomic<bool> resync{false};
 };
+
+inline const Resolver::Record& Resolver::record(NameId id) const {
+    const Chunk* c = chunks_[id / chunk_names].load(std::memory_order_acquire);
+    return c->records[id % chunk_names];
+}
+
+inline Resolver::Record& Resolver::record(NameId id) {
+    Chunk* c = chunks_[id / chunk_names].load(std::memory_order_acquire);
+    return c->records[id % chunk_names];
+}
 
 template <typename F>
 std::size_t Resolver::poll(std::size_t worker, F&& f) {
@@ -164,7 +219,8 @@ std::size_t Resolver::poll(std::size_t worker, F&& f) {
     NameState state;
     std::size_t delivered = 0;
     if (inbox.resync.exchange(false, std::memory_order_acq_rel)) {
-        for (NameId id : worker_names_[worker]) {
+        const NameId made = names_made_.load(std::memory_order_acquire);
+        for (NameId id = 0; id < made; ++id) {
             if (read(id, state)) {
                 f(id, static_cast<const NameState&>(state));
                 ++delivered;

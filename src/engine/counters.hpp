@@ -103,7 +103,10 @@
            "worker) was full; the report and /metrics still show the health they moved to.")      \
     WORKER(direct_files_held, Gauge, NoTable, NoStats, "",                                        \
            "Entries of the rings' file tables held by a direct socket: a probe's, or one whose "  \
-           "close is queued (descriptors from /proc/self/fd do not show them).")
+           "close is queued (descriptors from /proc/self/fd do not show them).")                  \
+    WORKER(dns_addresses_unprobed, Gauge, NoTable, NoStats, "ringprobe_dns_addresses_unprobed",   \
+           "Addresses in FQDN backends' answers not probed now because the worker's pool of "     \
+           "address slots had none free (docs/dns.md, \"Address slots\").")
 
 namespace ringprobe::engine {
 

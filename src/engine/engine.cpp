@@ -39,19 +39,6 @@ void Engine::index_rows() {
     }
 }
 
-std::string Engine::name_key(std::string_view fqdn) {
-    if (!fqdn.empty() && fqdn.back() == '.') {
-        fqdn.remove_suffix(1);
-    }
-    std::string key(fqdn);
-    for (char& c : key) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return key;
-}
-
 Engine::~Engine() {
     stop();
 }
@@ -105,25 +92,31 @@ Result<void> Engine::watch_names() {
             continue;
         }
         if (resolver_ == nullptr) {
-            dns::ResolverOptions ro;
-            ro.server = opt_.dns_server;
-            ro.family = opt_.dns_family;
-            ro.timeout_ms = opt_.dns_timeout_ms;
-            ro.tries = opt_.dns_tries;
-            ro.workers = opt_.workers;
-            resolver_ = std::make_unique<dns::Resolver>(ro);
+            resolver_ = std::make_unique<dns::Resolver>(resolver_options());
         }
         const Target& t = plan_->targets[i];
         const unsigned worker = shard_of(t, opt_.workers);
         (*name_of_target_)[i] = resolver_->watch(t.address, worker);
-        watched_[{name_key(t.address), worker}] = (*name_of_target_)[i];
+        watched_.emplace_back((*name_of_target_)[i], worker);
     }
+    std::sort(watched_.begin(), watched_.end());
+    watched_.erase(std::unique(watched_.begin(), watched_.end()), watched_.end());
     if (resolver_ != nullptr) {
         if (auto r = resolver_->start(); !r) {
             return error("cannot start DNS resolution: " + r.error().message);
         }
     }
     return {};
+}
+
+dns::ResolverOptions Engine::resolver_options() const {
+    dns::ResolverOptions ro;
+    ro.server = opt_.dns_server;
+    ro.family = opt_.dns_family;
+    ro.timeout_ms = opt_.dns_timeout_ms;
+    ro.tries = opt_.dns_tries;
+    ro.workers = opt_.workers;
+    return ro;
 }
 
 std::size_t Engine::socket_budget() const {

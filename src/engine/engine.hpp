@@ -85,9 +85,10 @@ public:
     void stop();  // cancels in-flight probes, joins workers, marks the report stopped
     // Applies a new plan while the workers run (reload.cpp): unchanged targets keep their
     // state and schedule, removed ones stop, added ones start; the report is replaced by a
-    // segment one generation on. Main thread only. An error (a name this engine does not
-    // resolve, trust roots that cannot be read, no room for the report) leaves everything as
-    // it was.
+    // segment one generation on; FQDN targets' names are watched from then on (the resolver
+    // started now if the engine had none), and names no target uses any more are not looked up
+    // again. Main thread only. An error (a DNS resolver that cannot start, trust roots that
+    // cannot be read, no room for the report) leaves everything as it was.
     // A refusal (this engine's or the caller's, a configuration that did not load) is published
     // in the report's lastReload with the error cut to report_abi::kReloadErrorBytes; so is
     // an applied reload, in the new segment.
@@ -118,11 +119,13 @@ public:
     report::Writer* writer() { return writer_.get(); }
 
 private:
+    using Watches = std::vector<std::pair<std::uint32_t, unsigned>>;  // (resolver id, worker)
+
     // start()'s steps, in order.
     Result<void> set_up_tls();
     static Result<void> build_tls(const Plan& plan, std::unique_ptr<TlsContexts>& out);
-    static std::string name_key(std::string_view fqdn);  // the resolver's: lower case, no dot
     Result<void> watch_names();
+    dns::ResolverOptions resolver_options() const;
     std::size_t socket_budget() const;
     void make_workers();
     Result<void> start_threads();  // returns once every worker has set up its ring
@@ -133,7 +136,8 @@ private:
     // reload.cpp
     Result<ReloadSummary> apply(std::unique_ptr<Plan> next);
     report_abi::ReloadPayload reload_record(std::uint64_t result, std::string_view error) const;
-    Result<void> resolve_names(const Plan& next, std::vector<std::uint32_t>& names) const;
+    Result<void> make_resolver();
+    Result<void> resolve_names(const Plan& next, std::vector<std::uint32_t>& names, Watches& want);
     void hand_over(std::vector<std::unique_ptr<WorkerReload>>& parts);
     void retire_old(std::unique_ptr<Plan> next, std::unique_ptr<TlsContexts> tls,
                     std::unique_ptr<std::vector<std::uint32_t>> names);
@@ -149,8 +153,9 @@ private:
     // Resolver id per plan target, or no_name; the workers read it (WorkerDns).
     std::unique_ptr<std::vector<std::uint32_t>> name_of_target_ =
         std::make_unique<std::vector<std::uint32_t>>();
-    // The names watched, by (name_key, worker): what a reload's FQDN targets may use.
-    std::map<std::pair<std::string, unsigned>, std::uint32_t> watched_;
+    // The (resolver id, worker) pairs the plan in force watches, sorted: a reload watches the
+    // pairs its plan adds before the workers switch and unwatches those it drops after.
+    Watches watched_;
     std::uint64_t resolver_published_ns_ = 0;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;

@@ -1,9 +1,17 @@
-// Stage: FQDN address slots. An FQDN target owns kAddressesPerName slots. The resolver tells
-// the worker (poll, once per loop turn) when a name's addresses or outcome changed; reconcile()
-// then gives each new address a free slot (first probe within min(interval, 1 s)) and retires
-// slots whose address left the answer (a probe in flight finishes first). Each address is a
-// host with its own health; the row's health is the aggregate (ringprobe.dnsAggregation,
-// docs/dns.md).
+// Stage: FQDN address slots. The resolver tells the worker (poll, once per loop turn) when a
+// name's addresses or outcome changed; reconcile() then gives each new address a slot (first
+// probe within min(interval, 1 s)) and lets go of the slots whose address left the answer (a
+// probe in flight finishes first). Each address is a host with its own health; the row's health
+// is the aggregate (ringprobe.dnsAggregation, docs/dns.md).
+//
+// Where an address's slot comes from (docs/dns.md, "Address slots"): every name has one slot
+// of its own, so a name's first address always has one; its other addresses draw from the
+// worker's shared address pool (address_pool_for: one per name, at least 16), sized at start
+// and at each reload, so the memory follows the names, not 16 times the names. When the pool
+// has none free, the addresses left over are not probed: the name counts them (unslotted), the
+// row's detail says so, the worker's dns_addresses_unprobed gauge sums them, and the row's
+// health is the aggregate of the addresses probed: a shortage of the prober's is never
+// reported as the backend's. A slot given back to the pool goes first to a name left short.
 //
 // How the addresses' health makes the row's is the health room's rule (name_health in
 // health.hpp, a function of plain values with its own table of tests); here the worker hands
@@ -35,6 +43,9 @@ void Worker::on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now)
         publish_name(n);
         aggregate(n, nullptr, now);
     }
+    if (pool_returned_) {
+        retry_short_names(now);
+    }
 }
 
 void Worker::reconcile(NameSlot& n, std::uint64_t now) {
@@ -42,35 +53,131 @@ void Worker::reconcile(NameSlot& n, std::uint64_t now) {
     const bool probing = v.standing == dns::Standing::Fresh || v.standing == dns::Standing::Stale;
     const dns::AddressSet empty{};
     const dns::AddressSet& want = probing ? n.state.addresses : empty;
-    Slot* const first = &slots_[n.first_slot];
     for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
-        Slot& s = first[k];
+        if (n.slot_at[k] == no_slot) {
+            continue;
+        }
+        Slot& s = slots_[n.slot_at[k]];
         if (s.active && !want.contains(address_of(s.addr, s.addr_ok))) {
             s.active = false;
             if (s.state == State::Idle) {
                 wheel_.cancel(s.timer);  // (if it waits in the deferred line it is skipped there)
-                publish_address(s);      // the record goes empty
+                release_address(n, s);   // the record goes empty
             }
         }
     }
+    std::uint32_t unslotted = 0;
     for (const dns::Address& a : want.view()) {
         bool have = false;
-        Slot* free = nullptr;
+        std::uint8_t free_k = abi::kAddressesPerName;
         for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
-            Slot& s = first[k];
+            if (n.slot_at[k] == no_slot) {
+                free_k = std::min(free_k, static_cast<std::uint8_t>(k));
+                continue;
+            }
+            const Slot& s = slots_[n.slot_at[k]];
             if (s.active && address_of(s.addr, s.addr_ok) == a) {
                 have = true;
                 break;
             }
-            if (free == nullptr && !s.active && s.state == State::Idle) {
-                free = &s;
-            }
         }
-        if (!have && free != nullptr) {
-            activate(n, *free, a, now);
+        if (have) {
+            continue;
         }
-        // No free slot: every slot holds an address or finishes a probe of one that left; the
-        // finishing probe calls reconcile() again.
+        // No free record: every record holds an address or a probe of one that left, which
+        // calls reconcile() again when it finishes.
+        std::uint32_t i = no_slot;
+        if (free_k == abi::kAddressesPerName) {
+            continue;
+        }
+        if (!take_slot(n, free_k, i)) {
+            unslotted += 1;
+            continue;
+        }
+        activate(n, slots_[i], a, now);
+    }
+    if ((n.unslotted != 0) != (unslotted != 0)) {
+        names_short_ = unslotted != 0 ? names_short_ + 1 : names_short_ - 1;
+    }
+    const std::uint64_t unprobed = counters_.dns_addresses_unprobed.load(std::memory_order_relaxed);
+    counters_.dns_addresses_unprobed.store(unprobed - n.unslotted + unslotted,
+                                           std::memory_order_relaxed);
+    n.unslotted = static_cast<std::uint8_t>(unslotted);
+}
+
+// A slot for record k of the name: its own if free, else one from the pool. False when the
+// pool has none free.
+bool Worker::take_slot(NameSlot& n, std::uint8_t k, std::uint32_t& slot) {
+    const Slot& own = slots_[n.own_slot];
+    const bool own_busy = n.slot_at[own.addr_k] == n.own_slot;
+    if (!own_busy) {
+        RP_ASSERT_HOT(own.state == State::Idle);
+        slot = n.own_slot;
+        slots_[slot].addr_k = k;
+    } else {
+        if (pool_free_.empty()) {
+            return false;
+        }
+        slot = pool_free_.back();
+        pool_free_.pop_back();
+        Slot& s = slots_[slot];
+        RP_ASSERT_HOT(s.state == State::Idle);
+        RP_ASSERT_HOT(!wheel_.scheduled(s.timer));
+        const Target& t = plan_->targets[n.plan_index];
+        RP_ASSERT_HOT(!protocol_is_tls(t.protocol) || tls_sessions_[slot] != nullptr);
+        const std::uint32_t generation = s.generation;
+        s = Slot{};  // the slot's previous name's state goes; its TLS session is cleared later
+        s.generation = generation + 1;
+        s.plan_index = n.plan_index;
+        shard_[slot] = n.plan_index;
+        s.name = static_cast<std::uint32_t>(&n - names_.data());
+        s.matcher = n.matcher;
+        s.addr_k = k;
+    }
+    n.slot_at[k] = slot;
+    return true;
+}
+
+// An address's slot once its address left and no probe of it is in flight: its record goes
+// empty; a pool slot goes back to the pool (or, beyond the pool's size after a reload shrank
+// it, to the free slots) and to a name left short first.
+void Worker::release_address(NameSlot& n, Slot& s) {
+    RP_ASSERT_HOT(!s.active);
+    RP_ASSERT_HOT(s.state == State::Idle);
+    publish_address(s);
+    const auto i = static_cast<std::uint32_t>(&s - slots_.data());
+    RP_ASSERT_HOT(n.slot_at[s.addr_k] == i);
+    n.slot_at[s.addr_k] = no_slot;
+    if (i == n.own_slot) {
+        return;
+    }
+    s.retired = true;
+    s.name = no_name;
+    if (pool_slots_ > pool_target_) {
+        pool_slots_ -= 1;
+        free_slots_.push_back(i);  // capacity kept for every slot (grow_slots)
+        return;
+    }
+    pool_free_.push_back(i);  // capacity kept for the whole pool: no allocation
+    pool_returned_ = true;
+}
+
+// Names left short of a slot get the ones given back since (at the end of a turn's DNS work
+// or a probe's end: not while reconcile() walks a name).
+void Worker::retry_short_names(std::uint64_t now) {
+    pool_returned_ = false;
+    if (names_short_ == 0) {
+        return;
+    }
+    for (NameSlot& n : names_) {
+        if (pool_free_.empty() || names_short_ == 0) {
+            break;
+        }
+        if (!n.retired && n.unslotted != 0) {
+            reconcile(n, now);
+            publish_name(n);
+            aggregate(n, nullptr, now);
+        }
     }
 }
 
@@ -131,11 +238,19 @@ void Worker::address_done(Slot& s, Reason r, std::uint8_t flags, std::uint64_t n
     }
     constexpr std::uint8_t from_probe = abi::kStateCertExpiring | abi::kStateBodyCut;
     n.flags = static_cast<std::uint8_t>((n.flags & ~from_probe) | flags);
-    publish_address(s);
-    if (!s.active) {
-        reconcile(n, now);  // the slot is free again: an address waiting for one gets it
+    if (s.active) {
+        publish_address(s);
+        aggregate(n, &s, now);
+        return;
     }
-    aggregate(n, &s, now);
+    // Its address left while it probed: the slot is free again, and an address waiting for
+    // one (of this name, or of a name the pool left short) gets it.
+    release_address(n, s);
+    reconcile(n, now);
+    aggregate(n, nullptr, now);
+    if (pool_returned_) {
+        retry_short_names(now);
+    }
 }
 
 void Worker::publish_address(const Slot& s) {
@@ -194,10 +309,9 @@ void Worker::publish_name(const NameSlot& n) {
 void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
     const dns::Verdict v = n.have_state ? verdict_at(n.state, now) : dns::Verdict{};
     const NameHealth h = name_health_of(n, v, latest);
-    const Slot* const first = &slots_[n.first_slot];
-    const Slot* const decider = h.decider == no_address ? nullptr : &first[h.decider];
+    const Slot* const decider = h.decider == no_address ? nullptr : &slots_[n.slot_at[h.decider]];
     const Slot* const first_unhealthy =
-        h.first_unhealthy == no_address ? nullptr : &first[h.first_unhealthy];
+        h.first_unhealthy == no_address ? nullptr : &slots_[n.slot_at[h.first_unhealthy]];
     std::uint8_t flags =
         static_cast<std::uint8_t>(n.flags & (abi::kStateCertExpiring | abi::kStateBodyCut));
     if (v.standing == dns::Standing::Stale) {
@@ -236,15 +350,19 @@ NameHealth Worker::name_health_of(const NameSlot& n, const dns::Verdict& v,
     in.dns_health = v.health;
     in.dns_reason = v.reason;
     in.all = plan_->targets[n.plan_index].dns_aggregation == DnsAggregation::All;
-    const Slot* const first = &slots_[n.first_slot];
     if (latest != nullptr) {
-        RP_ASSERT_HOT(latest >= first);
-        RP_ASSERT_HOT(latest < first + abi::kAddressesPerName);
-        in.latest = static_cast<int>(latest - first);
+        RP_ASSERT_HOT(n.slot_at[latest->addr_k] ==
+                      static_cast<std::uint32_t>(latest - slots_.data()));
+        in.latest = latest->addr_k;
     }
     std::array<AddressHealth, abi::kAddressesPerName> addresses;
     for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
-        addresses[k] = AddressHealth{first[k].active, first[k].health.health, first[k].last_reason};
+        if (n.slot_at[k] == no_slot) {
+            addresses[k] = AddressHealth{false, Health::Unknown, Reason::Pending};
+            continue;
+        }
+        const Slot& s = slots_[n.slot_at[k]];
+        addresses[k] = AddressHealth{s.active, s.health.health, s.last_reason};
     }
     return name_health(in, addresses);
 }
@@ -258,7 +376,8 @@ void Worker::describe_name(NameSlot& n, const dns::Verdict& v, const NameHealth&
                               (std::uint64_t{h.unhealthy} << 24) ^
                               (std::uint64_t{static_cast<std::uint16_t>(h.reason)} << 8) ^
                               (first_unhealthy != nullptr ? first_unhealthy->addr_k + 1u : 0u) ^
-                              (std::uint64_t{n.state.generation} << 12);
+                              (std::uint64_t{n.state.generation} << 12) ^
+                              (std::uint64_t{n.unslotted} << 5);
     if (key != n.detail_key) {
         n.detail_key = key;
         const std::string_view outcome = dns::outcome_info(v.last_outcome).code;
@@ -292,6 +411,14 @@ void Worker::describe_name(NameSlot& n, const dns::Verdict& v, const NameHealth&
                     len += std::snprintf(
                         n.detail + len, sizeof n.detail - static_cast<std::size_t>(len),
                         "; %s %.*s", text.data(), static_cast<int>(code.size()), code.data());
+                }
+                if (n.unslotted != 0 && len > 0 &&
+                    static_cast<std::size_t>(len) < sizeof n.detail) {
+                    len += std::snprintf(n.detail + len,
+                                         sizeof n.detail - static_cast<std::size_t>(len),
+                                         "; %u not probed: the worker's address slots are all in "
+                                         "use (prober-side)",
+                                         static_cast<unsigned>(n.unslotted));
                 }
                 break;
             }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -46,7 +47,8 @@ struct Worker::Slot {
     bool request_written = false;  // Https: the request went into the TLS stream
     bool addr_ok = false;
     // FQDN targets: this slot probes one address of the name (record addr_k of the target's
-    // 16 in the report). Inactive: no address (never scheduled); an address that left the
+    // 16 in the report): the name's own slot, or one drawn from the worker's shared pool
+    // (name_slots.cpp). Inactive: no address (never scheduled); an address that left the
     // answer while its probe was in flight is inactive and finishes that probe first.
     bool active = true;
     std::uint8_t addr_k = 0;
@@ -54,7 +56,8 @@ struct Worker::Slot {
     // has buffers to spare (resume_receives), instead of asking again at once.
     bool recv_parked = false;
     // Its target left the plan in a reload: no longer scheduled, counted or published; free for
-    // an added target once a probe in flight has ended (Worker::retire).
+    // an added target once a probe in flight has ended (Worker::retire). A free slot of the
+    // shared address pool is marked so too: it belongs to no target.
     bool retired = false;
     std::uint32_t name = no_name;  // index into names_
     std::int32_t sys_errno = 0;
@@ -81,10 +84,24 @@ struct Worker::Slot {
 };
 static_assert(sizeof(sockaddr_in) <= sizeof(sockaddr_in6));
 
+inline constexpr std::uint32_t no_slot = 0xFFFFFFFFu;
+
+constexpr std::array<std::uint32_t, abi::kAddressesPerName> filled_no_slot() {
+    std::array<std::uint32_t, abi::kAddressesPerName> a{};
+    a.fill(no_slot);
+    return a;
+}
+
 struct Worker::NameSlot {
     std::uint32_t plan_index = 0;
-    bool retired = false;          // its target left the plan in a reload (its slots are retired)
-    std::uint32_t first_slot = 0;  // kAddressesPerName slots from here
+    bool retired = false;        // its target left the plan in a reload (its slots are retired)
+    std::uint32_t own_slot = 0;  // always the name's: its first address is never short of one
+    // Per address record k of the name in the report: the slot probing that address (its own
+    // or one drawn from the pool), or no_slot.
+    std::array<std::uint32_t, abi::kAddressesPerName> slot_at = filled_no_slot();
+    // Addresses of the answer with no slot because the worker's pool had none free.
+    std::uint8_t unslotted = 0;
+    const BodyMatcher* matcher = nullptr;  // the target's, for slots drawn from the pool
     std::uint32_t report_slot = abi::kNoSlot;
     dns::NameState state{};  // as the resolver last said
     bool have_state = false;

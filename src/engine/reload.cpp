@@ -63,6 +63,9 @@ bool same_probe(const Plan& pa, const Target& a, const Plan& pb, const Target& b
 // ---- the worker's side ----
 
 void Worker::apply_reload(const WorkerReload& r, std::uint64_t now) {
+    if (dns_.resolver == nullptr) {
+        dns_.resolver = r.resolver;  // started for this reload: the old plan had no FQDN target
+    }
     const report::Writer* const old_writer = writer_;
     const std::vector<std::uint32_t>& to = *r.new_index_of_old;
     // Kept IP targets: records into the new segment, then the new index. Removed: stopped.
@@ -92,31 +95,75 @@ void Worker::apply_reload(const WorkerReload& r, std::uint64_t now) {
     if (tls_ != nullptr && tls_pool_.empty()) {
         make_tls_pool();
     }
-    // Room for the added targets in one growth: IP targets take free slots first, FQDN targets
-    // kAddressesPerName appended slots each.
-    std::size_t ip_added = 0;
-    std::size_t fqdn_added = 0;
+    // Room in one growth: a slot per added target (an FQDN target's is its name's own) and
+    // what the address pool needs for the names from now on; free slots are taken first.
+    std::size_t names_after = 0;
+    for (const NameSlot& n : names_) {
+        names_after += n.retired ? 0 : 1;
+    }
+    bool names_tls = names_use_tls();
     for (std::uint32_t t : r.added) {
         const bool fqdn = plan_->targets[t].is_fqdn && dns_.resolver != nullptr;
-        (fqdn ? fqdn_added : ip_added) += 1;
+        names_after += fqdn ? 1 : 0;
+        names_tls = names_tls || (fqdn && protocol_is_tls(plan_->targets[t].protocol));
     }
-    const std::size_t ip_appended = ip_added - std::min(ip_added, free_slots_.size());
+    pool_target_ = address_pool_for(names_after);
+    const std::size_t need = r.added.size() + (pool_target_ - std::min(pool_target_, pool_slots_));
+    const std::size_t appended = need - std::min(need, free_slots_.size());
     const std::size_t first_new = slots_.size();
-    grow_slots(ip_appended + fqdn_added * abi::kAddressesPerName);
-    for (std::size_t i = ip_appended; i > 0; --i) {
+    grow_slots(appended);
+    for (std::size_t i = appended; i > 0; --i) {
         free_slots_.push_back(static_cast<std::uint32_t>(first_new + i - 1));
     }
-    std::size_t fqdn_next = first_new + ip_appended;
+    size_address_pool(names_after, names_tls);  // first: an added name may draw from it at once
     for (std::uint32_t t : r.added) {
-        add_target(t, now, fqdn_next);
+        add_target(t, now);
     }
     targets_owned_ = 0;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
-        const bool first_of_target = slots_[i].name == no_name ||
-                                     slots_[i].addr_k == 0;  // an FQDN target's slots count once
-        targets_owned_ += !slots_[i].retired && first_of_target ? 1 : 0;
+        const Slot& s = slots_[i];
+        const bool first_of_target = s.name == no_name || names_[s.name].own_slot == i;
+        targets_owned_ += !s.retired && first_of_target ? 1 : 0;
     }
     publish_stats(now);
+}
+
+// The address pool to address_pool_for(names): grown from the free slots (the caller made room),
+// shrunk by its free slots (a drawn one goes when it is given back, release_address). Every
+// pool slot gets a TLS session when a name (kept or added) probes over TLS, so drawing one never
+// allocates.
+void Worker::size_address_pool(std::size_t names, bool tls) {
+    pool_target_ = address_pool_for(names);
+    while (pool_slots_ < pool_target_) {
+        RP_ASSERT(!free_slots_.empty());
+        const std::uint32_t i = free_slots_.back();
+        free_slots_.pop_back();
+        prepare_pool_slot(i, tls);
+        pool_free_.push_back(i);
+        pool_slots_ += 1;
+    }
+    while (pool_slots_ > pool_target_ && !pool_free_.empty()) {
+        free_slots_.push_back(pool_free_.back());
+        pool_free_.pop_back();
+        pool_slots_ -= 1;
+    }
+    pool_free_.reserve(pool_slots_);
+    free_slots_.reserve(slots_.size());
+    if (tls) {
+        if (tls_sessions_.size() < slots_.size()) {
+            tls_sessions_.resize(slots_.size());
+        }
+        for (std::uint32_t i : pool_free_) {
+            prepare_pool_slot(i, tls);
+        }
+        for (const NameSlot& n : names_) {
+            for (std::uint32_t i : n.slot_at) {
+                if (!n.retired && i != no_slot && i != n.own_slot && tls_sessions_[i] == nullptr) {
+                    tls_sessions_[i] = std::make_unique<TlsSession>();
+                }
+            }
+        }
+    }
 }
 
 // FQDN targets: a kept name follows its new index and report slot (its records copied); a
@@ -133,9 +180,26 @@ void Worker::keep_names(const WorkerReload& r, const report::Writer* old_writer,
         const std::uint32_t next = to[n.plan_index];
         if (next == WorkerReload::gone) {
             n.retired = true;
-            for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
-                retire(slots_[n.first_slot + k], now);
+            if (n.unslotted != 0) {
+                names_short_ -= 1;
+                const std::uint64_t unprobed =
+                    counters_.dns_addresses_unprobed.load(std::memory_order_relaxed);
+                counters_.dns_addresses_unprobed.store(unprobed - n.unslotted,
+                                                       std::memory_order_relaxed);
+                n.unslotted = 0;
             }
+            // Its slots leave the name as retired IP slots do (a probe in flight ends without
+            // reaching the name), so the NameSlot is free for a name a reload adds.
+            for (std::uint32_t slot : n.slot_at) {
+                if (slot != no_slot && slot != n.own_slot) {
+                    pool_slots_ -= 1;  // leaves the pool through retire() to the free slots
+                    slots_[slot].name = no_name;
+                    retire(slots_[slot], now);
+                }
+            }
+            slots_[n.own_slot].name = no_name;
+            retire(slots_[n.own_slot], now);
+            free_names_.push_back(i);
             continue;
         }
         if (r.writer != nullptr && old_writer != nullptr) {
@@ -143,8 +207,11 @@ void Worker::keep_names(const WorkerReload& r, const report::Writer* old_writer,
         }
         n.plan_index = next;
         n.report_slot = r.writer != nullptr ? r.writer->name_slot(next) : abi::kNoSlot;
-        for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
-            slots_[n.first_slot + k].plan_index = next;
+        slots_[n.own_slot].plan_index = next;
+        for (std::uint32_t slot : n.slot_at) {
+            if (slot != no_slot) {
+                slots_[slot].plan_index = next;
+            }
         }
         name_lookup_.emplace_back((*r.name_of_target)[next], i);
     }
@@ -214,34 +281,35 @@ void Worker::grow_slots(std::size_t extra) {
     rebuild_start_line();
 }
 
-// An added target: an IP target takes a free slot, an FQDN target the next kAddressesPerName
-// appended slots (from fqdn_next, which it moves on).
-void Worker::add_target(std::uint32_t target, std::uint64_t now, std::size_t& fqdn_next) {
+// An added target takes a free slot (an FQDN target's is its name's own; its other addresses
+// draw from the address pool).
+void Worker::add_target(std::uint32_t target, std::uint64_t now) {
     const Target& t = plan_->targets[target];
+    RP_ASSERT(!free_slots_.empty());
+    const std::uint32_t i = free_slots_.back();
+    free_slots_.pop_back();
+    init_slot(i, target);
     if (!(t.is_fqdn && dns_.resolver != nullptr)) {
-        RP_ASSERT(!free_slots_.empty());
-        const std::size_t i = free_slots_.back();
-        free_slots_.pop_back();
-        init_slot(i, target);
         place_first_start(slots_[i], now);
         return;
     }
-    const auto first = static_cast<std::uint32_t>(fqdn_next);
-    fqdn_next += abi::kAddressesPerName;
-    RP_ASSERT(fqdn_next <= slots_.size());
     NameSlot n;
     n.plan_index = target;
-    n.first_slot = first;
+    n.own_slot = i;
+    n.matcher = slots_[i].matcher;
     n.report_slot = writer_ != nullptr ? writer_->name_slot(target) : abi::kNoSlot;
-    const auto name_index = static_cast<std::uint32_t>(names_.size());
-    names_.push_back(n);
-    for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
-        init_slot(first + k, target);
-        Slot& s = slots_[first + k];
-        s.name = name_index;
-        s.addr_k = static_cast<std::uint8_t>(k);
-        s.active = false;  // until DNS gives it an address
+    std::uint32_t name_index = 0;
+    if (free_names_.empty()) {
+        name_index = static_cast<std::uint32_t>(names_.size());
+        names_.push_back(n);
+    } else {
+        name_index = free_names_.back();  // a removed name's, no slot refers to it any more
+        free_names_.pop_back();
+        names_[name_index] = n;
     }
+    Slot& s = slots_[i];
+    s.name = name_index;
+    s.active = false;  // until DNS gives it an address
     const std::uint32_t id = (*dns_.name_of_target)[target];
     RP_ASSERT(id != no_name);
     name_lookup_.emplace_back(id, name_index);
@@ -304,7 +372,8 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
     }
     auto names =
         std::make_unique<std::vector<std::uint32_t>>(next->targets.size(), WorkerDns::no_name);
-    if (auto r = resolve_names(*next, *names); !r) {
+    Watches want;
+    if (auto r = resolve_names(*next, *names, want); !r) {
         return unexpected(r.error());
     }
     std::unique_ptr<TlsContexts> tls;
@@ -347,6 +416,7 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
         part->name_of_target = names.get();
         part->new_index_of_old = &new_of_old;
         part->epoch = epoch_ + 1;
+        part->resolver = resolver_.get();
         parts.push_back(std::move(part));
     }
     for (std::uint32_t i = 0; i < next->targets.size(); ++i) {
@@ -355,7 +425,18 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
             sum.added += 1;
         }
     }
+    // A worker may read an added name's record as soon as it switches: watched first. Names no
+    // target of the new plan uses are let go once no worker holds them.
+    for (const auto& [id, w] : want) {
+        resolver_->watch(id, w);
+    }
     hand_over(parts);
+    for (const auto& [id, w] : watched_) {
+        if (!std::binary_search(want.begin(), want.end(), std::pair{id, w})) {
+            resolver_->unwatch(id, w);
+        }
+    }
+    watched_ = std::move(want);
 
     // Every worker runs the new plan. Their queues may hold transitions said under either plan
     // (Transition::epoch says which): the old plan stays reachable until they are logged.
@@ -430,23 +511,39 @@ void Engine::free_retired() {
     std::erase_if(retired_, [now](const Retired& r) { return now >= r.free_after_ns; });
 }
 
-// FQDN targets of the new plan: each name must already be resolved for the worker that owns
-// the target (the resolver's names and subscribers are fixed when it starts).
-Result<void> Engine::resolve_names(const Plan& next, std::vector<std::uint32_t>& names) const {
+// The resolver a reload's FQDN targets need, started now when the engine had none (its plan
+// had no FQDN server). A resolver that cannot start refuses the reload; one started for a
+// reload refused later stays, watching nothing.
+Result<void> Engine::make_resolver() {
+    if (resolver_ != nullptr) {
+        return {};
+    }
+    auto resolver = std::make_unique<dns::Resolver>(resolver_options());
+    if (auto r = resolver->start(); !r) {
+        return error("cannot start DNS resolution: " + r.error().message);
+    }
+    resolver_ = std::move(resolver);
+    return {};
+}
+
+// FQDN targets of the new plan: each name's resolver id, and the (id, worker) pairs to watch.
+// Nothing is watched yet: apply() does it once nothing can refuse the reload.
+Result<void> Engine::resolve_names(const Plan& next, std::vector<std::uint32_t>& names,
+                                   Watches& want) {
+    want.clear();
     for (std::uint32_t i = 0; i < next.targets.size(); ++i) {
         const Target& t = next.targets[i];
         if (!t.is_fqdn) {
             continue;
         }
-        const auto it = watched_.find({name_key(t.address), shard_of(t, opt_.workers)});
-        if (it == watched_.end()) {
-            return error("server " + t.address +
-                         ": this engine does not resolve that name for the worker that would "
-                         "probe it (the names resolved are fixed when the engine starts); "
-                         "restart the engine to add it");
+        if (auto r = make_resolver(); !r) {
+            return error("server " + t.address + ": " + r.error().message);
         }
-        names[i] = it->second;
+        names[i] = resolver_->id_of(t.address);
+        want.emplace_back(names[i], shard_of(t, opt_.workers));
     }
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
     return {};
 }
 

@@ -87,7 +87,11 @@ void Worker::size_start_grid() {
     auto interval_of = [this](std::size_t i) {
         return std::max<std::uint64_t>(ms_to_ns(plan_->targets[shard_[i]].interval_ms), tick_ns);
     };
-    auto first_of_target = [this](std::size_t i) { return i == 0 || shard_[i] != shard_[i - 1]; };
+    // Each target once: an IP target's slot, an FQDN target's own slot; not the pool's.
+    auto first_of_target = [this](std::size_t i) {
+        const Slot& s = slots_[i];
+        return !s.retired && (s.name == no_name || names_[s.name].own_slot == i);
+    };
     std::uint64_t g = 0;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
         if (first_of_target(i)) {  // not the other address slots of an FQDN target

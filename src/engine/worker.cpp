@@ -81,8 +81,8 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
     prepare_slots();
 }
 
-// One slot per IP target; kAddressesPerName per FQDN target, one per address it may have, and
-// a NameSlot for the name.
+// One slot per target (an FQDN target's is its name's own slot, with a NameSlot for the name),
+// then the shared address pool the names' other addresses draw from.
 // In the order of the targets' first phases, so that the targets of one start instant are
 // neighbours in memory (see schedule_first_probes).
 void Worker::lay_out_slots(const std::vector<std::uint32_t>& shard) {
@@ -98,18 +98,21 @@ void Worker::lay_out_slots(const std::vector<std::uint32_t>& shard) {
         if (fqdn) {
             NameSlot n;
             n.plan_index = t;
-            n.first_slot = static_cast<std::uint32_t>(shard_.size());
+            n.own_slot = static_cast<std::uint32_t>(shard_.size());
             n.report_slot = writer_ != nullptr ? writer_->name_slot(t) : abi::kNoSlot;
             const std::uint32_t id = (*dns_.name_of_target)[t];
             RP_ASSERT(id != no_name);
             name_lookup_.emplace_back(id, static_cast<std::uint32_t>(names_.size()));
             names_.push_back(n);
         }
-        for (std::uint32_t k = 0; k < (fqdn ? abi::kAddressesPerName : 1); ++k) {
-            shard_.push_back(t);
-        }
+        shard_.push_back(t);
     }
     std::sort(name_lookup_.begin(), name_lookup_.end());
+    pool_target_ = address_pool_for(names_.size());
+    pool_slots_ = pool_target_;
+    for (std::size_t i = 0; i < pool_slots_; ++i) {
+        shard_.push_back(names_.front().plan_index);  // none of its own (prepare_pool_slot)
+    }
 }
 
 // The receive buffers and the turn's starts and chunks, from the options or the shard.
@@ -141,17 +144,64 @@ void Worker::make_tls_pool() {
 // Each slot's address, TLS session and body matcher; an FQDN target's slots wait for DNS to
 // give them an address.
 void Worker::prepare_slots() {
-    for (std::size_t i = 0; i < shard_.size(); ++i) {
+    const std::size_t pool_first = shard_.size() - pool_slots_;
+    for (std::size_t i = 0; i < pool_first; ++i) {
         init_slot(i, shard_[i]);
     }
     for (std::uint32_t n = 0; n < names_.size(); ++n) {
-        for (std::uint32_t k = 0; k < abi::kAddressesPerName; ++k) {
-            Slot& s = slots_[names_[n].first_slot + k];
-            s.name = n;
-            s.addr_k = static_cast<std::uint8_t>(k);
-            s.active = false;  // until DNS gives it an address
+        Slot& s = slots_[names_[n].own_slot];
+        s.name = n;
+        s.active = false;  // until DNS gives it an address
+        names_[n].matcher = s.matcher;
+    }
+    pool_free_.reserve(pool_slots_);
+    const bool tls = names_use_tls();
+    for (std::size_t i = shard_.size(); i > pool_first; --i) {
+        prepare_pool_slot(static_cast<std::uint32_t>(i - 1), tls);
+        pool_free_.push_back(static_cast<std::uint32_t>(i - 1));
+    }
+}
+
+// A free slot of the address pool: no target's, never scheduled; with `tls` (some name probes
+// over TLS), a TLS session ready for whichever TLS name draws it (drawing must not allocate).
+void Worker::prepare_pool_slot(std::uint32_t i, bool tls) {
+    Slot& s = slots_[i];
+    RP_ASSERT(!wheel_.scheduled(s.timer));
+    RP_ASSERT(s.state == State::Idle);
+    const std::uint32_t generation = s.generation;
+    s = Slot{};
+    s.generation = generation + 1;
+    s.retired = true;
+    s.active = false;
+    if (tls) {
+        if (tls_sessions_.size() < slots_.size()) {
+            tls_sessions_.resize(slots_.size());
+        }
+        if (tls_sessions_[i] == nullptr) {
+            tls_sessions_[i] = std::make_unique<TlsSession>();
         }
     }
+}
+
+bool Worker::names_use_tls() const {
+    for (const NameSlot& n : names_) {
+        if (!n.retired && protocol_is_tls(plan_->targets[n.plan_index].protocol)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const BodyMatcher* Worker::matcher_for(const Target& t) {
+    if (t.match_body.empty()) {
+        return nullptr;
+    }
+    auto it = matcher_by_needle_.find(t.match_body);
+    if (it == matcher_by_needle_.end()) {
+        matchers_.push_back(std::make_unique<BodyMatcher>(t.match_body));
+        it = matcher_by_needle_.emplace(matchers_.back()->needle(), matchers_.back().get()).first;
+    }
+    return it->second;
 }
 
 // A slot made ready for a target: fresh state (the generation goes on, so a completion of
@@ -179,15 +229,7 @@ void Worker::init_slot(std::size_t i, std::uint32_t target) {
     } else if (i < tls_sessions_.size()) {
         tls_sessions_[i].reset();
     }
-    if (!t.match_body.empty()) {
-        auto it = matcher_by_needle_.find(t.match_body);
-        if (it == matcher_by_needle_.end()) {
-            matchers_.push_back(std::make_unique<BodyMatcher>(t.match_body));
-            it = matcher_by_needle_.emplace(matchers_.back()->needle(), matchers_.back().get())
-                     .first;
-        }
-        s.matcher = it->second;
-    }
+    s.matcher = matcher_for(t);
 }
 
 Worker::~Worker() {
@@ -215,6 +257,7 @@ unsigned Worker::receive_buffers_for(std::size_t slots, std::uint32_t start_batc
 std::size_t Worker::memory_bytes() const {
     return slots_.size() * (sizeof(Slot) + sizeof(HttpParser) + sizeof(std::uint32_t)) +
            names_.size() * (sizeof(NameSlot) + sizeof(name_lookup_[0])) +
+           pool_free_.capacity() * sizeof(std::uint32_t) +
            std::size_t{opt_.recv_buffers} * opt_.recv_buffer_size + recv_buffers_.ring_bytes() +
            free_files_.capacity() * sizeof(std::uint32_t);
 }

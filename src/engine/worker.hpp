@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -112,15 +113,17 @@ struct WorkerReload {
     const std::vector<std::uint32_t>* name_of_target = nullptr;  // per new target (WorkerDns)
     // Per old plan target: its index in the new plan when its probe is unchanged, else gone.
     const std::vector<std::uint32_t>* new_index_of_old = nullptr;
-    std::vector<std::uint32_t> added;  // new plan targets this worker starts
-    std::uint32_t epoch = 0;           // Transition::epoch from then on
-    std::atomic<bool> done{false};     // set by the worker once it runs the new plan
+    std::vector<std::uint32_t> added;   // new plan targets this worker starts
+    std::uint32_t epoch = 0;            // Transition::epoch from then on
+    dns::Resolver* resolver = nullptr;  // the engine's; started by this reload if it had none
+    std::atomic<bool> done{false};      // set by the worker once it runs the new plan
 };
 
 class Worker {
 public:
     // tls: the plan's trust contexts (nullptr when the plan has no Https/Tls target).
-    // An FQDN target gets report_abi::kAddressesPerName probe slots, one per resolved address.
+    // An FQDN target gets one probe slot of its own; its other addresses draw slots from the
+    // worker's shared address pool (address_pool_for).
     Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Writer* writer,
            WorkerOptions opt, const TlsContexts* tls = nullptr, WorkerDns dns = {});
     ~Worker();
@@ -152,6 +155,14 @@ public:
     // Where in its first spread (the interval, or the plan's startSpreadMs) a target's first
     // probe goes: a stable hash of its identity (schedule.cpp), in [0, spread_ns).
     static std::uint64_t start_phase_ns(const Target& t, std::uint64_t spread_ns);
+    // The worker's shared pool of address slots for `names` FQDN targets: one per name, at
+    // least address_pool_min (so that a small plan probes every address of a 16-address
+    // answer). Each name also has a slot of its own, so a name with one address never draws
+    // from it. Sized at start and at each reload (docs/dns.md, "Address slots").
+    static constexpr std::size_t address_pool_min = 16;
+    static std::size_t address_pool_for(std::size_t names) {
+        return names == 0 ? 0 : std::max(address_pool_min, names);
+    }
     bool pop_transition(Transition& t) { return transitions_.pop(t); }
     // Main thread: hands the worker its part of a reload; it applies it at the start of its
     // next loop turn and then sets r.done. One at a time: the engine waits for done.
@@ -258,6 +269,13 @@ private:
     // name_slots.cpp: FQDN targets, one slot per resolved address, and the row they make.
     void on_dns(dns::NameId id, const dns::NameState& st, std::uint64_t now);
     void reconcile(NameSlot& n, std::uint64_t now);
+    bool take_slot(NameSlot& n, std::uint8_t k, std::uint32_t& slot);
+    void release_address(NameSlot& n, Slot& s);
+    void retry_short_names(std::uint64_t now);
+    void prepare_pool_slot(std::uint32_t i, bool tls);
+    bool names_use_tls() const;
+    void size_address_pool(std::size_t names, bool tls);
+    const BodyMatcher* matcher_for(const Target& t);
     void activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t now);
     void address_done(Slot& s, Reason r, std::uint8_t flags, std::uint64_t now);
     void publish_address(const Slot& s);
@@ -275,7 +293,7 @@ private:
     void retire(Slot& s, std::uint64_t now);
     void keep_names(const WorkerReload& r, const report::Writer* old_writer, std::uint64_t now);
     void grow_slots(std::size_t extra);
-    void add_target(std::uint32_t target, std::uint64_t now, std::size_t& fqdn_next);
+    void add_target(std::uint32_t target, std::uint64_t now);
     void rebuild_start_line();
 
     // publish.cpp: an IP target's row and the worker's stats into the report.
@@ -359,6 +377,16 @@ private:
     std::atomic<WorkerReload*> reload_{nullptr};
     std::uint32_t epoch_ = 0;
     std::vector<std::uint32_t> free_slots_;
+    // The shared address pool (name_slots.cpp): its free slots (capacity for all of them, so
+    // giving one back never allocates), how many it has in all (free and drawn), how many it
+    // should have (address_pool_for; a drawn slot given back beyond that goes to free_slots_),
+    // and the names short of a slot.
+    std::vector<std::uint32_t> pool_free_;
+    std::size_t pool_slots_ = 0;
+    std::size_t pool_target_ = 0;
+    std::size_t names_short_ = 0;
+    bool pool_returned_ = false;             // a slot went back to the pool since retry_short_names
+    std::vector<std::uint32_t> free_names_;  // names_ entries of removed names, for added ones
     WallClock wall_;
 };
 

@@ -7,7 +7,8 @@
 // their age, that removing all addresses ends in DnsNoAddress, and that a name with several
 // addresses returns all of them, IPv4 first. Waits are bounded polls of the resolver's table.
 // "localhost" and the names under it resolve to loopback without asking a server or reading
-// /etc/hosts (RFC 6761), with and without an override, and a worker's poll() is shown to
+// /etc/hosts (RFC 6761), with and without an override, that names watched and unwatched while
+// the resolver runs start and stop being looked up, and a worker's poll() is shown to
 // allocate nothing (operator new is counted on the polling thread only).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -276,6 +277,60 @@ TEST_F(DnsResolver, RefreshAllAddsOneLookupNotASecondChain) {
     // Two chains would add three more.
     EXPECT_LE(r.stats().lookups_started, 6u);
     EXPECT_GE(r.stats().lookups_started, 4u);
+}
+
+// A name watched while the thread runs is looked up at once and its answer reaches the
+// worker's poll(); once unwatched it is not looked up again (TTL 1 s: a watched name is asked
+// about once a second), while the name still watched goes on being asked.
+TEST_F(DnsResolver, NamesWatchedAndUnwatchedWhileRunning) {
+    auto dns = start_dns("127.0.0.10 a.test\n127.0.0.11 b.test\n");
+    Resolver r(options_for(dns, 2));
+    const NameId a = r.watch("a.test", 0);
+    ASSERT_TRUE(r.start());
+    wait_for(r, a, [](const NameState& x) { return x.lookups >= 1; });
+    const NameId b = r.watch("b.test", 1);
+    EXPECT_NE(a, b);
+    EXPECT_EQ(r.name(b), "b.test");
+    EXPECT_EQ(r.name_count(), 2u);
+    const NameState sb = wait_for(r, b, [](const NameState& x) { return x.lookups >= 1; });
+    EXPECT_TRUE(has(sb, "127.0.0.11"));
+    std::size_t heard = 0;
+    for (int i = 0; i < 200 && heard == 0; ++i) {
+        r.poll(1, [&](NameId id, const NameState&) { heard += id == b ? 1 : 0; });
+        std::this_thread::sleep_for(milliseconds(5));
+    }
+    EXPECT_EQ(heard, 1u);
+    // A second worker joining a name already resolved hears of it without a new answer.
+    r.watch(a, 1);
+    heard = 0;
+    for (int i = 0; i < 200 && heard == 0; ++i) {
+        r.poll(1, [&](NameId id, const NameState&) { heard += id == a ? 1 : 0; });
+        std::this_thread::sleep_for(milliseconds(5));
+    }
+    EXPECT_GE(heard, 1u);
+
+    r.unwatch(b, 1);
+    EXPECT_EQ(r.name_count(), 1u);
+    r.unwatch(a, 1);
+    EXPECT_EQ(r.name_count(), 1u);                  // worker 0 still watches a.test
+    std::this_thread::sleep_for(milliseconds(50));  // a lookup of b.test already out ends
+    NameState before_b;
+    NameState before_a;
+    ASSERT_TRUE(r.read(b, before_b));
+    ASSERT_TRUE(r.read(a, before_a));
+    std::this_thread::sleep_for(milliseconds(2500));
+    NameState after_b;
+    NameState after_a;
+    ASSERT_TRUE(r.read(b, after_b));
+    ASSERT_TRUE(r.read(a, after_a));
+    EXPECT_LE(after_b.lookups, before_b.lookups + 1);  // at most one already out
+    EXPECT_GE(after_a.lookups, before_a.lookups + 2);
+
+    // Watched again: the same id, looked up again.
+    EXPECT_EQ(r.watch("B.test.", 0), b);
+    wait_for(r, b, [&](const NameState& x) { return x.lookups > after_b.lookups; });
+    ASSERT_TRUE(r.read(b, after_b));
+    EXPECT_GT(after_b.lookups, before_b.lookups);
 }
 
 TEST_F(DnsResolver, BadServerOverrideIsAStartError) {

@@ -221,7 +221,7 @@ TEST(EngineReload, TheSameConfigurationChangesNothing) {
     run.stop();
 }
 
-TEST(EngineReload, ANameTheEngineDoesNotResolveIsRefusedAndNothingChanges) {
+TEST(EngineReload, ATrustedRootThatCannotBeReadIsRefusedAndNothingChanges) {
     Listener up;
     Plan a;
     testing::add_target(a, spec(up, 1));
@@ -229,12 +229,16 @@ TEST(EngineReload, ANameTheEngineDoesNotResolveIsRefusedAndNothingChanges) {
     ASSERT_TRUE(run.start());
     auto next = std::make_unique<Plan>(a);
     next->digest = 7;
-    testing::add_target(*next, TargetSpec{.address = "backend.example.test", .port = up.port});
-    next->targets.back().is_fqdn = true;
+    testing::add_target(*next, TargetSpec{.address = "127.0.0.9",
+                                          .port = up.port,
+                                          .protocol = Protocol::Https,
+                                          .host = "backend.example.test"});
+    next->trusted_roots.push_back(
+        TrustedRoot{"broken", "/trustedRootCertificates/broken", "not a certificate"});
+    next->targets.back().trusted_roots = {0};
     auto summary = run.reload(std::move(next));
     ASSERT_FALSE(summary);
-    EXPECT_NE(summary.error().message.find("backend.example.test"), std::string::npos)
-        << summary.error().message;
+    EXPECT_NE(summary.error().message.find("broken"), std::string::npos) << summary.error().message;
     EXPECT_FALSE(run.report().superseded());
     const report::Snapshot s = run.snapshot();
     EXPECT_EQ(s.states.size(), 1u);
@@ -242,7 +246,7 @@ TEST(EngineReload, ANameTheEngineDoesNotResolveIsRefusedAndNothingChanges) {
     EXPECT_EQ(s.reload_result(), report_abi::kReloadRefused);
     EXPECT_EQ(s.last_reload.refused, 1u);
     EXPECT_LE(s.reload_error().size(), report_abi::kReloadErrorBytes);
-    EXPECT_EQ(s.reload_error().substr(0, 27), "server backend.example.test");
+    EXPECT_EQ(s.reload_error().substr(0, 19), "cannot set up TLS: ");
     run.stop();
 }
 
