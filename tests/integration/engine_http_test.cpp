@@ -11,7 +11,12 @@
 //    asked again: every target Healthy, no failed probe, the shortage counted as ours;
 //  - a turn starts at most its share of the due probes; the rest go at the next turns, none
 //    skipped or blamed;
-//  - a body mismatch on a body longer than the 64 KiB searched is flagged kStateBodyCut.
+//  - a body mismatch on a body longer than the 64 KiB searched is flagged kStateBodyCut;
+//  - phase timings are finer than the engine's quantum: at a 10 ms quantum a backend that
+//    answers at once shows a first byte under half of it at least once in a few probes
+//    (stamped at reap time, each showed the quantum less the start's lateness), one that waits
+//    3 ms before answering a first byte of at least 3 ms, and connect never comes after the
+//    first byte.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <thread>
@@ -188,6 +194,65 @@ TEST(EngineHttp, BodyMismatchOnABodyLongerThanTheWindowIsFlaggedCut) {
     run.stop();
     EXPECT_NE(s.states[0].flags & report_abi::kStateBodyCut, 0) << "200,000-byte body";
     EXPECT_EQ(s.states[1].flags & report_abi::kStateBodyCut, 0) << "5-byte body";
+}
+
+// Orderings and a minimum over several probes, not a tight bound on one: the fleet and the
+// engine share two busy cores (and run 2-3x slower under ASan), so one probe may be late, but
+// a first byte stamped when the worker reaps it (at the next quantum boundary) is the quantum
+// less how late the probe started, while the kernel's receive stamp of a prompt answer is a
+// fraction of a millisecond on loopback.
+TEST(EngineHttp, PhaseTimingsAreFinerThanTheQuantumAndInOrder) {
+    auto fleet = test::FleetProcess::start(R"({
+      "default": {"kind": "http", "status": 200, "body": "ok"},
+      "rules": [{"cidr": "127.1.10.1/32", "kind": "http", "status": 200, "delay_ms": 3}]
+    })");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    plan.quantum_ms = 10;  // a coarse quantum: a first byte stamped at reap time is 10 ms
+    for (const char* address : {"127.1.10.1", "127.1.10.2"}) {
+        testing::add_target(plan, TargetSpec{.address = address,
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 50,
+                                             .timeout_ms = 1000});
+    }
+    testing::EngineHarness run(plan, engine_options("http-timings"));
+    ASSERT_TRUE(run.start());
+    std::uint32_t prompt_first_byte_min = UINT32_MAX;
+    std::uint64_t seen_probes = 0;
+    bool in_order = true;
+    std::string trace;
+    const auto until = Clock::now() + std::chrono::seconds(3);
+    while (Clock::now() < until && seen_probes < 40) {
+        const report::Snapshot s = run.snapshot();
+        for (std::size_t i = 0; i < 2; ++i) {
+            const report_abi::TargetStatePayload& st = s.states[i];
+            if (static_cast<Reason>(st.reason) != Reason::Ok) {
+                continue;
+            }
+            const bool ordered = st.connect_us > 0 && st.connect_us <= st.first_byte_us &&
+                                 st.first_byte_us <= st.latency_us;
+            if (!ordered) {
+                in_order = false;
+                trace += "target " + std::to_string(i) + ": connect " +
+                         std::to_string(st.connect_us) + " first byte " +
+                         std::to_string(st.first_byte_us) + " total " +
+                         std::to_string(st.latency_us) + "\n";
+            }
+            if (i == 0) {
+                EXPECT_GE(st.first_byte_us, 3000u) << "the backend waits 3 ms before answering";
+                EXPECT_LT(st.first_byte_us, 500'000u);
+            } else {
+                prompt_first_byte_min = std::min(prompt_first_byte_min, st.first_byte_us);
+                seen_probes = st.total_probes;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    run.stop();
+    EXPECT_TRUE(in_order) << trace;
+    EXPECT_GE(seen_probes, 5u);
+    EXPECT_LT(prompt_first_byte_min, 5000u) << "a prompt answer's first byte, best of the run";
 }
 
 // Exact where the schedule is exact: each target's next start is its previous scheduled one
