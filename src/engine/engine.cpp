@@ -164,6 +164,7 @@ void Engine::make_workers() {
         wo.max_in_flight = std::max<std::size_t>(1, budget / opt_.workers);
         wo.direct_sockets = opt_.direct_sockets;
         wo.delayed_ack = opt_.delayed_ack;
+        wo.receive_stamps = opt_.receive_stamps;
         WorkerDns wd;
         wd.resolver = resolver_.get();
         wd.name_of_target = name_of_target_.get();

@@ -39,6 +39,8 @@ struct EngineOptions {
     bool direct_sockets = true;
     // Plain HTTP probes send the handshake's last ACK with the request (WorkerOptions).
     bool delayed_ack = true;
+    // Phases a receive ends are stamped with the kernel's receive time (WorkerOptions).
+    bool receive_stamps = true;
     std::FILE* log = stderr;   // transition log; nullptr: silent
     std::FILE* warn = stderr;  // capacity warnings (shown with --quiet too); nullptr: silent
     // FQDN backends: "ADDR:PORT" asks only that DNS server (and skips /etc/hosts); empty: the

@@ -235,12 +235,13 @@ Result<void> Worker::init() {
         set_up_direct_sockets();
     }
 
-    rx_stamps_ = ring_.sets_socket_options();
+    const bool socket_options = ring_.sets_socket_options();
+    rx_stamps_ = opt_.receive_stamps && socket_options;
     rx_iov_ = iovec{nullptr, opt_.recv_buffer_size};
     if (rx_stamps_) {
         keep_rx_stamps_on();
     }
-    delay_ack_ = opt_.delayed_ack && rx_stamps_;
+    delay_ack_ = opt_.delayed_ack && socket_options;
     if (delay_ack_) {
         mode_ += "+delayed-ack";
     }

@@ -88,6 +88,9 @@ struct WorkerOptions {
     // kernel has socket commands (6.7), so the handshake's last ACK goes out with the request,
     // as HAProxy's checks do. false: the ACK is its own packet.
     bool delayed_ack = true;
+    // Receives carry the kernel's receive time (SO_TIMESTAMPNS), which stamps first byte, TLS
+    // and total; false: every phase is stamped when its completion is reaped.
+    bool receive_stamps = true;
 };
 
 // DNS: what the engine hands a worker that owns FQDN targets.
