@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     const cli::CommandMain plan = cli::add_plan_command(app);
     const cli::CommandMain run = cli::add_run_command(app);
     const cli::CommandMain reload = cli::add_reload_command(app);
+    const cli::CommandMain check = cli::add_check_command(app);
     CLI::App* version_cmd = app.add_subcommand("version", "print the version");
     CLI::App* help_cmd = app.add_subcommand("help", "print this text");
     if (int rc = command_line::parse(app, argc, argv); rc != command_line::kContinue) {
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("reload")) {
         return reload();
+    }
+    if (app.got_subcommand("check")) {
+        return check();
     }
     if (version || version_cmd->parsed()) {
         std::printf("ringprobe %s\n", RINGPROBE_VERSION);

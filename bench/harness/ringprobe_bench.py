@@ -563,7 +563,7 @@ class Floor(Prober):
 
 class Ringprobe(Prober):
     def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True, start_batch=None,
-                 base=False, turn_chunk=None):
+                 base=False, turn_chunk=None, receive_stamps=True):
         if base:  # ringprobe-base: the same engine from another build (--base-exe), read by
             # that build's own reader, since the report's layout may differ between builds
             exes = {**exes, "ringprobe": exes["base"], "report": exes["base_report"]}
@@ -571,9 +571,11 @@ class Ringprobe(Prober):
         self.workers = workers
         self.direct = direct  # False: socket(2) per probe (--no-direct-sockets)
         self.delayed_ack = delayed_ack  # False: --no-delayed-ack
+        self.receive_stamps = receive_stamps  # False: --no-receive-stamps
         self.start_batch = start_batch  # overrides --start-batch (ringprobe-sb1: 1)
         self.turn_chunk = turn_chunk  # ringprobe run --turn-chunk N (ringprobe-tc64: 64)
         variant = [v for v in ("" if direct else "fd", "" if delayed_ack else "qa",
+                               "" if receive_stamps else "rs",
                                "" if start_batch is None else f"sb{start_batch}",
                                "" if turn_chunk is None else f"tc{turn_chunk}",
                                "base" if base else "") if v]
@@ -641,6 +643,8 @@ class Ringprobe(Prober):
             argv.append("--no-direct-sockets")
         if not self.delayed_ack:
             argv.append("--no-delayed-ack")
+        if not self.receive_stamps:
+            argv.append("--no-receive-stamps")
         if self.turn_chunk is not None:
             argv += ["--turn-chunk", str(self.turn_chunk)]
         self.proc = Proc(self.name, argv, cpus,
@@ -1357,7 +1361,8 @@ def parse_args(argv):
     p.add_argument("--probers", default="ringprobe,haproxy,haproxy-2t,floor",
                    help="any of ringprobe, ringprobe-2w, ringprobe-fd (socket(2) per probe, "
                         "not direct sockets), ringprobe-qa (--no-delayed-ack: the handshake's "
-                        "ACK a packet of its own), ringprobe-sbN (startBatch N, 1..1024, beside "
+                        "ACK a packet of its own), ringprobe-rs (--no-receive-stamps: every phase stamped "
+                        "at reap time), ringprobe-sbN (startBatch N, 1..1024, beside "
                         "the default; sb1 starts on every quantum), ringprobe-tcN (a turn's "
                         "starts in chunks of N: --turn-chunk N), ringprobe-base (ringprobe from --base-exe: another build, "
                         "e.g. the commit before a change, in the same rounds), haproxy, "
@@ -1461,12 +1466,14 @@ def make_probers(a, exes, notes):
     need = {"ringprobe": ["ringprobe", "report"], "ringprobe-2w": ["ringprobe", "report"],
             "ringprobe-fd": ["ringprobe", "report"], "ringprobe-qa": ["ringprobe", "report"],
             "ringprobe-sb1": ["ringprobe", "report"], "ringprobe-base": ["base", "report"],
+            "ringprobe-rs": ["ringprobe", "report"],
             "haproxy": ["haproxy"],
             "haproxy-2t": ["haproxy"], "floor": ["floor"]}
     make = {"ringprobe": lambda: Ringprobe(exes, None, 1),
             "ringprobe-2w": lambda: Ringprobe(exes, None, 2),
             "ringprobe-fd": lambda: Ringprobe(exes, None, 1, direct=False),
             "ringprobe-qa": lambda: Ringprobe(exes, None, 1, delayed_ack=False),
+            "ringprobe-rs": lambda: Ringprobe(exes, None, 1, receive_stamps=False),
             "ringprobe-sb1": lambda: Ringprobe(exes, None, 1, start_batch=1),
             "ringprobe-base": lambda: Ringprobe(exes, None, 1, base=True),
             "haproxy": lambda: Haproxy(exes, None, 1),

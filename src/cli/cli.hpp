@@ -31,5 +31,6 @@ inline void add_member_files(CLI::App& cmd, config::LoadOptions& load) {
 CommandMain add_plan_command(CLI::App& app);    // ringprobe plan --config FILE [--json] [--check]
 CommandMain add_run_command(CLI::App& app);     // ringprobe run --config FILE [options]
 CommandMain add_reload_command(CLI::App& app);  // ringprobe reload --name NAME
+CommandMain add_check_command(CLI::App& app);   // ringprobe check URL | --config F --server A
 
 }  // namespace ringprobe::cli

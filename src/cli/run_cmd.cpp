@@ -105,6 +105,12 @@ void add_engine_flags(CLI::App& run, RunArgs& a) {
         "send an HTTP probe's handshake ACK at once, not with the request\n"
         "(the default where the kernel can set options through the ring,\n"
         "6.7)");
+    run.add_flag_callback(
+        "--no-receive-stamps", [&a] { a.opt.receive_stamps = false; },
+        "stamp every phase when the worker reaps its completion (up to a\n"
+        "quantum late), not first byte, TLS and total with the kernel's\n"
+        "receive time (the default where the kernel can set options through\n"
+        "the ring, 6.7)");
     command_line::add_number(run, "--turn-chunk", a.opt.turn_chunk, 1u, 65536u,
                              "a turn's probe starts go to the kernel N at a time, the answers\n"
                              "that came in meanwhile handled between chunks (default: off)");

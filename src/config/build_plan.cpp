@@ -7,6 +7,7 @@
 #include "common/hash.hpp"
 #include "common/text.hpp"
 #include "config/loader.hpp"
+#include "config/request.hpp"
 
 #ifndef RINGPROBE_VERSION
 #define RINGPROBE_VERSION "0"
@@ -130,17 +131,6 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
     sp.dns_aggregation =
         own.dns_aggregation.value_or(top.dns_aggregation.value_or(DnsAggregation::All));
     return sp;
-}
-
-std::string build_request(std::string_view path, std::string_view host) {
-    static constexpr std::string_view p1 = "GET ";
-    static constexpr std::string_view p2 = " HTTP/1.1\r\nHost: ";
-    static constexpr std::string_view p3 = "\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION
-                                           "\r\nAccept: */*\r\nConnection: close\r\n\r\n";
-    std::string r;
-    r.reserve(p1.size() + path.size() + p2.size() + host.size() + p3.size());
-    r.append(p1).append(path).append(p2).append(host).append(p3);
-    return r;
 }
 
 std::uint64_t identity_hash(std::string_view address, std::uint16_t port, Protocol protocol,
@@ -377,3 +367,18 @@ Result<Plan, ConfigErrors> Loader::run(dom::element root) {
 }
 
 }  // namespace ringprobe::config::detail
+
+namespace ringprobe::config {
+
+std::string build_request(std::string_view path, std::string_view host) {
+    static constexpr std::string_view p1 = "GET ";
+    static constexpr std::string_view p2 = " HTTP/1.1\r\nHost: ";
+    static constexpr std::string_view p3 = "\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION
+                                           "\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+    std::string r;
+    r.reserve(p1.size() + path.size() + p2.size() + host.size() + p3.size());
+    r.append(p1).append(path).append(p2).append(host).append(p3);
+    return r;
+}
+
+}  // namespace ringprobe::config

@@ -156,16 +156,17 @@ struct Plan {
     std::uint32_t start_spread_ms = 0;
     // ringprobe extension "quantumMs": a worker's wake-up granularity. Scheduled starts and
     // deadlines fall on multiples of it and completions are reaped at most one quantum after
-    // they arrive, so one wake-up serves every probe due in it (docs/ARCHITECTURE.md). 0 means
-    // the timer wheel's own 100 us tick, with a wake-up per completion when one probe is in
-    // flight: the most precise phase timings, at the highest CPU cost per probe.
+    // they arrive, so one wake-up serves every probe due in it (docs/ARCHITECTURE.md); the
+    // phases a receive ends take the kernel's receive time instead. 0 means the timer wheel's
+    // own 100 us tick, with a wake-up per completion when one probe is in flight: the most
+    // precise connect times, at the highest CPU cost per probe.
     static constexpr std::uint32_t default_quantum_ms = 1;
     std::uint32_t quantum_ms = default_quantum_ms;
     // ringprobe extension "startBatch": about how many probes a worker starts together.
     // Scheduled starts fall on a grid of whole quanta (at most 50 ms, dividing every
     // interval) wide enough that, at the worker's probe rate, this many share an instant; they
     // start in one wake-up. 1 puts starts on every quantum. Completions are still reaped within
-    // one quantum, so phase timings keep the quantum's precision.
+    // one quantum.
     static constexpr std::uint32_t default_start_batch = 64;
     std::uint32_t start_batch = default_start_batch;
 };

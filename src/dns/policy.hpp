@@ -167,6 +167,10 @@ struct NameState {
     std::uint8_t ever_resolved = 0;  // 1 once an answer with addresses arrived
     std::array<std::uint8_t, 2> pad_{};
     std::uint64_t spread_key = 0;  // the name's stable hash: where its refreshes fall
+    // How long the lookup that gave `addresses` took, launch to answer (at least 1); 0 before
+    // the first answer with addresses. The DNS phase of the name's probes.
+    std::uint32_t good_lookup_us = 0;
+    std::uint32_t pad2_ = 0;
 };
 static_assert(std::is_trivially_copyable_v<NameState>);
 static_assert(sizeof(NameState) % 8 == 0);

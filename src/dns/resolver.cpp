@@ -16,6 +16,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <queue>
 #include <utility>
 
@@ -166,6 +167,7 @@ struct Resolver::Loop {
     // Lookups launched less than young_ns ago and not yet answered: what inflight_max bounds.
     std::deque<std::pair<std::uint64_t, NameId>> young_queue;  // (launch time, id), in order
     std::vector<std::uint64_t> launched_ns;                    // per name, 0: not young
+    std::vector<std::uint64_t> started_ns;  // per name: when its lookup in flight was launched
     std::uint32_t young = 0;
     // The deadline each name's live heap entry carries: an entry whose time differs is stale
     // (refresh_all() scheduled the name again) and is dropped when popped, so a name never
@@ -519,6 +521,11 @@ void Resolver::finish_lookup(NameId id, const Answer& answer) {
     const NameState before = state;
     const std::uint64_t now = monotonic_ns();
     const bool changed = apply_answer(state, answer, now, options_.policy);
+    if (state.last_outcome == Outcome::Ok) {
+        const std::uint64_t took_us = (now - std::min(now, loop.started_ns[id])) / 1000;
+        state.good_lookup_us = static_cast<std::uint32_t>(
+            std::clamp<std::uint64_t>(took_us, 1, std::numeric_limits<std::uint32_t>::max()));
+    }
     if (before.lookups == 0) {
         loop.names_answered.fetch_add(1, std::memory_order_relaxed);
     }
@@ -543,6 +550,7 @@ void Resolver::grow_loop(NameId id) {
         loop.states.push_back(st);
         loop.in_flight.push_back(0);
         loop.launched_ns.push_back(0);
+        loop.started_ns.push_back(0);
         loop.scheduled_ns.push_back(0);
         loop.ctx.push_back(Loop::Ctx{this, next});
         loop.subscribers.emplace_back();
@@ -629,6 +637,7 @@ void Resolver::launch_due(std::uint64_t now_ns) {
         ++loop.inflight;
         const std::uint64_t at = std::max<std::uint64_t>(now_ns, 1);
         loop.launched_ns[id] = at;
+        loop.started_ns[id] = monotonic_ns();
         loop.young_queue.emplace_back(at, id);
         ++loop.young;
         loop.lookups_started.fetch_add(1, std::memory_order_relaxed);

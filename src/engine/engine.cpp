@@ -158,6 +158,7 @@ void Engine::make_workers() {
         wo.direct_sockets = opt_.direct_sockets;
         wo.delayed_ack = opt_.delayed_ack;
         wo.cancel_on_verdict = opt_.cancel_on_verdict;
+        wo.receive_stamps = opt_.receive_stamps;
         WorkerDns wd;
         wd.resolver = resolver_.get();
         wd.name_of_target = name_of_target_.get();

@@ -41,6 +41,8 @@ struct EngineOptions {
     bool delayed_ack = true;
     // A verdict cancels the probe's operations; false: tests of the guard timer (WorkerOptions).
     bool cancel_on_verdict = true;
+    // Phases a receive ends are stamped with the kernel's receive time (WorkerOptions).
+    bool receive_stamps = true;
     std::FILE* log = stderr;   // transition log; nullptr: silent
     std::FILE* warn = stderr;  // capacity warnings (shown with --quiet too); nullptr: silent
     // FQDN backends: "ADDR:PORT" asks only that DNS server (and skips /etc/hosts); empty: the

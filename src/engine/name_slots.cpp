@@ -434,6 +434,8 @@ void Worker::publish_row(const NameSlot& n, const NameHealth& h, const Slot* dec
     u.health = h.health;
     u.flags = flags;
     u.reason = h.reason;
+    // The DNS phase: the lookup that gave the addresses probed; 0 (shown "-") before one did.
+    u.dns_us = n.have_state ? n.state.good_lookup_us : 0;
     if (decider != nullptr) {
         u.http_status = decider->http_status;
         u.sys_errno = decider->sys_errno;

@@ -5,6 +5,7 @@
 // found no buffer waits for the turn's end (resume_receives) instead of asking again at once.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 
@@ -148,6 +149,11 @@ void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
         decide(s, exchange_reason(-res), now, -res);
         return;
     }
+    // From here on the probe's phases are stamped when the kernel received these bytes. The
+    // connect's completion was reaped (a quantum's wait at most) with the answer it made
+    // possible: it cannot have ended after these bytes came in.
+    now = received_at(s.rx_msg, wall_, s.start_ns, now);
+    s.connected_ns = std::min(s.connected_ns, now);
     if (s.tls != no_tls) {
         s.recv_in_flight = false;
         TlsClient& c = *tls_pool_[s.tls];

@@ -14,7 +14,9 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 
+#include "common/clock.hpp"
 #include "dns/resolver.hpp"
 #include "engine/worker.hpp"
 
@@ -79,6 +81,12 @@ struct Worker::Slot {
     std::uint64_t last_change_ns = 0;
     std::uint64_t since_ns = 0;  // FQDN: when this address joined the answer
     const BodyMatcher* matcher = nullptr;
+    // Receives are recvmsg(2) calls whose control message carries the kernel's receive time of
+    // the bytes (SO_TIMESTAMPNS): first byte, TLS and total are stamped with it, not with the
+    // instant the worker reaps the completion (up to a quantum later). The header is the
+    // slot's own because the kernel writes the control message back when the receive ends.
+    msghdr rx_msg{};
+    alignas(cmsghdr) char rx_control[CMSG_SPACE(sizeof(timespec))] = {};
     sockaddr_in6 addr{};  // an IPv4 target's sockaddr_in fits in it
     socklen_t addr_len = 0;
 };
@@ -132,6 +140,34 @@ inline bool Worker::has_room(const Slot& s) const {
 template <typename T>
 void bump(std::atomic<T>& c, T by = 1) {  // single writer: no locked instruction needed
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+// The kernel's receive time of a receive's bytes (SCM_TIMESTAMPNS, realtime) on the monotonic
+// clock, kept within [from_ns, now]: a realtime step since the worker took its offset, or a
+// receive with no stamp (an end of stream, timestamps refused), gives now, the reap time.
+inline std::uint64_t received_at(const msghdr& msg, const WallClock& wall, std::uint64_t from_ns,
+                                 std::uint64_t now) {
+    for (const cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&msg), const_cast<cmsghdr*>(c))) {
+        if (c->cmsg_len == 0) {
+            break;  // the zeroed rest of the buffer: the kernel wrote nothing more
+        }
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+            c->cmsg_len < CMSG_LEN(sizeof(timespec))) {
+            continue;
+        }
+        timespec ts{};
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        const std::int64_t real_ns = static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 +
+                                     static_cast<std::int64_t>(ts.tv_nsec);
+        const std::int64_t mono_ns = real_ns - wall.offset_ns;
+        if (mono_ns >= static_cast<std::int64_t>(from_ns) &&
+            mono_ns <= static_cast<std::int64_t>(now)) {
+            return static_cast<std::uint64_t>(mono_ns);
+        }
+        return now;
+    }
+    return now;
 }
 
 inline std::uint32_t us_between(std::uint64_t from_ns, std::uint64_t to_ns) {

@@ -37,6 +37,10 @@ static_assert(sizeof(io_uring_sqe) == 64);
 // on the request instead of a packet of its own.
 inline constexpr int quickack_off = 0;
 
+// SO_TIMESTAMPNS's value for a socket that receives: 1, so each receive's control message
+// carries the kernel's receive time of its bytes.
+inline constexpr int rx_timestamps_on = 1;
+
 // An operation on a probe's socket names a direct one by its entry in the ring's file table.
 inline void on_socket_of(io_uring_sqe* sqe, bool direct) {
     if (direct) {

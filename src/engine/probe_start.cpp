@@ -1,6 +1,7 @@
 // Stage: a probe's start. Takes a socket (a file-table entry, or socket()), opens the attempt
 // (a new generation, the start's lateness counted) and queues its SQE chain in one go:
-//   [SOCKET direct] -> [SETSOCKOPT TCP_QUICKACK 0, plain HTTP] -> CONNECT -> [SEND -> RECV, HTTP]
+//   [SOCKET direct] -> [SETSOCKOPT TCP_QUICKACK 0, plain HTTP] -> [SETSOCKOPT SO_TIMESTAMPNS,
+//   not Tcp] -> CONNECT -> [SEND -> RECVMSG, HTTP]
 // linked, so the kernel runs the whole exchange without coming back to the worker, and arms
 // the probe's one deadline. Every SQE a probe queues later is prepared here too: prep_send is
 // the one place a send is prepared (the chain's request, the rest of a short send, TLS
@@ -119,7 +120,7 @@ void Worker::queue_chain(Slot& s, const Target& t) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
     io_uring_sqe* sqe = nullptr;
     s.pending = 0;
-    ring_.reserve(5);  // socket, option, connect, send, recv: one chain, never split
+    ring_.reserve(6);  // socket, two options, connect, send, recv: one chain, never split
     if (s.direct) {
         sqe = ring_.sqe();
         io_uring_prep_socket_direct(sqe, s.addr.sin6_family, SOCK_STREAM | SOCK_NONBLOCK, 0,
@@ -135,6 +136,16 @@ void Worker::queue_chain(Slot& s, const Target& t) {
         // hard link: if the option is refused the connect still runs.
         sqe = ring_.sqe();
         prep_setsockopt(sqe, s.fd, IPPROTO_TCP, TCP_QUICKACK, &quickack_off);
+        on_socket_of(sqe, s.direct);
+        io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::SockOpt}));
+        sqe->flags |= IOSQE_IO_HARDLINK;
+        s.pending += 1;
+    }
+    if (rx_stamps_ && t.protocol != Protocol::Tcp) {
+        // Receive times from the kernel (Slot::rx_msg). A hard link: without the option the
+        // probe still runs, its phases stamped at reap time.
+        sqe = ring_.sqe();
+        prep_setsockopt(sqe, s.fd, SOL_SOCKET, SO_TIMESTAMPNS, &rx_timestamps_on);
         on_socket_of(sqe, s.direct);
         io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::SockOpt}));
         sqe->flags |= IOSQE_IO_HARDLINK;
@@ -156,7 +167,15 @@ void Worker::queue_chain(Slot& s, const Target& t) {
 void Worker::queue_recv(Slot& s) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
     io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_recv(sqe, s.fd, nullptr, opt_.recv_buffer_size, 0);
+    // recvmsg for the receive time in its control message; the provided buffer replaces the
+    // one iovec (rx_iov_: no base, the buffer size).
+    std::memset(s.rx_control, 0, sizeof s.rx_control);
+    s.rx_msg = msghdr{};
+    s.rx_msg.msg_iov = &rx_iov_;
+    s.rx_msg.msg_iovlen = 1;
+    s.rx_msg.msg_control = s.rx_control;
+    s.rx_msg.msg_controllen = sizeof s.rx_control;
+    io_uring_prep_recvmsg(sqe, s.fd, &s.rx_msg, 0);
     on_socket_of(sqe, s.direct);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = ReceiveBuffers::group;

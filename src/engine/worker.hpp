@@ -14,6 +14,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <atomic>
@@ -92,6 +93,9 @@ struct WorkerOptions {
     // them to the probe's guard timer (on_timer's Finishing case), which forces the socket
     // down, the path of a cancel the kernel did not honour in time.
     bool cancel_on_verdict = true;
+    // Receives carry the kernel's receive time (SO_TIMESTAMPNS), which stamps first byte, TLS
+    // and total; false: every phase is stamped when its completion is reaped.
+    bool receive_stamps = true;
 };
 
 // DNS: what the engine hands a worker that owns FQDN targets.
@@ -185,6 +189,7 @@ private:
     void make_tls_pool();
     void prepare_slots();
     void pin_to_cpu() const;
+    void keep_rx_stamps_on();
     std::uint64_t next_wake(std::uint64_t now, unsigned& wait_nr);
     std::uint64_t turn(std::uint64_t now, bool late);
     std::uint64_t send_chunks(std::uint64_t now);
@@ -341,6 +346,11 @@ private:
     // Plain HTTP probes set TCP_QUICKACK 0 through the ring ahead of the connect (a kernel
     // with socket commands, 6.7): the handshake's last ACK goes out with the request.
     bool delay_ack_ = false;
+    // Probes that receive set SO_TIMESTAMPNS through the ring (the same kernel feature) and
+    // take their phases' times from the kernel's receive stamps (Slot::rx_msg).
+    bool rx_stamps_ = false;
+    iovec rx_iov_{};            // every receive's one iovec: no base (a provided buffer), its size
+    int stamp_keeper_fd_ = -1;  // keeps the kernel's receive stamps on (keep_rx_stamps_on)
     // Descriptors from socket() that probes hold, in flight or with their close queued on the
     // ring and not yet done (direct sockets hold none).
     std::size_t fds_held_ = 0;

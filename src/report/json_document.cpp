@@ -178,7 +178,12 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
         j.key("timingsUs");
         j.begin_object();
         j.field("total", s.latency_us);
-        j.field("dns", s.dns_us);
+        j.key("dns");  // null: no DNS phase (an IP literal) or none known yet
+        if (s.dns_us == 0) {
+            j.value_null();
+        } else {
+            j.value(std::uint64_t{s.dns_us});
+        }
         j.field("connect", s.connect_us);
         j.field("tls", s.tls_us);
         j.field("firstByte", s.first_byte_us);

@@ -9,7 +9,8 @@
 //   - removing every address gives Unknown with DnsNoAddress;
 //   - a name with two addresses, one dead, is Unhealthy under "all" and Healthy under "any",
 //     each address with its own result;
-//   - IPv4 and IPv6 addresses of one name are both probed.
+//   - IPv4 and IPv6 addresses of one name are both probed;
+//   - a name's row carries its lookup's time as the DNS phase, an IP literal's none.
 // And what a reload does to names (issue #20): an added name is resolved at once and its row
 // becomes Healthy with the address answered; a removed name is no longer asked for (the test
 // counts the queries dnsmasq logs); a name kept keeps its addresses and its health through both
@@ -156,6 +157,37 @@ TEST(EngineDns, ChangedRecordMovesProbesAndTheOldAddressLeaves) {
     auto counts = fleet->get("/counts");
     ASSERT_TRUE(counts);
     EXPECT_NE(counts->find("127.1.70.2:"), std::string::npos) << *counts;
+}
+
+// The DNS phase of a row: the resolver's lookup for a name (at least 1 us, so never shown as
+// 0), none (0, shown "-") for an IP literal and for a name that never resolved.
+TEST(EngineDns, DnsPhaseIsTheLookupOfANameAndNoneForAnIpLiteral) {
+    auto fleet = test::FleetProcess::start(kFleet);
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    auto dns =
+        test::DnsmasqProcess::start("127.1.70.1 phase.test\n", {.listen_address = "127.0.0.3"});
+    ASSERT_TRUE(dns) << dns.error().message;
+    Plan plan = fqdn_plan(fleet->port(), {"phase.test", "missing.test"});
+    testing::add_target(plan, TargetSpec{.address = "127.1.70.1",
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 200,
+                                         .timeout_ms = 150,
+                                         .healthy = 1,
+                                         .unhealthy = 1});
+    testing::EngineHarness run(plan, options(*dns, "dns-phase"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            return health(s, 0) == Health::Healthy && health(s, 1) == Health::Unhealthy &&
+                   health(s, 2) == Health::Healthy;
+        },
+        milliseconds(10000)));
+    const report::Snapshot s = run.snapshot();
+    EXPECT_GT(s.states[0].dns_us, 0u) << "phase.test, resolved";
+    EXPECT_EQ(s.states[1].dns_us, 0u) << "missing.test, never resolved";
+    EXPECT_EQ(s.states[2].dns_us, 0u) << "an IP literal";
+    EXPECT_GT(s.states[0].first_byte_us, 0u);
 }
 
 TEST(EngineDns, NxdomainAtStartIsUnhealthyWithTheDnsReason) {

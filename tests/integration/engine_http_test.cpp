@@ -13,7 +13,12 @@
 //    skipped or blamed;
 //  - a body mismatch on a body longer than the 64 KiB searched is flagged kStateBodyCut;
 //  - a probe longer than its interval skips the starts it overran (counted, never blamed);
-//  - a probe whose operations outlive its verdict is ended by its guard timer.
+//  - a probe whose operations outlive its verdict is ended by its guard timer;
+//  - phase timings are finer than the engine's quantum: at a 10 ms quantum a backend that
+//    answers at once shows a first byte under half of it at least once in a few probes
+//    (stamped at reap time, each showed the quantum less the start's lateness), one that waits
+//    3 ms before answering a first byte of at least 3 ms, and connect never comes after the
+//    first byte; with receive stamps off (--no-receive-stamps) they are stamped at reap time.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -21,9 +26,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/engine.hpp"
 #include "report/reader.hpp"
@@ -190,6 +197,97 @@ TEST(EngineHttp, BodyMismatchOnABodyLongerThanTheWindowIsFlaggedCut) {
     run.stop();
     EXPECT_NE(s.states[0].flags & report_abi::kStateBodyCut, 0) << "200,000-byte body";
     EXPECT_EQ(s.states[1].flags & report_abi::kStateBodyCut, 0) << "5-byte body";
+}
+
+// Orderings and a minimum over several probes, not a tight bound on one: the fleet and the
+// engine share two busy cores (and run 2-3x slower under ASan), so one probe may be late, but
+// a first byte stamped when the worker reaps it (at the next quantum boundary) is the quantum
+// less how late the probe started, while the kernel's receive stamp of a prompt answer is a
+// fraction of a millisecond on loopback.
+// What a run of a prompt backend and one that waits 3 ms shows, at a 10 ms quantum: the prompt
+// one's first byte of each probe seen, the probes seen, and the rows out of order.
+struct TimingRun {
+    std::vector<std::uint32_t> prompt_first_bytes;
+    std::uint64_t seen_probes = 0;
+    std::string out_of_order;
+    std::uint32_t best() const {
+        return *std::min_element(prompt_first_bytes.begin(), prompt_first_bytes.end());
+    }
+    std::uint32_t median() const {
+        std::vector<std::uint32_t> v = prompt_first_bytes;
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+        return v[v.size() / 2];
+    }
+};
+
+TimingRun run_timings(const char* what, bool receive_stamps) {
+    TimingRun out;
+    auto fleet = test::FleetProcess::start(R"({
+      "default": {"kind": "http", "status": 200, "body": "ok"},
+      "rules": [{"cidr": "127.1.10.1/32", "kind": "http", "status": 200, "delay_ms": 3}]
+    })");
+    EXPECT_TRUE(fleet) << fleet.error().message;
+    if (!fleet) {
+        return out;
+    }
+    Plan plan;
+    plan.quantum_ms = 10;  // a coarse quantum: a first byte stamped at reap time is 10 ms
+    for (const char* address : {"127.1.10.1", "127.1.10.2"}) {
+        testing::add_target(plan, TargetSpec{.address = address,
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 50,
+                                             .timeout_ms = 1000});
+    }
+    engine::EngineOptions options = engine_options(what);
+    options.receive_stamps = receive_stamps;
+    testing::EngineHarness run(plan, options);
+    EXPECT_TRUE(run.start());
+    const auto until = Clock::now() + std::chrono::seconds(3);
+    while (Clock::now() < until && out.seen_probes < 40) {
+        const report::Snapshot s = run.snapshot();
+        for (std::size_t i = 0; i < 2; ++i) {
+            const report_abi::TargetStatePayload& st = s.states[i];
+            if (static_cast<Reason>(st.reason) != Reason::Ok) {
+                continue;
+            }
+            const bool ordered = st.connect_us > 0 && st.connect_us <= st.first_byte_us &&
+                                 st.first_byte_us <= st.latency_us;
+            if (!ordered) {
+                out.out_of_order += "target " + std::to_string(i) + ": connect " +
+                                    std::to_string(st.connect_us) + " first byte " +
+                                    std::to_string(st.first_byte_us) + " total " +
+                                    std::to_string(st.latency_us) + "\n";
+            }
+            if (i == 0) {
+                EXPECT_GE(st.first_byte_us, 3000u) << "the backend waits 3 ms before answering";
+                EXPECT_LT(st.first_byte_us, 500'000u);
+            } else if (st.total_probes != out.seen_probes) {
+                out.prompt_first_bytes.push_back(st.first_byte_us);
+                out.seen_probes = st.total_probes;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    run.stop();
+    return out;
+}
+
+TEST(EngineHttp, PhaseTimingsAreFinerThanTheQuantumAndInOrder) {
+    const TimingRun r = run_timings("http-timings", true);
+    EXPECT_TRUE(r.out_of_order.empty()) << r.out_of_order;
+    ASSERT_GE(r.prompt_first_bytes.size(), 5u);
+    EXPECT_LT(r.best(), 5000u) << "a prompt answer's first byte, best of the run";
+}
+
+// --no-receive-stamps: every phase is stamped at reap time, the quantum's boundary, so a prompt
+// answer's first byte is most of the 10 ms quantum (the quantum less the start's lateness): the
+// median of the run is above half of it, where the kernel's stamps put it well under.
+TEST(EngineHttp, WithoutReceiveStampsPhasesAreStampedAtReapTime) {
+    const TimingRun r = run_timings("http-timings-reap", false);
+    EXPECT_TRUE(r.out_of_order.empty()) << r.out_of_order;
+    ASSERT_GE(r.prompt_first_bytes.size(), 5u);
+    EXPECT_GE(r.median(), 5000u) << "a prompt answer's first byte, median of the run";
 }
 
 // Exact where the schedule is exact: each target's next start is its previous scheduled one
