@@ -183,6 +183,8 @@ void json_settings(const Plan& plan, std::string& out) {
         const Setting& s = plan.settings[i];
         out += i ? ",{\"name\":" : "{\"name\":";
         append_json_string(out, s.name);
+        out += s.layer4 ? ",\"collection\":\"backendSettingsCollection\""
+                        : ",\"collection\":\"backendHttpSettingsCollection\"";
         out += ",\"port\":" + u64(s.port) + ",\"protocol\":\"" + protocol_name(s.protocol) +
                "\",\"probe\":";
         if (s.default_probe) {

@@ -79,6 +79,13 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
         sp.host = default_probe_host;  // Host header only: never the SNI
     }
 
+    if (probe != nullptr && pin->pick_sni_from_settings && st.protocol == Protocol::Tls &&
+        st.host_name.empty() && st.sni_name.empty() && !st.pick_host_from_address) {
+        problems.push_back("probe \"" + probe->name +
+                           "\" takes its SNI from this setting (pickHostNameFromBackendSettings) "
+                           "but the setting has neither hostName nor "
+                           "pickHostNameFromBackendAddress");
+    }
     if (protocol_is_tls(st.protocol)) {
         // A host name may carry a port for the Host header; the SNI never does (RFC 6066 3).
         if (probe != nullptr && pin->has_host) {
@@ -177,7 +184,9 @@ void Loader::check_pairs() {
         errs_.add_text(rules_path_,
                        "no routing rule ties a backend pool to a backend setting, so "
                        "there is nothing to probe; add a rule with "
-                       "backendAddressPool and backendHttpSettings");
+                       "backendAddressPool and backendHttpSettings (requestRoutingRules), or "
+                       "one with backendAddressPool and backendSettings (routingRules, the "
+                       "layer-4 proxy)");
     }
 }
 

@@ -92,6 +92,10 @@ struct Setting {
     bool validate_chain = true;                // validateCertChainAndExpiry
     bool validate_sni = true;                  // validateSNI
     std::vector<std::uint32_t> trusted_roots;  // indices into Plan::trusted_roots
+    // From the layer-4 proxy's backendSettingsCollection (Tcp, Tls); else from
+    // backendHttpSettingsCollection. Names are unique within each collection, not across them.
+    // Last: tests and benches build a Setting{name, id, port, protocol, ...} positionally.
+    bool layer4 = false;
 };
 
 struct Row {
