@@ -24,7 +24,7 @@ bool same_class(const Spec& a, const Spec& b) {
            a.validate_chain == b.validate_chain && a.validate_sni == b.validate_sni &&
            a.tls_resume == b.tls_resume && *a.roots == *b.roots &&
            a.cert_expiry_warning_days == b.cert_expiry_warning_days &&
-           a.dns_aggregation == b.dns_aggregation;
+           a.dns_aggregation == b.dns_aggregation && a.proxy_protocol == b.proxy_protocol;
 }
 
 // The gateway's defaults and precedence rules, in one place (docs/configuration.md has the table).
@@ -52,6 +52,7 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
         if (probe->port != 0) {
             sp.port = probe->port;
         }
+        sp.proxy_protocol = probe->proxy_protocol;
         if (http) {
             sp.path = probe->path;
             if (!probe->match_status.empty()) {
@@ -253,6 +254,7 @@ Target make_target(const ProbeKey& k) {
     tg.healthy_threshold = sp.healthy_threshold;
     tg.close_policy = sp.close_policy;
     tg.dns_aggregation = sp.dns_aggregation;
+    tg.proxy_protocol = sp.proxy_protocol;
     if (protocol_is_tls(sp.protocol)) {
         tg.cert_expiry_warning_days = sp.cert_expiry_warning_days;
         tg.validate_chain = sp.validate_chain;

@@ -80,6 +80,7 @@ struct Ext {
     std::optional<bool> tls_resume;
     std::optional<std::uint16_t> cert_expiry_warning_days;
     std::optional<DnsAggregation> dns_aggregation;
+    std::optional<ProxyProtocol> proxy_protocol;  // a probe's only: the PROXY header's version
 };
 
 struct ProbeIn {
@@ -88,6 +89,7 @@ struct ProbeIn {
     std::optional<std::uint8_t> unhealthy_threshold;
     bool has_host = false;
     bool pick_sni_from_settings = false;  // pickHostNameFromBackendSettings (Tls)
+    bool proxy_header = false;            // enableProbeProxyProtocolHeader
     Ext ext;
 };
 
@@ -186,6 +188,7 @@ struct Spec {
     std::uint16_t cert_expiry_warning_days = 14;
     DnsAggregation dns_aggregation = DnsAggregation::All;
     const std::vector<std::uint32_t>* roots = nullptr;
+    ProxyProtocol proxy_protocol = ProxyProtocol::None;
     std::uint32_t klass = 0;  // equal specs (server-independent fields) share a class
 };
 
@@ -214,6 +217,7 @@ private:
     void read_roots(View gw);
     void read_probes(View gw);
     void read_match(View v, Probe& probe);
+    void read_proxy_protocol(View f, Probe& probe, ProbeIn& in);
     void read_pools(View gw);  // read_pools.cpp, like the two below
     void read_servers(dom::array arr, const PathNode* a_at, Pool& pool);
     void check_duplicate_servers(const Pool& pool, const PathNode* a_at);

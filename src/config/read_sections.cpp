@@ -311,13 +311,15 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     for (auto [key, value] : *obj) {
         (void)value;
         auto end = std::end(known_top) - (top_level ? 0 : 3);
-        if (std::find(std::begin(known_top), end, key) == end) {
+        if (std::find(std::begin(known_top), end, key) == end &&
+            (top_level || key != "proxyProtocol")) {
             PathNode k{&at, key};
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
                                   "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
                                   "tlsResume, certExpiryWarningDays, dnsAggregation") +
-                          (top_level ? ", startSpreadMs, quantumMs, startBatch" : ""));
+                          (top_level ? ", startSpreadMs, quantumMs, startBatch"
+                                     : ", proxyProtocol (probes)"));
         }
     }
     std::int64_t n = 0;
@@ -362,6 +364,18 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     }
     if (read_int(errs_, e, "certExpiryWarningDays", 0, 3650, n)) {
         ext.cert_expiry_warning_days = static_cast<std::uint16_t>(n);
+    }
+    if (!top_level && read_string(errs_, e, "proxyProtocol", s)) {
+        if (s == "v1") {
+            ext.proxy_protocol = ProxyProtocol::V1;
+        } else if (s == "v2") {
+            ext.proxy_protocol = ProxyProtocol::V2;
+        } else {
+            PathNode k{&at, "proxyProtocol"};
+            errs_.add(&k, "\"" + std::string(s) +
+                              "\" is not one of \"v1\" (the text header), \"v2\" (the binary "
+                              "header, the default)");
+        }
     }
     if (read_string(errs_, e, "dnsAggregation", s)) {
         if (s == "all") {
@@ -541,9 +555,36 @@ void Loader::read_probes(View gw) {
         }
         read_match(f, probe);
         read_ext(f, false, in.ext);
+        read_proxy_protocol(f, probe, in);
         plan_.probes.push_back(std::move(probe));
         probes_in_.push_back(in);
     });
+}
+
+// The probe's enableProbeProxyProtocolHeader (the gateway's field) and the version its
+// ringprobe.proxyProtocol asks for. The gateway sends the header on Tcp and Tls probes only, so
+// an Http(s) probe asking for it is an error rather than a header silently not sent.
+void Loader::read_proxy_protocol(View f, Probe& probe, ProbeIn& in) {
+    bool on = false;
+    PathNode on_at{f.path, "enableProbeProxyProtocolHeader"};
+    if (read_bool(errs_, f, "enableProbeProxyProtocolHeader", on) && on &&
+        protocol_is_http(probe.protocol)) {
+        errs_.add(&on_at, "a PROXY protocol header is sent by Tcp and Tls probes only, not by " +
+                              std::string(protocol_name(probe.protocol)) +
+                              " ones; set it to false, or probe with Tcp or Tls");
+        on = false;
+    }
+    in.proxy_header = on;
+    if (in.ext.proxy_protocol && !on) {
+        PathNode v_at{f.path, "ringprobe"};
+        PathNode k{&v_at, "proxyProtocol"};
+        errs_.add(&k,
+                  "chooses the PROXY header's version, but this probe sends none; set "
+                  "enableProbeProxyProtocolHeader to true on a Tcp or Tls probe, or remove "
+                  "proxyProtocol");
+    }
+    probe.proxy_protocol =
+        on ? in.ext.proxy_protocol.value_or(ProxyProtocol::V2) : ProxyProtocol::None;
 }
 
 // A setting's trustedRootCertificates: references resolved to indices into Plan::trusted_roots.
@@ -625,6 +666,13 @@ void Loader::read_setting_tail(View f, Setting& st, SettingIn& in) {
     }
     read_root_refs(f, st);
     read_ext(f, false, in.ext);
+    if (in.ext.proxy_protocol) {
+        PathNode v_at{f.path, "ringprobe"};
+        PathNode k{&v_at, "proxyProtocol"};
+        errs_.add(&k,
+                  "belongs in a probe's ringprobe object: a setting's default probe sends no "
+                  "PROXY header (enableProbeProxyProtocolHeader is a probe's field)");
+    }
 }
 
 void Loader::read_settings(View gw) {

@@ -75,6 +75,9 @@ void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
     }
     s.connected_ns = now;
     const Target& t = plan_->targets[s.plan_index];
+    if (t.proxy_protocol != ProxyProtocol::None && !send_proxy_header(s, now)) {
+        return;
+    }
     if (t.protocol == Protocol::Tcp) {
         decide(s, Reason::Ok, now);  // Tcp: the connect is the whole probe
         return;
@@ -85,6 +88,7 @@ void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
             decide(s, Reason::TlsHandshakeFailed, now);
             return;
         }
+        s.proxy_unanswered = t.proxy_protocol != ProxyProtocol::None;
         tls_drive(s, now);
     }
 }
@@ -150,6 +154,7 @@ void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
     }
     if (s.tls != no_tls) {
         s.recv_in_flight = false;
+        s.proxy_unanswered = s.proxy_unanswered && res == 0;
         TlsClient& c = *tls_pool_[s.tls];
         if (res == 0) {
             c.feed_eof();
@@ -205,6 +210,9 @@ void Worker::decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err) {
     RP_ASSERT_HOT(s.state != State::Idle);
     if (s.state == State::Finishing) {
         return;  // first verdict wins
+    }
+    if (s.proxy_unanswered && (r == Reason::ConnectionReset || r == Reason::TlsHandshakeFailed)) {
+        r = Reason::ProxyRejected;  // closed on us before answering the header + ClientHello
     }
     s.verdict = r;
     s.sys_errno = err;

@@ -735,6 +735,73 @@ TEST(ConfigLayer4, TlsProbeTakingItsSniFromASettingWithoutOneIsAnError) {
     EXPECT_EQ(plan.targets[0].sni, "db.contoso.com");
 }
 
+TEST(ConfigProxyProtocol, ProbeFlagSendsAV2HeaderUnlessTheExtensionAsksForV1) {
+    Plan plan = load_ok("gateway-l4-rest.json");
+    EXPECT_EQ(target(plan, "pg-pool", "pg-settings", "10.2.0.4").proxy_protocol, ProxyProtocol::V1);
+    EXPECT_EQ(target(plan, "tls-pool", "tls-settings", "10.3.0.4").proxy_protocol,
+              ProxyProtocol::V2);
+    EXPECT_EQ(target(plan, "pg-pool", "redis-settings", "10.2.0.4").proxy_protocol,
+              ProxyProtocol::None);  // a default probe sends none
+    EXPECT_EQ(target(plan, "web-pool", "web-settings", "10.1.0.4").proxy_protocol,
+              ProxyProtocol::None);
+}
+
+// A Tcp probe on one setting, its fields `probe_fields`, its ringprobe object `ext`.
+std::string proxy_probe_gateway(const std::string& probe_fields, const std::string& ext = "") {
+    return l4_gateway(R"({"name": "set", "properties": {"port": 5432, "protocol": "Tcp",
+        "probe": {"id": "probes/p"}}})",
+                      kL4Rule,
+                      R"(, "probes": [{"name": "p", "properties": {"protocol": "Tcp")" +
+                          probe_fields + (ext.empty() ? "" : R"(, "ringprobe": )" + ext) + "}}]");
+}
+
+TEST(ConfigProxyProtocol, TheHeaderIsPartOfTheTargetsIdentity) {
+    Plan with = load_ok_json(proxy_probe_gateway(R"(, "enableProbeProxyProtocolHeader": true)"));
+    Plan without =
+        load_ok_json(proxy_probe_gateway(R"(, "enableProbeProxyProtocolHeader": false)"));
+    ASSERT_EQ(with.targets.size(), 1u);
+    ASSERT_EQ(without.targets.size(), 1u);
+    EXPECT_EQ(with.targets[0].proxy_protocol, ProxyProtocol::V2);
+    EXPECT_EQ(without.targets[0].proxy_protocol, ProxyProtocol::None);
+    EXPECT_EQ(with.probes[0].proxy_protocol, ProxyProtocol::V2);
+}
+
+TEST(ConfigProxyProtocol, AnHttpProbeAskingForTheHeaderIsAnError) {
+    auto errors = json_bad(R"({"properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "10.0.0.1"}]}}],
+      "probes": [{"name": "p", "properties": {"protocol": "Http", "host": "a", "path": "/",
+        "enableProbeProxyProtocolHeader": true}}],
+      "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+        "protocol": "Http", "probe": {"id": "probes/p"}}}],
+      "requestRoutingRules": [{"name": "r", "properties": {
+        "backendAddressPool": {"id": "backendAddressPools/pool"},
+        "backendHttpSettings": {"id": "backendHttpSettingsCollection/s"}}}]}})");
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.enableProbeProxyProtocolHeader",
+                          "sent by Tcp and Tls probes only"))
+        << dump(errors);
+}
+
+TEST(ConfigProxyProtocol, AVersionWithoutTheFlagOrOutOfPlaceIsAnError) {
+    auto errors = json_bad(proxy_probe_gateway("", R"({"proxyProtocol": "v1"})"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.proxyProtocol",
+                          "set enableProbeProxyProtocolHeader to true"))
+        << dump(errors);
+    errors = json_bad(proxy_probe_gateway(R"(, "enableProbeProxyProtocolHeader": true)",
+                                          R"({"proxyProtocol": "2"})"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.proxyProtocol",
+                          R"("2" is not one of "v1")"))
+        << dump(errors);
+    errors = json_bad(l4_gateway(R"({"name": "set", "properties": {"port": 5432,
+        "protocol": "Tcp", "ringprobe": {"proxyProtocol": "v2"}}})",
+                                 kL4Rule));
+    EXPECT_TRUE(has_error(errors,
+                          "properties.backendSettingsCollection[0].properties.ringprobe."
+                          "proxyProtocol",
+                          "belongs in a probe's ringprobe object"))
+        << dump(errors);
+}
+
 // ---- Bad input -------------------------------------------------------------------------------
 
 TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
