@@ -80,9 +80,10 @@ enum class Reason : std::uint16_t {
     ProberError = 35,        // any other local failure (errno in the record)
     EngineUnreachable = 36,  // set by readers only: heartbeat stale or engine gone
     AddressUnknown = 37,     // a NIC member no --nics file gives an address for (health Unknown)
+    ProxyRejected = 38,      // closed after our PROXY protocol header, before answering anything
 };
 
-inline constexpr std::size_t reason_count = 38;
+inline constexpr std::size_t reason_count = 39;
 
 struct ReasonInfo {
     Reason reason;
@@ -131,6 +132,7 @@ inline constexpr std::array<ReasonInfo, reason_count> reason_table{{
     {Reason::ProberError, "prober_error", Layer::Prober, false},
     {Reason::EngineUnreachable, "engine_unreachable", Layer::Engine, false},
     {Reason::AddressUnknown, "address_unknown", Layer::Dns, false},
+    {Reason::ProxyRejected, "proxy_rejected", Layer::L4, true},
 }};
 
 namespace detail {

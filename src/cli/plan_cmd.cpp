@@ -40,7 +40,9 @@ std::string hex64(std::uint64_t v) {
 
 std::string match_text(const Target& t) {
     if (!protocol_is_http(t.protocol)) {
-        return "connect";
+        return t.proxy_protocol == ProxyProtocol::V1   ? "connect, PROXY v1"
+               : t.proxy_protocol == ProxyProtocol::V2 ? "connect, PROXY v2"
+                                                       : "connect";
     }
     std::string s;
     for (const auto& r : t.match_status) {
@@ -183,6 +185,8 @@ void json_settings(const Plan& plan, std::string& out) {
         const Setting& s = plan.settings[i];
         out += i ? ",{\"name\":" : "{\"name\":";
         append_json_string(out, s.name);
+        out += s.layer4 ? ",\"collection\":\"backendSettingsCollection\""
+                        : ",\"collection\":\"backendHttpSettingsCollection\"";
         out += ",\"port\":" + u64(s.port) + ",\"protocol\":\"" + protocol_name(s.protocol) +
                "\",\"probe\":";
         if (s.default_probe) {
@@ -254,6 +258,10 @@ void json_target(const Plan& plan, const Target& t, std::string& out) {
     append_json_string(out, t.match_body);
     out += std::string(",\"closePolicy\":\"") +
            (t.close_policy == ClosePolicy::Reset ? "reset" : "graceful") + "\"";
+    if (t.proxy_protocol != ProxyProtocol::None) {
+        out += t.proxy_protocol == ProxyProtocol::V1 ? ",\"proxyProtocol\":\"v1\""
+                                                     : ",\"proxyProtocol\":\"v2\"";
+    }
     if (protocol_is_tls(t.protocol)) {
         json_target_tls(plan, t, out);
     }

@@ -25,7 +25,7 @@ bool same_class(const Spec& a, const Spec& b) {
            a.validate_chain == b.validate_chain && a.validate_sni == b.validate_sni &&
            a.tls_resume == b.tls_resume && *a.roots == *b.roots &&
            a.cert_expiry_warning_days == b.cert_expiry_warning_days &&
-           a.dns_aggregation == b.dns_aggregation;
+           a.dns_aggregation == b.dns_aggregation && a.proxy_protocol == b.proxy_protocol;
 }
 
 // The gateway's defaults and precedence rules, in one place (docs/configuration.md has the table).
@@ -53,6 +53,7 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
         if (probe->port != 0) {
             sp.port = probe->port;
         }
+        sp.proxy_protocol = probe->proxy_protocol;
         if (http) {
             sp.path = probe->path;
             if (!probe->match_status.empty()) {
@@ -80,6 +81,13 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
         sp.host = default_probe_host;  // Host header only: never the SNI
     }
 
+    if (probe != nullptr && pin->pick_sni_from_settings && st.protocol == Protocol::Tls &&
+        st.host_name.empty() && st.sni_name.empty() && !st.pick_host_from_address) {
+        problems.push_back("probe \"" + probe->name +
+                           "\" takes its SNI from this setting (pickHostNameFromBackendSettings) "
+                           "but the setting has neither hostName nor "
+                           "pickHostNameFromBackendAddress");
+    }
     if (protocol_is_tls(st.protocol)) {
         // A host name may carry a port for the Host header; the SNI never does (RFC 6066 3).
         if (probe != nullptr && pin->has_host) {
@@ -167,7 +175,9 @@ void Loader::check_pairs() {
         errs_.add_text(rules_path_,
                        "no routing rule ties a backend pool to a backend setting, so "
                        "there is nothing to probe; add a rule with "
-                       "backendAddressPool and backendHttpSettings");
+                       "backendAddressPool and backendHttpSettings (requestRoutingRules), or "
+                       "one with backendAddressPool and backendSettings (routingRules, the "
+                       "layer-4 proxy)");
     }
 }
 
@@ -234,6 +244,7 @@ Target make_target(const ProbeKey& k) {
     tg.healthy_threshold = sp.healthy_threshold;
     tg.close_policy = sp.close_policy;
     tg.dns_aggregation = sp.dns_aggregation;
+    tg.proxy_protocol = sp.proxy_protocol;
     if (protocol_is_tls(sp.protocol)) {
         tg.cert_expiry_warning_days = sp.cert_expiry_warning_days;
         tg.validate_chain = sp.validate_chain;

@@ -36,6 +36,9 @@ inline constexpr std::string_view col_probes = "probes";
 inline constexpr std::string_view col_roots = "trustedRootCertificates";
 inline constexpr std::string_view col_maps = "urlPathMaps";
 inline constexpr std::string_view col_rules = "requestRoutingRules";
+// The layer-4 proxy (Tcp and Tls listeners): its settings and its rules.
+inline constexpr std::string_view col_l4_settings = "backendSettingsCollection";
+inline constexpr std::string_view col_l4_rules = "routingRules";
 
 inline const std::vector<StatusRange> default_match{StatusRange{200, 399}};
 
@@ -77,6 +80,7 @@ struct Ext {
     std::optional<bool> tls_resume;
     std::optional<std::uint16_t> cert_expiry_warning_days;
     std::optional<DnsAggregation> dns_aggregation;
+    std::optional<ProxyProtocol> proxy_protocol;  // a probe's only: the PROXY header's version
 };
 
 struct ProbeIn {
@@ -84,6 +88,8 @@ struct ProbeIn {
     std::optional<std::uint32_t> timeout_s;
     std::optional<std::uint8_t> unhealthy_threshold;
     bool has_host = false;
+    bool pick_sni_from_settings = false;  // pickHostNameFromBackendSettings (Tls)
+    bool proxy_header = false;            // enableProbeProxyProtocolHeader
     Ext ext;
 };
 
@@ -182,6 +188,7 @@ struct Spec {
     std::uint16_t cert_expiry_warning_days = 14;
     DnsAggregation dns_aggregation = DnsAggregation::All;
     const std::vector<std::uint32_t>* roots = nullptr;
+    ProxyProtocol proxy_protocol = ProxyProtocol::None;
     std::uint32_t klass = 0;  // equal specs (server-independent fields) share a class
 };
 
@@ -210,6 +217,7 @@ private:
     void read_roots(View gw);
     void read_probes(View gw);
     void read_match(View v, Probe& probe);
+    void read_proxy_protocol(View f, Probe& probe, ProbeIn& in);
     void read_pools(View gw);  // read_pools.cpp, like the two below
     void read_servers(dom::array arr, const PathNode* a_at, Pool& pool);
     void check_duplicate_servers(const Pool& pool, const PathNode* a_at);
@@ -229,9 +237,13 @@ private:
     void add_template_members(Pool& pool);
     void check_template_members();
     void read_settings(View gw);
+    void read_l4_settings(View gw);
+    bool read_setting_protocol(View f, bool layer4, Protocol& out);
+    void read_setting_tail(View f, Setting& st, SettingIn& in);
     void read_root_refs(View f, Setting& st);
     void read_maps(View gw);
     void read_rules(View gw);
+    void read_l4_rules(View gw);
     bool read_header_value(View v, std::string_view key, std::string_view what,
                            std::string_view& out);
 
@@ -257,6 +269,9 @@ private:
     std::vector<std::string> pool_paths_;
     std::vector<bool> pool_addresses_listed_;  // false when some address entry was rejected
     Names pool_names_, setting_names_, probe_names_, root_names_, map_names_, rule_names_;
+    Names l4_setting_names_, l4_rule_names_;
+    // The layer-4 settings follow the HTTP ones in Plan::settings: the first one's index.
+    std::uint32_t l4_settings_base_ = 0;
     std::vector<Pair> pairs_;
     std::vector<Spec> specs_;  // per setting, filled by resolve_specs
     std::vector<std::pair<std::uint64_t, std::uint32_t>> seen_scratch_;  // duplicate servers

@@ -31,6 +31,11 @@ enum class ClosePolicy : std::uint8_t {
     Reset = 1,     // SO_LINGER{1,0} then close: RST, no TIME_WAIT on the prober
 };
 
+// A PROXY protocol header a Tcp or Tls probe sends before anything else, with the prober's own
+// source and destination (the probe's enableProbeProxyProtocolHeader; the version from its
+// ringprobe.proxyProtocol, v2 unless "v1").
+enum class ProxyProtocol : std::uint8_t { None = 0, V1 = 1, V2 = 2 };
+
 struct TrustedRoot {
     std::string name;
     std::string id;
@@ -76,6 +81,7 @@ struct Probe {  // a custom probe as configured (after defaults), kept for displ
     std::uint32_t min_servers = 0;  // read and shown; not applied to health
     std::vector<StatusRange> match_status;
     std::string match_body;
+    ProxyProtocol proxy_protocol = ProxyProtocol::None;  // enableProbeProxyProtocolHeader
 };
 
 struct Setting {
@@ -92,6 +98,10 @@ struct Setting {
     bool validate_chain = true;                // validateCertChainAndExpiry
     bool validate_sni = true;                  // validateSNI
     std::vector<std::uint32_t> trusted_roots;  // indices into Plan::trusted_roots
+    // From the layer-4 proxy's backendSettingsCollection (Tcp, Tls); else from
+    // backendHttpSettingsCollection. Names are unique within each collection, not across them.
+    // Last: tests and benches build a Setting{name, id, port, protocol, ...} positionally.
+    bool layer4 = false;
 };
 
 struct Row {
@@ -132,6 +142,7 @@ struct Target {
     bool tls_resume = true;
     std::uint16_t cert_expiry_warning_days = 14;  // ringprobe.certExpiryWarningDays; 0: off
     DnsAggregation dns_aggregation = DnsAggregation::All;  // FQDN servers with several addresses
+    ProxyProtocol proxy_protocol = ProxyProtocol::None;    // Tcp/Tls: a PROXY header first
 
     // Precomputed at plan time.
     std::string request;              // full HTTP/1.1 request bytes (empty for Tcp/Tls)

@@ -1,5 +1,6 @@
 // Stage 1 of loading (see loader.hpp): the gateway's sections, read and validated in dependency
-// order (trusted roots, probes, pools, settings, URL path maps, rules), each collecting every
+// order (trusted roots, probes, pools, settings, URL path maps, rules; the layer-4 proxy's
+// settings after the HTTP ones, its rules after theirs), each collecting every
 // error it finds with its JSON path (pools and their members: read_pools.cpp). Names are
 // case-insensitive; references resolve by the trailing /<collection>/<name> of their id.
 #include <algorithm>
@@ -310,13 +311,15 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     for (auto [key, value] : *obj) {
         (void)value;
         auto end = std::end(known_top) - (top_level ? 0 : 3);
-        if (std::find(std::begin(known_top), end, key) == end) {
+        if (std::find(std::begin(known_top), end, key) == end &&
+            (top_level || key != "proxyProtocol")) {
             PathNode k{&at, key};
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
                                   "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
                                   "tlsResume, certExpiryWarningDays, dnsAggregation") +
-                          (top_level ? ", startSpreadMs, quantumMs, startBatch" : ""));
+                          (top_level ? ", startSpreadMs, quantumMs, startBatch"
+                                     : ", proxyProtocol (probes)"));
         }
     }
     std::int64_t n = 0;
@@ -361,6 +364,18 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     }
     if (read_int(errs_, e, "certExpiryWarningDays", 0, 3650, n)) {
         ext.cert_expiry_warning_days = static_cast<std::uint16_t>(n);
+    }
+    if (!top_level && read_string(errs_, e, "proxyProtocol", s)) {
+        if (s == "v1") {
+            ext.proxy_protocol = ProxyProtocol::V1;
+        } else if (s == "v2") {
+            ext.proxy_protocol = ProxyProtocol::V2;
+        } else {
+            PathNode k{&at, "proxyProtocol"};
+            errs_.add(&k, "\"" + std::string(s) +
+                              "\" is not one of \"v1\" (the text header), \"v2\" (the binary "
+                              "header, the default)");
+        }
     }
     if (read_string(errs_, e, "dnsAggregation", s)) {
         if (s == "all") {
@@ -528,11 +543,48 @@ void Loader::read_probes(View gw) {
             errs_.add(&h,
                       "missing; give a host, or set pickHostNameFromBackendHttpSettings to true");
         }
+        // The layer-4 counterpart of pickHostNameFromBackendHttpSettings: a Tls probe's SNI
+        // comes from its setting's hostName or server.
+        bool pick_sni = false;
+        if (read_bool(errs_, f, "pickHostNameFromBackendSettings", pick_sni)) {
+            in.pick_sni_from_settings = pick_sni;
+        }
+        if (probe.protocol == Protocol::Tls && pick_sni && in.has_host) {
+            PathNode h{f.path, "host"};
+            errs_.add(&h, "set together with pickHostNameFromBackendSettings; give one of them");
+        }
         read_match(f, probe);
         read_ext(f, false, in.ext);
+        read_proxy_protocol(f, probe, in);
         plan_.probes.push_back(std::move(probe));
         probes_in_.push_back(in);
     });
+}
+
+// The probe's enableProbeProxyProtocolHeader (the gateway's field) and the version its
+// ringprobe.proxyProtocol asks for. The gateway sends the header on Tcp and Tls probes only, so
+// an Http(s) probe asking for it is an error rather than a header silently not sent.
+void Loader::read_proxy_protocol(View f, Probe& probe, ProbeIn& in) {
+    bool on = false;
+    PathNode on_at{f.path, "enableProbeProxyProtocolHeader"};
+    if (read_bool(errs_, f, "enableProbeProxyProtocolHeader", on) && on &&
+        protocol_is_http(probe.protocol)) {
+        errs_.add(&on_at, "a PROXY protocol header is sent by Tcp and Tls probes only, not by " +
+                              std::string(protocol_name(probe.protocol)) +
+                              " ones; set it to false, or probe with Tcp or Tls");
+        on = false;
+    }
+    in.proxy_header = on;
+    if (in.ext.proxy_protocol && !on) {
+        PathNode v_at{f.path, "ringprobe"};
+        PathNode k{&v_at, "proxyProtocol"};
+        errs_.add(&k,
+                  "chooses the PROXY header's version, but this probe sends none; set "
+                  "enableProbeProxyProtocolHeader to true on a Tcp or Tls probe, or remove "
+                  "proxyProtocol");
+    }
+    probe.proxy_protocol =
+        on ? in.ext.proxy_protocol.value_or(ProxyProtocol::V2) : ProxyProtocol::None;
 }
 
 // A setting's trustedRootCertificates: references resolved to indices into Plan::trusted_roots.
@@ -576,6 +628,53 @@ void Loader::read_root_refs(View f, Setting& st) {
     }
 }
 
+// A setting's protocol: any of the four in backendHttpSettingsCollection (as the gateway
+// accepts), Tcp or Tls in the layer-4 backendSettingsCollection.
+bool Loader::read_setting_protocol(View f, bool layer4, Protocol& out) {
+    std::string_view s;
+    PathNode proto_at{f.path, "protocol"};
+    const char* allowed = layer4 ? "Tcp, Tls" : "Http, Https, Tcp, Tls";
+    if (!read_string(errs_, f, "protocol", s)) {
+        if (!member(f, "protocol")) {
+            errs_.add(&proto_at, std::string("missing; expected one of ") + allowed);
+        }
+        return false;
+    }
+    auto p = parse_protocol(s);
+    if (!p) {
+        errs_.add(&proto_at, "\"" + std::string(s) + "\" is not one of " + allowed);
+        return false;
+    }
+    if (layer4 && protocol_is_http(*p)) {
+        errs_.add(&proto_at, "\"" + std::string(s) +
+                                 "\" is not a layer-4 protocol: backendSettingsCollection holds "
+                                 "Tcp and Tls settings; put an Http or Https setting in "
+                                 "backendHttpSettingsCollection");
+        return false;
+    }
+    out = *p;
+    return true;
+}
+
+// What both kinds of setting end with: hostName (the Host of Http(s) probes, the SNI of Tls
+// ones), pickHostNameFromBackendAddress, the probe, the trusted roots and the extension.
+void Loader::read_setting_tail(View f, Setting& st, SettingIn& in) {
+    in.probe = resolve_ref(f, "probe", col_probes, probe_names_, &in.probe_ref_path);
+    if (in.probe >= 0) {
+        st.default_probe = false;
+        st.probe_name = plan_.probes[static_cast<std::size_t>(in.probe)].name;
+    }
+    read_root_refs(f, st);
+    read_ext(f, false, in.ext);
+    if (in.ext.proxy_protocol) {
+        PathNode v_at{f.path, "ringprobe"};
+        PathNode k{&v_at, "proxyProtocol"};
+        errs_.add(&k,
+                  "belongs in a probe's ringprobe object: a setting's default probe sends no "
+                  "PROXY header (enableProbeProxyProtocolHeader is a probe's field)");
+    }
+}
+
 void Loader::read_settings(View gw) {
     for_each_item(gw, col_settings, [&](Item& item) {
         Setting st;
@@ -591,18 +690,8 @@ void Loader::read_settings(View gw) {
         } else if (!member(f, "port")) {
             errs_.add(&port_at, "missing; expected the backend port, 1..65535");
         }
+        read_setting_protocol(f, false, st.protocol);
         std::string_view s;
-        PathNode proto_at{f.path, "protocol"};
-        if (read_string(errs_, f, "protocol", s)) {
-            if (auto p = parse_protocol(s)) {
-                st.protocol = *p;
-            } else {
-                errs_.add(&proto_at,
-                          "\"" + std::string(s) + "\" is not one of Http, Https, Tcp, Tls");
-            }
-        } else if (!member(f, "protocol")) {
-            errs_.add(&proto_at, "missing; expected one of Http, Https, Tcp, Tls");
-        }
         if (read_header_value(f, "hostName", "Host", s)) {
             st.host_name.assign(s);
         }
@@ -626,13 +715,53 @@ void Loader::read_settings(View gw) {
         if (read_bool(errs_, f, "validateSNI", b)) {
             st.validate_sni = b;
         }
-        in.probe = resolve_ref(f, "probe", col_probes, probe_names_, &in.probe_ref_path);
-        if (in.probe >= 0) {
-            st.default_probe = false;
-            st.probe_name = plan_.probes[static_cast<std::size_t>(in.probe)].name;
+        read_setting_tail(f, st, in);
+        plan_.settings.push_back(std::move(st));
+        settings_in_.push_back(std::move(in));
+    });
+}
+
+// The layer-4 proxy's settings (ApplicationGatewayBackendSettingsPropertiesFormat): port,
+// protocol Tcp or Tls, timeout (the traffic's connection timeout: shown, not used by probes),
+// hostName (the SNI a Tls probe sends), pickHostNameFromBackendAddress (the SNI is the server's
+// FQDN), probe and trustedRootCertificates. enableL4ClientIpPreservation (a PROXY header on the
+// traffic) is type-checked and left to the probe's own enableProbeProxyProtocolHeader.
+void Loader::read_l4_settings(View gw) {
+    l4_settings_base_ = static_cast<std::uint32_t>(plan_.settings.size());
+    for_each_item(gw, col_l4_settings, [&](Item& item) {
+        Setting st;
+        SettingIn in;
+        st.layer4 = true;
+        read_name(item.obj, item.self, col_l4_settings, l4_setting_names_, st.name);
+        st.id = item_id(item.obj, col_l4_settings, st.name);
+        View f = item.fields;
+        in.path = render_path(f.path);
+        std::int64_t n = 0;
+        PathNode port_at{f.path, "port"};
+        if (read_int(errs_, f, "port", 1, 65535, n)) {
+            st.port = static_cast<std::uint16_t>(n);
+        } else if (!member(f, "port")) {
+            errs_.add(&port_at, "missing; expected the backend port, 1..65535");
         }
-        read_root_refs(f, st);
-        read_ext(f, false, in.ext);
+        st.protocol = Protocol::Tcp;
+        read_setting_protocol(f, true, st.protocol);
+        if (read_int(errs_, f, "timeout", 1, seconds_max, n)) {
+            st.request_timeout_s = static_cast<std::uint32_t>(n);
+        }
+        std::string_view s;
+        if (read_header_value(f, "hostName", "host name", s)) {
+            st.host_name.assign(s);
+        }
+        bool b = false;
+        if (read_bool(errs_, f, "pickHostNameFromBackendAddress", b)) {
+            st.pick_host_from_address = b;
+        }
+        if (st.pick_host_from_address && !st.host_name.empty()) {
+            PathNode h{f.path, "hostName"};
+            errs_.add(&h, "set together with pickHostNameFromBackendAddress; give one of them");
+        }
+        (void)read_bool(errs_, f, "enableL4ClientIpPreservation", b);
+        read_setting_tail(f, st, in);
         plan_.settings.push_back(std::move(st));
         settings_in_.push_back(std::move(in));
     });
@@ -689,6 +818,25 @@ void Loader::read_rules(View gw) {
         if (m >= 0 && static_cast<std::size_t>(m) < maps_.size()) {
             const auto& mp = maps_[static_cast<std::size_t>(m)].pairs;
             pairs_.insert(pairs_.end(), mp.begin(), mp.end());
+        }
+    });
+}
+
+// The layer-4 proxy's rules (ApplicationGatewayRoutingRulePropertiesFormat): each ties its
+// backendAddressPool to its backendSettings; ruleType, priority and listener route traffic only.
+void Loader::read_l4_rules(View gw) {
+    for_each_item(gw, col_l4_rules, [&](Item& item) {
+        std::string name;
+        read_name(item.obj, item.self, col_l4_rules, l4_rule_names_, name);
+        View f = item.fields;
+        std::int32_t p = resolve_ref(f, "backendAddressPool", col_pools, pool_names_);
+        std::int32_t s = resolve_ref(f, "backendSettings", col_l4_settings, l4_setting_names_);
+        if (p >= 0 && s >= 0) {
+            pairs_.emplace_back(p, l4_settings_base_ + static_cast<std::uint32_t>(s));
+        } else if ((p == -1) != (s == -1)) {
+            errs_.add(f.path,
+                      "a layer-4 rule with backendAddressPool needs backendSettings too, and "
+                      "the other way round");
         }
     });
 }
@@ -753,8 +901,10 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     read_probes(gw.fields);
     read_pools(gw.fields);
     read_settings(gw.fields);
+    read_l4_settings(gw.fields);
     read_maps(gw.fields);
     read_rules(gw.fields);
+    read_l4_rules(gw.fields);
 }
 
 }  // namespace ringprobe::config::detail

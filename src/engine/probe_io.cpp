@@ -76,6 +76,9 @@ void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
     }
     s.connected_ns = now;
     const Target& t = plan_->targets[s.plan_index];
+    if (t.proxy_protocol != ProxyProtocol::None && !send_proxy_header(s, now)) {
+        return;
+    }
     if (t.protocol == Protocol::Tcp) {
         decide(s, Reason::Ok, now);  // Tcp: the connect is the whole probe
         return;
@@ -86,6 +89,7 @@ void Worker::on_connect(Slot& s, int res, std::uint64_t now) {
             decide(s, Reason::TlsHandshakeFailed, now);
             return;
         }
+        s.proxy_unanswered = t.proxy_protocol != ProxyProtocol::None;
         tls_drive(s, now);
     }
 }
@@ -156,6 +160,7 @@ void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
     s.connected_ns = std::min(s.connected_ns, now);
     if (s.tls != no_tls) {
         s.recv_in_flight = false;
+        s.proxy_unanswered = s.proxy_unanswered && res == 0;
         TlsClient& c = *tls_pool_[s.tls];
         if (res == 0) {
             c.feed_eof();
@@ -211,6 +216,9 @@ void Worker::decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err) {
     RP_ASSERT_HOT(s.state != State::Idle);
     if (s.state == State::Finishing) {
         return;  // first verdict wins
+    }
+    if (s.proxy_unanswered && (r == Reason::ConnectionReset || r == Reason::TlsHandshakeFailed)) {
+        r = Reason::ProxyRejected;  // closed on us before answering the header + ClientHello
     }
     s.verdict = r;
     s.sys_errno = err;

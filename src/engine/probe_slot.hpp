@@ -47,6 +47,9 @@ struct Worker::Slot {
     std::uint16_t http_status = 0;
     std::uint16_t tls = no_tls;    // index into tls_pool_ while a TLS probe is in flight
     bool request_written = false;  // Https: the request went into the TLS stream
+    // Tls with a PROXY header: the header and the handshake went out and the backend has sent
+    // nothing yet, so its closing the connection is read as refusing the header.
+    bool proxy_unanswered = false;
     bool addr_ok = false;
     // FQDN targets: this slot probes one address of the name (record addr_k of the target's
     // 16 in the report): the name's own slot, or one drawn from the worker's shared pool
@@ -126,8 +129,11 @@ struct Worker::NameSlot {
 };
 
 // makes_direct and has_room: inline here, since every start asks them (Worker declares them).
+// A PROXY header names the socket's own address (getsockname), which needs a descriptor too.
 inline bool Worker::makes_direct(const Slot& s) const {
-    return direct_ && s.addr_ok && plan_->targets[s.plan_index].close_policy != ClosePolicy::Reset;
+    const Target& t = plan_->targets[s.plan_index];
+    return direct_ && s.addr_ok && t.close_policy != ClosePolicy::Reset &&
+           t.proxy_protocol == ProxyProtocol::None;
 }
 
 inline bool Worker::has_room(const Slot& s) const {

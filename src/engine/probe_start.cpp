@@ -1,5 +1,6 @@
 // Stage: a probe's start. Takes a socket (a file-table entry, or socket()), opens the attempt
-// (a new generation, the start's lateness counted) and queues its SQE chain in one go:
+// (a new generation, the start's lateness counted) and queues its SQE chain in one go
+// (a probe with a PROXY header sends it once connected, send_proxy_header):
 //   [SOCKET direct] -> [SETSOCKOPT TCP_QUICKACK 0, plain HTTP] -> [SETSOCKOPT SO_TIMESTAMPNS,
 //   not Tcp] -> CONNECT -> [SEND -> RECVMSG, HTTP]
 // linked, so the kernel runs the whole exchange without coming back to the worker, and arms
@@ -100,6 +101,7 @@ void Worker::begin_attempt(Slot& s, std::uint64_t now) {
     s.send_in_flight = false;
     s.recv_in_flight = false;
     s.request_written = false;
+    s.proxy_unanswered = false;
     s.tls_done_ns = 0;
     bump(counters_.probes_started);
     started_this_turn_ += 1;
@@ -199,6 +201,44 @@ io_uring_sqe* Worker::prep_send(Slot& s, const char* data, std::size_t n) {
 void Worker::queue_send(Slot& s, const char* data, std::size_t n) {
     prep_send(s, data, n);
     s.send_in_flight = true;
+}
+
+// A PROXY header, before anything else on the connection (Tcp: before the close; Tls: before
+// the ClientHello), naming the connection as the kernel made it: our address and port from
+// getsockname, the backend's. It goes out with send(2) rather than through the ring: a send of
+// at most proxy_header_max bytes on a connection that has sent nothing never waits, so the
+// worker's one buffer serves every probe and no slot holds a copy until a completion comes
+// back. False when it decided the probe (a backend that reset the connection at once refused
+// the header as far as a probe can tell).
+bool Worker::send_proxy_header(Slot& s, std::uint64_t now) {
+    if (s.direct) {
+        // Started on a direct socket under a plan without the header, which a reload replaced
+        // while it connected: the header starts with the next attempt (a table entry is no
+        // descriptor to ask getsockname about).
+        return true;
+    }
+    const Target& t = plan_->targets[s.plan_index];
+    sockaddr_in6 self{};  // an IPv4 socket's sockaddr_in fits in it
+    socklen_t self_len = sizeof self;
+    if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&self), &self_len) != 0) {
+        decide(s, Reason::ProberError, now, errno);
+        return false;
+    }
+    const std::size_t n =
+        build_proxy_header(t.proxy_protocol, reinterpret_cast<const sockaddr*>(&self),
+                           reinterpret_cast<const sockaddr*>(&s.addr), proxy_header_);
+    RP_ASSERT_HOT(n > 0);
+    const ssize_t sent = ::send(s.fd, proxy_header_, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent == static_cast<ssize_t>(n)) {
+        return true;
+    }
+    const int err = sent < 0 ? errno : EAGAIN;
+    if (err == ECONNRESET || err == EPIPE) {
+        decide(s, Reason::ProxyRejected, now, err);
+    } else {
+        decide(s, sent < 0 ? exchange_reason(err) : Reason::ProberError, now, err);
+    }
+    return false;
 }
 
 // The one place a probe's operations are cancelled: every SQE on its socket (by its table

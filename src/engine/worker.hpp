@@ -35,6 +35,7 @@
 #include "engine/counters.hpp"
 #include "engine/health.hpp"
 #include "engine/http_parser.hpp"
+#include "engine/proxy_header.hpp"
 #include "engine/receive_buffers.hpp"
 #include "engine/ring.hpp"
 #include "engine/timer_wheel.hpp"
@@ -246,6 +247,7 @@ private:
     io_uring_sqe* prep_send(Slot& s, const char* data, std::size_t n);
     void queue_send(Slot& s, const char* data, std::size_t n);
     io_uring_sqe* queue_cancel(Slot& s);
+    bool send_proxy_header(Slot& s, std::uint64_t now);
 
     // probe_io.cpp: completions, the verdict and the end of a probe.
     void on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint64_t now);
@@ -327,6 +329,7 @@ private:
     std::vector<std::unique_ptr<TlsClient>> tls_pool_;
     std::vector<std::uint16_t> tls_free_;
     std::unique_ptr<char[]> plaintext_;  // one buffer: plaintext is parsed as soon as it is read
+    char proxy_header_[proxy_header_max] = {};  // one buffer: a header is sent as it is built
     Ring ring_;
     std::string mode_;  // the ring's setup, and "+direct-sockets" when they are in use
     TimerWheel wheel_;

@@ -134,6 +134,11 @@ void log_connection(std::string& out, const abi::TargetRecord& t,
         case Reason::ConnectionReset:
             out += "The server reset the connection before a complete response.";
             return;
+        case Reason::ProxyRejected:
+            out +=
+                "The server closed the connection after the probe's PROXY protocol header, "
+                "before answering anything.";
+            return;
         default: break;
     }
 }

@@ -326,6 +326,14 @@ void remedy_connection(std::string& out, const RemedyContext& c, Reason reason) 
             append_uint(out, t.port);
             out += '.';
             return;
+        case Reason::ProxyRejected:
+            out += "Make the listener on port ";
+            append_uint(out, t.port);
+            out +=
+                " accept PROXY protocol headers of the version the probe sends (HAProxy: "
+                "accept-proxy; nginx: proxy_protocol), or turn enableProbeProxyProtocolHeader "
+                "off for a backend that does not expect one.";
+            return;
         default: break;
     }
 }

@@ -593,6 +593,215 @@ TEST(ConfigExtensions, StartBatchIsTopLevelOnlyWithItsDefaultAndRange) {
         << dump(in_probe);
 }
 
+// ---- The layer-4 proxy (backendSettingsCollection, routingRules) ----------------------------
+
+TEST(ConfigLayer4, TheThreeShapesGiveTheSamePlan) {
+    Plan rest = load_ok("gateway-l4-rest.json");
+    expect_same_plan(rest, load_ok("gateway-l4-az-show.json"));
+    expect_same_plan(rest, load_ok("gateway-l4-arm-template.json"));
+}
+
+TEST(ConfigLayer4, RoutingRulesTieLayer4SettingsAfterTheHttpOnes) {
+    Plan plan = load_ok("gateway-l4-rest.json");
+    ASSERT_EQ(plan.settings.size(), 5u);
+    EXPECT_FALSE(plan.settings[0].layer4);
+    for (std::size_t i = 1; i < plan.settings.size(); ++i) {
+        EXPECT_TRUE(plan.settings[i].layer4) << plan.settings[i].name;
+    }
+    EXPECT_EQ(plan.settings[1].name, "pg-settings");
+    EXPECT_NE(plan.settings[1].id.find("/backendSettingsCollection/pg-settings"),
+              std::string::npos);
+    EXPECT_EQ(plan.rows.size(), 11u);
+    EXPECT_EQ(plan.targets.size(), 11u);
+}
+
+TEST(ConfigLayer4, TcpSettingProbesByConnectWithItsProbesPortAndTiming) {
+    Plan plan = load_ok("gateway-l4-rest.json");
+    const Target& custom = target(plan, "pg-pool", "pg-settings", "10.2.0.4");
+    EXPECT_EQ(custom.protocol, Protocol::Tcp);
+    EXPECT_EQ(custom.port, 5433);  // the probe's port beats the setting's 5432
+    EXPECT_TRUE(custom.request.empty());
+    EXPECT_TRUE(custom.host.empty());
+    EXPECT_EQ(custom.interval_ms, 5000u);
+    EXPECT_EQ(custom.timeout_ms, 3000u);
+    EXPECT_EQ(custom.unhealthy_threshold, 2);
+    const Target& dflt = target(plan, "pg-pool", "redis-settings", "fd00:db8:2::4");
+    EXPECT_EQ(dflt.protocol, Protocol::Tcp);
+    EXPECT_EQ(dflt.port, 6379);
+    EXPECT_EQ(dflt.interval_ms, 30000u);
+    EXPECT_EQ(dflt.timeout_ms, 30000u);
+}
+
+TEST(ConfigLayer4, SettingTimeoutIsTheTrafficsAndDoesNotTimeTheProbe) {
+    Plan plan = load_ok("gateway-l4-rest.json");
+    EXPECT_EQ(plan.settings[1].request_timeout_s, 60u);
+    EXPECT_EQ(target(plan, "pg-pool", "pg-settings", "10.2.0.5").timeout_ms, 3000u);
+}
+
+TEST(ConfigLayer4, TlsSettingHostNameIsTheSniAndItsRootsApply) {
+    Plan plan = load_ok("gateway-l4-rest.json");
+    const Target& t = target(plan, "tls-pool", "tls-settings", "10.3.0.4");
+    EXPECT_EQ(t.protocol, Protocol::Tls);
+    EXPECT_EQ(t.sni, "db.contoso.com");
+    EXPECT_EQ(t.trusted_roots, std::vector<std::uint32_t>{0});
+    EXPECT_EQ(target(plan, "tls-pool", "tls-settings", "db1.contoso.com").sni, "db.contoso.com");
+}
+
+TEST(ConfigLayer4, PickHostNameFromBackendAddressSendsTheServersFqdnAsSni) {
+    Plan plan = load_ok("gateway-l4-rest.json");
+    EXPECT_EQ(target(plan, "tls-pool", "tls-fqdn-settings", "db1.contoso.com").sni,
+              "db1.contoso.com");
+    EXPECT_EQ(target(plan, "tls-pool", "tls-fqdn-settings", "10.3.0.4").sni, "");
+}
+
+// A gateway of the layer-4 proxy only: `settings` and `rules` are its two collections.
+std::string l4_gateway(const std::string& settings, const std::string& rules,
+                       const std::string& more = "") {
+    return R"({"name": "gw", "properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "10.0.0.1"}]}}],
+      "backendSettingsCollection": [)" +
+           settings + R"(], "routingRules": [)" + rules + "]" + more + "}}";
+}
+
+const char* const kL4Rule = R"({"name": "rule", "properties": {"ruleType": "Basic",
+    "priority": 100, "backendAddressPool": {"id": "backendAddressPools/pool"},
+    "backendSettings": {"id": "backendSettingsCollection/set"}}})";
+
+TEST(ConfigLayer4, AGatewayWithOnlyRoutingRulesHasSomethingToProbe) {
+    Plan plan = load_ok_json(
+        l4_gateway(R"({"name": "set", "properties": {"port": 5432, "protocol": "Tcp"}})", kL4Rule));
+    ASSERT_EQ(plan.rows.size(), 1u);
+    EXPECT_EQ(plan.targets[0].protocol, Protocol::Tcp);
+    EXPECT_EQ(plan.targets[0].port, 5432);
+}
+
+TEST(ConfigLayer4, ANameMayBeUsedInBothSettingCollections) {
+    Plan plan = load_ok_json(
+        l4_gateway(R"({"name": "set", "properties": {"port": 5432, "protocol": "Tcp"}})", kL4Rule,
+                   R"(, "backendHttpSettingsCollection": [{"name": "set", "properties": {"port": 80,
+             "protocol": "Http"}}],
+           "requestRoutingRules": [{"name": "rule", "properties": {
+             "backendAddressPool": {"id": "backendAddressPools/pool"},
+             "backendHttpSettings": {"id": "backendHttpSettingsCollection/set"}}}])"));
+    ASSERT_EQ(plan.rows.size(), 2u);
+    EXPECT_EQ(plan.targets[plan.rows[0].target_index].protocol, Protocol::Http);
+    EXPECT_EQ(plan.targets[plan.rows[1].target_index].protocol, Protocol::Tcp);
+}
+
+TEST(ConfigLayer4, AnHttpProtocolInTheLayer4CollectionIsRefused) {
+    auto errors = json_bad(
+        l4_gateway(R"({"name": "set", "properties": {"port": 80, "protocol": "Https"}})", kL4Rule));
+    EXPECT_TRUE(has_error(errors, "properties.backendSettingsCollection[0].properties.protocol",
+                          "put an Http or Https setting in backendHttpSettingsCollection"))
+        << dump(errors);
+}
+
+TEST(ConfigLayer4, ALayer4RuleReferencesOnlyTheLayer4Collection) {
+    auto errors = json_bad(l4_gateway(
+        R"({"name": "set", "properties": {"port": 5432, "protocol": "Tcp"}})",
+        R"({"name": "rule", "properties": {"backendAddressPool": {"id": "backendAddressPools/pool"},
+            "backendSettings": {"id": "/x/backendHttpSettingsCollection/set"}}})"));
+    EXPECT_TRUE(has_error(errors, "properties.routingRules[0].properties.backendSettings.id",
+                          "expected an id ending in /backendSettingsCollection/NAME"))
+        << dump(errors);
+}
+
+TEST(ConfigLayer4, ARequestRoutingRuleCannotReachALayer4Setting) {
+    auto errors = json_bad(
+        l4_gateway(R"({"name": "set", "properties": {"port": 5432, "protocol": "Tcp"}})", "",
+                   R"(, "requestRoutingRules": [{"name": "rule", "properties": {
+             "backendAddressPool": {"id": "backendAddressPools/pool"},
+             "backendHttpSettings": {"id": "/x/backendSettingsCollection/set"}}}])"));
+    EXPECT_TRUE(has_error(errors,
+                          "properties.requestRoutingRules[0].properties.backendHttpSettings.id",
+                          "expected an id ending in /backendHttpSettingsCollection/NAME"))
+        << dump(errors);
+}
+
+TEST(ConfigLayer4, TlsProbeTakingItsSniFromASettingWithoutOneIsAnError) {
+    const std::string probe = R"(, "probes": [{"name": "p", "properties": {"protocol": "Tls",
+        "pickHostNameFromBackendSettings": true}}])";
+    auto errors = json_bad(l4_gateway(R"({"name": "set", "properties": {"port": 8443,
+        "protocol": "Tls", "probe": {"id": "probes/p"}}})",
+                                      kL4Rule, probe));
+    EXPECT_TRUE(has_error(errors, "properties.backendSettingsCollection[0].properties.probe.id",
+                          "neither hostName nor pickHostNameFromBackendAddress"))
+        << dump(errors);
+    Plan plan = load_ok_json(l4_gateway(R"({"name": "set", "properties": {"port": 8443,
+        "protocol": "Tls", "hostName": "db.contoso.com", "probe": {"id": "probes/p"}}})",
+                                        kL4Rule, probe));
+    ASSERT_EQ(plan.targets.size(), 1u);
+    EXPECT_EQ(plan.targets[0].sni, "db.contoso.com");
+}
+
+TEST(ConfigProxyProtocol, ProbeFlagSendsAV2HeaderUnlessTheExtensionAsksForV1) {
+    Plan plan = load_ok("gateway-l4-rest.json");
+    EXPECT_EQ(target(plan, "pg-pool", "pg-settings", "10.2.0.4").proxy_protocol, ProxyProtocol::V1);
+    EXPECT_EQ(target(plan, "tls-pool", "tls-settings", "10.3.0.4").proxy_protocol,
+              ProxyProtocol::V2);
+    EXPECT_EQ(target(plan, "pg-pool", "redis-settings", "10.2.0.4").proxy_protocol,
+              ProxyProtocol::None);  // a default probe sends none
+    EXPECT_EQ(target(plan, "web-pool", "web-settings", "10.1.0.4").proxy_protocol,
+              ProxyProtocol::None);
+}
+
+// A Tcp probe on one setting, its fields `probe_fields`, its ringprobe object `ext`.
+std::string proxy_probe_gateway(const std::string& probe_fields, const std::string& ext = "") {
+    return l4_gateway(R"({"name": "set", "properties": {"port": 5432, "protocol": "Tcp",
+        "probe": {"id": "probes/p"}}})",
+                      kL4Rule,
+                      R"(, "probes": [{"name": "p", "properties": {"protocol": "Tcp")" +
+                          probe_fields + (ext.empty() ? "" : R"(, "ringprobe": )" + ext) + "}}]");
+}
+
+TEST(ConfigProxyProtocol, TheHeaderIsPartOfTheTargetsIdentity) {
+    Plan with = load_ok_json(proxy_probe_gateway(R"(, "enableProbeProxyProtocolHeader": true)"));
+    Plan without =
+        load_ok_json(proxy_probe_gateway(R"(, "enableProbeProxyProtocolHeader": false)"));
+    ASSERT_EQ(with.targets.size(), 1u);
+    ASSERT_EQ(without.targets.size(), 1u);
+    EXPECT_EQ(with.targets[0].proxy_protocol, ProxyProtocol::V2);
+    EXPECT_EQ(without.targets[0].proxy_protocol, ProxyProtocol::None);
+    EXPECT_EQ(with.probes[0].proxy_protocol, ProxyProtocol::V2);
+}
+
+TEST(ConfigProxyProtocol, AnHttpProbeAskingForTheHeaderIsAnError) {
+    auto errors = json_bad(R"({"properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "10.0.0.1"}]}}],
+      "probes": [{"name": "p", "properties": {"protocol": "Http", "host": "a", "path": "/",
+        "enableProbeProxyProtocolHeader": true}}],
+      "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+        "protocol": "Http", "probe": {"id": "probes/p"}}}],
+      "requestRoutingRules": [{"name": "r", "properties": {
+        "backendAddressPool": {"id": "backendAddressPools/pool"},
+        "backendHttpSettings": {"id": "backendHttpSettingsCollection/s"}}}]}})");
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.enableProbeProxyProtocolHeader",
+                          "sent by Tcp and Tls probes only"))
+        << dump(errors);
+}
+
+TEST(ConfigProxyProtocol, AVersionWithoutTheFlagOrOutOfPlaceIsAnError) {
+    auto errors = json_bad(proxy_probe_gateway("", R"({"proxyProtocol": "v1"})"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.proxyProtocol",
+                          "set enableProbeProxyProtocolHeader to true"))
+        << dump(errors);
+    errors = json_bad(proxy_probe_gateway(R"(, "enableProbeProxyProtocolHeader": true)",
+                                          R"({"proxyProtocol": "2"})"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.ringprobe.proxyProtocol",
+                          R"("2" is not one of "v1")"))
+        << dump(errors);
+    errors = json_bad(l4_gateway(R"({"name": "set", "properties": {"port": 5432,
+        "protocol": "Tcp", "ringprobe": {"proxyProtocol": "v2"}}})",
+                                 kL4Rule));
+    EXPECT_TRUE(has_error(errors,
+                          "properties.backendSettingsCollection[0].properties.ringprobe."
+                          "proxyProtocol",
+                          "belongs in a probe's ringprobe object"))
+        << dump(errors);
+}
+
 // ---- Bad input -------------------------------------------------------------------------------
 
 TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
