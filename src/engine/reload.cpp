@@ -57,7 +57,7 @@ bool same_probe(const Plan& pa, const Target& a, const Plan& pb, const Target& b
            a.tls_resume == b.tls_resume &&
            a.cert_expiry_warning_days == b.cert_expiry_warning_days &&
            a.dns_aggregation == b.dns_aggregation && a.request == b.request &&
-           same_roots(pa, a, pb, b);
+           a.proxy_protocol == b.proxy_protocol && same_roots(pa, a, pb, b);
 }
 
 // ---- the worker's side ----

@@ -205,6 +205,25 @@ TEST(EngineReload, AnUnchangedTargetIsProbedOncePerIntervalThroughReloads) {
     run.stop();
 }
 
+TEST(EngineReload, TurningOnAProxyHeaderIsAChangedProbe) {
+    // The PROXY header changes what the backend sees before anything else: a target that
+    // starts sending one is removed and added, not kept with its old verdict.
+    Listener up;
+    Plan a;
+    testing::add_target(a, spec(up, 1));
+    testing::EngineHarness run(a, testing::engine_options("reload-proxy", 1));
+    ASSERT_TRUE(run.start());
+    auto next = std::make_unique<Plan>(a);
+    next->targets[0].proxy_protocol = ProxyProtocol::V2;
+    next->digest = a.digest + 1;
+    auto summary = run.reload(std::move(next));
+    ASSERT_TRUE(summary) << summary.error().message;
+    EXPECT_EQ(summary->kept, 0u);
+    EXPECT_EQ(summary->added, 1u);
+    EXPECT_EQ(summary->removed, 1u);
+    run.stop();
+}
+
 TEST(EngineReload, TheSameConfigurationChangesNothing) {
     Listener up;
     Plan a;
