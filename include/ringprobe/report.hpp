@@ -33,13 +33,15 @@
 #include <type_traits>
 
 #include <ringprobe/protocol.hpp>
+#include <ringprobe/result.hpp>
 
 namespace ringprobe::report_abi {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
 // 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
-// 4: the header's last reload (bytes 280..448) and capacity record (448..512)
-inline constexpr std::uint32_t kLayoutVersion = 4;
+// 4: the header's last reload (bytes 280..448) and capacity record (448..512);
+// 5: the header's second section table (bytes 512..576) and the History section
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
 inline constexpr std::size_t kSectionAlign = 64;
@@ -84,8 +86,13 @@ enum class Section : std::uint32_t {
     Addresses = 9,
     TlsFacts = 10,
     Resolver = 11,
+    History = 12,  // layout 5; its ref is in SegmentHeader::sections_more
 };
-inline constexpr std::size_t kSectionCount = 12;
+inline constexpr std::size_t kSectionCount = 13;
+// The first table (bytes 64..256) is full; later sections are listed in the second.
+inline constexpr std::size_t kSectionsFirst = 12;
+inline constexpr std::size_t kSectionsMore = 4;
+static_assert(kSectionCount <= kSectionsFirst + kSectionsMore);
 
 // A string in the Strings section: `length` bytes at `offset`, followed by a NUL that readers
 // check. An empty string is {0, 0} pointing at the NUL that always starts the table.
@@ -149,17 +156,17 @@ static_assert(sizeof(ReloadPayload) == 160);
 
 struct SegmentHeader {
     // Written once before the rename; never changes afterwards.
-    char magic[8];                       //   0
-    std::uint32_t layout_version;        //   8
-    std::uint32_t header_size;           //  12  sizeof(SegmentHeader)
-    std::uint64_t total_size;            //  16  bytes of the whole segment (== file size)
-    std::uint64_t config_digest;         //  24  Plan::digest
-    std::uint64_t start_unix_ns;         //  32  when this segment was created
-    std::int32_t engine_pid;             //  40
-    std::uint32_t worker_slots;          //  44  == sections[Workers].count
-    std::uint64_t generation;            //  48  previous segment's generation + 1 (1 for the first)
-    StrRef gateway_name;                 //  56
-    SectionRef sections[kSectionCount];  //  64 .. 256
+    char magic[8];                 //   0
+    std::uint32_t layout_version;  //   8
+    std::uint32_t header_size;     //  12  sizeof(SegmentHeader)
+    std::uint64_t total_size;      //  16  bytes of the whole segment (== file size)
+    std::uint64_t config_digest;   //  24  Plan::digest
+    std::uint64_t start_unix_ns;   //  32  when this segment was created
+    std::int32_t engine_pid;       //  40
+    std::uint32_t worker_slots;    //  44  == sections[Workers].count
+    std::uint64_t generation;      //  48  previous segment's generation + 1 (1 for the first)
+    StrRef gateway_name;           //  56
+    SectionRef sections[kSectionsFirst];  //  64 .. 256
     // Changes while the engine runs: atomic 64-bit words on their own cache line.
     std::uint64_t heartbeat_unix_ns;  // 256  refreshed by the engine at least every 250 ms
     std::uint64_t flags;              // 264  kFlagStopped | kFlagSuperseded
@@ -170,8 +177,11 @@ struct SegmentHeader {
     std::uint64_t capacity_seq;  // 448  seqlock over capacity (one writer: the main thread)
     CapacityPayload capacity;    // 456 .. 512
     // --- end capacity ---
+    // Written once before the rename, like sections[]: sections kSectionsFirst and up.
+    SectionRef sections_more[kSectionsMore];  // 512 .. 576; unused refs zero
 };
-static_assert(sizeof(SegmentHeader) == 512);
+static_assert(sizeof(SegmentHeader) == 576);
+static_assert(sizeof(SegmentHeader) % 64 == 0);
 static_assert(offsetof(SegmentHeader, layout_version) == 8);
 static_assert(offsetof(SegmentHeader, header_size) == 12);
 static_assert(offsetof(SegmentHeader, total_size) == 16);
@@ -189,6 +199,17 @@ static_assert(offsetof(SegmentHeader, reload_seq) == 280);
 static_assert(offsetof(SegmentHeader, last_reload) == 288);
 static_assert(offsetof(SegmentHeader, capacity_seq) == 448);
 static_assert(offsetof(SegmentHeader, capacity) == 456);
+static_assert(offsetof(SegmentHeader, sections_more) == 512);
+
+// A section's entry in whichever table holds it.
+inline const SectionRef& section_ref(const SegmentHeader& h, Section s) {
+    const auto i = static_cast<std::size_t>(s);
+    return i < kSectionsFirst ? h.sections[i] : h.sections_more[i - kSectionsFirst];
+}
+inline SectionRef& section_ref(SegmentHeader& h, Section s) {
+    const auto i = static_cast<std::size_t>(s);
+    return i < kSectionsFirst ? h.sections[i] : h.sections_more[i - kSectionsFirst];
+}
 
 // PoolRecord::flags. A pool a rule routes to with no members has no rows, yet the gateway's
 // report lists it; the flag lets a reader show it with a note.
@@ -501,6 +522,45 @@ struct ResolverStatsRecord {
 };
 static_assert(sizeof(ResolverStatsRecord) == 128);
 
+// ---- Layout 5: per-target history --------------------------------------------------------------
+
+// Each target's last kHistoryEntries results, a ring written by the worker that owns the target
+// after each probe. Entry n (1-based, counting every result the target has had) lives at
+// entries[(n - 1) % kHistoryEntries]; its `seq` is 2n - 1 while the writer stores it and 2n
+// once whole, so a reader that finds any other value (a torn entry, or one a newer result
+// overwrote meanwhile) drops it. `written` is n of the newest whole entry, stored after it.
+inline constexpr std::uint32_t kHistoryEntries = 32;
+// HistoryEntry::flags bits 0..1 hold the row's ringprobe::Health after the result.
+inline constexpr std::uint8_t kHistoryHealthMask = 3;
+inline constexpr std::uint8_t kHistoryReused = 4;  // the probe reused a kept-alive connection
+inline constexpr std::uint8_t kHistoryFlagsKnown = kHistoryHealthMask | kHistoryReused;
+
+struct HistoryEntry {
+    std::uint64_t seq;          //  0  2n: result n is whole; odd: being written; 0: never
+    std::uint64_t unix_ns;      //  8  when the probe started
+    std::uint32_t duration_us;  // 16  start to verdict
+    std::uint16_t http_status;  // 20  0 when none
+    std::uint8_t reason;        // 22  ringprobe::Reason
+    std::uint8_t flags;         // 23  health | kHistoryReused
+};
+static_assert(sizeof(HistoryEntry) == 24);
+static_assert(offsetof(HistoryEntry, unix_ns) == 8);
+static_assert(offsetof(HistoryEntry, duration_us) == 16);
+static_assert(offsetof(HistoryEntry, http_status) == 20);
+static_assert(offsetof(HistoryEntry, reason) == 22);
+static_assert(offsetof(HistoryEntry, flags) == 23);
+static_assert(reason_count <= 256, "HistoryEntry::reason is one byte");
+static_assert(static_cast<std::uint8_t>(Health::Unhealthy) <= kHistoryHealthMask);
+
+struct HistoryRecord {
+    std::uint64_t written;                  //   0  results so far (n of the newest)
+    std::uint64_t reserved[7];              //   8 .. 64, zero
+    HistoryEntry entries[kHistoryEntries];  //  64 .. 832
+};
+static_assert(sizeof(HistoryRecord) == 832);
+static_assert(sizeof(HistoryRecord) % 64 == 0);
+static_assert(offsetof(HistoryRecord, entries) == 64);
+
 // Every record is fixed-width, pointer-free and copyable byte for byte; every word that changes
 // after the rename is a naturally aligned 64-bit word that the hardware accesses lock-free.
 static_assert(std::is_trivially_copyable_v<SegmentHeader>);
@@ -515,6 +575,7 @@ static_assert(std::is_trivially_copyable_v<NameStateRecord>);
 static_assert(std::is_trivially_copyable_v<AddressStateRecord>);
 static_assert(std::is_trivially_copyable_v<TlsFactsRecord>);
 static_assert(std::is_trivially_copyable_v<ResolverStatsRecord>);
+static_assert(std::is_trivially_copyable_v<HistoryRecord>);
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic_ref<std::uint64_t>::required_alignment == 8);
 static_assert(alignof(SegmentHeader) == 8);

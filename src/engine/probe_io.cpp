@@ -265,6 +265,7 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     } else {
         address_done(s, r, flags, now);
     }
+    record_history(s);
     if (s.tls != no_tls) {
         release_tls(s);
     }

@@ -276,6 +276,7 @@ private:
 
     // publish.cpp: an IP target's row and the worker's stats into the report.
     void publish(const Slot& s, std::string_view detail = {}, std::uint8_t flags = 0);
+    void record_history(const Slot& s);  // the result just finished, into its row's history
     void publish_stats(std::uint64_t now);
 
     const Plan* plan_;  // switched by a reload (apply_reload), never null

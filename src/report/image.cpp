@@ -155,8 +155,8 @@ void place_sections(Image& img, const ImageOptions& options) {
     abi::SegmentHeader& h = img.header;
     std::uint64_t at = align_up(sizeof(abi::SegmentHeader), abi::kSectionAlign);
     auto place = [&](abi::Section s, std::size_t count, std::size_t record_size) {
-        h.sections[static_cast<std::size_t>(s)] = abi::SectionRef{
-            at, static_cast<std::uint32_t>(count), static_cast<std::uint32_t>(record_size)};
+        abi::section_ref(h, s) = abi::SectionRef{at, static_cast<std::uint32_t>(count),
+                                                 static_cast<std::uint32_t>(record_size)};
         at = align_up(at + count * record_size, abi::kSectionAlign);
     };
     place(abi::Section::Pools, img.pools.size(), sizeof(abi::PoolRecord));
@@ -172,6 +172,7 @@ void place_sections(Image& img, const ImageOptions& options) {
           sizeof(abi::AddressStateRecord));
     place(abi::Section::TlsFacts, img.tls, sizeof(abi::TlsFactsRecord));
     place(abi::Section::Resolver, 1, sizeof(abi::ResolverStatsRecord));
+    place(abi::Section::History, img.targets.size(), sizeof(abi::HistoryRecord));
     h.total_size = at;
 }
 
@@ -222,7 +223,7 @@ void write_image(const Image& img, std::byte* dst) {
     const abi::SegmentHeader& h = img.header;
     std::memcpy(dst, &h, sizeof h);
     auto put = [&](abi::Section s, const void* src, std::size_t bytes) {
-        const abi::SectionRef& ref = h.sections[static_cast<std::size_t>(s)];
+        const abi::SectionRef& ref = abi::section_ref(h, s);
         RP_ASSERT(ref.offset + bytes <= h.total_size);
         if (bytes > 0) {
             std::memcpy(dst + ref.offset, src, bytes);

@@ -45,5 +45,9 @@ std::vector<std::uint32_t> find_rows(const Snapshot& snap, std::string_view serv
 // facts (phase timings, SNI and Host, the chain with the bad certificate marked, DNS addresses).
 std::string render_troubleshoot(const Snapshot& snap, std::span<const std::uint32_t> rows,
                                 bool color);
+// --history: for each row its last results (Snapshot::history, copied with
+// SnapshotOptions::history), newest first: time, health after it, reason, HTTP status, total
+// duration, connection.
+std::string render_history(const Snapshot& snap, std::span<const std::uint32_t> rows, bool color);
 
 }  // namespace ringprobe::report

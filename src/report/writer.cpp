@@ -175,12 +175,13 @@ Result<Writer> Writer::prepare(const Plan& plan, std::string_view name,
         w.base_ + sec[static_cast<std::size_t>(abi::Section::States)].offset);
     w.workers_ = reinterpret_cast<abi::WorkerStatsRecord*>(
         w.base_ + sec[static_cast<std::size_t>(abi::Section::Workers)].offset);
-    auto at = [&](abi::Section s) { return w.base_ + sec[static_cast<std::size_t>(s)].offset; };
+    auto at = [&](abi::Section s) { return w.base_ + abi::section_ref(img->header, s).offset; };
     w.targets_ = reinterpret_cast<const abi::TargetRecord*>(at(abi::Section::Targets));
     w.names_ = reinterpret_cast<abi::NameStateRecord*>(at(abi::Section::Names));
     w.addresses_ = reinterpret_cast<abi::AddressStateRecord*>(at(abi::Section::Addresses));
     w.tls_ = reinterpret_cast<abi::TlsFactsRecord*>(at(abi::Section::TlsFacts));
     w.resolver_ = reinterpret_cast<abi::ResolverStatsRecord*>(at(abi::Section::Resolver));
+    w.history_ = reinterpret_cast<abi::HistoryRecord*>(at(abi::Section::History));
     w.name_count_ = img->names;
     w.tls_count_ = img->tls;
     w.target_count_ = static_cast<std::uint32_t>(plan.targets.size());
@@ -218,11 +219,31 @@ void copy_record(const Record& from, Record& to) {
     store_release(&to.seq, seq + 2);
 }
 
+namespace {
+
+// A history ring, entries before `written`, so a reader of the new segment never finds written
+// naming an entry not yet there. The numbering goes on: the next result is written + 1.
+void copy_history(const abi::HistoryRecord& from, abi::HistoryRecord& to) {
+    for (std::uint32_t i = 0; i < abi::kHistoryEntries; ++i) {
+        const auto* src = reinterpret_cast<const std::uint64_t*>(&from.entries[i]);
+        auto* dst = reinterpret_cast<std::uint64_t*>(&to.entries[i]);
+        const std::uint64_t seq = load_relaxed(&src[0]);
+        store_relaxed(&dst[0], seq | 1);  // odd: being written, whatever it held
+        store_release(&dst[1], load_relaxed(&src[1]));
+        store_release(&dst[2], load_relaxed(&src[2]));
+        store_release(&dst[0], seq);
+    }
+    store_release(&to.written, load_relaxed(&from.written));
+}
+
+}  // namespace
+
 void Writer::copy_target_from(const Writer& old, std::uint32_t old_target,
                               std::uint32_t new_target) {
     RP_ASSERT(old_target < old.target_count_);
     RP_ASSERT(new_target < target_count_);
     copy_record(old.states_[old_target], states_[new_target]);
+    copy_history(old.history_[old_target], history_[new_target]);
     const std::uint32_t old_name = old.name_slot(old_target);
     const std::uint32_t new_name = name_slot(new_target);
     if (old_name != abi::kNoSlot && new_name != abi::kNoSlot) {
@@ -256,6 +277,7 @@ Writer& Writer::operator=(Writer&& o) noexcept {
         addresses_ = o.addresses_;
         tls_ = o.tls_;
         resolver_ = o.resolver_;
+        history_ = o.history_;
         name_count_ = o.name_count_;
         tls_count_ = o.tls_count_;
         target_count_ = o.target_count_;
@@ -328,6 +350,27 @@ void Writer::publish(std::uint32_t target_index, const TargetUpdate& u) {
         store_release(&detail_words[off / 8], v);
     }
     store_release(&rec.seq, seq + 2);
+}
+
+void Writer::record_history(std::uint32_t target_index, const HistoryResult& r) {
+    RP_ASSERT_HOT(base_ != nullptr);
+    RP_ASSERT_HOT(target_index < target_count_);
+    abi::HistoryRecord& rec = history_[target_index];
+    const std::uint64_t n = load_relaxed(&rec.written) + 1;
+    abi::HistoryEntry& e = rec.entries[(n - 1) % abi::kHistoryEntries];
+    auto* words = reinterpret_cast<std::uint64_t*>(&e);
+    // The third word follows HistoryEntry field by field (little-endian, see words.hpp).
+    const std::uint64_t w2 =
+        std::uint64_t{r.duration_us} | (std::uint64_t{r.http_status} << 32) |
+        (std::uint64_t{static_cast<std::uint8_t>(r.reason)} << 48) |
+        (std::uint64_t{static_cast<std::uint8_t>(static_cast<std::uint8_t>(r.health) |
+                                                 (r.reused ? abi::kHistoryReused : 0))}
+         << 56);
+    store_relaxed(&words[0], 2 * n - 1);
+    store_release(&words[1], r.unix_ns);  // release: orders the odd seq before the payload
+    store_release(&words[2], w2);
+    store_release(&words[0], 2 * n);
+    store_release(&rec.written, n);
 }
 
 void Writer::publish_worker_stats(std::uint32_t worker_id, const WorkerStats& stats) {

@@ -1,0 +1,204 @@
+// Drives the real engine in-process against the real ringprobe-fleet on loopback, then reads
+// each row's history back through the real ringprobe-report (path in RINGPROBE_REPORT). It
+// proves:
+//  - `--history SERVER` lists a row's results newest first, as many as the fleet counted
+//    connections for that backend (every probe is one connection), at most 32;
+//  - each line's reason is the backend's answer (ok for 200, status_mismatch for 503);
+//  - `--format json --details` carries the same entries as `ringprobe.history`;
+//  - a reload that keeps a target keeps its history, and the numbering goes on;
+//  - an unknown server exits 2 naming it.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "report/reader.hpp"
+#include "support/engine_harness.hpp"
+#include "support/fleet_process.hpp"
+#include "support/plan_builder.hpp"
+
+namespace ringprobe {
+namespace {
+
+using testing::engine_options;
+using testing::TargetSpec;
+
+struct CliRun {
+    int status = 0;
+    std::string out;
+    std::string err;
+};
+
+std::string slurp(int fd) {
+    std::string s;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+        s.append(buf, static_cast<std::size_t>(n));
+    }
+    return s;
+}
+
+// ringprobe-report with these arguments; killed by its alarm if it hangs.
+CliRun report_cli(std::vector<std::string> args) {
+    const char* exe = std::getenv("RINGPROBE_REPORT");
+    EXPECT_NE(exe, nullptr);
+    int out[2], err[2];
+    EXPECT_EQ(::pipe(out), 0);
+    EXPECT_EQ(::pipe(err), 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+        ::close(out[0]);
+        ::close(err[0]);
+        std::vector<char*> argv{const_cast<char*>(exe)};
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ::alarm(20);
+        ::execv(exe, argv.data());
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    CliRun r;
+    r.out = slurp(out[0]);  // outputs are small: one pipe then the other cannot block
+    r.err = slurp(err[0]);
+    ::close(out[0]);
+    ::close(err[0]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return r;
+}
+
+// The result lines of a --history table: those that start with two spaces and a year.
+std::vector<std::string> result_lines(const std::string& out) {
+    std::vector<std::string> lines;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.size() > 26 && line.compare(0, 4, "  20") == 0) {
+            lines.push_back(line);
+        }
+    }
+    return lines;
+}
+
+std::string server_of(const Target& t) {
+    return t.address + ":" + std::to_string(t.port);
+}
+
+TEST(History, ReportHistoryListsEachProbeNewestFirstAsTheFleetCountedThem) {
+    auto fleet = test::FleetProcess::start(
+        R"({"default": {"kind": "http", "status": 200},
+            "rules": [{"cidr": "127.1.30.2/32", "kind": "http", "status": 503}]})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    testing::add_target(plan, TargetSpec{.address = "127.1.30.1",
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 150,
+                                         .timeout_ms = 100});
+    testing::add_target(plan, TargetSpec{.address = "127.1.30.2",
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 40,
+                                         .timeout_ms = 30});
+    testing::EngineHarness run(plan, engine_options("history"));
+    ASSERT_TRUE(fleet->counts(true));
+    ASSERT_TRUE(run.start());
+    // Target 1 wraps its ring (more than 32 results); target 0 does not.
+    EXPECT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            return s.states[0].total_probes >= 6 && s.states[1].total_probes >= 40;
+        },
+        std::chrono::seconds(20)));
+    run.stop();
+    const report::Snapshot s = run.snapshot();
+    auto counts = fleet->counts(false);
+    ASSERT_TRUE(counts);
+    const std::string name = run.name();
+    for (std::uint32_t t = 0; t < 2; ++t) {
+        const std::string server = server_of(plan.targets[t]);
+        const CliRun r = report_cli({"--name", name, "--history", server});
+        ASSERT_EQ(r.status, 0) << r.err;
+        const std::vector<std::string> lines = result_lines(r.out);
+        const std::uint64_t probes = s.states[t].total_probes;
+        EXPECT_EQ(lines.size(), std::min<std::uint64_t>(probes, 32)) << r.out;
+        // The fleet counted each probe's connection; one still in flight at the stop may be
+        // counted there and not in the report.
+        const std::uint64_t at_fleet = (*counts)[server];
+        EXPECT_GE(at_fleet, probes) << server;
+        EXPECT_LE(at_fleet, probes + 1) << server;
+        for (std::size_t k = 1; k < lines.size(); ++k) {
+            EXPECT_GT(lines[k - 1].substr(2, 24), lines[k].substr(2, 24)) << "newest first";
+        }
+        const char* reason = t == 0 ? " ok " : " status_mismatch ";
+        for (const std::string& line : lines) {
+            EXPECT_NE(line.find(reason), std::string::npos) << line;
+            EXPECT_NE(line.find(" new"), std::string::npos) << line;
+        }
+    }
+    // The JSON carries the same entries.
+    const CliRun j = report_cli({"--name", name, "--format", "json", "--details"});
+    ASSERT_EQ(j.status, 0) << j.err;
+    EXPECT_NE(j.out.find("\"history\": ["), std::string::npos);
+    EXPECT_NE(j.out.find("\"connection\": \"new\""), std::string::npos);
+    const CliRun none = report_cli({"--name", name, "--history", "127.9.9.9:1"});
+    EXPECT_EQ(none.status, 2);
+    EXPECT_NE(none.err.find("127.9.9.9:1"), std::string::npos) << none.err;
+}
+
+TEST(History, AReloadKeepsAKeptTargetsHistory) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    testing::add_target(plan, TargetSpec{.address = "127.1.31.1",
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 50,
+                                         .timeout_ms = 40});
+    testing::EngineHarness run(plan, engine_options("history-reload"));
+    ASSERT_TRUE(run.start());
+    report::SnapshotOptions with_history;
+    with_history.history = true;
+    ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return s.states[0].total_probes >= 5; },
+                         std::chrono::seconds(10)));
+    const report::Snapshot before = run.snapshot(with_history);
+    ASSERT_GE(before.history_of(0).size(), 5u);
+    const std::uint64_t oldest_before = before.history_of(0).back().unix_ns;
+
+    auto next = std::make_unique<Plan>(plan);
+    testing::add_target(*next, TargetSpec{.address = "127.1.31.2",
+                                          .port = fleet->port(),
+                                          .protocol = Protocol::Http,
+                                          .interval_ms = 50,
+                                          .timeout_ms = 40});
+    auto reloaded = run.reload(std::move(next));
+    ASSERT_TRUE(reloaded) << reloaded.error().message;
+    ASSERT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            return s.states.size() == 2 && s.states[1].total_probes > 0;
+        },
+        std::chrono::seconds(10)));
+    run.stop();
+    const report::Snapshot after = run.snapshot(with_history);
+    const auto h = after.history_of(0);
+    ASSERT_GT(h.size(), before.history_of(0).size());
+    EXPECT_EQ(h.back().unix_ns, oldest_before) << "the results before the reload are kept";
+    for (std::size_t k = 1; k < h.size(); ++k) {
+        EXPECT_EQ(h[k - 1].seq, h[k].seq + 2) << "numbered on without a gap";
+    }
+}
+
+}  // namespace
+}  // namespace ringprobe
