@@ -40,7 +40,8 @@ namespace ringprobe::report_abi {
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
 // 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
 // 4: the header's last reload (bytes 280..448) and capacity record (448..512);
-// 5: the header's second section table (bytes 512..576) and the History section
+// 5: the header's second section table (bytes 512..576), the History, EventLog and Events
+// sections
 inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
@@ -53,6 +54,7 @@ inline constexpr std::uint32_t kMaxServers = 1u << 22;
 inline constexpr std::uint32_t kMaxRows = 1u << 22;
 inline constexpr std::uint32_t kMaxTargets = 1u << 22;
 inline constexpr std::uint32_t kMaxWorkers = 64;
+inline constexpr std::uint32_t kMaxEvents = 1u << 22;  // event log entries
 inline constexpr std::uint32_t kMaxStringBytes = 1u << 30;
 inline constexpr std::uint32_t kMaxStringLength = 8192;  // one string (match.body is <= 4090)
 inline constexpr std::uint32_t kDetailBytes = 256;       // per-target detail area
@@ -86,9 +88,11 @@ enum class Section : std::uint32_t {
     Addresses = 9,
     TlsFacts = 10,
     Resolver = 11,
-    History = 12,  // layout 5; its ref is in SegmentHeader::sections_more
+    History = 12,  // layout 5; this and later refs are in SegmentHeader::sections_more
+    EventLog = 13,
+    Events = 14,
 };
-inline constexpr std::size_t kSectionCount = 13;
+inline constexpr std::size_t kSectionCount = 15;
 // The first table (bytes 64..256) is full; later sections are listed in the second.
 inline constexpr std::size_t kSectionsFirst = 12;
 inline constexpr std::size_t kSectionsMore = 4;
@@ -561,6 +565,43 @@ static_assert(sizeof(HistoryRecord) == 832);
 static_assert(sizeof(HistoryRecord) % 64 == 0);
 static_assert(offsetof(HistoryRecord, entries) == 64);
 
+// ---- Layout 5: the engine's event log ----------------------------------------------------------
+
+// The last health transitions of the whole engine, a ring of EventLog::capacity entries (the
+// Events section). Any worker appends: it takes a ticket t with one atomic fetch-add on `next`
+// (transitions are rare, so the shared line costs nothing a probe would notice), then stores
+// entry t at events[t % capacity] with seq 2t + 1 while it writes and 2t + 2 once whole. A reader
+// looks only at tickets next - capacity .. next - 1 and keeps an entry only if its seq reads
+// 2t + 2 before and after the payload: an entry still being written, or a writer that a newer
+// ticket lapped, is left out. Tickets below next - capacity were overwritten: that many
+// transitions are gone.
+struct EventLogRecord {
+    std::uint64_t next;         //  0  tickets taken (transitions logged since the segment began)
+    std::uint64_t capacity;     //  8  == the Events count; written once before the rename
+    std::uint64_t reserved[6];  // 16 .. 64, zero
+};
+static_assert(sizeof(EventLogRecord) == 64);
+
+struct EventRecord {
+    std::uint64_t seq;          //  0  2t + 2: ticket t is whole; odd: being written; 0: never
+    std::uint64_t unix_ns;      //  8  when the result that changed the health came
+    std::uint32_t target;       // 16  index into Targets (its rows give pool, setting, server)
+    std::uint16_t reason;       // 20  ringprobe::Reason of that result
+    std::uint16_t http_status;  // 22  0 when none
+    std::int32_t sys_errno;     // 24  errno behind a connect failure, 0 otherwise
+    std::uint8_t from;          // 28  ringprobe::Health before
+    std::uint8_t to;            // 29  ringprobe::Health after
+    std::uint16_t reserved;     // 30  zero
+};
+static_assert(sizeof(EventRecord) == 32);
+static_assert(offsetof(EventRecord, unix_ns) == 8);
+static_assert(offsetof(EventRecord, target) == 16);
+static_assert(offsetof(EventRecord, reason) == 20);
+static_assert(offsetof(EventRecord, http_status) == 22);
+static_assert(offsetof(EventRecord, sys_errno) == 24);
+static_assert(offsetof(EventRecord, from) == 28);
+static_assert(offsetof(EventRecord, to) == 29);
+
 // Every record is fixed-width, pointer-free and copyable byte for byte; every word that changes
 // after the rename is a naturally aligned 64-bit word that the hardware accesses lock-free.
 static_assert(std::is_trivially_copyable_v<SegmentHeader>);
@@ -576,6 +617,8 @@ static_assert(std::is_trivially_copyable_v<AddressStateRecord>);
 static_assert(std::is_trivially_copyable_v<TlsFactsRecord>);
 static_assert(std::is_trivially_copyable_v<ResolverStatsRecord>);
 static_assert(std::is_trivially_copyable_v<HistoryRecord>);
+static_assert(std::is_trivially_copyable_v<EventLogRecord>);
+static_assert(std::is_trivially_copyable_v<EventRecord>);
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic_ref<std::uint64_t>::required_alignment == 8);
 static_assert(alignof(SegmentHeader) == 8);

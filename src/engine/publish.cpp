@@ -1,6 +1,6 @@
 // Stage: publishing. What a worker writes into the shared-memory report: an IP target's row
 // after each probe (one writer per row: the worker that owns the target), every probe's entry in
-// its row's history, and the worker's own
+// its row's history, every change of a row's health in the event log, and the worker's own
 // stats slot every 250 ms. FQDN rows, address records and TLS facts are written by their own
 // stages (name_slots.cpp, tls_probe.cpp) through the same writer.
 #include <algorithm>
@@ -54,6 +54,17 @@ void Worker::record_history(const Slot& s) {
     h.health = s.name == no_name ? s.health.health : names_[s.name].health.health;
     h.reused = false;  // every probe opens its own connection
     writer_->record_history(s.plan_index, h);
+}
+
+void Worker::log_transition(const Transition& t, std::int32_t sys_errno) {
+    bump(counters_.transitions);
+    if (writer_ != nullptr) {
+        writer_->record_event(report::EventUpdate{t.at_unix_ns, t.target, t.reason, t.http_status,
+                                                  sys_errno, t.from, t.to});
+    }
+    if (!transitions_.push(t)) {
+        bump(counters_.transitions_dropped);  // the main thread is behind
+    }
 }
 
 void Worker::publish_stats(std::uint64_t now) {

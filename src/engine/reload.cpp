@@ -358,6 +358,7 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
         }
     }
     hand_over(parts);
+    writer->copy_events_from(*writer_, new_of_old, WorkerReload::gone);
 
     // Every worker runs the new plan. Their queues may hold transitions said under either plan
     // (Transition::epoch says which): the old plan stays reachable until they are logged.

@@ -173,6 +173,8 @@ void place_sections(Image& img, const ImageOptions& options) {
     place(abi::Section::TlsFacts, img.tls, sizeof(abi::TlsFactsRecord));
     place(abi::Section::Resolver, 1, sizeof(abi::ResolverStatsRecord));
     place(abi::Section::History, img.targets.size(), sizeof(abi::HistoryRecord));
+    place(abi::Section::EventLog, 1, sizeof(abi::EventLogRecord));
+    place(abi::Section::Events, img.event_capacity, sizeof(abi::EventRecord));
     h.total_size = at;
 }
 
@@ -214,6 +216,13 @@ Result<Image> compose_image(const Plan& plan, const ImageOptions& options) {
         return error("report: the plan's names and addresses exceed the report's string table");
     }
     img.strings = strings.take();
+    if (plan.event_log_entries < Plan::event_log_entries_min ||
+        plan.event_log_entries > Plan::event_log_entries_max) {
+        return error("report: the event log's size " + std::to_string(plan.event_log_entries) +
+                     " is outside " + std::to_string(Plan::event_log_entries_min) + ".." +
+                     std::to_string(Plan::event_log_entries_max));
+    }
+    img.event_capacity = plan.event_log_entries;
     fill_header(img.header, plan, options);
     place_sections(img, options);
     return img;
@@ -236,6 +245,9 @@ void write_image(const Image& img, std::byte* dst) {
     put(abi::Section::Rows, img.rows.data(), img.rows.size() * sizeof(abi::RowRecord));
     put(abi::Section::Targets, img.targets.data(), img.targets.size() * sizeof(abi::TargetRecord));
     put(abi::Section::Strings, img.strings.data(), img.strings.size());
+    abi::EventLogRecord log{};
+    log.capacity = img.event_capacity;
+    put(abi::Section::EventLog, &log, sizeof log);
 }
 
 Result<std::vector<std::uint64_t>> build_image_words(const Plan& plan,

@@ -53,6 +53,8 @@ constexpr std::array<SectionSpec, abi::kSectionCount> kSpecs{{
     {abi::Section::TlsFacts, "tls facts", sizeof(abi::TlsFactsRecord), abi::kMaxTargets},
     {abi::Section::Resolver, "resolver", sizeof(abi::ResolverStatsRecord), 1},
     {abi::Section::History, "history", sizeof(abi::HistoryRecord), abi::kMaxTargets},
+    {abi::Section::EventLog, "event log", sizeof(abi::EventLogRecord), 1},
+    {abi::Section::Events, "events", sizeof(abi::EventRecord), abi::kMaxEvents},
 }};
 
 const abi::SectionRef& section(const abi::SegmentHeader& h, abi::Section s) {
@@ -141,6 +143,10 @@ Result<void, ReadError> check_sections(const abi::SegmentHeader& h, std::size_t 
     }
     if (section(h, abi::Section::History).count != section(h, abi::Section::Targets).count) {
         return corrupt("the history count differs from the target count");
+    }
+    if (section(h, abi::Section::EventLog).count != 1 ||
+        section(h, abi::Section::Events).count == 0) {
+        return corrupt("the event log has no header record or no entries");
     }
     for (std::size_t i = abi::kSectionCount - abi::kSectionsFirst; i < abi::kSectionsMore; ++i) {
         const abi::SectionRef& unused = h.sections_more[i];
@@ -357,6 +363,11 @@ Result<StaticInfo, ReadError> validate_segment(const std::byte* data, std::size_
     if (auto ok = check_records(s); !ok) {
         return unexpected(ok.error());
     }
+    const auto* log = reinterpret_cast<const abi::EventLogRecord*>(
+        data + section(s.header, abi::Section::EventLog).offset);
+    if (load_acquire(&log->capacity) != section(s.header, abi::Section::Events).count) {
+        return corrupt("the event log's capacity differs from its entry count");
+    }
     return s;
 }
 
@@ -452,6 +463,66 @@ std::uint32_t copy_history(const abi::HistoryRecord& rec, abi::HistoryEntry* out
 }
 
 namespace {
+
+bool event_valid(const abi::EventRecord& e, std::uint32_t targets) {
+    constexpr auto unhealthy = static_cast<std::uint8_t>(Health::Unhealthy);
+    return e.target < targets && e.reason < reason_count && e.from <= unhealthy &&
+           e.to <= unhealthy && e.reserved == 0;
+}
+
+// Ticket t of the log: whole only if its seq reads 2t + 2 before and after the payload.
+bool copy_event(const abi::EventRecord& e, std::uint64_t t, abi::EventRecord& out,
+                std::uint32_t max_attempts) {
+    const auto* words = reinterpret_cast<const std::uint64_t*>(&e);
+    std::uint64_t w[4];
+    for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
+        w[0] = load_acquire(&words[0]);
+        if (w[0] != 2 * t + 2) {
+            if (w[0] > 2 * t + 2) {
+                return false;  // a newer ticket took the entry
+            }
+            continue;
+        }
+        for (std::size_t i = 1; i < 4; ++i) {
+            w[i] = load_acquire(&words[i]);
+        }
+        if (load_acquire(&words[0]) == w[0]) {
+            std::memcpy(&out, w, sizeof out);
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+EventLog read_events(const abi::EventLogRecord& log, const abi::EventRecord* events,
+                     std::uint32_t capacity, std::uint32_t targets, std::uint32_t max_attempts) {
+    static_assert(sizeof(abi::EventRecord) == 4 * 8);
+    EventLog out;
+    if (capacity == 0) {
+        return out;
+    }
+    const std::uint64_t next = load_acquire(&log.next);
+    out.logged = next;
+    out.overwritten = next > capacity ? next - capacity : 0;
+    const std::uint64_t first = out.overwritten;
+    out.events.reserve(static_cast<std::size_t>(next - first));
+    for (std::uint64_t t = first; t < next; ++t) {
+        abi::EventRecord e{};
+        if (copy_event(events[t % capacity], t, e, max_attempts) && event_valid(e, targets)) {
+            out.events.push_back(e);
+        }
+    }
+    // Tickets are taken in about time order; workers stamp their own clocks' readings, so the
+    // order by time is made here.
+    std::stable_sort(
+        out.events.begin(), out.events.end(),
+        [](const abi::EventRecord& a, const abi::EventRecord& b) { return a.unix_ns < b.unix_ns; });
+    return out;
+}
+
+namespace {
 // A capacity record the engine wrote: known flags, a worker count the header allows, and a
 // slowdown of at least 1 (the figures a reader prints as "N x" and "raise to N").
 bool capacity_valid(const abi::CapacityPayload& c) {
@@ -538,6 +609,13 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
             snap.history_count[i] = static_cast<std::uint8_t>(
                 copy_history(rings[i], snap.history.data() + i * abi::kHistoryEntries, attempts));
         }
+    }
+    if (options.events) {
+        const abi::SectionRef& ev = section(h, abi::Section::Events);
+        snap.events = read_events(*reinterpret_cast<const abi::EventLogRecord*>(
+                                      data + section(h, abi::Section::EventLog).offset),
+                                  reinterpret_cast<const abi::EventRecord*>(data + ev.offset),
+                                  ev.count, static_cast<std::uint32_t>(n), attempts);
     }
     const auto* resolver = reinterpret_cast<const abi::ResolverStatsRecord*>(
         data + section(h, abi::Section::Resolver).offset);

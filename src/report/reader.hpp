@@ -68,6 +68,14 @@ struct SnapshotOptions {
     bool dns = true;        // copy Names and Addresses
     bool tls_facts = true;  // copy TlsFacts (about 2 KiB per TLS target)
     bool history = false;   // copy each target's History ring (768 bytes per target)
+    bool events = false;    // copy the event log (32 bytes per entry)
+};
+
+// The engine's event log as copied (read_events): whole, valid entries, oldest first.
+struct EventLog {
+    std::vector<report_abi::EventRecord> events;
+    std::uint64_t logged = 0;       // transitions logged since the segment began
+    std::uint64_t overwritten = 0;  // of them, overwritten by newer ones
 };
 
 struct Snapshot {
@@ -86,6 +94,7 @@ struct Snapshot {
     // history_count[t] of them whole (copy_history); empty when not asked for.
     std::vector<report_abi::HistoryEntry> history;
     std::vector<std::uint8_t> history_count;
+    EventLog events;  // with SnapshotOptions::events
     std::span<const report_abi::HistoryEntry> history_of(std::uint32_t target) const {
         if (history_count.size() <= target) {
             return {};
@@ -127,6 +136,11 @@ bool copy_worker(const report_abi::WorkerStatsRecord& rec, report_abi::WorkerSta
 // one a newer result overwrote during the copy ends it (the older ones are gone too).
 std::uint32_t copy_history(const report_abi::HistoryRecord& rec, report_abi::HistoryEntry* out,
                            std::uint32_t max_attempts);
+// Copies the event log's whole and valid entries (target within `targets`, known reason and
+// health), oldest first by time. Looks at no more than `capacity` entries whatever the log's
+// counter says.
+EventLog read_events(const report_abi::EventLogRecord& log, const report_abi::EventRecord* events,
+                     std::uint32_t capacity, std::uint32_t targets, std::uint32_t max_attempts);
 // The fields of a history entry.
 inline Health history_health(const report_abi::HistoryEntry& e) {
     return static_cast<Health>(e.flags & report_abi::kHistoryHealthMask);

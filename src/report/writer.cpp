@@ -182,6 +182,9 @@ Result<Writer> Writer::prepare(const Plan& plan, std::string_view name,
     w.tls_ = reinterpret_cast<abi::TlsFactsRecord*>(at(abi::Section::TlsFacts));
     w.resolver_ = reinterpret_cast<abi::ResolverStatsRecord*>(at(abi::Section::Resolver));
     w.history_ = reinterpret_cast<abi::HistoryRecord*>(at(abi::Section::History));
+    w.event_log_ = reinterpret_cast<abi::EventLogRecord*>(at(abi::Section::EventLog));
+    w.events_ = reinterpret_cast<abi::EventRecord*>(at(abi::Section::Events));
+    w.event_capacity_ = img->event_capacity;
     w.name_count_ = img->names;
     w.tls_count_ = img->tls;
     w.target_count_ = static_cast<std::uint32_t>(plan.targets.size());
@@ -278,6 +281,9 @@ Writer& Writer::operator=(Writer&& o) noexcept {
         tls_ = o.tls_;
         resolver_ = o.resolver_;
         history_ = o.history_;
+        event_log_ = o.event_log_;
+        events_ = o.events_;
+        event_capacity_ = o.event_capacity_;
         name_count_ = o.name_count_;
         tls_count_ = o.tls_count_;
         target_count_ = o.target_count_;
@@ -371,6 +377,52 @@ void Writer::record_history(std::uint32_t target_index, const HistoryResult& r) 
     store_release(&words[2], w2);
     store_release(&words[0], 2 * n);
     store_release(&rec.written, n);
+}
+
+void Writer::record_event(const EventUpdate& e) {
+    RP_ASSERT_HOT(base_ != nullptr);
+    RP_ASSERT_HOT(e.target < target_count_);
+    RP_ASSERT_HOT(event_capacity_ > 0);
+    const std::uint64_t t =
+        std::atomic_ref<std::uint64_t>(event_log_->next).fetch_add(1, std::memory_order_relaxed);
+    auto* words = reinterpret_cast<std::uint64_t*>(&events_[t % event_capacity_]);
+    // Words 2 and 3 follow EventRecord field by field (little-endian, see words.hpp).
+    const std::uint64_t w2 = std::uint64_t{e.target} |
+                             (std::uint64_t{static_cast<std::uint16_t>(e.reason)} << 32) |
+                             (std::uint64_t{e.http_status} << 48);
+    const std::uint64_t w3 = std::uint64_t{static_cast<std::uint32_t>(e.sys_errno)} |
+                             (std::uint64_t{static_cast<std::uint8_t>(e.from)} << 32) |
+                             (std::uint64_t{static_cast<std::uint8_t>(e.to)} << 40);
+    store_relaxed(&words[0], 2 * t + 1);
+    store_release(&words[1], e.unix_ns);  // release: orders the odd seq before the payload
+    store_release(&words[2], w2);
+    store_release(&words[3], w3);
+    store_release(&words[0], 2 * t + 2);
+}
+
+void Writer::copy_events_from(const Writer& old, const std::vector<std::uint32_t>& new_of_old,
+                              std::uint32_t gone) {
+    RP_ASSERT(old.event_capacity_ > 0);
+    const std::uint64_t next = load_acquire(&old.event_log_->next);
+    const std::uint64_t first = next > old.event_capacity_ ? next - old.event_capacity_ : 0;
+    for (std::uint64_t t = first; t < next; ++t) {
+        const auto* words =
+            reinterpret_cast<const std::uint64_t*>(&old.events_[t % old.event_capacity_]);
+        if (load_acquire(&words[0]) != 2 * t + 2) {
+            continue;  // never finished: its writer was stopped or lapped
+        }
+        abi::EventRecord e{};
+        for (std::size_t i = 0; i < 4; ++i) {
+            const std::uint64_t v = load_acquire(&words[i]);
+            std::memcpy(reinterpret_cast<std::byte*>(&e) + i * 8, &v, 8);
+        }
+        if (e.target >= new_of_old.size() || new_of_old[e.target] == gone) {
+            continue;
+        }
+        record_event(EventUpdate{e.unix_ns, new_of_old[e.target], static_cast<Reason>(e.reason),
+                                 e.http_status, e.sys_errno, static_cast<Health>(e.from),
+                                 static_cast<Health>(e.to)});
+    }
 }
 
 void Writer::publish_worker_stats(std::uint32_t worker_id, const WorkerStats& stats) {

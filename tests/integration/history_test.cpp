@@ -6,7 +6,10 @@
 //  - each line's reason is the backend's answer (ok for 200, status_mismatch for 503);
 //  - `--format json --details` carries the same entries as `ringprobe.history`;
 //  - a reload that keeps a target keeps its history, and the numbering goes on;
-//  - an unknown server exits 2 naming it.
+//  - an unknown server exits 2 naming it;
+//  - a backend taken down at the fleet appears in `--events` with its reason, `--since` keeps
+//    only the recent transitions, `--pool` narrows, and the exporter's /events serves JSON that
+//    parses with the same transition.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +21,9 @@
 #include <string>
 #include <vector>
 
+#include <simdjson.h>
+
+#include "exporter/exporter.hpp"
 #include "report/reader.hpp"
 #include "support/engine_harness.hpp"
 #include "support/fleet_process.hpp"
@@ -198,6 +204,87 @@ TEST(History, AReloadKeepsAKeptTargetsHistory) {
     for (std::size_t k = 1; k < h.size(); ++k) {
         EXPECT_EQ(h[k - 1].seq, h[k].seq + 2) << "numbered on without a gap";
     }
+}
+
+TEST(Events, ABackendTakenDownAppearsInEventsWithItsReason) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (unsigned i = 1; i <= 2; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.1.32." + std::to_string(i),
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 50,
+                                             .timeout_ms = 40});
+    }
+    testing::EngineHarness run(plan, engine_options("events"));
+    ASSERT_TRUE(run.start());
+    exporter::ExporterOptions xo;
+    xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
+    xo.report_name = run.name();
+    auto x =
+        exporter::Exporter::start(xo, {}, exporter::EngineFacts{2, run.engine().ring_mode(), 0});
+    ASSERT_TRUE(x) << x.error().message;
+    auto healthy = [](const report::Snapshot& s) {
+        return s.states[0].health == static_cast<std::uint8_t>(Health::Healthy) &&
+               s.states[1].health == static_cast<std::uint8_t>(Health::Healthy);
+    };
+    ASSERT_TRUE(run.wait(healthy, std::chrono::seconds(10)));
+    ASSERT_TRUE(fleet->reload(
+        R"({"default": {"kind": "http", "status": 200},
+            "rules": [{"cidr": "127.1.32.2/32", "kind": "http", "status": 503}]})"));
+    ASSERT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            return s.states[1].health == static_cast<std::uint8_t>(Health::Unhealthy);
+        },
+        std::chrono::seconds(10)));
+    const std::string down = server_of(plan.targets[1]);
+
+    const CliRun r = report_cli({"--name", run.name(), "--events"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const std::size_t at = r.out.find(down + "  Healthy -> Unhealthy");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_NE(line.find("status_mismatch"), std::string::npos) << line;
+    EXPECT_NE(line.find("HTTP 503"), std::string::npos) << line;
+    EXPECT_NE(r.out.find("Unknown -> Healthy"), std::string::npos) << "first verdicts too";
+
+    const CliRun now = report_cli({"--name", run.name(), "--events", "--since", "0s"});
+    ASSERT_EQ(now.status, 0) << now.err;
+    EXPECT_EQ(now.out.find("->"), std::string::npos) << "nothing happened since now: " << now.out;
+    const CliRun hour = report_cli({"--name", run.name(), "--events", "--since", "1h"});
+    EXPECT_NE(hour.out.find(down + "  Healthy -> Unhealthy"), std::string::npos) << hour.out;
+    const CliRun bad = report_cli({"--name", run.name(), "--events", "--since", "ten"});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("--since"), std::string::npos) << bad.err;
+    const CliRun other = report_cli({"--name", run.name(), "--events", "--pool", "nope"});
+    EXPECT_EQ(other.out.find("->"), std::string::npos) << other.out;
+
+    const CliRun j = report_cli({"--name", run.name(), "--events", "--format", "json"});
+    ASSERT_EQ(j.status, 0) << j.err;
+    const test::Exchange e = test::exchange("127.0.0.1", (*x)->port(),
+                                            "GET /events HTTP/1.1\r\nConnection: close\r\n\r\n",
+                                            std::chrono::milliseconds(10000));
+    ASSERT_EQ(e.bytes.rfind("HTTP/1.1 200", 0), 0u) << e.bytes;
+    const std::string body = e.bytes.substr(e.bytes.find("\r\n\r\n") + 4);
+    for (const std::string* doc : {&j.out, &body}) {
+        simdjson::dom::parser parser;
+        simdjson::dom::element root;
+        ASSERT_EQ(parser.parse(*doc).get(root), simdjson::SUCCESS) << *doc;
+        bool found = false;
+        for (simdjson::dom::element ev : root["events"].get_array()) {
+            if (std::string_view(ev["server"].get_string()) == down &&
+                std::string_view(ev["new"].get_string()) == "Unhealthy") {
+                found = true;
+                EXPECT_EQ(std::string_view(ev["reason"].get_string()), "status_mismatch");
+                EXPECT_EQ(std::uint64_t(ev["httpStatus"].get_uint64()), 503u);
+            }
+        }
+        EXPECT_TRUE(found) << *doc;
+        EXPECT_EQ(std::uint64_t(root["overwritten"].get_uint64()), 0u);
+    }
+    x->reset();
+    run.stop();
 }
 
 }  // namespace

@@ -593,6 +593,25 @@ TEST(ConfigExtensions, StartBatchIsTopLevelOnlyWithItsDefaultAndRange) {
         << dump(in_probe);
 }
 
+// eventLogEntries: top level only, 16..4194304, default 65536 (docs/configuration.md).
+TEST(ConfigExtensions, EventLogEntriesIsTopLevelOnlyWithItsDefaultAndRange) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    EXPECT_EQ(dflt->event_log_entries, 65536u);
+
+    auto set = load_plan_json(dns_tls_gateway(R"("eventLogEntries": 1024)", ""));
+    ASSERT_TRUE(set) << dump(set.error());
+    EXPECT_EQ(set->event_log_entries, 1024u);
+
+    const auto small = json_bad(dns_tls_gateway(R"("eventLogEntries": 15)", ""));
+    EXPECT_TRUE(has_error(small, "ringprobe.eventLogEntries", "outside 16..4194304"))
+        << dump(small);
+    const auto in_probe = json_bad(dns_tls_gateway("", R"("eventLogEntries": 64)"));
+    EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.eventLogEntries",
+                          "unknown ringprobe setting"))
+        << dump(in_probe);
+}
+
 // ---- Bad input -------------------------------------------------------------------------------
 
 TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {

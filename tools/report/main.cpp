@@ -4,6 +4,7 @@
 //                    [--health Healthy|Unhealthy|Unknown] [--details] [--watch]
 //   ringprobe-report --troubleshoot SERVER [--pool NAME] [--setting NAME] [--name NAME]
 //   ringprobe-report --history SERVER [--pool NAME] [--setting NAME] [--name NAME]
+//   ringprobe-report --events [--since DURATION] [--pool NAME] [--format table|json]
 //
 // Exit status: 0 the report was read (and, with --troubleshoot or --history, the server found);
 // 2 bad arguments, or no row of the report has that server; 3 no such report (the engine is not
@@ -24,6 +25,7 @@
 #include "report/names.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
+#include "report/text.hpp"
 
 namespace {
 
@@ -38,7 +40,7 @@ constexpr int kExitUnreadable = 4;
 constexpr const char* kDescription =
     "Prints the health report the engine publishes in /dev/shm/ringprobe.<NAME>; with\n"
     "--troubleshoot SERVER, that server's path with the faulty part marked; with --history\n"
-    "SERVER, its last 32 results.";
+    "SERVER, its last 32 results; with --events, the engine's health transitions.";
 
 constexpr const char* kFooter =
     "Exit status: 0 shown; 2 bad arguments or (--troubleshoot, --history) no such server in the\n"
@@ -51,6 +53,9 @@ struct Args {
     std::string setting;       // --setting: only with --troubleshoot or --history
     std::string troubleshoot;  // --troubleshoot SERVER
     std::string history;       // --history SERVER
+    bool events = false;       // --events
+    std::string since;         // --since DURATION: only with --events
+    std::uint64_t since_ns = 0;
     bool watch = false;
 };
 
@@ -90,9 +95,21 @@ void add_flags(CLI::App& app, Args& a) {
         ->check(CLI::Validator(
             [](std::string& s) { return s.empty() ? "needs a server address" : std::string(); }, "",
             ""));
+    app.add_flag("--events", a.events,
+                 "the engine's health transitions (time, pool, setting, server, old\n"
+                 "and new health, reason, detail), oldest first; the last 65,536\n"
+                 "by default (eventLogEntries, docs/configuration.md)");
+    app.add_option("--since", a.since,
+                   "with --events: only the transitions of the last DURATION\n"
+                   "(90s, 10m, 2h, 1d; a bare number is seconds)")
+        ->type_name("DURATION");
     app.add_option("--setting", a.setting,
                    "with --troubleshoot or --history: only this backend setting")
         ->type_name("NAME");
+}
+
+bool by_server(const Args& a) {
+    return !a.troubleshoot.empty() || !a.history.empty();
 }
 
 int usage_error(const std::string& msg) {
@@ -119,6 +136,21 @@ int parse(int argc, char** argv, Args& a) {
     }
     if (!a.troubleshoot.empty() && !a.history.empty()) {
         return usage_error("--history: give --troubleshoot or --history, not both");
+    }
+    if (!a.since.empty() && !a.events) {
+        return usage_error("--since is for --events");
+    }
+    if (a.events && (by_server(a) || a.render.details || a.render.health || a.watch)) {
+        return usage_error(
+            "--events: give it alone, with --since, --pool, --format or --name; not with "
+            "--troubleshoot, --history, --details, --health or --watch");
+    }
+    if (a.events && a.render.format == Format::Powershell) {
+        return usage_error("--format: --events prints a table or json");
+    }
+    if (!a.since.empty() && !parse_since(a.since, a.since_ns)) {
+        return usage_error("--since: '" + a.since +
+                           "' is not a duration; give a number and a unit: 90s, 10m, 2h, 1d");
     }
     if (!a.history.empty() && a.render.format != Format::Table) {
         return usage_error(
@@ -173,13 +205,10 @@ bool render_server_text(const Snapshot& snap, const Args& a, bool color, std::st
     return true;
 }
 
-bool by_server(const Args& a) {
-    return !a.troubleshoot.empty() || !a.history.empty();
-}
-
 SnapshotOptions snapshot_options(const Args& a) {
     SnapshotOptions o;
     o.history = !a.history.empty() || (a.render.details && a.render.format != Format::Table);
+    o.events = a.events;
     return o;
 }
 
@@ -233,6 +262,15 @@ int main(int argc, char** argv) {
         return report_error(report.error());
     }
     const Snapshot snap = report->snapshot(snapshot_options(a));
+    if (a.events) {
+        EventFilter f;
+        f.pool = a.pool;
+        if (!a.since.empty()) {
+            f.since_unix_ns = snap.now_unix_ns > a.since_ns ? snap.now_unix_ns - a.since_ns : 0;
+        }
+        write_all(render_events(snap, f, a.render.format, a.render.color));
+        return kExitOk;
+    }
     if (by_server(a)) {
         std::string out;
         if (!render_server_text(snap, a, use_color(), out)) {
