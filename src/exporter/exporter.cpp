@@ -184,7 +184,9 @@ HttpResponse Exporter::backend_health(std::string_view query) {
     o.details = details && (*details == "1" || *details == "true" || details->empty());
     HttpResponse r;
     r.content_type = "application/json";
-    r.body = report::render_json(report_->snapshot(report::SnapshotOptions{}), o);
+    report::SnapshotOptions so;
+    so.history = o.details;  // ringprobe.history, as ringprobe-report --details carries it
+    r.body = report::render_json(report_->snapshot(so), o);
     return r;
 }
 
