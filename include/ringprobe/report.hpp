@@ -73,6 +73,9 @@ inline constexpr std::uint8_t kStateCertExpiring = 1;  // Healthy, but a certifi
 inline constexpr std::uint8_t kStateDnsStale = 2;      // probing last good addresses: DNS failing
 // body_mismatch on a body longer than the kBodyWindowBytes that match.body is searched in.
 inline constexpr std::uint8_t kStateBodyCut = 4;
+// The row's health changed at least flappingChanges times (4 by default) within its last 32
+// results.
+inline constexpr std::uint8_t kStateFlapping = 8;
 inline constexpr std::uint32_t kBodyWindowBytes = 64 * 1024;
 
 enum class Section : std::uint32_t {
@@ -305,7 +308,7 @@ static_assert(offsetof(TargetRecord, jitter_ms) == 64);
 // copied; the detail area only up to detail_len (rounded up to a word).
 struct TargetStatePayload {
     std::uint8_t health;                //   0  ringprobe::Health
-    std::uint8_t flags;                 //   1  kStateCertExpiring | kStateDnsStale | kStateBodyCut
+    std::uint8_t flags;                 //   1  kStateCertExpiring | DnsStale | BodyCut | Flapping
     std::uint16_t reason;               //   2  ringprobe::Reason
     std::uint16_t http_status;          //   4  0 when none
     std::uint16_t detail_len;           //   6  <= kDetailBytes

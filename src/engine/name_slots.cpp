@@ -203,6 +203,12 @@ void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
     if (v.standing == dns::Standing::Stale) {
         flags |= abi::kStateDnsStale;
     }
+    if (latest != nullptr) {  // a probe's result, not a DNS change
+        n.changes = shift_change(n.changes, h.health != n.health.health);
+    }
+    if (is_flapping(n.changes, plan_->flapping_changes)) {
+        flags |= abi::kStateFlapping;
+    }
     if (h.health != n.health.health) {
         log_transition(Transition{n.plan_index, n.health.health, h.health, h.reason,
                                   decider != nullptr ? decider->http_status : std::uint16_t{0},

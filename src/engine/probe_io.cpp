@@ -328,6 +328,7 @@ void Worker::count_result(Slot& s, Reason r, std::uint64_t now) {
     if (changed) {
         s.last_change_ns = now;
     }
+    s.changes = shift_change(s.changes, changed);
     if (changed && s.name == no_name) {  // an address's own changes are in its record, not logged
         log_transition(Transition{s.plan_index, before, s.health.health, r, s.http_status,
                                   wall_.to_unix_ns(now), epoch_},

@@ -19,6 +19,9 @@ void Worker::publish(const Slot& s, std::string_view detail, std::uint8_t flags)
     report::TargetUpdate u{};
     u.health = h.health;
     u.flags = flags;
+    if (is_flapping(s.changes, plan_->flapping_changes)) {
+        u.flags |= abi::kStateFlapping;
+    }
     u.reason = s.last_reason;
     u.http_status = s.http_status;
     u.sys_errno = s.sys_errno;

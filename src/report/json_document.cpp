@@ -187,6 +187,8 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.value(e.state != nullptr);
     j.key("late");
     j.value(is_late(snap, t));
+    j.key("flapping");
+    j.value(is_flapping(snap, t));
     if (e.state != nullptr) {
         const abi::TargetStatePayload& s = *e.state;
         j.field("httpStatus", s.http_status);

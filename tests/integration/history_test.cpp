@@ -9,7 +9,10 @@
 //  - an unknown server exits 2 naming it;
 //  - a backend taken down at the fleet appears in `--events` with its reason, `--since` keeps
 //    only the recent transitions, `--pool` narrows, and the exporter's /events serves JSON that
-//    parses with the same transition.
+//    parses with the same transition;
+//  - a backend that alternates (a fleet flap) is flagged flapping within 32 probes: in the
+//    state's flags, the table, `ringprobe.flapping` in the JSON and ringprobe_servers_flapping
+//    on /metrics; a steady one is not.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -284,6 +287,87 @@ TEST(Events, ABackendTakenDownAppearsInEventsWithItsReason) {
         EXPECT_EQ(std::uint64_t(root["overwritten"].get_uint64()), 0u);
     }
     x->reset();
+    run.stop();
+}
+
+TEST(Flapping, AnAlternatingBackendIsFlaggedWithin32Probes) {
+    auto fleet = test::FleetProcess::start(
+        R"({"default": {"kind": "http", "status": 200},
+            "rules": [{"cidr": "127.1.33.2/32", "kind": "flap", "every": 1,
+                       "a": {"kind": "http", "status": 200},
+                       "b": {"kind": "http", "status": 503}}]})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (unsigned i = 1; i <= 2; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.1.33." + std::to_string(i),
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 40,
+                                             .timeout_ms = 30,
+                                             .healthy = 1,
+                                             .unhealthy = 1});
+    }
+    testing::EngineHarness run(plan, engine_options("flapping"));
+    ASSERT_TRUE(run.start());
+    exporter::ExporterOptions xo;
+    xo.listen = exporter::ListenAddress{"127.0.0.1", 0};
+    xo.report_name = run.name();
+    auto x =
+        exporter::Exporter::start(xo, {}, exporter::EngineFacts{2, run.engine().ring_mode(), 0});
+    ASSERT_TRUE(x) << x.error().message;
+    std::uint64_t probes_when_flagged = 0;
+    ASSERT_TRUE(run.wait(
+        [&](const report::Snapshot& s) {
+            const bool flagged = (s.states[1].flags & report_abi::kStateFlapping) != 0;
+            if (flagged && probes_when_flagged == 0) {
+                probes_when_flagged = s.states[1].total_probes;  // the first report that says so
+            }
+            return flagged && s.states[0].total_probes >= 40;
+        },
+        std::chrono::seconds(20)));
+    const report::Snapshot s = run.snapshot();
+    EXPECT_LE(probes_when_flagged, 32u);
+    EXPECT_EQ(s.states[0].flags & report_abi::kStateFlapping, 0) << "the steady backend";
+
+    const test::Exchange m = test::exchange("127.0.0.1", (*x)->port(),
+                                            "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n",
+                                            std::chrono::milliseconds(10000));
+    EXPECT_NE(m.bytes.find("ringprobe_servers_flapping{pool=\"pool\"} 1"), std::string::npos)
+        << m.bytes.substr(0, 4000);
+    x->reset();
+    run.stop();
+}
+
+TEST(Flapping, TheTableTheJsonAndTheSentenceSayIt) {
+    auto fleet = test::FleetProcess::start(
+        R"({"default": {"kind": "flap", "every": 1,
+                        "a": {"kind": "http", "status": 200},
+                        "b": {"kind": "http", "status": 503}}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    testing::add_target(plan, TargetSpec{.address = "127.1.34.1",
+                                         .port = fleet->port(),
+                                         .protocol = Protocol::Http,
+                                         .interval_ms = 40,
+                                         .timeout_ms = 30,
+                                         .healthy = 1,
+                                         .unhealthy = 1});
+    testing::EngineHarness run(plan, engine_options("flapping-words"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            return (s.states[0].flags & report_abi::kStateFlapping) != 0;
+        },
+        std::chrono::seconds(20)));
+    // The engine keeps running (its heartbeat is live only while ticked): the reader is run
+    // while the report is fresh, well within the 3 s staleness bound.
+    const CliRun t = report_cli({"--name", run.name()});
+    const CliRun j = report_cli({"--name", run.name(), "--format", "json", "--details"});
+    ASSERT_EQ(t.status, 0) << t.err;
+    ASSERT_EQ(j.status, 0) << j.err;
+    EXPECT_NE(t.out.find("flapping"), std::string::npos) << t.out;
+    EXPECT_NE(j.out.find("\"flapping\": true"), std::string::npos) << j.out;
+    EXPECT_NE(j.out.find("The server is flapping"), std::string::npos) << j.out;
     run.stop();
 }
 

@@ -612,6 +612,24 @@ TEST(ConfigExtensions, EventLogEntriesIsTopLevelOnlyWithItsDefaultAndRange) {
         << dump(in_probe);
 }
 
+// flappingChanges: top level only, 2..32, default 4 (docs/configuration.md).
+TEST(ConfigExtensions, FlappingChangesIsTopLevelOnlyWithItsDefaultAndRange) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    EXPECT_EQ(dflt->flapping_changes, 4u);
+
+    auto set = load_plan_json(dns_tls_gateway(R"("flappingChanges": 8)", ""));
+    ASSERT_TRUE(set) << dump(set.error());
+    EXPECT_EQ(set->flapping_changes, 8u);
+
+    const auto big = json_bad(dns_tls_gateway(R"("flappingChanges": 33)", ""));
+    EXPECT_TRUE(has_error(big, "ringprobe.flappingChanges", "outside 2..32")) << dump(big);
+    const auto in_probe = json_bad(dns_tls_gateway("", R"("flappingChanges": 4)"));
+    EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.flappingChanges",
+                          "unknown ringprobe setting"))
+        << dump(in_probe);
+}
+
 // ---- Bad input -------------------------------------------------------------------------------
 
 TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
