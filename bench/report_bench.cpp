@@ -1,5 +1,6 @@
-// Report benchmarks: the cost of publishing one result (the engine's hot path), the same with a
-// reader copying the whole report in a loop on another thread (interference), snapshotting and
+// Report benchmarks: the cost of publishing one result (the engine's hot path), of appending it
+// to the target's history, the same publish with a reader copying the whole report in a loop on
+// another thread (interference), snapshotting and
 // rendering 100,000 rows as JSON (the exporter's and ringprobe-report's cost).
 //
 //   ninja -C build-report bench/report_bench
@@ -70,6 +71,48 @@ void BM_Report_Publish(benchmark::State& state) {
     publish_loop(state, *seg.writer);
 }
 BENCHMARK(BM_Report_Publish);
+
+// What each probe adds to publish(): one entry of its target's history ring.
+void BM_Report_RecordHistory(benchmark::State& state) {
+    Segment seg(kPublishTargets);
+    std::uint64_t i = 0;
+    HistoryResult r;
+    r.reason = Reason::Ok;
+    r.health = Health::Healthy;
+    r.http_status = 200;
+    for (auto _ : state) {
+        r.unix_ns = 1'700'000'000'000'000'000ULL + ++i;
+        r.duration_us = static_cast<std::uint32_t>(i % 777);
+        seg.writer->record_history(static_cast<std::uint32_t>(i % kPublishTargets), r);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Report_RecordHistory);
+
+// What a health transition costs a worker: one entry of the engine's event log (a ticket from
+// one fetch-add, then four word stores). Threads(2) runs two writers on the shared counter.
+void BM_Report_RecordEvent(benchmark::State& state) {
+    static Segment* seg = nullptr;
+    if (state.thread_index() == 0) {
+        seg = new Segment(kPublishTargets);
+    }
+    EventUpdate e;
+    e.reason = Reason::ConnectRefused;
+    e.from = Health::Healthy;
+    e.to = Health::Unhealthy;
+    std::uint64_t i = 0;
+    for (auto _ : state) {
+        e.unix_ns = 1'700'000'000'000'000'000ULL + ++i;
+        e.target = static_cast<std::uint32_t>(i % kPublishTargets);
+        seg->writer->record_event(e);
+    }
+    state.SetItemsProcessed(state.iterations());
+    if (state.thread_index() == 0) {
+        delete seg;
+        seg = nullptr;
+    }
+}
+BENCHMARK(BM_Report_RecordEvent)->Threads(1)->Threads(2);
 
 // The same publish loop while another thread copies the whole report (every state record) in a
 // loop, as `ringprobe-report --watch` or the exporter would, only far more often.

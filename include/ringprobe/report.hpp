@@ -33,13 +33,16 @@
 #include <type_traits>
 
 #include <ringprobe/protocol.hpp>
+#include <ringprobe/result.hpp>
 
 namespace ringprobe::report_abi {
 
 inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
 // 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
-// 4: the header's last reload (bytes 280..448) and capacity record (448..512)
-inline constexpr std::uint32_t kLayoutVersion = 4;
+// 4: the header's last reload (bytes 280..448) and capacity record (448..512);
+// 5: the header's second section table (bytes 512..576), the History, EventLog and Events
+// sections
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
 inline constexpr std::size_t kSectionAlign = 64;
@@ -51,6 +54,7 @@ inline constexpr std::uint32_t kMaxServers = 1u << 22;
 inline constexpr std::uint32_t kMaxRows = 1u << 22;
 inline constexpr std::uint32_t kMaxTargets = 1u << 22;
 inline constexpr std::uint32_t kMaxWorkers = 64;
+inline constexpr std::uint32_t kMaxEvents = 1u << 22;  // event log entries
 inline constexpr std::uint32_t kMaxStringBytes = 1u << 30;
 inline constexpr std::uint32_t kMaxStringLength = 8192;  // one string (match.body is <= 4090)
 inline constexpr std::uint32_t kDetailBytes = 256;       // per-target detail area
@@ -69,6 +73,9 @@ inline constexpr std::uint8_t kStateCertExpiring = 1;  // Healthy, but a certifi
 inline constexpr std::uint8_t kStateDnsStale = 2;      // probing last good addresses: DNS failing
 // body_mismatch on a body longer than the kBodyWindowBytes that match.body is searched in.
 inline constexpr std::uint8_t kStateBodyCut = 4;
+// The row's health changed at least flappingChanges times (4 by default) within its last 32
+// results.
+inline constexpr std::uint8_t kStateFlapping = 8;
 inline constexpr std::uint32_t kBodyWindowBytes = 64 * 1024;
 
 enum class Section : std::uint32_t {
@@ -84,8 +91,15 @@ enum class Section : std::uint32_t {
     Addresses = 9,
     TlsFacts = 10,
     Resolver = 11,
+    History = 12,  // layout 5; this and later refs are in SegmentHeader::sections_more
+    EventLog = 13,
+    Events = 14,
 };
-inline constexpr std::size_t kSectionCount = 12;
+inline constexpr std::size_t kSectionCount = 15;
+// The first table (bytes 64..256) is full; later sections are listed in the second.
+inline constexpr std::size_t kSectionsFirst = 12;
+inline constexpr std::size_t kSectionsMore = 4;
+static_assert(kSectionCount <= kSectionsFirst + kSectionsMore);
 
 // A string in the Strings section: `length` bytes at `offset`, followed by a NUL that readers
 // check. An empty string is {0, 0} pointing at the NUL that always starts the table.
@@ -149,17 +163,17 @@ static_assert(sizeof(ReloadPayload) == 160);
 
 struct SegmentHeader {
     // Written once before the rename; never changes afterwards.
-    char magic[8];                       //   0
-    std::uint32_t layout_version;        //   8
-    std::uint32_t header_size;           //  12  sizeof(SegmentHeader)
-    std::uint64_t total_size;            //  16  bytes of the whole segment (== file size)
-    std::uint64_t config_digest;         //  24  Plan::digest
-    std::uint64_t start_unix_ns;         //  32  when this segment was created
-    std::int32_t engine_pid;             //  40
-    std::uint32_t worker_slots;          //  44  == sections[Workers].count
-    std::uint64_t generation;            //  48  previous segment's generation + 1 (1 for the first)
-    StrRef gateway_name;                 //  56
-    SectionRef sections[kSectionCount];  //  64 .. 256
+    char magic[8];                 //   0
+    std::uint32_t layout_version;  //   8
+    std::uint32_t header_size;     //  12  sizeof(SegmentHeader)
+    std::uint64_t total_size;      //  16  bytes of the whole segment (== file size)
+    std::uint64_t config_digest;   //  24  Plan::digest
+    std::uint64_t start_unix_ns;   //  32  when this segment was created
+    std::int32_t engine_pid;       //  40
+    std::uint32_t worker_slots;    //  44  == sections[Workers].count
+    std::uint64_t generation;      //  48  previous segment's generation + 1 (1 for the first)
+    StrRef gateway_name;           //  56
+    SectionRef sections[kSectionsFirst];  //  64 .. 256
     // Changes while the engine runs: atomic 64-bit words on their own cache line.
     std::uint64_t heartbeat_unix_ns;  // 256  refreshed by the engine at least every 250 ms
     std::uint64_t flags;              // 264  kFlagStopped | kFlagSuperseded
@@ -170,8 +184,11 @@ struct SegmentHeader {
     std::uint64_t capacity_seq;  // 448  seqlock over capacity (one writer: the main thread)
     CapacityPayload capacity;    // 456 .. 512
     // --- end capacity ---
+    // Written once before the rename, like sections[]: sections kSectionsFirst and up.
+    SectionRef sections_more[kSectionsMore];  // 512 .. 576; unused refs zero
 };
-static_assert(sizeof(SegmentHeader) == 512);
+static_assert(sizeof(SegmentHeader) == 576);
+static_assert(sizeof(SegmentHeader) % 64 == 0);
 static_assert(offsetof(SegmentHeader, layout_version) == 8);
 static_assert(offsetof(SegmentHeader, header_size) == 12);
 static_assert(offsetof(SegmentHeader, total_size) == 16);
@@ -189,6 +206,17 @@ static_assert(offsetof(SegmentHeader, reload_seq) == 280);
 static_assert(offsetof(SegmentHeader, last_reload) == 288);
 static_assert(offsetof(SegmentHeader, capacity_seq) == 448);
 static_assert(offsetof(SegmentHeader, capacity) == 456);
+static_assert(offsetof(SegmentHeader, sections_more) == 512);
+
+// A section's entry in whichever table holds it.
+inline const SectionRef& section_ref(const SegmentHeader& h, Section s) {
+    const auto i = static_cast<std::size_t>(s);
+    return i < kSectionsFirst ? h.sections[i] : h.sections_more[i - kSectionsFirst];
+}
+inline SectionRef& section_ref(SegmentHeader& h, Section s) {
+    const auto i = static_cast<std::size_t>(s);
+    return i < kSectionsFirst ? h.sections[i] : h.sections_more[i - kSectionsFirst];
+}
 
 // PoolRecord::flags. A pool a rule routes to with no members has no rows, yet the gateway's
 // report lists it; the flag lets a reader show it with a note.
@@ -280,7 +308,7 @@ static_assert(offsetof(TargetRecord, jitter_ms) == 64);
 // copied; the detail area only up to detail_len (rounded up to a word).
 struct TargetStatePayload {
     std::uint8_t health;                //   0  ringprobe::Health
-    std::uint8_t flags;                 //   1  kStateCertExpiring | kStateDnsStale | kStateBodyCut
+    std::uint8_t flags;                 //   1  kStateCertExpiring | DnsStale | BodyCut | Flapping
     std::uint16_t reason;               //   2  ringprobe::Reason
     std::uint16_t http_status;          //   4  0 when none
     std::uint16_t detail_len;           //   6  <= kDetailBytes
@@ -501,6 +529,82 @@ struct ResolverStatsRecord {
 };
 static_assert(sizeof(ResolverStatsRecord) == 128);
 
+// ---- Layout 5: per-target history --------------------------------------------------------------
+
+// Each target's last kHistoryEntries results, a ring written by the worker that owns the target
+// after each probe. Entry n (1-based, counting every result the target has had) lives at
+// entries[(n - 1) % kHistoryEntries]; its `seq` is 2n - 1 while the writer stores it and 2n
+// once whole, so a reader that finds any other value (a torn entry, or one a newer result
+// overwrote meanwhile) drops it. `written` is n of the newest whole entry, stored after it.
+inline constexpr std::uint32_t kHistoryEntries = 32;
+// HistoryEntry::flags bits 0..1 hold the row's ringprobe::Health after the result.
+inline constexpr std::uint8_t kHistoryHealthMask = 3;
+inline constexpr std::uint8_t kHistoryReused = 4;  // the probe reused a kept-alive connection
+inline constexpr std::uint8_t kHistoryFlagsKnown = kHistoryHealthMask | kHistoryReused;
+
+struct HistoryEntry {
+    std::uint64_t seq;          //  0  2n: result n is whole; odd: being written; 0: never
+    std::uint64_t unix_ns;      //  8  when the probe started
+    std::uint32_t duration_us;  // 16  start to verdict
+    std::uint16_t http_status;  // 20  0 when none
+    std::uint8_t reason;        // 22  ringprobe::Reason
+    std::uint8_t flags;         // 23  health | kHistoryReused
+};
+static_assert(sizeof(HistoryEntry) == 24);
+static_assert(offsetof(HistoryEntry, unix_ns) == 8);
+static_assert(offsetof(HistoryEntry, duration_us) == 16);
+static_assert(offsetof(HistoryEntry, http_status) == 20);
+static_assert(offsetof(HistoryEntry, reason) == 22);
+static_assert(offsetof(HistoryEntry, flags) == 23);
+static_assert(reason_count <= 256, "HistoryEntry::reason is one byte");
+static_assert(static_cast<std::uint8_t>(Health::Unhealthy) <= kHistoryHealthMask);
+
+struct HistoryRecord {
+    std::uint64_t written;                  //   0  results so far (n of the newest)
+    std::uint64_t reserved[7];              //   8 .. 64, zero
+    HistoryEntry entries[kHistoryEntries];  //  64 .. 832
+};
+static_assert(sizeof(HistoryRecord) == 832);
+static_assert(sizeof(HistoryRecord) % 64 == 0);
+static_assert(offsetof(HistoryRecord, entries) == 64);
+
+// ---- Layout 5: the engine's event log ----------------------------------------------------------
+
+// The last health transitions of the whole engine, a ring of EventLog::capacity entries (the
+// Events section). Any worker appends: it takes a ticket t with one atomic fetch-add on `next`
+// (transitions are rare, so the shared line costs nothing a probe would notice), then stores
+// entry t at events[t % capacity] with seq 2t + 1 while it writes and 2t + 2 once whole. A reader
+// looks only at tickets next - capacity .. next - 1 and keeps an entry only if its seq reads
+// 2t + 2 before and after the payload: an entry still being written, or a writer that a newer
+// ticket lapped, is left out. Tickets below next - capacity were overwritten: that many
+// transitions are gone.
+struct EventLogRecord {
+    std::uint64_t next;         //  0  tickets taken (transitions logged since the segment began)
+    std::uint64_t capacity;     //  8  == the Events count; written once before the rename
+    std::uint64_t reserved[6];  // 16 .. 64, zero
+};
+static_assert(sizeof(EventLogRecord) == 64);
+
+struct EventRecord {
+    std::uint64_t seq;          //  0  2t + 2: ticket t is whole; odd: being written; 0: never
+    std::uint64_t unix_ns;      //  8  when the result that changed the health came
+    std::uint32_t target;       // 16  index into Targets (its rows give pool, setting, server)
+    std::uint16_t reason;       // 20  ringprobe::Reason of that result
+    std::uint16_t http_status;  // 22  0 when none
+    std::int32_t sys_errno;     // 24  errno behind a connect failure, 0 otherwise
+    std::uint8_t from;          // 28  ringprobe::Health before
+    std::uint8_t to;            // 29  ringprobe::Health after
+    std::uint16_t reserved;     // 30  zero
+};
+static_assert(sizeof(EventRecord) == 32);
+static_assert(offsetof(EventRecord, unix_ns) == 8);
+static_assert(offsetof(EventRecord, target) == 16);
+static_assert(offsetof(EventRecord, reason) == 20);
+static_assert(offsetof(EventRecord, http_status) == 22);
+static_assert(offsetof(EventRecord, sys_errno) == 24);
+static_assert(offsetof(EventRecord, from) == 28);
+static_assert(offsetof(EventRecord, to) == 29);
+
 // Every record is fixed-width, pointer-free and copyable byte for byte; every word that changes
 // after the rename is a naturally aligned 64-bit word that the hardware accesses lock-free.
 static_assert(std::is_trivially_copyable_v<SegmentHeader>);
@@ -515,6 +619,9 @@ static_assert(std::is_trivially_copyable_v<NameStateRecord>);
 static_assert(std::is_trivially_copyable_v<AddressStateRecord>);
 static_assert(std::is_trivially_copyable_v<TlsFactsRecord>);
 static_assert(std::is_trivially_copyable_v<ResolverStatsRecord>);
+static_assert(std::is_trivially_copyable_v<HistoryRecord>);
+static_assert(std::is_trivially_copyable_v<EventLogRecord>);
+static_assert(std::is_trivially_copyable_v<EventRecord>);
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic_ref<std::uint64_t>::required_alignment == 8);
 static_assert(alignof(SegmentHeader) == 8);

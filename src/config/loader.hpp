@@ -80,7 +80,9 @@ struct Ext {
     std::optional<bool> tls_resume;
     std::optional<std::uint16_t> cert_expiry_warning_days;
     std::optional<DnsAggregation> dns_aggregation;
-    std::optional<ProxyProtocol> proxy_protocol;  // a probe's only: the PROXY header's version
+    std::optional<ProxyProtocol> proxy_protocol;     // a probe's only: the PROXY header's version
+    std::optional<std::uint32_t> event_log_entries;  // top level only
+    std::optional<std::uint32_t> flapping_changes;   // top level only
 };
 
 struct ProbeIn {

@@ -180,6 +180,16 @@ struct Plan {
     // one quantum.
     static constexpr std::uint32_t default_start_batch = 64;
     std::uint32_t start_batch = default_start_batch;
+    // ringprobe extension "eventLogEntries": the health transitions the report keeps, engine
+    // wide; the oldest is overwritten (and counted) when full.
+    static constexpr std::uint32_t default_event_log_entries = 65'536;
+    static constexpr std::uint32_t event_log_entries_min = 16;
+    static constexpr std::uint32_t event_log_entries_max = 1u << 22;
+    std::uint32_t event_log_entries = default_event_log_entries;
+    // ringprobe extension "flappingChanges": a row whose health changed at least this many
+    // times within its last 32 results is flapping.
+    static constexpr std::uint32_t default_flapping_changes = 4;
+    std::uint32_t flapping_changes = default_flapping_changes;
 };
 
 }  // namespace ringprobe

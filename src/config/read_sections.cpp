@@ -305,12 +305,14 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     PathNode at{v.path, "ringprobe"};
     View e{*obj, &at};
     static constexpr std::string_view known_top[] = {
-        "intervalMs",         "timeoutMs",     "jitterMs",  "healthyThreshold",
-        "unhealthyThreshold", "closePolicy",   "tlsResume", "certExpiryWarningDays",
-        "dnsAggregation",     "startSpreadMs", "quantumMs", "startBatch"};  // last 3: top only
+        "intervalMs",         "timeoutMs",      "jitterMs",  "healthyThreshold",
+        "unhealthyThreshold", "closePolicy",    "tlsResume", "certExpiryWarningDays",
+        "dnsAggregation",     "startSpreadMs",  "quantumMs", "startBatch",
+        "eventLogEntries",    "flappingChanges"};  // from startSpreadMs on: top level only
+    constexpr std::ptrdiff_t top_only = 5;
     for (auto [key, value] : *obj) {
         (void)value;
-        auto end = std::end(known_top) - (top_level ? 0 : 3);
+        auto end = std::end(known_top) - (top_level ? 0 : top_only);
         if (std::find(std::begin(known_top), end, key) == end &&
             (top_level || key != "proxyProtocol")) {
             PathNode k{&at, key};
@@ -318,7 +320,8 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
                                   "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
                                   "tlsResume, certExpiryWarningDays, dnsAggregation") +
-                          (top_level ? ", startSpreadMs, quantumMs, startBatch"
+                          (top_level ? ", startSpreadMs, quantumMs, startBatch, "
+                                       "eventLogEntries, flappingChanges"
                                      : ", proxyProtocol (probes)"));
         }
     }
@@ -340,6 +343,13 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     }
     if (top_level && read_int(errs_, e, "startBatch", 1, 1024, n)) {
         ext.start_batch = static_cast<std::uint32_t>(n);
+    }
+    if (top_level && read_int(errs_, e, "eventLogEntries", Plan::event_log_entries_min,
+                              Plan::event_log_entries_max, n)) {
+        ext.event_log_entries = static_cast<std::uint32_t>(n);
+    }
+    if (top_level && read_int(errs_, e, "flappingChanges", 2, 32, n)) {
+        ext.flapping_changes = static_cast<std::uint32_t>(n);
     }
     if (read_int(errs_, e, "healthyThreshold", 1, 20, n)) {
         ext.healthy_threshold = static_cast<std::uint8_t>(n);
@@ -893,6 +903,8 @@ void Loader::read_gateway(dom::object gateway, const PathNode* at) {
     plan_.start_spread_ms = top_ext_.start_spread_ms.value_or(0);
     plan_.quantum_ms = top_ext_.quantum_ms.value_or(Plan::default_quantum_ms);
     plan_.start_batch = top_ext_.start_batch.value_or(Plan::default_start_batch);
+    plan_.event_log_entries = top_ext_.event_log_entries.value_or(Plan::default_event_log_entries);
+    plan_.flapping_changes = top_ext_.flapping_changes.value_or(Plan::default_flapping_changes);
     read_nic_files();
     if (is_template_) {
         scan_template_members();

@@ -17,6 +17,7 @@
 // values, so its table is unit-tested too (tests/unit/fqdn_health_test.cpp).
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <span>
 
@@ -37,6 +38,17 @@ struct Thresholds {
 
 // Applies one result; returns true when health changed.
 bool apply_result(HealthState& s, Reason r, Thresholds t);
+
+// Flapping: a row whose health changed at least `changes_min` times within its last 32 results
+// (the report's history, report_abi::kHistoryEntries). Each result shifts one bit into a 32-bit
+// window, set when that result changed the health; the rule is a popcount, so it costs nothing
+// per probe and needs no memory beyond the word.
+inline std::uint32_t shift_change(std::uint32_t window, bool changed) {
+    return (window << 1) | (changed ? 1u : 0u);
+}
+inline bool is_flapping(std::uint32_t window, std::uint32_t changes_min) {
+    return static_cast<std::uint32_t>(std::popcount(window)) >= changes_min;
+}
 
 // What a name's DNS standing leaves to probe: no answer yet; nothing (the name never resolved,
 // or no address is left: the DNS's own health and reason stand for the row); or addresses.

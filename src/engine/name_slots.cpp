@@ -317,14 +317,17 @@ void Worker::aggregate(NameSlot& n, const Slot* latest, std::uint64_t now) {
     if (v.standing == dns::Standing::Stale) {
         flags |= abi::kStateDnsStale;
     }
+    if (latest != nullptr) {  // a probe's result, not a DNS change
+        n.changes = shift_change(n.changes, h.health != n.health.health);
+    }
+    if (is_flapping(n.changes, plan_->flapping_changes)) {
+        flags |= abi::kStateFlapping;
+    }
     if (h.health != n.health.health) {
-        bump(counters_.transitions);
-        if (!transitions_.push(
-                Transition{n.plan_index, n.health.health, h.health, h.reason,
-                           decider != nullptr ? decider->http_status : std::uint16_t{0},
-                           wall_.to_unix_ns(now), epoch_})) {
-            bump(counters_.transitions_dropped);  // the main thread is behind
-        }
+        log_transition(Transition{n.plan_index, n.health.health, h.health, h.reason,
+                                  decider != nullptr ? decider->http_status : std::uint16_t{0},
+                                  wall_.to_unix_ns(now), epoch_},
+                       decider != nullptr ? decider->sys_errno : 0);
         n.health.health = h.health;
         n.last_change_ns = now;
     }

@@ -281,6 +281,7 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     } else {
         address_done(s, r, flags, now);
     }
+    record_history(s);
     if (s.tls != no_tls) {
         release_tls(s);
     }
@@ -343,12 +344,11 @@ void Worker::count_result(Slot& s, Reason r, std::uint64_t now) {
     if (changed) {
         s.last_change_ns = now;
     }
+    s.changes = shift_change(s.changes, changed);
     if (changed && s.name == no_name) {  // an address's own changes are in its record, not logged
-        bump(counters_.transitions);
-        if (!transitions_.push(Transition{s.plan_index, before, s.health.health, r, s.http_status,
-                                          wall_.to_unix_ns(now), epoch_})) {
-            bump(counters_.transitions_dropped);  // the main thread is behind
-        }
+        log_transition(Transition{s.plan_index, before, s.health.health, r, s.http_status,
+                                  wall_.to_unix_ns(now), epoch_},
+                       s.sys_errno);
     }
 }
 

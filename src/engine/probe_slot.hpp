@@ -41,6 +41,7 @@ struct Worker::Slot {
     bool cancel_sent = false;
     bool send_in_flight = false;  // TLS: one ciphertext send at a time
     HealthState health;
+    std::uint32_t changes = 0;         // IP target: which of its last 32 results changed its health
     bool recv_in_flight = false;       // TLS: one receive at a time
     Reason verdict = Reason::Pending;  // decided result of the attempt in flight
     Reason last_reason = Reason::Pending;
@@ -116,7 +117,8 @@ struct Worker::NameSlot {
     std::uint32_t report_slot = abi::kNoSlot;
     dns::NameState state{};  // as the resolver last said
     bool have_state = false;
-    HealthState health;  // the aggregate (the row)
+    HealthState health;         // the aggregate (the row)
+    std::uint32_t changes = 0;  // which of the row's last 32 results changed its health
     Reason reason = Reason::Pending;
     std::uint8_t flags = 0;
     std::uint64_t last_change_ns = 0;

@@ -1,5 +1,6 @@
 // Stage: publishing. What a worker writes into the shared-memory report: an IP target's row
-// after each probe (one writer per row: the worker that owns the target), and the worker's own
+// after each probe (one writer per row: the worker that owns the target), every probe's entry in
+// its row's history, every change of a row's health in the event log, and the worker's own
 // stats slot every 250 ms. FQDN rows, address records and TLS facts are written by their own
 // stages (name_slots.cpp, tls_probe.cpp) through the same writer.
 #include <algorithm>
@@ -18,6 +19,9 @@ void Worker::publish(const Slot& s, std::string_view detail, std::uint8_t flags)
     report::TargetUpdate u{};
     u.health = h.health;
     u.flags = flags;
+    if (is_flapping(s.changes, plan_->flapping_changes)) {
+        u.flags |= abi::kStateFlapping;
+    }
     u.reason = s.last_reason;
     u.http_status = s.http_status;
     u.sys_errno = s.sys_errno;
@@ -37,6 +41,33 @@ void Worker::publish(const Slot& s, std::string_view detail, std::uint8_t flags)
     u.total_fail = s.total_fail;
     u.total_prober_errors = s.total_prober;
     writer_->publish(s.plan_index, u);
+}
+
+// Every finished probe is one entry of its row's history; an FQDN row's entry is the probe of
+// one of its addresses, with the row's health after it.
+void Worker::record_history(const Slot& s) {
+    if (writer_ == nullptr) {
+        return;
+    }
+    report::HistoryResult h;
+    h.unix_ns = wall_.to_unix_ns(s.start_ns);
+    h.duration_us = us_between(s.start_ns, s.done_ns);
+    h.http_status = s.http_status;
+    h.reason = s.verdict;
+    h.health = s.name == no_name ? s.health.health : names_[s.name].health.health;
+    h.reused = false;  // every probe opens its own connection
+    writer_->record_history(s.plan_index, h);
+}
+
+void Worker::log_transition(const Transition& t, std::int32_t sys_errno) {
+    bump(counters_.transitions);
+    if (writer_ != nullptr) {
+        writer_->record_event(report::EventUpdate{t.at_unix_ns, t.target, t.reason, t.http_status,
+                                                  sys_errno, t.from, t.to});
+    }
+    if (!transitions_.push(t)) {
+        bump(counters_.transitions_dropped);  // the main thread is behind
+    }
 }
 
 void Worker::publish_stats(std::uint64_t now) {

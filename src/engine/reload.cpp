@@ -431,6 +431,7 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
         resolver_->watch(id, w);
     }
     hand_over(parts);
+    writer->copy_events_from(*writer_, new_of_old, WorkerReload::gone);
     for (const auto& [id, w] : watched_) {
         if (!std::binary_search(want.begin(), want.end(), std::pair{id, w})) {
             resolver_->unwatch(id, w);

@@ -305,6 +305,9 @@ private:
 
     // publish.cpp: an IP target's row and the worker's stats into the report.
     void publish(const Slot& s, std::string_view detail = {}, std::uint8_t flags = 0);
+    void record_history(const Slot& s);  // the result just finished, into its row's history
+    // A row's health changed: into the report's event log and the main thread's logfmt queue.
+    void log_transition(const Transition& t, std::int32_t sys_errno);
     void publish_stats(std::uint64_t now);
     // The gauges a turn leaves behind: probes in flight, file table entries held.
     void store_gauges();

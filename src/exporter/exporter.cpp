@@ -7,6 +7,7 @@
 #include "common/clock.hpp"
 #include "common/json.hpp"
 #include "report/render.hpp"
+#include "report/text.hpp"
 
 namespace ringprobe::exporter {
 
@@ -117,7 +118,10 @@ HttpResponse Exporter::handle(const HttpRequest& req) {
     if (req.path == "/troubleshoot") {
         return troubleshoot(req.query);
     }
-    return text(404, "not found: try /, /metrics or /backendhealth\n");
+    if (req.path == "/events") {
+        return events(req.query);
+    }
+    return text(404, "not found: try /, /metrics, /backendhealth or /events\n");
 }
 
 HttpResponse Exporter::metrics() {
@@ -180,7 +184,44 @@ HttpResponse Exporter::backend_health(std::string_view query) {
     o.details = details && (*details == "1" || *details == "true" || details->empty());
     HttpResponse r;
     r.content_type = "application/json";
-    r.body = report::render_json(report_->snapshot(report::SnapshotOptions{}), o);
+    report::SnapshotOptions so;
+    so.history = o.details;  // ringprobe.history, as ringprobe-report --details carries it
+    r.body = report::render_json(report_->snapshot(so), o);
+    return r;
+}
+
+// The engine's event log as `ringprobe-report --events --format json` prints it; ?since=10m
+// and ?pool=NAME narrow it the same way.
+HttpResponse Exporter::events(std::string_view query) {
+    HttpResponse r;
+    r.content_type = "application/json";
+    if (!ensure_report()) {
+        r = text(503, "{\"error\": \"");
+        append_json_escaped(r.body, report_error_);
+        r.body += "\"}\n";
+        r.content_type = "application/json";
+        return r;
+    }
+    report::SnapshotOptions so;
+    so.events = true;
+    so.dns = false;
+    so.tls_facts = false;
+    const report::Snapshot snap = report_->snapshot(so);
+    report::EventFilter f;
+    const auto pool = query_param(query, "pool");
+    if (pool) {
+        f.pool = *pool;
+    }
+    if (const auto since = query_param(query, "since"); since && !since->empty()) {
+        std::uint64_t ns = 0;
+        if (!report::parse_since(*since, ns)) {
+            r = text(400, "{\"error\": \"since: give a number and a unit: 90s, 10m, 2h, 1d\"}\n");
+            r.content_type = "application/json";
+            return r;
+        }
+        f.since_unix_ns = snap.now_unix_ns > ns ? snap.now_unix_ns - ns : 0;
+    }
+    r.body = report::render_events(snap, f, report::Format::Json, false);
     return r;
 }
 

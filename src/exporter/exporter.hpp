@@ -74,6 +74,7 @@ private:
     void sweep_if_due(std::uint64_t min_gap_ns);
     HttpResponse metrics();
     HttpResponse backend_health(std::string_view query);
+    HttpResponse events(std::string_view query);
     HttpResponse page(std::string_view query);
     HttpResponse troubleshoot(std::string_view query);
     const TlsExpiry* tls_expiry();

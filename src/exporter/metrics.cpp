@@ -264,6 +264,19 @@ void report_families(Out& o, const report::Snapshot& snap, const ProbeTally* tal
                      by_pool[p][static_cast<std::size_t>(h)]);
         }
     }
+    // --- flapping ---
+    std::vector<std::uint64_t> flapping(info.pools.size());
+    for (const abi::RowRecord& r : info.rows) {
+        flapping[r.pool_index] += report::is_flapping(snap, r.target_index) ? 1 : 0;
+    }
+    o.family("ringprobe_servers_flapping", "gauge",
+             "Report rows per pool whose health changed at least flappingChanges times (4 by "
+             "default) within their last 32 results.");
+    for (std::size_t p = 0; p < info.pools.size(); ++p) {
+        o.sample("ringprobe_servers_flapping", {{"pool", info.str(info.pools[p].name)}},
+                 flapping[p]);
+    }
+    // --- end flapping ---
     if (tally != nullptr) {
         o.family("ringprobe_probes_total", "counter",
                  "Probes by pool, backend setting and reason; a probe serving several report "

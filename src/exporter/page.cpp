@@ -289,6 +289,9 @@ void server_row(std::string& out, const report::Snapshot& snap, std::uint32_t ro
     out += "\">";
     out += health_name(e.health);
     out += "</span>";
+    if (report::is_flapping(snap, r.target_index)) {
+        out += " <span class=\"flapping\">flapping</span>";
+    }
     if (e.health != Health::Healthy) {
         out += " <a class=\"troubleshoot\" href=\"/troubleshoot?row=";
         report::append_uint(out, row_index);

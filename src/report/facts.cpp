@@ -191,4 +191,9 @@ std::array<CertFault, abi::kChainRecords> cert_faults(const abi::TlsFactsPayload
     return out;
 }
 
+bool is_flapping(const Snapshot& snap, std::uint32_t target_index) {
+    const Effective e = effective(snap, target_index);
+    return e.state != nullptr && (e.state->flags & report_abi::kStateFlapping) != 0;
+}
+
 }  // namespace ringprobe::report

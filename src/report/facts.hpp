@@ -46,6 +46,9 @@ void append_dns_standing(std::string& out, const Snapshot& snap, std::uint32_t t
 // days is then the whole days left until the earliest notAfter (from the TLS facts; -1 if the
 // facts were not copied).
 bool cert_expiring(const Snapshot& snap, std::uint32_t target_index, std::int64_t& days);
+// The engine flagged the row flapping (kStateFlapping: its health changed at least
+// flappingChanges times within its last 32 results), and its state is shown.
+bool is_flapping(const Snapshot& snap, std::uint32_t target_index);
 std::int64_t days_until(std::int64_t not_after_s, std::uint64_t now_unix_ns);
 
 // Which certificate of the presented chain the reason is about, and why, for the chain drawn

@@ -155,8 +155,8 @@ void place_sections(Image& img, const ImageOptions& options) {
     abi::SegmentHeader& h = img.header;
     std::uint64_t at = align_up(sizeof(abi::SegmentHeader), abi::kSectionAlign);
     auto place = [&](abi::Section s, std::size_t count, std::size_t record_size) {
-        h.sections[static_cast<std::size_t>(s)] = abi::SectionRef{
-            at, static_cast<std::uint32_t>(count), static_cast<std::uint32_t>(record_size)};
+        abi::section_ref(h, s) = abi::SectionRef{at, static_cast<std::uint32_t>(count),
+                                                 static_cast<std::uint32_t>(record_size)};
         at = align_up(at + count * record_size, abi::kSectionAlign);
     };
     place(abi::Section::Pools, img.pools.size(), sizeof(abi::PoolRecord));
@@ -172,6 +172,9 @@ void place_sections(Image& img, const ImageOptions& options) {
           sizeof(abi::AddressStateRecord));
     place(abi::Section::TlsFacts, img.tls, sizeof(abi::TlsFactsRecord));
     place(abi::Section::Resolver, 1, sizeof(abi::ResolverStatsRecord));
+    place(abi::Section::History, img.targets.size(), sizeof(abi::HistoryRecord));
+    place(abi::Section::EventLog, 1, sizeof(abi::EventLogRecord));
+    place(abi::Section::Events, img.event_capacity, sizeof(abi::EventRecord));
     h.total_size = at;
 }
 
@@ -213,6 +216,13 @@ Result<Image> compose_image(const Plan& plan, const ImageOptions& options) {
         return error("report: the plan's names and addresses exceed the report's string table");
     }
     img.strings = strings.take();
+    if (plan.event_log_entries < Plan::event_log_entries_min ||
+        plan.event_log_entries > Plan::event_log_entries_max) {
+        return error("report: the event log's size " + std::to_string(plan.event_log_entries) +
+                     " is outside " + std::to_string(Plan::event_log_entries_min) + ".." +
+                     std::to_string(Plan::event_log_entries_max));
+    }
+    img.event_capacity = plan.event_log_entries;
     fill_header(img.header, plan, options);
     place_sections(img, options);
     return img;
@@ -222,7 +232,7 @@ void write_image(const Image& img, std::byte* dst) {
     const abi::SegmentHeader& h = img.header;
     std::memcpy(dst, &h, sizeof h);
     auto put = [&](abi::Section s, const void* src, std::size_t bytes) {
-        const abi::SectionRef& ref = h.sections[static_cast<std::size_t>(s)];
+        const abi::SectionRef& ref = abi::section_ref(h, s);
         RP_ASSERT(ref.offset + bytes <= h.total_size);
         if (bytes > 0) {
             std::memcpy(dst + ref.offset, src, bytes);
@@ -235,6 +245,9 @@ void write_image(const Image& img, std::byte* dst) {
     put(abi::Section::Rows, img.rows.data(), img.rows.size() * sizeof(abi::RowRecord));
     put(abi::Section::Targets, img.targets.data(), img.targets.size() * sizeof(abi::TargetRecord));
     put(abi::Section::Strings, img.strings.data(), img.strings.size());
+    abi::EventLogRecord log{};
+    log.capacity = img.event_capacity;
+    put(abi::Section::EventLog, &log, sizeof log);
 }
 
 Result<std::vector<std::uint64_t>> build_image_words(const Plan& plan,

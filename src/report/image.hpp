@@ -32,15 +32,16 @@ struct Image {
     std::vector<report_abi::ServerRecord> servers;
     std::vector<report_abi::RowRecord> rows;
     std::vector<report_abi::TargetRecord> targets;
-    std::uint32_t names = 0;  // FQDN targets (Names records; Addresses has x16)
-    std::uint32_t tls = 0;    // Https/Tls targets (TlsFacts records)
+    std::uint32_t names = 0;           // FQDN targets (Names records; Addresses has x16)
+    std::uint32_t tls = 0;             // Https/Tls targets (TlsFacts records)
+    std::uint32_t event_capacity = 0;  // Events records (Plan::event_log_entries)
 };
 
 // Checks the plan's indices and bounds and lays out every section. Errors name what is wrong.
 Result<Image> compose_image(const Plan& plan, const ImageOptions& options);
 
 // Writes the image into `dst`, which holds header.total_size zeroed bytes. States and worker
-// records stay zero: health Unknown, reason Pending, seq 0.
+// records stay zero: health Unknown, reason Pending, seq 0; the event log has its capacity.
 void write_image(const Image& image, std::byte* dst);
 
 // compose_image + write_image into an 8-byte aligned buffer (tests, benchmarks, fuzzer).

@@ -154,6 +154,23 @@ void emit_dns(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.end_object();
 }
 
+// The row's last results, newest first (only when the snapshot copied them).
+void emit_history(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
+    j.key("history");
+    j.begin_array();
+    for (const abi::HistoryEntry& e : snap.history_of(t)) {
+        j.begin_object();
+        j.field("unixNs", e.unix_ns);
+        j.field("health", health_name(history_health(e)));
+        j.field("reason", reason_info(static_cast<Reason>(e.reason)).code);
+        j.field("httpStatus", e.http_status);
+        j.field("durationUs", e.duration_us);
+        j.field("connection", (e.flags & abi::kHistoryReused) != 0 ? "reused" : "new");
+        j.end_object();
+    }
+    j.end_array();
+}
+
 void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     const abi::TargetRecord& tr = snap.info->targets[t];
     const Effective e = effective(snap, t);
@@ -170,6 +187,8 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.value(e.state != nullptr);
     j.key("late");
     j.value(is_late(snap, t));
+    j.key("flapping");
+    j.value(is_flapping(snap, t));
     if (e.state != nullptr) {
         const abi::TargetStatePayload& s = *e.state;
         j.field("httpStatus", s.http_status);
@@ -207,6 +226,9 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     }
     if (tr.name_slot != abi::kNoSlot) {
         emit_dns(j, snap, t);
+    }
+    if (!snap.history_count.empty()) {
+        emit_history(j, snap, t);
     }
     j.end_object();
 }

@@ -344,6 +344,11 @@ void append_probe_log(std::string& out, const Snapshot& snap, std::uint32_t targ
         return;
     }
     append_engine_log(out, snap, snap.info->targets[target_index], *e.state);
+    if (is_flapping(snap, target_index)) {
+        out +=
+            " The server is flapping: its health changed again and again within its last 32 "
+            "results (ringprobe-report --history shows them).";
+    }
 }
 
 void append_result_words(std::string& out, const Snapshot& snap, std::uint32_t target_index) {

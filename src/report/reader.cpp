@@ -52,10 +52,13 @@ constexpr std::array<SectionSpec, abi::kSectionCount> kSpecs{{
      abi::kMaxTargets* abi::kAddressesPerName},
     {abi::Section::TlsFacts, "tls facts", sizeof(abi::TlsFactsRecord), abi::kMaxTargets},
     {abi::Section::Resolver, "resolver", sizeof(abi::ResolverStatsRecord), 1},
+    {abi::Section::History, "history", sizeof(abi::HistoryRecord), abi::kMaxTargets},
+    {abi::Section::EventLog, "event log", sizeof(abi::EventLogRecord), 1},
+    {abi::Section::Events, "events", sizeof(abi::EventRecord), abi::kMaxEvents},
 }};
 
 const abi::SectionRef& section(const abi::SegmentHeader& h, abi::Section s) {
-    return h.sections[static_cast<std::size_t>(s)];
+    return abi::section_ref(h, s);
 }
 
 Result<void, ReadError> check_header(const std::byte* data, std::size_t size,
@@ -64,8 +67,11 @@ Result<void, ReadError> check_header(const std::byte* data, std::size_t size,
         return corrupt("it is truncated (" + num(size) + " bytes, a header alone needs " +
                        num(sizeof(abi::SegmentHeader)) + ")");
     }
-    // Only the part before the heartbeat is immutable; the dynamic words are read atomically.
+    // Only the part before the heartbeat and the second section table are immutable; the
+    // dynamic words between them are read atomically.
     std::memcpy(&h, data, offsetof(abi::SegmentHeader, heartbeat_unix_ns));
+    std::memcpy(&h.sections_more, data + offsetof(abi::SegmentHeader, sections_more),
+                sizeof h.sections_more);
     if (std::memcmp(h.magic, abi::kMagic, sizeof h.magic) != 0) {
         return unexpected(ReadError{ReadErrorKind::Unreadable,
                                     "this is not a ringprobe report (wrong magic); check --name"});
@@ -134,6 +140,19 @@ Result<void, ReadError> check_sections(const abi::SegmentHeader& h, std::size_t 
     }
     if (section(h, abi::Section::Resolver).count != 1) {
         return corrupt("the resolver section does not hold one record");
+    }
+    if (section(h, abi::Section::History).count != section(h, abi::Section::Targets).count) {
+        return corrupt("the history count differs from the target count");
+    }
+    if (section(h, abi::Section::EventLog).count != 1 ||
+        section(h, abi::Section::Events).count == 0) {
+        return corrupt("the event log has no header record or no entries");
+    }
+    for (std::size_t i = abi::kSectionCount - abi::kSectionsFirst; i < abi::kSectionsMore; ++i) {
+        const abi::SectionRef& unused = h.sections_more[i];
+        if (unused.offset != 0 || unused.count != 0 || unused.record_size != 0) {
+            return corrupt("an unused entry of the second section table is not zero");
+        }
     }
     return {};
 }
@@ -344,6 +363,11 @@ Result<StaticInfo, ReadError> validate_segment(const std::byte* data, std::size_
     if (auto ok = check_records(s); !ok) {
         return unexpected(ok.error());
     }
+    const auto* log = reinterpret_cast<const abi::EventLogRecord*>(
+        data + section(s.header, abi::Section::EventLog).offset);
+    if (load_acquire(&log->capacity) != section(s.header, abi::Section::Events).count) {
+        return corrupt("the event log's capacity differs from its entry count");
+    }
     return s;
 }
 
@@ -379,6 +403,123 @@ bool copy_state(const abi::TargetStateRecord& rec, abi::TargetStatePayload& out,
 bool copy_worker(const abi::WorkerStatsRecord& rec, abi::WorkerStatsPayload& out,
                  std::uint32_t max_attempts) {
     return seqlock_load(&rec.seq, &rec.payload, out, max_attempts);
+}
+
+namespace {
+
+bool entry_valid(const abi::HistoryEntry& e) {
+    return (e.flags & ~abi::kHistoryFlagsKnown) == 0 &&
+           (e.flags & abi::kHistoryHealthMask) <= static_cast<std::uint8_t>(Health::Unhealthy) &&
+           e.reason < reason_count;
+}
+
+enum class EntryCopy : std::uint8_t { Whole, Torn, Overwritten };
+
+// Entry n (1-based) of a ring: whole only if its seq reads 2n before and after the payload.
+EntryCopy copy_entry(const abi::HistoryEntry& e, std::uint64_t n, abi::HistoryEntry& out,
+                     std::uint32_t max_attempts) {
+    const auto* words = reinterpret_cast<const std::uint64_t*>(&e);
+    std::uint64_t w[3];
+    for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
+        w[0] = load_acquire(&words[0]);
+        if (w[0] > 2 * n) {  // a newer result's, whole or being written (or a corrupt seq)
+            return EntryCopy::Overwritten;
+        }
+        if (w[0] != 2 * n) {
+            continue;
+        }
+        w[1] = load_acquire(&words[1]);
+        w[2] = load_acquire(&words[2]);
+        if (load_acquire(&words[0]) == w[0]) {
+            std::memcpy(&out, w, sizeof out);
+            return EntryCopy::Whole;
+        }
+    }
+    return EntryCopy::Torn;
+}
+
+}  // namespace
+
+std::uint32_t copy_history(const abi::HistoryRecord& rec, abi::HistoryEntry* out,
+                           std::uint32_t max_attempts) {
+    static_assert(sizeof(abi::HistoryEntry) == 3 * 8);
+    const std::uint64_t written = load_acquire(&rec.written);
+    // A corrupt count is bounded by the ring: at most kHistoryEntries entries are looked at.
+    const std::uint64_t look = std::min<std::uint64_t>(written, abi::kHistoryEntries);
+    std::uint32_t count = 0;
+    for (std::uint64_t k = 0; k < look; ++k) {
+        const std::uint64_t n = written - k;
+        const abi::HistoryEntry& e = rec.entries[(n - 1) % abi::kHistoryEntries];
+        const EntryCopy c = copy_entry(e, n, out[count], max_attempts);
+        if (c == EntryCopy::Overwritten) {
+            break;
+        }
+        if (c == EntryCopy::Whole && entry_valid(out[count])) {
+            ++count;
+        }
+    }
+    std::fill(out + count, out + abi::kHistoryEntries, abi::HistoryEntry{});
+    return count;
+}
+
+namespace {
+
+bool event_valid(const abi::EventRecord& e, std::uint32_t targets) {
+    constexpr auto unhealthy = static_cast<std::uint8_t>(Health::Unhealthy);
+    return e.target < targets && e.reason < reason_count && e.from <= unhealthy &&
+           e.to <= unhealthy && e.reserved == 0;
+}
+
+// Ticket t of the log: whole only if its seq reads 2t + 2 before and after the payload.
+bool copy_event(const abi::EventRecord& e, std::uint64_t t, abi::EventRecord& out,
+                std::uint32_t max_attempts) {
+    const auto* words = reinterpret_cast<const std::uint64_t*>(&e);
+    std::uint64_t w[4];
+    for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
+        w[0] = load_acquire(&words[0]);
+        if (w[0] != 2 * t + 2) {
+            if (w[0] > 2 * t + 2) {
+                return false;  // a newer ticket took the entry
+            }
+            continue;
+        }
+        for (std::size_t i = 1; i < 4; ++i) {
+            w[i] = load_acquire(&words[i]);
+        }
+        if (load_acquire(&words[0]) == w[0]) {
+            std::memcpy(&out, w, sizeof out);
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+EventLog read_events(const abi::EventLogRecord& log, const abi::EventRecord* events,
+                     std::uint32_t capacity, std::uint32_t targets, std::uint32_t max_attempts) {
+    static_assert(sizeof(abi::EventRecord) == 4 * 8);
+    EventLog out;
+    if (capacity == 0) {
+        return out;
+    }
+    const std::uint64_t next = load_acquire(&log.next);
+    out.logged = next;
+    out.overwritten = next > capacity ? next - capacity : 0;
+    const std::uint64_t first = out.overwritten;
+    out.events.reserve(static_cast<std::size_t>(next - first));
+    for (std::uint64_t t = first; t < next; ++t) {
+        abi::EventRecord e{};
+        if (copy_event(events[t % capacity], t, e, max_attempts) && event_valid(e, targets)) {
+            out.events.push_back(e);
+        }
+    }
+    // Tickets are taken in about time order; workers stamp their own clocks' readings, so the
+    // order by time is made here.
+    std::stable_sort(
+        out.events.begin(), out.events.end(),
+        [](const abi::EventRecord& a, const abi::EventRecord& b) { return a.unix_ns < b.unix_ns; });
+    return out;
 }
 
 namespace {
@@ -458,6 +599,23 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
     if (options.tls_facts) {
         copy_records<abi::TlsFactsRecord>(data, h, abi::Section::TlsFacts, snap.tls, attempts,
                                           extra_unreadable);
+    }
+    if (options.history) {
+        const auto* rings = reinterpret_cast<const abi::HistoryRecord*>(
+            data + section(h, abi::Section::History).offset);
+        snap.history.resize(n * abi::kHistoryEntries);
+        snap.history_count.resize(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            snap.history_count[i] = static_cast<std::uint8_t>(
+                copy_history(rings[i], snap.history.data() + i * abi::kHistoryEntries, attempts));
+        }
+    }
+    if (options.events) {
+        const abi::SectionRef& ev = section(h, abi::Section::Events);
+        snap.events = read_events(*reinterpret_cast<const abi::EventLogRecord*>(
+                                      data + section(h, abi::Section::EventLog).offset),
+                                  reinterpret_cast<const abi::EventRecord*>(data + ev.offset),
+                                  ev.count, static_cast<std::uint32_t>(n), attempts);
     }
     const auto* resolver = reinterpret_cast<const abi::ResolverStatsRecord*>(
         data + section(h, abi::Section::Resolver).offset);

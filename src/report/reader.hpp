@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,15 @@ struct SnapshotOptions {
     PidAliveFn alive = &pid_alive;
     bool dns = true;        // copy Names and Addresses
     bool tls_facts = true;  // copy TlsFacts (about 2 KiB per TLS target)
+    bool history = false;   // copy each target's History ring (768 bytes per target)
+    bool events = false;    // copy the event log (32 bytes per entry)
+};
+
+// The engine's event log as copied (read_events): whole, valid entries, oldest first.
+struct EventLog {
+    std::vector<report_abi::EventRecord> events;
+    std::uint64_t logged = 0;       // transitions logged since the segment began
+    std::uint64_t overwritten = 0;  // of them, overwritten by newer ones
 };
 
 struct Snapshot {
@@ -80,6 +90,18 @@ struct Snapshot {
     std::vector<report_abi::AddressStatePayload> addresses;
     std::vector<report_abi::TlsFactsPayload> tls;
     report_abi::ResolverStatsPayload resolver{};
+    // With SnapshotOptions::history: kHistoryEntries per target, newest first, the first
+    // history_count[t] of them whole (copy_history); empty when not asked for.
+    std::vector<report_abi::HistoryEntry> history;
+    std::vector<std::uint8_t> history_count;
+    EventLog events;  // with SnapshotOptions::events
+    std::span<const report_abi::HistoryEntry> history_of(std::uint32_t target) const {
+        if (history_count.size() <= target) {
+            return {};
+        }
+        return {history.data() + std::size_t{target} * report_abi::kHistoryEntries,
+                history_count[target]};
+    }
     // The engine's capacity check; zero (flags 0: not checked) when torn every attempt or invalid.
     report_abi::CapacityPayload capacity{};
     std::uint64_t heartbeat_unix_ns = 0;
@@ -109,6 +131,20 @@ bool copy_state(const report_abi::TargetStateRecord& rec, report_abi::TargetStat
                 std::uint32_t max_attempts);
 bool copy_worker(const report_abi::WorkerStatsRecord& rec, report_abi::WorkerStatsPayload& out,
                  std::uint32_t max_attempts);
+// Copies a target's history ring into out[0..kHistoryEntries), newest first, and returns how
+// many entries are whole and valid. An entry torn on every attempt, or invalid, is left out;
+// one a newer result overwrote during the copy ends it (the older ones are gone too).
+std::uint32_t copy_history(const report_abi::HistoryRecord& rec, report_abi::HistoryEntry* out,
+                           std::uint32_t max_attempts);
+// Copies the event log's whole and valid entries (target within `targets`, known reason and
+// health), oldest first by time. Looks at no more than `capacity` entries whatever the log's
+// counter says.
+EventLog read_events(const report_abi::EventLogRecord& log, const report_abi::EventRecord* events,
+                     std::uint32_t capacity, std::uint32_t targets, std::uint32_t max_attempts);
+// The fields of a history entry.
+inline Health history_health(const report_abi::HistoryEntry& e) {
+    return static_cast<Health>(e.flags & report_abi::kHistoryHealthMask);
+}
 
 // Copies the dynamic part of a validated image into a Snapshot (states, workers, heartbeat).
 Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> info,

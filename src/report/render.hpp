@@ -45,5 +45,18 @@ std::vector<std::uint32_t> find_rows(const Snapshot& snap, std::string_view serv
 // facts (phase timings, SNI and Host, the chain with the bad certificate marked, DNS addresses).
 std::string render_troubleshoot(const Snapshot& snap, std::span<const std::uint32_t> rows,
                                 bool color);
+// --history: for each row its last results (Snapshot::history, copied with
+// SnapshotOptions::history), newest first: time, health after it, reason, HTTP status, total
+// duration, connection.
+std::string render_history(const Snapshot& snap, std::span<const std::uint32_t> rows, bool color);
+
+// --events: the engine's event log (Snapshot::events, copied with SnapshotOptions::events),
+// oldest first, one entry per row the transition touched. Table, or JSON ({"events": [...],
+// "logged", "overwritten"}: the exporter's /events serves the same).
+struct EventFilter {
+    std::uint64_t since_unix_ns = 0;  // only events at or after
+    std::string_view pool;            // only this pool (by name); empty: all
+};
+std::string render_events(const Snapshot& snap, const EventFilter& f, Format format, bool color);
 
 }  // namespace ringprobe::report

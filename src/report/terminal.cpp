@@ -53,6 +53,10 @@ std::string row_note(const Snapshot& snap, std::uint32_t t) {
         note += note.empty() ? "" : "; ";
         note += "probing last good addresses, DNS stale";
     }
+    if (is_flapping(snap, t)) {
+        note += note.empty() ? "" : "; ";
+        note += "flapping";
+    }
     std::uint64_t age_ns = 0;
     if (is_late(snap, t, age_ns)) {
         note += note.empty() ? "" : "; ";

@@ -84,4 +84,31 @@ void append_sha256(std::string& out, const std::uint8_t (&sha)[32]) {
     }
 }
 
+// "90s", "10m", "2h", "1d", or a bare number of seconds; at most 10 years.
+bool parse_since(std::string_view s, std::uint64_t& ns) {
+    std::uint64_t n = 0;
+    std::size_t i = 0;
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+        n = n * 10 + static_cast<std::uint64_t>(s[i] - '0');
+        if (n > 10ull * 366 * 86400) {
+            return false;
+        }
+    }
+    if (i == 0 || i + 1 < s.size()) {
+        return false;
+    }
+    std::uint64_t unit_s = 1;
+    if (i < s.size()) {
+        switch (s[i]) {
+            case 's': unit_s = 1; break;
+            case 'm': unit_s = 60; break;
+            case 'h': unit_s = 3600; break;
+            case 'd': unit_s = 86400; break;
+            default: return false;
+        }
+    }
+    ns = n * unit_s * 1'000'000'000ull;
+    return true;
+}
+
 }  // namespace ringprobe::report

@@ -21,6 +21,9 @@ void append_us_as_ms(std::string& out, std::uint32_t us);     // "1.25 ms"
 // Appends s for a terminal: control bytes (and DEL) become '?', so report text cannot move the
 // cursor or change colours.
 void append_printable(std::string& out, std::string_view s);
+// --events --since and /events?since=: "90s", "10m", "2h", "1d", or a bare number of seconds
+// (at most 10 years), as nanoseconds; false when it is none of these.
+bool parse_since(std::string_view s, std::uint64_t& ns);
 
 void append_ip(std::string& out, const report_abi::AddressStatePayload& a);  // "10.0.0.1", "::1"
 void append_sha256(std::string& out, const std::uint8_t (&sha)[32]);         // "AB:CD:..."

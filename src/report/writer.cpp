@@ -163,12 +163,16 @@ Result<Writer> Writer::prepare(const Plan& plan, std::string_view name,
         w.base_ + sec[static_cast<std::size_t>(abi::Section::States)].offset);
     w.workers_ = reinterpret_cast<abi::WorkerStatsRecord*>(
         w.base_ + sec[static_cast<std::size_t>(abi::Section::Workers)].offset);
-    auto at = [&](abi::Section s) { return w.base_ + sec[static_cast<std::size_t>(s)].offset; };
+    auto at = [&](abi::Section s) { return w.base_ + abi::section_ref(img->header, s).offset; };
     w.targets_ = reinterpret_cast<const abi::TargetRecord*>(at(abi::Section::Targets));
     w.names_ = reinterpret_cast<abi::NameStateRecord*>(at(abi::Section::Names));
     w.addresses_ = reinterpret_cast<abi::AddressStateRecord*>(at(abi::Section::Addresses));
     w.tls_ = reinterpret_cast<abi::TlsFactsRecord*>(at(abi::Section::TlsFacts));
     w.resolver_ = reinterpret_cast<abi::ResolverStatsRecord*>(at(abi::Section::Resolver));
+    w.history_ = reinterpret_cast<abi::HistoryRecord*>(at(abi::Section::History));
+    w.event_log_ = reinterpret_cast<abi::EventLogRecord*>(at(abi::Section::EventLog));
+    w.events_ = reinterpret_cast<abi::EventRecord*>(at(abi::Section::Events));
+    w.event_capacity_ = img->event_capacity;
     w.name_count_ = img->names;
     w.tls_count_ = img->tls;
     w.target_count_ = static_cast<std::uint32_t>(plan.targets.size());
@@ -206,11 +210,31 @@ void copy_record(const Record& from, Record& to) {
     store_release(&to.seq, seq + 2);
 }
 
+namespace {
+
+// A history ring, entries before `written`, so a reader of the new segment never finds written
+// naming an entry not yet there. The numbering goes on: the next result is written + 1.
+void copy_history(const abi::HistoryRecord& from, abi::HistoryRecord& to) {
+    for (std::uint32_t i = 0; i < abi::kHistoryEntries; ++i) {
+        const auto* src = reinterpret_cast<const std::uint64_t*>(&from.entries[i]);
+        auto* dst = reinterpret_cast<std::uint64_t*>(&to.entries[i]);
+        const std::uint64_t seq = load_relaxed(&src[0]);
+        store_relaxed(&dst[0], seq | 1);  // odd: being written, whatever it held
+        store_release(&dst[1], load_relaxed(&src[1]));
+        store_release(&dst[2], load_relaxed(&src[2]));
+        store_release(&dst[0], seq);
+    }
+    store_release(&to.written, load_relaxed(&from.written));
+}
+
+}  // namespace
+
 void Writer::copy_target_from(const Writer& old, std::uint32_t old_target,
                               std::uint32_t new_target) {
     RP_ASSERT(old_target < old.target_count_);
     RP_ASSERT(new_target < target_count_);
     copy_record(old.states_[old_target], states_[new_target]);
+    copy_history(old.history_[old_target], history_[new_target]);
     const std::uint32_t old_name = old.name_slot(old_target);
     const std::uint32_t new_name = name_slot(new_target);
     if (old_name != abi::kNoSlot && new_name != abi::kNoSlot) {
@@ -244,6 +268,10 @@ Writer& Writer::operator=(Writer&& o) noexcept {
         addresses_ = o.addresses_;
         tls_ = o.tls_;
         resolver_ = o.resolver_;
+        history_ = o.history_;
+        event_log_ = o.event_log_;
+        events_ = o.events_;
+        event_capacity_ = o.event_capacity_;
         name_count_ = o.name_count_;
         tls_count_ = o.tls_count_;
         target_count_ = o.target_count_;
@@ -316,6 +344,73 @@ void Writer::publish(std::uint32_t target_index, const TargetUpdate& u) {
         store_release(&detail_words[off / 8], v);
     }
     store_release(&rec.seq, seq + 2);
+}
+
+void Writer::record_history(std::uint32_t target_index, const HistoryResult& r) {
+    RP_ASSERT_HOT(base_ != nullptr);
+    RP_ASSERT_HOT(target_index < target_count_);
+    abi::HistoryRecord& rec = history_[target_index];
+    const std::uint64_t n = load_relaxed(&rec.written) + 1;
+    abi::HistoryEntry& e = rec.entries[(n - 1) % abi::kHistoryEntries];
+    auto* words = reinterpret_cast<std::uint64_t*>(&e);
+    // The third word follows HistoryEntry field by field (little-endian, see words.hpp).
+    const std::uint64_t w2 =
+        std::uint64_t{r.duration_us} | (std::uint64_t{r.http_status} << 32) |
+        (std::uint64_t{static_cast<std::uint8_t>(r.reason)} << 48) |
+        (std::uint64_t{static_cast<std::uint8_t>(static_cast<std::uint8_t>(r.health) |
+                                                 (r.reused ? abi::kHistoryReused : 0))}
+         << 56);
+    store_relaxed(&words[0], 2 * n - 1);
+    store_release(&words[1], r.unix_ns);  // release: orders the odd seq before the payload
+    store_release(&words[2], w2);
+    store_release(&words[0], 2 * n);
+    store_release(&rec.written, n);
+}
+
+void Writer::record_event(const EventUpdate& e) {
+    RP_ASSERT_HOT(base_ != nullptr);
+    RP_ASSERT_HOT(e.target < target_count_);
+    RP_ASSERT_HOT(event_capacity_ > 0);
+    const std::uint64_t t =
+        std::atomic_ref<std::uint64_t>(event_log_->next).fetch_add(1, std::memory_order_relaxed);
+    auto* words = reinterpret_cast<std::uint64_t*>(&events_[t % event_capacity_]);
+    // Words 2 and 3 follow EventRecord field by field (little-endian, see words.hpp).
+    const std::uint64_t w2 = std::uint64_t{e.target} |
+                             (std::uint64_t{static_cast<std::uint16_t>(e.reason)} << 32) |
+                             (std::uint64_t{e.http_status} << 48);
+    const std::uint64_t w3 = std::uint64_t{static_cast<std::uint32_t>(e.sys_errno)} |
+                             (std::uint64_t{static_cast<std::uint8_t>(e.from)} << 32) |
+                             (std::uint64_t{static_cast<std::uint8_t>(e.to)} << 40);
+    store_relaxed(&words[0], 2 * t + 1);
+    store_release(&words[1], e.unix_ns);  // release: orders the odd seq before the payload
+    store_release(&words[2], w2);
+    store_release(&words[3], w3);
+    store_release(&words[0], 2 * t + 2);
+}
+
+void Writer::copy_events_from(const Writer& old, const std::vector<std::uint32_t>& new_of_old,
+                              std::uint32_t gone) {
+    RP_ASSERT(old.event_capacity_ > 0);
+    const std::uint64_t next = load_acquire(&old.event_log_->next);
+    const std::uint64_t first = next > old.event_capacity_ ? next - old.event_capacity_ : 0;
+    for (std::uint64_t t = first; t < next; ++t) {
+        const auto* words =
+            reinterpret_cast<const std::uint64_t*>(&old.events_[t % old.event_capacity_]);
+        if (load_acquire(&words[0]) != 2 * t + 2) {
+            continue;  // never finished: its writer was stopped or lapped
+        }
+        abi::EventRecord e{};
+        for (std::size_t i = 0; i < 4; ++i) {
+            const std::uint64_t v = load_acquire(&words[i]);
+            std::memcpy(reinterpret_cast<std::byte*>(&e) + i * 8, &v, 8);
+        }
+        if (e.target >= new_of_old.size() || new_of_old[e.target] == gone) {
+            continue;
+        }
+        record_event(EventUpdate{e.unix_ns, new_of_old[e.target], static_cast<Reason>(e.reason),
+                                 e.http_status, e.sys_errno, static_cast<Health>(e.from),
+                                 static_cast<Health>(e.to)});
+    }
 }
 
 void Writer::publish_worker_stats(std::uint32_t worker_id, const WorkerStats& stats) {

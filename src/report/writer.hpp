@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <ringprobe/report.hpp>
 #include <ringprobe/result.hpp>
@@ -33,6 +34,25 @@ struct TargetUpdate {  // what a worker publishes after every probe of one targe
     std::uint32_t consecutive_ok = 0, consecutive_fail = 0;
     std::uint64_t total_probes = 0, total_ok = 0, total_fail = 0, total_prober_errors = 0;
     std::string_view detail;  // e.g. the resolved address, the cert facts; cut to kDetailBytes
+};
+
+struct HistoryResult {          // one entry of a target's history (report_abi::HistoryEntry)
+    std::uint64_t unix_ns = 0;  // when the probe started
+    std::uint32_t duration_us = 0;
+    std::uint16_t http_status = 0;
+    Reason reason = Reason::Pending;
+    Health health = Health::Unknown;  // the row's, after this result
+    bool reused = false;              // a kept-alive connection carried the probe
+};
+
+struct EventUpdate {  // one health transition (report_abi::EventRecord)
+    std::uint64_t unix_ns = 0;
+    std::uint32_t target = 0;
+    Reason reason = Reason::Pending;
+    std::uint16_t http_status = 0;
+    std::int32_t sys_errno = 0;
+    Health from = Health::Unknown;
+    Health to = Health::Unknown;
 };
 
 using WorkerStats = report_abi::WorkerStatsPayload;
@@ -62,8 +82,8 @@ public:
                                   const WriterOptions& options);
     // Renames a prepared segment over the name and flags the segment it replaces superseded.
     Result<void> commit();
-    // A reload: copies a target's state, name and address records and TLS facts from the old
-    // segment. Only the thread that writes that target in both (its worker) may call it.
+    // A reload: copies a target's state, history, name and address records and TLS facts from
+    // the old segment. Only the thread that writes that target in both (its worker) may call it.
     void copy_target_from(const Writer& old, std::uint32_t old_target, std::uint32_t new_target);
 
     Writer(Writer&& other) noexcept;
@@ -73,6 +93,18 @@ public:
     ~Writer();
 
     void publish(std::uint32_t target_index, const TargetUpdate& u);  // O(1), wait-free
+    // Appends one result to the target's history ring, overwriting its oldest; same writer as
+    // publish(). O(1), wait-free: four word stores.
+    void record_history(std::uint32_t target_index, const HistoryResult& r);
+    // Appends one transition to the engine's event log, overwriting its oldest. Any thread: a
+    // ticket from one atomic fetch-add names the entry, which only that writer stores. O(1),
+    // wait-free, no allocation.
+    void record_event(const EventUpdate& e);
+    // A reload: appends the old segment's whole events whose target the new plan keeps
+    // (new_of_old[old target], `gone` when removed), under its new index. Any thread, once no
+    // worker writes the old segment's log any more.
+    void copy_events_from(const Writer& old, const std::vector<std::uint32_t>& new_of_old,
+                          std::uint32_t gone);
     void publish_worker_stats(std::uint32_t worker_id, const WorkerStats& stats);
     // Layout 2. Slots come from the target's record (name_slot(), tls_slot()); one writer per
     // slot: the worker that owns the target (resolver stats: the engine's main thread).
@@ -110,6 +142,10 @@ private:
     report_abi::AddressStateRecord* addresses_ = nullptr;
     report_abi::TlsFactsRecord* tls_ = nullptr;
     report_abi::ResolverStatsRecord* resolver_ = nullptr;
+    report_abi::HistoryRecord* history_ = nullptr;
+    report_abi::EventLogRecord* event_log_ = nullptr;
+    report_abi::EventRecord* events_ = nullptr;
+    std::uint32_t event_capacity_ = 0;
     std::uint32_t name_count_ = 0;
     std::uint32_t tls_count_ = 0;
     std::uint32_t target_count_ = 0;

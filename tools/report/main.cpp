@@ -3,9 +3,11 @@
 //   ringprobe-report [--name NAME] [--format table|json|powershell] [--pool NAME]
 //                    [--health Healthy|Unhealthy|Unknown] [--details] [--watch]
 //   ringprobe-report --troubleshoot SERVER [--pool NAME] [--setting NAME] [--name NAME]
+//   ringprobe-report --history SERVER [--pool NAME] [--setting NAME] [--name NAME]
+//   ringprobe-report --events [--since DURATION] [--pool NAME] [--format table|json]
 //
-// Exit status: 0 the report was read (and, with --troubleshoot, the server found); 2 bad
-// arguments, or no row of the report has that server; 3 no such report (the engine is not
+// Exit status: 0 the report was read (and, with --troubleshoot or --history, the server found);
+// 2 bad arguments, or no row of the report has that server; 3 no such report (the engine is not
 // running under that name); 4 the report exists but is unreadable (permissions, corruption,
 // another layout version). Links only the reader side of src/report, nothing of the engine.
 #include <poll.h>
@@ -23,6 +25,7 @@
 #include "report/names.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
+#include "report/text.hpp"
 
 namespace {
 
@@ -36,18 +39,23 @@ constexpr int kExitUnreadable = 4;
 
 constexpr const char* kDescription =
     "Prints the health report the engine publishes in /dev/shm/ringprobe.<NAME>; with\n"
-    "--troubleshoot SERVER, that server's path with the faulty part marked.";
+    "--troubleshoot SERVER, that server's path with the faulty part marked; with --history\n"
+    "SERVER, its last 32 results; with --events, the engine's health transitions.";
 
 constexpr const char* kFooter =
-    "Exit status: 0 shown; 2 bad arguments or (--troubleshoot) no such server in the report;\n"
-    "3 no such report (is the engine running?); 4 the report is unreadable.";
+    "Exit status: 0 shown; 2 bad arguments or (--troubleshoot, --history) no such server in the\n"
+    "report; 3 no such report (is the engine running?); 4 the report is unreadable.";
 
 struct Args {
     std::string name;
     RenderOptions render;
     std::string pool;
-    std::string setting;       // --setting: only with --troubleshoot
+    std::string setting;       // --setting: only with --troubleshoot or --history
     std::string troubleshoot;  // --troubleshoot SERVER
+    std::string history;       // --history SERVER
+    bool events = false;       // --events
+    std::string since;         // --since DURATION: only with --events
+    std::uint64_t since_ns = 0;
     bool watch = false;
 };
 
@@ -79,8 +87,29 @@ void add_flags(CLI::App& app, Args& a) {
         ->check(CLI::Validator(
             [](std::string& s) { return s.empty() ? "needs a server address" : std::string(); }, "",
             ""));
-    app.add_option("--setting", a.setting, "with --troubleshoot: only this backend setting")
+    app.add_option("--history", a.history,
+                   "the server as configured in its pool (IP or FQDN): its last 32\n"
+                   "results, newest first (time, health after it, reason, HTTP status,\n"
+                   "total duration, connection). --pool and --setting narrow it.")
+        ->type_name("SERVER")
+        ->check(CLI::Validator(
+            [](std::string& s) { return s.empty() ? "needs a server address" : std::string(); }, "",
+            ""));
+    app.add_flag("--events", a.events,
+                 "the engine's health transitions (time, pool, setting, server, old\n"
+                 "and new health, reason, detail), oldest first; the last 65,536\n"
+                 "by default (eventLogEntries, docs/configuration.md)");
+    app.add_option("--since", a.since,
+                   "with --events: only the transitions of the last DURATION\n"
+                   "(90s, 10m, 2h, 1d; a bare number is seconds)")
+        ->type_name("DURATION");
+    app.add_option("--setting", a.setting,
+                   "with --troubleshoot or --history: only this backend setting")
         ->type_name("NAME");
+}
+
+bool by_server(const Args& a) {
+    return !a.troubleshoot.empty() || !a.history.empty();
 }
 
 int usage_error(const std::string& msg) {
@@ -102,8 +131,31 @@ int parse(int argc, char** argv, Args& a) {
     if (auto ok = check_segment_name(a.name); !ok) {
         return usage_error("--name: " + ok.error().message);
     }
-    if (!a.setting.empty() && a.troubleshoot.empty()) {
-        return usage_error("--setting is for --troubleshoot");
+    if (!a.setting.empty() && a.troubleshoot.empty() && a.history.empty()) {
+        return usage_error("--setting is for --troubleshoot or --history");
+    }
+    if (!a.troubleshoot.empty() && !a.history.empty()) {
+        return usage_error("--history: give --troubleshoot or --history, not both");
+    }
+    if (!a.since.empty() && !a.events) {
+        return usage_error("--since is for --events");
+    }
+    if (a.events && (by_server(a) || a.render.details || a.render.health || a.watch)) {
+        return usage_error(
+            "--events: give it alone, with --since, --pool, --format or --name; not with "
+            "--troubleshoot, --history, --details, --health or --watch");
+    }
+    if (a.events && a.render.format == Format::Powershell) {
+        return usage_error("--format: --events prints a table or json");
+    }
+    if (!a.since.empty() && !parse_since(a.since, a.since_ns)) {
+        return usage_error("--since: '" + a.since +
+                           "' is not a duration; give a number and a unit: 90s, 10m, 2h, 1d");
+    }
+    if (!a.history.empty() && a.render.format != Format::Table) {
+        return usage_error(
+            "--history prints a table; for the history of every row use --format json "
+            "--details");
     }
     if (!a.troubleshoot.empty() && a.render.format != Format::Table) {
         return usage_error(
@@ -136,27 +188,36 @@ bool use_color() {
            std::strcmp(term, "dumb") != 0;
 }
 
-// --troubleshoot: the rows of that server, or a sentence saying why there are none.
-bool render_troubleshoot_text(const Snapshot& snap, const Args& a, bool color, std::string& out) {
-    const std::vector<std::uint32_t> rows = find_rows(snap, a.troubleshoot, a.pool, a.setting);
+// --troubleshoot, --history: the rows of that server, or a sentence saying why there are none.
+bool render_server_text(const Snapshot& snap, const Args& a, bool color, std::string& out) {
+    const std::string& server = a.history.empty() ? a.troubleshoot : a.history;
+    const std::vector<std::uint32_t> rows = find_rows(snap, server, a.pool, a.setting);
     if (rows.empty()) {
-        out = "ringprobe-report: no server '" + a.troubleshoot + "'";
+        out = "ringprobe-report: no server '" + server + "'";
         out += a.pool.empty() ? "" : " in pool '" + a.pool + "'";
         out += a.setting.empty() ? "" : " with backend setting '" + a.setting + "'";
         out += " in the report '" + a.name +
                "'; give the address as configured in its pool (see ringprobe-report)\n";
         return false;
     }
-    out = render_troubleshoot(snap, rows, color);
+    out = a.history.empty() ? render_troubleshoot(snap, rows, color)
+                            : render_history(snap, rows, color);
     return true;
 }
 
+SnapshotOptions snapshot_options(const Args& a) {
+    SnapshotOptions o;
+    o.history = !a.history.empty() || (a.render.details && a.render.format != Format::Table);
+    o.events = a.events;
+    return o;
+}
+
 std::string render_frame(const Snapshot& snap, const Args& a) {
-    if (a.troubleshoot.empty()) {
+    if (!by_server(a)) {
         return render(snap, a.render);
     }
     std::string out;
-    render_troubleshoot_text(snap, a, a.render.color, out);
+    render_server_text(snap, a, a.render.color, out);
     return out;
 }
 
@@ -176,7 +237,7 @@ int watch(Args& a) {
         }
         std::string frame = tty ? "\x1b[H\x1b[2J" : "";
         if (report) {
-            frame += render_frame(report->snapshot(SnapshotOptions{}), a);
+            frame += render_frame(report->snapshot(snapshot_options(a)), a);
         } else {
             frame += "waiting for the report '" + a.name + "' (is the engine running?)\n";
         }
@@ -200,10 +261,19 @@ int main(int argc, char** argv) {
     if (!report) {
         return report_error(report.error());
     }
-    const Snapshot snap = report->snapshot(SnapshotOptions{});
-    if (!a.troubleshoot.empty()) {
+    const Snapshot snap = report->snapshot(snapshot_options(a));
+    if (a.events) {
+        EventFilter f;
+        f.pool = a.pool;
+        if (!a.since.empty()) {
+            f.since_unix_ns = snap.now_unix_ns > a.since_ns ? snap.now_unix_ns - a.since_ns : 0;
+        }
+        write_all(render_events(snap, f, a.render.format, a.render.color));
+        return kExitOk;
+    }
+    if (by_server(a)) {
         std::string out;
-        if (!render_troubleshoot_text(snap, a, use_color(), out)) {
+        if (!render_server_text(snap, a, use_color(), out)) {
             std::fputs(out.c_str(), stderr);
             return kExitUsage;
         }
