@@ -800,466 +800,452 @@ TEST(ConfigProxyProtocol, AVersionWithoutTheFlagOrOutOfPlaceIsAnError) {
                           "proxyProtocol",
                           "belongs in a probe's ringprobe object"))
         << dump(errors);
+}
 
-    // eventLogEntries: top level only, 16..4194304, default 65536 (docs/configuration.md).
-    TEST(ConfigExtensions, EventLogEntriesIsTopLevelOnlyWithItsDefaultAndRange) {
-        auto dflt = load_plan_json(dns_tls_gateway("", ""));
-        ASSERT_TRUE(dflt) << dump(dflt.error());
-        EXPECT_EQ(dflt->event_log_entries, 65536u);
+// eventLogEntries: top level only, 16..4194304, default 65536 (docs/configuration.md).
+TEST(ConfigExtensions, EventLogEntriesIsTopLevelOnlyWithItsDefaultAndRange) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    EXPECT_EQ(dflt->event_log_entries, 65536u);
 
-        auto set = load_plan_json(dns_tls_gateway(R"("eventLogEntries": 1024)", ""));
-        ASSERT_TRUE(set) << dump(set.error());
-        EXPECT_EQ(set->event_log_entries, 1024u);
+    auto set = load_plan_json(dns_tls_gateway(R"("eventLogEntries": 1024)", ""));
+    ASSERT_TRUE(set) << dump(set.error());
+    EXPECT_EQ(set->event_log_entries, 1024u);
 
-        const auto small = json_bad(dns_tls_gateway(R"("eventLogEntries": 15)", ""));
-        EXPECT_TRUE(has_error(small, "ringprobe.eventLogEntries", "outside 16..4194304"))
-            << dump(small);
-        const auto in_probe = json_bad(dns_tls_gateway("", R"("eventLogEntries": 64)"));
-        EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.eventLogEntries",
-                              "unknown ringprobe setting"))
-            << dump(in_probe);
+    const auto small = json_bad(dns_tls_gateway(R"("eventLogEntries": 15)", ""));
+    EXPECT_TRUE(has_error(small, "ringprobe.eventLogEntries", "outside 16..4194304"))
+        << dump(small);
+    const auto in_probe = json_bad(dns_tls_gateway("", R"("eventLogEntries": 64)"));
+    EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.eventLogEntries",
+                          "unknown ringprobe setting"))
+        << dump(in_probe);
+}
+
+// flappingChanges: top level only, 2..32, default 4 (docs/configuration.md).
+TEST(ConfigExtensions, FlappingChangesIsTopLevelOnlyWithItsDefaultAndRange) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    EXPECT_EQ(dflt->flapping_changes, 4u);
+
+    auto set = load_plan_json(dns_tls_gateway(R"("flappingChanges": 8)", ""));
+    ASSERT_TRUE(set) << dump(set.error());
+    EXPECT_EQ(set->flapping_changes, 8u);
+
+    const auto big = json_bad(dns_tls_gateway(R"("flappingChanges": 33)", ""));
+    EXPECT_TRUE(has_error(big, "ringprobe.flappingChanges", "outside 2..32")) << dump(big);
+    const auto in_probe = json_bad(dns_tls_gateway("", R"("flappingChanges": 4)"));
+    EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.flappingChanges",
+                          "unknown ringprobe setting"))
+        << dump(in_probe);
+}
+
+// ---- Bad input
+// -------------------------------------------------------------------------------
+
+TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
+    auto errors = load_bad("bad-malformed.json");
+    ASSERT_EQ(errors.size(), 1u) << dump(errors);
+    EXPECT_EQ(errors[0].line, 5u);
+    EXPECT_EQ(errors[0].column, 21u);
+    EXPECT_EQ(format_errors(errors, "x.json"),
+              "x.json:5:21: malformed JSON: expected ',' or '}' after an object member\n");
+}
+
+TEST(ConfigErrors, WrongTypesNameTheExpectedType) {
+    auto errors = load_bad("bad-types.json");
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.interval",
+                          "expected an integer in 1..86400, got a string \"30\""))
+        << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port",
+                          "got true"));
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].properties.backendAddresses",
+                          "expected an array"));
+}
+
+TEST(ConfigErrors, OutOfRangeNumbersNameTheValidRange) {
+    auto errors = load_bad("bad-ranges.json");
+    EXPECT_TRUE(
+        has_error(errors, "properties.probes[0].properties.interval", "0 is outside 1..86400"))
+        << dump(errors);
+    EXPECT_TRUE(
+        has_error(errors, "properties.probes[0].properties.timeout", "86401 is outside 1..86400"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.unhealthyThreshold",
+                          "21 is outside 1..20"));
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port",
+                          "70000 is outside 1..65535"));
+    EXPECT_TRUE(
+        has_error(errors, "properties.probes[0].properties.match.statusCodes[0]", "100..599"));
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.match.body", "at most 4090"));
+}
+
+// simdjson refuses the whole document over one number it cannot hold; the error still names
+// the field and its range, and a number where no number is read is refused with its path.
+TEST(ConfigErrors, NumbersTooLargeToHoldNameTheirPathAndRange) {
+    auto errors = load_bad("bad-number-too-large.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: ringprobe.intervalMs: 18446744073709551616 is outside 10..86400000\n"
+              "f.json: ringprobe.timeoutMs: -9223372036854775809 is outside 10..86400000\n"
+              "f.json: properties.probes[0].properties.interval: 1e+30 is outside 1..86400\n"
+              "f.json: tags.cost: 1e999999 does not fit in a JSON number ringprobe can read "
+              "(integers -9223372036854775808..18446744073709551615, decimals up to 1.7e308)\n");
+}
+
+TEST(ConfigErrors, BigNumberWhereAStringIsExpectedIsDescribedAsTheNumber) {
+    auto errors = json_bad(R"({"name": 1e400, "properties": {}})");
+    EXPECT_TRUE(has_error(errors, "name", "expected a string, got the number 1e400"))
+        << dump(errors);
+}
+
+// Which of two equal keys counts differs between JSON readers (simdjson's DOM finds the first,
+// the gateway's own reader the last): refused, in every object, read or not.
+TEST(ConfigErrors, DuplicateKeysAreRefusedWithBothPlaces) {
+    auto errors = load_bad("bad-duplicate-keys.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: properties.backendAddressPools[0].properties.backendAddresses[1].ipAddress: "
+              "given twice in one object, at line 13 column 15 and at line 14 column 15; JSON "
+              "readers disagree on which one counts: keep one\n"
+              "f.json: properties.probes[0].properties.interval: given twice in one object, at "
+              "line 27 column 11 and at line 28 column 11; JSON readers disagree on which one "
+              "counts: keep one\n");
+    auto unread = json_bad(R"({"tags": {"a": 1, "b": 2, "a": 3}, "properties": {}})");
+    EXPECT_TRUE(has_error(unread, "tags.a", "at line 1 column 11 and at line 1 column 27"))
+        << dump(unread);
+}
+
+TEST(ConfigErrors, PropertiesThatIsNotAnObjectSaysSo) {
+    auto errors = load_bad("bad-properties-array.json");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: properties: properties must be an object, got an array\n");
+    auto item = json_bad(R"({"properties": {"probes": [{"name": "p", "properties": "x"}]}})");
+    EXPECT_TRUE(has_error(item, "properties.probes[0].properties",
+                          "properties must be an object, got a string \"x\""))
+        << dump(item);
+}
+
+// What Windows writes: a UTF-8 byte-order mark (Notepad, Out-File -Encoding utf8) and UTF-16 LE
+// with its mark (Windows PowerShell 5.1's `>`). Each gives the plan of the same text in UTF-8.
+TEST(ConfigEncodings, ByteOrderMarksAndUtf16GiveTheSamePlan) {
+    const Plan base = load_ok("small-valid.json");
+    for (const char* name : {"utf8-bom.json", "utf16le-bom.json", "utf16be-bom.json"}) {
+        SCOPED_TRACE(name);
+        const Plan p = load_ok(name);
+        EXPECT_EQ(p.rows.size(), base.rows.size());
+        EXPECT_EQ(p.gateway_name, base.gateway_name);
+        EXPECT_EQ(p.digest, base.digest);
     }
-
-    // flappingChanges: top level only, 2..32, default 4 (docs/configuration.md).
-    TEST(ConfigExtensions, FlappingChangesIsTopLevelOnlyWithItsDefaultAndRange) {
-        auto dflt = load_plan_json(dns_tls_gateway("", ""));
-        ASSERT_TRUE(dflt) << dump(dflt.error());
-        EXPECT_EQ(dflt->flapping_changes, 4u);
-
-        auto set = load_plan_json(dns_tls_gateway(R"("flappingChanges": 8)", ""));
-        ASSERT_TRUE(set) << dump(set.error());
-        EXPECT_EQ(set->flapping_changes, 8u);
-
-        const auto big = json_bad(dns_tls_gateway(R"("flappingChanges": 33)", ""));
-        EXPECT_TRUE(has_error(big, "ringprobe.flappingChanges", "outside 2..32")) << dump(big);
-        const auto in_probe = json_bad(dns_tls_gateway("", R"("flappingChanges": 4)"));
-        EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.flappingChanges",
-                              "unknown ringprobe setting"))
-            << dump(in_probe);
+    std::string utf8 = read_text(fixture("small-valid.json"));
+    std::string no_mark;
+    for (char c : utf8) {
+        no_mark.push_back(c);
+        no_mark.push_back('\0');
     }
+    auto r = load_plan_json(no_mark);
+    ASSERT_TRUE(r) << dump(r.error());
+    EXPECT_EQ(r->digest, base.digest);
+}
 
-    // ---- Bad input
-    // -------------------------------------------------------------------------------
+TEST(ConfigEncodings, SyntaxErrorAfterAByteOrderMarkCountsColumnsFromTheText) {
+    auto errors = json_bad("\xEF\xBB\xBF{\"name\" \"x\"}");
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json:1:9: malformed JSON: expected ':' after a member name\n");
+}
 
-    TEST(ConfigErrors, MalformedJsonNamesLineAndColumn) {
-        auto errors = load_bad("bad-malformed.json");
-        ASSERT_EQ(errors.size(), 1u) << dump(errors);
-        EXPECT_EQ(errors[0].line, 5u);
-        EXPECT_EQ(errors[0].column, 21u);
-        EXPECT_EQ(format_errors(errors, "x.json"),
-                  "x.json:5:21: malformed JSON: expected ',' or '}' after an object member\n");
+TEST(ConfigEncodings, BrokenUtf16SaysWhatTheFileIsAndHowToSaveIt) {
+    auto odd = json_bad(std::string("\xFF\xFE{\0}", 5));
+    EXPECT_EQ(format_errors(odd, "f.json"),
+              "f.json: the file is UTF-16 LE but has an odd number of bytes (5); save it as UTF-8 "
+              "(PowerShell: Out-File -Encoding utf8 FILE, or Set-Content -Encoding utf8 FILE; "
+              "Notepad: Save As, Encoding UTF-8)\n");
+    auto lone = json_bad(std::string("\xFE\xFF\xD8\x00\x00{", 6));
+    EXPECT_NE(format_errors(lone, "f.json")
+                  .find("the file is UTF-16 BE but has an unpaired surrogate at byte 2"),
+              std::string::npos)
+        << dump(lone);
+}
+
+TEST(ConfigErrors, DanglingReferencesListTheKnownNames) {
+    auto errors = load_bad("bad-dangling.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
+                          "no entry named \"probe-missing\" in probes (known: probe-a)"))
+        << dump(errors);
+    EXPECT_TRUE(has_error(errors,
+                          "properties.requestRoutingRules[0].properties.backendAddressPool.id",
+                          "\"pool-missing\""));
+}
+
+TEST(ConfigErrors, DuplicateNamesAreCaseInsensitive) {
+    auto errors = load_bad("bad-duplicate-names.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[1].name",
+                          "first used at properties.backendAddressPools[0].name"))
+        << dump(errors);
+}
+
+TEST(ConfigErrors, HostOrPathThatCouldInjectAHeaderIsRejected) {
+    auto errors = load_bad("bad-header-injection.json");
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.host", "CR, LF"))
+        << dump(errors);
+    EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.path", "no spaces"));
+}
+
+TEST(ConfigErrors, AnEmptyPoolThatARuleUsesIsAWarningNotAnError) {
+    Plan plan = load_ok("empty-pool.json");
+    EXPECT_TRUE(plan.rows.empty());
+    ASSERT_EQ(plan.pools.size(), 1u);
+    EXPECT_TRUE(plan.pools[0].servers.empty());
+    ASSERT_EQ(plan.warnings.size(), 1u);
+    EXPECT_EQ(plan.warnings[0].path,
+              "properties.backendAddressPools[0].properties.backendAddresses");
+    EXPECT_NE(plan.warnings[0].message.find("pool \"pool-a\" has no members"), std::string::npos);
+    EXPECT_EQ(format_warnings(plan, "f"),
+              "f: properties.backendAddressPools[0].properties.backendAddresses: warning: " +
+                  plan.warnings[0].message + "\n");
+}
+
+TEST(ConfigErrors, AnItemWithoutANameDoesNotShiftLaterReferences) {
+    auto errors = load_bad("bad-missing-name.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].name", "missing"))
+        << dump(errors);
+    // The rule's reference to "pool-a" still finds the second pool: no dangling reference.
+    EXPECT_EQ(errors.size(), 1u) << dump(errors);
+}
+
+TEST(ConfigErrors, AnEmptyPoolNoRuleUsesIsAccepted) {
+    Plan plan = load_ok("gateway-rest.json");
+    EXPECT_EQ(plan.pools[2].name, "spare");
+    EXPECT_TRUE(plan.pools[2].servers.empty());
+}
+
+TEST(ConfigErrors, ProbeProtocolThatDoesNotFitTheSettingIsRejected) {
+    auto errors = load_bad("bad-protocol-mismatch.json");
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.probe.id",
+                          "uses Https but this setting uses Http"))
+        << dump(errors);
+}
+
+TEST(ConfigErrors, AnUnreadableFileIsReported) {
+    auto errors = load_bad("does-not-exist.json");
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].message.find("cannot open"), std::string::npos);
+}
+
+TEST(ConfigErrors, AFileOverTheSizeLimitIsRefusedBeforeParsing) {
+    LoadOptions small;
+    small.max_bytes = 100;
+    auto errors = load_bad("gateway-rest.json", small);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].message.find("over the limit of 100 bytes"), std::string::npos);
+}
+
+TEST(ConfigErrors, AllErrorsAreReportedInOneRun) {
+    auto errors = load_bad("bad-several.json");
+    EXPECT_EQ(errors.size(), 3u) << dump(errors);
+    EXPECT_TRUE(has_error(
+        errors, "properties.backendAddressPools[0].properties.backendAddresses[2].ipAddress",
+        "not an IPv4 or IPv6 address"));
+    EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.protocol",
+                          "not one of Http, Https, Tcp, Tls"));
+}
+
+TEST(ConfigErrors, ErrorsPastTheCapAreSummarisedInOneLine) {
+    LoadOptions options;
+    options.max_errors = 1;
+    auto errors = load_bad("bad-several.json", options);
+    ASSERT_EQ(errors.size(), 2u);
+    EXPECT_EQ(errors[1].message, "... and 2 more errors not shown");
+}
+
+TEST(ConfigErrors, FormatErrorsWritesFilePathAndMessagePerLine) {
+    ConfigErrors errors{{"properties.probes[2].properties.interval", "0 is outside 1..86400", 0, 0},
+                        {"", "cannot open: No such file or directory", 0, 0}};
+    EXPECT_EQ(format_errors(errors, "gw.json"),
+              "gw.json: properties.probes[2].properties.interval: 0 is outside 1..86400\n"
+              "gw.json: cannot open: No such file or directory\n");
+}
+
+TEST(ConfigErrors, NoRuleMeansNothingToProbe) {
+    auto errors = json_bad(R"({"properties": {"backendAddressPools": []}})");
+    EXPECT_TRUE(has_error(errors, "properties.requestRoutingRules", "nothing to probe"))
+        << dump(errors);
+}
+
+TEST(ConfigErrors, FlattenedFormErrorsUseFlattenedPaths) {
+    std::string json = read_text(fixture("gateway-az-show.json"));
+    std::size_t at = json.find("\"interval\": 15");
+    ASSERT_NE(at, std::string::npos);
+    json.replace(at, 14, "\"interval\": 0");
+    auto errors = json_bad(json);
+    EXPECT_TRUE(has_error(errors, "probes[0].interval", "0 is outside 1..86400")) << dump(errors);
+}
+
+// ---- Pool members from network interfaces, scale sets and parameters files ------------------
+
+LoadOptions with_nics(std::initializer_list<const char*> nics) {
+    LoadOptions options;
+    for (const char* n : nics) {
+        options.nics_files.push_back(fixture(n));
     }
+    return options;
+}
 
-    TEST(ConfigErrors, WrongTypesNameTheExpectedType) {
-        auto errors = load_bad("bad-types.json");
-        EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.interval",
-                              "expected an integer in 1..86400, got a string \"30\""))
-            << dump(errors);
-        EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port",
-                              "got true"));
-        EXPECT_TRUE(has_error(errors,
-                              "properties.backendAddressPools[0].properties.backendAddresses",
-                              "expected an array"));
+Plan load_ok_with(const std::string& name, const LoadOptions& options) {
+    auto r = load_plan_file(fixture(name), options);
+    if (!r) {
+        ADD_FAILURE() << format_errors(r.error(), name);
+        return Plan{};
     }
+    return std::move(r).value();
+}
 
-    TEST(ConfigErrors, OutOfRangeNumbersNameTheValidRange) {
-        auto errors = load_bad("bad-ranges.json");
-        EXPECT_TRUE(
-            has_error(errors, "properties.probes[0].properties.interval", "0 is outside 1..86400"))
-            << dump(errors);
-        EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.timeout",
-                              "86401 is outside 1..86400"));
-        EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.unhealthyThreshold",
-                              "21 is outside 1..20"));
-        EXPECT_TRUE(has_error(errors, "properties.backendHttpSettingsCollection[0].properties.port",
-                              "70000 is outside 1..65535"));
-        EXPECT_TRUE(
-            has_error(errors, "properties.probes[0].properties.match.statusCodes[0]", "100..599"));
-        EXPECT_TRUE(
-            has_error(errors, "properties.probes[0].properties.match.body", "at most 4090"));
-    }
-
-    // simdjson refuses the whole document over one number it cannot hold; the error still names
-    // the field and its range, and a number where no number is read is refused with its path.
-    TEST(ConfigErrors, NumbersTooLargeToHoldNameTheirPathAndRange) {
-        auto errors = load_bad("bad-number-too-large.json");
-        EXPECT_EQ(
-            format_errors(errors, "f.json"),
-            "f.json: ringprobe.intervalMs: 18446744073709551616 is outside 10..86400000\n"
-            "f.json: ringprobe.timeoutMs: -9223372036854775809 is outside 10..86400000\n"
-            "f.json: properties.probes[0].properties.interval: 1e+30 is outside 1..86400\n"
-            "f.json: tags.cost: 1e999999 does not fit in a JSON number ringprobe can read "
-            "(integers -9223372036854775808..18446744073709551615, decimals up to 1.7e308)\n");
-    }
-
-    TEST(ConfigErrors, BigNumberWhereAStringIsExpectedIsDescribedAsTheNumber) {
-        auto errors = json_bad(R"({"name": 1e400, "properties": {}})");
-        EXPECT_TRUE(has_error(errors, "name", "expected a string, got the number 1e400"))
-            << dump(errors);
-    }
-
-    // Which of two equal keys counts differs between JSON readers (simdjson's DOM finds the first,
-    // the gateway's own reader the last): refused, in every object, read or not.
-    TEST(ConfigErrors, DuplicateKeysAreRefusedWithBothPlaces) {
-        auto errors = load_bad("bad-duplicate-keys.json");
-        EXPECT_EQ(
-            format_errors(errors, "f.json"),
-            "f.json: properties.backendAddressPools[0].properties.backendAddresses[1].ipAddress: "
-            "given twice in one object, at line 13 column 15 and at line 14 column 15; JSON "
-            "readers disagree on which one counts: keep one\n"
-            "f.json: properties.probes[0].properties.interval: given twice in one object, at "
-            "line 27 column 11 and at line 28 column 11; JSON readers disagree on which one "
-            "counts: keep one\n");
-        auto unread = json_bad(R"({"tags": {"a": 1, "b": 2, "a": 3}, "properties": {}})");
-        EXPECT_TRUE(has_error(unread, "tags.a", "at line 1 column 11 and at line 1 column 27"))
-            << dump(unread);
-    }
-
-    TEST(ConfigErrors, PropertiesThatIsNotAnObjectSaysSo) {
-        auto errors = load_bad("bad-properties-array.json");
-        EXPECT_EQ(format_errors(errors, "f.json"),
-                  "f.json: properties: properties must be an object, got an array\n");
-        auto item = json_bad(R"({"properties": {"probes": [{"name": "p", "properties": "x"}]}})");
-        EXPECT_TRUE(has_error(item, "properties.probes[0].properties",
-                              "properties must be an object, got a string \"x\""))
-            << dump(item);
-    }
-
-    // What Windows writes: a UTF-8 byte-order mark (Notepad, Out-File -Encoding utf8) and UTF-16 LE
-    // with its mark (Windows PowerShell 5.1's `>`). Each gives the plan of the same text in UTF-8.
-    TEST(ConfigEncodings, ByteOrderMarksAndUtf16GiveTheSamePlan) {
-        const Plan base = load_ok("small-valid.json");
-        for (const char* name : {"utf8-bom.json", "utf16le-bom.json", "utf16be-bom.json"}) {
-            SCOPED_TRACE(name);
-            const Plan p = load_ok(name);
-            EXPECT_EQ(p.rows.size(), base.rows.size());
-            EXPECT_EQ(p.gateway_name, base.gateway_name);
-            EXPECT_EQ(p.digest, base.digest);
-        }
-        std::string utf8 = read_text(fixture("small-valid.json"));
-        std::string no_mark;
-        for (char c : utf8) {
-            no_mark.push_back(c);
-            no_mark.push_back('\0');
-        }
-        auto r = load_plan_json(no_mark);
-        ASSERT_TRUE(r) << dump(r.error());
-        EXPECT_EQ(r->digest, base.digest);
-    }
-
-    TEST(ConfigEncodings, SyntaxErrorAfterAByteOrderMarkCountsColumnsFromTheText) {
-        auto errors = json_bad("\xEF\xBB\xBF{\"name\" \"x\"}");
-        EXPECT_EQ(format_errors(errors, "f.json"),
-                  "f.json:1:9: malformed JSON: expected ':' after a member name\n");
-    }
-
-    TEST(ConfigEncodings, BrokenUtf16SaysWhatTheFileIsAndHowToSaveIt) {
-        auto odd = json_bad(std::string("\xFF\xFE{\0}", 5));
-        EXPECT_EQ(
-            format_errors(odd, "f.json"),
-            "f.json: the file is UTF-16 LE but has an odd number of bytes (5); save it as UTF-8 "
-            "(PowerShell: Out-File -Encoding utf8 FILE, or Set-Content -Encoding utf8 FILE; "
-            "Notepad: Save As, Encoding UTF-8)\n");
-        auto lone = json_bad(std::string("\xFE\xFF\xD8\x00\x00{", 6));
-        EXPECT_NE(format_errors(lone, "f.json")
-                      .find("the file is UTF-16 BE but has an unpaired surrogate at byte 2"),
-                  std::string::npos)
-            << dump(lone);
-    }
-
-    TEST(ConfigErrors, DanglingReferencesListTheKnownNames) {
-        auto errors = load_bad("bad-dangling.json");
-        EXPECT_TRUE(has_error(errors,
-                              "properties.backendHttpSettingsCollection[0].properties.probe.id",
-                              "no entry named \"probe-missing\" in probes (known: probe-a)"))
-            << dump(errors);
-        EXPECT_TRUE(has_error(errors,
-                              "properties.requestRoutingRules[0].properties.backendAddressPool.id",
-                              "\"pool-missing\""));
-    }
-
-    TEST(ConfigErrors, DuplicateNamesAreCaseInsensitive) {
-        auto errors = load_bad("bad-duplicate-names.json");
-        EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[1].name",
-                              "first used at properties.backendAddressPools[0].name"))
-            << dump(errors);
-    }
-
-    TEST(ConfigErrors, HostOrPathThatCouldInjectAHeaderIsRejected) {
-        auto errors = load_bad("bad-header-injection.json");
-        EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.host", "CR, LF"))
-            << dump(errors);
-        EXPECT_TRUE(has_error(errors, "properties.probes[0].properties.path", "no spaces"));
-    }
-
-    TEST(ConfigErrors, AnEmptyPoolThatARuleUsesIsAWarningNotAnError) {
-        Plan plan = load_ok("empty-pool.json");
-        EXPECT_TRUE(plan.rows.empty());
-        ASSERT_EQ(plan.pools.size(), 1u);
-        EXPECT_TRUE(plan.pools[0].servers.empty());
-        ASSERT_EQ(plan.warnings.size(), 1u);
-        EXPECT_EQ(plan.warnings[0].path,
-                  "properties.backendAddressPools[0].properties.backendAddresses");
-        EXPECT_NE(plan.warnings[0].message.find("pool \"pool-a\" has no members"),
-                  std::string::npos);
-        EXPECT_EQ(format_warnings(plan, "f"),
-                  "f: properties.backendAddressPools[0].properties.backendAddresses: warning: " +
-                      plan.warnings[0].message + "\n");
-    }
-
-    TEST(ConfigErrors, AnItemWithoutANameDoesNotShiftLaterReferences) {
-        auto errors = load_bad("bad-missing-name.json");
-        EXPECT_TRUE(has_error(errors, "properties.backendAddressPools[0].name", "missing"))
-            << dump(errors);
-        // The rule's reference to "pool-a" still finds the second pool: no dangling reference.
-        EXPECT_EQ(errors.size(), 1u) << dump(errors);
-    }
-
-    TEST(ConfigErrors, AnEmptyPoolNoRuleUsesIsAccepted) {
-        Plan plan = load_ok("gateway-rest.json");
-        EXPECT_EQ(plan.pools[2].name, "spare");
-        EXPECT_TRUE(plan.pools[2].servers.empty());
-    }
-
-    TEST(ConfigErrors, ProbeProtocolThatDoesNotFitTheSettingIsRejected) {
-        auto errors = load_bad("bad-protocol-mismatch.json");
-        EXPECT_TRUE(has_error(errors,
-                              "properties.backendHttpSettingsCollection[0].properties.probe.id",
-                              "uses Https but this setting uses Http"))
-            << dump(errors);
-    }
-
-    TEST(ConfigErrors, AnUnreadableFileIsReported) {
-        auto errors = load_bad("does-not-exist.json");
-        ASSERT_EQ(errors.size(), 1u);
-        EXPECT_NE(errors[0].message.find("cannot open"), std::string::npos);
-    }
-
-    TEST(ConfigErrors, AFileOverTheSizeLimitIsRefusedBeforeParsing) {
-        LoadOptions small;
-        small.max_bytes = 100;
-        auto errors = load_bad("gateway-rest.json", small);
-        ASSERT_EQ(errors.size(), 1u);
-        EXPECT_NE(errors[0].message.find("over the limit of 100 bytes"), std::string::npos);
-    }
-
-    TEST(ConfigErrors, AllErrorsAreReportedInOneRun) {
-        auto errors = load_bad("bad-several.json");
-        EXPECT_EQ(errors.size(), 3u) << dump(errors);
-        EXPECT_TRUE(has_error(
-            errors, "properties.backendAddressPools[0].properties.backendAddresses[2].ipAddress",
-            "not an IPv4 or IPv6 address"));
-        EXPECT_TRUE(has_error(errors,
-                              "properties.backendHttpSettingsCollection[0].properties.protocol",
-                              "not one of Http, Https, Tcp, Tls"));
-    }
-
-    TEST(ConfigErrors, ErrorsPastTheCapAreSummarisedInOneLine) {
-        LoadOptions options;
-        options.max_errors = 1;
-        auto errors = load_bad("bad-several.json", options);
-        ASSERT_EQ(errors.size(), 2u);
-        EXPECT_EQ(errors[1].message, "... and 2 more errors not shown");
-    }
-
-    TEST(ConfigErrors, FormatErrorsWritesFilePathAndMessagePerLine) {
-        ConfigErrors errors{
-            {"properties.probes[2].properties.interval", "0 is outside 1..86400", 0, 0},
-            {"", "cannot open: No such file or directory", 0, 0}};
-        EXPECT_EQ(format_errors(errors, "gw.json"),
-                  "gw.json: properties.probes[2].properties.interval: 0 is outside 1..86400\n"
-                  "gw.json: cannot open: No such file or directory\n");
-    }
-
-    TEST(ConfigErrors, NoRuleMeansNothingToProbe) {
-        auto errors = json_bad(R"({"properties": {"backendAddressPools": []}})");
-        EXPECT_TRUE(has_error(errors, "properties.requestRoutingRules", "nothing to probe"))
-            << dump(errors);
-    }
-
-    TEST(ConfigErrors, FlattenedFormErrorsUseFlattenedPaths) {
-        std::string json = read_text(fixture("gateway-az-show.json"));
-        std::size_t at = json.find("\"interval\": 15");
-        ASSERT_NE(at, std::string::npos);
-        json.replace(at, 14, "\"interval\": 0");
-        auto errors = json_bad(json);
-        EXPECT_TRUE(has_error(errors, "probes[0].interval", "0 is outside 1..86400"))
-            << dump(errors);
-    }
-
-    // ---- Pool members from network interfaces, scale sets and parameters files ------------------
-
-    LoadOptions with_nics(std::initializer_list<const char*> nics) {
-        LoadOptions options;
-        for (const char* n : nics) {
-            options.nics_files.push_back(fixture(n));
-        }
-        return options;
-    }
-
-    Plan load_ok_with(const std::string& name, const LoadOptions& options) {
-        auto r = load_plan_file(fixture(name), options);
-        if (!r) {
-            ADD_FAILURE() << format_errors(r.error(), name);
-            return Plan{};
-        }
-        return std::move(r).value();
-    }
-
-    const Server* server_of(const Plan& plan, const std::string& pool, const std::string& address) {
-        for (const Pool& p : plan.pools) {
-            for (const Server& s : p.servers) {
-                if (p.name == pool && s.address == address) {
-                    return &s;
-                }
+const Server* server_of(const Plan& plan, const std::string& pool, const std::string& address) {
+    for (const Pool& p : plan.pools) {
+        for (const Server& s : p.servers) {
+            if (p.name == pool && s.address == address) {
+                return &s;
             }
         }
-        return nullptr;
     }
+    return nullptr;
+}
 
-    bool has_error_in(const ConfigErrors& errors, const std::string& file, const std::string& path,
-                      const std::string& fragment) {
-        return std::any_of(errors.begin(), errors.end(), [&](const ConfigError& e) {
-            return e.file == fixture(file) && e.path == path &&
-                   e.message.find(fragment) != std::string::npos;
-        });
+bool has_error_in(const ConfigErrors& errors, const std::string& file, const std::string& path,
+                  const std::string& fragment) {
+    return std::any_of(errors.begin(), errors.end(), [&](const ConfigError& e) {
+        return e.file == fixture(file) && e.path == path &&
+               e.message.find(fragment) != std::string::npos;
+    });
+}
+
+TEST(ConfigMembers, TemplateNicsThatNameThePoolAreItsMembersIpv4AndIpv6) {
+    Plan plan = load_ok("gateway-portal-export-nics.json");
+    ASSERT_EQ(plan.pools.size(), 1u);
+    ASSERT_EQ(plan.pools[0].servers.size(), 3u);
+    const Server* v4 = server_of(plan, "pool1", "10.1.0.4");
+    const Server* v6 = server_of(plan, "pool1", "fd00:db8:1::4");
+    ASSERT_NE(v4, nullptr);
+    ASSERT_NE(v6, nullptr);
+    EXPECT_EQ(v4->nic, "vm1-nic");
+    EXPECT_EQ(v4->ip_configuration, "ipconfig1");
+    EXPECT_EQ(v6->ip_configuration, "ipconfig-v6");
+    EXPECT_EQ(plan.rows.size(), 3u);
+    EXPECT_TRUE(plan.warnings.empty());
+    EXPECT_EQ(target(plan, "pool1", "http-settings", "fd00:db8:1::4").host, "web.contoso.com");
+}
+
+TEST(ConfigMembers, RestBackendIpConfigurationsResolveThroughNicsFilesCaseInsensitively) {
+    Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
+                             with_nics({"nics-az-list.json", "nic-rest-get.json"}));
+    // vm1's IPv6 configuration is referenced as VM1-NIC: Azure ids ignore case.
+    const Server* v6 = server_of(plan, "pool1", "fd00:db8:1::4");
+    ASSERT_NE(v6, nullptr);
+    EXPECT_TRUE(v6->address_known);
+    EXPECT_NE(server_of(plan, "pool1", "10.1.0.6"), nullptr);  // from the REST NIC GET
+    EXPECT_EQ(plan.unresolved_ip_configurations.size(), 3u);
+}
+
+TEST(ConfigMembers, AnUnresolvedIpConfigurationIsAnUnknownMemberNamedByItsId) {
+    Plan plan = load_ok("gateway-rest-ipconfigs.json");
+    ASSERT_EQ(plan.unresolved_ip_configurations.size(), 7u);
+    const std::string& id = plan.unresolved_ip_configurations[0];
+    EXPECT_NE(id.find("/networkInterfaces/vm1-nic/ipConfigurations/ipconfig1"), std::string::npos);
+    const Server* s = server_of(plan, "pool1", id);
+    ASSERT_NE(s, nullptr);
+    EXPECT_FALSE(s->address_known);
+    EXPECT_EQ(s->nic, "vm1-nic");
+    for (const Row& r : plan.rows) {
+        EXPECT_FALSE(plan.targets[r.target_index].address_known);
     }
+}
 
-    TEST(ConfigMembers, TemplateNicsThatNameThePoolAreItsMembersIpv4AndIpv6) {
-        Plan plan = load_ok("gateway-portal-export-nics.json");
-        ASSERT_EQ(plan.pools.size(), 1u);
-        ASSERT_EQ(plan.pools[0].servers.size(), 3u);
-        const Server* v4 = server_of(plan, "pool1", "10.1.0.4");
-        const Server* v6 = server_of(plan, "pool1", "fd00:db8:1::4");
-        ASSERT_NE(v4, nullptr);
-        ASSERT_NE(v6, nullptr);
-        EXPECT_EQ(v4->nic, "vm1-nic");
-        EXPECT_EQ(v4->ip_configuration, "ipconfig1");
-        EXPECT_EQ(v6->ip_configuration, "ipconfig-v6");
-        EXPECT_EQ(plan.rows.size(), 3u);
-        EXPECT_TRUE(plan.warnings.empty());
-        EXPECT_EQ(target(plan, "pool1", "http-settings", "fd00:db8:1::4").host, "web.contoso.com");
+TEST(ConfigMembers, ScaleSetInstancesComeFromVmssNicList) {
+    Plan plan = load_ok_with("gateway-vmss-template.json", with_nics({"nics-vmss-list.json"}));
+    ASSERT_EQ(plan.pools.size(), 1u);
+    ASSERT_EQ(plan.pools[0].servers.size(), 2u);
+    EXPECT_EQ(plan.pools[0].servers[0].nic, "web-vmss/0/web-vmss-nic");
+    EXPECT_TRUE(plan.warnings.empty());
+}
+
+TEST(ConfigMembers, AScaleSetWithoutItsNicsFileIsAnEmptyPoolWithWarnings) {
+    Plan plan = load_ok("gateway-vmss-template.json");
+    EXPECT_TRUE(plan.rows.empty());
+    ASSERT_EQ(plan.warnings.size(), 2u);
+    EXPECT_NE(plan.warnings[0].message.find("az vmss nic list"), std::string::npos);
+}
+
+TEST(ConfigMembers, ParametersFilesGiveArrayValuesAndLaterFilesWin) {
+    auto errors = load_bad("gateway-arm-parameters.json");
+    EXPECT_TRUE(has_error(errors,
+                          "resources[0].properties.backendAddressPools[0].properties."
+                          "backendAddresses",
+                          "--parameters FILE"))
+        << dump(errors);
+    LoadOptions options;
+    options.parameters_files.push_back(fixture("gateway-arm-parameters.parameters.json"));
+    Plan one = load_ok_with("gateway-arm-parameters.json", options);
+    EXPECT_EQ(one.pools[0].servers.size(), 3u);
+    EXPECT_TRUE(one.pools[0].servers[2].is_fqdn);
+    options.parameters_files.push_back(fixture("gateway-arm-parameters.prod.parameters.json"));
+    Plan two = load_ok_with("gateway-arm-parameters.json", options);
+    EXPECT_EQ(two.gateway_name, "gw-prod");
+    ASSERT_EQ(two.pools[0].servers.size(), 1u);
+    EXPECT_EQ(two.pools[0].servers[0].address, "10.3.0.4");
+}
+
+TEST(ConfigMembers, BadNicsFilesAreRefusedWithFileAndPath) {
+    const std::string gw = "gateway-rest-ipconfigs.json";
+    auto not_json = load_bad(gw, with_nics({"bad-nics-not-json.json"}));
+    EXPECT_TRUE(has_error_in(not_json, "bad-nics-not-json.json", "", "not JSON")) << dump(not_json);
+    auto wrong = load_bad(gw, with_nics({"bad-nics-wrong-type.json"}));
+    EXPECT_TRUE(
+        has_error_in(wrong, "bad-nics-wrong-type.json", "[0].type", "is not a network interface"))
+        << dump(wrong);
+    auto no_address = load_bad(gw, with_nics({"bad-nics-no-address.json"}));
+    EXPECT_TRUE(has_error_in(no_address, "bad-nics-no-address.json",
+                             "[0].ipConfigurations[0].privateIPAddress", "no private address"))
+        << dump(no_address);
+    EXPECT_NE(format_errors(no_address, gw).find(fixture("bad-nics-no-address.json") + ": "),
+              std::string::npos);
+}
+
+TEST(ConfigMembers, TwoNicsFilesThatDisagreeAreRefusedNamingBoth) {
+    auto errors = load_bad("gateway-rest-ipconfigs.json",
+                           with_nics({"nics-az-list.json", "bad-nics-disagree.json"}));
+    ASSERT_EQ(errors.size(), 1u) << dump(errors);
+    EXPECT_EQ(errors[0].file, fixture("bad-nics-disagree.json"));
+    EXPECT_NE(errors[0].message.find(fixture("nics-az-list.json")), std::string::npos);
+    EXPECT_NE(errors[0].message.find("disagree"), std::string::npos);
+}
+
+TEST(ConfigMembers, TheDigestChangesWithTheNicsAndParametersFiles) {
+    const std::uint64_t bare = load_ok("gateway-rest-ipconfigs.json").digest;
+    const std::uint64_t one =
+        load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest;
+    const std::uint64_t two = load_ok_with("gateway-rest-ipconfigs.json",
+                                           with_nics({"nics-az-list.json", "nic-rest-get.json"}))
+                                  .digest;
+    EXPECT_NE(bare, one);
+    EXPECT_NE(one, two);
+    EXPECT_EQ(one,
+              load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest);
+}
+
+// Copy loops are unrolled as ARM would: a parameters file changes both the NIC loop's count and
+// the array the backend-address loop walks (the defaults are in
+// plan-output/gateway-copy-loops).
+TEST(ConfigCopyLoops, ParametersDriveTheNicAndAddressLoops) {
+    LoadOptions options;
+    options.parameters_files.push_back(fixture("gateway-copy-loops.parameters.json"));
+    Plan plan = load_ok_with("gateway-copy-loops.json", options);
+    std::vector<std::string> servers;
+    for (const Row& r : plan.rows) {
+        servers.push_back(plan.pools[r.pool_index].servers[r.server_index].address);
     }
+    EXPECT_EQ(servers, (std::vector<std::string>{"10.1.0.4", "10.1.0.5", "10.2.0.20", "10.2.0.21",
+                                                 "fd00:db8:2::22"}));
+    EXPECT_EQ(server_of(plan, "vm-pool", "10.1.0.5")->nic, "web-nic-2");
+}
 
-    TEST(ConfigMembers, RestBackendIpConfigurationsResolveThroughNicsFilesCaseInsensitively) {
-        Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
-                                 with_nics({"nics-az-list.json", "nic-rest-get.json"}));
-        // vm1's IPv6 configuration is referenced as VM1-NIC: Azure ids ignore case.
-        const Server* v6 = server_of(plan, "pool1", "fd00:db8:1::4");
-        ASSERT_NE(v6, nullptr);
-        EXPECT_TRUE(v6->address_known);
-        EXPECT_NE(server_of(plan, "pool1", "10.1.0.6"), nullptr);  // from the REST NIC GET
-        EXPECT_EQ(plan.unresolved_ip_configurations.size(), 3u);
-    }
-
-    TEST(ConfigMembers, AnUnresolvedIpConfigurationIsAnUnknownMemberNamedByItsId) {
-        Plan plan = load_ok("gateway-rest-ipconfigs.json");
-        ASSERT_EQ(plan.unresolved_ip_configurations.size(), 7u);
-        const std::string& id = plan.unresolved_ip_configurations[0];
-        EXPECT_NE(id.find("/networkInterfaces/vm1-nic/ipConfigurations/ipconfig1"),
-                  std::string::npos);
-        const Server* s = server_of(plan, "pool1", id);
-        ASSERT_NE(s, nullptr);
-        EXPECT_FALSE(s->address_known);
-        EXPECT_EQ(s->nic, "vm1-nic");
-        for (const Row& r : plan.rows) {
-            EXPECT_FALSE(plan.targets[r.target_index].address_known);
-        }
-    }
-
-    TEST(ConfigMembers, ScaleSetInstancesComeFromVmssNicList) {
-        Plan plan = load_ok_with("gateway-vmss-template.json", with_nics({"nics-vmss-list.json"}));
-        ASSERT_EQ(plan.pools.size(), 1u);
-        ASSERT_EQ(plan.pools[0].servers.size(), 2u);
-        EXPECT_EQ(plan.pools[0].servers[0].nic, "web-vmss/0/web-vmss-nic");
-        EXPECT_TRUE(plan.warnings.empty());
-    }
-
-    TEST(ConfigMembers, AScaleSetWithoutItsNicsFileIsAnEmptyPoolWithWarnings) {
-        Plan plan = load_ok("gateway-vmss-template.json");
-        EXPECT_TRUE(plan.rows.empty());
-        ASSERT_EQ(plan.warnings.size(), 2u);
-        EXPECT_NE(plan.warnings[0].message.find("az vmss nic list"), std::string::npos);
-    }
-
-    TEST(ConfigMembers, ParametersFilesGiveArrayValuesAndLaterFilesWin) {
-        auto errors = load_bad("gateway-arm-parameters.json");
-        EXPECT_TRUE(has_error(errors,
-                              "resources[0].properties.backendAddressPools[0].properties."
-                              "backendAddresses",
-                              "--parameters FILE"))
-            << dump(errors);
-        LoadOptions options;
-        options.parameters_files.push_back(fixture("gateway-arm-parameters.parameters.json"));
-        Plan one = load_ok_with("gateway-arm-parameters.json", options);
-        EXPECT_EQ(one.pools[0].servers.size(), 3u);
-        EXPECT_TRUE(one.pools[0].servers[2].is_fqdn);
-        options.parameters_files.push_back(fixture("gateway-arm-parameters.prod.parameters.json"));
-        Plan two = load_ok_with("gateway-arm-parameters.json", options);
-        EXPECT_EQ(two.gateway_name, "gw-prod");
-        ASSERT_EQ(two.pools[0].servers.size(), 1u);
-        EXPECT_EQ(two.pools[0].servers[0].address, "10.3.0.4");
-    }
-
-    TEST(ConfigMembers, BadNicsFilesAreRefusedWithFileAndPath) {
-        const std::string gw = "gateway-rest-ipconfigs.json";
-        auto not_json = load_bad(gw, with_nics({"bad-nics-not-json.json"}));
-        EXPECT_TRUE(has_error_in(not_json, "bad-nics-not-json.json", "", "not JSON"))
-            << dump(not_json);
-        auto wrong = load_bad(gw, with_nics({"bad-nics-wrong-type.json"}));
-        EXPECT_TRUE(has_error_in(wrong, "bad-nics-wrong-type.json", "[0].type",
-                                 "is not a network interface"))
-            << dump(wrong);
-        auto no_address = load_bad(gw, with_nics({"bad-nics-no-address.json"}));
-        EXPECT_TRUE(has_error_in(no_address, "bad-nics-no-address.json",
-                                 "[0].ipConfigurations[0].privateIPAddress", "no private address"))
-            << dump(no_address);
-        EXPECT_NE(format_errors(no_address, gw).find(fixture("bad-nics-no-address.json") + ": "),
-                  std::string::npos);
-    }
-
-    TEST(ConfigMembers, TwoNicsFilesThatDisagreeAreRefusedNamingBoth) {
-        auto errors = load_bad("gateway-rest-ipconfigs.json",
-                               with_nics({"nics-az-list.json", "bad-nics-disagree.json"}));
-        ASSERT_EQ(errors.size(), 1u) << dump(errors);
-        EXPECT_EQ(errors[0].file, fixture("bad-nics-disagree.json"));
-        EXPECT_NE(errors[0].message.find(fixture("nics-az-list.json")), std::string::npos);
-        EXPECT_NE(errors[0].message.find("disagree"), std::string::npos);
-    }
-
-    TEST(ConfigMembers, TheDigestChangesWithTheNicsAndParametersFiles) {
-        const std::uint64_t bare = load_ok("gateway-rest-ipconfigs.json").digest;
-        const std::uint64_t one =
-            load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest;
-        const std::uint64_t two =
-            load_ok_with("gateway-rest-ipconfigs.json",
-                         with_nics({"nics-az-list.json", "nic-rest-get.json"}))
-                .digest;
-        EXPECT_NE(bare, one);
-        EXPECT_NE(one, two);
-        EXPECT_EQ(
-            one,
-            load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"})).digest);
-    }
-
-    // Copy loops are unrolled as ARM would: a parameters file changes both the NIC loop's count and
-    // the array the backend-address loop walks (the defaults are in
-    // plan-output/gateway-copy-loops).
-    TEST(ConfigCopyLoops, ParametersDriveTheNicAndAddressLoops) {
-        LoadOptions options;
-        options.parameters_files.push_back(fixture("gateway-copy-loops.parameters.json"));
-        Plan plan = load_ok_with("gateway-copy-loops.json", options);
-        std::vector<std::string> servers;
-        for (const Row& r : plan.rows) {
-            servers.push_back(plan.pools[r.pool_index].servers[r.server_index].address);
-        }
-        EXPECT_EQ(servers, (std::vector<std::string>{"10.1.0.4", "10.1.0.5", "10.2.0.20",
-                                                     "10.2.0.21", "fd00:db8:2::22"}));
-        EXPECT_EQ(server_of(plan, "vm-pool", "10.1.0.5")->nic, "web-nic-2");
-    }
-
-    TEST(ConfigCopyLoops, APropertyLoopBuildsThePoolsAndTheirAddresses) {
-        Plan plan = load_ok_json(R"({"parameters": {
+TEST(ConfigCopyLoops, APropertyLoopBuildsThePoolsAndTheirAddresses) {
+    Plan plan = load_ok_json(R"({"parameters": {
           "pools": {"type": "array", "defaultValue": [
             {"name": "blue", "addresses": [{"ipAddress": "10.0.0.1"}]},
             {"name": "green", "addresses": [{"ipAddress": "10.0.0.2"}, {"fqdn": "g.contoso.com"}]}]}},
@@ -1277,41 +1263,40 @@ TEST(ConfigProxyProtocol, AVersionWithoutTheFlagOrOutOfPlaceIsAnError) {
             {"name": "r2", "properties": {"backendAddressPool": {"id": "/x/backendAddressPools/green"},
               "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}}]
         }}]})");
-        ASSERT_EQ(plan.pools.size(), 2u);
-        EXPECT_EQ(plan.pools[0].name, "blue");
-        EXPECT_EQ(plan.pools[1].name, "green");
-        ASSERT_EQ(plan.pools[1].servers.size(), 2u);
-        EXPECT_EQ(plan.pools[1].servers[1].address, "g.contoso.com");
-        EXPECT_EQ(plan.rows.size(), 3u);
-    }
+    ASSERT_EQ(plan.pools.size(), 2u);
+    EXPECT_EQ(plan.pools[0].name, "blue");
+    EXPECT_EQ(plan.pools[1].name, "green");
+    ASSERT_EQ(plan.pools[1].servers.size(), 2u);
+    EXPECT_EQ(plan.pools[1].servers[1].address, "g.contoso.com");
+    EXPECT_EQ(plan.rows.size(), 3u);
+}
 
-    // What cannot be evaluated is refused where it is written, naming the function; nothing is
-    // half expanded.
-    TEST(ConfigCopyLoops, WhatCannotBeEvaluatedIsNamedWithItsPathAndFunction) {
-        auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/applicationGateways",
+// What cannot be evaluated is refused where it is written, naming the function; nothing is
+// half expanded.
+TEST(ConfigCopyLoops, WhatCannotBeEvaluatedIsNamedWithItsPathAndFunction) {
+    auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/applicationGateways",
         "name": "gw", "properties": {
           "copy": [{"name": "probes", "count": "[mod(5, 2)]", "input": {"name": "p"}}],
           "backendAddressPools": [{"name": "pool", "properties": {
             "copy": [{"name": "backendAddresses", "count": 3,
                       "input": {"ipAddress": "[uniqueString(copyIndex('backendAddresses'))]"}}]}}]
         }}]})");
-        EXPECT_EQ(
-            format_errors(errors, "f.json"),
-            "f.json: resources[0].properties.copy[0].count: cannot evaluate \"[mod(5, 2)]\": "
-            "the function mod() is not one ringprobe evaluates (copyIndex, length, parameters, "
-            "variables, concat, format, add, sub, mul, string, int, toLower, toUpper, "
-            "resourceId)\n"
-            "f.json: resources[0].properties.backendAddressPools[0].properties.copy[0].input."
-            "ipAddress: cannot evaluate \"[uniqueString(copyIndex('backendAddresses'))]\": the "
-            "function uniqueString() is not one ringprobe evaluates (copyIndex, length, "
-            "parameters, variables, concat, format, add, sub, mul, string, int, toLower, "
-            "toUpper, resourceId)\n");
-    }
+    EXPECT_EQ(format_errors(errors, "f.json"),
+              "f.json: resources[0].properties.copy[0].count: cannot evaluate \"[mod(5, 2)]\": "
+              "the function mod() is not one ringprobe evaluates (copyIndex, length, parameters, "
+              "variables, concat, format, add, sub, mul, string, int, toLower, toUpper, "
+              "resourceId)\n"
+              "f.json: resources[0].properties.backendAddressPools[0].properties.copy[0].input."
+              "ipAddress: cannot evaluate \"[uniqueString(copyIndex('backendAddresses'))]\": the "
+              "function uniqueString() is not one ringprobe evaluates (copyIndex, length, "
+              "parameters, variables, concat, format, add, sub, mul, string, int, toLower, "
+              "toUpper, resourceId)\n");
+}
 
-    // A virtual machine's loop may use functions ringprobe does not evaluate; the loader never
-    // reads virtual machines, so their loops are left alone.
-    TEST(ConfigCopyLoops, LoopsOfResourcesTheLoaderDoesNotReadAreLeftAlone) {
-        Plan plan = load_ok_json(R"({"resources": [
+// A virtual machine's loop may use functions ringprobe does not evaluate; the loader never
+// reads virtual machines, so their loops are left alone.
+TEST(ConfigCopyLoops, LoopsOfResourcesTheLoaderDoesNotReadAreLeftAlone) {
+    Plan plan = load_ok_json(R"({"resources": [
         {"type": "Microsoft.Compute/virtualMachines", "name": "[concat('vm', copyIndex())]",
          "copy": {"name": "vms", "count": "[mod(7, 3)]"},
          "properties": {"osProfile": {"computerName": "[uniqueString(copyIndex())]"}}},
@@ -1324,107 +1309,104 @@ TEST(ConfigProxyProtocol, AVersionWithoutTheFlagOrOutOfPlaceIsAnError) {
           "requestRoutingRules": [{"name": "r", "properties": {
             "backendAddressPool": {"id": "/x/backendAddressPools/p"},
             "backendHttpSettings": {"id": "/x/backendHttpSettingsCollection/s"}}}]}}]})");
-        ASSERT_EQ(plan.rows.size(), 2u);
-        EXPECT_EQ(plan.pools[0].servers[0].address, "10.0.0.1");
-        EXPECT_EQ(plan.pools[0].servers[1].address, "10.0.0.2");
-    }
+    ASSERT_EQ(plan.rows.size(), 2u);
+    EXPECT_EQ(plan.pools[0].servers[0].address, "10.0.0.1");
+    EXPECT_EQ(plan.pools[0].servers[1].address, "10.0.0.2");
+}
 
-    TEST(ConfigCopyLoops, ACountOutsideArmsBoundIsRefused) {
-        auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/networkInterfaces",
+TEST(ConfigCopyLoops, ACountOutsideArmsBoundIsRefused) {
+    auto errors = json_bad(R"({"resources": [{"type": "Microsoft.Network/networkInterfaces",
         "name": "n", "copy": {"name": "l", "count": 801}},
         {"type": "Microsoft.Network/applicationGateways", "name": "gw", "properties": {}}]})");
-        EXPECT_TRUE(
-            has_error(errors, "resources[0].copy.count",
-                      "the count of copy loop l must be an integer in 0..800, got the number "
-                      "801"))
-            << dump(errors);
-    }
+    EXPECT_TRUE(has_error(errors, "resources[0].copy.count",
+                          "the count of copy loop l must be an integer in 0..800, got the number "
+                          "801"))
+        << dump(errors);
+}
 
-    // `az network nic list > nics.json` in Windows PowerShell 5.1 writes UTF-16 LE; a parameters
-    // file saved by Notepad starts with a UTF-8 byte-order mark. Both read like their UTF-8 twins.
-    TEST(ConfigMembers, SideFilesInUtf16OrWithAByteOrderMarkReadAsUtf8) {
-        auto servers = [](const Plan& plan) {
-            std::vector<std::string> out;
-            for (const Row& r : plan.rows) {
-                out.push_back(plan.pools[r.pool_index].servers[r.server_index].address);
-            }
-            return out;
-        };
-        const Plan utf8 =
-            load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"}));
-        const Plan utf16 =
-            load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list-utf16le.json"}));
-        EXPECT_EQ(servers(utf16), servers(utf8));
-        EXPECT_TRUE(utf16.unresolved_ip_configurations == utf8.unresolved_ip_configurations);
-        LoadOptions plain;
-        plain.parameters_files.push_back(fixture("gateway-arm-parameters.parameters.json"));
-        LoadOptions bom;
-        bom.parameters_files.push_back(fixture("gateway-arm-parameters.parameters-utf8bom.json"));
-        EXPECT_EQ(servers(load_ok_with("gateway-arm-parameters.json", bom)),
-                  servers(load_ok_with("gateway-arm-parameters.json", plain)));
-    }
-
-    TEST(ConfigMembers, TheSameNicInTwoFilesIsAccepted) {
-        Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
-                                 with_nics({"nics-az-list.json", "nics-az-list.json"}));
-        EXPECT_NE(server_of(plan, "pool1", "10.1.0.4"), nullptr);
-    }
-
-    // The bundled demo (tools/gen-demo-config.py) is what tools/demo.sh probes: keep it loadable
-    // and shaped as its generator documents.
-    TEST(ConfigDemo, BundledDemoHasAThousandServersFrom127_1_0_1) {
-        auto r = load_plan_file(RP_DEMO_CONFIG);
-        ASSERT_TRUE(r) << format_errors(r.error(), RP_DEMO_CONFIG);
-        const Plan& plan = *r;
-        EXPECT_EQ(plan.gateway_name, "demo");
-        std::size_t servers = 0;
-        for (const Pool& p : plan.pools) {
-            servers += p.servers.size();
+// `az network nic list > nics.json` in Windows PowerShell 5.1 writes UTF-16 LE; a parameters
+// file saved by Notepad starts with a UTF-8 byte-order mark. Both read like their UTF-8 twins.
+TEST(ConfigMembers, SideFilesInUtf16OrWithAByteOrderMarkReadAsUtf8) {
+    auto servers = [](const Plan& plan) {
+        std::vector<std::string> out;
+        for (const Row& r : plan.rows) {
+            out.push_back(plan.pools[r.pool_index].servers[r.server_index].address);
         }
-        EXPECT_EQ(servers, 1000u);
-        EXPECT_EQ(plan.pools[0].servers[0].address, "127.1.0.1");
-        EXPECT_EQ(plan.rows.size(), 1616u);
-        EXPECT_EQ(plan.targets.size(), 1383u);
-        for (const Target& t : plan.targets) {
-            EXPECT_EQ(t.port, 8080);
-            EXPECT_EQ(t.interval_ms, 2000u);
-            EXPECT_EQ(t.timeout_ms, 1000u);
-        }
-    }
+        return out;
+    };
+    const Plan utf8 = load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list.json"}));
+    const Plan utf16 =
+        load_ok_with("gateway-rest-ipconfigs.json", with_nics({"nics-az-list-utf16le.json"}));
+    EXPECT_EQ(servers(utf16), servers(utf8));
+    EXPECT_TRUE(utf16.unresolved_ip_configurations == utf8.unresolved_ip_configurations);
+    LoadOptions plain;
+    plain.parameters_files.push_back(fixture("gateway-arm-parameters.parameters.json"));
+    LoadOptions bom;
+    bom.parameters_files.push_back(fixture("gateway-arm-parameters.parameters-utf8bom.json"));
+    EXPECT_EQ(servers(load_ok_with("gateway-arm-parameters.json", bom)),
+              servers(load_ok_with("gateway-arm-parameters.json", plain)));
+}
 
-    TEST(ConfigSyntax, EveryTruncationOfAValidDocumentHasAPosition) {
-        std::string json = read_text(fixture("gateway-rest.json"));
-        std::uint64_t seed = ringprobe::testing::test_seed(
-            "ConfigSyntax.EveryTruncationOfAValidDocumentHasAPosition");
-        std::mt19937_64 rng(seed);
-        for (int i = 0; i < 200; ++i) {
-            std::size_t cut = std::uniform_int_distribution<std::size_t>(1, json.size() - 2)(rng);
-            std::string broken = json.substr(0, cut);
-            auto r = load_plan_json(broken);
-            ASSERT_FALSE(r) << "seed " << seed << " cut " << cut;
-            ASSERT_GE(r.error()[0].line, 1u)
-                << "seed " << seed << " cut " << cut << ": " << dump(r.error());
-            SyntaxError se;
-            ASSERT_TRUE(find_syntax_error(broken, se)) << "seed " << seed << " cut " << cut;
-            EXPECT_LE(se.offset, broken.size());
-        }
-    }
+TEST(ConfigMembers, TheSameNicInTwoFilesIsAccepted) {
+    Plan plan = load_ok_with("gateway-rest-ipconfigs.json",
+                             with_nics({"nics-az-list.json", "nics-az-list.json"}));
+    EXPECT_NE(server_of(plan, "pool1", "10.1.0.4"), nullptr);
+}
 
-    TEST(ConfigSyntax, ValidDocumentsHaveNoSyntaxError) {
+// The bundled demo (tools/gen-demo-config.py) is what tools/demo.sh probes: keep it loadable
+// and shaped as its generator documents.
+TEST(ConfigDemo, BundledDemoHasAThousandServersFrom127_1_0_1) {
+    auto r = load_plan_file(RP_DEMO_CONFIG);
+    ASSERT_TRUE(r) << format_errors(r.error(), RP_DEMO_CONFIG);
+    const Plan& plan = *r;
+    EXPECT_EQ(plan.gateway_name, "demo");
+    std::size_t servers = 0;
+    for (const Pool& p : plan.pools) {
+        servers += p.servers.size();
+    }
+    EXPECT_EQ(servers, 1000u);
+    EXPECT_EQ(plan.pools[0].servers[0].address, "127.1.0.1");
+    EXPECT_EQ(plan.rows.size(), 1616u);
+    EXPECT_EQ(plan.targets.size(), 1383u);
+    for (const Target& t : plan.targets) {
+        EXPECT_EQ(t.port, 8080);
+        EXPECT_EQ(t.interval_ms, 2000u);
+        EXPECT_EQ(t.timeout_ms, 1000u);
+    }
+}
+
+TEST(ConfigSyntax, EveryTruncationOfAValidDocumentHasAPosition) {
+    std::string json = read_text(fixture("gateway-rest.json"));
+    std::uint64_t seed =
+        ringprobe::testing::test_seed("ConfigSyntax.EveryTruncationOfAValidDocumentHasAPosition");
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < 200; ++i) {
+        std::size_t cut = std::uniform_int_distribution<std::size_t>(1, json.size() - 2)(rng);
+        std::string broken = json.substr(0, cut);
+        auto r = load_plan_json(broken);
+        ASSERT_FALSE(r) << "seed " << seed << " cut " << cut;
+        ASSERT_GE(r.error()[0].line, 1u)
+            << "seed " << seed << " cut " << cut << ": " << dump(r.error());
         SyntaxError se;
-        for (const char* name :
-             {"gateway-rest.json", "gateway-arm-template.json", "gateway-az-show.json"}) {
-            EXPECT_FALSE(find_syntax_error(read_text(fixture(name)), se))
-                << name << ": " << se.message;
-        }
+        ASSERT_TRUE(find_syntax_error(broken, se)) << "seed " << seed << " cut " << cut;
+        EXPECT_LE(se.offset, broken.size());
     }
+}
 
-    TEST(ConfigSyntax, InvalidUtf8InAStringIsLocated) {
-        SyntaxError se;
-        ASSERT_TRUE(find_syntax_error("{\n \"a\": \"x\xff\"}", se));
-        EXPECT_EQ(se.line, 2u);
-        EXPECT_EQ(se.column, 9u);
+TEST(ConfigSyntax, ValidDocumentsHaveNoSyntaxError) {
+    SyntaxError se;
+    for (const char* name :
+         {"gateway-rest.json", "gateway-arm-template.json", "gateway-az-show.json"}) {
+        EXPECT_FALSE(find_syntax_error(read_text(fixture(name)), se)) << name << ": " << se.message;
     }
+}
+
+TEST(ConfigSyntax, InvalidUtf8InAStringIsLocated) {
+    SyntaxError se;
+    ASSERT_TRUE(find_syntax_error("{\n \"a\": \"x\xff\"}", se));
+    EXPECT_EQ(se.line, 2u);
+    EXPECT_EQ(se.column, 9u);
+}
 
 }  // namespace
 }  // namespace ringprobe::config
