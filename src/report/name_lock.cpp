@@ -1,12 +1,15 @@
 // One engine per report name (see name_lock.hpp).
 #include "report/name_lock.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "report/names.hpp"
 
@@ -33,6 +36,41 @@ std::string holder_pid(int fd) {
     return pid.empty() ? "unknown" : pid;
 }
 
+// Segments an engine of this name was building when it was killed (Writer::prepare names them
+// "<segment>.tmp.<pid>.<n>" and renames them into place when whole). Called with the name's lock
+// held, so no engine of this name is writing one; a file whose pid still lives is left alone,
+// in case it is another report's whose name merely looks so.
+void remove_stale_temporaries(std::string_view name) {
+    const std::string prefix =
+        segment_path(name).substr(std::string_view("/dev/shm/").size()) + ".tmp.";
+    DIR* dir = ::opendir("/dev/shm");
+    if (dir == nullptr) {
+        return;
+    }
+    while (const dirent* d = ::readdir(dir)) {
+        const std::string_view file = d->d_name;
+        if (file.substr(0, prefix.size()) != prefix) {
+            continue;
+        }
+        const std::string_view rest = file.substr(prefix.size());  // "<pid>.<n>"
+        const auto dot = rest.find('.');
+        const auto digits = [](std::string_view v) {
+            return !v.empty() && v.size() <= 9 &&
+                   v.find_first_not_of("0123456789") == std::string_view::npos;
+        };
+        if (dot == std::string_view::npos || !digits(rest.substr(0, dot)) ||
+            !digits(rest.substr(dot + 1))) {
+            continue;
+        }
+        const pid_t pid = static_cast<pid_t>(std::stol(std::string(rest.substr(0, dot))));
+        if (::kill(pid, 0) == 0 || errno != ESRCH) {
+            continue;  // alive (or not ours to ask about)
+        }
+        ::unlinkat(::dirfd(dir), d->d_name, 0);
+    }
+    ::closedir(dir);
+}
+
 }  // namespace
 
 Result<NameLock> NameLock::take(std::string_view name) {
@@ -55,6 +93,7 @@ Result<NameLock> NameLock::take(std::string_view name) {
         ::close(fd);
         return error(std::move(message));
     }
+    remove_stale_temporaries(name);
     const std::string pid = std::to_string(::getpid()) + "\n";
     if (::ftruncate(fd, 0) == 0) {
         // Without the pid the claim still holds; only a second engine's message says "unknown".

@@ -18,7 +18,8 @@ std::string name_lock_path(std::string_view name);  // /dev/shm/ringprobe-lock.<
 class NameLock {  // move-only; releases the claim when destroyed
 public:
     // The claim, or an error naming the engine that holds it: "report NAME is in use by engine
-    // pid P".
+    // pid P". Once claimed, the half-built segments a killed engine of this name left
+    // (<segment>.tmp.<pid>.<n>, its pid gone) are removed.
     static Result<NameLock> take(std::string_view name);
     // The pid of the engine that holds the claim on `name`, or an error saying that no engine
     // does (`ringprobe reload` signals it). Tests the lock without keeping it.

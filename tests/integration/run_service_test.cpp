@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -316,6 +317,57 @@ TEST(RunService, ReloadWithNoEngineExitsThreeEvenWhenAKilledEngineLeftItsLockFil
     EXPECT_NE(said.find("no engine runs report " + name), std::string::npos) << said;
     ::unlink(("/dev/shm/ringprobe." + name).c_str());  // what the killed engine left
     ::unlink(("/dev/shm/ringprobe-lock." + name).c_str());
+}
+
+TEST(RunService, AnEngineKilledMidReloadLeavesNothingAReaderTakesHalfWrittenOrThatBlocks) {
+    // 1,000 servers, so a reload builds a segment of some size; killed 0-20 ms after the HUP,
+    // that is before, during or after the new segment is built and renamed. The report at the
+    // name is then one whole plan's (the old or the new one's rows, never a mix), the next engine
+    // of the name starts, and it removes the half-built segment the killed one left.
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    std::vector<std::string> many, fewer;
+    for (int i = 0; i < 1000; ++i) {
+        many.push_back("127.1." + std::to_string(40 + i / 250) + "." + std::to_string(i % 250));
+        if (i % 2 == 0) {
+            fewer.push_back(many.back());
+        }
+    }
+    const std::string name = testing::unique_name("killreload");
+    const std::string segment = "/dev/shm/ringprobe." + name;
+    auto temporaries = [&] {
+        std::vector<std::string> left;
+        for (const auto& f : std::filesystem::directory_iterator("/dev/shm")) {
+            if (f.path().string().rfind(segment + ".tmp.", 0) == 0) {
+                left.push_back(f.path().string());
+            }
+        }
+        return left;
+    };
+    for (int delay_ms : {0, 2, 5, 10, 20}) {
+        Engine e = Engine::spawn(name, fleet->port(), {});
+        ASSERT_GT(e.child.pid, 0);
+        ASSERT_TRUE(wait_healthy(name)) << e.stderr_text();
+        write_config(e.cfg, config_json(name, fleet->port(), many));
+        const auto [status, said] = reload_command(name);
+        ASSERT_EQ(status, 0) << said << e.stderr_text();
+        EXPECT_TRUE(temporaries().empty()) << "a new engine removes what the killed one left";
+        write_config(e.cfg, config_json(name, fleet->port(), fewer));
+        ASSERT_EQ(::kill(e.child.pid, SIGHUP), 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        ::kill(e.child.pid, SIGKILL);
+        ::waitpid(e.child.pid, nullptr, 0);
+        e.child.pid = -1;
+        const report::Snapshot s = snapshot_of(name);
+        ASSERT_NE(s.info, nullptr) << "after " << delay_ms << " ms: no whole report at the name";
+        EXPECT_TRUE(s.states.size() == many.size() || s.states.size() == fewer.size())
+            << s.states.size() << " rows after " << delay_ms << " ms";
+    }
+    // The lock went with the killed engine; the next one starts and sweeps.
+    Engine last = Engine::spawn(name, fleet->port(), {});
+    ASSERT_GT(last.child.pid, 0);
+    EXPECT_TRUE(wait_healthy(name)) << last.stderr_text();
+    EXPECT_TRUE(temporaries().empty());
 }
 
 TEST(RunService, AStormOfHupsLeavesTheLastConfigurationAppliedAndNoRowUnknown) {
