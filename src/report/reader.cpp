@@ -2,6 +2,7 @@
 #include "report/reader.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "common/clock.hpp"
 #include "report/names.hpp"
@@ -559,6 +561,9 @@ abi::ReloadPayload valid_reload(const abi::SegmentHeader* live, std::uint32_t ma
 
 }  // namespace
 
+// Rounds of re-reading the rows a first pass found torn (take_snapshot).
+constexpr int kStateRetryRounds = 8;
+
 Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> info,
                        const SnapshotOptions& options) {
     Snapshot snap;
@@ -580,6 +585,25 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
         bool ok = copy_state(states[i], snap.states[i], attempts) && payload_valid(snap.states[i]);
         snap.readable[i] = ok ? 1 : 0;
         snap.unreadable += ok ? 0 : 1;
+    }
+    // A record whose writer was preempted mid-publish stays odd for the whole of one copy's
+    // attempts, which spin for microseconds. Such rows are read again after giving the CPU
+    // away (a few rounds, under a millisecond in all), so a busy machine's scheduling does not
+    // make a row "unreadable this time".
+    for (int round = 0; round < kStateRetryRounds && snap.unreadable > 0; ++round) {
+        if (round == 0) {
+            ::sched_yield();
+        } else {
+            const timespec pause{0, 100'000};
+            ::nanosleep(&pause, nullptr);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            if (snap.readable[i] == 0 && copy_state(states[i], snap.states[i], attempts) &&
+                payload_valid(snap.states[i])) {
+                snap.readable[i] = 1;
+                snap.unreadable -= 1;
+            }
+        }
     }
     const auto* workers = reinterpret_cast<const abi::WorkerStatsRecord*>(
         data + section(h, abi::Section::Workers).offset);
