@@ -5,6 +5,13 @@
 // parser beyond the status code and Content-Length. Whatever CPU it spends per probe is the
 // floor that ringprobe (and HAProxy) are compared with (issue #8).
 //
+// It uses what ringprobe uses, so that the ratio between them is ringprobe's own cost: the
+// probe is one linked chain (socket -> TCP_QUICKACK 0 -> connect -> send -> recv) on a direct
+// descriptor (an entry of the ring's file table, no process descriptor), the handshake's last
+// ACK rides on the request, and the loop wakes at most once per quantum (1 ms), where every
+// start that fell due and every completion are handled together. --descriptors plain,
+// --delayed-ack off and --quantum-us 0 turn each off (0: wake for each start and completion).
+//
 // Schedule: N targets, one probe each per interval, spread evenly: probe number k (k = 0, 1,
 // ...) goes to target k % N and is due at start + k * interval / N. Nothing drifts because
 // the due time is computed from k, never from a completion. A target whose previous probe is
@@ -19,6 +26,7 @@
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -39,6 +47,7 @@
 
 #include "common/command_line.hpp"
 #include "common/host_port.hpp"
+#include "engine/probe_sqe.hpp"
 
 namespace {
 
@@ -62,7 +71,7 @@ constexpr const char* kDescription =
 // k * interval can pass 2^64 on long runs; the product needs 128 bits.
 __extension__ typedef unsigned __int128 u128;
 
-enum class Op : uint8_t { Socket, Connect, Send, Recv, Close, Cancel };
+enum class Op : uint8_t { Socket, Connect, Send, Recv, Close, Cancel, SockOpt };
 
 enum class Outcome : uint8_t {
     Pending,
@@ -91,6 +100,9 @@ struct Options {
     bool socket_syscall = false;
     uint32_t batch_max = 4096;
     uint32_t inflight_max = 0;
+    uint32_t quantum_us = 1000;
+    bool direct = true;     // sockets in the ring's file table (IORING_OP_SOCKET direct)
+    bool delay_ack = true;  // TCP_QUICKACK 0 before the connect (plain HTTP)
 };
 
 // One probe in flight. The receive buffer only needs the status line and the header block of
@@ -98,8 +110,9 @@ struct Options {
 struct Ctx {
     uint32_t target = 0;
     uint32_t generation = 0;
-    int fd = -1;
-    uint8_t pending = 0;  // SQEs naming this context that have not completed
+    int fd = -1;             // a descriptor, or the context's file-table entry (direct)
+    bool installed = false;  // the direct socket is in its table entry: close it there
+    uint8_t pending = 0;     // SQEs naming this context that have not completed
     bool timed_out = false;
     bool complete = false;  // the answer has been read in full (or the connect done, for tcp)
     Outcome outcome = Outcome::Pending;
@@ -251,6 +264,15 @@ void add_probe_flags(CLI::App& app, Options& o, uint32_t& port) {
                              "most probes started per loop turn (default 4096)");
     command_line::add_number(app, "--inflight-max", o.inflight_max, 1u, 1u << 24,
                              "most probes in flight at once (default: min(N, fd limit - 64))");
+    command_line::add_number(app, "--quantum-us", o.quantum_us, 0u, 1000000u,
+                             "wake at most once per this many microseconds while probes are\n"
+                             "in flight (default 1000); 0: wake for each start and completion",
+                             "US");
+    command_line::add_choice(app, "--descriptors", o.direct, {{"direct", true}, {"plain", false}},
+                             "direct: sockets in the ring's file table (default); plain:\n"
+                             "process descriptors");
+    command_line::add_choice(app, "--delayed-ack", o.delay_ack, {{"on", true}, {"off", false}},
+                             "on: TCP_QUICKACK 0 before an HTTP connect (default)");
 }
 
 // Exits 0 after --help and 2 for bad usage, naming the flag.
@@ -354,6 +376,20 @@ public:
             std::fprintf(stderr, "ringprobe-floor: io_uring_queue_init: %s\n", std::strerror(-r));
             return 1;
         }
+        cq_entries_ = p.cq_entries;
+        // A socket with SO_LINGER 0 or one made by socket(2) needs a process descriptor, as
+        // in ringprobe (closePolicy reset keeps socket()).
+        if (o_.reset_close || o_.socket_syscall) {
+            o_.direct = false;
+        }
+        if (o_.direct) {
+            r = io_uring_register_files_sparse(&ring_, static_cast<unsigned>(ctxs_.size()));
+            if (r < 0) {
+                std::fprintf(stderr, "ringprobe-floor: no file table (%s); plain descriptors\n",
+                             std::strerror(-r));
+                o_.direct = false;
+            }
+        }
         return 0;
     }
 
@@ -373,7 +409,17 @@ public:
             if (dl_count_ > 0) {
                 wake = std::min(wake, deadlines_[dl_head_].at_ns);
             }
-            wait(more_due ? 0 : (wake > now ? wake - now : 0));
+            unsigned wait_nr = 1;
+            if (o_.quantum_us > 0) {
+                // Starts and deadlines on the quantum's grid; completions wait in the kernel
+                // until the next grid point while probes are in flight.
+                wake = on_grid(wake);
+                if (free_.size() < ctxs_.size()) {
+                    wake = std::min(wake, on_grid(now + 1));
+                }
+                wait_nr = cq_entries_;
+            }
+            wait(more_due ? 0 : (wake > now ? wake - now : 0), wait_nr);
             reap();
         }
         stopped_ns_ = now_ns();
@@ -383,10 +429,12 @@ public:
     void print_stats() const {
         const double seconds = static_cast<double>(stopped_ns_ - start_ns_) / 1e9;
         std::fprintf(stderr,
-                     "floor: targets=%zu kind=%s close=%s socket=%s seconds=%.3f "
+                     "floor: targets=%zu kind=%s close=%s socket=%s descriptors=%s delayed_ack=%s "
+                     "quantum_us=%u seconds=%.3f "
                      "probes_started=%llu probes_completed=%llu",
                      o_.targets.size(), o_.http ? "http" : "tcp",
                      o_.reset_close ? "reset" : "graceful", o_.socket_syscall ? "syscall" : "uring",
+                     o_.direct ? "direct" : "plain", o_.delay_ack ? "on" : "off", o_.quantum_us,
                      seconds, static_cast<unsigned long long>(started_),
                      static_cast<unsigned long long>(completed_));
         for (size_t i = 1; i < outcome_names.size(); ++i) {
@@ -408,6 +456,15 @@ public:
     }
 
 private:
+    // The first point of the quantum's grid (from the start) at or after t.
+    uint64_t on_grid(uint64_t t) const {
+        const uint64_t q = static_cast<uint64_t>(o_.quantum_us) * 1000ull;
+        if (t <= start_ns_) {
+            return start_ns_;
+        }
+        return start_ns_ + (t - start_ns_ + q - 1) / q * q;
+    }
+
     uint64_t due_ns(uint64_t k, uint64_t interval_ns) const {
         const u128 offset = static_cast<u128>(k) * interval_ns / o_.targets.size();
         return start_ns_ + static_cast<uint64_t>(offset);
@@ -462,11 +519,64 @@ private:
             on_socket(c, x, fd < 0 ? -errno : fd);
             return;
         }
+        if (o_.direct) {
+            queue_direct_chain(c, x);
+            return;
+        }
         io_uring_sqe* s = sqe();
         io_uring_prep_socket(s, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, 0);
         io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Socket));
         x.pending = 1;
     }
+
+    // The whole probe as one linked chain on the context's own file-table entry:
+    // SOCKET direct -> [TCP_QUICKACK 0] -> CONNECT -> [SEND -> RECV, http].
+    void queue_direct_chain(uint32_t c, Ctx& x) {
+        if (io_uring_sq_space_left(&ring_) < 5) {
+            io_uring_submit(&ring_);  // the chain must not be split over two submissions
+        }
+        x.fd = static_cast<int>(c);
+        io_uring_sqe* s = sqe();
+        io_uring_prep_socket_direct(s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0, c, 0);
+        io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Socket));
+        s->flags |= IOSQE_IO_LINK;
+        x.pending += 1;
+        if (o_.http && o_.delay_ack) {
+            queue_quickack_off(c, x, IOSQE_FIXED_FILE);
+        }
+        queue_connect(c, x, IOSQE_FIXED_FILE);
+    }
+
+    // A hard link: if the option is refused the connect still runs.
+    void queue_quickack_off(uint32_t c, Ctx& x, uint8_t fixed) {
+        io_uring_sqe* s = sqe();
+        ringprobe::engine::prep_setsockopt(s, x.fd, IPPROTO_TCP, TCP_QUICKACK,
+                                           &ringprobe::engine::quickack_off);
+        s->flags |= fixed | IOSQE_IO_HARDLINK;
+        io_uring_sqe_set_data64(s, pack(c, x.generation, Op::SockOpt));
+        x.pending += 1;
+    }
+
+    void queue_connect(uint32_t c, Ctx& x, uint8_t fixed) {
+        io_uring_sqe* s = sqe();
+        const sockaddr_in& sa = addrs_[x.target];
+        io_uring_prep_connect(s, x.fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+        io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Connect));
+        s->flags |= fixed;
+        x.pending += 1;
+        if (!o_.http) {
+            return;
+        }
+        s->flags |= IOSQE_IO_LINK;
+        s = sqe();
+        io_uring_prep_send(s, x.fd, request_.data(), request_.size(), MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Send));
+        s->flags |= fixed | IOSQE_IO_LINK;
+        x.pending += 1;
+        queue_recv(c, x);
+    }
+
+    uint8_t fixed_flag() const { return o_.direct ? IOSQE_FIXED_FILE : 0; }
 
     void push_deadline(uint32_t c, const Ctx& x) {
         FLOOR_ASSERT(dl_count_ < deadlines_.size());
@@ -490,19 +600,24 @@ private:
                 x.outcome = Outcome::Timeout;
             }
             if (x.fd >= 0) {
-                io_uring_sqe* s = sqe();
-                io_uring_prep_cancel_fd(s, x.fd, IORING_ASYNC_CANCEL_ALL);
-                io_uring_sqe_set_data64(s, pack(d.ctx, d.generation, Op::Cancel));
+                queue_cancel(d.ctx, x);
             }
         }
     }
 
-    void wait(uint64_t wait_ns) {
+    void queue_cancel(uint32_t c, const Ctx& x) {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_cancel_fd(
+            s, x.fd, IORING_ASYNC_CANCEL_ALL | (o_.direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+        io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Cancel));
+    }
+
+    void wait(uint64_t wait_ns, unsigned wait_nr = 1) {
         __kernel_timespec ts{};
         ts.tv_sec = static_cast<long long>(wait_ns / 1000000000ull);
         ts.tv_nsec = static_cast<long long>(wait_ns % 1000000000ull);
         io_uring_cqe* cqe = nullptr;
-        const int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+        const int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
         FLOOR_ASSERT(r >= 0 || r == -ETIME || r == -EINTR || r == -EAGAIN || r == -EBUSY);
     }
 
@@ -533,6 +648,7 @@ private:
             case Op::Connect: on_connect(x, res); break;
             case Op::Send: on_send(x, res); break;
             case Op::Recv: on_recv(c, x, res); break;
+            case Op::SockOpt: break;  // delayed ACK refused: the probe goes on without it
             case Op::Close:
             case Op::Cancel: break;
         }
@@ -563,6 +679,15 @@ private:
     }
 
     void on_socket(uint32_t c, Ctx& x, int res) {
+        if (o_.direct) {
+            // The rest of the chain is already queued; a failed socket cancels it.
+            if (res < 0) {
+                fail(x, Outcome::ProberError);
+            } else {
+                x.installed = true;
+            }
+            return;
+        }
         if (res < 0) {
             fail(x, Outcome::ProberError);
             if (o_.socket_syscall) {
@@ -581,27 +706,17 @@ private:
             }
             return;
         }
-        io_uring_sqe* s = sqe();
-        const sockaddr_in& sa = addrs_[x.target];
-        io_uring_prep_connect(s, x.fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
-        io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Connect));
-        x.pending += 1;
-        if (!o_.http) {
-            return;
+        if (o_.http && o_.delay_ack) {
+            queue_quickack_off(c, x, 0);
         }
-        s->flags |= IOSQE_IO_LINK;
-        s = sqe();
-        io_uring_prep_send(s, x.fd, request_.data(), request_.size(), MSG_NOSIGNAL);
-        io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Send));
-        s->flags |= IOSQE_IO_LINK;
-        x.pending += 1;
-        queue_recv(c, x);
+        queue_connect(c, x, 0);
     }
 
     void queue_recv(uint32_t c, Ctx& x) {
         io_uring_sqe* s = sqe();
         io_uring_prep_recv(s, x.fd, x.buf + x.got, sizeof x.buf - x.got, 0);
         io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Recv));
+        s->flags |= fixed_flag();
         x.pending += 1;
     }
 
@@ -673,13 +788,18 @@ private:
         if (x.outcome == Outcome::Pending) {
             x.outcome = !x.complete ? Outcome::OtherError : o_.http ? judge_http(x) : Outcome::Ok;
         }
-        if (x.fd >= 0) {
+        if (o_.direct ? x.installed : x.fd >= 0) {
             io_uring_sqe* s = sqe();
-            io_uring_prep_close(s, x.fd);
+            if (o_.direct) {
+                io_uring_prep_close_direct(s, c);
+            } else {
+                io_uring_prep_close(s, x.fd);
+            }
             io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Close));
             s->flags |= IOSQE_CQE_SKIP_SUCCESS;
-            x.fd = -1;
         }
+        x.fd = -1;
+        x.installed = false;
         outcomes_[static_cast<size_t>(x.outcome)] += 1;
         completed_ += 1;
         busy_[x.target] = 0;
@@ -692,9 +812,7 @@ private:
         for (uint32_t c = 0; c < ctxs_.size(); ++c) {
             Ctx& x = ctxs_[c];
             if (x.pending > 0 && x.fd >= 0) {
-                io_uring_sqe* s = sqe();
-                io_uring_prep_cancel_fd(s, x.fd, IORING_ASYNC_CANCEL_ALL);
-                io_uring_sqe_set_data64(s, pack(c, x.generation, Op::Cancel));
+                queue_cancel(c, x);
             }
         }
         const uint64_t give_up = now_ns() + 2000000000ull;
@@ -716,6 +834,7 @@ private:
     size_t dl_head_ = 0;
     size_t dl_count_ = 0;
     io_uring ring_{};
+    unsigned cq_entries_ = 1;
     uint64_t start_ns_ = 0;
     uint64_t stopped_ns_ = 0;
     uint64_t seq_ = 0;
