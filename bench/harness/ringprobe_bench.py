@@ -41,10 +41,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-from xml.sax.saxutils import escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import svg  # noqa: E402
+import charts as charts_mod  # noqa: E402
 
 HOST = "bench.ringprobe"
 PATH = "/"
@@ -1256,62 +1255,7 @@ def max_rate_table(mr):
 
 
 def charts(doc, out_dir, command):
-    written = []
-    xs = sorted({int(t) for t in doc["results"]})
-    names = []
-    for results in doc["results"].values():
-        for r in results:
-            if r["prober"] not in names:
-                names.append(r["prober"])
-
-    def series(key):
-        s = {}
-        for n in names:
-            vals = []
-            for t in xs:
-                r = next((flat(r) for r in doc["results"].get(str(t), []) if r["prober"] == n),
-                         {})
-                vals.append(r.get(key))
-            s[n] = vals
-        return s
-
-    note = f" ({doc['scenario_template']['kind']}, interval {doc['scenario_template']['interval_ms']} ms)"
-    if len(xs) >= 1:
-        path = os.path.join(out_dir, "cpu_per_probe.svg")
-        with open(path, "w") as f:
-            f.write(svg.line_chart("CPU per probe" + note, "targets", "prober CPU us per probe",
-                                   xs, series("cpu_us_per_probe"), log_x=len(xs) > 1))
-        written.append(path)
-        path = os.path.join(out_dir, "probes_per_s.svg")
-        mr = doc.get("max_rate") or {}
-        if mr:
-            mxs = sorted(int(t) for t in mr)
-            s = {n: [(mr[str(t)].get(n) or {}).get("peak_per_s") for t in mxs]
-                 for n in names if any(mr[str(t)].get(n) for t in mxs)}
-            title, ys, xx = "Most probes/s one core achieved (rate pushed up)", s, mxs
-        else:
-            title, ys, xx = "Achieved probes/s" + note, series("achieved_per_s"), xs
-        with open(path, "w") as f:
-            f.write(svg.line_chart(title, "targets", "probes/s", xx, ys, log_x=len(xx) > 1))
-        written.append(path)
-        big = str(xs[-1])
-        groups = ["p50", "p90", "p99", "p999", "max"]
-        lat = {}
-        for r in doc["results"][big]:
-            lu = r.get("lateness_us") or {}
-            lat[r["prober"]] = [lu.get(g) for g in groups]
-        path = os.path.join(out_dir, "lateness.svg")
-        with open(path, "w") as f:
-            f.write(svg.bar_chart(f"Probe-start lateness, {int(big):,} targets (HAProxy: n/a)",
-                                  "lateness us (log)", groups, lat))
-        written.append(path)
-    # The command goes into the SVG's <desc> (an XML comment cannot hold the flags' "--").
-    for p in written:
-        with open(p) as f:
-            text = f.read()
-        with open(p, "w") as f:
-            f.write(text.replace("</svg>", f"<desc>made by: {escape(command)}</desc>\n</svg>", 1))
-    return written
+    return charts_mod.draw(doc, out_dir, command, flat, os.path.join)
 
 
 # ---- Main ----------------------------------------------------------------------------------
