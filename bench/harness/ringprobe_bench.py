@@ -59,15 +59,27 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 NICE = 0  # --nice: priority of the fleet and the probers (negative needs CAP_SYS_NICE)
 
-# Address plan of the fleet: healthy backends from 127.1.0.1 up (100k fit below 127.3), the
-# fault mix in ranges of their own so that one CIDR rule each describes them.
-HEALTHY_BASE = (127 << 24) | (1 << 16)
+# Address plan of the fleet: healthy backends from 127.20.0.1 up (1,040,384 fit below 127.36,
+# so --targets 1m), the fault mix in ranges of their own so that one CIDR rule each describes
+# them.
+HEALTHY_BASE = (127 << 24) | (20 << 16)
+HEALTHY_END = (127 << 24) | (36 << 16)
 REFUSE_BASE = (127 << 24) | (3 << 16)
 HANG_BASE = (127 << 24) | (5 << 16)
 
 
 def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_count(text):
+    """1000, 10k, 1.5k, 1m: a target count."""
+    scale = {"k": 1000, "m": 1000000}.get(text[-1:].lower())
+    count = int(float(text[:-1]) * scale) if scale else int(text)
+    if not 0 < count <= 1040384:
+        raise SystemExit(f"ringprobe-bench: --targets: {text} is not between 1 and 1,040,384 "
+                         "(the fleet's healthy address range, 127.20.0.1-127.35.255.254)")
+    return count
 
 
 def ip(n):
@@ -234,7 +246,7 @@ def time_wait_sides(port):
         for name, base in (("refuse", REFUSE_BASE), ("hang", HANG_BASE)):
             if base <= n < base + (1 << 16):
                 return name
-        return "healthy" if HEALTHY_BASE <= n < REFUSE_BASE else "outside"
+        return "healthy" if HEALTHY_BASE <= n < HEALTHY_END else "outside"
 
     for line in out.splitlines():
         f = line.split()
@@ -1275,7 +1287,7 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build-dir", default=None, help="Meson build directory with the binaries")
     p.add_argument("--targets", default="1000,10000",
-                   help="comma list of target counts (1k, 10k, 50k, 100k; suffix k allowed)")
+                   help="comma list of target counts (1k, 10k, 50k, 100k, 1m; suffixes k and m)")
     p.add_argument("--interval-ms", type=int, default=1000)
     p.add_argument("--timeout-ms", type=int, default=1000, help="capped at the interval")
     p.add_argument("--kind", choices=["http", "tcp", "https", "https-resumed"], default="http",
@@ -1376,8 +1388,7 @@ def parse_args(argv):
     if a.max_rate_steps is None:
         a.max_rate_steps = ("250,500,750,1000,1500,2000,3000,4000" if a.kind in TLS_KINDS
                             else "5000,10000,15000,20000,25000,30000,40000,50000")
-    a.target_counts = [int(float(t[:-1]) * 1000) if t.lower().endswith("k") else int(t)
-                       for t in a.targets.split(",") if t]
+    a.target_counts = [parse_count(t) for t in a.targets.split(",") if t]
     a.max_rate_steps = [int(x) for x in str(a.max_rate_steps).split(",") if x]
     a.prober_names = [x for x in a.probers.split(",") if x]
     a.out = os.path.abspath(a.out or os.path.join(a.build_dir, "bench-results",
