@@ -572,6 +572,104 @@ class Floor(Prober):
         return {"lateness_us": lateness_of(kv), "own": kv}
 
 
+class Blackbox(Prober):
+    """Prometheus blackbox_exporter (Debian prometheus-blackbox-exporter), driven by a scrape
+    loop (scrape_loop.py) at the scenario's rate, one /probe per target per interval, as
+    Prometheus would. The exporter's own CPU is the prober's figure; the loop runs on the
+    fleet's CPUs and its CPU is recorded beside it (driver_cpu_share). Its probes open a fresh
+    connection each time. It exposes no probe-start lateness of its own: the loop's (when each
+    scrape was sent) is recorded as driver_lateness_us, and the detection test is skipped."""
+
+    name = "blackbox"
+    lateness = False
+    detection = False
+
+    def __init__(self, exes, tmp):
+        super().__init__(exes, tmp)
+        self.driver = None
+        self.driver_cpus = None
+        self.driver_ticks = None
+
+    def config(self, sc):
+        timeout_s = max(0.001, sc.timeout_ms / 1000.0)
+        if sc.kind == "tcp":
+            return (f"modules:\n  bench:\n    prober: tcp\n    timeout: {timeout_s:g}s\n"
+                    "    tcp:\n      preferred_ip_protocol: ip4\n")
+        return (f"modules:\n  bench:\n    prober: http\n    timeout: {timeout_s:g}s\n"
+                "    http:\n      method: GET\n      valid_status_codes: []\n"
+                "      preferred_ip_protocol: ip4\n      ip_protocol_fallback: false\n"
+                f"      headers:\n        Host: {sc.host}\n"
+                "        User-Agent: ringprobe-bench\n")
+
+    def start(self, sc, port, cpus):
+        if sc.tls:
+            raise Skip("blackbox: plain HTTP and TCP only in the harness (its TLS trust is not "
+                       "set up here)")
+        cfg = os.path.join(self.tmp, "blackbox.yml")
+        with open(cfg, "w") as f:
+            f.write(self.config(sc))
+        check = subprocess.run([self.exes["blackbox"], "--config.check", "--config.file", cfg],
+                               capture_output=True, text=True, timeout=60)
+        if check.returncode != 0:
+            raise RuntimeError(f"blackbox_exporter --config.check refused {cfg}: "
+                               f"{(check.stderr or check.stdout).strip()[:800]}")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.listen = f"127.0.0.1:{s.getsockname()[1]}"
+        self.proc = Proc(self.name, [self.exes["blackbox"], "--config.file", cfg,
+                                     "--web.listen-address", self.listen, "--log.level", "warn"],
+                         cpus, stderr_path=os.path.join(self.tmp, "blackbox.stderr"))
+        tfile = os.path.join(self.tmp, "blackbox-targets.txt")
+        with open(tfile, "w") as f:
+            for a in sc.addresses:
+                f.write((f"{a}:{port}" if sc.kind == "tcp" else f"http://{a}:{port}{PATH}")
+                        + "\n")
+        self.targets_file = tfile
+        self.sc = sc
+        self.driver_cpus = cpu_sets()[1]
+
+    def ready(self):
+        if self.driver is not None:
+            return True
+        try:
+            with urllib.request.urlopen(f"http://{self.listen}/-/healthy", timeout=1):
+                pass
+        except OSError:
+            return False
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.driver = Proc("scrape-loop", [
+            sys.executable, os.path.join(here, "scrape_loop.py"), "--exporter", self.listen,
+            "--targets", self.targets_file, "--module", "bench",
+            "--interval-ms", str(self.sc.interval_ms),
+            "--timeout-s", f"{self.sc.timeout_ms / 1000.0:g}"], self.driver_cpus,
+            stderr_path=os.path.join(self.tmp, "scrape-loop.stderr"))
+        return True
+
+    def mark(self):
+        # Called at the window's start and end: the loop's CPU over the same window.
+        if self.driver is None:
+            return
+        t = cpu_ticks(self.driver.pid)
+        self.driver_ticks = (self.driver_ticks or []) + [(time.monotonic(), *t)]
+
+    def stop(self):
+        if self.driver:
+            self.driver.stop(signal.SIGINT)
+        super().stop()
+
+    def stats(self):
+        out = {"lateness_us": {}, "note": "blackbox_exporter does not expose probe-start "
+                                          "lateness; driver_lateness_us is its scrape loop's"}
+        if self.driver:
+            kv = parse_kv_line(self.driver.stderr_text(), "scrape:")
+            out["driver"] = kv
+            out["driver_lateness_us"] = lateness_of(kv)
+        if self.driver_ticks and len(self.driver_ticks) >= 2:
+            (t0, u0, s0), (t1, u1, s1) = self.driver_ticks[0], self.driver_ticks[1]
+            out["driver_cpu_share"] = (u1 - u0 + s1 - s0) / CLK_TCK / max(t1 - t0, 1e-9)
+        return out
+
+
 class Ringprobe(Prober):
     def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True, start_batch=None,
                  base=False, turn_chunk=None, receive_stamps=True):
@@ -1322,7 +1420,7 @@ def parse_args(argv):
                         "the default; sb1 starts on every quantum), ringprobe-tcN (a turn's "
                         "starts in chunks of N: --turn-chunk N), ringprobe-base (ringprobe from --base-exe: another build, "
                         "e.g. the commit before a change, in the same rounds), haproxy, "
-                        "haproxy-2t, floor")
+                        "haproxy-2t, floor, blackbox (Prometheus blackbox_exporter with a scrape loop)")
     p.add_argument("--warmup", type=float, default=5.0,
                    help="seconds between the prober being ready and the window")
     p.add_argument("--ready-timeout", type=float, default=300.0,
@@ -1364,7 +1462,7 @@ def parse_args(argv):
     p.add_argument("--require", default="",
                    help="comma list of probers whose failure makes the exit status non-zero "
                         "(default: every prober whose binary exists)")
-    for exe in ("ringprobe", "report", "fleet", "floor", "haproxy"):
+    for exe in ("ringprobe", "report", "fleet", "floor", "haproxy", "blackbox"):
         p.add_argument(f"--{exe}-exe", default=None)
     p.add_argument("--base-exe", default=None,
                    help="the ringprobe executable the prober ringprobe-base runs (for a before/after "
@@ -1407,6 +1505,7 @@ def executables(a):
         "base_report": "",
         "haproxy": a.haproxy_exe or next((p for p in ("/usr/sbin/haproxy", "/usr/bin/haproxy")
                                           if os.path.exists(p)), "haproxy"),
+        "blackbox": a.blackbox_exe or "/usr/bin/prometheus-blackbox-exporter",
     }
     if found["base"]:
         # BUILD/src/ringprobe's reader is BUILD/tools/ringprobe-report.
@@ -1423,7 +1522,7 @@ def make_probers(a, exes, notes):
             "ringprobe-sb1": ["ringprobe", "report"], "ringprobe-base": ["base", "report"],
             "ringprobe-rs": ["ringprobe", "report"],
             "haproxy": ["haproxy"],
-            "haproxy-2t": ["haproxy"], "floor": ["floor"]}
+            "haproxy-2t": ["haproxy"], "floor": ["floor"], "blackbox": ["blackbox"]}
     make = {"ringprobe": lambda: Ringprobe(exes, None, 1),
             "ringprobe-2w": lambda: Ringprobe(exes, None, 2),
             "ringprobe-fd": lambda: Ringprobe(exes, None, 1, direct=False),
@@ -1433,7 +1532,8 @@ def make_probers(a, exes, notes):
             "ringprobe-base": lambda: Ringprobe(exes, None, 1, base=True),
             "haproxy": lambda: Haproxy(exes, None, 1),
             "haproxy-2t": lambda: Haproxy(exes, None, 2),
-            "floor": lambda: Floor(exes, None)}
+            "floor": lambda: Floor(exes, None),
+            "blackbox": lambda: Blackbox(exes, None)}
     out = {}
     for n in a.prober_names:
         m = re.fullmatch(r"ringprobe-sb([0-9]+)", n)
@@ -1610,6 +1710,9 @@ def smoke_checks(doc):
             if not r.get("probes"):
                 who = "the prober" if r.get("counted_by") == "prober" else "the fleet"
                 bad.append(f"{r['prober']}: {who} counted no probes")
+            driver = r.get("driver")
+            if driver is not None and not int(driver.get("success", 0)):
+                bad.append(f"{r['prober']}: its scrape loop saw no probe_success 1")
             det = r.get("detection")
             if det is not None and det.get("detected", 0) == 0 and not det.get("down_before"):
                 bad.append(f"{r['prober']}: detected none of the backends taken down")
