@@ -452,6 +452,7 @@ class Scenario:
         self.quantum_ms = args.quantum_ms  # None: the engine's default
         self.start_batch = args.start_batch  # None: the engine's default
         self.fall = 3
+        self.pools = max(1, min(args.pools, targets))
         self.refuse_count = int(round(targets * args.fault_refuse))
         self.hang_count = int(round(targets * args.fault_hang))
         healthy = targets - self.refuse_count - self.hang_count
@@ -484,7 +485,7 @@ class Scenario:
                    else {}),
                 **({"ringprobe_start_batch": self.start_batch} if self.start_batch is not None
                    else {}),
-                "fall": self.fall, "rise": 1, "fault_refuse_backends": self.refuse_count,
+                "fall": self.fall, "rise": 1, "pools": self.pools, "fault_refuse_backends": self.refuse_count,
                 "fault_hang_backends": self.hang_count, "detect_backends": len(self.detect),
                 "asked_probes_per_s": self.asked_per_s, "host": self.host, "path": PATH,
                 **({"tls_chain": TLS_CERT, "tls_root": TLS_ROOT, "sni": TLS_HOST,
@@ -670,6 +671,26 @@ class Blackbox(Prober):
         return out
 
 
+def pool_split(sc):
+    """[(pool name, its addresses)]: one pool 'fleet', or --pools P pools p0..p(P-1) of
+    consecutive targets."""
+    if sc.pools == 1:
+        return [("fleet", sc.addresses)]
+    n = len(sc.addresses)
+    return [(f"p{i}", sc.addresses[i * n // sc.pools:(i + 1) * n // sc.pools])
+            for i in range(sc.pools)]
+
+
+def timed_ms(fn, repeat=3):
+    """The median of repeat runs of fn, in milliseconds, and fn's last result."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.monotonic()
+        out = fn()
+        times.append((time.monotonic() - t0) * 1000)
+    return sorted(times)[len(times) // 2], out
+
+
 class Ringprobe(Prober):
     def __init__(self, exes, tmp, workers, direct=True, delayed_ack=True, start_batch=None,
                  base=False, turn_chunk=None, receive_stamps=True):
@@ -683,6 +704,7 @@ class Ringprobe(Prober):
         self.receive_stamps = receive_stamps  # False: --no-receive-stamps
         self.start_batch = start_batch  # overrides --start-batch (ringprobe-sb1: 1)
         self.turn_chunk = turn_chunk  # ringprobe run --turn-chunk N (ringprobe-tc64: 64)
+        self.with_exporter = False  # --timings turns it on
         variant = [v for v in ("" if direct else "fd", "" if delayed_ack else "qa",
                                "" if receive_stamps else "rs",
                                "" if start_batch is None else f"sb{start_batch}",
@@ -714,18 +736,23 @@ class Ringprobe(Prober):
             setting["trustedRootCertificates"] = [
                 {"id": gw + "/trustedRootCertificates/benchroot"}]
         start_batch = self.start_batch if self.start_batch is not None else sc.start_batch
+        pools = []
+        rules = []
+        for name, members in pool_split(sc):
+            pools.append({"name": name, "properties": {
+                "backendAddresses": [{"ipAddress": a} for a in members]}})
+            rules.append({"name": "bench-" + name, "properties": {
+                "ruleType": "Basic", "priority": 100 + len(rules),
+                "backendAddressPool": {"id": gw + "/backendAddressPools/" + name},
+                "backendHttpSettings": {"id": gw + "/backendHttpSettingsCollection/bench"}}})
         return {
             "name": self.segment,
             "properties": {
                 **props,
-                "backendAddressPools": [{"name": "fleet", "properties": {
-                    "backendAddresses": [{"ipAddress": a} for a in sc.addresses]}}],
+                "backendAddressPools": pools,
                 "probes": [{"name": "bench", "properties": probe}],
                 "backendHttpSettingsCollection": [{"name": "bench", "properties": setting}],
-                "requestRoutingRules": [{"name": "bench", "properties": {
-                    "ruleType": "Basic",
-                    "backendAddressPool": {"id": gw + "/backendAddressPools/fleet"},
-                    "backendHttpSettings": {"id": gw + "/backendHttpSettingsCollection/bench"}}}],
+                "requestRoutingRules": rules,
             },
             "ringprobe": {"jitterMs": 0, "startSpreadMs": sc.interval_ms,
                           **({"quantumMs": sc.quantum_ms} if sc.quantum_ms is not None else {}),
@@ -742,10 +769,11 @@ class Ringprobe(Prober):
         if check.returncode != 0:
             raise RuntimeError(f"ringprobe plan --check refused the generated configuration "
                                f"{path}: {check.stderr.strip() or check.stdout.strip()}")
-        # No exporter: HAProxy and the floor serve nothing either, and a second run on the
-        # machine would otherwise race for its default port.
+        # No exporter unless --timings asks for its answers' times (on a port the kernel
+        # chooses): HAProxy and the floor serve nothing either.
+        listen = "127.0.0.1:0" if self.with_exporter else "none"
         argv = [self.exes["ringprobe"], "run", "--config", path, "--name", self.segment,
-                "--workers", str(self.workers), "--stats", "--quiet", "--listen", "none"]
+                "--workers", str(self.workers), "--stats", "--quiet", "--listen", listen]
         if self.workers == 1:
             argv.append("--no-pin")  # the harness pins it to CPU 0 instead
         if not self.direct:
@@ -762,6 +790,38 @@ class Ringprobe(Prober):
     def mark(self):
         if self.proc and self.proc.alive():
             os.kill(self.proc.pid, signal.SIGUSR1)
+
+    def exporter_url(self):
+        m = re.search(r"exporter on (http://\S+/)", self.proc.stderr_text())
+        return m.group(1) if m else None
+
+    def timings(self, sc):
+        """How long the exporter and the reader take to answer at this size (median of 3):
+        whole-report answers, one pool's, one server's. Bytes beside each."""
+        out = {}
+
+        def get(path):
+            with urllib.request.urlopen(url + path, timeout=120) as r:
+                return len(r.read())
+
+        def report(*args):
+            r = subprocess.run([self.exes["report"], "--name", self.segment, *args],
+                               capture_output=True, timeout=300)
+            if r.returncode != 0:
+                raise RuntimeError(f"ringprobe-report {' '.join(args)}: {r.stderr[-400:]}")
+            return len(r.stdout)
+
+        pool, members = pool_split(sc)[0]
+        server = members[0]
+        url = self.exporter_url()
+        if url:
+            out["exporter_metrics"] = timed_ms(lambda: get("metrics"))
+            out["exporter_json"] = timed_ms(lambda: get("backendhealth"))
+            out["exporter_page"] = timed_ms(lambda: get(""))
+        out["report_table_pool"] = timed_ms(lambda: report("--pool", pool))
+        out["report_json"] = timed_ms(lambda: report("--format", "json"))
+        out["report_troubleshoot"] = timed_ms(lambda: report("--troubleshoot", server))
+        return {k: {"ms": round(v[0], 2), "bytes": v[1]} for k, v in out.items()}
 
     def stats(self):
         text = self.proc.stderr_text()
@@ -1025,6 +1085,8 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=
         res["time_wait_fleet_port"] = tw["port_total"] if tw else None
         res["time_wait_sides"] = tw
         res["time_wait_machine"] = tw["machine"] if tw else None
+        if getattr(args, "timings", False) and hasattr(prober, "timings"):
+            res["timings"] = prober.timings(sc)
         if detect and sc.detect and prober.detection:
             res["detection"] = detection(prober, sc, fleet, args)
     finally:
@@ -1222,6 +1284,12 @@ ROWS = [
     ("fleet CPU share", "fleet_cpu_share", "{:.3f}"),
     ("steal ms/s (prober CPU)", "steal_ms_per_s", "{:.1f}"),
     ("TCP loss probes (host)", "tcp_loss_probes", "{:,.0f}"),
+    ("/metrics ms", "t_exporter_metrics", "{:,.1f}"),
+    ("/backendhealth ms", "t_exporter_json", "{:,.1f}"),
+    ("page ms", "t_exporter_page", "{:,.1f}"),
+    ("report --pool ms", "t_report_table_pool", "{:,.1f}"),
+    ("report json ms", "t_report_json", "{:,.1f}"),
+    ("report --troubleshoot ms", "t_report_troubleshoot", "{:,.1f}"),
 ]
 
 
@@ -1245,6 +1313,8 @@ def flat(r):
         f["cpu_us_per_handshake"] = (r["cpu_user_s"] + r["cpu_sys_s"]) * 1e6 / t["handshakes"]
     tw = r.get("time_wait_sides") or {}
     f["tw_fleet"], f["tw_prober"] = tw.get("fleet_side_total"), tw.get("prober_side_total")
+    for k, v in (r.get("timings") or {}).items():
+        f["t_" + k] = v.get("ms")
     return f
 
 
@@ -1457,6 +1527,14 @@ def parse_args(argv):
                         "long for the machine's TIME_WAIT count to fall to --time-wait-floor "
                         "(the kernel keeps a socket 60 s); 0 does not wait")
     p.add_argument("--time-wait-floor", type=int, default=2000)
+    p.add_argument("--pools", type=int, default=1,
+                   help="split the targets into this many pools of consecutive targets, p0, "
+                        "p1, ... (default 1, named fleet)")
+    p.add_argument("--timings", action="store_true",
+                   help="ringprobe probers run with the exporter on a loopback port, and after "
+                        "the window the harness times /metrics, /backendhealth, the page, "
+                        "ringprobe-report --pool (the first pool), --format json and "
+                        "--troubleshoot (one server): the cost of reading the report at size")
     p.add_argument("--smoke", action="store_true",
                    help="seconds and small N: checks the harness itself, not the figures")
     p.add_argument("--require", default="",
@@ -1558,7 +1636,14 @@ def make_probers(a, exes, notes):
             notes.append(f"{n}: skipped, not found: {', '.join(missing)}")
             continue
         out[n] = make[n]
+        if a.timings and n.startswith("ringprobe"):
+            out[n] = lambda f=make[n]: exporter_on(f())
     return out
+
+
+def exporter_on(prober):
+    prober.with_exporter = True
+    return prober
 
 
 def nice_allowed(n):
@@ -1627,7 +1712,8 @@ def main(argv):
            "nice": a.nice, "nice_applied": nice_allowed(a.nice),
            "autogroups": autogroups_enabled(),
            "autogroup_nice_applied": autogroup_nice_allowed(a.nice),
-           "executables": exes, "notes": notes, "results": {}, "max_rate": {}}
+           "executables": exes, "notes": notes, "results": {}, "max_rate": {},
+           "timings": a.timings}
     if len(os.sched_getaffinity(0)) < 2:
         notes.append("one CPU only: fleet and prober share it")
     notes.append("ringprobe's lateness covers the measured window (SIGUSR1 marks its start and "
@@ -1710,6 +1796,12 @@ def smoke_checks(doc):
             if not r.get("probes"):
                 who = "the prober" if r.get("counted_by") == "prober" else "the fleet"
                 bad.append(f"{r['prober']}: {who} counted no probes")
+            if doc.get("timings") and r["prober"].startswith("ringprobe"):
+                got = set(r.get("timings") or {})
+                for k in ("exporter_metrics", "exporter_json", "exporter_page",
+                          "report_table_pool", "report_json", "report_troubleshoot"):
+                    if k not in got:
+                        bad.append(f"{r['prober']}: --timings gave no {k}")
             driver = r.get("driver")
             if driver is not None and not int(driver.get("success", 0)):
                 bad.append(f"{r['prober']}: its scrape loop saw no probe_success 1")
