@@ -27,6 +27,7 @@ it stops by PID. Python standard library only. See docs/benchmarks.md, "Method: 
 """
 
 import argparse
+import copy
 import datetime
 import json
 import os
@@ -762,6 +763,7 @@ class Ringprobe(Prober):
 
     def start(self, sc, port, cpus):
         path = os.path.join(self.tmp, f"{self.name}.json")
+        self.config_path, self.port, self.reloads = path, port, 0
         with open(path, "w") as f:
             json.dump(self.config(sc, port), f)
         check = subprocess.run([self.exes["ringprobe"], "plan", "--config", path, "--check"],
@@ -791,6 +793,40 @@ class Ringprobe(Prober):
         if self.proc and self.proc.alive():
             os.kill(self.proc.pid, signal.SIGUSR1)
 
+    def reload(self, sc, fraction):
+        """Rewrites the configuration with `fraction` of the targets swapped for others (the
+        same ones out and back on alternate reloads) and sends SIGHUP."""
+        changed = max(1, int(len(sc.addresses) * fraction))
+        if not hasattr(self, "spare"):
+            self.spare = addresses(HEALTHY_BASE, len(sc.healthy) + changed)[len(sc.healthy):]
+            self.original = list(sc.addresses)
+        self.reloads += 1
+        now = list(self.original)
+        if self.reloads % 2 == 1:
+            now[:changed] = self.spare
+        variant = copy.copy(sc)
+        variant.addresses = now
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.config(variant, self.port), f)
+        os.replace(tmp, self.config_path)
+        os.kill(self.proc.pid, signal.SIGHUP)
+
+    def reload_figures(self):
+        """What the engine said of each reload: the time it took to apply and what changed."""
+        ms, refused = [], 0
+        for line in self.proc.stderr_text().splitlines():
+            m = re.search(r"reload applied: (\d+) targets kept, (\d+) added, (\d+) removed;"
+                          r".* \(([0-9.]+) ms\)", line)
+            if m:
+                ms.append(float(m.group(4)))
+            elif "reload refused" in line:
+                refused += 1
+        out = {"asked": self.reloads, "applied": len(ms), "refused": refused}
+        if ms:
+            out.update({"apply_ms_median": sorted(ms)[len(ms) // 2], "apply_ms_max": max(ms)})
+        return out
+
     def exporter_url(self):
         m = re.search(r"exporter on (http://\S+/)", self.proc.stderr_text())
         return m.group(1) if m else None
@@ -812,7 +848,7 @@ class Ringprobe(Prober):
             return len(r.stdout)
 
         pool, members = pool_split(sc)[0]
-        server = members[0]
+        server = members[-1]  # --reload-every swaps the first targets out and back
         url = self.exporter_url()
         if url:
             out["exporter_metrics"] = timed_ms(lambda: get("metrics"))
@@ -1053,7 +1089,15 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=
         fu0, fs0 = cpu_ticks(fleet.proc.pid)
         tcp0 = tcp_host_counters()
         st0 = steal_ticks(cpus_prober)
-        time.sleep(args.window)
+        if getattr(args, "reload_every", 0) and hasattr(prober, "reload"):
+            # Reloads under load: the window's lateness and probe count include them.
+            end = time.monotonic() + args.window
+            while time.monotonic() + args.reload_every < end:
+                time.sleep(args.reload_every)
+                prober.reload(sc, args.reload_change)
+            time.sleep(max(0.0, end - time.monotonic()))
+        else:
+            time.sleep(args.window)
         prober.mark()
         u1, s1 = cpu_ticks(prober.proc.pid)
         fu1, fs1 = cpu_ticks(fleet.proc.pid)
@@ -1085,6 +1129,8 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=
         res["time_wait_fleet_port"] = tw["port_total"] if tw else None
         res["time_wait_sides"] = tw
         res["time_wait_machine"] = tw["machine"] if tw else None
+        if getattr(args, "reload_every", 0) and hasattr(prober, "reload_figures"):
+            res["reloads"] = prober.reload_figures()
         if getattr(args, "timings", False) and hasattr(prober, "timings"):
             res["timings"] = prober.timings(sc)
         if detect and sc.detect and prober.detection:
@@ -1284,6 +1330,9 @@ ROWS = [
     ("fleet CPU share", "fleet_cpu_share", "{:.3f}"),
     ("steal ms/s (prober CPU)", "steal_ms_per_s", "{:.1f}"),
     ("TCP loss probes (host)", "tcp_loss_probes", "{:,.0f}"),
+    ("reloads applied", "reloads_applied", "{:,.0f}"),
+    ("reload apply ms median", "reload_ms_median", "{:,.1f}"),
+    ("reload apply ms max", "reload_ms_max", "{:,.1f}"),
     ("/metrics ms", "t_exporter_metrics", "{:,.1f}"),
     ("/backendhealth ms", "t_exporter_json", "{:,.1f}"),
     ("page ms", "t_exporter_page", "{:,.1f}"),
@@ -1313,6 +1362,9 @@ def flat(r):
         f["cpu_us_per_handshake"] = (r["cpu_user_s"] + r["cpu_sys_s"]) * 1e6 / t["handshakes"]
     tw = r.get("time_wait_sides") or {}
     f["tw_fleet"], f["tw_prober"] = tw.get("fleet_side_total"), tw.get("prober_side_total")
+    rl = r.get("reloads") or {}
+    f["reloads_applied"] = rl.get("applied")
+    f["reload_ms_median"], f["reload_ms_max"] = rl.get("apply_ms_median"), rl.get("apply_ms_max")
     for k, v in (r.get("timings") or {}).items():
         f["t_" + k] = v.get("ms")
     return f
@@ -1530,6 +1582,12 @@ def parse_args(argv):
     p.add_argument("--pools", type=int, default=1,
                    help="split the targets into this many pools of consecutive targets, p0, "
                         "p1, ... (default 1, named fleet)")
+    p.add_argument("--reload-every", type=float, default=0, metavar="SECONDS",
+                   help="ringprobe probers: during the window, every SECONDS rewrite the "
+                        "configuration with --reload-change of the targets swapped and send "
+                        "SIGHUP (reload under load); 0 (default) never")
+    p.add_argument("--reload-change", type=float, default=0.01, metavar="FRACTION",
+                   help="fraction of targets each reload swaps (default 0.01)")
     p.add_argument("--timings", action="store_true",
                    help="ringprobe probers run with the exporter on a loopback port, and after "
                         "the window the harness times /metrics, /backendhealth, the page, "
@@ -1713,7 +1771,8 @@ def main(argv):
            "autogroups": autogroups_enabled(),
            "autogroup_nice_applied": autogroup_nice_allowed(a.nice),
            "executables": exes, "notes": notes, "results": {}, "max_rate": {},
-           "timings": a.timings}
+           "timings": a.timings, "reload_every_s": a.reload_every,
+           "reload_change": a.reload_change}
     if len(os.sched_getaffinity(0)) < 2:
         notes.append("one CPU only: fleet and prober share it")
     notes.append("ringprobe's lateness covers the measured window (SIGUSR1 marks its start and "
@@ -1796,6 +1855,10 @@ def smoke_checks(doc):
             if not r.get("probes"):
                 who = "the prober" if r.get("counted_by") == "prober" else "the fleet"
                 bad.append(f"{r['prober']}: {who} counted no probes")
+            if doc.get("reload_every_s") and r["prober"].startswith("ringprobe"):
+                rl = r.get("reloads") or {}
+                if not rl.get("applied") or rl.get("refused"):
+                    bad.append(f"{r['prober']}: reloads under load: {rl}")
             if doc.get("timings") and r["prober"].startswith("ringprobe"):
                 got = set(r.get("timings") or {})
                 for k in ("exporter_metrics", "exporter_json", "exporter_page",
