@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "common/assert.hpp"
 #include "common/clock.hpp"
@@ -73,7 +74,7 @@ std::string ring_setup_error(int err, const IoUringSysctls& sys, const std::stri
                     "kernel.io_uring_disabled is 2 on this host, which refuses io_uring to every "
                     "process; set it to 0 (sysctl -w kernel.io_uring_disabled=0), or to 1 with "
                     "the engine's user in the group kernel.io_uring_group names";
-            } else if (sys.disabled == 1) {
+            } else if (sys.disabled == 1 && !sys.in_group) {
                 text +=
                     "kernel.io_uring_disabled is 1 on this host, which allows io_uring only "
                     "to the group kernel.io_uring_group names (gid " +
@@ -128,12 +129,25 @@ int read_sysctl_int(const char* path, int absent) {
     }
     return value;
 }
+bool in_group(int gid) {
+    if (gid < 0) {
+        return false;
+    }
+    if (getegid() == static_cast<gid_t>(gid)) {
+        return true;
+    }
+    gid_t groups[256];
+    const int n = getgroups(static_cast<int>(std::size(groups)), groups);
+    return std::find(groups, groups + std::max(n, 0), static_cast<gid_t>(gid)) !=
+           groups + std::max(n, 0);
+}
 }  // namespace
 
 IoUringSysctls read_io_uring_sysctls() {
     IoUringSysctls sys;
     sys.disabled = read_sysctl_int("/proc/sys/kernel/io_uring_disabled", -1);
     sys.group = read_sysctl_int("/proc/sys/kernel/io_uring_group", -1);
+    sys.in_group = geteuid() == 0 || in_group(sys.group);
     return sys;
 }
 

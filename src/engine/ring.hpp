@@ -30,6 +30,9 @@ struct RingStats {
 struct IoUringSysctls {
     int disabled = -1;  // kernel.io_uring_disabled: 0 allowed, 1 only kernel.io_uring_group, 2 no
     int group = -1;     // kernel.io_uring_group
+    // This process is in that group (or is root), which the sysctl at 1 lets through, so an
+    // EPERM then comes from something else.
+    bool in_group = false;
 };
 
 // The oldest kernel the engine runs on: provided-buffer rings (receive_buffers.cpp).

@@ -15,18 +15,25 @@ IO_URING_SETUP = 425  # x86-64
 EPERM, ENOMEM, EINVAL, ENOSYS = 1, 12, 22, 38
 
 
-def sysctl_disabled():
+def sysctl(name):
     try:
-        with open("/proc/sys/kernel/io_uring_disabled") as f:
+        with open(f"/proc/sys/kernel/{name}") as f:
             return int(f.read().strip())
     except OSError:
         return -1
 
 
+def sysctl_refuses():
+    """The sysctl's value when it refuses this process io_uring, else 0."""
+    disabled, group = sysctl("io_uring_disabled"), sysctl("io_uring_group")
+    allowed_group = os.geteuid() == 0 or group == os.getegid() or group in os.getgroups()
+    return disabled if disabled == 2 or (disabled == 1 and not allowed_group) else 0
+
+
 def expected(err):
     """The phrases each cause's sentence must hold."""
     if err == EPERM:
-        disabled = sysctl_disabled()
+        disabled = sysctl_refuses()
         if disabled > 0:
             return [f"kernel.io_uring_disabled is {disabled}"]
         return ["seccomp filter refuses io_uring_setup", "deploy/seccomp/ringprobe.json"]

@@ -85,22 +85,23 @@ TEST(Ring, StartUpQuestionsAnswerAndLeaveTheRingClean) {
 // the release ringprobe needs, the locked-memory limit. tests/deploy/ring_refused_test.py makes
 // io_uring_setup fail under a real seccomp filter and reads the same sentences from the engine.
 TEST(RingSetupError, EpermWithTheSysctlAtTwoNamesItsValueAndTheFix) {
-    const std::string text = ring_setup_error(EPERM, {2, 0}, "Linux 6.6.0");
+    const std::string text = ring_setup_error(EPERM, {2, 0, false}, "Linux 6.6.0");
     EXPECT_NE(text.find("kernel.io_uring_disabled is 2"), std::string::npos) << text;
     EXPECT_NE(text.find("sysctl -w kernel.io_uring_disabled=0"), std::string::npos) << text;
     EXPECT_EQ(text.find("seccomp"), std::string::npos) << text;
 }
 
 TEST(RingSetupError, EpermWithTheSysctlAtOneNamesTheGroup) {
-    const std::string text = ring_setup_error(EPERM, {1, 1234}, "Linux 6.6.0");
+    const std::string text = ring_setup_error(EPERM, {1, 1234, false}, "Linux 6.6.0");
     EXPECT_NE(text.find("kernel.io_uring_disabled is 1"), std::string::npos) << text;
     EXPECT_NE(text.find("gid 1234"), std::string::npos) << text;
     EXPECT_NE(text.find("SupplementaryGroups="), std::string::npos) << text;
 }
 
 TEST(RingSetupError, EpermWithTheSysctlAllowingBlamesSeccompAndNamesTheProfile) {
-    for (const int disabled : {0, -1}) {
-        const std::string text = ring_setup_error(EPERM, {disabled, -1}, "Linux 6.18.0");
+    const IoUringSysctls allowing[] = {{0, 0, false}, {-1, -1, false}, {1, 1234, true}};
+    for (const IoUringSysctls& sys : allowing) {
+        const std::string text = ring_setup_error(EPERM, sys, "Linux 6.18.0");
         EXPECT_NE(text.find("seccomp filter refuses io_uring_setup"), std::string::npos) << text;
         EXPECT_NE(text.find("deploy/seccomp/ringprobe.json"), std::string::npos) << text;
         EXPECT_EQ(text.find("io_uring_disabled"), std::string::npos) << text;
@@ -109,7 +110,7 @@ TEST(RingSetupError, EpermWithTheSysctlAllowingBlamesSeccompAndNamesTheProfile) 
 
 TEST(RingSetupError, OldKernelNamesTheReleaseAndTheMinimum) {
     for (const int err : {ENOSYS, EINVAL}) {
-        const std::string text = ring_setup_error(err, {-1, -1}, "Linux 5.4.0");
+        const std::string text = ring_setup_error(err, {-1, -1, false}, "Linux 5.4.0");
         EXPECT_NE(text.find("Linux 5.4.0"), std::string::npos) << text;
         EXPECT_NE(text.find(std::string("Linux ") + min_kernel + " or later"), std::string::npos)
             << text;
@@ -117,7 +118,7 @@ TEST(RingSetupError, OldKernelNamesTheReleaseAndTheMinimum) {
 }
 
 TEST(RingSetupError, EnomemNamesTheMemlockLimit) {
-    const std::string text = ring_setup_error(ENOMEM, {0, 0}, "Linux 5.10.0");
+    const std::string text = ring_setup_error(ENOMEM, {0, 0, false}, "Linux 5.10.0");
     EXPECT_NE(text.find("locked-memory limit"), std::string::npos) << text;
     EXPECT_NE(text.find("LimitMEMLOCK="), std::string::npos) << text;
 }
