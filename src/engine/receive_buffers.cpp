@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/assert.hpp"
+#include "engine/ring.hpp"
 
 namespace ringprobe::engine {
 
@@ -39,7 +40,7 @@ Result<void> ReceiveBuffers::init(Ring& ring, unsigned count, unsigned size) {
     reg.bgid = group;
     if (int rc = io_uring_register_buf_ring(ring.raw(), &reg, 0); rc != 0) {
         return error(std::string("cannot register the receive buffer ring: ") + std::strerror(-rc) +
-                     " (needs Linux 5.19 or later)");
+                     " (needs Linux " + min_kernel + " or later)");
     }
     slab_ = std::make_unique<char[]>(std::size_t{count_} * size_);
     // Every buffer to the kernel at once: one advance for the whole slab.

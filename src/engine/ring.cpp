@@ -3,11 +3,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "common/assert.hpp"
 #include "common/clock.hpp"
@@ -52,15 +55,108 @@ Result<void> Ring::init(unsigned entries) {
             break;  // not a flag problem: io_uring itself is unavailable
         }
     }
-    std::string why = std::strerror(-last);
-    if (last == -ENOSYS || last == -EPERM) {
-        why +=
-            " (io_uring is unavailable: kernel too old, or disabled by "
-            "/proc/sys/kernel/io_uring_disabled or a seccomp policy)";
-    } else if (last == -ENOMEM) {
-        why += " (locked memory limit too low: raise `ulimit -l`)";
+    return error(ring_setup_error(-last, read_io_uring_sysctls(), kernel_release()));
+}
+
+// One sentence per cause a person can act on. Container runtimes' default seccomp profiles
+// (Docker, containerd, Kubernetes RuntimeDefault) answer EPERM for a call they do not list, the
+// sysctl answers EPERM too, and an old kernel answers ENOSYS (no io_uring at all) or EINVAL
+// (no flag set it accepts). 5.19 is the floor because of the provided-buffer ring
+// (receive_buffers.cpp).
+std::string ring_setup_error(int err, const IoUringSysctls& sys, const std::string& release) {
+    std::string text = "io_uring setup failed: ";
+    text += std::strerror(err);
+    text += ": ";
+    switch (err) {
+        case EPERM:
+            if (sys.disabled == 2) {
+                text +=
+                    "kernel.io_uring_disabled is 2 on this host, which refuses io_uring to every "
+                    "process; set it to 0 (sysctl -w kernel.io_uring_disabled=0), or to 1 with "
+                    "the engine's user in the group kernel.io_uring_group names";
+            } else if (sys.disabled == 1 && !sys.in_group) {
+                text +=
+                    "kernel.io_uring_disabled is 1 on this host, which allows io_uring only "
+                    "to the group kernel.io_uring_group names (gid " +
+                    std::to_string(sys.group) +
+                    "); add the engine's user to that group (systemd: SupplementaryGroups=) "
+                    "or set the sysctl to 0";
+            } else {
+                text +=
+                    "a seccomp filter refuses io_uring_setup, as the default profiles of Docker, "
+                    "containerd and Kubernetes (RuntimeDefault) do; run the engine with the "
+                    "profile deploy/seccomp/ringprobe.json (docker run --security-opt "
+                    "seccomp=ringprobe.json; Kubernetes: seccompProfile type Localhost; "
+                    "docs/scale-out.md)";
+            }
+            break;
+        case ENOSYS:
+            text += "this kernel (" + release +
+                    ") has no io_uring, or a seccomp filter answers ENOSYS for it; ringprobe "
+                    "needs Linux " +
+                    std::string(min_kernel) +
+                    " or later built with CONFIG_IO_URING, and a seccomp profile that allows "
+                    "the io_uring calls (deploy/seccomp/ringprobe.json)";
+            break;
+        case EINVAL:
+            text +=
+                "this kernel (" + release +
+                ") accepts none of the ring set-ups ringprobe asks for; ringprobe needs Linux " +
+                std::string(min_kernel) + " or later";
+            break;
+        case ENOMEM:
+            text +=
+                "the locked-memory limit is too low for the ring (kernels before 5.12 count "
+                "ring memory against it); raise it: ulimit -l unlimited, systemd "
+                "LimitMEMLOCK=infinity, or the container runtime's memlock ulimit";
+            break;
+        default:
+            text += "no known cause; ringprobe needs Linux " + std::string(min_kernel) +
+                    " or later with io_uring allowed";
+            break;
     }
-    return error("io_uring setup failed: " + why);
+    return text;
+}
+
+namespace {
+int read_sysctl_int(const char* path, int absent) {
+    int value = absent;
+    if (std::FILE* f = std::fopen(path, "re"); f != nullptr) {
+        if (std::fscanf(f, "%d", &value) != 1) {
+            value = absent;
+        }
+        std::fclose(f);
+    }
+    return value;
+}
+bool in_group(int gid) {
+    if (gid < 0) {
+        return false;
+    }
+    if (getegid() == static_cast<gid_t>(gid)) {
+        return true;
+    }
+    gid_t groups[256];
+    const int n = getgroups(static_cast<int>(std::size(groups)), groups);
+    return std::find(groups, groups + std::max(n, 0), static_cast<gid_t>(gid)) !=
+           groups + std::max(n, 0);
+}
+}  // namespace
+
+IoUringSysctls read_io_uring_sysctls() {
+    IoUringSysctls sys;
+    sys.disabled = read_sysctl_int("/proc/sys/kernel/io_uring_disabled", -1);
+    sys.group = read_sysctl_int("/proc/sys/kernel/io_uring_group", -1);
+    sys.in_group = geteuid() == 0 || in_group(sys.group);
+    return sys;
+}
+
+std::string kernel_release() {
+    utsname u{};
+    if (uname(&u) != 0) {
+        return "unknown release";
+    }
+    return std::string("Linux ") + u.release;
 }
 
 io_uring_sqe* Ring::sqe() {

@@ -26,6 +26,24 @@ struct RingStats {
     }
 };
 
+// The io_uring sysctls of Linux 6.6 and later; -1 where the kernel has none.
+struct IoUringSysctls {
+    int disabled = -1;  // kernel.io_uring_disabled: 0 allowed, 1 only kernel.io_uring_group, 2 no
+    int group = -1;     // kernel.io_uring_group
+    // This process is in that group (or is root), which the sysctl at 1 lets through, so an
+    // EPERM then comes from something else.
+    bool in_group = false;
+};
+
+// The oldest kernel the engine runs on: provided-buffer rings (receive_buffers.cpp).
+inline constexpr const char* min_kernel = "5.19";
+
+// Why the ring could not be made and what fixes it, from io_uring_setup's errno (positive), the
+// sysctls and the kernel release (`uname -r`). Pure, so every cause is tested without making it.
+std::string ring_setup_error(int err, const IoUringSysctls& sys, const std::string& release);
+IoUringSysctls read_io_uring_sysctls();
+std::string kernel_release();
+
 class Ring {
 public:
     Ring() = default;

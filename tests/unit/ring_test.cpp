@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <string>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -76,6 +78,49 @@ TEST(Ring, StartUpQuestionsAnswerAndLeaveTheRingClean) {
     EXPECT_EQ(io_uring_cq_ready(ring.raw()), 0u) << "table " << table << " options " << options;
     io_uring_prep_nop(ring.sqe());
     EXPECT_EQ(ring.ask(), 0);
+}
+
+// The start-up error names each cause of a ring that cannot be made and its fix: the sysctl by
+// its name and value, a seccomp filter with the profile that allows io_uring, an old kernel with
+// the release ringprobe needs, the locked-memory limit. tests/deploy/ring_refused_test.py makes
+// io_uring_setup fail under a real seccomp filter and reads the same sentences from the engine.
+TEST(RingSetupError, EpermWithTheSysctlAtTwoNamesItsValueAndTheFix) {
+    const std::string text = ring_setup_error(EPERM, {2, 0, false}, "Linux 6.6.0");
+    EXPECT_NE(text.find("kernel.io_uring_disabled is 2"), std::string::npos) << text;
+    EXPECT_NE(text.find("sysctl -w kernel.io_uring_disabled=0"), std::string::npos) << text;
+    EXPECT_EQ(text.find("seccomp"), std::string::npos) << text;
+}
+
+TEST(RingSetupError, EpermWithTheSysctlAtOneNamesTheGroup) {
+    const std::string text = ring_setup_error(EPERM, {1, 1234, false}, "Linux 6.6.0");
+    EXPECT_NE(text.find("kernel.io_uring_disabled is 1"), std::string::npos) << text;
+    EXPECT_NE(text.find("gid 1234"), std::string::npos) << text;
+    EXPECT_NE(text.find("SupplementaryGroups="), std::string::npos) << text;
+}
+
+TEST(RingSetupError, EpermWithTheSysctlAllowingBlamesSeccompAndNamesTheProfile) {
+    const IoUringSysctls allowing[] = {{0, 0, false}, {-1, -1, false}, {1, 1234, true}};
+    for (const IoUringSysctls& sys : allowing) {
+        const std::string text = ring_setup_error(EPERM, sys, "Linux 6.18.0");
+        EXPECT_NE(text.find("seccomp filter refuses io_uring_setup"), std::string::npos) << text;
+        EXPECT_NE(text.find("deploy/seccomp/ringprobe.json"), std::string::npos) << text;
+        EXPECT_EQ(text.find("io_uring_disabled"), std::string::npos) << text;
+    }
+}
+
+TEST(RingSetupError, OldKernelNamesTheReleaseAndTheMinimum) {
+    for (const int err : {ENOSYS, EINVAL}) {
+        const std::string text = ring_setup_error(err, {-1, -1, false}, "Linux 5.4.0");
+        EXPECT_NE(text.find("Linux 5.4.0"), std::string::npos) << text;
+        EXPECT_NE(text.find(std::string("Linux ") + min_kernel + " or later"), std::string::npos)
+            << text;
+    }
+}
+
+TEST(RingSetupError, EnomemNamesTheMemlockLimit) {
+    const std::string text = ring_setup_error(ENOMEM, {0, 0, false}, "Linux 5.10.0");
+    EXPECT_NE(text.find("locked-memory limit"), std::string::npos) << text;
+    EXPECT_NE(text.find("LimitMEMLOCK="), std::string::npos) << text;
 }
 
 }  // namespace

@@ -11,6 +11,8 @@ RP_TEST_PACKAGES=(clang libclang-rt-14-dev haproxy procps iproute2 dnsmasq-base 
     systemd man-db clang-format openssl
     python3-matplotlib
     prometheus-blackbox-exporter)
+# deploy/kubernetes' manifests are parsed by tests/deploy/kubernetes_test.py.
+RP_TEST_PACKAGES+=(python3-yaml)
 # What tools/package.sh needs beyond the build packages to make and check the .deb.
 RP_PACKAGE_PACKAGES=(debhelper dpkg-dev lintian)
 
