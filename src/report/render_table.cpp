@@ -31,6 +31,17 @@ void append_row_details(std::string& out, const Snapshot& snap, std::uint32_t t,
     append_probe_log(log, snap, t);
     append_printable(out, log);
     out += '\n';
+    // --- merge ---
+    if (t < snap.source_of_target.size() && snap.source_of_target[t] != Snapshot::kNoSource) {
+        const Snapshot::Source& src = snap.merge_sources[snap.source_of_target[t]];
+        out += kIndent;
+        out += "probed by: report ";
+        append_printable(out, src.name);
+        out += ", shard ";
+        out += src.shard;
+        out += '\n';
+    }
+    // --- end merge ---
     const Effective e = effective(snap, t);
     if (e.state != nullptr && e.state->last_probe_unix_ns != 0) {
         out += kIndent;

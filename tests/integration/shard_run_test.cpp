@@ -21,6 +21,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -234,6 +235,21 @@ TEST(ShardRun, ThreeShardsProbeEachTargetOnceAndMergeLikeOneEngine) {
         EXPECT_EQ(a.health, b.health) << "row " << r;
         EXPECT_EQ(a.reason, b.reason) << "row " << r;
         EXPECT_EQ(m.source_of_target[t], owner[t][0]) << "row " << r;
+    }
+
+    // ringprobe-report --merge prints the same merge, in the gateway's JSON with its sources.
+    {
+        const std::string out = engines.config + ".merge";
+        const std::string cmd = std::string(RINGPROBE_REPORT_EXE) +
+                                " --format json --details --merge " + names[0] + "," + names[1] +
+                                "," + names[2] + " > " + out;
+        EXPECT_EQ(std::system(cmd.c_str()), 0);
+        std::ifstream f(out);
+        std::stringstream text;
+        text << f.rdbuf();
+        ::unlink(out.c_str());
+        EXPECT_NE(text.str().find("\"merged\""), std::string::npos) << text.str();
+        EXPECT_EQ(text.str().find("OtherShard"), std::string::npos) << text.str();
     }
 
     // Kill shard 1: exactly its rows turn Unknown in the merge, within a bounded wait.
