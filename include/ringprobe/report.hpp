@@ -41,8 +41,8 @@ inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
 // 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
 // 4: the header's last reload (bytes 280..448) and capacity record (448..512);
 // 5: the header's second section table (bytes 512..576), the History, EventLog and Events
-// sections
-inline constexpr std::uint32_t kLayoutVersion = 5;
+// sections; 6: the header's shard record (bytes 576..640)
+inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
 inline constexpr std::size_t kSectionAlign = 64;
@@ -161,6 +161,20 @@ struct ReloadPayload {
 };
 static_assert(sizeof(ReloadPayload) == 160);
 
+// --- shard ---
+// Which shard of how many the engine is (ringprobe run --shard I/N --replicas R). count 1: the
+// engine probes every target. The targets other shards own have Health::OtherShard states,
+// written before the rename and never changed.
+struct ShardRecord {
+    std::uint32_t index;        //  0  0 .. count - 1
+    std::uint32_t count;        //  4  >= 1
+    std::uint32_t replicas;     //  8  1 .. count
+    std::uint32_t owned;        // 12  targets this engine probes
+    std::uint64_t reserved[6];  // 16 .. 64, zero
+};
+static_assert(sizeof(ShardRecord) == 64);
+// --- end shard ---
+
 struct SegmentHeader {
     // Written once before the rename; never changes afterwards.
     char magic[8];                 //   0
@@ -186,8 +200,11 @@ struct SegmentHeader {
     // --- end capacity ---
     // Written once before the rename, like sections[]: sections kSectionsFirst and up.
     SectionRef sections_more[kSectionsMore];  // 512 .. 576; unused refs zero
+    // --- shard (bytes 576..640), written once before the rename ---
+    ShardRecord shard;  // 576 .. 640
+    // --- end shard ---
 };
-static_assert(sizeof(SegmentHeader) == 576);
+static_assert(sizeof(SegmentHeader) == 640);
 static_assert(sizeof(SegmentHeader) % 64 == 0);
 static_assert(offsetof(SegmentHeader, layout_version) == 8);
 static_assert(offsetof(SegmentHeader, header_size) == 12);
@@ -207,6 +224,7 @@ static_assert(offsetof(SegmentHeader, last_reload) == 288);
 static_assert(offsetof(SegmentHeader, capacity_seq) == 448);
 static_assert(offsetof(SegmentHeader, capacity) == 456);
 static_assert(offsetof(SegmentHeader, sections_more) == 512);
+static_assert(offsetof(SegmentHeader, shard) == 576);
 
 // A section's entry in whichever table holds it.
 inline const SectionRef& section_ref(const SegmentHeader& h, Section s) {

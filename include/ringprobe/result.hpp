@@ -18,6 +18,9 @@ enum class Health : std::uint8_t {
     Unknown = 0,
     Healthy = 1,
     Unhealthy = 2,
+    // Not probed by this engine: another shard owns the target (ringprobe run --shard). Only
+    // a sharded engine's report has it; a merged report shows the owner's health instead.
+    OtherShard = 3,
 };
 
 constexpr std::string_view health_name(Health h) {
@@ -25,6 +28,7 @@ constexpr std::string_view health_name(Health h) {
         case Health::Unknown: return "Unknown";
         case Health::Healthy: return "Healthy";
         case Health::Unhealthy: return "Unhealthy";
+        case Health::OtherShard: return "OtherShard";
     }
     return "Unknown";
 }
@@ -81,9 +85,10 @@ enum class Reason : std::uint16_t {
     EngineUnreachable = 36,  // set by readers only: heartbeat stale or engine gone
     AddressUnknown = 37,     // a NIC member no --nics file gives an address for (health Unknown)
     ProxyRejected = 38,      // closed after our PROXY protocol header, before answering anything
+    OtherShard = 39,         // another engine's shard probes it (health OtherShard)
 };
 
-inline constexpr std::size_t reason_count = 39;
+inline constexpr std::size_t reason_count = 40;
 
 struct ReasonInfo {
     Reason reason;
@@ -133,6 +138,7 @@ inline constexpr std::array<ReasonInfo, reason_count> reason_table{{
     {Reason::EngineUnreachable, "engine_unreachable", Layer::Engine, false},
     {Reason::AddressUnknown, "address_unknown", Layer::Dns, false},
     {Reason::ProxyRejected, "proxy_rejected", Layer::L4, true},
+    {Reason::OtherShard, "other_shard", Layer::Engine, false},
 }};
 
 namespace detail {

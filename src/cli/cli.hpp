@@ -28,6 +28,22 @@ inline void add_member_files(CLI::App& cmd, config::LoadOptions& load) {
                             "files win)");
 }
 
+// --- shard ---
+// --shard I/N, --shard-from-hostname with --shards N, --replicas R: which targets this engine
+// probes (src/common/shard.hpp). Declared by `run` and `plan`; resolve_shard() applies the
+// cross-flag rules after parsing.
+struct ShardArgs {
+    std::string shard;  // "I/N" as given; empty: not given
+    bool from_hostname = false;
+    std::uint32_t shards = 0;  // --shards N, with --shard-from-hostname
+    std::uint32_t replicas = 1;
+};
+void add_shard_flags(CLI::App& cmd, ShardArgs& a);
+// Fills load.shard; on bad input prints "ringprobe CMD: --flag ...: the rule" and returns false
+// (the caller exits 2).
+bool resolve_shard(const char* command, const ShardArgs& a, config::LoadOptions& load);
+// --- end shard ---
+
 CommandMain add_plan_command(CLI::App& app);    // ringprobe plan --config FILE [--json] [--check]
 CommandMain add_run_command(CLI::App& app);     // ringprobe run --config FILE [options]
 CommandMain add_reload_command(CLI::App& app);  // ringprobe reload --name NAME

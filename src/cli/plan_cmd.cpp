@@ -12,6 +12,7 @@
 #include "cli/cli.hpp"
 #include "common/command_line.hpp"
 #include "common/json.hpp"
+#include "common/shard.hpp"
 #include "config/load.hpp"
 
 namespace ringprobe::cli {
@@ -129,17 +130,89 @@ void print_notes(const Plan& plan, std::string& out) {
     }
 }
 
+// --- shard ---
+// The shards that probe a target, highest rendezvous weight first ("0/3" or "0/3,2/3").
+std::vector<std::uint32_t> owners_of(const Plan& plan, const Target& t) {
+    std::vector<std::uint32_t> owners(plan.shard.replicas);
+    owners.resize(shard_owners(plan.shard, t.identity_hash, owners));
+    return owners;
+}
+
+std::string owners_text(const Plan& plan, const Target& t) {
+    std::string out;
+    for (const std::uint32_t j : owners_of(plan, t)) {
+        out += (out.empty() ? "" : ",") + shard_label(j, plan.shard.count);
+    }
+    return out;
+}
+
+struct ShardCount {
+    std::uint64_t targets = 0;
+    std::uint64_t rows = 0;
+};
+
+std::vector<ShardCount> shard_counts(const Plan& plan) {
+    std::vector<ShardCount> counts(plan.shard.count);
+    std::vector<std::vector<std::uint32_t>> owners;
+    for (const Target& t : plan.targets) {
+        owners.push_back(owners_of(plan, t));
+        for (const std::uint32_t j : owners.back()) {
+            counts[j].targets += 1;
+        }
+    }
+    for (const Row& r : plan.rows) {
+        for (const std::uint32_t j : owners[r.target_index]) {
+            counts[j].rows += 1;
+        }
+    }
+    return counts;
+}
+
+// "shards: this is 1/3 (replicas 1)" and one line per shard with its targets and rows.
+void print_shards(const Plan& plan, std::string& out) {
+    out += "\nshards: this is " + shard_label(plan.shard.index, plan.shard.count) +
+           ", each target probed by " + u64(plan.shard.replicas) + "\n";
+    Table shards({"shard", "targets", "rows"});
+    const std::vector<ShardCount> counts = shard_counts(plan);
+    for (std::uint32_t j = 0; j < plan.shard.count; ++j) {
+        shards.add({shard_label(j, plan.shard.count) + (j == plan.shard.index ? " (this)" : ""),
+                    u64(counts[j].targets), u64(counts[j].rows)});
+    }
+    shards.print(out);
+}
+
+void json_shards(const Plan& plan, std::string& out) {
+    out += ",\"shard\":{\"shard\":\"" + shard_label(plan.shard.index, plan.shard.count) +
+           "\",\"index\":" + u64(plan.shard.index) + ",\"count\":" + u64(plan.shard.count) +
+           ",\"replicas\":" + u64(plan.shard.replicas) + ",\"perShard\":[";
+    const std::vector<ShardCount> counts = shard_counts(plan);
+    for (std::uint32_t j = 0; j < plan.shard.count; ++j) {
+        out += (j ? ",{\"shard\":\"" : "{\"shard\":\"") + shard_label(j, plan.shard.count) +
+               "\",\"targets\":" + u64(counts[j].targets) + ",\"rows\":" + u64(counts[j].rows) +
+               "}";
+    }
+    out += "]}";
+}
+// --- end shard ---
+
 void print_text(const Plan& plan, std::string& out) {
     out += "gateway " + plan.gateway_name + ": " + u64(plan.pools.size()) + " pools, " +
            u64(plan.settings.size()) + " settings, " + u64(plan.probes.size()) +
            " custom probes (digest " + hex64(plan.digest) + ")\n\nrows\n";
-    Table rows({"pool", "setting", "port/protocol", "server", "target"});
+    const bool sharded = plan.shard.sharded();
+    Table rows = sharded ? Table({"pool", "setting", "port/protocol", "server", "target", "shard"})
+                         : Table({"pool", "setting", "port/protocol", "server", "target"});
     for (const Row& r : plan.rows) {
         const Pool& pool = plan.pools[r.pool_index];
         const Setting& st = plan.settings[r.setting_index];
         const Target& t = plan.targets[r.target_index];
-        rows.add({pool.name, st.name, u64(t.port) + "/" + protocol_name(t.protocol),
-                  server_text(pool.servers[r.server_index]), "#" + u64(r.target_index)});
+        std::vector<std::string> cells{
+            pool.name, st.name, u64(t.port) + "/" + protocol_name(t.protocol),
+            server_text(pool.servers[r.server_index]), "#" + u64(r.target_index)};
+        if (sharded) {
+            cells.push_back(owners_text(plan, t) + (t.owned ? " (this)" : ""));
+        }
+        rows.add(std::move(cells));
     }
     rows.print(out);
     out += "\ntargets\n";
@@ -159,6 +232,9 @@ void print_text(const Plan& plan, std::string& out) {
                      u64(t.unhealthy_threshold) + "/" + u64(t.healthy_threshold), match_text(t)});
     }
     targets.print(out);
+    if (sharded) {
+        print_shards(plan, out);
+    }
     print_notes(plan, out);
     out += "\n" + summary(plan) + "\n";
 }
@@ -219,7 +295,16 @@ void json_rows(const Plan& plan, std::string& out) {
         if (!server.address_known) {
             out += ",\"addressKnown\":false";
         }
-        out += ",\"target\":" + u64(r.target_index) + "}";
+        out += ",\"target\":" + u64(r.target_index);
+        if (plan.shard.sharded()) {
+            const Target& t = plan.targets[r.target_index];
+            out += ",\"shards\":[";
+            for (const std::uint32_t j : owners_of(plan, t)) {
+                out += (out.back() == '[' ? "" : ",") + u64(j);
+            }
+            out += std::string("],\"probedHere\":") + (t.owned ? "true" : "false");
+        }
+        out += "}";
     }
     out += "]";
 }
@@ -311,6 +396,9 @@ void print_json(const Plan& plan, std::string& out) {
     json_targets(plan, out);
     out += ",";
     json_notes(plan, out);
+    if (plan.shard.sharded()) {
+        json_shards(plan, out);
+    }
     out += "}\n";
 }
 
@@ -321,11 +409,15 @@ void write_all(std::FILE* f, const std::string& s) {
 struct PlanArgs {
     std::string config;
     config::LoadOptions load;
+    ShardArgs shard;
     bool json = false;
     bool check = false;
 };
 
-int run_plan(const PlanArgs& a) {
+int run_plan(PlanArgs& a) {
+    if (!resolve_shard("plan", a.shard, a.load)) {
+        return 2;
+    }
     auto plan = config::load_plan_file(a.config, a.load);
     if (!plan) {
         write_all(stderr, config::format_errors(plan.error(), a.config));
@@ -359,6 +451,7 @@ CommandMain add_plan_command(CLI::App& app) {
         ->required()
         ->type_name("FILE");
     add_member_files(*plan_cmd, args->load);
+    add_shard_flags(*plan_cmd, args->shard);
     plan_cmd->add_flag("--json", args->json, "print the plan as JSON for machines");
     plan_cmd->add_flag("--check", args->check,
                        "only validate: print 'ok: N rows, M targets' or the errors");

@@ -16,6 +16,7 @@
 #include "common/command_line.hpp"
 #include "common/host_port.hpp"
 #include "common/notify.hpp"
+#include "common/shard.hpp"
 #include "config/load.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
@@ -29,6 +30,7 @@ namespace {
 struct RunArgs {
     std::string config_path;
     config::LoadOptions load;
+    ShardArgs shard;
     engine::EngineOptions opt;
     unsigned long duration_s = 0;  // 0: until SIGTERM or SIGINT
     bool stats = false;
@@ -397,6 +399,9 @@ void print_run_stats(const engine::Engine& eng, const RunMarks& m) {
 }
 
 int run(RunArgs& a) {
+    if (!resolve_shard("run", a.shard, a.load)) {
+        return 2;
+    }
     auto plan = config::load_plan_file(a.config_path, a.load);
     if (!plan) {
         std::fputs(config::format_errors(plan.error(), a.config_path).c_str(), stderr);
@@ -428,6 +433,15 @@ int run(RunArgs& a) {
                  "report: ringprobe-report --name %s\n",
                  plan->targets.size(), plan->rows.size(), eng.worker_count(),
                  eng.ring_mode().c_str(), a.opt.name.c_str());
+    if (plan->shard.sharded()) {
+        const auto owned = std::count_if(plan->targets.begin(), plan->targets.end(),
+                                         [](const Target& t) { return t.owned; });
+        std::fprintf(stderr,
+                     "ringprobe: shard %s with %u replica(s): probing %ld of the %zu targets; "
+                     "the others' rows read OtherShard\n",
+                     shard_label(plan->shard.index, plan->shard.count).c_str(),
+                     plan->shard.replicas, static_cast<long>(owned), plan->targets.size());
+    }
     auto exp = start_exporter(a, eng);
     if (!exp) {
         eng.stop();
@@ -453,6 +467,7 @@ CommandMain add_run_command(CLI::App& app) {
         ->required()
         ->type_name("FILE");
     add_member_files(*run_cmd, args->load);
+    add_shard_flags(*run_cmd, args->shard);
     run_cmd->add_option("--name", args->opt.name,
                         "report segment name (default: the configuration's gateway name)");
     add_engine_flags(*run_cmd, *args);

@@ -370,6 +370,10 @@ Result<Plan, ConfigErrors> Loader::run(dom::element root) {
     if (errs_.any()) {
         return unexpected(errs_.take());
     }
+    plan_.shard = options_.shard;
+    for (Target& t : plan_.targets) {
+        t.owned = shard_owns(plan_.shard, t.identity_hash);
+    }
     plan_.digest = stable_hash(json_);
     if (side_digest_ != 0) {
         plan_.digest = hash_combine(plan_.digest, side_digest_);

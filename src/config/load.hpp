@@ -40,6 +40,9 @@ struct LoadOptions {
     std::vector<std::string> nics_files;
     // ARM parameters files (`az deployment group create --parameters @FILE`); later files win.
     std::vector<std::string> parameters_files;
+    // --shard I/N and --replicas R: the targets outside this shard are kept (their rows are in
+    // the report) with Target::owned false.
+    ShardPlacement shard;
 };
 
 // Parses and validates `json`; on success the Plan is complete (rows, deduplicated targets,

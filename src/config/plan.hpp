@@ -16,6 +16,7 @@
 
 #include <ringprobe/protocol.hpp>
 
+#include "common/shard.hpp"
 #include "config/status_range.hpp"
 
 namespace ringprobe {
@@ -147,6 +148,9 @@ struct Target {
     // Precomputed at plan time.
     std::string request;              // full HTTP/1.1 request bytes (empty for Tcp/Tls)
     std::uint64_t identity_hash = 0;  // stable: the shard (worker) comes from it
+    // False when other engines' shards probe it (--shard, shard_owns): the engine gives it no
+    // slot and the report shows its rows as the other shards' (Health::OtherShard).
+    bool owned = true;
 };
 
 struct Plan {
@@ -162,6 +166,9 @@ struct Plan {
     // met: the network interfaces the user still has to export.
     std::vector<std::string> unresolved_ip_configurations;
     std::uint64_t digest = 0;  // stable hash of the configuration, --nics and --parameters bytes
+    // Which shard of how many this engine is (--shard, --replicas); not part of the digest, so
+    // every shard of one configuration has the same.
+    ShardPlacement shard;
     // ringprobe extension "startSpreadMs": first probes start over [0, spread), each at a
     // stable hash of its identity; 0 means the targets of each interval spread over it.
     std::uint32_t start_spread_ms = 0;

@@ -39,8 +39,8 @@ CapacityCheck check_capacity(const Plan& plan, const CapacityInputs& in) {
     std::array<WorkerNeed, report_abi::kMaxWorkers> need{};
     for (std::size_t i = 0; i < plan.targets.size(); ++i) {
         const Target& t = plan.targets[i];
-        if (!t.address_known) {
-            continue;  // never probed
+        if (!t.address_known || !t.owned) {
+            continue;  // never probed here
         }
         RP_ASSERT(in.worker_of_target[i] < in.workers);
         RP_ASSERT(t.interval_ms > 0);

@@ -88,7 +88,7 @@ Result<void> Engine::watch_names() {
     // FQDN backends: one resolver thread; each name watched for the worker that owns it.
     name_of_target_->assign(plan_->targets.size(), WorkerDns::no_name);
     for (std::uint32_t i = 0; i < plan_->targets.size(); ++i) {
-        if (!plan_->targets[i].is_fqdn) {
+        if (!plan_->targets[i].is_fqdn || !plan_->targets[i].owned) {
             continue;
         }
         if (resolver_ == nullptr) {
@@ -139,7 +139,9 @@ std::size_t Engine::descriptor_reserve() const {
 void Engine::make_workers() {
     std::vector<std::vector<std::uint32_t>> shards(opt_.workers);
     for (std::uint32_t i = 0; i < plan_->targets.size(); ++i) {
-        shards[shard_of(plan_->targets[i], opt_.workers)].push_back(i);
+        if (plan_->targets[i].owned) {
+            shards[shard_of(plan_->targets[i], opt_.workers)].push_back(i);
+        }
     }
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     const std::size_t budget = socket_budget();

@@ -420,7 +420,7 @@ Result<ReloadSummary> Engine::apply(std::unique_ptr<Plan> next) {
         parts.push_back(std::move(part));
     }
     for (std::uint32_t i = 0; i < next->targets.size(); ++i) {
-        if (!taken[i]) {
+        if (!taken[i] && next->targets[i].owned) {
             parts[shard_of(next->targets[i], opt_.workers)]->added.push_back(i);
             sum.added += 1;
         }
@@ -534,7 +534,7 @@ Result<void> Engine::resolve_names(const Plan& next, std::vector<std::uint32_t>&
     want.clear();
     for (std::uint32_t i = 0; i < next.targets.size(); ++i) {
         const Target& t = next.targets[i];
-        if (!t.is_fqdn) {
+        if (!t.is_fqdn || !t.owned) {
             continue;
         }
         if (auto r = make_resolver(); !r) {

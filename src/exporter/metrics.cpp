@@ -11,6 +11,7 @@
 #include <ringprobe/protocol.hpp>
 
 #include "common/histogram.hpp"
+#include "common/shard.hpp"
 #include "report/capacity_words.hpp"
 #include "report/sentences.hpp"
 
@@ -44,6 +45,11 @@ void append_double(std::string& out, double v) {
 class Out {
 public:
     explicit Out(std::string& s) : s_(s) {}
+    // --- shard ---
+    // A sharded engine's series all carry shard="I/N", so that the shards' series never collide
+    // where Prometheus gathers several engines of one gateway.
+    void set_shard(std::string label) { shard_ = std::move(label); }
+    // --- end shard ---
 
     void family(std::string_view name, std::string_view type, std::string_view help) {
         s_ += "# HELP ";
@@ -76,9 +82,15 @@ public:
 private:
     void head(std::string_view name, Labels labels) {
         s_ += name;
-        if (labels.size() > 0) {
+        if (labels.size() > 0 || !shard_.empty()) {
             s_ += '{';
             bool first = true;
+            if (!shard_.empty()) {
+                s_ += "shard=\"";
+                s_ += shard_;
+                s_ += '"';
+                first = false;
+            }
             for (const auto& [k, v] : labels) {
                 if (!first) {
                     s_ += ',';
@@ -95,6 +107,7 @@ private:
     }
 
     std::string& s_;
+    std::string shard_;
 };
 
 using Buckets = std::array<std::uint64_t, Histogram::buckets>;
@@ -233,6 +246,19 @@ void reload_families(Out& o, const report::Snapshot& snap) {
     o.sample("ringprobe_config_info", {{"digest", digest}}, 1);
 }
 
+// --- shard ---
+void shard_families(Out& o, const abi::ShardRecord& sh) {
+    if (sh.count <= 1) {
+        return;
+    }
+    o.single("ringprobe_shard_targets", "gauge",
+             "Targets this shard probes (ringprobe run --shard I/N; the shard label says which).",
+             sh.owned);
+    o.single("ringprobe_shard_replicas", "gauge",
+             "Shards that probe each target (ringprobe run --replicas).", sh.replicas);
+}
+// --- end shard ---
+
 void report_families(Out& o, const report::Snapshot& snap, const ProbeTally* tally,
                      bool per_server) {
     const report::StaticInfo& info = *snap.info;
@@ -248,8 +274,10 @@ void report_families(Out& o, const report::Snapshot& snap, const ProbeTally* tal
              info.header.generation);
     reload_families(o, snap);
 
-    // Rows by pool and effective health (a server probed by two settings is two rows).
-    std::vector<std::array<std::uint64_t, 3>> by_pool(info.pools.size());
+    shard_families(o, info.header.shard);
+    // Rows by pool and effective health (a server probed by two settings is two rows). Rows
+    // other shards probe are theirs to count, so the shards' series add up to the gateway's.
+    std::vector<std::array<std::uint64_t, 4>> by_pool(info.pools.size());
     for (const abi::RowRecord& r : info.rows) {
         const Health h = report::effective(snap, r.target_index).health;
         by_pool[r.pool_index][static_cast<std::size_t>(h)] += 1;
@@ -531,6 +559,12 @@ std::string render_metrics(const MetricsInput& in) {
     std::string s;
     s.reserve(16384);
     Out o(s);
+    // --- shard ---
+    if (in.snap != nullptr && in.snap->info->header.shard.count > 1) {
+        const abi::ShardRecord& sh = in.snap->info->header.shard;
+        o.set_shard(shard_label(sh.index, sh.count));
+    }
+    // --- end shard ---
     o.family("ringprobe_build_info", "gauge", "The ringprobe build (always 1).");
     o.sample("ringprobe_build_info", {{"version", RINGPROBE_VERSION}}, 1);
     if (in.totals != nullptr) {

@@ -82,6 +82,7 @@ std::string_view health_class(Health h) {
         case Health::Healthy: return "healthy";
         case Health::Unhealthy: return "unhealthy";
         case Health::Unknown: return "unknown";
+        case Health::OtherShard: return "othershard";
     }
     return "unknown";
 }
@@ -193,7 +194,7 @@ void append_filter_link(std::string& out, std::string_view pool, std::optional<H
 
 void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuery& q) {
     const report::StaticInfo& info = *snap.info;
-    std::vector<std::array<std::uint64_t, 3>> counts(info.pools.size());
+    std::vector<std::array<std::uint64_t, 4>> counts(info.pools.size());
     std::vector<std::uint64_t> late(info.pools.size(), 0);
     for (const abi::RowRecord& r : info.rows) {
         const Health h = report::effective(snap, r.target_index).health;

@@ -87,8 +87,11 @@ bool is_late(const Snapshot& snap, std::uint32_t t, std::uint64_t& age_ns) {
     }
     const abi::TargetStatePayload& s = snap.states[t];
     const auto reason = static_cast<Reason>(s.reason);
-    if (reason == Reason::AddressUnknown || reason_info(reason).layer == Layer::Dns) {
-        return false;  // nothing to probe: the row says why, and it is not the schedule's fault
+    if (reason == Reason::AddressUnknown || reason_info(reason).layer == Layer::Dns ||
+        reason_info(reason).layer == Layer::Engine) {
+        // Nothing to probe here (another shard's row, or a merged row whose engine is out of
+        // reach): the row says why, and it is not the schedule's fault.
+        return false;
     }
     const std::uint64_t since =
         s.last_probe_unix_ns != 0 ? s.last_probe_unix_ns : snap.info->header.start_unix_ns;

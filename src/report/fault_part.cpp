@@ -9,6 +9,7 @@ FaultPart fault_part(Reason reason) {
         case Reason::TlsProtocolVersion:
         case Reason::TlsHandshakeTimeout:
         case Reason::TlsHandshakeFailed: return FaultPart::Handshake;
+        case Reason::OtherShard: return FaultPart::None;  // not this engine's row to judge
         default: break;
     }
     switch (reason_info(reason).layer) {

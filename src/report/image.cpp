@@ -2,7 +2,9 @@
 #include "report/image.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 
 namespace ringprobe::report {
@@ -137,6 +139,32 @@ void add_targets(Image& img, StringTable& strings, const Plan& plan) {
     }
 }
 
+// "probed by shard 1/3", or "by shards 0/3, 2/3" with replicas.
+abi::TargetStatePayload other_shard_state(const Plan& plan, const Target& t) {
+    abi::TargetStatePayload st{};
+    st.health = static_cast<std::uint8_t>(Health::OtherShard);
+    st.reason = static_cast<std::uint16_t>(Reason::OtherShard);
+    std::array<std::uint32_t, 8> owners{};
+    const std::size_t n = shard_owners(plan.shard, t.identity_hash, owners);
+    std::string text = n > 1 ? "probed by shards " : "probed by shard ";
+    for (std::size_t i = 0; i < n; ++i) {
+        text += (i > 0 ? ", " : "") + shard_label(owners[i], plan.shard.count);
+    }
+    text = text.substr(0, abi::kDetailBytes);
+    std::memcpy(st.detail, text.data(), text.size());
+    st.detail_len = static_cast<std::uint16_t>(text.size());
+    return st;
+}
+
+void add_other_shard_states(Image& img, const Plan& plan) {
+    for (std::uint32_t i = 0; i < plan.targets.size(); ++i) {
+        if (!plan.targets[i].owned) {
+            img.other_shard_targets.push_back(i);
+            img.other_shard_states.push_back(other_shard_state(plan, plan.targets[i]));
+        }
+    }
+}
+
 void fill_header(abi::SegmentHeader& h, const Plan& plan, const ImageOptions& options) {
     std::memcpy(h.magic, abi::kMagic, sizeof h.magic);
     h.layout_version = abi::kLayoutVersion;
@@ -147,6 +175,11 @@ void fill_header(abi::SegmentHeader& h, const Plan& plan, const ImageOptions& op
     h.worker_slots = options.worker_slots;
     h.generation = options.generation;
     h.heartbeat_unix_ns = options.start_unix_ns;
+    h.shard.index = plan.shard.index;
+    h.shard.count = plan.shard.count;
+    h.shard.replicas = plan.shard.replicas;
+    h.shard.owned = static_cast<std::uint32_t>(std::count_if(
+        plan.targets.begin(), plan.targets.end(), [](const Target& t) { return t.owned; }));
 }
 
 // The sections follow the header in this order, each aligned to kSectionAlign; the total is
@@ -223,6 +256,7 @@ Result<Image> compose_image(const Plan& plan, const ImageOptions& options) {
                      std::to_string(Plan::event_log_entries_max));
     }
     img.event_capacity = plan.event_log_entries;
+    add_other_shard_states(img, plan);
     fill_header(img.header, plan, options);
     place_sections(img, options);
     return img;
@@ -248,6 +282,16 @@ void write_image(const Image& img, std::byte* dst) {
     abi::EventLogRecord log{};
     log.capacity = img.event_capacity;
     put(abi::Section::EventLog, &log, sizeof log);
+    // Written before the rename, with seq 0 (whole): nothing writes these records afterwards.
+    const abi::SectionRef& states = abi::section_ref(h, abi::Section::States);
+    for (std::size_t i = 0; i < img.other_shard_targets.size(); ++i) {
+        const std::uint64_t at =
+            states.offset +
+            std::uint64_t{img.other_shard_targets[i]} * sizeof(abi::TargetStateRecord) +
+            offsetof(abi::TargetStateRecord, payload);
+        RP_ASSERT(at + sizeof(abi::TargetStatePayload) <= h.total_size);
+        std::memcpy(dst + at, &img.other_shard_states[i], sizeof(abi::TargetStatePayload));
+    }
 }
 
 Result<std::vector<std::uint64_t>> build_image_words(const Plan& plan,

@@ -35,6 +35,10 @@ struct Image {
     std::uint32_t names = 0;           // FQDN targets (Names records; Addresses has x16)
     std::uint32_t tls = 0;             // Https/Tls targets (TlsFacts records)
     std::uint32_t event_capacity = 0;  // Events records (Plan::event_log_entries)
+    // The targets other shards own (Target::owned false) and the state each shows from the
+    // start: Health::OtherShard, naming the owners in the detail.
+    std::vector<std::uint32_t> other_shard_targets;
+    std::vector<report_abi::TargetStatePayload> other_shard_states;
 };
 
 // Checks the plan's indices and bounds and lays out every section. Errors name what is wrong.

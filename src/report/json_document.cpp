@@ -6,6 +6,7 @@
 
 #include <ringprobe/protocol.hpp>
 
+#include "common/shard.hpp"
 #include "report/capacity_words.hpp"
 #include "report/facts.hpp"
 #include "report/probe_log.hpp"
@@ -189,6 +190,16 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.value(is_late(snap, t));
     j.key("flapping");
     j.value(is_flapping(snap, t));
+    // --- merge ---
+    if (t < snap.source_of_target.size() && snap.source_of_target[t] != Snapshot::kNoSource) {
+        const Snapshot::Source& src = snap.merge_sources[snap.source_of_target[t]];
+        j.key("probedBy");
+        j.begin_object();
+        j.field("report", src.name);
+        j.field("shard", src.shard);
+        j.end_object();
+    }
+    // --- end merge ---
     if (e.state != nullptr) {
         const abi::TargetStatePayload& s = *e.state;
         j.field("httpStatus", s.http_status);
@@ -343,6 +354,34 @@ void emit_report_meta(JsonOut& j, const Snapshot& snap) {
     j.field("heartbeatUnixNs", snap.heartbeat_unix_ns);
     j.field("reportAgeMs", snap.report_age_ns() / 1'000'000);
     j.field("configDigest", info.header.config_digest);
+    // --- shard ---
+    if (const abi::ShardRecord& sh = info.header.shard; sh.count > 1) {
+        j.key("shard");
+        j.begin_object();
+        j.field("shard", shard_label(sh.index, sh.count));
+        j.field("index", sh.index);
+        j.field("count", sh.count);
+        j.field("replicas", sh.replicas);
+        j.field("targetsProbed", sh.owned);
+        j.end_object();
+    }
+    // --- end shard ---
+    // --- merge ---
+    if (!snap.merge_sources.empty()) {
+        j.key("merged");
+        j.begin_array();
+        for (const Snapshot::Source& src : snap.merge_sources) {
+            j.begin_object();
+            j.field("report", src.name);
+            j.field("shard", src.shard);
+            j.field("engine", src.shard.empty() ? std::string_view("Missing")
+                                                : engine_state_name(src.engine));
+            j.field("problem", src.problem);
+            j.end_object();
+        }
+        j.end_array();
+    }
+    // --- end merge ---
     j.field("unreadableTargets", snap.unreadable);
     std::uint64_t late = 0;
     for (std::uint32_t t = 0; t < info.targets.size(); ++t) {

@@ -324,7 +324,15 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
         case Layer::Dns: log_dns(out, snap, t, reason); break;
         case Layer::L6: log_tls(out, snap, t, reason); break;
         case Layer::Prober: log_prober(out, s, reason); break;
-        case Layer::Engine: out += "The health could not be retrieved from the engine."; break;
+        case Layer::Engine:
+            if (reason == Reason::OtherShard) {
+                out +=
+                    "Not probed by this engine: another shard of the gateway's engines probes "
+                    "it (ringprobe-report --merge shows every shard's rows).";
+                break;
+            }
+            out += "The health could not be retrieved from the engine.";
+            break;
     }
     append_detail(out, s);
 }
@@ -333,6 +341,12 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
 
 void append_probe_log(std::string& out, const Snapshot& snap, std::uint32_t target_index) {
     const Effective e = effective(snap, target_index);
+    if (e.reason == Reason::EngineUnreachable && e.state != nullptr) {
+        // A merged report (--merge): the merge is whole, the engine that probes this row is not.
+        out += "The health could not be retrieved from the engine that probes it.";
+        append_detail(out, *e.state);
+        return;
+    }
     if (e.reason == Reason::EngineUnreachable) {
         append_engine_unreachable(out, snap);
         return;
@@ -355,7 +369,7 @@ void append_result_words(std::string& out, const Snapshot& snap, std::uint32_t t
     const Effective e = effective(snap, target_index);
     if (e.reason == Reason::EngineUnreachable) {
         out += "engine ";
-        out += engine_state_name(snap.engine);
+        out += e.state != nullptr ? "unreachable" : engine_state_name(snap.engine);
         return;
     }
     if (e.state == nullptr) {

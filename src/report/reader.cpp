@@ -74,6 +74,7 @@ Result<void, ReadError> check_header(const std::byte* data, std::size_t size,
     std::memcpy(&h, data, offsetof(abi::SegmentHeader, heartbeat_unix_ns));
     std::memcpy(&h.sections_more, data + offsetof(abi::SegmentHeader, sections_more),
                 sizeof h.sections_more);
+    std::memcpy(&h.shard, data + offsetof(abi::SegmentHeader, shard), sizeof h.shard);
     if (std::memcmp(h.magic, abi::kMagic, sizeof h.magic) != 0) {
         return unexpected(ReadError{ReadErrorKind::Unreadable,
                                     "this is not a ringprobe report (wrong magic); check --name"});
@@ -92,6 +93,11 @@ Result<void, ReadError> check_header(const std::byte* data, std::size_t size,
     if (h.total_size != size) {
         return corrupt("it is truncated or oversized (header says " + num(h.total_size) +
                        " bytes, the file has " + num(size) + ")");
+    }
+    if (h.shard.count == 0 || h.shard.index >= h.shard.count || h.shard.replicas == 0 ||
+        h.shard.replicas > h.shard.count) {
+        return corrupt("its shard record says shard " + num(h.shard.index) + " of " +
+                       num(h.shard.count) + " with " + num(h.shard.replicas) + " replicas");
     }
     return {};
 }
@@ -274,7 +280,7 @@ Result<void, ReadError> check_records(const StaticInfo& s) {
 
 // A copied payload is only shown if its enumerations are in range.
 bool payload_valid(const abi::TargetStatePayload& p) {
-    return p.health <= static_cast<std::uint8_t>(Health::Unhealthy) && p.reason < reason_count &&
+    return p.health <= static_cast<std::uint8_t>(Health::OtherShard) && p.reason < reason_count &&
            p.detail_len <= abi::kDetailBytes;
 }
 

@@ -115,6 +115,20 @@ struct Snapshot {
     std::uint64_t flags = 0;
     std::uint64_t now_unix_ns = 0;
     EngineState engine = EngineState::Live;
+    // --- merge ---
+    // A report merged from several engines' segments (merge.hpp): the engines, and for each
+    // target the index of the one whose result it shows (kNoSource: none could). Empty for
+    // one engine's report.
+    static constexpr std::uint16_t kNoSource = 0xFFFF;
+    struct Source {
+        std::string name;   // the report name (--merge NAME)
+        std::string shard;  // "1/3"; empty when the segment could not be read
+        EngineState engine = EngineState::Gone;
+        std::string problem;  // why its rows cannot be shown; empty when Live
+    };
+    std::vector<Source> merge_sources;
+    std::vector<std::uint16_t> source_of_target;
+    // --- end merge ---
     std::uint32_t unreadable = 0;  // targets whose copy failed this time
 
     // How old the last report is: now minus the heartbeat (0 if the clock went back).

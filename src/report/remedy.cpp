@@ -493,6 +493,12 @@ void append_remedy(std::string& out, const Snapshot& snap, std::uint32_t row_ind
         case Layer::L6: remedy_tls(out, c, e.reason); return;
         case Layer::Prober: remedy_prober(out, e.reason); return;
         case Layer::Engine:
+            if (e.reason == Reason::OtherShard) {
+                out +=
+                    "Nothing to change here: read this row from the shard that probes it, or "
+                    "read every shard as one (ringprobe-report --merge NAME,NAME...).";
+                return;
+            }
             out += "Start or restart the engine (ringprobe run), then read the report again.";
             return;
     }

@@ -8,6 +8,7 @@
 
 #include <ringprobe/protocol.hpp>
 
+#include "common/shard.hpp"
 #include "report/capacity_words.hpp"
 #include "report/facts.hpp"
 #include "report/probe_log.hpp"
@@ -30,6 +31,17 @@ void append_row_details(std::string& out, const Snapshot& snap, std::uint32_t t,
     append_probe_log(log, snap, t);
     append_printable(out, log);
     out += '\n';
+    // --- merge ---
+    if (t < snap.source_of_target.size() && snap.source_of_target[t] != Snapshot::kNoSource) {
+        const Snapshot::Source& src = snap.merge_sources[snap.source_of_target[t]];
+        out += kIndent;
+        out += "probed by: report ";
+        append_printable(out, src.name);
+        out += ", shard ";
+        out += src.shard;
+        out += '\n';
+    }
+    // --- end merge ---
     const Effective e = effective(snap, t);
     if (e.state != nullptr && e.state->last_probe_unix_ns != 0) {
         out += kIndent;
@@ -117,7 +129,25 @@ void append_table_heading(std::string& out, const Snapshot& snap, const TableCel
     out += engine_state_name(snap.engine);
     out += ", report age ";
     append_age(out, snap.report_age_ns());
+    // --- shard ---
+    if (const abi::ShardRecord& sh = info.header.shard; sh.count > 1) {
+        out += ", shard ";
+        out += shard_label(sh.index, sh.count);
+        if (sh.replicas > 1) {
+            out += " (replicas ";
+            append_uint(out, sh.replicas);
+            out += ')';
+        }
+    }
+    // --- end shard ---
     const std::uint64_t reload = snap.reload_result();
+    // --- merge ---
+    if (!snap.merge_sources.empty()) {
+        out += ", merged from ";
+        append_uint(out, snap.merge_sources.size());
+        out += " reports";
+    }
+    // --- end merge ---
     if (reload != abi::kReloadNone) {
         out += reload == abi::kReloadApplied ? ", last reload applied " : ", last reload refused ";
         append_age(out, snap.now_unix_ns > snap.last_reload.unix_ns
@@ -126,6 +156,18 @@ void append_table_heading(std::string& out, const Snapshot& snap, const TableCel
         out += " ago";
     }
     out += '\n';
+    // --- merge ---
+    for (const Snapshot::Source& src : snap.merge_sources) {
+        if (!src.problem.empty()) {
+            out += "warning: report '";
+            out += src.name;
+            out += src.shard.empty() ? "'" : "' (shard " + src.shard + ")";
+            out += ": ";
+            out += src.problem;
+            out += "; its rows read Unknown\n";
+        }
+    }
+    // --- end merge ---
     if (reload == abi::kReloadRefused) {
         out += "warning: the last reload was refused; the engine runs the configuration it had: ";
         out += snap.reload_error();
@@ -174,7 +216,7 @@ void append_table_row(std::string& out, const TableCells& t, std::size_t i, bool
 
 // "pool api: 2 healthy, 1 unhealthy, 0 unknown"; count is indexed by Health value.
 void append_pool_summary(std::string& out, std::string_view pool,
-                         const std::array<std::uint64_t, 3>& count) {
+                         const std::array<std::uint64_t, 4>& count) {
     out += "pool ";
     out += pool;
     out += ": ";
@@ -183,7 +225,14 @@ void append_pool_summary(std::string& out, std::string_view pool,
     append_uint(out, count[static_cast<std::size_t>(Health::Unhealthy)]);
     out += " unhealthy, ";
     append_uint(out, count[static_cast<std::size_t>(Health::Unknown)]);
-    out += " unknown\n";
+    out += " unknown";
+    if (const std::uint64_t other = count[static_cast<std::size_t>(Health::OtherShard)];
+        other > 0) {
+        out += ", ";
+        append_uint(out, other);
+        out += " probed by other shards";
+    }
+    out += '\n';
 }
 
 // "pool api: No members: ..." for an empty pool a rule routes to.
@@ -216,7 +265,7 @@ std::string render_table(const Snapshot& snap, const RenderOptions& o) {
     std::string out;
     append_table_heading(out, snap, t);
     const auto pool_rows = [&](std::size_t gb, std::size_t ge) {
-        std::array<std::uint64_t, 3> count{};  // by Health value
+        std::array<std::uint64_t, 4> count{};  // by Health value
         for (std::size_t i = sel.groups[gb].begin; i < sel.groups[ge - 1].end; ++i) {
             append_table_row(out, t, i, o.color);
             if (o.details) {

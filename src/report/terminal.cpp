@@ -15,6 +15,7 @@ std::string_view health_color(Health h) {
         case Health::Healthy: return kGreen;
         case Health::Unhealthy: return kRed;
         case Health::Unknown: return kYellow;
+        case Health::OtherShard: return {};  // not this engine's to judge: no color
     }
     return kYellow;
 }

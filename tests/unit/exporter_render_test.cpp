@@ -337,6 +337,35 @@ TEST(ExporterMetrics, NoCapacityFamiliesBeforeTheEngineChecked) {
     EXPECT_EQ(m.at("ringprobe_servers_late{pool=\"web\"}"), "0");
 }
 
+// --- shard ---
+// A sharded engine's series all carry shard="I/N"; the rows other shards probe are theirs to
+// count, so ringprobe_servers leaves them out and the shards' series add up to the gateway's.
+TEST(ExporterMetrics, AShardLabelsEverySeriesAndCountsOnlyItsOwnRows) {
+    Plan plan = report::testing::sample_plan();
+    plan.shard = ShardPlacement{1, 3, 1};
+    std::uint64_t owned_web = 0;
+    for (std::size_t i = 0; i < plan.targets.size(); ++i) {
+        plan.targets[i].owned = i % 2 == 0;
+        owned_web += plan.targets[i].owned && plan.rows[i].pool_index == 0 ? 1 : 0;
+    }
+    Segment seg(plan);
+    const auto snap = seg.snap();
+    MetricsInput in{nullptr, nullptr, &snap, nullptr, nullptr, false};
+    const std::string text = render_metrics(in);
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (!line.empty() && line[0] != '#') {
+            EXPECT_NE(line.find("{shard=\"1/3\""), std::string::npos) << line;
+        }
+    }
+    const auto m = parse_exposition(text);
+    EXPECT_EQ(m.at("ringprobe_servers{shard=\"1/3\",pool=\"web\",health=\"Unknown\"}"),
+              std::to_string(owned_web));
+    EXPECT_EQ(m.at("ringprobe_shard_targets{shard=\"1/3\"}"), "4");
+}
+// --- end shard ---
+
 TEST(ExporterTroubleshoot, MarksThePartTheReasonPointsAt) {
     Segment seg(report::testing::sample_plan());
     seg.writer->publish(0, update(Health::Unhealthy, Reason::ConnectRefused, 0, 3));

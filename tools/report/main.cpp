@@ -5,6 +5,7 @@
 //   ringprobe-report --troubleshoot SERVER [--pool NAME] [--setting NAME] [--name NAME]
 //   ringprobe-report --history SERVER [--pool NAME] [--setting NAME] [--name NAME]
 //   ringprobe-report --events [--since DURATION] [--pool NAME] [--format table|json]
+//   ringprobe-report --merge NAME[,NAME...] [any of the above but --name]
 //
 // Exit status: 0 the report was read (and, with --troubleshoot or --history, the server found);
 // 2 bad arguments, or no row of the report has that server; 3 no such report (the engine is not
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "common/command_line.hpp"
+#include "report/merge.hpp"
 #include "report/names.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
@@ -57,6 +59,7 @@ struct Args {
     std::string since;         // --since DURATION: only with --events
     std::uint64_t since_ns = 0;
     bool watch = false;
+    std::vector<std::string> merge;  // --merge NAME,NAME...
 };
 
 void add_flags(CLI::App& app, Args& a) {
@@ -78,6 +81,14 @@ void add_flags(CLI::App& app, Args& a) {
                  "timings, TLS chain, SNI and Host, DNS addresses); json and\n"
                  "powershell: ringprobe's structured fields, \"tls\" and \"dns\" included");
     app.add_flag("--watch", a.watch, "print the report again every second");
+    app.add_option("--merge", a.merge,
+                   "one report from the shards of one configuration on this host\n"
+                   "(ringprobe run --shard I/N --name NAME): each row from the engine\n"
+                   "that probes it, the freshest with --replicas; a stopped, stale or\n"
+                   "missing shard's rows read Unknown, naming it")
+        ->delimiter(',')
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->type_name("NAME[,NAME...]");
     app.add_option("--troubleshoot", a.troubleshoot,
                    "the server as configured in its pool (IP or FQDN): draws\n"
                    "client -> ringprobe -> server with the faulty part marked (XX, red\n"
@@ -130,6 +141,14 @@ int parse(int argc, char** argv, Args& a) {
     }
     if (auto ok = check_segment_name(a.name); !ok) {
         return usage_error("--name: " + ok.error().message);
+    }
+    for (const std::string& m : a.merge) {
+        if (auto ok = check_segment_name(m); !ok) {
+            return usage_error("--merge: '" + m + "': " + ok.error().message);
+        }
+    }
+    if (!a.merge.empty() && app.count("--name") > 0) {
+        return usage_error("--merge: give the report names there, not with --name");
     }
     if (!a.setting.empty() && a.troubleshoot.empty() && a.history.empty()) {
         return usage_error("--setting is for --troubleshoot or --history");
@@ -221,6 +240,34 @@ std::string render_frame(const Snapshot& snap, const Args& a) {
     return out;
 }
 
+// The report to show: one engine's, or with --merge the shards' as one.
+Result<Snapshot, ReadError> read_report(const Args& a) {
+    if (!a.merge.empty()) {
+        return merge_reports(a.merge, snapshot_options(a));
+    }
+    auto report = Report::open(a.name);
+    if (!report) {
+        return unexpected(report.error());
+    }
+    return report->snapshot(snapshot_options(a));
+}
+
+// --watch --merge: every shard opened again each second, so a restarted one is followed.
+int watch_merged(const Args& a) {
+    const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    for (;;) {
+        std::string frame = tty ? "\x1b[H\x1b[2J" : "";
+        auto snap = read_report(a);
+        if (snap) {
+            frame += render_frame(*snap, a);
+        } else {
+            frame += snap.error().message + "\n";
+        }
+        write_all(frame);
+        ::poll(nullptr, 0, 1000);
+    }
+}
+
 // Re-renders every second; follows a reload (rename) and waits for an engine that is not there.
 int watch(Args& a) {
     const bool tty = ::isatty(STDOUT_FILENO) == 1;
@@ -255,13 +302,13 @@ int main(int argc, char** argv) {
     }
     a.render.color = a.render.format == Format::Table && use_color();
     if (a.watch) {
-        return watch(a);
+        return a.merge.empty() ? watch(a) : watch_merged(a);
     }
-    auto report = Report::open(a.name);
-    if (!report) {
-        return report_error(report.error());
+    auto read = read_report(a);
+    if (!read) {
+        return report_error(read.error());
     }
-    const Snapshot snap = report->snapshot(snapshot_options(a));
+    const Snapshot& snap = *read;
     if (a.events) {
         EventFilter f;
         f.pool = a.pool;
