@@ -3,8 +3,8 @@
 
 Each file kustomization.yaml lists is parsed (PyYAML) and checked: the kinds are there once; the
 headless Service, the StatefulSet's serviceName, selector, template labels and the
-PodDisruptionBudget select the same pods; the shard count after --shard-from-hostname equals
-spec.replicas; the report segment is on a memory emptyDir at /dev/shm in both containers; the
+PodDisruptionBudget select the same pods; the shard count of --shards (with
+--shard-from-hostname) equals spec.replicas; the report segment is on a memory emptyDir at /dev/shm in both containers; the
 pod runs the Localhost seccomp profile deploy/seccomp ships, as a non-root user without
 capabilities; CPU and memory are requested; the exporter's --listen port is the container's
 and the Service's; the ConfigMap's gateway.json is what --config reads and `ringprobe plan
@@ -67,10 +67,12 @@ def check_engine(sts, cm, ringprobe, errors):
             errors.append(f"`ringprobe run` has no flag {flag}")
     if "--shard-from-hostname" not in args:
         errors.append("the engine does not take its shard from the host name")
+    elif "--shards" not in args:
+        errors.append("--shard-from-hostname without --shards N")
     else:
-        count = args[args.index("--shard-from-hostname") + 1]
+        count = args[args.index("--shards") + 1]
         if count != str(spec["replicas"]):
-            errors.append(f"--shard-from-hostname {count} but replicas {spec['replicas']}")
+            errors.append(f"--shards {count} but replicas {spec['replicas']}")
     mounts = {m["name"]: m for m in engine.get("volumeMounts", [])}
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     config = args[args.index("--config") + 1] if "--config" in args else ""
