@@ -3,6 +3,9 @@
 //  BM_Exporter_RenderMetrics/N, BM_Exporter_RenderPage/N, BM_Exporter_TallySweep/N:
 //      what one scrape of /metrics, one page of / and one tally sweep cost on a report of N
 //      targets (a segment written by hand; no engine, no socket).
+//  BM_Exporter_RenderPagePictures/N, BM_Exporter_PoolSample/N: the page with its pictures
+//      (every history ring full, a full pool-health ring, 1,000 events) and one pool-health
+//      sample of the exporter's 10 s cadence, on a report of N targets.
 //  BM_Exporter_TlsExpiryCopy/N, BM_Exporter_RenderMetricsTls/N: N Https targets, each with
 //      its certificate facts published: the copy of the TlsFacts section a scrape makes at most
 //      every 5 s, and one scrape's rendering with the 1000-series expiry cap (nth_element).
@@ -30,6 +33,7 @@
 #include "common/command_line.hpp"
 #include "engine/engine.hpp"
 #include "exporter/exporter.hpp"
+#include "exporter/pool_samples.hpp"
 #include "report/names.hpp"
 #include "report/writer.hpp"
 #include "support/engine_harness.hpp"
@@ -150,7 +154,87 @@ void BM_Exporter_RenderPage(benchmark::State& state) {
             exporter::render_page(snap, exporter::PageQuery{}, exporter::PageOptions{}));
     }
 }
-BENCHMARK(BM_Exporter_RenderPage)->Arg(50000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Exporter_RenderPage)->Arg(50000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// Every target's history ring full (32 results, health changing every 5) and 1,000 events.
+void fill_history_and_events(report::Writer& w, unsigned n) {
+    const std::uint64_t now = realtime_ns();
+    for (unsigned t = 0; t < n; ++t) {
+        for (unsigned i = 0; i < report_abi::kHistoryEntries; ++i) {
+            report::HistoryResult r;
+            r.unix_ns = now - (32 - i) * 1'000'000'000ull;
+            r.duration_us = 200 + (t + i) % 5000;
+            r.health = (i / 5) % 2 == 0 ? Health::Healthy : Health::Unhealthy;
+            r.reason = r.health == Health::Healthy ? Reason::Ok : Reason::ConnectRefused;
+            w.record_history(t, r);
+        }
+    }
+    for (unsigned i = 0; i < 1000; ++i) {
+        report::EventUpdate e;
+        e.unix_ns = now - (1000 - i) * 1'000'000ull;
+        e.target = (i * 7919) % n;
+        e.reason = i % 2 == 0 ? Reason::ConnectRefused : Reason::Ok;
+        e.from = i % 2 == 0 ? Health::Healthy : Health::Unhealthy;
+        e.to = i % 2 == 0 ? Health::Unhealthy : Health::Healthy;
+        w.record_event(e);
+    }
+}
+
+// A full pool-health ring whose counts change at every sample: the largest area there is.
+exporter::PoolSamples full_samples(std::size_t pools, unsigned rows_per_pool) {
+    exporter::PoolSamples samples(pools, 360);
+    const std::uint64_t now = realtime_ns();
+    for (unsigned i = 0; i < 360; ++i) {
+        const std::uint32_t bad = i % 7;
+        const std::uint32_t unknown = i % 5;
+        const exporter::HealthCounts c{unknown, rows_per_pool - bad - unknown, bad};
+        const std::vector<exporter::HealthCounts> all(pools, c);
+        samples.add(now - (360 - i) * 10'000'000'000ull, all);
+    }
+    return samples;
+}
+
+// The page as / serves it: the snapshot with the event log, then the pictures (pool health
+// from a full ring, latency, the first 25 rows' timelines from their rings, the 10 newest
+// events) and the first 500 rows. Counter page_bytes: the HTML's size.
+void BM_Exporter_RenderPagePictures(benchmark::State& state) {
+    const auto n = static_cast<unsigned>(state.range(0));
+    HandSegment seg(n);
+    fill_history_and_events(*seg.writer, n);
+    auto rep = report::Report::open(seg.name);
+    const exporter::PoolSamples samples = full_samples(rep->info().pools.size(), n);
+    exporter::PagePictures pictures;
+    pictures.samples = &samples;
+    const report::Report* r = &*rep;
+    pictures.history = [r](std::uint32_t target, report_abi::HistoryEntry* out) {
+        return r->copy_history(target, out);
+    };
+    std::size_t bytes = 0;
+    for (auto _ : state) {
+        seg.writer->heartbeat(realtime_ns());
+        const auto snap = rep->snapshot({.events = true});
+        const std::string page =
+            exporter::render_page(snap, exporter::PageQuery{}, exporter::PageOptions{}, pictures);
+        bytes = page.size();
+        benchmark::DoNotOptimize(page.data());
+    }
+    state.counters["page_bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_Exporter_RenderPagePictures)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// One pool-health sample (exporter.cpp sample_if_due, every 10 s): a snapshot without DNS and
+// TLS facts, the counts per pool and health, one ring entry.
+void BM_Exporter_PoolSample(benchmark::State& state) {
+    const auto n = static_cast<unsigned>(state.range(0));
+    HandSegment seg(n);
+    auto rep = report::Report::open(seg.name);
+    exporter::PoolSamples samples(rep->info().pools.size(), 360);
+    for (auto _ : state) {
+        const auto snap = rep->snapshot(kScrapeSnapshot);
+        samples.add(snap.now_unix_ns, exporter::count_pool_health(snap));
+    }
+}
+BENCHMARK(BM_Exporter_PoolSample)->Arg(100000)->Unit(benchmark::kMillisecond);
 
 void BM_Exporter_TallySweep(benchmark::State& state) {
     HandSegment seg(static_cast<unsigned>(state.range(0)));

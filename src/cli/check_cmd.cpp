@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -23,9 +24,11 @@
 #include "config/load.hpp"
 #include "config/request.hpp"
 #include "engine/engine.hpp"
+#include "report/facts.hpp"
 #include "report/names.hpp"
 #include "report/reader.hpp"
 #include "report/render.hpp"
+#include "report/text.hpp"
 
 namespace ringprobe::cli {
 
@@ -59,6 +62,8 @@ constexpr const char* kCheckFooter =
     "IPv4 address, [IPv6] or a name (resolved like an FQDN server). With --config and\n"
     "--server instead, the probe is exactly the one the engine runs for that row (its Host,\n"
     "SNI, trusted roots, match), like the gateway portal's connection test.\n"
+    "The table ends with one status line (Result: HEALTH (reason, HTTP status) in TIME: what\n"
+    "was probed); while the probe runs, a terminal on stderr says what it is probing.\n"
     "Exit status: 0 Healthy, 1 Unhealthy (or no verdict within the timeout), 2 bad usage.";
 
 struct Url {
@@ -324,6 +329,69 @@ Result<report::Snapshot> probe_once(Plan& plan) {
     return snap;
 }
 
+// What was probed, for the status lines: the URL as given, or the configuration's row.
+std::string probed(const CheckArgs& a, const Plan& plan) {
+    if (!a.url.empty()) {
+        return a.url;
+    }
+    const Row& row = plan.rows.front();
+    return "server " + a.server + " in pool " + plan.pools[row.pool_index].name + ", setting " +
+           plan.settings[row.setting_index].name;
+}
+
+// While the probe runs (up to its timeout), a person at a terminal sees what it is waiting for;
+// the line is wiped before the answer is printed, and never written to a file or a pipe.
+class ProgressLine {
+public:
+    ProgressLine(const CheckArgs& a, const Plan& plan) : shown_(::isatty(STDERR_FILENO) == 1) {
+        if (!shown_) {
+            return;
+        }
+        const Target& t = plan.targets.front();
+        std::string line = "ringprobe check: probing " + probed(a, plan) + " (";
+        line += protocol_name(t.protocol);
+        line += ", timeout ";
+        report::append_duration_ms(line, t.timeout_ms);
+        line += ") ...";
+        std::fputs(line.c_str(), stderr);
+    }
+    ~ProgressLine() {
+        if (shown_) {
+            std::fputs("\r\x1b[K", stderr);
+        }
+    }
+    ProgressLine(const ProgressLine&) = delete;
+    ProgressLine& operator=(const ProgressLine&) = delete;
+
+private:
+    bool shown_;
+};
+
+// "Result: Healthy (ok, HTTP 200) in 1.25 ms: http://10.0.0.4/": the verdict in one line, last,
+// where a terminal leaves it in view and `tail -n 1` finds it.
+std::string status_line(const report::Snapshot& snap, const std::string& what) {
+    const report::Effective e = report::effective(snap, 0);
+    std::string line = "Result: ";
+    line += health_name(e.health);
+    line += " (";
+    line += reason_info(e.reason).code;
+    if (e.state != nullptr && e.state->http_status != 0) {
+        line += ", HTTP ";
+        report::append_uint(line, e.state->http_status);
+    }
+    line += ')';
+    if (e.state == nullptr || e.state->total_probes == 0) {
+        line += ", no probe completed";
+    } else {
+        line += e.health == Health::Healthy ? " in " : " after ";
+        report::append_us_as_ms(line, e.state->latency_us);
+    }
+    line += ": ";
+    line += what;
+    line += '\n';
+    return line;
+}
+
 int run_check(const CheckArgs& a) {
     const bool by_row = !a.config_path.empty();
     if (by_row == !a.url.empty()) {
@@ -341,7 +409,12 @@ int run_check(const CheckArgs& a) {
         std::fprintf(stderr, "ringprobe check: %s\n", plan.error().message.c_str());
         return kExitUsage;
     }
+    std::optional<ProgressLine> progress;
+    if (a.format == report::Format::Table) {
+        progress.emplace(a, *plan);
+    }
     auto snap = probe_once(*plan);
+    progress.reset();
     if (!snap) {
         std::fprintf(stderr, "ringprobe check: %s\n", snap.error().message.c_str());
         return kExitUsage;
@@ -355,6 +428,8 @@ int run_check(const CheckArgs& a) {
         out = report::render_json(*snap, ro);
     } else {
         out = report::render_troubleshoot(*snap, std::span<const std::uint32_t>(&row, 1), false);
+        out += '\n';
+        out += status_line(*snap, probed(a, *plan));
     }
     std::fwrite(out.data(), 1, out.size(), stdout);
     return static_cast<Health>(snap->states.front().health) == Health::Healthy ? kExitHealthy

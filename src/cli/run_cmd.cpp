@@ -38,6 +38,7 @@ struct RunArgs {
     std::string listen{exporter::kDefaultListen};
     bool listen_explicit = false;  // a port in use is then an error, not a warning
     bool per_server = false;
+    std::uint32_t page_sample_ms = 10'000;
 };
 
 constexpr const char* kRunDescription =
@@ -138,6 +139,11 @@ void add_exporter_flags(CLI::App& run, RunArgs& a) {
         ->type_name("ADDR:PORT|none");
     run.add_flag("--metrics-per-server", a.per_server,
                  "add per-row series (pool, setting, server) to /metrics");
+    command_line::add_number(run, "--page-sample-ms", a.page_sample_ms, 100u, 600'000u,
+                             "how often the web page's pool-health picture counts each\n"
+                             "pool's servers by health (default 10000); it keeps the last\n"
+                             "360 counts (one hour at the default)",
+                             "MS");
 }
 
 void add_dns_flags(CLI::App& run, RunArgs& a) {
@@ -224,6 +230,7 @@ std::optional<std::unique_ptr<exporter::Exporter>> start_exporter(const RunArgs&
     xo.listen = *exporter::parse_listen(a.listen);  // checked while parsing
     xo.report_name = a.opt.name;
     xo.per_server = a.per_server;
+    xo.pool_sample_ms = a.page_sample_ms;
     auto x = exporter::Exporter::start(
         xo, [&eng] { return eng.totals(); },
         exporter::EngineFacts{eng.worker_count(), eng.ring_mode(), eng.memory_bytes()});

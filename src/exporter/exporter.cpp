@@ -58,9 +58,53 @@ void Exporter::stop() {
 
 void Exporter::run() {
     while (!stop_.load(std::memory_order_acquire)) {
-        server_->poll(static_cast<int>(sweep_gap_ns_ / 1'000'000ull));
+        const std::uint64_t gap_ns =
+            std::min<std::uint64_t>(sweep_gap_ns_, opt_.pool_sample_ms * 1'000'000ull);
+        server_->poll(static_cast<int>(gap_ns / 1'000'000ull));
         sweep_if_due(sweep_gap_ns_);
+        sample_if_due();
     }
+}
+
+// One pool-health sample when the cadence says so. A report whose pools differ from the ones
+// sampled (a reload that renamed, added or removed a pool) starts the ring again: a sample's
+// counts are by pool index.
+void Exporter::sample_if_due() {
+    const std::uint64_t now = monotonic_ns();
+    if ((last_sample_ns_ != 0 && now - last_sample_ns_ < opt_.pool_sample_ms * 1'000'000ull) ||
+        !ensure_report()) {
+        return;
+    }
+    last_sample_ns_ = now;
+    const report::StaticInfo& info = report_->info();
+    std::vector<std::string> names;
+    names.reserve(info.pools.size());
+    for (const report_abi::PoolRecord& p : info.pools) {
+        names.emplace_back(info.str(p.name));
+    }
+    if (!pool_samples_ || names != sampled_pools_) {
+        pool_samples_.emplace(names.size(), std::max<std::uint32_t>(1, opt_.pool_samples));
+        sampled_pools_ = std::move(names);
+    }
+    report::SnapshotOptions so;
+    so.dns = false;
+    so.tls_facts = false;
+    const report::Snapshot snap = report_->snapshot(so);
+    pool_samples_->add(snap.now_unix_ns, count_pool_health(snap));
+}
+
+PagePictures Exporter::pictures() const {
+    PagePictures p;
+    if (pool_samples_ && pool_samples_->pools() == report_->info().pools.size()) {
+        p.samples = &*pool_samples_;
+    }
+    p.window_ns = std::uint64_t{opt_.pool_sample_ms} *
+                  std::max<std::uint32_t>(1, opt_.pool_samples) * 1'000'000ull;
+    const report::Report* r = &*report_;
+    p.history = [r](std::uint32_t target, report_abi::HistoryEntry* out) {
+        return r->copy_history(target, out);
+    };
+    return p;
 }
 
 bool Exporter::ensure_report() {
@@ -233,8 +277,9 @@ HttpResponse Exporter::page(std::string_view query) {
         r.body = render_unavailable(report_error_, opt_.page);
         return r;
     }
-    r.body = render_page(report_->snapshot(report::SnapshotOptions{}), parse_page_query(query),
-                         opt_.page);
+    report::SnapshotOptions so;
+    so.events = true;  // the recent events under the pictures
+    r.body = render_page(report_->snapshot(so), parse_page_query(query), opt_.page, pictures());
     return r;
 }
 
@@ -251,7 +296,8 @@ HttpResponse Exporter::troubleshoot(std::string_view query) {
     if (!row || std::from_chars(row->data(), row->data() + row->size(), n).ec != std::errc{}) {
         return text(404, "troubleshoot needs ?row=N, a row of the report\n");
     }
-    auto body = render_troubleshoot(report_->snapshot(report::SnapshotOptions{}), n, opt_.page);
+    auto body =
+        render_troubleshoot(report_->snapshot(report::SnapshotOptions{}), n, opt_.page, pictures());
     if (!body) {
         return text(404, "no such row in the report\n");
     }

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/result.hpp"
 #include "engine/counters.hpp"
@@ -48,6 +49,10 @@ struct ExporterOptions {
     // handshake).
     std::uint32_t tls_expiry_max = kTlsExpirySeriesMax;
     std::uint32_t tls_refresh_ms = 5000;
+    // The page's pool-health picture: counts per pool and health sampled this often, the
+    // newest pool_samples of them kept (10 s x 360: the last hour).
+    std::uint32_t pool_sample_ms = 10'000;
+    std::uint32_t pool_samples = 360;
 };
 
 using TotalsFn = std::function<engine::EngineTotals()>;
@@ -72,6 +77,8 @@ private:
     HttpResponse handle(const HttpRequest& req);
     bool ensure_report();
     void sweep_if_due(std::uint64_t min_gap_ns);
+    void sample_if_due();
+    PagePictures pictures() const;
     HttpResponse metrics();
     HttpResponse backend_health(std::string_view query);
     HttpResponse events(std::string_view query);
@@ -90,6 +97,9 @@ private:
     std::optional<report::Report> report_;
     std::optional<ProbeTally> tally_;
     std::optional<TlsExpiry> tls_expiry_;
+    std::optional<PoolSamples> pool_samples_;
+    std::vector<std::string> sampled_pools_;  // the pools pool_samples_ counts, by name
+    std::uint64_t last_sample_ns_ = 0;
     std::uint64_t tls_copied_ns_ = 0;
     std::string report_error_ = "the report has not been opened yet";
     std::uint64_t next_open_ns_ = 0;

@@ -10,6 +10,7 @@
 
 #include "common/text.hpp"
 #include "exporter/chain_view.hpp"
+#include "exporter/pictures.hpp"
 #include "report/capacity_words.hpp"
 #include "report/sentences.hpp"
 
@@ -114,6 +115,10 @@ svg text{font:13px system-ui,sans-serif}
 tr.faulty td{background:#fde7e9}tr.expiring td{background:#fff4ce}
 .sha{word-break:break-all;font-size:.8em}
 #chain-table,#addresses{margin:.6em 0}
+.pair{display:flex;flex-wrap:wrap;gap:0 2em}figure{margin:.6em 0}
+figure.pool-pictures figcaption{font-weight:600}
+.caption{font-size:.85em;color:var(--muted);margin:.1em 0;max-width:400px}
+figure.timeline{margin:0}figure.timeline svg{display:block}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dt{color:var(--muted)}dd{margin:0}
 @media (max-width:700px){
  #servers thead{display:none}
@@ -266,7 +271,28 @@ void filter_form(std::string& out, const report::Snapshot& snap, const PageQuery
         "</form>\n";
 }
 
-void server_row(std::string& out, const report::Snapshot& snap, std::uint32_t row_index) {
+// The timeline cell: the row's last results (pictures.hpp) for the page's first rows, else a
+// link to its troubleshoot view, which always has one.
+void timeline_cell(std::string& out, const report::Snapshot& snap, std::uint32_t row_index,
+                   const PagePictures& pictures, bool draw) {
+    const std::uint32_t target = snap.info->rows[row_index].target_index;
+    out += "<td data-label=\"Last results\">";
+    if (draw && pictures.history) {
+        std::array<report_abi::HistoryEntry, report_abi::kHistoryEntries> buf{};
+        const std::uint32_t n = pictures.history(target, buf.data());
+        append_timeline(out, std::span(buf.data(), n), false);
+    } else if (draw && !snap.history_count.empty()) {
+        append_timeline(out, snap.history_of(target), false);
+    } else {
+        out += "<a class=\"timeline-link\" href=\"/troubleshoot?row=";
+        report::append_uint(out, row_index);
+        out += "\">timeline</a>";
+    }
+    out += "</td>";
+}
+
+void server_row(std::string& out, const report::Snapshot& snap, std::uint32_t row_index,
+                const PagePictures& pictures, bool timeline) {
     const report::StaticInfo& info = *snap.info;
     const abi::RowRecord& r = info.rows[row_index];
     const abi::SettingRecord& st = info.settings[r.setting_index];
@@ -318,7 +344,9 @@ void server_row(std::string& out, const report::Snapshot& snap, std::uint32_t ro
         append_html_escaped(out, note);
         out += "</span>";
     }
-    out += "</td></tr>\n";
+    out += "</td>";
+    timeline_cell(out, snap, row_index, pictures, timeline);
+    out += "</tr>\n";
 }
 
 }  // namespace
@@ -357,7 +385,8 @@ PageQuery parse_page_query(std::string_view query) {
     return q;
 }
 
-std::string render_page(const report::Snapshot& snap, const PageQuery& q, const PageOptions& o) {
+std::string render_page(const report::Snapshot& snap, const PageQuery& q, const PageOptions& o,
+                        const PagePictures& pictures) {
     const report::StaticInfo& info = *snap.info;
     std::vector<std::uint32_t> shown;
     shown.reserve(info.rows.size());
@@ -383,6 +412,12 @@ std::string render_page(const report::Snapshot& snap, const PageQuery& q, const 
     page_head(out, "Backend health: " + std::string(info.gateway_name()), o);
     page_banner(out, snap, "Backend health");
     pool_summary(out, snap, q);
+    PoolPicturesInput pin;
+    pin.samples = pictures.samples;
+    pin.window_ns = pictures.window_ns;
+    pin.only_pool = q.pool;
+    append_pool_pictures(out, snap, pin);
+    append_recent_events(out, snap);
     out += "<h2>Servers</h2>";
     filter_form(out, snap, q);
     out += "<p id=\"shown\" class=\"muted\">Showing <span id=\"shown-count\">";
@@ -398,9 +433,10 @@ std::string render_page(const report::Snapshot& snap, const PageQuery& q, const 
     out +=
         ".</p>\n<table id=\"servers\"><thead><tr><th>Server</th><th>Pool</th>"
         "<th>Backend setting</th><th>Port</th><th>Protocol</th><th>Status</th>"
-        "<th>Details (latest probe)</th><th>Checked</th></tr></thead><tbody>\n";
+        "<th>Details (latest probe)</th><th>Checked</th><th>Last results</th></tr></thead>"
+        "<tbody>\n";
     for (std::size_t i = begin; i < end; ++i) {
-        server_row(out, snap, shown[i]);
+        server_row(out, snap, shown[i], pictures, i - begin < kTimelineRowsMax);
     }
     out += "</tbody></table>\n";
     if (pages > 1) {
@@ -530,7 +566,7 @@ void timing(std::string& out, std::string_view name, std::string_view id, std::u
 }  // namespace
 
 std::optional<std::string> render_troubleshoot(const report::Snapshot& snap, std::uint32_t row,
-                                               const PageOptions& o) {
+                                               const PageOptions& o, const PagePictures& pictures) {
     const report::StaticInfo& info = *snap.info;
     if (row >= info.rows.size()) {
         return std::nullopt;
@@ -594,7 +630,14 @@ std::optional<std::string> render_troubleshoot(const report::Snapshot& snap, std
     report::append_uint(out, t.unhealthy_threshold);
     out += " failures, healthy after ";
     report::append_uint(out, t.healthy_threshold);
-    out += "</dd></dl>\n<h2>What the latest probe says</h2><p id=\"log\">";
+    out += "</dd></dl>\n<h2>Last results</h2><div id=\"timeline\">";
+    std::array<report_abi::HistoryEntry, report_abi::kHistoryEntries> history{};
+    std::span<const report_abi::HistoryEntry> results = snap.history_of(r.target_index);
+    if (pictures.history) {
+        results = std::span(history.data(), pictures.history(r.target_index, history.data()));
+    }
+    append_timeline(out, results, true);
+    out += "</div>\n<h2>What the latest probe says</h2><p id=\"log\">";
     std::string log;
     report::append_probe_log(log, snap, r.target_index);
     append_html_escaped(out, log);

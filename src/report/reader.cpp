@@ -820,6 +820,17 @@ const abi::TargetStateRecord* Report::state_records() const {
         base_ + section(info_->header, abi::Section::States).offset);
 }
 
+std::uint32_t Report::copy_history(std::uint32_t target, abi::HistoryEntry* out,
+                                   std::uint32_t max_attempts) const {
+    RP_ASSERT(base_ != nullptr);
+    if (target >= info_->targets.size()) {
+        return 0;
+    }
+    const auto* rings = reinterpret_cast<const abi::HistoryRecord*>(
+        base_ + section(info_->header, abi::Section::History).offset);
+    return ringprobe::report::copy_history(rings[target], out, max_attempts);
+}
+
 bool Report::superseded() const {
     RP_ASSERT(base_ != nullptr);
     const auto* h = reinterpret_cast<const abi::SegmentHeader*>(base_);

@@ -183,6 +183,10 @@ public:
     const StaticInfo& info() const { return *info_; }
     // The live state records (for copy_state in a tight loop: the exporter, the stress test).
     const report_abi::TargetStateRecord* state_records() const;
+    // One target's history ring (copy_history) without copying every target's: the exporter's
+    // page draws the timelines of the rows it shows. 0 when target is not a target of the report.
+    std::uint32_t copy_history(std::uint32_t target, report_abi::HistoryEntry* out,
+                               std::uint32_t max_attempts = 64) const;
     const std::string& path() const { return path_; }
 
     // True once a newer segment replaced this one (flag set by the new writer, or the name now

@@ -56,6 +56,7 @@ std::string render_history(const Snapshot& snap, std::span<const std::uint32_t> 
 struct EventFilter {
     std::uint64_t since_unix_ns = 0;  // only events at or after
     std::string_view pool;            // only this pool (by name); empty: all
+    std::size_t newest = 0;           // only the newest N rows (still oldest first); 0: all
 };
 std::string render_events(const Snapshot& snap, const EventFilter& f, Format format, bool color);
 

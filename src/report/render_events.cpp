@@ -41,6 +41,9 @@ std::vector<EventRow> event_rows(const Snapshot& snap, const EventFilter& f) {
             out.push_back(EventRow{&e, &info.rows[r]});
         }
     }
+    if (f.newest != 0 && out.size() > f.newest) {
+        out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(f.newest));
+    }
     return out;
 }
 

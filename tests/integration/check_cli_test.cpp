@@ -3,7 +3,9 @@
 // --server A` gives the same reason as the engine's own row for that server (`ringprobe run`
 // on the same configuration, read back from its report) and exits 0 for Healthy, 1 for
 // Unhealthy; a URL probes the same way, with --expect and --body taking the place of the
-// configuration's match; the table names the reason's sentence and the phase timings; and bad
+// configuration's match; the table names the reason's sentence and the phase timings and ends
+// with one status line (verdict, reason, HTTP status, time, what was probed), which JSON and a
+// stderr that is not a terminal never get; and bad
 // usage (a malformed URL, an unknown scheme, a port out of range, an unreadable root file, a
 // server no row probes) exits 2 naming the problem.
 #include <fcntl.h>
@@ -239,6 +241,44 @@ TEST(CheckCli, AUrlIsProbedWithItsExpectAndBodyAndTheTableSaysWhy) {
     EXPECT_EQ(reason_in(r.out), "connect_refused") << r.out;
     r = check({"tcp://127.1.41.1:" + port}, "tcp");
     EXPECT_EQ(r.status, 0) << r.out << r.err;
+}
+
+// The last line of a text.
+std::string last_line(const std::string& text) {
+    const std::size_t end = text.size() > 0 && text.back() == '\n' ? text.size() - 1 : text.size();
+    const std::size_t begin = text.rfind('\n', end == 0 ? 0 : end - 1);
+    return text.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin + 1));
+}
+
+TEST(CheckCli, TheTableEndsWithOneStatusLine) {
+    auto fleet = test::FleetProcess::start(kFleet);
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    const std::string port = std::to_string(fleet->port());
+    const std::string ok_url = "http://127.1.41.1:" + port + "/";
+    Ran r = check({ok_url}, "status-ok");
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    std::string line = last_line(r.out);
+    EXPECT_EQ(line.rfind("Result: Healthy (ok, HTTP 200) in ", 0), 0u) << line;
+    EXPECT_NE(line.find(" ms: " + ok_url), std::string::npos) << line;
+    EXPECT_EQ(r.err, "") << "no progress line when stderr is not a terminal";
+
+    const std::string bad_url = "http://127.1.41.2:" + port + "/";
+    r = check({bad_url}, "status-503");
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_EQ(last_line(r.out).rfind("Result: Unhealthy (status_mismatch, HTTP 503) after ", 0), 0u)
+        << r.out;
+
+    const std::string name = testing::unique_name("check-status");
+    const std::string cfg = write_temp(config_json(name, fleet->port(), closed_port()), "status");
+    r = check({"--config", cfg, "--server", "127.1.41.4"}, "status-row");
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    line = last_line(r.out);
+    EXPECT_EQ(line.rfind("Result: Unhealthy (connect_refused) after ", 0), 0u) << line;
+    EXPECT_NE(line.find(": server 127.1.41.4 in pool down, setting "), std::string::npos) << line;
+
+    r = check({ok_url, "--format", "json"}, "status-json");
+    EXPECT_EQ(r.out.find("Result:"), std::string::npos) << "JSON stays one document: " << r.out;
+    ::unlink(cfg.c_str());
 }
 
 // The fleet serving the committed test chains (docs/tls.md): a good one, an expired leaf, a

@@ -10,15 +10,20 @@
 //  - a backend taken down at the fleet appears in `--events` with its reason, `--since` keeps
 //    only the recent transitions, `--pool` narrows, and the exporter's /events serves JSON that
 //    parses with the same transition;
+//  - `--watch` prints the newest transitions under the table, and one that happens while it
+//    runs shows in a later frame with its reason;
 //  - a backend that alternates (a fleet flap) is flagged flapping within 32 probes: in the
 //    state's flags, the table, `ringprobe.flapping` in the JSON and ringprobe_servers_flapping
 //    on /metrics; a steady one is not.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -287,6 +292,122 @@ TEST(Events, ABackendTakenDownAppearsInEventsWithItsReason) {
         EXPECT_EQ(std::uint64_t(root["overwritten"].get_uint64()), 0u);
     }
     x->reset();
+    run.stop();
+}
+
+// ringprobe-report --watch with its stdout in a pipe; stopped by PID however the test ends.
+class Watch {
+public:
+    explicit Watch(std::vector<std::string> args) {
+        const char* exe = std::getenv("RINGPROBE_REPORT");
+        EXPECT_NE(exe, nullptr);
+        int out[2];
+        EXPECT_EQ(::pipe(out), 0);
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::dup2(out[1], 1);
+            ::close(out[0]);
+            std::vector<char*> argv{const_cast<char*>(exe)};
+            for (auto& a : args) {
+                argv.push_back(a.data());
+            }
+            argv.push_back(nullptr);
+            ::alarm(60);  // a bound even if the test never stops it
+            ::execv(exe, argv.data());
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        fd_ = out[0];
+    }
+    ~Watch() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGTERM);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        ::close(fd_);
+    }
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+
+    // Reads what it prints until done(output so far) or the budget runs out.
+    bool read_until(const std::function<bool(const std::string&)>& done,
+                    std::chrono::milliseconds budget) {
+        const auto until = std::chrono::steady_clock::now() + budget;
+        while (!done(out_)) {
+            if (std::chrono::steady_clock::now() >= until) {
+                return false;
+            }
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0) {
+                char buf[4096];
+                const ssize_t n = ::read(fd_, buf, sizeof buf);
+                if (n <= 0) {
+                    return done(out_);
+                }
+                out_.append(buf, static_cast<std::size_t>(n));
+            }
+        }
+        return true;
+    }
+    const std::string& out() const { return out_; }
+
+private:
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    std::string out_;
+};
+
+TEST(Events, WatchShowsTheNewestTransitionsUnderTheTableAsTheyHappen) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (unsigned i = 1; i <= 2; ++i) {
+        testing::add_target(plan, TargetSpec{.address = "127.1.33." + std::to_string(i),
+                                             .port = fleet->port(),
+                                             .protocol = Protocol::Http,
+                                             .interval_ms = 50,
+                                             .timeout_ms = 40});
+    }
+    testing::EngineHarness run(plan, engine_options("watch"));
+    ASSERT_TRUE(run.start());
+    ASSERT_TRUE(run.wait(
+        [](const report::Snapshot& s) {
+            return s.states[0].health == static_cast<std::uint8_t>(Health::Healthy) &&
+                   s.states[1].health == static_cast<std::uint8_t>(Health::Healthy);
+        },
+        std::chrono::seconds(10)));
+    const std::string down = server_of(plan.targets[1]);
+    const std::string change = down + "  Healthy -> Unhealthy";
+
+    Watch w({"--name", run.name(), "--watch"});
+    const std::string heading = "Recent events (all of them: ringprobe-report --events)";
+    ASSERT_TRUE(w.read_until(
+        [&](const std::string& o) { return o.find("events shown;") != std::string::npos; },
+        std::chrono::seconds(10)))
+        << w.out();
+    const std::string first = w.out();
+    const std::size_t at = first.find(heading);
+    ASSERT_NE(at, std::string::npos) << first;
+    EXPECT_LT(first.find("127.1.33.1"), at) << "the table comes first: " << first;
+    EXPECT_NE(first.find("Unknown -> Healthy", at), std::string::npos) << first;
+    EXPECT_EQ(first.find(change), std::string::npos) << first;
+
+    ASSERT_TRUE(fleet->reload(
+        R"({"default": {"kind": "http", "status": 200},
+            "rules": [{"cidr": "127.1.33.2/32", "kind": "http", "status": 503}]})"));
+    ASSERT_TRUE(w.read_until(
+        [&](const std::string& o) {
+            const std::size_t c = o.find(change, first.size());
+            return c != std::string::npos && o.find('\n', c) != std::string::npos;
+        },
+        std::chrono::seconds(15)))
+        << w.out();
+    const std::size_t c = w.out().find(change, first.size());
+    const std::string line = w.out().substr(c, w.out().find('\n', c) - c);
+    EXPECT_NE(line.find("status_mismatch"), std::string::npos) << line;
+    EXPECT_NE(line.find("HTTP 503"), std::string::npos) << line;
+    EXPECT_GT(c, w.out().rfind(heading, c)) << "under the frame's events heading";
+    EXPECT_GT(w.out().rfind(heading, c), first.size()) << "in a later frame";
     run.stop();
 }
 

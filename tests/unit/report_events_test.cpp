@@ -3,7 +3,8 @@
 // a full log overwrites its oldest and counts them; several threads append without losing or
 // tearing one; a reload's copy keeps the kept targets' events under their new index; and a
 // reader of a log under attack (entries being written, lapped, garbage words, a counter of
-// 2^64 - 1) keeps only whole valid entries, looks at no more than the capacity and never crashes.
+// 2^64 - 1) keeps only whole valid entries, looks at no more than the capacity and never crashes;
+// the renderers name the row and filter by time, pool and the newest N (--watch's recent events).
 // Random logs are seeded (RP_SEED replays one).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -251,6 +252,30 @@ TEST(ReportEvents, JsonAndTableNameTheRowAndFilterBySinceAndPool) {
     const std::string recent = render_events(s, later, Format::Table, false);
     EXPECT_EQ(recent.find("connect_refused"), std::string::npos) << recent;
     EXPECT_NE(recent.find("Unhealthy -> Healthy"), std::string::npos) << recent;
+}
+
+TEST(ReportEvents, NewestKeepsOnlyTheLastRowsStillOldestFirst) {
+    NameGuard g{unique_name("ev-newest")};
+    auto w = Writer::create(plan_with_log(64), g.name);
+    ASSERT_TRUE(w) << w.error().message;
+    for (std::uint64_t i = 0; i < 6; ++i) {
+        w->record_event(event(i, i % 2 == 0 ? 0 : 6));
+    }
+    auto r = Report::open(g.name);
+    ASSERT_TRUE(r) << r.error().message;
+    const Snapshot s = r->snapshot(with_events());
+    EventFilter f;
+    f.newest = 2;
+    const std::string two = render_events(s, f, Format::Table, false);
+    EXPECT_NE(two.find("(2 events shown; 6 logged, 0 overwritten)"), std::string::npos) << two;
+    const std::size_t refused = two.find("connect_refused");  // i = 4, target 0
+    const std::size_t ok = two.find("Unhealthy -> Healthy");  // i = 5, target 6
+    ASSERT_NE(refused, std::string::npos) << two;
+    ASSERT_NE(ok, std::string::npos) << two;
+    EXPECT_LT(refused, ok) << two;
+    f.newest = 100;
+    EXPECT_NE(render_events(s, f, Format::Table, false).find("(6 events shown;"),
+              std::string::npos);
 }
 
 }  // namespace

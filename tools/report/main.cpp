@@ -80,7 +80,9 @@ void add_flags(CLI::App& app, Args& a) {
                  "table: an indented block under each row (the probe log, phase\n"
                  "timings, TLS chain, SNI and Host, DNS addresses); json and\n"
                  "powershell: ringprobe's structured fields, \"tls\" and \"dns\" included");
-    app.add_flag("--watch", a.watch, "print the report again every second");
+    app.add_flag("--watch", a.watch,
+                 "print the report again every second; the table is followed by\n"
+                 "the newest 10 health transitions (as --events prints them)");
     app.add_option("--merge", a.merge,
                    "one report from the shards of one configuration on this host\n"
                    "(ringprobe run --shard I/N --name NAME): each row from the engine\n"
@@ -224,16 +226,31 @@ bool render_server_text(const Snapshot& snap, const Args& a, bool color, std::st
     return true;
 }
 
+// --watch follows the table with the newest transitions, so a change shows as it happens
+// with its reason; a JSON or PowerShell frame stays one document.
+constexpr std::size_t kWatchEvents = 10;
+bool watch_events(const Args& a) {
+    return a.watch && a.render.format == Format::Table && !by_server(a);
+}
+
 SnapshotOptions snapshot_options(const Args& a) {
     SnapshotOptions o;
     o.history = !a.history.empty() || (a.render.details && a.render.format != Format::Table);
-    o.events = a.events;
+    o.events = a.events || watch_events(a);
     return o;
 }
 
 std::string render_frame(const Snapshot& snap, const Args& a) {
     if (!by_server(a)) {
-        return render(snap, a.render);
+        std::string out = render(snap, a.render);
+        if (watch_events(a)) {
+            EventFilter f;
+            f.pool = a.pool;
+            f.newest = kWatchEvents;
+            out += "\nRecent events (all of them: ringprobe-report --events)\n";
+            out += render_events(snap, f, Format::Table, a.render.color);
+        }
+        return out;
     }
     std::string out;
     render_server_text(snap, a, a.render.color, out);
