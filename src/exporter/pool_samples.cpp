@@ -11,6 +11,9 @@ std::vector<HealthCounts> count_pool_health(const report::Snapshot& snap) {
     std::vector<HealthCounts> counts(info.pools.size(), HealthCounts{});
     for (const report_abi::RowRecord& r : info.rows) {
         const Health h = report::effective(snap, r.target_index).health;
+        if (h == Health::OtherShard) {
+            continue;  // another engine's row: its pictures are drawn where it is probed
+        }
         counts[r.pool_index][static_cast<std::size_t>(h)]++;
     }
     return counts;

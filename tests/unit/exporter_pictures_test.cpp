@@ -106,6 +106,19 @@ TEST(PoolSamples, KeepsTheNewestSamplesOldestFirst) {
     }
 }
 
+// A sharded engine's report holds rows other shards probe (Health::OtherShard): they are not
+// this engine's to count, and the count has no layer for them.
+TEST(PoolSamples, RowsOfOtherShardsAreNotCounted) {
+    Segment seg(report::testing::sample_plan());
+    seg.writer->publish(0, update(Health::Healthy, Reason::Ok, 800));
+    seg.writer->publish(1, update(Health::OtherShard, Reason::OtherShard, 0));
+    seg.writer->publish(6, update(Health::OtherShard, Reason::OtherShard, 0));
+    const std::vector<HealthCounts> now = count_pool_health(seg.snap(false));
+    ASSERT_EQ(now.size(), 2u);
+    EXPECT_EQ(now[0], (HealthCounts{4, 1, 0}));  // web: four still Unknown, one Healthy
+    EXPECT_EQ(now[1], (HealthCounts{0, 0, 0}));  // api: its one row is another shard's
+}
+
 TEST(PoolPictures, OneFigurePerPoolWithHealthOverTimeAndLatencyBuckets) {
     Segment seg(report::testing::sample_plan());
     seg.writer->publish(0, update(Health::Healthy, Reason::Ok, 800));
