@@ -19,7 +19,9 @@ namespace abi = report_abi;
 namespace {
 
 constexpr std::array<Health, 3> kStackOrder = {Health::Healthy, Health::Unhealthy, Health::Unknown};
-constexpr std::array<std::string_view, 3> kHealthFill = {"#8a6d00", "#107c10", "#c50f1f"};
+// By Health's value: Unknown, Healthy, Unhealthy, OtherShard (another engine probes the row).
+constexpr std::array<std::string_view, 4> kHealthFill = {"#8a6d00", "#107c10", "#c50f1f",
+                                                         "#767676"};
 
 std::string_view fill_of(Health h) {
     return kHealthFill[static_cast<std::size_t>(h)];
