@@ -77,13 +77,15 @@ enum class Reason : std::uint16_t {
     // 34 is never written, so the codes after it keep their numbers in existing reports: a
     // full submission queue is flushed and retried by the ring (Ring::sqe), not a probe's outcome.
     Unused34 = 34,
-    ProberError = 35,        // any other local failure (errno in the record)
-    EngineUnreachable = 36,  // set by readers only: heartbeat stale or engine gone
-    AddressUnknown = 37,     // a NIC member no --nics file gives an address for (health Unknown)
-    ProxyRejected = 38,      // closed after our PROXY protocol header, before answering anything
+    ProberError = 35,         // any other local failure (errno in the record)
+    EngineUnreachable = 36,   // set by readers only: heartbeat stale or engine gone
+    AddressUnknown = 37,      // a NIC member no --nics file gives an address for (health Unknown)
+    ProxyRejected = 38,       // closed after our PROXY protocol header, before answering anything
+    ClientCertRequired = 39,  // the server asked for a client certificate and we have none
+    ClientCertRejected = 40,  // the server refused ours (an alert, or HTTP 400 after asking)
 };
 
-inline constexpr std::size_t reason_count = 39;
+inline constexpr std::size_t reason_count = 41;
 
 struct ReasonInfo {
     Reason reason;
@@ -133,6 +135,8 @@ inline constexpr std::array<ReasonInfo, reason_count> reason_table{{
     {Reason::EngineUnreachable, "engine_unreachable", Layer::Engine, false},
     {Reason::AddressUnknown, "address_unknown", Layer::Dns, false},
     {Reason::ProxyRejected, "proxy_rejected", Layer::L4, true},
+    {Reason::ClientCertRequired, "client_cert_required", Layer::L6, true},
+    {Reason::ClientCertRejected, "client_cert_rejected", Layer::L6, true},
 }};
 
 namespace detail {

@@ -9,6 +9,8 @@ FaultPart fault_part(Reason reason) {
         case Reason::TlsProtocolVersion:
         case Reason::TlsHandshakeTimeout:
         case Reason::TlsHandshakeFailed: return FaultPart::Handshake;
+        case Reason::ClientCertRequired:
+        case Reason::ClientCertRejected: return FaultPart::ClientCertificate;
         default: break;
     }
     switch (reason_info(reason).layer) {
@@ -33,6 +35,8 @@ std::string_view fault_part_words(FaultPart part) {
         case FaultPart::Handshake: return "the TLS handshake between ringprobe and the server";
         case FaultPart::Certificate: return "the server's certificate chain";
         case FaultPart::Server: return "the server's HTTP answer";
+        case FaultPart::ClientCertificate:
+            return "ringprobe's client certificate (the client side of the TLS handshake)";
     }
     return "nothing";
 }

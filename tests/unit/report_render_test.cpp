@@ -330,6 +330,32 @@ TEST_F(RenderTest, EveryReasonHasItsOwnSentence) {
     }
 }
 
+// A server that refused the probe's client certificate: the sentence names the alert in words,
+// and --troubleshoot marks the client side (the ringprobe box), not the server's chain.
+TEST_F(RenderTest, ARejectedClientCertificateNamesTheAlertAndMarksTheClientSide) {
+    writer_->publish(4, update(Health::Unhealthy, Reason::ClientCertRejected, 0,
+                               "server sent alert 48 unknown_ca for the client certificate "
+                               "CN=probe (issuer CN=Other CA)"));
+    std::string log;
+    append_probe_log(log, snapshot(), 4);
+    EXPECT_NE(log.find("The server rejected the client certificate: unknown CA."),
+              std::string::npos)
+        << log;
+    const std::string t = troubleshoot(4);
+    EXPECT_NE(t.find("XX client certificate: "), std::string::npos) << t;
+    EXPECT_NE(t.find("Faulty part: XX ringprobe's client certificate"), std::string::npos) << t;
+    EXPECT_NE(t.find("ringprobe.clientCertificate"), std::string::npos) << t;
+    EXPECT_EQ(t.find("XX certificate:"), std::string::npos) << t;
+
+    writer_->publish(4, update(Health::Unhealthy, Reason::ClientCertRequired, 0,
+                               "server sent alert 116 certificate_required after asking for a "
+                               "client certificate; none is configured"));
+    std::string required;
+    append_probe_log(required, snapshot(), 4);
+    EXPECT_NE(required.find("The server requires a client certificate"), std::string::npos)
+        << required;
+}
+
 TEST_F(RenderTest, SuccessSentenceNamesTheStatusCode) {
     std::string log;
     append_probe_log(log, snapshot(), 0);
