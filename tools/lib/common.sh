@@ -8,7 +8,8 @@ RP_BUILD_PACKAGES=(g++ meson ninja-build pkg-config python3
     liburing-dev libwolfssl-dev libsimdjson-dev libjemalloc-dev
     libgtest-dev libgmock-dev libbenchmark-dev libc-ares-dev libcli11-dev libsystemd-dev)
 RP_TEST_PACKAGES=(clang libclang-rt-14-dev haproxy procps iproute2 dnsmasq-base prometheus chromium
-    systemd man-db clang-format openssl)
+    systemd man-db clang-format openssl
+    nginx)
 # What tools/package.sh needs beyond the build packages to make and check the .deb.
 RP_PACKAGE_PACKAGES=(debhelper dpkg-dev lintian)
 
