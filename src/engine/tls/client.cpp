@@ -294,6 +294,7 @@ Step TlsClient::handshake_finished() {
         // the session (which was verified, or it would not have been kept).
         facts_ = session_->facts_;
         facts_.resumed = true;
+        cert_requested_ = session_->cert_requested_;
     } else if (!classify()) {
         return fail(reason_);
     }
@@ -309,6 +310,7 @@ void TlsClient::save_session() {
     }
     if (!facts_.resumed) {
         session_->facts_ = facts_;
+        session_->cert_requested_ = cert_requested_;
     }
     WOLFSSL_SESSION* s = wolfSSL_get1_session(ssl_);
     if (s == nullptr) {
@@ -409,6 +411,9 @@ Reason TlsClient::judge_http_refusal(int http_status, Reason fallback) {
         return fallback;
     }
     BoundedText d(detail_, sizeof detail_);
+    if (session_ != nullptr) {
+        session_->clear();  // the next probe shows the certificate again, in a full handshake
+    }
     d.add("HTTP 400 after the server asked for a client certificate");
     if (trust_ == nullptr || !trust_->has_client_certificate) {
         d.add("; none is configured");

@@ -39,6 +39,9 @@ private:
     friend class TlsClient;
     WOLFSSL_SESSION* session_ = nullptr;
     CertFacts facts_{};  // from the full handshake that created the session
+    // That handshake's server asked for a client certificate: a resumed one, which carries no
+    // CertificateRequest, answers for the server the same way (judge_http_refusal).
+    bool cert_requested_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
