@@ -7,6 +7,10 @@
 // what a worker pays per probe. The counter `wolf_allocs` is wolfSSL's heap allocations per
 // handshake, counted through wolfSSL_SetAllocators (TlsClient's own buffers are made once).
 //
+// BM_Tls_FullHandshakeClientCertificate is the full handshake with a server that requires a
+// client certificate (tests/tls/make-client-certs.sh, made into a temporary directory) and the
+// client presenting one.
+//
 // BM_Tls_VerifyCorpus judges every chain of the differential corpus (tests/tls/make-corpus.sh,
 // docs/tls.md "How ringprobe's verdicts relate to OpenSSL's") once per iteration, each a full
 // handshake against its own in-memory server: the verify path over RSA 2048, P-256 and P-384
@@ -97,13 +101,46 @@ bool handshake(benchmark::State& state, TlsClient& client, MemoryTlsServer& serv
     return handshake_step(state, client, server) == StepKind::HandshakeDone;
 }
 
-void run(benchmark::State& state, bool resume, int version) {
+// The client certificates of tests/tls/make-client-certs.sh, made once into a temporary
+// directory; empty when the script failed.
+std::string client_certs_dir() {
+    static std::string made;
+    if (made.empty()) {
+        char templ[] = "/tmp/rp-client-certs-XXXXXX";
+        if (::mkdtemp(templ) == nullptr) {
+            return {};
+        }
+        const std::string cmd =
+            "sh '" RP_MAKE_CLIENT_CERTS "' '" + std::string(templ) + "/certs' >/dev/null 2>&1";
+        if (std::system(cmd.c_str()) != 0) {
+            return {};
+        }
+        made = templ;
+        std::atexit([] {
+            std::error_code ec;
+            std::filesystem::remove_all(made, ec);
+        });
+    }
+    return made + "/certs";
+}
+
+// client_cert: the server asks for a client certificate and the client presents client.pem.
+void run(benchmark::State& state, bool resume, int version, bool client_cert = false) {
     wolfSSL_SetAllocators(count_malloc, count_free, count_realloc);
     std::vector<std::string> roots{slurp(fixture("root.pem"))};
-    auto trust = TlsContexts::single(roots);
+    ringprobe::ClientCertificate cc;
+    const std::string certs = client_cert ? client_certs_dir() : std::string();
+    if (client_cert) {
+        cc = ringprobe::ClientCertificate{"bench", "certificateFile client.pem",
+                                          "keyFile client.key", slurp(certs + "/client.pem"),
+                                          slurp(certs + "/client.key")};
+    }
+    auto trust =
+        TlsContexts::single(roots, TlsContexts::default_system_store, client_cert ? &cc : nullptr);
     auto server = MemoryTlsServer::create(fixture("good-chain.pem"), fixture("good.key"), version);
-    if (!trust || server == nullptr) {
-        state.SkipWithError("fixtures not found");
+    if (!trust || server == nullptr ||
+        (client_cert && !server->require_client_certificate(certs + "/client-ca.pem"))) {
+        state.SkipWithError("fixtures not found, or tests/tls/make-client-certs.sh failed");
         return;
     }
     server->set_reply("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
@@ -149,6 +186,12 @@ void BM_Tls_FullHandshake(benchmark::State& state) {
 }
 void BM_Tls_ResumedHandshake(benchmark::State& state) {
     run(state, true, static_cast<int>(state.range(0)));
+}
+// A full handshake with a server that asks for a client certificate and the client presenting
+// one (mTLS): beside BM_Tls_FullHandshake, what a client certificate adds to a probe (its
+// Certificate and, the most of it, the CertificateVerify signature).
+void BM_Tls_FullHandshakeClientCertificate(benchmark::State& state) {
+    run(state, false, static_cast<int>(state.range(0)), true);
 }
 
 // One chain of the corpus: its server, its trust and the names the client sends and checks.
@@ -244,6 +287,7 @@ void BM_Tls_VerifyCorpus(benchmark::State& state) {
 // Argument: the protocol (13 = TLS 1.3, 12 = TLS 1.2).
 BENCHMARK(BM_Tls_FullHandshake)->Arg(13)->Arg(12)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tls_ResumedHandshake)->Arg(13)->Arg(12)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Tls_FullHandshakeClientCertificate)->Arg(13)->Arg(12)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tls_VerifyCorpus)->Unit(benchmark::kMillisecond);
 
 }  // namespace

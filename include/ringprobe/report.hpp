@@ -312,12 +312,18 @@ struct TargetRecord {
     std::uint32_t name_slot;            // 68  FQDN: index into Names (Addresses: x16); else kNoSlot
     std::uint32_t tls_slot;             // 72  Https/Tls: index into TlsFacts; else kNoSlot
     std::uint16_t expiry_warning_days;  // 76  certificate early warning (0: off)
-    std::uint16_t reserved;             // 78  zero
+    std::uint8_t proxy_protocol;        // 78  Tcp/Tls: the PROXY header sent, kProxyNone/V1/V2
+    std::uint8_t reserved;              // 79  zero
 };
+// TargetRecord::proxy_protocol. A segment written before the field existed holds zero: none.
+inline constexpr std::uint8_t kProxyNone = 0;
+inline constexpr std::uint8_t kProxyV1 = 1;
+inline constexpr std::uint8_t kProxyV2 = 2;
 static_assert(sizeof(TargetRecord) == 80);
 static_assert(offsetof(TargetRecord, name_slot) == 68);
 static_assert(offsetof(TargetRecord, tls_slot) == 72);
 static_assert(offsetof(TargetRecord, expiry_warning_days) == 76);
+static_assert(offsetof(TargetRecord, proxy_protocol) == 78);
 static_assert(offsetof(TargetRecord, port) == 48);
 static_assert(offsetof(TargetRecord, interval_ms) == 56);
 static_assert(offsetof(TargetRecord, jitter_ms) == 64);

@@ -86,9 +86,11 @@ enum class Reason : std::uint16_t {
     AddressUnknown = 37,     // a NIC member no --nics file gives an address for (health Unknown)
     ProxyRejected = 38,      // closed after our PROXY protocol header, before answering anything
     OtherShard = 39,         // another engine's shard probes it (health OtherShard)
+    ClientCertRequired = 40,  // the server asked for a client certificate and we have none
+    ClientCertRejected = 41,  // the server refused ours (an alert, or HTTP 400 after asking)
 };
 
-inline constexpr std::size_t reason_count = 40;
+inline constexpr std::size_t reason_count = 42;
 
 struct ReasonInfo {
     Reason reason;
@@ -139,6 +141,8 @@ inline constexpr std::array<ReasonInfo, reason_count> reason_table{{
     {Reason::AddressUnknown, "address_unknown", Layer::Dns, false},
     {Reason::ProxyRejected, "proxy_rejected", Layer::L4, true},
     {Reason::OtherShard, "other_shard", Layer::Engine, false},
+    {Reason::ClientCertRequired, "client_cert_required", Layer::L6, true},
+    {Reason::ClientCertRejected, "client_cert_rejected", Layer::L6, true},
 }};
 
 namespace detail {

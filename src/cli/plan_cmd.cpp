@@ -14,6 +14,7 @@
 #include "common/json.hpp"
 #include "common/shard.hpp"
 #include "config/load.hpp"
+#include "engine/tls/trust.hpp"
 
 namespace ringprobe::cli {
 namespace {
@@ -424,6 +425,16 @@ int run_plan(PlanArgs& a) {
         std::fprintf(stderr, "ringprobe plan: %zu error%s in %s; nothing started\n",
                      plan.error().size(), plan.error().size() == 1 ? "" : "s", a.config.c_str());
         return 2;
+    }
+    if (!plan->client_certificates.empty()) {
+        // A key that is not its certificate's is refused here as `run` would refuse it, so that
+        // `plan --check` vouches for what `run` loads.
+        auto contexts = tls::TlsContexts::build(*plan);
+        if (!contexts) {
+            std::fprintf(stderr, "%s: %s\nringprobe plan: 1 error in %s; nothing started\n",
+                         a.config.c_str(), contexts.error().message.c_str(), a.config.c_str());
+            return 2;
+        }
     }
     write_all(stderr, config::format_warnings(*plan, a.config));
     std::string out;

@@ -25,7 +25,8 @@ bool same_class(const Spec& a, const Spec& b) {
            a.validate_chain == b.validate_chain && a.validate_sni == b.validate_sni &&
            a.tls_resume == b.tls_resume && *a.roots == *b.roots &&
            a.cert_expiry_warning_days == b.cert_expiry_warning_days &&
-           a.dns_aggregation == b.dns_aggregation && a.proxy_protocol == b.proxy_protocol;
+           a.dns_aggregation == b.dns_aggregation && a.proxy_protocol == b.proxy_protocol &&
+           a.client_certificate == b.client_certificate;
 }
 
 // The gateway's defaults and precedence rules, in one place (docs/configuration.md has the table).
@@ -40,6 +41,7 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
     sp.validate_chain = st.validate_chain;
     sp.validate_sni = st.validate_sni;
     sp.roots = &st.trusted_roots;
+    sp.client_certificate = st.client_certificate;
     const Ext& own = probe != nullptr ? pin->ext : in.ext;
     bool http = protocol_is_http(st.protocol);
 
@@ -251,6 +253,7 @@ Target make_target(const ProbeKey& k) {
         tg.validate_sni = sp.validate_sni;
         tg.trusted_roots = *sp.roots;
         tg.tls_resume = sp.tls_resume;
+        tg.client_certificate = sp.client_certificate;
     }
     tg.identity_hash = k.identity;
     return tg;

@@ -191,6 +191,7 @@ struct Spec {
     DnsAggregation dns_aggregation = DnsAggregation::All;
     const std::vector<std::uint32_t>* roots = nullptr;
     ProxyProtocol proxy_protocol = ProxyProtocol::None;
+    std::uint32_t client_certificate = no_client_certificate;  // Plan::client_certificates
     std::uint32_t klass = 0;  // equal specs (server-independent fields) share a class
 };
 
@@ -209,7 +210,7 @@ private:
     bool find_gateway(dom::element root, dom::object& gateway, PathNode& at);
     void read_gateway(dom::object gateway, const PathNode* at);
     bool check_properties(dom::object item, const PathNode* at);
-    void read_ext(View v, bool top_level, Ext& ext);
+    void read_ext(View v, bool top_level, Ext& ext, bool setting = false);
     std::string_view resolve_arm_name(std::string_view name);
     bool read_name(dom::object item, const PathNode* at, std::string_view collection, Names& names,
                    std::string& name_out);
@@ -243,6 +244,9 @@ private:
     bool read_setting_protocol(View f, bool layer4, Protocol& out);
     void read_setting_tail(View f, Setting& st, SettingIn& in);
     void read_root_refs(View f, Setting& st);
+    void read_client_certificate(View f, Setting& st);  // client_certificate.cpp
+    bool read_client_part(View c, std::string_view file_key, std::string_view data_key,
+                          bool private_key, std::string& from, std::string& out);
     void read_maps(View gw);
     void read_rules(View gw);
     void read_l4_rules(View gw);

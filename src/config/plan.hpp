@@ -43,6 +43,19 @@ struct TrustedRoot {
     std::string data;  // PEM text or base64 DER as configured
 };
 
+// The certificate a setting's probes present when a server asks for one (its ringprobe
+// clientCertificate). The files are read when the configuration is loaded, at start and at every
+// reload, so a renewed certificate is picked up by a reload and a plan holds the bytes it was
+// checked with. TlsContexts checks that the key matches the certificate.
+inline constexpr std::uint32_t no_client_certificate = UINT32_MAX;
+struct ClientCertificate {
+    std::string path;              // JSON path of the clientCertificate object, for messages
+    std::string certificate_from;  // "certificateFile /etc/x.pem", or "certificateData"
+    std::string key_from;          // "keyFile /etc/x.key", or "keyData"
+    std::string certificate;       // PEM text, or base64 of DER or of PEM (the data form)
+    std::string key;               // likewise
+};
+
 // A pool member: an address listed in the pool (backendAddresses), or the IP configuration of a
 // network interface or scale-set instance that names the pool (docs/configuration.md, "Pool
 // members"). A member whose address no file gives is kept, never probed, and shown Unknown.
@@ -103,6 +116,8 @@ struct Setting {
     // backendHttpSettingsCollection. Names are unique within each collection, not across them.
     // Last: tests and benches build a Setting{name, id, port, protocol, ...} positionally.
     bool layer4 = false;
+    // Index into Plan::client_certificates; no_client_certificate: none presented.
+    std::uint32_t client_certificate = no_client_certificate;
 };
 
 struct Row {
@@ -144,6 +159,8 @@ struct Target {
     std::uint16_t cert_expiry_warning_days = 14;  // ringprobe.certExpiryWarningDays; 0: off
     DnsAggregation dns_aggregation = DnsAggregation::All;  // FQDN servers with several addresses
     ProxyProtocol proxy_protocol = ProxyProtocol::None;    // Tcp/Tls: a PROXY header first
+    // Https/Tls: index into Plan::client_certificates; no_client_certificate: none.
+    std::uint32_t client_certificate = no_client_certificate;
 
     // Precomputed at plan time.
     std::string request;              // full HTTP/1.1 request bytes (empty for Tcp/Tls)
@@ -159,6 +176,7 @@ struct Plan {
     std::vector<Setting> settings;
     std::vector<Probe> probes;
     std::vector<TrustedRoot> trusted_roots;
+    std::vector<ClientCertificate> client_certificates;  // distinct by content
     std::vector<Row> rows;
     std::vector<Target> targets;
     std::vector<PlanWarning> warnings;

@@ -297,7 +297,7 @@ bool Loader::read_header_value(View v, std::string_view key, std::string_view wh
 
 // ---- Extensions ------------------------------------------------------------------------------
 
-void Loader::read_ext(View v, bool top_level, Ext& ext) {
+void Loader::read_ext(View v, bool top_level, Ext& ext, bool setting) {
     auto obj = read_object(errs_, v, "ringprobe");
     if (!obj) {
         return;
@@ -314,7 +314,7 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
         (void)value;
         auto end = std::end(known_top) - (top_level ? 0 : top_only);
         if (std::find(std::begin(known_top), end, key) == end &&
-            (top_level || key != "proxyProtocol")) {
+            (top_level || key != "proxyProtocol") && (!setting || key != "clientCertificate")) {
             PathNode k{&at, key};
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
@@ -322,7 +322,8 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
                                   "tlsResume, certExpiryWarningDays, dnsAggregation") +
                           (top_level ? ", startSpreadMs, quantumMs, startBatch, "
                                        "eventLogEntries, flappingChanges"
-                                     : ", proxyProtocol (probes)"));
+                                     : ", proxyProtocol (probes), clientCertificate (backend "
+                                       "settings)"));
         }
     }
     std::int64_t n = 0;
@@ -675,7 +676,8 @@ void Loader::read_setting_tail(View f, Setting& st, SettingIn& in) {
         st.probe_name = plan_.probes[static_cast<std::size_t>(in.probe)].name;
     }
     read_root_refs(f, st);
-    read_ext(f, false, in.ext);
+    read_ext(f, false, in.ext, true);
+    read_client_certificate(f, st);
     if (in.ext.proxy_protocol) {
         PathNode v_at{f.path, "ringprobe"};
         PathNode k{&v_at, "proxyProtocol"};

@@ -30,6 +30,18 @@ namespace ringprobe::engine {
 
 namespace {
 
+// The same certificate and key: a renewed file under the same name is another probe, whose
+// session (made with the old certificate) must not be resumed.
+bool same_client_certificate(const Plan& pa, const Target& a, const Plan& pb, const Target& b) {
+    if (a.client_certificate == no_client_certificate ||
+        b.client_certificate == no_client_certificate) {
+        return a.client_certificate == b.client_certificate;
+    }
+    const ClientCertificate& ca = pa.client_certificates[a.client_certificate];
+    const ClientCertificate& cb = pb.client_certificates[b.client_certificate];
+    return ca.certificate == cb.certificate && ca.key == cb.key;
+}
+
 bool same_roots(const Plan& pa, const Target& a, const Plan& pb, const Target& b) {
     if (a.trusted_roots.size() != b.trusted_roots.size()) {
         return false;
@@ -57,7 +69,8 @@ bool same_probe(const Plan& pa, const Target& a, const Plan& pb, const Target& b
            a.tls_resume == b.tls_resume &&
            a.cert_expiry_warning_days == b.cert_expiry_warning_days &&
            a.dns_aggregation == b.dns_aggregation && a.request == b.request &&
-           a.proxy_protocol == b.proxy_protocol && same_roots(pa, a, pb, b);
+           a.proxy_protocol == b.proxy_protocol && same_roots(pa, a, pb, b) &&
+           same_client_certificate(pa, a, pb, b);
 }
 
 // ---- the worker's side ----

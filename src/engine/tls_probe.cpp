@@ -83,7 +83,8 @@ void Worker::on_plaintext(Slot& s, const char* data, std::size_t n, bool eof, st
         return;
     }
     s.http_status = p.status_code();
-    decide(s, http_verdict(p, plan_->targets[s.plan_index].match_status), now);
+    const Reason r = http_verdict(p, plan_->targets[s.plan_index].match_status);
+    decide(s, tls_pool_[s.tls]->judge_http_refusal(p.status_code(), r), now);
 }
 
 // TLS: the verdict's detail (which certificate, which name, which date) comes from the

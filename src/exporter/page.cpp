@@ -523,9 +523,12 @@ void drawing(std::string& out, report::FaultPart part, std::string_view words, b
     out += "\">";
     box(out, "box-client", 0, "Client", "not probed", false);
     link(out, "link-client", 150, 245, "", false, true);
-    const bool prober_faulty = part == FaultPart::Prober || part == FaultPart::Report;
+    // The probe is the TLS client: a client certificate the server refused is ringprobe's side.
+    const bool prober_faulty = part == FaultPart::Prober || part == FaultPart::Report ||
+                               part == FaultPart::ClientCertificate;
     box(out, "box-ringprobe", 245, "ringprobe", prober_faulty ? words : "prober", prober_faulty);
-    const bool tls_fault = part == FaultPart::Certificate || part == FaultPart::Handshake;
+    const bool tls_fault = part == FaultPart::Certificate || part == FaultPart::Handshake ||
+                           part == FaultPart::ClientCertificate;
     const bool link_faulty = part == FaultPart::Link || part == FaultPart::Resolution || tls_fault;
     std::string_view label = tls ? "TLS" : "TCP";
     if (part == FaultPart::Link) {

@@ -10,6 +10,8 @@ FaultPart fault_part(Reason reason) {
         case Reason::TlsHandshakeTimeout:
         case Reason::TlsHandshakeFailed: return FaultPart::Handshake;
         case Reason::OtherShard: return FaultPart::None;  // not this engine's row to judge
+        case Reason::ClientCertRequired:
+        case Reason::ClientCertRejected: return FaultPart::ClientCertificate;
         default: break;
     }
     switch (reason_info(reason).layer) {
@@ -34,6 +36,8 @@ std::string_view fault_part_words(FaultPart part) {
         case FaultPart::Handshake: return "the TLS handshake between ringprobe and the server";
         case FaultPart::Certificate: return "the server's certificate chain";
         case FaultPart::Server: return "the server's HTTP answer";
+        case FaultPart::ClientCertificate:
+            return "ringprobe's client certificate (the client side of the TLS handshake)";
     }
     return "nothing";
 }

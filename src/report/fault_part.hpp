@@ -25,6 +25,8 @@ enum class FaultPart : std::uint8_t {
     Handshake,    // the TLS handshake ringprobe -> server (no certificate at fault)
     Certificate,  // the server's certificate chain
     Server,       // the server's HTTP answer
+    // The client side of the TLS handshake: ringprobe's client certificate, missing or refused.
+    ClientCertificate,
 };
 FaultPart fault_part(Reason reason);
 std::string_view fault_part_words(FaultPart part);  // "the server's certificate chain"

@@ -112,6 +112,15 @@ void add_rows(Image& img, const Plan& plan) {
 
 // Each target is given the next Names slot when it is an FQDN and the next TlsFacts slot when
 // it speaks TLS; the others have kNoSlot.
+std::uint8_t proxy_record(ProxyProtocol p) {
+    switch (p) {
+        case ProxyProtocol::None: return abi::kProxyNone;
+        case ProxyProtocol::V1: return abi::kProxyV1;
+        case ProxyProtocol::V2: return abi::kProxyV2;
+    }
+    return abi::kProxyNone;
+}
+
 void add_targets(Image& img, StringTable& strings, const Plan& plan) {
     for (const Target& t : plan.targets) {
         abi::TargetRecord rec{};
@@ -135,6 +144,7 @@ void add_targets(Image& img, StringTable& strings, const Plan& plan) {
         const bool tls = t.protocol == Protocol::Https || t.protocol == Protocol::Tls;
         rec.tls_slot = tls ? img.tls++ : abi::kNoSlot;
         rec.expiry_warning_days = tls ? t.cert_expiry_warning_days : 0;
+        rec.proxy_protocol = proxy_record(t.proxy_protocol);
         img.targets.push_back(rec);
     }
 }

@@ -184,6 +184,9 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.field("unhealthyThreshold", tr.unhealthy_threshold);
     j.field("intervalMs", tr.interval_ms);
     j.field("timeoutMs", tr.timeout_ms);
+    if (!protocol_is_http(static_cast<Protocol>(tr.protocol))) {
+        j.field("proxyProtocol", proxy_protocol_name(tr.proxy_protocol));
+    }
     j.key("readable");
     j.value(e.state != nullptr);
     j.key("late");

@@ -4,6 +4,7 @@
 #include "report/probe_log.hpp"
 
 #include <cstring>
+#include <utility>
 
 #include <ringprobe/protocol.hpp>
 
@@ -225,9 +226,51 @@ void log_dns(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
     }
 }
 
+// What the server said of our client certificate, from the engine's detail ("server sent alert
+// 48 unknown_ca ...", or "HTTP 400 ...: certificate_expired ..."): the alert in words.
+std::string_view client_cert_refusal(std::string_view detail) {
+    static constexpr std::pair<std::string_view, std::string_view> alerts[] = {
+        {"alert 42 ", "bad certificate"},
+        {"alert 43 ", "unsupported certificate"},
+        {"alert 44 ", "certificate revoked"},
+        {"alert 45 ", "certificate expired"},
+        {"alert 46 ", "certificate unknown"},
+        {"alert 48 ", "unknown CA"},
+        {"alert 49 ", "access denied"},
+        {"alert 51 ", "decrypt error"},
+        {"alert 40 ", "handshake failure"},
+        {"alert 116 ", "certificate required"},
+        {"certificate_expired", "certificate expired"},
+        {"not valid before", "certificate not yet valid"},
+    };
+    for (const auto& [needle, words] : alerts) {
+        if (detail.find(needle) != std::string_view::npos) {
+            return words;
+        }
+    }
+    return detail.rfind("HTTP 400", 0) == 0 ? "HTTP 400" : "";
+}
+
 // The TLS handshake and the server's certificate chain (Layer L6).
-void log_tls(std::string& out, const Snapshot& snap, const abi::TargetRecord& t, Reason reason) {
+void log_tls(std::string& out, const Snapshot& snap, const abi::TargetRecord& t,
+             const abi::TargetStatePayload& s, Reason reason) {
     switch (reason) {
+        case Reason::ClientCertRequired:
+            out +=
+                "The server requires a client certificate: it asked for one in the TLS "
+                "handshake and the backend setting has none.";
+            return;
+        case Reason::ClientCertRejected: {
+            out += "The server rejected the client certificate";
+            const std::string_view why =
+                client_cert_refusal(std::string_view(s.detail, s.detail_len));
+            if (!why.empty()) {
+                out += ": ";
+                out += why;
+            }
+            out += '.';
+            return;
+        }
         case Reason::TlsNameMismatch:
             out +=
                 "The common name (CN) or subject alternative names of the server's "
@@ -322,7 +365,7 @@ void append_engine_log(std::string& out, const Snapshot& snap, const abi::Target
             }
             break;
         case Layer::Dns: log_dns(out, snap, t, reason); break;
-        case Layer::L6: log_tls(out, snap, t, reason); break;
+        case Layer::L6: log_tls(out, snap, t, s, reason); break;
         case Layer::Prober: log_prober(out, s, reason); break;
         case Layer::Engine:
             if (reason == Reason::OtherShard) {

@@ -262,6 +262,9 @@ Result<void, ReadError> check_records(const StaticInfo& s) {
         if (t.protocol > 3) {
             return corrupt("target " + num(i) + " has an unknown protocol");
         }
+        if (t.proxy_protocol > abi::kProxyV2) {
+            return corrupt("target " + num(i) + " has an unknown PROXY protocol version");
+        }
         // Slots are handed out in target order, so target i's slot is the count before it.
         const bool tls = t.protocol == 1 || t.protocol == 3;  // Protocol::Https, Protocol::Tls
         if (t.name_slot != (t.is_fqdn != 0 ? names : abi::kNoSlot) ||

@@ -229,10 +229,31 @@ void remedy_handshake(std::string& out, const RemedyContext& c, Reason reason) {
     }
 }
 
+// The server asked for a client certificate and refused the probe's (or its absence).
+void remedy_client_certificate(std::string& out, const RemedyContext& c, Reason reason) {
+    if (reason == Reason::ClientCertRequired) {
+        out += "Give ";
+        c.setting_ref(out);
+        out +=
+            " a client certificate the server accepts: ringprobe.clientCertificate with "
+            "certificateFile and keyFile (PEM), or certificateData and keyData (base64).";
+        return;
+    }
+    out +=
+        "Present a client certificate that the server's client CAs issued (nginx: "
+        "ssl_client_certificate), valid now and not revoked: renew or replace the one in ";
+    c.setting_ref(out);
+    out += "'s ringprobe.clientCertificate, or make the server trust its issuer.";
+}
+
 // The TLS handshake and the server's certificate chain (Layer L6).
 void remedy_tls(std::string& out, const RemedyContext& c, Reason reason) {
     if (fault_part(reason) == FaultPart::Handshake) {
         remedy_handshake(out, c, reason);
+        return;
+    }
+    if (fault_part(reason) == FaultPart::ClientCertificate) {
+        remedy_client_certificate(out, c, reason);
         return;
     }
     const int first_mark = first_marked(c, reason);

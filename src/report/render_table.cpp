@@ -49,6 +49,13 @@ void append_row_details(std::string& out, const Snapshot& snap, std::uint32_t t,
         append_timings(out, *e.state);
         out += '\n';
     }
+    if (!protocol_is_http(static_cast<Protocol>(tr.protocol))) {
+        out += kIndent;
+        out += "PROXY protocol: ";
+        out += proxy_protocol_name(tr.proxy_protocol);
+        out += tr.proxy_protocol == abi::kProxyNone ? " (no header sent)\n"
+                                                    : " header sent before anything else\n";
+    }
     if (tr.tls_slot != abi::kNoSlot) {
         append_tls_lines(out, snap, t, kIndent, color);
     }

@@ -162,6 +162,9 @@ void troubleshoot_drawing(std::string& out, const Snapshot& snap, std::uint32_t 
     if (part == FaultPart::Prober) {
         boxes[1].faulty = true;
         boxes[1].sub = "XX " + words;
+    } else if (part == FaultPart::ClientCertificate) {
+        boxes[1].faulty = true;  // the probe is the TLS client: its certificate is at fault
+        boxes[1].sub = "XX client certificate: " + words;
     }
     boxes[2].title.clear();
     append_printable(boxes[2].title, info.str(t.address));  // the probe's, without a port
@@ -210,6 +213,7 @@ void troubleshoot_drawing(std::string& out, const Snapshot& snap, std::uint32_t 
             links[1] = DrawLink{"TCP :" + std::to_string(t.port), LinkState::Faulty};
             break;
         case FaultPart::Handshake:
+        case FaultPart::ClientCertificate:
             links[1] = DrawLink{"TLS :" + std::to_string(t.port), LinkState::Faulty};
             break;
         case FaultPart::Report:

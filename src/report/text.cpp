@@ -111,4 +111,12 @@ bool parse_since(std::string_view s, std::uint64_t& ns) {
     return true;
 }
 
+std::string_view proxy_protocol_name(std::uint8_t record) {
+    switch (record) {
+        case report_abi::kProxyV1: return "v1";
+        case report_abi::kProxyV2: return "v2";
+        default: return "none";
+    }
+}
+
 }  // namespace ringprobe::report

@@ -25,6 +25,8 @@ void append_printable(std::string& out, std::string_view s);
 // (at most 10 years), as nanoseconds; false when it is none of these.
 bool parse_since(std::string_view s, std::uint64_t& ns);
 
+// TargetRecord::proxy_protocol as the configuration spells it: "none", "v1", "v2".
+std::string_view proxy_protocol_name(std::uint8_t record);
 void append_ip(std::string& out, const report_abi::AddressStatePayload& a);  // "10.0.0.1", "::1"
 void append_sha256(std::string& out, const std::uint8_t (&sha)[32]);         // "AB:CD:..."
 // The text of a fixed-size NUL-terminated field (the reader terminated it at its last byte).

@@ -3,8 +3,9 @@
 // machine runs), and after a warm-up every heap allocation in the process is counted for several
 // seconds. The claim is that the count stays at zero while probes run, for Http with graceful
 // close and, in a second test, for Tcp, closePolicy reset, an FQDN target, starts deferred by the
-// socket budget and a transition log that writes. A third test proves the counter itself sees
-// an allocation, so a zero cannot come from a hook that is not called.
+// socket budget and a transition log that writes; a third has Tcp probes send PROXY headers (v1
+// and v2). Another proves the counter itself sees an allocation, so a zero cannot come from a
+// hook that is not called.
 //
 // The binary is built twice. With glibc's malloc (engine_alloc), counting interposes
 // malloc/calloc/realloc/aligned allocation in this executable, forwarding to glibc's __libc_*
@@ -283,6 +284,29 @@ TEST(EngineAlloc, TcpResetFqdnDeferredAndLoggedPathsAllocateNothing) {
     EXPECT_GT(c.probes, 2000u) << "too few probes ran to prove anything";
     EXPECT_GT(t1.deferred_starts, t0.deferred_starts) << "no start waited for the budget";
     EXPECT_GT(t1.transitions, t0.transitions + 100) << "the flapping backends did not flap";
+    EXPECT_EQ(c.allocations, 0u) << "heap allocations during " << c.probes << " probes";
+}
+
+// Tcp probes that send a PROXY protocol header first, v1 and v2: the header is written into
+// the slot's own bytes from the socket's addresses (getsockname), so probing with it allocates
+// nothing either.
+TEST(EngineAlloc, TcpProbesWithAProxyHeaderAllocateNothing) {
+    auto fleet = test::FleetProcess::start(R"({"default": {"kind": "http", "status": 200}})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (unsigned i = 0; i < 64; ++i) {
+        testing::add_target(plan, testing::TargetSpec{.address = "127.1.43." + std::to_string(i),
+                                                      .port = fleet->port(),
+                                                      .protocol = Protocol::Tcp,
+                                                      .interval_ms = 50,
+                                                      .timeout_ms = 40});
+        plan.targets.back().proxy_protocol = i % 2 == 0 ? ProxyProtocol::V2 : ProxyProtocol::V1;
+    }
+    testing::EngineHarness run(plan, testing::engine_options("alloc-proxy"));
+    ASSERT_TRUE(run.start());
+    const Counted c = count_steady_state(run);
+    run.stop();
+    EXPECT_GT(c.probes, 2000u) << "too few probes ran to prove anything";
     EXPECT_EQ(c.allocations, 0u) << "heap allocations during " << c.probes << " probes";
 }
 

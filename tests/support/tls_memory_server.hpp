@@ -72,6 +72,18 @@ public:
         }
     }
 
+    // Every later connection asks for a client certificate and refuses the handshake without
+    // one that `ca_pem_path` issued (as a server with client verification "required" does).
+    bool require_client_certificate(const std::string& ca_pem_path) {
+        if (wolfSSL_CTX_load_verify_locations(ctx_, ca_pem_path.c_str(), nullptr) !=
+            WOLFSSL_SUCCESS) {
+            return false;
+        }
+        wolfSSL_CTX_set_verify(ctx_, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                               nullptr);
+        return true;
+    }
+
     // A fresh connection: empties both pipes.
     void begin_connection() {
         end_connection();

@@ -330,6 +330,32 @@ TEST_F(RenderTest, EveryReasonHasItsOwnSentence) {
     }
 }
 
+// A server that refused the probe's client certificate: the sentence names the alert in words,
+// and --troubleshoot marks the client side (the ringprobe box), not the server's chain.
+TEST_F(RenderTest, ARejectedClientCertificateNamesTheAlertAndMarksTheClientSide) {
+    writer_->publish(4, update(Health::Unhealthy, Reason::ClientCertRejected, 0,
+                               "server sent alert 48 unknown_ca for the client certificate "
+                               "CN=probe (issuer CN=Other CA)"));
+    std::string log;
+    append_probe_log(log, snapshot(), 4);
+    EXPECT_NE(log.find("The server rejected the client certificate: unknown CA."),
+              std::string::npos)
+        << log;
+    const std::string t = troubleshoot(4);
+    EXPECT_NE(t.find("XX client certificate: "), std::string::npos) << t;
+    EXPECT_NE(t.find("Faulty part: XX ringprobe's client certificate"), std::string::npos) << t;
+    EXPECT_NE(t.find("ringprobe.clientCertificate"), std::string::npos) << t;
+    EXPECT_EQ(t.find("XX certificate:"), std::string::npos) << t;
+
+    writer_->publish(4, update(Health::Unhealthy, Reason::ClientCertRequired, 0,
+                               "server sent alert 116 certificate_required after asking for a "
+                               "client certificate; none is configured"));
+    std::string required;
+    append_probe_log(required, snapshot(), 4);
+    EXPECT_NE(required.find("The server requires a client certificate"), std::string::npos)
+        << required;
+}
+
 TEST_F(RenderTest, SuccessSentenceNamesTheStatusCode) {
     std::string log;
     append_probe_log(log, snapshot(), 0);
@@ -804,6 +830,57 @@ TEST(RenderNicMember, DetailsNameTheNicAndIpConfiguration) {
     EXPECT_NE(render_table(snap, details)
                   .find("    nic web-vmss/3/web-vmss-nic, IP configuration ipconfig1\n"),
               std::string::npos);
+}
+
+// A Tcp or Tls row's details say which PROXY protocol header its probe sends first (none, v1,
+// v2): TargetRecord byte 78, in the JSON details and under the table's --details row.
+TEST(RenderProxy, TcpAndTlsDetailsNameThePROXYVersionTheProbeSends) {
+    Plan p;
+    p.gateway_name = "l4-gw";
+    p.pools.push_back(Pool{"db", "", {Server{"10.2.0.4", false}}});
+    for (const ProxyProtocol v : {ProxyProtocol::V2, ProxyProtocol::V1, ProxyProtocol::None}) {
+        Setting st;
+        st.name = std::string("tcp-") + (v == ProxyProtocol::V2   ? "v2"
+                                         : v == ProxyProtocol::V1 ? "v1"
+                                                                  : "none");
+        st.port = static_cast<std::uint16_t>(5432 + p.settings.size());
+        st.protocol = Protocol::Tcp;
+        st.layer4 = true;
+        p.settings.push_back(st);
+        Target t;
+        t.address = "10.2.0.4";
+        t.port = st.port;
+        t.protocol = Protocol::Tcp;
+        t.proxy_protocol = v;
+        p.rows.push_back(Row{0, static_cast<std::uint32_t>(p.settings.size() - 1), 0,
+                             static_cast<std::uint32_t>(p.targets.size())});
+        p.targets.push_back(t);
+    }
+    NameGuard guard{unique_name("render-proxy")};
+    WriterOptions wo;
+    wo.start_unix_ns = kStart;
+    auto w = Writer::create(p, guard.name, wo);
+    ASSERT_TRUE(w) << w.error().message;
+    auto r = Report::open(guard.name);
+    ASSERT_TRUE(r) << r.error().message;
+    SnapshotOptions so;
+    so.now_unix_ns = kStart + kSecond;
+    so.alive = &always_alive;
+    const Snapshot s = r->snapshot(so);
+    ASSERT_EQ(s.info->targets.size(), 3u);
+    EXPECT_EQ(s.info->targets[0].proxy_protocol, report_abi::kProxyV2);
+    EXPECT_EQ(s.info->targets[1].proxy_protocol, report_abi::kProxyV1);
+    EXPECT_EQ(s.info->targets[2].proxy_protocol, report_abi::kProxyNone);
+    RenderOptions o;
+    o.details = true;
+    const std::string json = render_json(s, o);
+    EXPECT_NE(json.find("\"proxyProtocol\": \"v2\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"proxyProtocol\": \"v1\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"proxyProtocol\": \"none\""), std::string::npos) << json;
+    const std::string table = render_table(s, o);
+    EXPECT_NE(table.find("PROXY protocol: v2 header sent before anything else"), std::string::npos)
+        << table;
+    EXPECT_NE(table.find("PROXY protocol: none (no header sent)"), std::string::npos) << table;
 }
 
 }  // namespace

@@ -10,7 +10,8 @@ RP_BUILD_PACKAGES=(g++ meson ninja-build pkg-config python3
 RP_TEST_PACKAGES=(clang libclang-rt-14-dev haproxy procps iproute2 dnsmasq-base prometheus chromium
     systemd man-db clang-format openssl
     python3-matplotlib
-    prometheus-blackbox-exporter)
+    prometheus-blackbox-exporter
+    nginx)
 # deploy/kubernetes' manifests are parsed by tests/deploy/kubernetes_test.py.
 RP_TEST_PACKAGES+=(python3-yaml)
 # What tools/package.sh needs beyond the build packages to make and check the .deb.

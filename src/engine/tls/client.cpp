@@ -76,6 +76,7 @@ bool TlsClient::start(const TrustConfig& trust, std::string_view sni, std::strin
     chain_captured_ = false;
     eof_ = false;
     ticket_seen_ = false;
+    cert_requested_ = false;
     in_begin_ = in_end_ = 0;
     out_begin_ = out_end_ = 0;
     detail_len_ = 0;
@@ -168,6 +169,22 @@ int TlsClient::on_verify(int preverify, WOLFSSL_X509_STORE_CTX* store) {
         self->facts_.verify_error = store->error != 0 ? store->error : -1;
     }
     return 1;
+}
+
+int TlsClient::on_certificate_setup(WOLFSSL* ssl, void*) {
+    auto* self = static_cast<TlsClient*>(wolfSSL_GetIOReadCtx(ssl));
+    if (self != nullptr) {
+        self->cert_requested_ = true;
+    }
+    return 1;  // go on: wolfSSL sends the context's certificate
+}
+
+int TlsClient::on_client_certificate(WOLFSSL* ssl, WOLFSSL_X509**, WOLFSSL_EVP_PKEY**) {
+    auto* self = static_cast<TlsClient*>(wolfSSL_GetIOReadCtx(ssl));
+    if (self != nullptr) {
+        self->cert_requested_ = true;
+    }
+    return 0;  // none to give: wolfSSL sends an empty Certificate
 }
 
 int TlsClient::on_ticket(WOLFSSL*, const unsigned char*, int, void* ctx) {
@@ -277,6 +294,7 @@ Step TlsClient::handshake_finished() {
         // the session (which was verified, or it would not have been kept).
         facts_ = session_->facts_;
         facts_.resumed = true;
+        cert_requested_ = session_->cert_requested_;
     } else if (!classify()) {
         return fail(reason_);
     }
@@ -292,6 +310,7 @@ void TlsClient::save_session() {
     }
     if (!facts_.resumed) {
         session_->facts_ = facts_;
+        session_->cert_requested_ = cert_requested_;
     }
     WOLFSSL_SESSION* s = wolfSSL_get1_session(ssl_);
     if (s == nullptr) {
@@ -315,6 +334,14 @@ Step TlsClient::handshake_error(int err) {
     WOLFSSL_ALERT_HISTORY h{};
     wolfSSL_get_alert_history(ssl_, &h);
     bool alert_rx = h.last_rx.level == alert_fatal || err == FATAL_ERROR;
+    if (eof_ && !alert_rx && cert_requested_ && !trust_->has_client_certificate) {
+        // Some servers (wolfSSL's among them) close without an alert on an empty Certificate.
+        d.add(
+            "the server closed the connection after asking for a client certificate; none is "
+            "configured");
+        detail_len_ = d.size();
+        return fail(Reason::ClientCertRequired);
+    }
     if (err == VERSION_ERROR || (alert_rx && h.last_rx.code == protocol_version)) {
         d.add("protocol version: no TLS 1.2 or 1.3 in common with the server");
         if (alert_rx) {
@@ -324,19 +351,85 @@ Step TlsClient::handshake_error(int err) {
         return fail(Reason::TlsProtocolVersion);
     }
     if (alert_rx && h.last_rx.code > 0) {
-        const char* name = wolfSSL_alert_desc_string_long(h.last_rx.code);
-        d.add("server sent alert ").num(h.last_rx.code).add(" ").add(name != nullptr ? name : "");
-        if (sni_sent_) {
-            d.add(" (SNI ").add(std::string_view(name_, name_len_)).add(")");
-        }
-        detail_len_ = d.size();
-        return fail(Reason::TlsAlert);
+        return alert_failure(h.last_rx.code, d);
     }
     char text[WOLFSSL_MAX_ERROR_SZ] = {};
     wolfSSL_ERR_error_string_n(static_cast<unsigned long>(err), text, sizeof text);
     d.add("handshake failed: error ").num(err).add(" ").add(text);
     detail_len_ = d.size();
     return fail(Reason::TlsHandshakeFailed);
+}
+
+namespace {
+
+// The alerts a server sends about the client's certificate (RFC 8446 6.2, RFC 5246 7.2.2), once
+// it asked for one: handshake_failure is what TLS 1.2 servers send for a missing one.
+bool alert_about_client_certificate(int alert, bool had_one) {
+    switch (alert) {
+        case certificate_required:
+        case handshake_failure: return true;
+        case bad_certificate:
+        case unsupported_certificate:
+        case certificate_revoked:
+        case certificate_expired:
+        case certificate_unknown:
+        case unknown_ca:
+        case access_denied:
+        case decrypt_error: return had_one;
+        default: return false;
+    }
+}
+
+}  // namespace
+
+// A fatal alert from the server: about our certificate when the server asked for one and the
+// alert is one of those, else TlsAlert.
+Step TlsClient::alert_failure(int alert, BoundedText& d) {
+    const char* name = wolfSSL_alert_desc_string_long(alert);
+    d.add("server sent alert ").num(alert).add(" ").add(name != nullptr ? name : "");
+    const bool had_one = trust_ != nullptr && trust_->has_client_certificate;
+    if (cert_requested_ && alert_about_client_certificate(alert, had_one)) {
+        if (!had_one) {
+            d.add(" after asking for a client certificate; none is configured");
+            detail_len_ = d.size();
+            return fail(Reason::ClientCertRequired);
+        }
+        d.add(" for the client certificate ").add(label_dn(trust_->client_certificate.subject));
+        d.add(" (issuer ").add(label_dn(trust_->client_certificate.issuer)).add(")");
+        detail_len_ = d.size();
+        return fail(Reason::ClientCertRejected);
+    }
+    if (sni_sent_) {
+        d.add(" (SNI ").add(std::string_view(name_, name_len_)).add(")");
+    }
+    detail_len_ = d.size();
+    return fail(Reason::TlsAlert);
+}
+
+Reason TlsClient::judge_http_refusal(int http_status, Reason fallback) {
+    if (!cert_requested_ || http_status != 400 || fallback == Reason::Ok) {
+        return fallback;
+    }
+    BoundedText d(detail_, sizeof detail_);
+    if (session_ != nullptr) {
+        session_->clear();  // the next probe shows the certificate again, in a full handshake
+    }
+    d.add("HTTP 400 after the server asked for a client certificate");
+    if (trust_ == nullptr || !trust_->has_client_certificate) {
+        d.add("; none is configured");
+        detail_len_ = d.size();
+        return Reason::ClientCertRequired;
+    }
+    const CertInfo& mine = trust_->client_certificate;
+    d.add(": it refused ").add(label_dn(mine.subject));
+    d.add(" (issuer ").add(label_dn(mine.issuer)).add(")");
+    if (mine.not_after_s != 0 && mine.not_after_s < options_.now_s) {
+        d.add(": certificate_expired, on ").time(mine.not_after_s);
+    } else if (mine.not_before_s > options_.now_s) {
+        d.add(": not valid before ").time(mine.not_before_s);
+    }
+    detail_len_ = d.size();
+    return Reason::ClientCertRejected;
 }
 
 Step TlsClient::write_plaintext(std::span<const char> plain) {
@@ -382,6 +475,12 @@ Step TlsClient::read_plaintext(char* out, std::size_t capacity) {
         return Step{StepKind::Closed, 0};
     }
     BoundedText d(detail_, sizeof detail_);
+    // TLS 1.3: the server judges our certificate after our Finished, so its alert comes here.
+    WOLFSSL_ALERT_HISTORY h{};
+    wolfSSL_get_alert_history(ssl_, &h);
+    if (h.last_rx.level == alert_fatal && h.last_rx.code > 0) {
+        return alert_failure(h.last_rx.code, d);
+    }
     char text[WOLFSSL_MAX_ERROR_SZ] = {};
     wolfSSL_ERR_error_string_n(static_cast<unsigned long>(err), text, sizeof text);
     d.add("TLS record error after the handshake: ").num(err).add(" ").add(text);

@@ -16,8 +16,11 @@
 struct WOLFSSL;
 struct WOLFSSL_SESSION;
 struct WOLFSSL_X509_STORE_CTX;
+struct WOLFSSL_EVP_PKEY;
 
 namespace ringprobe::tls {
+
+class BoundedText;
 
 // ---------------------------------------------------------------------------------------------
 // Per-target resumption state: the last session and the facts of the full handshake behind it.
@@ -36,6 +39,9 @@ private:
     friend class TlsClient;
     WOLFSSL_SESSION* session_ = nullptr;
     CertFacts facts_{};  // from the full handshake that created the session
+    // That handshake's server asked for a client certificate: a resumed one, which carries no
+    // CertificateRequest, answers for the server the same way (judge_http_refusal).
+    bool cert_requested_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -100,6 +106,24 @@ public:
     std::string_view detail() const { return std::string_view(detail_, detail_len_); }
     const CertFacts& facts() const { return facts_; }
     bool sni_sent() const { return sni_sent_; }
+    // The server sent a CertificateRequest in this handshake (whether or not we had one to give).
+    bool client_certificate_requested() const { return cert_requested_; }
+
+    // Registered on the trust contexts (TlsContexts): wolfSSL calls one of them when a server's
+    // CertificateRequest arrives, with the TlsClient as the connection's I/O context. The setup
+    // callback goes on contexts that have a certificate (wolfSSL then sends it); the client
+    // certificate callback on those that do not (it gives none, and wolfSSL sends an empty
+    // Certificate: with the setup callback set and no certificate, wolfSSL 5.5 fails its own
+    // TLS 1.3 handshake).
+    static int on_certificate_setup(WOLFSSL* ssl, void* arg);
+    static int on_client_certificate(WOLFSSL* ssl, WOLFSSL_X509** x509, WOLFSSL_EVP_PKEY** pkey);
+
+    // An HTTP 400 answer after the server asked for a client certificate is how servers that
+    // finish the handshake whatever the client sent (nginx's ssl_verify_client) refuse it:
+    // ClientCertRequired when we had none, ClientCertRejected with what we can tell of ours
+    // (expired) in detail(). `fallback` when the server did not ask, or when it is Ok (a match
+    // that accepts 400).
+    Reason judge_http_refusal(int http_status, Reason fallback);
 
 private:
     enum class State : std::uint8_t { Idle, Handshaking, Established, Closed, Failed };
@@ -111,6 +135,7 @@ private:
     static int on_ticket(WOLFSSL* ssl, const unsigned char* ticket, int len, void* ctx);
 
     Step fail(Reason r);
+    Step alert_failure(int alert, BoundedText& d);
     Step handshake_finished();
     Step handshake_error(int err);
     bool classify();  // false: reason_ and detail_ set
@@ -128,6 +153,7 @@ private:
     bool chain_captured_ = false;
     bool eof_ = false;
     bool ticket_seen_ = false;
+    bool cert_requested_ = false;
     std::unique_ptr<char[]> in_;
     std::size_t in_begin_ = 0;
     std::size_t in_end_ = 0;

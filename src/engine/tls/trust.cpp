@@ -4,6 +4,8 @@
 // clang-format off
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/openssl/evp.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/coding.h>
 // clang-format on
 
@@ -14,6 +16,7 @@
 #include <sstream>
 
 #include "common/assert.hpp"
+#include "engine/tls/client.hpp"
 
 namespace ringprobe::tls {
 
@@ -63,6 +66,33 @@ Result<void> add_pem_anchors(std::string_view pem, TrustConfig& trust, std::stri
     return {};
 }
 
+// Configured bytes as wolfSSL takes them: PEM text as is; else base64, of DER or of PEM text
+// (the gateway's data fields hold base64). False when it is neither.
+bool decode_configured(const std::string& data, std::vector<unsigned char>& out, int& format) {
+    if (data.find("-----BEGIN") != std::string::npos) {
+        out.assign(data.begin(), data.end());
+        format = WOLFSSL_FILETYPE_PEM;
+        return true;
+    }
+    std::string b64;
+    for (char ch : data) {
+        if (ch != '\n' && ch != '\r' && ch != ' ' && ch != '\t') {
+            b64 += ch;
+        }
+    }
+    out.assign(b64.size(), 0);
+    word32 len = static_cast<word32>(out.size());
+    if (b64.empty() || Base64_Decode(reinterpret_cast<const byte*>(b64.data()),
+                                     static_cast<word32>(b64.size()), out.data(), &len) != 0) {
+        return false;
+    }
+    out.resize(len);
+    const std::string_view text(reinterpret_cast<const char*>(out.data()), out.size());
+    format = text.find("-----BEGIN") != std::string_view::npos ? WOLFSSL_FILETYPE_PEM
+                                                               : WOLFSSL_FILETYPE_ASN1;
+    return true;
+}
+
 // One configured root: PEM text, or base64 of its DER (the gateway's "data" field).
 Result<void> add_root(const std::string& data, TrustConfig& trust, std::string_view what) {
     if (data.find("-----BEGIN") != std::string::npos) {
@@ -78,18 +108,12 @@ Result<void> add_root(const std::string& data, TrustConfig& trust, std::string_v
         }
         return {};
     }
-    std::string b64;
-    for (char ch : data) {
-        if (ch != '\n' && ch != '\r' && ch != ' ' && ch != '\t') {
-            b64 += ch;
-        }
-    }
-    std::vector<unsigned char> der(b64.size());
-    word32 der_len = static_cast<word32>(der.size());
-    if (b64.empty() || Base64_Decode(reinterpret_cast<const byte*>(b64.data()),
-                                     static_cast<word32>(b64.size()), der.data(), &der_len) != 0) {
+    std::vector<unsigned char> der;
+    int format = 0;
+    if (!decode_configured(data, der, format)) {
         return error(std::string(what) + ": neither PEM nor base64 DER");
     }
+    const word32 der_len = static_cast<word32>(der.size());
     ParsedCert p;
     if (!parse_der(der.data(), static_cast<int>(der_len), p)) {
         return error(std::string(what) + ": the base64 data is not an X.509 certificate");
@@ -102,9 +126,104 @@ Result<void> add_root(const std::string& data, TrustConfig& trust, std::string_v
     return {};
 }
 
+// Whether `key` (PEM or DER) is the private half of the certificate's public key: a signature
+// made with it must verify with the certificate. wolfSSL_CTX_check_private_key does not show it
+// for EC keys (it checks that the point is on the curve, not that it is the key's).
+bool key_signs_for(WOLFSSL_X509* cert, const std::vector<unsigned char>& key, int key_format) {
+    std::vector<unsigned char> der = key;
+    if (key_format == WOLFSSL_FILETYPE_PEM) {
+        der.assign(key.size(), 0);
+        const int n = wc_KeyPemToDer(key.data(), static_cast<int>(key.size()), der.data(),
+                                     static_cast<int>(der.size()), nullptr);
+        if (n <= 0) {
+            return false;
+        }
+        der.resize(static_cast<std::size_t>(n));
+    }
+    const unsigned char* p = der.data();
+    WOLFSSL_EVP_PKEY* priv = wolfSSL_d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size()));
+    WOLFSSL_EVP_PKEY* pub = wolfSSL_X509_get_pubkey(cert);
+    WOLFSSL_EVP_MD_CTX* md = wolfSSL_EVP_MD_CTX_new();
+    static constexpr unsigned char message[] = "ringprobe client certificate key check";
+    unsigned char sig[1024];
+    std::size_t sig_len = sizeof sig;
+    bool ok = priv != nullptr && pub != nullptr && md != nullptr &&
+              wolfSSL_EVP_DigestSignInit(md, nullptr, wolfSSL_EVP_sha256(), nullptr, priv) == 1 &&
+              wolfSSL_EVP_DigestSignUpdate(md, message, sizeof message) == 1 &&
+              wolfSSL_EVP_DigestSignFinal(md, sig, &sig_len) == 1;
+    if (ok) {
+        wolfSSL_EVP_MD_CTX_free(md);
+        md = wolfSSL_EVP_MD_CTX_new();
+        ok = md != nullptr &&
+             wolfSSL_EVP_DigestVerifyInit(md, nullptr, wolfSSL_EVP_sha256(), nullptr, pub) == 1 &&
+             wolfSSL_EVP_DigestVerifyUpdate(md, message, sizeof message) == 1 &&
+             wolfSSL_EVP_DigestVerifyFinal(md, sig, sig_len) == 1;
+    }
+    wolfSSL_EVP_MD_CTX_free(md);
+    wolfSSL_EVP_PKEY_free(pub);
+    wolfSSL_EVP_PKEY_free(priv);
+    return ok;
+}
+
+// Loads a setting's client certificate (its chain, PEM or DER) and key into the context and
+// checks that they belong together, so that a mistake is refused at load, not met by every probe.
+Result<void> add_client_certificate(const ClientCertificate& cc, TrustConfig& trust) {
+    const std::string at = cc.path + ": ";
+    std::vector<unsigned char> cert;
+    std::vector<unsigned char> key;
+    int cert_format = 0;
+    int key_format = 0;
+    if (!decode_configured(cc.certificate, cert, cert_format)) {
+        return error(at + cc.certificate_from +
+                     " is neither PEM nor base64; expected a certificate (PEM, or base64 DER)");
+    }
+    if (!decode_configured(cc.key, key, key_format)) {
+        return error(at + cc.key_from +
+                     " is neither PEM nor base64; expected a private key (PEM, or base64 DER)");
+    }
+    const long cert_len = static_cast<long>(cert.size());
+    int rc = cert_format == WOLFSSL_FILETYPE_PEM
+                 ? wolfSSL_CTX_use_certificate_chain_buffer_format(trust.ctx, cert.data(), cert_len,
+                                                                   WOLFSSL_FILETYPE_PEM)
+                 : wolfSSL_CTX_use_certificate_buffer(trust.ctx, cert.data(), cert_len,
+                                                      WOLFSSL_FILETYPE_ASN1);
+    if (rc != WOLFSSL_SUCCESS) {
+        return error(at + cc.certificate_from + " holds no X.509 certificate wolfSSL can read");
+    }
+    WOLFSSL_X509* x = cert_format == WOLFSSL_FILETYPE_PEM
+                          ? wolfSSL_X509_load_certificate_buffer(
+                                cert.data(), static_cast<int>(cert.size()), WOLFSSL_FILETYPE_PEM)
+                          : wolfSSL_X509_load_certificate_buffer(
+                                cert.data(), static_cast<int>(cert.size()), WOLFSSL_FILETYPE_ASN1);
+    ParsedCert p;
+    const bool parsed = parse_x509(x, p);
+    const bool matches = parsed && key_signs_for(x, key, key_format);
+    wolfSSL_X509_free(x);
+    if (!parsed) {
+        return error(at + cc.certificate_from + " holds no X.509 certificate wolfSSL can read");
+    }
+    if (wolfSSL_CTX_use_PrivateKey_buffer(trust.ctx, key.data(), static_cast<long>(key.size()),
+                                          key_format) != WOLFSSL_SUCCESS) {
+        return error(at + cc.key_from +
+                     " holds no private key wolfSSL can read (PKCS#8, or a traditional RSA or "
+                     "EC key, unencrypted), or one that is not the certificate's");
+    }
+    if (!matches || wolfSSL_CTX_check_private_key(trust.ctx) != WOLFSSL_SUCCESS) {
+        return error(at + "the key in " + cc.key_from + " does not match the certificate in " +
+                     cc.certificate_from + " (" + label(p) +
+                     "); give the key that certificate was issued for");
+    }
+    // Tells the client that the server asked (TlsClient::client_certificate_requested).
+    wolfSSL_CTX_set_cert_cb(trust.ctx, &TlsClient::on_certificate_setup, nullptr);
+    trust.has_client_certificate = true;
+    trust.client_certificate = p.info;
+    return {};
+}
+
 Result<std::unique_ptr<TrustConfig>> make_trust(std::span<const std::string> roots,
                                                 std::span<const std::string> names,
-                                                std::string_view system_store) {
+                                                std::string_view system_store,
+                                                const ClientCertificate* client) {
     init_wolfssl_once();
     auto trust = std::make_unique<TrustConfig>();
     trust->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
@@ -117,6 +236,14 @@ Result<std::unique_ptr<TrustConfig>> make_trust(std::span<const std::string> roo
     wolfSSL_CTX_SetIORecv(trust->ctx, nullptr);
     wolfSSL_CTX_SetIOSend(trust->ctx, nullptr);
     wolfSSL_CTX_UseSessionTicket(trust->ctx);
+    wolfSSL_CTX_set_client_cert_cb(trust->ctx, &TlsClient::on_client_certificate);
+    if (client != nullptr) {
+        if (auto r = add_client_certificate(*client, *trust); !r) {
+            wolfSSL_CTX_free(trust->ctx);
+            trust->ctx = nullptr;
+            return unexpected(r.error());
+        }
+    }
     trust->system_store = roots.empty();
     if (trust->system_store) {
         std::ifstream in{std::string(system_store)};
@@ -187,16 +314,23 @@ Result<TlsContexts> TlsContexts::build(const Plan& plan, std::string_view system
         std::vector<std::uint32_t> key = target.trusted_roots;
         std::sort(key.begin(), key.end());
         key.erase(std::unique(key.begin(), key.end()), key.end());
+        key.push_back(target.client_certificate);  // last: never a root's index
         auto it = index.find(key);
         if (it == index.end()) {
             std::vector<std::string> roots;
             std::vector<std::string> names;
-            for (std::uint32_t r : key) {
+            for (std::size_t k = 0; k + 1 < key.size(); ++k) {
+                const std::uint32_t r = key[k];
                 RP_ASSERT(r < plan.trusted_roots.size());
                 roots.push_back(plan.trusted_roots[r].data);
                 names.push_back(plan.trusted_roots[r].name);
             }
-            auto trust = make_trust(roots, names, system_store);
+            const ClientCertificate* client = nullptr;
+            if (target.client_certificate != no_client_certificate) {
+                RP_ASSERT(target.client_certificate < plan.client_certificates.size());
+                client = &plan.client_certificates[target.client_certificate];
+            }
+            auto trust = make_trust(roots, names, system_store, client);
             if (!trust) {
                 return unexpected(trust.error());
             }
@@ -209,9 +343,10 @@ Result<TlsContexts> TlsContexts::build(const Plan& plan, std::string_view system
 }
 
 Result<TlsContexts> TlsContexts::single(std::span<const std::string> roots,
-                                        std::string_view system_store) {
+                                        std::string_view system_store,
+                                        const ClientCertificate* client) {
     TlsContexts out;
-    auto trust = make_trust(roots, {}, system_store);
+    auto trust = make_trust(roots, {}, system_store, client);
     if (!trust) {
         return unexpected(trust.error());
     }

@@ -33,6 +33,10 @@ struct TrustConfig {
     bool system_store = true;     // the well-known CAs; else only the setting's roots
     std::vector<Anchor> anchors;  // what the chain may end in (subjects and fingerprints)
     WOLFSSL_CTX* ctx = nullptr;
+    // The certificate this context presents when a server asks for one (a setting's
+    // clientCertificate, loaded into ctx with its key); has_client_certificate false: none.
+    bool has_client_certificate = false;
+    CertInfo client_certificate{};
 
     // The anchor with this one-line DN, or with this certificate's fingerprint; null if none.
     const Anchor* find_by_subject(std::string_view subject) const;
@@ -43,14 +47,17 @@ class TlsContexts {
 public:
     inline static constexpr const char* default_system_store = "/etc/ssl/certs/ca-certificates.crt";
 
-    // One context per distinct trusted-roots list among the plan's TLS targets (the empty list
-    // means the system store). Errors name the trusted root that could not be read.
+    // One context per distinct pair of trusted-roots list (the empty list means the system
+    // store) and client certificate among the plan's TLS targets. Errors name the trusted root
+    // that could not be read, or the client certificate's field and file (a key that does not
+    // match its certificate, bytes that are no certificate or key).
     static Result<TlsContexts> build(const Plan& plan,
                                      std::string_view system_store = default_system_store);
     // A single context: the given roots (PEM text or base64 DER each), or the system store when
     // `roots` is empty. For tests and tools.
     static Result<TlsContexts> single(std::span<const std::string> roots,
-                                      std::string_view system_store = default_system_store);
+                                      std::string_view system_store = default_system_store,
+                                      const ClientCertificate* client = nullptr);
 
     TlsContexts() = default;
     TlsContexts(TlsContexts&&) noexcept;
