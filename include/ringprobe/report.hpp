@@ -41,8 +41,8 @@ inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
 // 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
 // 4: the header's last reload (bytes 280..448) and capacity record (448..512);
 // 5: the header's second section table (bytes 512..576), the History, EventLog and Events
-// sections
-inline constexpr std::uint32_t kLayoutVersion = 5;
+// sections; 6: TargetRecord's fast and unhealthy intervals (88 bytes)
+inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
 inline constexpr std::size_t kSectionAlign = 64;
@@ -295,8 +295,11 @@ struct TargetRecord {
     std::uint32_t tls_slot;             // 72  Https/Tls: index into TlsFacts; else kNoSlot
     std::uint16_t expiry_warning_days;  // 76  certificate early warning (0: off)
     std::uint16_t reserved;             // 78  zero
+    std::uint32_t fast_interval_ms;     // 80  after a failure while Healthy; 0: interval_ms
+    std::uint32_t unhealthy_interval_ms;  // 84  while Unhealthy; 0: interval_ms
 };
-static_assert(sizeof(TargetRecord) == 80);
+static_assert(sizeof(TargetRecord) == 88);
+static_assert(offsetof(TargetRecord, fast_interval_ms) == 80);
 static_assert(offsetof(TargetRecord, name_slot) == 68);
 static_assert(offsetof(TargetRecord, tls_slot) == 72);
 static_assert(offsetof(TargetRecord, expiry_warning_days) == 76);

@@ -130,6 +130,12 @@ struct Target {
     std::uint32_t interval_ms = 30000;
     std::uint32_t timeout_ms = 30000;
     std::uint32_t jitter_ms = 0;  // extra random spread added to each interval
+    // ringprobe.fastIntervalMs: the cadence after a failure of a Healthy target, until it is
+    // Unhealthy or succeeds again (HAProxy's fastinter); at most interval_ms. 0: interval_ms.
+    std::uint32_t fast_interval_ms = 0;
+    // ringprobe.unhealthyIntervalMs: the cadence while Unhealthy (HAProxy's downinter, Envoy's
+    // unhealthy_interval). 0: interval_ms.
+    std::uint32_t unhealthy_interval_ms = 0;
     std::uint8_t unhealthy_threshold = 3;
     std::uint8_t healthy_threshold = 1;
     ClosePolicy close_policy = ClosePolicy::Graceful;

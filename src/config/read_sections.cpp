@@ -305,10 +305,22 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     PathNode at{v.path, "ringprobe"};
     View e{*obj, &at};
     static constexpr std::string_view known_top[] = {
-        "intervalMs",         "timeoutMs",      "jitterMs",  "healthyThreshold",
-        "unhealthyThreshold", "closePolicy",    "tlsResume", "certExpiryWarningDays",
-        "dnsAggregation",     "startSpreadMs",  "quantumMs", "startBatch",
-        "eventLogEntries",    "flappingChanges"};  // from startSpreadMs on: top level only
+        "intervalMs",
+        "timeoutMs",
+        "jitterMs",
+        "healthyThreshold",
+        "unhealthyThreshold",
+        "closePolicy",
+        "tlsResume",
+        "certExpiryWarningDays",
+        "dnsAggregation",
+        "fastIntervalMs",
+        "unhealthyIntervalMs",
+        "startSpreadMs",
+        "quantumMs",
+        "startBatch",
+        "eventLogEntries",
+        "flappingChanges"};  // from startSpreadMs on: top level only
     constexpr std::ptrdiff_t top_only = 5;
     for (auto [key, value] : *obj) {
         (void)value;
@@ -319,7 +331,8 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
                                   "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
-                                  "tlsResume, certExpiryWarningDays, dnsAggregation") +
+                                  "tlsResume, certExpiryWarningDays, dnsAggregation, "
+                                  "fastIntervalMs, unhealthyIntervalMs") +
                           (top_level ? ", startSpreadMs, quantumMs, startBatch, "
                                        "eventLogEntries, flappingChanges"
                                      : ", proxyProtocol (probes)"));
@@ -334,6 +347,14 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     }
     if (read_int(errs_, e, "jitterMs", 0, ms_max, n)) {
         ext.jitter_ms = static_cast<std::uint32_t>(n);
+    }
+    if (read_int(errs_, e, "fastIntervalMs", ms_min, ms_max, n)) {
+        ext.fast_interval_ms = static_cast<std::uint32_t>(n);
+        PathNode k{&at, "fastIntervalMs"};
+        ext.fast_interval_path = render_path(&k);
+    }
+    if (read_int(errs_, e, "unhealthyIntervalMs", ms_min, ms_max, n)) {
+        ext.unhealthy_interval_ms = static_cast<std::uint32_t>(n);
     }
     if (top_level && read_int(errs_, e, "startSpreadMs", 0, ms_max, n)) {
         ext.start_spread_ms = static_cast<std::uint32_t>(n);

@@ -183,6 +183,12 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.field("unhealthyThreshold", tr.unhealthy_threshold);
     j.field("intervalMs", tr.interval_ms);
     j.field("timeoutMs", tr.timeout_ms);
+    if (tr.fast_interval_ms != 0) {
+        j.field("fastIntervalMs", tr.fast_interval_ms);
+    }
+    if (tr.unhealthy_interval_ms != 0) {
+        j.field("unhealthyIntervalMs", tr.unhealthy_interval_ms);
+    }
     j.key("readable");
     j.value(e.state != nullptr);
     j.key("late");

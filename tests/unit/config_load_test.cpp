@@ -839,6 +839,53 @@ TEST(ConfigExtensions, FlappingChangesIsTopLevelOnlyWithItsDefaultAndRange) {
         << dump(in_probe);
 }
 
+// fastIntervalMs and unhealthyIntervalMs: any ringprobe object, the precedence of intervalMs,
+// 0 in the target when not given (the interval), and a fast cadence never longer than the
+// interval it shortens (docs/configuration.md, "State-dependent intervals").
+TEST(ConfigExtensions, FastAndUnhealthyIntervalsFollowThePrecedenceOfTheInterval) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    EXPECT_EQ(dflt->targets[0].fast_interval_ms, 0u);
+    EXPECT_EQ(dflt->targets[0].unhealthy_interval_ms, 0u);
+
+    auto top = load_plan_json(
+        dns_tls_gateway(R"("fastIntervalMs": 5000, "unhealthyIntervalMs": 60000)", ""));
+    ASSERT_TRUE(top) << dump(top.error());
+    EXPECT_EQ(top->targets[0].fast_interval_ms, 5000u);
+    EXPECT_EQ(top->targets[0].unhealthy_interval_ms, 60000u);
+
+    auto own = load_plan_json(dns_tls_gateway(
+        R"("fastIntervalMs": 5000)", R"("fastIntervalMs": 2000, "unhealthyIntervalMs": 10)"));
+    ASSERT_TRUE(own) << dump(own.error());
+    EXPECT_EQ(own->targets[0].fast_interval_ms, 2000u);
+    EXPECT_EQ(own->targets[0].unhealthy_interval_ms, 10u);
+
+    EXPECT_NE(top->targets[0].fast_interval_ms, own->targets[0].fast_interval_ms);
+}
+
+TEST(ConfigExtensions, FastIntervalLongerThanTheIntervalOrOutOfRangeIsRefusedWithItsPath) {
+    const auto longer = json_bad(dns_tls_gateway("", R"("fastIntervalMs": 31000)"));
+    EXPECT_TRUE(has_error(longer, "properties.probes[0].properties.ringprobe.fastIntervalMs",
+                          "31000 ms is longer than the interval (30000 ms) of the probe of "
+                          "setting \"s\""))
+        << dump(longer);
+    const auto at_top = json_bad(dns_tls_gateway(R"("fastIntervalMs": 40000)", ""));
+    EXPECT_TRUE(has_error(at_top, "ringprobe.fastIntervalMs", "make it at most 30000"))
+        << dump(at_top);
+    const auto small = json_bad(dns_tls_gateway("", R"("fastIntervalMs": 9)"));
+    EXPECT_TRUE(has_error(small, "properties.probes[0].properties.ringprobe.fastIntervalMs",
+                          "outside 10..86400000"))
+        << dump(small);
+    const auto big = json_bad(dns_tls_gateway("", R"("unhealthyIntervalMs": 86400001)"));
+    EXPECT_TRUE(has_error(big, "properties.probes[0].properties.ringprobe.unhealthyIntervalMs",
+                          "outside 10..86400000"))
+        << dump(big);
+    // Longer than the interval is what an unhealthy cadence is often for: accepted.
+    auto slow = load_plan_json(dns_tls_gateway("", R"("unhealthyIntervalMs": 300000)"));
+    ASSERT_TRUE(slow) << dump(slow.error());
+    EXPECT_EQ(slow->targets[0].unhealthy_interval_ms, 300000u);
+}
+
 // ---- Bad input
 // -------------------------------------------------------------------------------
 
