@@ -41,7 +41,8 @@ inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
 // 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
 // 4: the header's last reload (bytes 280..448) and capacity record (448..512);
 // 5: the header's second section table (bytes 512..576), the History, EventLog and Events
-// sections; 6: TargetRecord's fast and unhealthy intervals (88 bytes)
+// sections; 6: TargetRecord's fast and unhealthy intervals (88 bytes), SettingRecord's
+// min_servers
 inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
@@ -242,9 +243,10 @@ struct SettingRecord {
     std::uint16_t port;          // 24
     std::uint8_t protocol;       // 26  ringprobe::Protocol
     std::uint8_t default_probe;  // 27  0 or 1
-    std::uint32_t reserved;      // 28  zero
+    std::uint32_t min_servers;   // 28  its probe's minServers (0: none; layout 6)
 };
 static_assert(sizeof(SettingRecord) == 32);
+static_assert(offsetof(SettingRecord, min_servers) == 28);
 // The protocol byte holds ringprobe::Protocol; its values are part of this layout.
 static_assert(static_cast<std::uint8_t>(Protocol::Http) == 0);
 static_assert(static_cast<std::uint8_t>(Protocol::Https) == 1);

@@ -219,6 +219,7 @@ void Loader::resolve_specs() {
             in.probe >= 0 ? &probes_in_[static_cast<std::size_t>(in.probe)] : nullptr;
         std::vector<std::string> problems;
         Spec sp = resolve_spec(plan_.settings[i], in, probe, pin, top_ext_, problems);
+        plan_.settings[i].min_servers = probe != nullptr ? probe->min_servers : 0;
         for (auto& p : problems) {
             errs_.add_text(in.probe_ref_path.empty() ? in.path : in.probe_ref_path, std::move(p));
         }

@@ -78,7 +78,8 @@ struct Probe {  // a custom probe as configured (after defaults), kept for displ
     std::uint32_t interval_s = 30;
     std::uint32_t timeout_s = 30;
     std::uint8_t unhealthy_threshold = 3;
-    std::uint32_t min_servers = 0;  // read and shown; not applied to health
+    std::uint32_t min_servers =
+        0;  // minServers: counted healthy for routing (Setting::min_servers)
     std::vector<StatusRange> match_status;
     std::string match_body;
     ProxyProtocol proxy_protocol = ProxyProtocol::None;  // enableProbeProxyProtocolHeader
@@ -102,6 +103,10 @@ struct Setting {
     // backendHttpSettingsCollection. Names are unique within each collection, not across them.
     // Last: tests and benches build a Setting{name, id, port, protocol, ...} positionally.
     bool layer4 = false;
+    // Its probe's minServers (0 for the default probe): when fewer of a pool's servers are
+    // Healthy on this setting, that many are still counted healthy for routing. Applied by the
+    // report's readers (report::mark_min_servers), which see every row of the pool at once.
+    std::uint32_t min_servers = 0;
 };
 
 struct Row {

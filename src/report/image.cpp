@@ -95,6 +95,7 @@ void add_settings(Image& img, StringTable& strings, const Plan& plan) {
         rec.port = s.port;
         rec.protocol = static_cast<std::uint8_t>(s.protocol);
         rec.default_probe = s.default_probe ? 1 : 0;
+        rec.min_servers = s.min_servers;
         img.settings.push_back(rec);
     }
 }

@@ -863,6 +863,27 @@ TEST(ConfigExtensions, FastAndUnhealthyIntervalsFollowThePrecedenceOfTheInterval
     EXPECT_NE(top->targets[0].fast_interval_ms, own->targets[0].fast_interval_ms);
 }
 
+// minServers is the probe's; each setting takes its probe's (the default probe has none).
+TEST(ConfigMinServers, ASettingTakesItsProbesMinServers) {
+    auto plan = load_plan_json(R"({"properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "10.0.0.1"}, {"ipAddress": "10.0.0.2"}]}}],
+      "probes": [{"name": "p", "properties": {"protocol": "Http", "host": "a", "path": "/",
+        "minServers": 2}}],
+      "backendHttpSettingsCollection": [
+        {"name": "s", "properties": {"port": 80, "protocol": "Http", "probe": {"id": "probes/p"}}},
+        {"name": "d", "properties": {"port": 81, "protocol": "Http"}}],
+      "requestRoutingRules": [
+        {"name": "r", "properties": {"backendAddressPool": {"id": "backendAddressPools/pool"},
+          "backendHttpSettings": {"id": "backendHttpSettingsCollection/s"}}},
+        {"name": "r2", "properties": {"backendAddressPool": {"id": "backendAddressPools/pool"},
+          "backendHttpSettings": {"id": "backendHttpSettingsCollection/d"}}}]}})");
+    ASSERT_TRUE(plan) << dump(plan.error());
+    ASSERT_EQ(plan->settings.size(), 2u);
+    EXPECT_EQ(plan->settings[0].min_servers, 2u);
+    EXPECT_EQ(plan->settings[1].min_servers, 0u);
+}
+
 TEST(ConfigExtensions, FastIntervalLongerThanTheIntervalOrOutOfRangeIsRefusedWithItsPath) {
     const auto longer = json_bad(dns_tls_gateway("", R"("fastIntervalMs": 31000)"));
     EXPECT_TRUE(has_error(longer, "properties.probes[0].properties.ringprobe.fastIntervalMs",
