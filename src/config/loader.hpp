@@ -226,6 +226,11 @@ private:
     void read_probes(View gw);
     void read_match(View v, Probe& probe);
     void read_proxy_protocol(View f, Probe& probe, ProbeIn& in);
+    // Fields the gateway accepts that have no effect here: warned about, naming the field.
+    void warn(View f, std::string_view key, std::string message);
+    static bool is_set(View f, std::string_view key);
+    void warn_unused_probe_fields(View f, const Probe& probe);
+    void warn_unused_setting_fields(View f, const Setting& st);
     void read_pools(View gw);  // read_pools.cpp, like the two below
     void read_servers(dom::array arr, const PathNode* a_at, Pool& pool);
     void check_duplicate_servers(const Pool& pool, const PathNode* a_at);

@@ -802,6 +802,81 @@ TEST(ConfigProxyProtocol, AVersionWithoutTheFlagOrOutOfPlaceIsAnError) {
         << dump(errors);
 }
 
+// ---- Fields read but not applied: warned about, naming the field ---------------------------
+
+bool has_warning(const Plan& plan, const std::string& path, const std::string& fragment) {
+    return std::any_of(plan.warnings.begin(), plan.warnings.end(), [&](const PlanWarning& w) {
+        return w.path == path && w.message.find(fragment) != std::string::npos;
+    });
+}
+
+std::string warnings_of(const Plan& plan) {
+    return format_warnings(plan, "f");
+}
+
+TEST(ConfigUnapplied, ATcpProbesHttpFieldsAreEachWarnedAbout) {
+    Plan plan = load_ok_json(proxy_probe_gateway(
+        R"(, "path": "/x", "host": "h.example", "match": {"body": "ok", "statusCodes": ["200"]},
+        "pickHostNameFromBackendHttpSettings": true, "pickHostNameFromBackendSettings": true)"));
+    const std::string p = "properties.probes[0].properties.";
+    EXPECT_TRUE(has_warning(plan, p + "path", "a Tcp probe sends no HTTP request"))
+        << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "host", "neither a Host nor an SNI")) << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "match.body", "match.body is not used")) << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "match.statusCodes", "its verdict is the connect"))
+        << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "pickHostNameFromBackendHttpSettings", "sends no Host"))
+        << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "pickHostNameFromBackendSettings", "takes a Tls probe's SNI"))
+        << warnings_of(plan);
+    EXPECT_EQ(plan.warnings.size(), 6u) << warnings_of(plan);
+}
+
+TEST(ConfigUnapplied, FieldsAtTheirDefaultsAsAnExportCarriesThemAreNotWarnedAbout) {
+    Plan plan = load_ok_json(proxy_probe_gateway(
+        R"(, "match": {"statusCodes": []}, "pickHostNameFromBackendHttpSettings": false,
+        "pickHostNameFromBackendSettings": false, "minServers": 0)"));
+    EXPECT_TRUE(plan.warnings.empty()) << warnings_of(plan);
+}
+
+TEST(ConfigUnapplied, TlsFieldsOnAnHttpSettingAreWarnedAbout) {
+    Plan plan = load_ok_json(R"({"properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "10.0.0.1"}]}}],
+      "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+        "protocol": "Http", "sniName": "app.example", "validateSNI": false,
+        "validateCertChainAndExpiry": true}}],
+      "requestRoutingRules": [{"name": "r", "properties": {
+        "backendAddressPool": {"id": "backendAddressPools/pool"},
+        "backendHttpSettings": {"id": "backendHttpSettingsCollection/s"}}}]}})");
+    const std::string p = "properties.backendHttpSettingsCollection[0].properties.";
+    EXPECT_TRUE(has_warning(plan, p + "sniName", "an Http setting makes no TLS connection"))
+        << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "validateSNI", "validateSNI: false is not used"))
+        << warnings_of(plan);
+    EXPECT_EQ(plan.warnings.size(), 2u) << warnings_of(plan);  // validateCertChain... is true
+}
+
+TEST(ConfigUnapplied, ClientIpPreservationWithoutAProbeHeaderIsWarnedAbout) {
+    const std::string set = R"({"name": "set", "properties": {"port": 5432, "protocol": "Tcp",
+        "enableL4ClientIpPreservation": true, "hostName": "db.example",
+        "probe": {"id": "probes/p"}}})";
+    Plan plain = load_ok_json(l4_gateway(
+        set, kL4Rule, R"(, "probes": [{"name": "p", "properties": {"protocol": "Tcp"}}])"));
+    const std::string p = "properties.backendSettingsCollection[0].properties.";
+    EXPECT_TRUE(has_warning(plain, p + "enableL4ClientIpPreservation",
+                            "set enableProbeProxyProtocolHeader"))
+        << warnings_of(plain);
+    EXPECT_TRUE(has_warning(plain, p + "hostName", "a Tcp setting's probe sends neither"))
+        << warnings_of(plain);
+    Plan with_header =
+        load_ok_json(l4_gateway(set, kL4Rule,
+                                R"(, "probes": [{"name": "p", "properties": {"protocol": "Tcp",
+                       "enableProbeProxyProtocolHeader": true}}])"));
+    EXPECT_FALSE(has_warning(with_header, p + "enableL4ClientIpPreservation", ""))
+        << warnings_of(with_header);
+}
+
 // eventLogEntries: top level only, 16..4194304, default 65536 (docs/configuration.md).
 TEST(ConfigExtensions, EventLogEntriesIsTopLevelOnlyWithItsDefaultAndRange) {
     auto dflt = load_plan_json(dns_tls_gateway("", ""));
