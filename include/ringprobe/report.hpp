@@ -41,8 +41,9 @@ inline constexpr char kMagic[8] = {'R', 'P', 'R', 'E', 'P', 'O', 'R', 'T'};
 // 2: Names, Addresses, TlsFacts, Resolver; 3: PoolRecord flags, ServerRecord NIC names;
 // 4: the header's last reload (bytes 280..448) and capacity record (448..512);
 // 5: the header's second section table (bytes 512..576), the History, EventLog and Events
-// sections; 6: the header's shard record (bytes 576..640)
-inline constexpr std::uint32_t kLayoutVersion = 6;
+// sections; 6: the header's shard record (bytes 576..640); 7: TargetRecord's fast and
+// unhealthy intervals (88 bytes), SettingRecord's min_servers
+inline constexpr std::uint32_t kLayoutVersion = 7;
 inline constexpr char kShmPrefix[] = "ringprobe.";  // shm_open name is "/ringprobe.<name>"
 inline constexpr std::size_t kNameMax = 200;        // bytes of <name>
 inline constexpr std::size_t kSectionAlign = 64;
@@ -260,9 +261,10 @@ struct SettingRecord {
     std::uint16_t port;          // 24
     std::uint8_t protocol;       // 26  ringprobe::Protocol
     std::uint8_t default_probe;  // 27  0 or 1
-    std::uint32_t reserved;      // 28  zero
+    std::uint32_t min_servers;   // 28  its probe's minServers (0: none; layout 6)
 };
 static_assert(sizeof(SettingRecord) == 32);
+static_assert(offsetof(SettingRecord, min_servers) == 28);
 // The protocol byte holds ringprobe::Protocol; its values are part of this layout.
 static_assert(static_cast<std::uint8_t>(Protocol::Http) == 0);
 static_assert(static_cast<std::uint8_t>(Protocol::Https) == 1);
@@ -314,12 +316,15 @@ struct TargetRecord {
     std::uint16_t expiry_warning_days;  // 76  certificate early warning (0: off)
     std::uint8_t proxy_protocol;        // 78  Tcp/Tls: the PROXY header sent, kProxyNone/V1/V2
     std::uint8_t reserved;              // 79  zero
+    std::uint32_t fast_interval_ms;     // 80  after a failure while Healthy; 0: interval_ms
+    std::uint32_t unhealthy_interval_ms;  // 84  while Unhealthy; 0: interval_ms
 };
 // TargetRecord::proxy_protocol. A segment written before the field existed holds zero: none.
 inline constexpr std::uint8_t kProxyNone = 0;
 inline constexpr std::uint8_t kProxyV1 = 1;
 inline constexpr std::uint8_t kProxyV2 = 2;
-static_assert(sizeof(TargetRecord) == 80);
+static_assert(sizeof(TargetRecord) == 88);
+static_assert(offsetof(TargetRecord, fast_interval_ms) == 80);
 static_assert(offsetof(TargetRecord, name_slot) == 68);
 static_assert(offsetof(TargetRecord, tls_slot) == 72);
 static_assert(offsetof(TargetRecord, expiry_warning_days) == 76);

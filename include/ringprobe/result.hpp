@@ -81,11 +81,11 @@ enum class Reason : std::uint16_t {
     // 34 is never written, so the codes after it keep their numbers in existing reports: a
     // full submission queue is flushed and retried by the ring (Ring::sqe), not a probe's outcome.
     Unused34 = 34,
-    ProberError = 35,        // any other local failure (errno in the record)
-    EngineUnreachable = 36,  // set by readers only: heartbeat stale or engine gone
-    AddressUnknown = 37,     // a NIC member no --nics file gives an address for (health Unknown)
-    ProxyRejected = 38,      // closed after our PROXY protocol header, before answering anything
-    OtherShard = 39,         // another engine's shard probes it (health OtherShard)
+    ProberError = 35,         // any other local failure (errno in the record)
+    EngineUnreachable = 36,   // set by readers only: heartbeat stale or engine gone
+    AddressUnknown = 37,      // a NIC member no --nics file gives an address for (health Unknown)
+    ProxyRejected = 38,       // closed after our PROXY protocol header, before answering anything
+    OtherShard = 39,          // another engine's shard probes it (health OtherShard)
     ClientCertRequired = 40,  // the server asked for a client certificate and we have none
     ClientCertRejected = 41,  // the server refused ours (an alert, or HTTP 400 after asking)
 };

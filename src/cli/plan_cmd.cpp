@@ -332,10 +332,14 @@ void json_target(const Plan& plan, const Target& t, std::string& out) {
     append_json_string(out, t.path);
     out += ",\"sni\":";
     append_json_string(out, t.sni);
-    out += ",\"intervalMs\":" + u64(t.interval_ms) + ",\"timeoutMs\":" + u64(t.timeout_ms) +
-           ",\"jitterMs\":" + u64(t.jitter_ms) +
-           ",\"unhealthyThreshold\":" + u64(t.unhealthy_threshold) +
-           ",\"healthyThreshold\":" + u64(t.healthy_threshold) + ",\"statusCodes\":[";
+    out +=
+        ",\"intervalMs\":" + u64(t.interval_ms) + ",\"timeoutMs\":" + u64(t.timeout_ms) +
+        ",\"jitterMs\":" + u64(t.jitter_ms) +
+        (t.fast_interval_ms != 0 ? ",\"fastIntervalMs\":" + u64(t.fast_interval_ms) : "") +
+        (t.unhealthy_interval_ms != 0 ? ",\"unhealthyIntervalMs\":" + u64(t.unhealthy_interval_ms)
+                                      : "") +
+        ",\"unhealthyThreshold\":" + u64(t.unhealthy_threshold) +
+        ",\"healthyThreshold\":" + u64(t.healthy_threshold) + ",\"statusCodes\":[";
     for (std::size_t k = 0; k < t.match_status.size(); ++k) {
         out += k ? ",\"" : "\"";
         out += u64(t.match_status[k].lo) + "-" + u64(t.match_status[k].hi) + "\"";

@@ -20,7 +20,9 @@ namespace {
 bool same_class(const Spec& a, const Spec& b) {
     return a.protocol == b.protocol && a.port == b.port && *a.match == *b.match &&
            a.body == b.body && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
-           a.jitter_ms == b.jitter_ms && a.unhealthy_threshold == b.unhealthy_threshold &&
+           a.jitter_ms == b.jitter_ms && a.fast_interval_ms == b.fast_interval_ms &&
+           a.unhealthy_interval_ms == b.unhealthy_interval_ms &&
+           a.unhealthy_threshold == b.unhealthy_threshold &&
            a.healthy_threshold == b.healthy_threshold && a.close_policy == b.close_policy &&
            a.validate_chain == b.validate_chain && a.validate_sni == b.validate_sni &&
            a.tls_resume == b.tls_resume && *a.roots == *b.roots &&
@@ -127,6 +129,11 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
     sp.timeout_ms =
         pick_ms(own.timeout_ms, pin != nullptr ? pin->timeout_s : none, top.timeout_ms, 30000);
     sp.jitter_ms = own.jitter_ms.value_or(top.jitter_ms.value_or(0));
+    const Ext& fast_from = own.fast_interval_ms ? own : top;
+    sp.fast_interval_ms = fast_from.fast_interval_ms.value_or(0);
+    sp.fast_interval_path = fast_from.fast_interval_path;
+    sp.unhealthy_interval_ms =
+        own.unhealthy_interval_ms.value_or(top.unhealthy_interval_ms.value_or(0));
     std::optional<std::uint8_t> gw_unhealthy;
     if (pin != nullptr) {
         gw_unhealthy = pin->unhealthy_threshold;
@@ -183,6 +190,24 @@ void Loader::check_pairs() {
     }
 }
 
+// The fast cadence probes a failing server sooner than the interval would, so one longer than
+// the interval it shortens is a mistake, not a choice; it is named where it was given (the top
+// level applies to every setting, so the message names the setting it does not fit).
+void Loader::check_fast_interval(const Spec& sp, std::size_t setting) {
+    if (sp.fast_interval_ms == 0 || sp.fast_interval_ms <= sp.interval_ms) {
+        return;
+    }
+    errs_.add_text(std::string(sp.fast_interval_path),
+                   std::to_string(sp.fast_interval_ms) + " ms is longer than the interval (" +
+                       std::to_string(sp.interval_ms) + " ms) of the probe of setting \"" +
+                       plan_.settings[setting].name +
+                       "\"; the fast cadence probes a failing server more often, not less: make "
+                       "it at most " +
+                       std::to_string(sp.interval_ms) +
+                       ", or use unhealthyIntervalMs for a "
+                       "slower cadence while Unhealthy");
+}
+
 // Resolves every setting's probe once; reports problems that need both (protocol mismatch, a
 // host taken from a setting that has none) even when other sections had errors.
 void Loader::resolve_specs() {
@@ -196,9 +221,11 @@ void Loader::resolve_specs() {
             in.probe >= 0 ? &probes_in_[static_cast<std::size_t>(in.probe)] : nullptr;
         std::vector<std::string> problems;
         Spec sp = resolve_spec(plan_.settings[i], in, probe, pin, top_ext_, problems);
+        plan_.settings[i].min_servers = probe != nullptr ? probe->min_servers : 0;
         for (auto& p : problems) {
             errs_.add_text(in.probe_ref_path.empty() ? in.path : in.probe_ref_path, std::move(p));
         }
+        check_fast_interval(sp, i);
         std::uint32_t k = 0;
         while (k < classes.size() && !same_class(classes[k], sp)) {
             ++k;
@@ -242,6 +269,8 @@ Target make_target(const ProbeKey& k) {
     tg.interval_ms = sp.interval_ms;
     tg.timeout_ms = sp.timeout_ms;
     tg.jitter_ms = sp.jitter_ms;
+    tg.fast_interval_ms = sp.fast_interval_ms;
+    tg.unhealthy_interval_ms = sp.unhealthy_interval_ms;
     tg.unhealthy_threshold = sp.unhealthy_threshold;
     tg.healthy_threshold = sp.healthy_threshold;
     tg.close_policy = sp.close_policy;

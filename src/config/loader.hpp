@@ -71,6 +71,9 @@ struct Ext {
     std::optional<std::uint32_t> interval_ms;
     std::optional<std::uint32_t> timeout_ms;
     std::optional<std::uint32_t> jitter_ms;
+    std::optional<std::uint32_t> fast_interval_ms;
+    std::optional<std::uint32_t> unhealthy_interval_ms;
+    std::string fast_interval_path;  // where fastIntervalMs was given, for its errors
     std::optional<std::uint32_t> start_spread_ms;
     std::optional<std::uint32_t> quantum_ms;
     std::optional<std::uint32_t> start_batch;
@@ -181,6 +184,9 @@ struct Spec {
     std::uint32_t interval_ms = 30000;
     std::uint32_t timeout_ms = 30000;
     std::uint32_t jitter_ms = 0;
+    std::uint32_t fast_interval_ms = 0;  // 0: interval_ms
+    std::uint32_t unhealthy_interval_ms = 0;
+    std::string_view fast_interval_path;  // where fastIntervalMs was given; empty: not given
     std::uint8_t unhealthy_threshold = 3;
     std::uint8_t healthy_threshold = 1;
     ClosePolicy close_policy = ClosePolicy::Graceful;
@@ -221,6 +227,11 @@ private:
     void read_probes(View gw);
     void read_match(View v, Probe& probe);
     void read_proxy_protocol(View f, Probe& probe, ProbeIn& in);
+    // Fields the gateway accepts that have no effect here: warned about, naming the field.
+    void warn(View f, std::string_view key, std::string message);
+    static bool is_set(View f, std::string_view key);
+    void warn_unused_probe_fields(View f, const Probe& probe);
+    void warn_unused_setting_fields(View f, const Setting& st);
     void read_pools(View gw);  // read_pools.cpp, like the two below
     void read_servers(dom::array arr, const PathNode* a_at, Pool& pool);
     void check_duplicate_servers(const Pool& pool, const PathNode* a_at);
@@ -259,6 +270,7 @@ private:
     // Building.
     void check_pairs();
     void resolve_specs();
+    void check_fast_interval(const Spec& sp, std::size_t setting);
     void build_targets();
 
     std::string_view json_;

@@ -92,7 +92,8 @@ struct Probe {  // a custom probe as configured (after defaults), kept for displ
     std::uint32_t interval_s = 30;
     std::uint32_t timeout_s = 30;
     std::uint8_t unhealthy_threshold = 3;
-    std::uint32_t min_servers = 0;  // read and shown; not applied to health
+    std::uint32_t min_servers =
+        0;  // minServers: counted healthy for routing (Setting::min_servers)
     std::vector<StatusRange> match_status;
     std::string match_body;
     ProxyProtocol proxy_protocol = ProxyProtocol::None;  // enableProbeProxyProtocolHeader
@@ -118,6 +119,10 @@ struct Setting {
     bool layer4 = false;
     // Index into Plan::client_certificates; no_client_certificate: none presented.
     std::uint32_t client_certificate = no_client_certificate;
+    // Its probe's minServers (0 for the default probe): when fewer of a pool's servers are
+    // Healthy on this setting, that many are still counted healthy for routing. Applied by the
+    // report's readers (report::mark_min_servers), which see every row of the pool at once.
+    std::uint32_t min_servers = 0;
 };
 
 struct Row {
@@ -146,6 +151,12 @@ struct Target {
     std::uint32_t interval_ms = 30000;
     std::uint32_t timeout_ms = 30000;
     std::uint32_t jitter_ms = 0;  // extra random spread added to each interval
+    // ringprobe.fastIntervalMs: the cadence after a failure of a Healthy target, until it is
+    // Unhealthy or succeeds again (HAProxy's fastinter); at most interval_ms. 0: interval_ms.
+    std::uint32_t fast_interval_ms = 0;
+    // ringprobe.unhealthyIntervalMs: the cadence while Unhealthy (HAProxy's downinter, Envoy's
+    // unhealthy_interval). 0: interval_ms.
+    std::uint32_t unhealthy_interval_ms = 0;
     std::uint8_t unhealthy_threshold = 3;
     std::uint8_t healthy_threshold = 1;
     ClosePolicy close_policy = ClosePolicy::Graceful;

@@ -305,10 +305,22 @@ void Loader::read_ext(View v, bool top_level, Ext& ext, bool setting) {
     PathNode at{v.path, "ringprobe"};
     View e{*obj, &at};
     static constexpr std::string_view known_top[] = {
-        "intervalMs",         "timeoutMs",      "jitterMs",  "healthyThreshold",
-        "unhealthyThreshold", "closePolicy",    "tlsResume", "certExpiryWarningDays",
-        "dnsAggregation",     "startSpreadMs",  "quantumMs", "startBatch",
-        "eventLogEntries",    "flappingChanges"};  // from startSpreadMs on: top level only
+        "intervalMs",
+        "timeoutMs",
+        "jitterMs",
+        "healthyThreshold",
+        "unhealthyThreshold",
+        "closePolicy",
+        "tlsResume",
+        "certExpiryWarningDays",
+        "dnsAggregation",
+        "fastIntervalMs",
+        "unhealthyIntervalMs",
+        "startSpreadMs",
+        "quantumMs",
+        "startBatch",
+        "eventLogEntries",
+        "flappingChanges"};  // from startSpreadMs on: top level only
     constexpr std::ptrdiff_t top_only = 5;
     for (auto [key, value] : *obj) {
         (void)value;
@@ -319,7 +331,8 @@ void Loader::read_ext(View v, bool top_level, Ext& ext, bool setting) {
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
                                   "jitterMs, healthyThreshold, unhealthyThreshold, closePolicy, "
-                                  "tlsResume, certExpiryWarningDays, dnsAggregation") +
+                                  "tlsResume, certExpiryWarningDays, dnsAggregation, "
+                                  "fastIntervalMs, unhealthyIntervalMs") +
                           (top_level ? ", startSpreadMs, quantumMs, startBatch, "
                                        "eventLogEntries, flappingChanges"
                                      : ", proxyProtocol (probes), clientCertificate (backend "
@@ -335,6 +348,14 @@ void Loader::read_ext(View v, bool top_level, Ext& ext, bool setting) {
     }
     if (read_int(errs_, e, "jitterMs", 0, ms_max, n)) {
         ext.jitter_ms = static_cast<std::uint32_t>(n);
+    }
+    if (read_int(errs_, e, "fastIntervalMs", ms_min, ms_max, n)) {
+        ext.fast_interval_ms = static_cast<std::uint32_t>(n);
+        PathNode k{&at, "fastIntervalMs"};
+        ext.fast_interval_path = render_path(&k);
+    }
+    if (read_int(errs_, e, "unhealthyIntervalMs", ms_min, ms_max, n)) {
+        ext.unhealthy_interval_ms = static_cast<std::uint32_t>(n);
     }
     if (top_level && read_int(errs_, e, "startSpreadMs", 0, ms_max, n)) {
         ext.start_spread_ms = static_cast<std::uint32_t>(n);
@@ -567,9 +588,125 @@ void Loader::read_probes(View gw) {
         read_match(f, probe);
         read_ext(f, false, in.ext);
         read_proxy_protocol(f, probe, in);
+        warn_unused_probe_fields(f, probe);
         plan_.probes.push_back(std::move(probe));
         probes_in_.push_back(in);
     });
+}
+
+// ---- Fields read but not applied ---------------------------------------------------------------
+// The gateway accepts a field its probe does not use (a path on a Tcp probe, a trusted root on an
+// Http setting), so ringprobe does too, but never silently: each such field that is set (true,
+// a non-empty string or list, a non-default value) is named in a warning saying why it has no
+// effect. What ringprobe could not honour correctly is refused instead (a PROXY header on an
+// Http probe, read_proxy_protocol). docs/configuration.md lists both.
+
+namespace {
+// "an Http", "an Https", "a Tcp", "a Tls": the article as the protocol's name is read aloud.
+std::string a_protocol(const std::string& proto) {
+    return (proto.front() == 'H' ? "an " : "a ") + proto;
+}
+}  // namespace
+
+void Loader::warn(View f, std::string_view key, std::string message) {
+    PathNode at{f.path, key};
+    plan_.warnings.push_back(PlanWarning{render_path(&at), std::move(message)});
+}
+
+bool Loader::is_set(View f, std::string_view key) {
+    auto v = member(f, key);
+    if (!v) {
+        return false;
+    }
+    bool b = false;
+    std::string_view s;
+    dom::array a;
+    dom::object o;
+    if (v->get_bool().get(b) == simdjson::SUCCESS) {
+        return b;
+    }
+    if (v->get_string().get(s) == simdjson::SUCCESS) {
+        return !s.empty();
+    }
+    if (v->get_array().get(a) == simdjson::SUCCESS) {
+        return a.size() != 0;
+    }
+    if (v->get_object().get(o) == simdjson::SUCCESS) {
+        return o.size() != 0;
+    }
+    return !v->is_null();
+}
+
+void Loader::warn_unused_probe_fields(View f, const Probe& probe) {
+    const std::string proto(protocol_name(probe.protocol));
+    if (!protocol_is_http(probe.protocol)) {
+        if (is_set(f, "path")) {
+            warn(f, "path",
+                 a_protocol(proto) + " probe sends no HTTP request, so its path is not used");
+        }
+        auto match = member(f, "match");
+        dom::object m;
+        if (match && match->get_object().get(m) == simdjson::SUCCESS) {
+            PathNode m_at{f.path, "match"};
+            View mv{m, &m_at};
+            for (std::string_view key : {"statusCodes", "body"}) {
+                if (is_set(mv, key)) {
+                    warn(mv, key,
+                         a_protocol(proto) + " probe reads no HTTP response (its verdict is the " +
+                             (probe.protocol == Protocol::Tls ? "handshake" : "connect") +
+                             "), so match." + std::string(key) + " is not used");
+                }
+            }
+        }
+        if (is_set(f, "pickHostNameFromBackendHttpSettings")) {
+            warn(f, "pickHostNameFromBackendHttpSettings",
+                 "takes an Http(s) probe's Host from its setting; a " + proto +
+                     " probe sends no Host" +
+                     (probe.protocol == Protocol::Tls ? " (its SNI comes from the setting with "
+                                                        "pickHostNameFromBackendSettings)"
+                                                      : ""));
+        }
+    }
+    if (probe.protocol == Protocol::Tcp && is_set(f, "host")) {
+        warn(f, "host", "a Tcp probe sends neither a Host nor an SNI, so its host is not used");
+    }
+    if (probe.protocol != Protocol::Tls && is_set(f, "pickHostNameFromBackendSettings")) {
+        warn(f, "pickHostNameFromBackendSettings",
+             "takes a Tls probe's SNI from its setting; a " + proto + " probe does not use it" +
+                 (protocol_is_http(probe.protocol) ? " (use pickHostNameFromBackendHttpSettings)"
+                                                   : ""));
+    }
+}
+
+void Loader::warn_unused_setting_fields(View f, const Setting& st) {
+    const std::string proto(protocol_name(st.protocol));
+    if (!protocol_is_tls(st.protocol)) {
+        for (std::string_view key : {"sniName", "trustedRootCertificates"}) {
+            if (is_set(f, key)) {
+                warn(f, key,
+                     a_protocol(proto) + " setting makes no TLS connection, so " +
+                         std::string(key) + " is not used");
+            }
+        }
+        for (std::string_view key : {"validateCertChainAndExpiry", "validateSNI"}) {
+            bool b = true;
+            auto v = member(f, key);
+            if (v && v->get_bool().get(b) == simdjson::SUCCESS && !b) {
+                warn(f, key,
+                     a_protocol(proto) + " setting makes no TLS connection, so " +
+                         std::string(key) + ": false is not used");
+            }
+        }
+    }
+    if (st.protocol == Protocol::Tcp) {
+        for (std::string_view key : {"hostName", "pickHostNameFromBackendAddress"}) {
+            if (is_set(f, key)) {
+                warn(f, key,
+                     "a Tcp setting's probe sends neither a Host nor an SNI, so " +
+                         std::string(key) + " is not used");
+            }
+        }
+    }
 }
 
 // The probe's enableProbeProxyProtocolHeader (the gateway's field) and the version its
@@ -728,6 +865,7 @@ void Loader::read_settings(View gw) {
             st.validate_sni = b;
         }
         read_setting_tail(f, st, in);
+        warn_unused_setting_fields(f, st);
         plan_.settings.push_back(std::move(st));
         settings_in_.push_back(std::move(in));
     });
@@ -772,8 +910,18 @@ void Loader::read_l4_settings(View gw) {
             PathNode h{f.path, "hostName"};
             errs_.add(&h, "set together with pickHostNameFromBackendAddress; give one of them");
         }
-        (void)read_bool(errs_, f, "enableL4ClientIpPreservation", b);
+        const bool preserve = read_bool(errs_, f, "enableL4ClientIpPreservation", b) && b;
         read_setting_tail(f, st, in);
+        warn_unused_setting_fields(f, st);
+        const bool probe_header =
+            in.probe >= 0 &&
+            plan_.probes[static_cast<std::size_t>(in.probe)].proxy_protocol != ProxyProtocol::None;
+        if (preserve && !probe_header) {
+            warn(f, "enableL4ClientIpPreservation",
+                 "puts a PROXY header on the traffic only; this setting's probe sends none, so a "
+                 "backend that requires one refuses the probe: set "
+                 "enableProbeProxyProtocolHeader on a custom Tcp or Tls probe for this setting");
+        }
         plan_.settings.push_back(std::move(st));
         settings_in_.push_back(std::move(in));
     });

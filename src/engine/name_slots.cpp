@@ -220,6 +220,7 @@ void Worker::activate(NameSlot& n, Slot& s, const dns::Address& a, std::uint64_t
                             (std::uint64_t{a.bytes[15]} << 8)) %
                           window;
     s.base_ns = on_start_grid(s.base_ns);
+    s.home_ns = s.base_ns;
     s.next_ns = on_grid(s.base_ns);
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
     publish_address(s);

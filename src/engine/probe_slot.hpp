@@ -75,6 +75,7 @@ struct Worker::Slot {
     std::uint32_t tls_resumed = 0;
     std::uint64_t total_probes = 0;
     std::uint64_t base_ns = 0;   // scheduled start (monotonic), without jitter
+    std::uint64_t home_ns = 0;   // an instant of its regular grid (cadence.hpp), <= base_ns
     std::uint64_t start_ns = 0;  // actual start of the attempt in flight
     std::uint64_t connected_ns = 0;
     std::uint64_t first_byte_ns = 0;

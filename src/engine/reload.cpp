@@ -63,7 +63,9 @@ bool same_probe(const Plan& pa, const Target& a, const Plan& pb, const Target& b
            a.host == b.host && a.path == b.path && a.sni == b.sni &&
            a.match_status == b.match_status && a.match_body == b.match_body &&
            a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
-           a.jitter_ms == b.jitter_ms && a.unhealthy_threshold == b.unhealthy_threshold &&
+           a.jitter_ms == b.jitter_ms && a.fast_interval_ms == b.fast_interval_ms &&
+           a.unhealthy_interval_ms == b.unhealthy_interval_ms &&
+           a.unhealthy_threshold == b.unhealthy_threshold &&
            a.healthy_threshold == b.healthy_threshold && a.close_policy == b.close_policy &&
            a.validate_chain == b.validate_chain && a.validate_sni == b.validate_sni &&
            a.tls_resume == b.tls_resume &&

@@ -12,6 +12,7 @@
 #include "common/assert.hpp"
 #include "common/clock.hpp"
 #include "common/hash.hpp"
+#include "engine/cadence.hpp"
 #include "engine/probe_slot.hpp"
 
 namespace ringprobe::engine {
@@ -73,6 +74,7 @@ void Worker::place_first_start(Slot& s, std::uint64_t not_before_ns) {
         base += (not_before_ns - base + spread - 1) / spread * spread;
     }
     s.base_ns = base;
+    s.home_ns = base;
     s.next_ns = on_grid(s.base_ns + jitter_ns(t));
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));
 }
@@ -132,17 +134,24 @@ std::uint64_t Worker::jitter_ns(const Target& t) {
 }
 
 void Worker::schedule_next(Slot& s, std::uint64_t now) {
-    // From the previous scheduled start, not from completion: intervals do not drift. A probe
-    // that ended past its next start (it ran longer than the interval, or it started late,
-    // waiting in the deferred line for a socket or a turn) skips to the first start still ahead;
-    // the starts skipped are counted (skipped_intervals).
+    // From the previous scheduled start, not from completion: intervals do not drift. The
+    // cadence follows the target's health (cadence.hpp: regular, fast after a failure of a
+    // Healthy target, unhealthy while Unhealthy). A probe that ended past its next start (it ran
+    // longer than the cadence, or it started late, waiting in the deferred line for a socket or
+    // a turn) skips to the first start still ahead; the starts skipped are counted
+    // (skipped_intervals).
     const Target& t = plan_->targets[s.plan_index];
-    const std::uint64_t interval = std::max<std::uint64_t>(ms_to_ns(t.interval_ms), tick_ns);
-    s.base_ns += interval;
+    const Cadences k = cadences_of(t);
+    const Cadence c = cadence_of(s.health);
+    const std::uint64_t step = k.of(c);
+    s.base_ns = next_base_ns(s.base_ns, s.home_ns, c, k);
     if (s.base_ns <= now) {
-        const std::uint64_t behind = (now - s.base_ns) / interval + 1;
-        s.base_ns += behind * interval;
+        const std::uint64_t behind = (now - s.base_ns) / step + 1;
+        s.base_ns += behind * step;
         bump(counters_.skipped_intervals, behind);
+    }
+    if (c == Cadence::Regular) {
+        s.home_ns = s.base_ns;
     }
     s.next_ns = on_grid(s.base_ns + jitter_ns(t));
     wheel_.schedule(s.timer, ns_to_tick_ceil(s.next_ns));

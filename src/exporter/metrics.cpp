@@ -305,6 +305,23 @@ void report_families(Out& o, const report::Snapshot& snap, const ProbeTally* tal
                  flapping[p]);
     }
     // --- end flapping ---
+    // --- minServers ---
+    // Only for a plan with a minServers: no family that is zero by construction.
+    const bool min_servers =
+        std::any_of(info.settings.begin(), info.settings.end(),
+                    [](const abi::SettingRecord& st) { return st.min_servers != 0; });
+    if (min_servers) {
+        o.family("ringprobe_servers_counted_healthy_by_min_servers", "gauge",
+                 "Report rows per pool that are not Healthy but counted healthy for routing "
+                 "because fewer than their probe's minServers rows of the pool and setting are "
+                 "Healthy.");
+    }
+    for (std::size_t p = 0; min_servers && p < info.pools.size(); ++p) {
+        o.sample("ringprobe_servers_counted_healthy_by_min_servers",
+                 {{"pool", info.str(info.pools[p].name)}},
+                 report::pool_counted_by_min_servers(snap, static_cast<std::uint32_t>(p)));
+    }
+    // --- end minServers ---
     if (tally != nullptr) {
         o.family("ringprobe_probes_total", "counter",
                  "Probes by pool, backend setting and reason; a probe serving several report "

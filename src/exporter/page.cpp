@@ -112,6 +112,7 @@ select,button{font:inherit;padding:.3em .5em}
 svg text{font:13px system-ui,sans-serif}
 .faulty{color:var(--bad)}.expiring{color:var(--unk)}
 .late{color:var(--unk);font-weight:600}
+.min-servers{color:var(--muted);font-style:italic}
 tr.faulty td{background:#fde7e9}tr.expiring td{background:#fff4ce}
 .sha{word-break:break-all;font-size:.8em}
 #chain-table,#addresses{margin:.6em 0}
@@ -228,6 +229,12 @@ void pool_summary(std::string& out, const report::Snapshot& snap, const PageQuer
             report::append_uint(out, late[p]);
             out += " late</p>";
         }
+        if (const std::uint32_t counted = report::pool_counted_by_min_servers(snap, p);
+            counted != 0) {
+            out += "<p class=\"min-servers\">";
+            report::append_uint(out, counted);
+            out += " counted healthy by minServers</p>";
+        }
         out += "</td>";
         for (const Health h : {Health::Healthy, Health::Unhealthy, Health::Unknown}) {
             out += "<td class=\"count-";
@@ -318,6 +325,9 @@ void server_row(std::string& out, const report::Snapshot& snap, std::uint32_t ro
     out += "</span>";
     if (report::is_flapping(snap, r.target_index)) {
         out += " <span class=\"flapping\">flapping</span>";
+    }
+    if (report::counted_by_min_servers(snap, row_index)) {
+        out += " <span class=\"min-servers\">counted healthy by minServers</span>";
     }
     if (e.health != Health::Healthy) {
         out += " <a class=\"troubleshoot\" href=\"/troubleshoot?row=";

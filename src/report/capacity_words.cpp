@@ -1,5 +1,7 @@
 #include "report/capacity_words.hpp"
 
+#include <algorithm>
+
 #include <ringprobe/result.hpp>
 
 #include "report/text.hpp"
@@ -78,7 +80,10 @@ void append_capacity_sentence(std::string& out, const abi::CapacityPayload& c) {
 }
 
 std::uint64_t late_bound_ns(const abi::TargetRecord& tr) {
-    return (2 * std::uint64_t{tr.interval_ms} + tr.timeout_ms) * 1'000'000ull;
+    // The longest cadence the target may be on: an Unhealthy one probed every
+    // unhealthyIntervalMs is not late for going longer than its interval without a result.
+    const std::uint64_t longest = std::max(tr.interval_ms, tr.unhealthy_interval_ms);
+    return (2 * longest + tr.timeout_ms) * 1'000'000ull;
 }
 
 bool is_late(const Snapshot& snap, std::uint32_t t, std::uint64_t& age_ns) {

@@ -191,6 +191,50 @@ std::array<CertFault, abi::kChainRecords> cert_faults(const abi::TlsFactsPayload
     return out;
 }
 
+void mark_min_servers(Snapshot& snap) {
+    const StaticInfo& info = *snap.info;
+    snap.counted_by_min_servers.assign(info.rows.size(), 0);
+    if (snap.engine != EngineState::Live) {
+        return;
+    }
+    // Rows are written pool by pool, setting by setting (config::build_targets): each pool x
+    // setting is one run of consecutive rows.
+    std::size_t begin = 0;
+    while (begin < info.rows.size()) {
+        const abi::RowRecord& first = info.rows[begin];
+        std::size_t end = begin + 1;
+        while (end < info.rows.size() && info.rows[end].pool_index == first.pool_index &&
+               info.rows[end].setting_index == first.setting_index) {
+            ++end;
+        }
+        const std::uint32_t min = info.settings[first.setting_index].min_servers;
+        std::uint64_t healthy = 0;
+        for (std::size_t i = begin; i < end && min != 0; ++i) {
+            healthy += effective(snap, info.rows[i].target_index).health == Health::Healthy;
+        }
+        for (std::size_t i = begin; i < end && healthy < min; ++i) {
+            if (effective(snap, info.rows[i].target_index).health != Health::Healthy) {
+                snap.counted_by_min_servers[i] = 1;
+                healthy += 1;
+            }
+        }
+        begin = end;
+    }
+}
+
+bool counted_by_min_servers(const Snapshot& snap, std::uint32_t row_index) {
+    return row_index < snap.counted_by_min_servers.size() &&
+           snap.counted_by_min_servers[row_index] != 0;
+}
+
+std::uint32_t pool_counted_by_min_servers(const Snapshot& snap, std::uint32_t pool_index) {
+    std::uint32_t n = 0;
+    for (std::size_t i = 0; i < snap.counted_by_min_servers.size(); ++i) {
+        n += snap.counted_by_min_servers[i] != 0 && snap.info->rows[i].pool_index == pool_index;
+    }
+    return n;
+}
+
 bool is_flapping(const Snapshot& snap, std::uint32_t target_index) {
     const Effective e = effective(snap, target_index);
     return e.state != nullptr && (e.state->flags & report_abi::kStateFlapping) != 0;

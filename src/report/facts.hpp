@@ -49,6 +49,18 @@ bool cert_expiring(const Snapshot& snap, std::uint32_t target_index, std::int64_
 // The engine flagged the row flapping (kStateFlapping: its health changed at least
 // flappingChanges times within its last 32 results), and its state is shown.
 bool is_flapping(const Snapshot& snap, std::uint32_t target_index);
+
+// minServers, as the gateway applies it: when fewer than a setting's minServers rows of one
+// pool x setting are Healthy, that many are still counted healthy for routing. The rows so
+// counted are the group's first rows in configuration order that are not Healthy, until minServers
+// rows (Healthy or counted) are reached or the group has no more. Each row keeps its true health;
+// the mark is beside it. Nothing is counted while the engine's answer cannot be trusted (every row
+// Unknown: engine stopped, gone or stale). Fills snap.counted_by_min_servers; every snapshot a
+// Report takes has it.
+void mark_min_servers(Snapshot& snap);
+bool counted_by_min_servers(const Snapshot& snap, std::uint32_t row_index);
+// The rows of a pool counted healthy by minServers (over all its settings).
+std::uint32_t pool_counted_by_min_servers(const Snapshot& snap, std::uint32_t pool_index);
 std::int64_t days_until(std::int64_t not_after_s, std::uint64_t now_unix_ns);
 
 // Which certificate of the presented chain the reason is about, and why, for the chain drawn

@@ -97,6 +97,7 @@ void add_settings(Image& img, StringTable& strings, const Plan& plan) {
         rec.port = s.port;
         rec.protocol = static_cast<std::uint8_t>(s.protocol);
         rec.default_probe = s.default_probe ? 1 : 0;
+        rec.min_servers = s.min_servers;
         img.settings.push_back(rec);
     }
 }
@@ -140,6 +141,8 @@ void add_targets(Image& img, StringTable& strings, const Plan& plan) {
         rec.interval_ms = t.interval_ms;
         rec.timeout_ms = t.timeout_ms;
         rec.jitter_ms = t.jitter_ms;
+        rec.fast_interval_ms = t.fast_interval_ms;
+        rec.unhealthy_interval_ms = t.unhealthy_interval_ms;
         rec.name_slot = t.is_fqdn ? img.names++ : abi::kNoSlot;
         const bool tls = t.protocol == Protocol::Https || t.protocol == Protocol::Tls;
         rec.tls_slot = tls ? img.tls++ : abi::kNoSlot;

@@ -172,12 +172,16 @@ void emit_history(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.end_array();
 }
 
-void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
+void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t, bool counted) {
     const abi::TargetRecord& tr = snap.info->targets[t];
     const Effective e = effective(snap, t);
     j.key("ringprobe");
     j.begin_object();
     j.field("reason", reason_info(e.reason).code);
+    if (counted) {  // present only where it applies, as in the report without details
+        j.key("countedHealthyByMinServers");
+        j.value(true);
+    }
     j.field("port", tr.port);
     j.field("protocol", protocol_name(static_cast<Protocol>(tr.protocol)));
     j.field("healthyThreshold", tr.healthy_threshold);
@@ -186,6 +190,12 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.field("timeoutMs", tr.timeout_ms);
     if (!protocol_is_http(static_cast<Protocol>(tr.protocol))) {
         j.field("proxyProtocol", proxy_protocol_name(tr.proxy_protocol));
+    }
+    if (tr.fast_interval_ms != 0) {
+        j.field("fastIntervalMs", tr.fast_interval_ms);
+    }
+    if (tr.unhealthy_interval_ms != 0) {
+        j.field("unhealthyIntervalMs", tr.unhealthy_interval_ms);
     }
     j.key("readable");
     j.value(e.state != nullptr);
@@ -247,20 +257,29 @@ void emit_details(JsonOut& j, const Snapshot& snap, std::uint32_t t) {
     j.end_object();
 }
 
-void emit_server(JsonOut& j, const Snapshot& snap, const abi::RowRecord& r, bool details) {
+void emit_server(JsonOut& j, const Snapshot& snap, std::uint32_t row, bool details) {
     const StaticInfo& info = *snap.info;
+    const abi::RowRecord& r = info.rows[row];
+    const bool counted = counted_by_min_servers(snap, row);
     j.begin_object();
     j.field("address", info.str(info.servers[r.server_index].address));
     j.field("health", health_name(effective(snap, r.target_index).health));
     j.key("healthProbeLog");
     j.value_with([&](std::string& s) { append_probe_log(s, snap, r.target_index); });
     if (details) {
-        emit_details(j, snap, r.target_index);
+        emit_details(j, snap, r.target_index, counted);
         const abi::ServerRecord& sv = info.servers[r.server_index];
         if (sv.nic.length != 0) {
             j.field("nic", info.str(sv.nic));
             j.field("ipConfiguration", info.str(sv.ip_configuration));
         }
+    } else if (counted) {
+        // The gateway's shape otherwise; the mark only where it applies.
+        j.key("ringprobe");
+        j.begin_object();
+        j.key("countedHealthyByMinServers");
+        j.value(true);
+        j.end_object();
     }
     j.end_object();
 }
@@ -272,6 +291,10 @@ void emit_pool(JsonOut& j, const Snapshot& snap, const Selection& sel, std::size
                std::size_t g_end, const RenderOptions& o) {
     const StaticInfo& info = *snap.info;
     const abi::PoolRecord& pool = info.pools[sel.groups[g_begin].pool];
+    bool min_servers = false;
+    for (std::size_t g = g_begin; g < g_end; ++g) {
+        min_servers = min_servers || info.settings[sel.groups[g].setting].min_servers != 0;
+    }
     j.begin_object();
     j.key("backendAddressPool");
     j.begin_object();
@@ -288,13 +311,29 @@ void emit_pool(JsonOut& j, const Snapshot& snap, const Selection& sel, std::size
         j.end_object();
         j.key("servers");
         j.begin_array();
+        std::uint64_t counted = 0;
         for (std::size_t i = sel.groups[g].begin; i < sel.groups[g].end; ++i) {
-            emit_server(j, snap, info.rows[sel.rows[i]], o.details);
+            emit_server(j, snap, sel.rows[i], o.details);
+            counted += counted_by_min_servers(snap, sel.rows[i]) ? 1 : 0;
         }
         j.end_array();
+        if (st.min_servers != 0) {
+            j.key("ringprobe");
+            j.begin_object();
+            j.field("minServers", st.min_servers);
+            j.field("countedHealthyByMinServers", counted);
+            j.end_object();
+        }
         j.end_object();
     }
     j.end_array();
+    if (min_servers) {
+        j.key("ringprobe");
+        j.begin_object();
+        j.field("countedHealthyByMinServers",
+                pool_counted_by_min_servers(snap, sel.groups[g_begin].pool));
+        j.end_object();
+    }
     j.end_object();
 }
 

@@ -15,6 +15,7 @@
 #include <ctime>
 
 #include "common/clock.hpp"
+#include "report/facts.hpp"
 #include "report/names.hpp"
 #include "report/words.hpp"
 
@@ -670,6 +671,7 @@ Snapshot take_snapshot(const std::byte* data, std::shared_ptr<const StaticInfo> 
         snap.engine = EngineState::Live;
     }
     snap.info = std::move(info);
+    mark_min_servers(snap);
     return snap;
 }
 

@@ -95,6 +95,10 @@ struct Snapshot {
     std::vector<report_abi::HistoryEntry> history;
     std::vector<std::uint8_t> history_count;
     EventLog events;  // with SnapshotOptions::events
+    // Per row: 1 when the row is not Healthy but counted healthy for routing because fewer
+    // than its setting's minServers rows of its pool x setting are Healthy (mark_min_servers,
+    // facts.hpp). Empty for a snapshot built by hand: no row is counted.
+    std::vector<std::uint8_t> counted_by_min_servers;
     std::span<const report_abi::HistoryEntry> history_of(std::uint32_t target) const {
         if (history_count.size() <= target) {
             return {};

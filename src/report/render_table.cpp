@@ -78,7 +78,8 @@ struct TableCells {
 
 // One row's six cells; the note, when there is one, ends the RESULT cell.
 void fill_row(std::array<std::string, kCols>& row, std::string& note, const Snapshot& snap,
-              const abi::RowRecord& r, const Effective& e) {
+              std::uint32_t row_index, const Effective& e) {
+    const abi::RowRecord& r = snap.info->rows[row_index];
     const StaticInfo& info = *snap.info;
     const abi::SettingRecord& st = info.settings[r.setting_index];
     row[0] = info.str(info.pools[r.pool_index].name);
@@ -92,6 +93,10 @@ void fill_row(std::array<std::string, kCols>& row, std::string& note, const Snap
     row[3] = health_name(e.health);
     append_result_words(row[4], snap, r.target_index);
     note = row_note(snap, r.target_index);
+    if (counted_by_min_servers(snap, row_index)) {
+        note += note.empty() ? "" : "; ";
+        note += "counted healthy by minServers";
+    }
     if (!note.empty()) {
         row[4] += "; ";  // the note follows; widths count it, colour wraps it
         row[4] += note;
@@ -115,7 +120,7 @@ TableCells table_cells(const Snapshot& snap, const Selection& sel) {
     for (std::size_t i = 0; i < sel.rows.size(); ++i) {
         const abi::RowRecord& r = snap.info->rows[sel.rows[i]];
         const Effective e = effective(snap, r.target_index);
-        fill_row(t.cells[i], t.notes[i], snap, r, e);
+        fill_row(t.cells[i], t.notes[i], snap, sel.rows[i], e);
         t.healths[i] = e.health;
         for (std::size_t c = 0; c < kCols; ++c) {
             t.width[c] = std::max(t.width[c], t.cells[i][c].size());
@@ -221,9 +226,10 @@ void append_table_row(std::string& out, const TableCells& t, std::size_t i, bool
     out += '\n';
 }
 
-// "pool api: 2 healthy, 1 unhealthy, 0 unknown"; count is indexed by Health value.
+// "pool api: 2 healthy, 1 unhealthy, 0 unknown"; count is indexed by Health value. Rows
+// counted healthy by minServers follow when there are any: ", 1 counted healthy by minServers".
 void append_pool_summary(std::string& out, std::string_view pool,
-                         const std::array<std::uint64_t, 4>& count) {
+                         const std::array<std::uint64_t, 4>& count, std::uint64_t counted) {
     out += "pool ";
     out += pool;
     out += ": ";
@@ -238,6 +244,11 @@ void append_pool_summary(std::string& out, std::string_view pool,
         out += ", ";
         append_uint(out, other);
         out += " probed by other shards";
+    }
+    if (counted != 0) {
+        out += ", ";
+        append_uint(out, counted);
+        out += " counted healthy by minServers";
     }
     out += '\n';
 }
@@ -273,7 +284,9 @@ std::string render_table(const Snapshot& snap, const RenderOptions& o) {
     append_table_heading(out, snap, t);
     const auto pool_rows = [&](std::size_t gb, std::size_t ge) {
         std::array<std::uint64_t, 4> count{};  // by Health value
+        std::uint64_t counted = 0;
         for (std::size_t i = sel.groups[gb].begin; i < sel.groups[ge - 1].end; ++i) {
+            counted += counted_by_min_servers(snap, sel.rows[i]) ? 1 : 0;
             append_table_row(out, t, i, o.color);
             if (o.details) {
                 const abi::RowRecord& r = info.rows[sel.rows[i]];
@@ -282,7 +295,7 @@ std::string render_table(const Snapshot& snap, const RenderOptions& o) {
             }
             ++count[static_cast<std::size_t>(t.healths[i])];
         }
-        append_pool_summary(out, info.str(info.pools[sel.groups[gb].pool].name), count);
+        append_pool_summary(out, info.str(info.pools[sel.groups[gb].pool].name), count, counted);
     };
     const auto empty_pool = [&](std::uint32_t p) {
         append_empty_pool(out, info.str(info.pools[p].name));

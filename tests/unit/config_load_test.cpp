@@ -802,6 +802,81 @@ TEST(ConfigProxyProtocol, AVersionWithoutTheFlagOrOutOfPlaceIsAnError) {
         << dump(errors);
 }
 
+// ---- Fields read but not applied: warned about, naming the field ---------------------------
+
+bool has_warning(const Plan& plan, const std::string& path, const std::string& fragment) {
+    return std::any_of(plan.warnings.begin(), plan.warnings.end(), [&](const PlanWarning& w) {
+        return w.path == path && w.message.find(fragment) != std::string::npos;
+    });
+}
+
+std::string warnings_of(const Plan& plan) {
+    return format_warnings(plan, "f");
+}
+
+TEST(ConfigUnapplied, ATcpProbesHttpFieldsAreEachWarnedAbout) {
+    Plan plan = load_ok_json(proxy_probe_gateway(
+        R"(, "path": "/x", "host": "h.example", "match": {"body": "ok", "statusCodes": ["200"]},
+        "pickHostNameFromBackendHttpSettings": true, "pickHostNameFromBackendSettings": true)"));
+    const std::string p = "properties.probes[0].properties.";
+    EXPECT_TRUE(has_warning(plan, p + "path", "a Tcp probe sends no HTTP request"))
+        << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "host", "neither a Host nor an SNI")) << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "match.body", "match.body is not used")) << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "match.statusCodes", "its verdict is the connect"))
+        << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "pickHostNameFromBackendHttpSettings", "sends no Host"))
+        << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "pickHostNameFromBackendSettings", "takes a Tls probe's SNI"))
+        << warnings_of(plan);
+    EXPECT_EQ(plan.warnings.size(), 6u) << warnings_of(plan);
+}
+
+TEST(ConfigUnapplied, FieldsAtTheirDefaultsAsAnExportCarriesThemAreNotWarnedAbout) {
+    Plan plan = load_ok_json(proxy_probe_gateway(
+        R"(, "match": {"statusCodes": []}, "pickHostNameFromBackendHttpSettings": false,
+        "pickHostNameFromBackendSettings": false, "minServers": 0)"));
+    EXPECT_TRUE(plan.warnings.empty()) << warnings_of(plan);
+}
+
+TEST(ConfigUnapplied, TlsFieldsOnAnHttpSettingAreWarnedAbout) {
+    Plan plan = load_ok_json(R"({"properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "10.0.0.1"}]}}],
+      "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+        "protocol": "Http", "sniName": "app.example", "validateSNI": false,
+        "validateCertChainAndExpiry": true}}],
+      "requestRoutingRules": [{"name": "r", "properties": {
+        "backendAddressPool": {"id": "backendAddressPools/pool"},
+        "backendHttpSettings": {"id": "backendHttpSettingsCollection/s"}}}]}})");
+    const std::string p = "properties.backendHttpSettingsCollection[0].properties.";
+    EXPECT_TRUE(has_warning(plan, p + "sniName", "an Http setting makes no TLS connection"))
+        << warnings_of(plan);
+    EXPECT_TRUE(has_warning(plan, p + "validateSNI", "validateSNI: false is not used"))
+        << warnings_of(plan);
+    EXPECT_EQ(plan.warnings.size(), 2u) << warnings_of(plan);  // validateCertChain... is true
+}
+
+TEST(ConfigUnapplied, ClientIpPreservationWithoutAProbeHeaderIsWarnedAbout) {
+    const std::string set = R"({"name": "set", "properties": {"port": 5432, "protocol": "Tcp",
+        "enableL4ClientIpPreservation": true, "hostName": "db.example",
+        "probe": {"id": "probes/p"}}})";
+    Plan plain = load_ok_json(l4_gateway(
+        set, kL4Rule, R"(, "probes": [{"name": "p", "properties": {"protocol": "Tcp"}}])"));
+    const std::string p = "properties.backendSettingsCollection[0].properties.";
+    EXPECT_TRUE(has_warning(plain, p + "enableL4ClientIpPreservation",
+                            "set enableProbeProxyProtocolHeader"))
+        << warnings_of(plain);
+    EXPECT_TRUE(has_warning(plain, p + "hostName", "a Tcp setting's probe sends neither"))
+        << warnings_of(plain);
+    Plan with_header =
+        load_ok_json(l4_gateway(set, kL4Rule,
+                                R"(, "probes": [{"name": "p", "properties": {"protocol": "Tcp",
+                       "enableProbeProxyProtocolHeader": true}}])"));
+    EXPECT_FALSE(has_warning(with_header, p + "enableL4ClientIpPreservation", ""))
+        << warnings_of(with_header);
+}
+
 // eventLogEntries: top level only, 16..4194304, default 65536 (docs/configuration.md).
 TEST(ConfigExtensions, EventLogEntriesIsTopLevelOnlyWithItsDefaultAndRange) {
     auto dflt = load_plan_json(dns_tls_gateway("", ""));
@@ -837,6 +912,74 @@ TEST(ConfigExtensions, FlappingChangesIsTopLevelOnlyWithItsDefaultAndRange) {
     EXPECT_TRUE(has_error(in_probe, "properties.probes[0].properties.ringprobe.flappingChanges",
                           "unknown ringprobe setting"))
         << dump(in_probe);
+}
+
+// fastIntervalMs and unhealthyIntervalMs: any ringprobe object, the precedence of intervalMs,
+// 0 in the target when not given (the interval), and a fast cadence never longer than the
+// interval it shortens (docs/configuration.md, "State-dependent intervals").
+TEST(ConfigExtensions, FastAndUnhealthyIntervalsFollowThePrecedenceOfTheInterval) {
+    auto dflt = load_plan_json(dns_tls_gateway("", ""));
+    ASSERT_TRUE(dflt) << dump(dflt.error());
+    EXPECT_EQ(dflt->targets[0].fast_interval_ms, 0u);
+    EXPECT_EQ(dflt->targets[0].unhealthy_interval_ms, 0u);
+
+    auto top = load_plan_json(
+        dns_tls_gateway(R"("fastIntervalMs": 5000, "unhealthyIntervalMs": 60000)", ""));
+    ASSERT_TRUE(top) << dump(top.error());
+    EXPECT_EQ(top->targets[0].fast_interval_ms, 5000u);
+    EXPECT_EQ(top->targets[0].unhealthy_interval_ms, 60000u);
+
+    auto own = load_plan_json(dns_tls_gateway(
+        R"("fastIntervalMs": 5000)", R"("fastIntervalMs": 2000, "unhealthyIntervalMs": 10)"));
+    ASSERT_TRUE(own) << dump(own.error());
+    EXPECT_EQ(own->targets[0].fast_interval_ms, 2000u);
+    EXPECT_EQ(own->targets[0].unhealthy_interval_ms, 10u);
+
+    EXPECT_NE(top->targets[0].fast_interval_ms, own->targets[0].fast_interval_ms);
+}
+
+// minServers is the probe's; each setting takes its probe's (the default probe has none).
+TEST(ConfigMinServers, ASettingTakesItsProbesMinServers) {
+    auto plan = load_plan_json(R"({"properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "10.0.0.1"}, {"ipAddress": "10.0.0.2"}]}}],
+      "probes": [{"name": "p", "properties": {"protocol": "Http", "host": "a", "path": "/",
+        "minServers": 2}}],
+      "backendHttpSettingsCollection": [
+        {"name": "s", "properties": {"port": 80, "protocol": "Http", "probe": {"id": "probes/p"}}},
+        {"name": "d", "properties": {"port": 81, "protocol": "Http"}}],
+      "requestRoutingRules": [
+        {"name": "r", "properties": {"backendAddressPool": {"id": "backendAddressPools/pool"},
+          "backendHttpSettings": {"id": "backendHttpSettingsCollection/s"}}},
+        {"name": "r2", "properties": {"backendAddressPool": {"id": "backendAddressPools/pool"},
+          "backendHttpSettings": {"id": "backendHttpSettingsCollection/d"}}}]}})");
+    ASSERT_TRUE(plan) << dump(plan.error());
+    ASSERT_EQ(plan->settings.size(), 2u);
+    EXPECT_EQ(plan->settings[0].min_servers, 2u);
+    EXPECT_EQ(plan->settings[1].min_servers, 0u);
+}
+
+TEST(ConfigExtensions, FastIntervalLongerThanTheIntervalOrOutOfRangeIsRefusedWithItsPath) {
+    const auto longer = json_bad(dns_tls_gateway("", R"("fastIntervalMs": 31000)"));
+    EXPECT_TRUE(has_error(longer, "properties.probes[0].properties.ringprobe.fastIntervalMs",
+                          "31000 ms is longer than the interval (30000 ms) of the probe of "
+                          "setting \"s\""))
+        << dump(longer);
+    const auto at_top = json_bad(dns_tls_gateway(R"("fastIntervalMs": 40000)", ""));
+    EXPECT_TRUE(has_error(at_top, "ringprobe.fastIntervalMs", "make it at most 30000"))
+        << dump(at_top);
+    const auto small = json_bad(dns_tls_gateway("", R"("fastIntervalMs": 9)"));
+    EXPECT_TRUE(has_error(small, "properties.probes[0].properties.ringprobe.fastIntervalMs",
+                          "outside 10..86400000"))
+        << dump(small);
+    const auto big = json_bad(dns_tls_gateway("", R"("unhealthyIntervalMs": 86400001)"));
+    EXPECT_TRUE(has_error(big, "properties.probes[0].properties.ringprobe.unhealthyIntervalMs",
+                          "outside 10..86400000"))
+        << dump(big);
+    // Longer than the interval is what an unhealthy cadence is often for: accepted.
+    auto slow = load_plan_json(dns_tls_gateway("", R"("unhealthyIntervalMs": 300000)"));
+    ASSERT_TRUE(slow) << dump(slow.error());
+    EXPECT_EQ(slow->targets[0].unhealthy_interval_ms, 300000u);
 }
 
 // ---- Bad input

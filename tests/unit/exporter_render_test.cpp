@@ -12,6 +12,7 @@
 // (the certificate each Reason blames) and DNS addresses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -288,6 +289,67 @@ TEST(ExporterPage, NamesFromTheConfigurationAreEscaped) {
     const std::string page = render_page(seg.snap(), PageQuery{}, PageOptions{});
     EXPECT_EQ(page.find("<script>"), std::string::npos);
     EXPECT_NE(page.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+}
+
+// minServers 2 on the sample plan's http80 setting: of web x http80 (rows 0..2) only row 0 is
+// Healthy, so the first row after it that is not (row 1) is counted healthy; api x http80 has
+// one row (6, no result yet), counted as far as the pool has rows. Every output shows the same
+// rows, each with its true health, and the per-pool counts; nothing is counted when the
+// engine's answer cannot be trusted, and a second Healthy row takes the count's place.
+TEST(ExporterMinServers, TheFirstRowsNotHealthyAreCountedInEveryOutput) {
+    Plan plan = report::testing::sample_plan();
+    plan.settings[0].min_servers = 2;
+    Segment seg(plan);
+    seg.writer->publish(0, update(Health::Healthy, Reason::Ok, 1, 0));
+    seg.writer->publish(1, update(Health::Unhealthy, Reason::StatusMismatch, 0, 3));
+    seg.writer->publish(2, update(Health::Unhealthy, Reason::StatusMismatch, 0, 3));
+    const auto snap = seg.snap();
+    const std::vector<std::uint8_t> want{0, 1, 0, 0, 0, 0, 1};
+    EXPECT_EQ(snap.counted_by_min_servers, want);
+
+    const std::string json = report::render_json(snap, report::RenderOptions{});
+    EXPECT_EQ(count_of(json, "\"countedHealthyByMinServers\": true"), 2u) << json;
+    EXPECT_EQ(count_of(json, "\"minServers\": 2"), 2u) << json;  // web x http80, api x http80
+    EXPECT_EQ(count_of(json, "\"health\": \"Unhealthy\""), 2u) << "true health kept";
+    report::RenderOptions details;
+    details.details = true;
+    EXPECT_EQ(count_of(report::render_json(snap, details), "\"countedHealthyByMinServers\": true"),
+              2u);
+
+    const std::string table = report::render_table(snap, report::RenderOptions{});
+    EXPECT_EQ(count_of(table, "; counted healthy by minServers"), 2u) << table;
+    EXPECT_NE(table.find("pool web: 1 healthy, 2 unhealthy, 3 unknown, 1 counted healthy by "
+                         "minServers\n"),
+              std::string::npos)
+        << table;
+
+    const std::string page = render_page(snap, PageQuery{}, PageOptions{});
+    EXPECT_EQ(count_of(page, "<span class=\"min-servers\">counted healthy by minServers</span>"),
+              2u);
+    EXPECT_EQ(count_of(page, "<p class=\"min-servers\">1 counted healthy by minServers</p>"), 2u);
+
+    MetricsInput in{nullptr, nullptr, &snap, nullptr, nullptr, false};
+    const auto m = parse_exposition(render_metrics(in));
+    EXPECT_EQ(m.at("ringprobe_servers_counted_healthy_by_min_servers{pool=\"web\"}"), "1");
+    EXPECT_EQ(m.at("ringprobe_servers_counted_healthy_by_min_servers{pool=\"api\"}"), "1");
+
+    report::SnapshotOptions gone;
+    gone.now_unix_ns = kStart + 10 * kSecond;
+    gone.alive = [](std::int32_t) { return false; };
+    const auto unknown = seg.open().snapshot(gone);
+    EXPECT_EQ(
+        std::count(unknown.counted_by_min_servers.begin(), unknown.counted_by_min_servers.end(), 1),
+        0);
+
+    seg.writer->publish(2, update(Health::Healthy, Reason::Ok, 1, 0));
+    const std::vector<std::uint8_t> two_healthy{0, 0, 0, 0, 0, 0, 1};
+    EXPECT_EQ(seg.snap().counted_by_min_servers, two_healthy);
+
+    // A plan without minServers has no such family.
+    Segment plain(report::testing::sample_plan());
+    const auto plain_snap = plain.snap();
+    MetricsInput plain_in{nullptr, nullptr, &plain_snap, nullptr, nullptr, false};
+    EXPECT_EQ(render_metrics(plain_in).find("min_servers"), std::string::npos);
 }
 
 // Sample plan: the Https rows (targets 3..5, pool web) are due every 5 s with a 2.5 s timeout,
