@@ -579,8 +579,8 @@ TEST_F(ImageTest, WrongMagicIsRejected) {
 }
 
 TEST_F(ImageTest, WrongVersionIsRejectedAndNamesBothVersions) {
-    header().layout_version = 7;
-    expect_rejected("layout version 7");
+    header().layout_version = abi::kLayoutVersion + 1;
+    expect_rejected(("layout version " + std::to_string(abi::kLayoutVersion + 1)).c_str());
 }
 
 TEST_F(ImageTest, WrongHeaderSizeIsRejected) {
