@@ -83,6 +83,7 @@ struct Ext {
     std::optional<ProxyProtocol> proxy_protocol;     // a probe's only: the PROXY header's version
     std::optional<std::uint32_t> event_log_entries;  // top level only
     std::optional<std::uint32_t> flapping_changes;   // top level only
+    std::optional<bool> connection_reuse;            // a probe's or a setting's only
 };
 
 struct ProbeIn {
@@ -191,6 +192,7 @@ struct Spec {
     DnsAggregation dns_aggregation = DnsAggregation::All;
     const std::vector<std::uint32_t>* roots = nullptr;
     ProxyProtocol proxy_protocol = ProxyProtocol::None;
+    bool connection_reuse = false;
     std::uint32_t klass = 0;  // equal specs (server-independent fields) share a class
 };
 

@@ -143,6 +143,9 @@ struct Target {
     std::uint16_t cert_expiry_warning_days = 14;  // ringprobe.certExpiryWarningDays; 0: off
     DnsAggregation dns_aggregation = DnsAggregation::All;  // FQDN servers with several addresses
     ProxyProtocol proxy_protocol = ProxyProtocol::None;    // Tcp/Tls: a PROXY header first
+    // ringprobe.connectionReuse (Http): the request asks to keep the connection, and the worker
+    // keeps it for the target's next probe while the server allows (docs/configuration.md).
+    bool connection_reuse = false;
 
     // Precomputed at plan time.
     std::string request;              // full HTTP/1.1 request bytes (empty for Tcp/Tls)

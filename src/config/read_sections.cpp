@@ -314,7 +314,7 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
         (void)value;
         auto end = std::end(known_top) - (top_level ? 0 : top_only);
         if (std::find(std::begin(known_top), end, key) == end &&
-            (top_level || key != "proxyProtocol")) {
+            (top_level || (key != "proxyProtocol" && key != "connectionReuse"))) {
             PathNode k{&at, key};
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
@@ -322,7 +322,7 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
                                   "tlsResume, certExpiryWarningDays, dnsAggregation") +
                           (top_level ? ", startSpreadMs, quantumMs, startBatch, "
                                        "eventLogEntries, flappingChanges"
-                                     : ", proxyProtocol (probes)"));
+                                     : ", proxyProtocol (probes), connectionReuse"));
         }
     }
     std::int64_t n = 0;
@@ -374,6 +374,9 @@ void Loader::read_ext(View v, bool top_level, Ext& ext) {
     }
     if (read_int(errs_, e, "certExpiryWarningDays", 0, 3650, n)) {
         ext.cert_expiry_warning_days = static_cast<std::uint16_t>(n);
+    }
+    if (!top_level && read_bool(errs_, e, "connectionReuse", b)) {
+        ext.connection_reuse = b;
     }
     if (!top_level && read_string(errs_, e, "proxyProtocol", s)) {
         if (s == "v1") {
