@@ -49,6 +49,17 @@ bool probed_at_least(const report::Snapshot& s, std::uint64_t n) {
     return s.states[0].total_probes >= n;
 }
 
+// The results in the target's history that came from a kept connection, and all of them.
+std::pair<std::size_t, std::size_t> reused_in_history(const report::Snapshot& s) {
+    std::size_t reused = 0;
+    std::size_t all = 0;
+    for (const report_abi::HistoryEntry& e : s.history_of(0)) {
+        reused += (e.flags & report_abi::kHistoryReused) != 0 ? 1 : 0;
+        all += 1;
+    }
+    return {reused, all};
+}
+
 // The fleet's open connections, its control connection aside, come down to none (bounded).
 bool fleet_lets_go(const test::FleetProcess& fleet) {
     for (int i = 0; i < 200; ++i) {
@@ -69,7 +80,9 @@ TEST(EngineReuse, TenProbesGoOverOneConnection) {
     ASSERT_TRUE(run.start());
     ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return probed_at_least(s, 10); },
                          std::chrono::seconds(10)));
-    const report::Snapshot s = run.snapshot();
+    report::SnapshotOptions with_history;
+    with_history.history = true;
+    const report::Snapshot s = run.snapshot(with_history);
     EXPECT_EQ(fleet->count(kAddress, fleet->port()), 1u);
     EXPECT_GE(fleet->requests(kAddress, fleet->port()), 10u);
     EXPECT_EQ(s.states[0].total_fail, 0u);
@@ -78,6 +91,11 @@ TEST(EngineReuse, TenProbesGoOverOneConnection) {
     EXPECT_EQ(totals.connections_new, 1u);
     EXPECT_GE(totals.connections_reused, 9u);
     EXPECT_EQ(totals.stale_retries, 0u);
+    // Each result says so in the report: all but the first came over the kept connection (the
+    // history holds the last 32).
+    const auto [reused, all] = reused_in_history(s);
+    EXPECT_GE(all, 10u);
+    EXPECT_EQ(reused, s.states[0].total_probes > all ? all : all - 1);
     run.stop();
     EXPECT_TRUE(fleet_lets_go(*fleet));
 }
@@ -93,10 +111,13 @@ TEST(EngineReuse, ABackendThatClosesGetsAFreshConnectionEachProbe) {
     ASSERT_TRUE(run.wait([](const report::Snapshot& s) { return probed_at_least(s, 6); },
                          std::chrono::seconds(10)));
     run.stop();
-    const report::Snapshot s = run.snapshot();
+    report::SnapshotOptions with_history;
+    with_history.history = true;
+    const report::Snapshot s = run.snapshot(with_history);
     EXPECT_EQ(fleet->count(kAddress, fleet->port()), fleet->requests(kAddress, fleet->port()));
     EXPECT_EQ(s.states[0].total_fail, 0u);
     EXPECT_EQ(run.totals().connections_reused, 0u);
+    EXPECT_EQ(reused_in_history(s).first, 0u);
     EXPECT_TRUE(fleet_lets_go(*fleet));
 }
 
