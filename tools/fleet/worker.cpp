@@ -423,6 +423,15 @@ void Worker::request_done(int fd) {
         start_answer(fd);
         return;
     }
+    if (c.served > 0) {
+        // A kept connection after a reload: closed unanswered (the end a client of a restarted
+        // backend meets), so the client's next connection gets the behaviour now in force.
+        refresh_behaviours();
+        if (c.set_slot != cur_) {
+            close_conn(fd);
+            return;
+        }
+    }
     const Behaviour& b = *c.behaviour;
     fleet_.counters().record_request(conn_port_[fd], conn_addr_[fd]);
     if (b.kind == Kind::Close) {
