@@ -400,7 +400,9 @@ class Fleet:
             rules.append({"cidr": ip(REFUSE_BASE) + "/16", "kind": "reset"})
         if sc.hang_count:
             rules.append({"cidr": ip(HANG_BASE) + "/16", "kind": "hang", **tls})
-        doc = {"default": {"kind": "http", **tls}, "rules": rules}
+        # http-reuse: HTTP/1.1 persistent connections, so a prober that keeps them can.
+        keep = {"keep_alive": True} if sc.reuse else {}
+        doc = {"default": {"kind": "http", **tls, **keep}, "rules": rules}
         tmp = self.behaviours_path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(doc, f)
@@ -419,6 +421,12 @@ class Fleet:
 
     def counts(self, reset=False):
         doc = json.loads(self.get("/counts?reset=1" if reset else "/counts"))
+        return sum(v for k, v in doc.items() if not k.startswith("other"))
+
+    def requests(self, reset=False):
+        """Requests read (/requests): the probes of an http-reuse run, where a connection
+        carries many."""
+        doc = json.loads(self.get("/requests?reset=1" if reset else "/requests"))
         return sum(v for k, v in doc.items() if not k.startswith("other"))
 
     def handshakes(self, reset=False):
@@ -446,6 +454,7 @@ class Scenario:
         self.kind = args.kind
         self.tls = args.kind in TLS_KINDS
         self.resume = args.kind == "https-resumed"
+        self.reuse = args.kind == "http-reuse"  # ringprobe connectionReuse, a keep-alive fleet
         self.tls_files = {k: os.path.join(args.top, v) for k, v in
                           (("cert", TLS_CERT), ("key", TLS_KEY), ("root", TLS_ROOT))}
         self.tls_version = args.tls_version
@@ -561,6 +570,9 @@ class Floor(Prober):
         if sc.tls:
             raise Skip("floor: plain HTTP and TCP only (no TLS client); its figures for the same "
                        "targets are those of a --kind http run")
+        if sc.reuse:
+            raise Skip("floor: a connection per probe; its figures for the same targets are "
+                       "those of a --kind http run")
         tfile = os.path.join(self.tmp, "floor-targets.txt")
         with open(tfile, "w") as f:
             f.write("\n".join(sc.addresses) + "\n")
@@ -718,11 +730,12 @@ class Ringprobe(Prober):
     def config(self, sc, port):
         gw = f"/subscriptions/bench/resourceGroups/bench/providers/Microsoft.Network/" \
              f"applicationGateways/{self.segment}"
-        proto = {"http": "Http", "tcp": "Tcp"}.get(sc.kind, "Https")
+        proto = {"http": "Http", "http-reuse": "Http", "tcp": "Tcp"}.get(sc.kind, "Https")
         probe = {"protocol": proto, "interval": max(1, sc.interval_ms // 1000),
                  "timeout": max(1, sc.timeout_ms // 1000), "unhealthyThreshold": sc.fall,
                  "ringprobe": {"intervalMs": sc.interval_ms, "timeoutMs": sc.timeout_ms,
-                               "healthyThreshold": 1, "closePolicy": sc.close}}
+                               "healthyThreshold": 1, "closePolicy": sc.close,
+                               **({"connectionReuse": True} if sc.reuse else {})}}
         if sc.kind != "tcp":
             # Https: the probe's host is both the Host header and the SNI (docs/configuration.md)
             probe.update({"host": sc.host, "path": PATH})
@@ -974,6 +987,9 @@ class Haproxy(Prober):
         return "\n".join(lines) + "\n"
 
     def start(self, sc, port, cpus):
+        if sc.reuse:
+            raise Skip(f"{self.name}: its checks open a connection each; its figures for the "
+                       f"same targets are those of a --kind http run")
         self.sock = os.path.join(self.tmp, f"{self.name}.sock")
         path = os.path.join(self.tmp, f"{self.name}.cfg")
         with open(path, "w") as f:
@@ -1079,6 +1095,7 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=
             raise RuntimeError(f"{prober.name} exited during warm-up: "
                                + prober.proc.stderr_text()[-800:])
         fleet.counts(reset=True)
+        fleet.requests(reset=True)
         if sc.tls:
             fleet.handshakes(reset=True)
         res["time_wait_window_start"] = sockstat_tw()
@@ -1103,13 +1120,16 @@ def measure(prober, sc, args, exes, cpus_prober, cpus_fleet, detect=True, drain=
         fu1, fs1 = cpu_ticks(fleet.proc.pid)
         tcp1 = tcp_host_counters()
         st1 = steal_ticks(cpus_prober)
-        probes = fleet.counts()
+        connections = fleet.counts()
+        probes = fleet.requests() if sc.reuse else connections
         fstat1 = fleet.stats()
         tls = fleet.handshakes() if sc.tls else None
         seconds = time.monotonic() - t0
         rss = rss_bytes(prober.proc.pid)
         window = (seconds, u1 - u0, s1 - s0, rss)
         res.update(window_figures(sc, probes, *window))
+        if sc.reuse:
+            res["connections"] = connections  # accepted in the window: new connections only
         res["fleet_cpu_share"] = (fu1 - fu0 + fs1 - fs0) / CLK_TCK / seconds
         if st0 is not None and st1 is not None:
             # Milliseconds a second the host took from the prober's CPU(s) in the window.
@@ -1510,8 +1530,12 @@ def parse_args(argv):
                    help="comma list of target counts (1k, 10k, 50k, 100k, 1m; suffixes k and m)")
     p.add_argument("--interval-ms", type=int, default=1000)
     p.add_argument("--timeout-ms", type=int, default=1000, help="capped at the interval")
-    p.add_argument("--kind", choices=["http", "tcp", "https", "https-resumed"], default="http",
-                   help="https: HTTP over TLS, a full handshake per probe (ringprobe tlsResume "
+    p.add_argument("--kind", choices=["http", "http-reuse", "tcp", "https", "https-resumed"],
+                   default="http",
+                   help="http-reuse: ringprobe keeps each target's connection (connectionReuse) "
+                        "against a keep-alive fleet, probes counted as the fleet's requests "
+                        "(HAProxy and the floor open a connection per check: see --kind http); "
+                        "https: HTTP over TLS, a full handshake per probe (ringprobe tlsResume "
                         "false, HAProxy no-ssl-reuse); https-resumed: sessions resumed; the fleet "
                         "serves tests/fixtures/tls/good-chain.pem, probers trust root.pem only")
     p.add_argument("--tls-version", choices=["1.2", "1.3"], default=None,

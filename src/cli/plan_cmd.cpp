@@ -352,6 +352,9 @@ void json_target(const Plan& plan, const Target& t, std::string& out) {
         out += t.proxy_protocol == ProxyProtocol::V1 ? ",\"proxyProtocol\":\"v1\""
                                                      : ",\"proxyProtocol\":\"v2\"";
     }
+    if (t.connection_reuse) {
+        out += ",\"connectionReuse\":true";
+    }
     if (protocol_is_tls(t.protocol)) {
         json_target_tls(plan, t, out);
     }

@@ -28,7 +28,7 @@ bool same_class(const Spec& a, const Spec& b) {
            a.tls_resume == b.tls_resume && *a.roots == *b.roots &&
            a.cert_expiry_warning_days == b.cert_expiry_warning_days &&
            a.dns_aggregation == b.dns_aggregation && a.proxy_protocol == b.proxy_protocol &&
-           a.client_certificate == b.client_certificate;
+           a.client_certificate == b.client_certificate && a.connection_reuse == b.connection_reuse;
 }
 
 // The gateway's defaults and precedence rules, in one place (docs/configuration.md has the table).
@@ -147,6 +147,13 @@ Spec resolve_spec(const Setting& st, const SettingIn& in, const Probe* probe, co
         own.cert_expiry_warning_days.value_or(top.cert_expiry_warning_days.value_or(14));
     sp.dns_aggregation =
         own.dns_aggregation.value_or(top.dns_aggregation.value_or(DnsAggregation::All));
+    sp.connection_reuse = own.connection_reuse.value_or(false);
+    if (sp.connection_reuse && st.protocol != Protocol::Http) {
+        problems.push_back(std::string("ringprobe.connectionReuse keeps plain HTTP connections; "
+                                       "this setting probes with ") +
+                           protocol_name(st.protocol) +
+                           ", which opens a connection per probe: remove connectionReuse");
+    }
     return sp;
 }
 
@@ -264,7 +271,7 @@ Target make_target(const ProbeKey& k) {
     if (protocol_is_http(sp.protocol)) {
         tg.match_status = *sp.match;
         tg.match_body.assign(sp.body);
-        tg.request = build_request(sp.path, k.host);
+        tg.request = build_request(sp.path, k.host, sp.connection_reuse);
     }
     tg.interval_ms = sp.interval_ms;
     tg.timeout_ms = sp.timeout_ms;
@@ -276,6 +283,7 @@ Target make_target(const ProbeKey& k) {
     tg.close_policy = sp.close_policy;
     tg.dns_aggregation = sp.dns_aggregation;
     tg.proxy_protocol = sp.proxy_protocol;
+    tg.connection_reuse = sp.connection_reuse;
     if (protocol_is_tls(sp.protocol)) {
         tg.cert_expiry_warning_days = sp.cert_expiry_warning_days;
         tg.validate_chain = sp.validate_chain;
@@ -417,14 +425,19 @@ Result<Plan, ConfigErrors> Loader::run(dom::element root) {
 
 namespace ringprobe::config {
 
-std::string build_request(std::string_view path, std::string_view host) {
+std::string build_request(std::string_view path, std::string_view host, bool keep_alive) {
     static constexpr std::string_view p1 = "GET ";
     static constexpr std::string_view p2 = " HTTP/1.1\r\nHost: ";
-    static constexpr std::string_view p3 = "\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION
-                                           "\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+    static constexpr std::string_view p3 =
+        "\r\nUser-Agent: ringprobe/" RINGPROBE_VERSION "\r\nAccept: */*\r\n";
+    static constexpr std::string_view close = "Connection: close\r\n";
     std::string r;
-    r.reserve(p1.size() + path.size() + p2.size() + host.size() + p3.size());
+    r.reserve(p1.size() + path.size() + p2.size() + host.size() + p3.size() + close.size() + 2);
     r.append(p1).append(path).append(p2).append(host).append(p3);
+    if (!keep_alive) {
+        r.append(close);
+    }
+    r.append("\r\n");
     return r;
 }
 

@@ -86,6 +86,7 @@ struct Ext {
     std::optional<ProxyProtocol> proxy_protocol;     // a probe's only: the PROXY header's version
     std::optional<std::uint32_t> event_log_entries;  // top level only
     std::optional<std::uint32_t> flapping_changes;   // top level only
+    std::optional<bool> connection_reuse;            // a probe's or a setting's only
 };
 
 struct ProbeIn {
@@ -198,6 +199,7 @@ struct Spec {
     const std::vector<std::uint32_t>* roots = nullptr;
     ProxyProtocol proxy_protocol = ProxyProtocol::None;
     std::uint32_t client_certificate = no_client_certificate;  // Plan::client_certificates
+    bool connection_reuse = false;
     std::uint32_t klass = 0;  // equal specs (server-independent fields) share a class
 };
 

@@ -172,6 +172,9 @@ struct Target {
     ProxyProtocol proxy_protocol = ProxyProtocol::None;    // Tcp/Tls: a PROXY header first
     // Https/Tls: index into Plan::client_certificates; no_client_certificate: none.
     std::uint32_t client_certificate = no_client_certificate;
+    // ringprobe.connectionReuse (Http): the request asks to keep the connection, and the worker
+    // keeps it for the target's next probe while the server allows (docs/configuration.md).
+    bool connection_reuse = false;
 
     // Precomputed at plan time.
     std::string request;              // full HTTP/1.1 request bytes (empty for Tcp/Tls)

@@ -326,7 +326,8 @@ void Loader::read_ext(View v, bool top_level, Ext& ext, bool setting) {
         (void)value;
         auto end = std::end(known_top) - (top_level ? 0 : top_only);
         if (std::find(std::begin(known_top), end, key) == end &&
-            (top_level || key != "proxyProtocol") && (!setting || key != "clientCertificate")) {
+            (top_level || (key != "proxyProtocol" && key != "connectionReuse")) &&
+            (!setting || key != "clientCertificate")) {
             PathNode k{&at, key};
             errs_.add(&k,
                       std::string("unknown ringprobe setting; known here: intervalMs, timeoutMs, "
@@ -335,8 +336,8 @@ void Loader::read_ext(View v, bool top_level, Ext& ext, bool setting) {
                                   "fastIntervalMs, unhealthyIntervalMs") +
                           (top_level ? ", startSpreadMs, quantumMs, startBatch, "
                                        "eventLogEntries, flappingChanges"
-                                     : ", proxyProtocol (probes), clientCertificate (backend "
-                                       "settings)"));
+                                     : ", proxyProtocol (probes), connectionReuse, "
+                                       "clientCertificate (backend settings)"));
         }
     }
     std::int64_t n = 0;
@@ -396,6 +397,9 @@ void Loader::read_ext(View v, bool top_level, Ext& ext, bool setting) {
     }
     if (read_int(errs_, e, "certExpiryWarningDays", 0, 3650, n)) {
         ext.cert_expiry_warning_days = static_cast<std::uint16_t>(n);
+    }
+    if (!top_level && read_bool(errs_, e, "connectionReuse", b)) {
+        ext.connection_reuse = b;
     }
     if (!top_level && read_string(errs_, e, "proxyProtocol", s)) {
         if (s == "v1") {

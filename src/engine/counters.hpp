@@ -106,7 +106,22 @@
            "close is queued (descriptors from /proc/self/fd do not show them).")                  \
     WORKER(dns_addresses_unprobed, Gauge, NoTable, NoStats, "ringprobe_dns_addresses_unprobed",   \
            "Addresses in FQDN backends' answers not probed now because the worker's pool of "     \
-           "address slots had none free (docs/dns.md, \"Address slots\").")
+           "address slots had none free (docs/dns.md, \"Address slots\").")                       \
+    WORKER(connections_new, Counter, NoTable, NoStats, "ringprobe_probe_connections_new_total",   \
+           "Probes of connectionReuse targets that opened a new connection.")                     \
+    WORKER(connections_reused, Counter, NoTable, NoStats,                                         \
+           "ringprobe_probe_connections_reused_total",                                            \
+           "Probes of connectionReuse targets that ran on a connection an earlier probe kept.")   \
+    WORKER(stale_retries, Counter, NoTable, NoStats, "ringprobe_probe_stale_retries_total",       \
+           "Probes on a kept connection that met its end (the server had closed it) or bytes "    \
+           "from before the request, and started again on a new connection within the same "      \
+           "deadline; never counted against the backend.")                                        \
+    WORKER(kept_dirty, Counter, NoTable, NoStats, "",                                             \
+           "Kept connections found holding bytes no request asked for (among stale_retries).")    \
+    WORKER(kept_given_way, Counter, NoTable, NoStats, "ringprobe_kept_connections_closed_total",  \
+           "Idle kept connections closed to give their socket to a start that found none free.")  \
+    WORKER(kept_connections, Gauge, NoTable, NoStats, "ringprobe_kept_connections",               \
+           "Idle connections kept for their target's next probe (each holds a socket).")
 
 namespace ringprobe::engine {
 

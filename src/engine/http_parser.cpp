@@ -23,6 +23,10 @@ constexpr char transfer_encoding_name[] = "transfer-encoding";
 constexpr std::uint8_t transfer_encoding_len = 17;
 constexpr char chunked_name[] = "chunked";
 constexpr std::uint8_t chunked_len = 7;
+constexpr char connection_name[] = "connection";
+constexpr std::uint8_t connection_len = 10;
+constexpr char close_name[] = "close";
+constexpr std::uint8_t close_len = 5;
 constexpr std::uint8_t chunk_digits_max = 15;  // 15 hex digits: below 2^60, no overflow
 constexpr std::uint64_t content_length_max = std::uint64_t{1} << 62;
 
@@ -117,6 +121,7 @@ HttpParser::Status HttpParser::feed(const char* p, std::size_t n) {
         byte(static_cast<unsigned char>(p[i]));
         ++i;
     }
+    trailing_ = result_ == Status::Done && i < n;
     return result_;
 }
 
@@ -141,6 +146,7 @@ bool HttpParser::byte(unsigned char c) {
             if (!is_digit(c)) {
                 return stop(Status::Malformed);
             }
+            minor_zero_ = c == '0';
             state_ = State::StatusSpace;
             return true;
         case State::StatusSpace:
@@ -260,6 +266,7 @@ bool HttpParser::end_of_head() {
         cl_seen_ = false;
         te_seen_ = false;
         te_chunked_ = false;
+        conn_close_ = false;
         return true;
     }
     code_done_ = true;
@@ -275,6 +282,7 @@ bool HttpParser::end_of_head() {
             start_chunk_line();
         } else {
             state_ = State::BodyClose;
+            close_delimited_ = true;
         }
         return true;
     }
@@ -287,6 +295,7 @@ bool HttpParser::end_of_head() {
         return true;
     }
     state_ = State::BodyClose;
+    close_delimited_ = true;
     return true;
 }
 
@@ -301,7 +310,7 @@ bool HttpParser::header_start(unsigned char c) {
     line_ = in_trailer_ ? Line::Trailer : Line::Header;
     state_ = State::HeaderName;
     idx_ = 0;
-    name_cands_ = in_trailer_ ? 0 : 3;
+    name_cands_ = in_trailer_ ? 0 : 7;
     return header_name_char(c);
 }
 
@@ -316,6 +325,8 @@ bool HttpParser::header_name_char(unsigned char c) {
         } else if ((name_cands_ & 2U) != 0 && idx_ == transfer_encoding_len) {
             field_ = Field::TransferEncoding;
             te_seen_ = true;
+        } else if ((name_cands_ & 4U) != 0 && idx_ == connection_len) {
+            field_ = Field::Connection;
         }
         state_ = State::HeaderValue;
         value_phase_ = 0;
@@ -334,6 +345,9 @@ bool HttpParser::header_name_char(unsigned char c) {
     if (idx_ >= transfer_encoding_len ||
         l != static_cast<unsigned char>(transfer_encoding_name[idx_])) {
         name_cands_ &= static_cast<std::uint8_t>(~2U);
+    }
+    if (idx_ >= connection_len || l != static_cast<unsigned char>(connection_name[idx_])) {
+        name_cands_ &= static_cast<std::uint8_t>(~4U);
     }
     if (idx_ < 255) {
         ++idx_;
@@ -358,17 +372,19 @@ bool HttpParser::header_value_char(unsigned char c) {
             value_phase_ = 1;
             number_ = number_ * 10 + (c - '0');
             return true;
-        case Field::TransferEncoding: te_value_char(c); return true;
+        case Field::TransferEncoding: element_char(c, chunked_name, chunked_len); return true;
+        case Field::Connection: element_char(c, close_name, close_len); return true;
     }
     return true;
 }
 
-// Transfer-Encoding is a comma-separated list; only whether its last non-empty element is
-// exactly "chunked" (any case) matters. value_phase_: 0 nothing yet in this element, 1 in the
-// element, 2 whitespace after it (anything more makes it not "chunked").
-void HttpParser::te_value_char(unsigned char c) {
+// Transfer-Encoding and Connection are comma-separated lists; what matters is whether an
+// element is exactly `word` (any case): "chunked" as Transfer-Encoding's last element, "close"
+// as any of Connection's. value_phase_: 0 nothing yet in this element, 1 in the element, 2
+// whitespace after it (anything more makes it not `word`).
+void HttpParser::element_char(unsigned char c, const char* word, std::uint8_t len) {
     if (c == ',') {
-        te_element_end();
+        element_end();
         return;
     }
     if (is_ows(c)) {
@@ -379,17 +395,18 @@ void HttpParser::te_value_char(unsigned char c) {
         te_elem_bad_ = true;
     }
     value_phase_ = 1;
-    if (!te_elem_bad_ && idx_ < chunked_len &&
-        lower(c) == static_cast<unsigned char>(chunked_name[idx_])) {
+    if (!te_elem_bad_ && idx_ < len && lower(c) == static_cast<unsigned char>(word[idx_])) {
         ++idx_;
     } else {
         te_elem_bad_ = true;
     }
 }
 
-void HttpParser::te_element_end() {
-    if (value_phase_ != 0) {
+void HttpParser::element_end() {
+    if (value_phase_ != 0 && field_ == Field::TransferEncoding) {
         te_chunked_ = !te_elem_bad_ && idx_ == chunked_len;
+    } else if (value_phase_ != 0 && !te_elem_bad_ && idx_ == close_len) {
+        conn_close_ = true;
     }
     value_phase_ = 0;
     idx_ = 0;
@@ -403,8 +420,8 @@ bool HttpParser::header_value_end() {
         }
         cl_seen_ = true;
         content_length_ = number_;
-    } else if (field_ == Field::TransferEncoding) {
-        te_element_end();
+    } else if (field_ == Field::TransferEncoding || field_ == Field::Connection) {
+        element_end();
     }
     return true;
 }
@@ -466,6 +483,11 @@ void HttpParser::inspect(const char* p, std::size_t n) {
     auto w = static_cast<std::uint32_t>(std::min<std::size_t>(n, body_window_bytes - inspected_));
     match_ = body_->feed(match_, p, w);
     inspected_ += w;
+}
+
+bool HttpParser::keeps_connection() const {
+    return result_ == Status::Done && !stop_early_ && code_done_ && !minor_zero_ && !conn_close_ &&
+           !close_delimited_ && !trailing_ && code_ != 101;
 }
 
 bool HttpParser::verdict_known() const {

@@ -23,7 +23,8 @@
 // configured, and as soon as the needle is found or the window is exhausted otherwise. Bytes
 // after that point are not looked at (so framing errors there go unnoticed). With
 // stop_early = false the whole message is parsed and Done means a complete, well-framed
-// response (the model test uses this; connection reuse would too).
+// response (the model test and connection reuse use this; keeps_connection() then says whether
+// the connection may carry the next request).
 //
 // Strictness (what is Malformed): a status line that is not "HTTP/1.<digit>", one or more
 // spaces, three digits (the first 1-9), then a space and a reason or the line end; a CR not
@@ -65,6 +66,13 @@ public:
     Status status() const { return result_; }
     // The final response's status code, or 0 until its status line is complete.
     std::uint16_t status_code() const { return code_done_ ? code_ : 0; }
+    // With stop_early false: the response ended at its own framing (Content-Length, chunked, or
+    // a status without a body) with no byte after it in the same feed, it is HTTP/1.1 or later
+    // and no Connection header says close, so the connection may carry the next request.
+    bool keeps_connection() const;
+    // The feed that completed the response held bytes after it (pipelined or trailing bytes:
+    // a connection that cannot be trusted with the next response).
+    bool trailing_bytes() const { return trailing_; }
     // True when no needle is configured or the needle was found in the body window.
     bool body_matched() const { return body_ == nullptr || body_->found(match_); }
     std::uint32_t body_bytes_inspected() const { return inspected_; }
@@ -104,7 +112,7 @@ private:
         ChunkDataEnd
     };
     enum class Counted : std::uint8_t { None, Section, ChunkLine };
-    enum class Field : std::uint8_t { Other, ContentLength, TransferEncoding };
+    enum class Field : std::uint8_t { Other, ContentLength, TransferEncoding, Connection };
 
     bool stop(Status s);              // ends the parse with s; returns false
     bool byte(unsigned char c);       // one byte of a line state; false once ended
@@ -116,8 +124,8 @@ private:
     bool header_name_char(unsigned char c);
     bool header_value_char(unsigned char c);
     bool header_value_end();
-    void te_value_char(unsigned char c);
-    void te_element_end();
+    void element_char(unsigned char c, const char* word, std::uint8_t len);
+    void element_end();
     bool chunk_char(unsigned char c);
     void start_chunk_line();
     std::size_t body_bytes(const char* p, std::size_t n);  // bulk body states; returns used
@@ -132,8 +140,9 @@ private:
     std::uint32_t inspected_ = 0;  // decoded body bytes given to the matcher
     std::uint32_t count_ = 0;      // bytes of the counted section or line so far
     std::uint16_t code_ = 0;
-    std::uint8_t idx_ = 0;          // position in a literal, name or token
-    std::uint8_t name_cands_ = 0;   // bit 0: may be Content-Length, bit 1: Transfer-Encoding
+    std::uint8_t idx_ = 0;  // position in a literal, name or token
+    // bit 0: may be Content-Length, bit 1: Transfer-Encoding, bit 2: Connection
+    std::uint8_t name_cands_ = 0;
     std::uint8_t value_phase_ = 0;  // 0 leading OWS, 1 in the value, 2 trailing OWS
     State state_ = State::StatusVersion;
     Line line_ = Line::Status;
@@ -146,7 +155,11 @@ private:
     bool cl_seen_ = false;
     bool te_seen_ = false;
     bool te_chunked_ = false;   // the last transfer coding seen so far is "chunked"
-    bool te_elem_bad_ = false;  // the current coding is not (or no longer) "chunked"
+    bool te_elem_bad_ = false;  // the current list element is not (or no longer) the word
+    bool minor_zero_ = false;   // HTTP/1.0: the connection closes after the response
+    bool conn_close_ = false;   // the final head's Connection header says close
+    bool close_delimited_ = false;
+    bool trailing_ = false;  // bytes followed the response's end in the feed that ended it
 };
 static_assert(std::is_trivially_copyable_v<HttpParser>);
 static_assert(sizeof(HttpParser) <= 80, "one parser per in-flight probe: keep it small");

@@ -48,6 +48,7 @@ void Worker::on_cqe(std::uint64_t user_data, int res, unsigned flags, std::uint6
         case Op::Connect: on_connect(s, res, now); break;
         case Op::Send: on_send(s, res, now); break;
         case Op::Recv: on_recv(s, res, flags, now); break;
+        case Op::Peek: on_peek(s, res, now); break;
         case Op::Shutdown:  // only its count: the completions it forces decide
         case Op::SockOpt:   // only its count: an option refused costs a packet, not a verdict
         case Op::Close:
@@ -101,6 +102,9 @@ void Worker::on_send(Slot& s, int res, std::uint64_t now) {
     }
     const Target& t = plan_->targets[s.plan_index];
     if (res < 0) {
+        if (res != -ECANCELED && stale_race(s, -res, now)) {
+            return;
+        }
         decide(s, res == -ECANCELED ? Reason::ConnectionReset : exchange_reason(-res), now, -res);
         return;
     }
@@ -149,6 +153,10 @@ void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
         }
         return;
     }
+    if (res <= 0 && stale_race(s, -res, now)) {
+        give_back();  // an end carries no buffer; a reset none either
+        return;
+    }
     if (res < 0) {
         decide(s, exchange_reason(-res), now, -res);
         return;
@@ -188,6 +196,40 @@ void Worker::on_recv(Slot& s, int res, unsigned flags, std::uint64_t now) {
     }
     s.http_status = p.status_code();
     decide(s, http_verdict(p, plan_->targets[s.plan_index].match_status), now);
+}
+
+// A kept connection's check before its request (start_reused): -EAGAIN is a clean, open
+// connection. An end or a reset is the stale keep-alive race; bytes are what the server sent
+// after the last response (trailing or pipelined): either way the connection cannot carry this
+// probe, which starts again on a fresh one.
+void Worker::on_peek(Slot& s, int res, std::uint64_t now) {
+    if (res == -EAGAIN || res == -ECANCELED || s.state != State::Exchanging) {
+        return;
+    }
+    if (res > 0) {
+        bump(counters_.kept_dirty);
+    }
+    stale_race(s, res > 0 ? 0 : -res, now);
+}
+
+// The stale keep-alive race: a probe on a reused connection meets an end or a reset before the
+// first byte of its response (the server closed the idle connection as the request went out).
+// Not the backend's failure: the probe starts again on a fresh connection once its operations
+// are back (finish), inside the same deadline, and this attempt counts nowhere. True when it
+// took the probe that way.
+bool Worker::stale_race(Slot& s, int err, std::uint64_t now) {
+    if (!s.reused || s.first_byte_ns != 0 || s.state != State::Exchanging) {
+        return false;
+    }
+    if (err != 0 && err != ECONNRESET && err != EPIPE && err != ECONNABORTED) {
+        return false;
+    }
+    if (!s.retry_fresh) {
+        s.retry_fresh = true;
+        bump(counters_.stale_retries);
+    }
+    decide(s, Reason::ConnectionReset, now, err);
+    return true;
 }
 
 void Worker::resume_receives() {
@@ -253,7 +295,15 @@ void Worker::finish(Slot& s, std::uint64_t now) {
         s.recv_parked = false;
         recv_parked_ -= 1;
     }
-    close_socket(s);
+    if (s.retry_fresh && !s.retired && s.verdict == Reason::ConnectionReset) {
+        start_fresh_again(s, now);
+        return;
+    }
+    if (reuses_connection(s)) {
+        keep_connection(s);
+    } else {
+        close_socket(s);
+    }
     in_flight_ -= 1;
     s.state = State::Idle;
     if (s.retired) [[unlikely]] {
@@ -285,6 +335,16 @@ void Worker::finish(Slot& s, std::uint64_t now) {
     if (s.tls != no_tls) {
         release_tls(s);
     }
+}
+
+// Keep the connection for the target's next probe: a reuse target's successful answer that
+// ended at its own framing with the connection open (HttpParser::keeps_connection), an IP
+// target's (an FQDN name's addresses come and go), and no start waiting for a socket.
+bool Worker::reuses_connection(const Slot& s) const {
+    const Target& t = plan_->targets[s.plan_index];
+    return t.connection_reuse && s.verdict == Reason::Ok && s.fd >= 0 && !s.retired && s.active &&
+           s.name == no_name && deferred_count_ == 0 &&
+           parsers_[&s - slots_.data()].keeps_connection();
 }
 
 void Worker::close_socket(Slot& s) {
@@ -322,6 +382,9 @@ void Worker::count_result(Slot& s, Reason r, std::uint64_t now) {
     const Target& t = plan_->targets[s.plan_index];
     bump(counters_.probes_completed);
     bump(counters_.by_reason[static_cast<std::size_t>(r)]);
+    if (t.connection_reuse) {
+        bump(s.reused ? counters_.connections_reused : counters_.connections_new);
+    }
     const std::uint32_t duration_us = us_between(s.start_ns, s.done_ns);
     counters_.duration_us.record(duration_us);
     bump(counters_.duration_us_sum, std::uint64_t{duration_us});

@@ -66,6 +66,17 @@ struct Worker::Slot {
     // shared address pool is marked so too: it belongs to no target.
     bool retired = false;
     std::uint32_t name = no_name;  // index into names_
+    // Connection reuse (Target::connection_reuse). kept: the socket stays open while Idle, for
+    // the next probe (its index in Worker::kept_ is kept_at). reused: the attempt in flight
+    // runs on a kept connection. retry_fresh: that attempt met the stale keep-alive race (the
+    // server closed the connection before answering): once its operations are back it starts
+    // again on a fresh connection, inside the same deadline, and its first verdict counts
+    // nowhere.
+    bool kept = false;
+    bool reused = false;
+    bool retry_fresh = false;
+    std::uint32_t kept_at = 0;
+    std::uint64_t deadline_tick = 0;  // the attempt's deadline in wheel ticks
     std::int32_t sys_errno = 0;
     std::uint32_t sent = 0;  // request bytes sent
     std::uint32_t total_ok = 0;
@@ -140,6 +151,9 @@ inline bool Worker::makes_direct(const Slot& s) const {
 }
 
 inline bool Worker::has_room(const Slot& s) const {
+    if (s.kept) {
+        return true;  // its socket is its own already
+    }
     if (makes_direct(s)) {
         return !free_files_.empty();
     }

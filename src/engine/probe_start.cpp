@@ -12,6 +12,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
 
@@ -28,6 +30,10 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
     const Target& t = plan_->targets[s.plan_index];
     RP_ASSERT_HOT(s.state == State::Idle);
     RP_ASSERT_HOT(s.pending == 0);
+    if (s.kept) {
+        start_reused(s, now);
+        return;
+    }
     RP_ASSERT_HOT(s.fd < 0);
     // A direct socket is made by the ring, linked ahead of the connect: no system call here,
     // and its table entry is taken now (has_room() saw one free). closePolicy reset needs a
@@ -80,17 +86,100 @@ void Worker::start_probe(Slot& s, std::uint64_t now) {
         tls_free_.pop_back();
     }
     in_flight_ += 1;
-    parsers_[&s - slots_.data()].reset(s.matcher);
+    // A kept connection must know where each response ends: the whole message is parsed.
+    parsers_[&s - slots_.data()].reset(s.matcher, !t.connection_reuse);
     queue_chain(s, t);
     // The deadline: the first quantum boundary at or after the timeout (never shorter).
-    wheel_.schedule(s.timer, ns_to_tick_ceil(on_grid(now + ms_to_ns(t.timeout_ms))));
+    s.deadline_tick = ns_to_tick_ceil(on_grid(now + ms_to_ns(t.timeout_ms)));
+    wheel_.schedule(s.timer, s.deadline_tick);
+}
+
+// The next probe on the connection the last one kept: no socket, no connect. A check that the
+// connection holds no bytes and no end from the server (a receive that does not wait) goes
+// first, hard-linked so the request follows whatever it finds; what it finds decides in
+// on_peek before the answer can: bytes no request asked for are never taken as this probe's
+// response.
+//   RECV(MSG_DONTWAIT, 1 byte) =hardlink=> SEND -> RECVMSG(buffer select)
+void Worker::start_reused(Slot& s, std::uint64_t now) {
+    const Target& t = plan_->targets[s.plan_index];
+    RP_ASSERT_HOT(s.fd >= 0);
+    unkeep(s);
+    begin_attempt(s, now);
+    s.reused = true;
+    s.state = State::Exchanging;
+    in_flight_ += 1;
+    parsers_[&s - slots_.data()].reset(s.matcher, false);
+    const std::uint32_t idx = static_cast<std::uint32_t>(&s - slots_.data());
+    ring_.reserve(3);
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_recv(sqe, s.fd, &peek_byte_, 1, MSG_DONTWAIT);
+    on_socket_of(sqe, s.direct);
+    io_uring_sqe_set_data64(sqe, pack_user_data({idx, s.generation, Op::Peek}));
+    sqe->flags |= IOSQE_IO_HARDLINK;
+    s.pending += 1;
+    sqe = prep_send(s, t.request.data(), t.request.size());
+    sqe->flags |= IOSQE_IO_LINK;
+    queue_recv(s);
+    s.deadline_tick = ns_to_tick_ceil(on_grid(now + ms_to_ns(t.timeout_ms)));
+    wheel_.schedule(s.timer, s.deadline_tick);
+}
+
+// The stale keep-alive race lost (on_peek, stale_race): the same probe again on a fresh
+// connection, at once, under the deadline it started with. The kept connection's socket
+// becomes the fresh one's: a direct socket is made into the same table entry (which closes
+// the old one), a descriptor is closed and opened again, so the budget never sees two.
+void Worker::start_fresh_again(Slot& s, std::uint64_t now) {
+    const Target& t = plan_->targets[s.plan_index];
+    RP_ASSERT_HOT(s.pending == 0);
+    RP_ASSERT_HOT(s.fd >= 0);
+    s.retry_fresh = false;
+    s.reused = false;
+    if (!s.direct) {
+        ::close(s.fd);
+        s.fd = ::socket(s.addr.sin6_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (s.fd < 0) {
+            const int err = errno;
+            fds_held_ -= 1;
+            s.verdict = socket_reason(err);
+            s.sys_errno = err;
+            finish(s, now);
+            return;
+        }
+        if (t.close_policy == ClosePolicy::Reset) {
+            const linger lg{1, 0};
+            ::setsockopt(s.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
+    }
+    reset_attempt(s);
+    s.state = State::Connecting;
+    parsers_[&s - slots_.data()].reset(s.matcher, false);
+    queue_chain(s, t);
+    wheel_.schedule(s.timer, s.deadline_tick);
 }
 
 // A new attempt: a generation of its own (completions of the last one are stale), its
 // per-attempt state cleared, and how late it starts against its schedule counted.
 void Worker::begin_attempt(Slot& s, std::uint64_t now) {
-    s.generation += 1;
+    reset_attempt(s);
     s.start_ns = now;
+    s.reused = false;
+    s.retry_fresh = false;
+    bump(counters_.probes_started);
+    started_this_turn_ += 1;
+    const std::uint64_t late_us = now > s.next_ns ? (now - s.next_ns) / 1000 : 0;
+    counters_.lateness_us.record(late_us);
+    bump(counters_.lateness_us_sum, late_us);
+    if (late_us >= 1000) {
+        bump(counters_.late_probes);  // a millisecond or more behind its schedule
+    }
+    if (late_us > counters_.lateness_us_max.load(std::memory_order_relaxed)) {
+        counters_.lateness_us_max.store(late_us, std::memory_order_relaxed);
+    }
+}
+
+// What every attempt of a probe starts without, the fresh one after a stale race too.
+void Worker::reset_attempt(Slot& s) {
+    s.generation += 1;
     s.connected_ns = 0;
     s.first_byte_ns = 0;
     s.verdict = Reason::Pending;
@@ -103,17 +192,6 @@ void Worker::begin_attempt(Slot& s, std::uint64_t now) {
     s.request_written = false;
     s.proxy_unanswered = false;
     s.tls_done_ns = 0;
-    bump(counters_.probes_started);
-    started_this_turn_ += 1;
-    const std::uint64_t late_us = now > s.next_ns ? (now - s.next_ns) / 1000 : 0;
-    counters_.lateness_us.record(late_us);
-    bump(counters_.lateness_us_sum, late_us);
-    if (late_us >= 1000) {
-        bump(counters_.late_probes);  // a millisecond or more behind its schedule
-    }
-    if (late_us > counters_.lateness_us_max.load(std::memory_order_relaxed)) {
-        counters_.lateness_us_max.store(late_us, std::memory_order_relaxed);
-    }
 }
 
 // The probe's SQEs, linked: one chain the kernel runs through without the worker.

@@ -55,7 +55,7 @@ void Worker::record_history(const Slot& s) {
     h.http_status = s.http_status;
     h.reason = s.verdict;
     h.health = s.name == no_name ? s.health.health : names_[s.name].health.health;
-    h.reused = false;  // every probe opens its own connection
+    h.reused = s.reused;  // the attempt that decided ran on a kept connection
     writer_->record_history(s.plan_index, h);
 }
 

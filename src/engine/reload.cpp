@@ -71,8 +71,8 @@ bool same_probe(const Plan& pa, const Target& a, const Plan& pb, const Target& b
            a.tls_resume == b.tls_resume &&
            a.cert_expiry_warning_days == b.cert_expiry_warning_days &&
            a.dns_aggregation == b.dns_aggregation && a.request == b.request &&
-           a.proxy_protocol == b.proxy_protocol && same_roots(pa, a, pb, b) &&
-           same_client_certificate(pa, a, pb, b);
+           a.proxy_protocol == b.proxy_protocol && a.connection_reuse == b.connection_reuse &&
+           same_roots(pa, a, pb, b) && same_client_certificate(pa, a, pb, b);
 }
 
 // ---- the worker's side ----
@@ -240,6 +240,7 @@ void Worker::retire(Slot& s, std::uint64_t now) {
     s.active = false;
     if (s.state == State::Idle) {
         wheel_.cancel(s.timer);
+        drop_kept(s);
         free_slots_.push_back(static_cast<std::uint32_t>(&s - slots_.data()));
         return;
     }
@@ -288,6 +289,7 @@ void Worker::grow_slots(std::size_t extra) {
     }
     slots_storage_ = std::move(storage);
     slots_ = std::span<Slot>(slots_storage_.get(), n);
+    kept_.reserve(n);
     parsers_.resize(n);
     shard_.resize(n);
     if (!tls_sessions_.empty()) {

@@ -167,7 +167,7 @@ void Worker::on_timer(Slot& s, std::uint64_t now) {
                 hold(s);
                 return;
             }
-            if (!has_room(s) ||
+            if (!make_room(s) ||
                 (protocol_is_tls(plan_->targets[s.plan_index].protocol) && tls_free_.empty())) {
                 // Out of socket budget: ours, not the backend's. Wait in line for a free one
                 // (started, oldest first, as soon as a turn has reaped the closes that free
@@ -246,7 +246,7 @@ void Worker::start_deferred(std::uint64_t now) {
     fd_starved_ = false;
     while (deferred_count_ > 0 && !turn_full()) {
         Slot& s = slots_[deferred_[deferred_head_]];
-        if (s.active && !has_room(s)) {
+        if (s.active && !make_room(s)) {
             break;  // the oldest waits for a socket; order is kept
         }
         if (s.active && protocol_is_tls(plan_->targets[s.plan_index].protocol) &&

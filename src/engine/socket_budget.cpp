@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/assert.hpp"
 #include "engine/errno_reason.hpp"
 #include "engine/probe_slot.hpp"
 #include "engine/probe_sqe.hpp"
@@ -40,6 +41,51 @@ void Worker::out_of_descriptors(Slot& s, int err) {
         names_[s.name].total_prober += 1;
     }
     defer(s);
+}
+
+// Kept connections (connectionReuse) hold their socket while idle, counted in the budget like
+// a probe's: a due start that finds no socket free closes idle kept connections, most recently
+// kept first, until it has one, rather than waiting in the line. Reuse saves a handshake; a
+// late probe costs the schedule. The closes are synchronous (release_now), so the socket is
+// free for this very start.
+bool Worker::make_room(const Slot& s) {
+    while (!has_room(s) && !kept_.empty() && !fd_starved_) {
+        drop_kept_now(slots_[kept_.back()]);
+    }
+    return has_room(s);
+}
+
+void Worker::keep_connection(Slot& s) {
+    RP_ASSERT_HOT(!s.kept);
+    RP_ASSERT_HOT(s.fd >= 0);
+    RP_ASSERT_HOT(kept_.size() < kept_.capacity());  // capacity for every slot: no allocation
+    s.kept = true;
+    s.kept_at = static_cast<std::uint32_t>(kept_.size());
+    kept_.push_back(static_cast<std::uint32_t>(&s - slots_.data()));
+}
+
+// Out of the kept list (the slot's probe takes its connection, or it is closed).
+void Worker::unkeep(Slot& s) {
+    RP_ASSERT_HOT(s.kept);
+    RP_ASSERT_HOT(kept_[s.kept_at] == static_cast<std::uint32_t>(&s - slots_.data()));
+    const std::uint32_t last = kept_.back();
+    kept_[s.kept_at] = last;
+    slots_[last].kept_at = s.kept_at;
+    kept_.pop_back();
+    s.kept = false;
+}
+
+void Worker::drop_kept(Slot& s) {
+    if (s.kept) {
+        unkeep(s);
+        close_socket(s);
+    }
+}
+
+void Worker::drop_kept_now(Slot& s) {
+    unkeep(s);
+    release_now(s);
+    bump(counters_.kept_given_way);
 }
 
 void Worker::release_now(Slot& s) {

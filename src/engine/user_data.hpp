@@ -25,6 +25,7 @@ enum class Op : std::uint8_t {
     CloseDirect = 8,  // closes a direct socket; target names the table entry, not a slot
     Shutdown = 9,     // forces a direct socket down (counted in the slot's pending SQEs)
     SockOpt = 10,     // TCP_QUICKACK 0 through the ring (counted in the slot's pending SQEs)
+    Peek = 11,        // a kept connection's check for bytes or an end before it is reused
 };
 
 inline constexpr std::uint32_t generation_mask = 0xFFFFFFu;

@@ -74,6 +74,7 @@ Worker::Worker(const Plan& plan, std::vector<std::uint32_t> shard, report::Write
     slots_ = std::span<Slot>(slots_storage_.get(), shard_.size());
     parsers_.resize(shard_.size());
     deferred_.resize(shard_.size());
+    kept_.reserve(shard_.size());
     make_tls_pool();
     budget_ = opt_.max_in_flight;
     rng_ = mix64(0x5eed0000u + opt_.index) | 1;
@@ -349,6 +350,7 @@ void Worker::store_gauges() {
     counters_.in_flight.store(in_flight_, std::memory_order_relaxed);
     counters_.direct_files_held.store(files_registered_ - free_files_.size(),
                                       std::memory_order_relaxed);
+    counters_.kept_connections.store(kept_.size(), std::memory_order_relaxed);
 }
 
 // The instant the next wait ends, and how many completions may end it sooner (wait_nr).
@@ -470,7 +472,12 @@ void Worker::drain(std::uint64_t budget_ns) {
     // anything a cancel could not catch: the wheel, whose guard timer would otherwise do that,
     // no longer turns), then completions are reaped until nothing names a slot and every close
     // on the ring has run (so the counts of descriptors and file table entries held are back
-    // to zero), within budget.
+    // to zero), within budget. Idle kept connections are closed first, at once.
+    while (!kept_.empty()) {
+        Slot& s = slots_[kept_.back()];
+        unkeep(s);
+        release_now(s);
+    }
     for (Slot& s : slots_) {
         wheel_.cancel(s.timer);
         if (s.state != State::Idle && s.fd >= 0) {

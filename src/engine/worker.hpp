@@ -235,12 +235,21 @@ private:
     bool makes_direct(const Slot& s) const;
     bool has_room(const Slot& s) const;
     void out_of_descriptors(Slot& s, int err);
-    void release_now(Slot& s);  // closes a probe's socket at once (stop, teardown)
+    // has_room, or made room by closing idle kept connections (reuse gives way to starts).
+    bool make_room(const Slot& s);
+    void keep_connection(Slot& s);
+    void unkeep(Slot& s);
+    void drop_kept(Slot& s);      // closes an idle kept connection through the ring
+    void drop_kept_now(Slot& s);  // at once, to give its socket to a start
+    void release_now(Slot& s);    // closes a probe's socket at once (stop, teardown)
     void force_down(Slot& s);
     void set_up_direct_sockets();
 
     // probe_start.cpp: a probe's start and the SQEs it and its exchange queue.
     void start_probe(Slot& s, std::uint64_t now);
+    void start_reused(Slot& s, std::uint64_t now);
+    void start_fresh_again(Slot& s, std::uint64_t now);
+    void reset_attempt(Slot& s);
     void begin_attempt(Slot& s, std::uint64_t now);
     void queue_chain(Slot& s, const Target& t);
     void queue_recv(Slot& s);
@@ -255,11 +264,14 @@ private:
     void on_connect(Slot& s, int res, std::uint64_t now);
     void on_send(Slot& s, int res, std::uint64_t now);
     void on_recv(Slot& s, int res, unsigned flags, std::uint64_t now);
+    void on_peek(Slot& s, int res, std::uint64_t now);
+    bool stale_race(Slot& s, int err, std::uint64_t now);
     void resume_receives();
     void decide(Slot& s, Reason r, std::uint64_t now, std::int32_t err = 0);
     void maybe_finish(Slot& s, std::uint64_t now);
     void finish(Slot& s, std::uint64_t now);
     void close_socket(Slot& s);
+    bool reuses_connection(const Slot& s) const;
     void count_result(Slot& s, Reason r, std::uint64_t now);
     void schedule_after(Slot& s, Reason r, std::uint64_t now);
     void prober_error(Slot& s, Reason r, int err, std::uint64_t now);
@@ -371,6 +383,10 @@ private:
     // entries than the descriptor budget allows sockets.
     bool direct_ = false;
     std::vector<std::uint32_t> free_files_;
+    // Slots idle with a kept connection (Slot::kept_at), capacity for every slot: the first to
+    // give way when a start finds no socket free (make_room).
+    std::vector<std::uint32_t> kept_;
+    char peek_byte_ = 0;  // where a kept connection's check reads a byte it then discards
     std::size_t files_registered_ = 0;  // the table's entries; less free_files_ are held
     std::uint64_t stats_published_ns_ = 0;
     // Targets due while the in-flight budget was used up, oldest first: a ring of slot indices

@@ -310,6 +310,45 @@ TEST(EngineAlloc, TcpProbesWithAProxyHeaderAllocateNothing) {
     EXPECT_EQ(c.allocations, 0u) << "heap allocations during " << c.probes << " probes";
 }
 
+// Connection reuse: probes on kept connections, the stale keep-alive race retried on a fresh
+// connection (close_percent), Connection: close every third answer, trailing bytes that end a
+// connection's reuse, and a socket budget below the targets, so that starts close idle kept
+// connections to take their sockets.
+TEST(EngineAlloc, ReusedConnectionsStaleRetriesAndGivingWayAllocateNothing) {
+    auto fleet = test::FleetProcess::start(R"({
+      "default": {"kind": "http", "keep_alive": true},
+      "rules": [
+        {"cidr": "127.1.43.0/28", "kind": "http", "keep_alive": true, "close_percent": 50},
+        {"cidr": "127.1.43.16/28", "kind": "http", "keep_alive": true, "close_every": 3},
+        {"cidr": "127.1.43.32/28", "kind": "http", "keep_alive": true, "after_body": "xx"}
+      ]})");
+    ASSERT_TRUE(fleet) << fleet.error().message;
+    Plan plan;
+    for (unsigned i = 0; i < 96; ++i) {
+        testing::add_target(plan, testing::TargetSpec{.address = "127.1.43." + std::to_string(i),
+                                                      .port = fleet->port(),
+                                                      .protocol = Protocol::Http,
+                                                      .interval_ms = 50,
+                                                      .timeout_ms = 40,
+                                                      .reuse = true});
+    }
+    // One worker whose budget holds a start instant's probes but not a kept connection for
+    // every target: starts close idle kept connections to take their sockets.
+    auto opt = testing::engine_options("alloc-reuse", 1);
+    opt.max_in_flight = 80;
+    testing::EngineHarness run(plan, opt);
+    ASSERT_TRUE(run.start());
+    const engine::EngineTotals t0 = run.totals();
+    const Counted c = count_steady_state(run);
+    const engine::EngineTotals t1 = run.totals();
+    run.stop();
+    EXPECT_GT(c.probes, 2000u) << "too few probes ran to prove anything";
+    EXPECT_GT(t1.connections_reused, t0.connections_reused) << "no probe reused a connection";
+    EXPECT_GT(t1.stale_retries, t0.stale_retries) << "no stale race was retried";
+    EXPECT_GT(t1.kept_given_way, t0.kept_given_way) << "no kept connection gave way";
+    EXPECT_EQ(c.allocations, 0u) << "heap allocations during " << c.probes << " probes";
+}
+
 // The heap the engine takes at start-up against its own estimate (Engine::memory_bytes(), which
 // `ringprobe run --stats` prints): 10,000 and 50,000 Tcp targets on one worker, the heap measured
 // by the allocator before the engine is built and once it runs (jemalloc's stats.allocated, or

@@ -320,6 +320,58 @@ TEST(FleetStart, ATlsSectionWithoutCertAndKeyIsRefusedWithAClearMessage) {
         << f.error().message;
 }
 
+TEST(FleetStart, KeepAliveSettingsWithoutKeepAliveAreRefused) {
+    auto f = FleetProcess::start(R"({"default": {"kind": "http", "close_every": 2}})");
+    ASSERT_FALSE(f);
+    EXPECT_NE(f.error().message.find("need \"keep_alive\": true"), std::string::npos)
+        << f.error().message;
+}
+
+// Reads one answer of `body` from fd (its end is the body: Content-Length framing), bounded by
+// SO_RCVTIMEO; false on an end, error or timeout before it.
+bool read_answer(int fd, const std::string& body, std::string& got) {
+    char buf[4096];
+    got.clear();
+    for (int i = 0; i < 100 && !got.ends_with("\r\n\r\n" + body); ++i) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            return false;
+        }
+        got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got.ends_with("\r\n\r\n" + body);
+}
+
+// keep_alive: two requests on one connection, both answered without Connection: close, counted
+// as one connection and two requests.
+TEST(FleetKeepAlive, TwoRequestsOnOneConnectionCountOnceAsAConnection) {
+    auto f = FleetProcess::start(R"({"default": {"kind": "http", "keep_alive": true}})");
+    ASSERT_TRUE(f) << f.error().message;
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    const timeval tv{3, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(f->port());
+    ::inet_pton(AF_INET, "127.1.50.1", &a.sin_addr);
+    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    const std::string keep = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    std::string first;
+    std::string second;
+    const bool ok =
+        connected &&
+        ::send(fd, keep.data(), keep.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(keep.size()) &&
+        read_answer(fd, "ok\n", first) &&
+        ::send(fd, keep.data(), keep.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(keep.size()) &&
+        read_answer(fd, "ok\n", second);
+    ::close(fd);
+    ASSERT_TRUE(ok) << first << "|" << second;
+    EXPECT_EQ(first.find("Connection: close"), std::string::npos) << first;
+    EXPECT_EQ(f->count("127.1.50.1", f->port()), 1u);
+    EXPECT_EQ(f->requests("127.1.50.1", f->port()), 2u);
+}
+
 TEST(FleetStart, SigtermStopsWithExitStatusZero) {
     auto f = FleetProcess::start(R"({})");
     ASSERT_TRUE(f) << f.error().message;

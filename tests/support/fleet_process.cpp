@@ -267,6 +267,15 @@ uint64_t FleetProcess::count(std::string_view address, uint16_t port) const {
     return it == all->end() ? 0 : it->second;
 }
 
+uint64_t FleetProcess::requests(std::string_view address, uint16_t port) const {
+    auto body = get("/requests");
+    RP_ASSERT(body.has_value());
+    auto all = numbers_of(*body);
+    RP_ASSERT(all.has_value());
+    auto it = all->find(std::string(address) + ":" + std::to_string(port));
+    return it == all->end() ? 0 : it->second;
+}
+
 Result<std::map<std::string, uint64_t>> FleetProcess::stats() const {
     auto body = get("/stats");
     if (!body) {

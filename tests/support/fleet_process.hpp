@@ -58,6 +58,8 @@ public:
     Result<std::map<std::string, uint64_t>> counts(bool reset = false) const;
     // One backend's count (0 when it has none); asserts that the control port answers.
     uint64_t count(std::string_view address, uint16_t port) const;
+    // One backend's requests (/requests: more than its connections with keep-alive).
+    uint64_t requests(std::string_view address, uint16_t port) const;
     // The numeric fields of /stats (accepted, answered, active, generation, reload_failures...).
     Result<std::map<std::string, uint64_t>> stats() const;
 

@@ -21,6 +21,7 @@ struct TargetSpec {
     std::string path = "/";
     std::string match_body;
     ClosePolicy close = ClosePolicy::Graceful;
+    bool reuse = false;  // connectionReuse: keep-alive request, the connection kept
 };
 
 inline void add_target(Plan& plan, const TargetSpec& spec) {
@@ -47,7 +48,9 @@ inline void add_target(Plan& plan, const TargetSpec& spec) {
         t.host = spec.host;
         t.path = spec.path;
         t.request = "GET " + spec.path + " HTTP/1.1\r\nHost: " + spec.host +
-                    "\r\nUser-Agent: ringprobe-test\r\nConnection: close\r\n\r\n";
+                    "\r\nUser-Agent: ringprobe-test\r\n" +
+                    (spec.reuse ? "" : "Connection: close\r\n") + "\r\n";
+        t.connection_reuse = spec.reuse;
     }
     t.identity_hash = stable_hash(spec.address + ":" + std::to_string(spec.port) + spec.path);
     Row row;

@@ -1553,3 +1553,45 @@ TEST(ConfigSyntax, InvalidUtf8InAStringIsLocated) {
 
 }  // namespace
 }  // namespace ringprobe::config
+
+namespace ringprobe::config {
+namespace {
+
+// An Http or Https probe with its ringprobe object `ext`, on one setting of the same protocol.
+std::string reuse_gateway(const std::string& protocol, const std::string& ext) {
+    return R"({"properties": {
+      "backendAddressPools": [{"name": "pool", "properties": {
+        "backendAddresses": [{"ipAddress": "10.0.0.1"}]}}],
+      "probes": [{"name": "p", "properties": {"protocol": ")" +
+           protocol + R"(", "host": "a", "path": "/", "ringprobe": )" + ext + R"(}}],
+      "backendHttpSettingsCollection": [{"name": "s", "properties": {"port": 80,
+        "protocol": ")" +
+           protocol + R"(", "probe": {"id": "probes/p"}}}],
+      "requestRoutingRules": [{"name": "r", "properties": {
+        "backendAddressPool": {"id": "backendAddressPools/pool"},
+        "backendHttpSettings": {"id": "backendHttpSettingsCollection/s"}}}]}})";
+}
+
+TEST(ConfigConnectionReuse, AnHttpProbeKeepsItsConnectionAndAsksForNoClose) {
+    Plan plan = load_ok_json(reuse_gateway("Http", R"({"connectionReuse": true})"));
+    ASSERT_EQ(plan.targets.size(), 1u);
+    EXPECT_TRUE(plan.targets[0].connection_reuse);
+    EXPECT_EQ(plan.targets[0].request.find("Connection: close"), std::string::npos);
+    Plan fresh = load_ok_json(reuse_gateway("Http", R"({"connectionReuse": false})"));
+    EXPECT_FALSE(fresh.targets[0].connection_reuse);
+    EXPECT_NE(fresh.targets[0].request.find("Connection: close\r\n"), std::string::npos);
+}
+
+TEST(ConfigConnectionReuse, AnHttpsProbeOrATopLevelSettingIsAnError) {
+    auto errors = json_bad(reuse_gateway("Https", R"({"connectionReuse": true})"));
+    EXPECT_TRUE(std::any_of(errors.begin(), errors.end(), [](const ConfigError& e) {
+        return e.message.find("Https, which opens a connection per probe") != std::string::npos;
+    })) << dump(errors);
+    errors = json_bad(R"({"properties": {"ringprobe": {"connectionReuse": true}}})");
+    EXPECT_TRUE(
+        has_error(errors, "properties.ringprobe.connectionReuse", "unknown ringprobe setting"))
+        << dump(errors);
+}
+
+}  // namespace
+}  // namespace ringprobe::config

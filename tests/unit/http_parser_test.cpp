@@ -51,6 +51,46 @@ TEST(HttpParser, PlainOkWithContentLength) {
     EXPECT_EQ(o, (Outcome{S::Done, 200, true}));
 }
 
+// Connection reuse: whether a whole parse (stop_early false) leaves the connection fit for the
+// next request, fed whole and byte by byte. Bytes after the response are seen only when they
+// come in the feed that ends it (`whole_only`); later ones stay in the socket, where the next
+// probe's check finds them (Worker::start_reused).
+bool keeps(const std::string& resp, bool whole_only = false) {
+    bool kept[2] = {};
+    for (int k = 0; k < 2; ++k) {
+        HttpParser p;
+        p.reset(nullptr, false);
+        const std::size_t piece = k == 0 ? resp.size() : 1;
+        S s = S::NeedMore;
+        for (std::size_t at = 0; at < resp.size() && s == S::NeedMore; at += piece) {
+            s = p.feed(resp.data() + at, std::min(piece, resp.size() - at));
+        }
+        kept[k] = p.keeps_connection();
+    }
+    if (!whole_only) {
+        EXPECT_EQ(kept[0], kept[1]) << "split changed whether the connection is kept";
+    }
+    return kept[0];
+}
+
+TEST(HttpParser, KeepsAConnectionOnlyAfterAFramedHttp11ResponseWithoutClose) {
+    EXPECT_TRUE(keeps("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    EXPECT_TRUE(keeps("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"));
+    EXPECT_TRUE(keeps("HTTP/1.1 204 No Content\r\n\r\n"));
+    EXPECT_TRUE(keeps("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"));
+    EXPECT_FALSE(keeps("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"));
+    EXPECT_FALSE(
+        keeps("HTTP/1.1 200 OK\r\nconnection: Keep-Alive, CLOSE\r\nContent-Length: 0\r\n\r\n"));
+    EXPECT_FALSE(keeps("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    EXPECT_FALSE(keeps("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokXYZ", true));  // trailing
+    EXPECT_FALSE(
+        keeps("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+              "HTTP/1.1 500 Bad\r\nContent-Length: 0\r\n\r\n",
+              true));                                                             // pipelined
+    EXPECT_FALSE(keeps("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok"));        // not done
+    EXPECT_FALSE(keeps("HTTP/1.1 200 OK\r\nX-Connection: close-ish\r\n\r\nok"));  // by close
+}
+
 TEST(HttpParser, DoneRightAfterHeadWhenNoBodyMatch) {
     HttpParser p;
     p.reset(nullptr);

@@ -123,6 +123,8 @@ struct HttpFields {
     bool chunked = false;
     uint32_t chunk_bytes = 64;
     bool http10 = false;
+    bool keep_alive = false;  // no Connection: close
+    std::string after_body;   // bytes written right after the response (beyond its framing)
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
@@ -179,6 +181,38 @@ Result<void> read_http_fields(Fields& f, HttpFields& h) {
     return {};
 }
 
+// Keep-alive (kind http only): keep_alive, close_every, close_percent, silent_after and
+// after_body (the last also without keep_alive: bytes beyond the response's framing).
+Result<void> read_keep_alive(Fields& f, HttpFields& h, Behaviour& b) {
+    bool present = false;
+    if (auto r = f.str("after_body", h.after_body, present); !r) {
+        return r;
+    }
+    if (auto r = f.boolean("keep_alive", b.keep_alive); !r) {
+        return r;
+    }
+    if (auto r = f.u32("close_every", b.close_every, 0, 1000000); !r) {
+        return r;
+    }
+    if (auto r = f.u32("close_percent", b.close_percent, 0, 100); !r) {
+        return r;
+    }
+    if (auto r = f.u32("silent_after", b.silent_after, 0, 1000000); !r) {
+        return r;
+    }
+    if (!b.keep_alive && (b.close_every != 0 || b.close_percent != 0 || b.silent_after != 0)) {
+        return error(f.path() +
+                     ": close_every, close_percent and silent_after need \"keep_alive\": true");
+    }
+    if (b.keep_alive && h.http10) {
+        return error(f.path() +
+                     ": keep_alive and http10 exclude each other (an HTTP/1.0 "
+                     "response without a length ends with the connection)");
+    }
+    h.keep_alive = b.keep_alive;
+    return {};
+}
+
 std::string build_http(const HttpFields& h) {
     std::string r = h.http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     r += num(h.status);
@@ -193,13 +227,15 @@ std::string build_http(const HttpFields& h) {
     } else if (!h.http10) {
         r += "Content-Length: " + num(h.body.size()) + "\r\n";
     }
-    r += "Connection: close\r\n";
+    if (!h.keep_alive) {
+        r += "Connection: close\r\n";
+    }
     for (const auto& [name, value] : h.headers) {
         r += name + ": " + value + "\r\n";
     }
     r += "\r\n";
     if (!h.chunked) {
-        return r + h.body;
+        return r + h.body + h.after_body;
     }
     for (size_t off = 0; off < h.body.size(); off += h.chunk_bytes) {
         size_t n = std::min<size_t>(h.chunk_bytes, h.body.size() - off);
@@ -211,7 +247,7 @@ std::string build_http(const HttpFields& h) {
         r.append(h.body, off, n);
         r += "\r\n";
     }
-    return r + "0\r\n\r\n";
+    return r + "0\r\n\r\n" + h.after_body;
 }
 
 // Deterministic non-HTTP bytes: a NUL first (no parser can take it for a status line), then a
@@ -325,8 +361,15 @@ Result<void> parse_kind_fields(Behaviours& out, Fields& f, Behaviour& b, int dep
                 if (auto r = f.u32("interval_ms", b.interval_ms, 1, 3600000); !r) {
                     return r;
                 }
+            } else if (auto r = read_keep_alive(f, h, b); !r) {
+                return r;
             }
             b.response = build_http(h);
+            if (b.keep_alive) {
+                HttpFields closing = h;
+                closing.keep_alive = false;
+                b.response_close = build_http(closing);
+            }
             return {};
         }
         case Kind::Garbage: {

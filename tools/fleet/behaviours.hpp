@@ -44,6 +44,17 @@ struct Behaviour {
     uint32_t interval_ms = 0;    // Trickle: time between two bytes
     uint32_t flap_every = 0;     // Flap: connections per phase
     bool after_request = false;  // Reset: read the request first, then RST
+    // Http with keep_alive: `response` carries no Connection header and the connection waits
+    // for the next request; response_close (Connection: close) ends it every close_every-th
+    // response on a connection (0: never). close_percent: the chance, after a kept response,
+    // that the fleet closes the connection without saying so (the stale keep-alive race).
+    // silent_after: after this many responses on a connection, requests are read and never
+    // answered (0: never).
+    bool keep_alive = false;
+    std::string response_close;
+    uint32_t close_every = 0;
+    uint32_t close_percent = 0;
+    uint32_t silent_after = 0;
     const Behaviour* flap[2] = {nullptr, nullptr};  // Flap: phase a, phase b (never Flap)
     // The `tls` section: the connection is TLS first (Hang: accepted, never handshaken).
     std::shared_ptr<const TlsServer> tls;

@@ -76,12 +76,24 @@ void append_entry(std::string& out, bool& first, uint32_t addr, bool other, uint
 }
 }  // namespace
 
+void Counters::record_request(size_t port_index, uint32_t addr) {
+    slot(port_index, addr).requests.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string Counters::to_json(bool reset) {
+    return json(reset, &Slot::count);
+}
+
+std::string Counters::requests_json(bool reset) {
+    return json(reset, &Slot::requests);
+}
+
+std::string Counters::json(bool reset, std::atomic<uint32_t> Slot::*field) {
     std::string out = "{";
     bool first = true;
-    auto take = [reset](Slot& s) {
-        return reset ? s.count.exchange(0, std::memory_order_relaxed)
-                     : s.count.load(std::memory_order_relaxed);
+    auto take = [reset, field](Slot& s) {
+        return reset ? (s.*field).exchange(0, std::memory_order_relaxed)
+                     : (s.*field).load(std::memory_order_relaxed);
     };
     for (size_t pi = 0; pi < tables_.size(); ++pi) {
         PortTable& t = *tables_[pi];
@@ -91,7 +103,7 @@ std::string Counters::to_json(bool reset) {
                 continue;
             }
             for (uint32_t i = 0; i < page_slots; ++i) {
-                if (p[i].count.load(std::memory_order_relaxed) == 0) {
+                if ((p[i].*field).load(std::memory_order_relaxed) == 0) {
                     continue;
                 }
                 uint32_t n = take(p[i]);

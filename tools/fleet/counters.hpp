@@ -26,10 +26,15 @@ public:
     // Counts one connection to addr (host byte order) on the port at port_index and returns
     // how many connections that backend had before this one (its seq).
     uint32_t record(size_t port_index, uint32_t addr);
+    // Counts one request read whole from a connection to addr: with keep-alive a connection
+    // carries several, so requests over connections is the requests per connection.
+    void record_request(size_t port_index, uint32_t addr);
 
     // {"127.1.0.1:8080": 12, ...}: every backend with a non-zero count. With reset, each count is
     // zeroed as it is read (atomically per backend, so no connection is lost or counted twice).
     std::string to_json(bool reset);
+    // The same for the requests (/requests): zeroed apart from the connection counts.
+    std::string requests_json(bool reset);
 
 private:
     static constexpr uint32_t page_bits = 16;
@@ -39,7 +44,9 @@ private:
     struct Slot {
         std::atomic<uint32_t> count{0};
         std::atomic<uint32_t> seq{0};
+        std::atomic<uint32_t> requests{0};
     };
+    std::string json(bool reset, std::atomic<uint32_t> Slot::*field);
     struct PortTable {
         std::atomic<Slot*> pages[pages_max] = {};
         Slot other;  // destinations outside 127.0.0.0/8 (only with --any-address)

@@ -332,6 +332,9 @@ std::string Fleet::control(std::string_view request) {
     if (target == "/counts" || target == "/counts?reset=1") {
         return http_reply(200, "OK", counters_->to_json(target != "/counts"));
     }
+    if (target == "/requests" || target == "/requests?reset=1") {
+        return http_reply(200, "OK", counters_->requests_json(target != "/requests"));
+    }
     if (target == "/sni" || target == "/sni?reset=1") {
         return http_reply(200, "OK", sni_log_.to_json(target != "/sni"));
     }
@@ -348,7 +351,7 @@ std::string Fleet::control(std::string_view request) {
     }
     return http_reply(404, "Not Found",
                       "{\"error\":\"unknown path; try /health, /stats, /counts, /counts?reset=1, "
-                      "/sni, /sni?reset=1, /reload\"}");
+                      "/requests, /sni, /sni?reset=1, /reload\"}");
 }
 
 }  // namespace ringprobe::fleet

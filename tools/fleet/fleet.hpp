@@ -99,6 +99,8 @@ private:
         bool registered;
         bool in_idle;
         bool control;
+        bool closing;     // keep-alive: this response ends the connection
+        uint16_t served;  // keep-alive: responses written on this connection (saturating)
     };
     struct Timer {
         int64_t at_ns;
@@ -130,6 +132,8 @@ private:
     void write_more(int fd);
     void trickle_step(int fd);
     void close_conn(int fd);
+    void next_request(int fd);
+    bool keep_roll(uint32_t percent);  // close_percent's dice: a fixed xorshift per worker
     void reset_conn(int fd);
     // TLS behaviours: the handshake, and recv/send that go through wolfSSL when the
     // connection has one (errno EAGAIN / ECONNRESET as the plain calls would set).
@@ -169,6 +173,11 @@ private:
     // WOLFSSL, or null for plain TCP. Kept apart so that Conn stays one cache line.
     WOLFSSL** tls_ = nullptr;
     uint16_t* tls_port_ = nullptr;  // listening port of a TLS connection, for the SNI log
+    // Per descriptor: the backend a connection reached (destination address, host order, and
+    // port index), to count each of its requests.
+    uint32_t* conn_addr_ = nullptr;
+    uint16_t* conn_port_ = nullptr;
+    uint32_t dice_ = 0x9e3779b9u;
 };
 
 // A listener of its own for one drop_syn endpoint, with the connections that fill its backlog.

@@ -80,7 +80,8 @@ void add_control(CLI::App& app, Options& o) {
                o.control.sin_port = htons(hp.port);
            },
            "control HTTP port (default 127.0.0.1:0; printed as 'control A:P');\n"
-           "GET /counts, /counts?reset=1, /stats, /health, /reload")
+           "GET /counts, /counts?reset=1, /requests, /requests?reset=1, /stats, /health, "
+           "/reload")
         ->check(control_address)
         ->type_name("ADDR:PORT|none");
 }

@@ -86,6 +86,8 @@ Worker::~Worker() {
         std::free(tls_);
     }
     std::free(tls_port_);
+    std::free(conn_addr_);
+    std::free(conn_port_);
     if (epoll_fd_ >= 0) {
         ::close(epoll_fd_);
     }
@@ -100,7 +102,10 @@ Result<void> Worker::init(size_t conns_max) {
     conns_ = static_cast<Conn*>(std::calloc(conns_max_, sizeof(Conn)));
     tls_ = static_cast<WOLFSSL**>(std::calloc(conns_max_, sizeof(WOLFSSL*)));
     tls_port_ = static_cast<uint16_t*>(std::calloc(conns_max_, sizeof(uint16_t)));
-    if (conns_ == nullptr || tls_ == nullptr || tls_port_ == nullptr) {
+    conn_addr_ = static_cast<uint32_t*>(std::calloc(conns_max_, sizeof(uint32_t)));
+    conn_port_ = static_cast<uint16_t*>(std::calloc(conns_max_, sizeof(uint16_t)));
+    if (conns_ == nullptr || tls_ == nullptr || tls_port_ == nullptr || conn_addr_ == nullptr ||
+        conn_port_ == nullptr) {
         return error("cannot allocate the connection table");
     }
     scratch_ = std::make_unique<char[]>(scratch_bytes);
@@ -255,6 +260,8 @@ void Worker::open_conn(int fd, size_t port_index) {
     }
     Conn& c = open_slot(fd);
     c.behaviour = b;
+    conn_addr_[fd] = addr;
+    conn_port_[fd] = static_cast<uint16_t>(port_index);
     if (b->tls != nullptr && b->kind != Kind::Hang) {
         start_tls(fd, port_index);
         return;
@@ -416,17 +423,36 @@ void Worker::request_done(int fd) {
         start_answer(fd);
         return;
     }
+    if (c.served > 0) {
+        // A kept connection after a reload: closed unanswered (the end a client of a restarted
+        // backend meets), so the client's next connection gets the behaviour now in force.
+        refresh_behaviours();
+        if (c.set_slot != cur_) {
+            close_conn(fd);
+            return;
+        }
+    }
     const Behaviour& b = *c.behaviour;
+    fleet_.counters().record_request(conn_port_[fd], conn_addr_[fd]);
     if (b.kind == Kind::Close) {
         close_conn(fd);
+        return;
+    }
+    if (b.silent_after != 0 && c.served >= b.silent_after) {
+        c.state = State::Hanging;  // read and discard, never answer, until the client leaves
+        set_events(fd, EPOLLIN);
+        idle_touch(fd);
         return;
     }
     if (b.kind == Kind::Reset) {
         reset_conn(fd);
         return;
     }
-    c.out = b.response.data();
-    c.out_len = static_cast<uint32_t>(b.response.size());
+    c.closing =
+        !b.keep_alive || (b.close_every != 0 && (uint32_t{c.served} + 1) % b.close_every == 0);
+    const std::string& out = c.closing && b.keep_alive ? b.response_close : b.response;
+    c.out = out.data();
+    c.out_len = static_cast<uint32_t>(out.size());
     c.out_off = 0;
     if (b.delay_ms > 0) {
         c.state = State::Delaying;
@@ -474,7 +500,36 @@ void Worker::write_more(int fd) {
         return;
     }
     WorkerStats::bump(stats_.answered);
-    close_conn(fd);
+    if (c.control || c.closing) {
+        close_conn(fd);
+        return;
+    }
+    next_request(fd);
+}
+
+// Keep-alive: the response is out and the connection waits for the next request (which may be
+// in the socket already), unless close_percent's dice close it without a word.
+void Worker::next_request(int fd) {
+    Conn& c = conns_[fd];
+    if (c.served < UINT16_MAX) {
+        c.served++;
+    }
+    if (c.behaviour->close_percent != 0 && keep_roll(c.behaviour->close_percent)) {
+        close_conn(fd);
+        return;
+    }
+    c.state = State::Reading;
+    c.in_bytes = 0;
+    c.newlines = 0;
+    c.out_off = 0;
+    read_request(fd);
+}
+
+bool Worker::keep_roll(uint32_t percent) {
+    dice_ ^= dice_ << 13;
+    dice_ ^= dice_ >> 17;
+    dice_ ^= dice_ << 5;
+    return dice_ % 100 < percent;
 }
 
 void Worker::trickle_step(int fd) {
