@@ -23,7 +23,7 @@ if ! "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-
     "$top/src/report/render_powershell.cpp" "$top/src/report/render_table.cpp" \
     "$top/src/report/render_troubleshoot.cpp" "$top/src/report/selection.cpp" \
     "$top/src/report/terminal.cpp" "$top/src/report/capacity_words.cpp" \
-    "$top/src/common/text.cpp" "$top/src/common/json.cpp" \
+    "$top/src/common/text.cpp" "$top/src/common/json.cpp" "$top/src/common/shard.cpp" \
     -o "$out/report_fuzz" >"$log" 2>&1; then
     cat "$log" >&2
     echo "fuzz: build failed" >&2
